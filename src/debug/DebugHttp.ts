@@ -1,0 +1,31 @@
+import { Effect } from "effect"
+import { HttpApiBuilder } from "effect/http-api"
+import { Api } from "../http/Api.ts"
+import { NotFound } from "../http/ApiErrors.ts"
+import { unavailable } from "../http/errorMapping.ts"
+import { Jobs } from "../jobs/Jobs.ts"
+import { AppConfig } from "../platform/Config.ts"
+import { CurrentUser } from "../users/CurrentUser.ts"
+import { PingJob } from "./PingJob.ts"
+
+export const DebugHttpLive = HttpApiBuilder.group(
+  Api,
+  "debug",
+  Effect.fn(function* (handlers) {
+    const jobs = yield* Jobs
+    const config = yield* AppConfig
+    return handlers.handle("ping", ({ payload }) =>
+      Effect.gen(function* () {
+        if (!config.debugJobsEnabled) return yield* new NotFound({ message: "debug endpoints are disabled" })
+        const user = yield* CurrentUser
+        const { timeoutMillis, ...ping } = payload
+        const submitted = yield* jobs.submit(PingJob, ping, { ownerId: user.id, timeout: timeoutMillis })
+        return { jobId: submitted.jobId, state: submitted.state }
+      }).pipe(
+        Effect.catchTag(["DatabaseError", "QueueUnavailable"], unavailable),
+        // the endpoint schema already holds the kind's payload schema, so these cannot happen
+        Effect.catchTag(["InvalidJobPayload", "UnknownJobKind"], Effect.die)
+      )
+    )
+  })
+)

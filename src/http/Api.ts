@@ -1,0 +1,15 @@
+import { HttpApi } from "effect/http-api"
+import { DebugApi } from "../debug/DebugApi.ts"
+import { HealthApi } from "../health/HealthApi.ts"
+import { JobsApi } from "../jobs/JobsApi.ts"
+import { ValidationErrors } from "./ValidationErrors.ts"
+
+/** The whole HTTP contract (DESIGN section 5); each feature contributes its group. */
+export class Api extends HttpApi.make("mail-helper")
+  .add(HealthApi)
+  .add(JobsApi)
+  .add(DebugApi)
+  .middleware(ValidationErrors)
+  // report every invalid field, and refuse fields the schema does not know
+  .annotate(HttpApi.ParseOptions, { errors: "all", onExcessProperty: "error" })
+  .annotate(HttpApi.HeadersParseOptions, { errors: "all" }) {}

@@ -1,0 +1,20 @@
+import { Schema } from "effect"
+
+/**
+ * What travels through BullMQ for one job. The payload is the kind's encoded
+ * payload (never secrets); the durable record in PostgreSQL holds the rest.
+ */
+export const JobEnvelope = Schema.Struct({
+  jobId: Schema.String,
+  payload: Schema.Unknown,
+  /** W3C trace context of the request that enqueued the job. */
+  traceparent: Schema.optionalKey(Schema.String),
+  /** A per-job hard time limit tighter than the kind's. */
+  timeoutMillis: Schema.optionalKey(Schema.Int)
+})
+export type JobEnvelope = typeof JobEnvelope.Type
+
+/** Name of the custom BullMQ backoff strategy (exponential, capped, jittered; see JobKind.retryDelayMillis). */
+export const backoffStrategyName = "mail-helper"
+
+export const cancelChannel = (key: (...parts: ReadonlyArray<string>) => string): string => key("job-cancel")

@@ -1,0 +1,163 @@
+import type { Queue } from "bullmq"
+import { Context, Duration, Effect, Layer, Option, Schema } from "effect"
+import type { DatabaseError } from "../platform/Database.ts"
+import { JobState, QueueUnavailable } from "./Job.ts"
+import { JobKinds } from "./JobKinds.ts"
+import { Jobs } from "./Jobs.ts"
+import { JobStore } from "./JobStore.ts"
+
+/** What `celery inspect` and the admin queue view show. */
+export const RegisteredKind = Schema.Struct({
+  name: Schema.String,
+  description: Schema.String,
+  concurrency: Schema.Int,
+  timeoutMillis: Schema.Number,
+  retryOnTimeout: Schema.Boolean,
+  attempts: Schema.Int,
+  deduplicated: Schema.Boolean,
+  userVisible: Schema.Boolean
+})
+
+export const QueueStats = Schema.Struct({
+  queue: Schema.String,
+  waiting: Schema.Int,
+  active: Schema.Int,
+  delayed: Schema.Int,
+  failed: Schema.Int,
+  completed: Schema.Int,
+  prioritized: Schema.Int,
+  workers: Schema.Int
+})
+export type QueueStats = typeof QueueStats.Type
+
+export const ActiveJob = Schema.Struct({
+  id: Schema.String,
+  kind: Schema.String,
+  ownerId: Schema.NullOr(Schema.String),
+  state: JobState,
+  attempt: Schema.Int,
+  worker: Schema.NullOr(Schema.String),
+  startedAt: Schema.NullOr(Schema.Date),
+  progress: Schema.Unknown
+})
+
+export const WorkerInfo = Schema.Struct({
+  queue: Schema.String,
+  name: Schema.String,
+  address: Schema.String,
+  idleSeconds: Schema.Number
+})
+
+export interface JobInspectorShape {
+  readonly registered: Effect.Effect<ReadonlyArray<typeof RegisteredKind.Type>>
+  readonly stats: Effect.Effect<ReadonlyArray<QueueStats>, QueueUnavailable>
+  /** Jobs BullMQ holds as active, joined with their durable records. */
+  readonly active: Effect.Effect<ReadonlyArray<typeof ActiveJob.Type>, QueueUnavailable | DatabaseError>
+  readonly workers: Effect.Effect<ReadonlyArray<typeof WorkerInfo.Type>, QueueUnavailable>
+}
+
+export class JobInspector extends Context.Service<JobInspector, JobInspectorShape>()("mail-helper/JobInspector") {
+  static readonly layer = Layer.effect(
+    JobInspector,
+    Effect.gen(function* () {
+      const kinds = yield* JobKinds
+      const jobs = yield* Jobs
+      const store = yield* JobStore
+      const call = <A>(what: string, f: () => Promise<A>) =>
+        Effect.tryPromise({
+          try: f,
+          catch: () => new QueueUnavailable({ message: `queue unavailable (${what})` })
+        }).pipe(
+          Effect.timeoutOrElse({
+            duration: "3 seconds",
+            orElse: () => Effect.fail(new QueueUnavailable({ message: `queue unavailable (${what} timed out)` }))
+          })
+        )
+      const eachQueue = <A, E>(f: (name: string, queue: Queue) => Effect.Effect<A, E>) =>
+        Effect.forEach(
+          kinds.all,
+          // every registered kind has a queue, so a miss is a bug
+          (kind) => Effect.flatMap(Effect.orDie(jobs.queue(kind.name)), (queue) => f(kind.name, queue)),
+          { concurrency: 4 }
+        )
+
+      const registered = Effect.succeed(
+        kinds.all.map((kind) => ({
+          name: kind.name,
+          description: kind.description,
+          concurrency: kind.concurrency,
+          timeoutMillis: Duration.toMillis(Duration.fromInputUnsafe(kind.timeout)),
+          retryOnTimeout: kind.retryOnTimeout,
+          attempts: kind.retry.attempts,
+          deduplicated: kind.deduplicationKey !== undefined,
+          userVisible: kind.userVisible
+        }))
+      )
+
+      const stats = eachQueue((name, queue) =>
+        Effect.gen(function* () {
+          const counts = yield* call("getJobCounts", () =>
+            queue.getJobCounts("waiting", "active", "delayed", "failed", "completed", "prioritized")
+          )
+          const workers = yield* call("getWorkersCount", () => queue.getWorkersCount())
+          return {
+            queue: name,
+            waiting: counts["waiting"] ?? 0,
+            active: counts["active"] ?? 0,
+            delayed: counts["delayed"] ?? 0,
+            failed: counts["failed"] ?? 0,
+            completed: counts["completed"] ?? 0,
+            prioritized: counts["prioritized"] ?? 0,
+            workers
+          }
+        })
+      )
+
+      const active = Effect.map(
+        eachQueue((name, queue) =>
+          Effect.gen(function* () {
+            const bullJobs = yield* call("getActive", () => queue.getActive(0, 200))
+            const rows = yield* Effect.forEach(bullJobs, (job) =>
+              job.id === undefined ? Effect.succeed(Option.none()) : store.find(job.id)
+            )
+            return rows.flatMap((row) =>
+              Option.isNone(row)
+                ? []
+                : [
+                    {
+                      id: row.value.view.id,
+                      kind: name,
+                      ownerId: row.value.ownerId,
+                      state: row.value.view.state,
+                      attempt: row.value.view.attempts,
+                      worker: row.value.worker,
+                      startedAt: row.value.view.startedAt,
+                      progress: row.value.view.progress
+                    }
+                  ]
+            )
+          })
+        ),
+        (perQueue) => perQueue.flat()
+      )
+
+      const workers = Effect.map(
+        eachQueue((name, queue) =>
+          Effect.map(
+            call("getWorkers", () => queue.getWorkers()),
+            (list) =>
+              list.map((worker) => ({
+                queue: name,
+                name: worker["name"] ?? "",
+                address: worker["addr"] ?? "",
+                idleSeconds: Number(worker["idle"] ?? 0)
+              }))
+          )
+        ),
+        (perQueue) => perQueue.flat()
+      )
+
+      return JobInspector.of({ registered, stats, active, workers })
+    })
+  )
+}

@@ -1,0 +1,66 @@
+import { Duration, Schema } from "effect"
+
+export interface RetryPolicy {
+  /** Total attempts, the first one included. */
+  readonly attempts: number
+  /** Delay before the first retry; doubles on each further retry. */
+  readonly initialDelay: Duration.Input
+  /** Upper bound of a single delay. */
+  readonly maxDelay: Duration.Input
+  /** Fraction (0..1) of each delay that is randomised, so retries of many jobs spread out. */
+  readonly jitter: number
+}
+
+/**
+ * A kind of background job and its policy. The payload schema is checked
+ * when the job is enqueued and again when a worker takes it.
+ */
+export interface JobKind<Name extends string, Payload, PayloadEncoded, Result, ResultEncoded> {
+  readonly name: Name
+  readonly description: string
+  readonly payload: Schema.Codec<Payload, PayloadEncoded>
+  readonly result: Schema.Codec<Result, ResultEncoded>
+  /** Jobs of this kind one worker process runs at once. */
+  readonly concurrency: number
+  /** Hard time limit of one attempt: the job's fiber is interrupted when it passes. */
+  readonly timeout: Duration.Input
+  /** Whether an attempt that hit its time limit is retried (as a transient error) or fails at once. */
+  readonly retryOnTimeout: boolean
+  readonly retry: RetryPolicy
+  /** At most one queued or running job per key (e.g. one sync per account). */
+  readonly deduplicationKey?: (payload: Payload) => string
+  /** Shown in the user's job list; system jobs (clean-up) are not. */
+  readonly userVisible: boolean
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: the registry holds kinds of every payload type; each is checked by its own schema
+export type AnyJobKind = JobKind<string, any, any, any, any>
+export type PayloadOf<K> = K extends JobKind<string, infer P, infer _PE, infer _R, infer _RE> ? P : never
+export type ResultOf<K> = K extends JobKind<string, infer _P, infer _PE, infer R, infer _RE> ? R : never
+
+export const defineJobKind = <const Name extends string, P, PE, R, RE>(
+  kind: JobKind<Name, P, PE, R, RE>
+): JobKind<Name, P, PE, R, RE> => kind
+
+/** Exponential backoff with jitter, capped: the delay before retry number `retry` (1-based). */
+export const retryDelayMillis = (policy: RetryPolicy, retry: number, random: number = Math.random()): number => {
+  const initial = Duration.toMillis(Duration.fromInputUnsafe(policy.initialDelay))
+  const max = Duration.toMillis(Duration.fromInputUnsafe(policy.maxDelay))
+  const exponential = Math.min(max, initial * 2 ** Math.max(0, retry - 1))
+  const jitter = Math.min(1, Math.max(0, policy.jitter))
+  return Math.round(exponential * (1 - jitter + jitter * random))
+}
+
+/** A failure worth another attempt: network, timeouts, 5xx, serialization conflicts. */
+export class TransientJobError extends Schema.TaggedError<TransientJobError>()("TransientJobError", {
+  code: Schema.String,
+  message: Schema.String
+}) {}
+
+/** A failure no retry can fix: bad credentials, invalid payload, missing rows. */
+export class PermanentJobError extends Schema.TaggedError<PermanentJobError>()("PermanentJobError", {
+  code: Schema.String,
+  message: Schema.String
+}) {}
+
+export type JobError = TransientJobError | PermanentJobError

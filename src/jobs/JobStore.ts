@@ -1,0 +1,232 @@
+import { Context, Effect, Layer, Option, Schema } from "effect"
+import { SqlClient, type SqlError } from "effect/sql"
+import { DatabaseError, decodeRows, fromSqlError } from "../platform/Database.ts"
+import type { UserId } from "../users/UserId.ts"
+import { JobId, JobNotFound, JobProgress, JobState, JobView } from "./Job.ts"
+
+/** A row of `jobs`, as stored. */
+const JobRow = Schema.Struct({
+  id: JobId,
+  user_id: Schema.NullOr(Schema.String),
+  kind: Schema.String,
+  state: JobState,
+  payload: Schema.Unknown,
+  progress: Schema.NullOr(JobProgress),
+  result: Schema.NullOr(Schema.Unknown),
+  error_code: Schema.NullOr(Schema.String),
+  error_message: Schema.NullOr(Schema.String),
+  attempts: Schema.Int,
+  max_attempts: Schema.Int,
+  trace_id: Schema.NullOr(Schema.String),
+  worker: Schema.NullOr(Schema.String),
+  cancel_requested_at: Schema.NullOr(Schema.Date),
+  created_at: Schema.Date,
+  started_at: Schema.NullOr(Schema.Date),
+  finished_at: Schema.NullOr(Schema.Date),
+  updated_at: Schema.Date
+})
+type JobRow = typeof JobRow.Type
+
+/** A durable job record with what the worker needs beyond the API view. */
+export interface JobRecord {
+  readonly view: JobView
+  readonly ownerId: string | null
+  readonly payload: unknown
+  readonly worker: string | null
+}
+
+const toRecord = (row: JobRow): JobRecord => ({
+  ownerId: row.user_id,
+  payload: row.payload,
+  worker: row.worker,
+  view: new JobView({
+    id: row.id,
+    kind: row.kind,
+    state: row.state,
+    progress: row.progress,
+    result: row.result,
+    error: row.error_code === null ? null : { code: row.error_code, message: row.error_message ?? "" },
+    attempts: row.attempts,
+    maxAttempts: row.max_attempts,
+    cancelRequested: row.cancel_requested_at !== null,
+    traceId: row.trace_id,
+    createdAt: row.created_at,
+    startedAt: row.started_at,
+    finishedAt: row.finished_at,
+    updatedAt: row.updated_at
+  })
+})
+
+export interface NewJob {
+  readonly id: JobId
+  readonly kind: string
+  readonly ownerId: UserId | null
+  readonly payload: unknown
+  readonly maxAttempts: number
+  readonly deduplicationKey: string | null
+  readonly traceId: string | null
+}
+
+export interface ListQuery {
+  readonly state?: JobState | undefined
+  readonly kind?: string | undefined
+  readonly limit: number
+  /** Keyset cursor: only jobs created strictly before this (created_at, id). */
+  readonly before?: { readonly createdAt: Date; readonly id: string } | undefined
+}
+
+export type Outcome =
+  | { readonly state: "succeeded"; readonly result: unknown }
+  | { readonly state: "retrying" | "failed"; readonly code: string; readonly message: string }
+  | { readonly state: "cancelled"; readonly message: string }
+
+export interface JobStoreShape {
+  /** Inserts a record, or returns the active job that holds the same de-duplication key. */
+  readonly create: (
+    job: NewJob
+  ) => Effect.Effect<{ readonly record: JobRecord; readonly created: boolean }, DatabaseError>
+  readonly get: (ownerId: UserId, id: string) => Effect.Effect<JobRecord, JobNotFound | DatabaseError>
+  readonly list: (ownerId: UserId, query: ListQuery) => Effect.Effect<ReadonlyArray<JobRecord>, DatabaseError>
+  /** Unscoped reads for the worker and for operators (never behind a user's request). */
+  readonly find: (id: string) => Effect.Effect<Option.Option<JobRecord>, DatabaseError>
+  readonly listUnfinished: (limit: number) => Effect.Effect<ReadonlyArray<JobRecord>, DatabaseError>
+  readonly markRunning: (
+    id: string,
+    attempt: number,
+    worker: string
+  ) => Effect.Effect<Option.Option<JobRecord>, DatabaseError>
+  readonly saveProgress: (id: string, progress: JobProgress) => Effect.Effect<void, DatabaseError>
+  /** Records an outcome unless the job already ended; returns the record when it changed. */
+  readonly finish: (id: string, outcome: Outcome) => Effect.Effect<Option.Option<JobRecord>, DatabaseError>
+  readonly requestCancel: (id: string) => Effect.Effect<void, DatabaseError>
+  readonly remove: (id: string) => Effect.Effect<void, DatabaseError>
+  /** Deletes finished records older than the given age; returns how many. */
+  readonly prune: (olderThanDays: number) => Effect.Effect<number, DatabaseError>
+}
+
+const unfinished = ["queued", "running", "retrying"] as const
+
+export class JobStore extends Context.Service<JobStore, JobStoreShape>()("mail-helper/JobStore") {
+  static readonly layer = Layer.effect(
+    JobStore,
+    Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      const decode = decodeRows(JobRow)
+      const records = (rows: ReadonlyArray<unknown>) => Effect.map(decode(rows), (rs) => rs.map(toRecord))
+      const first = (rows: ReadonlyArray<unknown>) => Effect.map(records(rows), (rs) => Option.fromNullishOr(rs[0]))
+      const dbError = <A, R>(effect: Effect.Effect<A, SqlError.SqlError, R>) => Effect.mapError(effect, fromSqlError)
+
+      const insertOrFindActive = (job: NewJob) =>
+        Effect.gen(function* () {
+          const inserted = yield* sql`
+            INSERT INTO jobs (id, user_id, kind, payload, max_attempts, deduplication_key, trace_id)
+            VALUES (${job.id}, ${job.ownerId}, ${job.kind}, ${JSON.stringify(job.payload)}::jsonb,
+                    ${job.maxAttempts}, ${job.deduplicationKey}, ${job.traceId})
+            ON CONFLICT (kind, deduplication_key)
+              WHERE deduplication_key IS NOT NULL AND state IN ('queued', 'running', 'retrying')
+            DO NOTHING
+            RETURNING *`.pipe(Effect.flatMap(first))
+          if (Option.isSome(inserted)) return Option.some({ record: inserted.value, created: true })
+          const existing = yield* sql`
+            SELECT * FROM jobs
+            WHERE kind = ${job.kind} AND deduplication_key = ${job.deduplicationKey}
+              AND state IN ${sql.in(unfinished)}`.pipe(Effect.flatMap(first))
+          return Option.map(existing, (record) => ({ record, created: false }))
+        })
+
+      const create = (job: NewJob): Effect.Effect<{ record: JobRecord; created: boolean }, DatabaseError> =>
+        Effect.gen(function* () {
+          // The active holder of the key can finish between our insert and our select; then simply try again.
+          for (let attempt = 0; attempt < 5; attempt++) {
+            const outcome = yield* insertOrFindActive(job)
+            if (Option.isSome(outcome)) return outcome.value
+          }
+          return yield* Effect.die(new Error(`job de-duplication kept racing for kind ${job.kind}`))
+        }).pipe(dbError, Effect.withSpan("JobStore.create", { attributes: { "job.kind": job.kind } }))
+
+      const get = (ownerId: UserId, id: string) =>
+        sql`SELECT * FROM jobs WHERE id = ${id} AND user_id = ${ownerId}`.pipe(
+          Effect.flatMap(first),
+          dbError,
+          Effect.flatMap(Option.match({ onNone: () => Effect.fail(JobNotFound.forId(id)), onSome: Effect.succeed })),
+          Effect.withSpan("JobStore.get")
+        )
+
+      const list = (ownerId: UserId, query: ListQuery) =>
+        sql`
+          SELECT * FROM jobs
+          WHERE user_id = ${ownerId}
+            ${query.state === undefined ? sql`` : sql`AND state = ${query.state}`}
+            ${query.kind === undefined ? sql`` : sql`AND kind = ${query.kind}`}
+            ${query.before === undefined ? sql`` : sql`AND (created_at, id) < (${query.before.createdAt}, ${query.before.id})`}
+          ORDER BY created_at DESC, id DESC
+          LIMIT ${query.limit}`.pipe(Effect.flatMap(records), dbError, Effect.withSpan("JobStore.list"))
+
+      const find = (id: string) => sql`SELECT * FROM jobs WHERE id = ${id}`.pipe(Effect.flatMap(first), dbError)
+
+      const listUnfinished = (limit: number) =>
+        sql`SELECT * FROM jobs WHERE state IN ${sql.in(unfinished)} ORDER BY created_at LIMIT ${limit}`.pipe(
+          Effect.flatMap(records),
+          dbError
+        )
+
+      const markRunning = (id: string, attempt: number, worker: string) =>
+        sql`
+          UPDATE jobs SET state = 'running', attempts = ${attempt}, worker = ${worker},
+            started_at = COALESCE(started_at, now()), updated_at = now(),
+            error_code = NULL, error_message = NULL
+          WHERE id = ${id} AND state IN ${sql.in(unfinished)}
+          RETURNING *`.pipe(Effect.flatMap(first), dbError)
+
+      const saveProgress = (id: string, progress: JobProgress) =>
+        sql`
+          UPDATE jobs SET progress = ${JSON.stringify(progress)}::jsonb, updated_at = now()
+          WHERE id = ${id} AND state = 'running'`.pipe(Effect.asVoid, dbError)
+
+      const finish = (id: string, outcome: Outcome) => {
+        const terminal = outcome.state !== "retrying"
+        const result = outcome.state === "succeeded" ? JSON.stringify(outcome.result ?? null) : null
+        const code = outcome.state === "succeeded" ? null : outcome.state === "cancelled" ? "cancelled" : outcome.code
+        const message = outcome.state === "succeeded" ? null : outcome.message
+        return sql`
+          UPDATE jobs SET state = ${outcome.state}, result = ${result}::jsonb,
+            error_code = ${code}, error_message = ${message},
+            finished_at = ${terminal ? sql`now()` : sql`NULL`}, updated_at = now()
+          WHERE id = ${id} AND state IN ${sql.in(unfinished)}
+          RETURNING *`.pipe(Effect.flatMap(first), dbError)
+      }
+
+      const requestCancel = (id: string) =>
+        sql`
+          UPDATE jobs SET cancel_requested_at = COALESCE(cancel_requested_at, now()), updated_at = now()
+          WHERE id = ${id} AND state IN ${sql.in(unfinished)}`.pipe(Effect.asVoid, dbError)
+
+      const remove = (id: string) => sql`DELETE FROM jobs WHERE id = ${id}`.pipe(Effect.asVoid, dbError)
+
+      const prune = (olderThanDays: number) =>
+        sql<{ readonly n: number }>`
+          WITH gone AS (
+            DELETE FROM jobs WHERE finished_at < now() - make_interval(days => ${olderThanDays}) RETURNING 1
+          ) SELECT count(*)::int AS n FROM gone`.pipe(
+          Effect.map((rows) => rows[0]?.n ?? 0),
+          dbError
+        )
+
+      return JobStore.of({
+        create,
+        get,
+        list,
+        find,
+        listUnfinished,
+        markRunning,
+        saveProgress,
+        finish,
+        requestCancel,
+        remove,
+        prune
+      })
+    })
+  )
+}
+
+export { DatabaseError }

@@ -1,0 +1,285 @@
+import { type Job, UnrecoverableError, Worker } from "bullmq"
+import { Cause, Context, Duration, Effect, Exit, Layer, Option, Schema } from "effect"
+import { Headers, HttpTraceContext } from "effect/http"
+import { hostname } from "node:os"
+import { AppConfig } from "../platform/Config.ts"
+import { Redis } from "../platform/Redis.ts"
+import { CurrentJob, type ProgressUpdate } from "./CurrentJob.ts"
+import { isTerminal, type JobProgress } from "./Job.ts"
+import { backoffStrategyName, cancelChannel, JobEnvelope } from "./JobEnvelope.ts"
+import { JobEvents } from "./JobEvents.ts"
+import { PermanentJobError, retryDelayMillis, TransientJobError } from "./JobKind.ts"
+import type { JobProcessor } from "./JobProcessor.ts"
+import { JobStore } from "./JobStore.ts"
+
+/** Identity of this worker process, as BullMQ and the job records show it. */
+export class WorkerIdentity extends Context.Service<WorkerIdentity, { readonly name: string }>()(
+  "mail-helper/WorkerIdentity"
+) {
+  static readonly layer = Layer.sync(WorkerIdentity, () =>
+    WorkerIdentity.of({ name: `${hostname()}:${process.pid}:${crypto.randomUUID().slice(0, 8)}` })
+  )
+}
+
+/** How one BullMQ attempt ends. */
+type Disposition =
+  | { readonly _tag: "done"; readonly result: unknown }
+  | { readonly _tag: "retry"; readonly message: string }
+  | { readonly _tag: "fail"; readonly message: string }
+
+class Cancelled extends Schema.TaggedError<Cancelled>()("Cancelled", {
+  reason: Schema.Literals(["user", "shutdown"])
+}) {}
+
+interface RunningJob {
+  readonly abort: (reason: "user" | "shutdown") => void
+}
+
+const decodeEnvelope = Schema.decodeUnknownOption(JobEnvelope)
+
+/**
+ * Consumes every registered kind's queue and runs one Effect per job: hard
+ * time limit, typed retry decisions, bounded-rate progress, cancellation from
+ * any API instance, and graceful shutdown within the configured grace period.
+ */
+export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<JobProcessor, never, R>>) =>
+  Layer.effectDiscard(
+    Effect.gen(function* () {
+      const config = yield* AppConfig
+      const redis = yield* Redis
+      const store = yield* JobStore
+      const events = yield* JobEvents
+      const identity = yield* WorkerIdentity
+      const built = yield* Effect.all(processors)
+      const context = yield* Effect.context<never>()
+      const runExit = Effect.runPromiseExitWith(context)
+      const running = new Map<string, RunningJob>()
+
+      const progressReporter = (jobId: string) => {
+        let lastWrite = 0
+        let pending: JobProgress | undefined
+        const write = (progress: JobProgress) =>
+          Effect.gen(function* () {
+            lastWrite = Date.now()
+            pending = undefined
+            yield* store
+              .saveProgress(jobId, progress)
+              .pipe(Effect.catchTag("DatabaseError", (error) => Effect.logWarning("progress not saved", error.message)))
+            yield* events.publish({ jobId, state: "running", progress })
+          })
+        const report = (update: ProgressUpdate) =>
+          Effect.suspend(() => {
+            const progress: JobProgress = {
+              phase: update.phase.slice(0, 100),
+              done: Math.max(0, Math.trunc(update.done)),
+              total: update.total === undefined || update.total === null ? null : Math.max(0, Math.trunc(update.total)),
+              message: update.message === undefined || update.message === null ? null : update.message.slice(0, 500)
+            }
+            if (Date.now() - lastWrite >= config.progressWriteIntervalMillis) return write(progress)
+            pending = progress
+            return Effect.void
+          })
+        const flush = Effect.suspend(() => (pending === undefined ? Effect.void : write(pending)))
+        return { report, flush, latest: () => pending }
+      }
+
+      const processJob = (processor: JobProcessor, job: Job) =>
+        Effect.gen(function* () {
+          const kind = processor.kind
+          const envelope = decodeEnvelope(job.data)
+          if (Option.isNone(envelope)) {
+            yield* Effect.logError("job envelope is malformed; dropping it", { bullJobId: job.id })
+            return { _tag: "fail", message: "malformed job envelope" } satisfies Disposition
+          }
+          const { jobId, payload } = envelope.value
+          const found = yield* store.find(jobId)
+          if (Option.isNone(found)) {
+            yield* Effect.logError("job has no durable record; dropping it", { jobId })
+            return { _tag: "fail", message: "job record missing" } satisfies Disposition
+          }
+          const record = found.value
+          if (isTerminal(record.view.state)) {
+            // e.g. finished just before a crash, then handed out again by stalled-job recovery
+            return { _tag: "done", result: record.view.result } satisfies Disposition
+          }
+          if (record.view.cancelRequested) {
+            yield* store.finish(jobId, { state: "cancelled", message: "cancelled before it started" })
+            yield* events.publish({ jobId, state: "cancelled", progress: record.view.progress })
+            return { _tag: "fail", message: "cancelled" } satisfies Disposition
+          }
+          const attempt = job.attemptsMade + 1
+          const marked = yield* store.markRunning(jobId, attempt, identity.name)
+          if (Option.isNone(marked)) return { _tag: "fail", message: "job ended meanwhile" } satisfies Disposition
+          yield* events.publish({ jobId, state: "running", progress: record.view.progress })
+
+          const progress = progressReporter(jobId)
+          const timeoutMillis = Math.min(
+            Duration.toMillis(Duration.fromInputUnsafe(kind.timeout)),
+            envelope.value.timeoutMillis ?? Number.POSITIVE_INFINITY
+          )
+          let abortWith: ((reason: "user" | "shutdown") => void) | undefined
+          const aborted = Effect.callback<never, Cancelled>((resume) => {
+            abortWith = (reason) => resume(Effect.fail(new Cancelled({ reason })))
+          })
+          running.set(jobId, { abort: (reason) => abortWith?.(reason) })
+          const parent = Option.fromNullishOr(envelope.value.traceparent).pipe(
+            Option.flatMap((traceparent) => HttpTraceContext.fromHeaders(Headers.fromInput({ traceparent })))
+          )
+
+          const exit = yield* processor.run(payload).pipe(
+            Effect.provideService(
+              CurrentJob,
+              CurrentJob.of({
+                id: jobId,
+                kind: kind.name,
+                ownerId: record.ownerId,
+                attempt,
+                maxAttempts: record.view.maxAttempts,
+                progress: progress.report
+              })
+            ),
+            Effect.timeoutOrElse({
+              duration: Duration.millis(timeoutMillis),
+              orElse: () => {
+                const message = `attempt exceeded its time limit of ${Duration.format(Duration.millis(timeoutMillis))}`
+                return Effect.fail(
+                  kind.retryOnTimeout
+                    ? new TransientJobError({ code: "timeout", message })
+                    : new PermanentJobError({ code: "timeout", message })
+                )
+              }
+            }),
+            Effect.raceFirst(aborted),
+            Effect.withSpan("job.process", {
+              kind: "consumer",
+              attributes: { "job.id": jobId, "job.kind": kind.name, "job.attempt": attempt },
+              ...Option.match(parent, { onNone: () => ({}), onSome: (span) => ({ parent: span }) })
+            }),
+            Effect.exit,
+            Effect.ensuring(Effect.sync(() => running.delete(jobId)))
+          )
+          yield* progress.flush
+          const lastProgress = progress.latest() ?? null
+
+          if (Exit.isSuccess(exit)) {
+            yield* store.finish(jobId, { state: "succeeded", result: exit.value })
+            yield* events.publish({ jobId, state: "succeeded", progress: lastProgress })
+            return { _tag: "done", result: exit.value } satisfies Disposition
+          }
+          const error = Cause.findErrorOption(exit.cause)
+          const finalAttempt = attempt >= record.view.maxAttempts
+          if (Option.isSome(error) && error.value._tag === "Cancelled" && error.value.reason === "user") {
+            yield* store.finish(jobId, { state: "cancelled", message: "cancelled while running" })
+            yield* events.publish({ jobId, state: "cancelled", progress: lastProgress })
+            return { _tag: "fail", message: "cancelled" } satisfies Disposition
+          }
+          const failure = Option.isSome(error)
+            ? error.value._tag === "Cancelled"
+              ? { transient: true, code: "shutdown", message: "interrupted by worker shutdown" }
+              : {
+                  transient: error.value._tag === "TransientJobError",
+                  code: error.value.code,
+                  message: error.value.message
+                }
+            : { transient: false, code: "internal", message: "internal error" }
+          if (Option.isNone(error)) yield* Effect.logError("job died", Cause.pretty(exit.cause))
+          if (failure.transient && !finalAttempt) {
+            yield* store.finish(jobId, { state: "retrying", code: failure.code, message: failure.message })
+            yield* events.publish({ jobId, state: "retrying", progress: lastProgress })
+            return { _tag: "retry", message: `${failure.code}: ${failure.message}` } satisfies Disposition
+          }
+          yield* store.finish(jobId, { state: "failed", code: failure.code, message: failure.message })
+          yield* events.publish({ jobId, state: "failed", progress: lastProgress })
+          return { _tag: "fail", message: `${failure.code}: ${failure.message}` } satisfies Disposition
+        }).pipe(
+          // bookkeeping itself failed (database down): let BullMQ retry the attempt later
+          Effect.catchTag("DatabaseError", (error) =>
+            Effect.succeed<Disposition>({ _tag: "retry", message: error.message })
+          ),
+          Effect.annotateLogs({ kind: processor.kind.name, bullJobId: job.id ?? "" })
+        )
+
+      const workers: Array<Worker> = []
+      for (const processor of built) {
+        const kind = processor.kind
+        const connection = yield* redis.connection(`worker:${kind.name}`, "blocking")
+        const worker = yield* Effect.acquireRelease(
+          Effect.sync(
+            () =>
+              new Worker(
+                kind.name,
+                async (job) => {
+                  const exit = await runExit(processJob(processor, job))
+                  if (Exit.isFailure(exit)) throw new Error("job runtime failed")
+                  const disposition = exit.value
+                  switch (disposition._tag) {
+                    case "done":
+                      return disposition.result
+                    case "retry":
+                      throw new Error(disposition.message)
+                    case "fail":
+                      throw new UnrecoverableError(disposition.message)
+                  }
+                },
+                {
+                  connection,
+                  prefix: redis.prefix,
+                  name: identity.name,
+                  concurrency: kind.concurrency,
+                  lockDuration: config.jobLockMillis,
+                  stalledInterval: config.jobStalledIntervalMillis,
+                  maxStalledCount: 2,
+                  settings: {
+                    backoffStrategy: (attemptsMade, type) =>
+                      type === backoffStrategyName ? retryDelayMillis(kind.retry, attemptsMade) : 1_000
+                  }
+                }
+              )
+          ),
+          (worker) => closeGracefully(worker, kind.name)
+        )
+        worker.on("error", (error) => {
+          runExit(Effect.logWarning("worker error", { kind: kind.name, error: error.message }))
+        })
+        // BullMQ can fail a job without our processor (stalled too often): reconcile the record.
+        worker.on("failed", (job) => {
+          if (job === undefined) return
+          const envelope = decodeEnvelope(job.data)
+          if (Option.isNone(envelope)) return
+          const jobId = envelope.value.jobId
+          runExit(
+            Effect.gen(function* () {
+              const record = yield* store.find(jobId)
+              if (Option.isSome(record) && record.value.view.state === "running" && !running.has(jobId)) {
+                yield* store.finish(jobId, { state: "failed", code: "stalled", message: job.failedReason })
+                yield* events.publish({ jobId, state: "failed", progress: record.value.view.progress })
+              }
+            }).pipe(Effect.ignore)
+          )
+        })
+        workers.push(worker)
+      }
+
+      const closeGracefully = (worker: Worker, kindName: string) =>
+        Effect.gen(function* () {
+          const graceful = yield* Effect.promise(() => worker.close()).pipe(
+            Effect.timeoutOption(Duration.seconds(config.shutdownGraceSeconds))
+          )
+          if (Option.isNone(graceful)) {
+            yield* Effect.logWarning("grace period over; interrupting running jobs", { kind: kindName })
+            for (const job of running.values()) job.abort("shutdown")
+            yield* Effect.promise(() => worker.close(true)).pipe(Effect.timeout("5 seconds"), Effect.ignore)
+          }
+        })
+
+      // Cancellation requests reach every worker; the one running the job interrupts it.
+      const cancelSubscriber = yield* redis.connection("worker:cancel", "blocking")
+      cancelSubscriber.on("message", (_channel: string, jobId: string) => running.get(jobId)?.abort("user"))
+      yield* Effect.promise(() => cancelSubscriber.subscribe(cancelChannel(redis.key)))
+
+      yield* Effect.logInfo("worker started", {
+        worker: identity.name,
+        kinds: built.map((p) => `${p.kind.name}×${p.kind.concurrency}`).join(", ")
+      })
+    })
+  )

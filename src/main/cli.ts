@@ -1,0 +1,24 @@
+import { NodeRuntime, NodeServices } from "@effect/platform-node"
+import { Effect, Layer } from "effect"
+import { Command } from "effect/cli"
+import { InspectCommand } from "../jobs/InspectCommand.ts"
+import { JobInspector } from "../jobs/JobInspector.ts"
+import { migrate } from "../platform/Database.ts"
+import { JobsLive, PlatformLive } from "./layers.ts"
+
+const MigrateCommand = Command.make("migrate", {}, () => migrate).pipe(
+  Command.withDescription("Apply pending database migrations")
+)
+
+const Inspect = InspectCommand.pipe(Command.provide(JobInspector.layer.pipe(Layer.provide(JobsLive))))
+
+const Cli = Command.make("mail-helper").pipe(
+  Command.withDescription("mail-helper administration"),
+  Command.withSubcommands([MigrateCommand, Inspect])
+)
+
+Command.run(Cli, { version: "0.1.0" }).pipe(
+  Effect.provide(PlatformLive),
+  Effect.provide(NodeServices.layer),
+  NodeRuntime.runMain
+)

@@ -1,0 +1,77 @@
+import { Config, Context, Effect, Layer, Option, Redacted } from "effect"
+
+/**
+ * Settings shared by every program. Each value comes from one environment
+ * variable; defaults work against the local PostgreSQL and Redis of a
+ * development machine. A malformed value stops start-up with a ConfigError
+ * that names the variable.
+ */
+export interface AppConfigShape {
+  readonly environment: "development" | "production" | "test"
+  readonly databaseUrl: Redacted.Redacted<string>
+  readonly databaseMaxConnections: number
+  readonly redisUrl: Redacted.Redacted<string>
+  /** Key prefix for every Redis key (BullMQ queues, sessions, pub/sub), so installations and test runs can share a server. */
+  readonly redisPrefix: string
+  readonly host: string
+  readonly port: number
+  readonly workerMetricsPort: number
+  readonly otlpEndpoint: Option.Option<string>
+  readonly serviceName: string
+  readonly traceSampleRatio: number
+  readonly logLevel: "Trace" | "Debug" | "Info" | "Warn" | "Error" | "Fatal" | "None"
+  readonly logFormat: "json" | "pretty"
+  readonly debugJobsEnabled: boolean
+  readonly migrateOnStart: boolean
+  readonly shutdownGraceSeconds: number
+  /** How long a worker's lock on a job lives without renewal before BullMQ declares it stalled. */
+  readonly jobLockMillis: number
+  readonly jobStalledIntervalMillis: number
+  /** Minimum spacing between two durable progress writes of one job. */
+  readonly progressWriteIntervalMillis: number
+  readonly jobRetentionDays: number
+}
+
+const environment = Config.Literals(["development", "production", "test"], "NODE_ENV").pipe(
+  Config.withDefault("development" as const)
+)
+
+export const appConfig = Effect.gen(function* () {
+  const env = yield* environment
+  return yield* Config.all({
+    environment: Config.succeed(env),
+    databaseUrl: Config.Redacted("DATABASE_URL").pipe(
+      Config.withDefault(redacted("postgres://root@127.0.0.1:5432/mail_helper"))
+    ),
+    databaseMaxConnections: Config.Int("DATABASE_MAX_CONNECTIONS").pipe(Config.withDefault(10)),
+    redisUrl: Config.Redacted("REDIS_URL").pipe(Config.withDefault(redacted("redis://127.0.0.1:6379/0"))),
+    redisPrefix: Config.String("REDIS_PREFIX").pipe(Config.withDefault("mh")),
+    host: Config.String("HOST").pipe(Config.withDefault("0.0.0.0")),
+    port: Config.Port("PORT").pipe(Config.withDefault(3000)),
+    workerMetricsPort: Config.Port("WORKER_METRICS_PORT").pipe(Config.withDefault(9464)),
+    otlpEndpoint: Config.option(Config.URL("OTEL_EXPORTER_OTLP_ENDPOINT")).pipe(
+      Config.map(Option.map((url) => url.toString().replace(/\/$/, "")))
+    ),
+    serviceName: Config.String("OTEL_SERVICE_NAME").pipe(Config.withDefault("mail-helper")),
+    traceSampleRatio: Config.Finite("OTEL_TRACES_SAMPLER_ARG").pipe(Config.withDefault(1)),
+    logLevel: Config.Literals(["Trace", "Debug", "Info", "Warn", "Error", "Fatal", "None"], "LOG_LEVEL").pipe(
+      Config.withDefault("Info" as const)
+    ),
+    logFormat: Config.Literals(["json", "pretty"], "LOG_FORMAT").pipe(
+      Config.withDefault(env === "production" ? ("json" as const) : ("pretty" as const))
+    ),
+    debugJobsEnabled: Config.Boolean("ENABLE_DEBUG_JOBS").pipe(Config.withDefault(env !== "production")),
+    migrateOnStart: Config.Boolean("MIGRATE_ON_START").pipe(Config.withDefault(false)),
+    shutdownGraceSeconds: Config.Int("SHUTDOWN_GRACE_SECONDS").pipe(Config.withDefault(30)),
+    jobLockMillis: Config.Int("JOB_LOCK_MS").pipe(Config.withDefault(30_000)),
+    jobStalledIntervalMillis: Config.Int("JOB_STALLED_INTERVAL_MS").pipe(Config.withDefault(30_000)),
+    progressWriteIntervalMillis: Config.Int("JOB_PROGRESS_INTERVAL_MS").pipe(Config.withDefault(500)),
+    jobRetentionDays: Config.Int("JOB_RETENTION_DAYS").pipe(Config.withDefault(30))
+  })
+})
+
+const redacted = (value: string): Redacted.Redacted<string> => Redacted.make(value)
+
+export class AppConfig extends Context.Service<AppConfig, AppConfigShape>()("mail-helper/AppConfig") {
+  static readonly layer = Layer.effect(AppConfig, appConfig)
+}

@@ -19,7 +19,7 @@ export interface AppConfigShape {
   readonly otlpEndpoint: Option.Option<string>
   readonly serviceName: string
   readonly traceSampleRatio: number
-  readonly logLevel: "Trace" | "Debug" | "Info" | "Warn" | "Error" | "Fatal" | "None"
+  readonly logLevel: LogLevelName
   readonly logFormat: "json" | "pretty"
   readonly debugJobsEnabled: boolean
   readonly migrateOnStart: boolean
@@ -31,6 +31,12 @@ export interface AppConfigShape {
   readonly progressWriteIntervalMillis: number
   readonly jobRetentionDays: number
 }
+
+const logLevels = ["Trace", "Debug", "Info", "Warn", "Error", "Fatal", "None"] as const
+type LogLevelName = (typeof logLevels)[number]
+// LOG_LEVEL is accepted in any of the usual spellings: info, Info
+const normaliseLogLevel = (value: string): LogLevelName =>
+  logLevels.find((level) => level.toLowerCase() === value.toLowerCase()) ?? "Info"
 
 const environment = Config.Literals(["development", "production", "test"], "NODE_ENV").pipe(
   Config.withDefault("development" as const)
@@ -54,8 +60,9 @@ export const appConfig = Effect.gen(function* () {
     ),
     serviceName: Config.String("OTEL_SERVICE_NAME").pipe(Config.withDefault("mail-helper")),
     traceSampleRatio: Config.Finite("OTEL_TRACES_SAMPLER_ARG").pipe(Config.withDefault(1)),
-    logLevel: Config.Literals(["Trace", "Debug", "Info", "Warn", "Error", "Fatal", "None"], "LOG_LEVEL").pipe(
-      Config.withDefault("Info" as const)
+    logLevel: Config.Literals([...logLevels, ...logLevels.map((level) => level.toLowerCase())], "LOG_LEVEL").pipe(
+      Config.withDefault("Info"),
+      Config.map(normaliseLogLevel)
     ),
     logFormat: Config.Literals(["json", "pretty"], "LOG_FORMAT").pipe(
       Config.withDefault(env === "production" ? ("json" as const) : ("pretty" as const))

@@ -18,5 +18,5 @@ export class CurrentUser extends Context.Service<
  */
 export class Authentication extends HttpApiMiddleware.Service<Authentication, { provides: CurrentUser }>()(
   "mail-helper/Authentication",
-  { error: Schema.Union([Unauthorized, Forbidden, ServiceUnavailable]) }
+  { error: [Unauthorized, Forbidden, ServiceUnavailable] }
 ) {}

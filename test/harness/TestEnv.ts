@@ -1,0 +1,71 @@
+import { ConfigProvider, Effect, Layer } from "effect"
+import { Redis as IORedis } from "ioredis"
+import { inject } from "vitest"
+import { adminSql, serverUrl } from "./postgres.ts"
+
+export interface TestEnv {
+  readonly databaseName: string
+  readonly databaseUrl: string
+  readonly redisUrl: string
+  readonly redisPrefix: string
+  /** The environment a child process (a real worker) needs to join this test's database and queues. */
+  readonly env: Record<string, string>
+}
+
+const redisUrl = process.env["TEST_REDIS_URL"] ?? "redis://127.0.0.1:6379/0"
+
+/**
+ * A database cloned from the run's migrated template, and a Redis key prefix
+ * of its own: test files never see each other's rows, queues or sessions.
+ */
+export const makeTestEnv = (overrides: Record<string, string> = {}) =>
+  Effect.acquireRelease(
+    Effect.promise(async (): Promise<TestEnv> => {
+      const suffix = `${process.pid}_${Math.random().toString(36).slice(2, 8)}`
+      const databaseName = `mh_t_${suffix}`
+      await adminSql(`CREATE DATABASE ${databaseName} TEMPLATE ${inject("templateDatabase")}`)
+      const redisPrefix = `mht_${suffix}`
+      const env: Record<string, string> = {
+        NODE_ENV: "test",
+        DATABASE_URL: serverUrl(databaseName),
+        REDIS_URL: redisUrl,
+        REDIS_PREFIX: redisPrefix,
+        LOG_LEVEL: "Warn",
+        LOG_FORMAT: "json",
+        JOB_LOCK_MS: "2000",
+        JOB_STALLED_INTERVAL_MS: "1000",
+        JOB_PROGRESS_INTERVAL_MS: "50",
+        SHUTDOWN_GRACE_SECONDS: "10",
+        ...overrides
+      }
+      return { databaseName, databaseUrl: env["DATABASE_URL"] ?? "", redisUrl, redisPrefix, env }
+    }),
+    (testEnv) =>
+      Effect.promise(async () => {
+        await adminSql(`DROP DATABASE IF EXISTS ${testEnv.databaseName} WITH (FORCE)`)
+        await deleteRedisKeys(testEnv.redisPrefix)
+      })
+  )
+
+/** The test environment as the programs' configuration. */
+export const configLayer = (testEnv: TestEnv) => ConfigProvider.layer(ConfigProvider.fromUnknown(testEnv.env))
+
+const deleteRedisKeys = async (prefix: string) => {
+  const redis = new IORedis(redisUrl, { maxRetriesPerRequest: 1 })
+  try {
+    let cursor = "0"
+    do {
+      const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 1000)
+      cursor = next
+      if (keys.length > 0) await redis.unlink(...keys)
+    } while (cursor !== "0")
+  } finally {
+    redis.disconnect()
+  }
+}
+
+/** Builds a layer that needs a TestEnv into one that creates its own. */
+export const withTestEnv = <A, E, R>(
+  build: (testEnv: TestEnv) => Layer.Layer<A, E, R>,
+  overrides: Record<string, string> = {}
+) => Layer.unwrap(Effect.map(makeTestEnv(overrides), build))

@@ -1,0 +1,487 @@
+/**
+ * Auto-rules: the wire/storage shape of a rule, as Effect Schemas.
+ *
+ * A rule is `{ name, enabled, match, priority, stopProcessing, conditions, actions }`.
+ * Decoding a rule checks, besides shapes and lengths:
+ * - every regex compiles with re2js (linear-time RE2) and is not too large (program size),
+ *   the failure names the condition ("condition 2: invalid regex: missing closing ): `(abc`");
+ * - the actions of one rule do not contradict each other (markRead + markUnread, two moves, ...).
+ *
+ * Semantics that the schema alone does not show (the evaluator lives in `evaluate.ts`):
+ * - `priority`: rules run in ascending order (priority 1 before priority 2); ties keep the caller's order.
+ * - text matching (`contains`, `equals`, `regex`) is case-insensitive unless `caseSensitive: true`.
+ *   Case folding is Unicode-aware (Ü = ü, ß = ss) and both sides are NFC-normalised.
+ * - address `equals` and `domain` are always case-insensitive; `domain` also matches subdomains
+ *   (`example.com` matches `mail.example.com`); a leading `@` in the value is ignored.
+ * - `negate: true` inverts the condition's result.
+ */
+import { Effect, Schema } from "effect"
+import { RE2JS, RE2JSSyntaxException } from "re2js"
+
+// ---------------------------------------------------------------------------
+// Limits
+// ---------------------------------------------------------------------------
+
+export const RuleLimits = {
+  nameMaxLength: 200,
+  maxConditions: 50,
+  maxActions: 20,
+  valueMaxLength: 1000,
+  regexMaxLength: 500,
+  /** re2js program size ("instructions") of one regex; bounds the per-character cost of matching. */
+  regexMaxProgramSize: 1000,
+  /** Sum of the program sizes of all regexes of one rule. */
+  ruleMaxRegexProgramSize: 3000,
+  tagMaxLength: 100,
+  categoryMaxLength: 100,
+  maxCategoriesIn: 50,
+  mailboxMaxLength: 1000,
+  priorityMin: 0,
+  priorityMax: 1_000_000
+} as const
+
+/** Urgency and importance are 1 (low) to 3 (high); score is 0 to 100. */
+export const LevelRange = { minimum: 1, maximum: 3 } as const
+export const ScoreRange = { minimum: 0, maximum: 100 } as const
+
+// ---------------------------------------------------------------------------
+// Regex support (shared with the evaluator)
+// ---------------------------------------------------------------------------
+
+/** The re2js flags a regex condition compiles with. */
+export const regexFlags = (caseSensitive: boolean | undefined): number =>
+  caseSensitive === true ? 0 : RE2JS.CASE_INSENSITIVE
+
+export type RegexCheck =
+  | { readonly _tag: "Ok"; readonly regex: RE2JS; readonly programSize: number }
+  | { readonly _tag: "Invalid"; readonly problem: string }
+
+const regexProblem = (error: unknown, pattern: string): string => {
+  if (error instanceof RE2JSSyntaxException) {
+    // re2js applies flags as a "(?i)" prefix, which then shows up in the offending fragment
+    const input = error.input ?? ""
+    const fragment = input.startsWith("(?i)") && !pattern.startsWith("(?i)") ? input.slice(4) : input
+    return fragment.length > 0 ? `${error.error}: \`${fragment}\`` : error.error
+  }
+  const message = error instanceof Error ? error.message : String(error)
+  return message.replace(/^error parsing regexp: /, "")
+}
+
+/**
+ * Compiles a pattern with re2js and checks its size. `problem` is a short human-readable reason,
+ * e.g. "invalid regex: missing closing ): `(abc`".
+ */
+export const checkRegex = (pattern: string, caseSensitive?: boolean): RegexCheck => {
+  let regex: RE2JS
+  try {
+    regex = RE2JS.compile(pattern.normalize("NFC"), regexFlags(caseSensitive))
+  } catch (error) {
+    return { _tag: "Invalid", problem: `invalid regex: ${regexProblem(error, pattern)}` }
+  }
+  const programSize = regex.programSize()
+  if (programSize > RuleLimits.regexMaxProgramSize) {
+    return {
+      _tag: "Invalid",
+      problem:
+        `regex too complex: program size ${programSize} exceeds ${RuleLimits.regexMaxProgramSize}` +
+        " (use smaller bounded repeats such as {0,50} instead of {0,1000})"
+    }
+  }
+  return { _tag: "Ok", regex, programSize }
+}
+
+// ---------------------------------------------------------------------------
+// Building blocks
+// ---------------------------------------------------------------------------
+
+// biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point
+const noControlChars = /^[^\u0000-\u001f\u007f]*$/
+
+const nonBlank = Schema.makeFilter<string>((s) => (s.trim().length > 0 ? undefined : "must not be blank"), {
+  expected: "a non-blank string"
+})
+
+const boundedString = (max: number) => Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(max))
+
+const singleLine = (max: number, what: string) =>
+  Schema.String.check(
+    nonBlank,
+    Schema.isMaxLength(max),
+    Schema.isPattern(noControlChars, { message: `${what} must not contain control characters` })
+  )
+
+/** Text value of a non-regex condition (1..1000 characters). */
+export const ConditionValue = boundedString(RuleLimits.valueMaxLength).annotate({
+  description: "text to compare with (1 to 1000 characters)"
+})
+export const TagName = singleLine(RuleLimits.tagMaxLength, "tag").annotate({
+  description: "a tag (1 to 100 characters)"
+})
+export const CategoryName = singleLine(RuleLimits.categoryMaxLength, "category").annotate({
+  description: "a category name (1 to 100 characters)"
+})
+export const MailboxPath = singleLine(RuleLimits.mailboxMaxLength, "mailbox").annotate({
+  description: "an IMAP mailbox path such as INBOX or Archive/2024"
+})
+export const Level = Schema.Int.check(Schema.isBetween(LevelRange)).annotate({ description: "1 (low) to 3 (high)" })
+export const Score = Schema.Int.check(Schema.isBetween(ScoreRange)).annotate({ description: "0 to 100" })
+
+const negate = Schema.optionalKey(Schema.Boolean).annotate({ description: "invert the condition's result" })
+const caseSensitive = Schema.optionalKey(Schema.Boolean).annotate({
+  description: "compare case-sensitively (default: case-insensitive)"
+})
+
+/** A regex value may be at most 500 characters; other values 1000. Reported at `value`. */
+const regexLength = Schema.makeFilter<{ readonly op: string; readonly value: string }>((c) =>
+  c.op === "regex" && c.value.length > RuleLimits.regexMaxLength
+    ? { path: ["value"], issue: `a regex must be at most ${RuleLimits.regexMaxLength} characters` }
+    : undefined
+)
+
+// ---------------------------------------------------------------------------
+// Conditions
+// ---------------------------------------------------------------------------
+
+export const AddressOps = ["equals", "contains", "domain", "regex"] as const
+export const TextOps = ["contains", "equals", "regex"] as const
+export const CompareOps = ["eq", "gte", "lte", "gt", "lt"] as const
+export type AddressOp = (typeof AddressOps)[number]
+export type TextOp = (typeof TextOps)[number]
+export type CompareOp = (typeof CompareOps)[number]
+
+const addressCondition = <F extends "from" | "to" | "cc" | "recipients">(field: F) =>
+  Schema.Struct({
+    field: Schema.Literal(field),
+    op: Schema.Literals(AddressOps),
+    value: ConditionValue,
+    caseSensitive,
+    negate
+  }).check(regexLength)
+
+const textCondition = <F extends "subject" | "body">(field: F) =>
+  Schema.Struct({
+    field: Schema.Literal(field),
+    op: Schema.Literals(TextOps),
+    value: ConditionValue,
+    caseSensitive,
+    negate
+  }).check(regexLength)
+
+const compareCondition = <F extends "urgency" | "importance" | "score">(field: F, value: typeof Level | typeof Score) =>
+  Schema.Struct({ field: Schema.Literal(field), op: Schema.Literals(CompareOps), value, negate })
+
+export const FromCondition = addressCondition("from")
+export const ToCondition = addressCondition("to")
+export const CcCondition = addressCondition("cc")
+/** `recipients` is To and Cc together. */
+export const RecipientsCondition = addressCondition("recipients")
+export const SubjectCondition = textCondition("subject")
+export const BodyCondition = textCondition("body")
+export const HasAttachmentCondition = Schema.Struct({
+  field: Schema.Literal("hasAttachment"),
+  value: Schema.Boolean,
+  negate
+})
+export const MailboxCondition = Schema.Struct({
+  field: Schema.Literal("mailbox"),
+  op: Schema.Literal("equals"),
+  value: MailboxPath,
+  negate
+})
+export const CategoryEqualsCondition = Schema.Struct({
+  field: Schema.Literal("category"),
+  op: Schema.Literal("equals"),
+  value: CategoryName,
+  negate
+})
+export const CategoryInCondition = Schema.Struct({
+  field: Schema.Literal("category"),
+  op: Schema.Literal("in"),
+  value: Schema.Array(CategoryName).check(Schema.isBetweenLength(1, RuleLimits.maxCategoriesIn)),
+  negate
+})
+export const UrgencyCondition = compareCondition("urgency", Level)
+export const ImportanceCondition = compareCondition("importance", Level)
+export const ScoreCondition = compareCondition("score", Score)
+export const SpamCondition = Schema.Struct({ field: Schema.Literal("spam"), value: Schema.Boolean, negate })
+export const TagCondition = Schema.Struct({
+  field: Schema.Literal("tag"),
+  op: Schema.Literals(["has", "lacks"]),
+  value: TagName,
+  negate
+})
+
+const conditionFormsHelp =
+  "a condition: {field: from|to|cc|recipients, op: equals|contains|domain|regex, value}, " +
+  "{field: subject|body, op: contains|equals|regex, value}, {field: hasAttachment|spam, value: boolean}, " +
+  "{field: mailbox, op: equals, value}, {field: category, op: equals|in, value}, " +
+  "{field: urgency|importance|score, op: eq|gte|lte|gt|lt, value: integer}, {field: tag, op: has|lacks, value}"
+
+export const RuleCondition = Schema.Union([
+  FromCondition,
+  ToCondition,
+  CcCondition,
+  RecipientsCondition,
+  SubjectCondition,
+  BodyCondition,
+  HasAttachmentCondition,
+  MailboxCondition,
+  CategoryEqualsCondition,
+  CategoryInCondition,
+  UrgencyCondition,
+  ImportanceCondition,
+  ScoreCondition,
+  SpamCondition,
+  TagCondition
+]).annotate({ identifier: "RuleCondition", message: `Expected ${conditionFormsHelp}` })
+export type RuleCondition = typeof RuleCondition.Type
+export type AddressCondition =
+  | typeof FromCondition.Type
+  | typeof ToCondition.Type
+  | typeof CcCondition.Type
+  | typeof RecipientsCondition.Type
+export type TextCondition = typeof SubjectCondition.Type | typeof BodyCondition.Type
+
+/** Regex conditions of a list, with their index. */
+export const regexConditions = (
+  conditions: ReadonlyArray<RuleCondition>
+): ReadonlyArray<{ readonly index: number; readonly condition: AddressCondition | TextCondition }> => {
+  const out: Array<{ readonly index: number; readonly condition: AddressCondition | TextCondition }> = []
+  conditions.forEach((condition, index) => {
+    if ("op" in condition && condition.op === "regex") out.push({ index, condition })
+  })
+  return out
+}
+
+/**
+ * Compiles every regex; the issue is reported at `[i, "value"]` and its message names the condition
+ * (1-based, as a person counts): "condition 2: invalid regex: missing closing ): `(abc`".
+ */
+const regexesCompile = Schema.makeFilter<ReadonlyArray<RuleCondition>>((conditions) => {
+  const issues: Array<Schema.FilterIssue> = []
+  let total = 0
+  for (const { index, condition } of regexConditions(conditions)) {
+    const checked = checkRegex(condition.value, condition.caseSensitive)
+    if (checked._tag === "Invalid") {
+      issues.push({ path: [index, "value"], issue: `condition ${index + 1}: ${checked.problem}` })
+    } else {
+      total += checked.programSize
+    }
+  }
+  if (issues.length === 0 && total > RuleLimits.ruleMaxRegexProgramSize) {
+    issues.push(
+      `regexes too complex together: total program size ${total} exceeds ${RuleLimits.ruleMaxRegexProgramSize}`
+    )
+  }
+  return issues
+})
+
+export const RuleConditions = Schema.Array(RuleCondition).check(
+  Schema.isBetweenLength(1, RuleLimits.maxConditions),
+  regexesCompile
+)
+
+// ---------------------------------------------------------------------------
+// Actions
+// ---------------------------------------------------------------------------
+
+export const MoveToAction = Schema.Struct({ type: Schema.Literal("moveTo"), mailbox: MailboxPath })
+export const MarkReadAction = Schema.Struct({ type: Schema.Literal("markRead") })
+export const MarkUnreadAction = Schema.Struct({ type: Schema.Literal("markUnread") })
+export const FlagAction = Schema.Struct({ type: Schema.Literal("flag") })
+export const UnflagAction = Schema.Struct({ type: Schema.Literal("unflag") })
+export const AddTagAction = Schema.Struct({ type: Schema.Literal("addTag"), tag: TagName })
+export const RemoveTagAction = Schema.Struct({ type: Schema.Literal("removeTag"), tag: TagName })
+export const SetPriorityAction = Schema.Struct({
+  type: Schema.Literal("setPriority"),
+  urgency: Schema.optionalKey(Level),
+  importance: Schema.optionalKey(Level)
+}).check(
+  Schema.makeFilter((a) =>
+    a.urgency !== undefined || a.importance !== undefined ? undefined : "setPriority needs urgency, importance or both"
+  )
+)
+/** Moves the message to the account's special-use Trash mailbox. */
+export const DeleteAction = Schema.Struct({ type: Schema.Literal("delete") })
+
+export const RuleAction = Schema.Union([
+  MoveToAction,
+  MarkReadAction,
+  MarkUnreadAction,
+  FlagAction,
+  UnflagAction,
+  AddTagAction,
+  RemoveTagAction,
+  SetPriorityAction,
+  DeleteAction
+]).annotate({
+  identifier: "RuleAction",
+  message:
+    "Expected an action: {type: moveTo, mailbox} | {type: markRead} | {type: markUnread} | {type: flag} | " +
+    "{type: unflag} | {type: addTag, tag} | {type: removeTag, tag} | " +
+    "{type: setPriority, urgency?, importance?} | {type: delete}"
+})
+export type RuleAction = typeof RuleAction.Type
+export type RuleActionType = RuleAction["type"]
+
+// biome-ignore lint/suspicious/noControlCharactersInRegex: the ASCII range starts at U+0000
+const nonAscii = /[^\u0000-\u007f]/
+
+/**
+ * Unicode-aware case folding used for all case-insensitive comparisons: NFC, lower case, and the
+ * two full-folding cases that matter in practice (ß -> ss, final sigma -> sigma). Context-free:
+ * the result for a string is the concatenation of the results for its code points.
+ */
+export const foldText = (s: string): string => {
+  if (!nonAscii.test(s)) return s.toLowerCase()
+  const lower = s.normalize("NFC").toLowerCase()
+  return lower.includes("ß") || lower.includes("ς") ? lower.replace(/ß/g, "ss").replace(/ς/g, "σ") : lower
+}
+
+// tags and categories come from a small vocabulary and are compared on every evaluation
+const foldKeyCache = new Map<string, string>()
+
+/** Case-insensitive, NFC-normalised, trimmed comparison key for tags (and categories). */
+export const foldKey = (s: string): string => {
+  let key = foldKeyCache.get(s)
+  if (key === undefined) {
+    key = foldText(s.trim())
+    if (foldKeyCache.size >= 4096) foldKeyCache.clear()
+    foldKeyCache.set(s, key)
+  }
+  return key
+}
+
+/** A short text naming an action, used in messages: "moveTo 'Archive'", "addTag 'x'". */
+export const describeAction = (action: RuleAction): string => {
+  switch (action.type) {
+    case "moveTo":
+      return `moveTo '${action.mailbox}'`
+    case "addTag":
+    case "removeTag":
+      return `${action.type} '${action.tag}'`
+    case "setPriority": {
+      const parts: Array<string> = []
+      if (action.urgency !== undefined) parts.push(`urgency ${action.urgency}`)
+      if (action.importance !== undefined) parts.push(`importance ${action.importance}`)
+      return `setPriority ${parts.join(", ")}`
+    }
+    default:
+      return action.type
+  }
+}
+
+/** The aspect of a message an action changes; two actions on the same aspect may conflict. */
+type Slot = "seen" | "flagged" | "location" | "priority" | `tag:${string}`
+const slotOf = (action: RuleAction): Slot => {
+  switch (action.type) {
+    case "markRead":
+    case "markUnread":
+      return "seen"
+    case "flag":
+    case "unflag":
+      return "flagged"
+    case "moveTo":
+    case "delete":
+      return "location"
+    case "setPriority":
+      return "priority"
+    case "addTag":
+    case "removeTag":
+      return `tag:${foldKey(action.tag)}`
+  }
+}
+
+const sameAction = (a: RuleAction, b: RuleAction): boolean => {
+  switch (a.type) {
+    case "moveTo":
+      return b.type === "moveTo" && a.mailbox === b.mailbox
+    case "addTag":
+    case "removeTag":
+      return a.type === b.type && slotOf(a) === slotOf(b)
+    case "setPriority":
+      return b.type === "setPriority" && a.urgency === b.urgency && a.importance === b.importance
+    default:
+      return a.type === b.type
+  }
+}
+
+/**
+ * One rule may not contradict itself: markRead + markUnread, flag + unflag, two moves (moveTo or
+ * delete), addTag + removeTag of the same tag, two setPriority, or the same action twice.
+ * Each issue is reported at the index of the later action.
+ */
+export const actionConflicts = (
+  actions: ReadonlyArray<RuleAction>
+): ReadonlyArray<{ index: number; message: string }> => {
+  const issues: Array<{ index: number; message: string }> = []
+  const first = new Map<Slot, number>()
+  actions.forEach((action, index) => {
+    const slot = slotOf(action)
+    const earlierIndex = first.get(slot)
+    if (earlierIndex === undefined) {
+      first.set(slot, index)
+      return
+    }
+    const earlier = actions[earlierIndex]
+    if (earlier === undefined) return
+    const what = `actions[${index}] (${describeAction(action)})`
+    const other = `actions[${earlierIndex}] (${describeAction(earlier)})`
+    let message: string
+    if (sameAction(earlier, action)) {
+      message = `${what} duplicates ${other}`
+    } else if (slot === "location") {
+      message = `${what} conflicts with ${other}: a rule can move or delete a message only once`
+    } else if (slot === "priority") {
+      message = `${what} conflicts with ${other}: use one setPriority per rule`
+    } else {
+      message = `${what} conflicts with ${other}`
+    }
+    issues.push({ index, message })
+  })
+  return issues
+}
+
+export const RuleActions = Schema.Array(RuleAction).check(
+  Schema.isBetweenLength(1, RuleLimits.maxActions),
+  Schema.makeFilter((actions) =>
+    actionConflicts(actions).map(({ index, message }) => ({ path: [index], issue: message }))
+  )
+)
+
+// ---------------------------------------------------------------------------
+// Rule
+// ---------------------------------------------------------------------------
+
+export const RuleName = Schema.String.check(nonBlank, Schema.isMaxLength(RuleLimits.nameMaxLength)).annotate({
+  description: "1 to 200 characters"
+})
+export const MatchMode = Schema.Literals(["all", "any"]).annotate({
+  description: "all: every condition must pass; any: at least one"
+})
+export const RulePriority = Schema.Int.check(
+  Schema.isBetween({ minimum: RuleLimits.priorityMin, maximum: RuleLimits.priorityMax })
+).annotate({ description: "rules run in ascending priority order (1 before 2)" })
+
+export const RuleInput = Schema.Struct({
+  name: RuleName,
+  enabled: Schema.Boolean.pipe(Schema.withDecodingDefaultKey(Effect.succeed(true))),
+  match: MatchMode.pipe(Schema.withDecodingDefaultKey(Effect.succeed("all" as const))),
+  priority: RulePriority,
+  stopProcessing: Schema.Boolean.pipe(Schema.withDecodingDefaultKey(Effect.succeed(false))).annotate({
+    description: "when this rule matches, rules after it are not evaluated"
+  }),
+  conditions: RuleConditions,
+  actions: RuleActions
+}).annotate({ identifier: "RuleInput" })
+export type RuleInput = typeof RuleInput.Type
+export type RuleInputEncoded = typeof RuleInput.Encoded
+
+/**
+ * Parse options for untrusted rule input: report every problem and reject unknown keys (a typo
+ * such as `negated` must not silently do nothing).
+ */
+export const ruleParseOptions = { errors: "all", onExcessProperty: "error" } as const
+
+/** Decodes untrusted input (an API body, a stored JSON document) into a rule. */
+export const decodeRuleInput = (input: unknown) => Schema.decodeUnknownEffect(RuleInput)(input, ruleParseOptions)

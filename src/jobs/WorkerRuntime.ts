@@ -1,8 +1,9 @@
 import { type Job, UnrecoverableError, Worker } from "bullmq"
-import { Cause, Context, Duration, Effect, Exit, Layer, Option, Schema } from "effect"
+import { Cause, Context, Duration, Effect, Exit, Layer, Metric, Option, Schema } from "effect"
 import { Headers, HttpTraceContext } from "effect/http"
 import { hostname } from "node:os"
 import { AppConfig } from "../platform/Config.ts"
+import { jobDuration, jobsCompleted } from "../platform/Metrics.ts"
 import { Redis } from "../platform/Redis.ts"
 import { CurrentJob, type ProgressUpdate } from "./CurrentJob.ts"
 import { isTerminal, type JobProgress } from "./Job.ts"
@@ -113,6 +114,15 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
           yield* events.publish({ jobId, state: "running", progress: record.view.progress })
 
           const progress = progressReporter(jobId)
+          const attemptStarted = performance.now()
+          const recordAttempt = (outcome: "succeeded" | "retrying" | "failed" | "cancelled") =>
+            Effect.all([
+              Metric.update(Metric.withAttributes(jobsCompleted, { kind: kind.name, outcome }), 1),
+              Metric.update(
+                Metric.withAttributes(jobDuration, { kind: kind.name, outcome }),
+                (performance.now() - attemptStarted) / 1000
+              )
+            ])
           const timeoutMillis = Math.min(
             Duration.toMillis(Duration.fromInputUnsafe(kind.timeout)),
             envelope.value.timeoutMillis ?? Number.POSITIVE_INFINITY
@@ -162,6 +172,7 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
           const lastProgress = progress.latest() ?? null
 
           if (Exit.isSuccess(exit)) {
+            yield* recordAttempt("succeeded")
             yield* store.finish(jobId, { state: "succeeded", result: exit.value })
             yield* events.publish({ jobId, state: "succeeded", progress: lastProgress })
             return { _tag: "done", result: exit.value } satisfies Disposition
@@ -169,6 +180,7 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
           const error = Cause.findErrorOption(exit.cause)
           const finalAttempt = attempt >= record.view.maxAttempts
           if (Option.isSome(error) && error.value._tag === "Cancelled" && error.value.reason === "user") {
+            yield* recordAttempt("cancelled")
             yield* store.finish(jobId, { state: "cancelled", message: "cancelled while running" })
             yield* events.publish({ jobId, state: "cancelled", progress: lastProgress })
             return { _tag: "fail", message: "cancelled" } satisfies Disposition
@@ -184,10 +196,12 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
             : { transient: false, code: "internal", message: "internal error" }
           if (Option.isNone(error)) yield* Effect.logError("job died", Cause.pretty(exit.cause))
           if (failure.transient && !finalAttempt) {
+            yield* recordAttempt("retrying")
             yield* store.finish(jobId, { state: "retrying", code: failure.code, message: failure.message })
             yield* events.publish({ jobId, state: "retrying", progress: lastProgress })
             return { _tag: "retry", message: `${failure.code}: ${failure.message}` } satisfies Disposition
           }
+          yield* recordAttempt("failed")
           yield* store.finish(jobId, { state: "failed", code: failure.code, message: failure.message })
           yield* events.publish({ jobId, state: "failed", progress: lastProgress })
           return { _tag: "fail", message: `${failure.code}: ${failure.message}` } satisfies Disposition

@@ -1,25 +1,38 @@
-import { Layer } from "effect"
-import { HttpRouter } from "effect/http"
+import { NodeHttpServer } from "@effect/platform-node"
+import { Effect, Layer } from "effect"
+import { HttpRouter, HttpServerResponse } from "effect/http"
 import { HttpApiBuilder, HttpApiScalar } from "effect/http-api"
+import { PrometheusMetrics } from "effect/observability"
+import { createServer } from "node:http"
+import { AdminHttpLive } from "../admin/AdminHttp.ts"
 import { DebugHttpLive } from "../debug/DebugHttp.ts"
 import { PingJob, PingProcessor } from "../debug/PingJob.ts"
 import { HealthHttpLive } from "../health/HealthHttp.ts"
 import { Api } from "../http/Api.ts"
 import { RequestLimitsLive } from "../http/RequestLimits.ts"
+import { RequestMetricsLive } from "../http/RequestMetrics.ts"
 import { ValidationErrorsLive } from "../http/ValidationErrors.ts"
 import { JobEvents } from "../jobs/JobEvents.ts"
+import { JobInspector } from "../jobs/JobInspector.ts"
 import { JobKinds } from "../jobs/JobKinds.ts"
 import { Jobs } from "../jobs/Jobs.ts"
 import { JobsHttpLive } from "../jobs/JobsHttp.ts"
 import { JobStore } from "../jobs/JobStore.ts"
+import { QueueMetricsLive } from "../jobs/QueueMetrics.ts"
 import { WorkerIdentity, WorkerRuntimeLive } from "../jobs/WorkerRuntime.ts"
 import { AppConfig } from "../platform/Config.ts"
 import { DatabaseLive } from "../platform/Database.ts"
+import { ProcessMetricsLive } from "../platform/Metrics.ts"
 import { Redis } from "../platform/Redis.ts"
+import { AuthHttpLive } from "../users/AuthHttp.ts"
 import type { Authentication } from "../users/CurrentUser.ts"
+import { UsersLive } from "../users/UsersLive.ts"
+import { UserScope } from "../users/UserScope.ts"
 
 /** Configuration, PostgreSQL and Redis: what every program stands on. */
-export const PlatformLive = Layer.mergeAll(DatabaseLive, Redis.layer).pipe(Layer.provideMerge(AppConfig.layer))
+export const PlatformLive = Layer.mergeAll(UserScope.layer.pipe(Layer.provideMerge(DatabaseLive)), Redis.layer).pipe(
+  Layer.provideMerge(AppConfig.layer)
+)
 
 /** Every job kind of the installation. */
 export const jobKinds = [PingJob]
@@ -32,15 +45,33 @@ export const JobsLive = Jobs.layer.pipe(
 /** Every processor the worker runs. */
 export const WorkerLive = WorkerRuntimeLive([PingProcessor]).pipe(Layer.provide(WorkerIdentity.layer))
 
+/** The worker's own small HTTP server: Prometheus metrics and a liveness probe on WORKER_METRICS_PORT. */
+export const WorkerOpsHttpLive = Layer.unwrap(
+  Effect.gen(function* () {
+    const config = yield* AppConfig
+    return HttpRouter.serve(
+      Layer.mergeAll(
+        PrometheusMetrics.layerHttp({ path: "/metrics" }),
+        HttpRouter.add("GET", "/health/live", HttpServerResponse.jsonUnsafe({ status: "ok" }))
+      ),
+      { disableLogger: true }
+    ).pipe(Layer.provide(NodeHttpServer.layer(createServer, { port: config.workerMetricsPort, host: config.host })))
+  })
+).pipe(Layer.provide(Layer.mergeAll(ProcessMetricsLive, QueueMetricsLive().pipe(Layer.provide(JobInspector.layer)))))
+
 /** The HTTP application: API groups, OpenAPI document, docs page. */
-export const HttpAppLive = (authentication: Layer.Layer<Authentication, never, never>) =>
+export const HttpAppLive = <E, R>(authentication: Layer.Layer<Authentication, E, R>) =>
   Layer.mergeAll(
     HttpApiBuilder.layer(Api, { openapiPath: "/openapi.json" }).pipe(
-      Layer.provide([HealthHttpLive, JobsHttpLive, DebugHttpLive]),
-      Layer.provide([ValidationErrorsLive, authentication])
+      Layer.provide([HealthHttpLive, JobsHttpLive, DebugHttpLive, AuthHttpLive, AdminHttpLive]),
+      Layer.provide([ValidationErrorsLive, authentication]),
+      Layer.provide(RequestMetricsLive),
+      Layer.provide(UsersLive)
     ),
     HttpApiScalar.layer(Api, { path: "/docs" }),
-    RequestLimitsLive
+    PrometheusMetrics.layerHttp({ path: "/metrics" }),
+    RequestLimitsLive,
+    ProcessMetricsLive
   )
 
 export const serve = HttpRouter.serve

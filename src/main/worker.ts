@@ -1,5 +1,5 @@
 import { Layer } from "effect"
-import { JobsLive, WorkerLive } from "./layers.ts"
+import { JobsLive, WorkerLive, WorkerOpsHttpLive } from "./layers.ts"
 import { launch } from "./program.ts"
 
-launch("worker", WorkerLive.pipe(Layer.provide(JobsLive)), { migrate: false })
+launch("worker", Layer.mergeAll(WorkerLive, WorkerOpsHttpLive).pipe(Layer.provide(JobsLive)), { migrate: false })

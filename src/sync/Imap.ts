@@ -1,0 +1,665 @@
+/**
+ * IMAP access for the sync and the rule actions: a thin Effect layer over imapflow with typed
+ * errors, bounded connect, interruption (interrupting any call closes the connection) and spans.
+ *
+ * One session = one connection = one job. Calls on a session are serialised by imapflow's
+ * mailbox lock; an interrupted call closes the connection, so every later call on that session
+ * fails with `ImapConnectionError` (reason "closed").
+ *
+ * Incremental sync recipe (what the session offers for it):
+ * - `openMailbox` gives UIDVALIDITY / UIDNEXT / HIGHESTMODSEQ. A new UIDVALIDITY means every
+ *   stored UID of the mailbox is void: resync it from scratch.
+ * - New messages: `fetchMessages(path, { from: lastSeenUid + 1 })`.
+ * - Flag changes: `fetchFlags(path, { changedSince: storedHighestModseq })` (CONDSTORE).
+ * - Deletions: `vanishedSince(path, storedHighestModseq)` when `supportsQresync`; otherwise (CONDSTORE
+ *   only, or neither) compare `searchUids(path)` with the stored UIDs: whatever is stored but no
+ *   longer listed was expunged. `changesSince` does flags and deletions in one round trip.
+ */
+import { Context, Effect, Layer, Redacted, type Scope, Stream } from "effect"
+import { ImapFlow, type FetchMessageObject, type ImapFlowOptions, type ListResponse } from "imapflow"
+import {
+  type ImapAuthenticationError,
+  ImapConnectionError,
+  type ImapError,
+  ImapMailboxMissing,
+  ImapProtocolError,
+  toImapError
+} from "./ImapErrors.ts"
+
+export * from "./ImapErrors.ts"
+
+export type ImapSecurity = "tls" | "starttls" | "none"
+
+export interface ImapConnectOptions {
+  readonly host: string
+  readonly port: number
+  /** "tls": implicit TLS (993); "starttls": upgrade required, fails if not offered; "none": cleartext. */
+  readonly security: ImapSecurity
+  readonly username: string
+  readonly password: Redacted.Redacted<string>
+  readonly tls?: {
+    /** PEM of a CA (or self-signed certificate) to trust in addition to the system store. */
+    readonly ca?: string
+    readonly servername?: string
+    readonly rejectUnauthorized?: boolean
+  }
+  /** Bound on TCP + TLS + greeting + login. */
+  readonly timeoutMs: number
+  /** An established connection silent for this long is dropped. Default 5 minutes. */
+  readonly socketTimeoutMs?: number
+}
+
+export type SpecialUse = "inbox" | "sent" | "drafts" | "trash" | "junk" | "archive" | "all" | "flagged"
+
+export interface MailboxStatus {
+  readonly messages: number | null
+  readonly unseen: number | null
+  readonly uidNext: number | null
+  readonly uidValidity: number | null
+  readonly highestModseq: string | null
+}
+
+export interface MailboxInfo {
+  readonly path: string
+  readonly name: string
+  readonly delimiter: string | null
+  readonly specialUse: SpecialUse | null
+  readonly flags: ReadonlyArray<string>
+  readonly subscribed: boolean
+  /** `\Noselect` / `\NonExistent` mailboxes are only containers. */
+  readonly selectable: boolean
+  /** Filled when listed with `{ status: true }`. */
+  readonly status: MailboxStatus | null
+}
+
+export interface MailboxState {
+  readonly path: string
+  /** 32-bit by the protocol, so a JS number holds it exactly. */
+  readonly uidValidity: number
+  readonly uidNext: number
+  /** 63-bit, hence a decimal string; null when the server has no CONDSTORE for this mailbox. */
+  readonly highestModseq: string | null
+  readonly exists: number
+  readonly readOnly: boolean
+}
+
+/** Inclusive UID range; `to` omitted means "up to the newest message". */
+export interface UidRange {
+  readonly from: number
+  readonly to?: number
+}
+
+export interface FetchedMessage {
+  readonly uid: number
+  readonly flags: ReadonlyArray<string>
+  /** RFC822.SIZE as reported by the server. */
+  readonly size: number
+  readonly internalDate: Date | null
+  readonly source: Buffer
+  readonly modseq: string | null
+  /** The source was cut at `maxSourceBytes`. */
+  readonly truncated: boolean
+}
+
+export interface FlagState {
+  readonly uid: number
+  readonly flags: ReadonlyArray<string>
+  readonly modseq: string | null
+}
+
+export interface MailboxChanges {
+  readonly changed: ReadonlyArray<FlagState>
+  /** Expunged UIDs (may include UIDs the client never saw); null without QRESYNC. */
+  readonly vanished: ReadonlyArray<number> | null
+}
+
+export interface MoveResult {
+  readonly destinationUidValidity: number | null
+  /** Source UID -> UID in the destination (UIDPLUS); empty when the server does not report it. */
+  readonly uidMap: ReadonlyMap<number, number>
+}
+
+export interface AppendResult {
+  readonly uid: number | null
+  readonly uidValidity: number | null
+}
+
+export interface FetchMessagesOptions {
+  /** Messages per emitted batch (and per UID FETCH). */
+  readonly batchSize: number
+  /** Fetch at most this many bytes of each message (BODY.PEEK[]<0.n>); `truncated` tells. */
+  readonly maxSourceBytes?: number
+}
+
+export interface ImapSession {
+  /** Capabilities after login (CONDSTORE, QRESYNC, MOVE... are only announced then). */
+  readonly capabilities: ReadonlySet<string>
+  /** QRESYNC is enabled on this connection: `vanishedSince` works. */
+  readonly supportsQresync: boolean
+  /** CONDSTORE is enabled on this connection: modseqs and `changedSince` work. */
+  readonly supportsCondstore: boolean
+  readonly isConnected: Effect.Effect<boolean>
+  listMailboxes(options?: { readonly status?: boolean }): Effect.Effect<ReadonlyArray<MailboxInfo>, ImapError>
+  /** SELECT (or EXAMINE with readOnly) and report the mailbox's current state. */
+  openMailbox(path: string, options?: { readonly readOnly?: boolean }): Effect.Effect<MailboxState, ImapError>
+  /** Full sources in UID order, in batches; UIDs that vanish meanwhile are skipped. */
+  fetchMessages(
+    path: string,
+    range: UidRange | ReadonlyArray<number>,
+    options: FetchMessagesOptions
+  ): Stream.Stream<ReadonlyArray<FetchedMessage>, ImapError>
+  /** Flags of every message, or of those changed after `changedSince` (a modseq, CONDSTORE). */
+  fetchFlags(
+    path: string,
+    options?: { readonly changedSince?: string }
+  ): Effect.Effect<ReadonlyArray<FlagState>, ImapError>
+  /** UIDs expunged after `modseq` (QRESYNC). Fails with ImapProtocolError when QRESYNC is not available. */
+  vanishedSince(path: string, modseq: string): Effect.Effect<ReadonlyArray<number>, ImapError>
+  /** Flag changes and (with QRESYNC) expunges after `modseq`, in one UID FETCH. */
+  changesSince(path: string, modseq: string): Effect.Effect<MailboxChanges, ImapError>
+  /** Every UID in the mailbox, ascending. */
+  searchUids(path: string): Effect.Effect<ReadonlyArray<number>, ImapError>
+  moveMessages(path: string, uids: ReadonlyArray<number>, destination: string): Effect.Effect<MoveResult, ImapError>
+  setFlags(
+    path: string,
+    uids: ReadonlyArray<number>,
+    add: ReadonlyArray<string>,
+    remove: ReadonlyArray<string>
+  ): Effect.Effect<void, ImapError>
+  append(
+    path: string,
+    source: string | Uint8Array,
+    options?: { readonly flags?: ReadonlyArray<string>; readonly internalDate?: Date }
+  ): Effect.Effect<AppendResult, ImapError>
+}
+
+export class Imap extends Context.Service<
+  Imap,
+  {
+    /** Connects and logs in; the scope logs out (or closes) the connection. */
+    connect(
+      options: ImapConnectOptions
+    ): Effect.Effect<ImapSession, ImapConnectionError | ImapAuthenticationError | ImapProtocolError, Scope.Scope>
+  }
+>()("mail-helper/Imap") {
+  static readonly layer = Layer.succeed(Imap, Imap.of({ connect: (options) => connect(options) }))
+}
+
+// ---------------------------------------------------------------------------------------------
+
+const SPECIAL_USE: Record<string, SpecialUse> = {
+  "\\inbox": "inbox",
+  "\\sent": "sent",
+  "\\drafts": "drafts",
+  "\\trash": "trash",
+  "\\junk": "junk",
+  "\\archive": "archive",
+  "\\all": "all",
+  "\\flagged": "flagged"
+}
+
+export const normaliseSpecialUse = (value: string | undefined): SpecialUse | null =>
+  value === undefined ? null : (SPECIAL_USE[value.toLowerCase()] ?? null)
+
+/** \Recent is per-session and gone in IMAP4rev2: useless for a mirror. */
+const normaliseFlags = (flags: Set<string> | undefined): ReadonlyArray<string> =>
+  flags === undefined ? [] : [...flags].filter((flag) => flag.toLowerCase() !== "\\recent")
+
+const modseqString = (value: bigint | undefined): string | null =>
+  value === undefined || value === 0n ? null : value.toString()
+
+const uint32 = (value: bigint | undefined): number | null => (value === undefined ? null : Number(value))
+
+const parseModseq = (value: string): bigint | null => (/^\d{1,20}$/.test(value) ? BigInt(value) : null)
+
+/** "1:3,5,8:9" from any list of UIDs. */
+export const compactUidSet = (uids: ReadonlyArray<number>): string => {
+  const sorted = [...new Set(uids)].sort((a, b) => a - b)
+  const parts: Array<string> = []
+  let start = sorted[0]
+  let previous = start
+  for (let i = 1; i <= sorted.length; i++) {
+    const uid = sorted[i]
+    if (uid !== undefined && previous !== undefined && uid === previous + 1) {
+      previous = uid
+      continue
+    }
+    if (start !== undefined && previous !== undefined)
+      parts.push(start === previous ? `${start}` : `${start}:${previous}`)
+    start = uid
+    previous = uid
+  }
+  return parts.join(",")
+}
+
+const toDate = (value: Date | string | undefined): Date | null => {
+  if (value === undefined) return null
+  const date = value instanceof Date ? value : new Date(value)
+  return Number.isNaN(date.getTime()) ? null : date
+}
+
+const chunk = <A>(items: ReadonlyArray<A>, size: number): Array<ReadonlyArray<A>> => {
+  const out: Array<ReadonlyArray<A>> = []
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size))
+  return out
+}
+
+const clientOptions = (options: ImapConnectOptions, onExpunge: ImapFlowOptions["expungeHandler"]): ImapFlowOptions => ({
+  host: options.host,
+  port: options.port,
+  secure: options.security === "tls",
+  doSTARTTLS: options.security === "starttls",
+  ...(options.tls?.servername !== undefined ? { servername: options.tls.servername } : {}),
+  tls: {
+    ...(options.tls?.ca !== undefined ? { ca: options.tls.ca } : {}),
+    ...(options.tls?.servername !== undefined ? { servername: options.tls.servername } : {}),
+    rejectUnauthorized: options.tls?.rejectUnauthorized ?? true
+  },
+  auth: { user: options.username, pass: Redacted.value(options.password) },
+  logger: false,
+  // a sync session issues commands back to back; IDLE in between only costs round trips
+  disableAutoIdle: true,
+  qresync: true,
+  connectionTimeout: options.timeoutMs,
+  greetingTimeout: options.timeoutMs,
+  socketTimeout: options.socketTimeoutMs ?? 5 * 60_000,
+  expungeHandler: onExpunge
+})
+
+const connect = (options: ImapConnectOptions) =>
+  Effect.gen(function* () {
+    const secret = Redacted.value(options.password)
+    // vanishedSince() collects VANISHED (EARLIER) UIDs here while its UID FETCH runs
+    let vanishedCollector: Set<number> | null = null
+    const client = new ImapFlow(
+      clientOptions(options, (event) => {
+        if (vanishedCollector !== null && event.vanished && event.uid !== undefined) vanishedCollector.add(event.uid)
+      })
+    )
+    // imapflow emits 'error' when the socket breaks between commands; without a listener
+    // Node would crash the process. The next command reports the failure instead.
+    let lastError: string | null = null
+    client.on("error", (error: Error) => {
+      lastError = toImapError(error, { command: "connection", secret }).message
+    })
+
+    const attributes = { "imap.host": options.host, "imap.port": options.port, "imap.security": options.security }
+
+    /** Runs one imapflow call; interruption closes the connection (imapflow has no AbortSignal). */
+    const call = <A>(command: string, f: () => Promise<A>, path?: string): Effect.Effect<A, ImapError> =>
+      Effect.tryPromise({
+        try: (signal) => {
+          const onAbort = () => client.close()
+          signal.addEventListener("abort", onAbort, { once: true })
+          return f().finally(() => signal.removeEventListener("abort", onAbort))
+        },
+        catch: (error) => {
+          const mapped = toImapError(error, { command, secret, ...(path !== undefined ? { path } : {}) })
+          return mapped._tag === "ImapConnectionError" && mapped.reason === "closed" && lastError !== null
+            ? new ImapConnectionError({ reason: "closed", message: `${mapped.message} (${lastError})` })
+            : mapped
+        }
+      })
+
+    yield* Effect.addFinalizer(() => closeClient(client))
+
+    yield* call("connect", () => client.connect()).pipe(
+      Effect.timeoutOrElse({
+        duration: options.timeoutMs,
+        orElse: () =>
+          Effect.fail(
+            new ImapConnectionError({
+              reason: "timeout",
+              message: `no IMAP session with ${options.host}:${options.port} within ${options.timeoutMs} ms`
+            })
+          )
+      }),
+      Effect.catchTag("ImapMailboxMissing", (error) =>
+        Effect.fail(new ImapProtocolError({ command: "connect", message: error.message, serverResponseCode: null }))
+      ),
+      Effect.withSpan("imap.connect", { attributes })
+    )
+
+    /** Holds imapflow's mailbox lock (SELECT/EXAMINE as needed) around `use`. */
+    const withMailbox = <A>(
+      command: string,
+      path: string,
+      readOnly: boolean,
+      use: () => Promise<A>
+    ): Effect.Effect<A, ImapError> =>
+      Effect.uninterruptibleMask((restore) =>
+        Effect.flatMap(
+          restore(call(`${command}.select`, () => client.getMailboxLock(path, { readOnly }), path)),
+          (lock) => restore(call(command, use, path)).pipe(Effect.ensuring(Effect.sync(() => lock.release())))
+        )
+      )
+
+    /** Reads keep the current mode when the mailbox is already selected, to avoid a re-SELECT. */
+    const readMode = (path: string): boolean =>
+      !(client.mailbox !== false && client.mailbox.path === path && client.mailbox.readOnly !== true)
+
+    const span =
+      (name: string, extra: Record<string, unknown> = {}) =>
+      <A, E>(effect: Effect.Effect<A, E>) =>
+        Effect.withSpan(effect, `imap.${name}`, { attributes: { ...attributes, ...extra } })
+
+    const currentState = (path: string): MailboxState => {
+      const mailbox = client.mailbox
+      if (mailbox === false) throw new Error("no mailbox selected inside a mailbox lock")
+      return {
+        path,
+        uidValidity: Number(mailbox.uidValidity),
+        uidNext: mailbox.uidNext,
+        highestModseq: mailbox.noModseq === true ? null : modseqString(mailbox.highestModseq),
+        exists: mailbox.exists,
+        readOnly: mailbox.readOnly === true
+      }
+    }
+
+    const listMailboxes = (listOptions?: { readonly status?: boolean }) =>
+      call("list", () =>
+        client.list(
+          listOptions?.status === true
+            ? { statusQuery: { messages: true, unseen: true, uidNext: true, uidValidity: true, highestModseq: true } }
+            : {}
+        )
+      ).pipe(
+        Effect.map((entries) => entries.map(toMailboxInfo)),
+        span("list")
+      )
+
+    const openMailbox = (path: string, openOptions?: { readonly readOnly?: boolean }) => {
+      const readOnly = openOptions?.readOnly ?? true
+      return Effect.suspend(() => {
+        // a fast-path lock on an already selected mailbox would report cached UIDNEXT/HIGHESTMODSEQ
+        const alreadySelected =
+          client.mailbox !== false && client.mailbox.path === path && (client.mailbox.readOnly === true) === readOnly
+        return withMailbox("select", path, readOnly, async () => {
+          if (alreadySelected) await client.mailboxOpen(path, { readOnly })
+          return currentState(path)
+        })
+      }).pipe(span("select", { "imap.mailbox": path, "imap.read_only": readOnly }))
+    }
+
+    const searchUids = (path: string) =>
+      Effect.suspend(() =>
+        withMailbox("search", path, readMode(path), async () => {
+          const result = await client.search({ all: true }, { uid: true })
+          if (result === false || result === undefined) throw new Error("UID SEARCH ALL was refused")
+          return [...new Set(result)].sort((a, b) => a - b)
+        })
+      ).pipe(span("search", { "imap.mailbox": path }))
+
+    const uidsInRange = (path: string, range: UidRange) => {
+      const from = Math.max(1, Math.floor(range.from))
+      const to = range.to === undefined ? undefined : Math.floor(range.to)
+      if (to !== undefined && to < from) return Effect.succeed<ReadonlyArray<number>>([])
+      return Effect.suspend(() =>
+        withMailbox("search", path, readMode(path), async () => {
+          const result = await client.search({ uid: `${from}:${to ?? "*"}` }, { uid: true })
+          if (result === false || result === undefined) throw new Error("UID SEARCH was refused")
+          // "n:*" always matches the newest message, even when its UID is below n
+          const max = to ?? Number.POSITIVE_INFINITY
+          return [...new Set(result)].filter((uid) => uid >= from && uid <= max).sort((a, b) => a - b)
+        })
+      ).pipe(span("search", { "imap.mailbox": path }))
+    }
+
+    const fetchBatch = (path: string, uids: ReadonlyArray<number>, maxSourceBytes: number | undefined) =>
+      Effect.suspend(() =>
+        withMailbox("fetch", path, readMode(path), async () => {
+          const byUid = new Map<number, FetchedMessage>()
+          const query = {
+            uid: true,
+            flags: true,
+            size: true,
+            internalDate: true,
+            source: maxSourceBytes === undefined ? true : { maxLength: maxSourceBytes }
+          }
+          for await (const message of client.fetch(compactUidSet(uids), query, { uid: true })) {
+            mergeFetchedMessage(byUid, message)
+          }
+          return [...byUid.values()].sort((a, b) => a.uid - b.uid)
+        })
+      ).pipe(span("fetch", { "imap.mailbox": path, "imap.batch": uids.length }))
+
+    const fetchMessages = (
+      path: string,
+      range: UidRange | ReadonlyArray<number>,
+      fetchOptions: FetchMessagesOptions
+    ): Stream.Stream<ReadonlyArray<FetchedMessage>, ImapError> => {
+      const batchSize = Math.max(1, Math.floor(fetchOptions.batchSize))
+      const uids = isUidList(range)
+        ? Effect.succeed([...new Set(range)].filter((uid) => Number.isInteger(uid) && uid > 0).sort((a, b) => a - b))
+        : uidsInRange(path, range)
+      return Stream.unwrap(
+        Effect.map(uids, (list) =>
+          Stream.fromIterable(chunk(list, batchSize)).pipe(
+            Stream.mapEffect((batch) => fetchBatch(path, batch, fetchOptions.maxSourceBytes)),
+            Stream.filter((batch) => batch.length > 0)
+          )
+        )
+      )
+    }
+
+    const flagChanges = (path: string, changedSince: bigint | null, collectVanished: boolean) =>
+      Effect.suspend(() =>
+        withMailbox("fetch", path, readMode(path), async () => {
+          const byUid = new Map<number, FlagState>()
+          const vanished = new Set<number>()
+          vanishedCollector = collectVanished ? vanished : null
+          try {
+            const fetchOptions = changedSince === null ? { uid: true } : { uid: true, changedSince }
+            for await (const message of client.fetch("1:*", { uid: true, flags: true }, fetchOptions)) {
+              // a message can be reported twice when its flags change during the fetch: keep the last
+              byUid.set(message.uid, {
+                uid: message.uid,
+                flags: normaliseFlags(message.flags),
+                modseq: modseqString(message.modseq)
+              })
+            }
+          } finally {
+            vanishedCollector = null
+          }
+          return {
+            changed: [...byUid.values()].sort((a, b) => a.uid - b.uid),
+            vanished: [...vanished].sort((a, b) => a - b)
+          }
+        })
+      )
+
+    const requireModseq = (command: string, modseq: string) => {
+      const parsed = parseModseq(modseq)
+      return parsed === null
+        ? Effect.fail(new ImapProtocolError({ command, message: `not a modseq: ${modseq}`, serverResponseCode: null }))
+        : Effect.succeed(parsed)
+    }
+
+    const condstoreMissing = (command: string) =>
+      new ImapProtocolError({ command, message: "the server does not support CONDSTORE", serverResponseCode: null })
+
+    const fetchFlags = (path: string, flagOptions?: { readonly changedSince?: string }) =>
+      Effect.gen(function* () {
+        const since = flagOptions?.changedSince
+        if (since === undefined) return (yield* flagChanges(path, null, false)).changed
+        if (!client.enabled.has("CONDSTORE")) return yield* condstoreMissing("fetchFlags")
+        const modseq = yield* requireModseq("fetchFlags", since)
+        return (yield* flagChanges(path, modseq, false)).changed
+      }).pipe(span("fetch_flags", { "imap.mailbox": path }))
+
+    const changesSince = (path: string, modseq: string) =>
+      Effect.gen(function* () {
+        if (!client.enabled.has("CONDSTORE")) return yield* condstoreMissing("changesSince")
+        const since = yield* requireModseq("changesSince", modseq)
+        const qresync = client.enabled.has("QRESYNC")
+        const result = yield* flagChanges(path, since, qresync)
+        return { changed: result.changed, vanished: qresync ? result.vanished : null }
+      }).pipe(span("changes_since", { "imap.mailbox": path }))
+
+    const vanishedSince = (path: string, modseq: string) =>
+      Effect.gen(function* () {
+        if (!client.enabled.has("QRESYNC")) {
+          return yield* new ImapProtocolError({
+            command: "vanishedSince",
+            message: "the server does not support QRESYNC: compare searchUids() with the stored UIDs instead",
+            serverResponseCode: null
+          })
+        }
+        const since = yield* requireModseq("vanishedSince", modseq)
+        return (yield* flagChanges(path, since, true)).vanished
+      }).pipe(span("vanished_since", { "imap.mailbox": path }))
+
+    const moveMessages = (path: string, uids: ReadonlyArray<number>, destination: string) =>
+      (uids.length === 0
+        ? Effect.succeed<MoveResult>({ destinationUidValidity: null, uidMap: new Map() })
+        : withMailbox("move", path, false, async () => {
+            const result = await client.messageMove(compactUidSet(uids), destination, { uid: true })
+            if (result === false || result === undefined) {
+              // imapflow swallows the NO and its [TRYCREATE]: ask whether the destination exists
+              const exists = await client.status(destination, { messages: true }).then(
+                (status) => status !== false,
+                () => false
+              )
+              throw exists
+                ? new ImapProtocolError({
+                    command: "move",
+                    message: `MOVE to ${destination} was refused`,
+                    serverResponseCode: null
+                  })
+                : new ImapMailboxMissing({ path: destination, message: `mailbox ${destination} does not exist` })
+            }
+            return {
+              destinationUidValidity: uint32(result.uidValidity),
+              uidMap: new Map(result.uidMap ?? [])
+            } satisfies MoveResult
+          })
+      ).pipe(span("move", { "imap.mailbox": path, "imap.destination": destination, "imap.count": uids.length }))
+
+    const setFlags = (
+      path: string,
+      uids: ReadonlyArray<number>,
+      add: ReadonlyArray<string>,
+      remove: ReadonlyArray<string>
+    ) =>
+      (uids.length === 0 || (add.length === 0 && remove.length === 0)
+        ? Effect.void
+        : withMailbox("store", path, false, async () => {
+            const set = compactUidSet(uids)
+            if (add.length > 0 && !(await client.messageFlagsAdd(set, [...add], { uid: true }))) {
+              throw new Error(`STORE +FLAGS ${add.join(" ")} was refused`)
+            }
+            if (remove.length > 0 && !(await client.messageFlagsRemove(set, [...remove], { uid: true }))) {
+              throw new Error(`STORE -FLAGS ${remove.join(" ")} was refused`)
+            }
+          })
+      ).pipe(span("store", { "imap.mailbox": path, "imap.count": uids.length }))
+
+    const append = (
+      path: string,
+      source: string | Uint8Array,
+      appendOptions?: { readonly flags?: ReadonlyArray<string>; readonly internalDate?: Date }
+    ) =>
+      call(
+        "append",
+        async () => {
+          const result = await client.append(
+            path,
+            source,
+            [...(appendOptions?.flags ?? [])],
+            appendOptions?.internalDate
+          )
+          if (result === false) throw new Error(`APPEND to ${path} was refused`)
+          return { uid: result.uid ?? null, uidValidity: uint32(result.uidValidity) } satisfies AppendResult
+        },
+        path
+      ).pipe(missingOnTryCreate(path), span("append", { "imap.mailbox": path }))
+
+    const session: ImapSession = {
+      capabilities: new Set(client.capabilities.keys()),
+      supportsQresync: client.enabled.has("QRESYNC"),
+      supportsCondstore: client.enabled.has("CONDSTORE"),
+      isConnected: Effect.sync(() => client.usable && !client.isClosed),
+      listMailboxes,
+      openMailbox,
+      fetchMessages,
+      fetchFlags,
+      vanishedSince,
+      changesSince,
+      searchUids,
+      moveMessages,
+      setFlags,
+      append
+    }
+    return session
+  })
+
+/** NO [TRYCREATE] means the target mailbox does not exist. */
+const missingOnTryCreate =
+  (path: string) =>
+  <A>(effect: Effect.Effect<A, ImapError>): Effect.Effect<A, ImapError> =>
+    Effect.catchTag(effect, "ImapProtocolError", (error) =>
+      Effect.fail(
+        error.serverResponseCode === "TRYCREATE" ? new ImapMailboxMissing({ path, message: error.message }) : error
+      )
+    )
+
+const isUidList = (range: UidRange | ReadonlyArray<number>): range is ReadonlyArray<number> => Array.isArray(range)
+
+const toMailboxInfo = (entry: ListResponse): MailboxInfo => {
+  const flags = [...entry.flags]
+  const lower = flags.map((flag) => flag.toLowerCase())
+  return {
+    path: entry.path,
+    name: entry.name,
+    delimiter: entry.delimiter === "" ? null : entry.delimiter,
+    specialUse: normaliseSpecialUse(entry.specialUse),
+    flags,
+    subscribed: entry.subscribed,
+    selectable: !lower.includes("\\noselect") && !lower.includes("\\nonexistent"),
+    status:
+      entry.status === undefined
+        ? null
+        : {
+            messages: entry.status.messages ?? null,
+            unseen: entry.status.unseen ?? null,
+            uidNext: entry.status.uidNext ?? null,
+            uidValidity: uint32(entry.status.uidValidity),
+            highestModseq: modseqString(entry.status.highestModseq)
+          }
+  }
+}
+
+/**
+ * Keeps one entry per UID: the one carrying the source, with the newest flags seen. imapflow can
+ * report a UID twice in one FETCH when another session changes its flags meanwhile.
+ */
+export const mergeFetchedMessage = (byUid: Map<number, FetchedMessage>, message: FetchMessageObject): void => {
+  const previous = byUid.get(message.uid)
+  const flags = message.flags !== undefined ? normaliseFlags(message.flags) : (previous?.flags ?? [])
+  const modseq = message.modseq !== undefined ? modseqString(message.modseq) : (previous?.modseq ?? null)
+  if (message.source === undefined) {
+    if (previous !== undefined) byUid.set(message.uid, { ...previous, flags, modseq })
+    return
+  }
+  const size = message.size ?? previous?.size ?? message.source.length
+  byUid.set(message.uid, {
+    uid: message.uid,
+    flags,
+    size,
+    internalDate: toDate(message.internalDate) ?? previous?.internalDate ?? null,
+    source: message.source,
+    modseq,
+    truncated: message.source.length < size
+  })
+}
+
+/** LOGOUT when the connection still works (bounded), otherwise just close the socket. */
+const closeClient = (client: ImapFlow): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    if (!client.usable || client.isClosed) return Effect.sync(() => client.close())
+    return Effect.tryPromise(() => client.logout()).pipe(
+      Effect.timeout("2 seconds"),
+      Effect.ignore,
+      Effect.ensuring(Effect.sync(() => client.close()))
+    )
+  })

@@ -1,0 +1,142 @@
+import { assert, describe, it, layer } from "@effect/vitest"
+import { Effect } from "effect"
+import { defaultMimeLimits, parseMessage } from "../../src/sync/mime.ts"
+import { MimeParser } from "../../src/sync/ParserPool.ts"
+import { generateMessages } from "../harness/mailgen.ts"
+
+const sources = generateMessages(120, { seed: 2024 }).map((message) => Buffer.from(message.raw))
+
+layer(MimeParser.layerPool({ threads: 2 }), { excludeTestServices: true })("MimeParser worker pool", (it) => {
+  it.effect("parses in worker threads with the same results as in-process, in order", () =>
+    Effect.gen(function* () {
+      const parser = yield* MimeParser
+      const pooled = yield* parser.parseBatch(sources)
+      const direct = yield* Effect.promise(() => Promise.all(sources.map((source) => parseMessage(source))))
+      assert.strictEqual(pooled.length, sources.length)
+      assert.deepStrictEqual(pooled, direct)
+      // Dates survive the trip between threads as Dates
+      assert.instanceOf(pooled[0]?.date, Date)
+    })
+  )
+
+  it.effect("leaves the caller's buffers intact (they are copied, not transferred)", () =>
+    Effect.gen(function* () {
+      const parser = yield* MimeParser
+      // Buffer.from of a short string lives in Node's shared pool: transferring it would detach the pool
+      const small = Buffer.from("Subject: tiny\r\n\r\nhi\r\n")
+      const [parsed] = yield* parser.parseBatch([small])
+      assert.strictEqual(parsed?.subject, "tiny")
+      assert.strictEqual(small.toString(), "Subject: tiny\r\n\r\nhi\r\n")
+      assert.strictEqual(sources[0]?.byteLength, Buffer.byteLength(generateMessages(1, { seed: 2024 })[0]?.raw ?? ""))
+    })
+  )
+
+  it.effect("an empty batch is fine, and concurrent batches do not mix", () =>
+    Effect.gen(function* () {
+      const parser = yield* MimeParser
+      assert.deepStrictEqual(yield* parser.parseBatch([]), [])
+      const [a, b] = yield* Effect.all(
+        [parser.parseBatch(sources.slice(0, 40)), parser.parseBatch(sources.slice(40, 90))],
+        {
+          concurrency: 2
+        }
+      )
+      const subjects = (yield* Effect.promise(() => Promise.all(sources.slice(0, 90).map((s) => parseMessage(s))))).map(
+        (p) => p.messageId
+      )
+      assert.deepStrictEqual(
+        [...(a ?? []), ...(b ?? [])].map((p) => p.messageId),
+        subjects
+      )
+    })
+  )
+})
+
+const faultyWorker = new URL("./support/faultyMimeWorker.ts", import.meta.url)
+const faulty = (kind: "crash" | "hang", index: number) =>
+  Buffer.from(`Subject: faulty ${index}\r\nMessage-ID: <faulty-${index}@x>\r\nX-Test-Fault: ${kind}\r\n\r\nbody\r\n`)
+
+describe("MimeParser worker pool recovery", () => {
+  it.effect("a worker that dies costs only the message that killed it", () =>
+    Effect.gen(function* () {
+      const parser = yield* MimeParser
+      const batch = [...sources.slice(0, 5), faulty("crash", 1), ...sources.slice(5, 10)]
+      const results = yield* parser.parseBatch(batch)
+      assert.strictEqual(results.length, batch.length)
+      const crashed = results[5]
+      assert.strictEqual(crashed?.messageId, "<faulty-1@x>")
+      assert.strictEqual(crashed?.subject, "faulty 1")
+      assert.isFalse(crashed?.bodyParsed)
+      assert.isTrue(crashed?.warnings.some((w) => w.startsWith("parser worker died")))
+      for (const [i, result] of results.entries()) {
+        if (i === 5) continue
+        assert.isTrue(result.bodyParsed, `message ${i}`)
+        assert.strictEqual(
+          result.messageId,
+          (yield* Effect.promise(() => parseMessage(batch[i] ?? Buffer.alloc(0)))).messageId
+        )
+      }
+      // the pool has replaced the worker and keeps working
+      const again = yield* parser.parseBatch(sources.slice(10, 20))
+      assert.isTrue(again.every((r) => r.bodyParsed))
+    }).pipe(Effect.provide(MimeParser.layerPool({ threads: 2, workerUrl: faultyWorker, chunkSize: 4 })))
+  )
+
+  it.effect(
+    "a worker that hangs is terminated after its deadline",
+    () =>
+      Effect.gen(function* () {
+        const parser = yield* MimeParser
+        const results = yield* parser.parseBatch([sources[0] ?? Buffer.alloc(0), faulty("hang", 2)])
+        assert.isTrue(results[0]?.bodyParsed)
+        assert.strictEqual(results[1]?.messageId, "<faulty-2@x>")
+        assert.isTrue(results[1]?.warnings.some((w) => /no answer within/.test(w)))
+      }).pipe(
+        Effect.provide(
+          MimeParser.layerPool({
+            threads: 1,
+            workerUrl: faultyWorker,
+            limits: { ...defaultMimeLimits, timeoutMs: 100 }
+          })
+        )
+      ),
+    30_000
+  )
+
+  it.effect("the in-process layer gives the same results", () =>
+    Effect.gen(function* () {
+      const parser = yield* MimeParser
+      const results = yield* parser.parseBatch(sources.slice(0, 10))
+      assert.deepStrictEqual(
+        results.map((r) => r.messageId),
+        (yield* Effect.promise(() => Promise.all(sources.slice(0, 10).map((s) => parseMessage(s))))).map(
+          (r) => r.messageId
+        )
+      )
+    }).pipe(Effect.provide(MimeParser.layerInProcess()))
+  )
+})
+
+describe("worker entry", () => {
+  it("is plain erasable TypeScript that Node can load without a loader", async () => {
+    const { Worker } = await import("node:worker_threads")
+    const worker = new Worker(new URL("../../src/sync/mimeWorker.ts", import.meta.url), {
+      workerData: { limits: defaultMimeLimits },
+      // no tsx / vitest hooks: Node's own type stripping only
+      execArgv: []
+    })
+    try {
+      const reply = await new Promise<unknown>((resolve, reject) => {
+        worker.once("message", resolve)
+        worker.once("error", reject)
+        worker.postMessage({
+          id: 1,
+          sources: [new Uint8Array(Buffer.from("Subject: =?utf-8?q?Gr=C3=BC=C3=9Fe?=\r\n\r\nx"))]
+        })
+      })
+      assert.include(JSON.stringify(reply), "Grüße")
+    } finally {
+      await worker.terminate()
+    }
+  })
+})

@@ -1,7 +1,10 @@
 import { HttpApi } from "effect/http-api"
+import { AdminApi } from "../admin/AdminApi.ts"
 import { DebugApi } from "../debug/DebugApi.ts"
 import { HealthApi } from "../health/HealthApi.ts"
 import { JobsApi } from "../jobs/JobsApi.ts"
+import { QueuesApi } from "../jobs/QueuesApi.ts"
+import { AuthApi } from "../users/AuthApi.ts"
 import { ValidationErrors } from "./ValidationErrors.ts"
 
 /** The whole HTTP contract (DESIGN section 5); each feature contributes its group. */
@@ -9,6 +12,9 @@ export class Api extends HttpApi.make("mail-helper")
   .add(HealthApi)
   .add(JobsApi)
   .add(DebugApi)
+  .add(AuthApi)
+  .add(AdminApi)
+  .add(QueuesApi)
   .middleware(ValidationErrors)
   // report every invalid field, and refuse fields the schema does not know
   .annotate(HttpApi.ParseOptions, { errors: "all", onExcessProperty: "error" })

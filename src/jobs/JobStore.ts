@@ -2,6 +2,7 @@ import { Context, Effect, Layer, Option, Schema } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
 import { DatabaseError, decodeRows, fromSqlError } from "../platform/Database.ts"
 import type { UserId } from "../users/UserId.ts"
+import { UserScope } from "../users/UserScope.ts"
 import { JobId, JobNotFound, JobProgress, JobState, JobView } from "./Job.ts"
 
 /** A row of `jobs`, as stored. */
@@ -115,6 +116,17 @@ export class JobStore extends Context.Service<JobStore, JobStoreShape>()("mail-h
       const records = (rows: ReadonlyArray<unknown>) => Effect.map(decode(rows), (rs) => rs.map(toRecord))
       const first = (rows: ReadonlyArray<unknown>) => Effect.map(records(rows), (rs) => Option.fromNullishOr(rs[0]))
       const dbError = <A, R>(effect: Effect.Effect<A, SqlError.SqlError, R>) => Effect.mapError(effect, fromSqlError)
+      // Row-level security (docs/security.md): a user's reads and writes run in that user's scope;
+      // the worker's bookkeeping by job id, system jobs and clean-up take the explicit system path.
+      const scope = yield* UserScope
+      const asOwner =
+        (ownerId: UserId | null) =>
+        <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+          ownerId === null ? scope.system("JobStore: system job", effect) : scope.run(ownerId, effect)
+      const asSystem =
+        (what: string) =>
+        <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+          scope.system(`JobStore.${what}`, effect)
 
       const insertOrFindActive = (job: NewJob) =>
         Effect.gen(function* () {
@@ -138,7 +150,7 @@ export class JobStore extends Context.Service<JobStore, JobStoreShape>()("mail-h
         Effect.gen(function* () {
           // The active holder of the key can finish between our insert and our select; then simply try again.
           for (let attempt = 0; attempt < 5; attempt++) {
-            const outcome = yield* insertOrFindActive(job)
+            const outcome = yield* insertOrFindActive(job).pipe(asOwner(job.ownerId))
             if (Option.isSome(outcome)) return outcome.value
           }
           return yield* Effect.die(new Error(`job de-duplication kept racing for kind ${job.kind}`))
@@ -147,6 +159,7 @@ export class JobStore extends Context.Service<JobStore, JobStoreShape>()("mail-h
       const get = (ownerId: UserId, id: string) =>
         sql`SELECT * FROM jobs WHERE id = ${id} AND user_id = ${ownerId}`.pipe(
           Effect.flatMap(first),
+          asOwner(ownerId),
           dbError,
           Effect.flatMap(Option.match({ onNone: () => Effect.fail(JobNotFound.forId(id)), onSome: Effect.succeed })),
           Effect.withSpan("JobStore.get")
@@ -160,13 +173,20 @@ export class JobStore extends Context.Service<JobStore, JobStoreShape>()("mail-h
             ${query.kind === undefined ? sql`` : sql`AND kind = ${query.kind}`}
             ${query.before === undefined ? sql`` : sql`AND (created_at, id) < (${query.before.createdAt}, ${query.before.id})`}
           ORDER BY created_at DESC, id DESC
-          LIMIT ${query.limit}`.pipe(Effect.flatMap(records), dbError, Effect.withSpan("JobStore.list"))
+          LIMIT ${query.limit}`.pipe(
+          Effect.flatMap(records),
+          asOwner(ownerId),
+          dbError,
+          Effect.withSpan("JobStore.list")
+        )
 
-      const find = (id: string) => sql`SELECT * FROM jobs WHERE id = ${id}`.pipe(Effect.flatMap(first), dbError)
+      const find = (id: string) =>
+        sql`SELECT * FROM jobs WHERE id = ${id}`.pipe(Effect.flatMap(first), asSystem("find"), dbError)
 
       const listUnfinished = (limit: number) =>
         sql`SELECT * FROM jobs WHERE state IN ${sql.in(unfinished)} ORDER BY created_at LIMIT ${limit}`.pipe(
           Effect.flatMap(records),
+          asSystem("listUnfinished"),
           dbError
         )
 
@@ -176,12 +196,12 @@ export class JobStore extends Context.Service<JobStore, JobStoreShape>()("mail-h
             started_at = COALESCE(started_at, now()), updated_at = now(),
             error_code = NULL, error_message = NULL
           WHERE id = ${id} AND state IN ${sql.in(unfinished)}
-          RETURNING *`.pipe(Effect.flatMap(first), dbError)
+          RETURNING *`.pipe(Effect.flatMap(first), asSystem("markRunning"), dbError)
 
       const saveProgress = (id: string, progress: JobProgress) =>
         sql`
           UPDATE jobs SET progress = ${JSON.stringify(progress)}::jsonb, updated_at = now()
-          WHERE id = ${id} AND state = 'running'`.pipe(Effect.asVoid, dbError)
+          WHERE id = ${id} AND state = 'running'`.pipe(Effect.asVoid, asSystem("saveProgress"), dbError)
 
       const finish = (id: string, outcome: Outcome) => {
         const terminal = outcome.state !== "retrying"
@@ -193,15 +213,16 @@ export class JobStore extends Context.Service<JobStore, JobStoreShape>()("mail-h
             error_code = ${code}, error_message = ${message},
             finished_at = ${terminal ? sql`now()` : sql`NULL`}, updated_at = now()
           WHERE id = ${id} AND state IN ${sql.in(unfinished)}
-          RETURNING *`.pipe(Effect.flatMap(first), dbError)
+          RETURNING *`.pipe(Effect.flatMap(first), asSystem("finish"), dbError)
       }
 
       const requestCancel = (id: string) =>
         sql`
           UPDATE jobs SET cancel_requested_at = COALESCE(cancel_requested_at, now()), updated_at = now()
-          WHERE id = ${id} AND state IN ${sql.in(unfinished)}`.pipe(Effect.asVoid, dbError)
+          WHERE id = ${id} AND state IN ${sql.in(unfinished)}`.pipe(Effect.asVoid, asSystem("requestCancel"), dbError)
 
-      const remove = (id: string) => sql`DELETE FROM jobs WHERE id = ${id}`.pipe(Effect.asVoid, dbError)
+      const remove = (id: string) =>
+        sql`DELETE FROM jobs WHERE id = ${id}`.pipe(Effect.asVoid, asSystem("remove"), dbError)
 
       const prune = (olderThanDays: number) =>
         sql<{ readonly n: number }>`
@@ -209,6 +230,7 @@ export class JobStore extends Context.Service<JobStore, JobStoreShape>()("mail-h
             DELETE FROM jobs WHERE finished_at < now() - make_interval(days => ${olderThanDays}) RETURNING 1
           ) SELECT count(*)::int AS n FROM gone`.pipe(
           Effect.map((rows) => rows[0]?.n ?? 0),
+          asSystem("prune"),
           dbError
         )
 

@@ -7,11 +7,15 @@ import { CurrentUser } from "../users/CurrentUser.ts"
 import { JobView } from "./Job.ts"
 import { Jobs } from "./Jobs.ts"
 
-const Cursor = Schema.Struct({ createdAt: Schema.Date, id: Schema.String })
+const Cursor = Schema.Struct({ createdAt: Schema.String, id: Schema.String })
 const encodeCursor = (job: JobView): string =>
   Buffer.from(JSON.stringify({ createdAt: job.createdAt.toISOString(), id: job.id })).toString("base64url")
 const decodeCursor = (cursor: string) =>
   Schema.decodeUnknownEffect(Schema.fromJsonString(Cursor))(Buffer.from(cursor, "base64url").toString("utf8")).pipe(
+    Effect.flatMap((cursor) => {
+      const createdAt = new Date(cursor.createdAt)
+      return Number.isNaN(createdAt.getTime()) ? Effect.fail("bad date") : Effect.succeed({ createdAt, id: cursor.id })
+    }),
     Effect.mapError(
       () =>
         new ValidationError({

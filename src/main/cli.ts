@@ -3,10 +3,12 @@ import { Effect, Layer } from "effect"
 import { Command } from "effect/cli"
 import { InspectCommand } from "../jobs/InspectCommand.ts"
 import { JobInspector } from "../jobs/JobInspector.ts"
-import { migrate } from "../platform/Database.ts"
+import { migrateAsOwner } from "../platform/Database.ts"
+import { UsersCommand } from "../users/UsersCli.ts"
+import { UsersLive } from "../users/UsersLive.ts"
 import { JobsLive, PlatformLive } from "./layers.ts"
 
-const MigrateCommand = Command.make("migrate", {}, () => migrate).pipe(
+const MigrateCommand = Command.make("migrate", {}, () => migrateAsOwner).pipe(
   Command.withDescription("Apply pending database migrations")
 )
 
@@ -14,7 +16,7 @@ const Inspect = InspectCommand.pipe(Command.provide(JobInspector.layer.pipe(Laye
 
 const Cli = Command.make("mail-helper").pipe(
   Command.withDescription("mail-helper administration"),
-  Command.withSubcommands([MigrateCommand, Inspect])
+  Command.withSubcommands([MigrateCommand, Inspect, UsersCommand.pipe(Command.provide(UsersLive))])
 )
 
 Command.run(Cli, { version: "0.1.0" }).pipe(

@@ -17,6 +17,7 @@ import { JobInspector } from "../jobs/JobInspector.ts"
 import { JobKinds } from "../jobs/JobKinds.ts"
 import { Jobs } from "../jobs/Jobs.ts"
 import { JobsHttpLive } from "../jobs/JobsHttp.ts"
+import { QueuesHttpLive } from "../jobs/QueuesHttp.ts"
 import { JobStore } from "../jobs/JobStore.ts"
 import { QueueMetricsLive } from "../jobs/QueueMetrics.ts"
 import { WorkerIdentity, WorkerRuntimeLive } from "../jobs/WorkerRuntime.ts"
@@ -63,7 +64,8 @@ export const WorkerOpsHttpLive = Layer.unwrap(
 export const HttpAppLive = <E, R>(authentication: Layer.Layer<Authentication, E, R>) =>
   Layer.mergeAll(
     HttpApiBuilder.layer(Api, { openapiPath: "/openapi.json" }).pipe(
-      Layer.provide([HealthHttpLive, JobsHttpLive, DebugHttpLive, AuthHttpLive, AdminHttpLive]),
+      Layer.provide([HealthHttpLive, JobsHttpLive, DebugHttpLive, AuthHttpLive, AdminHttpLive, QueuesHttpLive]),
+      Layer.provide(JobInspector.layer),
       Layer.provide([ValidationErrorsLive, authentication]),
       Layer.provide(RequestMetricsLive),
       Layer.provide(UsersLive)

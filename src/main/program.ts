@@ -1,7 +1,7 @@
 import { NodeRuntime } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
 import { AppConfig } from "../platform/Config.ts"
-import { migrate } from "../platform/Database.ts"
+import { migrateAsOwner } from "../platform/Database.ts"
 import { LoggingLive } from "../platform/Logging.ts"
 import { TelemetryLive } from "../platform/Telemetry.ts"
 import { PlatformLive } from "./layers.ts"
@@ -11,7 +11,7 @@ export const MigrateOnStart = (always: boolean) =>
   Layer.effectDiscard(
     Effect.gen(function* () {
       const config = yield* AppConfig
-      if (always || config.migrateOnStart) yield* migrate
+      if (always || config.migrateOnStart) yield* migrateAsOwner
     })
   )
 

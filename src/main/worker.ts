@@ -2,4 +2,7 @@ import { Layer } from "effect"
 import { JobsLive, WorkerLive, WorkerOpsHttpLive } from "./layers.ts"
 import { launch } from "./program.ts"
 
-launch("worker", Layer.mergeAll(WorkerLive, WorkerOpsHttpLive).pipe(Layer.provide(JobsLive)), { migrate: false })
+/** The job worker, with its metrics and liveness endpoint on WORKER_METRICS_PORT. */
+export const WorkerProgram = Layer.mergeAll(WorkerLive, WorkerOpsHttpLive).pipe(Layer.provide(JobsLive))
+
+if (import.meta.main) launch("worker", WorkerProgram, { migrate: false })

@@ -9,7 +9,16 @@ import { AppConfig } from "./Config.ts"
 
 const migrationsDirectory = fileURLToPath(new URL("../../migrations", import.meta.url))
 
-/** The SQL client over the configured PostgreSQL database. */
+/**
+ * Database roles (created by migration 0010, see docs/security.md). Every
+ * connection of the application pool runs as `app`, a role that row-level
+ * security applies to; `system` is taken per transaction by `UserScope.system`
+ * for work that must cross users. The login role of DATABASE_URL owns the
+ * schema and only runs migrations.
+ */
+export const DatabaseRoles = { app: "mail_helper_app", system: "mail_helper_system" } as const
+
+/** The SQL client over the configured PostgreSQL database, running as the row-level-security-bound app role. */
 export const DatabaseLive = Layer.unwrap(
   Effect.gen(function* () {
     const config = yield* AppConfig
@@ -17,7 +26,8 @@ export const DatabaseLive = Layer.unwrap(
       url: config.databaseUrl,
       maxConnections: config.databaseMaxConnections,
       applicationName: config.serviceName,
-      connectTimeout: "5 seconds"
+      connectTimeout: "5 seconds",
+      startupParameters: { role: DatabaseRoles.app }
     })
   })
 )
@@ -41,8 +51,21 @@ export const migrate = runMigrator({
   Effect.withSpan("Database.migrate")
 )
 
-/** A layer that migrates when built; compose it before programs that must see the newest schema. */
-export const MigrateLayer = Layer.effectDiscard(migrate)
+/**
+ * Migrates over a short-lived connection as the login role itself (the schema
+ * owner), not through the application pool, whose connections run as the app role.
+ */
+export const migrateAsOwner = Effect.gen(function* () {
+  const config = yield* AppConfig
+  return yield* migrate.pipe(
+    Effect.provide(
+      PgClient.layer({ url: config.databaseUrl, maxConnections: 1, applicationName: `${config.serviceName}-migrate` })
+    )
+  )
+})
+
+/** A layer that migrates when built; build it before DatabaseLive (the app role is created by a migration). */
+export const MigrateLayer = Layer.effectDiscard(migrateAsOwner)
 
 export const ping = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient

@@ -1,0 +1,66 @@
+import { Schema } from "effect"
+import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema } from "effect/http-api"
+import { Conflict, ServiceUnavailable, ValidationError } from "../http/ApiErrors.ts"
+import { Authentication } from "../users/CurrentUser.ts"
+import { UserNotFound } from "../users/UserErrors.ts"
+import { UserId } from "../users/UserId.ts"
+import { UserView } from "../users/Users.ts"
+import { AdminOnly } from "./AdminOnly.ts"
+
+export const UserListQuery = {
+  limit: Schema.optionalKey(
+    Schema.FiniteFromString.pipe(Schema.check(Schema.isInt(), Schema.isBetween({ minimum: 1, maximum: 200 })))
+  ),
+  /** `nextCursor` of the previous page. */
+  cursor: Schema.optionalKey(Schema.String.pipe(Schema.check(Schema.isMaxLength(320))))
+}
+
+export const UserPage = Schema.Struct({
+  items: Schema.Array(UserView),
+  nextCursor: Schema.NullOr(Schema.String)
+})
+
+export const CreateInviteRequest = Schema.Struct({
+  /** Bind the invite to one email; omit for an invite anyone holding the code may use. */
+  email: Schema.optionalKey(Schema.String.pipe(Schema.check(Schema.isMaxLength(320)))),
+  expiresInDays: Schema.optionalKey(Schema.Int.pipe(Schema.check(Schema.isBetween({ minimum: 1, maximum: 365 }))))
+})
+
+/** Shown once: only the code's hash is stored. */
+export const CreatedInvite = Schema.Struct({ code: Schema.String, expiresAt: Schema.Date })
+
+const UserIdParams = { id: UserId }
+
+/** User administration; every endpoint needs an admin (403 for other users). */
+export class AdminApi extends HttpApiGroup.make("admin")
+  .add(
+    HttpApiEndpoint.get("listUsers", "/admin/users", {
+      query: UserListQuery,
+      success: UserPage,
+      error: ServiceUnavailable
+    })
+  )
+  .add(
+    HttpApiEndpoint.post("disableUser", "/admin/users/:id/disable", {
+      params: UserIdParams,
+      success: UserView,
+      error: [UserNotFound, Conflict, ServiceUnavailable]
+    })
+  )
+  .add(
+    HttpApiEndpoint.post("enableUser", "/admin/users/:id/enable", {
+      params: UserIdParams,
+      success: UserView,
+      error: [UserNotFound, ServiceUnavailable]
+    })
+  )
+  .add(
+    HttpApiEndpoint.post("createInvite", "/admin/invites", {
+      payload: CreateInviteRequest,
+      success: CreatedInvite.pipe(HttpApiSchema.status(201)),
+      error: [ValidationError, ServiceUnavailable]
+    })
+  )
+  .middleware(AdminOnly)
+  .middleware(Authentication)
+  .prefix("/api/v1") {}

@@ -1,0 +1,42 @@
+import { Effect, Redacted } from "effect"
+import { HttpApiBuilder } from "effect/http-api"
+import { Api } from "../http/Api.ts"
+import { ServiceUnavailable } from "../http/ApiErrors.ts"
+import { unavailable } from "../http/errorMapping.ts"
+import { Auth } from "../users/Auth.ts"
+import { CurrentUser } from "../users/CurrentUser.ts"
+import { Users } from "../users/Users.ts"
+
+const redisUnavailable = () => Effect.fail(new ServiceUnavailable({ message: "session store unavailable" }))
+
+export const AdminHttpLive = HttpApiBuilder.group(
+  Api,
+  "admin",
+  Effect.fn(function* (handlers) {
+    const users = yield* Users
+    const auth = yield* Auth
+    return handlers
+      .handle("listUsers", ({ query }) =>
+        users
+          .list({ limit: query.limit ?? 50, after: query.cursor })
+          .pipe(Effect.catchTag("DatabaseError", unavailable))
+      )
+      .handle("disableUser", ({ params }) =>
+        CurrentUser.use((admin) => auth.disableUser(admin.id, params.id)).pipe(
+          Effect.catchTag("DatabaseError", unavailable),
+          Effect.catchTag("RedisError", redisUnavailable)
+        )
+      )
+      .handle("enableUser", ({ params }) =>
+        auth.enableUser(params.id).pipe(Effect.catchTag("DatabaseError", unavailable))
+      )
+      .handle("createInvite", ({ payload }) =>
+        CurrentUser.use((admin) =>
+          auth.createInvite({ createdBy: admin.id, email: payload.email, days: payload.expiresInDays })
+        ).pipe(
+          Effect.map((invite) => ({ code: Redacted.value(invite.code), expiresAt: invite.expiresAt })),
+          Effect.catchTag("DatabaseError", unavailable)
+        )
+      )
+  })
+)

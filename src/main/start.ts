@@ -1,0 +1,10 @@
+import { Layer } from "effect"
+import { ApiProgram } from "./api.ts"
+import { JobsLive, WorkerLive } from "./layers.ts"
+import { launch } from "./program.ts"
+
+/**
+ * API and worker in one process, for a small install and the first run:
+ * migrates first; the API's /metrics covers both (no second metrics port).
+ */
+launch("start", Layer.mergeAll(ApiProgram, WorkerLive.pipe(Layer.provide(JobsLive))), { migrate: true })

@@ -1,0 +1,95 @@
+import { Schema } from "effect"
+import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema } from "effect/http-api"
+import { Forbidden, ServiceUnavailable, Unauthorized, ValidationError } from "../http/ApiErrors.ts"
+import { ApiTokenView, TokenId } from "./ApiTokens.ts"
+import { Authentication, Role } from "./CurrentUser.ts"
+import { maxPasswordLength } from "./Passwords.ts"
+import { EmailTaken, RegistrationClosed, TokenNotFound, TooManyRequestsWithRetryAfter } from "./UserErrors.ts"
+import { UserId } from "./UserId.ts"
+import { UserView } from "./Users.ts"
+
+const maxLength = (n: number) => Schema.String.pipe(Schema.check(Schema.isMaxLength(n)))
+
+/** Lengths only: the password policy and the email format are checked together, so one 400 names every problem. */
+export const Credentials = Schema.Struct({
+  email: maxLength(320).annotate({ description: "Trimmed and lower-cased before use" }),
+  password: maxLength(maxPasswordLength)
+})
+
+export const RegisterRequest = Schema.Struct({
+  ...Credentials.fields,
+  /** Required when REGISTRATION_MODE is `invite`. */
+  inviteCode: Schema.optionalKey(maxLength(200))
+})
+
+export const Me = Schema.Struct({ id: UserId, email: Schema.String, role: Role })
+
+export const SignedInResponse = Schema.Struct({
+  user: UserView,
+  /** When the session ends at the latest (it also ends after SESSION_IDLE_SECONDS without use). */
+  expiresAt: Schema.Date
+})
+
+export const CreateTokenRequest = Schema.Struct({
+  name: Schema.String.pipe(Schema.check(Schema.isMinLength(1), Schema.isMaxLength(100))),
+  /** Omit for a token that does not expire. */
+  expiresInDays: Schema.optionalKey(Schema.Int.pipe(Schema.check(Schema.isBetween({ minimum: 1, maximum: 3650 }))))
+})
+
+/** Shown once: the secret cannot be read again. */
+export const CreatedToken = Schema.Struct({ ...ApiTokenView.fields, token: Schema.String })
+
+export const TokenList = Schema.Struct({ items: Schema.Array(ApiTokenView) })
+
+/** Refusals of the authentication middleware (401 no/invalid credentials, 403 cross-site) and 503. */
+const authErrors = [Unauthorized, Forbidden, ServiceUnavailable] as const
+
+export class AuthApi extends HttpApiGroup.make("auth")
+  .add(
+    HttpApiEndpoint.get("me", "/auth/me", {
+      success: Me
+    })
+  )
+  .add(
+    HttpApiEndpoint.post("createToken", "/auth/tokens", {
+      payload: CreateTokenRequest,
+      success: CreatedToken.pipe(HttpApiSchema.status(201)),
+      error: ServiceUnavailable
+    })
+  )
+  .add(
+    HttpApiEndpoint.get("listTokens", "/auth/tokens", {
+      success: TokenList,
+      error: ServiceUnavailable
+    })
+  )
+  .add(
+    HttpApiEndpoint.delete("revokeToken", "/auth/tokens/:id", {
+      params: { id: TokenId },
+      success: HttpApiSchema.NoContent,
+      error: [TokenNotFound, ServiceUnavailable]
+    })
+  )
+  // everything above needs a session cookie or a bearer token
+  .middleware(Authentication)
+  .add(
+    HttpApiEndpoint.post("register", "/auth/register", {
+      payload: RegisterRequest,
+      success: UserView.pipe(HttpApiSchema.status(201)),
+      error: [ValidationError, RegistrationClosed, EmailTaken, TooManyRequestsWithRetryAfter, ...authErrors]
+    })
+  )
+  .add(
+    HttpApiEndpoint.post("login", "/auth/login", {
+      payload: Credentials,
+      success: SignedInResponse,
+      error: [TooManyRequestsWithRetryAfter, ...authErrors]
+    })
+  )
+  .add(
+    HttpApiEndpoint.post("logout", "/auth/logout", {
+      success: HttpApiSchema.NoContent,
+      error: [Forbidden, ServiceUnavailable]
+    })
+  )
+  .prefix("/api/v1") {}

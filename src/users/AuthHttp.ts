@@ -1,0 +1,152 @@
+import { Effect, Layer, Option, Redacted } from "effect"
+import { HttpEffect, HttpServerRequest, HttpServerResponse } from "effect/http"
+import { HttpApiBuilder } from "effect/http-api"
+import { Api } from "../http/Api.ts"
+import { Forbidden, ServiceUnavailable, Unauthorized } from "../http/ApiErrors.ts"
+import { unavailable } from "../http/errorMapping.ts"
+import { ApiTokens } from "./ApiTokens.ts"
+import { Auth } from "./Auth.ts"
+import { AuthConfig, type AuthConfigShape } from "./AuthConfig.ts"
+import { crossSiteRefusal } from "./Csrf.ts"
+import { Authentication, CurrentUser } from "./CurrentUser.ts"
+import { Sessions } from "./Sessions.ts"
+
+const bearerToken = (authorization: string): Option.Option<Redacted.Redacted<string>> => {
+  const match = /^bearer +(\S+) *$/i.exec(authorization)
+  return match?.[1] === undefined ? Option.none() : Option.some(Redacted.make(match[1]))
+}
+
+const sessionCookie = (request: HttpServerRequest.HttpServerRequest, config: AuthConfigShape) =>
+  Option.map(Option.fromNullishOr(request.cookies[config.cookieName]), (value) => Redacted.make(value))
+
+const cookieOptions = (config: AuthConfigShape) => ({
+  httpOnly: true,
+  secure: config.cookieSecure,
+  sameSite: config.cookieSameSite,
+  path: "/"
+})
+
+/**
+ * The Authentication middleware: a bearer token (`Authorization: Bearer
+ * mh_...`) or the session cookie becomes the CurrentUser. Unsafe requests
+ * authenticated by the cookie must come from PUBLIC_ORIGIN (403 otherwise).
+ * A disabled user's sessions are deleted and their tokens fail the lookup,
+ * so both stop working at the next request.
+ */
+export const AuthenticationLive = Layer.effect(
+  Authentication,
+  Effect.gen(function* () {
+    const config = yield* AuthConfig
+    const sessions = yield* Sessions
+    const tokens = yield* ApiTokens
+    return Authentication.of((httpEffect) =>
+      Effect.gen(function* () {
+        const request = yield* HttpServerRequest.HttpServerRequest
+        const authorization = request.headers["authorization"]
+        if (authorization !== undefined) {
+          const token = bearerToken(authorization)
+          if (Option.isNone(token)) {
+            return yield* new Unauthorized({ message: "unsupported Authorization header; use `Bearer <token>`" })
+          }
+          const owner = yield* tokens.authenticate(token.value).pipe(Effect.catchTag("DatabaseError", unavailable))
+          if (Option.isNone(owner)) return yield* new Unauthorized({ message: "invalid, expired or revoked API token" })
+          return yield* Effect.provideService(httpEffect, CurrentUser, owner.value.user)
+        }
+        const cookie = sessionCookie(request, config)
+        if (Option.isNone(cookie)) return yield* new Unauthorized({ message: "not signed in" })
+        const refusal = crossSiteRefusal(request, config.publicOrigins, true)
+        if (refusal !== undefined) return yield* new Forbidden({ message: refusal })
+        const user = yield* sessions
+          .validate(cookie.value)
+          .pipe(
+            Effect.catchTag("RedisError", () =>
+              Effect.fail(new ServiceUnavailable({ message: "session store unavailable" }))
+            )
+          )
+        if (Option.isNone(user)) return yield* new Unauthorized({ message: "session expired or signed out" })
+        return yield* Effect.provideService(httpEffect, CurrentUser, user.value)
+      })
+    )
+  })
+)
+
+const redisUnavailable = () => Effect.fail(new ServiceUnavailable({ message: "session store unavailable" }))
+
+export const AuthHttpLive = HttpApiBuilder.group(
+  Api,
+  "auth",
+  Effect.fn(function* (handlers) {
+    const auth = yield* Auth
+    const tokens = yield* ApiTokens
+    const config = yield* AuthConfig
+
+    /** Login CSRF and friends: refuse what the browser marks as cross-site. */
+    const checkProvenance = Effect.gen(function* () {
+      const request = yield* HttpServerRequest.HttpServerRequest
+      const refusal = crossSiteRefusal(request, config.publicOrigins, Option.isSome(sessionCookie(request, config)))
+      if (refusal !== undefined) return yield* new Forbidden({ message: refusal })
+      return request
+    })
+
+    return handlers
+      .handle("me", () =>
+        CurrentUser.use((user) => Effect.succeed({ id: user.id, email: user.email, role: user.role }))
+      )
+      .handle("createToken", ({ payload }) =>
+        Effect.gen(function* () {
+          const user = yield* CurrentUser
+          const created = yield* tokens.create(user.id, payload)
+          return { ...created.view, token: Redacted.value(created.token) }
+        }).pipe(Effect.catchTag("DatabaseError", unavailable))
+      )
+      .handle("listTokens", () =>
+        CurrentUser.use((user) => tokens.list(user.id)).pipe(
+          Effect.map((items) => ({ items })),
+          Effect.catchTag("DatabaseError", unavailable)
+        )
+      )
+      .handle("revokeToken", ({ params }) =>
+        CurrentUser.use((user) => tokens.revoke(user.id, params.id)).pipe(Effect.catchTag("DatabaseError", unavailable))
+      )
+      .handle("register", ({ payload }) =>
+        Effect.gen(function* () {
+          const request = yield* checkProvenance
+          return yield* auth.register({
+            address: Option.getOrElse(request.remoteAddress, () => "unknown"),
+            email: payload.email,
+            password: Redacted.make(payload.password),
+            inviteCode: payload.inviteCode === undefined ? undefined : Redacted.make(payload.inviteCode)
+          })
+        }).pipe(Effect.catchTag("DatabaseError", unavailable), Effect.catchTag("RedisError", redisUnavailable))
+      )
+      .handle("login", ({ payload }) =>
+        Effect.gen(function* () {
+          const request = yield* checkProvenance
+          const signedIn = yield* auth.login({
+            email: payload.email,
+            password: Redacted.make(payload.password),
+            address: Option.getOrElse(request.remoteAddress, () => "unknown"),
+            previousSession: sessionCookie(request, config)
+          })
+          const value = Redacted.value(signedIn.session)
+          yield* HttpEffect.appendPreResponseHandler((_request, response) =>
+            HttpServerResponse.setCookie(response, config.cookieName, value, {
+              ...cookieOptions(config),
+              expires: signedIn.expiresAt
+            }).pipe(Effect.orDie)
+          )
+          return { user: signedIn.user, expiresAt: signedIn.expiresAt }
+        }).pipe(Effect.catchTag("DatabaseError", unavailable), Effect.catchTag("RedisError", redisUnavailable))
+      )
+      .handle("logout", () =>
+        Effect.gen(function* () {
+          const request = yield* checkProvenance
+          const cookie = sessionCookie(request, config)
+          if (Option.isSome(cookie)) yield* auth.logout(cookie.value)
+          yield* HttpEffect.appendPreResponseHandler((_request, response) =>
+            HttpServerResponse.expireCookie(response, config.cookieName, cookieOptions(config)).pipe(Effect.orDie)
+          )
+        }).pipe(Effect.catchTag("RedisError", redisUnavailable))
+      )
+  })
+)

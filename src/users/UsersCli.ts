@@ -1,0 +1,147 @@
+import { Config, Console, Effect, Option, Redacted } from "effect"
+import { Argument, Command, Flag, Prompt } from "effect/cli"
+import { Auth } from "./Auth.ts"
+import { normaliseEmail, Users } from "./Users.ts"
+
+/**
+ * The password of a new user: MAIL_HELPER_PASSWORD when set (for scripts),
+ * otherwise asked twice on the terminal, hidden. Never a command-line
+ * argument, which other local users could read from the process list.
+ */
+const newPassword = Effect.gen(function* () {
+  const fromEnv = yield* Config.option(Config.Redacted("MAIL_HELPER_PASSWORD"))
+  if (Option.isSome(fromEnv)) return fromEnv.value
+  const first = yield* Prompt.run(Prompt.Password({ message: "Password" }))
+  const second = yield* Prompt.run(Prompt.Password({ message: "Password (again)" }))
+  if (Redacted.value(first) !== Redacted.value(second)) return yield* Effect.fail("the two passwords differ")
+  return Redacted.make(String(Redacted.value(first)))
+})
+
+/** Creates a user from the operator's shell: any registration mode; `admin` makes an administrator. */
+export const createUser = (input: {
+  readonly email: string
+  readonly admin: boolean
+  readonly password: Redacted.Redacted<string>
+}) =>
+  Effect.gen(function* () {
+    const auth = yield* Auth
+    return yield* auth.createUser({
+      email: input.email,
+      password: input.password,
+      role: input.admin ? "admin" : "user"
+    })
+  })
+
+const byEmail = (email: string) =>
+  Effect.gen(function* () {
+    const users = yield* Users
+    const found = yield* users.findByEmail(normaliseEmail(email))
+    if (Option.isNone(found)) return yield* Effect.fail(`no user with email ${normaliseEmail(email)}`)
+    return found.value
+  })
+
+/** Disables by email: sessions end now, tokens stop working. */
+export const disableUser = (email: string) =>
+  Effect.gen(function* () {
+    const auth = yield* Auth
+    const user = yield* byEmail(email)
+    return yield* auth.disableUser(null, user.id)
+  })
+
+export const enableUser = (email: string) =>
+  Effect.gen(function* () {
+    const auth = yield* Auth
+    const user = yield* byEmail(email)
+    return yield* auth.enableUser(user.id)
+  })
+
+const report = (error: unknown) =>
+  Effect.gen(function* () {
+    const message =
+      typeof error === "string"
+        ? error
+        : typeof error === "object" && error !== null && "message" in error
+          ? String(error.message)
+          : "failed"
+    yield* Console.error(`error: ${message}`)
+    return yield* Effect.sync(() => {
+      process.exitCode = 1
+    })
+  })
+
+const emailArgument = Argument.String("email").pipe(Argument.withDescription("the user's email"))
+
+const create = Command.make(
+  "create",
+  {
+    email: emailArgument,
+    admin: Flag.Boolean("admin").pipe(Flag.withDescription("make the user an administrator"), Flag.withDefault(false))
+  },
+  ({ email, admin }) =>
+    Effect.gen(function* () {
+      const password = yield* newPassword
+      const user = yield* createUser({ email, admin, password })
+      yield* Console.log(`created ${user.role} ${user.email} (${user.id})`)
+    }).pipe(Effect.catch(report))
+).pipe(Command.withDescription("Create a user (MAIL_HELPER_PASSWORD or a prompt gives the password)"))
+
+const list = Command.make(
+  "list",
+  { json: Flag.Boolean("json").pipe(Flag.withDescription("print JSON"), Flag.withDefault(false)) },
+  ({ json }) =>
+    Effect.gen(function* () {
+      const users = yield* Users
+      const rows: Array<Record<string, unknown>> = []
+      let after: string | undefined
+      do {
+        const page = yield* users.list({ limit: 200, after })
+        for (const user of page.items) {
+          rows.push({ email: user.email, role: user.role, disabled: user.disabled, id: user.id })
+        }
+        after = page.nextCursor ?? undefined
+      } while (after !== undefined)
+      yield* json ? Console.log(JSON.stringify(rows, null, 2)) : Console.table(rows)
+    }).pipe(Effect.catch(report))
+).pipe(Command.withDescription("List users"))
+
+const disable = Command.make("disable", { email: emailArgument }, ({ email }) =>
+  disableUser(email).pipe(
+    Effect.flatMap((user) => Console.log(`disabled ${user.email}; their sessions and tokens no longer work`)),
+    Effect.catch(report)
+  )
+).pipe(Command.withDescription("Disable a user at once"))
+
+const enable = Command.make("enable", { email: emailArgument }, ({ email }) =>
+  enableUser(email).pipe(
+    Effect.flatMap((user) => Console.log(`enabled ${user.email}`)),
+    Effect.catch(report)
+  )
+).pipe(Command.withDescription("Enable a disabled user"))
+
+const invite = Command.make(
+  "invite",
+  {
+    email: Flag.String("email").pipe(Flag.withDescription("bind the invite to this email"), Flag.optional),
+    days: Flag.Int("days").pipe(Flag.withDescription("days until it expires"), Flag.optional)
+  },
+  ({ email, days }) =>
+    Effect.gen(function* () {
+      const auth = yield* Auth
+      const created = yield* auth.createInvite({
+        createdBy: null,
+        email: Option.getOrUndefined(email),
+        days: Option.getOrUndefined(days)
+      })
+      yield* Console.log(`invite code (shown once): ${Redacted.value(created.code)}`)
+      yield* Console.log(`expires ${created.expiresAt.toISOString()}`)
+    }).pipe(Effect.catch(report))
+).pipe(Command.withDescription("Issue a single-use registration invite code"))
+
+/**
+ * `users create|list|disable|enable|invite`. Mount it in the CLI with its
+ * services: `UsersCommand.pipe(Command.provide(UsersLive))`.
+ */
+export const UsersCommand = Command.make("users").pipe(
+  Command.withDescription("Manage users"),
+  Command.withSubcommands([create, list, disable, enable, invite])
+)

@@ -1,0 +1,28 @@
+import { Layer } from "effect"
+import { AdminOnlyLive } from "../admin/AdminOnly.ts"
+import { ApiTokens } from "./ApiTokens.ts"
+import { Auth } from "./Auth.ts"
+import { AuthConfig } from "./AuthConfig.ts"
+import { AuthenticationLive } from "./AuthHttp.ts"
+import { LoginThrottle } from "./LoginThrottle.ts"
+import { Passwords } from "./Passwords.ts"
+import { Sessions } from "./Sessions.ts"
+import { Users } from "./Users.ts"
+import { UserScope } from "./UserScope.ts"
+
+/** Users, sessions, tokens and throttling (needs SqlClient, Redis, AppConfig). */
+export const UsersStoreLive = Layer.mergeAll(
+  Users.layer,
+  ApiTokens.layer,
+  Sessions.layer,
+  LoginThrottle.layer,
+  Passwords.layer
+).pipe(Layer.provideMerge(Layer.mergeAll(UserScope.layer, AuthConfig.layer)))
+
+/**
+ * Everything the auth and admin groups need, plus the Authentication and
+ * AdminOnly middleware (needs SqlClient, Redis, AppConfig).
+ */
+export const UsersLive = Layer.mergeAll(Auth.layer, AuthenticationLive, AdminOnlyLive).pipe(
+  Layer.provideMerge(UsersStoreLive)
+)

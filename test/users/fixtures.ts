@@ -1,0 +1,23 @@
+import { Effect } from "effect"
+import { SqlClient } from "effect/sql"
+import type { UserId } from "../../src/users/UserId.ts"
+import { UserScope } from "../../src/users/UserScope.ts"
+
+/**
+ * Makes sure a user row with this id exists (jobs and every user-owned row
+ * reference users). For tests that stand in for authentication with a fixed
+ * id; the row has no usable password (`!` is no argon2 hash), so nobody can
+ * sign in as it.
+ */
+export const ensureTestUser = (id: UserId) =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const scope = yield* UserScope
+    yield* scope.system(
+      "test fixture",
+      sql`
+        INSERT INTO users (id, email, password_hash)
+        VALUES (${id}, ${`${id}@test.invalid`}, '!')
+        ON CONFLICT (id) DO NOTHING`
+    )
+  }).pipe(Effect.orDie)

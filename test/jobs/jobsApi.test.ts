@@ -1,0 +1,239 @@
+import { NodeHttpServer } from "@effect/platform-node"
+import { assert, describe, layer } from "@effect/vitest"
+import { Effect, Layer, Schedule } from "effect"
+import { HttpRouter } from "effect/http"
+import { HttpAppLive, JobsLive, PlatformLive, WorkerLive } from "../../src/main/layers.ts"
+import { configLayer, withTestEnv } from "../harness/TestEnv.ts"
+import { TestAuthenticationLive } from "../harness/TestAuthentication.ts"
+import { baseUrl, call, field } from "../harness/http.ts"
+
+const TestLayer = withTestEnv((env) =>
+  Layer.mergeAll(
+    HttpRouter.serve(HttpAppLive(TestAuthenticationLive), { disableLogger: true, disableListenLog: true }).pipe(
+      Layer.provideMerge(NodeHttpServer.layerTest)
+    ),
+    WorkerLive
+  ).pipe(Layer.provideMerge(JobsLive), Layer.provideMerge(PlatformLive), Layer.provide(configLayer(env)))
+)
+
+const alice = "11111111-1111-4111-8111-111111111111"
+const bob = "22222222-2222-4222-8222-222222222222"
+const as = (user: string) => ({ "x-test-user": user })
+
+const ping = (base: string, payload: Record<string, unknown>, user = alice) =>
+  Effect.gen(function* () {
+    const response = yield* call(base, "POST", "/api/v1/debug/ping", { json: payload, headers: as(user) })
+    assert.strictEqual(response.status, 202, response.text)
+    const jobId = field(response.body, "jobId")
+    assert.isString(jobId)
+    return String(jobId)
+  })
+
+const getJob = (base: string, id: string, user = alice) =>
+  call(base, "GET", `/api/v1/jobs/${id}`, { headers: as(user) })
+
+/** Polls until the job's state satisfies `done` (bounded: 20 s). */
+const waitFor = (base: string, id: string, done: (state: string) => boolean) =>
+  getJob(base, id).pipe(
+    Effect.flatMap((response) => {
+      const state = String(field(response.body, "state"))
+      return done(state) ? Effect.succeed(response.body) : Effect.fail(`still ${state}`)
+    }),
+    Effect.retry(Schedule.spaced("50 millis").pipe(Schedule.upTo({ times: 400 }))),
+    Effect.orDie
+  )
+const terminal = (state: string) => ["succeeded", "failed", "cancelled"].includes(state)
+
+layer(TestLayer, { excludeTestServices: true, timeout: "60 seconds" })("jobs API and worker", (it) => {
+  describe("state paths of debug.ping", () => {
+    it.effect("succeeds and reports progress", () =>
+      Effect.gen(function* () {
+        const base = yield* baseUrl
+        const id = yield* ping(base, { steps: 4, sleepMillis: 200, message: "hello" })
+        const job = yield* waitFor(base, id, terminal)
+        assert.strictEqual(field(job, "state"), "succeeded")
+        assert.deepStrictEqual(field(job, "result"), { pong: true, attempt: 1, message: "hello" })
+        assert.deepStrictEqual(field(job, "progress"), { phase: "pinging", done: 4, total: 4, message: null })
+        assert.strictEqual(field(job, "attempts"), 1)
+        assert.isString(field(job, "finishedAt"))
+      })
+    )
+
+    it.effect("retries transient failures, then succeeds", () =>
+      Effect.gen(function* () {
+        const base = yield* baseUrl
+        const id = yield* ping(base, { failTimes: 2 })
+        const job = yield* waitFor(base, id, terminal)
+        assert.strictEqual(field(job, "state"), "succeeded")
+        assert.strictEqual(field(job, "attempts"), 3)
+        assert.strictEqual(field(job, "result", "attempt"), 3)
+        assert.strictEqual(field(job, "error"), null)
+      })
+    )
+
+    it.effect("fails after the last attempt when transient failures go on", () =>
+      Effect.gen(function* () {
+        const base = yield* baseUrl
+        const id = yield* ping(base, { failTimes: 5 })
+        const job = yield* waitFor(base, id, terminal)
+        assert.strictEqual(field(job, "state"), "failed")
+        assert.strictEqual(field(job, "attempts"), 3)
+        assert.strictEqual(field(job, "error", "code"), "requested_failure")
+      })
+    )
+
+    it.effect("fails permanently at once, without retrying", () =>
+      Effect.gen(function* () {
+        const base = yield* baseUrl
+        const id = yield* ping(base, { failPermanently: true })
+        const job = yield* waitFor(base, id, terminal)
+        assert.strictEqual(field(job, "state"), "failed")
+        assert.strictEqual(field(job, "attempts"), 1)
+        assert.strictEqual(field(job, "error", "code"), "requested_failure")
+      })
+    )
+
+    it.effect("is interrupted at its hard time limit", () =>
+      Effect.gen(function* () {
+        const base = yield* baseUrl
+        const started = Date.now()
+        const id = yield* ping(base, { sleepMillis: 20_000, steps: 200, timeoutMillis: 300 })
+        const job = yield* waitFor(base, id, terminal)
+        assert.strictEqual(field(job, "state"), "failed")
+        assert.strictEqual(field(job, "error", "code"), "timeout")
+        assert.strictEqual(field(job, "attempts"), 1)
+        // the 20 s sleep was interrupted, not waited out
+        assert.isBelow(Date.now() - started, 15_000)
+      })
+    )
+
+    it.effect("is cancelled while running, on the worker that holds it", () =>
+      Effect.gen(function* () {
+        const base = yield* baseUrl
+        const started = Date.now()
+        const id = yield* ping(base, { sleepMillis: 20_000, steps: 200 })
+        yield* waitFor(base, id, (state) => state === "running")
+        const cancel = yield* call(base, "DELETE", `/api/v1/jobs/${id}`, { headers: as(alice) })
+        assert.strictEqual(cancel.status, 202, cancel.text)
+        assert.strictEqual(field(cancel.body, "cancelRequested"), true)
+        const job = yield* waitFor(base, id, terminal)
+        assert.strictEqual(field(job, "state"), "cancelled")
+        assert.isBelow(Date.now() - started, 15_000)
+        const again = yield* call(base, "DELETE", `/api/v1/jobs/${id}`, { headers: as(alice) })
+        assert.strictEqual(again.status, 409)
+        assert.strictEqual(field(again.body, "_tag"), "JobAlreadyFinished")
+      })
+    )
+  })
+
+  describe("the job list", () => {
+    it.effect("pages through the owner's jobs only, newest first", () =>
+      Effect.gen(function* () {
+        const base = yield* baseUrl
+        const carol = "33333333-3333-4333-8333-333333333333"
+        const ids: Array<string> = []
+        for (let i = 0; i < 5; i++) ids.push(yield* ping(base, { message: `n${i}` }, carol))
+        yield* ping(base, {}, bob)
+        const first = yield* call(base, "GET", "/api/v1/jobs?limit=3", { headers: as(carol) })
+        assert.strictEqual(first.status, 200, first.text)
+        const firstItems = field(first.body, "items")
+        assert.isArray(firstItems)
+        const cursor = field(first.body, "nextCursor")
+        assert.isString(cursor)
+        const second = yield* call(base, "GET", `/api/v1/jobs?limit=3&cursor=${String(cursor)}`, { headers: as(carol) })
+        const secondItems = field(second.body, "items")
+        assert.isArray(secondItems)
+        assert.strictEqual(field(second.body, "nextCursor"), null)
+        const seen = [...(firstItems as Array<unknown>), ...(secondItems as Array<unknown>)].map((job) =>
+          String(field(job, "id"))
+        )
+        assert.deepStrictEqual(seen, [...ids].reverse())
+      })
+    )
+  })
+
+  describe("bad input", () => {
+    it.effect("names every invalid field of a payload", () =>
+      Effect.gen(function* () {
+        const base = yield* baseUrl
+        const response = yield* call(base, "POST", "/api/v1/debug/ping", {
+          json: { steps: "many", failTimes: 99, surprise: true },
+          headers: as(alice)
+        })
+        assert.strictEqual(response.status, 400, response.text)
+        assert.strictEqual(field(response.body, "_tag"), "ValidationError")
+        const issues = field(response.body, "issues")
+        assert.isArray(issues)
+        const paths = (issues as Array<unknown>).map((issue) => field(issue, "path"))
+        assert.includeMembers(paths, ["payload.steps", "payload.failTimes", "payload.surprise"])
+      })
+    )
+
+    it.effect("refuses malformed JSON", () =>
+      Effect.gen(function* () {
+        const base = yield* baseUrl
+        const response = yield* call(base, "POST", "/api/v1/debug/ping", { body: '{"steps": 1', headers: as(alice) })
+        assert.strictEqual(response.status, 400, response.text)
+        assert.isString(field(response.body, "message"))
+      })
+    )
+
+    it.effect("refuses an oversized body with 413", () =>
+      Effect.gen(function* () {
+        const base = yield* baseUrl
+        const response = yield* call(base, "POST", "/api/v1/debug/ping", {
+          body: JSON.stringify({ message: "x".repeat(2 * 1024 * 1024) }),
+          headers: as(alice)
+        })
+        assert.strictEqual(response.status, 413, response.text)
+      })
+    )
+
+    it.effect("answers 400 for a malformed id and 404 for an unknown or another user's job", () =>
+      Effect.gen(function* () {
+        const base = yield* baseUrl
+        const malformed = yield* getJob(base, "not-a-uuid")
+        assert.strictEqual(malformed.status, 400)
+        const unknown = yield* getJob(base, "7f0c6a52-0e8b-4c1e-9d8e-3c2b1a0f9e8d")
+        assert.strictEqual(unknown.status, 404)
+        assert.strictEqual(field(unknown.body, "_tag"), "JobNotFound")
+        const id = yield* ping(base, {})
+        for (const [method, path] of [
+          ["GET", `/api/v1/jobs/${id}`],
+          ["GET", `/api/v1/jobs/${id}/events`],
+          ["DELETE", `/api/v1/jobs/${id}`]
+        ] as const) {
+          const response = yield* call(base, method, path, { headers: as(bob) })
+          assert.strictEqual(response.status, 404, `${method} ${path}: ${response.text}`)
+        }
+      })
+    )
+
+    it.effect("answers 401 without a user", () =>
+      Effect.gen(function* () {
+        const base = yield* baseUrl
+        const response = yield* call(base, "GET", "/api/v1/jobs")
+        assert.strictEqual(response.status, 401)
+        assert.strictEqual(field(response.body, "_tag"), "Unauthorized")
+      })
+    )
+  })
+
+  describe("health and documents", () => {
+    it.effect("is live and ready, and serves its OpenAPI document and docs page", () =>
+      Effect.gen(function* () {
+        const base = yield* baseUrl
+        assert.strictEqual((yield* call(base, "GET", "/health/live")).status, 200)
+        const ready = yield* call(base, "GET", "/health/ready")
+        assert.strictEqual(ready.status, 200, ready.text)
+        assert.deepStrictEqual(field(ready.body, "checks"), { postgres: "up", redis: "up" })
+        const openapi = yield* call(base, "GET", "/openapi.json")
+        assert.strictEqual(openapi.status, 200)
+        assert.isObject(field(openapi.body, "paths", "/api/v1/jobs/{id}"))
+        const docs = yield* call(base, "GET", "/docs")
+        assert.strictEqual(docs.status, 200)
+        assert.include(docs.text.toLowerCase(), "<html")
+      })
+    )
+  })
+})

@@ -1,6 +1,6 @@
 import { Context, Effect, Layer, Option, Schema } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
-import { DatabaseError, decodeRows, fromSqlError } from "../platform/Database.ts"
+import { DatabaseError, decodeRows, fromSqlError, SystemDatabase } from "../platform/Database.ts"
 import type { UserId } from "../users/UserId.ts"
 import { UserScope } from "../users/UserScope.ts"
 import { JobId, JobNotFound, JobProgress, JobState, JobView } from "./Job.ts"
@@ -40,22 +40,26 @@ const toRecord = (row: JobRow): JobRecord => ({
   ownerId: row.user_id,
   payload: row.payload,
   worker: row.worker,
-  view: new JobView({
-    id: row.id,
-    kind: row.kind,
-    state: row.state,
-    progress: row.progress,
-    result: row.result,
-    error: row.error_code === null ? null : { code: row.error_code, message: row.error_message ?? "" },
-    attempts: row.attempts,
-    maxAttempts: row.max_attempts,
-    cancelRequested: row.cancel_requested_at !== null,
-    traceId: row.trace_id,
-    createdAt: row.created_at,
-    startedAt: row.started_at,
-    finishedAt: row.finished_at,
-    updatedAt: row.updated_at
-  })
+  // the row was just decoded against JobRow: skip re-running the same checks
+  view: new JobView(
+    {
+      id: row.id,
+      kind: row.kind,
+      state: row.state,
+      progress: row.progress,
+      result: row.result,
+      error: row.error_code === null ? null : { code: row.error_code, message: row.error_message ?? "" },
+      attempts: row.attempts,
+      maxAttempts: row.max_attempts,
+      cancelRequested: row.cancel_requested_at !== null,
+      traceId: row.trace_id,
+      createdAt: row.created_at,
+      startedAt: row.started_at,
+      finishedAt: row.finished_at,
+      updatedAt: row.updated_at
+    },
+    { disableChecks: true }
+  )
 })
 
 export interface NewJob {
@@ -97,8 +101,13 @@ export interface JobStoreShape {
     worker: string
   ) => Effect.Effect<Option.Option<JobRecord>, DatabaseError>
   readonly saveProgress: (id: string, progress: JobProgress) => Effect.Effect<void, DatabaseError>
-  /** Records an outcome unless the job already ended; returns the record when it changed. */
-  readonly finish: (id: string, outcome: Outcome) => Effect.Effect<Option.Option<JobRecord>, DatabaseError>
+  /** Records an outcome unless the job already ended; true when it changed the record. */
+  readonly finish: (
+    id: string,
+    outcome: Outcome,
+    /** Progress not yet written, saved in the same statement. */
+    progress?: JobProgress
+  ) => Effect.Effect<boolean, DatabaseError>
   readonly requestCancel: (id: string) => Effect.Effect<void, DatabaseError>
   readonly remove: (id: string) => Effect.Effect<void, DatabaseError>
   /** Deletes finished records older than the given age; returns how many. */
@@ -123,10 +132,10 @@ export class JobStore extends Context.Service<JobStore, JobStoreShape>()("mail-h
         (ownerId: UserId | null) =>
         <A, E, R>(effect: Effect.Effect<A, E, R>) =>
           ownerId === null ? scope.system("JobStore: system job", effect) : scope.run(ownerId, effect)
-      const asSystem =
-        (what: string) =>
-        <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-          scope.system(`JobStore.${what}`, effect)
+      // The worker's bookkeeping touches one row by id per statement: the system pool runs each
+      // statement on its own, without the transaction UserScope.system needs to switch roles.
+      const system = yield* SystemDatabase
+      const traced = (what: string) => Effect.withSpan(`JobStore.${what}`)
 
       const insertOrFindActive = (job: NewJob) =>
         Effect.gen(function* () {
@@ -181,57 +190,62 @@ export class JobStore extends Context.Service<JobStore, JobStoreShape>()("mail-h
         )
 
       const find = (id: string) =>
-        sql`SELECT * FROM jobs WHERE id = ${id}`.pipe(Effect.flatMap(first), asSystem("find"), dbError)
+        system`SELECT * FROM jobs WHERE id = ${id}`.pipe(Effect.flatMap(first), dbError, traced("find"))
 
       const listUnfinished = (limit: number) =>
-        sql`SELECT * FROM jobs WHERE state IN ${sql.in(unfinished)} ORDER BY created_at LIMIT ${limit}`.pipe(
+        system`SELECT * FROM jobs WHERE state IN ${system.in(unfinished)} ORDER BY created_at LIMIT ${limit}`.pipe(
           Effect.flatMap(records),
-          asSystem("listUnfinished"),
-          dbError
+          dbError,
+          traced("listUnfinished")
         )
 
       const markRunning = (id: string, attempt: number, worker: string) =>
-        sql`
+        system`
           UPDATE jobs SET state = 'running', attempts = ${attempt}, worker = ${worker},
             started_at = COALESCE(started_at, now()), updated_at = now(),
             error_code = NULL, error_message = NULL
-          WHERE id = ${id} AND state IN ${sql.in(unfinished)}
-          RETURNING *`.pipe(Effect.flatMap(first), asSystem("markRunning"), dbError)
+          WHERE id = ${id} AND state IN ${system.in(unfinished)} AND cancel_requested_at IS NULL
+          RETURNING *`.pipe(Effect.flatMap(first), dbError, traced("markRunning"))
 
       const saveProgress = (id: string, progress: JobProgress) =>
-        sql`
+        system`
           UPDATE jobs SET progress = ${JSON.stringify(progress)}::jsonb, updated_at = now()
-          WHERE id = ${id} AND state = 'running'`.pipe(Effect.asVoid, asSystem("saveProgress"), dbError)
+          WHERE id = ${id} AND state = 'running'`.pipe(Effect.asVoid, dbError, traced("saveProgress"))
 
-      const finish = (id: string, outcome: Outcome) => {
+      const finish = (id: string, outcome: Outcome, progress?: JobProgress) => {
         const terminal = outcome.state !== "retrying"
         const result = outcome.state === "succeeded" ? JSON.stringify(outcome.result ?? null) : null
         const code = outcome.state === "succeeded" ? null : outcome.state === "cancelled" ? "cancelled" : outcome.code
         const message = outcome.state === "succeeded" ? null : outcome.message
-        return sql`
+        return system`
           UPDATE jobs SET state = ${outcome.state}, result = ${result}::jsonb,
+            progress = COALESCE(${progress === undefined ? null : JSON.stringify(progress)}::jsonb, progress),
             error_code = ${code}, error_message = ${message},
-            finished_at = ${terminal ? sql`now()` : sql`NULL`}, updated_at = now()
-          WHERE id = ${id} AND state IN ${sql.in(unfinished)}
-          RETURNING *`.pipe(Effect.flatMap(first), asSystem("finish"), dbError)
+            finished_at = ${terminal ? system`now()` : system`NULL`}, updated_at = now()
+          WHERE id = ${id} AND state IN ${system.in(unfinished)}
+          RETURNING id`.pipe(
+          Effect.map((rows) => rows.length > 0),
+          dbError,
+          traced("finish")
+        )
       }
 
       const requestCancel = (id: string) =>
-        sql`
+        system`
           UPDATE jobs SET cancel_requested_at = COALESCE(cancel_requested_at, now()), updated_at = now()
-          WHERE id = ${id} AND state IN ${sql.in(unfinished)}`.pipe(Effect.asVoid, asSystem("requestCancel"), dbError)
+          WHERE id = ${id} AND state IN ${system.in(unfinished)}`.pipe(Effect.asVoid, dbError, traced("requestCancel"))
 
       const remove = (id: string) =>
-        sql`DELETE FROM jobs WHERE id = ${id}`.pipe(Effect.asVoid, asSystem("remove"), dbError)
+        system`DELETE FROM jobs WHERE id = ${id}`.pipe(Effect.asVoid, dbError, traced("remove"))
 
       const prune = (olderThanDays: number) =>
-        sql<{ readonly n: number }>`
+        system<{ readonly n: number }>`
           WITH gone AS (
             DELETE FROM jobs WHERE finished_at < now() - make_interval(days => ${olderThanDays}) RETURNING 1
           ) SELECT count(*)::int AS n FROM gone`.pipe(
           Effect.map((rows) => rows[0]?.n ?? 0),
-          asSystem("prune"),
-          dbError
+          dbError,
+          traced("prune")
         )
 
       return JobStore.of({

@@ -143,7 +143,6 @@ export class Jobs extends Context.Service<Jobs, JobsShape>()("mail-helper/Jobs")
             // nothing was accepted: drop the record so no phantom job stays queued for ever
             Effect.tapError(() => store.remove(id).pipe(Effect.ignore))
           )
-          yield* events.publish({ jobId: id, state: "queued", progress: null })
           return { jobId: id, state: "queued" as JobState, created }
         }).pipe(Effect.withSpan("Jobs.submit", { attributes: { "job.kind": kind.name } }))
 

@@ -56,32 +56,39 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
       const runExit = Effect.runPromiseExitWith(context)
       const running = new Map<string, RunningJob>()
 
+      /**
+       * Progress is written at most once per interval; what is pending when the
+       * attempt ends goes into the final statement, so a short job costs no
+       * progress write at all.
+       */
       const progressReporter = (jobId: string) => {
-        let lastWrite = 0
-        let pending: JobProgress | undefined
-        const write = (progress: JobProgress) =>
-          Effect.gen(function* () {
-            lastWrite = Date.now()
-            pending = undefined
-            yield* store
-              .saveProgress(jobId, progress)
-              .pipe(Effect.catchTag("DatabaseError", (error) => Effect.logWarning("progress not saved", error.message)))
-            yield* events.publish({ jobId, state: "running", progress })
-          })
+        let lastWrite = Date.now()
+        let latest: JobProgress | undefined
+        let pending = false
         const report = (update: ProgressUpdate) =>
           Effect.suspend(() => {
-            const progress: JobProgress = {
+            latest = {
               phase: update.phase.slice(0, 100),
               done: Math.max(0, Math.trunc(update.done)),
               total: update.total === undefined || update.total === null ? null : Math.max(0, Math.trunc(update.total)),
               message: update.message === undefined || update.message === null ? null : update.message.slice(0, 500)
             }
-            if (Date.now() - lastWrite >= config.progressWriteIntervalMillis) return write(progress)
-            pending = progress
-            return Effect.void
+            pending = true
+            if (Date.now() - lastWrite < config.progressWriteIntervalMillis) return Effect.void
+            const progress = latest
+            lastWrite = Date.now()
+            pending = false
+            return store.saveProgress(jobId, progress).pipe(
+              Effect.catchTag("DatabaseError", (error) => Effect.logWarning("progress not saved", error.message)),
+              Effect.andThen(events.publish({ jobId, state: "running", progress }))
+            )
           })
-        const flush = Effect.suspend(() => (pending === undefined ? Effect.void : write(pending)))
-        return { report, flush, latest: () => pending }
+        return {
+          report,
+          /** The progress the final statement should save (if any is unwritten), and the latest for events. */
+          unwritten: (): JobProgress | undefined => (pending ? latest : undefined),
+          latest: (): JobProgress | null => latest ?? null
+        }
       }
 
       const processJob = (processor: JobProcessor, job: Job) =>
@@ -93,24 +100,24 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
             return { _tag: "fail", message: "malformed job envelope" } satisfies Disposition
           }
           const { jobId, payload } = envelope.value
-          const found = yield* store.find(jobId)
-          if (Option.isNone(found)) {
-            yield* Effect.logError("job has no durable record; dropping it", { jobId })
-            return { _tag: "fail", message: "job record missing" } satisfies Disposition
-          }
-          const record = found.value
-          if (isTerminal(record.view.state)) {
-            // e.g. finished just before a crash, then handed out again by stalled-job recovery
-            return { _tag: "done", result: record.view.result } satisfies Disposition
-          }
-          if (record.view.cancelRequested) {
+          const attempt = job.attemptsMade + 1
+          // One statement claims the job in the common case; only when it cannot do we look at why.
+          const claimed = yield* store.markRunning(jobId, attempt, identity.name)
+          if (Option.isNone(claimed)) {
+            const found = yield* store.find(jobId)
+            if (Option.isNone(found)) {
+              yield* Effect.logError("job has no durable record; dropping it", { jobId })
+              return { _tag: "fail", message: "job record missing" } satisfies Disposition
+            }
+            if (isTerminal(found.value.view.state)) {
+              // e.g. finished just before a crash, then handed out again by stalled-job recovery
+              return { _tag: "done", result: found.value.view.result } satisfies Disposition
+            }
             yield* store.finish(jobId, { state: "cancelled", message: "cancelled before it started" })
-            yield* events.publish({ jobId, state: "cancelled", progress: record.view.progress })
+            yield* events.publish({ jobId, state: "cancelled", progress: found.value.view.progress })
             return { _tag: "fail", message: "cancelled" } satisfies Disposition
           }
-          const attempt = job.attemptsMade + 1
-          const marked = yield* store.markRunning(jobId, attempt, identity.name)
-          if (Option.isNone(marked)) return { _tag: "fail", message: "job ended meanwhile" } satisfies Disposition
+          const record = claimed.value
           yield* events.publish({ jobId, state: "running", progress: record.view.progress })
 
           const progress = progressReporter(jobId)
@@ -168,12 +175,12 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
             Effect.exit,
             Effect.ensuring(Effect.sync(() => running.delete(jobId)))
           )
-          yield* progress.flush
-          const lastProgress = progress.latest() ?? null
+          const unwritten = progress.unwritten()
+          const lastProgress = progress.latest() ?? record.view.progress
 
           if (Exit.isSuccess(exit)) {
             yield* recordAttempt("succeeded")
-            yield* store.finish(jobId, { state: "succeeded", result: exit.value })
+            yield* store.finish(jobId, { state: "succeeded", result: exit.value }, unwritten)
             yield* events.publish({ jobId, state: "succeeded", progress: lastProgress })
             return { _tag: "done", result: exit.value } satisfies Disposition
           }
@@ -181,7 +188,7 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
           const finalAttempt = attempt >= record.view.maxAttempts
           if (Option.isSome(error) && error.value._tag === "Cancelled" && error.value.reason === "user") {
             yield* recordAttempt("cancelled")
-            yield* store.finish(jobId, { state: "cancelled", message: "cancelled while running" })
+            yield* store.finish(jobId, { state: "cancelled", message: "cancelled while running" }, unwritten)
             yield* events.publish({ jobId, state: "cancelled", progress: lastProgress })
             return { _tag: "fail", message: "cancelled" } satisfies Disposition
           }
@@ -197,12 +204,12 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
           if (Option.isNone(error)) yield* Effect.logError("job died", Cause.pretty(exit.cause))
           if (failure.transient && !finalAttempt) {
             yield* recordAttempt("retrying")
-            yield* store.finish(jobId, { state: "retrying", code: failure.code, message: failure.message })
+            yield* store.finish(jobId, { state: "retrying", code: failure.code, message: failure.message }, unwritten)
             yield* events.publish({ jobId, state: "retrying", progress: lastProgress })
             return { _tag: "retry", message: `${failure.code}: ${failure.message}` } satisfies Disposition
           }
           yield* recordAttempt("failed")
-          yield* store.finish(jobId, { state: "failed", code: failure.code, message: failure.message })
+          yield* store.finish(jobId, { state: "failed", code: failure.code, message: failure.message }, unwritten)
           yield* events.publish({ jobId, state: "failed", progress: lastProgress })
           return { _tag: "fail", message: `${failure.code}: ${failure.message}` } satisfies Disposition
         }).pipe(
@@ -284,6 +291,7 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
             for (const job of running.values()) job.abort("shutdown")
             yield* Effect.promise(() => worker.close(true)).pipe(Effect.timeout("5 seconds"), Effect.ignore)
           }
+          yield* Effect.logInfo("worker closed", { kind: kindName })
         })
 
       // Cancellation requests reach every worker; the one running the job interrupts it.

@@ -22,7 +22,7 @@ import { JobStore } from "../jobs/JobStore.ts"
 import { QueueMetricsLive } from "../jobs/QueueMetrics.ts"
 import { WorkerIdentity, WorkerRuntimeLive } from "../jobs/WorkerRuntime.ts"
 import { AppConfig } from "../platform/Config.ts"
-import { DatabaseLive } from "../platform/Database.ts"
+import { DatabaseLive, SystemDatabase } from "../platform/Database.ts"
 import { ProcessMetricsLive } from "../platform/Metrics.ts"
 import { Redis } from "../platform/Redis.ts"
 import { AuthHttpLive } from "../users/AuthHttp.ts"
@@ -31,9 +31,11 @@ import { UsersLive } from "../users/UsersLive.ts"
 import { UserScope } from "../users/UserScope.ts"
 
 /** Configuration, PostgreSQL and Redis: what every program stands on. */
-export const PlatformLive = Layer.mergeAll(UserScope.layer.pipe(Layer.provideMerge(DatabaseLive)), Redis.layer).pipe(
-  Layer.provideMerge(AppConfig.layer)
-)
+export const PlatformLive = Layer.mergeAll(
+  UserScope.layer.pipe(Layer.provideMerge(DatabaseLive)),
+  SystemDatabase.layer,
+  Redis.layer
+).pipe(Layer.provideMerge(AppConfig.layer))
 
 /** Every job kind of the installation. */
 export const jobKinds = [PingJob]

@@ -1,6 +1,6 @@
 import { NodeFileSystem, NodePath } from "@effect/platform-node"
 import { PgClient } from "@effect/sql-pg"
-import { Effect, Layer, Schema } from "effect"
+import { Context, Effect, Layer, Schema } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
 import * as Migrator from "effect/sql/Migrator"
 import { fromFileSystem } from "effect/sql/MigratorFileSystem"
@@ -31,6 +31,40 @@ export const DatabaseLive = Layer.unwrap(
     })
   })
 )
+
+/**
+ * A second, small pool whose connections start as the system role, which
+ * sees every row. It serves single statements of infrastructure that must
+ * cross users by design (the worker's bookkeeping of jobs by id, schedulers,
+ * clean-up) without a transaction per statement, which the per-transaction
+ * switch of `UserScope.system` needs. Feature code acting for a user never
+ * takes this service: it goes through `UserScope.run`.
+ */
+export class SystemDatabase extends Context.Service<SystemDatabase, SqlClient.SqlClient>()(
+  "mail-helper/SystemDatabase"
+) {
+  static readonly layer = Layer.unwrap(
+    Effect.gen(function* () {
+      const config = yield* AppConfig
+      return Layer.effect(
+        SystemDatabase,
+        Effect.gen(function* () {
+          return yield* SqlClient.SqlClient
+        })
+      ).pipe(
+        Layer.provide(
+          PgClient.layer({
+            url: config.databaseUrl,
+            maxConnections: Math.max(2, Math.ceil(config.databaseMaxConnections / 2)),
+            applicationName: `${config.serviceName}-system`,
+            connectTimeout: "5 seconds",
+            startupParameters: { role: DatabaseRoles.system }
+          })
+        )
+      )
+    })
+  )
+}
 
 const runMigrator = Migrator.make({})
 

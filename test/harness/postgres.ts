@@ -12,3 +12,10 @@ export const adminSql = async (statement: string): Promise<void> => {
   })
   if (result.status !== 0) throw new Error(`psql failed: ${result.stderr}`)
 }
+
+/** One value read with psql as the owner (no row-level security): an independent view of what was stored. */
+export const psqlValue = (databaseUrl: string, query: string): string => {
+  const result = spawnSync("psql", [databaseUrl, "-v", "ON_ERROR_STOP=1", "-qAtc", query], { encoding: "utf8" })
+  if (result.status !== 0) throw new Error(`psql failed: ${result.stderr}`)
+  return result.stdout.trim()
+}

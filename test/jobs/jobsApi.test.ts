@@ -2,6 +2,7 @@ import { NodeHttpServer } from "@effect/platform-node"
 import { assert, describe, layer } from "@effect/vitest"
 import { Effect, Layer, Schedule } from "effect"
 import { HttpRouter } from "effect/http"
+import { Jobs } from "../../src/jobs/Jobs.ts"
 import { HttpAppLive, JobsLive, PlatformLive, WorkerLive } from "../../src/main/layers.ts"
 import { configLayer, withTestEnv } from "../harness/TestEnv.ts"
 import { TestAuthenticationLive } from "../harness/TestAuthentication.ts"
@@ -122,6 +123,75 @@ layer(TestLayer, { excludeTestServices: true, timeout: "60 seconds" })("jobs API
         const again = yield* call(base, "DELETE", `/api/v1/jobs/${id}`, { headers: as(alice) })
         assert.strictEqual(again.status, 409)
         assert.strictEqual(field(again.body, "_tag"), "JobAlreadyFinished")
+      })
+    )
+  })
+
+  describe("waiting jobs, live streams and retention", () => {
+    it.effect("cancels a waiting job at once, and it never runs", () =>
+      Effect.gen(function* () {
+        const base = yield* baseUrl
+        const queue = yield* (yield* Jobs).queue("debug.ping")
+        yield* Effect.promise(() => queue.pause())
+        const id = yield* ping(base, { message: "never" })
+        const cancel = yield* call(base, "DELETE", `/api/v1/jobs/${id}`, { headers: as(alice) })
+        yield* Effect.promise(() => queue.resume())
+        assert.strictEqual(cancel.status, 202, cancel.text)
+        assert.strictEqual(field(cancel.body, "state"), "cancelled")
+        assert.strictEqual(field(cancel.body, "error", "code"), "cancelled")
+        // the worker is running again: give it the chance to (wrongly) pick the job up
+        yield* Effect.sleep("500 millis")
+        const job = (yield* getJob(base, id)).body
+        assert.strictEqual(field(job, "state"), "cancelled")
+        assert.strictEqual(field(job, "attempts"), 0)
+        assert.strictEqual(field(job, "startedAt"), null)
+      })
+    )
+
+    it.effect("streams progress and the final state as Server-Sent Events", () =>
+      Effect.gen(function* () {
+        const base = yield* baseUrl
+        const id = yield* ping(base, { steps: 5, sleepMillis: 1_000 })
+        const text = yield* Effect.promise(async () => {
+          const response = await fetch(`${base}/api/v1/jobs/${id}/events`, { headers: as(alice) })
+          if (response.headers.get("content-type")?.startsWith("text/event-stream") !== true) {
+            throw new Error(`not an event stream: ${response.status} ${response.headers.get("content-type")}`)
+          }
+          // the stream ends by itself after the final state
+          return await response.text()
+        })
+        const events = text
+          .split("\n\n")
+          .filter((block) => block.trim() !== "")
+          .map((block) => {
+            const name = /^event: (.*)$/m.exec(block)?.[1]
+            const data = /^data: (.*)$/m.exec(block)?.[1]
+            return { name, data: data === undefined ? undefined : JSON.parse(data) }
+          })
+        assert.isAtLeast(events.length, 3, text)
+        assert.isTrue(
+          events.some((event) => event.name === "progress"),
+          "at least one progress event"
+        )
+        const last = events.at(-1)
+        assert.strictEqual(last?.name, "state")
+        assert.strictEqual(field(last?.data, "state"), "succeeded")
+        assert.deepStrictEqual(field(last?.data, "result", "pong"), true)
+      })
+    )
+
+    it.effect("keeps the job record after BullMQ forgets the job", () =>
+      Effect.gen(function* () {
+        const base = yield* baseUrl
+        const id = yield* ping(base, { message: "remember me" })
+        yield* waitFor(base, id, terminal)
+        const queue = yield* (yield* Jobs).queue("debug.ping")
+        const removed = yield* Effect.promise(() => queue.remove(id))
+        assert.strictEqual(removed, 1)
+        assert.isUndefined(yield* Effect.promise(() => queue.getJob(id)))
+        const job = (yield* getJob(base, id)).body
+        assert.strictEqual(field(job, "state"), "succeeded")
+        assert.strictEqual(field(job, "result", "message"), "remember me")
       })
     )
   })

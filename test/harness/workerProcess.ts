@@ -1,0 +1,76 @@
+import { type ChildProcess, spawn } from "node:child_process"
+import { createServer } from "node:net"
+import { Effect } from "effect"
+import type { TestEnv } from "./TestEnv.ts"
+
+export interface WorkerProcess {
+  readonly child: ChildProcess
+  readonly pid: number
+  /** Everything the worker wrote, for diagnostics. */
+  readonly output: () => string
+  /** Resolves with the exit code or signal once the process has ended. */
+  readonly exited: Promise<{
+    readonly code: number | null
+    readonly signal: NodeJS.Signals | null
+    readonly at: number
+  }>
+}
+
+/** A free TCP port on loopback (for the worker's metrics server). */
+export const freePort = (): Promise<number> =>
+  new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once("error", reject)
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address()
+      const port = typeof address === "object" && address !== null ? address.port : 0
+      server.close(() => resolve(port))
+    })
+  })
+
+/**
+ * Starts `src/main/worker.ts` as a real child process against the test's
+ * database and Redis prefix, and waits until it consumes its queues. The
+ * scope kills it (SIGKILL) if the test has not ended it already.
+ */
+export const spawnWorker = (testEnv: TestEnv, extraEnv: Record<string, string> = {}) =>
+  Effect.acquireRelease(
+    Effect.promise(async (): Promise<WorkerProcess> => {
+      const port = await freePort()
+      const child = spawn(process.execPath, ["--import", "tsx", "src/main/worker.ts"], {
+        env: {
+          ...process.env,
+          ...testEnv.env,
+          LOG_LEVEL: "Info",
+          LOG_FORMAT: "json",
+          WORKER_METRICS_PORT: String(port),
+          ...extraEnv
+        },
+        stdio: ["ignore", "pipe", "pipe"]
+      })
+      let output = ""
+      const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>((resolve) =>
+        child.once("exit", (code, signal) => resolve({ code, signal, at: Date.now() }))
+      )
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`worker did not start in time:\n${output}`)), 30_000)
+        const onData = (chunk: Buffer) => {
+          output += chunk.toString("utf8")
+          if (output.includes('"message":"worker started')) {
+            clearTimeout(timer)
+            resolve()
+          }
+        }
+        child.stdout?.on("data", onData)
+        child.stderr?.on("data", onData)
+        void exited.then(() => reject(new Error(`worker exited during start:\n${output}`)))
+      })
+      if (child.pid === undefined) throw new Error("worker has no pid")
+      return { child, pid: child.pid, output: () => output, exited }
+    }),
+    (worker) =>
+      Effect.promise(async () => {
+        if (worker.child.exitCode === null && worker.child.signalCode === null) worker.child.kill("SIGKILL")
+        await worker.exited
+      })
+  )

@@ -1,0 +1,86 @@
+import { NodeHttpServer } from "@effect/platform-node"
+import { assert, layer } from "@effect/vitest"
+import { Context, Effect, Layer, Schedule } from "effect"
+import { HttpRouter } from "effect/http"
+import { HttpAppLive, JobsLive, PlatformLive } from "../../src/main/layers.ts"
+import { configLayer, makeTestEnv, type TestEnv } from "../harness/TestEnv.ts"
+import { TestAuthenticationLive } from "../harness/TestAuthentication.ts"
+import { baseUrl, call, field } from "../harness/http.ts"
+import { psqlValue } from "../harness/postgres.ts"
+import { spawnWorker } from "../harness/workerProcess.ts"
+
+/** The test's environment, so worker processes can join the same database and queues. */
+class Env extends Context.Service<Env, TestEnv>()("test/Env") {}
+
+// The API runs in this process; workers are real child processes.
+const TestLayer = Layer.unwrap(
+  Effect.map(makeTestEnv(), (env) =>
+    Layer.mergeAll(
+      HttpRouter.serve(HttpAppLive(TestAuthenticationLive), { disableLogger: true, disableListenLog: true }).pipe(
+        Layer.provideMerge(NodeHttpServer.layerTest)
+      ),
+      Layer.succeed(Env, env)
+    ).pipe(Layer.provideMerge(JobsLive), Layer.provideMerge(PlatformLive), Layer.provide(configLayer(env)))
+  )
+)
+
+const owner = { "x-test-user": "44444444-4444-4444-8444-444444444444" }
+
+const submit = (base: string, payload: Record<string, unknown>) =>
+  Effect.gen(function* () {
+    const response = yield* call(base, "POST", "/api/v1/debug/ping", { json: payload, headers: owner })
+    assert.strictEqual(response.status, 202, response.text)
+    return String(field(response.body, "jobId"))
+  })
+
+const waitFor = (base: string, id: string, done: (job: unknown) => boolean, times = 600) =>
+  call(base, "GET", `/api/v1/jobs/${id}`, { headers: owner }).pipe(
+    Effect.flatMap((response) => (done(response.body) ? Effect.succeed(response.body) : Effect.fail(response.text))),
+    Effect.retry(Schedule.spaced("50 millis").pipe(Schedule.upTo({ times }))),
+    Effect.orDie
+  )
+
+layer(TestLayer, { excludeTestServices: true, timeout: "120 seconds" })("worker processes", (it) => {
+  it.effect("a job whose worker is killed with SIGKILL is finished by another worker", () =>
+    Effect.gen(function* () {
+      const env = yield* Env
+      const base = yield* baseUrl
+      const first = yield* spawnWorker(env)
+      const id = yield* submit(base, { sleepMillis: 4_000, steps: 40, message: "survivor" })
+      const running = yield* waitFor(base, id, (job) => field(job, "state") === "running")
+      assert.include(String(field(running, "startedAt")), "T")
+      first.child.kill("SIGKILL")
+      yield* Effect.promise(() => first.exited)
+
+      const second = yield* spawnWorker(env)
+      const done = yield* waitFor(base, id, (job) => ["succeeded", "failed"].includes(String(field(job, "state"))))
+      assert.strictEqual(field(done, "state"), "succeeded", JSON.stringify(done))
+      assert.strictEqual(field(done, "result", "message"), "survivor")
+      assert.strictEqual(field(done, "error"), null)
+      // the second worker did it: the record names the worker that ran the last attempt
+      assert.include(second.output(), "worker started")
+      const pid = String(second.pid)
+      assert.include(psqlValue(env.databaseUrl, `SELECT worker FROM jobs WHERE id = '${id}'`), `:${pid}:`)
+    })
+  )
+
+  it.effect("SIGTERM lets a running job finish before the worker exits", () =>
+    Effect.gen(function* () {
+      const env = yield* Env
+      const base = yield* baseUrl
+      const worker = yield* spawnWorker(env)
+      const id = yield* submit(base, { sleepMillis: 2_000, steps: 20, message: "graceful" })
+      yield* waitFor(base, id, (job) => field(job, "state") === "running")
+      const signalled = Date.now()
+      worker.child.kill("SIGTERM")
+      const exit = yield* Effect.promise(() => worker.exited)
+      const job = yield* waitFor(base, id, () => true, 1)
+      assert.strictEqual(field(job, "state"), "succeeded", JSON.stringify(job))
+      const finishedAt = Date.parse(String(field(job, "finishedAt")))
+      // it finished after the signal and before the process was gone
+      assert.isAtLeast(finishedAt, signalled - 1_000)
+      assert.isAtMost(finishedAt, exit.at)
+      assert.include(worker.output(), "worker closed")
+    })
+  )
+})

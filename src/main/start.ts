@@ -1,4 +1,5 @@
 import { Layer } from "effect"
+import { MaintenanceLive } from "../jobs/Maintenance.ts"
 import { ApiProgram } from "./api.ts"
 import { JobsLive, WorkerLive } from "./layers.ts"
 import { launch } from "./program.ts"
@@ -7,4 +8,4 @@ import { launch } from "./program.ts"
  * API and worker in one process, for a small install and the first run:
  * migrates first; the API's /metrics covers both (no second metrics port).
  */
-launch("start", Layer.mergeAll(ApiProgram, WorkerLive.pipe(Layer.provide(JobsLive))), { migrate: true })
+launch("start", Layer.mergeAll(ApiProgram, Layer.mergeAll(WorkerLive, MaintenanceLive).pipe(Layer.provide(JobsLive))), { migrate: true })

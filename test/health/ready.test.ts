@@ -11,7 +11,8 @@ import { baseUrl, call, field } from "../harness/http.ts"
 const unreachableRedis = "redis://127.0.0.1:1/0"
 const unreachablePostgres = "postgres://root@127.0.0.1:1/mail_helper"
 
-const readiness = (overrides: Record<string, string>) =>
+/** Runs `use` against the API on a test server, configured with the given (broken) dependencies. */
+const withApi = <A, E, R>(overrides: Record<string, string>, use: Effect.Effect<A, E, R>) =>
   Effect.gen(function* () {
     const env = yield* makeTestEnv(overrides)
     const app = HttpRouter.serve(HttpAppLive(TestAuthenticationLive), {
@@ -23,26 +24,26 @@ const readiness = (overrides: Record<string, string>) =>
       Layer.provideMerge(PlatformLive),
       Layer.provide(configLayer(env))
     )
-    return yield* Effect.gen(function* () {
-      const base = yield* baseUrl
-      const live = yield* call(base, "GET", "/health/live")
-      const ready = yield* call(base, "GET", "/health/ready")
-      return { live, ready }
-    }).pipe(Effect.provide(app))
-  })
+    return yield* use.pipe(Effect.provide(app))
+  }).pipe(Effect.scoped)
+
+const probes = Effect.gen(function* () {
+  const base = yield* baseUrl
+  return { live: yield* call(base, "GET", "/health/live"), ready: yield* call(base, "GET", "/health/ready") }
+})
 
 describe("readiness", () => {
   it.live(
     "is 503 naming Redis when Redis is unreachable, while liveness stays 200",
     () =>
       Effect.gen(function* () {
-        const { live, ready } = yield* readiness({ REDIS_URL: unreachableRedis })
+        const { live, ready } = yield* withApi({ REDIS_URL: unreachableRedis }, probes)
         assert.strictEqual(live.status, 200)
         assert.strictEqual(ready.status, 503, ready.text)
         assert.strictEqual(field(ready.body, "_tag"), "NotReady")
         assert.deepStrictEqual(field(ready.body, "checks"), { postgres: "up", redis: "down" })
         assert.include(String(field(ready.body, "message")), "redis")
-      }).pipe(Effect.scoped),
+      }),
     { timeout: 30_000 }
   )
 
@@ -50,11 +51,11 @@ describe("readiness", () => {
     "is 503 naming PostgreSQL when PostgreSQL is unreachable",
     () =>
       Effect.gen(function* () {
-        const { ready } = yield* readiness({ DATABASE_URL: unreachablePostgres })
+        const { ready } = yield* withApi({ DATABASE_URL: unreachablePostgres }, probes)
         assert.strictEqual(ready.status, 503, ready.text)
         assert.deepStrictEqual(field(ready.body, "checks"), { postgres: "down", redis: "up" })
         assert.include(String(field(ready.body, "message")), "postgres")
-      }).pipe(Effect.scoped),
+      }),
     { timeout: 30_000 }
   )
 
@@ -62,28 +63,21 @@ describe("readiness", () => {
     "answers 503 to an enqueue while Redis is down, and keeps no half-accepted job",
     () =>
       Effect.gen(function* () {
-        const env = yield* makeTestEnv({ REDIS_URL: unreachableRedis })
-        const app = HttpRouter.serve(HttpAppLive(TestAuthenticationLive), {
-          disableLogger: true,
-          disableListenLog: true
-        }).pipe(
-          Layer.provideMerge(NodeHttpServer.layerTest),
-          Layer.provideMerge(JobsLive),
-          Layer.provideMerge(PlatformLive),
-          Layer.provide(configLayer(env))
-        )
         const headers = { "x-test-user": "55555555-5555-4555-8555-555555555555" }
-        const { submitted, list } = yield* Effect.gen(function* () {
-          const base = yield* baseUrl
-          const submitted = yield* call(base, "POST", "/api/v1/debug/ping", { json: {}, headers })
-          const list = yield* call(base, "GET", "/api/v1/jobs", { headers })
-          return { submitted, list }
-        }).pipe(Effect.provide(app))
+        const { submitted, list } = yield* withApi(
+          { REDIS_URL: unreachableRedis },
+          Effect.gen(function* () {
+            const base = yield* baseUrl
+            const submitted = yield* call(base, "POST", "/api/v1/debug/ping", { json: {}, headers })
+            const list = yield* call(base, "GET", "/api/v1/jobs", { headers })
+            return { submitted, list }
+          })
+        )
         assert.strictEqual(submitted.status, 503, submitted.text)
         assert.strictEqual(field(submitted.body, "_tag"), "ServiceUnavailable")
         assert.strictEqual(list.status, 200, list.text)
         assert.deepStrictEqual(field(list.body, "items"), [])
-      }).pipe(Effect.scoped),
+      }),
     { timeout: 30_000 }
   )
 })

@@ -159,7 +159,7 @@ const ruleInputs: ReadonlyArray<Record<string, unknown>> = [
     name: "low score read",
     priority: 30,
     conditions: [
-      { field: "score", op: "lt", value: 15 },
+      { field: "score", op: "lt", value: 5 },
       { field: "mailbox", op: "equals", value: "INBOX" }
     ],
     actions: [{ type: "markRead" }]
@@ -271,7 +271,7 @@ const makeSubject = (i: number): RuleSubject => {
     category: pick(categories),
     urgency: 1 + Math.floor(rnd() * 3),
     importance: 1 + Math.floor(rnd() * 3),
-    score: Math.floor(rnd() * 100),
+    score: 3 + Math.floor(rnd() * 7),
     spam: rnd() < 0.05,
     tags: rnd() < 0.2 ? ["todo", "done"] : [],
     flags: { seen: rnd() < 0.5, flagged: rnd() < 0.1 }

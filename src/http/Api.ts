@@ -1,9 +1,13 @@
 import { HttpApi } from "effect/http-api"
+import { AccountsApi } from "../accounts/AccountsApi.ts"
 import { AdminApi } from "../admin/AdminApi.ts"
 import { DebugApi } from "../debug/DebugApi.ts"
+import { EmailsApi } from "../emails/EmailsApi.ts"
 import { HealthApi } from "../health/HealthApi.ts"
 import { JobsApi } from "../jobs/JobsApi.ts"
+import { SearchApi } from "../search/SearchApi.ts"
 import { QueuesApi } from "../jobs/QueuesApi.ts"
+import { RulesApi } from "../rules/RulesApi.ts"
 import { AuthApi } from "../users/AuthApi.ts"
 import { ValidationErrors } from "./ValidationErrors.ts"
 
@@ -14,7 +18,11 @@ export class Api extends HttpApi.make("mail-helper")
   .add(DebugApi)
   .add(AuthApi)
   .add(AdminApi)
+  .add(EmailsApi)
+  .add(SearchApi)
   .add(QueuesApi)
+  .add(AccountsApi)
+  .add(RulesApi)
   .middleware(ValidationErrors)
   // report every invalid field, and refuse fields the schema does not know
   .annotate(HttpApi.ParseOptions, { errors: "all", onExcessProperty: "error" })

@@ -1,8 +1,10 @@
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
 import { Command } from "effect/cli"
+import { KeysCommand } from "../accounts/KeyRotation.ts"
 import { InspectCommand } from "../jobs/InspectCommand.ts"
 import { JobInspector } from "../jobs/JobInspector.ts"
+import { Crypto } from "../platform/Crypto.ts"
 import { migrateAsOwner } from "../platform/Database.ts"
 import { UsersCommand } from "../users/UsersCli.ts"
 import { UsersLive } from "../users/UsersLive.ts"
@@ -16,7 +18,12 @@ const Inspect = InspectCommand.pipe(Command.provide(JobInspector.layer.pipe(Laye
 
 const Cli = Command.make("mail-helper").pipe(
   Command.withDescription("mail-helper administration"),
-  Command.withSubcommands([MigrateCommand, Inspect, UsersCommand.pipe(Command.provide(UsersLive))])
+  Command.withSubcommands([
+    MigrateCommand,
+    Inspect,
+    UsersCommand.pipe(Command.provide(UsersLive)),
+    KeysCommand.pipe(Command.provide(Crypto.layer))
+  ])
 )
 
 Command.run(Cli, { version: "0.1.0" }).pipe(

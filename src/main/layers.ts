@@ -4,9 +4,15 @@ import { HttpRouter, HttpServerResponse } from "effect/http"
 import { HttpApiBuilder, HttpApiScalar } from "effect/http-api"
 import { PrometheusMetrics } from "effect/observability"
 import { createServer } from "node:http"
+import { SyncTickJob } from "../accounts/AccountSchedules.ts"
+import { AccountsHttpLayer } from "../accounts/AccountsLive.ts"
 import { AdminHttpLive } from "../admin/AdminHttp.ts"
+import { MailProcessingLive } from "../analysis/AnalysisLive.ts"
+import { AnalyzeMailJob, AnalyzeMailProcessor } from "../analysis/jobs/AnalyzeMailJob.ts"
+import { EmbedMailJob, EmbedMailProcessor } from "../analysis/jobs/EmbedMailJob.ts"
 import { DebugHttpLive } from "../debug/DebugHttp.ts"
 import { PingJob, PingProcessor } from "../debug/PingJob.ts"
+import { EmailsHttpLayer } from "../emails/EmailsLive.ts"
 import { HealthHttpLive } from "../health/HealthHttp.ts"
 import { Api } from "../http/Api.ts"
 import { RequestLimitsLive } from "../http/RequestLimits.ts"
@@ -25,6 +31,12 @@ import { AppConfig } from "../platform/Config.ts"
 import { DatabaseLive, SystemDatabase } from "../platform/Database.ts"
 import { ProcessMetricsLive } from "../platform/Metrics.ts"
 import { Redis } from "../platform/Redis.ts"
+import { RulesApplyJob, RulesApplyProcessor } from "../rules/ApplyJob.ts"
+import { RulesHttpLive } from "../rules/RulesHttp.ts"
+import { RuleExecutorLive } from "../rules/RulesLive.ts"
+import { MailSyncProcessor } from "../sync/MailSync.ts"
+import { SyncJob } from "../sync/SyncJob.ts"
+import { SyncSchedulerWorkerLive, SyncServicesLive } from "../sync/SyncLive.ts"
 import { AuthHttpLive } from "../users/AuthHttp.ts"
 import type { Authentication } from "../users/CurrentUser.ts"
 import { UsersLive } from "../users/UsersLive.ts"
@@ -38,7 +50,7 @@ export const PlatformLive = Layer.mergeAll(
 ).pipe(Layer.provideMerge(AppConfig.layer))
 
 /** Every job kind of the installation. */
-export const jobKinds = [PingJob]
+export const jobKinds = [PingJob, SyncJob, SyncTickJob, RulesApplyJob, AnalyzeMailJob, EmbedMailJob]
 
 /** The job system as producers see it (records, queues, events). */
 export const JobsLive = Jobs.layer.pipe(
@@ -46,7 +58,17 @@ export const JobsLive = Jobs.layer.pipe(
 )
 
 /** Every processor the worker runs. */
-export const WorkerLive = WorkerRuntimeLive([PingProcessor]).pipe(Layer.provide(WorkerIdentity.layer))
+export const WorkerLive = Layer.mergeAll(
+  WorkerRuntimeLive<
+    | Effect.Services<typeof MailSyncProcessor>
+    | Effect.Services<typeof RulesApplyProcessor>
+    | Effect.Services<typeof AnalyzeMailProcessor>
+    | Effect.Services<typeof EmbedMailProcessor>
+  >([PingProcessor, MailSyncProcessor, RulesApplyProcessor, AnalyzeMailProcessor, EmbedMailProcessor]).pipe(
+    Layer.provide(WorkerIdentity.layer)
+  ),
+  SyncSchedulerWorkerLive
+).pipe(Layer.provide(SyncServicesLive), Layer.provide(RuleExecutorLive), Layer.provide(MailProcessingLive))
 
 /** The worker's own small HTTP server: Prometheus metrics and a liveness probe on WORKER_METRICS_PORT. */
 export const WorkerOpsHttpLive = Layer.unwrap(
@@ -66,7 +88,17 @@ export const WorkerOpsHttpLive = Layer.unwrap(
 export const HttpAppLive = <E, R>(authentication: Layer.Layer<Authentication, E, R>) =>
   Layer.mergeAll(
     HttpApiBuilder.layer(Api, { openapiPath: "/openapi.json" }).pipe(
-      Layer.provide([HealthHttpLive, JobsHttpLive, DebugHttpLive, AuthHttpLive, AdminHttpLive, QueuesHttpLive]),
+      Layer.provide([
+        HealthHttpLive,
+        JobsHttpLive,
+        DebugHttpLive,
+        AuthHttpLive,
+        AdminHttpLive,
+        QueuesHttpLive,
+        AccountsHttpLayer,
+        RulesHttpLive,
+        EmailsHttpLayer
+      ]),
       Layer.provide(JobInspector.layer),
       Layer.provide([ValidationErrorsLive, authentication]),
       Layer.provide(RequestMetricsLive),

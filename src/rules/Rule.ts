@@ -42,7 +42,8 @@ export const RuleLimits = {
 
 /** Urgency and importance are 1 (low) to 3 (high); score is 0 to 100. */
 export const LevelRange = { minimum: 1, maximum: 3 } as const
-export const ScoreRange = { minimum: 0, maximum: 100 } as const
+/** The priority score, 2 x urgency + importance, as the analysis stores it. */
+export const ScoreRange = { minimum: 3, maximum: 9 } as const
 
 // ---------------------------------------------------------------------------
 // Regex support (shared with the evaluator)
@@ -124,7 +125,9 @@ export const MailboxPath = singleLine(RuleLimits.mailboxMaxLength, "mailbox").an
   description: "an IMAP mailbox path such as INBOX or Archive/2024"
 })
 export const Level = Schema.Int.check(Schema.isBetween(LevelRange)).annotate({ description: "1 (low) to 3 (high)" })
-export const Score = Schema.Int.check(Schema.isBetween(ScoreRange)).annotate({ description: "0 to 100" })
+export const Score = Schema.Int.check(Schema.isBetween(ScoreRange)).annotate({
+  description: "3 to 9 (2 x urgency + importance)"
+})
 
 const negate = Schema.optionalKey(Schema.Boolean).annotate({ description: "invert the condition's result" })
 const caseSensitive = Schema.optionalKey(Schema.Boolean).annotate({

@@ -77,6 +77,12 @@ export interface RuleSubject {
   readonly spam: boolean | null
   readonly tags: ReadonlyArray<string>
   readonly flags: { readonly seen: boolean; readonly flagged: boolean }
+  /**
+   * How the store derives `score` from urgency and importance, when it does (the database's
+   * `email_effective.score` is 2 x urgency + importance). Given, a `setPriority` recomputes `score`,
+   * so a plan that changes the priority also sees the score it leads to (and settles on it).
+   */
+  readonly scoreOf?: ((urgency: number | null, importance: number | null) => number | null) | undefined
 }
 
 // ---------------------------------------------------------------------------
@@ -824,13 +830,17 @@ export const applyActions = (subject: RuleSubject, actions: ReadonlyArray<RuleAc
         next = { ...next, tags: next.tags.filter((t) => foldKey(t) !== key) }
         break
       }
-      case "setPriority":
+      case "setPriority": {
+        const urgency = action.urgency ?? next.urgency
+        const importance = action.importance ?? next.importance
         next = {
           ...next,
-          urgency: action.urgency ?? next.urgency,
-          importance: action.importance ?? next.importance
+          urgency,
+          importance,
+          ...(next.scoreOf === undefined ? {} : { score: next.scoreOf(urgency, importance) })
         }
         break
+      }
       case "moveTo":
         next = {
           ...next,

@@ -107,6 +107,12 @@ export interface FlagState {
   readonly modseq: string | null
 }
 
+export interface MessageSize {
+  readonly uid: number
+  /** RFC822.SIZE in bytes. */
+  readonly size: number
+}
+
 export interface MailboxChanges {
   readonly changed: ReadonlyArray<FlagState>
   /** Expunged UIDs (may include UIDs the client never saw); null without QRESYNC. */
@@ -148,6 +154,11 @@ export interface ImapSession {
     range: UidRange | ReadonlyArray<number>,
     options: FetchMessagesOptions
   ): Stream.Stream<ReadonlyArray<FetchedMessage>, ImapError>
+  /**
+   * UID and RFC822.SIZE of every message whose UID is in `range`, ascending. No bodies: cheap, so a
+   * sync can plan its fetch batches by bytes as well as by count.
+   */
+  fetchSizes(path: string, range: UidRange): Effect.Effect<ReadonlyArray<MessageSize>, ImapError>
   /** Flags of every message, or of those changed after `changedSince` (a modseq, CONDSTORE). */
   fetchFlags(
     path: string,
@@ -405,6 +416,24 @@ const connect = (options: ImapConnectOptions) =>
       ).pipe(span("search", { "imap.mailbox": path }))
     }
 
+    const fetchSizes = (path: string, range: UidRange) => {
+      const from = Math.max(1, Math.floor(range.from))
+      const to = range.to === undefined ? undefined : Math.floor(range.to)
+      if (to !== undefined && to < from) return Effect.succeed<ReadonlyArray<MessageSize>>([])
+      const max = to ?? Number.POSITIVE_INFINITY
+      return Effect.suspend(() =>
+        withMailbox("fetch", path, readMode(path), async () => {
+          const byUid = new Map<number, number>()
+          if (client.mailbox !== false && client.mailbox.exists === 0) return []
+          for await (const message of client.fetch(`${from}:${to ?? "*"}`, { uid: true, size: true }, { uid: true })) {
+            // "n:*" always matches the newest message, even when its UID is below n
+            if (message.uid >= from && message.uid <= max) byUid.set(message.uid, message.size ?? 0)
+          }
+          return [...byUid].map(([uid, size]): MessageSize => ({ uid, size })).sort((a, b) => a.uid - b.uid)
+        })
+      ).pipe(span("fetch_sizes", { "imap.mailbox": path }))
+    }
+
     const fetchBatch = (path: string, uids: ReadonlyArray<number>, maxSourceBytes: number | undefined) =>
       Effect.suspend(() =>
         withMailbox("fetch", path, readMode(path), async () => {
@@ -582,6 +611,7 @@ const connect = (options: ImapConnectOptions) =>
       listMailboxes,
       openMailbox,
       fetchMessages,
+      fetchSizes,
       fetchFlags,
       vanishedSince,
       changesSince,

@@ -34,7 +34,7 @@ const everyCondition = [
   { field: "category", op: "in", value: ["finance", "shopping"] },
   { field: "urgency", op: "gte", value: 2 },
   { field: "importance", op: "lt", value: 3 },
-  { field: "score", op: "eq", value: 100 },
+  { field: "score", op: "eq", value: 9 },
   { field: "spam", value: false },
   { field: "tag", op: "has", value: "paid" },
   { field: "tag", op: "lacks", value: "done" }
@@ -132,6 +132,10 @@ describe("RuleInput schema: malformed input names the path", () => {
     )
     expect(decodeError({ ...valid, conditions: [{ field: "score", op: "gte", value: 2.5 }] })).toContain(
       'at ["conditions"][0]["value"]'
+    )
+    // the score is 2 x urgency + importance: a rule on "score >= 50" could never match
+    expect(decodeError({ ...valid, conditions: [{ field: "score", op: "gte", value: 50 }] })).toBe(
+      'Expected a value between 3 and 9\n  at ["conditions"][0]["value"]'
     )
     expect(decodeError({ ...valid, conditions: [{ field: "urgency", op: "gte", value: 4 }] })).toBe(
       'Expected a value between 1 and 3\n  at ["conditions"][0]["value"]'

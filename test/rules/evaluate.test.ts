@@ -217,7 +217,7 @@ describe("flag-like and analysis conditions", () => {
   })
 
   it("urgency, importance and score with every comparison", () => {
-    const m = message({ urgency: 2, importance: 3, score: 60 })
+    const m = message({ urgency: 2, importance: 3, score: 7 })
     const cases: ReadonlyArray<readonly [string, string, number, boolean]> = [
       ["urgency", "eq", 2, true],
       ["urgency", "eq", 3, false],
@@ -233,12 +233,12 @@ describe("flag-like and analysis conditions", () => {
       ["importance", "eq", 1, false],
       ["importance", "gte", 3, true],
       ["importance", "lt", 3, false],
-      ["score", "gt", 59, true],
-      ["score", "gt", 60, false],
-      ["score", "lte", 60, true],
-      ["score", "lte", 59, false],
-      ["score", "eq", 60, true],
-      ["score", "gte", 61, false]
+      ["score", "gt", 6, true],
+      ["score", "gt", 7, false],
+      ["score", "lte", 7, true],
+      ["score", "lte", 6, false],
+      ["score", "eq", 7, true],
+      ["score", "gte", 8, false]
     ]
     for (const [field, op, value, expected] of cases) {
       expect([field, op, value, passes({ field, op, value }, m)]).toEqual([field, op, value, expected])
@@ -247,7 +247,7 @@ describe("flag-like and analysis conditions", () => {
       description: "urgency >= 2",
       observed: 2
     })
-    expect(check({ field: "score", op: "lt", value: 100 }, message({ score: null }))).toMatchObject({
+    expect(check({ field: "score", op: "lt", value: 9 }, message({ score: null }))).toMatchObject({
       passed: false,
       observed: null
     })

@@ -24,7 +24,7 @@ export const message = (overrides: Partial<RuleSubject> = {}): RuleSubject => ({
   category: "Finance",
   urgency: 2,
   importance: 3,
-  score: 60,
+  score: 7,
   spam: false,
   tags: ["shopping"],
   flags: { seen: false, flagged: false },

@@ -320,7 +320,7 @@ describe("applying the same rules twice changes nothing the second time", () => 
         priority: 50,
         conditions: [
           { field: "mailbox", op: "equals", value: "Junk" },
-          { field: "score", op: "lt", value: 10 }
+          { field: "score", op: "lte", value: 9 }
         ],
         actions: [{ type: "delete" }]
       })
@@ -336,7 +336,7 @@ describe("applying the same rules twice changes nothing the second time", () => 
       bodyText: i % 11 === 0 ? "Bitte zahlbar bis 31.12." : "Hallo",
       category: ["newsletter", "personal", "finance", "marketing", null][i % 5] ?? null,
       urgency: (i % 3) + 1,
-      score: (i * 13) % 100,
+      score: 3 + ((i * 13) % 7),
       spam: i % 9 === 0,
       tags: i % 4 === 0 ? ["todo"] : [],
       mailbox: i % 6 === 0 ? "Junk" : "INBOX",
@@ -493,5 +493,34 @@ describe("dryRunRule", () => {
     expect(dry.changes.map((c) => c.action)).toEqual([{ type: "markRead" }])
     const miss = dryRunRule(compiled, message({ subject: "Hallo" }))
     expect(miss).toMatchObject({ evaluation: { matched: false }, changes: [] })
+  })
+})
+
+describe("a score derived from the priority (scoreOf)", () => {
+  const scoreOf = (u: number | null, i: number | null) => (u === null || i === null ? null : 2 * u + i)
+
+  it("setPriority recomputes the score, so rules on the score see the new priority and the plan settles", () => {
+    const rules = [
+      r("raise", 1, [{ type: "setPriority", urgency: 3 }]),
+      compile(
+        rule({
+          name: "high score",
+          priority: 2,
+          conditions: [{ field: "score", op: "gte", value: 8 }],
+          actions: [{ type: "flag" }]
+        }),
+        "id-high"
+      )
+    ]
+    // urgency 1, importance 3: score 5 before, 9 after the first rule
+    const subject = message({ urgency: 1, importance: 3, score: 5, scoreOf })
+    const first = run(rules, subject)
+    expect(first.changes.map((c) => c.action)).toEqual([{ type: "setPriority", urgency: 3 }, { type: "flag" }])
+    expect(first.after.score).toBe(9)
+    expect(diffPlan(planActions(rules, first.after), first.after)).toEqual([])
+    // without scoreOf the score stays put (a store whose score is independent of the priority)
+    expect(
+      applyActions(message({ urgency: 1, importance: 3, score: 5 }), [{ type: "setPriority", urgency: 3 }]).score
+    ).toBe(5)
   })
 })

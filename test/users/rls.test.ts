@@ -154,13 +154,30 @@ layer(apiTestLayer(), { excludeTestServices: true, timeout: "60 seconds" })("row
           WHERE n.nspname = 'public' AND c.relkind IN ('v', 'm')`
       )
       for (const view of views) assert.isTrue(view.invoker, `view ${view.view} must be WITH (security_invoker = true)`)
+      // One reviewed exception: full-text search, whose GIN index PostgreSQL cannot use under
+      // row-level security (`@@` is not leakproof). It filters by the scope's user itself, runs as
+      // the system role, pins its search_path and is callable by the app role only (docs/security.md).
       const definers = yield* scope.system(
         "test: catalogue",
-        sql<{ name: string }>`
-          SELECT p.proname AS name FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+        sql<{ name: string; owner: string; config: ReadonlyArray<string> | null; public: boolean }>`
+          SELECT p.proname AS name, pg_get_userbyid(p.proowner) AS owner, p.proconfig AS config,
+            has_function_privilege('public', p.oid, 'EXECUTE') AS public
+          FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
           WHERE n.nspname = 'public' AND p.prosecdef`
       )
-      assert.deepStrictEqual(definers, [], "no SECURITY DEFINER functions")
+      assert.deepStrictEqual(
+        definers.map((definer) => definer.name),
+        ["app_fulltext_search"],
+        "SECURITY DEFINER functions: only the reviewed search function"
+      )
+      for (const definer of definers) {
+        assert.strictEqual(definer.owner, DatabaseRoles.system, `${definer.name} runs as the system role`)
+        assert.isTrue(
+          (definer.config ?? []).some((setting) => setting.startsWith("search_path=")),
+          `${definer.name} pins its search_path`
+        )
+        assert.isFalse(definer.public, `${definer.name} is not executable by PUBLIC`)
+      }
     })
   )
 })

@@ -1,0 +1,322 @@
+/**
+ * Initial sync of a 10,000-message mailbox by the real worker (a child process running
+ * src/main/worker.ts: fetch -> parse on worker threads -> store in PostgreSQL), against the raw
+ * pipeline (imapflow fetch + mailparser simpleParser, no storage) on the same machine, same run.
+ *
+ *   npx tsx bench/sync.ts [messages=10000] [parser threads=availableParallelism]
+ *
+ * Prints messages/s of both, the ratio, the worker's stage times and its peak RSS (VmHWM of the
+ * worker process, parser threads included). A second worker run on a copy of the schema without
+ * the generated full-text column shows what that column costs (PostgreSQL computes three
+ * to_tsvector per message inside the sync's INSERT).
+ */
+import { type ChildProcess, spawn } from "node:child_process"
+import * as fs from "node:fs"
+import * as net from "node:net"
+import * as os from "node:os"
+import { Effect, Layer, Redacted, Schema } from "effect"
+import { ImapFlow } from "imapflow"
+import { simpleParser } from "mailparser"
+import { AccountId } from "../src/accounts/Account.ts"
+import { AccountsCoreLive } from "../src/accounts/AccountsLive.ts"
+import { AccountStore } from "../src/accounts/AccountStore.ts"
+import { Jobs } from "../src/jobs/Jobs.ts"
+import { JobsLive, PlatformLive } from "../src/main/layers.ts"
+import { SyncJob } from "../src/sync/SyncJob.ts"
+import { UserId } from "../src/users/UserId.ts"
+import { startDovecot } from "../test/harness/dovecot.ts"
+import { generateMessages } from "../test/harness/mailgen.ts"
+import { benchEnvironment } from "./support/environment.ts"
+
+const count = Number(process.argv[2] ?? 10_000)
+const threads = Number(process.argv[3] ?? os.availableParallelism())
+const USER = "bench"
+const PASS = "bench-Passw0rd"
+
+const rate = (n: number, ms: number) => Math.round((n / ms) * 1000)
+const line = (label: string, n: number, ms: number, extra = "") =>
+  console.log(
+    `${label.padEnd(52)} ${String(rate(n, ms)).padStart(7)} msg/s  ${(ms / 1000).toFixed(2).padStart(6)} s${extra}`
+  )
+
+const freePort = () =>
+  new Promise<number>((resolve) => {
+    const server = net.createServer()
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address()
+      const port = typeof address === "object" && address !== null ? address.port : 0
+      server.close(() => resolve(port))
+    })
+  })
+
+/** Peak and current resident set of a process (kB), from /proc. */
+const memoryOf = (pid: number) => {
+  const status = fs.readFileSync(`/proc/${pid}/status`, "utf8")
+  const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? 0)
+  return { peak: kb("VmHWM"), current: kb("VmRSS") }
+}
+
+/** CPU time (user + system, ms) a process has used, threads included; 0 when it is gone. */
+const cpuOf = (pid: number): number => {
+  try {
+    const fields = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? []
+    // after "pid (comm) ": state is field 3, utime 14, stime 15 (1-based) -> indexes 11 and 12 here
+    return ((Number(fields[11] ?? 0) + Number(fields[12] ?? 0)) * 1000) / 100
+  } catch {
+    return 0
+  }
+}
+
+/** CPU time per thread of a process (name -> ms), to tell the main thread from the parser threads. */
+const threadCpu = (pid: number): Map<string, number> => {
+  const out = new Map<string, number>()
+  try {
+    for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
+      const name = fs.readFileSync(`/proc/${pid}/task/${tid}/comm`, "utf8").trim()
+      const fields = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? []
+      out.set(`${name}#${tid}`, ((Number(fields[11] ?? 0) + Number(fields[12] ?? 0)) * 1000) / 100)
+    }
+  } catch {
+    // the process is gone
+  }
+  return out
+}
+
+/** CPU time of the PostgreSQL backends serving a database (they live as long as the pool's connections). */
+const backendCpu = (psql: (query: string) => string, database: string): Map<number, number> =>
+  new Map(
+    psql(`SELECT pid FROM pg_stat_activity WHERE datname = '${database}' AND pid <> pg_backend_pid()`)
+      .split("\n")
+      .filter((line) => line.trim() !== "")
+      .map((line) => [Number(line), cpuOf(Number(line))] as const)
+  )
+
+const startWorker = async (env: Record<string, string>): Promise<ChildProcess> => {
+  const port = await freePort()
+  const child = spawn(process.execPath, ["--import", "tsx", "src/main/worker.ts"], {
+    env: {
+      ...process.env,
+      ...env,
+      LOG_FORMAT: "json",
+      LOG_LEVEL: "Info",
+      WORKER_METRICS_PORT: String(port),
+      MIME_PARSER_THREADS: String(threads)
+    },
+    stdio: ["ignore", "pipe", "pipe"]
+  })
+  let output = ""
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`worker did not start:\n${output}`)), 60_000)
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString("utf8")
+      if (output.includes('"message":"worker started')) {
+        clearTimeout(timer)
+        resolve()
+      }
+    }
+    child.stdout?.on("data", onData)
+    child.stderr?.on("data", onData)
+    child.once("exit", () => reject(new Error(`worker exited:\n${output}`)))
+  })
+  return child
+}
+
+const JobRow = Schema.Struct({ state: Schema.String, result: Schema.NullOr(Schema.Unknown) })
+
+const main = Effect.gen(function* () {
+  console.log(
+    `sync: ${count} messages, ${os.availableParallelism()} cores, parser pool of ${threads} threads, node ${process.version}`
+  )
+  console.log(
+    `load average at start: ${os
+      .loadavg()
+      .map((n) => n.toFixed(2))
+      .join(" ")}`
+  )
+  const bench = yield* benchEnvironment("sync")
+  const server = yield* Effect.acquireRelease(
+    Effect.promise(() => startDovecot({ users: [{ user: USER, pass: PASS }] })),
+    (s) => Effect.promise(() => s.stop())
+  )
+
+  let t = performance.now()
+  let messages = generateMessages(count, { seed: 20_250_101 })
+  const totalBytes = messages.reduce((sum, m) => sum + Buffer.byteLength(m.raw), 0)
+  console.log(
+    `generated ${count} messages, ${(totalBytes / 1e6).toFixed(1)} MB, mean ${Math.round(totalBytes / count / 1024)} KB in ${((performance.now() - t) / 1000).toFixed(1)} s`
+  )
+  t = performance.now()
+  yield* Effect.promise(() =>
+    server.seedMaildir(
+      USER,
+      "INBOX",
+      messages.map((m, i) => ({ raw: m.raw, flags: i % 2 === 0 ? ["\\Seen"] : [] }))
+    )
+  )
+  line("seed Maildir files", count, performance.now() - t)
+  messages = []
+
+  // ---- raw pipeline: imapflow fetch + simpleParser, nothing stored
+  const raw = yield* Effect.promise(async () => {
+    const client = new ImapFlow({
+      host: server.host,
+      port: server.port,
+      secure: false,
+      auth: { user: USER, pass: PASS },
+      logger: false,
+      disableAutoIdle: true
+    })
+    await client.connect()
+    const lock = await client.getMailboxLock("INBOX", { readOnly: true })
+    try {
+      // the first FETCH makes Dovecot index and cache every file: not part of either figure
+      let start = performance.now()
+      let n = 0
+      for await (const message of client.fetch("1:*", { uid: true, source: true }, { uid: true })) {
+        if (message.source !== undefined) n++
+      }
+      line("(warm-up: Dovecot indexes the Maildir)", n, performance.now() - start)
+      start = performance.now()
+      const cpuStart = process.cpuUsage()
+      let parsed = 0
+      for await (const message of client.fetch(
+        "1:*",
+        { uid: true, flags: true, size: true, internalDate: true, source: true },
+        { uid: true }
+      )) {
+        if (message.source === undefined) continue
+        await simpleParser(message.source)
+        parsed++
+      }
+      const cpu = process.cpuUsage(cpuStart)
+      return { parsed, ms: performance.now() - start, cpuMs: (cpu.user + cpu.system) / 1000 }
+    } finally {
+      lock.release()
+      await client.logout()
+    }
+  })
+  line("raw: imapflow fetch + simpleParser (1 core, no storage)", raw.parsed, raw.ms)
+  console.log(
+    `  CPU per message: ${(raw.cpuMs / raw.parsed).toFixed(2)} ms (this process; Dovecot not counted), i.e. about ${Math.round((1000 * raw.parsed) / raw.cpuMs)} msg/s on one idle core`
+  )
+
+  // ---- the real worker
+  const platform = Layer.mergeAll(AccountsCoreLive).pipe(
+    Layer.provideMerge(JobsLive),
+    Layer.provideMerge(PlatformLive),
+    Layer.provide(bench.config)
+  )
+  const runWorker = (label: string) =>
+    Effect.gen(function* () {
+      const owner = UserId.make(crypto.randomUUID())
+      bench.psql(`INSERT INTO users (id, email, password_hash) VALUES ('${owner}', '${owner}@bench.invalid', '!')`)
+      const accounts = yield* AccountStore
+      const jobs = yield* Jobs
+      const account = yield* accounts.insert(owner, {
+        id: AccountId.make(crypto.randomUUID()),
+        label: "bench",
+        host: server.host,
+        port: server.port,
+        security: "none",
+        username: USER,
+        password: Redacted.make(PASS),
+        syncIntervalMinutes: null
+      })
+      const worker = yield* Effect.acquireRelease(
+        Effect.promise(() => startWorker(bench.env)),
+        (child) => Effect.sync(() => child.kill("SIGKILL"))
+      )
+      const pid = worker.pid ?? 0
+      const idle = memoryOf(pid)
+      const database = bench.databaseUrl.split("/").at(-1) ?? ""
+      const workerCpuBefore = cpuOf(pid)
+      const threadsBefore = threadCpu(pid)
+      const pgCpuBefore = backendCpu(bench.psql, database)
+      const started = performance.now()
+      const submitted = yield* jobs.submit(SyncJob, { accountId: account.id }, { ownerId: owner })
+      let peakSampled = idle.current
+      const timeline: Array<string> = []
+      for (;;) {
+        yield* Effect.sleep("100 millis")
+        const now = memoryOf(pid).current
+        peakSampled = Math.max(peakSampled, now)
+        if (process.env["BENCH_RSS_TIMELINE"] !== undefined) {
+          timeline.push(
+            `${((performance.now() - started) / 1000).toFixed(1)}s ${Math.round(now / 1024)}MB ${bench.psql(`SELECT coalesce(progress->>'done', '-') FROM jobs WHERE id = '${submitted.jobId}'`)}`
+          )
+        }
+        const [row] = yield* Schema.decodeUnknownEffect(Schema.Array(JobRow))(
+          JSON.parse(
+            bench.psql(
+              `SELECT coalesce(json_agg(json_build_object('state', state, 'result', result)), '[]') FROM jobs WHERE id = '${submitted.jobId}'`
+            )
+          )
+        )
+        if (row === undefined) continue
+        if (row.state === "failed" || row.state === "cancelled") {
+          return yield* Effect.die(
+            new Error(
+              `sync ${row.state}: ${bench.psql(`SELECT error_message FROM jobs WHERE id = '${submitted.jobId}'`)}`
+            )
+          )
+        }
+        if (row.state === "succeeded") {
+          const wall = performance.now() - started
+          const memory = memoryOf(pid)
+          const workerCpu = cpuOf(pid) - workerCpuBefore
+          let pgCpu = 0
+          for (const [backend, cpu] of backendCpu(bench.psql, database)) pgCpu += cpu - (pgCpuBefore.get(backend) ?? 0)
+          const result = yield* Schema.decodeUnknownEffect(SyncJob.result)(row.result)
+          const stored = Number(bench.psql(`SELECT count(*) FROM emails WHERE account_id = '${account.id}'`))
+          if (stored !== count) return yield* Effect.die(new Error(`stored ${stored}, expected ${count}`))
+          if (timeline.length > 0) console.log(`  RSS timeline: ${timeline.join(", ")}`)
+          line(`${label}: sync job, submit to succeeded`, stored, wall)
+          line(`${label}: sync job, its own duration`, stored, result.durationMillis)
+          console.log(
+            `  stages (busy time, overlapping): fetch ${(result.stageMillis.fetch / 1000).toFixed(2)} s, parse ${(result.stageMillis.parse / 1000).toFixed(2)} s, store ${(result.stageMillis.store / 1000).toFixed(2)} s`
+          )
+          console.log(
+            `  worker RSS: idle ${Math.round(idle.current / 1024)} MB, peak ${Math.round(memory.peak / 1024)} MB (VmHWM; sampled max ${Math.round(peakSampled / 1024)} MB)`
+          )
+          const perMessage = (ms: number) => (ms / stored).toFixed(2)
+          const threads = [...threadCpu(pid)]
+            .map(([name, cpu]) => [name, cpu - (threadsBefore.get(name) ?? 0)] as const)
+            .filter(([, cpu]) => cpu / stored >= 0.05)
+            .sort((a, b) => b[1] - a[1])
+          console.log(
+            `  worker threads, CPU ms per message: ${threads.map(([name, cpu]) => `${name.replace(/#\d+$/, "")} ${perMessage(cpu)}`).join(", ")}`
+          )
+          console.log(
+            `  CPU per message: worker process ${perMessage(workerCpu)} ms (main thread + parser threads), PostgreSQL ${perMessage(pgCpu)} ms; ` +
+              `on an idle machine with ${os.availableParallelism()} cores that bounds the sync at about ${Math.round((os.availableParallelism() * 1000 * stored) / (workerCpu + pgCpu))} msg/s (Dovecot not counted)`
+          )
+          return { wall, own: result.durationMillis, peakMb: memory.peak / 1024, accountId: account.id }
+        }
+      }
+    }).pipe(Effect.scoped)
+
+  const full = yield* runWorker("worker").pipe(Effect.provide(platform))
+  console.log(
+    `ratio worker / raw: ${(rate(count, full.own) / rate(raw.parsed, raw.ms)).toFixed(2)} (job duration), ${(rate(count, full.wall) / rate(raw.parsed, raw.ms)).toFixed(2)} (submit to done)`
+  )
+
+  // the same, without the generated full-text column (what it costs inside the sync's INSERT)
+  bench.psql(`DELETE FROM mail_accounts`)
+  bench.psql(`ALTER TABLE emails DROP COLUMN search_vector CASCADE`)
+  bench.psql(`ALTER TABLE emails ADD COLUMN search_vector tsvector`)
+  const lean = yield* runWorker("worker, no generated search_vector").pipe(Effect.provide(platform))
+  console.log(
+    `ratio (no search_vector) worker / raw: ${(rate(count, lean.own) / rate(raw.parsed, raw.ms)).toFixed(2)}; the generated column costs ${Math.round((1 - lean.own / full.own) * 100)} % of the sync's time`
+  )
+  console.log(
+    `load average at end: ${os
+      .loadavg()
+      .map((n) => n.toFixed(2))
+      .join(" ")}`
+  )
+})
+
+Effect.runPromise(Effect.scoped(main)).catch((error: unknown) => {
+  console.error(error)
+  process.exitCode = 1
+})

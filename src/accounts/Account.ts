@@ -1,0 +1,138 @@
+import { Schema } from "effect"
+
+/** Identifier of a mail account (a UUID). */
+export const AccountId = Schema.String.pipe(Schema.check(Schema.isUUID()), Schema.brand("AccountId"))
+export type AccountId = typeof AccountId.Type
+
+export const MailboxId = Schema.String.pipe(Schema.check(Schema.isUUID()), Schema.brand("MailboxId"))
+export type MailboxId = typeof MailboxId.Type
+
+/** `tls`: implicit TLS (usually 993); `starttls`: upgrade required (usually 143); `none`: cleartext. */
+export const Security = Schema.Literals(["tls", "starttls", "none"])
+export type Security = typeof Security.Type
+
+/**
+ * `active`: syncing normally. `auth_failed`: the server refused the credentials; no scheduled sync
+ * runs until they are changed (PATCH). `unreachable`: the last sync could not reach the server after
+ * every retry; scheduled syncs go on. `disabled`: kept, never synced.
+ */
+export const AccountStatus = Schema.Literals(["active", "auth_failed", "unreachable", "disabled"])
+export type AccountStatus = typeof AccountStatus.Type
+
+export const SpecialUse = Schema.Literals(["inbox", "sent", "drafts", "trash", "junk", "archive", "all", "flagged"])
+
+// A DNS name or an IP literal, without scheme, port or path; IPv6 without brackets.
+const hostPattern =
+  /^(?:(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*)$/
+
+export const Host = Schema.String.pipe(
+  Schema.check(Schema.isMinLength(1), Schema.isMaxLength(253), Schema.isPattern(hostPattern))
+).annotate({ description: "DNS name or IP address of the IMAP server (no scheme, no port)" })
+export const Port = Schema.Int.pipe(Schema.check(Schema.isBetween({ minimum: 1, maximum: 65_535 })))
+export const Label = Schema.String.pipe(Schema.check(Schema.isMinLength(1), Schema.isMaxLength(100)))
+export const Username = Schema.String.pipe(Schema.check(Schema.isMinLength(1), Schema.isMaxLength(320)))
+/** Write-only: stored encrypted, never returned. */
+export const Password = Schema.String.pipe(Schema.check(Schema.isMinLength(1), Schema.isMaxLength(1024)))
+export const SyncInterval = Schema.Int.pipe(Schema.check(Schema.isBetween({ minimum: 1, maximum: 1440 })))
+
+/** Minutes between scheduled syncs when the request does not say. */
+export const defaultSyncIntervalMinutes = 15
+
+export const CreateAccountRequest = Schema.Struct({
+  label: Label,
+  host: Host,
+  port: Port,
+  security: Security,
+  username: Username,
+  password: Password,
+  /** Minutes between scheduled syncs; null: only on request. Default 15. */
+  syncIntervalMinutes: Schema.optionalKey(Schema.NullOr(SyncInterval))
+})
+export type CreateAccountRequest = typeof CreateAccountRequest.Type
+
+/** Every field optional; a change of host, port, security, username or password is verified first. */
+export const UpdateAccountRequest = Schema.Struct({
+  label: Schema.optionalKey(Label),
+  host: Schema.optionalKey(Host),
+  port: Schema.optionalKey(Port),
+  security: Schema.optionalKey(Security),
+  username: Schema.optionalKey(Username),
+  password: Schema.optionalKey(Password),
+  syncIntervalMinutes: Schema.optionalKey(Schema.NullOr(SyncInterval))
+})
+export type UpdateAccountRequest = typeof UpdateAccountRequest.Type
+
+/** A mail account as the API shows it: never the password. */
+export class AccountView extends Schema.Class<AccountView>("MailAccount")({
+  id: AccountId,
+  label: Schema.String,
+  host: Schema.String,
+  port: Schema.Int,
+  security: Security,
+  username: Schema.String,
+  syncIntervalMinutes: Schema.NullOr(Schema.Int),
+  status: AccountStatus,
+  /** Why the status is not `active` (the server's words for `auth_failed`). */
+  statusMessage: Schema.NullOr(Schema.String),
+  lastSyncedAt: Schema.NullOr(Schema.Date),
+  createdAt: Schema.Date,
+  updatedAt: Schema.Date
+}) {}
+
+export const AccountList = Schema.Struct({ items: Schema.Array(AccountView) })
+
+export class MailboxView extends Schema.Class<MailboxView>("Mailbox")({
+  id: MailboxId,
+  path: Schema.String,
+  name: Schema.String,
+  delimiter: Schema.NullOr(Schema.String),
+  specialUse: Schema.NullOr(SpecialUse),
+  selectable: Schema.Boolean,
+  subscribed: Schema.Boolean,
+  messageCount: Schema.Int,
+  unreadCount: Schema.Int,
+  lastSyncedAt: Schema.NullOr(Schema.Date)
+}) {}
+
+export const MailboxList = Schema.Struct({ items: Schema.Array(MailboxView) })
+
+// ---------------------------------------------------------------------------------------------
+// errors
+
+/** No such account among the current user's (another user's account is not found either). */
+export class AccountNotFound extends Schema.TaggedError<AccountNotFound>()(
+  "AccountNotFound",
+  { message: Schema.String },
+  { httpApiStatus: 404 }
+) {
+  static forId(id: string): AccountNotFound {
+    return new AccountNotFound({ message: `no mail account with id ${id}` })
+  }
+}
+
+/** The user already has an account for this server and username. */
+export class AccountExists extends Schema.TaggedError<AccountExists>()(
+  "AccountExists",
+  { message: Schema.String },
+  { httpApiStatus: 409 }
+) {}
+
+/** Why a login check failed; `authentication` carries the server's own words in `message`. */
+export const VerificationFailure = Schema.Literals([
+  "authentication",
+  "tls",
+  "dns",
+  "timeout",
+  "refused",
+  "connection",
+  "protocol",
+  "host_not_allowed"
+])
+export type VerificationFailure = typeof VerificationFailure.Type
+
+/** The IMAP server did not accept the login (or could not be reached): nothing was saved. */
+export class AccountVerificationFailed extends Schema.TaggedError<AccountVerificationFailed>()(
+  "AccountVerificationFailed",
+  { message: Schema.String, reason: VerificationFailure },
+  { httpApiStatus: 422 }
+) {}

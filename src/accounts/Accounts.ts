@@ -1,0 +1,204 @@
+import { Context, Effect, Layer, Option, Redacted } from "effect"
+import { Conflict } from "../http/ApiErrors.ts"
+import type { JobAccepted, QueueUnavailable } from "../jobs/Job.ts"
+import { Jobs } from "../jobs/Jobs.ts"
+import { JobStore } from "../jobs/JobStore.ts"
+import type { DatabaseError } from "../platform/Database.ts"
+import { SyncJob } from "../sync/SyncJob.ts"
+import type { UserId } from "../users/UserId.ts"
+import {
+  type AccountExists,
+  AccountId,
+  AccountNotFound,
+  AccountVerificationFailed,
+  type AccountView,
+  type CreateAccountRequest,
+  defaultSyncIntervalMinutes,
+  type MailboxView,
+  type UpdateAccountRequest
+} from "./Account.ts"
+import { AccountSchedules } from "./AccountSchedules.ts"
+import { type AccountChanges, type AccountRecord, AccountStore, toAccountView } from "./AccountStore.ts"
+import { ImapAccess } from "./ImapAccess.ts"
+
+/** Lower case, no trailing dot: one spelling per server, for the duplicate check and the policy. */
+export const normaliseHost = (host: string): string => host.trim().toLowerCase().replace(/\.$/, "")
+
+export interface AccountsShape {
+  /** Verifies the login (bounded), then stores the account with its password sealed, then schedules it. */
+  readonly create: (
+    owner: UserId,
+    input: CreateAccountRequest
+  ) => Effect.Effect<AccountView, AccountVerificationFailed | AccountExists | DatabaseError>
+  readonly list: (owner: UserId) => Effect.Effect<ReadonlyArray<AccountView>, DatabaseError>
+  readonly get: (owner: UserId, id: string) => Effect.Effect<AccountView, AccountNotFound | DatabaseError>
+  /** Any credential field in the patch is verified first and, on success, clears `auth_failed`. */
+  readonly update: (
+    owner: UserId,
+    id: string,
+    patch: UpdateAccountRequest
+  ) => Effect.Effect<AccountView, AccountNotFound | AccountVerificationFailed | AccountExists | DatabaseError>
+  /** Cancels a running sync, removes the scheduler, deletes the account and all its mail data. */
+  readonly remove: (owner: UserId, id: string) => Effect.Effect<void, AccountNotFound | DatabaseError>
+  readonly mailboxes: (
+    owner: UserId,
+    id: string
+  ) => Effect.Effect<ReadonlyArray<MailboxView>, AccountNotFound | DatabaseError>
+  /** Queues a sync, or returns the one already queued or running for the account. */
+  readonly requestSync: (
+    owner: UserId,
+    id: string
+  ) => Effect.Effect<JobAccepted, AccountNotFound | Conflict | QueueUnavailable | DatabaseError>
+}
+
+export class Accounts extends Context.Service<Accounts, AccountsShape>()("mail-helper/Accounts") {
+  static readonly layer = Layer.effect(
+    Accounts,
+    Effect.gen(function* () {
+      const store = yield* AccountStore
+      const access = yield* ImapAccess
+      const schedules = yield* AccountSchedules
+      const jobs = yield* Jobs
+      const jobStore = yield* JobStore
+
+      const existing = (owner: UserId, id: string) =>
+        store
+          .find(owner, id)
+          .pipe(
+            Effect.flatMap(
+              Option.match({ onNone: () => Effect.fail(AccountNotFound.forId(id)), onSome: Effect.succeed })
+            )
+          )
+
+      /** The scheduler follows the row; if Redis is down now, the worker's reconciliation fixes it later. */
+      const schedule = (record: AccountRecord) =>
+        schedules
+          .apply(record)
+          .pipe(
+            Effect.catchTag("QueueUnavailable", (error) =>
+              Effect.logWarning("sync schedule not updated; the next reconciliation will", error.message)
+            )
+          )
+
+      const create = (owner: UserId, input: CreateAccountRequest) =>
+        Effect.gen(function* () {
+          const password = Redacted.make(input.password)
+          const target = {
+            host: normaliseHost(input.host),
+            port: input.port,
+            security: input.security,
+            username: input.username
+          }
+          yield* access.verify(target, password)
+          const record = yield* store.insert(owner, {
+            id: AccountId.make(crypto.randomUUID()),
+            label: input.label,
+            ...target,
+            password,
+            syncIntervalMinutes:
+              input.syncIntervalMinutes === undefined ? defaultSyncIntervalMinutes : input.syncIntervalMinutes
+          })
+          yield* schedule(record)
+          return toAccountView(record)
+        }).pipe(Effect.withSpan("Accounts.create"))
+
+      const list = (owner: UserId) => Effect.map(store.list(owner), (records) => records.map(toAccountView))
+
+      const get = (owner: UserId, id: string) => Effect.map(existing(owner, id), toAccountView)
+
+      const update = (owner: UserId, id: string, patch: UpdateAccountRequest) =>
+        Effect.gen(function* () {
+          const current = yield* existing(owner, id)
+          const host = patch.host === undefined ? undefined : normaliseHost(patch.host)
+          const credentials =
+            host !== undefined ||
+            patch.port !== undefined ||
+            patch.security !== undefined ||
+            patch.username !== undefined ||
+            patch.password !== undefined
+          const password = patch.password === undefined ? undefined : Redacted.make(patch.password)
+          const changes: {
+            -readonly [K in keyof AccountChanges]: AccountChanges[K]
+          } = {}
+          if (patch.label !== undefined) changes.label = patch.label
+          if (patch.syncIntervalMinutes !== undefined) changes.syncIntervalMinutes = patch.syncIntervalMinutes
+          if (credentials) {
+            const target = {
+              host: host ?? current.host,
+              port: patch.port ?? current.port,
+              security: patch.security ?? current.security,
+              username: patch.username ?? current.username
+            }
+            const secret =
+              password ??
+              (yield* store.password(current).pipe(
+                // the stored secret is unreadable (its key left SECRET_KEYS): the user must send it again
+                Effect.mapError(
+                  () =>
+                    new AccountVerificationFailed({
+                      reason: "authentication",
+                      message: "the stored password can no longer be decrypted; send the password with this change"
+                    })
+                )
+              ))
+            yield* access.verify(target, secret)
+            Object.assign(changes, target)
+            if (password !== undefined) changes.password = password
+            changes.reactivate = true
+            // another server or another mailbox owner: the mirrored mail is not this account's any more
+            changes.resetMail = target.host !== current.host || target.username !== current.username
+          }
+          const updated = yield* store.update(owner, current.id, changes)
+          if (Option.isNone(updated)) return yield* AccountNotFound.forId(id)
+          yield* schedule(updated.value)
+          return toAccountView(updated.value)
+        }).pipe(Effect.withSpan("Accounts.update"))
+
+      /** Interrupts the account's sync if one is queued or running (best effort). */
+      const cancelSync = (owner: UserId, accountId: string) =>
+        Effect.gen(function* () {
+          for (const state of ["running", "retrying", "queued"] as const) {
+            const records = yield* jobStore.list(owner, { kind: SyncJob.name, state, limit: 50 })
+            for (const record of records) {
+              const payload = record.payload
+              if (typeof payload === "object" && payload !== null && "accountId" in payload) {
+                if (payload.accountId === accountId) yield* jobs.cancel(owner, record.view.id).pipe(Effect.ignore)
+              }
+            }
+          }
+        }).pipe(Effect.ignore)
+
+      const remove = (owner: UserId, id: string) =>
+        Effect.gen(function* () {
+          const current = yield* existing(owner, id)
+          yield* cancelSync(owner, current.id)
+          yield* schedules
+            .remove(current.id)
+            .pipe(
+              Effect.catchTag("QueueUnavailable", (error) =>
+                Effect.logWarning("sync schedule not removed; the next reconciliation will", error.message)
+              )
+            )
+          const removed = yield* store.remove(owner, current.id)
+          if (!removed) return yield* AccountNotFound.forId(id)
+        }).pipe(Effect.withSpan("Accounts.remove"))
+
+      const mailboxes = (owner: UserId, id: string) =>
+        Effect.flatMap(existing(owner, id), (account) => store.mailboxes(owner, account.id))
+
+      const requestSync = (owner: UserId, id: string) =>
+        Effect.gen(function* () {
+          const account = yield* existing(owner, id)
+          if (account.status === "disabled") {
+            return yield* new Conflict({ message: "the account is disabled" })
+          }
+          const submitted = yield* jobs
+            .submit(SyncJob, { accountId: account.id }, { ownerId: owner })
+            .pipe(Effect.catchTag(["InvalidJobPayload", "UnknownJobKind"], Effect.die))
+          return { jobId: submitted.jobId, state: submitted.state }
+        }).pipe(Effect.withSpan("Accounts.requestSync"))
+
+      return Accounts.of({ create, list, get, update, remove, mailboxes, requestSync })
+    })
+  )
+}

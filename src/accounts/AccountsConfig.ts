@@ -1,0 +1,53 @@
+import { Config, Context, Effect, Layer, Option } from "effect"
+import * as fs from "node:fs"
+
+/**
+ * How the application reaches users' IMAP servers. Every value comes from one environment
+ * variable (README: configuration; docs/accounts.md).
+ */
+export interface AccountsConfigShape {
+  /** Bound on TCP + TLS + greeting + LOGIN when an account is created or its credentials change. */
+  readonly verifyTimeoutMs: number
+  /** Bound on connecting and logging in at the start of a sync. */
+  readonly connectTimeoutMs: number
+  /** An established sync connection silent for this long is dropped (and the attempt retried). */
+  readonly socketTimeoutMs: number
+  /**
+   * Refuse IMAP hosts that resolve to loopback, private, link-local or other non-public addresses
+   * (SSRF protection for a shared installation). Off by default so a local test server works.
+   */
+  readonly blockPrivateHosts: boolean
+  /** Extra CA certificates (PEM) trusted for IMAP TLS, e.g. a company CA; null: the system store only. */
+  readonly tlsCa: string | null
+}
+
+export const accountsConfig = Effect.gen(function* () {
+  const config = yield* Config.all({
+    verifyTimeoutMs: Config.Int("IMAP_VERIFY_TIMEOUT_MS").pipe(Config.withDefault(15_000)),
+    connectTimeoutMs: Config.Int("IMAP_CONNECT_TIMEOUT_MS").pipe(Config.withDefault(30_000)),
+    socketTimeoutMs: Config.Int("IMAP_SOCKET_TIMEOUT_MS").pipe(Config.withDefault(5 * 60_000)),
+    blockPrivateHosts: Config.Boolean("IMAP_BLOCK_PRIVATE_HOSTS").pipe(Config.withDefault(false)),
+    tlsCaFile: Config.option(Config.String("IMAP_TLS_CA_FILE"))
+  })
+  const tlsCa = yield* Option.match(config.tlsCaFile, {
+    onNone: () => Effect.succeed(null),
+    onSome: (file) =>
+      Effect.try({
+        try: () => fs.readFileSync(file, "utf8"),
+        catch: () => new Error(`IMAP_TLS_CA_FILE ${file} cannot be read`)
+      }).pipe(Effect.orDie)
+  })
+  return {
+    verifyTimeoutMs: Math.max(1_000, config.verifyTimeoutMs),
+    connectTimeoutMs: Math.max(1_000, config.connectTimeoutMs),
+    socketTimeoutMs: Math.max(10_000, config.socketTimeoutMs),
+    blockPrivateHosts: config.blockPrivateHosts,
+    tlsCa
+  } satisfies AccountsConfigShape
+})
+
+export class AccountsConfig extends Context.Service<AccountsConfig, AccountsConfigShape>()(
+  "mail-helper/AccountsConfig"
+) {
+  static readonly layer = Layer.effect(AccountsConfig, accountsConfig)
+}

@@ -1,0 +1,48 @@
+import { Effect } from "effect"
+import { HttpApiBuilder } from "effect/http-api"
+import { Api } from "../http/Api.ts"
+import { unavailable } from "../http/errorMapping.ts"
+import { CurrentUser } from "../users/CurrentUser.ts"
+import { Accounts } from "./Accounts.ts"
+
+export const AccountsHttpLive = HttpApiBuilder.group(
+  Api,
+  "accounts",
+  Effect.fn(function* (handlers) {
+    const accounts = yield* Accounts
+    return handlers
+      .handle("create", ({ payload }) =>
+        CurrentUser.use((user) => accounts.create(user.id, payload)).pipe(Effect.catchTag("DatabaseError", unavailable))
+      )
+      .handle("list", () =>
+        CurrentUser.use((user) => accounts.list(user.id)).pipe(
+          Effect.map((items) => ({ items })),
+          Effect.catchTag("DatabaseError", unavailable)
+        )
+      )
+      .handle("get", ({ params }) =>
+        CurrentUser.use((user) => accounts.get(user.id, params.id)).pipe(Effect.catchTag("DatabaseError", unavailable))
+      )
+      .handle("update", ({ params, payload }) =>
+        CurrentUser.use((user) => accounts.update(user.id, params.id, payload)).pipe(
+          Effect.catchTag("DatabaseError", unavailable)
+        )
+      )
+      .handle("remove", ({ params }) =>
+        CurrentUser.use((user) => accounts.remove(user.id, params.id)).pipe(
+          Effect.catchTag("DatabaseError", unavailable)
+        )
+      )
+      .handle("mailboxes", ({ params }) =>
+        CurrentUser.use((user) => accounts.mailboxes(user.id, params.id)).pipe(
+          Effect.map((items) => ({ items })),
+          Effect.catchTag("DatabaseError", unavailable)
+        )
+      )
+      .handle("sync", ({ params }) =>
+        CurrentUser.use((user) => accounts.requestSync(user.id, params.id)).pipe(
+          Effect.catchTag(["DatabaseError", "QueueUnavailable"], unavailable)
+        )
+      )
+  })
+)

@@ -1,0 +1,12 @@
+import { Layer } from "effect"
+import { FetchHttpClient } from "effect/http"
+import { MailProcessingConfig } from "./MailProcessingConfig.ts"
+import { ProcessingStore } from "./ProcessingStore.ts"
+import { AnalysisConfig } from "./providers/AnalysisConfig.ts"
+import { Analyzer } from "./providers/Analyzer.ts"
+
+/** The configured provider (AI_PROVIDER, offline by default) as the Analyzer service. */
+export const AnalyzerLive = Analyzer.layer.pipe(Layer.provide([AnalysisConfig.layer, FetchHttpClient.layer]))
+
+/** What the mail.analyze / mail.embed processors and the emails/search handlers need; SqlClient and UserScope come from the platform. */
+export const MailProcessingLive = Layer.mergeAll(AnalyzerLive, ProcessingStore.layer, MailProcessingConfig.layer)

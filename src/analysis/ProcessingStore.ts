@@ -1,0 +1,369 @@
+import { Array as Arr, Context, Effect, Layer, Schema } from "effect"
+import { SqlClient, type SqlError } from "effect/sql"
+import { decodeRows } from "../platform/Database.ts"
+import type { UserId } from "../users/UserId.ts"
+import { UserScope } from "../users/UserScope.ts"
+import type { AnalysisInput, ProviderAnalysis } from "./Analysis.ts"
+import { normalize, packQ8, vectorLiteral } from "./embeddingCodec.ts"
+import { addressesOf, analysisHeadersOf } from "./mailFields.ts"
+
+/**
+ * The database side of the `mail.analyze` and `mail.embed` jobs: which of a
+ * user's messages are due, their text, and the outcomes. Every statement runs
+ * in the owner's scope (row-level security); no statement holds a transaction
+ * open while a provider is called.
+ *
+ * Outcomes are written idempotently: a result lands only on a message that is
+ * still pending, the analysis row is upserted on its natural key (email_id),
+ * so a rerun after a crash creates no duplicates and redoes nothing finished.
+ */
+
+/** Which messages a job looks at: all of the owner's, or some ids, or one account's. */
+export interface Selection {
+  readonly emailIds?: ReadonlyArray<string> | undefined
+  readonly accountId?: string | undefined
+}
+
+export interface PendingAnalysis {
+  readonly id: string
+  readonly input: AnalysisInput
+}
+
+export type AnalysisOutcome =
+  | { readonly _tag: "analysed"; readonly id: string; readonly result: ProviderAnalysis }
+  /** The message cannot be analysed (invalid model output, a request the provider refuses): marked failed. */
+  | { readonly _tag: "failed"; readonly id: string; readonly reason: string }
+  /** A transient failure: the attempt and reason are recorded, the message stays pending. */
+  | { readonly _tag: "deferred"; readonly id: string; readonly reason: string }
+
+export interface EmbeddingCandidate {
+  readonly id: string
+  readonly text: string
+}
+
+export type EmbeddingOutcome =
+  | { readonly _tag: "embedded"; readonly id: string; readonly vector: ReadonlyArray<number> }
+  | { readonly _tag: "failed"; readonly id: string; readonly reason: string }
+  | { readonly _tag: "deferred"; readonly id: string; readonly reason: string }
+
+/**
+ * `pending`: messages whose embedding state is pending. `refresh`: every
+ * selected message that has no vector of `model` written at or after
+ * `before` (a re-embed for a model change), walked in id order after `afterId`.
+ */
+export type EmbeddingMode =
+  | { readonly _tag: "pending" }
+  | { readonly _tag: "refresh"; readonly model: string; readonly before: Date; readonly afterId: string | null }
+
+/** Longest message text read for analysis; the providers cut it further to their own budgets. */
+export const ANALYSIS_TEXT_MAX_CHARS = 100_000
+const REASON_MAX_CHARS = 1_000
+
+/** Namespace of the per-user advisory lock embedding writers take (see migration 0031). */
+export const EMBEDDING_LOCK_NAMESPACE = 0x4d48_4531
+
+const AnalysisRow = Schema.Struct({
+  id: Schema.String,
+  subject: Schema.NullOr(Schema.String),
+  from_name: Schema.NullOr(Schema.String),
+  from_address: Schema.NullOr(Schema.String),
+  to_addresses: Schema.Unknown,
+  mail_date: Schema.Date,
+  text_body: Schema.NullOr(Schema.String),
+  headers: Schema.Unknown,
+  has_attachments: Schema.Boolean,
+  attachment_names: Schema.Array(Schema.String)
+})
+type AnalysisRow = typeof AnalysisRow.Type
+
+const EmbeddingRow = Schema.Struct({
+  id: Schema.String,
+  subject: Schema.NullOr(Schema.String),
+  from_name: Schema.NullOr(Schema.String),
+  body: Schema.String
+})
+
+const Count = Schema.Struct({ n: Schema.Number })
+const Ids = Schema.Struct({ id: Schema.String })
+
+const toInput = (row: AnalysisRow): AnalysisInput => ({
+  subject: row.subject ?? "",
+  from: {
+    ...(row.from_name === null ? {} : { name: row.from_name }),
+    address: row.from_address ?? ""
+  },
+  to: addressesOf(row.to_addresses)
+    .map((a) => a.address)
+    .filter((a): a is string => a !== null),
+  date: row.mail_date,
+  text: row.text_body ?? "",
+  headers: analysisHeadersOf(row.headers),
+  hasAttachments: row.has_attachments || row.attachment_names.length > 0,
+  attachmentNames: row.attachment_names
+})
+
+const clip = (reason: string): string => (reason.length > REASON_MAX_CHARS ? reason.slice(0, REASON_MAX_CHARS) : reason)
+
+export interface ProcessingStoreShape {
+  readonly countAnalysisPending: (owner: UserId, selection: Selection) => Effect.Effect<number, SqlError.SqlError>
+  /** Up to `limit` pending messages, oldest first. */
+  readonly pendingAnalysis: (
+    owner: UserId,
+    selection: Selection,
+    limit: number
+  ) => Effect.Effect<ReadonlyArray<PendingAnalysis>, SqlError.SqlError>
+  readonly saveAnalysis: (
+    owner: UserId,
+    outcomes: ReadonlyArray<AnalysisOutcome>
+  ) => Effect.Effect<{ readonly analysed: number; readonly failed: number }, SqlError.SqlError>
+  readonly countEmbedding: (
+    owner: UserId,
+    selection: Selection,
+    mode: EmbeddingMode
+  ) => Effect.Effect<number, SqlError.SqlError>
+  readonly embeddingCandidates: (
+    owner: UserId,
+    selection: Selection,
+    mode: EmbeddingMode,
+    limit: number,
+    maxChars: number
+  ) => Effect.Effect<ReadonlyArray<EmbeddingCandidate>, SqlError.SqlError>
+  readonly saveEmbeddings: (
+    owner: UserId,
+    model: string,
+    outcomes: ReadonlyArray<EmbeddingOutcome>
+  ) => Effect.Effect<{ readonly embedded: number; readonly failed: number }, SqlError.SqlError>
+}
+
+export class ProcessingStore extends Context.Service<ProcessingStore, ProcessingStoreShape>()(
+  "mail-helper/ProcessingStore"
+) {
+  static readonly layer = Layer.effect(
+    ProcessingStore,
+    Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      const scope = yield* UserScope
+      const decodeAnalysis = decodeRows(AnalysisRow)
+      const decodeEmbedding = decodeRows(EmbeddingRow)
+      const decodeCount = decodeRows(Count)
+      const decodeIds = decodeRows(Ids)
+
+      const selectionFilter = (selection: Selection) =>
+        sql.and([
+          selection.emailIds === undefined ? sql`TRUE` : sql`e.id = ANY(${selection.emailIds}::uuid[])`,
+          selection.accountId === undefined ? sql`TRUE` : sql`e.account_id = ${selection.accountId}::uuid`
+        ])
+
+      const countOf = (rows: ReadonlyArray<unknown>) => Effect.map(decodeCount(rows), (rs) => rs[0]?.n ?? 0)
+
+      const countAnalysisPending = (owner: UserId, selection: Selection) =>
+        scope.run(
+          owner,
+          sql`
+            SELECT count(*)::int AS n FROM emails e
+            WHERE e.user_id = ${owner} AND e.analysis_state = 'pending' AND ${selectionFilter(selection)}`.pipe(
+            Effect.flatMap(countOf)
+          )
+        )
+
+      const pendingAnalysis = (owner: UserId, selection: Selection, limit: number) =>
+        scope.run(
+          owner,
+          sql`
+            SELECT e.id, e.subject, e.from_name, e.from_address, e.to_addresses, e.mail_date,
+              left(e.text_body, ${ANALYSIS_TEXT_MAX_CHARS}) AS text_body, e.headers, e.has_attachments,
+              COALESCE(
+                (SELECT array_agg(left(a.filename, 200) ORDER BY a.position) FROM attachments a
+                 WHERE a.email_id = e.id AND a.filename IS NOT NULL),
+                '{}') AS attachment_names
+            FROM emails e
+            WHERE e.user_id = ${owner} AND e.analysis_state = 'pending' AND ${selectionFilter(selection)}
+            ORDER BY e.created_at, e.id
+            LIMIT ${limit}`.pipe(
+            Effect.flatMap(decodeAnalysis),
+            Effect.map((rows) => rows.map((row) => ({ id: row.id, input: toInput(row) })))
+          )
+        )
+
+      const saveAnalysis = (owner: UserId, outcomes: ReadonlyArray<AnalysisOutcome>) =>
+        Effect.gen(function* () {
+          let analysed = 0
+          let failed = 0
+          const results = outcomes.flatMap((o) => (o._tag === "analysed" ? [o] : []))
+          if (results.length > 0) {
+            // Only messages still pending take a result (a rerun or a concurrent job finds them done).
+            const updated = yield* sql`
+              UPDATE emails SET analysis_state = 'analysed', analysis_attempts = analysis_attempts + 1,
+                analysis_error = NULL, updated_at = now()
+              WHERE user_id = ${owner} AND analysis_state = 'pending'
+                AND id = ANY(${results.map((o) => o.id)}::uuid[])
+              RETURNING id`.pipe(Effect.flatMap(decodeIds))
+            const taken = new Set(updated.map((row) => row.id))
+            const rows = results
+              .filter((o) => taken.has(o.id))
+              .map(
+                ({ id, result }): Record<string, unknown> => ({
+                  email_id: id,
+                  user_id: owner,
+                  urgency: result.urgency,
+                  importance: result.importance,
+                  category: result.category,
+                  spam: result.spam,
+                  summary: result.summary,
+                  tags: [...result.tags],
+                  language: result.language,
+                  provider: result.provider,
+                  model: result.model,
+                  confidence: result.confidence
+                })
+              )
+            if (Arr.isReadonlyArrayNonEmpty(rows)) {
+              yield* sql`
+                INSERT INTO email_analysis ${sql.insert(rows)}
+                ON CONFLICT (email_id) DO UPDATE SET
+                  urgency = EXCLUDED.urgency, importance = EXCLUDED.importance, category = EXCLUDED.category,
+                  spam = EXCLUDED.spam, summary = EXCLUDED.summary, tags = EXCLUDED.tags,
+                  language = EXCLUDED.language, provider = EXCLUDED.provider, model = EXCLUDED.model,
+                  confidence = EXCLUDED.confidence, analysed_at = now()`
+            }
+            analysed = rows.length
+          }
+          for (const outcome of outcomes) {
+            if (outcome._tag === "failed") {
+              const marked = yield* sql`
+                UPDATE emails SET analysis_state = 'failed', analysis_attempts = analysis_attempts + 1,
+                  analysis_error = ${clip(outcome.reason)}, updated_at = now()
+                WHERE user_id = ${owner} AND id = ${outcome.id}::uuid AND analysis_state = 'pending'
+                RETURNING id`.pipe(Effect.flatMap(decodeIds))
+              if (marked.length > 0) {
+                // an older result (before a reprocess) must not pass for the answer to this run
+                yield* sql`DELETE FROM email_analysis WHERE email_id = ${outcome.id}::uuid`
+                failed++
+              }
+            } else if (outcome._tag === "deferred") {
+              yield* sql`
+                UPDATE emails SET analysis_attempts = analysis_attempts + 1,
+                  analysis_error = ${clip(outcome.reason)}, updated_at = now()
+                WHERE user_id = ${owner} AND id = ${outcome.id}::uuid AND analysis_state = 'pending'`
+            }
+          }
+          return { analysed, failed }
+        }).pipe((effect) => scope.run(owner, effect))
+
+      const embeddingFilter = (owner: UserId, selection: Selection, mode: EmbeddingMode) =>
+        mode._tag === "pending"
+          ? sql`e.user_id = ${owner} AND e.embedding_state = 'pending' AND ${selectionFilter(selection)}`
+          : sql`e.user_id = ${owner} AND ${selectionFilter(selection)}
+              AND NOT EXISTS (
+                SELECT 1 FROM embeddings m
+                WHERE m.email_id = e.id AND m.model = ${mode.model} AND m.created_at >= ${mode.before})`
+
+      const countEmbedding = (owner: UserId, selection: Selection, mode: EmbeddingMode) =>
+        scope.run(
+          owner,
+          sql`SELECT count(*)::int AS n FROM emails e WHERE ${embeddingFilter(owner, selection, mode)}`.pipe(
+            Effect.flatMap(countOf)
+          )
+        )
+
+      const embeddingCandidates = (
+        owner: UserId,
+        selection: Selection,
+        mode: EmbeddingMode,
+        limit: number,
+        maxChars: number
+      ) =>
+        scope.run(
+          owner,
+          sql`
+            SELECT e.id, left(e.subject, 1000) AS subject, left(e.from_name, 200) AS from_name,
+              left(COALESCE(e.text_body, ''), ${maxChars}) AS body
+            FROM emails e
+            WHERE ${embeddingFilter(owner, selection, mode)}
+              ${mode._tag === "refresh" && mode.afterId !== null ? sql`AND e.id > ${mode.afterId}::uuid` : sql``}
+            ORDER BY ${mode._tag === "pending" ? sql`e.created_at, e.id` : sql`e.id`}
+            LIMIT ${limit}`.pipe(
+            Effect.flatMap(decodeEmbedding),
+            Effect.map((rows) =>
+              rows.map((row) => ({ id: row.id, text: embeddingText(row.subject, row.from_name, row.body, maxChars) }))
+            )
+          )
+        )
+
+      const saveEmbeddings = (owner: UserId, model: string, outcomes: ReadonlyArray<EmbeddingOutcome>) =>
+        Effect.gen(function* () {
+          // Writers of one user take turns, so change numbers (seq) become visible in order (see VectorIndex).
+          yield* sql`SELECT pg_advisory_xact_lock(${EMBEDDING_LOCK_NAMESPACE}, hashtext(${owner}))`
+          let embedded = 0
+          let failed = 0
+          const vectors = outcomes.flatMap((o) => (o._tag === "embedded" ? [o] : []))
+          if (vectors.length > 0) {
+            const updated = yield* sql`
+              UPDATE emails SET embedding_state = 'embedded', embedding_attempts = embedding_attempts + 1,
+                embedding_error = NULL, updated_at = now()
+              WHERE user_id = ${owner} AND id = ANY(${vectors.map((o) => o.id)}::uuid[])
+              RETURNING id`.pipe(Effect.flatMap(decodeIds))
+            const taken = new Set(updated.map((row) => row.id))
+            const rows = vectors
+              .filter((o) => taken.has(o.id))
+              .map(({ id, vector }): Record<string, unknown> => {
+                const unit = normalize(vector)
+                return {
+                  email_id: id,
+                  user_id: owner,
+                  model,
+                  dimension: unit.length,
+                  vector: vectorLiteral(unit),
+                  q8: packQ8(unit)
+                }
+              })
+            if (Arr.isReadonlyArrayNonEmpty(rows)) {
+              yield* sql`
+                INSERT INTO embeddings ${sql.insert(rows)}
+                ON CONFLICT (email_id) DO UPDATE SET
+                  model = EXCLUDED.model, dimension = EXCLUDED.dimension, vector = EXCLUDED.vector,
+                  q8 = EXCLUDED.q8, created_at = now(), seq = EXCLUDED.seq`
+            }
+            embedded = rows.length
+          }
+          for (const outcome of outcomes) {
+            if (outcome._tag === "embedded") continue
+            const failedNow = outcome._tag === "failed"
+            const marked = yield* sql`
+              UPDATE emails SET
+                embedding_state = ${failedNow ? "failed" : "pending"},
+                embedding_attempts = embedding_attempts + 1,
+                embedding_error = ${clip(outcome.reason)}, updated_at = now()
+              WHERE user_id = ${owner} AND id = ${outcome.id}::uuid
+              RETURNING id`.pipe(Effect.flatMap(decodeIds))
+            if (failedNow && marked.length > 0) {
+              // a vector of an older text or model must not stand in for this one
+              yield* sql`DELETE FROM embeddings WHERE email_id = ${outcome.id}::uuid`
+              failed++
+            }
+          }
+          return { embedded, failed }
+        }).pipe((effect) => scope.run(owner, effect))
+
+      return ProcessingStore.of({
+        countAnalysisPending,
+        pendingAnalysis,
+        saveAnalysis,
+        countEmbedding,
+        embeddingCandidates,
+        saveEmbeddings
+      })
+    })
+  )
+}
+
+/** What is embedded for a message: subject, sender name and the start of the body. */
+export const embeddingText = (
+  subject: string | null,
+  fromName: string | null,
+  body: string,
+  maxChars: number
+): string => {
+  const text = [subject ?? "", fromName ?? "", body].filter((part) => part.length > 0).join("\n")
+  return text.length > maxChars ? text.slice(0, maxChars) : text
+}

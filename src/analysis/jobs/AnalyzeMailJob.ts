@@ -1,0 +1,138 @@
+import { Effect, Metric, Schema } from "effect"
+import type { SqlClient } from "effect/sql"
+import type { Jobs } from "../../jobs/Jobs.ts"
+import { analysisMessages } from "../../platform/Metrics.ts"
+import { enqueueRulesForNewMail } from "../../rules/ApplyJob.ts"
+import type { UserId } from "../../users/UserId.ts"
+import type { UserScope } from "../../users/UserScope.ts"
+import { CurrentJob } from "../../jobs/CurrentJob.ts"
+import { defineJobKind } from "../../jobs/JobKind.ts"
+import { makeProcessor } from "../../jobs/JobProcessor.ts"
+import type { AnalysisProviderError } from "../Analysis.ts"
+import { MailProcessingConfig } from "../MailProcessingConfig.ts"
+import { type AnalysisOutcome, type PendingAnalysis, ProcessingStore } from "../ProcessingStore.ts"
+import { Analyzer } from "../providers/Analyzer.ts"
+import {
+  databaseTrouble,
+  isConfigurationError,
+  MailSelectionFields,
+  ownerOf,
+  providerRejected,
+  providerUnavailable,
+  selectionKey
+} from "./common.ts"
+
+export const AnalyzeMailPayload = Schema.Struct(MailSelectionFields)
+export type AnalyzeMailPayload = typeof AnalyzeMailPayload.Type
+
+export const AnalyzeMailResult = Schema.Struct({
+  analysed: Schema.Int,
+  failed: Schema.Int
+})
+
+/**
+ * Analyses the owner's pending messages in batches: each ends `analysed`
+ * (result with provider, model and confidence in email_analysis) or `failed`
+ * (attempts and the reason on the message). A transient provider failure
+ * ends the attempt and the job retries with backoff; what was finished
+ * before it is not redone. One "all pending" job per owner (and account) at
+ * a time.
+ */
+export const AnalyzeMailJob = defineJobKind({
+  name: "mail.analyze",
+  description: "Classifies pending messages (priority, category, spam, summary, tags)",
+  payload: AnalyzeMailPayload,
+  result: AnalyzeMailResult,
+  concurrency: 2,
+  timeout: "1 hour",
+  // a huge backlog behind a slow model: the next attempt carries on where this one stopped
+  retryOnTimeout: true,
+  retry: { attempts: 8, initialDelay: "5 seconds", maxDelay: "5 minutes", jitter: 0.3 },
+  deduplicationKey: (payload) => selectionKey("pending", payload),
+  userVisible: true
+})
+
+const countOutcomes = (provider: string, saved: { readonly analysed: number; readonly failed: number }) =>
+  Effect.all([
+    Metric.update(Metric.withAttributes(analysisMessages, { provider, outcome: "analysed" }), saved.analysed),
+    Metric.update(Metric.withAttributes(analysisMessages, { provider, outcome: "failed" }), saved.failed)
+  ])
+
+type Step = AnalysisOutcome | { readonly _tag: "stop"; readonly id: string; readonly error: AnalysisProviderError }
+
+export const AnalyzeMailProcessor = makeProcessor(
+  AnalyzeMailJob,
+  Effect.gen(function* () {
+    const analyzer = yield* Analyzer
+    const store = yield* ProcessingStore
+    const config = yield* MailProcessingConfig
+    // rules run on mail as soon as it is analysed; they need the job system and a user scope
+    const rulesContext = yield* Effect.context<Jobs | SqlClient.SqlClient | UserScope>()
+    const runRulesFor = (owner: UserId, ids: ReadonlyArray<string>) =>
+      enqueueRulesForNewMail(owner, ids).pipe(
+        Effect.provideContext(rulesContext),
+        // the analysis is saved either way; rules can be applied later with POST /rules/apply
+        Effect.catch((error) => Effect.logWarning("rules not queued for new mail", { reason: error.message })),
+        Effect.asVoid
+      )
+
+    const analyzeOne = (message: PendingAnalysis): Effect.Effect<Step> =>
+      analyzer.analyze(message.input).pipe(
+        Effect.map((result): Step => ({ _tag: "analysed", id: message.id, result })),
+        Effect.catchTag("AnalysisProviderError", (error) =>
+          Effect.succeed<Step>(
+            error.reason === "transient" || isConfigurationError(error)
+              ? { _tag: "stop", id: message.id, error }
+              : { _tag: "failed", id: message.id, reason: `${error.reason}: ${error.message}` }
+          )
+        )
+      )
+
+    return (payload: AnalyzeMailPayload) =>
+      Effect.gen(function* () {
+        const job = yield* CurrentJob
+        const owner = yield* ownerOf(payload)
+        const selection = { emailIds: payload.emailIds, accountId: payload.accountId }
+        let total = yield* store.countAnalysisPending(owner, selection)
+        let done = 0
+        let analysed = 0
+        let failed = 0
+        const seen = new Set<string>()
+        yield* job.progress({ phase: "analysing", done, total })
+        while (true) {
+          const batch = (yield* store.pendingAnalysis(owner, selection, config.analysisBatchSize)).filter(
+            (message) => !seen.has(message.id)
+          )
+          if (batch.length === 0) break
+          for (const message of batch) seen.add(message.id)
+          const steps = yield* Effect.forEach(batch, analyzeOne, { concurrency: config.analysisConcurrency })
+          const stop = steps.find((step) => step._tag === "stop")
+          // Finished messages are saved even when the batch stops; stopped ones record the attempt and stay pending.
+          const outcomes = steps.map(
+            (step): AnalysisOutcome =>
+              step._tag === "stop" ? { _tag: "deferred", id: step.id, reason: step.error.message } : step
+          )
+          const saved = yield* store.saveAnalysis(owner, outcomes)
+          yield* countOutcomes(analyzer.provider, saved)
+          yield* runRulesFor(
+            owner,
+            outcomes.filter((outcome) => outcome._tag !== "deferred").map((outcome) => outcome.id)
+          )
+          analysed += saved.analysed
+          failed += saved.failed
+          done += batch.length
+          total = Math.max(total, done)
+          yield* job.progress({ phase: "analysing", done, total, message: `${analysed} analysed, ${failed} failed` })
+          if (stop !== undefined && stop._tag === "stop") {
+            return yield* stop.error.reason === "transient"
+              ? Effect.fail(providerUnavailable(stop.error))
+              : Effect.fail(providerRejected(stop.error))
+          }
+        }
+        return { analysed, failed }
+      }).pipe(
+        Effect.catchTag("SqlError", databaseTrouble),
+        Effect.withSpan("mail.analyze", { attributes: { "analysis.provider": analyzer.provider } })
+      )
+  })
+)

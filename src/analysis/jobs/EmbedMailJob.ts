@@ -1,0 +1,171 @@
+import { Effect, Schema } from "effect"
+import { CurrentJob } from "../../jobs/CurrentJob.ts"
+import { defineJobKind, type JobError } from "../../jobs/JobKind.ts"
+import { makeProcessor } from "../../jobs/JobProcessor.ts"
+import type { AnalysisProviderError } from "../Analysis.ts"
+import { MailProcessingConfig } from "../MailProcessingConfig.ts"
+import {
+  type EmbeddingCandidate,
+  type EmbeddingMode,
+  type EmbeddingOutcome,
+  ProcessingStore
+} from "../ProcessingStore.ts"
+import { Analyzer } from "../providers/Analyzer.ts"
+import {
+  databaseTrouble,
+  isConfigurationError,
+  MailSelectionFields,
+  ownerOf,
+  providerRejected,
+  providerUnavailable,
+  selectionKey
+} from "./common.ts"
+
+export const EmbedMailPayload = Schema.Struct({
+  ...MailSelectionFields,
+  /**
+   * Re-embed: every selected message whose vector is older than this, or of
+   * another model, is embedded again (for a model change). Without it only
+   * messages whose embedding is pending are embedded.
+   */
+  refreshBefore: Schema.optionalKey(Schema.DateFromString)
+})
+export type EmbedMailPayload = typeof EmbedMailPayload.Type
+
+export const EmbedMailResult = Schema.Struct({
+  embedded: Schema.Int,
+  failed: Schema.Int,
+  model: Schema.String
+})
+
+/**
+ * Embeds the owner's pending messages (or, with `refreshBefore`, all of them)
+ * in batches; each vector is stored with its model and dimension. Like
+ * `mail.analyze`: transient provider failures retry the job, what was done is
+ * not redone, a message the provider refuses is marked failed with the reason.
+ */
+export const EmbedMailJob = defineJobKind({
+  name: "mail.embed",
+  description: "Embeds messages for semantic search",
+  payload: EmbedMailPayload,
+  result: EmbedMailResult,
+  concurrency: 2,
+  timeout: "1 hour",
+  retryOnTimeout: true,
+  retry: { attempts: 8, initialDelay: "5 seconds", maxDelay: "5 minutes", jitter: 0.3 },
+  deduplicationKey: (payload) => selectionKey(payload.refreshBefore === undefined ? "pending" : "refresh", payload),
+  userVisible: true
+})
+
+type BatchResult = {
+  readonly outcomes: ReadonlyArray<EmbeddingOutcome>
+  readonly model: string | undefined
+  readonly stop: AnalysisProviderError | undefined
+}
+
+const NOTHING_TO_EMBED = "nothing to embed: the message has no subject, sender name or text"
+
+export const EmbedMailProcessor = makeProcessor(
+  EmbedMailJob,
+  Effect.gen(function* () {
+    const analyzer = yield* Analyzer
+    const store = yield* ProcessingStore
+    const config = yield* MailProcessingConfig
+
+    /** One request for the batch; when the provider refuses it, one by one to find the message at fault. */
+    const embedBatch = (items: ReadonlyArray<EmbeddingCandidate>): Effect.Effect<BatchResult> =>
+      Effect.gen(function* () {
+        const empty = items.filter((item) => item.text.trim().length === 0)
+        const texts = items.filter((item) => item.text.trim().length > 0)
+        const outcomes: Array<EmbeddingOutcome> = empty.map((item) => ({
+          _tag: "failed",
+          id: item.id,
+          reason: NOTHING_TO_EMBED
+        }))
+        if (texts.length === 0) return { outcomes, model: undefined, stop: undefined }
+        const whole = yield* Effect.result(analyzer.embed(texts.map((item) => item.text)))
+        if (whole._tag === "Success" && whole.success.vectors.length === texts.length) {
+          texts.forEach((item, i) => {
+            outcomes.push({ _tag: "embedded", id: item.id, vector: whole.success.vectors[i] ?? [] })
+          })
+          return { outcomes, model: whole.success.model, stop: undefined }
+        }
+        if (whole._tag === "Failure" && (whole.failure.reason === "transient" || isConfigurationError(whole.failure))) {
+          const reason = whole.failure.message
+          for (const item of texts) outcomes.push({ _tag: "deferred", id: item.id, reason })
+          return { outcomes, model: undefined, stop: whole.failure }
+        }
+        let model: string | undefined
+        for (const [index, item] of texts.entries()) {
+          const one = yield* Effect.result(analyzer.embed([item.text]))
+          if (one._tag === "Success") {
+            const vector = one.success.vectors[0]
+            if (vector === undefined) {
+              outcomes.push({ _tag: "failed", id: item.id, reason: "invalid_output: the provider returned no vector" })
+              continue
+            }
+            model = one.success.model
+            outcomes.push({ _tag: "embedded", id: item.id, vector })
+            continue
+          }
+          const error = one.failure
+          if (error.reason === "transient" || isConfigurationError(error)) {
+            for (const rest of texts.slice(index))
+              outcomes.push({ _tag: "deferred", id: rest.id, reason: error.message })
+            return { outcomes, model, stop: error }
+          }
+          outcomes.push({ _tag: "failed", id: item.id, reason: `${error.reason}: ${error.message}` })
+        }
+        return { outcomes, model, stop: undefined }
+      })
+
+    return (payload: EmbedMailPayload) =>
+      Effect.gen(function* () {
+        const job = yield* CurrentJob
+        const owner = yield* ownerOf(payload)
+        const selection = { emailIds: payload.emailIds, accountId: payload.accountId }
+        let mode: EmbeddingMode =
+          payload.refreshBefore === undefined
+            ? { _tag: "pending" }
+            : { _tag: "refresh", model: analyzer.embeddingModel, before: payload.refreshBefore, afterId: null }
+        const phase = mode._tag === "pending" ? "embedding" : "re-embedding"
+        let total = yield* store.countEmbedding(owner, selection, mode)
+        let done = 0
+        let embedded = 0
+        let failed = 0
+        let model = analyzer.embeddingModel
+        const seen = new Set<string>()
+        yield* job.progress({ phase, done, total })
+        while (true) {
+          const batch = (yield* store.embeddingCandidates(
+            owner,
+            selection,
+            mode,
+            config.embeddingBatchSize,
+            config.embeddingTextMaxChars
+          )).filter((item) => !seen.has(item.id))
+          if (batch.length === 0) break
+          for (const item of batch) seen.add(item.id)
+          const result = yield* embedBatch(batch)
+          if (result.model !== undefined) model = result.model
+          const saved = yield* store.saveEmbeddings(owner, model, result.outcomes)
+          embedded += saved.embedded
+          failed += saved.failed
+          done += batch.length
+          total = Math.max(total, done)
+          yield* job.progress({ phase, done, total, message: `${embedded} embedded, ${failed} failed` })
+          if (result.stop !== undefined) {
+            const error: JobError =
+              result.stop.reason === "transient" ? providerUnavailable(result.stop) : providerRejected(result.stop)
+            return yield* Effect.fail(error)
+          }
+          const last = batch.at(-1)
+          if (mode._tag === "refresh" && last !== undefined) mode = { ...mode, afterId: last.id }
+        }
+        return { embedded, failed, model }
+      }).pipe(
+        Effect.catchTag("SqlError", databaseTrouble),
+        Effect.withSpan("mail.embed", { attributes: { "analysis.model": analyzer.embeddingModel } })
+      )
+  })
+)

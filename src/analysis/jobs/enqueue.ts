@@ -1,0 +1,60 @@
+import { Effect } from "effect"
+import type { EmailId } from "../../emails/EmailId.ts"
+import type { QueueUnavailable } from "../../jobs/Job.ts"
+import { Jobs, type Submitted } from "../../jobs/Jobs.ts"
+import type { DatabaseError } from "../../platform/Database.ts"
+import type { UserId } from "../../users/UserId.ts"
+import { AnalyzeMailJob } from "./AnalyzeMailJob.ts"
+import { EmbedMailJob } from "./EmbedMailJob.ts"
+
+export interface Enqueued {
+  readonly analyze: Submitted
+  readonly embed: Submitted
+}
+
+/**
+ * For the sync, after it stored new messages of `ownerId` (their
+ * `analysis_state` and `embedding_state` are `pending` by default): queues
+ * one `mail.analyze` and one `mail.embed` job for all of the owner's pending
+ * mail. Cheap to call after every sync: while such a job is queued or
+ * running, the call returns that job (`created: false`), and a running job
+ * keeps taking pending messages, in batches, until none are left.
+ *
+ * Fails only when the job could not be recorded or queued (nothing was
+ * accepted then); the messages stay pending and the next call picks them up.
+ */
+export const enqueueNewMailProcessing = (
+  ownerId: UserId
+): Effect.Effect<Enqueued, QueueUnavailable | DatabaseError, Jobs> =>
+  Effect.gen(function* () {
+    const jobs = yield* Jobs
+    const analyze = yield* jobs.submit(AnalyzeMailJob, { owner: ownerId }, { ownerId })
+    const embed = yield* jobs.submit(EmbedMailJob, { owner: ownerId }, { ownerId })
+    return { analyze, embed }
+  }).pipe(
+    // the payloads are built here and the kinds registered with the job system: a failure is a wiring bug
+    Effect.catchTag(["InvalidJobPayload", "UnknownJobKind"], Effect.die),
+    Effect.withSpan("enqueueNewMailProcessing")
+  )
+
+/** Analysis and embedding of some messages that were just reset to pending (reprocess). */
+export const enqueueMessages = (
+  ownerId: UserId,
+  emailIds: readonly [EmailId, ...ReadonlyArray<EmailId>]
+): Effect.Effect<Enqueued, QueueUnavailable | DatabaseError, Jobs> =>
+  Effect.gen(function* () {
+    const jobs = yield* Jobs
+    const analyze = yield* jobs.submit(AnalyzeMailJob, { owner: ownerId, emailIds }, { ownerId })
+    const embed = yield* jobs.submit(EmbedMailJob, { owner: ownerId, emailIds }, { ownerId })
+    return { analyze, embed }
+  }).pipe(Effect.catchTag(["InvalidJobPayload", "UnknownJobKind"], Effect.die))
+
+/** Re-embeds all of the owner's mail with the current embedding model (after a model change). */
+export const enqueueReembedAll = (
+  ownerId: UserId,
+  requestedAt: Date
+): Effect.Effect<Submitted, QueueUnavailable | DatabaseError, Jobs> =>
+  Effect.gen(function* () {
+    const jobs = yield* Jobs
+    return yield* jobs.submit(EmbedMailJob, { owner: ownerId, refreshBefore: requestedAt }, { ownerId })
+  }).pipe(Effect.catchTag(["InvalidJobPayload", "UnknownJobKind"], Effect.die))

@@ -1,0 +1,450 @@
+import { Context, Effect, Layer, Option, Schema } from "effect"
+import { SqlClient, type SqlError } from "effect/sql"
+import { Level } from "../analysis/Analysis.ts"
+import { addressesOf } from "../analysis/mailFields.ts"
+import { type DatabaseError, decodeRows, fromSqlError } from "../platform/Database.ts"
+import type { UserId } from "../users/UserId.ts"
+import { UserScope } from "../users/UserScope.ts"
+import { EmailId, EmailNotFound } from "./EmailId.ts"
+import {
+  type AnalysisView,
+  AnalysisState,
+  bandOf,
+  type Correction,
+  EmailDetail,
+  EmailSummary,
+  EmbeddingState,
+  type OverridesView,
+  scoreOf
+} from "./EmailViews.ts"
+
+/**
+ * The emails repository: lists with filters and keyset pagination over the
+ * effective values, one message in full, the user's corrections, and the
+ * reset that precedes a reprocess. Every statement runs in the user's scope
+ * (row-level security) and names the user as well.
+ */
+
+export type SortOrder = "date" | "score"
+
+export interface ListFilters {
+  readonly accountId?: string | undefined
+  readonly mailboxId?: string | undefined
+  readonly threadId?: string | undefined
+  readonly category?: string | undefined
+  readonly tag?: string | undefined
+  readonly minScore?: number | undefined
+  readonly unread?: boolean | undefined
+  readonly spam?: boolean | undefined
+  readonly analysisState?: typeof AnalysisState.Type | undefined
+  /** Inclusive bounds on `date`. */
+  readonly dateFrom?: Date | undefined
+  readonly dateTo?: Date | undefined
+}
+
+/** Where the previous page ended (its last item). */
+export interface Position {
+  readonly date: Date
+  readonly id: string
+  /** The effective score (0 when unknown), for `sort=score`. */
+  readonly score: number
+}
+
+export interface ListQuery {
+  readonly filters: ListFilters
+  readonly sort: SortOrder
+  readonly limit: number
+  readonly after?: Position | undefined
+}
+
+export interface ListPage {
+  readonly items: ReadonlyArray<EmailSummary>
+  /** Set when there is a next page: the position of the last item. */
+  readonly next: Position | undefined
+}
+
+const SummaryRow = Schema.Struct({
+  id: EmailId,
+  account_id: Schema.String,
+  mailbox_id: Schema.String,
+  thread_id: Schema.String,
+  subject: Schema.NullOr(Schema.String),
+  from_name: Schema.NullOr(Schema.String),
+  from_address: Schema.NullOr(Schema.String),
+  mail_date: Schema.Date,
+  seen: Schema.Boolean,
+  flagged: Schema.Boolean,
+  has_attachments: Schema.Boolean,
+  size: Schema.Number,
+  analysis_state: AnalysisState,
+  urgency: Schema.NullOr(Level),
+  importance: Schema.NullOr(Level),
+  category: Schema.NullOr(Schema.String),
+  spam: Schema.NullOr(Schema.Boolean),
+  tags: Schema.Array(Schema.String),
+  summary: Schema.NullOr(Schema.String),
+  corrected: Schema.Boolean
+})
+type SummaryRow = typeof SummaryRow.Type
+
+const DetailRow = Schema.Struct({
+  ...SummaryRow.fields,
+  message_id: Schema.NullOr(Schema.String),
+  in_reply_to: Schema.NullOr(Schema.String),
+  references_ids: Schema.Array(Schema.String),
+  to_addresses: Schema.Unknown,
+  cc_addresses: Schema.Unknown,
+  reply_to: Schema.Unknown,
+  sent_at: Schema.NullOr(Schema.Date),
+  received_at: Schema.NullOr(Schema.Date),
+  flags: Schema.Array(Schema.String),
+  text_body: Schema.NullOr(Schema.String),
+  html_body: Schema.NullOr(Schema.String),
+  analysis_attempts: Schema.Number,
+  analysis_error: Schema.NullOr(Schema.String),
+  embedding_state: EmbeddingState,
+  embedding_error: Schema.NullOr(Schema.String),
+  parse_warnings: Schema.Array(Schema.String)
+})
+
+const AttachmentRow = Schema.Struct({
+  id: Schema.String,
+  position: Schema.Number,
+  filename: Schema.NullOr(Schema.String),
+  content_type: Schema.String,
+  size: Schema.Number,
+  content_id: Schema.NullOr(Schema.String),
+  disposition: Schema.NullOr(Schema.String),
+  sha256: Schema.NullOr(Schema.String)
+})
+
+const AnalysisRow = Schema.Struct({
+  urgency: Level,
+  importance: Level,
+  category: Schema.String,
+  spam: Schema.Boolean,
+  summary: Schema.String,
+  tags: Schema.Array(Schema.String),
+  language: Schema.String,
+  provider: Schema.String,
+  model: Schema.String,
+  confidence: Schema.Number,
+  analysed_at: Schema.Date
+})
+
+const OverridesRow = Schema.Struct({
+  urgency: Schema.NullOr(Level),
+  importance: Schema.NullOr(Level),
+  category: Schema.NullOr(Schema.String),
+  spam: Schema.NullOr(Schema.Boolean),
+  tags: Schema.NullOr(Schema.Array(Schema.String)),
+  updated_at: Schema.Date
+})
+
+const IdRow = Schema.Struct({ id: Schema.String })
+
+const toSummary = (row: SummaryRow): EmailSummary => {
+  const score = scoreOf(row.urgency, row.importance)
+  return new EmailSummary({
+    id: row.id,
+    accountId: row.account_id,
+    mailboxId: row.mailbox_id,
+    threadId: row.thread_id,
+    subject: row.subject,
+    from: { name: row.from_name, address: row.from_address },
+    date: row.mail_date,
+    seen: row.seen,
+    flagged: row.flagged,
+    hasAttachments: row.has_attachments,
+    size: row.size,
+    analysisState: row.analysis_state,
+    urgency: row.urgency,
+    importance: row.importance,
+    score,
+    band: bandOf(score),
+    category: row.category,
+    spam: row.spam,
+    tags: row.tags,
+    summary: row.summary,
+    corrected: row.corrected
+  })
+}
+
+export interface EmailsShape {
+  readonly list: (userId: UserId, query: ListQuery) => Effect.Effect<ListPage, DatabaseError>
+  readonly get: (userId: UserId, id: EmailId) => Effect.Effect<EmailDetail, EmailNotFound | DatabaseError>
+  /** The user's messages among `ids`, as summaries keyed by id (unknown and foreign ids are left out). */
+  readonly summaries: (
+    userId: UserId,
+    ids: ReadonlyArray<string>
+  ) => Effect.Effect<ReadonlyMap<string, EmailSummary>, DatabaseError>
+  readonly correct: (
+    userId: UserId,
+    id: EmailId,
+    correction: Correction
+  ) => Effect.Effect<EmailDetail, EmailNotFound | DatabaseError>
+  /** Sets analysis and embedding back to pending (attempts and errors cleared) before a reprocess. */
+  readonly resetForReprocess: (userId: UserId, id: EmailId) => Effect.Effect<void, EmailNotFound | DatabaseError>
+}
+
+export class Emails extends Context.Service<Emails, EmailsShape>()("mail-helper/Emails") {
+  static readonly layer = Layer.effect(
+    Emails,
+    Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      const scope = yield* UserScope
+      const decodeSummaries = decodeRows(SummaryRow)
+      const decodeDetail = decodeRows(DetailRow)
+      const decodeAttachments = decodeRows(AttachmentRow)
+      const decodeAnalysis = decodeRows(AnalysisRow)
+      const decodeOverrides = decodeRows(OverridesRow)
+      const decodeIds = decodeRows(IdRow)
+      const inScope =
+        (userId: UserId) =>
+        <A, R>(effect: Effect.Effect<A, SqlError.SqlError, R>): Effect.Effect<A, DatabaseError, R> =>
+          scope.run(userId, effect).pipe(Effect.mapError(fromSqlError))
+
+      const summaryColumns = sql`
+        e.id, e.account_id, e.mailbox_id, e.thread_id, e.subject, e.from_name, e.from_address, e.mail_date,
+        e.seen, e.flagged, e.has_attachments, e.size, e.analysis_state,
+        COALESCE(o.urgency, a.urgency) AS urgency,
+        COALESCE(o.importance, a.importance) AS importance,
+        COALESCE(o.category, a.category) AS category,
+        COALESCE(o.spam, a.spam) AS spam,
+        COALESCE(o.tags, a.tags, '{}') AS tags,
+        a.summary,
+        (o.email_id IS NOT NULL) AS corrected`
+      const joins = sql`
+        LEFT JOIN email_analysis a ON a.email_id = e.id
+        LEFT JOIN email_overrides o ON o.email_id = e.id`
+      // the same formula as the email_effective view (migration 0030); 0 sorts unknown scores last
+      const effectiveScore = sql`COALESCE(2 * COALESCE(o.urgency, a.urgency) + COALESCE(o.importance, a.importance), 0)`
+
+      const list = (userId: UserId, query: ListQuery) => {
+        const f = query.filters
+        const conditions = [
+          sql`e.user_id = ${userId}`,
+          ...(f.accountId === undefined ? [] : [sql`e.account_id = ${f.accountId}::uuid`]),
+          ...(f.mailboxId === undefined ? [] : [sql`e.mailbox_id = ${f.mailboxId}::uuid`]),
+          ...(f.threadId === undefined ? [] : [sql`e.thread_id = ${f.threadId}`]),
+          ...(f.unread === undefined ? [] : [f.unread ? sql`NOT e.seen` : sql`e.seen`]),
+          ...(f.dateFrom === undefined ? [] : [sql`e.mail_date >= ${f.dateFrom}`]),
+          ...(f.dateTo === undefined ? [] : [sql`e.mail_date <= ${f.dateTo}`]),
+          ...(f.analysisState === undefined ? [] : [sql`e.analysis_state = ${f.analysisState}`]),
+          ...(f.category === undefined ? [] : [sql`COALESCE(o.category, a.category) = ${f.category}`]),
+          ...(f.tag === undefined ? [] : [sql`${f.tag} = ANY(COALESCE(o.tags, a.tags, '{}'))`]),
+          ...(f.minScore === undefined ? [] : [sql`${effectiveScore} >= ${f.minScore}`]),
+          ...(f.spam === undefined
+            ? []
+            : [f.spam ? sql`COALESCE(o.spam, a.spam) IS TRUE` : sql`COALESCE(o.spam, a.spam) IS NOT TRUE`]),
+          ...(query.after === undefined
+            ? []
+            : query.sort === "date"
+              ? [sql`(e.mail_date, e.id) < (${query.after.date}, ${query.after.id}::uuid)`]
+              : [
+                  sql`(${effectiveScore}, e.mail_date, e.id) < (${query.after.score}, ${query.after.date}, ${query.after.id}::uuid)`
+                ])
+        ]
+        const order =
+          query.sort === "date"
+            ? sql`e.mail_date DESC, e.id DESC`
+            : sql`${effectiveScore} DESC, e.mail_date DESC, e.id DESC`
+        return sql`
+          SELECT ${summaryColumns}
+          FROM emails e ${joins}
+          WHERE ${sql.and(conditions)}
+          ORDER BY ${order}
+          LIMIT ${query.limit + 1}`.pipe(
+          Effect.flatMap(decodeSummaries),
+          Effect.map((rows): ListPage => {
+            const page = rows.slice(0, query.limit).map(toSummary)
+            const last = page.at(-1)
+            return {
+              items: page,
+              next:
+                rows.length > query.limit && last !== undefined
+                  ? { date: last.date, id: last.id, score: last.score ?? 0 }
+                  : undefined
+            }
+          }),
+          inScope(userId),
+          Effect.withSpan("Emails.list", { attributes: { "emails.sort": query.sort } })
+        )
+      }
+
+      const summaries = (userId: UserId, ids: ReadonlyArray<string>) =>
+        ids.length === 0
+          ? Effect.succeed(new Map<string, EmailSummary>())
+          : sql`
+              SELECT ${summaryColumns}
+              FROM emails e ${joins}
+              WHERE e.user_id = ${userId} AND e.id = ANY(${ids}::uuid[])`.pipe(
+              Effect.flatMap(decodeSummaries),
+              Effect.map((rows) => new Map(rows.map((row) => [row.id, toSummary(row)]))),
+              inScope(userId),
+              Effect.withSpan("Emails.summaries")
+            )
+
+      const detail = (userId: UserId, id: EmailId) =>
+        Effect.gen(function* () {
+          const rows = yield* sql`
+            SELECT ${summaryColumns},
+              e.message_id, e.in_reply_to, e.references_ids, e.to_addresses, e.cc_addresses, e.reply_to,
+              e.sent_at, e.received_at, e.flags, e.text_body, e.html_body,
+              e.analysis_attempts, e.analysis_error, e.embedding_state, e.embedding_error, e.parse_warnings
+            FROM emails e ${joins}
+            WHERE e.user_id = ${userId} AND e.id = ${id}::uuid`.pipe(Effect.flatMap(decodeDetail))
+          const row = rows[0]
+          if (row === undefined) return Option.none<EmailDetail>()
+          const attachments = yield* sql`
+            SELECT id, position, filename, content_type, size, content_id, disposition, sha256
+            FROM attachments WHERE user_id = ${userId} AND email_id = ${id}::uuid
+            ORDER BY position`.pipe(Effect.flatMap(decodeAttachments))
+          const [analysisRow] = yield* sql`
+            SELECT urgency, importance, category, spam, summary, tags, language, provider, model, confidence, analysed_at
+            FROM email_analysis WHERE user_id = ${userId} AND email_id = ${id}::uuid`.pipe(
+            Effect.flatMap(decodeAnalysis)
+          )
+          const [overridesRow] = yield* sql`
+            SELECT urgency, importance, category, spam, tags, updated_at
+            FROM email_overrides WHERE user_id = ${userId} AND email_id = ${id}::uuid`.pipe(
+            Effect.flatMap(decodeOverrides)
+          )
+          const summary = toSummary(row)
+          const analysis: AnalysisView | null =
+            analysisRow === undefined
+              ? null
+              : (() => {
+                  const score = 2 * analysisRow.urgency + analysisRow.importance
+                  return {
+                    urgency: analysisRow.urgency,
+                    importance: analysisRow.importance,
+                    score,
+                    band: bandOf(score) ?? "green",
+                    category: analysisRow.category,
+                    spam: analysisRow.spam,
+                    summary: analysisRow.summary,
+                    tags: analysisRow.tags,
+                    language: analysisRow.language,
+                    provider: analysisRow.provider,
+                    model: analysisRow.model,
+                    confidence: analysisRow.confidence,
+                    analysedAt: analysisRow.analysed_at
+                  }
+                })()
+          const overrides: OverridesView | null =
+            overridesRow === undefined
+              ? null
+              : {
+                  urgency: overridesRow.urgency,
+                  importance: overridesRow.importance,
+                  category: overridesRow.category,
+                  spam: overridesRow.spam,
+                  tags: overridesRow.tags,
+                  updatedAt: overridesRow.updated_at
+                }
+          return Option.some(
+            new EmailDetail({
+              ...summary,
+              messageId: row.message_id,
+              inReplyTo: row.in_reply_to,
+              references: row.references_ids,
+              to: addressesOf(row.to_addresses),
+              cc: addressesOf(row.cc_addresses),
+              replyTo: addressesOf(row.reply_to),
+              sentAt: row.sent_at,
+              receivedAt: row.received_at,
+              flags: row.flags,
+              text: row.text_body,
+              html: row.html_body,
+              attachments: attachments.map((a) => ({
+                id: a.id,
+                position: a.position,
+                filename: a.filename,
+                contentType: a.content_type,
+                size: a.size,
+                contentId: a.content_id,
+                disposition: a.disposition,
+                sha256: a.sha256
+              })),
+              analysis,
+              overrides,
+              analysisAttempts: row.analysis_attempts,
+              analysisError: row.analysis_error,
+              embeddingState: row.embedding_state,
+              embeddingError: row.embedding_error,
+              parseWarnings: row.parse_warnings
+            })
+          )
+        })
+
+      const orNotFound = (id: string) => (found: Option.Option<EmailDetail>) =>
+        Option.match(found, {
+          onNone: () => Effect.fail(EmailNotFound.forId(id)),
+          onSome: (email) => Effect.succeed(email)
+        })
+
+      const get = (userId: UserId, id: EmailId) =>
+        detail(userId, id).pipe(inScope(userId), Effect.flatMap(orNotFound(id)), Effect.withSpan("Emails.get"))
+
+      const correct = (userId: UserId, id: EmailId, correction: Correction) =>
+        Effect.gen(function* () {
+          // Locks the message: two corrections of one message apply one after the other.
+          const found = yield* sql`
+            SELECT id FROM emails WHERE user_id = ${userId} AND id = ${id}::uuid FOR UPDATE`.pipe(
+            Effect.flatMap(decodeIds)
+          )
+          if (found.length === 0) return Option.none<EmailDetail>()
+          const [current] = yield* sql`
+            SELECT urgency, importance, category, spam, tags, updated_at
+            FROM email_overrides WHERE email_id = ${id}::uuid`.pipe(Effect.flatMap(decodeOverrides))
+          const pick = <K extends "urgency" | "importance" | "category" | "spam" | "tags">(key: K) =>
+            correction[key] === undefined ? (current?.[key] ?? null) : correction[key]
+          const tags = pick("tags")
+          const next = {
+            urgency: pick("urgency"),
+            importance: pick("importance"),
+            category: pick("category"),
+            spam: pick("spam"),
+            tags: tags === null ? null : normalizeTags(tags)
+          }
+          if (Object.values(next).every((value) => value === null)) {
+            yield* sql`DELETE FROM email_overrides WHERE email_id = ${id}::uuid`
+          } else {
+            yield* sql`
+              INSERT INTO email_overrides (email_id, user_id, urgency, importance, category, spam, tags, updated_at)
+              VALUES (${id}::uuid, ${userId}, ${next.urgency}, ${next.importance}, ${next.category}, ${next.spam},
+                ${next.tags === null ? null : sql`${next.tags}::text[]`}, now())
+              ON CONFLICT (email_id) DO UPDATE SET
+                urgency = EXCLUDED.urgency, importance = EXCLUDED.importance, category = EXCLUDED.category,
+                spam = EXCLUDED.spam, tags = EXCLUDED.tags, updated_at = now()`
+          }
+          return yield* detail(userId, id)
+        }).pipe(inScope(userId), Effect.flatMap(orNotFound(id)), Effect.withSpan("Emails.correct"))
+
+      const resetForReprocess = (userId: UserId, id: EmailId) =>
+        sql`
+          UPDATE emails SET analysis_state = 'pending', analysis_attempts = 0, analysis_error = NULL,
+            embedding_state = 'pending', embedding_attempts = 0, embedding_error = NULL, updated_at = now()
+          WHERE user_id = ${userId} AND id = ${id}::uuid
+          RETURNING id`.pipe(
+          Effect.flatMap(decodeIds),
+          inScope(userId),
+          Effect.flatMap((rows) => (rows.length === 0 ? Effect.fail(EmailNotFound.forId(id)) : Effect.void)),
+          Effect.withSpan("Emails.resetForReprocess")
+        )
+
+      return Emails.of({ list, get, summaries, correct, resetForReprocess })
+    })
+  )
+}
+
+/** Lower-cased, trimmed, inner whitespace collapsed, empty ones and duplicates dropped, order kept. */
+export const normalizeTags = (tags: ReadonlyArray<string>): Array<string> => {
+  const out: Array<string> = []
+  for (const raw of tags) {
+    const tag = raw.toLowerCase().split(/\s+/).filter(Boolean).join(" ")
+    if (tag.length > 0 && !out.includes(tag)) out.push(tag)
+  }
+  return out
+}

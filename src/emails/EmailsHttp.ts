@@ -1,0 +1,113 @@
+import { Effect, Schema } from "effect"
+import { HttpApiBuilder } from "effect/http-api"
+import { enqueueMessages, enqueueReembedAll } from "../analysis/jobs/enqueue.ts"
+import { Api } from "../http/Api.ts"
+import { ValidationError } from "../http/ApiErrors.ts"
+import { unavailable } from "../http/errorMapping.ts"
+import { Search } from "../search/Search.ts"
+import { CurrentUser } from "../users/CurrentUser.ts"
+import { Emails, type ListFilters, type Position, type SortOrder } from "./Emails.ts"
+
+const CursorJson = Schema.Struct({
+  s: Schema.Literals(["date", "score"]),
+  d: Schema.DateFromString,
+  i: Schema.String.pipe(Schema.check(Schema.isUUID())),
+  c: Schema.Int
+})
+const decodeCursorJson = Schema.decodeUnknownEffect(Schema.fromJsonString(CursorJson))
+
+export const encodeCursor = (sort: SortOrder, position: Position): string =>
+  Buffer.from(JSON.stringify({ s: sort, d: position.date.toISOString(), i: position.id, c: position.score })).toString(
+    "base64url"
+  )
+
+const invalid = (issues: ReadonlyArray<{ readonly path: string; readonly message: string }>) =>
+  new ValidationError({ message: `invalid request query: ${issues.map((i) => i.path).join(", ")}`, issues })
+
+const decodeCursor = (cursor: string, sort: SortOrder) =>
+  decodeCursorJson(Buffer.from(cursor, "base64url").toString("utf8")).pipe(
+    Effect.mapError(() => invalid([{ path: "query.cursor", message: "not a cursor returned by this endpoint" }])),
+    Effect.flatMap((decoded) =>
+      decoded.s === sort
+        ? Effect.succeed({ date: decoded.d, id: decoded.i, score: decoded.c })
+        : Effect.fail(
+            invalid([{ path: "query.cursor", message: `the cursor belongs to sort=${decoded.s}, not sort=${sort}` }])
+          )
+    )
+  )
+
+const flag = (value: "true" | "false" | undefined): boolean | undefined =>
+  value === undefined ? undefined : value === "true"
+
+export const EmailsHttpLive = HttpApiBuilder.group(
+  Api,
+  "emails",
+  Effect.fn(function* (handlers) {
+    const emails = yield* Emails
+    const search = yield* Search
+    return handlers
+      .handle("list", ({ query }) =>
+        Effect.gen(function* () {
+          const user = yield* CurrentUser
+          const sort = query.sort ?? "date"
+          if (query.dateFrom !== undefined && query.dateTo !== undefined && query.dateFrom > query.dateTo) {
+            return yield* invalid([
+              { path: "query.dateFrom", message: "must not be after dateTo" },
+              { path: "query.dateTo", message: "must not be before dateFrom" }
+            ])
+          }
+          const after = query.cursor === undefined ? undefined : yield* decodeCursor(query.cursor, sort)
+          const filters: ListFilters = {
+            accountId: query.accountId,
+            mailboxId: query.mailboxId,
+            threadId: query.threadId,
+            category: query.category,
+            tag: query.tag?.toLowerCase(),
+            minScore: query.minScore,
+            unread: flag(query.unread),
+            spam: flag(query.spam),
+            analysisState: query.analysisState,
+            dateFrom: query.dateFrom,
+            dateTo: query.dateTo
+          }
+          const page = yield* emails.list(user.id, { filters, sort, limit: query.limit ?? 50, after })
+          return {
+            items: page.items,
+            nextCursor: page.next === undefined ? null : encodeCursor(sort, page.next)
+          }
+        }).pipe(Effect.catchTag("DatabaseError", unavailable))
+      )
+      .handle("get", ({ params }) =>
+        CurrentUser.use((user) => emails.get(user.id, params.id)).pipe(Effect.catchTag("DatabaseError", unavailable))
+      )
+      .handle("correct", ({ params, payload }) =>
+        CurrentUser.use((user) => emails.correct(user.id, params.id, payload)).pipe(
+          Effect.catchTag("DatabaseError", unavailable)
+        )
+      )
+      .handle("reprocess", ({ params }) =>
+        Effect.gen(function* () {
+          const user = yield* CurrentUser
+          yield* emails.resetForReprocess(user.id, params.id)
+          const { analyze, embed } = yield* enqueueMessages(user.id, [params.id])
+          return {
+            jobId: analyze.jobId,
+            state: analyze.state,
+            embedding: { jobId: embed.jobId, state: embed.state }
+          }
+        }).pipe(Effect.catchTag(["DatabaseError", "QueueUnavailable"], unavailable))
+      )
+      .handle("similar", ({ params, query }) =>
+        CurrentUser.use((user) => search.similar(user.id, params.id, query.limit ?? 10)).pipe(
+          Effect.catchTag("DatabaseError", unavailable)
+        )
+      )
+      .handle("reembed", () =>
+        Effect.gen(function* () {
+          const user = yield* CurrentUser
+          const submitted = yield* enqueueReembedAll(user.id, new Date())
+          return { jobId: submitted.jobId, state: submitted.state }
+        }).pipe(Effect.catchTag(["DatabaseError", "QueueUnavailable"], unavailable))
+      )
+  })
+)

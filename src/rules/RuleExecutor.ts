@@ -1,0 +1,713 @@
+/**
+ * Runs a user's rules over stored mail and carries the actions out: on the IMAP server first (UID STORE,
+ * UID MOVE; delete = MOVE to the special-use Trash), then in the database, then in the execution log.
+ *
+ * Per page of messages (in id order):
+ * 1. evaluate one message at a time (`planActions`, then `diffPlan`: only what would change);
+ * 2. per account and source mailbox, one UID STORE per distinct flag change and one UID MOVE per
+ *    destination, for every message of the page that needs it;
+ * 3. one transaction: flags and location of what the server confirmed (a MOVE counts only for UIDs
+ *    in the server's COPYUID map), guarded by the message's old mailbox + UIDVALIDITY + UID; tags and
+ *    priority as user overrides; one `rule_runs` row per rule and message (applied, partial, failed).
+ *
+ * Nothing is written for a change the server did not confirm, so the database never claims a move
+ * that did not happen. A change that did happen on the server but not in the database (the attempt
+ * was interrupted between 2 and 3) is found again by the next run, whose MOVE of the stale UID then
+ * reports the message missing; the next sync reconciles it.
+ *
+ * Transient failures (connection, database) stop the attempt after the page that met them has been
+ * written; the caller retries, and `diffPlan` skips whatever is already done.
+ */
+import { Context, Effect, Exit, Layer, Result, Schema, Scope } from "effect"
+import { type DatabaseError, fromSqlError } from "../platform/Database.ts"
+import { type ImapError, type ImapSession, isTransientImapError, type MailboxInfo } from "../sync/Imap.ts"
+import type { UserId } from "../users/UserId.ts"
+import { UserScope } from "../users/UserScope.ts"
+import { type AccountSessionError, AccountSessions } from "./AccountSessions.ts"
+import {
+  applyActions,
+  type CompiledRule,
+  compileRuleResult,
+  ConditionResult,
+  diffPlan,
+  dryRunRule,
+  formatEvaluation,
+  type PlannedAction,
+  planActions,
+  sameMailbox
+} from "./evaluate.ts"
+import { describeAction, MatchMode, RuleAction } from "./Rule.ts"
+import { type MessageSelection, type OverrideUpdate, RuleMail, type RuleMessage } from "./RuleMail.ts"
+import {
+  type NewRun,
+  type RunAction,
+  type RunOutcome,
+  type RunTrigger,
+  RuleStore,
+  type StoredRule
+} from "./RuleStore.ts"
+
+// ---------------------------------------------------------------------------
+// Public shapes
+// ---------------------------------------------------------------------------
+
+export const ApplySummary = Schema.Struct({
+  /** Enabled rules that ran. */
+  rules: Schema.Int,
+  /** Messages evaluated. */
+  messages: Schema.Int,
+  /** Messages at least one rule matched. */
+  matched: Schema.Int,
+  /** Messages at least one change was applied to. */
+  changed: Schema.Int,
+  actionsApplied: Schema.Int,
+  actionsFailed: Schema.Int,
+  /** Messages with at least one failed change. */
+  failedMessages: Schema.Int,
+  /** Execution log rows written. */
+  runs: Schema.Int
+})
+export type ApplySummary = typeof ApplySummary.Type
+
+export interface ApplyRequest {
+  readonly ownerId: UserId
+  /** Only these rules (still only the enabled ones); all of the user's when absent. */
+  readonly ruleIds?: ReadonlyArray<string> | undefined
+  readonly selection: MessageSelection
+  readonly jobId: string | null
+  readonly trigger: RunTrigger
+  readonly progress?: (done: number, total: number) => Effect.Effect<void>
+  /** Messages per page (one IMAP round per mailbox and one transaction per page). Default 200. */
+  readonly pageSize?: number
+}
+
+export interface FailureInfo {
+  readonly code: string
+  readonly message: string
+}
+
+export interface ApplyOutcome {
+  readonly summary: ApplySummary
+  /** Set when the attempt stopped early on a failure worth retrying. */
+  readonly transient: FailureInfo | null
+}
+
+export const RuleTestResult = Schema.Struct({
+  email: Schema.Struct({ id: Schema.String, subject: Schema.NullOr(Schema.String), mailbox: Schema.String }),
+  matched: Schema.Boolean,
+  match: MatchMode,
+  /** Every condition, its result and the value it looked at. */
+  conditions: Schema.Array(ConditionResult),
+  /** The same in one line: "matched (all): subject contains 'Rechnung': true (saw '...'); ...". */
+  explanation: Schema.String,
+  /** What applying this rule alone would change now (empty when it does not match or all is done). */
+  changes: Schema.Array(RuleAction)
+})
+export type RuleTestResult = typeof RuleTestResult.Type
+
+export interface RuleExecutorShape {
+  readonly apply: (request: ApplyRequest) => Effect.Effect<ApplyOutcome, DatabaseError>
+}
+
+// ---------------------------------------------------------------------------
+// Internals
+// ---------------------------------------------------------------------------
+
+type ChangeStatus =
+  | { readonly _tag: "pending" }
+  | { readonly _tag: "applied" }
+  | { readonly _tag: "failed"; readonly failure: Failure }
+
+interface Failure extends FailureInfo {
+  readonly transient: boolean
+}
+
+interface Item {
+  readonly message: RuleMessage
+  readonly changes: ReadonlyArray<PlannedAction>
+  readonly status: Array<ChangeStatus>
+  /** Flags after a confirmed STORE. */
+  flagsAfter?: ReadonlyArray<string>
+  /** Where a confirmed MOVE put the message. */
+  moved?: { readonly destination: MailboxInfo; readonly uidValidity: number | null; readonly uid: number }
+}
+
+type ActionKind = "db" | "flags" | "move"
+const kindOf = (action: RuleAction): ActionKind => {
+  switch (action.type) {
+    case "setPriority":
+    case "addTag":
+    case "removeTag":
+      return "db"
+    case "markRead":
+    case "markUnread":
+    case "flag":
+    case "unflag":
+      return "flags"
+    case "moveTo":
+    case "delete":
+      return "move"
+  }
+}
+
+const SEEN = "\\Seen"
+const FLAGGED = "\\Flagged"
+
+/** The flags to add and remove for an item's flag changes (sorted, so equal changes group together). */
+const flagDelta = (changes: ReadonlyArray<PlannedAction>) => {
+  const add: Array<string> = []
+  const remove: Array<string> = []
+  for (const { action } of changes) {
+    if (action.type === "markRead") add.push(SEEN)
+    if (action.type === "markUnread") remove.push(SEEN)
+    if (action.type === "flag") add.push(FLAGGED)
+    if (action.type === "unflag") remove.push(FLAGGED)
+  }
+  return { add: add.sort(), remove: remove.sort() }
+}
+
+const withFlags = (
+  flags: ReadonlyArray<string>,
+  add: ReadonlyArray<string>,
+  remove: ReadonlyArray<string>
+): ReadonlyArray<string> => {
+  const removed = new Set(remove.map((flag) => flag.toLowerCase()))
+  const kept = flags.filter((flag) => !removed.has(flag.toLowerCase()))
+  const present = new Set(kept.map((flag) => flag.toLowerCase()))
+  return [...kept, ...add.filter((flag) => !present.has(flag.toLowerCase()))]
+}
+
+const failureOf = (error: ImapError | AccountSessionError): Failure => {
+  switch (error._tag) {
+    case "ImapConnectionError":
+      return isTransientImapError(error)
+        ? { code: "imap_unavailable", message: error.message, transient: true }
+        : { code: "imap_connection_failed", message: error.message, transient: false }
+    case "ImapAuthenticationError":
+      return { code: "imap_auth_failed", message: `the server refused the login: ${error.message}`, transient: false }
+    case "ImapMailboxMissing":
+      return { code: "mailbox_missing", message: error.message, transient: false }
+    case "ImapProtocolError":
+      return { code: "imap_refused", message: error.message, transient: false }
+    case "AccountUnavailable":
+      return { code: "account_unavailable", message: error.message, transient: false }
+    case "DatabaseError":
+      return { code: "database", message: error.message, transient: true }
+  }
+}
+
+const missingMessage: Failure = {
+  code: "message_missing",
+  message:
+    "the message is no longer at its stored place on the server (moved or deleted elsewhere); the next sync updates it",
+  transient: false
+}
+
+const markKinds = (item: Item, kinds: ReadonlyArray<ActionKind>, status: ChangeStatus) => {
+  item.changes.forEach((change, index) => {
+    if (kinds.includes(kindOf(change.action)) && item.status[index]?._tag === "pending") item.status[index] = status
+  })
+}
+
+const hasPending = (item: Item, kind: ActionKind) =>
+  item.changes.some((change, index) => kindOf(change.action) === kind && item.status[index]?._tag === "pending")
+
+const groupBy = <A>(items: ReadonlyArray<A>, key: (item: A) => string): Map<string, Array<A>> => {
+  const groups = new Map<string, Array<A>>()
+  for (const item of items) {
+    const k = key(item)
+    const group = groups.get(k)
+    if (group === undefined) groups.set(k, [item])
+    else group.push(item)
+  }
+  return groups
+}
+
+interface Connected {
+  readonly session: ImapSession
+  readonly mailboxes: ReadonlyArray<MailboxInfo>
+  readonly scope: Scope.Closeable
+}
+
+/**
+ * Evaluation is synchronous: give other fibers (HTTP requests, progress, other jobs) the event loop
+ * every few milliseconds, not after every message (a yield costs about a millisecond in Node).
+ */
+const makeBreather = (everyMillis = 10) => {
+  let last = performance.now()
+  return {
+    maybeYield: Effect.suspend(() => {
+      const now = performance.now()
+      if (now - last < everyMillis) return Effect.void
+      last = now
+      return Effect.yieldNow
+    })
+  }
+}
+
+const emptySummary = (rules: number): ApplySummary => ({
+  rules,
+  messages: 0,
+  matched: 0,
+  changed: 0,
+  actionsApplied: 0,
+  actionsFailed: 0,
+  failedMessages: 0,
+  runs: 0
+})
+
+/** Compiles stored rules; one that no longer compiles (a newer regex engine) is skipped with a warning. */
+export const compileStored = (rules: ReadonlyArray<StoredRule>): Effect.Effect<ReadonlyArray<CompiledRule>> =>
+  Effect.gen(function* () {
+    const compiled: Array<CompiledRule> = []
+    for (const rule of rules) {
+      const result = compileRuleResult(rule.input, { id: rule.id })
+      if (Result.isSuccess(result)) compiled.push(result.success)
+      else
+        yield* Effect.logWarning("stored rule does not compile; skipped", {
+          rule: rule.id,
+          error: result.failure.message
+        })
+    }
+    return compiled
+  })
+
+// ---------------------------------------------------------------------------
+// Service
+// ---------------------------------------------------------------------------
+
+export class RuleExecutor extends Context.Service<RuleExecutor, RuleExecutorShape>()("mail-helper/RuleExecutor") {
+  static readonly layer = Layer.effect(
+    RuleExecutor,
+    Effect.gen(function* () {
+      const store = yield* RuleStore
+      const mail = yield* RuleMail
+      const sessions = yield* AccountSessions
+      const userScope = yield* UserScope
+
+      const apply = (request: ApplyRequest) =>
+        Effect.scoped(
+          Effect.gen(function* () {
+            const { ownerId } = request
+            const all = yield* store.list(ownerId)
+            const wanted = request.ruleIds === undefined ? undefined : new Set(request.ruleIds)
+            const rules = yield* compileStored(
+              all.filter((rule) => rule.input.enabled && (wanted === undefined || wanted.has(rule.id)))
+            )
+            if (rules.length === 0) return { summary: emptySummary(0), transient: null } satisfies ApplyOutcome
+
+            const total = yield* mail.count(ownerId, request.selection)
+            const pageSize = Math.max(1, request.pageSize ?? 200)
+            const summary = { ...emptySummary(rules.length) }
+            const jobScope = yield* Effect.scope
+            const connections = new Map<string, Result.Result<Connected, Failure>>()
+
+            const connection = (accountId: string) =>
+              Effect.gen(function* () {
+                const known = connections.get(accountId)
+                if (known !== undefined) return known
+                const scope = yield* Scope.fork(jobScope)
+                const connected = yield* Effect.result(
+                  Effect.gen(function* () {
+                    const session = yield* sessions.connect(ownerId, accountId).pipe(Scope.provide(scope))
+                    const mailboxes = yield* session.listMailboxes()
+                    return { session, mailboxes, scope } satisfies Connected
+                  })
+                )
+                if (Result.isFailure(connected)) yield* Scope.close(scope, Exit.void)
+                const result = Result.mapError(connected, failureOf)
+                connections.set(accountId, result)
+                return result
+              })
+
+            /** A broken connection is dropped, so a later attempt connects again. */
+            const forget = (accountId: string) =>
+              Effect.gen(function* () {
+                const known = connections.get(accountId)
+                connections.delete(accountId)
+                if (known !== undefined && Result.isSuccess(known)) yield* Scope.close(known.success.scope, Exit.void)
+              })
+
+            let afterId: string | null = null
+            let done = 0
+            let transient: Failure | null = null
+            while (transient === null) {
+              const page: ReadonlyArray<RuleMessage> = yield* mail.page(ownerId, request.selection, afterId, pageSize)
+              if (page.length === 0) break
+              afterId = page[page.length - 1]?.id ?? afterId
+
+              // 1. evaluate, one message at a time
+              const items: Array<Item> = []
+              const breather = makeBreather()
+              for (const message of page) {
+                const plan = planActions(rules, message.state)
+                if (plan.matchedRules.length > 0) summary.matched += 1
+                const changes = diffPlan(plan, message.state)
+                if (changes.length > 0) {
+                  items.push({ message, changes, status: changes.map(() => ({ _tag: "pending" }) as const) })
+                }
+                yield* breather.maybeYield
+              }
+              summary.messages += page.length
+
+              // 2. IMAP, grouped per account and source mailbox
+              const imapItems = items.filter((item) => item.changes.some((c) => kindOf(c.action) !== "db"))
+              for (const [accountId, accountItems] of groupBy(imapItems, (item) => item.message.accountId)) {
+                const connected = yield* connection(accountId)
+                if (Result.isFailure(connected)) {
+                  const status: ChangeStatus = { _tag: "failed", failure: connected.failure }
+                  for (const item of accountItems) markKinds(item, ["flags", "move"], status)
+                  if (connected.failure.transient) {
+                    transient ??= connected.failure
+                    connections.delete(accountId)
+                  }
+                  continue
+                }
+                const failure = yield* runImap(connected.success, accountItems)
+                if (failure !== null) {
+                  transient ??= failure
+                  yield* forget(accountId)
+                }
+              }
+
+              // 3. database: confirmed changes, overrides, the log
+              const written = yield* writePage(ownerId, request, items)
+              summary.runs += written
+              for (const item of items) {
+                const applied = item.status.filter((s) => s._tag === "applied").length
+                const failed = item.status.filter((s) => s._tag === "failed").length
+                summary.actionsApplied += applied
+                summary.actionsFailed += failed
+                if (applied > 0) summary.changed += 1
+                if (failed > 0) summary.failedMessages += 1
+              }
+              done += page.length
+              if (request.progress !== undefined) yield* request.progress(Math.min(done, total), Math.max(done, total))
+              if (page.length < pageSize) break
+            }
+            return {
+              summary,
+              transient: transient === null ? null : { code: transient.code, message: transient.message }
+            } satisfies ApplyOutcome
+          })
+        ).pipe(
+          Effect.withSpan("RuleExecutor.apply", {
+            attributes: {
+              "rules.trigger": request.trigger,
+              ...(request.jobId === null ? {} : { "job.id": request.jobId })
+            }
+          })
+        )
+
+      /**
+       * STORE then MOVE for the items of one account, grouped per source mailbox. Returns the transient
+       * failure that ended the account's work early (a broken connection), or null.
+       */
+      const runImap = (connected: Connected, items: ReadonlyArray<Item>) =>
+        Effect.gen(function* () {
+          const { session, mailboxes } = connected
+          let broken: Failure | null = null
+          const stop = (failure: Failure) => {
+            if (failure.transient) broken ??= failure
+          }
+
+          for (const [path, sourceItems] of groupBy(items, (item) => item.message.mailboxPath)) {
+            if (broken !== null) {
+              for (const item of sourceItems) markKinds(item, ["flags", "move"], { _tag: "failed", failure: broken })
+              continue
+            }
+            // UID STORE, one per distinct (add, remove)
+            const storeGroups = groupBy(
+              sourceItems.filter((item) => hasPending(item, "flags")),
+              (item) => {
+                const { add, remove } = flagDelta(item.changes)
+                return `${add.join(" ")}|${remove.join(" ")}`
+              }
+            )
+            for (const group of storeGroups.values()) {
+              const first = group[0]
+              if (first === undefined) continue
+              if (broken !== null) {
+                for (const item of group) markKinds(item, ["flags", "move"], { _tag: "failed", failure: broken })
+                continue
+              }
+              const { add, remove } = flagDelta(first.changes)
+              const stored = yield* Effect.result(
+                session.setFlags(
+                  path,
+                  group.map((item) => item.message.uid),
+                  add,
+                  remove
+                )
+              )
+              if (Result.isSuccess(stored)) {
+                for (const item of group) {
+                  item.flagsAfter = withFlags(item.message.flags, add, remove)
+                  markKinds(item, ["flags"], { _tag: "applied" })
+                }
+              } else {
+                const failure = failureOf(stored.failure)
+                stop(failure)
+                // a message whose flags could not be set is not moved either: the next run does both
+                for (const item of group) markKinds(item, ["flags", "move"], { _tag: "failed", failure })
+              }
+            }
+
+            // UID MOVE, one per destination
+            const moving: Array<{ readonly item: Item; readonly destination: MailboxInfo }> = []
+            for (const item of sourceItems.filter((i) => hasPending(i, "move"))) {
+              if (broken !== null) {
+                markKinds(item, ["move"], { _tag: "failed", failure: broken })
+                continue
+              }
+              const change = item.changes.find((c) => kindOf(c.action) === "move")
+              const destination = change === undefined ? undefined : resolveDestination(change.action, mailboxes)
+              if (destination === undefined || destination._tag === "failed") {
+                markKinds(item, ["move"], {
+                  _tag: "failed",
+                  failure: destination?.failure ?? { code: "internal", message: "no move planned", transient: false }
+                })
+              } else if (sameMailbox(destination.info.path, path)) {
+                markKinds(item, ["move"], { _tag: "applied" })
+              } else {
+                moving.push({ item, destination: destination.info })
+              }
+            }
+            for (const group of groupBy(moving, (entry) => entry.destination.path).values()) {
+              const destination = group[0]?.destination
+              if (destination === undefined) continue
+              if (broken !== null) {
+                for (const { item } of group) markKinds(item, ["move"], { _tag: "failed", failure: broken })
+                continue
+              }
+              const uids = group.map(({ item }) => item.message.uid)
+              const moved = yield* Effect.result(session.moveMessages(path, uids, destination.path))
+              const unconfirmed: Array<Item> = []
+              let failure: Failure | null = null
+              if (Result.isSuccess(moved)) {
+                for (const { item } of group) {
+                  const uid = moved.success.uidMap.get(item.message.uid)
+                  if (uid === undefined) {
+                    unconfirmed.push(item)
+                    continue
+                  }
+                  item.moved = { destination, uidValidity: moved.success.destinationUidValidity, uid }
+                  markKinds(item, ["move"], { _tag: "applied" })
+                }
+              } else {
+                failure = failureOf(moved.failure)
+                stop(failure)
+                unconfirmed.push(...group.map(({ item }) => item))
+              }
+              if (unconfirmed.length === 0) continue
+              // Not in the COPYUID map (or refused): tell a stale UID from a refusal. Nothing is claimed.
+              const present = failure?.transient
+                ? null
+                : yield* Effect.result(session.searchUids(path)).pipe(
+                    Effect.map((r) => (Result.isSuccess(r) ? new Set(r.success) : null))
+                  )
+              for (const item of unconfirmed) {
+                const missing = present !== null && !present.has(item.message.uid)
+                markKinds(item, ["move"], {
+                  _tag: "failed",
+                  failure: missing
+                    ? missingMessage
+                    : (failure ?? {
+                        code: "imap_refused",
+                        message: `the server did not move the message to ${destination.path}`,
+                        transient: false
+                      })
+                })
+              }
+            }
+          }
+          return broken
+        })
+
+      const writePage = (ownerId: UserId, request: ApplyRequest, items: ReadonlyArray<Item>) =>
+        items.length === 0 ? Effect.succeed(0) : writeChanges(ownerId, request, items)
+
+      const writeChanges = (ownerId: UserId, request: ApplyRequest, items: ReadonlyArray<Item>) =>
+        Effect.gen(function* () {
+          const overrides: Array<OverrideUpdate> = []
+          for (const item of items) {
+            // flags and location the server confirmed
+            if (item.flagsAfter !== undefined || item.moved !== undefined) {
+              let location: { mailboxId: string; uidValidity: number; uid: number } | undefined
+              let unusable = false
+              if (item.moved !== undefined) {
+                const row = yield* mail.ensureMailbox(
+                  ownerId,
+                  item.message.accountId,
+                  item.moved.destination,
+                  item.moved.uidValidity
+                )
+                const uidValidity = item.moved.uidValidity ?? row.uidValidity
+                if (uidValidity === null) unusable = true
+                else location = { mailboxId: row.id, uidValidity, uid: item.moved.uid }
+              }
+              const updated = yield* mail.updateMessage(ownerId, {
+                message: item.message,
+                flags: item.flagsAfter,
+                location
+              })
+              if (!updated || unusable) {
+                const failure: Failure = unusable
+                  ? {
+                      code: "uidvalidity_unknown",
+                      message:
+                        "the server moved the message without reporting the destination's UIDVALIDITY; the next sync updates it",
+                      transient: false
+                    }
+                  : {
+                      code: "message_changed",
+                      message: "the stored message changed while the rules ran; the next run or sync updates it",
+                      transient: false
+                    }
+                item.changes.forEach((change, index) => {
+                  const kind = kindOf(change.action)
+                  if (kind !== "db" && item.status[index]?._tag === "applied") {
+                    item.status[index] = { _tag: "failed", failure }
+                  }
+                })
+              }
+            }
+            // tags and priority: the state after the database-only changes
+            const dbActions = item.changes.filter((c) => kindOf(c.action) === "db").map((c) => c.action)
+            if (dbActions.length > 0) {
+              const after = applyActions(item.message.state, dbActions)
+              const tagsChanged = dbActions.some((a) => a.type === "addTag" || a.type === "removeTag")
+              const urgencyChanged = dbActions.some((a) => a.type === "setPriority" && a.urgency !== undefined)
+              const importanceChanged = dbActions.some((a) => a.type === "setPriority" && a.importance !== undefined)
+              overrides.push({
+                emailId: item.message.id,
+                tags: tagsChanged ? after.tags : undefined,
+                urgency: urgencyChanged && after.urgency !== null ? after.urgency : undefined,
+                importance: importanceChanged && after.importance !== null ? after.importance : undefined
+              })
+              markKinds(item, ["db"], { _tag: "applied" })
+            }
+          }
+          yield* mail.upsertOverrides(ownerId, overrides)
+          const runs = items.flatMap(runsOf)
+          yield* store.insertRuns(ownerId, { jobId: request.jobId, trigger: request.trigger }, runs)
+          return runs.length
+        }).pipe(scopeOf(ownerId))
+
+      const scopeOf =
+        (ownerId: UserId) =>
+        <A, R>(effect: Effect.Effect<A, DatabaseError, R>): Effect.Effect<A, DatabaseError, R> =>
+          userScope
+            .run(ownerId, effect)
+            .pipe(Effect.mapError((error) => (error._tag === "SqlError" ? fromSqlError(error) : error)))
+
+      return RuleExecutor.of({ apply })
+    })
+  )
+}
+
+type Destination =
+  | { readonly _tag: "ok"; readonly info: MailboxInfo }
+  | { readonly _tag: "failed"; readonly failure: Failure }
+
+/** The server mailbox a move or delete goes to, from the account's mailbox list. */
+const resolveDestination = (action: RuleAction, mailboxes: ReadonlyArray<MailboxInfo>): Destination | undefined => {
+  if (action.type === "delete") {
+    const trash = mailboxes.find((m) => m.specialUse === "trash" && m.selectable)
+    return trash === undefined
+      ? {
+          _tag: "failed",
+          failure: { code: "no_trash", message: "the account has no special-use Trash mailbox", transient: false }
+        }
+      : { _tag: "ok", info: trash }
+  }
+  if (action.type !== "moveTo") return undefined
+  const target = mailboxes.find((m) => sameMailbox(m.path, action.mailbox))
+  if (target === undefined) {
+    return {
+      _tag: "failed",
+      failure: {
+        code: "mailbox_missing",
+        message: `mailbox '${action.mailbox}' does not exist on the server`,
+        transient: false
+      }
+    }
+  }
+  if (!target.selectable) {
+    return {
+      _tag: "failed",
+      failure: {
+        code: "mailbox_missing",
+        message: `mailbox '${action.mailbox}' cannot hold messages`,
+        transient: false
+      }
+    }
+  }
+  return { _tag: "ok", info: target }
+}
+
+/** One log row per rule that asked for a change on this message. */
+const runsOf = (item: Item): ReadonlyArray<NewRun> => {
+  const byRule = new Map<number, { rule: PlannedAction["rule"]; actions: Array<RunAction>; failure: Failure | null }>()
+  item.changes.forEach((change, index) => {
+    const status = item.status[index]
+    let entry = byRule.get(change.rule.index)
+    if (entry === undefined) {
+      entry = { rule: change.rule, actions: [], failure: null }
+      byRule.set(change.rule.index, entry)
+    }
+    const failed = status?._tag === "failed"
+    entry.actions.push({ action: change.action, status: failed ? "failed" : "applied" })
+    if (status?._tag === "failed") entry.failure ??= status.failure
+  })
+  return [...byRule.values()].map(({ rule, actions, failure }) => {
+    const failedCount = actions.filter((a) => a.status === "failed").length
+    const outcome: RunOutcome = failedCount === 0 ? "applied" : failedCount === actions.length ? "failed" : "partial"
+    return {
+      ruleId: rule.id ?? null,
+      ruleName: rule.name,
+      emailId: item.message.id,
+      actions,
+      outcome,
+      error:
+        failure === null
+          ? null
+          : {
+              code: failure.code,
+              message: `${describeFailed(actions)}: ${failure.message}`
+            }
+    }
+  })
+}
+
+const describeFailed = (actions: ReadonlyArray<RunAction>): string =>
+  actions
+    .filter((a) => a.status === "failed")
+    .map((a) => describeAction(a.action))
+    .join(", ")
+
+/** A dry run of one rule (also a disabled one) on some messages (`POST /rules/:id/test`); changes nothing. */
+export const dryRunMessages = (
+  rule: StoredRule,
+  messages: ReadonlyArray<RuleMessage>
+): Effect.Effect<ReadonlyArray<RuleTestResult>> =>
+  Effect.gen(function* () {
+    const compiled = compileRuleResult(rule.input, { id: rule.id })
+    // a stored rule went through the schema, which compiles every regex
+    if (Result.isFailure(compiled)) return yield* Effect.die(compiled.failure)
+    const results: Array<RuleTestResult> = []
+    const breather = makeBreather()
+    for (const message of messages) {
+      const dry = dryRunRule(compiled.success, message.state)
+      results.push({
+        email: { id: message.id, subject: message.subjectLine, mailbox: message.mailboxPath },
+        matched: dry.evaluation.matched,
+        match: dry.evaluation.match,
+        conditions: dry.evaluation.conditions,
+        explanation: formatEvaluation(dry.evaluation),
+        changes: dry.changes.map((change) => change.action)
+      })
+      yield* breather.maybeYield
+    }
+    return results
+  }).pipe(Effect.withSpan("rules.dryRun", { attributes: { "rules.messages": messages.length } }))

@@ -1,0 +1,125 @@
+import { Schema } from "effect"
+import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema } from "effect/http-api"
+import { AccountNotFound } from "../accounts/Account.ts"
+import { NotFound, ServiceUnavailable, ValidationError } from "../http/ApiErrors.ts"
+import { JobAccepted } from "../jobs/Job.ts"
+import { Authentication } from "../users/CurrentUser.ts"
+import { IsoDateTime } from "./ApplyJob.ts"
+import { MailboxPath, RuleInput } from "./Rule.ts"
+import { RuleTestResult } from "./RuleExecutor.ts"
+import { RuleId, RuleLimitReached, RuleNotFound, RulePatch, RuleRunView, RuleView, RunOutcome } from "./RuleStore.ts"
+
+const Uuid = Schema.String.pipe(Schema.check(Schema.isUUID()))
+
+export const RuleIdParams = { id: RuleId }
+
+export const RuleList = Schema.Struct({
+  /** In the order they run: ascending priority, ties by creation. */
+  items: Schema.Array(RuleView)
+})
+
+export const RuleTestLimits = { defaultMessages: 20, maxMessages: 100 } as const
+
+export const RuleTestRequest = Schema.Struct({
+  /** One message; when absent, the newest `limit` messages a rules run would look at. */
+  emailId: Schema.optionalKey(Uuid),
+  limit: Schema.optionalKey(
+    Schema.Int.pipe(Schema.check(Schema.isBetween({ minimum: 1, maximum: RuleTestLimits.maxMessages })))
+  )
+}).annotate({ identifier: "RuleTestRequest" })
+
+export const RuleTestResponse = Schema.Struct({
+  rule: Schema.Struct({ id: RuleId, name: Schema.String, enabled: Schema.Boolean }),
+  /** One entry per message: whether the rule matches, every condition with the value it saw, what would change. */
+  results: Schema.Array(RuleTestResult)
+})
+
+export const RulesApplyRequest = Schema.Struct({
+  /** Only these rules (disabled ones are skipped); default: every enabled rule, in priority order. */
+  ruleIds: Schema.optionalKey(Schema.Array(RuleId).check(Schema.isBetweenLength(1, 200))),
+  accountId: Schema.optionalKey(Uuid),
+  /** Only this mailbox; default: every mailbox except Sent, Drafts, Trash and virtual ones (All, Flagged). */
+  mailbox: Schema.optionalKey(MailboxPath),
+  /** Only mail dated at or after this. */
+  since: Schema.optionalKey(IsoDateTime)
+}).annotate({ identifier: "RulesApplyRequest" })
+
+export const RunListQuery = {
+  ruleId: Schema.optionalKey(RuleId),
+  emailId: Schema.optionalKey(Uuid),
+  jobId: Schema.optionalKey(Uuid),
+  outcome: Schema.optionalKey(RunOutcome),
+  limit: Schema.optionalKey(
+    Schema.FiniteFromString.pipe(Schema.check(Schema.isInt(), Schema.isBetween({ minimum: 1, maximum: 200 })))
+  ),
+  cursor: Schema.optionalKey(Schema.String.pipe(Schema.check(Schema.isMaxLength(100))))
+}
+
+export const RunPageResponse = Schema.Struct({
+  items: Schema.Array(RuleRunView),
+  /** Pass as `cursor` for the next (older) page; null on the last page. */
+  nextCursor: Schema.NullOr(Schema.String)
+})
+
+/** Auto-rules: CRUD, dry run, apply to stored mail, execution log (src/rules/README.md). */
+export class RulesApi extends HttpApiGroup.make("rules")
+  .add(
+    HttpApiEndpoint.get("list", "/rules", {
+      success: RuleList,
+      error: ServiceUnavailable
+    })
+  )
+  .add(
+    HttpApiEndpoint.post("create", "/rules", {
+      payload: RuleInput,
+      success: RuleView.pipe(HttpApiSchema.status(201)),
+      error: [RuleLimitReached, ServiceUnavailable]
+    })
+  )
+  // static paths before `/rules/:id`
+  .add(
+    HttpApiEndpoint.get("runs", "/rules/runs", {
+      query: RunListQuery,
+      success: RunPageResponse,
+      error: [RuleNotFound, NotFound, ValidationError, ServiceUnavailable]
+    })
+  )
+  .add(
+    HttpApiEndpoint.post("apply", "/rules/apply", {
+      payload: RulesApplyRequest,
+      success: JobAccepted.pipe(HttpApiSchema.status(202)),
+      error: [RuleNotFound, AccountNotFound, ServiceUnavailable]
+    })
+  )
+  .add(
+    HttpApiEndpoint.get("get", "/rules/:id", {
+      params: RuleIdParams,
+      success: RuleView,
+      error: [RuleNotFound, ServiceUnavailable]
+    })
+  )
+  .add(
+    HttpApiEndpoint.patch("update", "/rules/:id", {
+      params: RuleIdParams,
+      payload: RulePatch,
+      success: RuleView,
+      error: [RuleNotFound, ValidationError, ServiceUnavailable]
+    })
+  )
+  .add(
+    HttpApiEndpoint.delete("remove", "/rules/:id", {
+      params: RuleIdParams,
+      success: HttpApiSchema.NoContent,
+      error: [RuleNotFound, ServiceUnavailable]
+    })
+  )
+  .add(
+    HttpApiEndpoint.post("test", "/rules/:id/test", {
+      params: RuleIdParams,
+      payload: RuleTestRequest,
+      success: RuleTestResponse,
+      error: [RuleNotFound, NotFound, ValidationError, ServiceUnavailable]
+    })
+  )
+  .middleware(Authentication)
+  .prefix("/api/v1") {}

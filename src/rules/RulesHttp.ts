@@ -1,0 +1,161 @@
+import { Effect, Layer, Option, SchemaIssue } from "effect"
+import { HttpApiBuilder } from "effect/http-api"
+import { AccountNotFound } from "../accounts/Account.ts"
+import { Api } from "../http/Api.ts"
+import { NotFound, ValidationError } from "../http/ApiErrors.ts"
+import { unavailable } from "../http/errorMapping.ts"
+import { Jobs } from "../jobs/Jobs.ts"
+import { CurrentUser } from "../users/CurrentUser.ts"
+import { RulesApplyJob } from "./ApplyJob.ts"
+import { dryRunMessages } from "./RuleExecutor.ts"
+import { RuleMail, type RuleMessage } from "./RuleMail.ts"
+import { RuleNotFound, RuleStore, toRuleView } from "./RuleStore.ts"
+import { RuleTestLimits } from "./RulesApi.ts"
+
+const formatter = SchemaIssue.makeFormatterStandardSchemaV1()
+
+/** A rule that is not valid after a PATCH: the same 400 the request decoder gives. */
+const invalidRule = (error: { readonly issue: SchemaIssue.Issue }) =>
+  Effect.fail(
+    new ValidationError({
+      message: "the rule after this change is not valid",
+      issues: formatter(error.issue).issues.map((issue) => ({
+        path: [
+          "payload",
+          ...(issue.path ?? []).map((segment) =>
+            String(typeof segment === "object" && segment !== null && "key" in segment ? segment.key : segment)
+          )
+        ].join("."),
+        message: issue.message
+      }))
+    })
+  )
+
+const encodeCursor = (seq: bigint): string => Buffer.from(`runs:${seq.toString()}`).toString("base64url")
+const decodeCursor = (cursor: string) => {
+  const match = /^runs:(\d{1,19})$/.exec(Buffer.from(cursor, "base64url").toString("utf8"))
+  return match?.[1] === undefined
+    ? Effect.fail(
+        new ValidationError({
+          message: "invalid cursor",
+          issues: [{ path: "query.cursor", message: "not a cursor returned by this endpoint" }]
+        })
+      )
+    : Effect.succeed(BigInt(match[1]))
+}
+
+const RulesHandlers = HttpApiBuilder.group(
+  Api,
+  "rules",
+  Effect.fn(function* (handlers) {
+    const store = yield* RuleStore
+    const mail = yield* RuleMail
+    const jobs = yield* Jobs
+    return handlers
+      .handle("list", () =>
+        CurrentUser.use((user) => store.list(user.id)).pipe(
+          Effect.map((rules) => ({ items: rules.map(toRuleView) })),
+          Effect.catchTag("DatabaseError", unavailable)
+        )
+      )
+      .handle("create", ({ payload }) =>
+        CurrentUser.use((user) => store.create(user.id, payload)).pipe(
+          Effect.map(toRuleView),
+          Effect.catchTag("DatabaseError", unavailable)
+        )
+      )
+      .handle("get", ({ params }) =>
+        CurrentUser.use((user) => store.get(user.id, params.id)).pipe(
+          Effect.map(toRuleView),
+          Effect.catchTag("DatabaseError", unavailable)
+        )
+      )
+      .handle("update", ({ params, payload }) =>
+        CurrentUser.use((user) => store.update(user.id, params.id, payload)).pipe(
+          Effect.map(toRuleView),
+          Effect.catchTag("SchemaError", invalidRule),
+          Effect.catchTag("DatabaseError", unavailable)
+        )
+      )
+      .handle("remove", ({ params }) =>
+        CurrentUser.use((user) => store.remove(user.id, params.id)).pipe(Effect.catchTag("DatabaseError", unavailable))
+      )
+      .handle("test", ({ params, payload }) =>
+        Effect.gen(function* () {
+          const user = yield* CurrentUser
+          if (payload.emailId !== undefined && payload.limit !== undefined) {
+            return yield* new ValidationError({
+              message: "give emailId or limit, not both",
+              issues: [{ path: "payload.limit", message: "not allowed together with emailId" }]
+            })
+          }
+          const rule = yield* store.get(user.id, params.id)
+          let messages: ReadonlyArray<RuleMessage>
+          if (payload.emailId === undefined) {
+            messages = yield* mail.latest(user.id, payload.limit ?? RuleTestLimits.defaultMessages)
+          } else {
+            const found = yield* mail.byId(user.id, payload.emailId)
+            if (Option.isNone(found)) return yield* new NotFound({ message: `no email with id ${payload.emailId}` })
+            messages = [found.value]
+          }
+          const results = yield* dryRunMessages(rule, messages)
+          return {
+            rule: { id: rule.id, name: rule.input.name, enabled: rule.input.enabled },
+            results
+          }
+        }).pipe(Effect.catchTag("DatabaseError", unavailable))
+      )
+      .handle("apply", ({ payload }) =>
+        Effect.gen(function* () {
+          const user = yield* CurrentUser
+          if (payload.ruleIds !== undefined) {
+            const known = yield* store.existing(user.id, payload.ruleIds)
+            const missing = payload.ruleIds.find((id) => !known.has(id))
+            if (missing !== undefined) return yield* RuleNotFound.forId(missing)
+          }
+          if (payload.accountId !== undefined && !(yield* mail.hasAccount(user.id, payload.accountId))) {
+            return yield* AccountNotFound.forId(payload.accountId)
+          }
+          const submitted = yield* jobs.submit(
+            RulesApplyJob,
+            {
+              trigger: "manual",
+              ...(payload.ruleIds === undefined ? {} : { ruleIds: payload.ruleIds }),
+              ...(payload.accountId === undefined ? {} : { accountId: payload.accountId }),
+              ...(payload.mailbox === undefined ? {} : { mailbox: payload.mailbox }),
+              ...(payload.since === undefined ? {} : { since: payload.since })
+            },
+            { ownerId: user.id }
+          )
+          return { jobId: submitted.jobId, state: submitted.state }
+        }).pipe(
+          Effect.catchTag(["DatabaseError", "QueueUnavailable"], unavailable),
+          // the request schema already holds the kind's payload schema, and the kind is registered with the group
+          Effect.catchTag(["InvalidJobPayload", "UnknownJobKind"], Effect.die)
+        )
+      )
+      .handle("runs", ({ query }) =>
+        Effect.gen(function* () {
+          const user = yield* CurrentUser
+          if (query.ruleId !== undefined) yield* store.get(user.id, query.ruleId)
+          if (query.emailId !== undefined && Option.isNone(yield* mail.byId(user.id, query.emailId))) {
+            return yield* new NotFound({ message: `no email with id ${query.emailId}` })
+          }
+          const limit = query.limit ?? 50
+          const beforeSeq = query.cursor === undefined ? undefined : yield* decodeCursor(query.cursor)
+          const page = yield* store.listRuns(user.id, {
+            ruleId: query.ruleId,
+            emailId: query.emailId,
+            jobId: query.jobId,
+            outcome: query.outcome,
+            limit,
+            beforeSeq
+          })
+          return { items: page.items, nextCursor: page.nextSeq === undefined ? null : encodeCursor(page.nextSeq) }
+        }).pipe(Effect.catchTag("DatabaseError", unavailable))
+      )
+  })
+)
+
+/** The `rules` API group with the services it needs (needs Jobs, SqlClient and UserScope from the program). */
+export const RulesHttpLive = RulesHandlers.pipe(Layer.provide(Layer.mergeAll(RuleStore.layer, RuleMail.layer)))

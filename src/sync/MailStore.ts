@@ -1,0 +1,488 @@
+/**
+ * The sync's writes: mailboxes with their checkpoints, emails, attachments, flags and expunges.
+ * Everything runs in the account owner's row-level-security scope; one stored batch is one
+ * transaction that also moves the mailbox's checkpoint (`last_uid`), so a sync killed at any point
+ * resumes after the last committed batch and an upsert keyed by mailbox + UIDVALIDITY + UID makes
+ * a replayed batch harmless.
+ *
+ * Rows travel as one jsonb parameter per statement (`jsonb_to_recordset`): one round trip per
+ * batch, text[] and jsonb columns included.
+ */
+import { Context, Effect, Layer, Schema } from "effect"
+import { SqlClient, type SqlError } from "effect/sql"
+import { type AccountId, MailboxId } from "../accounts/Account.ts"
+import { decodeRows } from "../platform/Database.ts"
+import type { UserId } from "../users/UserId.ts"
+import { UserScope } from "../users/UserScope.ts"
+import type { FlagState, MailboxInfo } from "./Imap.ts"
+import type { AttachmentMeta, ParsedAddress } from "./mime.ts"
+import type { KnownThreads } from "./threading.ts"
+
+/** A mailbox row as the sync needs it. */
+export interface MailboxRecord {
+  readonly id: MailboxId
+  readonly path: string
+  readonly specialUse: string | null
+  readonly selectable: boolean
+  readonly uidValidity: number | null
+  readonly uidNext: number | null
+  readonly highestModseq: string | null
+  /** Every message with a UID up to here is stored (under uidValidity). */
+  readonly lastUid: number
+}
+
+const MailboxRow = Schema.Struct({
+  id: MailboxId,
+  path: Schema.String,
+  special_use: Schema.NullOr(Schema.String),
+  selectable: Schema.Boolean,
+  uid_validity: Schema.NullOr(Schema.Number),
+  uid_next: Schema.NullOr(Schema.Number),
+  highest_modseq: Schema.NullOr(Schema.String),
+  last_uid: Schema.Number
+})
+
+/** One message ready for the emails table. */
+export interface EmailInput {
+  readonly uid: number
+  readonly messageId: string | null
+  readonly inReplyTo: string | null
+  readonly references: ReadonlyArray<string>
+  readonly threadId: string
+  readonly subject: string | null
+  readonly from: ReadonlyArray<ParsedAddress>
+  readonly to: ReadonlyArray<ParsedAddress>
+  readonly cc: ReadonlyArray<ParsedAddress>
+  readonly bcc: ReadonlyArray<ParsedAddress>
+  readonly replyTo: ReadonlyArray<ParsedAddress>
+  readonly sentAt: Date | null
+  readonly receivedAt: Date | null
+  readonly flags: ReadonlyArray<string>
+  readonly size: number
+  readonly textBody: string | null
+  readonly htmlBody: string | null
+  readonly headers: Record<string, string | null>
+  readonly attachments: ReadonlyArray<AttachmentMeta>
+  readonly warnings: ReadonlyArray<string>
+  readonly modseq: string | null
+}
+
+export interface BatchTarget {
+  readonly owner: UserId
+  readonly accountId: AccountId
+  readonly mailboxId: MailboxId
+  readonly uidValidity: number
+}
+
+// ---------------------------------------------------------------------------------------------
+
+// ES2024, in every Node this project runs on (>= 24); TypeScript's lib here is ES2023
+declare global {
+  interface String {
+    isWellFormed(): boolean
+    toWellFormed(): string
+  }
+}
+
+/** Lone surrogates and NUL cannot go into jsonb (or text): replace them (native checks, no regex). */
+const cleanString = (value: string): string => {
+  const wellFormed = value.isWellFormed() ? value : value.toWellFormed()
+  return wellFormed.includes("\u0000") ? wellFormed.replaceAll("\u0000", "") : wellFormed
+}
+
+/** JSON for a jsonb parameter, safe for PostgreSQL whatever the mail contained. */
+export const toJsonParameter = (value: unknown): string =>
+  JSON.stringify(value, (_key, item: unknown) => (typeof item === "string" ? cleanString(item) : item))
+
+/** Flags in a stable order, so "changed" means changed. */
+export const normaliseFlags = (flags: ReadonlyArray<string>): Array<string> =>
+  [...new Set(flags)].sort((a, b) => a.localeCompare(b))
+
+const hasFlag = (flags: ReadonlyArray<string>, flag: string): boolean =>
+  flags.some((entry) => entry.toLowerCase() === flag)
+
+const chunks = <A>(items: ReadonlyArray<A>, size: number): Array<ReadonlyArray<A>> => {
+  const out: Array<ReadonlyArray<A>> = []
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size))
+  return out
+}
+
+const bigints = (uids: ReadonlyArray<number>): Array<bigint> => uids.map((uid) => BigInt(uid))
+
+export interface MailStoreShape {
+  /** Upserts the listed mailboxes, deletes the ones the server no longer lists (cascading to their mail); returns every row. */
+  readonly syncMailboxList: (
+    owner: UserId,
+    accountId: AccountId,
+    mailboxes: ReadonlyArray<MailboxInfo>
+  ) => Effect.Effect<ReadonlyArray<MailboxRecord>, SqlError.SqlError>
+  /** A new UIDVALIDITY: every stored message of the mailbox is void. Returns how many were dropped. */
+  readonly resetMailbox: (
+    owner: UserId,
+    mailboxId: MailboxId,
+    uidValidity: number
+  ) => Effect.Effect<number, SqlError.SqlError>
+  readonly applyFlags: (
+    target: BatchTarget,
+    changes: ReadonlyArray<FlagState>,
+    chunkSize: number
+  ) => Effect.Effect<number, SqlError.SqlError>
+  readonly deleteUids: (target: BatchTarget, uids: ReadonlyArray<number>) => Effect.Effect<number, SqlError.SqlError>
+  /** Stored messages up to `upTo` that the server no longer has (its UID list given). */
+  readonly deleteMissing: (
+    target: BatchTarget,
+    serverUids: ReadonlyArray<number>,
+    upTo: number
+  ) => Effect.Effect<number, SqlError.SqlError>
+  readonly countStored: (target: BatchTarget, upTo: number) => Effect.Effect<number, SqlError.SqlError>
+  /** What the database knows of these candidates (Message-IDs and thread keys) in the account. */
+  readonly knownThreads: (
+    target: BatchTarget,
+    messageIds: ReadonlyArray<string>,
+    threadKeys: ReadonlyArray<string>
+  ) => Effect.Effect<KnownThreads, SqlError.SqlError>
+  /**
+   * One transaction: the account's thread lock, `prepare` (thread look-ups that need it), the
+   * upsert, attachments of new rows, thread merges, and the checkpoint. Returns the rows inserted.
+   */
+  readonly storeBatch: (
+    target: BatchTarget,
+    checkpoint: number,
+    prepare: Effect.Effect<
+      { readonly emails: ReadonlyArray<EmailInput>; readonly merges: ReadonlyMap<string, string> },
+      SqlError.SqlError
+    >
+  ) => Effect.Effect<{ readonly inserted: number; readonly stored: number }, SqlError.SqlError>
+  /** The end of a mailbox pass: counts, UIDNEXT and HIGHESTMODSEQ (only now: the pass is complete). */
+  readonly finishMailbox: (
+    target: BatchTarget,
+    state: { readonly uidNext: number; readonly highestModseq: string | null }
+  ) => Effect.Effect<void, SqlError.SqlError>
+}
+
+export class MailStore extends Context.Service<MailStore, MailStoreShape>()("mail-helper/MailStore") {
+  static readonly layer = Layer.effect(
+    MailStore,
+    Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      const scope = yield* UserScope
+      const decodeMailboxes = decodeRows(MailboxRow)
+      const Counted = Schema.Struct({ n: Schema.Number })
+      const decodeCount = decodeRows(Counted)
+      const count = (rows: ReadonlyArray<unknown>) => Effect.map(decodeCount(rows), (decoded) => decoded[0]?.n ?? 0)
+
+      const toMailboxRecord = (row: typeof MailboxRow.Type): MailboxRecord => ({
+        id: row.id,
+        path: row.path,
+        specialUse: row.special_use,
+        selectable: row.selectable,
+        uidValidity: row.uid_validity,
+        uidNext: row.uid_next,
+        highestModseq: row.highest_modseq,
+        lastUid: row.last_uid
+      })
+
+      const mailboxColumns = sql`id, path, special_use, selectable, uid_validity::float8 AS uid_validity,
+        uid_next::float8 AS uid_next, highest_modseq, last_uid::float8 AS last_uid`
+
+      const syncMailboxList = (owner: UserId, accountId: AccountId, mailboxes: ReadonlyArray<MailboxInfo>) =>
+        scope.run(
+          owner,
+          Effect.gen(function* () {
+            const listed = mailboxes.map((mailbox) => ({
+              path: mailbox.path,
+              name: mailbox.name,
+              delimiter: mailbox.delimiter,
+              special_use: mailbox.specialUse,
+              selectable: mailbox.selectable,
+              subscribed: mailbox.subscribed
+            }))
+            // a listing without INBOX is not a real one (every IMAP account has INBOX): delete nothing on it
+            if (listed.some((mailbox) => mailbox.path.toUpperCase() === "INBOX")) {
+              yield* sql`
+                DELETE FROM mailboxes WHERE account_id = ${accountId} AND user_id = ${owner}
+                  AND NOT (path = ANY(${listed.map((mailbox) => mailbox.path)}::text[]))`
+            }
+            if (listed.length > 0) {
+              yield* sql`
+                INSERT INTO mailboxes (user_id, account_id, path, name, delimiter, special_use, selectable, subscribed)
+                SELECT ${owner}, ${accountId}, path, name, delimiter, special_use, selectable, subscribed
+                FROM jsonb_to_recordset(${toJsonParameter(listed)}::jsonb)
+                  AS r(path text, name text, delimiter text, special_use text, selectable boolean, subscribed boolean)
+                ON CONFLICT (account_id, path) DO UPDATE SET
+                  name = EXCLUDED.name, delimiter = EXCLUDED.delimiter, special_use = EXCLUDED.special_use,
+                  selectable = EXCLUDED.selectable, subscribed = EXCLUDED.subscribed, updated_at = now()
+                WHERE (mailboxes.name, mailboxes.delimiter, mailboxes.special_use, mailboxes.selectable, mailboxes.subscribed)
+                  IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.delimiter, EXCLUDED.special_use, EXCLUDED.selectable, EXCLUDED.subscribed)`
+            }
+            const rows = yield* sql`
+              SELECT ${mailboxColumns} FROM mailboxes WHERE account_id = ${accountId} AND user_id = ${owner}`
+            return (yield* decodeMailboxes(rows)).map(toMailboxRecord)
+          })
+        )
+
+      const resetMailbox = (owner: UserId, mailboxId: MailboxId, uidValidity: number) =>
+        scope.run(
+          owner,
+          Effect.gen(function* () {
+            const dropped = yield* sql`
+              WITH gone AS (DELETE FROM emails WHERE mailbox_id = ${mailboxId} RETURNING 1)
+              SELECT count(*)::int AS n FROM gone`.pipe(Effect.flatMap(count))
+            yield* sql`
+              UPDATE mailboxes SET uid_validity = ${uidValidity}, uid_next = NULL, highest_modseq = NULL, last_uid = 0,
+                message_count = 0, unread_count = 0, updated_at = now()
+              WHERE id = ${mailboxId}`
+            return dropped
+          })
+        )
+
+      const applyFlags = (target: BatchTarget, changes: ReadonlyArray<FlagState>, chunkSize: number) =>
+        Effect.gen(function* () {
+          let updated = 0
+          for (const part of chunks(changes, chunkSize)) {
+            const rows = part.map((change) => {
+              const flags = normaliseFlags(change.flags)
+              return {
+                uid: change.uid,
+                flags,
+                seen: hasFlag(flags, "\\seen"),
+                flagged: hasFlag(flags, "\\flagged"),
+                modseq: change.modseq
+              }
+            })
+            updated += yield* scope.run(
+              target.owner,
+              sql`
+                WITH changed AS (
+                  UPDATE emails e SET flags = r.flags, seen = r.seen, flagged = r.flagged,
+                    modseq = COALESCE(r.modseq, e.modseq), updated_at = now()
+                  FROM jsonb_to_recordset(${toJsonParameter(rows)}::jsonb)
+                    AS r(uid bigint, flags text[], seen boolean, flagged boolean, modseq text)
+                  WHERE e.mailbox_id = ${target.mailboxId} AND e.uid_validity = ${target.uidValidity}
+                    AND e.uid = r.uid AND e.flags IS DISTINCT FROM r.flags
+                  RETURNING 1)
+                SELECT count(*)::int AS n FROM changed`.pipe(Effect.flatMap(count))
+            )
+          }
+          return updated
+        })
+
+      const deleteUids = (target: BatchTarget, uids: ReadonlyArray<number>) =>
+        uids.length === 0
+          ? Effect.succeed(0)
+          : scope.run(
+              target.owner,
+              sql`
+                WITH gone AS (
+                  DELETE FROM emails
+                  WHERE mailbox_id = ${target.mailboxId} AND uid_validity = ${target.uidValidity}
+                    AND uid = ANY(${bigints(uids)}::bigint[])
+                  RETURNING 1)
+                SELECT count(*)::int AS n FROM gone`.pipe(Effect.flatMap(count))
+            )
+
+      const deleteMissing = (target: BatchTarget, serverUids: ReadonlyArray<number>, upTo: number) =>
+        scope.run(
+          target.owner,
+          sql`
+            WITH gone AS (
+              DELETE FROM emails
+              WHERE mailbox_id = ${target.mailboxId} AND uid_validity = ${target.uidValidity} AND uid <= ${upTo}
+                AND NOT (uid = ANY(${bigints(serverUids)}::bigint[]))
+              RETURNING 1)
+            SELECT count(*)::int AS n FROM gone`.pipe(Effect.flatMap(count))
+        )
+
+      const countStored = (target: BatchTarget, upTo: number) =>
+        scope.run(
+          target.owner,
+          sql`
+            SELECT count(*)::int AS n FROM emails
+            WHERE mailbox_id = ${target.mailboxId} AND uid_validity = ${target.uidValidity} AND uid <= ${upTo}`.pipe(
+            Effect.flatMap(count)
+          )
+        )
+
+      const KnownRow = Schema.Struct({ message_id: Schema.NullOr(Schema.String), thread_id: Schema.String })
+      const decodeKnown = decodeRows(KnownRow)
+      const knownThreads = (
+        target: BatchTarget,
+        messageIds: ReadonlyArray<string>,
+        threadKeys: ReadonlyArray<string>
+      ) =>
+        scope.run(
+          target.owner,
+          Effect.gen(function* () {
+            const byMessageId = new Map<string, Array<string>>()
+            const threadIds = new Set<string>()
+            if (messageIds.length > 0) {
+              const rows = yield* sql`
+                SELECT DISTINCT message_id, thread_id FROM emails
+                WHERE account_id = ${target.accountId}
+                  AND message_id = ANY(${messageIds.map((id) => `<${id}>`)}::text[])`.pipe(Effect.flatMap(decodeKnown))
+              for (const row of rows) {
+                if (row.message_id === null) continue
+                const id = row.message_id.slice(1, -1)
+                const list = byMessageId.get(id)
+                if (list === undefined) byMessageId.set(id, [row.thread_id])
+                else list.push(row.thread_id)
+              }
+            }
+            if (threadKeys.length > 0) {
+              const rows = yield* sql`
+                SELECT NULL AS message_id, k AS thread_id FROM unnest(${[...threadKeys]}::text[]) AS k
+                WHERE EXISTS (SELECT 1 FROM emails WHERE account_id = ${target.accountId} AND thread_id = k)`.pipe(
+                Effect.flatMap(decodeKnown)
+              )
+              for (const row of rows) threadIds.add(row.thread_id)
+            }
+            return { byMessageId, threadIds } satisfies KnownThreads
+          })
+        )
+
+      const InsertedRow = Schema.Struct({ id: Schema.String, uid: Schema.Number, inserted: Schema.Boolean })
+      const decodeInserted = decodeRows(InsertedRow)
+
+      const storeBatch = (
+        target: BatchTarget,
+        checkpoint: number,
+        prepare: Effect.Effect<
+          { readonly emails: ReadonlyArray<EmailInput>; readonly merges: ReadonlyMap<string, string> },
+          SqlError.SqlError
+        >
+      ) =>
+        scope.run(
+          target.owner,
+          Effect.gen(function* () {
+            // one writer per account at a time for the thread look-up + merge (a stalled job's twin)
+            yield* sql`SELECT pg_advisory_xact_lock(hashtext(${`mail-sync:${target.accountId}`}))`
+            const { emails, merges } = yield* prepare
+            let inserted = 0
+            if (emails.length > 0) {
+              const rows = emails.map((email) => {
+                const flags = normaliseFlags(email.flags)
+                const sender = email.from[0]
+                return {
+                  uid: email.uid,
+                  message_id: email.messageId,
+                  in_reply_to: email.inReplyTo,
+                  references_ids: email.references,
+                  thread_id: email.threadId,
+                  subject: email.subject,
+                  from_name: sender?.name ?? null,
+                  from_address: sender?.address ?? null,
+                  to_addresses: email.to,
+                  cc_addresses: email.cc,
+                  bcc_addresses: email.bcc,
+                  reply_to: email.replyTo,
+                  sent_at: email.sentAt?.toISOString() ?? null,
+                  received_at: email.receivedAt?.toISOString() ?? null,
+                  flags,
+                  seen: hasFlag(flags, "\\seen"),
+                  flagged: hasFlag(flags, "\\flagged"),
+                  size: Math.min(2_147_483_647, email.size),
+                  text_body: email.textBody,
+                  html_body: email.htmlBody,
+                  headers: email.headers,
+                  has_attachments: email.attachments.some((attachment) => attachment.disposition !== "inline"),
+                  parse_warnings: email.warnings,
+                  modseq: email.modseq
+                }
+              })
+              const result = yield* sql`
+                INSERT INTO emails (user_id, account_id, mailbox_id, uid_validity, uid, message_id, in_reply_to,
+                  references_ids, thread_id, subject, from_name, from_address, to_addresses, cc_addresses,
+                  bcc_addresses, reply_to, sent_at, received_at, flags, seen, flagged, size, text_body, html_body,
+                  headers, has_attachments, parse_warnings, modseq)
+                SELECT ${target.owner}, ${target.accountId}, ${target.mailboxId}, ${target.uidValidity}, uid, message_id,
+                  in_reply_to, references_ids, thread_id, subject, from_name, from_address, to_addresses, cc_addresses,
+                  bcc_addresses, reply_to, sent_at, received_at, flags, seen, flagged, size, text_body, html_body,
+                  headers, has_attachments, parse_warnings, modseq
+                FROM jsonb_to_recordset(${toJsonParameter(rows)}::jsonb) AS r(
+                  uid bigint, message_id text, in_reply_to text, references_ids text[], thread_id text, subject text,
+                  from_name text, from_address text, to_addresses jsonb, cc_addresses jsonb, bcc_addresses jsonb,
+                  reply_to jsonb, sent_at timestamptz, received_at timestamptz, flags text[], seen boolean,
+                  flagged boolean, size integer, text_body text, html_body text, headers jsonb,
+                  has_attachments boolean, parse_warnings text[], modseq text)
+                ON CONFLICT (mailbox_id, uid_validity, uid) DO UPDATE SET
+                  flags = EXCLUDED.flags, seen = EXCLUDED.seen, flagged = EXCLUDED.flagged,
+                  modseq = EXCLUDED.modseq, updated_at = now()
+                RETURNING id, uid::float8 AS uid, (xmax = 0) AS inserted`.pipe(Effect.flatMap(decodeInserted))
+              const byUid = new Map(emails.map((email) => [email.uid, email]))
+              const attachments: Array<Record<string, unknown>> = []
+              for (const row of result) {
+                if (!row.inserted) continue
+                inserted++
+                const email = byUid.get(row.uid)
+                email?.attachments.forEach((attachment, position) => {
+                  attachments.push({
+                    email_id: row.id,
+                    position,
+                    filename: attachment.filename,
+                    content_type: attachment.contentType,
+                    size: Math.min(2_147_483_647, attachment.size),
+                    content_id: attachment.contentId,
+                    disposition: attachment.disposition,
+                    sha256: attachment.sha256
+                  })
+                })
+              }
+              if (attachments.length > 0) {
+                yield* sql`
+                  INSERT INTO attachments (user_id, email_id, position, filename, content_type, size, content_id,
+                    disposition, sha256)
+                  SELECT ${target.owner}, email_id, position, filename, content_type, size, content_id, disposition, sha256
+                  FROM jsonb_to_recordset(${toJsonParameter(attachments)}::jsonb) AS r(
+                    email_id uuid, position integer, filename text, content_type text, size integer,
+                    content_id text, disposition text, sha256 text)
+                  ON CONFLICT (email_id, position) DO NOTHING`
+              }
+            }
+            const byTarget = new Map<string, Array<string>>()
+            for (const [from, to] of merges) {
+              const list = byTarget.get(to)
+              if (list === undefined) byTarget.set(to, [from])
+              else list.push(from)
+            }
+            for (const [to, froms] of byTarget) {
+              yield* sql`
+                UPDATE emails SET thread_id = ${to}, updated_at = now()
+                WHERE account_id = ${target.accountId} AND thread_id = ANY(${froms}::text[])`
+            }
+            yield* sql`
+              UPDATE mailboxes SET last_uid = GREATEST(last_uid, ${checkpoint}), updated_at = now()
+              WHERE id = ${target.mailboxId} AND uid_validity = ${target.uidValidity}`
+            return { inserted, stored: emails.length }
+          })
+        )
+
+      const finishMailbox = (
+        target: BatchTarget,
+        state: { readonly uidNext: number; readonly highestModseq: string | null }
+      ) =>
+        scope.run(
+          target.owner,
+          sql`
+            UPDATE mailboxes SET
+              uid_next = ${state.uidNext},
+              highest_modseq = ${state.highestModseq},
+              message_count = (SELECT count(*)::int FROM emails WHERE mailbox_id = ${target.mailboxId}),
+              unread_count = (SELECT count(*)::int FROM emails WHERE mailbox_id = ${target.mailboxId} AND NOT seen),
+              last_synced_at = now(), updated_at = now()
+            WHERE id = ${target.mailboxId} AND uid_validity = ${target.uidValidity}`.pipe(Effect.asVoid)
+        )
+
+      return MailStore.of({
+        syncMailboxList,
+        resetMailbox,
+        applyFlags,
+        deleteUids,
+        deleteMissing,
+        countStored,
+        knownThreads,
+        storeBatch,
+        finishMailbox
+      })
+    })
+  )
+}

@@ -1,0 +1,543 @@
+/**
+ * The `mail.sync` processor: mirrors one IMAP account into PostgreSQL (docs/sync.md).
+ *
+ * Per account: log in, LIST (+STATUS) the mailboxes and store them with their special-use roles,
+ * then for each selectable mailbox (INBOX first):
+ *   1. skip it when LIST-STATUS shows the stored UIDVALIDITY, UIDNEXT and HIGHESTMODSEQ;
+ *   2. SELECT (read-only); a new UIDVALIDITY drops the mailbox's stored messages;
+ *   3. flags and expunges of stored messages: CONDSTORE `CHANGEDSINCE` + QRESYNC `VANISHED` when the
+ *      server has them, else a full flag scan (also the UID list, compared with what is stored);
+ *   4. new messages (UID > checkpoint): sizes first, then batches bounded by count and bytes,
+ *      fetched -> parsed on the worker threads -> stored, pipelined; each stored batch is one
+ *      transaction that moves the checkpoint;
+ *   5. UIDNEXT / HIGHESTMODSEQ / counts stored only once the mailbox pass is complete.
+ * A mailbox never sits in memory whole: at most a few batches are in flight.
+ *
+ * Errors: a refused login marks the account `auth_failed` (with the server's words), removes its
+ * scheduler and fails the job at once. Network trouble and timeouts are retried with backoff; the
+ * last attempt marks the account `unreachable`. A malformed message is stored with parse warnings.
+ */
+import { Context, Effect, Layer, Metric, Option, Schema, Stream } from "effect"
+import type { SqlError } from "effect/sql"
+import { AccountSchedules } from "../accounts/AccountSchedules.ts"
+import { type AccountRecord, AccountStore } from "../accounts/AccountStore.ts"
+import { ImapAccess } from "../accounts/ImapAccess.ts"
+import type { AccountId } from "../accounts/Account.ts"
+import { AnalyzeMailJob } from "../analysis/jobs/AnalyzeMailJob.ts"
+import { enqueueNewMailProcessing } from "../analysis/jobs/enqueue.ts"
+import { CurrentJob, type ProgressUpdate } from "../jobs/CurrentJob.ts"
+import { type JobError, PermanentJobError, TransientJobError } from "../jobs/JobKind.ts"
+import { JobKinds } from "../jobs/JobKinds.ts"
+import { Jobs } from "../jobs/Jobs.ts"
+import { makeProcessor } from "../jobs/JobProcessor.ts"
+import { syncErrors, syncMessages } from "../platform/Metrics.ts"
+import { UserId } from "../users/UserId.ts"
+import {
+  type FetchedMessage,
+  Imap,
+  type ImapError,
+  type ImapSession,
+  isTransientImapError,
+  type MailboxInfo,
+  type MessageSize
+} from "./Imap.ts"
+import { type BatchTarget, type EmailInput, type MailboxRecord, MailStore } from "./MailStore.ts"
+import { normaliseMessageId, type ParsedMessage, threadKeyCandidates } from "./mime.ts"
+import { MimeParser } from "./ParserPool.ts"
+import { SyncConfig, type SyncConfigShape } from "./SyncConfig.ts"
+import { SyncJob, type SyncResult } from "./SyncJob.ts"
+import { assignThreads, maxCandidates, threadIdFor } from "./threading.ts"
+
+export interface SyncAttempt {
+  readonly attempt: number
+  readonly maxAttempts: number
+  readonly progress: (update: ProgressUpdate) => Effect.Effect<void>
+}
+
+/** One planned UID FETCH: consecutive UIDs, bounded by count and bytes. */
+export interface FetchPlan {
+  readonly uids: ReadonlyArray<number>
+  /** Set for oversized messages: only this many bytes of each are fetched. */
+  readonly maxSourceBytes?: number
+}
+
+/** Splits the new UIDs (ascending) into fetch batches; oversized messages are fetched as prefixes. */
+export const planBatches = (
+  sizes: ReadonlyArray<MessageSize>,
+  config: Pick<SyncConfigShape, "batchSize" | "batchBytes" | "maxMessageBytes" | "oversizePrefixBytes">
+): Array<FetchPlan> => {
+  const plans: Array<FetchPlan> = []
+  let uids: Array<number> = []
+  let bytes = 0
+  let oversized = false
+  const flush = () => {
+    if (uids.length > 0) {
+      plans.push(oversized ? { uids, maxSourceBytes: config.oversizePrefixBytes } : { uids })
+    }
+    uids = []
+    bytes = 0
+  }
+  for (const { uid, size } of sizes) {
+    const big = size > config.maxMessageBytes
+    const cost = big ? config.oversizePrefixBytes : Math.max(1, size)
+    if (uids.length > 0 && (big !== oversized || uids.length >= config.batchSize || bytes + cost > config.batchBytes)) {
+      flush()
+    }
+    oversized = big
+    uids.push(uid)
+    bytes += cost
+  }
+  flush()
+  return plans
+}
+
+interface Stats {
+  fetchMillis: number
+  parseMillis: number
+  storeMillis: number
+  mailboxes: number
+  unchangedMailboxes: number
+  newMessages: number
+  flagUpdates: number
+  expunged: number
+  uidValidityResets: number
+  messagesWithWarnings: number
+}
+
+/** Stored headers (`headers` jsonb): what analysis and rules look at. */
+const headerRecord = (parsed: ParsedMessage): Record<string, string | null> => ({
+  listUnsubscribe: parsed.headers.listUnsubscribe,
+  listUnsubscribePost: parsed.headers.listUnsubscribePost,
+  listId: parsed.headers.listId,
+  autoSubmitted: parsed.headers.autoSubmitted,
+  precedence: parsed.headers.precedence,
+  xMailer: parsed.headers.xMailer
+})
+
+const mailboxOrder = (mailbox: MailboxRecord): number => {
+  switch (mailbox.specialUse) {
+    case "inbox":
+      return 0
+    case "sent":
+      return 1
+    case "archive":
+      return 2
+    case "drafts":
+      return 3
+    case "junk":
+      return 5
+    case "trash":
+      return 6
+    default:
+      return mailbox.path.toUpperCase() === "INBOX" ? 0 : 4
+  }
+}
+
+/** Runs `effect` and reports how long it took. */
+const timed = <A, E, R>(effect: Effect.Effect<A, E, R>, record: (millis: number) => void): Effect.Effect<A, E, R> =>
+  Effect.suspend(() => {
+    const start = performance.now()
+    return Effect.ensuring(
+      effect,
+      Effect.sync(() => record(performance.now() - start))
+    )
+  })
+
+type SyncFailure = ImapError | SqlError.SqlError | JobError
+
+export interface MailSyncShape {
+  readonly run: (owner: UserId, accountId: AccountId, attempt: SyncAttempt) => Effect.Effect<SyncResult, JobError>
+}
+
+export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-helper/MailSync") {
+  static readonly layer = Layer.effect(
+    MailSync,
+    Effect.gen(function* () {
+      const imap = yield* Imap
+      const access = yield* ImapAccess
+      const accounts = yield* AccountStore
+      const schedules = yield* AccountSchedules
+      const store = yield* MailStore
+      const parser = yield* MimeParser
+      const config = yield* SyncConfig
+      const jobs = yield* Jobs
+      const kinds = yield* JobKinds
+      const analysisInstalled = kinds.get(AnalyzeMailJob.name) !== undefined
+
+      const syncMailbox = (
+        session: ImapSession,
+        account: AccountRecord,
+        mailbox: MailboxRecord,
+        listed: MailboxInfo | undefined,
+        stats: Stats,
+        report: (phase: string, done: number, total: number | null) => Effect.Effect<void>
+      ) =>
+        Effect.gen(function* () {
+          const status = listed?.status ?? null
+          if (
+            status !== null &&
+            mailbox.uidValidity !== null &&
+            mailbox.uidNext !== null &&
+            mailbox.highestModseq !== null &&
+            config.useCondstore &&
+            session.supportsCondstore &&
+            status.uidValidity === mailbox.uidValidity &&
+            status.uidNext === mailbox.uidNext &&
+            status.highestModseq === mailbox.highestModseq
+          ) {
+            stats.unchangedMailboxes++
+            return
+          }
+          const state = yield* session.openMailbox(mailbox.path)
+          let lastUid = mailbox.lastUid
+          let storedModseq = mailbox.highestModseq
+          if (mailbox.uidValidity !== state.uidValidity) {
+            if (mailbox.uidValidity !== null) {
+              yield* Effect.logInfo("UIDVALIDITY changed: dropping the mailbox's stored messages", {
+                mailbox: mailbox.path
+              })
+              stats.uidValidityResets++
+            }
+            yield* store.resetMailbox(account.userId, mailbox.id, state.uidValidity)
+            lastUid = 0
+            storedModseq = null
+          }
+          const target: BatchTarget = {
+            owner: account.userId,
+            accountId: account.id,
+            mailboxId: mailbox.id,
+            uidValidity: state.uidValidity
+          }
+
+          // flags and expunges of what is already stored
+          if (lastUid > 0) {
+            yield* report("flags", 0, null)
+            const condstore = config.useCondstore && session.supportsCondstore && state.highestModseq !== null
+            if (condstore && storedModseq !== null) {
+              if (storedModseq !== state.highestModseq) {
+                const changes = yield* session.changesSince(mailbox.path, storedModseq)
+                stats.flagUpdates += yield* store.applyFlags(
+                  target,
+                  changes.changed.filter((change) => change.uid <= lastUid),
+                  config.flagChunkSize
+                )
+                if (changes.vanished !== null) {
+                  stats.expunged += yield* store.deleteUids(
+                    target,
+                    changes.vanished.filter((uid) => uid <= lastUid)
+                  )
+                } else {
+                  stats.expunged += yield* expungeByComparison(session, target, mailbox.path, lastUid)
+                }
+              }
+            } else {
+              // no usable modseq: every flag, and the UID list that comes with them
+              const all = yield* session.fetchFlags(mailbox.path)
+              const known = all.filter((entry) => entry.uid <= lastUid)
+              stats.flagUpdates += yield* store.applyFlags(target, known, config.flagChunkSize)
+              const stored = yield* store.countStored(target, lastUid)
+              if (stored !== known.length) {
+                stats.expunged += yield* store.deleteMissing(
+                  target,
+                  known.map((entry) => entry.uid),
+                  lastUid
+                )
+              }
+            }
+          }
+
+          // new messages
+          const sizes = yield* session.fetchSizes(mailbox.path, { from: lastUid + 1 })
+          if (sizes.length > 0) {
+            const plans = planBatches(sizes, config)
+            const total = sizes.length
+            let done = 0
+            yield* report("messages", 0, total)
+            yield* Stream.fromIterable(plans).pipe(
+              Stream.mapEffect((plan) =>
+                timed(fetchPlan(session, mailbox.path, plan), (ms) => (stats.fetchMillis += ms))
+              ),
+              Stream.buffer({ capacity: 1 }),
+              Stream.mapEffect(
+                ({ plan, messages }) =>
+                  Effect.map(
+                    timed(
+                      parser.parseBatch(messages.map((message) => message.source)),
+                      (ms) => (stats.parseMillis += ms)
+                    ),
+                    (parsed) => ({
+                      plan,
+                      // the sources are not kept beyond parsing
+                      messages: messages.map(({ source: _source, ...meta }) => meta),
+                      parsed
+                    })
+                  ),
+                { concurrency: 2 }
+              ),
+              Stream.runForEach(({ plan, messages, parsed }) =>
+                Effect.gen(function* () {
+                  const checkpoint = plan.uids[plan.uids.length - 1] ?? lastUid
+                  const stored = yield* timed(
+                    storeBatch(target, checkpoint, messages, parsed, plan.maxSourceBytes),
+                    (ms) => (stats.storeMillis += ms)
+                  )
+                  done += plan.uids.length
+                  stats.newMessages += stored.inserted
+                  stats.messagesWithWarnings += stored.withWarnings
+                  yield* Metric.update(syncMessages, stored.inserted)
+                  yield* report("messages", done, total)
+                })
+              )
+            )
+          }
+          yield* store.finishMailbox(target, { uidNext: state.uidNext, highestModseq: state.highestModseq })
+        }).pipe(
+          // deleted on the server between LIST and SELECT: the next sync's LIST removes it
+          Effect.catchTag("ImapMailboxMissing", (error) =>
+            Effect.logInfo("mailbox vanished during the sync", { mailbox: mailbox.path, message: error.message })
+          ),
+          Effect.withSpan("MailSync.mailbox", { attributes: { "mailbox.path": mailbox.path } })
+        )
+
+      /** Without VANISHED: compare the server's UID list with what is stored (only when the counts differ). */
+      const expungeByComparison = (session: ImapSession, target: BatchTarget, path: string, lastUid: number) =>
+        Effect.gen(function* () {
+          const uids = (yield* session.searchUids(path)).filter((uid) => uid <= lastUid)
+          const stored = yield* store.countStored(target, lastUid)
+          return stored === uids.length ? 0 : yield* store.deleteMissing(target, uids, lastUid)
+        })
+
+      const fetchPlan = (session: ImapSession, path: string, plan: FetchPlan) =>
+        Stream.runCollect(
+          session.fetchMessages(path, plan.uids, {
+            batchSize: plan.uids.length,
+            ...(plan.maxSourceBytes === undefined ? {} : { maxSourceBytes: plan.maxSourceBytes })
+          })
+        ).pipe(Effect.map((batches) => ({ plan, messages: batches.flat() })))
+
+      const storeBatch = (
+        target: BatchTarget,
+        checkpoint: number,
+        messages: ReadonlyArray<Omit<FetchedMessage, "source">>,
+        parsed: ReadonlyArray<ParsedMessage>,
+        prefixBytes: number | undefined
+      ) => {
+        const candidates = parsed.map((message) => threadKeyCandidates(message).slice(0, maxCandidates))
+        const messageIds = [...new Set(candidates.flat())]
+        const threadKeys = messageIds.map((id) => threadIdFor(target.accountId, id))
+        let withWarnings = 0
+        const prepare = Effect.gen(function* () {
+          const known = yield* store.knownThreads(target, messageIds, threadKeys)
+          const assignment = assignThreads(
+            target.accountId,
+            parsed.map((message, index) => ({
+              candidates: candidates[index] ?? [],
+              ownId: normaliseMessageId(message.messageId),
+              fallbackKey: `uid:${target.mailboxId}:${target.uidValidity}:${messages[index]?.uid ?? index}`
+            })),
+            known
+          )
+          const emails: Array<EmailInput> = []
+          parsed.forEach((message, index) => {
+            const meta = messages[index]
+            if (meta === undefined) return
+            const warnings = [...message.warnings]
+            if (meta.truncated) {
+              warnings.push(
+                `message of ${meta.size} bytes is above the ${config.maxMessageBytes} byte limit: only its first ${prefixBytes ?? meta.size} bytes were fetched, body and attachments may be incomplete`
+              )
+            }
+            if (warnings.length > 0) withWarnings++
+            emails.push({
+              uid: meta.uid,
+              messageId: message.messageId,
+              inReplyTo: message.inReplyTo,
+              references: message.references,
+              threadId: assignment.threads[index] ?? threadIdFor(target.accountId, `uid:${meta.uid}`),
+              subject: message.subject,
+              from: message.from,
+              to: message.to,
+              cc: message.cc,
+              bcc: message.bcc,
+              replyTo: message.replyTo,
+              sentAt: message.date,
+              receivedAt: meta.internalDate,
+              flags: meta.flags,
+              size: meta.size,
+              textBody: message.textBody,
+              htmlBody: message.htmlBody,
+              headers: headerRecord(message),
+              attachments: message.attachments,
+              warnings: warnings.map((warning) => warning.slice(0, 500)).slice(0, 50),
+              modseq: meta.modseq
+            })
+          })
+          return { emails, merges: assignment.merges }
+        })
+        return Effect.map(store.storeBatch(target, checkpoint, prepare), (result) => ({
+          inserted: result.inserted,
+          withWarnings
+        }))
+      }
+
+      /** Maps what went wrong to the job's verdict, updating the account's status on the way. */
+      const classify = (owner: UserId, account: AccountRecord, attempt: SyncAttempt) => (error: SyncFailure) =>
+        Effect.gen(function* () {
+          if (error._tag === "TransientJobError" || error._tag === "PermanentJobError") return yield* error
+          const reason =
+            error._tag === "ImapAuthenticationError"
+              ? "auth_failed"
+              : error._tag === "ImapConnectionError"
+                ? `connection_${error.reason}`
+                : error._tag === "SqlError"
+                  ? "database"
+                  : "imap_protocol"
+          yield* Metric.update(Metric.withAttributes(syncErrors, { reason }), 1)
+          if (error._tag === "ImapAuthenticationError") {
+            const updated = yield* accounts
+              .setStatus(owner, account.id, "auth_failed", error.message)
+              .pipe(Effect.orElseSucceed(() => Option.none()))
+            // no scheduled syncs until the credentials are changed
+            yield* schedules.apply({ ...account, status: "auth_failed" }).pipe(Effect.ignore)
+            if (Option.isNone(updated)) yield* Effect.logWarning("account status not saved")
+            return yield* new PermanentJobError({
+              code: "auth_failed",
+              message: `the IMAP server refused the login: ${error.message}`
+            })
+          }
+          if (error._tag === "SqlError") {
+            // the account was deleted under us: nothing to retry
+            const still = yield* accounts.find(owner, account.id).pipe(Effect.orElseSucceed(() => Option.some(account)))
+            if (Option.isNone(still)) {
+              return yield* new PermanentJobError({ code: "account_not_found", message: "the account was deleted" })
+            }
+            return yield* new TransientJobError({ code: "database", message: "database error during the sync" })
+          }
+          const transient = error._tag === "ImapConnectionError" ? isTransientImapError(error) : true
+          const finalAttempt = attempt.attempt >= attempt.maxAttempts
+          if (!transient || finalAttempt) {
+            yield* accounts.setStatus(owner, account.id, "unreachable", error.message).pipe(Effect.ignore)
+          }
+          const code = error._tag === "ImapConnectionError" ? `unreachable_${error.reason}` : "imap_error"
+          return yield* transient
+            ? new TransientJobError({ code, message: error.message })
+            : new PermanentJobError({ code, message: error.message })
+        })
+
+      const run = (owner: UserId, accountId: AccountId, attempt: SyncAttempt) =>
+        Effect.gen(function* () {
+          const started = Date.now()
+          const found = yield* accounts
+            .find(owner, accountId)
+            .pipe(Effect.mapError((error) => new TransientJobError({ code: "database", message: error.message })))
+          if (Option.isNone(found)) {
+            return yield* new PermanentJobError({ code: "account_not_found", message: `no mail account ${accountId}` })
+          }
+          const account = found.value
+          if (account.status === "disabled") {
+            return yield* new PermanentJobError({ code: "account_disabled", message: "the account is disabled" })
+          }
+          const stats: Stats = {
+            fetchMillis: 0,
+            parseMillis: 0,
+            storeMillis: 0,
+            mailboxes: 0,
+            unchangedMailboxes: 0,
+            newMessages: 0,
+            flagUpdates: 0,
+            expunged: 0,
+            uidValidityResets: 0,
+            messagesWithWarnings: 0
+          }
+          yield* Effect.gen(function* () {
+            const password = yield* accounts.password(account).pipe(
+              Effect.mapError(
+                (error) =>
+                  new PermanentJobError({
+                    code: "secret_unreadable",
+                    message: `${error.message}; update the account's password`
+                  })
+              )
+            )
+            const options = yield* access
+              .connectOptions(account, password, "sync")
+              .pipe(
+                Effect.mapError((error) => new PermanentJobError({ code: "host_not_allowed", message: error.message }))
+              )
+            yield* attempt.progress({ phase: "connecting", done: 0, total: null, message: account.host })
+            const session = yield* imap.connect(options)
+            yield* attempt.progress({ phase: "mailboxes", done: 0, total: null, message: null })
+            const listed = yield* session.listMailboxes({ status: true })
+            const rows = yield* store.syncMailboxList(owner, account.id, listed)
+            const byPath = new Map(listed.map((mailbox) => [mailbox.path, mailbox]))
+            const selectable = rows
+              .filter((mailbox) => mailbox.selectable)
+              .sort((a, b) => mailboxOrder(a) - mailboxOrder(b) || a.path.localeCompare(b.path))
+            stats.mailboxes = selectable.length
+            let index = 0
+            for (const mailbox of selectable) {
+              index++
+              const position = `${index}/${selectable.length}`
+              yield* syncMailbox(session, account, mailbox, byPath.get(mailbox.path), stats, (phase, done, total) =>
+                attempt.progress({ phase, done, total, message: `${mailbox.path} (mailbox ${position})` })
+              )
+            }
+          }).pipe(Effect.scoped, Effect.catch(classify(owner, account, attempt)))
+
+          const synced = yield* accounts.markSynced(owner, account.id).pipe(Effect.orElseSucceed(() => Option.none()))
+          // back from auth_failed (a manual sync after the server accepted the password again): schedule again
+          if (account.status === "auth_failed" && Option.isSome(synced)) {
+            yield* schedules.apply(synced.value).pipe(Effect.ignore)
+          }
+          if (stats.newMessages > 0 && analysisInstalled) {
+            // AFTER-SYNC HOOK: analysis and embeddings of the new mail (src/analysis/jobs/enqueue.ts)
+            yield* enqueueNewMailProcessing(owner).pipe(
+              Effect.provideService(Jobs, jobs),
+              Effect.catch((error) =>
+                Effect.logWarning("analysis of new mail not queued; the next sync will", error.message)
+              )
+            )
+          }
+          yield* attempt.progress({
+            phase: "done",
+            done: stats.newMessages,
+            total: stats.newMessages,
+            message: `${stats.mailboxes} mailboxes, ${stats.newMessages} new, ${stats.flagUpdates} flag changes, ${stats.expunged} expunged`
+          })
+          const { fetchMillis, parseMillis, storeMillis, ...counts } = stats
+          return {
+            ...counts,
+            durationMillis: Date.now() - started,
+            stageMillis: {
+              fetch: Math.round(fetchMillis),
+              parse: Math.round(parseMillis),
+              store: Math.round(storeMillis)
+            }
+          } satisfies SyncResult
+        }).pipe(Effect.withSpan("MailSync.run", { attributes: { "account.id": accountId } }))
+
+      return MailSync.of({ run })
+    })
+  )
+}
+
+/** The `mail.sync` processor: the job's owner is the account's owner. */
+export const MailSyncProcessor = makeProcessor(
+  SyncJob,
+  Effect.gen(function* () {
+    const sync = yield* MailSync
+    return (payload: { readonly accountId: AccountId }) =>
+      Effect.gen(function* () {
+        const job = yield* CurrentJob
+        const owner = Schema.decodeUnknownOption(UserId)(job.ownerId)
+        if (Option.isNone(owner)) {
+          return yield* new PermanentJobError({ code: "no_owner", message: "a sync job must have an owner" })
+        }
+        return yield* sync.run(owner.value, payload.accountId, {
+          attempt: job.attempt,
+          maxAttempts: job.maxAttempts,
+          progress: job.progress
+        })
+      })
+  })
+)

@@ -1,0 +1,46 @@
+import { Schema } from "effect"
+import { AccountId } from "../accounts/Account.ts"
+import { defineJobKind } from "../jobs/JobKind.ts"
+
+/** Only the account id travels through the queue: the worker reads and decrypts the rest itself. */
+export const SyncPayload = Schema.Struct({ accountId: AccountId })
+export type SyncPayload = typeof SyncPayload.Type
+
+const Count = Schema.Int.pipe(Schema.check(Schema.isGreaterThanOrEqualTo(0)))
+
+/** What one successful sync did (the attempt that finished; a resumed sync counts its own part). */
+export const SyncResult = Schema.Struct({
+  mailboxes: Count,
+  /** Mailboxes found unchanged by LIST-STATUS and skipped. */
+  unchangedMailboxes: Count,
+  newMessages: Count,
+  flagUpdates: Count,
+  expunged: Count,
+  /** Mailboxes whose UIDVALIDITY changed: their stored messages were dropped and fetched again. */
+  uidValidityResets: Count,
+  /** Messages stored with parse warnings. */
+  messagesWithWarnings: Count,
+  durationMillis: Count,
+  /** Busy time of each pipeline stage (they overlap, so the sum exceeds durationMillis). */
+  stageMillis: Schema.Struct({ fetch: Count, parse: Count, store: Count })
+})
+export type SyncResult = typeof SyncResult.Type
+
+/**
+ * Mirrors one IMAP account into PostgreSQL. One per account at a time (the second request gets the
+ * running job). Resumable: every stored batch moves the mailbox's checkpoint, so a retry (or a
+ * worker taking over a stalled job) continues where the last attempt stopped.
+ */
+export const SyncJob = defineJobKind({
+  name: "mail.sync",
+  description: "Synchronise one IMAP account (mailboxes, new mail, flags, expunges)",
+  payload: SyncPayload,
+  result: SyncResult,
+  concurrency: 4,
+  timeout: "2 hours",
+  // the checkpoint makes a timed-out attempt worth continuing
+  retryOnTimeout: true,
+  retry: { attempts: 5, initialDelay: "15 seconds", maxDelay: "10 minutes", jitter: 0.3 },
+  deduplicationKey: (payload) => payload.accountId,
+  userVisible: true
+})

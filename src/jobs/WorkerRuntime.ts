@@ -1,8 +1,9 @@
 import { type Job, UnrecoverableError, Worker } from "bullmq"
-import { Cause, Context, Duration, Effect, Exit, Layer, Metric, Option, Schema } from "effect"
+import { Cause, Context, Duration, Effect, Exit, Layer, Metric, Option, Schedule, Schema } from "effect"
 import { Headers, HttpTraceContext } from "effect/http"
 import { hostname } from "node:os"
 import { AppConfig } from "../platform/Config.ts"
+import type { DatabaseError } from "../platform/Database.ts"
 import { jobDuration, jobsCompleted } from "../platform/Metrics.ts"
 import { Redis } from "../platform/Redis.ts"
 import { CurrentJob, type ProgressUpdate } from "./CurrentJob.ts"
@@ -37,6 +38,24 @@ interface RunningJob {
 }
 
 const decodeEnvelope = Schema.decodeUnknownOption(JobEnvelope)
+
+/**
+ * A job's bookkeeping (claim, final state) waits out a database outage of up to ten minutes
+ * instead of handing the attempt back to BullMQ at once: every hand-back spends one of the
+ * kind's attempts, and a job whose attempts ran out while the database was down kept a
+ * `running` record for ever (found by scripts/drills/postgres-restart.ts). BullMQ keeps
+ * renewing the job's lock meanwhile, so no other worker takes it.
+ */
+const bookkeepingRetry = Schedule.min([Schedule.exponential("200 millis"), Schedule.spaced("5 seconds")]).pipe(
+  Schedule.upTo({ duration: "10 minutes" })
+)
+const patiently = <A>(jobId: string, statement: Effect.Effect<A, DatabaseError>) =>
+  statement.pipe(
+    Effect.tapError((error) =>
+      Effect.logWarning("job bookkeeping waits for the database", { jobId, error: error.message })
+    ),
+    Effect.retry(bookkeepingRetry)
+  )
 
 /**
  * Consumes every registered kind's queue and runs one Effect per job: hard
@@ -102,9 +121,9 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
           const { jobId, payload } = envelope.value
           const attempt = job.attemptsMade + 1
           // One statement claims the job in the common case; only when it cannot do we look at why.
-          const claimed = yield* store.markRunning(jobId, attempt, identity.name)
+          const claimed = yield* patiently(jobId, store.markRunning(jobId, attempt, identity.name))
           if (Option.isNone(claimed)) {
-            const found = yield* store.find(jobId)
+            const found = yield* patiently(jobId, store.find(jobId))
             if (Option.isNone(found)) {
               yield* Effect.logError("job has no durable record; dropping it", { jobId })
               return { _tag: "fail", message: "job record missing" } satisfies Disposition
@@ -113,7 +132,7 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
               // e.g. finished just before a crash, then handed out again by stalled-job recovery
               return { _tag: "done", result: found.value.view.result } satisfies Disposition
             }
-            yield* store.finish(jobId, { state: "cancelled", message: "cancelled before it started" })
+            yield* patiently(jobId, store.finish(jobId, { state: "cancelled", message: "cancelled before it started" }))
             yield* events.publish({ jobId, state: "cancelled", progress: found.value.view.progress })
             return { _tag: "fail", message: "cancelled" } satisfies Disposition
           }
@@ -167,6 +186,13 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
               }
             }),
             Effect.raceFirst(aborted),
+            // inside the span, so the line carries the trace id of the request that enqueued the job
+            Effect.tapError((error) =>
+              error._tag === "Cancelled"
+                ? Effect.void
+                : Effect.logWarning("job attempt failed", { code: error.code, message: error.message, attempt })
+            ),
+            Effect.annotateLogs({ jobId, userId: record.ownerId ?? "" }),
             Effect.withSpan("job.process", {
               kind: "consumer",
               attributes: { "job.id": jobId, "job.kind": kind.name, "job.attempt": attempt },
@@ -180,7 +206,7 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
 
           if (Exit.isSuccess(exit)) {
             yield* recordAttempt("succeeded")
-            yield* store.finish(jobId, { state: "succeeded", result: exit.value }, unwritten)
+            yield* patiently(jobId, store.finish(jobId, { state: "succeeded", result: exit.value }, unwritten))
             yield* events.publish({ jobId, state: "succeeded", progress: lastProgress })
             return { _tag: "done", result: exit.value } satisfies Disposition
           }
@@ -188,7 +214,10 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
           const finalAttempt = attempt >= record.view.maxAttempts
           if (Option.isSome(error) && error.value._tag === "Cancelled" && error.value.reason === "user") {
             yield* recordAttempt("cancelled")
-            yield* store.finish(jobId, { state: "cancelled", message: "cancelled while running" }, unwritten)
+            yield* patiently(
+              jobId,
+              store.finish(jobId, { state: "cancelled", message: "cancelled while running" }, unwritten)
+            )
             yield* events.publish({ jobId, state: "cancelled", progress: lastProgress })
             return { _tag: "fail", message: "cancelled" } satisfies Disposition
           }
@@ -204,12 +233,18 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
           if (Option.isNone(error)) yield* Effect.logError("job died", Cause.pretty(exit.cause))
           if (failure.transient && !finalAttempt) {
             yield* recordAttempt("retrying")
-            yield* store.finish(jobId, { state: "retrying", code: failure.code, message: failure.message }, unwritten)
+            yield* patiently(
+              jobId,
+              store.finish(jobId, { state: "retrying", code: failure.code, message: failure.message }, unwritten)
+            )
             yield* events.publish({ jobId, state: "retrying", progress: lastProgress })
             return { _tag: "retry", message: `${failure.code}: ${failure.message}` } satisfies Disposition
           }
           yield* recordAttempt("failed")
-          yield* store.finish(jobId, { state: "failed", code: failure.code, message: failure.message }, unwritten)
+          yield* patiently(
+            jobId,
+            store.finish(jobId, { state: "failed", code: failure.code, message: failure.message }, unwritten)
+          )
           yield* events.publish({ jobId, state: "failed", progress: lastProgress })
           return { _tag: "fail", message: `${failure.code}: ${failure.message}` } satisfies Disposition
         }).pipe(
@@ -270,9 +305,12 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
           const jobId = envelope.value.jobId
           runExit(
             Effect.gen(function* () {
-              const record = yield* store.find(jobId)
+              const record = yield* patiently(jobId, store.find(jobId))
               if (Option.isSome(record) && record.value.view.state === "running" && !running.has(jobId)) {
-                yield* store.finish(jobId, { state: "failed", code: "stalled", message: job.failedReason })
+                yield* patiently(
+                  jobId,
+                  store.finish(jobId, { state: "failed", code: "stalled", message: job.failedReason })
+                )
                 yield* events.publish({ jobId, state: "failed", progress: record.value.view.progress })
               }
             }).pipe(Effect.ignore)

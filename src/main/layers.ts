@@ -14,6 +14,7 @@ import { DebugHttpLive } from "../debug/DebugHttp.ts"
 import { PingJob, PingProcessor } from "../debug/PingJob.ts"
 import { EmailsHttpLayer } from "../emails/EmailsLive.ts"
 import { HealthHttpLive } from "../health/HealthHttp.ts"
+import { QueueDashboardLive } from "../ops/QueueDashboard.ts"
 import { Api } from "../http/Api.ts"
 import { RequestLimitsLive } from "../http/RequestLimits.ts"
 import { RequestMetricsLive } from "../http/RequestMetrics.ts"
@@ -105,6 +106,7 @@ export const HttpAppLive = <E, R>(authentication: Layer.Layer<Authentication, E,
       Layer.provide(UsersLive)
     ),
     HttpApiScalar.layer(Api, { path: "/docs" }),
+    QueueDashboardLive.pipe(Layer.provide(authentication), Layer.provide(UsersLive)),
     PrometheusMetrics.layerHttp({ path: "/metrics" }),
     RequestLimitsLive,
     ProcessMetricsLive

@@ -4,6 +4,8 @@ import { JobsLive, WorkerLive, WorkerOpsHttpLive } from "./layers.ts"
 import { launch } from "./program.ts"
 
 /** The job worker, with its metrics and liveness endpoint on WORKER_METRICS_PORT. */
-export const WorkerProgram = Layer.mergeAll(WorkerLive, WorkerOpsHttpLive, MaintenanceLive).pipe(Layer.provide(JobsLive))
+export const WorkerProgram = Layer.mergeAll(WorkerLive, WorkerOpsHttpLive, MaintenanceLive).pipe(
+  Layer.provide(JobsLive)
+)
 
 if (import.meta.main) launch("worker", WorkerProgram, { migrate: false })

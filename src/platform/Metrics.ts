@@ -38,11 +38,38 @@ export const analysisMessages = Metric.counter("analysis_messages_total", {
   description: "Messages analysed, by provider and outcome"
 })
 
-const residentMemory = Metric.gauge("process_resident_memory_bytes", { description: "Resident set size in bytes" })
-const heapUsed = Metric.gauge("nodejs_heap_used_bytes", { description: "V8 heap in use, in bytes" })
-const eventLoopLag = Metric.gauge("nodejs_eventloop_lag_seconds", {
+export const residentMemory = Metric.gauge("process_resident_memory_bytes", {
+  description: "Resident set size of the process in bytes"
+})
+export const heapUsed = Metric.gauge("nodejs_heap_used_bytes", { description: "V8 heap in use, in bytes" })
+export const eventLoopLag = Metric.gauge("nodejs_eventloop_lag_seconds", {
   description: "Event-loop delay (p99 over the last interval) in seconds"
 })
+
+/**
+ * Every metric with the label names its samples carry: the contract the Grafana dashboard
+ * (otel/grafana/dashboards) and the alert rules (otel/alerts.yml) are written against, checked
+ * by test/ops/metrics.test.ts against real scrapes of the api and the worker.
+ * Where each is exported: api = the API's /metrics, worker = the worker's WORKER_METRICS_PORT
+ * (`start` runs both in one process and exports everything on the API's port).
+ */
+export const metricCatalogue: ReadonlyArray<{
+  readonly metric: Metric.Metric<number, unknown>
+  readonly labels: ReadonlyArray<string>
+  readonly exportedBy: ReadonlyArray<"api" | "worker">
+}> = [
+  { metric: httpRequests, labels: ["method", "route", "status"], exportedBy: ["api"] },
+  { metric: httpRequestDuration, labels: ["method", "route", "status"], exportedBy: ["api"] },
+  { metric: jobsCompleted, labels: ["kind", "outcome"], exportedBy: ["worker"] },
+  { metric: jobDuration, labels: ["kind", "outcome"], exportedBy: ["worker"] },
+  { metric: queueJobs, labels: ["queue", "state"], exportedBy: ["worker"] },
+  { metric: syncMessages, labels: [], exportedBy: ["worker"] },
+  { metric: syncErrors, labels: ["reason"], exportedBy: ["worker"] },
+  { metric: analysisMessages, labels: ["provider", "outcome"], exportedBy: ["worker"] },
+  { metric: residentMemory, labels: [], exportedBy: ["api", "worker"] },
+  { metric: heapUsed, labels: [], exportedBy: ["api", "worker"] },
+  { metric: eventLoopLag, labels: [], exportedBy: ["api", "worker"] }
+]
 
 /** Samples process memory and event-loop delay every few seconds while the program runs. */
 export const ProcessMetricsLive = Layer.effectDiscard(

@@ -1,0 +1,478 @@
+/**
+ * Shared by the drills (scripts/drills/*.ts, `npm run drill:<name>`): a throw-away database and
+ * Redis prefix, the real programs as child processes, a small HTTP client, latency statistics
+ * and the report every drill prints. Everything listens on loopback only.
+ */
+import { PgClient } from "@effect/sql-pg"
+import { Effect, Layer, Redacted } from "effect"
+import { spawnSync } from "node:child_process"
+import { randomBytes } from "node:crypto"
+import { readdirSync, readFileSync } from "node:fs"
+import { Redis as IORedis } from "ioredis"
+import { migrate } from "../../src/platform/Database.ts"
+
+export { freePort, type Program, startApi, startProgram, startWorker } from "../../test/ops/programs.ts"
+
+const postgresBase = process.env["DRILL_POSTGRES_URL"] ?? "postgres://root@127.0.0.1:5432"
+const defaultRedisUrl = process.env["DRILL_REDIS_URL"] ?? "redis://127.0.0.1:6379/0"
+
+export const sleep = (millis: number) => new Promise<void>((resolve) => setTimeout(resolve, millis))
+
+// ---------------------------------------------------------------------------------------------
+// report
+
+export interface Check {
+  readonly name: string
+  readonly ok: boolean
+  readonly detail: string
+}
+
+/** What a drill checked and measured; printed at the end, exit code 1 when a check failed. */
+export class Report {
+  readonly checks: Array<Check> = []
+  readonly figures: Array<readonly [string, string]> = []
+  readonly started = Date.now()
+  readonly drill: string
+  constructor(drill: string) {
+    this.drill = drill
+  }
+
+  check(name: string, ok: boolean, detail = ""): boolean {
+    this.checks.push({ name, ok, detail })
+    log(`${ok ? "PASS" : "FAIL"} ${name}${detail === "" ? "" : ` (${detail})`}`)
+    return ok
+  }
+
+  figure(name: string, value: string | number): void {
+    this.figures.push([name, typeof value === "number" ? formatNumber(value) : value])
+  }
+
+  get failed(): number {
+    return this.checks.filter((check) => !check.ok).length
+  }
+
+  print(): void {
+    const lines = [
+      "",
+      `==== drill ${this.drill}: ${this.failed === 0 ? "PASSED" : `FAILED (${this.failed} of ${this.checks.length} checks)`} in ${((Date.now() - this.started) / 1000).toFixed(1)} s ====`,
+      "checks:",
+      ...this.checks.map(
+        (check) => `  [${check.ok ? "ok" : "FAIL"}] ${check.name}${check.detail === "" ? "" : `: ${check.detail}`}`
+      ),
+      "figures:",
+      ...this.figures.map(([name, value]) => `  ${name}: ${value}`),
+      ""
+    ]
+    process.stdout.write(`${lines.join("\n")}\n`)
+  }
+}
+
+const formatNumber = (value: number): string =>
+  Number.isInteger(value)
+    ? String(value)
+    : value >= 100
+      ? value.toFixed(0)
+      : value >= 1
+        ? value.toFixed(2)
+        : value.toFixed(4)
+
+export const log = (message: string) => process.stderr.write(`[${new Date().toISOString().slice(11, 23)}] ${message}\n`)
+
+/**
+ * Runs a drill: `body` gets the report and a registry of clean-ups (run in reverse, also on
+ * failure and on the deadline). Exits 0 when every check passed, 1 otherwise, 2 on a crash
+ * or when the drill overran `deadlineSeconds`.
+ */
+export const runDrill = async (
+  name: string,
+  deadlineSeconds: number,
+  body: (report: Report, cleanup: (task: () => Promise<unknown> | unknown) => void) => Promise<void>
+): Promise<never> => {
+  const report = new Report(name)
+  const tasks: Array<() => Promise<unknown> | unknown> = []
+  const runCleanups = async () => {
+    for (const task of tasks.reverse()) {
+      try {
+        await task()
+      } catch (error) {
+        log(`clean-up failed: ${String(error)}`)
+      }
+    }
+    tasks.length = 0
+  }
+  let code = 0
+  const deadline = setTimeout(() => {
+    report.check(`finished within its time bound of ${deadlineSeconds} s`, false)
+    void runCleanups().finally(() => {
+      report.print()
+      process.exit(2)
+    })
+  }, deadlineSeconds * 1000)
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    process.once(signal, () => {
+      log(`${signal}: cleaning up`)
+      void runCleanups().finally(() => process.exit(130))
+    })
+  }
+  try {
+    await body(report, (task) => tasks.push(task))
+  } catch (error) {
+    report.check("ran to the end", false, error instanceof Error ? (error.stack ?? error.message) : String(error))
+    code = 2
+  }
+  clearTimeout(deadline)
+  await runCleanups()
+  report.print()
+  process.exit(code !== 0 ? code : report.failed === 0 ? 0 : 1)
+}
+
+// ---------------------------------------------------------------------------------------------
+// environment
+
+export interface DrillEnv {
+  readonly databaseName: string
+  readonly databaseUrl: string
+  readonly redisUrl: string
+  readonly redisPrefix: string
+  /** Environment for the api and worker programs. */
+  readonly env: Record<string, string>
+}
+
+/** Runs one statement through psql as the server's superuser (outside any pool); returns its output. */
+export const psql = (databaseUrl: string, statement: string): string => {
+  const result = spawnSync("psql", [databaseUrl, "-v", "ON_ERROR_STOP=1", "-qAtc", statement], { encoding: "utf8" })
+  if (result.status !== 0) throw new Error(`psql failed: ${result.stderr}`)
+  return result.stdout.trim()
+}
+
+export const migrateDatabase = (databaseUrl: string) =>
+  Effect.runPromise(
+    migrate.pipe(
+      Effect.provide(PgClient.layer({ url: Redacted.make(databaseUrl), maxConnections: 1 })),
+      Effect.provide(Layer.empty)
+    )
+  )
+
+export interface DrillEnvOptions {
+  readonly postgresBase?: string
+  readonly redisUrl?: string
+  readonly extraEnv?: Record<string, string>
+}
+
+/**
+ * A fresh, migrated database and a Redis prefix of its own. The programs get settings that make
+ * faults visible within seconds (a 2 s job lock, a 1 s stalled check), cheap password hashing
+ * and open registration; production keeps the documented defaults.
+ */
+export const makeDrillEnv = async (
+  name: string,
+  cleanup: (task: () => Promise<unknown> | unknown) => void,
+  options: DrillEnvOptions = {}
+): Promise<DrillEnv> => {
+  const base = options.postgresBase ?? postgresBase
+  const suffix = `${process.pid}_${randomBytes(3).toString("hex")}`
+  const databaseName = `mh_drill_${name.replace(/[^a-z0-9]/g, "_")}_${suffix}`
+  psql(`${base}/postgres`, `CREATE DATABASE ${databaseName}`)
+  cleanup(() => psql(`${base}/postgres`, `DROP DATABASE IF EXISTS ${databaseName} WITH (FORCE)`))
+  const databaseUrl = `${base}/${databaseName}`
+  await migrateDatabase(databaseUrl)
+  const redisUrl = options.redisUrl ?? defaultRedisUrl
+  const redisPrefix = `mhd_${suffix}`
+  cleanup(() => deleteRedisKeys(redisUrl, redisPrefix))
+  return {
+    databaseName,
+    databaseUrl,
+    redisUrl,
+    redisPrefix,
+    env: {
+      NODE_ENV: "test",
+      DATABASE_URL: databaseUrl,
+      REDIS_URL: redisUrl,
+      REDIS_PREFIX: redisPrefix,
+      SECRET_KEYS: `1:${randomBytes(32).toString("base64")}`,
+      LOG_FORMAT: "json",
+      LOG_LEVEL: "Info",
+      JOB_LOCK_MS: "2000",
+      JOB_STALLED_INTERVAL_MS: "1000",
+      SHUTDOWN_GRACE_SECONDS: "10",
+      ENABLE_DEBUG_JOBS: "true",
+      REGISTRATION_MODE: "open",
+      ARGON2_MEMORY_KIB: "8192",
+      ARGON2_TIME_COST: "1",
+      LOGIN_MAX_PER_ADDRESS: "100000",
+      AI_PROVIDER: "offline",
+      ...options.extraEnv
+    }
+  }
+}
+
+export const deleteRedisKeys = async (redisUrl: string, prefix: string) => {
+  const redis = new IORedis(redisUrl, { maxRetriesPerRequest: 1, lazyConnect: true, connectTimeout: 2_000 })
+  redis.on("error", () => {})
+  try {
+    await redis.connect()
+    let cursor = "0"
+    do {
+      const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 1000)
+      cursor = next
+      if (keys.length > 0) await redis.unlink(...keys)
+    } while (cursor !== "0")
+  } catch (error) {
+    log(`redis clean-up of ${prefix}: ${String(error)}`)
+  } finally {
+    redis.disconnect()
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTP
+
+export interface Reply {
+  readonly status: number
+  readonly body: unknown
+  readonly text: string
+  readonly millis: number
+  readonly headers: Headers
+}
+
+/** One request; a network error or timeout is status 0. */
+export const request = async (
+  base: string,
+  method: string,
+  path: string,
+  options: { json?: unknown; headers?: Record<string, string>; timeoutMillis?: number } = {}
+): Promise<Reply> => {
+  const headers: Record<string, string> = { ...options.headers }
+  let body: string | undefined
+  if (options.json !== undefined) {
+    headers["content-type"] = "application/json"
+    body = JSON.stringify(options.json)
+  }
+  const started = performance.now()
+  try {
+    const response = await fetch(`${base}${path}`, {
+      method,
+      headers,
+      signal: AbortSignal.timeout(options.timeoutMillis ?? 15_000),
+      ...(body === undefined ? {} : { body })
+    })
+    const text = await response.text()
+    let parsed: unknown
+    try {
+      parsed = JSON.parse(text)
+    } catch {
+      parsed = undefined
+    }
+    return {
+      status: response.status,
+      body: parsed,
+      text,
+      millis: performance.now() - started,
+      headers: response.headers
+    }
+  } catch (error) {
+    return {
+      status: 0,
+      body: undefined,
+      text: String(error),
+      millis: performance.now() - started,
+      headers: new Headers()
+    }
+  }
+}
+
+/** Reads a nested field of a JSON body; undefined when any step is missing. */
+export const field = (value: unknown, ...path: ReadonlyArray<string | number>): unknown => {
+  let current: unknown = value
+  for (const key of path) {
+    if (typeof current !== "object" || current === null) return undefined
+    const descriptor = Object.getOwnPropertyDescriptor(current, String(key))
+    current = descriptor?.value
+  }
+  return current
+}
+
+export const items = (body: unknown): ReadonlyArray<unknown> => {
+  const list = field(body, "items")
+  return Array.isArray(list) ? list : []
+}
+
+export interface DrillUser {
+  readonly email: string
+  readonly token: string
+  readonly headers: Record<string, string>
+}
+
+/** Registers, signs in and makes a bearer token. */
+export const signUp = async (base: string, name: string): Promise<DrillUser> => {
+  const email = `${name}.${randomBytes(4).toString("hex")}@drill.example`
+  const password = `drill ${randomBytes(12).toString("base64url")}`
+  const registered = await request(base, "POST", "/api/v1/auth/register", { json: { email, password } })
+  if (registered.status !== 201) throw new Error(`register ${email}: ${registered.status} ${registered.text}`)
+  const signedIn = await request(base, "POST", "/api/v1/auth/login", { json: { email, password } })
+  if (signedIn.status !== 200) throw new Error(`login ${email}: ${signedIn.status} ${signedIn.text}`)
+  const cookie = (signedIn.headers.getSetCookie()[0] ?? "").split(";")[0] ?? ""
+  const origin = new URL(base).origin
+  const created = await request(base, "POST", "/api/v1/auth/tokens", {
+    json: { name: "drill" },
+    headers: { cookie, origin }
+  })
+  if (created.status !== 201) throw new Error(`token ${email}: ${created.status} ${created.text}`)
+  const token = String(field(created.body, "token"))
+  return { email, token, headers: { authorization: `Bearer ${token}` } }
+}
+
+/** Polls until `done` returns a value or the time is up (then undefined). */
+export const waitUntil = async <A>(
+  done: () => Promise<A | undefined> | A | undefined,
+  timeoutMillis: number,
+  intervalMillis = 100
+): Promise<A | undefined> => {
+  const until = Date.now() + timeoutMillis
+  while (Date.now() < until) {
+    const value = await done()
+    if (value !== undefined) return value
+    await sleep(intervalMillis)
+  }
+  return undefined
+}
+
+/** Job states straight from the database (owner connection; RLS does not apply to the superuser). */
+export const jobStates = (databaseUrl: string, ids: ReadonlyArray<string>): Map<string, string> => {
+  const states = new Map<string, string>()
+  for (let i = 0; i < ids.length; i += 500) {
+    const chunk = ids.slice(i, i + 500)
+    if (chunk.length === 0) continue
+    const rows = psql(
+      databaseUrl,
+      `SELECT id || ' ' || state FROM jobs WHERE id IN (${chunk.map((id) => `'${id.replace(/[^0-9a-f-]/g, "")}'`).join(",")})`
+    )
+    for (const row of rows.split("\n")) {
+      const [id, state] = row.split(" ")
+      if (id !== undefined && state !== undefined && id !== "") states.set(id, state)
+    }
+  }
+  return states
+}
+
+export const terminalStates: ReadonlySet<string> = new Set(["succeeded", "failed", "cancelled"])
+
+// ---------------------------------------------------------------------------------------------
+// statistics
+
+/** Latencies per request kind, with percentiles. */
+export class Latencies {
+  private readonly byKind = new Map<string, { millis: Array<number>; errors: number; statuses: Map<number, number> }>()
+
+  record(kind: string, millis: number, status: number, ok: boolean): void {
+    let entry = this.byKind.get(kind)
+    if (entry === undefined) {
+      entry = { millis: [], errors: 0, statuses: new Map() }
+      this.byKind.set(kind, entry)
+    }
+    entry.millis.push(millis)
+    if (!ok) entry.errors++
+    entry.statuses.set(status, (entry.statuses.get(status) ?? 0) + 1)
+  }
+
+  kinds(): ReadonlyArray<string> {
+    return [...this.byKind.keys()].sort()
+  }
+
+  summary(kind: string) {
+    const entry = this.byKind.get(kind)
+    const sorted = [...(entry?.millis ?? [])].sort((a, b) => a - b)
+    return {
+      count: sorted.length,
+      errors: entry?.errors ?? 0,
+      p50: percentile(sorted, 0.5),
+      p95: percentile(sorted, 0.95),
+      p99: percentile(sorted, 0.99),
+      max: sorted[sorted.length - 1] ?? 0,
+      statuses: [...(entry?.statuses ?? new Map<number, number>())].sort(([a], [b]) => a - b)
+    }
+  }
+
+  total() {
+    let count = 0
+    let errors = 0
+    for (const kind of this.kinds()) {
+      const summary = this.summary(kind)
+      count += summary.count
+      errors += summary.errors
+    }
+    return { count, errors }
+  }
+}
+
+export const percentile = (sorted: ReadonlyArray<number>, q: number): number => {
+  if (sorted.length === 0) return 0
+  const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))
+  return sorted[index] ?? 0
+}
+
+export const envNumber = (name: string, fallback: number): number => {
+  const value = Number(process.env[name])
+  return Number.isFinite(value) && value > 0 ? value : fallback
+}
+
+export const countBy = <A>(values: ReadonlyArray<A>): Map<A, number> => {
+  const counts = new Map<A, number>()
+  for (const value of values) counts.set(value, (counts.get(value) ?? 0) + 1)
+  return counts
+}
+
+/** `202×10, 503×3` */
+export const formatCounts = <A>(counts: Map<A, number>): string =>
+  [...counts].map(([key, count]) => `${String(key)}×${count}`).join(", ") || "none"
+
+/** CPU seconds (user + system) a process has used so far, from /proc (Linux); undefined elsewhere. */
+export const cpuSeconds = (pid: number): number | undefined => {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+    const ticks = Number(fields[11]) + Number(fields[12])
+    return ticks / 100
+  } catch {
+    return undefined
+  }
+}
+
+/** Busy and total CPU time of the whole machine, from /proc/stat (Linux). */
+export const machineCpu = (): { busy: number; total: number } | undefined => {
+  try {
+    const line = readFileSync("/proc/stat", "utf8").split("\n")[0] ?? ""
+    const values = line.trim().split(/\s+/).slice(1).map(Number)
+    const total = values.reduce((sum, value) => sum + value, 0)
+    const idle = (values[3] ?? 0) + (values[4] ?? 0)
+    return { busy: total - idle, total }
+  } catch {
+    return undefined
+  }
+}
+
+/** CPU seconds used so far by all processes of each command name (postgres, redis-server, imap, ...), from /proc. */
+export const cpuByCommand = (exclude: ReadonlySet<number> = new Set()): Map<string, number> => {
+  const totals = new Map<string, number>()
+  let entries: Array<string> = []
+  try {
+    entries = readdirSync("/proc").filter((entry) => /^\d+$/.test(entry))
+  } catch {
+    return totals
+  }
+  for (const entry of entries) {
+    if (exclude.has(Number(entry))) continue
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8")
+      const raw = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"))
+      // Node 24 names its main thread, and so its process, "MainThread"
+      const command = raw === "MainThread" || raw.startsWith("node") || raw.startsWith("npm ") ? "node/npm" : raw
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+      const seconds = (Number(fields[11]) + Number(fields[12])) / 100
+      totals.set(command, (totals.get(command) ?? 0) + seconds)
+    } catch {
+      // the process has ended
+    }
+  }
+  return totals
+}

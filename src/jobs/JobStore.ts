@@ -1,4 +1,4 @@
-import { Context, Effect, Layer, Option, Schema } from "effect"
+import { Context, Effect, Exit, Layer, Option, Request, RequestResolver, Schema } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
 import { DatabaseError, decodeRows, fromSqlError, SystemDatabase } from "../platform/Database.ts"
 import type { UserId } from "../users/UserId.ts"
@@ -116,6 +116,32 @@ export interface JobStoreShape {
 
 const unfinished = ["queued", "running", "retrying"] as const
 
+/** How long a claim or final state waits for others to share its statement, and how many may. */
+const batchWindow = "2 millis"
+const maxBatch = 200
+
+class ClaimJob extends Request.Class<
+  { readonly claim: { readonly id: string; readonly attempt: number; readonly worker: string } },
+  Option.Option<JobRecord>,
+  DatabaseError
+> {}
+
+class FinishJob extends Request.Class<
+  {
+    readonly row: {
+      readonly id: string
+      readonly state: JobState
+      readonly result: unknown
+      readonly progress: JobProgress | null
+      readonly code: string | null
+      readonly message: string | null
+      readonly terminal: boolean
+    }
+  },
+  boolean,
+  DatabaseError
+> {}
+
 export class JobStore extends Context.Service<JobStore, JobStoreShape>()("mail-helper/JobStore") {
   static readonly layer = Layer.effect(
     JobStore,
@@ -199,36 +225,81 @@ export class JobStore extends Context.Service<JobStore, JobStoreShape>()("mail-h
           traced("listUnfinished")
         )
 
-      const markRunning = (id: string, attempt: number, worker: string) =>
+      // Claims and final states of concurrent jobs are written in batches (group commit): at
+      // a few thousand jobs per second one statement per job would cost more than the jobs.
+      const claimResolver = RequestResolver.make<ClaimJob>((entries) =>
         system`
-          UPDATE jobs SET state = 'running', attempts = ${attempt}, worker = ${worker},
-            started_at = COALESCE(started_at, now()), updated_at = now(),
+          UPDATE jobs SET state = 'running', attempts = v.attempt, worker = v.worker,
+            started_at = COALESCE(jobs.started_at, now()), updated_at = now(),
             error_code = NULL, error_message = NULL
-          WHERE id = ${id} AND state IN ${system.in(unfinished)} AND cancel_requested_at IS NULL
-          RETURNING *`.pipe(Effect.flatMap(first), dbError, traced("markRunning"))
+          FROM jsonb_to_recordset(${JSON.stringify(entries.map((entry) => entry.request.claim))}::jsonb)
+            AS v(id uuid, attempt integer, worker text)
+          WHERE jobs.id = v.id AND jobs.state IN ${system.in(unfinished)} AND jobs.cancel_requested_at IS NULL
+          RETURNING jobs.*`.pipe(
+          Effect.flatMap(records),
+          dbError,
+          Effect.match({
+            onFailure: (error) => {
+              for (const entry of entries) entry.completeUnsafe(Exit.fail(error))
+            },
+            onSuccess: (claimed) => {
+              const byId = new Map<string, JobRecord>(claimed.map((record) => [record.view.id, record]))
+              for (const entry of entries) {
+                entry.completeUnsafe(Exit.succeed(Option.fromNullishOr(byId.get(entry.request.claim.id))))
+              }
+            }
+          }),
+          traced("markRunning")
+        )
+      ).pipe(RequestResolver.setDelay(batchWindow), RequestResolver.batchN(maxBatch))
+
+      const markRunning = (id: string, attempt: number, worker: string) =>
+        Effect.request(new ClaimJob({ claim: { id, attempt, worker } }), claimResolver)
+
+      const finishResolver = RequestResolver.make<FinishJob>((entries) =>
+        system`
+          UPDATE jobs SET state = v.state, result = v.result,
+            progress = COALESCE(v.progress, jobs.progress),
+            error_code = v.code, error_message = v.message,
+            finished_at = CASE WHEN v.terminal THEN now() ELSE NULL END, updated_at = now()
+          FROM jsonb_to_recordset(${JSON.stringify(entries.map((entry) => entry.request.row))}::jsonb)
+            AS v(id uuid, state text, result jsonb, progress jsonb, code text, message text, terminal boolean)
+          WHERE jobs.id = v.id AND jobs.state IN ${system.in(unfinished)}
+          RETURNING jobs.id`.pipe(
+          dbError,
+          Effect.match({
+            onFailure: (error) => {
+              for (const entry of entries) entry.completeUnsafe(Exit.fail(error))
+            },
+            onSuccess: (rows) => {
+              const changed = new Set(rows.map((row) => String(row["id"])))
+              for (const entry of entries) entry.completeUnsafe(Exit.succeed(changed.has(entry.request.row.id)))
+            }
+          }),
+          traced("finish")
+        )
+      ).pipe(RequestResolver.setDelay(batchWindow), RequestResolver.batchN(maxBatch))
 
       const saveProgress = (id: string, progress: JobProgress) =>
         system`
           UPDATE jobs SET progress = ${JSON.stringify(progress)}::jsonb, updated_at = now()
           WHERE id = ${id} AND state = 'running'`.pipe(Effect.asVoid, dbError, traced("saveProgress"))
 
-      const finish = (id: string, outcome: Outcome, progress?: JobProgress) => {
-        const terminal = outcome.state !== "retrying"
-        const result = outcome.state === "succeeded" ? JSON.stringify(outcome.result ?? null) : null
-        const code = outcome.state === "succeeded" ? null : outcome.state === "cancelled" ? "cancelled" : outcome.code
-        const message = outcome.state === "succeeded" ? null : outcome.message
-        return system`
-          UPDATE jobs SET state = ${outcome.state}, result = ${result}::jsonb,
-            progress = COALESCE(${progress === undefined ? null : JSON.stringify(progress)}::jsonb, progress),
-            error_code = ${code}, error_message = ${message},
-            finished_at = ${terminal ? system`now()` : system`NULL`}, updated_at = now()
-          WHERE id = ${id} AND state IN ${system.in(unfinished)}
-          RETURNING id`.pipe(
-          Effect.map((rows) => rows.length > 0),
-          dbError,
-          traced("finish")
+      const finish = (id: string, outcome: Outcome, progress?: JobProgress) =>
+        Effect.request(
+          new FinishJob({
+            row: {
+              id,
+              state: outcome.state,
+              result: outcome.state === "succeeded" ? (outcome.result ?? null) : null,
+              progress: progress ?? null,
+              code: outcome.state === "succeeded" ? null : outcome.state === "cancelled" ? "cancelled" : outcome.code,
+              message: outcome.state === "succeeded" ? null : outcome.message,
+              terminal: outcome.state !== "retrying"
+            }
+          }),
+          finishResolver
         )
-      }
 
       const requestCancel = (id: string) =>
         system`

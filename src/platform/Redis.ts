@@ -26,7 +26,14 @@ export interface RedisShape {
 
 const optionsFor = (name: string, role: ConnectionRole) =>
   role === "command"
-    ? { connectionName: name, maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 2_000 }
+    ? // auto-pipelining sends the commands of one event-loop tick (publishes, queue adds) in one write
+      {
+        connectionName: name,
+        maxRetriesPerRequest: 1,
+        enableOfflineQueue: false,
+        connectTimeout: 2_000,
+        enableAutoPipelining: true
+      }
     : { connectionName: name, maxRetriesPerRequest: null, enableOfflineQueue: true, connectTimeout: 5_000 }
 
 export class Redis extends Context.Service<Redis, RedisShape>()("mail-helper/Redis") {

@@ -62,6 +62,20 @@ const toRecord = (row: JobRow): JobRecord => ({
   )
 })
 
+/** What a worker needs of a job it has just claimed (the hot path reads no more). */
+export interface ClaimedJob {
+  readonly ownerId: string | null
+  readonly maxAttempts: number
+  readonly progress: JobProgress | null
+}
+
+const ClaimedRow = Schema.Struct({
+  id: Schema.String,
+  user_id: Schema.NullOr(Schema.String),
+  max_attempts: Schema.Int,
+  progress: Schema.NullOr(JobProgress)
+})
+
 export interface NewJob {
   readonly id: JobId
   readonly kind: string
@@ -99,7 +113,7 @@ export interface JobStoreShape {
     id: string,
     attempt: number,
     worker: string
-  ) => Effect.Effect<Option.Option<JobRecord>, DatabaseError>
+  ) => Effect.Effect<Option.Option<ClaimedJob>, DatabaseError>
   readonly saveProgress: (id: string, progress: JobProgress) => Effect.Effect<void, DatabaseError>
   /** Records an outcome unless the job already ended; true when it changed the record. */
   readonly finish: (
@@ -122,7 +136,7 @@ const maxBatch = 200
 
 class ClaimJob extends Request.Class<
   { readonly claim: { readonly id: string; readonly attempt: number; readonly worker: string } },
-  Option.Option<JobRecord>,
+  Option.Option<ClaimedJob>,
   DatabaseError
 > {}
 
@@ -148,6 +162,7 @@ export class JobStore extends Context.Service<JobStore, JobStoreShape>()("mail-h
     Effect.gen(function* () {
       const sql = yield* SqlClient.SqlClient
       const decode = decodeRows(JobRow)
+      const decodeClaimed = decodeRows(ClaimedRow)
       const records = (rows: ReadonlyArray<unknown>) => Effect.map(decode(rows), (rs) => rs.map(toRecord))
       const first = (rows: ReadonlyArray<unknown>) => Effect.map(records(rows), (rs) => Option.fromNullishOr(rs[0]))
       const dbError = <A, R>(effect: Effect.Effect<A, SqlError.SqlError, R>) => Effect.mapError(effect, fromSqlError)
@@ -235,15 +250,20 @@ export class JobStore extends Context.Service<JobStore, JobStoreShape>()("mail-h
           FROM jsonb_to_recordset(${JSON.stringify(entries.map((entry) => entry.request.claim))}::jsonb)
             AS v(id uuid, attempt integer, worker text)
           WHERE jobs.id = v.id AND jobs.state IN ${system.in(unfinished)} AND jobs.cancel_requested_at IS NULL
-          RETURNING jobs.*`.pipe(
-          Effect.flatMap(records),
+          RETURNING jobs.id, jobs.user_id, jobs.max_attempts, jobs.progress`.pipe(
+          Effect.flatMap(decodeClaimed),
           dbError,
           Effect.match({
             onFailure: (error) => {
               for (const entry of entries) entry.completeUnsafe(Exit.fail(error))
             },
             onSuccess: (claimed) => {
-              const byId = new Map<string, JobRecord>(claimed.map((record) => [record.view.id, record]))
+              const byId = new Map<string, ClaimedJob>(
+                claimed.map((row) => [
+                  row.id,
+                  { ownerId: row.user_id, maxAttempts: row.max_attempts, progress: row.progress }
+                ])
+              )
               for (const entry of entries) {
                 entry.completeUnsafe(Exit.succeed(Option.fromNullishOr(byId.get(entry.request.claim.id))))
               }

@@ -137,7 +137,7 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
             return { _tag: "fail", message: "cancelled" } satisfies Disposition
           }
           const record = claimed.value
-          yield* events.publish({ jobId, state: "running", progress: record.view.progress })
+          yield* events.publish({ jobId, state: "running", progress: record.progress })
 
           const progress = progressReporter(jobId)
           const attemptStarted = performance.now()
@@ -170,7 +170,7 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
                 kind: kind.name,
                 ownerId: record.ownerId,
                 attempt,
-                maxAttempts: record.view.maxAttempts,
+                maxAttempts: record.maxAttempts,
                 progress: progress.report
               })
             ),
@@ -202,7 +202,7 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
             Effect.ensuring(Effect.sync(() => running.delete(jobId)))
           )
           const unwritten = progress.unwritten()
-          const lastProgress = progress.latest() ?? record.view.progress
+          const lastProgress = progress.latest() ?? record.progress
 
           if (Exit.isSuccess(exit)) {
             yield* recordAttempt("succeeded")
@@ -211,7 +211,7 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
             return { _tag: "done", result: exit.value } satisfies Disposition
           }
           const error = Cause.findErrorOption(exit.cause)
-          const finalAttempt = attempt >= record.view.maxAttempts
+          const finalAttempt = attempt >= record.maxAttempts
           if (Option.isSome(error) && error.value._tag === "Cancelled" && error.value.reason === "user") {
             yield* recordAttempt("cancelled")
             yield* patiently(

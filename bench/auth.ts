@@ -19,43 +19,27 @@
  * Needs `autocannon` (devDependency) and the local PostgreSQL and Redis.
  */
 import { NodeHttpServer } from "@effect/platform-node"
-import { ConfigProvider, Effect, Layer, Schema } from "effect"
+import { Effect, Layer, Schema } from "effect"
 import { HttpRouter, HttpServer } from "effect/http"
-import { execFile, spawnSync } from "node:child_process"
+import { execFile } from "node:child_process"
 import { createServer } from "node:http"
 import { fileURLToPath } from "node:url"
-import { Redis as IORedis } from "ioredis"
 import { HttpAppLive, JobsLive, PlatformLive } from "../src/main/layers.ts"
-import { AppConfig } from "../src/platform/Config.ts"
-import { migrateAsOwner } from "../src/platform/Database.ts"
 import { UsersLive } from "../src/users/UsersLive.ts"
+import { type BenchEnvironment, benchEnvironment } from "./support/environment.ts"
 
 const seconds = Number(process.argv[2] ?? 10)
 const connections = Number(process.argv[3] ?? 50)
 const origin = "http://bench.local"
 const password = "correct horse battery staple"
 
-const serverUrl = process.env["BENCH_POSTGRES_URL"] ?? "postgres://root@127.0.0.1:5432"
-const database = `mh_bench_${process.pid}`
-const psql = (statement: string) => {
-  const result = spawnSync("psql", [`${serverUrl}/postgres`, "-v", "ON_ERROR_STOP=1", "-qc", statement], {
-    encoding: "utf8"
-  })
-  if (result.status !== 0) throw new Error(`psql failed: ${result.stderr}`)
-}
-
-const env: Record<string, string> = {
-  NODE_ENV: "test",
-  DATABASE_URL: `${serverUrl}/${database}`,
-  REDIS_URL: process.env["BENCH_REDIS_URL"] ?? "redis://127.0.0.1:6379/0",
-  REDIS_PREFIX: `mhbench_${process.pid}`,
-  LOG_LEVEL: "Warn",
+const environment = benchEnvironment("auth", {
   PUBLIC_ORIGIN: origin,
   REGISTRATION_MODE: "open",
   // the bench signs in thousands of times from one address: lift the throttle (its cost stays measured)
   LOGIN_MAX_PER_ADDRESS: "100000",
   LOGIN_MAX_PER_ACCOUNT: "10000"
-}
+})
 
 /** The figures autocannon's `--json` prints that we use. */
 const Result = Schema.Struct({
@@ -114,14 +98,15 @@ const row = (name: string, result: Result, floor: Result) =>
     result.latency.p99
   ).padStart(4)} ms   ${(result.requests.average / floor.requests.average).toFixed(2)} x live`
 
-const AppLive = HttpRouter.serve(HttpAppLive(UsersLive), { disableLogger: true, disableListenLog: true }).pipe(
-  Layer.provideMerge(NodeHttpServer.layer(createServer, { port: 0, host: "127.0.0.1" })),
-  Layer.provideMerge(JobsLive),
-  Layer.provideMerge(PlatformLive),
-  Layer.provide(ConfigProvider.layer(ConfigProvider.fromUnknown(env)))
-)
+const appLive = (bench: BenchEnvironment) =>
+  HttpRouter.serve(HttpAppLive(UsersLive), { disableLogger: true, disableListenLog: true }).pipe(
+    Layer.provideMerge(NodeHttpServer.layer(createServer, { port: 0, host: "127.0.0.1" })),
+    Layer.provideMerge(JobsLive),
+    Layer.provideMerge(PlatformLive),
+    Layer.provide(bench.config)
+  )
 
-const bench = Effect.gen(function* () {
+const measureRequests = Effect.gen(function* () {
   const server = yield* HttpServer.HttpServer
   if (!("port" in server.address)) return yield* Effect.die(new Error("not on TCP"))
   const base = `http://127.0.0.1:${server.address.port}`
@@ -182,19 +167,9 @@ const unknownEmailLatency = Effect.gen(function* () {
   )
 })
 
-psql(`CREATE DATABASE ${database}`)
-try {
-  await Effect.runPromise(
-    migrateAsOwner.pipe(
-      Effect.provide(AppConfig.layer),
-      Effect.provide(ConfigProvider.layer(ConfigProvider.fromUnknown(env)))
-    )
-  )
-  await Effect.runPromise(Effect.andThen(bench, unknownEmailLatency).pipe(Effect.provide(AppLive), Effect.scoped))
-} finally {
-  psql(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`)
-  const redis = new IORedis(env["REDIS_URL"] ?? "", { maxRetriesPerRequest: 1 })
-  const keys = await redis.keys(`${env["REDIS_PREFIX"]}:*`)
-  if (keys.length > 0) await redis.unlink(...keys)
-  redis.disconnect()
-}
+await Effect.runPromise(
+  Effect.gen(function* () {
+    const bench = yield* environment
+    yield* Effect.andThen(measureRequests, unknownEmailLatency).pipe(Effect.provide(appLive(bench)))
+  }).pipe(Effect.scoped)
+)

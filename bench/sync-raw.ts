@@ -6,67 +6,35 @@
  */
 import * as os from "node:os"
 import { Effect, Redacted, Stream } from "effect"
-import { ImapFlow } from "imapflow"
 import { simpleParser } from "mailparser"
 import { Imap } from "../src/sync/Imap.ts"
 import { parseMessage } from "../src/sync/mime.ts"
 import { MimeParser } from "../src/sync/ParserPool.ts"
 import { startDovecot } from "../test/harness/dovecot.ts"
-import { generateMessages } from "../test/harness/mailgen.ts"
+import { rate } from "./support/environment.ts"
+import { fetchAllRaw, messageRateLine, openRawInbox, seedInbox } from "./support/mailbox.ts"
 
 const count = Number(process.argv[2] ?? 10_000)
 const threads = Number(process.argv[3] ?? os.availableParallelism())
 const USER = "bench"
 const PASS = "bench-password"
 
-const rate = (n: number, ms: number) => Math.round((n / ms) * 1000)
-const line = (label: string, n: number, ms: number, extra = "") =>
-  console.log(
-    `${label.padEnd(44)} ${String(rate(n, ms)).padStart(7)} msg/s  ${(ms / 1000).toFixed(2).padStart(6)} s${extra}`
-  )
+const line = messageRateLine(44)
 
 const main = async () => {
   console.log(
     `sync-raw: ${count} messages, ${os.availableParallelism()} cores, pool of ${threads} threads, node ${process.version}`
   )
-  let t = performance.now()
-  let messages = generateMessages(count, { seed: 20_250_101 })
-  const totalBytes = messages.reduce((sum, m) => sum + Buffer.byteLength(m.raw), 0)
-  console.log(
-    `generated ${count} messages, ${(totalBytes / 1e6).toFixed(1)} MB, mean ${Math.round(totalBytes / count / 1024)} KB in ${((performance.now() - t) / 1000).toFixed(1)} s`
-  )
-
   const server = await startDovecot({ users: [{ user: USER, pass: PASS }] })
   try {
-    t = performance.now()
-    await server.seedMaildir(
-      USER,
-      "INBOX",
-      messages.map((m, i) => ({ raw: m.raw, flags: i % 2 === 0 ? ["\\Seen"] : [] }))
-    )
-    line("seed Maildir files", count, performance.now() - t)
-    // 200+ MB of strings would only make the parse figures pay for garbage collection
-    messages = []
+    line("seed Maildir files", count, await seedInbox(server, USER, count))
 
-    const client = new ImapFlow({
-      host: server.host,
-      port: server.port,
-      secure: false,
-      auth: { user: USER, pass: PASS },
-      logger: false,
-      disableAutoIdle: true
-    })
-    await client.connect()
-    const lock = await client.getMailboxLock("INBOX", { readOnly: true })
+    const inbox = await openRawInbox(server, USER, PASS)
 
     const fetchRaw = async () => {
       const start = performance.now()
       const sources: Array<Buffer> = []
-      for await (const message of client.fetch(
-        "1:*",
-        { uid: true, flags: true, size: true, internalDate: true, source: true },
-        { uid: true }
-      )) {
+      for await (const message of fetchAllRaw(inbox.client)) {
         if (message.source !== undefined) sources.push(message.source)
       }
       return { sources, ms: performance.now() - start }
@@ -75,8 +43,7 @@ const main = async () => {
     const cold = await fetchRaw()
     line("fetch: imapflow, cold (Dovecot builds its cache)", cold.sources.length, cold.ms)
     const raw = await fetchRaw()
-    lock.release()
-    await client.logout()
+    await inbox.close()
     const fetchedBytes = raw.sources.reduce((sum, s) => sum + s.length, 0)
     line(
       "fetch: imapflow alone (1 connection)",
@@ -114,7 +81,7 @@ const main = async () => {
     const sources = raw.sources
     // warm-up so the JIT does not favour the later runs
     for (const source of sources.slice(0, 300)) await simpleParser(source)
-    t = performance.now()
+    let t = performance.now()
     for (const source of sources) await simpleParser(source)
     const simpleMs = performance.now() - t
     line("parse: mailparser simpleParser, 1 core", sources.length, simpleMs)

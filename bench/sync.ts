@@ -15,7 +15,6 @@ import * as fs from "node:fs"
 import * as net from "node:net"
 import * as os from "node:os"
 import { Effect, Layer, Redacted, Schema } from "effect"
-import { ImapFlow } from "imapflow"
 import { simpleParser } from "mailparser"
 import { AccountId } from "../src/accounts/Account.ts"
 import { AccountsCoreLive } from "../src/accounts/AccountsLive.ts"
@@ -25,19 +24,15 @@ import { JobsLive, PlatformLive } from "../src/main/layers.ts"
 import { SyncJob } from "../src/sync/SyncJob.ts"
 import { UserId } from "../src/users/UserId.ts"
 import { startDovecot } from "../test/harness/dovecot.ts"
-import { generateMessages } from "../test/harness/mailgen.ts"
-import { benchEnvironment } from "./support/environment.ts"
+import { benchEnvironment, rate } from "./support/environment.ts"
+import { fetchAllRaw, messageRateLine, openRawInbox, seedInbox } from "./support/mailbox.ts"
 
 const count = Number(process.argv[2] ?? 10_000)
 const threads = Number(process.argv[3] ?? os.availableParallelism())
 const USER = "bench"
 const PASS = "bench-Passw0rd"
 
-const rate = (n: number, ms: number) => Math.round((n / ms) * 1000)
-const line = (label: string, n: number, ms: number, extra = "") =>
-  console.log(
-    `${label.padEnd(52)} ${String(rate(n, ms)).padStart(7)} msg/s  ${(ms / 1000).toFixed(2).padStart(6)} s${extra}`
-  )
+const line = messageRateLine(52)
 
 const freePort = () =>
   new Promise<number>((resolve) => {
@@ -139,35 +134,11 @@ const main = Effect.gen(function* () {
     (s) => Effect.promise(() => s.stop())
   )
 
-  let t = performance.now()
-  let messages = generateMessages(count, { seed: 20_250_101 })
-  const totalBytes = messages.reduce((sum, m) => sum + Buffer.byteLength(m.raw), 0)
-  console.log(
-    `generated ${count} messages, ${(totalBytes / 1e6).toFixed(1)} MB, mean ${Math.round(totalBytes / count / 1024)} KB in ${((performance.now() - t) / 1000).toFixed(1)} s`
-  )
-  t = performance.now()
-  yield* Effect.promise(() =>
-    server.seedMaildir(
-      USER,
-      "INBOX",
-      messages.map((m, i) => ({ raw: m.raw, flags: i % 2 === 0 ? ["\\Seen"] : [] }))
-    )
-  )
-  line("seed Maildir files", count, performance.now() - t)
-  messages = []
+  line("seed Maildir files", count, yield* Effect.promise(() => seedInbox(server, USER, count)))
 
   // ---- raw pipeline: imapflow fetch + simpleParser, nothing stored
   const raw = yield* Effect.promise(async () => {
-    const client = new ImapFlow({
-      host: server.host,
-      port: server.port,
-      secure: false,
-      auth: { user: USER, pass: PASS },
-      logger: false,
-      disableAutoIdle: true
-    })
-    await client.connect()
-    const lock = await client.getMailboxLock("INBOX", { readOnly: true })
+    const { client, close } = await openRawInbox(server, USER, PASS)
     try {
       // the first FETCH makes Dovecot index and cache every file: not part of either figure
       let start = performance.now()
@@ -179,11 +150,7 @@ const main = Effect.gen(function* () {
       start = performance.now()
       const cpuStart = process.cpuUsage()
       let parsed = 0
-      for await (const message of client.fetch(
-        "1:*",
-        { uid: true, flags: true, size: true, internalDate: true, source: true },
-        { uid: true }
-      )) {
+      for await (const message of fetchAllRaw(client)) {
         if (message.source === undefined) continue
         await simpleParser(message.source)
         parsed++
@@ -191,8 +158,7 @@ const main = Effect.gen(function* () {
       const cpu = process.cpuUsage(cpuStart)
       return { parsed, ms: performance.now() - start, cpuMs: (cpu.user + cpu.system) / 1000 }
     } finally {
-      lock.release()
-      await client.logout()
+      await close()
     }
   })
   line("raw: imapflow fetch + simpleParser (1 core, no storage)", raw.parsed, raw.ms)

@@ -16,9 +16,9 @@ import { spawn, spawnSync } from "node:child_process"
 import { connect } from "node:net"
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
-import { startDovecot } from "../../test/harness/dovecot.ts"
-import { generateMessages } from "../../test/harness/mailgen.ts"
 import {
+  addDrillAccount,
+  checkStoredOnce,
   envNumber,
   field,
   log,
@@ -26,6 +26,7 @@ import {
   psql,
   request,
   runDrill,
+  seededDovecot,
   signUp,
   sleep,
   startApi,
@@ -53,35 +54,14 @@ await runDrill("dovecot-stop", 240, async (report, cleanup) => {
   const messages = envNumber("DRILL_MESSAGES", 4000)
   const downSeconds = envNumber("DRILL_DOWN_SECONDS", 5)
   const env = await makeDrillEnv("dovecot_stop", cleanup)
-  const imapPassword = "drill-imap-password"
-  const dovecot = await startDovecot({ users: [{ user: "drill", pass: imapPassword }] })
-  cleanup(() => dovecot.stop())
-  log(`seeding ${messages} messages into Dovecot on ${dovecot.host}:${dovecot.port}`)
-  await dovecot.seedMaildir(
-    "drill",
-    "INBOX",
-    generateMessages(messages, { seed: 9, domain: "dovecot-drill.test" }).map((message) => ({ raw: message.raw }))
-  )
+  const dovecot = await seededDovecot(cleanup, messages, { seed: 9, domain: "dovecot-drill.test" })
 
   const { program: api, base } = await startApi(env.env)
   cleanup(() => api.stop())
   const { program: worker, metricsPort } = await startWorker(env.env)
   cleanup(() => worker.stop())
   const user = await signUp(base, "imap")
-  const account = await request(base, "POST", "/api/v1/accounts", {
-    json: {
-      label: "drill",
-      host: dovecot.host,
-      port: dovecot.port,
-      security: "none",
-      username: "drill",
-      password: imapPassword,
-      syncIntervalMinutes: null
-    },
-    headers: user.headers
-  })
-  if (account.status !== 201) throw new Error(`account: ${account.status} ${account.text}`)
-  const accountId = String(field(account.body, "id"))
+  const accountId = await addDrillAccount(base, user, dovecot)
   const sync = await request(base, "POST", `/api/v1/accounts/${accountId}/sync`, { headers: user.headers })
   if (sync.status !== 202) throw new Error(`sync: ${sync.status} ${sync.text}`)
   const jobId = String(field(sync.body, "jobId"))
@@ -170,16 +150,7 @@ await runDrill("dovecot-stop", 240, async (report, cleanup) => {
     finished?.state === "succeeded",
     `state ${finished?.state ?? "unfinished"} after ${finished?.attempts ?? "?"} attempts`
   )
-  const onServer = (await dovecot.mailboxStatus("drill", "INBOX")).messages
-  const stored = psql(
-    env.databaseUrl,
-    "SELECT count(*) || '|' || count(DISTINCT (e.mailbox_id, e.uid_validity, e.uid)) FROM emails e JOIN mailboxes m ON m.id = e.mailbox_id WHERE m.path = 'INBOX'"
-  ).split("|")
-  report.check(
-    "every message stored exactly once",
-    Number(stored[0]) === onServer && Number(stored[1]) === onServer,
-    `server ${onServer}, stored ${stored[0]}, distinct UIDs ${stored[1]}`
-  )
+  const onServer = await checkStoredOnce(report, "every message stored exactly once", dovecot, env.databaseUrl)
   const resumedWith = Number(
     psql(env.databaseUrl, `SELECT coalesce(result->>'newMessages', '-1') FROM jobs WHERE id = '${jobId}'`)
   )

@@ -29,7 +29,6 @@ import {
   field,
   formatCounts,
   items,
-  jobStates,
   Latencies,
   log,
   machineCpu,
@@ -37,10 +36,9 @@ import {
   psql,
   request,
   runDrill,
+  settleJobs,
   sleep,
-  startApi,
-  startWorker,
-  terminalStates,
+  startApiAndWorkers,
   waitUntil
 } from "./support.ts"
 
@@ -126,13 +124,7 @@ await runDrill("load", 600, async (report, cleanup) => {
     .slice(0, 40)
     .map(([word]) => word)
 
-  const { program: api, base } = await startApi(env.env)
-  cleanup(() => api.stop())
-  const workers = await Promise.all([
-    startWorker(env.env, { name: "worker-1" }),
-    startWorker(env.env, { name: "worker-2" })
-  ])
-  for (const { program } of workers) cleanup(() => program.stop())
+  const { api, base, workers } = await startApiAndWorkers(env, cleanup)
 
   // --- application users, each with a synced account -------------------------------------------
   log(`setting up ${mailUsers} users with ${mailMessages} messages each`)
@@ -371,18 +363,8 @@ await runDrill("load", 600, async (report, cleanup) => {
     total.errors / Math.max(1, total.count) < 0.01,
     `${total.errors} of ${total.count}${failures.size > 0 ? `; first: ${[...failures.keys()].join(", ")}` : ""}`
   )
-  const settledJobs = await waitUntil(
-    () => {
-      const states = jobStates(env.databaseUrl, acceptedJobs)
-      return states.size === acceptedJobs.length && [...states.values()].every((state) => terminalStates.has(state))
-        ? states
-        : undefined
-    },
-    180_000,
-    1_000
-  )
+  const { settled: settledJobs, states: jobStatesNow } = await settleJobs(env.databaseUrl, acceptedJobs, 180_000, 1_000)
   const drainedAfter = (Date.now() - loadStarted) / 1000 - elapsed
-  const jobStatesNow = settledJobs ?? jobStates(env.databaseUrl, acceptedJobs)
   report.check(
     "every job accepted during the load finished, none failed",
     settledJobs !== undefined && [...jobStatesNow.values()].every((state) => state === "succeeded"),

@@ -21,23 +21,21 @@ import { chownSync, existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import {
+  type Attempt,
+  checkSurvived,
   countBy,
   envNumber,
-  field,
   formatCounts,
   freePort,
-  jobStates,
   log,
   makeDrillEnv,
   psql,
-  request,
   runDrill,
+  settleJobs,
   signUp,
   sleep,
-  startApi,
-  startWorker,
-  terminalStates,
-  waitUntil
+  startApiAndWorkers,
+  startFaultLoad
 } from "./support.ts"
 
 const binDir = (): string => {
@@ -62,13 +60,6 @@ const pgCommand = (bin: string, args: ReadonlyArray<string>) => {
   const result = spawnSync(command, fullArgs, { encoding: "utf8", cwd: tmpdir() })
   if (result.status !== 0) throw new Error(`${bin} ${args.join(" ")} failed:\n${result.stdout}\n${result.stderr}`)
   return result.stdout
-}
-
-interface Attempt {
-  readonly start: number
-  readonly end: number
-  readonly status: number
-  readonly jobId: string | undefined
 }
 
 await runDrill("postgres-restart", 300, async (report, cleanup) => {
@@ -108,53 +99,20 @@ await runDrill("postgres-restart", 300, async (report, cleanup) => {
   log(`own PostgreSQL (${bin}) on 127.0.0.1:${port}, data in ${data}`)
 
   const env = await makeDrillEnv("postgres_restart", cleanup, { postgresBase: server })
-  const { program: api, base } = await startApi(env.env)
-  cleanup(() => api.stop())
-  const workers = await Promise.all([
-    startWorker(env.env, { name: "worker-1" }),
-    startWorker(env.env, { name: "worker-2" })
-  ])
-  for (const { program } of workers) cleanup(() => program.stop())
+  const { api, base, workers } = await startApiAndWorkers(env, cleanup)
   const user = await signUp(base, "postgres")
 
-  const enqueues: Array<Attempt> = []
-  const reads: Array<Attempt> = []
-  const readiness: Array<{ at: number; status: number; postgres: unknown }> = []
-  let running = true
-  const enqueuer = async () => {
-    while (running) {
-      const begin = Date.now()
-      const reply = await request(base, "POST", "/api/v1/debug/ping", {
-        json: { sleepMillis: 500, steps: 5 },
-        headers: user.headers,
-        timeoutMillis: 30_000
-      })
-      const jobId = field(reply.body, "jobId")
-      enqueues.push({
-        start: begin,
-        end: Date.now(),
-        status: reply.status,
-        jobId: typeof jobId === "string" ? jobId : undefined
-      })
-      await sleep(reply.status === 202 ? 100 : 200)
-    }
-  }
-  const reader = async () => {
-    while (running) {
-      const begin = Date.now()
-      const reply = await request(base, "GET", "/api/v1/jobs?limit=5", { headers: user.headers, timeoutMillis: 30_000 })
-      reads.push({ start: begin, end: Date.now(), status: reply.status, jobId: undefined })
-      await sleep(150)
-    }
-  }
-  const prober = async () => {
-    while (running) {
-      const reply = await request(base, "GET", "/health/ready", { timeoutMillis: 15_000 })
-      readiness.push({ at: Date.now(), status: reply.status, postgres: field(reply.body, "checks", "postgres") })
-      await sleep(200)
-    }
-  }
-  const load = Promise.all([...Array.from({ length: clients }, enqueuer), reader(), reader(), prober()])
+  const faultLoad = startFaultLoad({
+    base,
+    user,
+    clients,
+    ping: { sleepMillis: 500, steps: 5 },
+    dependency: "postgres",
+    timeoutMillis: 30_000,
+    readyTimeoutMillis: 15_000,
+    pauses: { accepted: 100, refused: 200, read: 150 }
+  })
+  const { enqueues, reads, readiness } = faultLoad
   const all = () => [...enqueues, ...reads]
 
   // --- fault 1: every application connection terminated ------------------------------------------
@@ -189,8 +147,7 @@ await runDrill("postgres-restart", 300, async (report, cleanup) => {
   const upAt = Date.now()
   log("PostgreSQL started (crash recovery)")
   await sleep(phaseSeconds * 1000)
-  running = false
-  await load
+  await faultLoad.stop()
 
   const within = (attempt: Attempt) => attempt.start >= downAt + 250 && attempt.end <= upAt
   const downEnqueues = enqueues.filter(within)
@@ -215,7 +172,7 @@ await runDrill("postgres-restart", 300, async (report, cleanup) => {
   const notReady = readiness.filter((probe) => probe.at > downAt + 500 && probe.at < upAt)
   report.check(
     "readiness answers 503 naming PostgreSQL while it is down",
-    notReady.length > 0 && notReady.every((probe) => probe.status === 503 && probe.postgres === "down"),
+    notReady.length > 0 && notReady.every((probe) => probe.status === 503 && probe.dependency === "down"),
     `${notReady.length} probes: ${formatCounts(countBy(notReady.map((probe) => probe.status)))}`
   )
   const firstReady = readiness.find((probe) => probe.at >= upAt && probe.status === 200)
@@ -230,17 +187,7 @@ await runDrill("postgres-restart", 300, async (report, cleanup) => {
   const accepted = enqueues.flatMap((attempt) =>
     attempt.status === 202 && attempt.jobId !== undefined ? [attempt.jobId] : []
   )
-  const settled = await waitUntil(
-    () => {
-      const states = jobStates(env.databaseUrl, accepted)
-      return states.size === accepted.length && [...states.values()].every((state) => terminalStates.has(state))
-        ? states
-        : undefined
-    },
-    120_000,
-    500
-  )
-  const states = settled ?? jobStates(env.databaseUrl, accepted)
+  const { states } = await settleJobs(env.databaseUrl, accepted, 120_000, 500)
   report.check(
     "every accepted job ends succeeded (jobs resume after the outage)",
     states.size === accepted.length && [...states.values()].every((state) => state === "succeeded"),
@@ -258,11 +205,7 @@ await runDrill("postgres-restart", 300, async (report, cleanup) => {
       `SELECT count(*) FROM jobs WHERE started_at < to_timestamp(${upAt / 1000}) AND finished_at > to_timestamp(${downAt / 1000})`
     )
   )
-  report.check(
-    "api and workers survived",
-    api.running() && workers.every(({ program }) => program.running()),
-    workers.map(({ program }) => `${program.name} ${program.running() ? "up" : "exited"}`).join(", ")
-  )
+  checkSurvived(report, api, workers)
 
   report.figure("clients", clients)
   report.figure("requests (all)", all().length)

@@ -17,32 +17,23 @@ import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import {
+  type Attempt,
+  checkSurvived,
   countBy,
   envNumber,
-  field,
   formatCounts,
   freePort,
-  jobStates,
   log,
   makeDrillEnv,
   psql,
-  request,
   runDrill,
+  settleJobs,
   signUp,
   sleep,
-  startApi,
-  startWorker,
-  terminalStates,
+  startApiAndWorkers,
+  startFaultLoad,
   waitUntil
 } from "./support.ts"
-
-interface Attempt {
-  readonly start: number
-  readonly end: number
-  readonly status: number
-  readonly jobId: string | undefined
-  readonly tag: string | undefined
-}
 
 const startRedis = async (port: number, dir: string): Promise<ChildProcess> => {
   const child = spawn(
@@ -89,57 +80,21 @@ await runDrill("redis-restart", 240, async (report, cleanup) => {
   log(`redis-server on 127.0.0.1:${port}, AOF in ${dir}`)
 
   const env = await makeDrillEnv("redis_restart", cleanup, { redisUrl: `redis://127.0.0.1:${port}/0` })
-  const { program: api, base } = await startApi(env.env)
-  cleanup(() => api.stop())
-  const workers = await Promise.all([
-    startWorker(env.env, { name: "worker-1" }),
-    startWorker(env.env, { name: "worker-2" })
-  ])
-  for (const { program } of workers) cleanup(() => program.stop())
+  const { api, base, workers } = await startApiAndWorkers(env, cleanup)
   // bearer tokens: they are checked in PostgreSQL, so they keep working while Redis is down
   const user = await signUp(base, "redis")
 
-  const enqueues: Array<Attempt> = []
-  const reads: Array<Attempt> = []
-  const readiness: Array<{ at: number; status: number; redis: unknown }> = []
-  let running = true
-
-  const enqueuer = async () => {
-    while (running) {
-      const start = Date.now()
-      const reply = await request(base, "POST", "/api/v1/debug/ping", {
-        json: { sleepMillis: 300, steps: 3 },
-        headers: user.headers,
-        timeoutMillis: 20_000
-      })
-      const jobId = field(reply.body, "jobId")
-      const tag = field(reply.body, "_tag")
-      enqueues.push({
-        start,
-        end: Date.now(),
-        status: reply.status,
-        jobId: typeof jobId === "string" ? jobId : undefined,
-        tag: typeof tag === "string" ? tag : undefined
-      })
-      await sleep(reply.status === 202 ? 50 : 100)
-    }
-  }
-  const reader = async () => {
-    while (running) {
-      const start = Date.now()
-      const reply = await request(base, "GET", "/api/v1/jobs?limit=5", { headers: user.headers, timeoutMillis: 20_000 })
-      reads.push({ start, end: Date.now(), status: reply.status, jobId: undefined, tag: undefined })
-      await sleep(100)
-    }
-  }
-  const prober = async () => {
-    while (running) {
-      const reply = await request(base, "GET", "/health/ready", { timeoutMillis: 10_000 })
-      readiness.push({ at: Date.now(), status: reply.status, redis: field(reply.body, "checks", "redis") })
-      await sleep(200)
-    }
-  }
-  const load = Promise.all([...Array.from({ length: clients }, enqueuer), reader(), reader(), prober()])
+  const faultLoad = startFaultLoad({
+    base,
+    user,
+    clients,
+    ping: { sleepMillis: 300, steps: 3 },
+    dependency: "redis",
+    timeoutMillis: 20_000,
+    readyTimeoutMillis: 10_000,
+    pauses: { accepted: 50, refused: 100, read: 100 }
+  })
+  const { enqueues, reads, readiness } = faultLoad
 
   await sleep(phaseSeconds * 1000)
   redis.kill("SIGKILL")
@@ -151,8 +106,7 @@ await runDrill("redis-restart", 240, async (report, cleanup) => {
   const restartedAt = Date.now()
   log("redis restarted on the same AOF")
   await sleep(phaseSeconds * 1000)
-  running = false
-  await load
+  await faultLoad.stop()
 
   // --- while Redis was down -----------------------------------------------------------------------
   const within = (attempt: Attempt, from: number, to: number) => attempt.start >= from && attempt.end <= to
@@ -179,7 +133,7 @@ await runDrill("redis-restart", 240, async (report, cleanup) => {
   const notReady = readiness.filter((probe) => probe.at > killedAt + 500 && probe.at < restartedAt)
   report.check(
     "readiness answers 503 naming Redis while it is down",
-    notReady.length > 0 && notReady.every((probe) => probe.status === 503 && probe.redis === "down"),
+    notReady.length > 0 && notReady.every((probe) => probe.status === 503 && probe.dependency === "down"),
     `${notReady.length} probes: ${formatCounts(countBy(notReady.map((probe) => probe.status)))}`
   )
 
@@ -205,17 +159,7 @@ await runDrill("redis-restart", 240, async (report, cleanup) => {
   const accepted = enqueues.flatMap((attempt) =>
     attempt.status === 202 && attempt.jobId !== undefined ? [attempt.jobId] : []
   )
-  const settled = await waitUntil(
-    () => {
-      const states = jobStates(env.databaseUrl, accepted)
-      return [...states.values()].every((state) => terminalStates.has(state)) && states.size === accepted.length
-        ? states
-        : undefined
-    },
-    90_000,
-    500
-  )
-  const states = settled ?? jobStates(env.databaseUrl, accepted)
+  const { states } = await settleJobs(env.databaseUrl, accepted, 90_000, 500)
   const byState = countBy([...states.values()])
   report.check(
     "every accepted job ends succeeded",
@@ -228,11 +172,7 @@ await runDrill("redis-restart", 240, async (report, cleanup) => {
     rows === accepted.length,
     `${rows} rows, ${accepted.length} accepted`
   )
-  report.check(
-    "api and workers survived",
-    api.running() && workers.every(({ program }) => program.running()),
-    workers.map(({ program }) => `${program.name} ${program.running() ? "up" : "exited"}`).join(", ")
-  )
+  checkSurvived(report, api, workers)
 
   report.figure("clients", clients)
   report.figure("enqueues (all)", enqueues.length)

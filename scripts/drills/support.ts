@@ -10,6 +10,9 @@ import { randomBytes } from "node:crypto"
 import { readdirSync, readFileSync } from "node:fs"
 import { Redis as IORedis } from "ioredis"
 import { migrate } from "../../src/platform/Database.ts"
+import { type DovecotServer, startDovecot } from "../../test/harness/dovecot.ts"
+import { generateMessages } from "../../test/harness/mailgen.ts"
+import { type Program, startApi, startWorker } from "../../test/ops/programs.ts"
 
 export { freePort, type Program, startApi, startProgram, startWorker } from "../../test/ops/programs.ts"
 
@@ -86,7 +89,7 @@ export const log = (message: string) => process.stderr.write(`[${new Date().toIS
 export const runDrill = async (
   name: string,
   deadlineSeconds: number,
-  body: (report: Report, cleanup: (task: () => Promise<unknown> | unknown) => void) => Promise<void>
+  body: (report: Report, cleanup: Cleanup) => Promise<void>
 ): Promise<never> => {
   const report = new Report(name)
   const tasks: Array<() => Promise<unknown> | unknown> = []
@@ -166,7 +169,7 @@ export interface DrillEnvOptions {
  */
 export const makeDrillEnv = async (
   name: string,
-  cleanup: (task: () => Promise<unknown> | unknown) => void,
+  cleanup: Cleanup,
   options: DrillEnvOptions = {}
 ): Promise<DrillEnv> => {
   const base = options.postgresBase ?? postgresBase
@@ -222,6 +225,98 @@ export const deleteRedisKeys = async (redisUrl: string, prefix: string) => {
   } finally {
     redis.disconnect()
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// programs
+
+export type Cleanup = (task: () => Promise<unknown> | unknown) => void
+
+/** The API and `workers` worker programs (named worker-1, worker-2, ...), stopped on clean-up. */
+export const startApiAndWorkers = async (env: DrillEnv, cleanup: Cleanup, workers = 2) => {
+  const { program: api, base } = await startApi(env.env)
+  cleanup(() => api.stop())
+  const started = await Promise.all(
+    Array.from({ length: workers }, (_, i) => startWorker(env.env, { name: `worker-${i + 1}` }))
+  )
+  for (const { program } of started) cleanup(() => program.stop())
+  return { api, base, workers: started }
+}
+
+/** Checks that the API and every worker are still running. */
+export const checkSurvived = (
+  report: Report,
+  api: Program,
+  workers: ReadonlyArray<{ readonly program: Program }>
+): boolean =>
+  report.check(
+    "api and workers survived",
+    api.running() && workers.every(({ program }) => program.running()),
+    workers.map(({ program }) => `${program.name} ${program.running() ? "up" : "exited"}`).join(", ")
+  )
+
+// ---------------------------------------------------------------------------------------------
+// IMAP
+
+/** The IMAP login of the drills' mailbox. */
+export const imapUser = { user: "drill", pass: "drill-imap-password" } as const
+
+/** A throw-away Dovecot (stopped on clean-up) whose user `drill` holds `messages` generated messages in INBOX. */
+export const seededDovecot = async (
+  cleanup: Cleanup,
+  messages: number,
+  generate: { readonly seed: number; readonly domain: string }
+): Promise<DovecotServer> => {
+  const dovecot = await startDovecot({ users: [imapUser] })
+  cleanup(() => dovecot.stop())
+  log(`seeding ${messages} messages into Dovecot on ${dovecot.host}:${dovecot.port}`)
+  await dovecot.seedMaildir(
+    imapUser.user,
+    "INBOX",
+    generateMessages(messages, generate).map((message) => ({ raw: message.raw }))
+  )
+  return dovecot
+}
+
+/** Adds the Dovecot mailbox as an account of `user` (no periodic sync); returns the account id. */
+export const addDrillAccount = async (base: string, user: DrillUser, dovecot: DovecotServer): Promise<string> => {
+  const account = await request(base, "POST", "/api/v1/accounts", {
+    json: {
+      label: "drill",
+      host: dovecot.host,
+      port: dovecot.port,
+      security: "none",
+      username: imapUser.user,
+      password: imapUser.pass,
+      syncIntervalMinutes: null
+    },
+    headers: user.headers
+  })
+  if (account.status !== 201) throw new Error(`account: ${account.status} ${account.text}`)
+  return String(field(account.body, "id"))
+}
+
+/**
+ * Checks that the drill database holds every message of the server's INBOX exactly once (one row
+ * per mailbox, UID validity and UID). Returns the number of messages on the server.
+ */
+export const checkStoredOnce = async (
+  report: Report,
+  name: string,
+  dovecot: DovecotServer,
+  databaseUrl: string
+): Promise<number> => {
+  const onServer = (await dovecot.mailboxStatus(imapUser.user, "INBOX")).messages
+  const stored = psql(
+    databaseUrl,
+    "SELECT count(*) || '|' || count(DISTINCT (e.mailbox_id, e.uid_validity, e.uid)) FROM emails e JOIN mailboxes m ON m.id = e.mailbox_id WHERE m.path = 'INBOX'"
+  ).split("|")
+  report.check(
+    name,
+    Number(stored[0]) === onServer && Number(stored[1]) === onServer,
+    `server ${onServer}, stored ${stored[0]}, distinct UIDs ${stored[1]}`
+  )
+  return onServer
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -356,6 +451,126 @@ export const jobStates = (databaseUrl: string, ids: ReadonlyArray<string>): Map<
 }
 
 export const terminalStates: ReadonlySet<string> = new Set(["succeeded", "failed", "cancelled"])
+
+/**
+ * Waits until every job of `ids` has a record in a terminal state. `settled` is undefined when the
+ * time ran out; `states` are the states then (as far as recorded).
+ */
+export const settleJobs = async (
+  databaseUrl: string,
+  ids: ReadonlyArray<string>,
+  timeoutMillis: number,
+  intervalMillis: number
+) => {
+  const settled = await waitUntil(
+    () => {
+      const states = jobStates(databaseUrl, ids)
+      return states.size === ids.length && [...states.values()].every((state) => terminalStates.has(state))
+        ? states
+        : undefined
+    },
+    timeoutMillis,
+    intervalMillis
+  )
+  return { settled, states: settled ?? jobStates(databaseUrl, ids) }
+}
+
+// ---------------------------------------------------------------------------------------------
+// load during a fault
+
+/** One request of a fault drill's load: when it was sent and answered, its status, job id and error tag. */
+export interface Attempt {
+  readonly start: number
+  readonly end: number
+  readonly status: number
+  readonly jobId: string | undefined
+  readonly tag: string | undefined
+}
+
+/** One readiness probe: when, its status, and what the body said of the dependency under test. */
+export interface Probe {
+  readonly at: number
+  readonly status: number
+  readonly dependency: unknown
+}
+
+export interface FaultLoadOptions {
+  readonly base: string
+  readonly user: DrillUser
+  /** Concurrent enqueuers (POST /api/v1/debug/ping); two readers and one readiness prober run beside them. */
+  readonly clients: number
+  readonly ping: { readonly sleepMillis: number; readonly steps: number }
+  /** The readiness check to record (`checks.<name>` of /health/ready). */
+  readonly dependency: string
+  readonly timeoutMillis: number
+  readonly readyTimeoutMillis: number
+  /** Pauses (ms) of an enqueuer after an accepted and a refused enqueue, and of a reader after a read. */
+  readonly pauses: { readonly accepted: number; readonly refused: number; readonly read: number }
+}
+
+/**
+ * Steady load while a dependency fails: enqueuers, readers and a readiness prober record every
+ * answer until `stop` (which waits for the requests in flight).
+ */
+export const startFaultLoad = (options: FaultLoadOptions) => {
+  const { base, user } = options
+  const enqueues: Array<Attempt> = []
+  const reads: Array<Attempt> = []
+  const readiness: Array<Probe> = []
+  let running = true
+  const enqueuer = async () => {
+    while (running) {
+      const start = Date.now()
+      const reply = await request(base, "POST", "/api/v1/debug/ping", {
+        json: options.ping,
+        headers: user.headers,
+        timeoutMillis: options.timeoutMillis
+      })
+      const jobId = field(reply.body, "jobId")
+      const tag = field(reply.body, "_tag")
+      enqueues.push({
+        start,
+        end: Date.now(),
+        status: reply.status,
+        jobId: typeof jobId === "string" ? jobId : undefined,
+        tag: typeof tag === "string" ? tag : undefined
+      })
+      await sleep(reply.status === 202 ? options.pauses.accepted : options.pauses.refused)
+    }
+  }
+  const reader = async () => {
+    while (running) {
+      const start = Date.now()
+      const reply = await request(base, "GET", "/api/v1/jobs?limit=5", {
+        headers: user.headers,
+        timeoutMillis: options.timeoutMillis
+      })
+      reads.push({ start, end: Date.now(), status: reply.status, jobId: undefined, tag: undefined })
+      await sleep(options.pauses.read)
+    }
+  }
+  const prober = async () => {
+    while (running) {
+      const reply = await request(base, "GET", "/health/ready", { timeoutMillis: options.readyTimeoutMillis })
+      readiness.push({
+        at: Date.now(),
+        status: reply.status,
+        dependency: field(reply.body, "checks", options.dependency)
+      })
+      await sleep(200)
+    }
+  }
+  const load = Promise.all([...Array.from({ length: options.clients }, enqueuer), reader(), reader(), prober()])
+  return {
+    enqueues,
+    reads,
+    readiness,
+    stop: async () => {
+      running = false
+      await load
+    }
+  }
+}
 
 // ---------------------------------------------------------------------------------------------
 // statistics

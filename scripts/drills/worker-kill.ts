@@ -12,9 +12,9 @@
  *
  * Job lock 2 s and stalled check 1 s here (production: 30 s each), so hand-overs take seconds.
  */
-import { startDovecot } from "../../test/harness/dovecot.ts"
-import { generateMessages } from "../../test/harness/mailgen.ts"
 import {
+  addDrillAccount,
+  checkStoredOnce,
   envNumber,
   field,
   log,
@@ -23,6 +23,7 @@ import {
   psql,
   request,
   runDrill,
+  seededDovecot,
   signUp,
   startApi,
   startWorker,
@@ -59,15 +60,7 @@ const latestJobOf = (databaseUrl: string, kind: string, after: string): string |
 await runDrill("worker-kill", 420, async (report, cleanup) => {
   const messages = envNumber("DRILL_MESSAGES", 2500)
   const env = await makeDrillEnv("worker_kill", cleanup)
-  const imapPassword = "drill-imap-password"
-  const dovecot = await startDovecot({ users: [{ user: "drill", pass: imapPassword }] })
-  cleanup(() => dovecot.stop())
-  log(`seeding ${messages} messages`)
-  await dovecot.seedMaildir(
-    "drill",
-    "INBOX",
-    generateMessages(messages, { seed: 5, domain: "drill.test" }).map((message) => ({ raw: message.raw }))
-  )
+  const dovecot = await seededDovecot(cleanup, messages, { seed: 5, domain: "drill.test" })
 
   const { program: api, base } = await startApi(env.env)
   cleanup(() => api.stop())
@@ -82,20 +75,7 @@ await runDrill("worker-kill", 420, async (report, cleanup) => {
   let spawned = 2
 
   const user = await signUp(base, "killer")
-  const account = await request(base, "POST", "/api/v1/accounts", {
-    json: {
-      label: "drill",
-      host: dovecot.host,
-      port: dovecot.port,
-      security: "none",
-      username: "drill",
-      password: imapPassword,
-      syncIntervalMinutes: null
-    },
-    headers: user.headers
-  })
-  if (account.status !== 201) throw new Error(`account: ${account.status} ${account.text}`)
-  const accountId = String(field(account.body, "id"))
+  const accountId = await addDrillAccount(base, user, dovecot)
 
   /** Waits for the job to run with progress, kills its worker, and follows it to the end. */
   const killMidJob = async (kind: string, jobId: string, minDone: number) => {
@@ -181,15 +161,11 @@ await runDrill("worker-kill", 420, async (report, cleanup) => {
     syncId = String(field(sync.body, "jobId"))
   }
   await killMidJob("mail.sync", syncId, Math.floor(messages / 10))
-  const onServer = (await dovecot.mailboxStatus("drill", "INBOX")).messages
-  const stored = psql(
-    env.databaseUrl,
-    "SELECT count(*) || '|' || count(DISTINCT (e.mailbox_id, e.uid_validity, e.uid)) FROM emails e JOIN mailboxes m ON m.id = e.mailbox_id WHERE m.path = 'INBOX'"
-  ).split("|")
-  report.check(
+  const onServer = await checkStoredOnce(
+    report,
     "mail.sync: every message stored exactly once",
-    Number(stored[0]) === onServer && Number(stored[1]) === onServer,
-    `server ${onServer}, stored ${stored[0]}, distinct UIDs ${stored[1]}`
+    dovecot,
+    env.databaseUrl
   )
 
   // --- mail.analyze: queued by the sync for the new mail ------------------------------------------

@@ -1,4 +1,4 @@
-import { Context, Effect, Layer, Option, Redacted } from "effect"
+import { Context, Effect, Layer, Option, Redacted, Schedule } from "effect"
 import { Conflict } from "../http/ApiErrors.ts"
 import type { JobAccepted, QueueUnavailable } from "../jobs/Job.ts"
 import { Jobs } from "../jobs/Jobs.ts"
@@ -179,7 +179,15 @@ export class Accounts extends Context.Service<Accounts, AccountsShape>()("mail-h
                 Effect.logWarning("sync schedule not removed; the next reconciliation will", error.message)
               )
             )
-          const removed = yield* store.remove(owner, current.id)
+          // a sync being cancelled may still be writing this account's rows: a deadlock or
+          // serialization failure between the two passes on a retry
+          const removed = yield* store.remove(owner, current.id).pipe(
+            Effect.retry({
+              schedule: Schedule.exponential("100 millis"),
+              times: 4,
+              while: (error) => error._tag === "DatabaseError" && error.retryable
+            })
+          )
           if (!removed) return yield* AccountNotFound.forId(id)
         }).pipe(Effect.withSpan("Accounts.remove"))
 

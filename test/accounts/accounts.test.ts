@@ -1,5 +1,4 @@
 import * as fs from "node:fs"
-import * as net from "node:net"
 import * as path from "node:path"
 import { assert, describe, layer } from "@effect/vitest"
 import { Effect, Option, Redacted, Schedule, Schema } from "effect"
@@ -14,6 +13,7 @@ import { UserScope } from "../../src/users/UserScope.ts"
 import { SqlClient } from "effect/sql"
 import { Dovecot, type DovecotServer, dovecotScoped, dovecotTlsScoped } from "../harness/dovecot.ts"
 import { generateMessages } from "../harness/mailgen.ts"
+import { closedPort, silentServer } from "../harness/sockets.ts"
 import {
   accountPayload,
   api,
@@ -53,41 +53,6 @@ const changeServerPassword = (server: DovecotServer, user: string, password: str
     fs.writeFileSync(file, lines.join("\n"))
     await new Promise((resolve) => setTimeout(resolve, 1_100))
   })
-
-/** Accepts TCP connections and never answers: a server that hangs before its greeting. */
-const silentServer = Effect.acquireRelease(
-  Effect.promise(
-    () =>
-      new Promise<{ server: net.Server; port: number; sockets: Set<net.Socket> }>((resolve) => {
-        const sockets = new Set<net.Socket>()
-        const server = net.createServer((socket) => {
-          sockets.add(socket)
-          socket.on("error", () => {})
-        })
-        server.listen(0, "127.0.0.1", () => {
-          const address = server.address()
-          resolve({ server, port: typeof address === "object" && address !== null ? address.port : 1, sockets })
-        })
-      })
-  ),
-  ({ server, sockets }) =>
-    Effect.promise(() => {
-      for (const socket of sockets) socket.destroy()
-      return new Promise<void>((resolve) => server.close(() => resolve()))
-    })
-)
-
-const closedPort = Effect.promise(
-  () =>
-    new Promise<number>((resolve) => {
-      const server = net.createServer()
-      server.listen(0, "127.0.0.1", () => {
-        const address = server.address()
-        const port = typeof address === "object" && address !== null ? address.port : 1
-        server.close(() => resolve(port))
-      })
-    })
-)
 
 /** Waits until none of the user's syncs is queued, running or retrying. */
 const idle = (base: string, user: string) =>

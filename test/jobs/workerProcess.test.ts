@@ -1,28 +1,12 @@
-import { NodeHttpServer } from "@effect/platform-node"
 import { assert, layer } from "@effect/vitest"
-import { Context, Effect, Layer, Schedule } from "effect"
-import { HttpRouter } from "effect/http"
-import { HttpAppLive, JobsLive, PlatformLive } from "../../src/main/layers.ts"
-import { configLayer, makeTestEnv, type TestEnv } from "../harness/TestEnv.ts"
-import { TestAuthenticationLive } from "../harness/TestAuthentication.ts"
+import { Effect, Schedule } from "effect"
+import { ApiEnv, apiTestLayer } from "../harness/apiLayer.ts"
 import { baseUrl, call, field } from "../harness/http.ts"
 import { psqlValue } from "../harness/postgres.ts"
 import { spawnWorker } from "../harness/workerProcess.ts"
 
-/** The test's environment, so worker processes can join the same database and queues. */
-class Env extends Context.Service<Env, TestEnv>()("test/Env") {}
-
 // The API runs in this process; workers are real child processes.
-const TestLayer = Layer.unwrap(
-  Effect.map(makeTestEnv(), (env) =>
-    Layer.mergeAll(
-      HttpRouter.serve(HttpAppLive(TestAuthenticationLive), { disableLogger: true, disableListenLog: true }).pipe(
-        Layer.provideMerge(NodeHttpServer.layerTest)
-      ),
-      Layer.succeed(Env, env)
-    ).pipe(Layer.provideMerge(JobsLive), Layer.provideMerge(PlatformLive), Layer.provide(configLayer(env)))
-  )
-)
+const TestLayer = apiTestLayer()
 
 const owner = { "x-test-user": "44444444-4444-4444-8444-444444444444" }
 
@@ -43,7 +27,7 @@ const waitFor = (base: string, id: string, done: (job: unknown) => boolean, time
 layer(TestLayer, { excludeTestServices: true, timeout: "120 seconds" })("worker processes", (it) => {
   it.effect("a job whose worker is killed with SIGKILL is finished by another worker", () =>
     Effect.gen(function* () {
-      const env = yield* Env
+      const env = yield* ApiEnv
       const base = yield* baseUrl
       const first = yield* spawnWorker(env)
       const id = yield* submit(base, { sleepMillis: 4_000, steps: 40, message: "survivor" })
@@ -66,7 +50,7 @@ layer(TestLayer, { excludeTestServices: true, timeout: "120 seconds" })("worker 
 
   it.effect("SIGTERM lets a running job finish before the worker exits", () =>
     Effect.gen(function* () {
-      const env = yield* Env
+      const env = yield* ApiEnv
       const base = yield* baseUrl
       const worker = yield* spawnWorker(env)
       const id = yield* submit(base, { sleepMillis: 2_000, steps: 20, message: "graceful" })

@@ -1,12 +1,9 @@
-import { NodeHttpServer } from "@effect/platform-node"
 import { assert, layer } from "@effect/vitest"
-import { Context, Effect, Layer, Schedule } from "effect"
-import { HttpRouter } from "effect/http"
+import { Effect, Schedule } from "effect"
 import { readFileSync } from "node:fs"
-import { HttpAppLive, JobsLive, jobKinds, PlatformLive } from "../../src/main/layers.ts"
+import { jobKinds } from "../../src/main/layers.ts"
 import { metricCatalogue } from "../../src/platform/Metrics.ts"
-import { configLayer, makeTestEnv, type TestEnv } from "../harness/TestEnv.ts"
-import { TestAuthenticationLive } from "../harness/TestAuthentication.ts"
+import { ApiEnv, apiTestLayer } from "../harness/apiLayer.ts"
 import { baseUrl, call, field } from "../harness/http.ts"
 import { freePort, spawnWorker } from "../harness/workerProcess.ts"
 import {
@@ -20,19 +17,8 @@ import {
   selectorsIn
 } from "./prometheus.ts"
 
-class Env extends Context.Service<Env, TestEnv>()("test/ops/Env") {}
-
 // The API in this process, the worker as a real child process with its own metrics port.
-const TestLayer = Layer.unwrap(
-  Effect.map(makeTestEnv(), (env) =>
-    Layer.mergeAll(
-      HttpRouter.serve(HttpAppLive(TestAuthenticationLive), { disableLogger: true, disableListenLog: true }).pipe(
-        Layer.provideMerge(NodeHttpServer.layerTest)
-      ),
-      Layer.succeed(Env, env)
-    ).pipe(Layer.provideMerge(JobsLive), Layer.provideMerge(PlatformLive), Layer.provide(configLayer(env)))
-  )
-)
+const TestLayer = apiTestLayer()
 
 const owner = { "x-test-user": "77777777-7777-4777-8777-777777777777" }
 const hasPromtool = promtoolPath() !== undefined
@@ -96,7 +82,7 @@ const familyOf = (name: string): string => {
 layer(TestLayer, { excludeTestServices: true, timeout: "120 seconds" })("metrics", (it) => {
   it.effect("the api's and the worker's /metrics pass promtool and carry the catalogue's names and labels", () =>
     Effect.gen(function* () {
-      const env = yield* Env
+      const env = yield* ApiEnv
       const base = yield* baseUrl
       const metricsPort = yield* Effect.promise(freePort)
       yield* spawnWorker(env, { WORKER_METRICS_PORT: String(metricsPort) })

@@ -1,4 +1,3 @@
-import * as net from "node:net"
 import { assert, describe, layer } from "@effect/vitest"
 import { Deferred, Effect, Exit, Fiber, Layer, Redacted, Stream, Tracer } from "effect"
 import {
@@ -13,6 +12,7 @@ import {
 } from "../../src/sync/Imap.ts"
 import { Dovecot, type DovecotServer, dovecotTlsScoped } from "../harness/dovecot.ts"
 import { generateMessages } from "../harness/mailgen.ts"
+import { closedPort, silentServer } from "../harness/sockets.ts"
 
 const PASSWORD = "s3cret-Passw0rd"
 const USERS = ["login", "fetch", "flags", "move", "store", "append", "uidvalidity", "interrupt", "spans", "empty"]
@@ -36,42 +36,6 @@ const messageIdOf = (source: Buffer): string | null =>
 
 const sameFlags = (a: ReadonlyArray<string>, b: ReadonlyArray<string>) =>
   assert.deepStrictEqual([...a].sort(), [...b].sort())
-
-/** A port on which nothing listens (bound then released). */
-const closedPort = Effect.promise(
-  () =>
-    new Promise<number>((resolve) => {
-      const server = net.createServer()
-      server.listen(0, "127.0.0.1", () => {
-        const address = server.address()
-        const port = typeof address === "object" && address !== null ? address.port : 1
-        server.close(() => resolve(port))
-      })
-    })
-)
-
-/** Accepts TCP connections and never says a word: a server that hangs before its greeting. */
-const silentServer = Effect.acquireRelease(
-  Effect.promise(
-    () =>
-      new Promise<{ server: net.Server; port: number; sockets: Set<net.Socket> }>((resolve) => {
-        const sockets = new Set<net.Socket>()
-        const server = net.createServer((socket) => {
-          sockets.add(socket)
-          socket.on("error", () => {})
-        })
-        server.listen(0, "127.0.0.1", () => {
-          const address = server.address()
-          resolve({ server, port: typeof address === "object" && address !== null ? address.port : 1, sockets })
-        })
-      })
-  ),
-  ({ server, sockets }) =>
-    Effect.promise(() => {
-      for (const socket of sockets) socket.destroy()
-      return new Promise<void>((resolve) => server.close(() => resolve()))
-    })
-)
 
 const TestLayer = Layer.merge(Imap.layer, Dovecot.layer({ users: USERS.map((user) => ({ user, pass: PASSWORD })) }))
 

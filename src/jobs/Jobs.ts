@@ -143,7 +143,8 @@ export class Jobs extends Context.Service<Jobs, JobsShape>()("mail-helper/Jobs")
             // nothing was accepted: drop the record so no phantom job stays queued for ever
             Effect.tapError(() => store.remove(id).pipe(Effect.ignore))
           )
-          return { jobId: id, state: "queued" as JobState, created }
+          const state: JobState = "queued"
+          return { jobId: id, state, created }
         }).pipe(Effect.withSpan("Jobs.submit", { attributes: { "job.kind": kind.name } }))
 
       const get = (ownerId: UserId, id: string) => Effect.map(store.get(ownerId, id), (record) => record.view)

@@ -48,6 +48,11 @@ export const WorkerInfo = Schema.Struct({
   idleSeconds: Schema.Number
 })
 
+const workerName = (connectionName: string): string => {
+  const marker = connectionName.indexOf(":w:")
+  return marker === -1 ? connectionName : connectionName.slice(marker + 3)
+}
+
 export interface JobInspectorShape {
   readonly registered: Effect.Effect<ReadonlyArray<typeof RegisteredKind.Type>>
   readonly stats: Effect.Effect<ReadonlyArray<QueueStats>, QueueUnavailable>
@@ -148,7 +153,8 @@ export class JobInspector extends Context.Service<JobInspector, JobInspectorShap
             (list) =>
               list.map((worker) => ({
                 queue: name,
-                name: worker["name"] ?? "",
+                // BullMQ names the connection `<prefix>:<queue>:w:<worker name>`; the worker name is ours
+                name: workerName(worker["rawname"] ?? worker["name"] ?? ""),
                 address: worker["addr"] ?? "",
                 idleSeconds: Number(worker["idle"] ?? 0)
               }))

@@ -1,5 +1,8 @@
 import { assert, layer } from "@effect/vitest"
 import { Effect, Schedule } from "effect"
+import { SyncTickJob } from "../../src/accounts/AccountSchedules.ts"
+import { JobInspector } from "../../src/jobs/JobInspector.ts"
+import { jobKinds } from "../../src/main/layers.ts"
 import { ApiEnv, apiTestLayer } from "../harness/apiLayer.ts"
 import { baseUrl, call, field } from "../harness/http.ts"
 import { psqlValue } from "../harness/postgres.ts"
@@ -25,6 +28,22 @@ const waitFor = (base: string, id: string, done: (job: unknown) => boolean, time
   )
 
 layer(TestLayer, { excludeTestServices: true, timeout: "120 seconds" })("worker processes", (it) => {
+  it.effect("inspect workers lists a running worker process by its name, on every queue", () =>
+    Effect.gen(function* () {
+      const env = yield* ApiEnv
+      const worker = yield* spawnWorker(env)
+      const inspector = yield* JobInspector
+      const workers = yield* inspector.workers.pipe(
+        Effect.filterOrFail((list) => list.some((entry) => entry.name.includes(`:${worker.pid}:`))),
+        Effect.retry(Schedule.spaced("100 millis").pipe(Schedule.upTo({ times: 50 }))),
+        Effect.orDie
+      )
+      const queues = workers.filter((entry) => entry.name.includes(`:${worker.pid}:`)).map((entry) => entry.queue)
+      // every kind the job runtime processes (scheduler ticks have their own small, unnamed worker)
+      for (const kind of jobKinds.filter((kind) => kind.name !== SyncTickJob.name)) assert.include(queues, kind.name)
+    }).pipe(Effect.provide(JobInspector.layer))
+  )
+
   it.effect("a job whose worker is killed with SIGKILL is finished by another worker", () =>
     Effect.gen(function* () {
       const env = yield* ApiEnv

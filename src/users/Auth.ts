@@ -37,7 +37,7 @@ export interface AuthShape {
     UserView,
     ValidationError | RegistrationClosed | EmailTaken | TooManyRequests | DatabaseError | RedisError
   >
-  /** Operator path (CLI): any mode, explicit role. */
+  /** Operator path (CLI): every registration mode, explicit role. */
   readonly createUser: (input: {
     readonly email: string
     readonly password: Redacted.Redacted<string>

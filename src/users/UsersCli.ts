@@ -17,7 +17,7 @@ const newPassword = Effect.gen(function* () {
   return Redacted.make(String(Redacted.value(first)))
 })
 
-/** Creates a user from the operator's shell: any registration mode; `admin` makes an administrator. */
+/** Creates a user from the operator's shell, whatever the registration mode; `admin` makes an administrator. */
 export const createUser = (input: {
   readonly email: string
   readonly admin: boolean

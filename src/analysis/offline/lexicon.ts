@@ -5,19 +5,11 @@
  * part of a longer word on that side). Patterns are folded like the text
  * (ä -> a, ß -> ss), so they can be written naturally.
  */
+import { categories } from "../Analysis.ts"
 
 export const signals = [
-  // categories
-  "work",
-  "personal",
-  "finance",
-  "shopping",
-  "travel",
-  "newsletter",
-  "notification",
-  "social",
-  "security",
-  "other",
+  // one signal per category, so the category list lives in one place (Analysis.ts)
+  ...categories,
   // urgency
   "urgent", // time pressure now/today/tomorrow
   "request", // the recipient is asked to do or answer something

@@ -368,7 +368,7 @@ await runDrill("load", 600, async (report, cleanup) => {
   report.check(
     "every job accepted during the load finished, none failed",
     settledJobs !== undefined && [...jobStatesNow.values()].every((state) => state === "succeeded"),
-    `${acceptedJobs.length} accepted: ${formatCounts(countBy([...jobStatesNow.values()]))}`
+    `${acceptedJobs.length} accepted (${new Set(acceptedJobs).size} distinct jobs): ${formatCounts(countBy([...jobStatesNow.values()]))}`
   )
   report.figure("jobs accepted", acceptedJobs.length)
   report.figure("queue drained after the load (s)", drainedAfter.toFixed(1))

@@ -462,17 +462,19 @@ export const settleJobs = async (
   timeoutMillis: number,
   intervalMillis: number
 ) => {
+  // a de-duplicated kind (a sync per account, analysis per user) answers repeated requests with the same job
+  const unique = [...new Set(ids)]
   const settled = await waitUntil(
     () => {
-      const states = jobStates(databaseUrl, ids)
-      return states.size === ids.length && [...states.values()].every((state) => terminalStates.has(state))
+      const states = jobStates(databaseUrl, unique)
+      return states.size === unique.length && [...states.values()].every((state) => terminalStates.has(state))
         ? states
         : undefined
     },
     timeoutMillis,
     intervalMillis
   )
-  return { settled, states: settled ?? jobStates(databaseUrl, ids) }
+  return { settled, states: settled ?? jobStates(databaseUrl, unique) }
 }
 
 // ---------------------------------------------------------------------------------------------

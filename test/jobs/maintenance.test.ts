@@ -1,6 +1,6 @@
 import { assert, layer } from "@effect/vitest"
 import { Queue } from "bullmq"
-import { Context, Effect, Layer } from "effect"
+import { Context, Effect, Layer, Schedule } from "effect"
 import { MaintenanceLive } from "../../src/jobs/Maintenance.ts"
 import { JobStore } from "../../src/jobs/JobStore.ts"
 import { JobsLive, PlatformLive } from "../../src/main/layers.ts"
@@ -27,11 +27,21 @@ layer(TestLayer, { excludeTestServices: true, timeout: "30 seconds" })("maintena
       const redis = yield* Redis
       const queue = new Queue("maintenance", { connection: redis.client, prefix: redis.prefix })
       const schedulers = yield* Effect.promise(() => queue.getJobSchedulers())
-      yield* Effect.promise(() => queue.close())
       assert.deepStrictEqual(
         schedulers.map((scheduler) => [scheduler.key, scheduler.every]),
         [["prune-job-records", 3_600_000]]
       )
+      // The scheduler's first run fires at once; let it finish (the next one is
+      // then delayed an hour) so it cannot race the explicit prune below.
+      yield* Effect.promise(() => queue.getJobCounts("waiting", "active", "delayed")).pipe(
+        Effect.filterOrFail(
+          (counts) => counts.waiting === 0 && counts.active === 0 && counts.delayed === 1,
+          () => "the first scheduled prune has not finished"
+        ),
+        Effect.retry(Schedule.spaced("50 millis")),
+        Effect.timeout("10 seconds")
+      )
+      yield* Effect.promise(() => queue.close())
       psqlValue(
         env.databaseUrl,
         `INSERT INTO jobs (kind, state, payload, max_attempts, finished_at) VALUES

@@ -1,11 +1,13 @@
 import { Schema } from "effect"
+import { JobId } from "./Job.ts"
 
 /**
  * What travels through BullMQ for one job. The payload is the kind's encoded
  * payload (never secrets); the durable record in PostgreSQL holds the rest.
  */
 export const JobEnvelope = Schema.Struct({
-  jobId: Schema.String,
+  /** Checked here, so one malformed envelope cannot fail a batched statement shared with others. */
+  jobId: JobId,
   payload: Schema.Unknown,
   /** W3C trace context of the request that enqueued the job. */
   traceparent: Schema.optionalKey(Schema.String),

@@ -13,7 +13,7 @@ export type JobEvent = typeof JobEvent.Type
 const decodeEvent = Schema.decodeUnknownOption(Schema.fromJsonString(JobEvent))
 
 export interface JobEventsShape {
-  /** Best effort: a lost event only delays a live view, the durable record is the truth. */
+  /** Best effort and not awaited: a lost event only delays a live view, the durable record is the truth. */
   readonly publish: (event: JobEvent) => Effect.Effect<void>
   /** Events of one job from now on. */
   readonly subscribe: (jobId: string) => Effect.Effect<Stream.Stream<JobEvent>, never, Scope.Scope>
@@ -39,13 +39,16 @@ export class JobEvents extends Context.Service<JobEvents, JobEventsShape>()("mai
         }).pipe(Effect.provideService(Scope.Scope, layerScope))
       )
 
+      // The command is written at once and its reply not awaited: a job's events leave in the
+      // order they were published (one connection, commands in order), and no job waits a
+      // round trip for a view that is best effort anyway.
+      const logLost = Effect.runForkWith(yield* Effect.context<never>())
       const publish = (event: JobEvent) =>
-        redis
-          .use("publish job event", (client) => client.publish(channel, JSON.stringify(event)))
-          .pipe(
-            Effect.catchTag("RedisError", (error) => Effect.logWarning("job event not published", error.message)),
-            Effect.asVoid
-          )
+        Effect.sync(() => {
+          redis.client.publish(channel, JSON.stringify(event)).catch((cause: unknown) => {
+            logLost(Effect.logWarning("job event not published", { jobId: event.jobId, cause: String(cause) }))
+          })
+        })
 
       const subscribe = (jobId: string) =>
         Effect.gen(function* () {

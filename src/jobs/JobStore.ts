@@ -1,6 +1,7 @@
 import { Context, Effect, Exit, Layer, Option, Request, RequestResolver, Schema } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
 import { DatabaseError, decodeRows, fromSqlError, SystemDatabase } from "../platform/Database.ts"
+import { perJobSpan } from "../platform/Telemetry.ts"
 import type { UserId } from "../users/UserId.ts"
 import { UserScope } from "../users/UserScope.ts"
 import { JobId, JobNotFound, JobProgress, JobState, JobView } from "./Job.ts"
@@ -134,6 +135,13 @@ const unfinished = ["queued", "running", "retrying"] as const
 const batchWindow = "2 millis"
 const maxBatch = 200
 
+/**
+ * The batch's ids once more as an array literal: the planner cannot see how many rows
+ * jsonb_to_recordset yields and, with many unfinished jobs, hash-joined all of them;
+ * `id = ANY(array)` makes it look the few rows up by primary key.
+ */
+const uuidArray = (ids: ReadonlyArray<string>) => `{${ids.join(",")}}`
+
 class ClaimJob extends Request.Class<
   { readonly claim: { readonly id: string; readonly attempt: number; readonly worker: string } },
   Option.Option<ClaimedJob>,
@@ -176,7 +184,7 @@ export class JobStore extends Context.Service<JobStore, JobStoreShape>()("mail-h
       // The worker's bookkeeping touches one row by id per statement: the system pool runs each
       // statement on its own, without the transaction UserScope.system needs to switch roles.
       const system = yield* SystemDatabase
-      const traced = (what: string) => Effect.withSpan(`JobStore.${what}`)
+      const traced = (what: string) => Effect.withSpan(`JobStore.${what}`, undefined, perJobSpan)
 
       const insertOrFindActive = (job: NewJob) =>
         Effect.gen(function* () {
@@ -204,7 +212,7 @@ export class JobStore extends Context.Service<JobStore, JobStoreShape>()("mail-h
             if (Option.isSome(outcome)) return outcome.value
           }
           return yield* Effect.die(new Error(`job de-duplication kept racing for kind ${job.kind}`))
-        }).pipe(dbError, Effect.withSpan("JobStore.create", { attributes: { "job.kind": job.kind } }))
+        }).pipe(dbError, Effect.withSpan("JobStore.create", { attributes: { "job.kind": job.kind } }, perJobSpan))
 
       const get = (ownerId: UserId, id: string) =>
         sql`SELECT * FROM jobs WHERE id = ${id} AND user_id = ${ownerId}`.pipe(
@@ -249,7 +257,8 @@ export class JobStore extends Context.Service<JobStore, JobStoreShape>()("mail-h
             error_code = NULL, error_message = NULL
           FROM jsonb_to_recordset(${JSON.stringify(entries.map((entry) => entry.request.claim))}::jsonb)
             AS v(id uuid, attempt integer, worker text)
-          WHERE jobs.id = v.id AND jobs.state IN ${system.in(unfinished)} AND jobs.cancel_requested_at IS NULL
+          WHERE jobs.id = v.id AND jobs.id = ANY(${uuidArray(entries.map((entry) => entry.request.claim.id))}::uuid[])
+            AND jobs.state IN ${system.in(unfinished)} AND jobs.cancel_requested_at IS NULL
           RETURNING jobs.id, jobs.user_id, jobs.max_attempts, jobs.progress`.pipe(
           Effect.flatMap(decodeClaimed),
           dbError,
@@ -284,7 +293,8 @@ export class JobStore extends Context.Service<JobStore, JobStoreShape>()("mail-h
             finished_at = CASE WHEN v.terminal THEN now() ELSE NULL END, updated_at = now()
           FROM jsonb_to_recordset(${JSON.stringify(entries.map((entry) => entry.request.row))}::jsonb)
             AS v(id uuid, state text, result jsonb, progress jsonb, code text, message text, terminal boolean)
-          WHERE jobs.id = v.id AND jobs.state IN ${system.in(unfinished)}
+          WHERE jobs.id = v.id AND jobs.id = ANY(${uuidArray(entries.map((entry) => entry.request.row.id))}::uuid[])
+            AND jobs.state IN ${system.in(unfinished)}
           RETURNING jobs.id`.pipe(
           dbError,
           Effect.match({

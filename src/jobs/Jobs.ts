@@ -2,6 +2,7 @@ import { Queue } from "bullmq"
 import { Context, Duration, Effect, Layer, Option, Schema, type Scope, Stream } from "effect"
 import { HttpTraceContext } from "effect/http"
 import type { DatabaseError } from "../platform/Database.ts"
+import { perJobSpan } from "../platform/Telemetry.ts"
 import { Redis } from "../platform/Redis.ts"
 import type { UserId } from "../users/UserId.ts"
 import {
@@ -145,7 +146,7 @@ export class Jobs extends Context.Service<Jobs, JobsShape>()("mail-helper/Jobs")
           )
           const state: JobState = "queued"
           return { jobId: id, state, created }
-        }).pipe(Effect.withSpan("Jobs.submit", { attributes: { "job.kind": kind.name } }))
+        }).pipe(Effect.withSpan("Jobs.submit", { attributes: { "job.kind": kind.name } }, perJobSpan))
 
       const get = (ownerId: UserId, id: string) => Effect.map(store.get(ownerId, id), (record) => record.view)
 

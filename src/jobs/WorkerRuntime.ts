@@ -6,6 +6,7 @@ import { AppConfig } from "../platform/Config.ts"
 import type { DatabaseError } from "../platform/Database.ts"
 import { jobDuration, jobsCompleted } from "../platform/Metrics.ts"
 import { Redis } from "../platform/Redis.ts"
+import { perJobSpan } from "../platform/Telemetry.ts"
 import { CurrentJob, type ProgressUpdate } from "./CurrentJob.ts"
 import { isTerminal, type JobProgress } from "./Job.ts"
 import { backoffStrategyName, cancelChannel, JobEnvelope } from "./JobEnvelope.ts"
@@ -32,6 +33,11 @@ type Disposition =
 class Cancelled extends Schema.TaggedError<Cancelled>()("Cancelled", {
   reason: Schema.Literals(["user", "shutdown"])
 }) {}
+
+/** How long an attempt runs before its `running` event is published (see processJob). */
+const startEventDelayMillis = 100
+
+type AttemptOutcome = "succeeded" | "retrying" | "failed" | "cancelled"
 
 interface RunningJob {
   readonly abort: (reason: "user" | "shutdown") => void
@@ -74,6 +80,20 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
       const context = yield* Effect.context<never>()
       const runExit = Effect.runPromiseExitWith(context)
       const running = new Map<string, RunningJob>()
+      // one labelled metric per kind and outcome, made once: labelling per attempt hashed the labels every time
+      const labelled = new Map<string, { completed: typeof jobsCompleted; duration: typeof jobDuration }>()
+      const attemptMetrics = (kind: string, outcome: AttemptOutcome) => {
+        const key = `${kind}\u0000${outcome}`
+        let metrics = labelled.get(key)
+        if (metrics === undefined) {
+          metrics = {
+            completed: Metric.withAttributes(jobsCompleted, { kind, outcome }),
+            duration: Metric.withAttributes(jobDuration, { kind, outcome })
+          }
+          labelled.set(key, metrics)
+        }
+        return metrics
+      }
 
       /**
        * Progress is written at most once per interval; what is pending when the
@@ -137,18 +157,20 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
             return { _tag: "fail", message: "cancelled" } satisfies Disposition
           }
           const record = claimed.value
-          yield* events.publish({ jobId, state: "running", progress: record.progress })
-
           const progress = progressReporter(jobId)
+          // Watchers hear of the start once the attempt has lasted a moment: a short job goes from
+          // queued straight to its final event, which spares a publish per job at thousands per second.
+          const announceStart = setTimeout(() => {
+            runExit(events.publish({ jobId, state: "running", progress: progress.latest() ?? record.progress }))
+          }, startEventDelayMillis)
           const attemptStarted = performance.now()
-          const recordAttempt = (outcome: "succeeded" | "retrying" | "failed" | "cancelled") =>
-            Effect.all([
-              Metric.update(Metric.withAttributes(jobsCompleted, { kind: kind.name, outcome }), 1),
-              Metric.update(
-                Metric.withAttributes(jobDuration, { kind: kind.name, outcome }),
-                (performance.now() - attemptStarted) / 1000
-              )
+          const recordAttempt = (outcome: AttemptOutcome) => {
+            const metrics = attemptMetrics(kind.name, outcome)
+            return Effect.all([
+              Metric.update(metrics.completed, 1),
+              Metric.update(metrics.duration, (performance.now() - attemptStarted) / 1000)
             ])
+          }
           const timeoutMillis = Math.min(
             Duration.toMillis(Duration.fromInputUnsafe(kind.timeout)),
             envelope.value.timeoutMillis ?? Number.POSITIVE_INFINITY
@@ -193,13 +215,22 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
                 : Effect.logWarning("job attempt failed", { code: error.code, message: error.message, attempt })
             ),
             Effect.annotateLogs({ jobId, userId: record.ownerId ?? "" }),
-            Effect.withSpan("job.process", {
-              kind: "consumer",
-              attributes: { "job.id": jobId, "job.kind": kind.name, "job.attempt": attempt },
-              ...Option.match(parent, { onNone: () => ({}), onSome: (span) => ({ parent: span }) })
-            }),
+            Effect.withSpan(
+              "job.process",
+              {
+                kind: "consumer",
+                attributes: { "job.id": jobId, "job.kind": kind.name, "job.attempt": attempt },
+                ...Option.match(parent, { onNone: () => ({}), onSome: (span) => ({ parent: span }) })
+              },
+              perJobSpan
+            ),
             Effect.exit,
-            Effect.ensuring(Effect.sync(() => running.delete(jobId)))
+            Effect.ensuring(
+              Effect.sync(() => {
+                clearTimeout(announceStart)
+                running.delete(jobId)
+              })
+            )
           )
           const unwritten = progress.unwritten()
           const lastProgress = progress.latest() ?? record.progress

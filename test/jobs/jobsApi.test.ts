@@ -180,6 +180,40 @@ layer(TestLayer, { excludeTestServices: true, timeout: "60 seconds" })("jobs API
       })
     )
 
+    it.effect("fails a malformed envelope alone, while jobs claimed beside it succeed", () =>
+      Effect.gen(function* () {
+        const base = yield* baseUrl
+        const queue = yield* (yield* Jobs).queue("debug.ping")
+        // claims are batched into one statement: a bad id must not fail its neighbours' claims
+        const [bad] = yield* Effect.all(
+          [
+            Effect.promise(() => queue.add("debug.ping", { jobId: "not-a-uuid", payload: {} }, { attempts: 1 })),
+            Effect.forEach(Array.from({ length: 10 }), () => ping(base, {}), { concurrency: "unbounded" }).pipe(
+              Effect.flatMap((ids) => Effect.forEach(ids, (id) => waitFor(base, id, terminal)))
+            )
+          ],
+          { concurrency: "unbounded" }
+        ).pipe(
+          Effect.tap(([, jobs]) =>
+            Effect.sync(() =>
+              assert.deepStrictEqual(new Set(jobs.map((job) => field(job, "state"))), new Set(["succeeded"]))
+            )
+          )
+        )
+        const failed = yield* Effect.promise(() => queue.getJob(bad.id ?? "")).pipe(
+          Effect.flatMap((job) =>
+            job?.failedReason === undefined || job.failedReason === ""
+              ? Effect.fail("not failed yet")
+              : Effect.succeed(job)
+          ),
+          Effect.retry(Schedule.spaced("50 millis").pipe(Schedule.upTo({ times: 200 }))),
+          Effect.orDie
+        )
+        assert.strictEqual(failed.failedReason, "malformed job envelope")
+        assert.strictEqual(failed.attemptsMade, 1)
+      })
+    )
+
     it.effect("keeps the job record after BullMQ forgets the job", () =>
       Effect.gen(function* () {
         const base = yield* baseUrl

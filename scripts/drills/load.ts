@@ -168,7 +168,7 @@ await runDrill("load", 600, async (report, cleanup) => {
     240_000,
     500
   )
-  report.check("setup: every sync, analysis and embedding finished before the load", settled === true)
+  report.check("setup: every sync, analysis, embedding and search.index job finished before the load", settled === true)
   for (const [index, owner] of owners.entries()) {
     const list = await request(base, "GET", "/api/v1/emails?limit=100", {
       headers: { authorization: `Bearer ${owner.token}` }

@@ -2,7 +2,7 @@
  * Drill: a worker SIGKILLed in the middle of a job of each kind (npm run drill:worker-kill).
  *
  * Two worker processes run against one API, a throw-away Dovecot and a throw-away database.
- * For mail.sync, mail.analyze, mail.embed, rules.apply and debug.ping: start a job, wait until
+ * For mail.sync, mail.analyze, mail.embed, search.index, rules.apply and debug.ping: start a job, wait until
  * it is running and has made progress, SIGKILL the worker that holds it (the `jobs.worker`
  * column names it), start a replacement, and check that the other worker finishes the job
  * (BullMQ's stalled-job check hands it over) with nothing duplicated or lost.
@@ -66,7 +66,8 @@ await runDrill("worker-kill", 420, async (report, cleanup) => {
   cleanup(() => api.stop())
   const workers: Array<Program> = []
   const startOne = async (name: string) => {
-    const { program } = await startWorker(env.env, { name })
+    // small index batches, so search.index runs long enough to be caught in the middle
+    const { program } = await startWorker({ ...env.env, SEARCH_INDEX_BATCH_SIZE: "100" }, { name })
     workers.push(program)
     cleanup(() => program.stop("SIGKILL"))
     return program
@@ -186,6 +187,17 @@ await runDrill("worker-kill", 420, async (report, cleanup) => {
   const reembed = await request(base, "POST", "/api/v1/embeddings/reprocess", { headers: user.headers })
   if (reembed.status !== 202) throw new Error(`embeddings/reprocess: ${reembed.status} ${reembed.text}`)
   await killMidJob("mail.embed", String(field(reembed.body, "jobId")), 50)
+
+  // --- search.index: every vector again, queued by a sync that finds vectors missing -------------
+  const indexStarted = psql(env.databaseUrl, "SELECT now()::text")
+  psql(env.databaseUrl, "UPDATE emails SET search_vector = NULL")
+  const resync = await request(base, "POST", `/api/v1/accounts/${accountId}/sync`, { headers: user.headers })
+  if (resync.status !== 202) throw new Error(`sync: ${resync.status} ${resync.text}`)
+  const indexId = await waitUntil(() => latestJobOf(env.databaseUrl, "search.index", indexStarted), 60_000)
+  if (indexId === undefined) report.check("search.index: queued by a sync that found vectors missing", false)
+  else await killMidJob("search.index", indexId, 100)
+  const unindexed = psql(env.databaseUrl, "SELECT count(*) FROM emails WHERE search_vector IS NULL")
+  report.check("search.index: every message has its full-text vector", unindexed === "0", `${unindexed} without`)
 
   const emails = Number(psql(env.databaseUrl, "SELECT count(*) FROM emails"))
   const analysed = psql(

@@ -33,6 +33,8 @@ import { DatabaseLive, SystemDatabase } from "../platform/Database.ts"
 import { ProcessMetricsLive } from "../platform/Metrics.ts"
 import { Redis } from "../platform/Redis.ts"
 import { RulesApplyJob, RulesApplyProcessor } from "../rules/ApplyJob.ts"
+import { SearchConfig } from "../search/SearchConfig.ts"
+import { SearchIndexJob, SearchIndexProcessor } from "../search/SearchIndexJob.ts"
 import { RulesHttpLive } from "../rules/RulesHttp.ts"
 import { RuleExecutorLive } from "../rules/RulesLive.ts"
 import { MailSyncProcessor } from "../sync/MailSync.ts"
@@ -51,7 +53,7 @@ export const PlatformLive = Layer.mergeAll(
 ).pipe(Layer.provideMerge(AppConfig.layer))
 
 /** Every job kind of the installation. */
-export const jobKinds = [PingJob, SyncJob, SyncTickJob, RulesApplyJob, AnalyzeMailJob, EmbedMailJob]
+export const jobKinds = [PingJob, SyncJob, SyncTickJob, RulesApplyJob, AnalyzeMailJob, EmbedMailJob, SearchIndexJob]
 
 /** The job system as producers see it (records, queues, events). */
 export const JobsLive = Jobs.layer.pipe(
@@ -65,11 +67,22 @@ export const WorkerLive = Layer.mergeAll(
     | Effect.Services<typeof RulesApplyProcessor>
     | Effect.Services<typeof AnalyzeMailProcessor>
     | Effect.Services<typeof EmbedMailProcessor>
-  >([PingProcessor, MailSyncProcessor, RulesApplyProcessor, AnalyzeMailProcessor, EmbedMailProcessor]).pipe(
-    Layer.provide(WorkerIdentity.layer)
-  ),
+    | Effect.Services<typeof SearchIndexProcessor>
+  >([
+    PingProcessor,
+    MailSyncProcessor,
+    RulesApplyProcessor,
+    AnalyzeMailProcessor,
+    EmbedMailProcessor,
+    SearchIndexProcessor
+  ]).pipe(Layer.provide(WorkerIdentity.layer)),
   SyncSchedulerWorkerLive
-).pipe(Layer.provide(SyncServicesLive), Layer.provide(RuleExecutorLive), Layer.provide(MailProcessingLive))
+).pipe(
+  Layer.provide(SyncServicesLive),
+  Layer.provide(RuleExecutorLive),
+  Layer.provide(MailProcessingLive),
+  Layer.provide(SearchConfig.layer)
+)
 
 /** The worker's own small HTTP server: Prometheus metrics and a liveness probe on WORKER_METRICS_PORT. */
 export const WorkerOpsHttpLive = Layer.unwrap(

@@ -144,6 +144,8 @@ export interface MailStoreShape {
   /**
    * One transaction: the account's thread lock, `prepare` (thread look-ups that need it), the
    * upsert, attachments of new rows, thread merges, and the checkpoint. Returns the rows inserted.
+   * With `deferSearchIndex` the rows' full-text vectors are left for the `search.index` job
+   * (migration 0050); whoever passes it must queue that job afterwards.
    */
   readonly storeBatch: (
     target: BatchTarget,
@@ -151,8 +153,11 @@ export interface MailStoreShape {
     prepare: Effect.Effect<
       { readonly emails: ReadonlyArray<EmailInput>; readonly merges: ReadonlyMap<string, string> },
       SqlError.SqlError
-    >
+    >,
+    options: { readonly deferSearchIndex: boolean }
   ) => Effect.Effect<{ readonly inserted: number; readonly stored: number }, SqlError.SqlError>
+  /** Whether any of the owner's messages still waits for its full-text vector. */
+  readonly hasUnindexed: (owner: UserId) => Effect.Effect<boolean, SqlError.SqlError>
   /** The end of a mailbox pass: counts, UIDNEXT and HIGHESTMODSEQ (only now: the pass is complete). */
   readonly finishMailbox: (
     target: BatchTarget,
@@ -349,13 +354,16 @@ export class MailStore extends Context.Service<MailStore, MailStoreShape>()("mai
         prepare: Effect.Effect<
           { readonly emails: ReadonlyArray<EmailInput>; readonly merges: ReadonlyMap<string, string> },
           SqlError.SqlError
-        >
+        >,
+        options: { readonly deferSearchIndex: boolean }
       ) =>
         scope.run(
           target.owner,
           Effect.gen(function* () {
             // one writer per account at a time for the thread look-up + merge (a stalled job's twin)
-            yield* sql`SELECT pg_advisory_xact_lock(hashtext(${`mail-sync:${target.accountId}`}))`
+            yield* sql`
+              SELECT pg_advisory_xact_lock(hashtext(${`mail-sync:${target.accountId}`})),
+                set_config('app.search_index', ${options.deferSearchIndex ? "deferred" : "inline"}, true)`
             const { emails, merges } = yield* prepare
             let inserted = 0
             if (emails.length > 0) {
@@ -481,6 +489,13 @@ export class MailStore extends Context.Service<MailStore, MailStoreShape>()("mai
         countStored,
         knownThreads,
         storeBatch,
+        hasUnindexed: (owner) =>
+          scope
+            .run(
+              owner,
+              sql`SELECT EXISTS (SELECT 1 FROM emails WHERE user_id = ${owner} AND search_vector IS NULL) AS b`
+            )
+            .pipe(Effect.map((rows) => rows[0]?.["b"] === true)),
         finishMailbox
       })
     })

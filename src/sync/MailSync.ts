@@ -25,6 +25,7 @@ import { ImapAccess } from "../accounts/ImapAccess.ts"
 import type { AccountId } from "../accounts/Account.ts"
 import { AnalyzeMailJob } from "../analysis/jobs/AnalyzeMailJob.ts"
 import { enqueueNewMailProcessing } from "../analysis/jobs/enqueue.ts"
+import { enqueueSearchIndexing, SearchIndexJob } from "../search/SearchIndexJob.ts"
 import { CurrentJob, type ProgressUpdate } from "../jobs/CurrentJob.ts"
 import { type JobError, PermanentJobError, TransientJobError } from "../jobs/JobKind.ts"
 import { JobKinds } from "../jobs/JobKinds.ts"
@@ -163,6 +164,16 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
       const jobs = yield* Jobs
       const kinds = yield* JobKinds
       const analysisInstalled = kinds.get(AnalyzeMailJob.name) !== undefined
+      // the full-text vectors are computed by search.index after the sync, when that job exists
+      const deferSearchIndex = kinds.get(SearchIndexJob.name) !== undefined
+      const hasUnindexed = (owner: UserId) =>
+        store
+          .hasUnindexed(owner)
+          .pipe(
+            Effect.catchTag("SqlError", (error) =>
+              Effect.as(Effect.logWarning("could not check for unindexed mail", error.message), false)
+            )
+          )
 
       const syncMailbox = (
         session: ImapSession,
@@ -374,7 +385,7 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
           })
           return { emails, merges: assignment.merges }
         })
-        return Effect.map(store.storeBatch(target, checkpoint, prepare), (result) => ({
+        return Effect.map(store.storeBatch(target, checkpoint, prepare, { deferSearchIndex }), (result) => ({
           inserted: result.inserted,
           withWarnings
         }))
@@ -488,6 +499,16 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
           // back from auth_failed (a manual sync after the server accepted the password again): schedule again
           if (account.status === "auth_failed" && Option.isSome(synced)) {
             yield* schedules.apply(synced.value).pipe(Effect.ignore)
+          }
+          // AFTER-SYNC HOOK: full-text vectors of the new mail (src/search/SearchIndexJob.ts); also
+          // when an earlier sync stored mail but could not queue the job
+          if (deferSearchIndex && (stats.newMessages > 0 || (yield* hasUnindexed(owner)))) {
+            yield* enqueueSearchIndexing(owner).pipe(
+              Effect.provideService(Jobs, jobs),
+              Effect.catch((error) =>
+                Effect.logWarning("search indexing of new mail not queued; the next sync will", error.message)
+              )
+            )
           }
           if (stats.newMessages > 0 && analysisInstalled) {
             // AFTER-SYNC HOOK: analysis and embeddings of the new mail (src/analysis/jobs/enqueue.ts)

@@ -16,6 +16,7 @@ import {
   syncNow,
   syncTestLayer
 } from "./support.ts"
+import { waitForJob } from "../emails/helpers.ts"
 
 const PASSWORD = "sync-Passw0rd!"
 const USERS = ["initial", "incremental", "uidvalidity", "threads", "hostile", "nocondstore"]
@@ -91,6 +92,25 @@ layer(TestLayer, { excludeTestServices: true, timeout: "120 seconds" })("mail.sy
         attachments[0]?.n,
         generated.reduce((sum, m) => sum + m.attachments.length, 0)
       )
+
+      // the full-text vectors were left out of the sync's path and filled by search.index after it
+      const indexJob = yield* ownerQuery(
+        Schema.Struct({ id: Schema.String, state: Schema.String }),
+        (sql) => sql`SELECT id, state FROM jobs WHERE kind = 'search.index' AND user_id = ${alice}`
+      )
+      assert.strictEqual(indexJob.length, 1, "the sync queued one search.index job")
+      const indexed = yield* waitForJob(base, alice, indexJob[0]?.id ?? "")
+      assert.strictEqual(field(indexed, "state"), "succeeded")
+      assert.strictEqual(field(indexed, "result", "indexed"), 300)
+      const vectors = yield* ownerQuery(
+        Schema.Struct({ missing: Schema.Number, found: Schema.Number }),
+        (sql) => sql`
+          SELECT count(*) FILTER (WHERE search_vector IS NULL)::int AS missing,
+            count(*) FILTER (WHERE search_vector @@ websearch_to_tsquery('simple', ${generated[0]?.from.address ?? ""}))::int AS found
+          FROM emails WHERE account_id = ${accountId}`
+      )
+      assert.strictEqual(vectors[0]?.missing, 0)
+      assert.isAtLeast(vectors[0]?.found ?? 0, 1)
 
       // the mailbox list: special-use roles and counts
       const mailboxes = yield* api(base, alice, "GET", `/api/v1/accounts/${accountId}/mailboxes`)

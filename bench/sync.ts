@@ -1,6 +1,7 @@
 /**
  * Initial sync of a 10,000-message mailbox by the real worker (a child process running
- * src/main/worker.ts: fetch -> parse on worker threads -> store in PostgreSQL), against the raw
+ * `node --max-semi-space-size=4 src/main/worker.ts` as in production: fetch -> parse on worker
+ * threads -> store in PostgreSQL), against the raw
  * pipeline (imapflow fetch + mailparser simpleParser, no storage) on the same machine, same run.
  *
  *   npx tsx bench/sync.ts [messages=10000] [parser threads=availableParallelism]
@@ -88,7 +89,10 @@ const backendCpu = (psql: (query: string) => string, database: string): Map<numb
 
 const startWorker = async (env: Record<string, string>): Promise<ChildProcess> => {
   const port = await freePort()
-  const child = spawn(process.execPath, ["--import", "tsx", "src/main/worker.ts"], {
+  // as production runs it (Dockerfile, docker-compose.yml, deploy/): Node's own type stripping, the
+  // young-generation flag; BENCH_WORKER_FLAGS adds more (e.g. --max-old-space-size=160)
+  const flags = ["--max-semi-space-size=4", ...(process.env["BENCH_WORKER_FLAGS"] ?? "").split(" ").filter(Boolean)]
+  const child = spawn(process.execPath, [...flags, "src/main/worker.ts"], {
     env: {
       ...process.env,
       ...env,
@@ -261,7 +265,8 @@ const main = Effect.gen(function* () {
           for (;;) {
             const state = bench.psql(`SELECT state FROM jobs WHERE id = '${indexJobId}'`)
             if (state === "succeeded") break
-            if (state === "failed" || state === "cancelled") return yield* Effect.die(new Error(`search.index ${state}`))
+            if (state === "failed" || state === "cancelled")
+              return yield* Effect.die(new Error(`search.index ${state}`))
             yield* Effect.sleep("100 millis")
           }
           const searchable = performance.now() - started

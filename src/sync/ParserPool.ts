@@ -27,8 +27,8 @@ export interface MimeParserOptions {
   readonly resourceLimits: ResourceLimits
 }
 
-/** 128 MB old generation, 32 MB young generation per parser thread. */
-export const defaultParserResourceLimits: ResourceLimits = { maxOldGenerationSizeMb: 128, maxYoungGenerationSizeMb: 32 }
+/** 128 MB old generation, 8 MB young generation per parser thread. */
+export const defaultParserResourceLimits: ResourceLimits = { maxOldGenerationSizeMb: 128, maxYoungGenerationSizeMb: 8 }
 
 export class MimeParser extends Context.Service<
   MimeParser,

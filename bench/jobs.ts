@@ -19,6 +19,7 @@ import { Jobs } from "../src/jobs/Jobs.ts"
 import { JobsLive, PlatformLive, WorkerLive } from "../src/main/layers.ts"
 import { SystemDatabase } from "../src/platform/Database.ts"
 import { UserId } from "../src/users/UserId.ts"
+import { cpuPerUnit, cpuSnapshot } from "./support/cpu.ts"
 import { benchEnvironment, rate } from "./support/environment.ts"
 
 const total = Number(process.argv[2] ?? 20_000)
@@ -50,13 +51,15 @@ const raw = (redisUrl: string, prefix: string) =>
       })
     })
     const processStart = performance.now()
+    const cpuBefore = cpuSnapshot(redisUrl)
     await queue.resume()
     await finished
     const processMillis = performance.now() - processStart
+    const cpu = cpuPerUnit(cpuBefore, cpuSnapshot(redisUrl), total, "job")
     await worker.close()
     await queue.close()
     connection.disconnect()
-    return { enqueueMillis, processMillis }
+    return { enqueueMillis, processMillis, cpu }
   })
 
 const ours = Effect.gen(function* () {
@@ -82,10 +85,11 @@ const ours = Effect.gen(function* () {
     return performance.now() - started
   }).pipe(Effect.provide(Platform))
 
-  const processMillis = yield* Effect.gen(function* () {
+  const processing = yield* Effect.gen(function* () {
     const jobs = yield* Jobs
     const queue = yield* jobs.queue(PingJob.name)
     const started = performance.now()
+    const cpuBefore = cpuSnapshot(bench.redisUrl)
     yield* Effect.promise(() => queue.resume())
     // poll with the async client: a blocking psql call would stall the worker under test
     const system = yield* SystemDatabase
@@ -94,7 +98,7 @@ const ours = Effect.gen(function* () {
       if ((row?.n ?? 0) >= total) break
       yield* Effect.sleep("50 millis")
     }
-    return performance.now() - started
+    return { millis: performance.now() - started, cpu: cpuPerUnit(cpuBefore, cpuSnapshot(bench.redisUrl), total, "job") }
   }).pipe(Effect.provide(Layer.mergeAll(WorkerLive, Layer.empty).pipe(Layer.provideMerge(Platform))))
 
   const line = (label: string, count: number, millis: number) =>
@@ -103,7 +107,10 @@ const ours = Effect.gen(function* () {
   console.log(line("raw BullMQ: queue.add, 50 in flight", total, rawFigures.enqueueMillis))
   console.log(line("ours: Jobs.submit (record + add), 50 in flight", total, enqueueMillis))
   console.log(line("raw BullMQ: worker, no-op processor", total, rawFigures.processMillis))
+  const processMillis = processing.millis
   console.log(line("ours: worker runtime, debug.ping", total, processMillis))
+  console.log(`\nwhile processing, raw:  ${rawFigures.cpu}`)
+  console.log(`while processing, ours: ${processing.cpu}`)
   console.log(
     `\nratio ours/raw: enqueue ${(rawFigures.enqueueMillis / enqueueMillis).toFixed(2)}, ` +
       `processing ${(rawFigures.processMillis / processMillis).toFixed(2)}, ` +

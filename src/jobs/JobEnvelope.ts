@@ -9,6 +9,11 @@ export const JobEnvelope = Schema.Struct({
   /** Checked here, so one malformed envelope cannot fail a batched statement shared with others. */
   jobId: JobId,
   payload: Schema.Unknown,
+  /**
+   * The record's owner (null: a system job), so a first attempt can start before its record
+   * is read (WorkerRuntime). Envelopes queued before it existed lack it and claim first.
+   */
+  ownerId: Schema.optionalKey(Schema.NullOr(Schema.String)),
   /** W3C trace context of the request that enqueued the job. */
   traceparent: Schema.optionalKey(Schema.String),
   /** A per-job hard time limit tighter than the kind's. */

@@ -100,6 +100,13 @@ export type Outcome =
   | { readonly state: "retrying" | "failed"; readonly code: string; readonly message: string }
   | { readonly state: "cancelled"; readonly message: string }
 
+/** Which attempt an outcome ends: recorded with it when the attempt never claimed the record. */
+export interface AttemptInfo {
+  readonly attempt: number
+  readonly worker: string
+  readonly startedAt: Date
+}
+
 export interface JobStoreShape {
   /** Inserts a record, or returns the active job that holds the same de-duplication key. */
   readonly create: (
@@ -110,18 +117,17 @@ export interface JobStoreShape {
   /** Unscoped reads for the worker and for operators (never behind a user's request). */
   readonly find: (id: string) => Effect.Effect<Option.Option<JobRecord>, DatabaseError>
   readonly listUnfinished: (limit: number) => Effect.Effect<ReadonlyArray<JobRecord>, DatabaseError>
-  readonly markRunning: (
-    id: string,
-    attempt: number,
-    worker: string
-  ) => Effect.Effect<Option.Option<ClaimedJob>, DatabaseError>
+  /** Claims the record for an attempt unless it ended or a cancel was requested (then none). */
+  readonly markRunning: (id: string, attempt: AttemptInfo) => Effect.Effect<Option.Option<ClaimedJob>, DatabaseError>
   readonly saveProgress: (id: string, progress: JobProgress) => Effect.Effect<void, DatabaseError>
   /** Records an outcome unless the job already ended; true when it changed the record. */
   readonly finish: (
     id: string,
     outcome: Outcome,
     /** Progress not yet written, saved in the same statement. */
-    progress?: JobProgress
+    progress?: JobProgress,
+    /** The attempt it ends; sets attempts, worker and started_at as a claim would have. */
+    attempt?: AttemptInfo
   ) => Effect.Effect<boolean, DatabaseError>
   readonly requestCancel: (id: string) => Effect.Effect<void, DatabaseError>
   readonly remove: (id: string) => Effect.Effect<void, DatabaseError>
@@ -143,7 +149,9 @@ const maxBatch = 200
 const uuidArray = (ids: ReadonlyArray<string>) => `{${ids.join(",")}}`
 
 class ClaimJob extends Request.Class<
-  { readonly claim: { readonly id: string; readonly attempt: number; readonly worker: string } },
+  {
+    readonly claim: { readonly id: string; readonly attempt: number; readonly worker: string; readonly started: string }
+  },
   Option.Option<ClaimedJob>,
   DatabaseError
 > {}
@@ -158,6 +166,9 @@ class FinishJob extends Request.Class<
       readonly code: string | null
       readonly message: string | null
       readonly terminal: boolean
+      readonly attempt: number | null
+      readonly worker: string | null
+      readonly started: string | null
     }
   },
   boolean,
@@ -253,10 +264,10 @@ export class JobStore extends Context.Service<JobStore, JobStoreShape>()("mail-h
       const claimResolver = RequestResolver.make<ClaimJob>((entries) =>
         system`
           UPDATE jobs SET state = 'running', attempts = v.attempt, worker = v.worker,
-            started_at = COALESCE(jobs.started_at, now()), updated_at = now(),
+            started_at = COALESCE(jobs.started_at, v.started), updated_at = now(),
             error_code = NULL, error_message = NULL
           FROM jsonb_to_recordset(${JSON.stringify(entries.map((entry) => entry.request.claim))}::jsonb)
-            AS v(id uuid, attempt integer, worker text)
+            AS v(id uuid, attempt integer, worker text, started timestamptz)
           WHERE jobs.id = v.id AND jobs.id = ANY(${uuidArray(entries.map((entry) => entry.request.claim.id))}::uuid[])
             AND jobs.state IN ${system.in(unfinished)} AND jobs.cancel_requested_at IS NULL
           RETURNING jobs.id, jobs.user_id, jobs.max_attempts, jobs.progress`.pipe(
@@ -282,17 +293,25 @@ export class JobStore extends Context.Service<JobStore, JobStoreShape>()("mail-h
         )
       ).pipe(RequestResolver.setDelay(batchWindow), RequestResolver.batchN(maxBatch))
 
-      const markRunning = (id: string, attempt: number, worker: string) =>
-        Effect.request(new ClaimJob({ claim: { id, attempt, worker } }), claimResolver)
+      const markRunning = (id: string, attempt: AttemptInfo) =>
+        Effect.request(
+          new ClaimJob({
+            claim: { id, attempt: attempt.attempt, worker: attempt.worker, started: attempt.startedAt.toISOString() }
+          }),
+          claimResolver
+        )
 
       const finishResolver = RequestResolver.make<FinishJob>((entries) =>
         system`
           UPDATE jobs SET state = v.state, result = v.result,
             progress = COALESCE(v.progress, jobs.progress),
             error_code = v.code, error_message = v.message,
-            finished_at = CASE WHEN v.terminal THEN now() ELSE NULL END, updated_at = now()
+            finished_at = CASE WHEN v.terminal THEN now() ELSE NULL END, updated_at = now(),
+            attempts = COALESCE(v.attempt, jobs.attempts), worker = COALESCE(v.worker, jobs.worker),
+            started_at = COALESCE(jobs.started_at, v.started)
           FROM jsonb_to_recordset(${JSON.stringify(entries.map((entry) => entry.request.row))}::jsonb)
-            AS v(id uuid, state text, result jsonb, progress jsonb, code text, message text, terminal boolean)
+            AS v(id uuid, state text, result jsonb, progress jsonb, code text, message text, terminal boolean,
+              attempt integer, worker text, started timestamptz)
           WHERE jobs.id = v.id AND jobs.id = ANY(${uuidArray(entries.map((entry) => entry.request.row.id))}::uuid[])
             AND jobs.state IN ${system.in(unfinished)}
           RETURNING jobs.id`.pipe(
@@ -315,7 +334,7 @@ export class JobStore extends Context.Service<JobStore, JobStoreShape>()("mail-h
           UPDATE jobs SET progress = ${JSON.stringify(progress)}::jsonb, updated_at = now()
           WHERE id = ${id} AND state = 'running'`.pipe(Effect.asVoid, dbError, traced("saveProgress"))
 
-      const finish = (id: string, outcome: Outcome, progress?: JobProgress) =>
+      const finish = (id: string, outcome: Outcome, progress?: JobProgress, attempt?: AttemptInfo) =>
         Effect.request(
           new FinishJob({
             row: {
@@ -325,7 +344,10 @@ export class JobStore extends Context.Service<JobStore, JobStoreShape>()("mail-h
               progress: progress ?? null,
               code: outcome.state === "succeeded" ? null : outcome.state === "cancelled" ? "cancelled" : outcome.code,
               message: outcome.state === "succeeded" ? null : outcome.message,
-              terminal: outcome.state !== "retrying"
+              terminal: outcome.state !== "retrying",
+              attempt: attempt?.attempt ?? null,
+              worker: attempt?.worker ?? null,
+              started: attempt?.startedAt.toISOString() ?? null
             }
           }),
           finishResolver

@@ -126,6 +126,7 @@ export class Jobs extends Context.Service<Jobs, JobsShape>()("mail-helper/Jobs")
           const envelope: JobEnvelope = {
             jobId: id,
             payload: encoded,
+            ownerId: options.ownerId,
             ...Option.match(traceparent, { onNone: () => ({}), onSome: (value) => ({ traceparent: value }) }),
             ...(options.timeout === undefined
               ? {}

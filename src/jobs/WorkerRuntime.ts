@@ -1,5 +1,5 @@
 import { type Job, UnrecoverableError, Worker } from "bullmq"
-import { Cause, Context, Duration, Effect, Exit, Layer, Metric, Option, Schedule, Schema } from "effect"
+import { Cause, Context, Duration, Effect, Exit, Fiber, Layer, Metric, Option, Schedule, Schema } from "effect"
 import { Headers, HttpTraceContext } from "effect/http"
 import { hostname } from "node:os"
 import { AppConfig } from "../platform/Config.ts"
@@ -13,7 +13,7 @@ import { backoffStrategyName, cancelChannel, JobEnvelope } from "./JobEnvelope.t
 import { JobEvents } from "./JobEvents.ts"
 import { PermanentJobError, retryDelayMillis, TransientJobError } from "./JobKind.ts"
 import type { JobProcessor } from "./JobProcessor.ts"
-import { JobStore } from "./JobStore.ts"
+import { type AttemptInfo, type ClaimedJob, JobStore } from "./JobStore.ts"
 
 /** Identity of this worker process, as BullMQ and the job records show it. */
 export class WorkerIdentity extends Context.Service<WorkerIdentity, { readonly name: string }>()(
@@ -34,8 +34,8 @@ class Cancelled extends Schema.TaggedError<Cancelled>()("Cancelled", {
   reason: Schema.Literals(["user", "shutdown"])
 }) {}
 
-/** How long an attempt runs before its `running` event is published (see processJob). */
-const startEventDelayMillis = 100
+/** How long an attempt runs before its record is claimed (first attempts) and `running` is published. */
+const startDelay = Duration.millis(50)
 
 type AttemptOutcome = "succeeded" | "retrying" | "failed" | "cancelled"
 
@@ -139,9 +139,26 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
             return { _tag: "fail", message: "malformed job envelope" } satisfies Disposition
           }
           const { jobId, payload } = envelope.value
-          const attempt = job.attemptsMade + 1
-          // One statement claims the job in the common case; only when it cannot do we look at why.
-          const claimed = yield* patiently(jobId, store.markRunning(jobId, attempt, identity.name))
+          const attemptInfo: AttemptInfo = {
+            attempt: job.attemptsMade + 1,
+            worker: identity.name,
+            startedAt: new Date()
+          }
+          const attempt = attemptInfo.attempt
+          // A first delivery starts at once and claims its record a moment later, so a short job
+          // costs one statement (its outcome) instead of two. A retry, a job handed over after a
+          // stall (it may have ended just before its worker died) and an envelope without its
+          // owner claim first: one statement in the common case, and only when it cannot claim
+          // do we look at why.
+          const startsAtOnce =
+            envelope.value.ownerId !== undefined && job.attemptsMade === 0 && job.stalledCounter === 0
+          const claimed: Option.Option<ClaimedJob> = startsAtOnce
+            ? Option.some({
+                ownerId: envelope.value.ownerId ?? null,
+                maxAttempts: job.opts.attempts ?? 1,
+                progress: null
+              })
+            : yield* patiently(jobId, store.markRunning(jobId, attemptInfo))
           if (Option.isNone(claimed)) {
             const found = yield* patiently(jobId, store.find(jobId))
             if (Option.isNone(found)) {
@@ -158,11 +175,6 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
           }
           const record = claimed.value
           const progress = progressReporter(jobId)
-          // Watchers hear of the start once the attempt has lasted a moment: a short job goes from
-          // queued straight to its final event, which spares a publish per job at thousands per second.
-          const announceStart = setTimeout(() => {
-            runExit(events.publish({ jobId, state: "running", progress: progress.latest() ?? record.progress }))
-          }, startEventDelayMillis)
           const attemptStarted = performance.now()
           const recordAttempt = (outcome: AttemptOutcome) => {
             const metrics = attemptMetrics(kind.name, outcome)
@@ -180,6 +192,31 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
             abortWith = (reason) => resume(Effect.fail(new Cancelled({ reason })))
           })
           running.set(jobId, { abort: (reason) => abortWith?.(reason) })
+          // Once the attempt has lasted a moment: the late claim (a record that cannot be claimed
+          // was cancelled meanwhile: the attempt is interrupted as cancelled), then the `running`
+          // event. A short job goes from queued straight to its final state and event.
+          let lateClaimIssued = false
+          const lateStart = Effect.sleep(startDelay).pipe(
+            Effect.andThen(
+              startsAtOnce
+                ? Effect.suspend(() => {
+                    lateClaimIssued = true
+                    return patiently(jobId, store.markRunning(jobId, attemptInfo))
+                  })
+                : Effect.succeed(claimed)
+            ),
+            Effect.flatMap(
+              Option.match({
+                onNone: () => Effect.sync(() => abortWith?.("user")),
+                onSome: (claim) =>
+                  events.publish({ jobId, state: "running", progress: progress.latest() ?? claim.progress })
+              })
+            ),
+            Effect.catchTag("DatabaseError", (error) =>
+              Effect.logWarning("late claim failed; the outcome will still be recorded", error.message)
+            )
+          )
+          const starter = yield* Effect.forkChild(lateStart)
           const parent = Option.fromNullishOr(envelope.value.traceparent).pipe(
             Option.flatMap((traceparent) => HttpTraceContext.fromHeaders(Headers.fromInput({ traceparent })))
           )
@@ -225,19 +262,19 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
               perJobSpan
             ),
             Effect.exit,
-            Effect.ensuring(
-              Effect.sync(() => {
-                clearTimeout(announceStart)
-                running.delete(jobId)
-              })
-            )
+            Effect.ensuring(Effect.sync(() => running.delete(jobId)))
           )
+          // a claim already sent must land before the outcome (a late `running` must not follow `retrying`)
+          yield* lateClaimIssued ? Fiber.join(starter) : Fiber.interrupt(starter)
           const unwritten = progress.unwritten()
           const lastProgress = progress.latest() ?? record.progress
 
           if (Exit.isSuccess(exit)) {
             yield* recordAttempt("succeeded")
-            yield* patiently(jobId, store.finish(jobId, { state: "succeeded", result: exit.value }, unwritten))
+            yield* patiently(
+              jobId,
+              store.finish(jobId, { state: "succeeded", result: exit.value }, unwritten, attemptInfo)
+            )
             yield* events.publish({ jobId, state: "succeeded", progress: lastProgress })
             return { _tag: "done", result: exit.value } satisfies Disposition
           }
@@ -247,7 +284,7 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
             yield* recordAttempt("cancelled")
             yield* patiently(
               jobId,
-              store.finish(jobId, { state: "cancelled", message: "cancelled while running" }, unwritten)
+              store.finish(jobId, { state: "cancelled", message: "cancelled while running" }, unwritten, attemptInfo)
             )
             yield* events.publish({ jobId, state: "cancelled", progress: lastProgress })
             return { _tag: "fail", message: "cancelled" } satisfies Disposition
@@ -266,7 +303,12 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
             yield* recordAttempt("retrying")
             yield* patiently(
               jobId,
-              store.finish(jobId, { state: "retrying", code: failure.code, message: failure.message }, unwritten)
+              store.finish(
+                jobId,
+                { state: "retrying", code: failure.code, message: failure.message },
+                unwritten,
+                attemptInfo
+              )
             )
             yield* events.publish({ jobId, state: "retrying", progress: lastProgress })
             return { _tag: "retry", message: `${failure.code}: ${failure.message}` } satisfies Disposition
@@ -274,7 +316,12 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
           yield* recordAttempt("failed")
           yield* patiently(
             jobId,
-            store.finish(jobId, { state: "failed", code: failure.code, message: failure.message }, unwritten)
+            store.finish(
+              jobId,
+              { state: "failed", code: failure.code, message: failure.message },
+              unwritten,
+              attemptInfo
+            )
           )
           yield* events.publish({ jobId, state: "failed", progress: lastProgress })
           return { _tag: "fail", message: `${failure.code}: ${failure.message}` } satisfies Disposition
@@ -337,7 +384,10 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
           runExit(
             Effect.gen(function* () {
               const record = yield* patiently(jobId, store.find(jobId))
-              if (Option.isSome(record) && record.value.view.state === "running" && !running.has(jobId)) {
+              // `queued`: a first attempt that stalled before its late claim
+              const state = Option.map(record, (r) => r.view.state)
+              const stranded = Option.exists(state, (s) => s === "running" || s === "queued")
+              if (Option.isSome(record) && stranded && !running.has(jobId)) {
                 yield* patiently(
                   jobId,
                   store.finish(jobId, { state: "failed", code: "stalled", message: job.failedReason })

@@ -3,6 +3,7 @@ import { assert, describe, layer } from "@effect/vitest"
 import { Effect, Layer, Schedule } from "effect"
 import { HttpRouter } from "effect/http"
 import { Jobs } from "../../src/jobs/Jobs.ts"
+import { SystemDatabase } from "../../src/platform/Database.ts"
 import { HttpAppLive, JobsLive, PlatformLive, WorkerLive } from "../../src/main/layers.ts"
 import { configLayer, withTestEnv } from "../harness/TestEnv.ts"
 import { TestAuthenticationLive } from "../harness/TestAuthentication.ts"
@@ -56,7 +57,22 @@ layer(TestLayer, { excludeTestServices: true, timeout: "60 seconds" })("jobs API
         assert.deepStrictEqual(field(job, "result"), { pong: true, attempt: 1, message: "hello" })
         assert.deepStrictEqual(field(job, "progress"), { phase: "pinging", done: 4, total: 4, message: null })
         assert.strictEqual(field(job, "attempts"), 1)
+        assert.isString(field(job, "startedAt"))
         assert.isString(field(job, "finishedAt"))
+      })
+    )
+
+    it.effect("records a short first attempt in one statement, with its attempt and start", () =>
+      Effect.gen(function* () {
+        const base = yield* baseUrl
+        // no sleep: it ends before the late claim (50 ms), so only its outcome is written
+        const id = yield* ping(base, { message: "quick" })
+        const job = yield* waitFor(base, id, terminal)
+        assert.strictEqual(field(job, "state"), "succeeded")
+        assert.strictEqual(field(job, "attempts"), 1)
+        const startedAt = Date.parse(String(field(job, "startedAt")))
+        const finishedAt = Date.parse(String(field(job, "finishedAt")))
+        assert.isTrue(Number.isFinite(startedAt) && startedAt <= finishedAt, `${startedAt} <= ${finishedAt}`)
       })
     )
 
@@ -145,6 +161,26 @@ layer(TestLayer, { excludeTestServices: true, timeout: "60 seconds" })("jobs API
         assert.strictEqual(field(job, "state"), "cancelled")
         assert.strictEqual(field(job, "attempts"), 0)
         assert.strictEqual(field(job, "startedAt"), null)
+      })
+    )
+
+    it.effect("interrupts a first attempt whose cancel came while the worker was taking it", () =>
+      Effect.gen(function* () {
+        const base = yield* baseUrl
+        const queue = yield* (yield* Jobs).queue("debug.ping")
+        const system = yield* SystemDatabase
+        // The cancel request lands after the worker took the job and before its late claim, and
+        // its pub/sub message is lost: the late claim must see the request and stop the attempt.
+        yield* Effect.promise(() => queue.pause())
+        const id = yield* ping(base, { sleepMillis: 5_000 }).pipe(
+          Effect.ensuring(Effect.promise(() => queue.resume()).pipe(Effect.delay("100 millis"))),
+          Effect.tap((id) => system`UPDATE jobs SET cancel_requested_at = now() WHERE id = ${id}`)
+        )
+        const job = yield* waitFor(base, id, terminal)
+        assert.strictEqual(field(job, "state"), "cancelled")
+        assert.strictEqual(field(job, "error", "message"), "cancelled while running")
+        const took = Date.parse(String(field(job, "finishedAt"))) - Date.parse(String(field(job, "startedAt")))
+        assert.isBelow(took, 4_000, "stopped long before its 5 s sleep ended")
       })
     )
 

@@ -98,7 +98,10 @@ const ours = Effect.gen(function* () {
       if ((row?.n ?? 0) >= total) break
       yield* Effect.sleep("50 millis")
     }
-    return { millis: performance.now() - started, cpu: cpuPerUnit(cpuBefore, cpuSnapshot(bench.redisUrl), total, "job") }
+    return {
+      millis: performance.now() - started,
+      cpu: cpuPerUnit(cpuBefore, cpuSnapshot(bench.redisUrl), total, "job")
+    }
   }).pipe(Effect.provide(Layer.mergeAll(WorkerLive, Layer.empty).pipe(Layer.provideMerge(Platform))))
 
   const line = (label: string, count: number, millis: number) =>

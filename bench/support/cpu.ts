@@ -12,7 +12,8 @@ export interface CpuSnapshot {
   readonly postgres: number
 }
 
-const ticksToMillis = (fields: ReadonlyArray<string>) => ((Number(fields[11] ?? 0) + Number(fields[12] ?? 0)) * 1000) / 100
+const ticksToMillis = (fields: ReadonlyArray<string>) =>
+  ((Number(fields[11] ?? 0) + Number(fields[12] ?? 0)) * 1000) / 100
 
 const processCpu = (pid: number): number => {
   try {

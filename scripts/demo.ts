@@ -353,6 +353,35 @@ const demo = Effect.gen(function* () {
       )
     }
   }
+
+  // ---- search: words (German and English stemming) once search.index has run, and meaning
+  const indexJobs = yield* http(base, "GET", "/api/v1/jobs?kind=search.index&limit=5", { headers: auth })
+  const indexJob = items(indexJobs.body)[0]
+  if (indexJob !== undefined) {
+    say()
+    say("5. full-text index of the new mail (search.index, queued by the sync):")
+    yield* follow(base, auth, String(get(indexJob, "id")), "search.index")
+    for (const [query, mode] of [
+      ["Rechnungen", "fulltext"],
+      ["server access", "hybrid"]
+    ] as const) {
+      const found = yield* http(base, "GET", `/api/v1/search?q=${encodeURIComponent(query)}&mode=${mode}&limit=3`, {
+        headers: auth
+      })
+      if (found.status !== 200) continue
+      say(`   GET /search?q=${query}&mode=${mode}:`)
+      for (const hit of items(found.body)) {
+        say(
+          `     ${Number(get(hit, "score")).toFixed(3)}  ${String(get(hit, "email", "subject"))
+            .slice(0, 50)
+            .padEnd(50)}  ${String(get(hit, "snippet") ?? "")
+            .replace(/<\/?mark>/g, "*")
+            .replace(/\s+/g, " ")
+            .slice(0, 60)}`
+        )
+      }
+    }
+  }
   say()
   say(`Done; the demo database, queues and Dovecot are removed on exit${keep ? " (except the kept database)." : "."}`)
 })

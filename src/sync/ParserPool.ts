@@ -3,7 +3,8 @@
  * `MimeParser` service parses in a pool of worker threads. A batch is split into chunks spread
  * over the workers. A worker that crashes or overruns its deadline is replaced; its chunk is
  * retried one message at a time, and a message that still fails gets a header-only result with
- * a warning, so `parseBatch` never fails.
+ * a warning, so `parseBatch` never fails. Threads start with the first batch and stop after
+ * `idleMillis` without work: an idle worker process does not keep about 25 MB per thread.
  */
 import * as os from "node:os"
 import { type ResourceLimits, Worker } from "node:worker_threads"
@@ -25,7 +26,12 @@ export interface MimeParserOptions {
    * gets the fallback.
    */
   readonly resourceLimits: ResourceLimits
+  /** A thread without work for this long stops (the next batch starts it again). */
+  readonly idleMillis: number
 }
+
+/** How long an idle parser thread lives: longer than the pauses between a sync's batches. */
+export const defaultParserIdleMillis = 60_000
 
 /** 128 MB old generation, 8 MB young generation per parser thread. */
 export const defaultParserResourceLimits: ResourceLimits = { maxOldGenerationSizeMb: 128, maxYoungGenerationSizeMb: 8 }
@@ -73,7 +79,8 @@ const makePoolParser = (options: Partial<MimeParserOptions>) =>
             threads,
             options.limits ?? defaultMimeLimits,
             options.workerUrl ?? workerUrl,
-            options.resourceLimits ?? defaultParserResourceLimits
+            options.resourceLimits ?? defaultParserResourceLimits,
+            options.idleMillis ?? defaultParserIdleMillis
           )
       ),
       (pool) => Effect.promise(() => pool.close())
@@ -99,9 +106,11 @@ interface Task {
 }
 
 interface Slot {
-  worker: Worker
+  /** null until a task needs it, and again after it idled out or died */
+  worker: Worker | null
   task: Task | null
   timer: ReturnType<typeof setTimeout> | null
+  idleTimer: ReturnType<typeof setTimeout> | null
   lastError: string | null
 }
 
@@ -142,28 +151,38 @@ export class WorkerPool {
   private readonly limits: MimeLimits
   private readonly entry: URL
   private readonly resourceLimits: ResourceLimits
+  private readonly idleMillis: number
 
   constructor(
     size: number,
     limits: MimeLimits,
     entry: URL = workerUrl,
-    resourceLimits: ResourceLimits = defaultParserResourceLimits
+    resourceLimits: ResourceLimits = defaultParserResourceLimits,
+    idleMillis: number = defaultParserIdleMillis
   ) {
     this.size = size
     this.limits = limits
     this.entry = entry
     this.resourceLimits = resourceLimits
-    for (let i = 0; i < size; i++) this.slots.push(this.spawn())
+    this.idleMillis = idleMillis
+    for (let i = 0; i < size; i++)
+      this.slots.push({ worker: null, task: null, timer: null, idleTimer: null, lastError: null })
   }
 
-  private spawn(): Slot {
+  /** Threads running now (for tests and diagnostics). */
+  get liveThreads(): number {
+    return this.slots.filter((slot) => slot.worker !== null).length
+  }
+
+  private start(slot: Slot): Worker {
     const execArgv = workerExecArgv(process.execArgv)
     const worker = new Worker(this.entry, {
       workerData: { limits: this.limits },
       resourceLimits: this.resourceLimits,
       ...(execArgv === undefined ? {} : { execArgv })
     })
-    const slot: Slot = { worker, task: null, timer: null, lastError: null }
+    slot.worker = worker
+    slot.lastError = null
     // idle workers must not keep the process alive
     worker.unref()
     worker.on("message", (message: unknown) => {
@@ -181,26 +200,34 @@ export class WorkerPool {
       slot.lastError = error.message
     })
     worker.on("exit", () => {
-      if (this.closed) return
+      // a thread that idled out (or a pool that closed) ends quietly
+      if (this.closed || slot.worker !== worker) return
       const task = slot.task
+      const reason = `parser worker died${slot.lastError === null ? "" : `: ${slot.lastError}`}`
       this.release(slot)
-      this.replace(slot)
-      if (task !== null) this.fail(task, `parser worker died${slot.lastError === null ? "" : `: ${slot.lastError}`}`)
+      slot.worker = null
+      if (task !== null) this.fail(task, reason)
       this.dispatch()
     })
-    return slot
+    return worker
   }
 
   private release(slot: Slot): void {
     if (slot.timer !== null) clearTimeout(slot.timer)
     slot.timer = null
     slot.task = null
-    slot.worker.unref()
+    slot.worker?.unref()
+    if (slot.idleTimer !== null) clearTimeout(slot.idleTimer)
+    slot.idleTimer = setTimeout(() => this.retire(slot), this.idleMillis)
+    slot.idleTimer.unref()
   }
 
-  private replace(slot: Slot): void {
-    const index = this.slots.indexOf(slot)
-    if (index >= 0) this.slots[index] = this.spawn()
+  private retire(slot: Slot): void {
+    slot.idleTimer = null
+    const worker = slot.worker
+    if (slot.task !== null || worker === null) return
+    slot.worker = null
+    void worker.terminate()
   }
 
   /** A chunk that broke a worker is retried message by message; a single message gets a fallback. */
@@ -233,15 +260,18 @@ export class WorkerPool {
       while (task !== undefined && task.signal?.aborted === true) task = this.queue.shift()
       if (task === undefined) return
       slot.task = task
-      slot.worker.ref()
+      if (slot.idleTimer !== null) clearTimeout(slot.idleTimer)
+      slot.idleTimer = null
+      const worker = slot.worker ?? this.start(slot)
+      worker.ref()
       const sources = task.sources.map(ownedCopy)
       // generous: a healthy worker parses a message in about a millisecond
       const deadline = this.limits.timeoutMs * 2 + 1_000 * sources.length
       slot.timer = setTimeout(() => {
         slot.lastError = `no answer within ${deadline} ms`
-        void slot.worker.terminate()
+        void worker.terminate()
       }, deadline)
-      slot.worker.postMessage(
+      worker.postMessage(
         { id: task.id, sources },
         sources.map((source) => source.buffer)
       )
@@ -288,8 +318,11 @@ export class WorkerPool {
       this.slots.map(async (slot) => {
         const task = slot.task
         this.release(slot)
+        if (slot.idleTimer !== null) clearTimeout(slot.idleTimer)
         if (task !== null) closing(task)
-        await slot.worker.terminate()
+        const worker = slot.worker
+        slot.worker = null
+        if (worker !== null) await worker.terminate()
       })
     )
   }

@@ -1,7 +1,7 @@
 import { assert, describe, it, layer } from "@effect/vitest"
 import { Effect } from "effect"
 import { defaultMimeLimits, parseMessage } from "../../src/sync/mime.ts"
-import { MimeParser } from "../../src/sync/ParserPool.ts"
+import { MimeParser, WorkerPool } from "../../src/sync/ParserPool.ts"
 import { generateMessages } from "../harness/mailgen.ts"
 
 const sources = generateMessages(120, { seed: 2024 }).map((message) => Buffer.from(message.raw))
@@ -102,6 +102,28 @@ describe("MimeParser worker pool recovery", () => {
       ),
     30_000
   )
+
+  it("starts threads with the first batch and stops them when idle, then starts them again", async () => {
+    const pool = new WorkerPool(2, defaultMimeLimits, undefined, undefined, 300)
+    try {
+      assert.strictEqual(pool.liveThreads, 0, "no thread before any work")
+      const first = await pool.parse(sources.slice(0, 20), 4)
+      assert.isTrue(first.every((result) => result.bodyParsed))
+      assert.strictEqual(pool.liveThreads, 2)
+      const stopped = Date.now()
+      while (pool.liveThreads > 0 && Date.now() - stopped < 5_000) await new Promise((r) => setTimeout(r, 50))
+      assert.strictEqual(pool.liveThreads, 0, "idle threads stopped")
+      const again = await pool.parse(sources.slice(20, 30), 4)
+      assert.deepStrictEqual(
+        again.map((result) => result.messageId),
+        (await Promise.all(sources.slice(20, 30).map((source) => parseMessage(source)))).map((p) => p.messageId)
+      )
+      assert.strictEqual(pool.liveThreads, 2, "started again for the next batch")
+    } finally {
+      await pool.close()
+    }
+    assert.strictEqual(pool.liveThreads, 0)
+  }, 30_000)
 
   it.effect("the in-process layer gives the same results", () =>
     Effect.gen(function* () {

@@ -383,6 +383,9 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
           const jobId = envelope.value.jobId
           runExit(
             Effect.gen(function* () {
+              // only when BullMQ gave up: an attempt it will retry (delayed) is not stranded, even
+              // when our bookkeeping could not record its outcome
+              if ((yield* Effect.tryPromise(() => job.getState())) !== "failed") return
               const record = yield* patiently(jobId, store.find(jobId))
               // `queued`: a first attempt that stalled before its late claim
               const state = Option.map(record, (r) => r.view.state)
@@ -394,7 +397,11 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
                 )
                 yield* events.publish({ jobId, state: "failed", progress: record.value.view.progress })
               }
-            }).pipe(Effect.ignore)
+            }).pipe(
+              Effect.catch((error) =>
+                Effect.logWarning("could not reconcile the record of a failed job", { jobId, error: String(error) })
+              )
+            )
           )
         })
         workers.push(worker)

@@ -67,6 +67,33 @@ layer(TestLayer, { excludeTestServices: true, timeout: "120 seconds" })("worker 
     })
   )
 
+  it.effect("a job that kills every worker taking it ends failed as stalled, instead of looping", () =>
+    Effect.gen(function* () {
+      const env = yield* ApiEnv
+      const base = yield* baseUrl
+      const id = yield* submit(base, { sleepMillis: 60_000, message: "poison" })
+      // BullMQ hands a stalled job over twice (maxStalledCount 2); the third stall fails it
+      for (let round = 1; round <= 3; round++) {
+        const worker = yield* spawnWorker(env)
+        // running, and claimed by this worker
+        yield* waitFor(base, id, () => {
+          const row = psqlValue(
+            env.databaseUrl,
+            `SELECT state || ' ' || coalesce(worker, '') FROM jobs WHERE id = '${id}'`
+          )
+          return row.startsWith("running ") && row.includes(`:${worker.pid}:`)
+        })
+        worker.child.kill("SIGKILL")
+        yield* Effect.promise(() => worker.exited)
+      }
+      yield* spawnWorker(env)
+      const failed = yield* waitFor(base, id, (job) => field(job, "state") === "failed")
+      assert.strictEqual(field(failed, "error", "code"), "stalled", JSON.stringify(failed))
+      assert.match(String(field(failed, "error", "message")), /stalled/)
+      assert.isString(field(failed, "finishedAt"))
+    })
+  )
+
   it.effect("SIGTERM lets a running job finish before the worker exits", () =>
     Effect.gen(function* () {
       const env = yield* ApiEnv

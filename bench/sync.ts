@@ -25,6 +25,7 @@ import { JobsLive, PlatformLive } from "../src/main/layers.ts"
 import { SyncJob } from "../src/sync/SyncJob.ts"
 import { UserId } from "../src/users/UserId.ts"
 import { startDovecot } from "../test/harness/dovecot.ts"
+import { processCpu, threadCpu } from "./support/cpu.ts"
 import { benchEnvironment, rate } from "./support/environment.ts"
 import { fetchAllRaw, messageRateLine, openRawInbox, seedInbox } from "./support/mailbox.ts"
 
@@ -52,39 +53,13 @@ const memoryOf = (pid: number) => {
   return { peak: kb("VmHWM"), current: kb("VmRSS") }
 }
 
-/** CPU time (user + system, ms) a process has used, threads included; 0 when it is gone. */
-const cpuOf = (pid: number): number => {
-  try {
-    const fields = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? []
-    // after "pid (comm) ": state is field 3, utime 14, stime 15 (1-based) -> indexes 11 and 12 here
-    return ((Number(fields[11] ?? 0) + Number(fields[12] ?? 0)) * 1000) / 100
-  } catch {
-    return 0
-  }
-}
-
-/** CPU time per thread of a process (name -> ms), to tell the main thread from the parser threads. */
-const threadCpu = (pid: number): Map<string, number> => {
-  const out = new Map<string, number>()
-  try {
-    for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
-      const name = fs.readFileSync(`/proc/${pid}/task/${tid}/comm`, "utf8").trim()
-      const fields = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? []
-      out.set(`${name}#${tid}`, ((Number(fields[11] ?? 0) + Number(fields[12] ?? 0)) * 1000) / 100)
-    }
-  } catch {
-    // the process is gone
-  }
-  return out
-}
-
 /** CPU time of the PostgreSQL backends serving a database (they live as long as the pool's connections). */
 const backendCpu = (psql: (query: string) => string, database: string): Map<number, number> =>
   new Map(
     psql(`SELECT pid FROM pg_stat_activity WHERE datname = '${database}' AND pid <> pg_backend_pid()`)
       .split("\n")
       .filter((line) => line.trim() !== "")
-      .map((line) => [Number(line), cpuOf(Number(line))] as const)
+      .map((line) => [Number(line), processCpu(Number(line))] as const)
   )
 
 const startWorker = async (env: Record<string, string>): Promise<ChildProcess> => {
@@ -199,7 +174,7 @@ const main = Effect.gen(function* () {
       const pid = worker.pid ?? 0
       const idle = memoryOf(pid)
       const database = bench.databaseUrl.split("/").at(-1) ?? ""
-      const workerCpuBefore = cpuOf(pid)
+      const workerCpuBefore = processCpu(pid)
       const threadsBefore = threadCpu(pid)
       const pgCpuBefore = backendCpu(bench.psql, database)
       const started = performance.now()
@@ -233,7 +208,7 @@ const main = Effect.gen(function* () {
         if (row.state === "succeeded") {
           const wall = performance.now() - started
           const memory = memoryOf(pid)
-          const workerCpu = cpuOf(pid) - workerCpuBefore
+          const workerCpu = processCpu(pid) - workerCpuBefore
           let pgCpu = 0
           for (const [backend, cpu] of backendCpu(bench.psql, database)) pgCpu += cpu - (pgCpuBefore.get(backend) ?? 0)
           const result = yield* Schema.decodeUnknownEffect(SyncJob.result)(row.result)

@@ -12,15 +12,32 @@ export interface CpuSnapshot {
   readonly postgres: number
 }
 
-const ticksToMillis = (fields: ReadonlyArray<string>) =>
-  ((Number(fields[11] ?? 0) + Number(fields[12] ?? 0)) * 1000) / 100
-
-const processCpu = (pid: number): number => {
+/** CPU time (user + system, ms) in a /proc stat file; 0 when the process or thread is gone. */
+const statCpu = (path: string): number => {
   try {
-    return ticksToMillis(fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [])
+    const fields = fs.readFileSync(path, "utf8").split(") ")[1]?.split(" ") ?? []
+    // after "pid (comm) ": state is field 3, utime 14, stime 15 (1-based) -> indexes 11 and 12 here
+    return ((Number(fields[11] ?? 0) + Number(fields[12] ?? 0)) * 1000) / 100
   } catch {
-    return 0 // the process ended meanwhile
+    return 0
   }
+}
+
+/** CPU time (ms) a process has used, threads included. */
+export const processCpu = (pid: number): number => statCpu(`/proc/${pid}/stat`)
+
+/** CPU time per thread of a process (name#tid -> ms), e.g. to tell a main thread from worker threads. */
+export const threadCpu = (pid: number): Map<string, number> => {
+  const out = new Map<string, number>()
+  try {
+    for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
+      const name = fs.readFileSync(`/proc/${pid}/task/${tid}/comm`, "utf8").trim()
+      out.set(`${name}#${tid}`, statCpu(`/proc/${pid}/task/${tid}/stat`))
+    }
+  } catch {
+    // the process is gone
+  }
+  return out
 }
 
 const postgresCpu = (): number => {

@@ -2,10 +2,11 @@ import { Effect, Schema } from "effect"
 import { SqlClient } from "effect/sql"
 import { CurrentJob } from "../jobs/CurrentJob.ts"
 import type { QueueUnavailable } from "../jobs/Job.ts"
-import { defineJobKind, PermanentJobError, TransientJobError } from "../jobs/JobKind.ts"
+import { defineJobKind } from "../jobs/JobKind.ts"
 import { makeProcessor } from "../jobs/JobProcessor.ts"
+import { databaseTrouble, ownerOf } from "../jobs/ProcessorSupport.ts"
 import { Jobs, type Submitted } from "../jobs/Jobs.ts"
-import type { DatabaseError } from "../platform/Database.ts"
+import { type DatabaseError, decodeRows } from "../platform/Database.ts"
 import { UserId } from "../users/UserId.ts"
 import { UserScope } from "../users/UserScope.ts"
 import { SearchConfig } from "./SearchConfig.ts"
@@ -36,7 +37,7 @@ export const SearchIndexJob = defineJobKind({
   userVisible: true
 })
 
-const Counted = Schema.Struct({ n: Schema.Number })
+const decodeCounted = decodeRows(Schema.Struct({ n: Schema.Number }))
 
 export const SearchIndexProcessor = makeProcessor(
   SearchIndexJob,
@@ -49,7 +50,7 @@ export const SearchIndexProcessor = makeProcessor(
       scope
         .run(owner, sql`SELECT count(*)::int AS n FROM emails WHERE user_id = ${owner} AND search_vector IS NULL`)
         .pipe(
-          Effect.flatMap(Schema.decodeUnknownEffect(Schema.Array(Counted))),
+          Effect.flatMap(decodeCounted),
           Effect.map((rows) => rows[0]?.n ?? 0)
         )
     // SKIP LOCKED: a row a sync is still writing is left for the next batch, never waited on
@@ -69,13 +70,7 @@ export const SearchIndexProcessor = makeProcessor(
     return (payload: SearchIndexPayload) =>
       Effect.gen(function* () {
         const job = yield* CurrentJob
-        if (job.ownerId !== payload.owner) {
-          return yield* new PermanentJobError({
-            code: "invalid_payload",
-            message: "search.index must run for the owner its payload names"
-          })
-        }
-        const owner = payload.owner
+        const owner = yield* ownerOf(payload)
         let total = yield* count(owner)
         let indexed = 0
         yield* job.progress({ phase: "indexing", done: 0, total })
@@ -87,12 +82,7 @@ export const SearchIndexProcessor = makeProcessor(
           yield* job.progress({ phase: "indexing", done: indexed, total })
         }
         return { indexed }
-      }).pipe(
-        Effect.catchTag(["SqlError", "SchemaError"], (error) =>
-          Effect.fail(new TransientJobError({ code: "database", message: `database error (${error._tag})` }))
-        ),
-        Effect.withSpan("search.index")
-      )
+      }).pipe(Effect.catchTag("SqlError", databaseTrouble), Effect.withSpan("search.index"))
   })
 )
 

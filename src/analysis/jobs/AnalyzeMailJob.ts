@@ -8,15 +8,14 @@ import type { UserScope } from "../../users/UserScope.ts"
 import { CurrentJob } from "../../jobs/CurrentJob.ts"
 import { defineJobKind } from "../../jobs/JobKind.ts"
 import { makeProcessor } from "../../jobs/JobProcessor.ts"
+import { databaseTrouble, ownerOf } from "../../jobs/ProcessorSupport.ts"
 import type { AnalysisProviderError } from "../Analysis.ts"
 import { MailProcessingConfig } from "../MailProcessingConfig.ts"
 import { type AnalysisOutcome, type PendingAnalysis, ProcessingStore } from "../ProcessingStore.ts"
 import { Analyzer } from "../providers/Analyzer.ts"
 import {
-  databaseTrouble,
   isConfigurationError,
   MailSelectionFields,
-  ownerOf,
   providerRejected,
   providerUnavailable,
   selectionKey

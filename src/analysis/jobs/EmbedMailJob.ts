@@ -2,6 +2,7 @@ import { Effect, Schema } from "effect"
 import { CurrentJob } from "../../jobs/CurrentJob.ts"
 import { defineJobKind, type JobError } from "../../jobs/JobKind.ts"
 import { makeProcessor } from "../../jobs/JobProcessor.ts"
+import { databaseTrouble, ownerOf } from "../../jobs/ProcessorSupport.ts"
 import type { AnalysisProviderError } from "../Analysis.ts"
 import { MailProcessingConfig } from "../MailProcessingConfig.ts"
 import {
@@ -12,10 +13,8 @@ import {
 } from "../ProcessingStore.ts"
 import { Analyzer } from "../providers/Analyzer.ts"
 import {
-  databaseTrouble,
   isConfigurationError,
   MailSelectionFields,
-  ownerOf,
   providerRejected,
   providerUnavailable,
   selectionKey

@@ -1,8 +1,6 @@
 import { createHash } from "node:crypto"
-import { Effect, Schema } from "effect"
-import type { SqlError } from "effect/sql"
+import { Schema } from "effect"
 import { EmailId } from "../../emails/EmailId.ts"
-import { CurrentJob } from "../../jobs/CurrentJob.ts"
 import { PermanentJobError, TransientJobError } from "../../jobs/JobKind.ts"
 import { UserId } from "../../users/UserId.ts"
 import type { AnalysisProviderError } from "../Analysis.ts"
@@ -43,23 +41,6 @@ export const selectionKey = (
   }
   return `${payload.owner}:${what}:${payload.accountId ?? "all"}`
 }
-
-/** The job's owner, which must be the payload's. */
-export const ownerOf = (payload: { readonly owner: UserId }) =>
-  Effect.gen(function* () {
-    const job = yield* CurrentJob
-    if (job.ownerId === null || job.ownerId !== payload.owner) {
-      return yield* new PermanentJobError({
-        code: "invalid_payload",
-        message: `${job.kind} must run for the owner its payload names`
-      })
-    }
-    return payload.owner
-  })
-
-/** Database trouble inside a job: worth another attempt (nothing half-written survives a failed transaction). */
-export const databaseTrouble = (error: SqlError.SqlError) =>
-  Effect.fail(new TransientJobError({ code: "database", message: `database error (${error.reason._tag})` }))
 
 /**
  * A provider failure that no message-by-message handling can fix: the

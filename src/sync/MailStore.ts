@@ -321,10 +321,16 @@ export class MailStore extends Context.Service<MailStore, MailStoreShape>()("mai
             const byMessageId = new Map<string, Array<string>>()
             const threadIds = new Set<string>()
             if (messageIds.length > 0) {
+              // LATERAL: one index probe per id, whatever the planner believes about the table's size
+              // (a plain `= ANY(...)` was planned as a scan of the whole account while the table grew)
               const rows = yield* sql`
-                SELECT DISTINCT message_id, thread_id FROM emails
-                WHERE account_id = ${target.accountId}
-                  AND message_id = ANY(${messageIds.map((id) => `<${id}>`)}::text[])`.pipe(Effect.flatMap(decodeKnown))
+                SELECT ids.m AS message_id, hit.thread_id
+                FROM unnest(${messageIds.map((id) => `<${id}>`)}::text[]) AS ids(m)
+                CROSS JOIN LATERAL (
+                  SELECT DISTINCT thread_id FROM emails
+                  WHERE account_id = ${target.accountId} AND message_id = ids.m) AS hit`.pipe(
+                Effect.flatMap(decodeKnown)
+              )
               for (const row of rows) {
                 if (row.message_id === null) continue
                 const id = row.message_id.slice(1, -1)
@@ -334,9 +340,12 @@ export class MailStore extends Context.Service<MailStore, MailStoreShape>()("mai
               }
             }
             if (threadKeys.length > 0) {
+              // LIMIT 1 keeps the subquery a per-key index probe (an EXISTS became a hash join over
+              // every message of the account, once per batch: quadratic over an initial sync)
               const rows = yield* sql`
                 SELECT NULL AS message_id, k AS thread_id FROM unnest(${[...threadKeys]}::text[]) AS k
-                WHERE EXISTS (SELECT 1 FROM emails WHERE account_id = ${target.accountId} AND thread_id = k)`.pipe(
+                CROSS JOIN LATERAL (
+                  SELECT 1 FROM emails WHERE account_id = ${target.accountId} AND thread_id = k LIMIT 1) AS hit`.pipe(
                 Effect.flatMap(decodeKnown)
               )
               for (const row of rows) threadIds.add(row.thread_id)

@@ -18,7 +18,7 @@ import * as os from "node:os"
 import { Effect, Layer, Redacted, Schema } from "effect"
 import { simpleParser } from "mailparser"
 import { AccountId } from "../src/accounts/Account.ts"
-import { AccountsCoreLive } from "../src/accounts/AccountsLive.ts"
+import { AccountsCoreLive } from "../src/accounts/AccountsCoreLive.ts"
 import { AccountStore } from "../src/accounts/AccountStore.ts"
 import { Jobs } from "../src/jobs/Jobs.ts"
 import { JobsLive, PlatformLive } from "../src/main/layers.ts"
@@ -95,6 +95,18 @@ const startWorker = async (env: Record<string, string>): Promise<ChildProcess> =
   return child
 }
 
+/** Graceful stop (SIGTERM), SIGKILL after 30 s. */
+const stopWorker = (child: ChildProcess): Promise<void> =>
+  new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve()
+    const timer = setTimeout(() => child.kill("SIGKILL"), 30_000)
+    child.once("exit", () => {
+      clearTimeout(timer)
+      resolve()
+    })
+    child.kill("SIGTERM")
+  })
+
 const JobRow = Schema.Struct({ state: Schema.String, result: Schema.NullOr(Schema.Unknown) })
 
 const main = Effect.gen(function* () {
@@ -169,7 +181,8 @@ const main = Effect.gen(function* () {
       })
       const worker = yield* Effect.acquireRelease(
         Effect.promise(() => startWorker(bench.env)),
-        (child) => Effect.sync(() => child.kill("SIGKILL"))
+        // SIGTERM first: a worker started with --cpu-prof or --heap-prof (BENCH_WORKER_FLAGS) writes its profiles on exit
+        (child) => Effect.promise(() => stopWorker(child))
       )
       const pid = worker.pid ?? 0
       const idle = memoryOf(pid)

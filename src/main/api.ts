@@ -3,7 +3,8 @@ import { Effect, Layer } from "effect"
 import { createServer } from "node:http"
 import { AppConfig } from "../platform/Config.ts"
 import { UsersLive } from "../users/UsersLive.ts"
-import { HttpAppLive, JobsLive, serve } from "./layers.ts"
+import { HttpAppLive, serve } from "./httpLayers.ts"
+import { JobsLive } from "./layers.ts"
 import { launch } from "./program.ts"
 
 /** The HTTP API on HOST:PORT. */

@@ -1,7 +1,8 @@
 import { Layer } from "effect"
 import { MaintenanceLive } from "../jobs/Maintenance.ts"
 import { ApiProgram } from "./api.ts"
-import { JobsLive, WorkerLive } from "./layers.ts"
+import { JobsLive } from "./layers.ts"
+import { WorkerLive } from "./workerLayers.ts"
 import { launch } from "./program.ts"
 
 /**

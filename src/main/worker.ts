@@ -1,6 +1,7 @@
 import { Layer } from "effect"
 import { MaintenanceLive } from "../jobs/Maintenance.ts"
-import { JobsLive, WorkerLive, WorkerOpsHttpLive } from "./layers.ts"
+import { JobsLive } from "./layers.ts"
+import { WorkerLive, WorkerOpsHttpLive } from "./workerLayers.ts"
 import { launch } from "./program.ts"
 
 /** The job worker, with its metrics and liveness endpoint on WORKER_METRICS_PORT. */

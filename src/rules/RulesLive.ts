@@ -4,7 +4,7 @@
  * - worker: `RulesApplyProcessor` (src/rules/ApplyJob.ts) with `RuleExecutorLive` below.
  */
 import { Layer } from "effect"
-import { AccountsCoreLive } from "../accounts/AccountsLive.ts"
+import { AccountsCoreLive } from "../accounts/AccountsCoreLive.ts"
 import { AccountSessions } from "./AccountSessions.ts"
 import { RuleExecutor } from "./RuleExecutor.ts"
 import { RuleMail } from "./RuleMail.ts"

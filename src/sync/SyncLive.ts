@@ -1,6 +1,6 @@
 import { Layer } from "effect"
 import { SyncTickWorkerLive } from "../accounts/AccountSchedules.ts"
-import { AccountsCoreLive } from "../accounts/AccountsLive.ts"
+import { AccountsCoreLive } from "../accounts/AccountsCoreLive.ts"
 import { MailStore } from "./MailStore.ts"
 import { MailSync } from "./MailSync.ts"
 import { MimeParser } from "./ParserPool.ts"

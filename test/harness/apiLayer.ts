@@ -1,7 +1,8 @@
 import { NodeHttpServer } from "@effect/platform-node"
 import { Context, Effect, Layer } from "effect"
 import { HttpRouter } from "effect/http"
-import { HttpAppLive, JobsLive, PlatformLive } from "../../src/main/layers.ts"
+import { HttpAppLive } from "../../src/main/httpLayers.ts"
+import { JobsLive, PlatformLive } from "../../src/main/layers.ts"
 import { TestAuthenticationLive } from "./TestAuthentication.ts"
 import { configLayer, makeTestEnv, type TestEnv } from "./TestEnv.ts"
 

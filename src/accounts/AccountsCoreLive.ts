@@ -1,0 +1,18 @@
+import { Layer } from "effect"
+import { Crypto } from "../platform/Crypto.ts"
+import { Imap } from "../sync/Imap.ts"
+import { AccountSchedules } from "./AccountSchedules.ts"
+import { AccountsConfig } from "./AccountsConfig.ts"
+import { AccountStore } from "./AccountStore.ts"
+import { ImapAccess } from "./ImapAccess.ts"
+
+/**
+ * The accounts' building blocks for any program: AccountStore (rows, sealed passwords),
+ * ImapAccess (host policy, connect options, login check), AccountSchedules (the one place that
+ * upserts schedulers), with Crypto, Imap and AccountsConfig. Needs SqlClient, UserScope and Jobs.
+ * Apart from AccountsLive.ts (the API group), so the worker does not load the HTTP API.
+ */
+export const AccountsCoreLive = Layer.mergeAll(ImapAccess.layer, AccountSchedules.layer).pipe(
+  Layer.provideMerge(AccountStore.layer),
+  Layer.provideMerge(Layer.mergeAll(Crypto.layer, Imap.layer, AccountsConfig.layer))
+)

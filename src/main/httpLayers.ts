@@ -1,0 +1,51 @@
+import { Layer } from "effect"
+import { HttpRouter } from "effect/http"
+import { HttpApiBuilder, HttpApiScalar } from "effect/http-api"
+import { PrometheusMetrics } from "effect/observability"
+import { AccountsHttpLayer } from "../accounts/AccountsLive.ts"
+import { AdminHttpLive } from "../admin/AdminHttp.ts"
+import { DebugHttpLive } from "../debug/DebugHttp.ts"
+import { EmailsHttpLayer } from "../emails/EmailsLive.ts"
+import { HealthHttpLive } from "../health/HealthHttp.ts"
+import { Api } from "../http/Api.ts"
+import { RequestLimitsLive } from "../http/RequestLimits.ts"
+import { RequestMetricsLive } from "../http/RequestMetrics.ts"
+import { ValidationErrorsLive } from "../http/ValidationErrors.ts"
+import { JobInspector } from "../jobs/JobInspector.ts"
+import { JobsHttpLive } from "../jobs/JobsHttp.ts"
+import { QueuesHttpLive } from "../jobs/QueuesHttp.ts"
+import { QueueDashboardLive } from "../ops/QueueDashboard.ts"
+import { ProcessMetricsLive } from "../platform/Metrics.ts"
+import { RulesHttpLive } from "../rules/RulesHttp.ts"
+import { AuthHttpLive } from "../users/AuthHttp.ts"
+import type { Authentication } from "../users/CurrentUser.ts"
+import { UsersLive } from "../users/UsersLive.ts"
+
+/** The HTTP application: API groups, OpenAPI document, docs page. */
+export const HttpAppLive = <E, R>(authentication: Layer.Layer<Authentication, E, R>) =>
+  Layer.mergeAll(
+    HttpApiBuilder.layer(Api, { openapiPath: "/openapi.json" }).pipe(
+      Layer.provide([
+        HealthHttpLive,
+        JobsHttpLive,
+        DebugHttpLive,
+        AuthHttpLive,
+        AdminHttpLive,
+        QueuesHttpLive,
+        AccountsHttpLayer,
+        RulesHttpLive,
+        EmailsHttpLayer
+      ]),
+      Layer.provide(JobInspector.layer),
+      Layer.provide([ValidationErrorsLive, authentication]),
+      Layer.provide(RequestMetricsLive),
+      Layer.provide(UsersLive)
+    ),
+    HttpApiScalar.layer(Api, { path: "/docs" }),
+    QueueDashboardLive.pipe(Layer.provide(authentication), Layer.provide(UsersLive)),
+    PrometheusMetrics.layerHttp({ path: "/metrics" }),
+    RequestLimitsLive,
+    ProcessMetricsLive
+  )
+
+export const serve = HttpRouter.serve

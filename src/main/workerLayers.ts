@@ -1,0 +1,58 @@
+import { NodeHttpServer } from "@effect/platform-node"
+import { Effect, Layer } from "effect"
+import { HttpRouter, HttpServerResponse } from "effect/http"
+import { PrometheusMetrics } from "effect/observability"
+import { createServer } from "node:http"
+import { MailProcessingLive } from "../analysis/AnalysisLive.ts"
+import { AnalyzeMailProcessor } from "../analysis/jobs/AnalyzeMailJob.ts"
+import { EmbedMailProcessor } from "../analysis/jobs/EmbedMailJob.ts"
+import { PingProcessor } from "../debug/PingJob.ts"
+import { JobInspector } from "../jobs/JobInspector.ts"
+import { QueueMetricsLive } from "../jobs/QueueMetrics.ts"
+import { WorkerIdentity, WorkerRuntimeLive } from "../jobs/WorkerRuntime.ts"
+import { AppConfig } from "../platform/Config.ts"
+import { ProcessMetricsLive } from "../platform/Metrics.ts"
+import { RulesApplyProcessor } from "../rules/ApplyJob.ts"
+import { RuleExecutorLive } from "../rules/RulesLive.ts"
+import { SearchConfig } from "../search/SearchConfig.ts"
+import { SearchIndexProcessor } from "../search/SearchIndexJob.ts"
+import { MailSyncProcessor } from "../sync/MailSync.ts"
+import { SyncSchedulerWorkerLive, SyncServicesLive } from "../sync/SyncLive.ts"
+
+/** Every processor the worker runs. */
+export const WorkerLive = Layer.mergeAll(
+  WorkerRuntimeLive<
+    | Effect.Services<typeof MailSyncProcessor>
+    | Effect.Services<typeof RulesApplyProcessor>
+    | Effect.Services<typeof AnalyzeMailProcessor>
+    | Effect.Services<typeof EmbedMailProcessor>
+    | Effect.Services<typeof SearchIndexProcessor>
+  >([
+    PingProcessor,
+    MailSyncProcessor,
+    RulesApplyProcessor,
+    AnalyzeMailProcessor,
+    EmbedMailProcessor,
+    SearchIndexProcessor
+  ]).pipe(Layer.provide(WorkerIdentity.layer)),
+  SyncSchedulerWorkerLive
+).pipe(
+  Layer.provide(SyncServicesLive),
+  Layer.provide(RuleExecutorLive),
+  Layer.provide(MailProcessingLive),
+  Layer.provide(SearchConfig.layer)
+)
+
+/** The worker's own small HTTP server: Prometheus metrics and a liveness probe on WORKER_METRICS_PORT. */
+export const WorkerOpsHttpLive = Layer.unwrap(
+  Effect.gen(function* () {
+    const config = yield* AppConfig
+    return HttpRouter.serve(
+      Layer.mergeAll(
+        PrometheusMetrics.layerHttp({ path: "/metrics" }),
+        HttpRouter.add("GET", "/health/live", HttpServerResponse.jsonUnsafe({ status: "ok" }))
+      ),
+      { disableLogger: true }
+    ).pipe(Layer.provide(NodeHttpServer.layer(createServer, { port: config.workerMetricsPort, host: config.host })))
+  })
+).pipe(Layer.provide(Layer.mergeAll(ProcessMetricsLive, QueueMetricsLive().pipe(Layer.provide(JobInspector.layer)))))

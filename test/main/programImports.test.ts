@@ -1,0 +1,62 @@
+import { execFileSync } from "node:child_process"
+import { fileURLToPath } from "node:url"
+import { assert, describe, it } from "@effect/vitest"
+
+/**
+ * Each program loads only its own modules: an idle worker that also loaded the HTTP API (its
+ * handlers, the docs page's 3 MB Scalar bundle, the queue dashboard with lodash and valibot,
+ * argon2) was 17 MB larger. Loads a program's module graph in a fresh Node (as production runs it,
+ * with Node's own type stripping) and lists every module it resolved.
+ */
+const root = fileURLToPath(new URL("../../", import.meta.url))
+
+const modulesLoadedBy = (entry: string): ReadonlyArray<string> => {
+  const script = `
+    import { registerHooks } from "node:module"
+    const seen = new Set()
+    registerHooks({ resolve(specifier, context, next) { const result = next(specifier, context); seen.add(result.url); return result } })
+    await import(${JSON.stringify(new URL(entry, `file://${root}`).href)})
+    process.stdout.write(JSON.stringify([...seen]))`
+  const output = execFileSync(process.execPath, ["--input-type=module", "-e", script], {
+    cwd: root,
+    encoding: "utf8",
+    // the module graph only: importing a program module starts nothing (`import.meta.main` is false)
+    env: { ...process.env, NODE_OPTIONS: "" },
+    maxBuffer: 16 * 1024 * 1024
+  })
+  const parsed: unknown = JSON.parse(output)
+  assert.isTrue(Array.isArray(parsed))
+  return Array.isArray(parsed) ? parsed.map(String) : []
+}
+
+const apiOnly = [
+  /\/src\/http\//,
+  /\/src\/[a-z]+\/[A-Za-z]*Http\.ts$/,
+  /\/src\/main\/httpLayers\.ts$/,
+  /\/node_modules\/@bull-board\//,
+  /\/node_modules\/hono\//,
+  /\/node_modules\/@node-rs\/argon2/,
+  /\/node_modules\/effect\/dist\/http-api\//
+]
+
+describe("program module graphs", () => {
+  it("the worker loads none of the HTTP API's modules", { timeout: 60_000 }, () => {
+    const loaded = modulesLoadedBy("src/main/worker.ts")
+    // the check itself works: the worker's own composition is in the list
+    assert.isTrue(loaded.some((url) => url.endsWith("/src/main/workerLayers.ts")))
+    assert.isTrue(loaded.some((url) => url.endsWith("/src/sync/MailSync.ts")))
+    assert.deepStrictEqual(
+      loaded.filter((url) => apiOnly.some((pattern) => pattern.test(url))),
+      []
+    )
+  })
+
+  it("the API loads none of the worker's processors", { timeout: 60_000 }, () => {
+    const loaded = modulesLoadedBy("src/main/api.ts")
+    assert.isTrue(loaded.some((url) => url.endsWith("/src/http/Api.ts")))
+    assert.deepStrictEqual(
+      loaded.filter((url) => /\/src\/main\/workerLayers\.ts$|\/src\/sync\/(MailSync|ParserPool)\.ts$/.test(url)),
+      []
+    )
+  })
+})

@@ -26,6 +26,46 @@ const statCpu = (path: string): number => {
 /** CPU time (ms) a process has used, threads included. */
 export const processCpu = (pid: number): number => statCpu(`/proc/${pid}/stat`)
 
+/** Fields of /proc/<pid>/stat after "pid (comm) " (state is index 0), or [] when it is gone. */
+const statFields = (pid: number): Array<string> => {
+  try {
+    return fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? []
+  } catch {
+    return []
+  }
+}
+
+/**
+ * CPU time (ms) of a server and every process it forked: its own, its live children's, and the
+ * children it has reaped (cutime/cstime), so a Dovecot master counts the imap processes of
+ * sessions that have ended.
+ */
+export const processTreeCpu = (pid: number): number => {
+  const ticks = (fields: ReadonlyArray<string>, from: number, to: number) =>
+    fields.slice(from, to + 1).reduce((sum, field) => sum + Number(field), 0)
+  let total = ticks(statFields(pid), 11, 14)
+  for (const entry of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue
+    const fields = statFields(Number(entry))
+    if (Number(fields[1]) === pid) total += ticks(fields, 11, 14)
+  }
+  return (total * 1000) / 100
+}
+
+/** The pid of the process whose command line contains `text`, if there is exactly one. */
+export const pidByCommandLine = (text: string): number | undefined => {
+  const found: Array<number> = []
+  for (const entry of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue
+    try {
+      if (fs.readFileSync(`/proc/${entry}/cmdline`, "utf8").includes(text)) found.push(Number(entry))
+    } catch {
+      // gone
+    }
+  }
+  return found.length === 1 ? found[0] : undefined
+}
+
 /** CPU time per thread of a process (name#tid -> ms), e.g. to tell a main thread from worker threads. */
 export const threadCpu = (pid: number): Map<string, number> => {
   const out = new Map<string, number>()

@@ -4,15 +4,20 @@
 #
 #   docker build -t mail-helper .
 #   docker run ... mail-helper                                  # api (default CMD)
-#   docker run ... mail-helper node --max-semi-space-size=4 src/main/worker.ts   # worker (*)
+#   docker run ... mail-helper node --max-semi-space-size=4 --max-old-space-size=384 src/main/worker.ts   # worker (*)
 #   docker run ... mail-helper node src/main/cli.ts migrate     # migrations (one-shot)
 #   docker run ... mail-helper node src/main/start.ts           # api + worker in one process
 #
-#   (*) A young generation of 3 x 4 MB instead of V8's default: the worker allocates fast and
-#   briefly (messages, batches), and the default let its peak RSS in an initial sync of 10,000
-#   messages reach about 590 MB against about 420 MB with the flag, at the same speed
-#   (bench/sync.ts). For a small box, also cap the old generation: --max-old-space-size=160
-#   gave a 341 MB peak (at 4 concurrent syncs per worker, leave room: 256 or more).
+#   (*) Heap flags, measured with bench/sync.ts (an initial sync of 10,000 messages, then the
+#   analysis, embedding and full-text jobs it queues). A young generation of 3 x 4 MB instead of
+#   V8's default: the worker allocates fast and briefly, and the default let the sync's peak RSS
+#   reach about 590 MB against about 420 MB, at the same speed. A 384 MB old generation: below
+#   1 GB V8 grows a heap by smaller steps after each full collection, so garbage (fetched
+#   messages, query results) is collected sooner: the sync's peak fell from 407-426 to 342-348 MB
+#   and the peak of the work after it from 560-570 to about 360 MB, for about 4 % more CPU. The
+#   worker's live heap is about 75 MB idle and below 150 MB with 4 initial syncs at once (each
+#   holds at most a few batches of SYNC_BATCH_BYTES); raise the cap with larger batches. A
+#   worker that reaches it dies and its supervisor restarts it; its jobs are handed over.
 #
 # How TypeScript runs in production (the choice, and why):
 #   The npm scripts use tsx, which is a devDependency. Rather than ship all devDependencies

@@ -9,7 +9,8 @@
  * Prints messages/s of both, the ratio, the worker's stage times and its peak RSS (VmHWM of the
  * worker process, parser threads included). The full-text vectors are not part of the sync (it
  * defers them, migration 0050): the bench also waits for the search.index job the sync queues and
- * prints when the mailbox became searchable by words.
+ * prints when the mailbox became searchable by words. Then it APPENDs 250 new messages and times the
+ * incremental sync that picks them up, as a periodic sync of a large mailbox would.
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import * as fs from "node:fs"
@@ -25,12 +26,15 @@ import { JobsLive, PlatformLive } from "../src/main/layers.ts"
 import { SyncJob } from "../src/sync/SyncJob.ts"
 import { UserId } from "../src/users/UserId.ts"
 import { startDovecot } from "../test/harness/dovecot.ts"
+import { generateMessages } from "../test/harness/mailgen.ts"
 import { pidByCommandLine, processCpu, processTreeCpu, threadCpu } from "./support/cpu.ts"
 import { benchEnvironment, rate } from "./support/environment.ts"
 import { fetchAllRaw, messageRateLine, openRawInbox, seedInbox } from "./support/mailbox.ts"
 
 const count = Number(process.argv[2] ?? 10_000)
 const threads = Number(process.argv[3] ?? os.availableParallelism())
+/** New messages for the incremental sync after the initial one. */
+const INCREMENTAL = 250
 const USER = "bench"
 const PASS = "bench-Passw0rd"
 
@@ -285,6 +289,46 @@ const main = Effect.gen(function* () {
           console.log(
             `  search.index: ${(indexMillis / 1000).toFixed(2)} s for ${stored} messages (${rate(stored, indexMillis)} msg/s), ` +
               `sharing the machine with mail.analyze and mail.embed, which the sync queued too; worker peak RSS by then ${Math.round(memoryOf(pid).peak / 1024)} MB`
+          )
+          // ---- a periodic sync's case: a few hundred new messages in the now large mailbox, once the
+          // analysis and embedding of the initial mailbox are done (they would share the figures)
+          const settling = performance.now()
+          while (
+            bench.psql(
+              `SELECT count(*) FROM jobs WHERE user_id = '${owner}' AND state IN ('queued', 'running', 'retrying')`
+            ) !== "0"
+          ) {
+            yield* Effect.sleep("200 millis")
+          }
+          console.log(
+            `  (analysis and embedding of the initial mailbox done ${((performance.now() - settling) / 1000).toFixed(1)} s after it became searchable)`
+          )
+          const fresh = generateMessages(INCREMENTAL, { seed: 7, domain: "incremental.test" })
+          yield* Effect.promise(async () => {
+            const { client, close } = await openRawInbox(server, USER, PASS)
+            try {
+              for (const message of fresh) await client.append("INBOX", message.raw)
+            } finally {
+              await close()
+            }
+          })
+          const pgBeforeIncremental = backendCpu(bench.psql, database)
+          const incrementalStarted = performance.now()
+          const incremental = yield* jobs.submit(SyncJob, { accountId: account.id }, { ownerId: owner })
+          for (;;) {
+            const state = bench.psql(`SELECT state FROM jobs WHERE id = '${incremental.jobId}'`)
+            if (state === "succeeded") break
+            if (state === "failed" || state === "cancelled")
+              return yield* Effect.die(new Error(`incremental sync ${state}`))
+            yield* Effect.sleep("20 millis")
+          }
+          const incrementalWall = performance.now() - incrementalStarted
+          let pgIncremental = 0
+          for (const [backend, cpu] of backendCpu(bench.psql, database))
+            pgIncremental += cpu - (pgBeforeIncremental.get(backend) ?? 0)
+          line(`${label}: incremental sync, ${INCREMENTAL} new into ${stored}`, INCREMENTAL, incrementalWall)
+          console.log(
+            `  PostgreSQL CPU per new message: ${(pgIncremental / INCREMENTAL).toFixed(2)} ms (every backend of the database)`
           )
           return { wall, own: result.durationMillis, peakMb: memory.peak / 1024, accountId: account.id }
         }

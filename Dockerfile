@@ -15,7 +15,7 @@
 #   1 GB V8 grows a heap by smaller steps after each full collection, so garbage (fetched
 #   messages, query results) is collected sooner: the sync's peak fell from 407-426 to 342-348 MB
 #   and the peak of the work after it from 560-570 to about 360 MB, for about 4 % more CPU. The
-#   worker's live heap is about 75 MB idle and below 150 MB with 4 initial syncs at once (each
+#   worker's heap is about 75 MB idle and was about 100 MB with 4 initial syncs at once (each
 #   holds at most a few batches of SYNC_BATCH_BYTES); raise the cap with larger batches. A
 #   worker that reaches it dies and its supervisor restarts it; its jobs are handed over.
 #

@@ -19,15 +19,13 @@ import { simpleParser } from "mailparser"
 import { defaultMimeLimits, parseMessage } from "../src/sync/mime.ts"
 import { defaultParserResourceLimits, WorkerPool } from "../src/sync/ParserPool.ts"
 import { generateMessages } from "../test/harness/mailgen.ts"
+import { memoryOf } from "./support/cpu.ts"
 import { rate } from "./support/environment.ts"
 
 const count = Number(process.argv[2] ?? 6_000)
 const threads = Number(process.argv[3] ?? os.availableParallelism())
 /** As MailSync hands them over: batches of 250, two in flight. */
 const BATCH = 250
-
-const kb = (key: string): number =>
-  Number(new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(fs.readFileSync("/proc/self/status", "utf8"))?.[1] ?? 0)
 
 /** Starts a new peak-RSS window (Linux: writing 5 to clear_refs resets VmHWM). */
 const resetPeak = (): void => fs.writeFileSync("/proc/self/clear_refs", "5")
@@ -72,7 +70,7 @@ const main = async () => {
   const pool = async (label: string, limits: ResourceLimits) => {
     const workers = new WorkerPool(threads, defaultMimeLimits, undefined, limits)
     try {
-      const before = kb("VmRSS")
+      const before = memoryOf(process.pid).current
       resetPeak()
       const figures = await measure(async () => {
         for (let start = 0; start < sources.length; start += 2 * BATCH) {
@@ -85,7 +83,7 @@ const main = async () => {
       row(
         label,
         figures,
-        `  (${(figures.cpuPerMessage / raw.cpuPerMessage).toFixed(2)}x raw CPU, ${(figures.perSecond / raw.perSecond).toFixed(2)}x raw rate; peak RSS +${Math.round((kb("VmHWM") - before) / 1024)} MB)`
+        `  (${(figures.cpuPerMessage / raw.cpuPerMessage).toFixed(2)}x raw CPU, ${(figures.perSecond / raw.perSecond).toFixed(2)}x raw rate; peak RSS +${Math.round((memoryOf(process.pid).peak - before) / 1024)} MB)`
       )
     } finally {
       await workers.close()

@@ -16,7 +16,7 @@ import { type ChildProcess, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as net from "node:net"
 import * as os from "node:os"
-import { Effect, Layer, Redacted, Schema } from "effect"
+import { type Duration, Effect, Layer, Redacted, Schema } from "effect"
 import { simpleParser } from "mailparser"
 import { AccountId } from "../src/accounts/Account.ts"
 import { AccountsCoreLive } from "../src/accounts/AccountsCoreLive.ts"
@@ -27,7 +27,7 @@ import { SyncJob } from "../src/sync/SyncJob.ts"
 import { UserId } from "../src/users/UserId.ts"
 import { startDovecot } from "../test/harness/dovecot.ts"
 import { generateMessages } from "../test/harness/mailgen.ts"
-import { pidByCommandLine, processCpu, processTreeCpu, threadCpu } from "./support/cpu.ts"
+import { memoryOf, pidByCommandLine, processCpu, processTreeCpu, threadCpu } from "./support/cpu.ts"
 import { benchEnvironment, rate } from "./support/environment.ts"
 import { fetchAllRaw, messageRateLine, openRawInbox, seedInbox } from "./support/mailbox.ts"
 
@@ -49,13 +49,6 @@ const freePort = () =>
       server.close(() => resolve(port))
     })
   })
-
-/** Peak and current resident set of a process (kB), from /proc. */
-const memoryOf = (pid: number) => {
-  const status = fs.readFileSync(`/proc/${pid}/status`, "utf8")
-  const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? 0)
-  return { peak: kb("VmHWM"), current: kb("VmRSS") }
-}
 
 /** CPU time of the PostgreSQL backends serving a database (they live as long as the pool's connections). */
 const backendCpu = (psql: (query: string) => string, database: string): Map<number, number> =>
@@ -205,6 +198,22 @@ const main = Effect.gen(function* () {
       const pid = worker.pid ?? 0
       const idle = memoryOf(pid)
       const database = bench.databaseUrl.split("/").at(-1) ?? ""
+      /** PostgreSQL CPU (ms) of the database's backends since `before`. */
+      const pgCpuSince = (before: Map<number, number>) => {
+        let total = 0
+        for (const [backend, cpu] of backendCpu(bench.psql, database)) total += cpu - (before.get(backend) ?? 0)
+        return total
+      }
+      /** Polls a job's record until it succeeded; dies if it failed or was cancelled. */
+      const untilSucceeded = (jobId: string, what: string, every: Duration.Input) =>
+        Effect.gen(function* () {
+          for (;;) {
+            const state = bench.psql(`SELECT state FROM jobs WHERE id = '${jobId}'`)
+            if (state === "succeeded") return
+            if (state === "failed" || state === "cancelled") return yield* Effect.die(new Error(`${what} ${state}`))
+            yield* Effect.sleep(every)
+          }
+        })
       const workerCpuBefore = processCpu(pid)
       const threadsBefore = threadCpu(pid)
       const pgCpuBefore = backendCpu(bench.psql, database)
@@ -241,8 +250,7 @@ const main = Effect.gen(function* () {
           const wall = performance.now() - started
           const memory = memoryOf(pid)
           const workerCpu = processCpu(pid) - workerCpuBefore
-          let pgCpu = 0
-          for (const [backend, cpu] of backendCpu(bench.psql, database)) pgCpu += cpu - (pgCpuBefore.get(backend) ?? 0)
+          const pgCpu = pgCpuSince(pgCpuBefore)
           // the session's imap process has ended (LOGOUT) and been reaped: it is in the master's cutime
           yield* Effect.sleep("200 millis")
           const dovecotCpu = dovecotCpuNow() - dovecotCpuBefore
@@ -272,13 +280,7 @@ const main = Effect.gen(function* () {
           )
           // the full-text vectors the sync deferred: the search.index job it queued fills them
           const indexJobId = bench.psql(`SELECT id FROM jobs WHERE kind = 'search.index' AND user_id = '${owner}'`)
-          for (;;) {
-            const state = bench.psql(`SELECT state FROM jobs WHERE id = '${indexJobId}'`)
-            if (state === "succeeded") break
-            if (state === "failed" || state === "cancelled")
-              return yield* Effect.die(new Error(`search.index ${state}`))
-            yield* Effect.sleep("100 millis")
-          }
+          yield* untilSucceeded(indexJobId, "search.index", "100 millis")
           const searchable = performance.now() - started
           const indexMillis = Number(
             bench.psql(
@@ -315,17 +317,9 @@ const main = Effect.gen(function* () {
           const pgBeforeIncremental = backendCpu(bench.psql, database)
           const incrementalStarted = performance.now()
           const incremental = yield* jobs.submit(SyncJob, { accountId: account.id }, { ownerId: owner })
-          for (;;) {
-            const state = bench.psql(`SELECT state FROM jobs WHERE id = '${incremental.jobId}'`)
-            if (state === "succeeded") break
-            if (state === "failed" || state === "cancelled")
-              return yield* Effect.die(new Error(`incremental sync ${state}`))
-            yield* Effect.sleep("20 millis")
-          }
+          yield* untilSucceeded(incremental.jobId, "incremental sync", "20 millis")
           const incrementalWall = performance.now() - incrementalStarted
-          let pgIncremental = 0
-          for (const [backend, cpu] of backendCpu(bench.psql, database))
-            pgIncremental += cpu - (pgBeforeIncremental.get(backend) ?? 0)
+          const pgIncremental = pgCpuSince(pgBeforeIncremental)
           line(`${label}: incremental sync, ${INCREMENTAL} new into ${stored}`, INCREMENTAL, incrementalWall)
           console.log(
             `  PostgreSQL CPU per new message: ${(pgIncremental / INCREMENTAL).toFixed(2)} ms (every backend of the database)`

@@ -2,6 +2,7 @@
  * CPU time used so far (ms) by this process, the Redis server and all PostgreSQL processes
  * (backends, WAL writer, ...), read from /proc and INFO: take one before and one after a
  * phase and divide the difference by the work done. Steadier than rates on a shared machine.
+ * Also a process's resident memory, from the same /proc.
  */
 import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
@@ -12,28 +13,31 @@ export interface CpuSnapshot {
   readonly postgres: number
 }
 
-/** CPU time (user + system, ms) in a /proc stat file; 0 when the process or thread is gone. */
-const statCpu = (path: string): number => {
+/** Fields of a /proc stat file after "pid (comm) " (state is index 0), or [] when it is gone. */
+const statFields = (path: string): Array<string> => {
   try {
-    const fields = fs.readFileSync(path, "utf8").split(") ")[1]?.split(" ") ?? []
-    // after "pid (comm) ": state is field 3, utime 14, stime 15 (1-based) -> indexes 11 and 12 here
-    return ((Number(fields[11] ?? 0) + Number(fields[12] ?? 0)) * 1000) / 100
-  } catch {
-    return 0
-  }
-}
-
-/** CPU time (ms) a process has used, threads included. */
-export const processCpu = (pid: number): number => statCpu(`/proc/${pid}/stat`)
-
-/** Fields of /proc/<pid>/stat after "pid (comm) " (state is index 0), or [] when it is gone. */
-const statFields = (pid: number): Array<string> => {
-  try {
-    return fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? []
+    return fs.readFileSync(path, "utf8").split(") ")[1]?.split(" ") ?? []
   } catch {
     return []
   }
 }
+
+/** Clock ticks (1/100 s) of fields `from`..`to`, as ms: utime 11, stime 12, cutime 13, cstime 14. */
+const ticksMs = (fields: ReadonlyArray<string>, from: number, to: number): number =>
+  (fields.slice(from, to + 1).reduce((sum, field) => sum + Number(field), 0) * 1000) / 100
+
+/** CPU time (user + system, ms) in a /proc stat file; 0 when the process or thread is gone. */
+const statCpu = (path: string): number => ticksMs(statFields(path), 11, 12)
+
+/** Every process id in /proc. */
+const processIds = (): Array<number> =>
+  fs
+    .readdirSync("/proc")
+    .filter((entry) => /^\d+$/.test(entry))
+    .map(Number)
+
+/** CPU time (ms) a process has used, threads included. */
+export const processCpu = (pid: number): number => statCpu(`/proc/${pid}/stat`)
 
 /**
  * CPU time (ms) of a server and every process it forked: its own, its live children's, and the
@@ -41,29 +45,32 @@ const statFields = (pid: number): Array<string> => {
  * sessions that have ended.
  */
 export const processTreeCpu = (pid: number): number => {
-  const ticks = (fields: ReadonlyArray<string>, from: number, to: number) =>
-    fields.slice(from, to + 1).reduce((sum, field) => sum + Number(field), 0)
-  let total = ticks(statFields(pid), 11, 14)
-  for (const entry of fs.readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue
-    const fields = statFields(Number(entry))
-    if (Number(fields[1]) === pid) total += ticks(fields, 11, 14)
+  let total = ticksMs(statFields(`/proc/${pid}/stat`), 11, 14)
+  for (const child of processIds()) {
+    const fields = statFields(`/proc/${child}/stat`)
+    if (Number(fields[1]) === pid) total += ticksMs(fields, 11, 14)
   }
-  return (total * 1000) / 100
+  return total
 }
 
 /** The pid of the process whose command line contains `text`, if there is exactly one. */
 export const pidByCommandLine = (text: string): number | undefined => {
-  const found: Array<number> = []
-  for (const entry of fs.readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue
+  const found = processIds().filter((pid) => {
+    if (pid === process.pid) return false
     try {
-      if (fs.readFileSync(`/proc/${entry}/cmdline`, "utf8").includes(text)) found.push(Number(entry))
+      return fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(text)
     } catch {
-      // gone
+      return false // gone
     }
-  }
+  })
   return found.length === 1 ? found[0] : undefined
+}
+
+/** Peak (VmHWM) and current (VmRSS) resident set of a process, in kB. */
+export const memoryOf = (pid: number): { readonly peak: number; readonly current: number } => {
+  const status = fs.readFileSync(`/proc/${pid}/status`, "utf8")
+  const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? 0)
+  return { peak: kb("VmHWM"), current: kb("VmRSS") }
 }
 
 /** CPU time per thread of a process (name#tid -> ms), e.g. to tell a main thread from worker threads. */
@@ -82,10 +89,9 @@ export const threadCpu = (pid: number): Map<string, number> => {
 
 const postgresCpu = (): number => {
   let total = 0
-  for (const entry of fs.readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue
+  for (const pid of processIds()) {
     try {
-      if (fs.readFileSync(`/proc/${entry}/comm`, "utf8").trim() === "postgres") total += processCpu(Number(entry))
+      if (fs.readFileSync(`/proc/${pid}/comm`, "utf8").trim() === "postgres") total += processCpu(pid)
     } catch {
       // gone
     }

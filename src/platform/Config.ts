@@ -8,7 +8,10 @@ import { Config, Context, Effect, Layer, Option, Redacted } from "effect"
  */
 export interface AppConfigShape {
   readonly environment: "development" | "production" | "test"
+  /** The runtime login of both pools: a member of the app and system roles only, owns nothing (docs/security.md). */
   readonly databaseUrl: Redacted.Redacted<string>
+  /** The schema owner's login, for migrations only; unset outside production means DATABASE_URL. */
+  readonly databaseOwnerUrl: Option.Option<Redacted.Redacted<string>>
   readonly databaseMaxConnections: number
   readonly redisUrl: Redacted.Redacted<string>
   /** Key prefix for every Redis key (BullMQ queues, sessions, pub/sub), so installations and test runs can share a server. */
@@ -49,6 +52,7 @@ export const appConfig = Effect.gen(function* () {
     databaseUrl: Config.Redacted("DATABASE_URL").pipe(
       Config.withDefault(redacted("postgres://root@127.0.0.1:5432/mail_helper"))
     ),
+    databaseOwnerUrl: Config.option(Config.Redacted("DATABASE_OWNER_URL")),
     databaseMaxConnections: Config.Int("DATABASE_MAX_CONNECTIONS").pipe(Config.withDefault(10)),
     redisUrl: Config.Redacted("REDIS_URL").pipe(Config.withDefault(redacted("redis://127.0.0.1:6379/0"))),
     redisPrefix: Config.String("REDIS_PREFIX").pipe(Config.withDefault("mh")),

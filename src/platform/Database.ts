@@ -1,6 +1,6 @@
 import { NodeFileSystem, NodePath } from "@effect/platform-node"
 import { PgClient } from "@effect/sql-pg"
-import { Context, Effect, Layer, Schema } from "effect"
+import { Context, Effect, Layer, Option, Schema } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
 import * as Migrator from "effect/sql/Migrator"
 import { fromFileSystem } from "effect/sql/MigratorFileSystem"
@@ -13,8 +13,9 @@ const migrationsDirectory = fileURLToPath(new URL("../../migrations", import.met
  * Database roles (created by migration 0010, see docs/security.md). Every
  * connection of the application pool runs as `app`, a role that row-level
  * security applies to; `system` is taken per transaction by `UserScope.system`
- * for work that must cross users. The login role of DATABASE_URL owns the
- * schema and only runs migrations.
+ * for work that must cross users. Both pools log in with DATABASE_URL's
+ * runtime login, a NOINHERIT member of these two roles only that owns
+ * nothing; the schema owner (DATABASE_OWNER_URL) only runs migrations.
  */
 export const DatabaseRoles = { app: "mail_helper_app", system: "mail_helper_system" } as const
 
@@ -85,17 +86,122 @@ export const migrate = runMigrator({
   Effect.withSpan("Database.migrate")
 )
 
+/** Production has no fallback for DATABASE_OWNER_URL: the runtime login must not be able to migrate. */
+export class DatabaseOwnerUrlMissing extends Schema.TaggedError<DatabaseOwnerUrlMissing>()("DatabaseOwnerUrlMissing", {
+  message: Schema.String
+}) {}
+
+/** DATABASE_URL's login could step out of row-level security; production refuses to migrate for it. */
+export class UnsafeRuntimeLogin extends Schema.TaggedError<UnsafeRuntimeLogin>()("UnsafeRuntimeLogin", {
+  message: Schema.String,
+  login: Schema.String,
+  problems: Schema.Array(Schema.String)
+}) {}
+
 /**
- * Migrates over a short-lived connection as the login role itself (the schema
- * owner), not through the application pool, whose connections run as the app role.
+ * The URL migrations log in with: DATABASE_OWNER_URL, or outside production
+ * DATABASE_URL (a development machine with one superuser login).
+ */
+export const ownerUrl = Effect.gen(function* () {
+  const config = yield* AppConfig
+  if (Option.isSome(config.databaseOwnerUrl)) return config.databaseOwnerUrl.value
+  if (config.environment !== "production") return config.databaseUrl
+  return yield* new DatabaseOwnerUrlMissing({
+    message:
+      "DATABASE_OWNER_URL is not set: in production migrations log in as the schema owner with their own URL, " +
+      "and DATABASE_URL is the restricted runtime login (docs/security.md)"
+  })
+})
+
+const LoginRow = Schema.Struct({
+  name: Schema.String,
+  superuser: Schema.Boolean,
+  createrole: Schema.Boolean,
+  createdb: Schema.Boolean,
+  bypassrls: Schema.Boolean,
+  replication: Schema.Boolean,
+  inherit: Schema.Boolean,
+  member_of: Schema.String,
+  admin_of: Schema.String,
+  owns: Schema.Boolean
+})
+
+/**
+ * What lets the current session's login (session_user, not the role it runs
+ * as) step out of row-level security; empty for a proper runtime login:
+ * no SUPERUSER, CREATEROLE, CREATEDB, BYPASSRLS or REPLICATION; NOINHERIT (a
+ * `SET ROLE NONE` then holds no privilege at all, instead of the system role's);
+ * a member of the app and system roles only, without ADMIN OPTION; owns nothing
+ * in this database and not the database itself.
+ */
+export const runtimeLoginProblems = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  const rows = yield* sql`
+    SELECT r.rolname AS name, r.rolsuper AS superuser, r.rolcreaterole AS createrole, r.rolcreatedb AS createdb,
+           r.rolbypassrls AS bypassrls, r.rolreplication AS replication, r.rolinherit AS inherit,
+           coalesce((SELECT string_agg(m.roleid::regrole::text, ',' ORDER BY m.roleid::regrole::text)
+                     FROM pg_auth_members m WHERE m.member = r.oid), '') AS member_of,
+           coalesce((SELECT string_agg(m.roleid::regrole::text, ',' ORDER BY m.roleid::regrole::text)
+                     FROM pg_auth_members m WHERE m.member = r.oid AND m.admin_option), '') AS admin_of,
+           EXISTS (SELECT 1 FROM pg_shdepend d
+                   WHERE d.refobjid = r.oid AND d.deptype = 'o'
+                     AND d.dbid IN (0, (SELECT oid FROM pg_database WHERE datname = current_database()))) AS owns
+    FROM pg_roles r WHERE r.rolname = session_user`.pipe(Effect.flatMap(decodeRows(LoginRow)))
+  const row = rows[0]
+  if (row === undefined) return { login: "an unknown login", problems: ["session_user is not in pg_roles"] }
+  const problems: Array<string> = []
+  if (row.superuser) problems.push("it is a superuser")
+  if (row.bypassrls) problems.push("it has BYPASSRLS")
+  if (row.createrole) problems.push("it has CREATEROLE")
+  if (row.createdb) problems.push("it has CREATEDB")
+  if (row.replication) problems.push("it has REPLICATION")
+  if (row.inherit) problems.push("it has INHERIT (without a role it would hold the system role's rights)")
+  const allowed: ReadonlyArray<string> = [DatabaseRoles.app, DatabaseRoles.system]
+  const memberOf = row.member_of === "" ? [] : row.member_of.split(",")
+  const others = memberOf.filter((role) => !allowed.includes(role))
+  if (others.length > 0) problems.push(`it is a member of ${others.join(", ")}`)
+  for (const role of allowed) if (!memberOf.includes(role)) problems.push(`it is not a member of ${role}`)
+  if (row.admin_of !== "") problems.push(`it may grant ${row.admin_of} (ADMIN OPTION)`)
+  if (row.owns) problems.push("it owns objects in this database (or the database)")
+  return { login: row.name, problems }
+})
+
+/**
+ * Checks DATABASE_URL's login (runtimeLoginProblems) over a connection of its
+ * own: production fails with UnsafeRuntimeLogin, elsewhere it is a warning.
+ */
+export const verifyRuntimeLogin = Effect.gen(function* () {
+  const config = yield* AppConfig
+  const { login, problems } = yield* runtimeLoginProblems.pipe(
+    Effect.provide(
+      PgClient.layer({
+        url: config.databaseUrl,
+        maxConnections: 1,
+        applicationName: `${config.serviceName}-migrate`,
+        connectTimeout: "5 seconds"
+      })
+    )
+  )
+  if (problems.length === 0) return
+  const message = `DATABASE_URL logs in as ${login}, which can step out of row-level security: ${problems.join("; ")} (docs/security.md)`
+  if (config.environment === "production") return yield* new UnsafeRuntimeLogin({ message, login, problems })
+  yield* Effect.logWarning(message)
+})
+
+/**
+ * Migrates over a short-lived connection as the schema owner (ownerUrl), not
+ * through the application pool, whose connections run as the app role; then
+ * checks the runtime login (verifyRuntimeLogin), so a deployment whose
+ * DATABASE_URL could escape row-level security stops before the programs start.
  */
 export const migrateAsOwner = Effect.gen(function* () {
   const config = yield* AppConfig
-  return yield* migrate.pipe(
-    Effect.provide(
-      PgClient.layer({ url: config.databaseUrl, maxConnections: 1, applicationName: `${config.serviceName}-migrate` })
-    )
+  const url = yield* ownerUrl
+  const applied = yield* migrate.pipe(
+    Effect.provide(PgClient.layer({ url, maxConnections: 1, applicationName: `${config.serviceName}-migrate` }))
   )
+  yield* verifyRuntimeLogin
+  return applied
 })
 
 /** A layer that migrates when built; build it before DatabaseLive (the app role is created by a migration). */

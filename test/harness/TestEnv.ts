@@ -1,11 +1,14 @@
 import { ConfigProvider, Effect, Layer } from "effect"
 import { Redis as IORedis } from "ioredis"
 import { inject } from "vitest"
-import { adminSql, serverUrl } from "./postgres.ts"
+import { adminSql, runtimeUrl, serverUrl } from "./postgres.ts"
 
 export interface TestEnv {
   readonly databaseName: string
+  /** The owner (superuser root) of the test database: migrations, and an independent view of what was stored. */
   readonly databaseUrl: string
+  /** DATABASE_URL of the programs: the runtime login, bound by row-level security as in production. */
+  readonly runtimeDatabaseUrl: string
   readonly redisUrl: string
   readonly redisPrefix: string
   /** The environment a child process (a real worker) needs to join this test's database and queues. */
@@ -17,6 +20,9 @@ const redisUrl = process.env["TEST_REDIS_URL"] ?? "redis://127.0.0.1:6379/0"
 /**
  * A database cloned from the run's migrated template, and a Redis key prefix
  * of its own: test files never see each other's rows, queues or sessions.
+ * The programs log in as the runtime login (DATABASE_URL) and migrate as the
+ * owner (DATABASE_OWNER_URL), the production way, so every test also proves
+ * the application works with the restricted login.
  */
 export const makeTestEnv = (overrides: Record<string, string> = {}) =>
   Effect.acquireRelease(
@@ -27,7 +33,8 @@ export const makeTestEnv = (overrides: Record<string, string> = {}) =>
       const redisPrefix = `mht_${suffix}`
       const env: Record<string, string> = {
         NODE_ENV: "test",
-        DATABASE_URL: serverUrl(databaseName),
+        DATABASE_URL: runtimeUrl(databaseName),
+        DATABASE_OWNER_URL: serverUrl(databaseName),
         REDIS_URL: redisUrl,
         REDIS_PREFIX: redisPrefix,
         LOG_LEVEL: "Warn",
@@ -38,7 +45,14 @@ export const makeTestEnv = (overrides: Record<string, string> = {}) =>
         SHUTDOWN_GRACE_SECONDS: "10",
         ...overrides
       }
-      return { databaseName, databaseUrl: env["DATABASE_URL"] ?? "", redisUrl, redisPrefix, env }
+      return {
+        databaseName,
+        databaseUrl: serverUrl(databaseName),
+        runtimeDatabaseUrl: env["DATABASE_URL"] ?? "",
+        redisUrl,
+        redisPrefix,
+        env
+      }
     }),
     (testEnv) =>
       Effect.promise(async () => {

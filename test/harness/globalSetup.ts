@@ -2,7 +2,7 @@ import { PgClient } from "@effect/sql-pg"
 import { Effect, Layer, Redacted } from "effect"
 import type { TestProject } from "vitest/node"
 import { migrate } from "../../src/platform/Database.ts"
-import { adminSql, serverUrl } from "./postgres.ts"
+import { adminSql, ensureRuntimeLogin, serverUrl } from "./postgres.ts"
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -11,7 +11,11 @@ declare module "vitest" {
   }
 }
 
-/** Migrates one template database per run; each test file gets its own copy of it. */
+/**
+ * Migrates one template database per run as the owner (root), then makes sure
+ * the runtime login exists: each test file gets its own copy of the template
+ * and its programs log in as the runtime login, as in production.
+ */
 export default async function setup(project: TestProject) {
   const template = `mh_tpl_${process.pid}_${Date.now().toString(36)}`
   await adminSql(`CREATE DATABASE ${template}`)
@@ -21,6 +25,7 @@ export default async function setup(project: TestProject) {
       Effect.provide(Layer.empty)
     )
   )
+  await ensureRuntimeLogin()
   project.provide("templateDatabase", template)
   return async () => {
     await adminSql(`DROP DATABASE IF EXISTS ${template} WITH (FORCE)`)

@@ -1,9 +1,14 @@
 import { Effect } from "effect"
+import { DatabaseError, logDatabaseError } from "../platform/Database.ts"
 import { ServiceUnavailable } from "./ApiErrors.ts"
 
 /**
  * For `Effect.catchTag(["DatabaseError", "QueueUnavailable"], unavailable)`:
  * a dependency being down becomes a 503 with the dependency's safe message.
+ * A database error's cause (SQLSTATE, constraint, ...) goes to the log, not
+ * to the client.
  */
 export const unavailable = (error: { readonly message: string }): Effect.Effect<never, ServiceUnavailable> =>
-  Effect.fail(new ServiceUnavailable({ message: error.message }))
+  (error instanceof DatabaseError ? logDatabaseError(error) : Effect.void).pipe(
+    Effect.andThen(Effect.fail(new ServiceUnavailable({ message: error.message })))
+  )

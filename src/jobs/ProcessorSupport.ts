@@ -1,5 +1,6 @@
 import { Effect } from "effect"
 import type { SqlError } from "effect/sql"
+import { logDatabaseError } from "../platform/Database.ts"
 import type { UserId } from "../users/UserId.ts"
 import { CurrentJob } from "./CurrentJob.ts"
 import { PermanentJobError, TransientJobError } from "./JobKind.ts"
@@ -20,6 +21,13 @@ export const ownerOf = (payload: { readonly owner: UserId }) =>
     return payload.owner
   })
 
-/** Database trouble inside a job: worth another attempt (nothing half-written survives a failed transaction). */
+/**
+ * Database trouble inside a job: worth another attempt (nothing half-written survives a failed
+ * transaction). The cause goes to the log (logDatabaseError), the job record keeps the safe message.
+ */
 export const databaseTrouble = (error: SqlError.SqlError) =>
-  Effect.fail(new TransientJobError({ code: "database", message: `database error (${error.reason._tag})` }))
+  logDatabaseError(error).pipe(
+    Effect.andThen(
+      Effect.fail(new TransientJobError({ code: "database", message: `database error (${error.reason._tag})` }))
+    )
+  )

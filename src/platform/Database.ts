@@ -213,17 +213,106 @@ export const ping = Effect.gen(function* () {
 })
 
 /**
+ * What an operator needs to find the cause of a database error, and nothing a
+ * user wrote: the SQLSTATE `code`, the server's (or the socket's) `message`,
+ * and the names of the objects involved. Never the statement's parameters, nor
+ * the server's `detail` ("Key (email)=(...)", "Failing row contains (...)"),
+ * `where` or `hint`, which quote values. Messages of SQLSTATE class 22 (data
+ * exceptions: `invalid input syntax for type uuid: "..."`) quote the offending
+ * value after their first colon, so they are cut there.
+ */
+export const DatabaseErrorDiagnostic = Schema.Struct({
+  reason: Schema.String,
+  operation: Schema.optionalKey(Schema.String),
+  code: Schema.optionalKey(Schema.String),
+  message: Schema.optionalKey(Schema.String),
+  severity: Schema.optionalKey(Schema.String),
+  schema: Schema.optionalKey(Schema.String),
+  table: Schema.optionalKey(Schema.String),
+  column: Schema.optionalKey(Schema.String),
+  dataType: Schema.optionalKey(Schema.String),
+  constraint: Schema.optionalKey(Schema.String),
+  routine: Schema.optionalKey(Schema.String)
+})
+export type DatabaseErrorDiagnostic = typeof DatabaseErrorDiagnostic.Type
+
+/**
  * The database could not serve a request (down, overloaded, a conflict that
- * may pass). Carries no SQL text or parameters, so it is safe to show.
+ * may pass). `message` carries no SQL text or parameters, so it is safe to
+ * show; `diagnostic` is for the operator's log (logDatabaseError), never for a
+ * response.
  */
 export class DatabaseError extends Schema.TaggedError<DatabaseError>()("DatabaseError", {
   message: Schema.String,
-  retryable: Schema.Boolean
+  retryable: Schema.Boolean,
+  diagnostic: Schema.optionalKey(DatabaseErrorDiagnostic)
 }) {}
+
+const diagnosticFields = ["severity", "schema", "table", "column", "dataType", "constraint", "routine"] as const
+const maxDiagnosticLength = 300
+
+const stringField = (value: unknown, key: string): string | undefined => {
+  if (typeof value !== "object" || value === null) return undefined
+  const field: unknown = Reflect.get(value, key)
+  return typeof field === "string" && field.length > 0 ? field.slice(0, maxDiagnosticLength) : undefined
+}
+
+/** The server's message without the value a data exception (SQLSTATE class 22) quotes after its first colon. */
+const safeMessage = (code: string | undefined, message: string): string => {
+  if (code?.startsWith("22") !== true) return message
+  const colon = message.indexOf(":")
+  return colon === -1 ? message : message.slice(0, colon)
+}
+
+/** The loggable part of a driver error (see DatabaseErrorDiagnostic). */
+export const sqlErrorDiagnostic = (error: SqlError.SqlError): DatabaseErrorDiagnostic => {
+  const reason = error.reason
+  const cause: unknown = reason.cause
+  const code = stringField(cause, "code")
+  const message = stringField(cause, "message") ?? reason.message
+  const diagnostic: { -readonly [K in keyof DatabaseErrorDiagnostic]: DatabaseErrorDiagnostic[K] } = {
+    reason: reason._tag
+  }
+  if (reason.operation !== undefined) diagnostic.operation = reason.operation
+  if (code !== undefined) diagnostic.code = code
+  if (message !== undefined && message.length > 0) diagnostic.message = safeMessage(code, message)
+  for (const key of diagnosticFields) {
+    const value = stringField(cause, key)
+    if (value !== undefined) diagnostic[key] = value
+  }
+  if (diagnostic.constraint === undefined && reason._tag === "UniqueViolation" && reason.constraint !== "unknown") {
+    diagnostic.constraint = reason.constraint
+  }
+  return diagnostic
+}
 
 /** Turns a driver error into a DatabaseError; use where the caller cannot do better. */
 export const fromSqlError = (error: SqlError.SqlError): DatabaseError =>
-  new DatabaseError({ message: `database error (${error.reason._tag})`, retryable: error.isRetryable })
+  new DatabaseError({
+    message: `database error (${error.reason._tag})`,
+    retryable: error.isRetryable,
+    diagnostic: sqlErrorDiagnostic(error)
+  })
+
+/**
+ * Logs the cause of a database error for the operator: one line, "database
+ * error", annotated `db.error.*` (code, message, constraint, table, ...; see
+ * DatabaseErrorDiagnostic). A warning when the error may pass on a retry,
+ * otherwise an error. Called where a DatabaseError turns into an answer (the
+ * HTTP 503, a job attempt's failure), so every cause is logged once.
+ */
+export const logDatabaseError = (error: DatabaseError | SqlError.SqlError): Effect.Effect<void> => {
+  const diagnostic = error._tag === "SqlError" ? sqlErrorDiagnostic(error) : error.diagnostic
+  const retryable = error._tag === "SqlError" ? error.isRetryable : error.retryable
+  const annotations: Record<string, string | boolean> = { "db.error.retryable": retryable }
+  if (diagnostic !== undefined) {
+    for (const [key, value] of Object.entries(diagnostic)) {
+      if (value !== undefined) annotations[`db.error.${key}`] = value
+    }
+  }
+  const log = retryable ? Effect.logWarning("database error") : Effect.logError("database error")
+  return log.pipe(Effect.annotateLogs(annotations))
+}
 
 /** Decodes rows read from our own schema; a mismatch is a bug, so it dies. */
 export const decodeRows =

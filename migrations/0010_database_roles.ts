@@ -24,7 +24,7 @@ const ensureRole = (role: string) =>
             WHEN duplicate_object OR unique_violation THEN NULL;
             WHEN insufficient_privilege THEN
               RAISE EXCEPTION 'role ${role} does not exist and % may not create it', current_user
-                USING HINT = 'as a superuser: CREATE ROLE ${role} NOLOGIN; GRANT ${role} TO <the DATABASE_URL user> (see docs/security.md)';
+                USING HINT = 'as a superuser: CREATE ROLE ${role} NOLOGIN; GRANT ${role} TO <the DATABASE_OWNER_URL user> (see docs/security.md)';
           END;
         END IF;
         IF NOT pg_has_role(session_user, '${role}', 'MEMBER') THEN
@@ -32,7 +32,7 @@ const ensureRole = (role: string) =>
             EXECUTE format('GRANT ${role} TO %I', session_user);
           EXCEPTION WHEN insufficient_privilege THEN
             RAISE EXCEPTION '% is not a member of role ${role}', session_user
-              USING HINT = 'as a superuser: GRANT ${role} TO <the DATABASE_URL user> (see docs/security.md)';
+              USING HINT = 'as a superuser: GRANT ${role} TO <the DATABASE_OWNER_URL user> (see docs/security.md)';
           END;
         END IF;
       END

@@ -12,8 +12,11 @@ import {
   AccountNotFound,
   AccountVerificationFailed,
   type AccountView,
+  changedCredentialBoundFields,
   type CreateAccountRequest,
+  CredentialRequired,
   defaultSyncIntervalMinutes,
+  missingCredentialFields,
   type MailboxView,
   type UpdateAccountRequest
 } from "./Account.ts"
@@ -32,12 +35,19 @@ export interface AccountsShape {
   ) => Effect.Effect<AccountView, AccountVerificationFailed | AccountExists | DatabaseError>
   readonly list: (owner: UserId) => Effect.Effect<ReadonlyArray<AccountView>, DatabaseError>
   readonly get: (owner: UserId, id: string) => Effect.Effect<AccountView, AccountNotFound | DatabaseError>
-  /** Any credential field in the patch is verified first and, on success, clears `auth_failed`. */
+  /**
+   * Any credential field in the patch is verified first and, on success, clears `auth_failed`. A
+   * changed credential-bound field (host, port, security, username) without the password is
+   * refused with CredentialRequired before anything is contacted.
+   */
   readonly update: (
     owner: UserId,
     id: string,
     patch: UpdateAccountRequest
-  ) => Effect.Effect<AccountView, AccountNotFound | AccountVerificationFailed | AccountExists | DatabaseError>
+  ) => Effect.Effect<
+    AccountView,
+    AccountNotFound | CredentialRequired | AccountVerificationFailed | AccountExists | DatabaseError
+  >
   /** Cancels a running sync, removes the scheduler, deletes the account and all its mail data. */
   readonly remove: (owner: UserId, id: string) => Effect.Effect<void, AccountNotFound | DatabaseError>
   readonly mailboxes: (
@@ -110,6 +120,10 @@ export class Accounts extends Context.Service<Accounts, AccountsShape>()("mail-h
         Effect.gen(function* () {
           const current = yield* existing(owner, id)
           const host = patch.host === undefined ? undefined : normaliseHost(patch.host)
+          // credential-bound fields: moving the stored secret needs the secret itself (one rule, every field)
+          const moved = changedCredentialBoundFields(current, { ...patch, ...(host === undefined ? {} : { host }) })
+          const missing = missingCredentialFields(patch)
+          if (moved.length > 0 && missing.length > 0) return yield* CredentialRequired.of(moved, missing)
           const credentials =
             host !== undefined ||
             patch.port !== undefined ||
@@ -129,6 +143,8 @@ export class Accounts extends Context.Service<Accounts, AccountsShape>()("mail-h
               security: patch.security ?? current.security,
               username: patch.username ?? current.username
             }
+            // without a new password the target is the stored one (checked above): the stored
+            // secret only ever goes where it already went
             const secret =
               password ??
               (yield* store.password(current).pipe(

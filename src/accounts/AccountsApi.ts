@@ -10,6 +10,7 @@ import {
   AccountVerificationFailed,
   AccountView,
   CreateAccountRequest,
+  CredentialRequired,
   MailboxList,
   UpdateAccountRequest
 } from "./Account.ts"
@@ -18,7 +19,9 @@ const params = { id: AccountId }
 
 /**
  * Mail accounts of the signed-in user. Another user's account is a 404 everywhere. The password
- * is write-only: it is verified against the server, stored encrypted, and never returned.
+ * is write-only: it is verified against the server, stored encrypted, and never returned; a change
+ * of where or how it is sent (host, port, security, username) must carry it again (400
+ * CredentialRequired otherwise).
  */
 export class AccountsApi extends HttpApiGroup.make("accounts")
   .add(
@@ -46,7 +49,7 @@ export class AccountsApi extends HttpApiGroup.make("accounts")
       params,
       payload: UpdateAccountRequest,
       success: AccountView,
-      error: [AccountNotFound, AccountVerificationFailed, AccountExists, ServiceUnavailable]
+      error: [AccountNotFound, CredentialRequired, AccountVerificationFailed, AccountExists, ServiceUnavailable]
     })
   )
   .add(

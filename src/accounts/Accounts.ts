@@ -1,9 +1,10 @@
 import { Context, Effect, Layer, Option, Redacted, Schedule } from "effect"
-import { Conflict } from "../http/ApiErrors.ts"
+import { Conflict, type TooManyRequests } from "../http/ApiErrors.ts"
 import type { JobAccepted, QueueUnavailable } from "../jobs/Job.ts"
 import { Jobs } from "../jobs/Jobs.ts"
 import { JobStore } from "../jobs/JobStore.ts"
 import type { DatabaseError } from "../platform/Database.ts"
+import type { RedisError } from "../platform/Redis.ts"
 import { SyncJob } from "../sync/SyncJob.ts"
 import type { UserId } from "../users/UserId.ts"
 import {
@@ -23,6 +24,7 @@ import {
 import { AccountSchedules } from "./AccountSchedules.ts"
 import { type AccountChanges, type AccountRecord, AccountStore, toAccountView } from "./AccountStore.ts"
 import { ImapAccess } from "./ImapAccess.ts"
+import { VerifyThrottle } from "./VerifyThrottle.ts"
 
 /** Lower case, no trailing dot: one spelling per server, for the duplicate check and the policy. */
 export const normaliseHost = (host: string): string => host.trim().toLowerCase().replace(/\.$/, "")
@@ -32,7 +34,10 @@ export interface AccountsShape {
   readonly create: (
     owner: UserId,
     input: CreateAccountRequest
-  ) => Effect.Effect<AccountView, AccountVerificationFailed | AccountExists | DatabaseError>
+  ) => Effect.Effect<
+    AccountView,
+    AccountVerificationFailed | AccountExists | TooManyRequests | DatabaseError | RedisError
+  >
   readonly list: (owner: UserId) => Effect.Effect<ReadonlyArray<AccountView>, DatabaseError>
   readonly get: (owner: UserId, id: string) => Effect.Effect<AccountView, AccountNotFound | DatabaseError>
   /**
@@ -46,7 +51,13 @@ export interface AccountsShape {
     patch: UpdateAccountRequest
   ) => Effect.Effect<
     AccountView,
-    AccountNotFound | CredentialRequired | AccountVerificationFailed | AccountExists | DatabaseError
+    | AccountNotFound
+    | CredentialRequired
+    | AccountVerificationFailed
+    | AccountExists
+    | TooManyRequests
+    | DatabaseError
+    | RedisError
   >
   /** Cancels a running sync, removes the scheduler, deletes the account and all its mail data. */
   readonly remove: (owner: UserId, id: string) => Effect.Effect<void, AccountNotFound | DatabaseError>
@@ -70,6 +81,7 @@ export class Accounts extends Context.Service<Accounts, AccountsShape>()("mail-h
       const schedules = yield* AccountSchedules
       const jobs = yield* Jobs
       const jobStore = yield* JobStore
+      const throttle = yield* VerifyThrottle
 
       const existing = (owner: UserId, id: string) =>
         store
@@ -99,6 +111,7 @@ export class Accounts extends Context.Service<Accounts, AccountsShape>()("mail-h
             security: input.security,
             username: input.username
           }
+          yield* throttle.attempt(owner)
           yield* access.verify(target, password)
           const record = yield* store.insert(owner, {
             id: AccountId.make(crypto.randomUUID()),
@@ -157,6 +170,7 @@ export class Accounts extends Context.Service<Accounts, AccountsShape>()("mail-h
                     })
                 )
               ))
+            yield* throttle.attempt(owner)
             yield* access.verify(target, secret)
             Object.assign(changes, target)
             if (password !== undefined) changes.password = password

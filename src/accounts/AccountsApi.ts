@@ -2,6 +2,7 @@ import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema } from "effect/http-api"
 import { Conflict, ServiceUnavailable } from "../http/ApiErrors.ts"
 import { JobAccepted } from "../jobs/Job.ts"
 import { Authentication } from "../users/CurrentUser.ts"
+import { TooManyRequestsWithRetryAfter } from "../users/UserErrors.ts"
 import {
   AccountExists,
   AccountId,
@@ -28,7 +29,7 @@ export class AccountsApi extends HttpApiGroup.make("accounts")
     HttpApiEndpoint.post("create", "/accounts", {
       payload: CreateAccountRequest,
       success: AccountView.pipe(HttpApiSchema.status(201)),
-      error: [AccountVerificationFailed, AccountExists, ServiceUnavailable]
+      error: [AccountVerificationFailed, AccountExists, TooManyRequestsWithRetryAfter, ServiceUnavailable]
     })
   )
   .add(
@@ -49,7 +50,14 @@ export class AccountsApi extends HttpApiGroup.make("accounts")
       params,
       payload: UpdateAccountRequest,
       success: AccountView,
-      error: [AccountNotFound, CredentialRequired, AccountVerificationFailed, AccountExists, ServiceUnavailable]
+      error: [
+        AccountNotFound,
+        CredentialRequired,
+        AccountVerificationFailed,
+        AccountExists,
+        TooManyRequestsWithRetryAfter,
+        ServiceUnavailable
+      ]
     })
   )
   .add(

@@ -6,10 +6,19 @@ export class ImapAuthenticationError extends Schema.TaggedError<ImapAuthenticati
   serverResponseCode: Schema.NullOr(Schema.String)
 }) {}
 
-export const ImapConnectionReason = Schema.Literals(["dns", "refused", "tls", "timeout", "closed", "other"])
+/** `not_allowed`: the destination policy refused the host before any socket was opened (ImapDestinations.ts). */
+export const ImapConnectionReason = Schema.Literals([
+  "dns",
+  "refused",
+  "tls",
+  "timeout",
+  "closed",
+  "other",
+  "not_allowed"
+])
 export type ImapConnectionReason = typeof ImapConnectionReason.Type
 
-/** The server could not be reached, or the connection broke. Transient unless `reason` is `dns` or `tls`. */
+/** The server could not be reached, or the connection broke. Transient unless `reason` is `dns`, `tls` or `not_allowed`. */
 export class ImapConnectionError extends Schema.TaggedError<ImapConnectionError>()("ImapConnectionError", {
   reason: ImapConnectionReason,
   message: Schema.String
@@ -31,7 +40,10 @@ export type ImapError = ImapAuthenticationError | ImapConnectionError | ImapProt
 
 /** Whether retrying later can help (network trouble), as opposed to a permanent refusal. */
 export const isTransientImapError = (error: ImapError): boolean =>
-  error._tag === "ImapConnectionError" && error.reason !== "dns" && error.reason !== "tls"
+  error._tag === "ImapConnectionError" &&
+  error.reason !== "dns" &&
+  error.reason !== "tls" &&
+  error.reason !== "not_allowed"
 
 interface ErrorFields {
   readonly code?: unknown

@@ -15,6 +15,8 @@ export interface CaptureImap {
   readonly received: () => string
   /** Connections accepted so far. */
   readonly connections: () => number
+  /** Changes the answer to LOGIN / AUTHENTICATE from now on. */
+  readonly setLoginReply: (reply: string) => void
   /** Forgets what was received (and the connection count). */
   readonly reset: () => void
   /**
@@ -31,6 +33,8 @@ export interface CaptureOptions {
   readonly host?: string
   /** Listen port (default: any free one). */
   readonly port?: number
+  /** What follows the tag in the answer to LOGIN / AUTHENTICATE (default `OK authenticated`). */
+  readonly loginReply?: string
   /** Implicit TLS with this key and certificate (PEM); what is recorded is then the decrypted stream. */
   readonly tls?: { readonly key: string; readonly cert: string }
 }
@@ -41,6 +45,7 @@ export const captureImapWith = (options: CaptureOptions) =>
       () =>
         new Promise<CaptureImap & { readonly close: () => Promise<void> }>((resolve) => {
           const chunks: Array<Buffer> = []
+          let loginReply = options.loginReply ?? "OK authenticated"
           let accepted = 0
           const sockets = new Set<net.Socket>()
           const handle = (socket: net.Socket) => {
@@ -63,7 +68,7 @@ export const captureImapWith = (options: CaptureOptions) =>
                 const line = buffered.slice(0, end)
                 buffered = buffered.slice(end + 2)
                 if (pendingAuth !== null) {
-                  send(`${pendingAuth} OK authenticated\r\n`)
+                  send(`${pendingAuth} ${loginReply}\r\n`)
                   pendingAuth = null
                   continue
                 }
@@ -71,11 +76,13 @@ export const captureImapWith = (options: CaptureOptions) =>
                 const verb = command.toUpperCase()
                 if (verb === "CAPABILITY") send(`* CAPABILITY ${capabilities}\r\n${tag} OK done\r\n`)
                 else if (verb === "AUTHENTICATE") {
-                  if (line.split(" ").length > 3) send(`${tag} OK authenticated\r\n`)
+                  if (line.split(" ").length > 3) send(`${tag} ${loginReply}\r\n`)
                   else {
                     pendingAuth = tag
                     send("+ \r\n")
                   }
+                } else if (verb === "LOGIN") {
+                  send(`${tag} ${loginReply}\r\n`)
                 } else if (verb === "STARTTLS") {
                   send(`${tag} OK begin TLS\r\n`)
                   mode = "raw"
@@ -107,6 +114,9 @@ export const captureImapWith = (options: CaptureOptions) =>
               port,
               received,
               connections: () => accepted,
+              setLoginReply: (reply) => {
+                loginReply = reply
+              },
               reset: () => {
                 chunks.length = 0
                 accepted = 0

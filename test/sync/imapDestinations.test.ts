@@ -287,6 +287,7 @@ describe("IMAP destination policy", () => {
       server.reset()
       const wrong = yield* Effect.flip(connectOnce(tlsOptions("other.test")).pipe(Effect.provide(layer)))
       assert.strictEqual(wrong._tag === "ImapConnectionError" ? wrong.reason : wrong._tag, "tls", wrong.message)
+      assert.strictEqual(wrong.message, "TLS handshake failed: certificate does not match the host name")
       assert.isFalse(server.sawSecret(SECRET))
     })
   )

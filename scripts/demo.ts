@@ -216,7 +216,9 @@ const demo = Effect.gen(function* () {
     PUBLIC_ORIGIN: base,
     REGISTRATION_MODE: "open",
     LOG_LEVEL: process.env["LOG_LEVEL"] ?? "Warn",
-    LOG_FORMAT: "pretty"
+    LOG_FORMAT: "pretty",
+    // the demo's Dovecot listens on 127.0.0.1, which the production policy refuses
+    IMAP_DESTINATION_POLICY: "any"
   }
   const config = ConfigProvider.layer(ConfigProvider.fromUnknown(env))
   yield* migrateAsOwner.pipe(Effect.provide(AppConfig.layer), Effect.provide(config))

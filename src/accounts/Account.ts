@@ -50,7 +50,10 @@ export const CreateAccountRequest = Schema.Struct({
 })
 export type CreateAccountRequest = typeof CreateAccountRequest.Type
 
-/** Every field optional; a change of host, port, security, username or password is verified first. */
+/**
+ * Every field optional; a change of host, port, security, username or password is verified first.
+ * A change of a credential-bound field must carry the credential too (see `credentialBoundFields`).
+ */
 export const UpdateAccountRequest = Schema.Struct({
   label: Schema.optionalKey(Label),
   host: Schema.optionalKey(Host),
@@ -61,6 +64,36 @@ export const UpdateAccountRequest = Schema.Struct({
   syncIntervalMinutes: Schema.optionalKey(Schema.NullOr(SyncInterval))
 })
 export type UpdateAccountRequest = typeof UpdateAccountRequest.Type
+
+/**
+ * The credential fields: write-only secrets the server sends to the IMAP server on the user's
+ * behalf. A future credential kind (an OAuth token, a client certificate) is added here.
+ */
+export const credentialFields = ["password"] as const satisfies ReadonlyArray<keyof UpdateAccountRequest>
+export type CredentialField = (typeof credentialFields)[number]
+
+/**
+ * The credential-bound fields: they decide where and how the stored credential is sent (the
+ * destination, the transport security, the login name). Changing any of them would send the
+ * stored secret somewhere the owner of the secret never chose, so one rule applies to all of
+ * them: a change must carry every credential field again in the same request. A session or API
+ * token alone can therefore never move the stored secret (docs/security.md).
+ */
+export const credentialBoundFields = ["host", "port", "security", "username"] as const satisfies ReadonlyArray<
+  keyof UpdateAccountRequest
+>
+export type CredentialBoundField = (typeof credentialBoundFields)[number]
+
+/** The credential-bound fields whose value in `patch` differs from `current` (hosts compared normalised). */
+export const changedCredentialBoundFields = (
+  current: { readonly [K in CredentialBoundField]: CreateAccountRequest[K] },
+  patch: { readonly [K in CredentialBoundField]?: CreateAccountRequest[K] }
+): ReadonlyArray<CredentialBoundField> =>
+  credentialBoundFields.filter((name) => patch[name] !== undefined && patch[name] !== current[name])
+
+/** The credential fields a patch leaves out. */
+export const missingCredentialFields = (patch: UpdateAccountRequest): ReadonlyArray<CredentialField> =>
+  credentialFields.filter((name) => patch[name] === undefined)
 
 /** A mail account as the API shows it: never the password. */
 export class AccountView extends Schema.Class<AccountView>("MailAccount")({
@@ -129,6 +162,29 @@ export const VerificationFailure = Schema.Literals([
   "host_not_allowed"
 ])
 export type VerificationFailure = typeof VerificationFailure.Type
+
+/**
+ * A credential-bound field (host, port, security, username) was changed without the credential:
+ * the request must carry the password again. `fields` names the changed fields, `required` the
+ * credential fields to send. Nothing was contacted and nothing was saved.
+ */
+export class CredentialRequired extends Schema.TaggedError<CredentialRequired>()(
+  "CredentialRequired",
+  {
+    message: Schema.String,
+    fields: Schema.Array(Schema.String),
+    required: Schema.Array(Schema.String)
+  },
+  { httpApiStatus: 400 }
+) {
+  static of(fields: ReadonlyArray<string>, required: ReadonlyArray<string>): CredentialRequired {
+    return new CredentialRequired({
+      fields,
+      required,
+      message: `changing ${fields.join(", ")} decides where the stored ${required.join(", ")} is sent: send the ${required.join(", ")} again in the same request`
+    })
+  }
+}
 
 /** The IMAP server did not accept the login (or could not be reached): nothing was saved. */
 export class AccountVerificationFailed extends Schema.TaggedError<AccountVerificationFailed>()(

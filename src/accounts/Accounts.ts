@@ -1,9 +1,10 @@
 import { Context, Effect, Layer, Option, Redacted, Schedule } from "effect"
-import { Conflict } from "../http/ApiErrors.ts"
+import { Conflict, type TooManyRequests } from "../http/ApiErrors.ts"
 import type { JobAccepted, QueueUnavailable } from "../jobs/Job.ts"
 import { Jobs } from "../jobs/Jobs.ts"
 import { JobStore } from "../jobs/JobStore.ts"
 import type { DatabaseError } from "../platform/Database.ts"
+import type { RedisError } from "../platform/Redis.ts"
 import { SyncJob } from "../sync/SyncJob.ts"
 import type { UserId } from "../users/UserId.ts"
 import {
@@ -12,14 +13,18 @@ import {
   AccountNotFound,
   AccountVerificationFailed,
   type AccountView,
+  changedCredentialBoundFields,
   type CreateAccountRequest,
+  CredentialRequired,
   defaultSyncIntervalMinutes,
+  missingCredentialFields,
   type MailboxView,
   type UpdateAccountRequest
 } from "./Account.ts"
 import { AccountSchedules } from "./AccountSchedules.ts"
 import { type AccountChanges, type AccountRecord, AccountStore, toAccountView } from "./AccountStore.ts"
 import { ImapAccess } from "./ImapAccess.ts"
+import { VerifyThrottle } from "./VerifyThrottle.ts"
 
 /** Lower case, no trailing dot: one spelling per server, for the duplicate check and the policy. */
 export const normaliseHost = (host: string): string => host.trim().toLowerCase().replace(/\.$/, "")
@@ -29,15 +34,31 @@ export interface AccountsShape {
   readonly create: (
     owner: UserId,
     input: CreateAccountRequest
-  ) => Effect.Effect<AccountView, AccountVerificationFailed | AccountExists | DatabaseError>
+  ) => Effect.Effect<
+    AccountView,
+    AccountVerificationFailed | AccountExists | TooManyRequests | DatabaseError | RedisError
+  >
   readonly list: (owner: UserId) => Effect.Effect<ReadonlyArray<AccountView>, DatabaseError>
   readonly get: (owner: UserId, id: string) => Effect.Effect<AccountView, AccountNotFound | DatabaseError>
-  /** Any credential field in the patch is verified first and, on success, clears `auth_failed`. */
+  /**
+   * Any credential field in the patch is verified first and, on success, clears `auth_failed`. A
+   * changed credential-bound field (host, port, security, username) without the password is
+   * refused with CredentialRequired before anything is contacted.
+   */
   readonly update: (
     owner: UserId,
     id: string,
     patch: UpdateAccountRequest
-  ) => Effect.Effect<AccountView, AccountNotFound | AccountVerificationFailed | AccountExists | DatabaseError>
+  ) => Effect.Effect<
+    AccountView,
+    | AccountNotFound
+    | CredentialRequired
+    | AccountVerificationFailed
+    | AccountExists
+    | TooManyRequests
+    | DatabaseError
+    | RedisError
+  >
   /** Cancels a running sync, removes the scheduler, deletes the account and all its mail data. */
   readonly remove: (owner: UserId, id: string) => Effect.Effect<void, AccountNotFound | DatabaseError>
   readonly mailboxes: (
@@ -60,6 +81,7 @@ export class Accounts extends Context.Service<Accounts, AccountsShape>()("mail-h
       const schedules = yield* AccountSchedules
       const jobs = yield* Jobs
       const jobStore = yield* JobStore
+      const throttle = yield* VerifyThrottle
 
       const existing = (owner: UserId, id: string) =>
         store
@@ -89,6 +111,7 @@ export class Accounts extends Context.Service<Accounts, AccountsShape>()("mail-h
             security: input.security,
             username: input.username
           }
+          yield* throttle.attempt(owner)
           yield* access.verify(target, password)
           const record = yield* store.insert(owner, {
             id: AccountId.make(crypto.randomUUID()),
@@ -110,6 +133,10 @@ export class Accounts extends Context.Service<Accounts, AccountsShape>()("mail-h
         Effect.gen(function* () {
           const current = yield* existing(owner, id)
           const host = patch.host === undefined ? undefined : normaliseHost(patch.host)
+          // credential-bound fields: moving the stored secret needs the secret itself (one rule, every field)
+          const moved = changedCredentialBoundFields(current, { ...patch, ...(host === undefined ? {} : { host }) })
+          const missing = missingCredentialFields(patch)
+          if (moved.length > 0 && missing.length > 0) return yield* CredentialRequired.of(moved, missing)
           const credentials =
             host !== undefined ||
             patch.port !== undefined ||
@@ -129,6 +156,8 @@ export class Accounts extends Context.Service<Accounts, AccountsShape>()("mail-h
               security: patch.security ?? current.security,
               username: patch.username ?? current.username
             }
+            // without a new password the target is the stored one (checked above): the stored
+            // secret only ever goes where it already went
             const secret =
               password ??
               (yield* store.password(current).pipe(
@@ -141,6 +170,7 @@ export class Accounts extends Context.Service<Accounts, AccountsShape>()("mail-h
                     })
                 )
               ))
+            yield* throttle.attempt(owner)
             yield* access.verify(target, secret)
             Object.assign(changes, target)
             if (password !== undefined) changes.password = password

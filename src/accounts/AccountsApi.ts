@@ -2,6 +2,7 @@ import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema } from "effect/http-api"
 import { Conflict, ServiceUnavailable } from "../http/ApiErrors.ts"
 import { JobAccepted } from "../jobs/Job.ts"
 import { Authentication } from "../users/CurrentUser.ts"
+import { TooManyRequestsWithRetryAfter } from "../users/UserErrors.ts"
 import {
   AccountExists,
   AccountId,
@@ -10,6 +11,7 @@ import {
   AccountVerificationFailed,
   AccountView,
   CreateAccountRequest,
+  CredentialRequired,
   MailboxList,
   UpdateAccountRequest
 } from "./Account.ts"
@@ -18,14 +20,16 @@ const params = { id: AccountId }
 
 /**
  * Mail accounts of the signed-in user. Another user's account is a 404 everywhere. The password
- * is write-only: it is verified against the server, stored encrypted, and never returned.
+ * is write-only: it is verified against the server, stored encrypted, and never returned; a change
+ * of where or how it is sent (host, port, security, username) must carry it again (400
+ * CredentialRequired otherwise).
  */
 export class AccountsApi extends HttpApiGroup.make("accounts")
   .add(
     HttpApiEndpoint.post("create", "/accounts", {
       payload: CreateAccountRequest,
       success: AccountView.pipe(HttpApiSchema.status(201)),
-      error: [AccountVerificationFailed, AccountExists, ServiceUnavailable]
+      error: [AccountVerificationFailed, AccountExists, TooManyRequestsWithRetryAfter, ServiceUnavailable]
     })
   )
   .add(
@@ -46,7 +50,14 @@ export class AccountsApi extends HttpApiGroup.make("accounts")
       params,
       payload: UpdateAccountRequest,
       success: AccountView,
-      error: [AccountNotFound, AccountVerificationFailed, AccountExists, ServiceUnavailable]
+      error: [
+        AccountNotFound,
+        CredentialRequired,
+        AccountVerificationFailed,
+        AccountExists,
+        TooManyRequestsWithRetryAfter,
+        ServiceUnavailable
+      ]
     })
   )
   .add(

@@ -12,11 +12,9 @@ export interface AccountsConfigShape {
   readonly connectTimeoutMs: number
   /** An established sync connection silent for this long is dropped (and the attempt retried). */
   readonly socketTimeoutMs: number
-  /**
-   * Refuse IMAP hosts that resolve to loopback, private, link-local or other non-public addresses
-   * (SSRF protection for a shared installation). Off by default so a local test server works.
-   */
-  readonly blockPrivateHosts: boolean
+  /** Login checks (account create, credential change) one user may start per window (VerifyThrottle). */
+  readonly verifyMaxPerWindow: number
+  readonly verifyWindowSeconds: number
   /** Extra CA certificates (PEM) trusted for IMAP TLS, e.g. a company CA; null: the system store only. */
   readonly tlsCa: string | null
 }
@@ -26,7 +24,8 @@ export const accountsConfig = Effect.gen(function* () {
     verifyTimeoutMs: Config.Int("IMAP_VERIFY_TIMEOUT_MS").pipe(Config.withDefault(15_000)),
     connectTimeoutMs: Config.Int("IMAP_CONNECT_TIMEOUT_MS").pipe(Config.withDefault(30_000)),
     socketTimeoutMs: Config.Int("IMAP_SOCKET_TIMEOUT_MS").pipe(Config.withDefault(5 * 60_000)),
-    blockPrivateHosts: Config.Boolean("IMAP_BLOCK_PRIVATE_HOSTS").pipe(Config.withDefault(false)),
+    verifyMaxPerWindow: Config.Int("IMAP_VERIFY_MAX_PER_WINDOW").pipe(Config.withDefault(10)),
+    verifyWindowSeconds: Config.Int("IMAP_VERIFY_WINDOW_SECONDS").pipe(Config.withDefault(600)),
     tlsCaFile: Config.option(Config.String("IMAP_TLS_CA_FILE"))
   })
   const tlsCa = yield* Option.match(config.tlsCaFile, {
@@ -41,7 +40,8 @@ export const accountsConfig = Effect.gen(function* () {
     verifyTimeoutMs: Math.max(1_000, config.verifyTimeoutMs),
     connectTimeoutMs: Math.max(1_000, config.connectTimeoutMs),
     socketTimeoutMs: Math.max(10_000, config.socketTimeoutMs),
-    blockPrivateHosts: config.blockPrivateHosts,
+    verifyMaxPerWindow: Math.max(1, config.verifyMaxPerWindow),
+    verifyWindowSeconds: Math.max(1, config.verifyWindowSeconds),
     tlsCa
   } satisfies AccountsConfigShape
 })

@@ -12,7 +12,9 @@ export const AccountsHttpLive = HttpApiBuilder.group(
     const accounts = yield* Accounts
     return handlers
       .handle("create", ({ payload }) =>
-        CurrentUser.use((user) => accounts.create(user.id, payload)).pipe(Effect.catchTag("DatabaseError", unavailable))
+        CurrentUser.use((user) => accounts.create(user.id, payload)).pipe(
+          Effect.catchTag(["DatabaseError", "RedisError"], unavailable)
+        )
       )
       .handle("list", () =>
         CurrentUser.use((user) => accounts.list(user.id)).pipe(
@@ -25,7 +27,7 @@ export const AccountsHttpLive = HttpApiBuilder.group(
       )
       .handle("update", ({ params, payload }) =>
         CurrentUser.use((user) => accounts.update(user.id, params.id, payload)).pipe(
-          Effect.catchTag("DatabaseError", unavailable)
+          Effect.catchTag(["DatabaseError", "RedisError"], unavailable)
         )
       )
       .handle("remove", ({ params }) =>

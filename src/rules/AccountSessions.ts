@@ -76,17 +76,12 @@ export class AccountSessions extends Context.Service<AccountSessions, AccountSes
                 (error) => new AccountUnavailable({ accountId, reason: "secret", message: error.message })
               )
             )
-          const options = yield* access
-            .connectOptions(
-              { host: account.host, port: account.port, security: account.security, username: account.username },
-              password,
-              "sync"
-            )
-            .pipe(
-              Effect.mapError(
-                (error) => new AccountUnavailable({ accountId, reason: "host_not_allowed", message: error.message })
-              )
-            )
+          // the destination policy is applied by imap.connect (refusal: ImapConnectionError not_allowed)
+          const options = yield* access.connectOptions(
+            { host: account.host, port: account.port, security: account.security, username: account.username },
+            password,
+            "sync"
+          )
           return yield* imap.connect(options).pipe(
             // the design: an account whose login fails is marked and not retried in a loop
             Effect.tapErrorTag("ImapAuthenticationError", (error) =>

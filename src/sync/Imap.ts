@@ -15,7 +15,7 @@
  *   only, or neither) compare `searchUids(path)` with the stored UIDs: whatever is stored but no
  *   longer listed was expunged. `changesSince` does flags and deletions in one round trip.
  */
-import { Context, Effect, Layer, Redacted, type Scope, Stream } from "effect"
+import { type Config, Context, Effect, Layer, Redacted, type Scope, Stream } from "effect"
 import { ImapFlow, type FetchMessageObject, type ImapFlowOptions, type ListResponse } from "imapflow"
 import {
   type ImapAuthenticationError,
@@ -25,6 +25,7 @@ import {
   ImapProtocolError,
   toImapError
 } from "./ImapErrors.ts"
+import { ImapDestinations, type ImapDestinationsShape } from "./ImapDestinations.ts"
 
 export * from "./ImapErrors.ts"
 
@@ -184,6 +185,10 @@ export interface ImapSession {
   ): Effect.Effect<AppendResult, ImapError>
 }
 
+/**
+ * Every connection goes through the destination policy first (ImapDestinations.ts): a refused host
+ * fails with ImapConnectionError `not_allowed` before any socket is opened.
+ */
 export class Imap extends Context.Service<
   Imap,
   {
@@ -193,7 +198,18 @@ export class Imap extends Context.Service<
     ): Effect.Effect<ImapSession, ImapConnectionError | ImapAuthenticationError | ImapProtocolError, Scope.Scope>
   }
 >()("mail-helper/Imap") {
-  static readonly layer = Layer.succeed(Imap, Imap.of({ connect: (options) => connect(options) }))
+  /** Needs ImapDestinations (the policy); tests inject one with another resolver. */
+  static readonly layerWithDestinations: Layer.Layer<Imap, never, ImapDestinations> = Layer.effect(
+    Imap,
+    Effect.gen(function* () {
+      const destinations = yield* ImapDestinations
+      return Imap.of({ connect: (options) => connectChecked(options, destinations) })
+    })
+  )
+  /** With the policy from IMAP_DESTINATION_POLICY / IMAP_ALLOWED_NETWORKS and the system resolver. */
+  static readonly layer: Layer.Layer<Imap, Config.ConfigError> = Imap.layerWithDestinations.pipe(
+    Layer.provide(ImapDestinations.layer)
+  )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -276,6 +292,20 @@ const clientOptions = (options: ImapConnectOptions, onExpunge: ImapFlowOptions["
   socketTimeout: options.socketTimeoutMs ?? 5 * 60_000,
   expungeHandler: onExpunge
 })
+
+/**
+ * Resolves the host once under the policy, then connects to the checked address; TLS (SNI and the
+ * certificate check) still uses the host name.
+ */
+const connectChecked = (options: ImapConnectOptions, destinations: ImapDestinationsShape) =>
+  Effect.flatMap(destinations.resolve(options.host), (destination) => {
+    const servername = destination.servername ?? options.tls?.servername
+    return connect({
+      ...options,
+      host: destination.address,
+      tls: { ...options.tls, ...(servername === undefined ? {} : { servername }) }
+    })
+  })
 
 const connect = (options: ImapConnectOptions) =>
   Effect.gen(function* () {

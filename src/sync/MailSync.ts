@@ -470,11 +470,8 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
                   })
               )
             )
-            const options = yield* access
-              .connectOptions(account, password, "sync")
-              .pipe(
-                Effect.mapError((error) => new PermanentJobError({ code: "host_not_allowed", message: error.message }))
-              )
+            // the destination policy is applied by imap.connect (refusal: ImapConnectionError not_allowed)
+            const options = yield* access.connectOptions(account, password, "sync")
             yield* attempt.progress({ phase: "connecting", done: 0, total: null, message: account.host })
             const session = yield* imap.connect(options)
             yield* attempt.progress({ phase: "mailboxes", done: 0, total: null, message: null })

@@ -1,76 +1,128 @@
-import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer, Redacted } from "effect"
-import { AccountsConfig } from "../../src/accounts/AccountsConfig.ts"
-import { ImapAccess, isNonPublicAddress } from "../../src/accounts/ImapAccess.ts"
-import { Imap } from "../../src/sync/Imap.ts"
+/**
+ * The production destination policy through the API (account create and PATCH), the allow-list,
+ * and the per-user limit on login checks. The internal service is a recording listener on
+ * 127.0.0.1; the self-hoster's allow-listed mail server is another one on 127.0.0.2.
+ */
+import { assert, describe, layer } from "@effect/vitest"
+import { Effect } from "effect"
+import { apiTestLayer } from "../harness/apiLayer.ts"
+import { captureImap, captureImapWith } from "../harness/captureImap.ts"
+import { baseUrl, call, field } from "../harness/http.ts"
+import { closedPort } from "../harness/sockets.ts"
 
-const access = (blockPrivateHosts: boolean) =>
-  ImapAccess.layer.pipe(
-    Layer.provide(Imap.layer),
-    Layer.provide(
-      Layer.succeed(AccountsConfig, {
-        verifyTimeoutMs: 2_000,
-        connectTimeoutMs: 2_000,
-        socketTimeoutMs: 10_000,
-        blockPrivateHosts,
-        tlsCa: null
+const PASSWORD = "Policy-Secret-77"
+const MAX_CHECKS = 40
+
+const api = (base: string, user: string, method: string, path: string, json?: unknown) =>
+  call(base, method, path, { headers: { "x-test-user": user }, ...(json === undefined ? {} : { json }) })
+
+const account = (host: string, port: number) => ({
+  label: "policy",
+  host,
+  port,
+  security: "none",
+  username: "someone",
+  password: PASSWORD
+})
+
+/** Spellings of the internal service's address (and other internal targets). */
+const internalHosts = [
+  "127.0.0.1",
+  "localhost",
+  "2130706433",
+  "0177.0.0.1",
+  "0x7f000001",
+  "::ffff:127.0.0.1",
+  "::1",
+  "169.254.169.254",
+  "10.0.0.5",
+  "192.168.1.1",
+  "fd00::1"
+]
+
+layer(
+  apiTestLayer({
+    IMAP_DESTINATION_POLICY: "public-only",
+    IMAP_ALLOWED_NETWORKS: "127.0.0.2/32",
+    IMAP_VERIFY_MAX_PER_WINDOW: String(MAX_CHECKS),
+    IMAP_VERIFY_WINDOW_SECONDS: "600",
+    IMAP_VERIFY_TIMEOUT_MS: "1500"
+  }),
+  { excludeTestServices: true, timeout: "120 seconds" }
+)("IMAP destination policy (production) through the API", (it) => {
+  describe("create and patch", () => {
+    it.effect("every spelling of an internal address is refused, open port or closed, without a connection", () =>
+      Effect.gen(function* () {
+        const base = yield* baseUrl
+        const user = "d4444444-4444-4444-8444-444444444401"
+        const internal = yield* captureImap
+        const mailServer = yield* captureImapWith({ host: "127.0.0.2" })
+        const closed = yield* closedPort
+
+        // the allow-listed LAN server is admitted
+        const created = yield* api(base, user, "POST", "/api/v1/accounts", account("127.0.0.2", mailServer.port))
+        assert.strictEqual(created.status, 201, created.text)
+        const id = String(field(created.body, "id"))
+
+        for (const host of internalHosts) {
+          const open = yield* api(base, user, "POST", "/api/v1/accounts", account(host, internal.port))
+          assert.strictEqual(open.status, 422, `${host}: ${open.text}`)
+          assert.strictEqual(field(open.body, "reason"), "host_not_allowed", `${host}: ${open.text}`)
+          assert.notInclude(open.text, PASSWORD)
+          // the same answer for a closed port: the policy is no port scanner
+          const shut = yield* api(base, user, "POST", "/api/v1/accounts", account(host, closed))
+          assert.strictEqual(shut.text, open.text, host)
+
+          const patched = yield* api(base, user, "PATCH", `/api/v1/accounts/${id}`, {
+            host,
+            port: internal.port,
+            password: PASSWORD
+          })
+          assert.strictEqual(patched.status, 422, `${host}: ${patched.text}`)
+          assert.strictEqual(field(patched.body, "reason"), "host_not_allowed")
+        }
+        assert.strictEqual(internal.connections(), 0)
+        assert.isFalse(internal.sawSecret(PASSWORD))
+        const after = yield* api(base, user, "GET", `/api/v1/accounts/${id}`)
+        assert.strictEqual(field(after.body, "host"), "127.0.0.2")
       })
     )
-  )
-
-const target = (host: string) => ({ host, port: 993, security: "tls" as const, username: "u" })
-const password = Redacted.make("secret")
-
-describe("host policy (SSRF)", () => {
-  it("classifies addresses", () => {
-    for (const address of [
-      "127.0.0.1",
-      "10.1.2.3",
-      "172.16.0.1",
-      "192.168.1.1",
-      "169.254.169.254",
-      "100.64.0.1",
-      "0.0.0.0",
-      "224.0.0.1",
-      "::1",
-      "::",
-      "fe80::1",
-      "fd00::1",
-      "::ffff:127.0.0.1",
-      "::ffff:10.0.0.1",
-      "not an address"
-    ]) {
-      assert.isTrue(isNonPublicAddress(address), address)
-    }
-    for (const address of ["93.184.216.34", "8.8.8.8", "2a00:1450:4001:80b::200e", "::ffff:8.8.8.8"]) {
-      assert.isFalse(isNonPublicAddress(address), address)
-    }
   })
 
-  it.effect("off (the default): loopback is allowed and the host is used as given", () =>
-    Effect.gen(function* () {
-      const imapAccess = yield* ImapAccess
-      const options = yield* imapAccess.connectOptions(target("127.0.0.1"), password, "sync")
-      assert.strictEqual(options.host, "127.0.0.1")
-    }).pipe(Effect.provide(access(false)))
-  )
-
-  it.effect("on: internal targets are refused before any connection, public ones are pinned", () =>
-    Effect.gen(function* () {
-      const imapAccess = yield* ImapAccess
-      for (const host of ["127.0.0.1", "localhost", "10.0.0.5", "169.254.169.254", "::1"]) {
-        const refused = yield* Effect.flip(imapAccess.connectOptions(target(host), password, "verify"))
-        assert.strictEqual(refused._tag, "HostNotAllowed")
-        assert.strictEqual(refused.reason, "private", host)
-      }
-      const verified = yield* Effect.flip(imapAccess.verify(target("localhost"), password))
-      assert.strictEqual(verified.reason, "host_not_allowed")
-      assert.notInclude(verified.message, "secret")
-      // an IP literal that is public is used as is (and no SNI name is invented)
-      const options = yield* imapAccess.connectOptions(target("93.184.216.34"), password, "verify")
-      assert.strictEqual(options.host, "93.184.216.34")
-      assert.strictEqual(options.tls?.servername, undefined)
-      assert.strictEqual(options.timeoutMs, 2_000)
-    }).pipe(Effect.provide(access(true)))
-  )
+  describe("rate limit", () => {
+    it.effect("at most IMAP_VERIFY_MAX_PER_WINDOW login checks per user, under concurrency; 429 with Retry-After", () =>
+      Effect.gen(function* () {
+        const base = yield* baseUrl
+        const user = "d4444444-4444-4444-8444-444444444402"
+        const other = "d4444444-4444-4444-8444-444444444403"
+        const mailServer = yield* captureImapWith({ host: "127.0.0.2" })
+        const requests = Array.from({ length: MAX_CHECKS + 25 }, (_, i) =>
+          api(base, user, "POST", "/api/v1/accounts", {
+            ...account("127.0.0.2", mailServer.port),
+            username: `user${i}`
+          })
+        )
+        const responses = yield* Effect.all(requests, { concurrency: "unbounded" })
+        const limited = responses.filter((response) => response.status === 429)
+        const created = responses.filter((response) => response.status === 201)
+        assert.strictEqual(created.length, MAX_CHECKS, responses.map((response) => response.status).join(","))
+        assert.strictEqual(limited.length, 25)
+        for (const response of limited) {
+          assert.strictEqual(field(response.body, "_tag"), "TooManyRequests", response.text)
+          const retryAfter = Number(response.headers.get("retry-after"))
+          assert.isTrue(Number.isInteger(retryAfter) && retryAfter > 0 && retryAfter <= 600, response.text)
+          assert.strictEqual(field(response.body, "retryAfterSeconds"), retryAfter)
+        }
+        // a PATCH that would verify is counted too; one that does not verify is not
+        const id = String(field(created[0]?.body, "id"))
+        const relabel = yield* api(base, user, "PATCH", `/api/v1/accounts/${id}`, { label: "still fine" })
+        assert.strictEqual(relabel.status, 200, relabel.text)
+        const reverify = yield* api(base, user, "PATCH", `/api/v1/accounts/${id}`, { password: PASSWORD })
+        assert.strictEqual(reverify.status, 429, reverify.text)
+        // per user: someone else is not affected
+        const theirs = yield* api(base, other, "POST", "/api/v1/accounts", account("127.0.0.2", mailServer.port))
+        assert.strictEqual(theirs.status, 201, theirs.text)
+      })
+    )
+  })
 })

@@ -43,6 +43,8 @@ export const makeTestEnv = (overrides: Record<string, string> = {}) =>
         JOB_STALLED_INTERVAL_MS: "1000",
         JOB_PROGRESS_INTERVAL_MS: "50",
         SHUTDOWN_GRACE_SECONDS: "10",
+        // test files create and patch many accounts per user; the throttle's own test sets it low
+        IMAP_VERIFY_MAX_PER_WINDOW: "10000",
         ...overrides
       }
       return {

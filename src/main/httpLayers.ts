@@ -42,7 +42,7 @@ export const HttpAppLive = <E, R>(authentication: Layer.Layer<Authentication, E,
     ),
     HttpApiScalar.layer(Api, { path: "/docs" }),
     QueueDashboardLive.pipe(Layer.provide(authentication), Layer.provide(UsersLive)),
-    MetricsHttpLive("api"),
+    MetricsHttpLive,
     RequestLimitsLive,
     ProcessMetricsLive
   )

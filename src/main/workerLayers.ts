@@ -48,7 +48,7 @@ export const WorkerOpsHttpLive = Layer.unwrap(
     const config = yield* AppConfig
     return HttpRouter.serve(
       Layer.mergeAll(
-        MetricsHttpLive("worker"),
+        MetricsHttpLive,
         HttpRouter.add("GET", "/health/live", HttpServerResponse.jsonUnsafe({ status: "ok" }))
       ),
       { disableLogger: true }

@@ -109,44 +109,40 @@ const refusal = (status: 401 | 404, tag: string, message: string, headers: Recor
   HttpServerResponse.jsonUnsafe({ _tag: tag, message }, { status, headers })
 
 /**
- * `GET /metrics` (Prometheus text) on the listener's router, guarded:
+ * `GET /metrics` (Prometheus text) on a listener's router (the API's port and the worker's
+ * WORKER_METRICS_PORT alike), guarded:
  * - with METRICS_TOKEN set, only `Authorization: Bearer <METRICS_TOKEN>` is served (compared in
  *   constant time, over SHA-256 digests so the length does not leak either); anything else is a
  *   401 JSON error with `WWW-Authenticate: Bearer`;
- * - without it, the API's public port (`listener: "api"`) does not serve metrics in production
- *   (404 JSON error), while development and tests keep them open; the worker's own port
- *   (WORKER_METRICS_PORT, never published) serves them, and must stay on an internal network.
+ * - without it, production does not serve metrics at all (404 JSON error): the API's port is
+ *   public, and the worker's binds HOST (every interface by default) too; development and tests
+ *   keep them open.
  */
-export const MetricsHttpLive = (listener: "api" | "worker") =>
-  Layer.effectDiscard(
-    Effect.gen(function* () {
-      const router = yield* HttpRouter.HttpRouter
-      const app = yield* AppConfig
-      const token = yield* metricsTokenConfig
-      const expected = Option.map(token, (value) => digest(Redacted.value(value)))
-      const closed = Option.isNone(expected) && listener === "api" && app.environment === "production"
-      const exposition = Effect.map(PrometheusMetrics.format(), (body) =>
-        HttpServerResponse.text(body, { contentType: "text/plain; version=0.0.4; charset=utf-8" })
-      )
-      const handler = Effect.gen(function* () {
-        if (closed) {
-          return refusal(
-            404,
-            "NotFound",
-            "metrics are not served on this port in production unless METRICS_TOKEN is set"
-          )
+export const MetricsHttpLive = Layer.effectDiscard(
+  Effect.gen(function* () {
+    const router = yield* HttpRouter.HttpRouter
+    const app = yield* AppConfig
+    const token = yield* metricsTokenConfig
+    const expected = Option.map(token, (value) => digest(Redacted.value(value)))
+    const closed = Option.isNone(expected) && app.environment === "production"
+    const exposition = Effect.map(PrometheusMetrics.format(), (body) =>
+      HttpServerResponse.text(body, { contentType: "text/plain; version=0.0.4; charset=utf-8" })
+    )
+    const handler = Effect.gen(function* () {
+      if (closed) {
+        return refusal(404, "NotFound", "metrics are not served on this port in production unless METRICS_TOKEN is set")
+      }
+      if (Option.isSome(expected)) {
+        const request = yield* HttpServerRequest.HttpServerRequest
+        const given = bearer(request.headers["authorization"])
+        if (given === undefined || !timingSafeEqual(digest(given), expected.value)) {
+          return refusal(401, "Unauthorized", "metrics need `Authorization: Bearer <METRICS_TOKEN>`", {
+            "www-authenticate": 'Bearer realm="metrics"'
+          })
         }
-        if (Option.isSome(expected)) {
-          const request = yield* HttpServerRequest.HttpServerRequest
-          const given = bearer(request.headers["authorization"])
-          if (given === undefined || !timingSafeEqual(digest(given), expected.value)) {
-            return refusal(401, "Unauthorized", "metrics need `Authorization: Bearer <METRICS_TOKEN>`", {
-              "www-authenticate": 'Bearer realm="metrics"'
-            })
-          }
-        }
-        return yield* exposition
-      })
-      yield* router.add("GET", "/metrics", handler)
+      }
+      return yield* exposition
     })
-  )
+    yield* router.add("GET", "/metrics", handler)
+  })
+)

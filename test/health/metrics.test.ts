@@ -89,16 +89,22 @@ describe("/metrics access", () => {
   )
 
   it.live(
-    "in production without METRICS_TOKEN: the API's public port does not serve metrics (404 JSON); the worker's does",
+    "in production without METRICS_TOKEN: neither the API's port nor the worker's serves metrics (404 JSON)",
     () =>
       withListeners(production, ({ api, worker }) =>
         Effect.gen(function* () {
-          const refused = yield* scrape(api)
-          assertRefused(refused, 404, "NotFound", "api")
-          assert.include(String(field(refused.body, "message")), "METRICS_TOKEN")
-          // a token the server does not know changes nothing
-          assertRefused(yield* scrape(api, { authorization: `Bearer ${token}` }), 404, "NotFound", "api with a token")
-          assertServed(yield* scrape(worker), "worker (its port is internal)")
+          for (const [name, base] of [
+            ["api", api],
+            ["worker", worker]
+          ] as const) {
+            const refused = yield* scrape(base)
+            assertRefused(refused, 404, "NotFound", name)
+            assert.include(String(field(refused.body, "message")), "METRICS_TOKEN")
+            // a token the server does not know changes nothing
+            assertRefused(yield* scrape(base, { authorization: `Bearer ${token}` }), 404, "NotFound", `${name}, token`)
+          }
+          // the worker's liveness probe on the same port stays open
+          assert.strictEqual((yield* call(worker, "GET", "/health/live")).status, 200)
         })
       ),
     { timeout: 60_000 }

@@ -1,7 +1,6 @@
 import { Layer } from "effect"
 import { HttpRouter } from "effect/http"
 import { HttpApiBuilder, HttpApiScalar } from "effect/http-api"
-import { PrometheusMetrics } from "effect/observability"
 import { AccountsHttpLayer } from "../accounts/AccountsLive.ts"
 import { AdminHttpLive } from "../admin/AdminHttp.ts"
 import { DebugHttpLive } from "../debug/DebugHttp.ts"
@@ -15,7 +14,7 @@ import { JobInspector } from "../jobs/JobInspector.ts"
 import { JobsHttpLive } from "../jobs/JobsHttp.ts"
 import { QueuesHttpLive } from "../jobs/QueuesHttp.ts"
 import { QueueDashboardLive } from "../ops/QueueDashboard.ts"
-import { ProcessMetricsLive } from "../platform/Metrics.ts"
+import { MetricsHttpLive, ProcessMetricsLive } from "../platform/Metrics.ts"
 import { RulesHttpLive } from "../rules/RulesHttp.ts"
 import { AuthHttpLive } from "../users/AuthHttp.ts"
 import type { Authentication } from "../users/CurrentUser.ts"
@@ -43,7 +42,7 @@ export const HttpAppLive = <E, R>(authentication: Layer.Layer<Authentication, E,
     ),
     HttpApiScalar.layer(Api, { path: "/docs" }),
     QueueDashboardLive.pipe(Layer.provide(authentication), Layer.provide(UsersLive)),
-    PrometheusMetrics.layerHttp({ path: "/metrics" }),
+    MetricsHttpLive,
     RequestLimitsLive,
     ProcessMetricsLive
   )

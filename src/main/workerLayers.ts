@@ -1,7 +1,6 @@
 import { NodeHttpServer } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
 import { HttpRouter, HttpServerResponse } from "effect/http"
-import { PrometheusMetrics } from "effect/observability"
 import { createServer } from "node:http"
 import { MailProcessingLive } from "../analysis/AnalysisLive.ts"
 import { AnalyzeMailProcessor } from "../analysis/jobs/AnalyzeMailJob.ts"
@@ -11,7 +10,7 @@ import { JobInspector } from "../jobs/JobInspector.ts"
 import { QueueMetricsLive } from "../jobs/QueueMetrics.ts"
 import { WorkerIdentity, WorkerRuntimeLive } from "../jobs/WorkerRuntime.ts"
 import { AppConfig } from "../platform/Config.ts"
-import { ProcessMetricsLive } from "../platform/Metrics.ts"
+import { MetricsHttpLive, ProcessMetricsLive } from "../platform/Metrics.ts"
 import { RulesApplyProcessor } from "../rules/ApplyJob.ts"
 import { RuleExecutorLive } from "../rules/RulesLive.ts"
 import { SearchConfig } from "../search/SearchConfig.ts"
@@ -49,7 +48,7 @@ export const WorkerOpsHttpLive = Layer.unwrap(
     const config = yield* AppConfig
     return HttpRouter.serve(
       Layer.mergeAll(
-        PrometheusMetrics.layerHttp({ path: "/metrics" }),
+        MetricsHttpLive,
         HttpRouter.add("GET", "/health/live", HttpServerResponse.jsonUnsafe({ status: "ok" }))
       ),
       { disableLogger: true }

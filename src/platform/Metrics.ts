@@ -1,5 +1,9 @@
-import { Duration, Effect, Layer, Metric, Schedule } from "effect"
+import { Config, Duration, Effect, Layer, Metric, Option, Redacted, Schedule, Schema } from "effect"
+import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
+import { PrometheusMetrics } from "effect/observability"
+import { createHash, timingSafeEqual } from "node:crypto"
 import { monitorEventLoopDelay } from "node:perf_hooks"
+import { AppConfig } from "./Config.ts"
 
 /**
  * The application's Prometheus metrics, in one place so names and labels stay
@@ -85,5 +89,60 @@ export const ProcessMetricsLive = Layer.effectDiscard(
       histogram.reset()
     })
     yield* sample.pipe(Effect.repeat(Schedule.spaced(Duration.seconds(5))), Effect.forkScoped)
+  })
+)
+
+/**
+ * METRICS_TOKEN: the bearer token Prometheus sends (`authorization` in its scrape config). At least
+ * 32 characters (`openssl rand -hex 24`); a shorter one stops start-up naming the variable.
+ */
+export const metricsTokenConfig = Config.option(
+  Config.schema(Schema.String.pipe(Schema.check(Schema.isMinLength(32))), "METRICS_TOKEN")
+).pipe(Config.map(Option.map((token) => Redacted.make(token))))
+
+const digest = (value: string) => createHash("sha256").update(value).digest()
+
+const bearer = (authorization: string | undefined): string | undefined =>
+  authorization === undefined ? undefined : /^bearer +(\S+) *$/i.exec(authorization)?.[1]
+
+const refusal = (status: 401 | 404, tag: string, message: string, headers: Record<string, string> = {}) =>
+  HttpServerResponse.jsonUnsafe({ _tag: tag, message }, { status, headers })
+
+/**
+ * `GET /metrics` (Prometheus text) on a listener's router (the API's port and the worker's
+ * WORKER_METRICS_PORT alike), guarded:
+ * - with METRICS_TOKEN set, only `Authorization: Bearer <METRICS_TOKEN>` is served (compared in
+ *   constant time, over SHA-256 digests so the length does not leak either); anything else is a
+ *   401 JSON error with `WWW-Authenticate: Bearer`;
+ * - without it, production does not serve metrics at all (404 JSON error): the API's port is
+ *   public, and the worker's binds HOST (every interface by default) too; development and tests
+ *   keep them open.
+ */
+export const MetricsHttpLive = Layer.effectDiscard(
+  Effect.gen(function* () {
+    const router = yield* HttpRouter.HttpRouter
+    const app = yield* AppConfig
+    const token = yield* metricsTokenConfig
+    const expected = Option.map(token, (value) => digest(Redacted.value(value)))
+    const closed = Option.isNone(expected) && app.environment === "production"
+    const exposition = Effect.map(PrometheusMetrics.format(), (body) =>
+      HttpServerResponse.text(body, { contentType: "text/plain; version=0.0.4; charset=utf-8" })
+    )
+    const handler = Effect.gen(function* () {
+      if (closed) {
+        return refusal(404, "NotFound", "metrics are not served on this port in production unless METRICS_TOKEN is set")
+      }
+      if (Option.isSome(expected)) {
+        const request = yield* HttpServerRequest.HttpServerRequest
+        const given = bearer(request.headers["authorization"])
+        if (given === undefined || !timingSafeEqual(digest(given), expected.value)) {
+          return refusal(401, "Unauthorized", "metrics need `Authorization: Bearer <METRICS_TOKEN>`", {
+            "www-authenticate": 'Bearer realm="metrics"'
+          })
+        }
+      }
+      return yield* exposition
+    })
+    yield* router.add("GET", "/metrics", handler)
   })
 )

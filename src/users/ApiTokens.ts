@@ -1,7 +1,8 @@
 import { Context, Effect, Layer, Option, Redacted, Schema } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
+import { Forbidden, ValidationError } from "../http/ApiErrors.ts"
 import { type DatabaseError, decodeRows, fromSqlError } from "../platform/Database.ts"
-import { Role } from "./CurrentUser.ts"
+import { type CurrentUserShape, Role, scopesOfRole, TokenScope } from "./CurrentUser.ts"
 import { randomSecret, secretHash } from "./Secrets.ts"
 import { TokenNotFound } from "./UserErrors.ts"
 import { UserId } from "./UserId.ts"
@@ -13,14 +14,21 @@ export type TokenId = typeof TokenId.Type
 /** Every token starts with this, so secret scanners and people can recognise one. */
 export const tokenPrefix = "mh_"
 
+/** Every token expires: at most this many days after it is made... */
+export const maxTokenDays = 365
+/** ...and this many when the request does not say. */
+export const defaultTokenDays = 90
+
 /** An API token as listed: never the secret, only its first characters to tell tokens apart. */
 export class ApiTokenView extends Schema.Class<ApiTokenView>("ApiToken")({
   id: TokenId,
   name: Schema.String,
   /** The first characters of the token (`mh_` and four more). */
   prefix: Schema.String,
+  /** What the token may do (see TokenScope). */
+  scopes: Schema.Array(TokenScope),
   createdAt: Schema.Date,
-  expiresAt: Schema.NullOr(Schema.Date),
+  expiresAt: Schema.Date,
   lastUsedAt: Schema.NullOr(Schema.Date)
 }) {}
 
@@ -28,8 +36,9 @@ const TokenRow = Schema.Struct({
   id: TokenId,
   name: Schema.String,
   token_prefix: Schema.String,
+  scopes: Schema.Array(TokenScope),
   created_at: Schema.Date,
-  expires_at: Schema.NullOr(Schema.Date),
+  expires_at: Schema.Date,
   last_used_at: Schema.NullOr(Schema.Date)
 })
 
@@ -38,6 +47,7 @@ const toView = (row: typeof TokenRow.Type) =>
     id: row.id,
     name: row.name,
     prefix: row.token_prefix,
+    scopes: row.scopes,
     createdAt: row.created_at,
     expiresAt: row.expires_at,
     lastUsedAt: row.last_used_at
@@ -48,6 +58,7 @@ const AuthRow = Schema.Struct({
   user_id: UserId,
   email: Schema.String,
   role: Role,
+  scopes: Schema.Array(TokenScope),
   stale: Schema.Boolean
 })
 
@@ -56,14 +67,31 @@ const tokenShape = /^mh_[A-Za-z0-9_-]{43}$/
 
 export interface TokenOwner {
   readonly tokenId: TokenId
-  readonly user: { readonly id: UserId; readonly email: string; readonly role: Role }
+  /** The user as the token acts: role `user` unless the token has the `admin` scope. */
+  readonly user: CurrentUserShape & { readonly token: NonNullable<CurrentUserShape["token"]> }
+}
+
+export interface NewToken {
+  readonly name: string
+  /** Omitted: every scope the creator's role allows. */
+  readonly scopes?: ReadonlyArray<TokenScope> | undefined
+  /** 1 to maxTokenDays; omitted: defaultTokenDays. */
+  readonly expiresInDays?: number | undefined
 }
 
 export interface ApiTokensShape {
+  /**
+   * A new token for the creator, who must be signed in with a session: a token cannot make tokens
+   * (so a leaked token cannot outlive its revocation through offspring). Scopes are bounded by the
+   * creator's role, the lifetime by maxTokenDays.
+   */
   readonly create: (
-    userId: UserId,
-    input: { readonly name: string; readonly expiresInDays?: number | undefined }
-  ) => Effect.Effect<{ readonly token: Redacted.Redacted<string>; readonly view: ApiTokenView }, DatabaseError>
+    creator: CurrentUserShape,
+    input: NewToken
+  ) => Effect.Effect<
+    { readonly token: Redacted.Redacted<string>; readonly view: ApiTokenView },
+    Forbidden | ValidationError | DatabaseError
+  >
   /** The user's tokens that still work (not revoked, not expired), newest first. */
   readonly list: (userId: UserId) => Effect.Effect<ReadonlyArray<ApiTokenView>, DatabaseError>
   /** Revokes at once; another user's token, or one already revoked, is not found. */
@@ -82,21 +110,43 @@ export class ApiTokens extends Context.Service<ApiTokens, ApiTokensShape>()("mai
       const decodeAuth = decodeRows(AuthRow)
       const dbError = <A, R>(effect: Effect.Effect<A, SqlError.SqlError, R>) => Effect.mapError(effect, fromSqlError)
 
-      const create = (userId: UserId, input: { readonly name: string; readonly expiresInDays?: number | undefined }) =>
+      const create = (creator: CurrentUserShape, input: NewToken) =>
         Effect.gen(function* () {
+          if (creator.token !== undefined) {
+            return yield* new Forbidden({
+              message: "API tokens are made from a signed-in session, not with another API token"
+            })
+          }
+          const allowed = scopesOfRole(creator.role)
+          const scopes = input.scopes === undefined ? allowed : [...new Set(input.scopes)]
+          const issues: Array<{ path: string; message: string }> = []
+          if (scopes.length === 0) issues.push({ path: "payload.scopes", message: "name at least one scope" })
+          const beyond = scopes.filter((wanted) => !allowed.includes(wanted))
+          if (beyond.length > 0) {
+            issues.push({ path: "payload.scopes", message: `your role cannot grant the scope ${beyond.join(", ")}` })
+          }
+          const days = input.expiresInDays ?? defaultTokenDays
+          if (!Number.isInteger(days) || days < 1 || days > maxTokenDays) {
+            issues.push({ path: "payload.expiresInDays", message: `a token lives 1 to ${maxTokenDays} days` })
+          }
+          if (issues.length > 0) {
+            return yield* new ValidationError({ message: issues.map((issue) => issue.message).join("; "), issues })
+          }
           const token = Redacted.make(`${tokenPrefix}${Redacted.value(randomSecret())}`)
-          const rows = yield* scope.run(
-            userId,
-            sql`
-              INSERT INTO api_tokens (user_id, name, token_hash, token_prefix, expires_at)
-              VALUES (${userId}, ${input.name}, ${secretHash(token)}, ${Redacted.value(token).slice(0, tokenPrefix.length + 4)},
-                ${input.expiresInDays === undefined ? null : sql`now() + make_interval(days => ${input.expiresInDays})`})
+          const rows = yield* scope
+            .run(
+              creator.id,
+              sql`
+              INSERT INTO api_tokens (user_id, name, token_hash, token_prefix, scopes, expires_at)
+              VALUES (${creator.id}, ${input.name}, ${secretHash(token)}, ${Redacted.value(token).slice(0, tokenPrefix.length + 4)},
+                string_to_array(${scopes.join(",")}, ','), now() + make_interval(days => ${days}))
               RETURNING *`.pipe(Effect.flatMap(decodeTokens))
-          )
+            )
+            .pipe(dbError)
           const row = rows[0]
           if (row === undefined) return yield* Effect.die(new Error("INSERT ... RETURNING gave no row"))
           return { token, view: toView(row) }
-        }).pipe(dbError, Effect.withSpan("ApiTokens.create"))
+        }).pipe(Effect.withSpan("ApiTokens.create"))
 
       const list = (userId: UserId) =>
         scope
@@ -104,7 +154,7 @@ export class ApiTokens extends Context.Service<ApiTokens, ApiTokensShape>()("mai
             userId,
             sql`
               SELECT * FROM api_tokens
-              WHERE user_id = ${userId} AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())
+              WHERE user_id = ${userId} AND revoked_at IS NULL AND expires_at > now()
               ORDER BY created_at DESC, id`.pipe(Effect.flatMap(decodeTokens))
           )
           .pipe(
@@ -142,13 +192,11 @@ export class ApiTokens extends Context.Service<ApiTokens, ApiTokensShape>()("mai
           const rows = yield* scope.system(
             "ApiTokens.authenticate",
             sql`
-              SELECT t.id AS token_id, u.id AS user_id, u.email, u.role,
+              SELECT t.id AS token_id, u.id AS user_id, u.email, u.role, t.scopes,
                 (t.last_used_at IS NULL OR t.last_used_at < now() - interval '1 minute') AS stale
               FROM api_tokens t JOIN users u ON u.id = t.user_id
               WHERE t.token_hash = ${secretHash(token)} AND t.revoked_at IS NULL
-                AND (t.expires_at IS NULL OR t.expires_at > now()) AND u.disabled_at IS NULL`.pipe(
-              Effect.flatMap(decodeAuth)
-            )
+                AND t.expires_at > now() AND u.disabled_at IS NULL`.pipe(Effect.flatMap(decodeAuth))
           )
           const row = rows[0]
           if (row === undefined) return Option.none<TokenOwner>()
@@ -156,7 +204,13 @@ export class ApiTokens extends Context.Service<ApiTokens, ApiTokensShape>()("mai
           if (row.stale) yield* Effect.forkDetach(touch(row.token_id, row.user_id))
           return Option.some<TokenOwner>({
             tokenId: row.token_id,
-            user: { id: row.user_id, email: row.email, role: row.role }
+            user: {
+              id: row.user_id,
+              email: row.email,
+              // the admin role only through the admin scope, and only while the user is still an admin
+              role: row.scopes.includes("admin") ? row.role : "user",
+              token: { id: row.token_id, scopes: row.scopes }
+            }
           })
         }).pipe(dbError, Effect.withSpan("ApiTokens.authenticate"))
 

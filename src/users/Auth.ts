@@ -94,7 +94,7 @@ export class Auth extends Context.Service<Auth, AuthShape>()("mail-helper/Auth")
           const issues: Array<{ path: string; message: string }> = [...extra]
           const badEmail = emailProblem(email)
           if (badEmail !== undefined) issues.push({ path: "payload.email", message: `email ${badEmail}` })
-          for (const problem of passwords.problems(password, email)) {
+          for (const problem of yield* passwords.problems(password, email)) {
             issues.push({ path: "payload.password", message: `password ${problem}` })
           }
           if (issues.length > 0) {

@@ -1,8 +1,8 @@
 import { Schema } from "effect"
 import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema } from "effect/http-api"
 import { Forbidden, ServiceUnavailable, Unauthorized, ValidationError } from "../http/ApiErrors.ts"
-import { ApiTokenView, TokenId } from "./ApiTokens.ts"
-import { Authentication, Role } from "./CurrentUser.ts"
+import { ApiTokenView, defaultTokenDays, maxTokenDays, TokenId } from "./ApiTokens.ts"
+import { Authentication, Role, TokenScope } from "./CurrentUser.ts"
 import { maxPasswordLength } from "./Passwords.ts"
 import { EmailTaken, RegistrationClosed, TokenNotFound, TooManyRequestsWithRetryAfter } from "./UserErrors.ts"
 import { UserId } from "./UserId.ts"
@@ -22,7 +22,14 @@ export const RegisterRequest = Schema.Struct({
   inviteCode: Schema.optionalKey(maxLength(200))
 })
 
-export const Me = Schema.Struct({ id: UserId, email: Schema.String, role: Role })
+export const Me = Schema.Struct({
+  id: UserId,
+  email: Schema.String,
+  /** The role this request acts with (a token without the `admin` scope acts as `user`). */
+  role: Role,
+  /** What this credential may do: the token's scopes, or every scope of the role for a session. */
+  scopes: Schema.Array(TokenScope)
+})
 
 export const SignedInResponse = Schema.Struct({
   user: UserView,
@@ -32,8 +39,14 @@ export const SignedInResponse = Schema.Struct({
 
 export const CreateTokenRequest = Schema.Struct({
   name: Schema.String.pipe(Schema.check(Schema.isMinLength(1), Schema.isMaxLength(100))),
-  /** Omit for a token that does not expire. */
-  expiresInDays: Schema.optionalKey(Schema.Int.pipe(Schema.check(Schema.isBetween({ minimum: 1, maximum: 3650 }))))
+  /** What the token may do; omit for every scope your role allows (`admin` only for administrators). */
+  scopes: Schema.optionalKey(
+    Schema.Array(TokenScope).pipe(Schema.check(Schema.isMinLength(1), Schema.isMaxLength(3)))
+  ).annotate({ description: "read: GET/HEAD; write: every other method; admin: the admin role" }),
+  /** Every token expires; omitted: the default lifetime. */
+  expiresInDays: Schema.optionalKey(
+    Schema.Int.pipe(Schema.check(Schema.isBetween({ minimum: 1, maximum: maxTokenDays })))
+  ).annotate({ description: `1 to ${maxTokenDays}; default ${defaultTokenDays}` })
 })
 
 /** Shown once: the secret cannot be read again. */
@@ -54,7 +67,8 @@ export class AuthApi extends HttpApiGroup.make("auth")
     HttpApiEndpoint.post("createToken", "/auth/tokens", {
       payload: CreateTokenRequest,
       success: CreatedToken.pipe(HttpApiSchema.status(201)),
-      error: ServiceUnavailable
+      // 403: asked with an API token (tokens are made from a session)
+      error: [ValidationError, Forbidden, ServiceUnavailable]
     })
   )
   .add(

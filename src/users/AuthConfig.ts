@@ -12,6 +12,8 @@ export interface AuthConfigShape {
   /** `open`: anyone may register (the first user becomes admin); `invite`: an admin-issued code is needed; `closed`: the CLI only. */
   readonly registrationMode: RegistrationMode
   readonly passwordMinLength: number
+  /** Least zxcvbn score (0-4) a new password needs; 0 turns the strength check off. */
+  readonly passwordMinScore: number
   /** argon2id cost (RFC 9106 / OWASP): memory in KiB, passes, lanes. */
   readonly argon2: { readonly memoryKib: number; readonly timeCost: number; readonly parallelism: number }
   /** A session ends after this long without a request... */
@@ -60,6 +62,7 @@ export const authConfig = Effect.gen(function* () {
       Config.withDefault(app.environment === "production" ? ("invite" as const) : ("open" as const))
     ),
     passwordMinLength: bounded("PASSWORD_MIN_LENGTH", 8, 128, 10),
+    passwordMinScore: bounded("PASSWORD_MIN_SCORE", 0, 4, 3),
     argon2: Config.all({
       // OWASP's argon2id baseline: 19 MiB, 2 passes, 1 lane (about 30-60 ms on one core).
       memoryKib: bounded("ARGON2_MEMORY_KIB", 8 * 1024, 1024 * 1024, 19 * 1024),

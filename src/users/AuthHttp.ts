@@ -8,7 +8,7 @@ import { ApiTokens } from "./ApiTokens.ts"
 import { Auth } from "./Auth.ts"
 import { AuthConfig, type AuthConfigShape } from "./AuthConfig.ts"
 import { crossSiteRefusal } from "./Csrf.ts"
-import { Authentication, CurrentUser } from "./CurrentUser.ts"
+import { Authentication, CurrentUser, scopesOfRole, type TokenScope } from "./CurrentUser.ts"
 import { Sessions } from "./Sessions.ts"
 
 const bearerToken = (authorization: string): Option.Option<Redacted.Redacted<string>> => {
@@ -18,6 +18,12 @@ const bearerToken = (authorization: string): Option.Option<Redacted.Redacted<str
 
 const sessionCookie = (request: HttpServerRequest.HttpServerRequest, config: AuthConfigShape) =>
   Option.map(Option.fromNullishOr(request.cookies[config.cookieName]), (value) => Redacted.make(value))
+
+/** Methods that only read; every other method changes something and needs the `write` scope. */
+const safeMethods: ReadonlySet<string> = new Set(["GET", "HEAD", "OPTIONS"])
+
+/** The scope a request needs from an API token: `read` for safe methods, `write` for the rest. */
+export const requiredScope = (method: string): TokenScope => (safeMethods.has(method.toUpperCase()) ? "read" : "write")
 
 const cookieOptions = (config: AuthConfigShape) => ({
   httpOnly: true,
@@ -32,6 +38,9 @@ const cookieOptions = (config: AuthConfigShape) => ({
  * authenticated by the cookie must come from PUBLIC_ORIGIN (403 otherwise).
  * A disabled user's sessions are deleted and their tokens fail the lookup,
  * so both stop working at the next request.
+ * A token's scopes are enforced here, for every endpoint at once: `read` for
+ * GET/HEAD/OPTIONS, `write` for every other method (403 otherwise); without
+ * `admin` the token acts with the role `user`, so every admin check refuses it.
  */
 export const AuthenticationLive = Layer.effect(
   Authentication,
@@ -50,6 +59,12 @@ export const AuthenticationLive = Layer.effect(
           }
           const owner = yield* tokens.authenticate(token.value).pipe(Effect.catchTag("DatabaseError", unavailable))
           if (Option.isNone(owner)) return yield* new Unauthorized({ message: "invalid, expired or revoked API token" })
+          const needed = requiredScope(request.method)
+          if (!owner.value.user.token.scopes.includes(needed)) {
+            return yield* new Forbidden({
+              message: `this API token lacks the \`${needed}\` scope that ${request.method} requests need`
+            })
+          }
           return yield* Effect.provideService(httpEffect, CurrentUser, owner.value.user)
         }
         const cookie = sessionCookie(request, config)
@@ -90,12 +105,19 @@ export const AuthHttpLive = HttpApiBuilder.group(
 
     return handlers
       .handle("me", () =>
-        CurrentUser.use((user) => Effect.succeed({ id: user.id, email: user.email, role: user.role }))
+        CurrentUser.use((user) =>
+          Effect.succeed({
+            id: user.id,
+            email: user.email,
+            role: user.role,
+            scopes: user.token?.scopes ?? scopesOfRole(user.role)
+          })
+        )
       )
       .handle("createToken", ({ payload }) =>
         Effect.gen(function* () {
           const user = yield* CurrentUser
-          const created = yield* tokens.create(user.id, payload)
+          const created = yield* tokens.create(user, payload)
           return { ...created.view, token: Redacted.value(created.token) }
         }).pipe(Effect.catchTag("DatabaseError", unavailable))
       )

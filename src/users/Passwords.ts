@@ -1,4 +1,5 @@
 import { hash, parseOptions, verify } from "@node-rs/argon2"
+import type { ZxcvbnFactory } from "@zxcvbn-ts/core"
 import { Context, Effect, Layer, Redacted } from "effect"
 import { AuthConfig } from "./AuthConfig.ts"
 import { commonPasswords } from "./CommonPasswords.ts"
@@ -6,9 +7,47 @@ import { commonPasswords } from "./CommonPasswords.ts"
 /** Longest password accepted: argon2 takes any length, but a bound keeps requests cheap to refuse. */
 export const maxPasswordLength = 1024
 
+/**
+ * zxcvbn judges only this many leading characters: its matching grows fast with length (2.2 s for
+ * 1024 random characters, 40 ms at 64 with few l33t substitutions), and 64 characters that score
+ * well are strong whatever follows.
+ */
+const strengthCheckedLength = 64
+
+/**
+ * zxcvbn with the common (passwords, keyboard layouts), English and German dictionaries, built once.
+ * The dictionaries cost about 37 MB of heap and 0.3 s to load, so only a program that checks a new
+ * password pays for them, at its first check.
+ */
+const loadStrengthEstimator = Effect.promise(async (): Promise<ZxcvbnFactory> => {
+  const [core, common, en, de] = await Promise.all([
+    import("@zxcvbn-ts/core"),
+    import("@zxcvbn-ts/language-common"),
+    import("@zxcvbn-ts/language-en"),
+    import("@zxcvbn-ts/language-de")
+  ])
+  return new core.ZxcvbnFactory({
+    dictionary: { ...common.dictionary, ...en.dictionary, ...de.dictionary },
+    graphs: common.adjacencyGraphs,
+    translations: en.translations,
+    maxLength: strengthCheckedLength,
+    l33tMaxSubstitutions: 10
+  })
+}).pipe(Effect.withSpan("Passwords.loadStrengthEstimator"))
+
+/** Words a guesser tries first for this user: the email, its local part and its pieces, the product's name. */
+const userInputs = (email: string): Array<string> => {
+  const localPart = email.split("@")[0] ?? ""
+  const pieces = localPart.split(/[^\p{L}\p{N}]+/u).filter((piece) => piece.length >= 3)
+  return [email, localPart, ...pieces, "mail-helper", "mailhelper", "mail helper"].filter((word) => word.length > 0)
+}
+
 export interface PasswordsShape {
-  /** Why a new password is refused (one reason per problem), or an empty list when it is acceptable. */
-  readonly problems: (password: Redacted.Redacted<string>, email: string) => ReadonlyArray<string>
+  /**
+   * Why a new password is refused (one reason per problem), or an empty list when it is acceptable.
+   * Includes zxcvbn's strength estimate (below PASSWORD_MIN_SCORE: refused, with its feedback).
+   */
+  readonly problems: (password: Redacted.Redacted<string>, email: string) => Effect.Effect<ReadonlyArray<string>>
   /** argon2id with the configured cost; the PHC string carries salt and parameters. */
   readonly hash: (password: Redacted.Redacted<string>) => Effect.Effect<string>
   /** Whether `password` matches `stored`; a malformed stored hash counts as no match. */
@@ -45,7 +84,35 @@ export class Passwords extends Context.Service<Passwords, PasswordsShape>()("mai
           Effect.withSpan("Passwords.verify")
         )
 
-      const problems = (password: Redacted.Redacted<string>, email: string): ReadonlyArray<string> => {
+      // loaded at the first check, then shared
+      const strengthEstimator = yield* Effect.cached(loadStrengthEstimator)
+
+      /** zxcvbn's verdict, when the score is below the minimum: its warning and suggestions, never the password. */
+      const weakness = (value: string, email: string) =>
+        Effect.gen(function* () {
+          if (config.passwordMinScore === 0) return undefined
+          const estimator = yield* strengthEstimator
+          const result = estimator.check(value, userInputs(email))
+          if (result.score >= config.passwordMinScore) return undefined
+          const advice = [result.feedback.warning, ...result.feedback.suggestions].filter(
+            (line): line is string => line !== null && line.length > 0
+          )
+          return `is too easy to guess (strength ${result.score} of 4, at least ${config.passwordMinScore} needed)${
+            advice.length > 0 ? `: ${advice.join(" ")}` : ""
+          }`
+        }).pipe(Effect.withSpan("Passwords.strength"))
+
+      const problems = (password: Redacted.Redacted<string>, email: string) =>
+        Effect.gen(function* () {
+          const found = [...basicProblems(password, email)]
+          if (found.length === 0) {
+            const weak = yield* weakness(Redacted.value(password), email)
+            if (weak !== undefined) found.push(weak)
+          }
+          return found
+        })
+
+      const basicProblems = (password: Redacted.Redacted<string>, email: string): ReadonlyArray<string> => {
         const value = Redacted.value(password)
         const found: Array<string> = []
         const length = [...value].length

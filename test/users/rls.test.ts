@@ -27,8 +27,8 @@ layer(apiTestLayer(), { excludeTestServices: true, timeout: "60 seconds" })("row
       for (const owner of [alice.id, alice.id, bob.id, null]) {
         yield* jobs.submit(PingJob, { sleepMillis: 0 }, { ownerId: owner }).pipe(Effect.orDie)
       }
-      yield* tokens.create(alice.id, { name: "a" }).pipe(Effect.orDie)
-      yield* tokens.create(bob.id, { name: "b" }).pipe(Effect.orDie)
+      yield* tokens.create(alice, { name: "a" }).pipe(Effect.orDie)
+      yield* tokens.create(bob, { name: "b" }).pipe(Effect.orDie)
 
       // The forgetful queries: no WHERE user_id anywhere.
       const aliceJobs = yield* scope.run(alice.id, sql<{ user_id: string }>`SELECT * FROM jobs`)

@@ -1,6 +1,6 @@
 import { PgClient } from "@effect/sql-pg"
 import { assert, describe, layer } from "@effect/vitest"
-import { Effect, Redacted } from "effect"
+import { Effect, Option, Redacted } from "effect"
 import { SqlClient } from "effect/sql"
 import fc from "fast-check"
 import migration0054 from "../../migrations/0054_token_scopes.ts"
@@ -226,7 +226,9 @@ layer(apiTestLayer(), { excludeTestServices: true, timeout: "120 seconds" })("mi
       const admin = yield* signUpAdmin(base)
       const user = yield* signUp(base, "legacy-user")
       const config = yield* AppConfig
-      const url = Redacted.value(config.databaseUrl)
+      // The schema owner's login: the programs' own (DATABASE_URL) may not alter tables.
+      const ownerUrl = Option.getOrElse(config.databaseOwnerUrl, () => config.databaseUrl)
+      const url = Redacted.value(ownerUrl)
       // Back to the shape before 0054 (as the owner), with tokens of that time.
       psqlValue(
         url,
@@ -247,7 +249,7 @@ layer(apiTestLayer(), { excludeTestServices: true, timeout: "120 seconds" })("mi
           .map((t) => `('${t.user}', '${t.name}', '${secretHash(secret(t.name))}', 'mh_xxxx', ${t.expires})`)
           .join(", ")}`
       )
-      yield* migration0054.pipe(Effect.provide(PgClient.layer({ url: config.databaseUrl, maxConnections: 1 })))
+      yield* migration0054.pipe(Effect.provide(PgClient.layer({ url: ownerUrl, maxConnections: 1 })))
 
       const daysLeft = (name: string) =>
         Number(

@@ -277,10 +277,12 @@ const connect = (options: ImapConnectOptions, limits: ImapLimits) =>
         catch: (error) => {
           const mapped = toImapError(error, { command, secret, ...(path !== undefined ? { path } : {}) })
           if (mapped._tag !== "ImapConnectionError" || mapped.reason !== "closed" || lastError === null) return mapped
-          // the connection broke at a size limit: that is the error, not the closed socket
-          return lastError._tag === "ImapLimitExceeded"
-            ? lastError
-            : new ImapConnectionError({ reason: "closed", message: `${mapped.message} (${lastError.message})` })
+          // the connection broke at a size limit or timed out: that is the error, not the closed socket
+          if (lastError._tag === "ImapLimitExceeded") return lastError
+          return new ImapConnectionError({
+            reason: lastError._tag === "ImapConnectionError" ? lastError.reason : "closed",
+            message: `${mapped.message} (${lastError.message})`
+          })
         }
       })
 

@@ -60,7 +60,8 @@ export class SyncConfig extends Context.Service<SyncConfig, SyncConfigShape>()("
  *   on top (at least 1 MiB) admits servers whose RFC822.SIZE is a little below the bytes they send
  *   (counted with bare LF, say): 25 MiB messages -> 31.25 MiB literals;
  * - a response: one literal and its FETCH line;
- * - a UID FETCH: its batch (`batchBytes` of declared sizes) plus one literal of slack, so a server
+ * - a UID FETCH: a planned batch is either at most `batchBytes` of declared sizes or one message
+ *   (MailSync.planBatches), so the larger of a quarter above `batchBytes` and one literal; a server
  *   that under-reports sizes cannot make a batch of 250 messages cost 250 literals;
  * - tokens: imapflow's parse tree costs about 100 bytes per token; 100 000 tokens (10 MB of heap)
  *   is far above any response the sync gets (SEARCH answers are not tokenised).
@@ -83,6 +84,6 @@ export const imapLimitsFor = (
     maxLiteralBytes,
     maxResponseBytes: maxLiteralBytes + config.imapMaxLineBytes,
     maxResponseTokens: 100_000,
-    maxFetchBytes: config.batchBytes + maxLiteralBytes
+    maxFetchBytes: Math.max(Math.ceil(config.batchBytes * 1.25), maxLiteralBytes)
   }
 }

@@ -31,6 +31,7 @@ import {
   type MailboxInfo,
   type MailboxState,
   toFetchReport,
+  uid32,
   toMailboxInfo,
   toMailboxState
 } from "./ImapShapes.ts"
@@ -184,8 +185,6 @@ export class Imap extends Context.Service<
 }
 
 // ---------------------------------------------------------------------------------------------
-
-const uint32 = (value: bigint | undefined): number | null => (value === undefined ? null : Number(value))
 
 const parseModseq = (value: string): bigint | null => (/^\d{1,20}$/.test(value) ? BigInt(value) : null)
 
@@ -541,8 +540,15 @@ const connect = (options: ImapConnectOptions, limits: ImapLimits) =>
                 : new ImapMailboxMissing({ path: destination, message: `mailbox ${destination} does not exist` })
             }
             return {
-              destinationUidValidity: uint32(result.uidValidity),
-              uidMap: new Map(result.uidMap ?? [])
+              destinationUidValidity: uid32(result.uidValidity),
+              // COPYUID pairs outside 1..2^32-1 are not UIDs: dropped
+              uidMap: new Map(
+                [...(result.uidMap ?? [])].flatMap(([from, to]) => {
+                  const source = uid32(from)
+                  const target = uid32(to)
+                  return source === null || target === null ? [] : [[source, target] as const]
+                })
+              )
             } satisfies MoveResult
           })
       ).pipe(span("move", { "imap.mailbox": path, "imap.destination": destination, "imap.count": uids.length }))
@@ -581,7 +587,7 @@ const connect = (options: ImapConnectOptions, limits: ImapLimits) =>
             appendOptions?.internalDate
           )
           if (result === false) throw new Error(`APPEND to ${path} was refused`)
-          return { uid: result.uid ?? null, uidValidity: uint32(result.uidValidity) } satisfies AppendResult
+          return { uid: uid32(result.uid), uidValidity: uid32(result.uidValidity) } satisfies AppendResult
         },
         path
       ).pipe(missingOnTryCreate(path), span("append", { "imap.mailbox": path }))

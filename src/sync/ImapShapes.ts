@@ -149,7 +149,7 @@ const count = (value: number | null | undefined): number | null =>
   typeof value === "number" && Number.isInteger(value) && value >= 0 && value <= MAX_UINT32 ? value : null
 
 /** A UID or UIDVALIDITY: 1..2^32-1, else unknown. */
-const uid32 = (value: number | bigint | null | undefined): number | null => {
+export const uid32 = (value: number | bigint | null | undefined): number | null => {
   if (value === undefined || value === null) return null
   const n = typeof value === "bigint" ? (value >= 1n && value <= BigInt(MAX_UINT32) ? Number(value) : null) : value
   return n !== null && Number.isInteger(n) && n >= 1 && n <= MAX_UINT32 ? n : null

@@ -415,7 +415,18 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
       /** Maps what went wrong to the job's verdict, updating the account's status on the way. */
       const classify = (owner: UserId, account: AccountRecord, attempt: SyncAttempt) => (failure: SyncFailure) =>
         Effect.gen(function* () {
-          if (failure._tag === "TransientJobError" || failure._tag === "PermanentJobError") return yield* failure
+          if (failure._tag === "TransientJobError" || failure._tag === "PermanentJobError") {
+            yield* Effect.logWarning("sync failed", {
+              account: account.id,
+              phase: "connect",
+              error: failure._tag,
+              code: failure.code,
+              attempt: attempt.attempt,
+              maxAttempts: attempt.maxAttempts,
+              message: failure.message
+            })
+            return yield* failure
+          }
           const error = failure.error
           const reason =
             error._tag === "ImapAuthenticationError"

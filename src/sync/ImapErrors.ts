@@ -124,9 +124,10 @@ export const toImapError = (error: unknown, context: ImapErrorContext): ImapErro
     return new ImapLimitExceeded({
       limit: limit.limit,
       maxBytes,
-      message: `the IMAP server sent ${limit.what} ${maxBytes} ${unit} (${code} during ${context.command}${
-        context.path === undefined ? "" : ` in ${context.path}`
-      }); the connection was closed`
+      // "connection": reported by the socket's reader, between or under commands
+      message: `the IMAP server sent ${limit.what} ${maxBytes} ${unit} (${code}${
+        context.command === "connection" ? "" : ` during ${context.command}`
+      }${context.path === undefined ? "" : ` in ${context.path}`}); the connection was closed`
     })
   }
   if (fields.authenticationFailed === true || serverResponseCode === "AUTHENTICATIONFAILED") {

@@ -189,6 +189,8 @@ const failureOf = (error: ImapError | AccountSessionError): Failure => {
       return { code: "mailbox_missing", message: error.message, transient: false }
     case "ImapProtocolError":
       return { code: "imap_refused", message: error.message, transient: false }
+    case "ImapLimitExceeded":
+      return { code: "imap_limit_exceeded", message: error.message, transient: false }
     case "AccountUnavailable":
       return { code: "account_unavailable", message: error.message, transient: false }
     case "DatabaseError":

@@ -15,19 +15,33 @@
  *   only, or neither) compare `searchUids(path)` with the stored UIDs: whatever is stored but no
  *   longer listed was expunged. `changesSince` does flags and deletions in one round trip.
  */
-import { type Config, Context, Effect, Layer, Redacted, type Scope, Stream } from "effect"
-import { ImapFlow, type FetchMessageObject, type ImapFlowOptions, type ListResponse } from "imapflow"
+import { type Config, Context, Effect, Layer, Redacted, Result, type Scope, Stream } from "effect"
+import { ImapFlow, type ImapFlowOptions } from "imapflow"
 import {
   type ImapAuthenticationError,
   ImapConnectionError,
   type ImapError,
+  ImapLimitExceeded,
   ImapMailboxMissing,
   ImapProtocolError,
   toImapError
 } from "./ImapErrors.ts"
 import { ImapDestinations, type ImapDestinationsShape } from "./ImapDestinations.ts"
+import {
+  type FetchReport,
+  type MailboxInfo,
+  type MailboxState,
+  toFetchReport,
+  uid32,
+  toMailboxInfo,
+  toMailboxState
+} from "./ImapShapes.ts"
+import { type ImapLimits, imapLimitsFor, syncConfig } from "./SyncConfig.ts"
 
 export * from "./ImapErrors.ts"
+export type { MailboxInfo, MailboxState, MailboxStatus, SpecialUse } from "./ImapShapes.ts"
+export { normaliseSpecialUse } from "./ImapShapes.ts"
+export type { ImapLimits } from "./SyncConfig.ts"
 
 export type ImapSecurity = "tls" | "starttls" | "none"
 
@@ -48,40 +62,6 @@ export interface ImapConnectOptions {
   readonly timeoutMs: number
   /** An established connection silent for this long is dropped. Default 5 minutes. */
   readonly socketTimeoutMs?: number
-}
-
-export type SpecialUse = "inbox" | "sent" | "drafts" | "trash" | "junk" | "archive" | "all" | "flagged"
-
-export interface MailboxStatus {
-  readonly messages: number | null
-  readonly unseen: number | null
-  readonly uidNext: number | null
-  readonly uidValidity: number | null
-  readonly highestModseq: string | null
-}
-
-export interface MailboxInfo {
-  readonly path: string
-  readonly name: string
-  readonly delimiter: string | null
-  readonly specialUse: SpecialUse | null
-  readonly flags: ReadonlyArray<string>
-  readonly subscribed: boolean
-  /** `\Noselect` / `\NonExistent` mailboxes are only containers. */
-  readonly selectable: boolean
-  /** Filled when listed with `{ status: true }`. */
-  readonly status: MailboxStatus | null
-}
-
-export interface MailboxState {
-  readonly path: string
-  /** 32-bit by the protocol, so a JS number holds it exactly. */
-  readonly uidValidity: number
-  readonly uidNext: number
-  /** 63-bit, hence a decimal string; null when the server has no CONDSTORE for this mailbox. */
-  readonly highestModseq: string | null
-  readonly exists: number
-  readonly readOnly: boolean
 }
 
 /** Inclusive UID range; `to` omitted means "up to the newest message". */
@@ -110,8 +90,8 @@ export interface FlagState {
 
 export interface MessageSize {
   readonly uid: number
-  /** RFC822.SIZE in bytes. */
-  readonly size: number
+  /** RFC822.SIZE in bytes; null when the server did not report it. */
+  readonly size: number | null
 }
 
 export interface MailboxChanges {
@@ -198,12 +178,19 @@ export class Imap extends Context.Service<
     ): Effect.Effect<ImapSession, ImapConnectionError | ImapAuthenticationError | ImapProtocolError, Scope.Scope>
   }
 >()("mail-helper/Imap") {
+  /**
+   * Every connection passes the destination policy (ImapDestinations) and is bounded by the limits
+   * derived from the sync's configuration (SYNC_MAX_MESSAGE_BYTES, ...).
+   */
+  static readonly makeWith = (limits: ImapLimits, destinations: ImapDestinationsShape) =>
+    Imap.of({ connect: (options) => connectChecked(options, destinations, limits) })
+
   /** Needs ImapDestinations (the policy); tests inject one with another resolver. */
-  static readonly layerWithDestinations: Layer.Layer<Imap, never, ImapDestinations> = Layer.effect(
+  static readonly layerWithDestinations: Layer.Layer<Imap, Config.ConfigError, ImapDestinations> = Layer.effect(
     Imap,
     Effect.gen(function* () {
       const destinations = yield* ImapDestinations
-      return Imap.of({ connect: (options) => connectChecked(options, destinations) })
+      return Imap.makeWith(imapLimitsFor(yield* syncConfig), destinations)
     })
   )
   /** With the policy from IMAP_DESTINATION_POLICY / IMAP_ALLOWED_NETWORKS and the system resolver. */
@@ -213,29 +200,6 @@ export class Imap extends Context.Service<
 }
 
 // ---------------------------------------------------------------------------------------------
-
-const SPECIAL_USE: Record<string, SpecialUse> = {
-  "\\inbox": "inbox",
-  "\\sent": "sent",
-  "\\drafts": "drafts",
-  "\\trash": "trash",
-  "\\junk": "junk",
-  "\\archive": "archive",
-  "\\all": "all",
-  "\\flagged": "flagged"
-}
-
-export const normaliseSpecialUse = (value: string | undefined): SpecialUse | null =>
-  value === undefined ? null : (SPECIAL_USE[value.toLowerCase()] ?? null)
-
-/** \Recent is per-session and gone in IMAP4rev2: useless for a mirror. */
-const normaliseFlags = (flags: Set<string> | undefined): ReadonlyArray<string> =>
-  flags === undefined ? [] : [...flags].filter((flag) => flag.toLowerCase() !== "\\recent")
-
-const modseqString = (value: bigint | undefined): string | null =>
-  value === undefined || value === 0n ? null : value.toString()
-
-const uint32 = (value: bigint | undefined): number | null => (value === undefined ? null : Number(value))
 
 const parseModseq = (value: string): bigint | null => (/^\d{1,20}$/.test(value) ? BigInt(value) : null)
 
@@ -259,19 +223,17 @@ export const compactUidSet = (uids: ReadonlyArray<number>): string => {
   return parts.join(",")
 }
 
-const toDate = (value: Date | string | undefined): Date | null => {
-  if (value === undefined) return null
-  const date = value instanceof Date ? value : new Date(value)
-  return Number.isNaN(date.getTime()) ? null : date
-}
-
 const chunk = <A>(items: ReadonlyArray<A>, size: number): Array<ReadonlyArray<A>> => {
   const out: Array<ReadonlyArray<A>> = []
   for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size))
   return out
 }
 
-const clientOptions = (options: ImapConnectOptions, onExpunge: ImapFlowOptions["expungeHandler"]): ImapFlowOptions => ({
+const clientOptions = (
+  options: ImapConnectOptions,
+  limits: ImapLimits,
+  onExpunge: ImapFlowOptions["expungeHandler"]
+): ImapFlowOptions => ({
   host: options.host,
   port: options.port,
   secure: options.security === "tls",
@@ -290,6 +252,12 @@ const clientOptions = (options: ImapConnectOptions, onExpunge: ImapFlowOptions["
   connectionTimeout: options.timeoutMs,
   greetingTimeout: options.timeoutMs,
   socketTimeout: options.socketTimeoutMs ?? 5 * 60_000,
+  // imapflow's defaults (1 GiB lines and literals, 2 GiB responses) let a hostile server make one
+  // connection buffer a gigabyte; these admit the largest message the sync fetches (SyncConfig.ts)
+  maxLineLength: limits.maxLineBytes,
+  maxLiteralSize: limits.maxLiteralBytes,
+  maxResponseSize: limits.maxResponseBytes,
+  maxResponseTokens: limits.maxResponseTokens,
   expungeHandler: onExpunge
 })
 
@@ -297,31 +265,34 @@ const clientOptions = (options: ImapConnectOptions, onExpunge: ImapFlowOptions["
  * Resolves the host once under the policy, then connects to the checked address; TLS (SNI and the
  * certificate check) still uses the host name.
  */
-const connectChecked = (options: ImapConnectOptions, destinations: ImapDestinationsShape) =>
+const connectChecked = (options: ImapConnectOptions, destinations: ImapDestinationsShape, limits: ImapLimits) =>
   Effect.flatMap(destinations.resolve(options.host), (destination) => {
     const servername = destination.servername ?? options.tls?.servername
-    return connect({
-      ...options,
-      host: destination.address,
-      tls: { ...options.tls, ...(servername === undefined ? {} : { servername }) }
-    })
+    return connect(
+      {
+        ...options,
+        host: destination.address,
+        tls: { ...options.tls, ...(servername === undefined ? {} : { servername }) }
+      },
+      limits
+    )
   })
 
-const connect = (options: ImapConnectOptions) =>
+const connect = (options: ImapConnectOptions, limits: ImapLimits) =>
   Effect.gen(function* () {
     const secret = Redacted.value(options.password)
     // vanishedSince() collects VANISHED (EARLIER) UIDs here while its UID FETCH runs
     let vanishedCollector: Set<number> | null = null
     const client = new ImapFlow(
-      clientOptions(options, (event) => {
+      clientOptions(options, limits, (event) => {
         if (vanishedCollector !== null && event.vanished && event.uid !== undefined) vanishedCollector.add(event.uid)
       })
     )
     // imapflow emits 'error' when the socket breaks between commands; without a listener
     // Node would crash the process. The next command reports the failure instead.
-    let lastError: string | null = null
+    let lastError: ImapError | null = null
     client.on("error", (error: Error) => {
-      lastError = toImapError(error, { command: "connection", secret }).message
+      lastError = toImapError(error, { command: "connection", secret })
     })
 
     const attributes = { "imap.host": options.host, "imap.port": options.port, "imap.security": options.security }
@@ -336,9 +307,13 @@ const connect = (options: ImapConnectOptions) =>
         },
         catch: (error) => {
           const mapped = toImapError(error, { command, secret, ...(path !== undefined ? { path } : {}) })
-          return mapped._tag === "ImapConnectionError" && mapped.reason === "closed" && lastError !== null
-            ? new ImapConnectionError({ reason: "closed", message: `${mapped.message} (${lastError})` })
-            : mapped
+          if (mapped._tag !== "ImapConnectionError" || mapped.reason !== "closed" || lastError === null) return mapped
+          // the connection broke at a size limit or timed out: that is the error, not the closed socket
+          if (lastError._tag === "ImapLimitExceeded") return lastError
+          return new ImapConnectionError({
+            reason: lastError._tag === "ImapConnectionError" ? lastError.reason : "closed",
+            message: `${mapped.message} (${lastError.message})`
+          })
         }
       })
 
@@ -355,9 +330,15 @@ const connect = (options: ImapConnectOptions) =>
             })
           )
       }),
-      Effect.catchTag("ImapMailboxMissing", (error) =>
-        Effect.fail(new ImapProtocolError({ command: "connect", message: error.message, serverResponseCode: null }))
-      ),
+      Effect.catchTags({
+        ImapMailboxMissing: (error) =>
+          Effect.fail(new ImapProtocolError({ command: "connect", message: error.message, serverResponseCode: null })),
+        // connect() keeps its error type: the greeting or login broke a size limit
+        ImapLimitExceeded: (error) =>
+          Effect.fail(
+            new ImapProtocolError({ command: "connect", message: error.message, serverResponseCode: error.limit })
+          )
+      }),
       Effect.withSpan("imap.connect", { attributes })
     )
 
@@ -387,14 +368,7 @@ const connect = (options: ImapConnectOptions) =>
     const currentState = (path: string): MailboxState => {
       const mailbox = client.mailbox
       if (mailbox === false) throw new Error("no mailbox selected inside a mailbox lock")
-      return {
-        path,
-        uidValidity: Number(mailbox.uidValidity),
-        uidNext: mailbox.uidNext,
-        highestModseq: mailbox.noModseq === true ? null : modseqString(mailbox.highestModseq),
-        exists: mailbox.exists,
-        readOnly: mailbox.readOnly === true
-      }
+      return orThrow(toMailboxState(path, mailbox))
     }
 
     const listMailboxes = (listOptions?: { readonly status?: boolean }) =>
@@ -405,7 +379,7 @@ const connect = (options: ImapConnectOptions) =>
             : {}
         )
       ).pipe(
-        Effect.map((entries) => entries.map(toMailboxInfo)),
+        Effect.flatMap((entries) => Effect.forEach(entries, (entry) => Effect.fromResult(toMailboxInfo(entry)))),
         span("list")
       )
 
@@ -453,11 +427,12 @@ const connect = (options: ImapConnectOptions) =>
       const max = to ?? Number.POSITIVE_INFINITY
       return Effect.suspend(() =>
         withMailbox("fetch", path, readMode(path), async () => {
-          const byUid = new Map<number, number>()
+          const byUid = new Map<number, number | null>()
           if (client.mailbox !== false && client.mailbox.exists === 0) return []
-          for await (const message of client.fetch(`${from}:${to ?? "*"}`, { uid: true, size: true }, { uid: true })) {
+          for await (const raw of client.fetch(`${from}:${to ?? "*"}`, { uid: true, size: true }, { uid: true })) {
+            const message = orThrow(toFetchReport(path, raw))
             // "n:*" always matches the newest message, even when its UID is below n
-            if (message.uid >= from && message.uid <= max) byUid.set(message.uid, message.size ?? 0)
+            if (message.uid >= from && message.uid <= max) byUid.set(message.uid, message.size)
           }
           return [...byUid].map(([uid, size]): MessageSize => ({ uid, size })).sort((a, b) => a.uid - b.uid)
         })
@@ -475,7 +450,19 @@ const connect = (options: ImapConnectOptions) =>
             internalDate: true,
             source: maxSourceBytes === undefined ? true : { maxLength: maxSourceBytes }
           }
-          for await (const message of client.fetch(compactUidSet(uids), query, { uid: true })) {
+          let received = 0
+          for await (const raw of client.fetch(compactUidSet(uids), query, { uid: true })) {
+            const message = orThrow(toFetchReport(path, raw))
+            received += message.source?.length ?? 0
+            if (received > limits.maxFetchBytes) {
+              // stop reading at once: whatever else the server sends is never buffered
+              client.close()
+              throw new ImapLimitExceeded({
+                limit: "fetch",
+                maxBytes: limits.maxFetchBytes,
+                message: `the IMAP server sent more than ${limits.maxFetchBytes} bytes of messages for one UID FETCH of ${uids.length} messages in ${path} (more than their sizes announced); the connection was closed`
+              })
+            }
             mergeFetchedMessage(byUid, message)
           }
           return [...byUid.values()].sort((a, b) => a.uid - b.uid)
@@ -509,13 +496,10 @@ const connect = (options: ImapConnectOptions) =>
           vanishedCollector = collectVanished ? vanished : null
           try {
             const fetchOptions = changedSince === null ? { uid: true } : { uid: true, changedSince }
-            for await (const message of client.fetch("1:*", { uid: true, flags: true }, fetchOptions)) {
+            for await (const raw of client.fetch("1:*", { uid: true, flags: true }, fetchOptions)) {
+              const message = orThrow(toFetchReport(path, raw))
               // a message can be reported twice when its flags change during the fetch: keep the last
-              byUid.set(message.uid, {
-                uid: message.uid,
-                flags: normaliseFlags(message.flags),
-                modseq: modseqString(message.modseq)
-              })
+              byUid.set(message.uid, { uid: message.uid, flags: message.flags ?? [], modseq: message.modseq })
             }
           } finally {
             vanishedCollector = null
@@ -588,8 +572,15 @@ const connect = (options: ImapConnectOptions) =>
                 : new ImapMailboxMissing({ path: destination, message: `mailbox ${destination} does not exist` })
             }
             return {
-              destinationUidValidity: uint32(result.uidValidity),
-              uidMap: new Map(result.uidMap ?? [])
+              destinationUidValidity: uid32(result.uidValidity),
+              // COPYUID pairs outside 1..2^32-1 are not UIDs: dropped
+              uidMap: new Map(
+                [...(result.uidMap ?? [])].flatMap(([from, to]) => {
+                  const source = uid32(from)
+                  const target = uid32(to)
+                  return source === null || target === null ? [] : [[source, target] as const]
+                })
+              )
             } satisfies MoveResult
           })
       ).pipe(span("move", { "imap.mailbox": path, "imap.destination": destination, "imap.count": uids.length }))
@@ -628,7 +619,7 @@ const connect = (options: ImapConnectOptions) =>
             appendOptions?.internalDate
           )
           if (result === false) throw new Error(`APPEND to ${path} was refused`)
-          return { uid: result.uid ?? null, uidValidity: uint32(result.uidValidity) } satisfies AppendResult
+          return { uid: uid32(result.uid), uidValidity: uid32(result.uidValidity) } satisfies AppendResult
         },
         path
       ).pipe(missingOnTryCreate(path), span("append", { "imap.mailbox": path }))
@@ -665,39 +656,21 @@ const missingOnTryCreate =
 
 const isUidList = (range: UidRange | ReadonlyArray<number>): range is ReadonlyArray<number> => Array.isArray(range)
 
-const toMailboxInfo = (entry: ListResponse): MailboxInfo => {
-  const flags = [...entry.flags]
-  const lower = flags.map((flag) => flag.toLowerCase())
-  return {
-    path: entry.path,
-    name: entry.name,
-    delimiter: entry.delimiter === "" ? null : entry.delimiter,
-    specialUse: normaliseSpecialUse(entry.specialUse),
-    flags,
-    subscribed: entry.subscribed,
-    selectable: !lower.includes("\\noselect") && !lower.includes("\\nonexistent"),
-    status:
-      entry.status === undefined
-        ? null
-        : {
-            messages: entry.status.messages ?? null,
-            unseen: entry.status.unseen ?? null,
-            uidNext: entry.status.uidNext ?? null,
-            uidValidity: uint32(entry.status.uidValidity),
-            highestModseq: modseqString(entry.status.highestModseq)
-          }
-  }
+/** Inside imapflow callbacks: a decoding failure rejects the call (mapped back unchanged by toImapError). */
+const orThrow = <A>(result: Result.Result<A, ImapProtocolError>): A => {
+  if (Result.isFailure(result)) throw result.failure
+  return result.success
 }
 
 /**
  * Keeps one entry per UID: the one carrying the source, with the newest flags seen. imapflow can
  * report a UID twice in one FETCH when another session changes its flags meanwhile.
  */
-export const mergeFetchedMessage = (byUid: Map<number, FetchedMessage>, message: FetchMessageObject): void => {
+export const mergeFetchedMessage = (byUid: Map<number, FetchedMessage>, message: FetchReport): void => {
   const previous = byUid.get(message.uid)
-  const flags = message.flags !== undefined ? normaliseFlags(message.flags) : (previous?.flags ?? [])
-  const modseq = message.modseq !== undefined ? modseqString(message.modseq) : (previous?.modseq ?? null)
-  if (message.source === undefined) {
+  const flags = message.flags ?? previous?.flags ?? []
+  const modseq = message.modseq ?? previous?.modseq ?? null
+  if (message.source === null) {
     if (previous !== undefined) byUid.set(message.uid, { ...previous, flags, modseq })
     return
   }
@@ -706,7 +679,7 @@ export const mergeFetchedMessage = (byUid: Map<number, FetchedMessage>, message:
     uid: message.uid,
     flags,
     size,
-    internalDate: toDate(message.internalDate) ?? previous?.internalDate ?? null,
+    internalDate: message.internalDate ?? previous?.internalDate ?? null,
     source: message.source,
     modseq,
     truncated: message.source.length < size

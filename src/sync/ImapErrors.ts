@@ -36,7 +36,26 @@ export class ImapMailboxMissing extends Schema.TaggedError<ImapMailboxMissing>()
   message: Schema.String
 }) {}
 
-export type ImapError = ImapAuthenticationError | ImapConnectionError | ImapProtocolError | ImapMailboxMissing
+export const ImapLimit = Schema.Literals(["line", "literal", "response", "tokens", "fetch"])
+export type ImapLimit = typeof ImapLimit.Type
+
+/**
+ * The server sent more than the client accepts (a line without an end, a literal or response above
+ * the bounds in `ImapLimits`, more message bytes than a UID FETCH was planned for). The connection
+ * was closed at the bound, so the attempt cost at most `maxBytes`; retrying would cost it again.
+ */
+export class ImapLimitExceeded extends Schema.TaggedError<ImapLimitExceeded>()("ImapLimitExceeded", {
+  limit: ImapLimit,
+  maxBytes: Schema.Number,
+  message: Schema.String
+}) {}
+
+export type ImapError =
+  | ImapAuthenticationError
+  | ImapConnectionError
+  | ImapProtocolError
+  | ImapMailboxMissing
+  | ImapLimitExceeded
 
 /** Whether retrying later can help (network trouble), as opposed to a permanent refusal. */
 export const isTransientImapError = (error: ImapError): boolean =>
@@ -56,6 +75,7 @@ interface ErrorFields {
   readonly tlsFailed?: unknown
   readonly mailboxMissing?: unknown
   readonly reason?: unknown
+  readonly maxSize?: unknown
 }
 
 const fieldsOf = (error: unknown): ErrorFields => (typeof error === "object" && error !== null ? error : {})
@@ -143,6 +163,13 @@ const tlsDescription = (code: string): string => {
   return `TLS handshake failed${found === undefined ? "" : `: ${found[1]}`}`
 }
 
+const LIMIT_CODES: Record<string, { readonly limit: ImapLimit; readonly what: string }> = {
+  LineTooLarge: { limit: "line", what: "a line longer than" },
+  LiteralTooLarge: { limit: "literal", what: "a literal larger than" },
+  ResponseTooLarge: { limit: "response", what: "a response larger than" },
+  TooManyTokens: { limit: "tokens", what: "a response of more tokens than" }
+}
+
 /**
  * Maps whatever imapflow (or Node's socket layer) threw to one of the typed IMAP errors: the one
  * place an IMAP failure becomes our error, so the one place its text is bounded (SERVER_TEXT_MAX),
@@ -153,7 +180,8 @@ export const toImapError = (error: unknown, context: ImapErrorContext): ImapErro
     error instanceof ImapAuthenticationError ||
     error instanceof ImapConnectionError ||
     error instanceof ImapProtocolError ||
-    error instanceof ImapMailboxMissing
+    error instanceof ImapMailboxMissing ||
+    error instanceof ImapLimitExceeded
   ) {
     return error
   }
@@ -167,6 +195,19 @@ export const toImapError = (error: unknown, context: ImapErrorContext): ImapErro
       : boundedText(scrub(str(fields.message) ?? String(error), context.secret))
   const serverResponseCode = str(fields.serverResponseCode) ?? null
 
+  const limit = LIMIT_CODES[code]
+  if (limit !== undefined) {
+    const maxBytes = typeof fields.maxSize === "number" ? fields.maxSize : 0
+    const unit = limit.limit === "tokens" ? "tokens" : "bytes"
+    return new ImapLimitExceeded({
+      limit: limit.limit,
+      maxBytes,
+      // "connection": reported by the socket's reader, between or under commands
+      message: `the IMAP server sent ${limit.what} ${maxBytes} ${unit} (${code}${
+        context.command === "connection" ? "" : ` during ${context.command}`
+      }${context.path === undefined ? "" : ` in ${context.path}`}); the connection was closed`
+    })
+  }
   if (fields.authenticationFailed === true || serverResponseCode === "AUTHENTICATIONFAILED") {
     return new ImapAuthenticationError({ message, serverResponseCode })
   }

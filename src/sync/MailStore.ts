@@ -161,7 +161,7 @@ export interface MailStoreShape {
   /** The end of a mailbox pass: counts, UIDNEXT and HIGHESTMODSEQ (only now: the pass is complete). */
   readonly finishMailbox: (
     target: BatchTarget,
-    state: { readonly uidNext: number; readonly highestModseq: string | null }
+    state: { readonly uidNext: number | null; readonly highestModseq: string | null }
   ) => Effect.Effect<void, SqlError.SqlError>
 }
 
@@ -475,7 +475,7 @@ export class MailStore extends Context.Service<MailStore, MailStoreShape>()("mai
 
       const finishMailbox = (
         target: BatchTarget,
-        state: { readonly uidNext: number; readonly highestModseq: string | null }
+        state: { readonly uidNext: number | null; readonly highestModseq: string | null }
       ) =>
         scope.run(
           target.owner,

@@ -46,6 +46,7 @@ import { type BatchTarget, type EmailInput, type MailboxRecord, MailStore } from
 import { normaliseMessageId, type ParsedMessage, threadKeyCandidates } from "./mime.ts"
 import { MimeParser } from "./ParserPool.ts"
 import { SyncConfig, type SyncConfigShape } from "./SyncConfig.ts"
+import { type SyncPhase, type SyncStepFailed, sqlCause, stepFailed } from "./SyncFailure.ts"
 import { SyncJob, type SyncResult } from "./SyncJob.ts"
 import { assignThreads, maxCandidates, threadIdFor } from "./threading.ts"
 
@@ -79,8 +80,9 @@ export const planBatches = (
     bytes = 0
   }
   for (const { uid, size } of sizes) {
-    const big = size > config.maxMessageBytes
-    const cost = big ? config.oversizePrefixBytes : Math.max(1, size)
+    // a size the server did not report is planned as the largest whole message (alone in its batch)
+    const big = size !== null && size > config.maxMessageBytes
+    const cost = big ? config.oversizePrefixBytes : size === null ? config.maxMessageBytes : Math.max(1, size)
     if (uids.length > 0 && (big !== oversized || uids.length >= config.batchSize || bytes + cost > config.batchBytes)) {
       flush()
     }
@@ -144,7 +146,13 @@ const timed = <A, E, R>(effect: Effect.Effect<A, E, R>, record: (millis: number)
     )
   })
 
-type SyncFailure = ImapError | SqlError.SqlError | JobError
+type SyncFailure = SyncStepFailed | JobError
+
+/** Names the step and mailbox of whatever `effect` fails with. */
+const step =
+  (phase: SyncPhase, mailbox: string | null) =>
+  <A, R>(effect: Effect.Effect<A, ImapError | SqlError.SqlError, R>): Effect.Effect<A, SyncStepFailed, R> =>
+    Effect.mapError(effect, (error) => stepFailed(phase, mailbox, error))
 
 export interface MailSyncShape {
   readonly run: (owner: UserId, accountId: AccountId, attempt: SyncAttempt) => Effect.Effect<SyncResult, JobError>
@@ -199,7 +207,8 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
             stats.unchangedMailboxes++
             return
           }
-          const state = yield* session.openMailbox(mailbox.path)
+          const at = (phase: SyncPhase) => step(phase, mailbox.path)
+          const state = yield* session.openMailbox(mailbox.path).pipe(at("select"))
           let lastUid = mailbox.lastUid
           let storedModseq = mailbox.highestModseq
           if (mailbox.uidValidity !== state.uidValidity) {
@@ -209,7 +218,7 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
               })
               stats.uidValidityResets++
             }
-            yield* store.resetMailbox(account.userId, mailbox.id, state.uidValidity)
+            yield* store.resetMailbox(account.userId, mailbox.id, state.uidValidity).pipe(at("reset"))
             lastUid = 0
             storedModseq = null
           }
@@ -226,39 +235,47 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
             const condstore = config.useCondstore && session.supportsCondstore && state.highestModseq !== null
             if (condstore && storedModseq !== null) {
               if (storedModseq !== state.highestModseq) {
-                const changes = yield* session.changesSince(mailbox.path, storedModseq)
-                stats.flagUpdates += yield* store.applyFlags(
-                  target,
-                  changes.changed.filter((change) => change.uid <= lastUid),
-                  config.flagChunkSize
-                )
-                if (changes.vanished !== null) {
-                  stats.expunged += yield* store.deleteUids(
+                const changes = yield* session.changesSince(mailbox.path, storedModseq).pipe(at("flags"))
+                stats.flagUpdates += yield* store
+                  .applyFlags(
                     target,
-                    changes.vanished.filter((uid) => uid <= lastUid)
+                    changes.changed.filter((change) => change.uid <= lastUid),
+                    config.flagChunkSize
                   )
+                  .pipe(at("flags"))
+                if (changes.vanished !== null) {
+                  stats.expunged += yield* store
+                    .deleteUids(
+                      target,
+                      changes.vanished.filter((uid) => uid <= lastUid)
+                    )
+                    .pipe(at("expunge"))
                 } else {
-                  stats.expunged += yield* expungeByComparison(session, target, mailbox.path, lastUid)
+                  stats.expunged += yield* expungeByComparison(session, target, mailbox.path, lastUid).pipe(
+                    at("expunge")
+                  )
                 }
               }
             } else {
               // no usable modseq: every flag, and the UID list that comes with them
-              const all = yield* session.fetchFlags(mailbox.path)
+              const all = yield* session.fetchFlags(mailbox.path).pipe(at("flags"))
               const known = all.filter((entry) => entry.uid <= lastUid)
-              stats.flagUpdates += yield* store.applyFlags(target, known, config.flagChunkSize)
-              const stored = yield* store.countStored(target, lastUid)
+              stats.flagUpdates += yield* store.applyFlags(target, known, config.flagChunkSize).pipe(at("flags"))
+              const stored = yield* store.countStored(target, lastUid).pipe(at("expunge"))
               if (stored !== known.length) {
-                stats.expunged += yield* store.deleteMissing(
-                  target,
-                  known.map((entry) => entry.uid),
-                  lastUid
-                )
+                stats.expunged += yield* store
+                  .deleteMissing(
+                    target,
+                    known.map((entry) => entry.uid),
+                    lastUid
+                  )
+                  .pipe(at("expunge"))
               }
             }
           }
 
           // new messages
-          const sizes = yield* session.fetchSizes(mailbox.path, { from: lastUid + 1 })
+          const sizes = yield* session.fetchSizes(mailbox.path, { from: lastUid + 1 }).pipe(at("sizes"))
           if (sizes.length > 0) {
             const plans = planBatches(sizes, config)
             const total = sizes.length
@@ -266,7 +283,7 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
             yield* report("messages", 0, total)
             yield* Stream.fromIterable(plans).pipe(
               Stream.mapEffect((plan) =>
-                timed(fetchPlan(session, mailbox.path, plan), (ms) => (stats.fetchMillis += ms))
+                timed(fetchPlan(session, mailbox.path, plan).pipe(at("fetch")), (ms) => (stats.fetchMillis += ms))
               ),
               Stream.buffer({ capacity: 1 }),
               Stream.mapEffect(
@@ -289,7 +306,7 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
                 Effect.gen(function* () {
                   const checkpoint = plan.uids[plan.uids.length - 1] ?? lastUid
                   const stored = yield* timed(
-                    storeBatch(target, checkpoint, messages, parsed, plan.maxSourceBytes),
+                    storeBatch(target, checkpoint, messages, parsed, plan.maxSourceBytes).pipe(at("store")),
                     (ms) => (stats.storeMillis += ms)
                   )
                   done += plan.uids.length
@@ -301,11 +318,15 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
               )
             )
           }
-          yield* store.finishMailbox(target, { uidNext: state.uidNext, highestModseq: state.highestModseq })
+          yield* store
+            .finishMailbox(target, { uidNext: state.uidNext, highestModseq: state.highestModseq })
+            .pipe(at("finish"))
         }).pipe(
           // deleted on the server between LIST and SELECT: the next sync's LIST removes it
-          Effect.catchTag("ImapMailboxMissing", (error) =>
-            Effect.logInfo("mailbox vanished during the sync", { mailbox: mailbox.path, message: error.message })
+          Effect.catchTag("SyncStepFailed", (failure) =>
+            failure.error._tag === "ImapMailboxMissing"
+              ? Effect.logInfo("mailbox vanished during the sync", { mailbox: mailbox.path, message: failure.message })
+              : Effect.fail(failure)
           ),
           Effect.withSpan("MailSync.mailbox", { attributes: { "mailbox.path": mailbox.path } })
         )
@@ -392,9 +413,21 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
       }
 
       /** Maps what went wrong to the job's verdict, updating the account's status on the way. */
-      const classify = (owner: UserId, account: AccountRecord, attempt: SyncAttempt) => (error: SyncFailure) =>
+      const classify = (owner: UserId, account: AccountRecord, attempt: SyncAttempt) => (failure: SyncFailure) =>
         Effect.gen(function* () {
-          if (error._tag === "TransientJobError" || error._tag === "PermanentJobError") return yield* error
+          if (failure._tag === "TransientJobError" || failure._tag === "PermanentJobError") {
+            yield* Effect.logWarning("sync failed", {
+              account: account.id,
+              phase: "connect",
+              error: failure._tag,
+              code: failure.code,
+              attempt: attempt.attempt,
+              maxAttempts: attempt.maxAttempts,
+              message: failure.message
+            })
+            return yield* failure
+          }
+          const error = failure.error
           const reason =
             error._tag === "ImapAuthenticationError"
               ? "auth_failed"
@@ -402,8 +435,22 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
                 ? `connection_${error.reason}`
                 : error._tag === "SqlError"
                   ? "database"
-                  : "imap_protocol"
+                  : error._tag === "ImapLimitExceeded"
+                    ? "imap_limit"
+                    : "imap_protocol"
           yield* Metric.update(Metric.withAttributes(syncErrors, { reason }), 1)
+          const finalAttempt = attempt.attempt >= attempt.maxAttempts
+          // what failed, where and why, for the operator (never SQL parameters or values)
+          yield* Effect.logWarning("sync failed", {
+            account: account.id,
+            phase: failure.phase,
+            mailbox: failure.mailbox,
+            error: error._tag,
+            attempt: attempt.attempt,
+            maxAttempts: attempt.maxAttempts,
+            ...(error._tag === "SqlError" ? { sql: sqlCause(error) } : {}),
+            message: failure.message
+          })
           if (error._tag === "ImapAuthenticationError") {
             const updated = yield* accounts
               .setStatus(owner, account.id, "auth_failed", error.message)
@@ -422,17 +469,27 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
             if (Option.isNone(still)) {
               return yield* new PermanentJobError({ code: "account_not_found", message: "the account was deleted" })
             }
-            return yield* new TransientJobError({ code: "database", message: "database error during the sync" })
+            // the account is reachable; the user still learns why its mail is not there
+            if (finalAttempt) {
+              yield* accounts.setStatus(owner, account.id, account.status, failure.message).pipe(Effect.ignore)
+            }
+            return yield* new TransientJobError({ code: "database", message: failure.message })
           }
-          const transient = error._tag === "ImapConnectionError" ? isTransientImapError(error) : true
-          const finalAttempt = attempt.attempt >= attempt.maxAttempts
+          // a server that breaks a size limit will break it again: no retry
+          const transient =
+            error._tag === "ImapConnectionError" ? isTransientImapError(error) : error._tag !== "ImapLimitExceeded"
           if (!transient || finalAttempt) {
-            yield* accounts.setStatus(owner, account.id, "unreachable", error.message).pipe(Effect.ignore)
+            yield* accounts.setStatus(owner, account.id, "unreachable", failure.message).pipe(Effect.ignore)
           }
-          const code = error._tag === "ImapConnectionError" ? `unreachable_${error.reason}` : "imap_error"
+          const code =
+            error._tag === "ImapConnectionError"
+              ? `unreachable_${error.reason}`
+              : error._tag === "ImapLimitExceeded"
+                ? "imap_limit_exceeded"
+                : "imap_error"
           return yield* transient
-            ? new TransientJobError({ code, message: error.message })
-            : new PermanentJobError({ code, message: error.message })
+            ? new TransientJobError({ code, message: failure.message })
+            : new PermanentJobError({ code, message: failure.message })
         })
 
       const run = (owner: UserId, accountId: AccountId, attempt: SyncAttempt) =>
@@ -473,10 +530,10 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
             // the destination policy is applied by imap.connect (refusal: ImapConnectionError not_allowed)
             const options = yield* access.connectOptions(account, password, "sync")
             yield* attempt.progress({ phase: "connecting", done: 0, total: null, message: account.host })
-            const session = yield* imap.connect(options)
+            const session = yield* imap.connect(options).pipe(step("connect", null))
             yield* attempt.progress({ phase: "mailboxes", done: 0, total: null, message: null })
-            const listed = yield* session.listMailboxes({ status: true })
-            const rows = yield* store.syncMailboxList(owner, account.id, listed)
+            const listed = yield* session.listMailboxes({ status: true }).pipe(step("list", null))
+            const rows = yield* store.syncMailboxList(owner, account.id, listed).pipe(step("store_mailboxes", null))
             const byPath = new Map(listed.map((mailbox) => [mailbox.path, mailbox]))
             const selectable = rows
               .filter((mailbox) => mailbox.selectable)

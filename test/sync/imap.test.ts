@@ -1,5 +1,5 @@
 import { assert, describe, layer } from "@effect/vitest"
-import { Deferred, Effect, Exit, Fiber, Layer, Redacted, Stream, Tracer } from "effect"
+import { Deferred, Effect, Exit, Fiber, Layer, Redacted, Result, Stream, Tracer } from "effect"
 import {
   type FetchedMessage,
   Imap,
@@ -10,6 +10,7 @@ import {
   compactUidSet,
   mergeFetchedMessage
 } from "../../src/sync/Imap.ts"
+import { toFetchReport } from "../../src/sync/ImapShapes.ts"
 import { Dovecot, type DovecotServer, dovecotTlsScoped } from "../harness/dovecot.ts"
 import { generateMessages } from "../harness/mailgen.ts"
 import { closedPort, silentServer } from "../harness/sockets.ts"
@@ -501,9 +502,10 @@ layer(TestLayer, { excludeTestServices: true, timeout: "60 seconds" })("Imap aga
     Effect.sync(() => {
       const byUid = new Map<number, FetchedMessage>()
       const source = Buffer.from("Subject: x\r\n\r\nbody")
-      mergeFetchedMessage(byUid, { seq: 1, uid: 7, flags: new Set(["\\Recent"]), size: source.length, source })
-      mergeFetchedMessage(byUid, { seq: 1, uid: 7, flags: new Set(["\\Seen"]), modseq: 9n })
-      mergeFetchedMessage(byUid, { seq: 2, uid: 8, flags: new Set([]) })
+      const report = (raw: unknown) => Result.getOrThrow(toFetchReport("INBOX", raw))
+      mergeFetchedMessage(byUid, report({ seq: 1, uid: 7, flags: new Set(["\\Recent"]), size: source.length, source }))
+      mergeFetchedMessage(byUid, report({ seq: 1, uid: 7, flags: new Set(["\\Seen"]), modseq: 9n }))
+      mergeFetchedMessage(byUid, report({ seq: 2, uid: 8, flags: new Set([]) }))
       assert.deepStrictEqual([...byUid.keys()], [7])
       const merged = byUid.get(7)
       assert.deepStrictEqual(merged?.flags, ["\\Seen"])

@@ -269,7 +269,7 @@ export const sqlErrorDiagnostic = (error: SqlError.SqlError): DatabaseErrorDiagn
   const reason = error.reason
   const cause: unknown = reason.cause
   const code = stringField(cause, "code")
-  const message = stringField(cause, "message") ?? reason.message
+  const message = stringField(cause, "message") ?? reason.message.slice(0, maxDiagnosticLength)
   const diagnostic: { -readonly [K in keyof DatabaseErrorDiagnostic]: DatabaseErrorDiagnostic[K] } = {
     reason: reason._tag
   }

@@ -8,6 +8,7 @@ import { DebugHttpLive } from "../debug/DebugHttp.ts"
 import { EmailsHttpLayer } from "../emails/EmailsLive.ts"
 import { HealthHttpLive } from "../health/HealthHttp.ts"
 import { Api } from "../http/Api.ts"
+import { JsonErrorsLive } from "../http/JsonErrors.ts"
 import { RequestLimitsLive } from "../http/RequestLimits.ts"
 import { RequestMetricsLive } from "../http/RequestMetrics.ts"
 import { ValidationErrorsLive } from "../http/ValidationErrors.ts"
@@ -45,6 +46,7 @@ export const HttpAppLive = <E, R>(authentication: Layer.Layer<Authentication, E,
     QueueDashboardLive.pipe(Layer.provide(authentication), Layer.provide(UsersLive)),
     PrometheusMetrics.layerHttp({ path: "/metrics" }),
     RequestLimitsLive,
+    JsonErrorsLive(Api),
     ProcessMetricsLive
   )
 

@@ -643,6 +643,8 @@ layer(
         // Bob's data is still there (nothing of Alice's requests touched it)
         const bobRules = yield* call(base, "GET", "/api/v1/rules", withToken(bob.token))
         assert.include(bobRules.text, `${marker} rule`)
-      })
+      }),
+    // CI's 32 runs take seconds; FUZZ_RUNS=150 by hand needs longer
+    { timeout: 90_000 + runsPerOperation * 2_000 }
   )
 })

@@ -560,6 +560,56 @@ layer(
         const fuzzed: Array<string> = []
         const skipped: Array<string> = []
 
+        /** One generated request and every invariant on its answer. */
+        const probe = async (operation: Operation, generated: Generated): Promise<void> => {
+          const isAdmin = operation.template.includes("/admin/")
+          const token = isAdmin ? admin.token : alice.token
+          const search = new URLSearchParams()
+          for (const [key, value] of generated.query) search.append(key, value.toWellFormed())
+          const url =
+            operation.template.replace(/\{([^}]+)\}/g, (_, name: string) => generated.params[name] ?? "x") +
+            (search.size > 0 ? `?${search.toString()}` : "")
+          const headers: Record<string, string> = {}
+          if (generated.body.contentType !== undefined) headers["content-type"] = generated.body.contentType
+          if (generated.auth === "user") headers["authorization"] = `Bearer ${token}`
+          if (generated.auth === "forged") headers["authorization"] = forgedTokens[requests % forgedTokens.length] ?? ""
+          const sent: Sent = { method: operation.method, url, body: generated.body.text, headers }
+          let answer: Answer
+          try {
+            answer = await send(base, sent)
+          } catch (error) {
+            throw new Error(`${operation.method} ${url}: no answer (${String(error)})`)
+          }
+          requests++
+          statuses.set(answer.status, (statuses.get(answer.status) ?? 0) + 1)
+          if (answer.status < 300) succeeded.set(operation.key, (succeeded.get(operation.key) ?? 0) + 1)
+          const where = `${operation.method} ${url.slice(0, 300)} body=${(sent.body ?? "").slice(0, 300)} -> ${answer.status} ${answer.text.slice(0, 500)}`
+          if (answer.status >= 500) throw new Error(`5xx: ${where}`)
+          if (answer.status >= 400) {
+            if (!answer.contentType.startsWith("application/json")) throw new Error(`not JSON: ${where}`)
+            const tag = field(JSON.parse(answer.text), "_tag")
+            if (typeof tag !== "string") throw new Error(`no _tag: ${where}`)
+          }
+          // the admin sees every user by design; everyone else sees only their own
+          if (!isAdmin) {
+            for (const text of bobStrings) {
+              if (answer.text.includes(text)) throw new Error(`Bob's data (${text}) answered to Alice: ${where}`)
+            }
+            const asked = `${url} ${sent.body ?? ""}`.toLowerCase()
+            for (const id of bobIds) {
+              if (answer.status < 300 && answer.text.toLowerCase().includes(id) && !asked.includes(id))
+                throw new Error(`Bob's id ${id} answered to Alice: ${where}`)
+            }
+            // a path naming Bob's resource is a 404 for Alice; a filter or body naming it may succeed
+            // (an empty list, a job that will find nothing of Alice's there): noted, not failed
+            const path = url.split("?")[0]?.toLowerCase() ?? ""
+            if (answer.status < 300 && bobIds.some((id) => path.includes(id.toLowerCase())))
+              throw new Error(`Alice's request on Bob's resource succeeded: ${where}`)
+            if (answer.status < 300 && bobIds.some((id) => asked.includes(id.toLowerCase())))
+              namingBob.add(`${operation.key} ${answer.status}`)
+          }
+        }
+
         for (const operation of operations) {
           const reason = notFuzzed[operation.key]
           if (reason !== undefined) {
@@ -567,62 +617,36 @@ layer(
             console.log(`not fuzzed: ${operation.key}: ${reason}`)
             continue
           }
-          const isAdmin = operation.template.includes("/admin/")
-          const token = isAdmin ? admin.token : alice.token
           yield* Effect.promise(() =>
             fc.assert(
-              fc.asyncProperty(requestsFor(operation, document, pools), async (generated) => {
-                const search = new URLSearchParams()
-                for (const [key, value] of generated.query) search.append(key, value.toWellFormed())
-                const url =
-                  operation.template.replace(/\{([^}]+)\}/g, (_, name: string) => generated.params[name] ?? "x") +
-                  (search.size > 0 ? `?${search.toString()}` : "")
-                const headers: Record<string, string> = {}
-                if (generated.body.contentType !== undefined) headers["content-type"] = generated.body.contentType
-                if (generated.auth === "user") headers["authorization"] = `Bearer ${token}`
-                if (generated.auth === "forged")
-                  headers["authorization"] = forgedTokens[requests % forgedTokens.length] ?? ""
-                const sent: Sent = { method: operation.method, url, body: generated.body.text, headers }
-                let answer: Answer
-                try {
-                  answer = await send(base, sent)
-                } catch (error) {
-                  throw new Error(`${operation.method} ${url}: no answer (${String(error)})`)
-                }
-                requests++
-                statuses.set(answer.status, (statuses.get(answer.status) ?? 0) + 1)
-                if (answer.status < 300) succeeded.set(operation.key, (succeeded.get(operation.key) ?? 0) + 1)
-                const where = `${operation.method} ${url.slice(0, 300)} body=${(sent.body ?? "").slice(0, 300)} -> ${answer.status} ${answer.text.slice(0, 500)}`
-                if (answer.status >= 500) throw new Error(`5xx: ${where}`)
-                if (answer.status >= 400) {
-                  if (!answer.contentType.startsWith("application/json")) throw new Error(`not JSON: ${where}`)
-                  const tag = field(JSON.parse(answer.text), "_tag")
-                  if (typeof tag !== "string") throw new Error(`no _tag: ${where}`)
-                }
-                // the admin sees every user by design; everyone else sees only their own
-                if (!isAdmin) {
-                  for (const text of bobStrings) {
-                    if (answer.text.includes(text)) throw new Error(`Bob's data (${text}) answered to Alice: ${where}`)
-                  }
-                  const asked = `${url} ${sent.body ?? ""}`.toLowerCase()
-                  for (const id of bobIds) {
-                    if (answer.status < 300 && answer.text.toLowerCase().includes(id) && !asked.includes(id))
-                      throw new Error(`Bob's id ${id} answered to Alice: ${where}`)
-                  }
-                  // a path naming Bob's resource is a 404 for Alice; a filter or body naming it may succeed
-                  // (an empty list, a job that will find nothing of Alice's there): noted, not failed
-                  const path = url.split("?")[0]?.toLowerCase() ?? ""
-                  if (answer.status < 300 && bobIds.some((id) => path.includes(id.toLowerCase())))
-                    throw new Error(`Alice's request on Bob's resource succeeded: ${where}`)
-                  if (answer.status < 300 && bobIds.some((id) => asked.includes(id.toLowerCase())))
-                    namingBob.add(`${operation.key} ${answer.status}`)
-                }
-              }),
+              fc.asyncProperty(requestsFor(operation, document, pools), (generated) => probe(operation, generated)),
               { numRuns: runsPerOperation, seed, endOnFailure: true }
             )
           )
           fuzzed.push(operation.key)
         }
+
+        // The same kinds of requests all at once (16 in flight): no hang, no 5xx when they contend
+        // for the database pool, Redis and the event loop. Deletions stay out: they ran above.
+        const burst = operations
+          .filter((operation) => notFuzzed[operation.key] === undefined && operation.method !== "DELETE")
+          .flatMap((operation) =>
+            fc
+              .sample(requestsFor(operation, document, pools), { numRuns: 6, seed: seed + 1 })
+              .map((generated) => [operation, generated] as const)
+          )
+        const inFlight = 16
+        yield* Effect.promise(async () => {
+          let next = 0
+          const lane = async () => {
+            while (next < burst.length) {
+              const item = burst[next++]
+              if (item !== undefined) await probe(item[0], item[1])
+            }
+          }
+          await Promise.all(Array.from({ length: inFlight }, lane))
+        })
+        console.log(`concurrent burst: ${burst.length} requests, ${inFlight} in flight`)
         histogram.disable()
         const heapAfter = process.memoryUsage().heapUsed
         const p99Ms = histogram.percentile(99) / 1e6

@@ -2,6 +2,7 @@ import { Schema } from "effect"
 import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema } from "effect/http-api"
 import { TAG_MAX_CHARS } from "../analysis/Analysis.ts"
 import { ServiceUnavailable, ValidationError } from "../http/ApiErrors.ts"
+import { DateTimeFilter } from "../http/ApiSchemas.ts"
 import { JobAccepted } from "../jobs/Job.ts"
 import { SemanticSearchUnavailable } from "../search/Search.ts"
 import { Authentication } from "../users/CurrentUser.ts"
@@ -28,8 +29,8 @@ export const EmailListQuery = {
   spam: Schema.optionalKey(BooleanFlag),
   analysisState: Schema.optionalKey(AnalysisState),
   /** Inclusive bounds on `date` (ISO 8601). */
-  dateFrom: Schema.optionalKey(Schema.DateFromString),
-  dateTo: Schema.optionalKey(Schema.DateFromString),
+  dateFrom: Schema.optionalKey(DateTimeFilter),
+  dateTo: Schema.optionalKey(DateTimeFilter),
   /** `date` (newest first, default) or `score` (highest first, then newest). */
   sort: Schema.optionalKey(Schema.Literals(["date", "score"])),
   limit: Schema.optionalKey(intBetween(1, 100)),

@@ -1,6 +1,7 @@
 import { NodeHttpServer } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
 import { createServer } from "node:http"
+import { withJsonClientErrors } from "../http/JsonErrors.ts"
 import { AppConfig } from "../platform/Config.ts"
 import { UsersLive } from "../users/UsersLive.ts"
 import { HttpAppLive, serve } from "./httpLayers.ts"
@@ -11,7 +12,9 @@ import { launch } from "./program.ts"
 export const ApiProgram = serve(HttpAppLive(UsersLive)).pipe(
   Layer.provide(
     Layer.unwrap(
-      Effect.map(AppConfig, (config) => NodeHttpServer.layer(createServer, { port: config.port, host: config.host }))
+      Effect.map(AppConfig, (config) =>
+        NodeHttpServer.layer(() => withJsonClientErrors(createServer()), { port: config.port, host: config.host })
+      )
     )
   ),
   Layer.provide(JobsLive)

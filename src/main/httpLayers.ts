@@ -7,6 +7,7 @@ import { DebugHttpLive } from "../debug/DebugHttp.ts"
 import { EmailsHttpLayer } from "../emails/EmailsLive.ts"
 import { HealthHttpLive } from "../health/HealthHttp.ts"
 import { Api } from "../http/Api.ts"
+import { JsonErrorsLive } from "../http/JsonErrors.ts"
 import { RequestLimitsLive } from "../http/RequestLimits.ts"
 import { RequestMetricsLive } from "../http/RequestMetrics.ts"
 import { ValidationErrorsLive } from "../http/ValidationErrors.ts"
@@ -44,6 +45,7 @@ export const HttpAppLive = <E, R>(authentication: Layer.Layer<Authentication, E,
     QueueDashboardLive.pipe(Layer.provide(authentication), Layer.provide(UsersLive)),
     MetricsHttpLive,
     RequestLimitsLive,
+    JsonErrorsLive(Api),
     ProcessMetricsLive
   )
 

@@ -6,7 +6,7 @@ import { monitorEventLoopDelay } from "node:perf_hooks"
 import { UserId } from "../../src/users/UserId.ts"
 import { insertMails, makeMailbox } from "../emails/fixtures.ts"
 import { baseUrl, call, field } from "../harness/http.ts"
-import { signUp, withToken } from "../users/helpers.ts"
+import { signUp, withCookie, withToken } from "../users/helpers.ts"
 import { type Json, type Operation, operationsOf, record, resolve } from "./openapi.ts"
 import { servedApiLayer } from "./support.ts"
 
@@ -428,7 +428,7 @@ layer(
   servedApiLayer({
     IMAP_VERIFY_TIMEOUT_MS: "1000",
     IMAP_CONNECT_TIMEOUT_MS: "1000",
-    IMAP_BLOCK_PRIVATE_HOSTS: "true"
+    IMAP_DESTINATION_POLICY: "public-only"
   }),
   { excludeTestServices: true, timeout: "150 seconds" }
 )("API fuzzing from the OpenAPI document", (it) => {
@@ -474,7 +474,7 @@ layer(
           base,
           "POST",
           "/api/v1/auth/tokens",
-          withToken(bob.token, { json: { name: `${marker} token` } })
+          withCookie(bob.cookie, { json: { name: `${marker} token` } })
         )
         assert.strictEqual(bobToken.status, 201, bobToken.text)
         const bobIds = [

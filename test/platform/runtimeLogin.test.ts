@@ -46,7 +46,7 @@ const seed = (env: TestEnv) => {
   ] as const) {
     psqlValue(
       env.databaseUrl,
-      `INSERT INTO api_tokens (user_id, name, token_hash, token_prefix) VALUES ('${owner}', '${name}', '${name}-${suffix}', 'mh_${name}')`
+      `INSERT INTO api_tokens (user_id, name, token_hash, token_prefix, expires_at, scopes) VALUES ('${owner}', '${name}', '${name}-${suffix}', 'mh_${name}', now() + interval '1 day', ARRAY['read'])`
     )
   }
   return { alice, bob }

@@ -27,15 +27,14 @@ import { type AccountSessionError, AccountSessions } from "./AccountSessions.ts"
 import {
   applyActions,
   type CompiledRule,
-  compileRuleResult,
   ConditionResult,
-  diffPlan,
-  dryRunRule,
-  formatEvaluation,
+  compileRuleResult,
+  EvaluationLimits,
   type PlannedAction,
-  planActions,
   sameMailbox
 } from "./evaluate.ts"
+import type { WireRule } from "./evaluationTask.ts"
+import { EvaluationBudgets, RuleEvaluator } from "./RuleEvaluator.ts"
 import { describeAction, MatchMode, RuleAction } from "./Rule.ts"
 import { type MessageSelection, type OverrideUpdate, RuleMail, type RuleMessage } from "./RuleMail.ts"
 import {
@@ -65,7 +64,9 @@ export const ApplySummary = Schema.Struct({
   /** Messages with at least one failed change. */
   failedMessages: Schema.Int,
   /** Execution log rows written. */
-  runs: Schema.Int
+  runs: Schema.Int,
+  /** Messages whose evaluation ran over its time limit (nothing was done to them). */
+  evaluationTimeouts: Schema.Int
 })
 export type ApplySummary = typeof ApplySummary.Type
 
@@ -229,22 +230,6 @@ interface Connected {
   readonly scope: Scope.Closeable
 }
 
-/**
- * Evaluation is synchronous: give other fibers (HTTP requests, progress, other jobs) the event loop
- * every few milliseconds, not after every message (a yield costs about a millisecond in Node).
- */
-const makeBreather = (everyMillis = 10) => {
-  let last = performance.now()
-  return {
-    maybeYield: Effect.suspend(() => {
-      const now = performance.now()
-      if (now - last < everyMillis) return Effect.void
-      last = now
-      return Effect.yieldNow
-    })
-  }
-}
-
 const emptySummary = (rules: number): ApplySummary => ({
   rules,
   messages: 0,
@@ -253,7 +238,8 @@ const emptySummary = (rules: number): ApplySummary => ({
   actionsApplied: 0,
   actionsFailed: 0,
   failedMessages: 0,
-  runs: 0
+  runs: 0,
+  evaluationTimeouts: 0
 })
 
 /** Compiles stored rules; one that no longer compiles (a newer regex engine) is skipped with a warning. */
@@ -284,6 +270,7 @@ export class RuleExecutor extends Context.Service<RuleExecutor, RuleExecutorShap
       const mail = yield* RuleMail
       const sessions = yield* AccountSessions
       const userScope = yield* UserScope
+      const evaluator = yield* RuleEvaluator
 
       const apply = (request: ApplyRequest) =>
         Effect.scoped(
@@ -295,6 +282,7 @@ export class RuleExecutor extends Context.Service<RuleExecutor, RuleExecutorShap
               all.filter((rule) => rule.input.enabled && (wanted === undefined || wanted.has(rule.id)))
             )
             if (rules.length === 0) return { summary: emptySummary(0), transient: null } satisfies ApplyOutcome
+            const wireRules = rules.map((rule): WireRule => ({ id: rule.id ?? "", input: rule.source }))
 
             const total = yield* mail.count(ownerId, request.selection)
             const pageSize = Math.max(1, request.pageSize ?? 200)
@@ -336,18 +324,25 @@ export class RuleExecutor extends Context.Service<RuleExecutor, RuleExecutorShap
               if (page.length === 0) break
               afterId = page[page.length - 1]?.id ?? afterId
 
-              // 1. evaluate, one message at a time
+              // 1. evaluate, in the evaluation threads (this event loop stays free for lock renewal)
               const items: Array<Item> = []
-              const breather = makeBreather()
-              for (const message of page) {
-                const plan = planActions(rules, message.state)
-                if (plan.matchedRules.length > 0) summary.matched += 1
-                const changes = diffPlan(plan, message.state)
+              const evaluated = yield* evaluator.plan(
+                wireRules,
+                page.map((message) => message.state),
+                { hangMs: EvaluationBudgets.applyHangMs, resume: true }
+              )
+              page.forEach((message, index) => {
+                const result = evaluated.results[index]
+                if (result === undefined || result._tag === "skipped") {
+                  summary.evaluationTimeouts += 1
+                  return
+                }
+                if (result.outcome.matched) summary.matched += 1
+                const changes = result.outcome.changes
                 if (changes.length > 0) {
                   items.push({ message, changes, status: changes.map(() => ({ _tag: "pending" }) as const) })
                 }
-                yield* breather.maybeYield
-              }
+              })
               summary.messages += page.length
 
               // 2. IMAP, grouped per account and source mailbox
@@ -686,28 +681,89 @@ const describeFailed = (actions: ReadonlyArray<RunAction>): string =>
     .map((a) => describeAction(a.action))
     .join(", ")
 
-/** A dry run of one rule (also a disabled one) on some messages (`POST /rules/:id/test`); changes nothing. */
+export const DryRunTruncation = Schema.Struct({
+  /** Body characters a `contains` / `equals` body condition looks at (the same in `rules.apply`). */
+  bodyCharsPerCondition: Schema.Int,
+  /** Body characters a `regex` body condition looks at (the same in `rules.apply`). */
+  bodyCharsPerRegexCondition: Schema.Int,
+  subjectCharsPerCondition: Schema.Int,
+  /** Evaluated messages whose body is longer than what this rule's body conditions look at. */
+  messagesWithCutBody: Schema.Int,
+  messagesEvaluated: Schema.Int,
+  /** Messages not evaluated (listed in `skipped`). */
+  messagesSkipped: Schema.Int,
+  /** Why messages were skipped: the request's time budget ran out, or one message ran over its limit. */
+  reason: Schema.NullOr(Schema.Literals(["time_budget", "evaluation_timeout", "evaluation_failed"])),
+  /** The request's evaluation budget, waiting for a free evaluation thread included. */
+  budgetMs: Schema.Int
+})
+export type DryRunTruncation = typeof DryRunTruncation.Type
+
+export const SkippedMessage = Schema.Struct({
+  email: Schema.Struct({ id: Schema.String, subject: Schema.NullOr(Schema.String), mailbox: Schema.String }),
+  reason: Schema.Literals(["time_budget", "evaluation_timeout", "evaluation_failed"])
+})
+
+export interface DryRunAnswer {
+  readonly results: ReadonlyArray<RuleTestResult>
+  readonly skipped: ReadonlyArray<typeof SkippedMessage.Type>
+  readonly truncated: DryRunTruncation
+}
+
+/**
+ * A dry run of one rule (also a disabled one) on some messages (`POST /rules/:id/test`); changes
+ * nothing. Evaluated in the evaluation threads under a time budget; what was cut is reported.
+ */
 export const dryRunMessages = (
   rule: StoredRule,
-  messages: ReadonlyArray<RuleMessage>
-): Effect.Effect<ReadonlyArray<RuleTestResult>> =>
+  messages: ReadonlyArray<RuleMessage>,
+  budgetMs: number = EvaluationBudgets.dryRunBudgetMs
+): Effect.Effect<DryRunAnswer, never, RuleEvaluator> =>
   Effect.gen(function* () {
-    const compiled = compileRuleResult(rule.input, { id: rule.id })
-    // a stored rule went through the schema, which compiles every regex
-    if (Result.isFailure(compiled)) return yield* Effect.die(compiled.failure)
+    const evaluator = yield* RuleEvaluator
+    const run = yield* evaluator.test(
+      { id: rule.id, input: rule.input },
+      messages.map((message) => message.state),
+      { budgetMs, hangMs: EvaluationBudgets.dryRunHangMs, resume: false }
+    )
+    const bodyConditions = rule.input.conditions.filter((c) => c.field === "body")
+    const regexCut = bodyConditions.some((c) => c.op === "regex") ? EvaluationLimits.maxRegexBodyChars : null
+    const textCut = bodyConditions.some((c) => c.op !== "regex") ? EvaluationLimits.maxBodyChars : null
     const results: Array<RuleTestResult> = []
-    const breather = makeBreather()
-    for (const message of messages) {
-      const dry = dryRunRule(compiled.success, message.state)
+    const skipped: Array<typeof SkippedMessage.Type> = []
+    let withCutBody = 0
+    messages.forEach((message, index) => {
+      const email = { id: message.id, subject: message.subjectLine, mailbox: message.mailboxPath }
+      const result = run.results[index]
+      if (result === undefined || result._tag === "skipped") {
+        skipped.push({ email, reason: result?.reason ?? "time_budget" })
+        return
+      }
+      // RuleMail reads at most maxBodyChars: a body of exactly that length was (in all likelihood) longer
+      const length = message.state.bodyText.length
+      if ((regexCut !== null && length > regexCut) || (textCut !== null && length >= textCut)) withCutBody += 1
+      const { evaluation, explanation, changes } = result.outcome
       results.push({
-        email: { id: message.id, subject: message.subjectLine, mailbox: message.mailboxPath },
-        matched: dry.evaluation.matched,
-        match: dry.evaluation.match,
-        conditions: dry.evaluation.conditions,
-        explanation: formatEvaluation(dry.evaluation),
-        changes: dry.changes.map((change) => change.action)
+        email,
+        matched: evaluation.matched,
+        match: evaluation.match,
+        conditions: evaluation.conditions,
+        explanation,
+        changes
       })
-      yield* breather.maybeYield
+    })
+    return {
+      results,
+      skipped,
+      truncated: {
+        bodyCharsPerCondition: EvaluationLimits.maxBodyChars,
+        bodyCharsPerRegexCondition: EvaluationLimits.maxRegexBodyChars,
+        subjectCharsPerCondition: EvaluationLimits.maxSubjectChars,
+        messagesWithCutBody: withCutBody,
+        messagesEvaluated: run.evaluated,
+        messagesSkipped: run.skipped,
+        reason: run.reason,
+        budgetMs
+      }
     }
-    return results
   }).pipe(Effect.withSpan("rules.dryRun", { attributes: { "rules.messages": messages.length } }))

@@ -6,7 +6,7 @@ import { JobAccepted } from "../jobs/Job.ts"
 import { Authentication } from "../users/CurrentUser.ts"
 import { IsoDateTime } from "./ApplyJob.ts"
 import { MailboxPath, RuleInput } from "./Rule.ts"
-import { RuleTestResult } from "./RuleExecutor.ts"
+import { DryRunTruncation, RuleTestResult, SkippedMessage } from "./RuleExecutor.ts"
 import { RuleId, RuleLimitReached, RuleNotFound, RulePatch, RuleRunView, RuleView, RunOutcome } from "./RuleStore.ts"
 
 const Uuid = Schema.String.pipe(Schema.check(Schema.isUUID()))
@@ -30,8 +30,12 @@ export const RuleTestRequest = Schema.Struct({
 
 export const RuleTestResponse = Schema.Struct({
   rule: Schema.Struct({ id: RuleId, name: Schema.String, enabled: Schema.Boolean }),
-  /** One entry per message: whether the rule matches, every condition with the value it saw, what would change. */
-  results: Schema.Array(RuleTestResult)
+  /** One entry per evaluated message: whether the rule matches, every condition with the value it saw, what would change. */
+  results: Schema.Array(RuleTestResult),
+  /** Messages not evaluated within the request's budget. */
+  skipped: Schema.Array(SkippedMessage),
+  /** What was cut: text per condition (as in rules.apply), messages evaluated and skipped, and why. */
+  truncated: DryRunTruncation
 })
 
 export const RulesApplyRequest = Schema.Struct({

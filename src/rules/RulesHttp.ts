@@ -8,6 +8,7 @@ import { Jobs } from "../jobs/Jobs.ts"
 import { CurrentUser } from "../users/CurrentUser.ts"
 import { RulesApplyJob } from "./ApplyJob.ts"
 import { dryRunMessages } from "./RuleExecutor.ts"
+import { RuleEvaluator } from "./RuleEvaluator.ts"
 import { RuleMail, type RuleMessage } from "./RuleMail.ts"
 import { RuleNotFound, RuleStore, toRuleView } from "./RuleStore.ts"
 import { RuleTestLimits } from "./RulesApi.ts"
@@ -51,6 +52,7 @@ const RulesHandlers = HttpApiBuilder.group(
     const store = yield* RuleStore
     const mail = yield* RuleMail
     const jobs = yield* Jobs
+    const evaluator = yield* RuleEvaluator
     return handlers
       .handle("list", () =>
         CurrentUser.use((user) => store.list(user.id)).pipe(
@@ -98,10 +100,10 @@ const RulesHandlers = HttpApiBuilder.group(
             if (Option.isNone(found)) return yield* new NotFound({ message: `no email with id ${payload.emailId}` })
             messages = [found.value]
           }
-          const results = yield* dryRunMessages(rule, messages)
+          const answer = yield* dryRunMessages(rule, messages).pipe(Effect.provideService(RuleEvaluator, evaluator))
           return {
             rule: { id: rule.id, name: rule.input.name, enabled: rule.input.enabled },
-            results
+            ...answer
           }
         }).pipe(Effect.catchTag("DatabaseError", unavailable))
       )
@@ -158,4 +160,6 @@ const RulesHandlers = HttpApiBuilder.group(
 )
 
 /** The `rules` API group with the services it needs (needs Jobs, SqlClient and UserScope from the program). */
-export const RulesHttpLive = RulesHandlers.pipe(Layer.provide(Layer.mergeAll(RuleStore.layer, RuleMail.layer)))
+export const RulesHttpLive = RulesHandlers.pipe(
+  Layer.provide(Layer.mergeAll(RuleStore.layer, RuleMail.layer, RuleEvaluator.layerConfig))
+)

@@ -6,6 +6,7 @@
 import { Layer } from "effect"
 import { AccountsCoreLive } from "../accounts/AccountsCoreLive.ts"
 import { AccountSessions } from "./AccountSessions.ts"
+import { RuleEvaluator } from "./RuleEvaluator.ts"
 import { RuleExecutor } from "./RuleExecutor.ts"
 import { RuleMail } from "./RuleMail.ts"
 import { RuleStore } from "./RuleStore.ts"
@@ -15,5 +16,5 @@ export const AccountSessionsLive = AccountSessions.layer.pipe(Layer.provide(Acco
 
 /** What `RulesApplyProcessor` needs beyond the platform and the job system (SqlClient, UserScope, Jobs). */
 export const RuleExecutorLive = RuleExecutor.layer.pipe(
-  Layer.provide(Layer.mergeAll(RuleStore.layer, RuleMail.layer, AccountSessionsLive))
+  Layer.provide(Layer.mergeAll(RuleStore.layer, RuleMail.layer, AccountSessionsLive, RuleEvaluator.layerConfig))
 )

@@ -115,7 +115,8 @@ layer(rulesTestLayer(USERS), { excludeTestServices: true, timeout: "120 seconds"
               actionsApplied: 10,
               actionsFailed: 0,
               failedMessages: 0,
-              runs: 5
+              runs: 5,
+              evaluationTimeouts: 0
             })
             assert.deepStrictEqual(field(first.job, "progress"), {
               phase: "applying",
@@ -186,7 +187,8 @@ layer(rulesTestLayer(USERS), { excludeTestServices: true, timeout: "120 seconds"
               actionsApplied: 0,
               actionsFailed: 0,
               failedMessages: 0,
-              runs: 0
+              runs: 0,
+              evaluationTimeouts: 0
             })
             const statusAfter = yield* Effect.forEach(["INBOX", "Archive", "Trash"], (mailbox) =>
               Effect.promise(() => server.mailboxStatus("actions", mailbox))

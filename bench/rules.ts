@@ -30,6 +30,7 @@ import { RuleEvaluator } from "../src/rules/RuleEvaluator.ts"
 import { RuleExecutor } from "../src/rules/RuleExecutor.ts"
 import { RuleMail, type RuleMessage } from "../src/rules/RuleMail.ts"
 import { RuleStore } from "../src/rules/RuleStore.ts"
+import { RunJournal } from "../src/rules/RunJournal.ts"
 import { UserId } from "../src/users/UserId.ts"
 import { UserScope } from "../src/users/UserScope.ts"
 import { type BenchEnvironment, benchEnvironment } from "./support/environment.ts"
@@ -117,7 +118,9 @@ const NoImap = Layer.succeed(
 const rulesBenchLive = (bench: BenchEnvironment) =>
   RuleExecutor.layer.pipe(
     // the production path: evaluation in the worker threads
-    Layer.provideMerge(Layer.mergeAll(RuleStore.layer, RuleMail.layer, NoImap, RuleEvaluator.layerPool(2))),
+    Layer.provideMerge(
+      Layer.mergeAll(RuleStore.layer, RuleMail.layer, RunJournal.layer, NoImap, RuleEvaluator.layerPool(2))
+    ),
     Layer.provideMerge(PlatformLive),
     Layer.provide(bench.config)
   )

@@ -14,6 +14,7 @@ import { AppConfig } from "../platform/Config.ts"
 import { ProcessMetricsLive } from "../platform/Metrics.ts"
 import { RulesApplyProcessor } from "../rules/ApplyJob.ts"
 import { RuleExecutorLive } from "../rules/RulesLive.ts"
+import { RulesUndoProcessor } from "../rules/UndoJob.ts"
 import { SearchConfig } from "../search/SearchConfig.ts"
 import { SearchIndexProcessor } from "../search/SearchIndexJob.ts"
 import { MailSyncProcessor } from "../sync/MailSync.ts"
@@ -24,6 +25,7 @@ export const WorkerLive = Layer.mergeAll(
   WorkerRuntimeLive<
     | Effect.Services<typeof MailSyncProcessor>
     | Effect.Services<typeof RulesApplyProcessor>
+    | Effect.Services<typeof RulesUndoProcessor>
     | Effect.Services<typeof AnalyzeMailProcessor>
     | Effect.Services<typeof EmbedMailProcessor>
     | Effect.Services<typeof SearchIndexProcessor>
@@ -31,6 +33,7 @@ export const WorkerLive = Layer.mergeAll(
     PingProcessor,
     MailSyncProcessor,
     RulesApplyProcessor,
+    RulesUndoProcessor,
     AnalyzeMailProcessor,
     EmbedMailProcessor,
     SearchIndexProcessor

@@ -35,6 +35,7 @@ import {
 } from "./evaluate.ts"
 import type { WireRule } from "./evaluationTask.ts"
 import { EvaluationBudgets, RuleEvaluator } from "./RuleEvaluator.ts"
+import { type NewJournalEntry, RunJournal } from "./RunJournal.ts"
 import { describeAction, MatchMode, RuleAction } from "./Rule.ts"
 import { type MessageSelection, type OverrideUpdate, RuleMail, type RuleMessage } from "./RuleMail.ts"
 import {
@@ -66,7 +67,9 @@ export const ApplySummary = Schema.Struct({
   /** Execution log rows written. */
   runs: Schema.Int,
   /** Messages whose evaluation ran over its time limit (nothing was done to them). */
-  evaluationTimeouts: Schema.Int
+  evaluationTimeouts: Schema.Int,
+  /** The run stopped at the confirmed count: more messages would change now than the user confirmed. */
+  stoppedAtConfirmedCount: Schema.Boolean
 })
 export type ApplySummary = typeof ApplySummary.Type
 
@@ -80,6 +83,11 @@ export interface ApplyRequest {
   readonly progress?: (done: number, total: number) => Effect.Effect<void>
   /** Messages per page (one IMAP round per mailbox and one transaction per page). Default 200. */
   readonly pageSize?: number
+  /**
+   * The number of messages the user confirmed this run may change (POST /rules/apply): the run stops
+   * before changing more (new mail that matches since the count is left for the next run).
+   */
+  readonly confirmedCount?: number | undefined
 }
 
 export interface FailureInfo {
@@ -239,7 +247,8 @@ const emptySummary = (rules: number): ApplySummary => ({
   actionsFailed: 0,
   failedMessages: 0,
   runs: 0,
-  evaluationTimeouts: 0
+  evaluationTimeouts: 0,
+  stoppedAtConfirmedCount: false
 })
 
 /** Compiles stored rules; one that no longer compiles (a newer regex engine) is skipped with a warning. */
@@ -267,6 +276,7 @@ export class RuleExecutor extends Context.Service<RuleExecutor, RuleExecutorShap
     RuleExecutor,
     Effect.gen(function* () {
       const store = yield* RuleStore
+      const journal = yield* RunJournal
       const mail = yield* RuleMail
       const sessions = yield* AccountSessions
       const userScope = yield* UserScope
@@ -317,6 +327,9 @@ export class RuleExecutor extends Context.Service<RuleExecutor, RuleExecutorShap
               })
 
             let afterId: string | null = null
+            /** Messages planned for a change so far (against the confirmed count). */
+            let planned = 0
+            const runRef: { id: string | null } = { id: null }
             let done = 0
             let transient: Failure | null = null
             while (transient === null) {
@@ -344,6 +357,14 @@ export class RuleExecutor extends Context.Service<RuleExecutor, RuleExecutorShap
                 }
               })
               summary.messages += page.length
+              if (request.confirmedCount !== undefined) {
+                const room = Math.max(0, request.confirmedCount - planned)
+                if (items.length > room) {
+                  items.length = room
+                  summary.stoppedAtConfirmedCount = true
+                }
+                planned += items.length
+              }
 
               // 2. IMAP, grouped per account and source mailbox
               const imapItems = items.filter((item) => item.changes.some((c) => kindOf(c.action) !== "db"))
@@ -366,7 +387,7 @@ export class RuleExecutor extends Context.Service<RuleExecutor, RuleExecutorShap
               }
 
               // 3. database: confirmed changes, overrides, the log
-              const written = yield* writePage(ownerId, request, items)
+              const written = yield* writePage(ownerId, request, items, runRef)
               summary.runs += written
               for (const item of items) {
                 const applied = item.status.filter((s) => s._tag === "applied").length
@@ -378,7 +399,7 @@ export class RuleExecutor extends Context.Service<RuleExecutor, RuleExecutorShap
               }
               done += page.length
               if (request.progress !== undefined) yield* request.progress(Math.min(done, total), Math.max(done, total))
-              if (page.length < pageSize) break
+              if (page.length < pageSize || summary.stoppedAtConfirmedCount) break
             }
             return {
               summary,
@@ -519,12 +540,22 @@ export class RuleExecutor extends Context.Service<RuleExecutor, RuleExecutorShap
           return broken
         })
 
-      const writePage = (ownerId: UserId, request: ApplyRequest, items: ReadonlyArray<Item>) =>
-        items.length === 0 ? Effect.succeed(0) : writeChanges(ownerId, request, items)
+      const writePage = (
+        ownerId: UserId,
+        request: ApplyRequest,
+        items: ReadonlyArray<Item>,
+        runRef: { id: string | null }
+      ) => (items.length === 0 ? Effect.succeed(0) : writeChanges(ownerId, request, items, runRef))
 
-      const writeChanges = (ownerId: UserId, request: ApplyRequest, items: ReadonlyArray<Item>) =>
+      const writeChanges = (
+        ownerId: UserId,
+        request: ApplyRequest,
+        items: ReadonlyArray<Item>,
+        runRef: { id: string | null }
+      ) =>
         Effect.gen(function* () {
           const overrides: Array<OverrideUpdate> = []
+          const entries: Array<NewJournalEntry> = []
           for (const item of items) {
             // flags and location the server confirmed
             if (item.flagsAfter !== undefined || item.moved !== undefined) {
@@ -540,6 +571,38 @@ export class RuleExecutor extends Context.Service<RuleExecutor, RuleExecutorShap
                 const uidValidity = item.moved.uidValidity ?? row.uidValidity
                 if (uidValidity === null) unusable = true
                 else location = { mailboxId: row.id, uidValidity, uid: item.moved.uid }
+              }
+              // the journal: what the server did, whether or not our row could follow
+              if (item.moved === undefined || location !== undefined) {
+                const flagsAfter = item.flagsAfter ?? item.message.flags
+                entries.push({
+                  emailId: item.message.id,
+                  accountId: item.message.accountId,
+                  subject: item.message.subjectLine,
+                  actions: item.changes
+                    .filter((change, index) => kindOf(change.action) !== "db" && item.status[index]?._tag === "applied")
+                    .map((change) => describeAction(change.action)),
+                  before: {
+                    mailbox: item.message.mailboxPath,
+                    uidValidity: item.message.uidValidity,
+                    uid: item.message.uid,
+                    flags: item.message.flags
+                  },
+                  after:
+                    item.moved === undefined || location === undefined
+                      ? {
+                          mailbox: item.message.mailboxPath,
+                          uidValidity: item.message.uidValidity,
+                          uid: item.message.uid,
+                          flags: flagsAfter
+                        }
+                      : {
+                          mailbox: item.moved.destination.path,
+                          uidValidity: location.uidValidity,
+                          uid: location.uid,
+                          flags: flagsAfter
+                        }
+                })
               }
               const updated = yield* mail.updateMessage(ownerId, {
                 message: item.message,
@@ -586,6 +649,14 @@ export class RuleExecutor extends Context.Service<RuleExecutor, RuleExecutorShap
           yield* mail.upsertOverrides(ownerId, overrides)
           const runs = items.flatMap(runsOf)
           yield* store.insertRuns(ownerId, { jobId: request.jobId, trigger: request.trigger }, runs)
+          if (entries.length > 0) {
+            runRef.id ??= yield* journal.ensureRun(ownerId, {
+              jobId: request.jobId,
+              trigger: request.trigger,
+              confirmedCount: request.confirmedCount ?? null
+            })
+            yield* journal.record(ownerId, runRef.id, entries)
+          }
           return runs.length
         }).pipe(scopeOf(ownerId))
 

@@ -319,8 +319,8 @@ layer(rulesTestLayer(["alice-api", "bob-api"]), { excludeTestServices: true, tim
             ["POST", "/api/v1/rules/apply", { ruleIds: [rule] }],
             ["POST", "/api/v1/rules/apply", { ruleIds: [bobsRule, rule] }],
             ["POST", "/api/v1/rules/apply", { accountId: account }],
-            ["GET", `/api/v1/rules/runs?ruleId=${rule}`, undefined],
-            ["GET", `/api/v1/rules/runs?emailId=${mail.emailId}`, undefined]
+            ["GET", `/api/v1/rules/log?ruleId=${rule}`, undefined],
+            ["GET", `/api/v1/rules/log?emailId=${mail.emailId}`, undefined]
           ]
           for (const [method, path, json] of probes) {
             const response = yield* call(base, method, path, {
@@ -408,7 +408,7 @@ layer(rulesTestLayer(["alice-api", "bob-api"]), { excludeTestServices: true, tim
           assert.strictEqual(effective.urgency, 1)
           assert.strictEqual(effective.importance, 1)
 
-          const bad = yield* call(base, "GET", "/api/v1/rules/runs?cursor=nonsense", { headers: as(carol) })
+          const bad = yield* call(base, "GET", "/api/v1/rules/log?cursor=nonsense", { headers: as(carol) })
           assert.strictEqual(bad.status, 400)
           // a deleted rule's runs stay, by name
           yield* call(base, "DELETE", `/api/v1/rules/${tagRule}`, { headers: as(carol) })

@@ -99,7 +99,10 @@ interface Outcome {
   readonly detail: string | null
 }
 
-type Transient = { readonly _tag: "transient"; readonly message: string }
+/** The server could not be reached mid-undo: the attempt ends and is retried (restored rows are skipped). */
+class UndoImapUnavailable extends Schema.TaggedError<UndoImapUnavailable>()("UndoImapUnavailable", {
+  message: Schema.String
+}) {}
 
 const describeImap = (error: ImapError | AccountSessionError): string => error.message
 
@@ -152,13 +155,12 @@ export const RulesUndoProcessor = makeProcessor(
       mailbox: string,
       entries: ReadonlyArray<JournalEntry>,
       ownerId: UserId
-    ): Effect.Effect<ReadonlyArray<readonly [JournalEntry, Outcome]>, Transient | DatabaseError> =>
+    ): Effect.Effect<ReadonlyArray<readonly [JournalEntry, Outcome]>, UndoImapUnavailable | DatabaseError> =>
       Effect.gen(function* () {
         const out: Array<readonly [JournalEntry, Outcome]> = []
         const opened = yield* Effect.result(session.openMailbox(mailbox))
         if (Result.isFailure(opened)) {
-          if (isTransient(opened.failure))
-            return yield* Effect.fail({ _tag: "transient", message: opened.failure.message } as const)
+          if (isTransient(opened.failure)) return yield* new UndoImapUnavailable({ message: opened.failure.message })
           const detail =
             opened.failure._tag === "ImapMailboxMissing"
               ? `mailbox '${mailbox}' no longer exists`
@@ -167,8 +169,7 @@ export const RulesUndoProcessor = makeProcessor(
         }
         const flags = yield* Effect.result(session.fetchFlags(mailbox))
         if (Result.isFailure(flags)) {
-          if (isTransient(flags.failure))
-            return yield* Effect.fail({ _tag: "transient", message: flags.failure.message } as const)
+          if (isTransient(flags.failure)) return yield* new UndoImapUnavailable({ message: flags.failure.message })
           return entries.map(
             (entry) =>
               [entry, { status: "failed", detail: `reading the flags: ${describeImap(flags.failure)}` }] as const
@@ -204,7 +205,7 @@ export const RulesUndoProcessor = makeProcessor(
             const stored = yield* Effect.result(session.setFlags(mailbox, [entry.after.uid], add, remove))
             if (Result.isFailure(stored)) {
               if (isTransient(stored.failure))
-                return yield* Effect.fail({ _tag: "transient", message: stored.failure.message } as const)
+                return yield* new UndoImapUnavailable({ message: stored.failure.message })
               out.push([entry, { status: "failed", detail: `restoring the flags: ${describeImap(stored.failure)}` }])
               continue
             }
@@ -216,8 +217,7 @@ export const RulesUndoProcessor = makeProcessor(
           }
           const moved = yield* Effect.result(session.moveMessages(mailbox, [entry.after.uid], entry.before.mailbox))
           if (Result.isFailure(moved)) {
-            if (isTransient(moved.failure))
-              return yield* Effect.fail({ _tag: "transient", message: moved.failure.message } as const)
+            if (isTransient(moved.failure)) return yield* new UndoImapUnavailable({ message: moved.failure.message })
             out.push([
               entry,
               {
@@ -322,7 +322,7 @@ export const RulesUndoProcessor = makeProcessor(
         Effect.catchTag("DatabaseError", (error) =>
           Effect.fail(new TransientJobError({ code: "database", message: error.message }))
         ),
-        Effect.catchTag("transient", (error) =>
+        Effect.catchTag("UndoImapUnavailable", (error) =>
           Effect.fail(new TransientJobError({ code: "imap_unavailable", message: error.message }))
         ),
         Effect.withSpan("rules.undo", { attributes: { "rules.run": payload.runId } })

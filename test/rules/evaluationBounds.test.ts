@@ -112,6 +112,10 @@ layer(rulesTestLayer(["heavy-dry", "heavy-apply"]), { excludeTestServices: true,
               call(base, "POST", `/api/v1/rules/${ruleId}/test`, { json: { limit: 20 }, headers: as(owner) })
             )
             assert.strictEqual(response.status, 200, response.text.slice(0, 500))
+            console.log(
+              `dry run, 20 x 64 KiB, 4 heavy regexes: worst event-loop delay ${maxDelayMs.toFixed(0)} ms; ` +
+                `truncated ${JSON.stringify(field(response.body, "truncated"))}`
+            )
             assert.isBelow(maxDelayMs, HANG_BOUND_MS, `event loop held for ${maxDelayMs.toFixed(0)} ms`)
 
             const truncated = field(response.body, "truncated")
@@ -171,6 +175,7 @@ layer(rulesTestLayer(["heavy-dry", "heavy-apply"]), { excludeTestServices: true,
           )
 
           const { result, maxDelayMs } = yield* withLoopDelay(applyAndWait(base, owner))
+          console.log(`rules.apply, 3 x 64 KiB, 4 heavy regexes: worst event-loop delay ${maxDelayMs.toFixed(0)} ms`)
           assert.isBelow(maxDelayMs, HANG_BOUND_MS, `event loop held for ${maxDelayMs.toFixed(0)} ms`)
           assert.strictEqual(field(result.job, "result", "messages"), 3)
           assert.strictEqual(field(result.job, "result", "matched"), 1)

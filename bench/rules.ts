@@ -26,9 +26,11 @@ import { PlatformLive } from "../src/main/layers.ts"
 import { AccountSessions } from "../src/rules/AccountSessions.ts"
 import { type CompiledRule, compileRuleResult, diffPlan, planActions } from "../src/rules/evaluate.ts"
 import { RuleInput, ruleParseOptions } from "../src/rules/Rule.ts"
+import { RuleEvaluator } from "../src/rules/RuleEvaluator.ts"
 import { RuleExecutor } from "../src/rules/RuleExecutor.ts"
 import { RuleMail, type RuleMessage } from "../src/rules/RuleMail.ts"
 import { RuleStore } from "../src/rules/RuleStore.ts"
+import { RunJournal } from "../src/rules/RunJournal.ts"
 import { UserId } from "../src/users/UserId.ts"
 import { UserScope } from "../src/users/UserScope.ts"
 import { type BenchEnvironment, benchEnvironment } from "./support/environment.ts"
@@ -115,7 +117,10 @@ const NoImap = Layer.succeed(
 )
 const rulesBenchLive = (bench: BenchEnvironment) =>
   RuleExecutor.layer.pipe(
-    Layer.provideMerge(Layer.mergeAll(RuleStore.layer, RuleMail.layer, NoImap)),
+    // the production path: evaluation in the worker threads
+    Layer.provideMerge(
+      Layer.mergeAll(RuleStore.layer, RuleMail.layer, RunJournal.layer, NoImap, RuleEvaluator.layerPool(2))
+    ),
     Layer.provideMerge(PlatformLive),
     Layer.provide(bench.config)
   )

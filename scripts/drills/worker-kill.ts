@@ -230,7 +230,13 @@ await runDrill("worker-kill", 420, async (report, cleanup) => {
     headers: user.headers
   })
   if (rule.status !== 201) throw new Error(`rule: ${rule.status} ${rule.text}`)
-  const apply = await request(base, "POST", "/api/v1/rules/apply", { json: {}, headers: user.headers })
+  // past mail needs the count it will change: the first answer (409) carries it
+  const preview = await request(base, "POST", "/api/v1/rules/apply", { json: {}, headers: user.headers })
+  if (preview.status !== 409) throw new Error(`rules/apply preview: ${preview.status} ${preview.text}`)
+  const apply = await request(base, "POST", "/api/v1/rules/apply", {
+    json: { confirm: field(preview.body, "count") },
+    headers: user.headers
+  })
   if (apply.status !== 202) throw new Error(`rules/apply: ${apply.status} ${apply.text}`)
   const applyId = String(field(apply.body, "jobId"))
   await killMidJob("rules.apply", applyId, 50)

@@ -11,6 +11,7 @@ import { AppConfig } from "../platform/Config.ts"
 import { DatabaseLive, SystemDatabase } from "../platform/Database.ts"
 import { Redis } from "../platform/Redis.ts"
 import { RulesApplyJob } from "../rules/ApplyJob.ts"
+import { RulesUndoJob } from "../rules/UndoJob.ts"
 import { SearchIndexJob } from "../search/SearchIndexJob.ts"
 import { SyncJob } from "../sync/SyncJob.ts"
 import { UserScope } from "../users/UserScope.ts"
@@ -28,7 +29,16 @@ export const PlatformLive = Layer.mergeAll(
 ).pipe(Layer.provideMerge(AppConfig.layer))
 
 /** Every job kind of the installation. */
-export const jobKinds = [PingJob, SyncJob, SyncTickJob, RulesApplyJob, AnalyzeMailJob, EmbedMailJob, SearchIndexJob]
+export const jobKinds = [
+  PingJob,
+  SyncJob,
+  SyncTickJob,
+  RulesApplyJob,
+  RulesUndoJob,
+  AnalyzeMailJob,
+  EmbedMailJob,
+  SearchIndexJob
+]
 
 /** The job system as producers see it (records, queues, events). */
 export const JobsLive = Jobs.layer.pipe(

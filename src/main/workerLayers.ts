@@ -13,6 +13,7 @@ import { AppConfig } from "../platform/Config.ts"
 import { MetricsHttpLive, ProcessMetricsLive } from "../platform/Metrics.ts"
 import { RulesApplyProcessor } from "../rules/ApplyJob.ts"
 import { RuleExecutorLive } from "../rules/RulesLive.ts"
+import { RulesUndoProcessor } from "../rules/UndoJob.ts"
 import { SearchConfig } from "../search/SearchConfig.ts"
 import { SearchIndexProcessor } from "../search/SearchIndexJob.ts"
 import { MailSyncProcessor } from "../sync/MailSync.ts"
@@ -23,6 +24,7 @@ export const WorkerLive = Layer.mergeAll(
   WorkerRuntimeLive<
     | Effect.Services<typeof MailSyncProcessor>
     | Effect.Services<typeof RulesApplyProcessor>
+    | Effect.Services<typeof RulesUndoProcessor>
     | Effect.Services<typeof AnalyzeMailProcessor>
     | Effect.Services<typeof EmbedMailProcessor>
     | Effect.Services<typeof SearchIndexProcessor>
@@ -30,6 +32,7 @@ export const WorkerLive = Layer.mergeAll(
     PingProcessor,
     MailSyncProcessor,
     RulesApplyProcessor,
+    RulesUndoProcessor,
     AnalyzeMailProcessor,
     EmbedMailProcessor,
     SearchIndexProcessor

@@ -45,7 +45,9 @@ export const RulesApplyPayload = Schema.Struct({
   accountId: Schema.optionalKey(Uuid),
   mailbox: Schema.optionalKey(MailboxPath),
   since: Schema.optionalKey(IsoDateTime),
-  emailIds: Schema.optionalKey(Schema.Array(Uuid).check(Schema.isBetweenLength(1, ApplyLimits.maxEmailIds)))
+  emailIds: Schema.optionalKey(Schema.Array(Uuid).check(Schema.isBetweenLength(1, ApplyLimits.maxEmailIds))),
+  /** POST /rules/apply: the number of messages the user confirmed; the run changes no more. */
+  confirmedCount: Schema.optionalKey(Schema.Int.pipe(Schema.check(Schema.isGreaterThanOrEqualTo(0))))
 })
 export type RulesApplyPayload = typeof RulesApplyPayload.Type
 
@@ -87,6 +89,7 @@ export const RulesApplyProcessor = makeProcessor(
             },
             jobId: job.id,
             trigger: payload.trigger,
+            confirmedCount: payload.confirmedCount,
             progress: (done, total) => job.progress({ phase: "applying", done, total })
           })
           .pipe(

@@ -3,12 +3,14 @@
  * UID MOVE; delete = MOVE to the special-use Trash), then in the database, then in the execution log.
  *
  * Per page of messages (in id order):
- * 1. evaluate one message at a time (`planActions`, then `diffPlan`: only what would change);
+ * 1. evaluate in the evaluation threads (`RuleEvaluator.plan`: `planActions`, then `diffPlan`: only what
+ *    would change), at most the confirmed number of messages;
  * 2. per account and source mailbox, one UID STORE per distinct flag change and one UID MOVE per
  *    destination, for every message of the page that needs it;
  * 3. one transaction: flags and location of what the server confirmed (a MOVE counts only for UIDs
  *    in the server's COPYUID map), guarded by the message's old mailbox + UIDVALIDITY + UID; tags and
- *    priority as user overrides; one `rule_runs` row per rule and message (applied, partial, failed).
+ *    priority as user overrides; one `rule_runs` row per rule and message (applied, partial, failed); one
+ *    `rule_journal` row per message changed on the server (for undo, UndoJob.ts).
  *
  * Nothing is written for a change the server did not confirm, so the database never claims a move
  * that did not happen. A change that did happen on the server but not in the database (the attempt
@@ -27,15 +29,15 @@ import { type AccountSessionError, AccountSessions } from "./AccountSessions.ts"
 import {
   applyActions,
   type CompiledRule,
-  compileRuleResult,
   ConditionResult,
-  diffPlan,
-  dryRunRule,
-  formatEvaluation,
+  compileRuleResult,
+  EvaluationLimits,
   type PlannedAction,
-  planActions,
   sameMailbox
 } from "./evaluate.ts"
+import type { WireRule } from "./evaluationTask.ts"
+import { EvaluationBudgets, RuleEvaluator } from "./RuleEvaluator.ts"
+import { type NewJournalEntry, RunJournal } from "./RunJournal.ts"
 import { describeAction, MatchMode, RuleAction } from "./Rule.ts"
 import { type MessageSelection, type OverrideUpdate, RuleMail, type RuleMessage } from "./RuleMail.ts"
 import {
@@ -65,7 +67,11 @@ export const ApplySummary = Schema.Struct({
   /** Messages with at least one failed change. */
   failedMessages: Schema.Int,
   /** Execution log rows written. */
-  runs: Schema.Int
+  runs: Schema.Int,
+  /** Messages whose evaluation ran over its time limit (nothing was done to them). */
+  evaluationTimeouts: Schema.Int,
+  /** The run stopped at the confirmed count: more messages would change now than the user confirmed. */
+  stoppedAtConfirmedCount: Schema.Boolean
 })
 export type ApplySummary = typeof ApplySummary.Type
 
@@ -79,6 +85,11 @@ export interface ApplyRequest {
   readonly progress?: (done: number, total: number) => Effect.Effect<void>
   /** Messages per page (one IMAP round per mailbox and one transaction per page). Default 200. */
   readonly pageSize?: number
+  /**
+   * The number of messages the user confirmed this run may change (POST /rules/apply): the run stops
+   * before changing more (new mail that matches since the count is left for the next run).
+   */
+  readonly confirmedCount?: number | undefined
 }
 
 export interface FailureInfo {
@@ -231,22 +242,6 @@ interface Connected {
   readonly scope: Scope.Closeable
 }
 
-/**
- * Evaluation is synchronous: give other fibers (HTTP requests, progress, other jobs) the event loop
- * every few milliseconds, not after every message (a yield costs about a millisecond in Node).
- */
-const makeBreather = (everyMillis = 10) => {
-  let last = performance.now()
-  return {
-    maybeYield: Effect.suspend(() => {
-      const now = performance.now()
-      if (now - last < everyMillis) return Effect.void
-      last = now
-      return Effect.yieldNow
-    })
-  }
-}
-
 const emptySummary = (rules: number): ApplySummary => ({
   rules,
   messages: 0,
@@ -255,7 +250,9 @@ const emptySummary = (rules: number): ApplySummary => ({
   actionsApplied: 0,
   actionsFailed: 0,
   failedMessages: 0,
-  runs: 0
+  runs: 0,
+  evaluationTimeouts: 0,
+  stoppedAtConfirmedCount: false
 })
 
 /** Compiles stored rules; one that no longer compiles (a newer regex engine) is skipped with a warning. */
@@ -283,9 +280,11 @@ export class RuleExecutor extends Context.Service<RuleExecutor, RuleExecutorShap
     RuleExecutor,
     Effect.gen(function* () {
       const store = yield* RuleStore
+      const journal = yield* RunJournal
       const mail = yield* RuleMail
       const sessions = yield* AccountSessions
       const userScope = yield* UserScope
+      const evaluator = yield* RuleEvaluator
 
       const apply = (request: ApplyRequest) =>
         Effect.scoped(
@@ -297,6 +296,7 @@ export class RuleExecutor extends Context.Service<RuleExecutor, RuleExecutorShap
               all.filter((rule) => rule.input.enabled && (wanted === undefined || wanted.has(rule.id)))
             )
             if (rules.length === 0) return { summary: emptySummary(0), transient: null } satisfies ApplyOutcome
+            const wireRules = rules.map((rule): WireRule => ({ id: rule.id ?? "", input: rule.source }))
 
             const total = yield* mail.count(ownerId, request.selection)
             const pageSize = Math.max(1, request.pageSize ?? 200)
@@ -331,6 +331,9 @@ export class RuleExecutor extends Context.Service<RuleExecutor, RuleExecutorShap
               })
 
             let afterId: string | null = null
+            /** Messages planned for a change so far (against the confirmed count). */
+            let planned = 0
+            const runRef: { id: string | null } = { id: null }
             let done = 0
             let transient: Failure | null = null
             while (transient === null) {
@@ -338,19 +341,34 @@ export class RuleExecutor extends Context.Service<RuleExecutor, RuleExecutorShap
               if (page.length === 0) break
               afterId = page[page.length - 1]?.id ?? afterId
 
-              // 1. evaluate, one message at a time
+              // 1. evaluate, in the evaluation threads (this event loop stays free for lock renewal)
               const items: Array<Item> = []
-              const breather = makeBreather()
-              for (const message of page) {
-                const plan = planActions(rules, message.state)
-                if (plan.matchedRules.length > 0) summary.matched += 1
-                const changes = diffPlan(plan, message.state)
+              const evaluated = yield* evaluator.plan(
+                wireRules,
+                page.map((message) => message.state),
+                { hangMs: EvaluationBudgets.applyHangMs, resume: true }
+              )
+              page.forEach((message, index) => {
+                const result = evaluated.results[index]
+                if (result === undefined || result._tag === "skipped") {
+                  summary.evaluationTimeouts += 1
+                  return
+                }
+                if (result.outcome.matched) summary.matched += 1
+                const changes = result.outcome.changes
                 if (changes.length > 0) {
                   items.push({ message, changes, status: changes.map(() => ({ _tag: "pending" }) as const) })
                 }
-                yield* breather.maybeYield
-              }
+              })
               summary.messages += page.length
+              if (request.confirmedCount !== undefined) {
+                const room = Math.max(0, request.confirmedCount - planned)
+                if (items.length > room) {
+                  items.length = room
+                  summary.stoppedAtConfirmedCount = true
+                }
+                planned += items.length
+              }
 
               // 2. IMAP, grouped per account and source mailbox
               const imapItems = items.filter((item) => item.changes.some((c) => kindOf(c.action) !== "db"))
@@ -373,7 +391,7 @@ export class RuleExecutor extends Context.Service<RuleExecutor, RuleExecutorShap
               }
 
               // 3. database: confirmed changes, overrides, the log
-              const written = yield* writePage(ownerId, request, items)
+              const written = yield* writePage(ownerId, request, items, runRef)
               summary.runs += written
               for (const item of items) {
                 const applied = item.status.filter((s) => s._tag === "applied").length
@@ -385,7 +403,7 @@ export class RuleExecutor extends Context.Service<RuleExecutor, RuleExecutorShap
               }
               done += page.length
               if (request.progress !== undefined) yield* request.progress(Math.min(done, total), Math.max(done, total))
-              if (page.length < pageSize) break
+              if (page.length < pageSize || summary.stoppedAtConfirmedCount) break
             }
             return {
               summary,
@@ -526,12 +544,22 @@ export class RuleExecutor extends Context.Service<RuleExecutor, RuleExecutorShap
           return broken
         })
 
-      const writePage = (ownerId: UserId, request: ApplyRequest, items: ReadonlyArray<Item>) =>
-        items.length === 0 ? Effect.succeed(0) : writeChanges(ownerId, request, items)
+      const writePage = (
+        ownerId: UserId,
+        request: ApplyRequest,
+        items: ReadonlyArray<Item>,
+        runRef: { id: string | null }
+      ) => (items.length === 0 ? Effect.succeed(0) : writeChanges(ownerId, request, items, runRef))
 
-      const writeChanges = (ownerId: UserId, request: ApplyRequest, items: ReadonlyArray<Item>) =>
+      const writeChanges = (
+        ownerId: UserId,
+        request: ApplyRequest,
+        items: ReadonlyArray<Item>,
+        runRef: { id: string | null }
+      ) =>
         Effect.gen(function* () {
           const overrides: Array<OverrideUpdate> = []
+          const entries: Array<NewJournalEntry> = []
           for (const item of items) {
             // flags and location the server confirmed
             if (item.flagsAfter !== undefined || item.moved !== undefined) {
@@ -547,6 +575,38 @@ export class RuleExecutor extends Context.Service<RuleExecutor, RuleExecutorShap
                 const uidValidity = item.moved.uidValidity ?? row.uidValidity
                 if (uidValidity === null) unusable = true
                 else location = { mailboxId: row.id, uidValidity, uid: item.moved.uid }
+              }
+              // the journal: what the server did, whether or not our row could follow
+              if (item.moved === undefined || location !== undefined) {
+                const flagsAfter = item.flagsAfter ?? item.message.flags
+                entries.push({
+                  emailId: item.message.id,
+                  accountId: item.message.accountId,
+                  subject: item.message.subjectLine,
+                  actions: item.changes
+                    .filter((change, index) => kindOf(change.action) !== "db" && item.status[index]?._tag === "applied")
+                    .map((change) => describeAction(change.action)),
+                  before: {
+                    mailbox: item.message.mailboxPath,
+                    uidValidity: item.message.uidValidity,
+                    uid: item.message.uid,
+                    flags: item.message.flags
+                  },
+                  after:
+                    item.moved === undefined || location === undefined
+                      ? {
+                          mailbox: item.message.mailboxPath,
+                          uidValidity: item.message.uidValidity,
+                          uid: item.message.uid,
+                          flags: flagsAfter
+                        }
+                      : {
+                          mailbox: item.moved.destination.path,
+                          uidValidity: location.uidValidity,
+                          uid: location.uid,
+                          flags: flagsAfter
+                        }
+                })
               }
               const updated = yield* mail.updateMessage(ownerId, {
                 message: item.message,
@@ -593,6 +653,14 @@ export class RuleExecutor extends Context.Service<RuleExecutor, RuleExecutorShap
           yield* mail.upsertOverrides(ownerId, overrides)
           const runs = items.flatMap(runsOf)
           yield* store.insertRuns(ownerId, { jobId: request.jobId, trigger: request.trigger }, runs)
+          if (entries.length > 0) {
+            runRef.id ??= yield* journal.ensureRun(ownerId, {
+              jobId: request.jobId,
+              trigger: request.trigger,
+              confirmedCount: request.confirmedCount ?? null
+            })
+            yield* journal.record(ownerId, runRef.id, entries)
+          }
           return runs.length
         }).pipe(scopeOf(ownerId))
 
@@ -688,28 +756,89 @@ const describeFailed = (actions: ReadonlyArray<RunAction>): string =>
     .map((a) => describeAction(a.action))
     .join(", ")
 
-/** A dry run of one rule (also a disabled one) on some messages (`POST /rules/:id/test`); changes nothing. */
+export const DryRunTruncation = Schema.Struct({
+  /** Body characters a `contains` / `equals` body condition looks at (the same in `rules.apply`). */
+  bodyCharsPerCondition: Schema.Int,
+  /** Body characters a `regex` body condition looks at (the same in `rules.apply`). */
+  bodyCharsPerRegexCondition: Schema.Int,
+  subjectCharsPerCondition: Schema.Int,
+  /** Evaluated messages whose body is longer than what this rule's body conditions look at. */
+  messagesWithCutBody: Schema.Int,
+  messagesEvaluated: Schema.Int,
+  /** Messages not evaluated (listed in `skipped`). */
+  messagesSkipped: Schema.Int,
+  /** Why messages were skipped: the request's time budget ran out, or one message ran over its limit. */
+  reason: Schema.NullOr(Schema.Literals(["time_budget", "evaluation_timeout", "evaluation_failed"])),
+  /** The request's evaluation budget, waiting for a free evaluation thread included. */
+  budgetMs: Schema.Int
+})
+export type DryRunTruncation = typeof DryRunTruncation.Type
+
+export const SkippedMessage = Schema.Struct({
+  email: Schema.Struct({ id: Schema.String, subject: Schema.NullOr(Schema.String), mailbox: Schema.String }),
+  reason: Schema.Literals(["time_budget", "evaluation_timeout", "evaluation_failed"])
+})
+
+export interface DryRunAnswer {
+  readonly results: ReadonlyArray<RuleTestResult>
+  readonly skipped: ReadonlyArray<typeof SkippedMessage.Type>
+  readonly truncated: DryRunTruncation
+}
+
+/**
+ * A dry run of one rule (also a disabled one) on some messages (`POST /rules/:id/test`); changes
+ * nothing. Evaluated in the evaluation threads under a time budget; what was cut is reported.
+ */
 export const dryRunMessages = (
   rule: StoredRule,
-  messages: ReadonlyArray<RuleMessage>
-): Effect.Effect<ReadonlyArray<RuleTestResult>> =>
+  messages: ReadonlyArray<RuleMessage>,
+  budgetMs: number = EvaluationBudgets.dryRunBudgetMs
+): Effect.Effect<DryRunAnswer, never, RuleEvaluator> =>
   Effect.gen(function* () {
-    const compiled = compileRuleResult(rule.input, { id: rule.id })
-    // a stored rule went through the schema, which compiles every regex
-    if (Result.isFailure(compiled)) return yield* Effect.die(compiled.failure)
+    const evaluator = yield* RuleEvaluator
+    const run = yield* evaluator.test(
+      { id: rule.id, input: rule.input },
+      messages.map((message) => message.state),
+      { budgetMs, hangMs: EvaluationBudgets.dryRunHangMs, resume: false }
+    )
+    const bodyConditions = rule.input.conditions.filter((c) => c.field === "body")
+    const regexCut = bodyConditions.some((c) => c.op === "regex") ? EvaluationLimits.maxRegexBodyChars : null
+    const textCut = bodyConditions.some((c) => c.op !== "regex") ? EvaluationLimits.maxBodyChars : null
     const results: Array<RuleTestResult> = []
-    const breather = makeBreather()
-    for (const message of messages) {
-      const dry = dryRunRule(compiled.success, message.state)
+    const skipped: Array<typeof SkippedMessage.Type> = []
+    let withCutBody = 0
+    messages.forEach((message, index) => {
+      const email = { id: message.id, subject: message.subjectLine, mailbox: message.mailboxPath }
+      const result = run.results[index]
+      if (result === undefined || result._tag === "skipped") {
+        skipped.push({ email, reason: result?.reason ?? "time_budget" })
+        return
+      }
+      // RuleMail reads at most maxBodyChars: a body of exactly that length was (in all likelihood) longer
+      const length = message.state.bodyText.length
+      if ((regexCut !== null && length > regexCut) || (textCut !== null && length >= textCut)) withCutBody += 1
+      const { evaluation, explanation, changes } = result.outcome
       results.push({
-        email: { id: message.id, subject: message.subjectLine, mailbox: message.mailboxPath },
-        matched: dry.evaluation.matched,
-        match: dry.evaluation.match,
-        conditions: dry.evaluation.conditions,
-        explanation: formatEvaluation(dry.evaluation),
-        changes: dry.changes.map((change) => change.action)
+        email,
+        matched: evaluation.matched,
+        match: evaluation.match,
+        conditions: evaluation.conditions,
+        explanation,
+        changes
       })
-      yield* breather.maybeYield
+    })
+    return {
+      results,
+      skipped,
+      truncated: {
+        bodyCharsPerCondition: EvaluationLimits.maxBodyChars,
+        bodyCharsPerRegexCondition: EvaluationLimits.maxRegexBodyChars,
+        subjectCharsPerCondition: EvaluationLimits.maxSubjectChars,
+        messagesWithCutBody: withCutBody,
+        messagesEvaluated: run.evaluated,
+        messagesSkipped: run.skipped,
+        reason: run.reason,
+        budgetMs
+      }
     }
-    return results
   }).pipe(Effect.withSpan("rules.dryRun", { attributes: { "rules.messages": messages.length } }))

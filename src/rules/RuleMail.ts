@@ -13,7 +13,7 @@ import { type DatabaseError, decodeRows } from "../platform/Database.ts"
 import type { MailboxInfo } from "../sync/Imap.ts"
 import type { UserId } from "../users/UserId.ts"
 import { UserScope } from "../users/UserScope.ts"
-import { EvaluationLimits, type MailAddress, type RuleSubject } from "./evaluate.ts"
+import { EvaluationLimits, effectiveScore, type MailAddress, type RuleSubject } from "./evaluate.ts"
 import { sqlFailure } from "./RuleStore.ts"
 
 /** Special uses a rule run leaves alone unless the caller names the mailbox explicitly. */
@@ -185,9 +185,7 @@ const toMessage = (row: MessageRow): RuleMessage => ({
   }
 })
 
-/** `email_effective.score` (and src/analysis `score`): 2 x urgency + importance, null when either is unknown. */
-export const effectiveScore = (urgency: number | null, importance: number | null): number | null =>
-  urgency === null || importance === null ? null : 2 * urgency + importance
+export { effectiveScore }
 
 export class RuleMail extends Context.Service<RuleMail, RuleMailShape>()("mail-helper/RuleMail") {
   static readonly layer = Layer.effect(

@@ -5,9 +5,11 @@ import { NotFound, ServiceUnavailable, ValidationError } from "../http/ApiErrors
 import { JobAccepted } from "../jobs/Job.ts"
 import { Authentication } from "../users/CurrentUser.ts"
 import { IsoDateTime } from "./ApplyJob.ts"
+import { ApplyConfirmationRequired } from "./ApplyPreview.ts"
 import { MailboxPath, RuleInput } from "./Rule.ts"
-import { RuleTestResult } from "./RuleExecutor.ts"
+import { DryRunTruncation, RuleTestResult, SkippedMessage } from "./RuleExecutor.ts"
 import { RuleId, RuleLimitReached, RuleNotFound, RulePatch, RuleRunView, RuleView, RunOutcome } from "./RuleStore.ts"
+import { RunDetail, RunNotFound, RunSummary } from "./RunJournal.ts"
 
 const Uuid = Schema.String.pipe(Schema.check(Schema.isUUID()))
 
@@ -30,8 +32,12 @@ export const RuleTestRequest = Schema.Struct({
 
 export const RuleTestResponse = Schema.Struct({
   rule: Schema.Struct({ id: RuleId, name: Schema.String, enabled: Schema.Boolean }),
-  /** One entry per message: whether the rule matches, every condition with the value it saw, what would change. */
-  results: Schema.Array(RuleTestResult)
+  /** One entry per evaluated message: whether the rule matches, every condition with the value it saw, what would change. */
+  results: Schema.Array(RuleTestResult),
+  /** Messages not evaluated within the request's budget. */
+  skipped: Schema.Array(SkippedMessage),
+  /** What was cut: text per condition (as in rules.apply), messages evaluated and skipped, and why. */
+  truncated: DryRunTruncation
 })
 
 export const RulesApplyRequest = Schema.Struct({
@@ -41,7 +47,12 @@ export const RulesApplyRequest = Schema.Struct({
   /** Only this mailbox; default: every mailbox except Sent, Drafts, Trash and virtual ones (All, Flagged). */
   mailbox: Schema.optionalKey(MailboxPath),
   /** Only mail dated at or after this. */
-  since: Schema.optionalKey(IsoDateTime)
+  since: Schema.optionalKey(IsoDateTime),
+  /**
+   * The number of messages this run would change, as the same request without `confirm` (a 409) reports
+   * it. Required: a run on past mail starts only when the caller has seen and confirmed the number.
+   */
+  confirm: Schema.optionalKey(Schema.Int.pipe(Schema.check(Schema.isGreaterThanOrEqualTo(0))))
 }).annotate({ identifier: "RulesApplyRequest" })
 
 export const RunListQuery = {
@@ -55,13 +66,28 @@ export const RunListQuery = {
   cursor: Schema.optionalKey(Schema.String.pipe(Schema.check(Schema.isMaxLength(100))))
 }
 
+export const RunIdParams = { id: Uuid }
+
+export const ApplyRunQuery = {
+  limit: Schema.optionalKey(
+    Schema.FiniteFromString.pipe(Schema.check(Schema.isInt(), Schema.isBetween({ minimum: 1, maximum: 200 })))
+  ),
+  cursor: Schema.optionalKey(Schema.String.pipe(Schema.check(Schema.isMaxLength(200))))
+}
+
+export const ApplyRunPage = Schema.Struct({
+  items: Schema.Array(RunSummary),
+  /** Pass as `cursor` for the next (older) page; null on the last page. */
+  nextCursor: Schema.NullOr(Schema.String)
+})
+
 export const RunPageResponse = Schema.Struct({
   items: Schema.Array(RuleRunView),
   /** Pass as `cursor` for the next (older) page; null on the last page. */
   nextCursor: Schema.NullOr(Schema.String)
 })
 
-/** Auto-rules: CRUD, dry run, apply to stored mail, execution log (src/rules/README.md). */
+/** Auto-rules: CRUD, dry run, apply to stored mail (confirmed), runs with their journal and undo, execution log (src/rules/README.md). */
 export class RulesApi extends HttpApiGroup.make("rules")
   .add(
     HttpApiEndpoint.get("list", "/rules", {
@@ -78,17 +104,38 @@ export class RulesApi extends HttpApiGroup.make("rules")
   )
   // static paths before `/rules/:id`
   .add(
-    HttpApiEndpoint.get("runs", "/rules/runs", {
+    HttpApiEndpoint.get("log", "/rules/log", {
       query: RunListQuery,
       success: RunPageResponse,
       error: [RuleNotFound, NotFound, ValidationError, ServiceUnavailable]
     })
   )
   .add(
+    HttpApiEndpoint.get("runs", "/rules/runs", {
+      query: ApplyRunQuery,
+      success: ApplyRunPage,
+      error: [ValidationError, ServiceUnavailable]
+    })
+  )
+  .add(
+    HttpApiEndpoint.get("run", "/rules/runs/:id", {
+      params: RunIdParams,
+      success: RunDetail,
+      error: [RunNotFound, ServiceUnavailable]
+    })
+  )
+  .add(
+    HttpApiEndpoint.post("undo", "/rules/runs/:id/undo", {
+      params: RunIdParams,
+      success: JobAccepted.pipe(HttpApiSchema.status(202)),
+      error: [RunNotFound, ServiceUnavailable]
+    })
+  )
+  .add(
     HttpApiEndpoint.post("apply", "/rules/apply", {
       payload: RulesApplyRequest,
       success: JobAccepted.pipe(HttpApiSchema.status(202)),
-      error: [RuleNotFound, AccountNotFound, ServiceUnavailable]
+      error: [RuleNotFound, AccountNotFound, ApplyConfirmationRequired, ServiceUnavailable]
     })
   )
   .add(

@@ -7,9 +7,13 @@ import { unavailable } from "../http/errorMapping.ts"
 import { Jobs } from "../jobs/Jobs.ts"
 import { CurrentUser } from "../users/CurrentUser.ts"
 import { RulesApplyJob } from "./ApplyJob.ts"
+import { ApplyConfirmationRequired, previewApply } from "./ApplyPreview.ts"
 import { dryRunMessages } from "./RuleExecutor.ts"
+import { RuleEvaluator } from "./RuleEvaluator.ts"
 import { RuleMail, type RuleMessage } from "./RuleMail.ts"
 import { RuleNotFound, RuleStore, toRuleView } from "./RuleStore.ts"
+import { RunJournal } from "./RunJournal.ts"
+import { RulesUndoJob } from "./UndoJob.ts"
 import { RuleTestLimits } from "./RulesApi.ts"
 
 const formatter = SchemaIssue.makeFormatterStandardSchemaV1()
@@ -44,6 +48,21 @@ const decodeCursor = (cursor: string) => {
     : Effect.succeed(BigInt(match[1]))
 }
 
+const encodeRunCursor = (createdAt: Date, id: string): string =>
+  Buffer.from(`run:${createdAt.toISOString()}|${id}`).toString("base64url")
+const decodeRunCursor = (cursor: string) => {
+  const match = /^run:([0-9T:.Z-]{20,30})\|([0-9a-f-]{36})$/.exec(Buffer.from(cursor, "base64url").toString("utf8"))
+  const createdAt = match?.[1] === undefined ? Number.NaN : Date.parse(match[1])
+  return match?.[2] === undefined || Number.isNaN(createdAt)
+    ? Effect.fail(
+        new ValidationError({
+          message: "invalid cursor",
+          issues: [{ path: "query.cursor", message: "not a cursor returned by this endpoint" }]
+        })
+      )
+    : Effect.succeed({ createdAt: new Date(createdAt), id: match[2] })
+}
+
 const RulesHandlers = HttpApiBuilder.group(
   Api,
   "rules",
@@ -51,6 +70,9 @@ const RulesHandlers = HttpApiBuilder.group(
     const store = yield* RuleStore
     const mail = yield* RuleMail
     const jobs = yield* Jobs
+    const evaluator = yield* RuleEvaluator
+    const journal = yield* RunJournal
+    const withEvaluator = Effect.provideService(RuleEvaluator, evaluator)
     return handlers
       .handle("list", () =>
         CurrentUser.use((user) => store.list(user.id)).pipe(
@@ -98,10 +120,10 @@ const RulesHandlers = HttpApiBuilder.group(
             if (Option.isNone(found)) return yield* new NotFound({ message: `no email with id ${payload.emailId}` })
             messages = [found.value]
           }
-          const results = yield* dryRunMessages(rule, messages)
+          const answer = yield* dryRunMessages(rule, messages).pipe(Effect.provideService(RuleEvaluator, evaluator))
           return {
             rule: { id: rule.id, name: rule.input.name, enabled: rule.input.enabled },
-            results
+            ...answer
           }
         }).pipe(Effect.catchTag("DatabaseError", unavailable))
       )
@@ -116,6 +138,15 @@ const RulesHandlers = HttpApiBuilder.group(
           if (payload.accountId !== undefined && !(yield* mail.hasAccount(user.id, payload.accountId))) {
             return yield* AccountNotFound.forId(payload.accountId)
           }
+          // past mail: the run starts only with the count the caller was shown
+          const preview = yield* previewApply(user.id, payload.ruleIds, {
+            accountId: payload.accountId,
+            mailbox: payload.mailbox,
+            since: payload.since === undefined ? undefined : new Date(payload.since)
+          }).pipe(Effect.provideService(RuleStore, store), Effect.provideService(RuleMail, mail), withEvaluator)
+          if (payload.confirm !== preview.count) {
+            return yield* ApplyConfirmationRequired.of(preview, payload.confirm)
+          }
           const submitted = yield* jobs.submit(
             RulesApplyJob,
             {
@@ -123,7 +154,8 @@ const RulesHandlers = HttpApiBuilder.group(
               ...(payload.ruleIds === undefined ? {} : { ruleIds: payload.ruleIds }),
               ...(payload.accountId === undefined ? {} : { accountId: payload.accountId }),
               ...(payload.mailbox === undefined ? {} : { mailbox: payload.mailbox }),
-              ...(payload.since === undefined ? {} : { since: payload.since })
+              ...(payload.since === undefined ? {} : { since: payload.since }),
+              confirmedCount: preview.count
             },
             { ownerId: user.id }
           )
@@ -134,7 +166,7 @@ const RulesHandlers = HttpApiBuilder.group(
           Effect.catchTag(["InvalidJobPayload", "UnknownJobKind"], Effect.die)
         )
       )
-      .handle("runs", ({ query }) =>
+      .handle("log", ({ query }) =>
         Effect.gen(function* () {
           const user = yield* CurrentUser
           if (query.ruleId !== undefined) yield* store.get(user.id, query.ruleId)
@@ -154,8 +186,40 @@ const RulesHandlers = HttpApiBuilder.group(
           return { items: page.items, nextCursor: page.nextSeq === undefined ? null : encodeCursor(page.nextSeq) }
         }).pipe(Effect.catchTag("DatabaseError", unavailable))
       )
+      .handle("runs", ({ query }) =>
+        Effect.gen(function* () {
+          const user = yield* CurrentUser
+          const limit = query.limit ?? 50
+          const before = query.cursor === undefined ? undefined : yield* decodeRunCursor(query.cursor)
+          const items = yield* journal.list(user.id, limit + 1, before)
+          const page = items.slice(0, limit)
+          const last = page.at(-1)
+          return {
+            items: page,
+            nextCursor: items.length > limit && last !== undefined ? encodeRunCursor(last.createdAt, last.id) : null
+          }
+        }).pipe(Effect.catchTag("DatabaseError", unavailable))
+      )
+      .handle("run", ({ params }) =>
+        CurrentUser.use((user) => journal.get(user.id, params.id)).pipe(Effect.catchTag("DatabaseError", unavailable))
+      )
+      .handle("undo", ({ params }) =>
+        Effect.gen(function* () {
+          const user = yield* CurrentUser
+          // another user's run is not found (row-level security and the user filter)
+          yield* journal.get(user.id, params.id)
+          const submitted = yield* jobs.submit(RulesUndoJob, { runId: params.id }, { ownerId: user.id })
+          yield* journal.requestUndo(user.id, params.id, submitted.jobId)
+          return { jobId: submitted.jobId, state: submitted.state }
+        }).pipe(
+          Effect.catchTag(["DatabaseError", "QueueUnavailable"], unavailable),
+          Effect.catchTag(["InvalidJobPayload", "UnknownJobKind"], Effect.die)
+        )
+      )
   })
 )
 
 /** The `rules` API group with the services it needs (needs Jobs, SqlClient and UserScope from the program). */
-export const RulesHttpLive = RulesHandlers.pipe(Layer.provide(Layer.mergeAll(RuleStore.layer, RuleMail.layer)))
+export const RulesHttpLive = RulesHandlers.pipe(
+  Layer.provide(Layer.mergeAll(RuleStore.layer, RuleMail.layer, RunJournal.layer, RuleEvaluator.layerConfig))
+)

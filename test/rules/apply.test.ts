@@ -9,6 +9,7 @@ import {
   allRuns,
   applyAndWait,
   as,
+  confirmedApply,
   createRule,
   deleteAllRules,
   loginCount,
@@ -115,7 +116,9 @@ layer(rulesTestLayer(USERS), { excludeTestServices: true, timeout: "120 seconds"
               actionsApplied: 10,
               actionsFailed: 0,
               failedMessages: 0,
-              runs: 5
+              runs: 5,
+              evaluationTimeouts: 0,
+              stoppedAtConfirmedCount: false
             })
             assert.deepStrictEqual(field(first.job, "progress"), {
               phase: "applying",
@@ -186,7 +189,9 @@ layer(rulesTestLayer(USERS), { excludeTestServices: true, timeout: "120 seconds"
               actionsApplied: 0,
               actionsFailed: 0,
               failedMessages: 0,
-              runs: 0
+              runs: 0,
+              evaluationTimeouts: 0,
+              stoppedAtConfirmedCount: false
             })
             const statusAfter = yield* Effect.forEach(["INBOX", "Archive", "Trash"], (mailbox) =>
               Effect.promise(() => server.mailboxStatus("actions", mailbox))
@@ -391,11 +396,7 @@ layer(rulesTestLayer(USERS), { excludeTestServices: true, timeout: "120 seconds"
             conditions: [{ field: "subject", op: "contains", value: "hello" }],
             actions: [{ type: "flag" }, { type: "addTag", tag: "seen-by-rules" }]
           })
-          const response = yield* call(base, "POST", "/api/v1/rules/apply", {
-            json: { accountId: down },
-            headers: as(owner)
-          })
-          assert.strictEqual(response.status, 202, response.text)
+          const { response } = yield* confirmedApply(base, owner, { accountId: down })
           const jobId = String(field(response.body, "jobId"))
           const retrying = yield* waitForJob(base, owner, jobId, (state) => state === "retrying" || state === "failed")
           assert.strictEqual(field(retrying, "state"), "retrying")

@@ -150,6 +150,15 @@ describe("subject and body conditions", () => {
     expect(passes({ field: "body", op: "regex", value: "late" }, m)).toBe(false)
   })
 
+  it("a body regex looks at the first 16 KiB only (contains still sees 64 KiB)", () => {
+    const cutAt = EvaluationLimits.maxRegexBodyChars
+    const body = `${"x".repeat(cutAt - 10)}early${"y".repeat(100)}late`
+    const m = message({ bodyText: body })
+    expect(passes({ field: "body", op: "regex", value: "early" }, m)).toBe(true)
+    expect(passes({ field: "body", op: "regex", value: "late" }, m)).toBe(false)
+    expect(passes({ field: "body", op: "contains", value: "late" }, m)).toBe(true)
+  })
+
   it("observed is an excerpt around the match, cut to about 120 characters", () => {
     const body = `${"Lorem ipsum dolor sit amet. ".repeat(40)}Ihre Kündigung ist eingegangen.${" Weiterer Text.".repeat(40)}`
     const hit = check({ field: "body", op: "contains", value: "kündigung" }, message({ bodyText: body }))
@@ -402,8 +411,8 @@ describe("pathological regexes run in linear time", () => {
     const evalMs = performance.now() - start
     expect(evaluation.conditions.map((c) => c.passed)).toEqual([false, true, false])
 
-    // also a version whose end stays inside the cap
-    const shortBody = message({ bodyText: `${"a".repeat(60_000)}!` })
+    // also a version whose end stays inside the regex cut of the body
+    const shortBody = message({ bodyText: `${"a".repeat(EvaluationLimits.maxRegexBodyChars - 100)}!` })
     start = performance.now()
     const short = evaluateRule(compiled, shortBody)
     const shortMs = performance.now() - start

@@ -336,25 +336,43 @@ export const waitForJob = (base: string, user: string, id: string, done: (state:
 
 export const terminal = (state: string) => ["succeeded", "failed", "cancelled"].includes(state)
 
-/** POST /rules/apply and wait until the job ends; returns the job. */
+/**
+ * POST /rules/apply as a client does it: without `confirm` (a 409 that carries the count), then with the
+ * count it was shown. Returns the 202's body.
+ */
+export const confirmedApply = (base: string, user: string, body: Record<string, unknown> = {}) =>
+  Effect.gen(function* () {
+    const preview = yield* call(base, "POST", "/api/v1/rules/apply", { json: body, headers: as(user) })
+    assert.strictEqual(preview.status, 409, preview.text)
+    assert.strictEqual(field(preview.body, "_tag"), "ApplyConfirmationRequired", preview.text)
+    const count = field(preview.body, "count")
+    assert.isNumber(count)
+    const response = yield* call(base, "POST", "/api/v1/rules/apply", {
+      json: { ...body, confirm: count },
+      headers: as(user)
+    })
+    assert.strictEqual(response.status, 202, response.text)
+    return { response, count: Number(count) }
+  })
+
+/** POST /rules/apply (confirmed) and wait until the job ends; returns the job. */
 export const applyAndWait = (base: string, user: string, body: Record<string, unknown> = {}) =>
   Effect.gen(function* () {
-    const response = yield* call(base, "POST", "/api/v1/rules/apply", { json: body, headers: as(user) })
-    assert.strictEqual(response.status, 202, response.text)
+    const { response } = yield* confirmedApply(base, user, body)
     const jobId = String(field(response.body, "jobId"))
     const job = yield* waitForJob(base, user, jobId, terminal)
     assert.strictEqual(field(job, "state"), "succeeded", JSON.stringify(job))
     return { jobId, job }
   })
 
-/** Every run of the user, newest first (follows the cursor). */
+/** The user's execution log (GET /rules/log), newest first (follows the cursor). */
 export const allRuns = (base: string, user: string, query = "") =>
   Effect.gen(function* () {
     const items: Array<unknown> = []
     let cursor: string | null = null
     do {
       const separator = query === "" ? "?" : "&"
-      const path: string = `/api/v1/rules/runs${query === "" ? "" : `?${query}`}${cursor === null ? "" : `${separator}cursor=${cursor}`}`
+      const path: string = `/api/v1/rules/log${query === "" ? "" : `?${query}`}${cursor === null ? "" : `${separator}cursor=${cursor}`}`
       const response = yield* call(base, "GET", path, { headers: as(user) })
       assert.strictEqual(response.status, 200, response.text)
       const page = field(response.body, "items")

@@ -1,0 +1,331 @@
+/**
+ * The `rules.undo` job (`POST /api/v1/rules/runs/:id/undo`): puts the messages a rule run changed on
+ * the server back where they were, with the flags they had, from the run's journal (RunJournal.ts).
+ *
+ * Per journal row, on the server (never guessed):
+ * - the message must still be where the run left it: same mailbox, same UIDVALIDITY, the UID from
+ *   the server's COPYUID answer; otherwise it is `vanished` (moved, expunged, mailbox recreated);
+ * - its flags must still be the ones the run left; otherwise it is `changed` (someone worked on it since)
+ *   and left alone;
+ * - then UID STORE back to the flags before, and UID MOVE back to the mailbox before (UIDPLUS gives
+ *   the new UID, which our row takes); the row is `restored`.
+ * Each row's outcome is stored on the row; rows already restored are skipped, so undoing twice (or a
+ * retried attempt) changes nothing more. Tags and priority (database-only actions) are not undone.
+ */
+import { Effect, Exit, Option, Result, Schema, Scope } from "effect"
+import { SqlClient } from "effect/sql"
+import { CurrentJob } from "../jobs/CurrentJob.ts"
+import { defineJobKind, PermanentJobError, TransientJobError } from "../jobs/JobKind.ts"
+import { makeProcessor } from "../jobs/JobProcessor.ts"
+import type { DatabaseError } from "../platform/Database.ts"
+import { type ImapError, type ImapSession, isTransientImapError } from "../sync/Imap.ts"
+import { UserId } from "../users/UserId.ts"
+import { UserScope } from "../users/UserScope.ts"
+import { type AccountSessionError, AccountSessions } from "./AccountSessions.ts"
+import { sqlFailure } from "./RuleStore.ts"
+import { type JournalEntry, RunJournal, type UndoStatus } from "./RunJournal.ts"
+
+const Uuid = Schema.String.pipe(Schema.check(Schema.isUUID()))
+
+export const RulesUndoPayload = Schema.Struct({ runId: Uuid })
+export type RulesUndoPayload = typeof RulesUndoPayload.Type
+
+export const UndoOutcome = Schema.Literals(["restored", "changed", "vanished", "failed", "already_restored"])
+
+export const UndoSummary = Schema.Struct({
+  /** Journal rows of the run. */
+  entries: Schema.Int,
+  restored: Schema.Int,
+  /** Changed since the run (flags differ): left as they are. */
+  changed: Schema.Int,
+  /** No longer where the run left them (moved, deleted, mailbox recreated). */
+  vanished: Schema.Int,
+  failed: Schema.Int,
+  /** Restored by an earlier undo. */
+  alreadyRestored: Schema.Int,
+  /** Per message (the first `UndoLimits.maxListed`; every row's outcome is in GET /rules/runs/:id). */
+  messages: Schema.Array(
+    Schema.Struct({
+      emailId: Schema.NullOr(Schema.String),
+      subject: Schema.NullOr(Schema.String),
+      outcome: UndoOutcome,
+      detail: Schema.NullOr(Schema.String)
+    })
+  )
+})
+export type UndoSummary = typeof UndoSummary.Type
+
+export const UndoLimits = { maxListed: 200 } as const
+
+export const RulesUndoJob = defineJobKind({
+  name: "rules.undo",
+  description: "Puts the messages a rule run changed back where they were, with their flags before",
+  payload: RulesUndoPayload,
+  result: UndoSummary,
+  concurrency: 2,
+  timeout: "30 minutes",
+  // rows done are marked: a retry goes on with the rest
+  retryOnTimeout: true,
+  retry: { attempts: 5, initialDelay: "2 seconds", maxDelay: "2 minutes", jitter: 0.2 },
+  userVisible: true
+})
+
+const decodeOwner = Schema.decodeUnknownOption(UserId)
+
+const groupBy = <A>(items: ReadonlyArray<A>, key: (item: A) => string): Map<string, Array<A>> => {
+  const groups = new Map<string, Array<A>>()
+  for (const item of items) {
+    const k = key(item)
+    const group = groups.get(k)
+    if (group === undefined) groups.set(k, [item])
+    else group.push(item)
+  }
+  return groups
+}
+
+/** Flags as a comparable set: case-insensitive, without \Recent (the server sets it, nobody can). */
+const flagKey = (flags: ReadonlyArray<string>): string =>
+  [...new Set(flags.map((flag) => flag.toLowerCase()).filter((flag) => flag !== "\\recent"))].sort().join(" ")
+
+const settable = (flags: ReadonlyArray<string>) => flags.filter((flag) => flag.toLowerCase() !== "\\recent")
+
+const without = (flags: ReadonlyArray<string>, other: ReadonlyArray<string>) => {
+  const drop = new Set(other.map((flag) => flag.toLowerCase()))
+  return settable(flags).filter((flag) => !drop.has(flag.toLowerCase()))
+}
+
+interface Outcome {
+  readonly status: UndoStatus
+  readonly detail: string | null
+}
+
+/** The server could not be reached mid-undo: the attempt ends and is retried (restored rows are skipped). */
+class UndoImapUnavailable extends Schema.TaggedError<UndoImapUnavailable>()("UndoImapUnavailable", {
+  message: Schema.String
+}) {}
+
+const describeImap = (error: ImapError | AccountSessionError): string => error.message
+
+const isTransient = (error: ImapError | AccountSessionError): boolean =>
+  error._tag === "DatabaseError" || (error._tag === "ImapConnectionError" && isTransientImapError(error))
+
+export const RulesUndoProcessor = makeProcessor(
+  RulesUndoJob,
+  Effect.gen(function* () {
+    const journal = yield* RunJournal
+    const sessions = yield* AccountSessions
+    const sql = yield* SqlClient.SqlClient
+    const userScope = yield* UserScope
+
+    /** Our row follows the message back (the next sync would too; this keeps the API right meanwhile). */
+    const updateRow = (
+      ownerId: UserId,
+      entry: JournalEntry,
+      location: { readonly uidValidity: number; readonly uid: number }
+    ): Effect.Effect<void, DatabaseError> =>
+      entry.emailId === null
+        ? Effect.void
+        : userScope
+            .run(
+              ownerId,
+              Effect.gen(function* () {
+                const target = yield* sql<{ readonly id: string }>`
+                  SELECT id FROM mailboxes
+                  WHERE user_id = ${ownerId} AND account_id = ${entry.accountId} AND path = ${entry.before.mailbox}`
+                const mailboxId = target[0]?.id
+                if (mailboxId === undefined) return
+                const lower = entry.before.flags.map((flag) => flag.toLowerCase())
+                yield* sql`
+                  DELETE FROM emails
+                  WHERE user_id = ${ownerId} AND mailbox_id = ${mailboxId} AND uid_validity = ${location.uidValidity}
+                    AND uid = ${location.uid} AND id <> ${entry.emailId}`
+                yield* sql`
+                  UPDATE emails SET mailbox_id = ${mailboxId}, uid_validity = ${location.uidValidity},
+                    uid = ${location.uid},
+                    flags = ARRAY(SELECT jsonb_array_elements_text(${JSON.stringify(entry.before.flags)}::jsonb)),
+                    seen = ${lower.includes("\\seen")}, flagged = ${lower.includes("\\flagged")}, updated_at = now()
+                  WHERE id = ${entry.emailId} AND user_id = ${ownerId}`
+              })
+            )
+            .pipe(Effect.catchTag("SqlError", sqlFailure))
+
+    /** Undo of the rows of one mailbox (where the run left them). */
+    const undoMailbox = (
+      session: ImapSession,
+      mailbox: string,
+      entries: ReadonlyArray<JournalEntry>,
+      ownerId: UserId
+    ): Effect.Effect<ReadonlyArray<readonly [JournalEntry, Outcome]>, UndoImapUnavailable | DatabaseError> =>
+      Effect.gen(function* () {
+        const out: Array<readonly [JournalEntry, Outcome]> = []
+        const opened = yield* Effect.result(session.openMailbox(mailbox))
+        if (Result.isFailure(opened)) {
+          if (isTransient(opened.failure)) return yield* new UndoImapUnavailable({ message: opened.failure.message })
+          const detail =
+            opened.failure._tag === "ImapMailboxMissing"
+              ? `mailbox '${mailbox}' no longer exists`
+              : `mailbox '${mailbox}' cannot be opened: ${describeImap(opened.failure)}`
+          return entries.map((entry) => [entry, { status: "vanished", detail }] as const)
+        }
+        const flags = yield* Effect.result(session.fetchFlags(mailbox))
+        if (Result.isFailure(flags)) {
+          if (isTransient(flags.failure)) return yield* new UndoImapUnavailable({ message: flags.failure.message })
+          return entries.map(
+            (entry) =>
+              [entry, { status: "failed", detail: `reading the flags: ${describeImap(flags.failure)}` }] as const
+          )
+        }
+        const current = new Map(flags.success.map((state) => [state.uid, state.flags] as const))
+        for (const entry of entries) {
+          if (opened.success.uidValidity !== entry.after.uidValidity) {
+            out.push([
+              entry,
+              { status: "vanished", detail: `mailbox '${mailbox}' was recreated (UIDVALIDITY changed)` }
+            ])
+            continue
+          }
+          const now = current.get(entry.after.uid)
+          if (now === undefined) {
+            out.push([entry, { status: "vanished", detail: `no longer in '${mailbox}' (moved or deleted since)` }])
+            continue
+          }
+          if (flagKey(now) !== flagKey(entry.after.flags)) {
+            out.push([
+              entry,
+              {
+                status: "changed",
+                detail: `its flags are now [${settable(now).join(" ")}], the run left [${settable(entry.after.flags).join(" ")}]: left as it is`
+              }
+            ])
+            continue
+          }
+          const add = without(entry.before.flags, now)
+          const remove = without(now, entry.before.flags)
+          if (add.length > 0 || remove.length > 0) {
+            const stored = yield* Effect.result(session.setFlags(mailbox, [entry.after.uid], add, remove))
+            if (Result.isFailure(stored)) {
+              if (isTransient(stored.failure))
+                return yield* new UndoImapUnavailable({ message: stored.failure.message })
+              out.push([entry, { status: "failed", detail: `restoring the flags: ${describeImap(stored.failure)}` }])
+              continue
+            }
+          }
+          if (mailbox === entry.before.mailbox) {
+            yield* updateRow(ownerId, entry, { uidValidity: entry.after.uidValidity, uid: entry.after.uid })
+            out.push([entry, { status: "restored", detail: null }])
+            continue
+          }
+          const moved = yield* Effect.result(session.moveMessages(mailbox, [entry.after.uid], entry.before.mailbox))
+          if (Result.isFailure(moved)) {
+            if (isTransient(moved.failure)) return yield* new UndoImapUnavailable({ message: moved.failure.message })
+            out.push([
+              entry,
+              {
+                status: "failed",
+                detail: `flags restored, moving back to '${entry.before.mailbox}' failed: ${describeImap(moved.failure)}`
+              }
+            ])
+            continue
+          }
+          const uid = moved.success.uidMap.get(entry.after.uid)
+          const uidValidity = moved.success.destinationUidValidity
+          if (uid !== undefined && uidValidity !== null) yield* updateRow(ownerId, entry, { uidValidity, uid })
+          out.push([
+            entry,
+            {
+              status: "restored",
+              detail: uid === undefined ? "the server did not report the new UID; the next sync updates the row" : null
+            }
+          ])
+        }
+        return out
+      })
+
+    return (payload: RulesUndoPayload) =>
+      Effect.gen(function* () {
+        const job = yield* CurrentJob
+        const owner = decodeOwner(job.ownerId)
+        if (Option.isNone(owner)) {
+          return yield* new PermanentJobError({ code: "invalid_owner", message: "rules.undo runs for a user" })
+        }
+        const ownerId = owner.value
+        const found = yield* Effect.result(journal.get(ownerId, payload.runId))
+        if (Result.isFailure(found)) {
+          return found.failure._tag === "RunNotFound"
+            ? yield* new PermanentJobError({ code: "run_not_found", message: found.failure.message })
+            : yield* new TransientJobError({ code: "database", message: found.failure.message })
+        }
+        const entries = yield* journal.entries(ownerId, payload.runId)
+        const summary = {
+          entries: entries.length,
+          restored: 0,
+          changed: 0,
+          vanished: 0,
+          failed: 0,
+          alreadyRestored: 0
+        }
+        const messages: Array<UndoSummary["messages"][number]> = []
+        const list = (
+          entry: JournalEntry,
+          outcome: UndoSummary["messages"][number]["outcome"],
+          detail: string | null
+        ) => {
+          if (messages.length < UndoLimits.maxListed) {
+            messages.push({ emailId: entry.emailId, subject: entry.subject, outcome, detail })
+          }
+        }
+        const todo: Array<JournalEntry> = []
+        for (const entry of entries) {
+          if (entry.undo?.status === "restored") {
+            summary.alreadyRestored += 1
+            list(entry, "already_restored", null)
+          } else todo.push(entry)
+        }
+        const record = (entry: JournalEntry, outcome: Outcome) =>
+          Effect.gen(function* () {
+            yield* journal.markUndo(ownerId, entry.id, outcome.status, outcome.detail)
+            summary[outcome.status] += 1
+            list(entry, outcome.status, outcome.detail)
+          })
+
+        const byAccount = groupBy(todo, (entry) => entry.accountId)
+        let done = 0
+        for (const [accountId, accountEntries] of byAccount) {
+          const scope = yield* Scope.make()
+          const connected = yield* Effect.result(sessions.connect(ownerId, accountId).pipe(Scope.provide(scope)))
+          if (Result.isFailure(connected)) {
+            yield* Scope.close(scope, Exit.void)
+            if (isTransient(connected.failure)) {
+              return yield* new TransientJobError({ code: "imap_unavailable", message: connected.failure.message })
+            }
+            for (const entry of accountEntries) {
+              yield* record(entry, {
+                status: "failed",
+                detail: `the account cannot be used: ${connected.failure.message}`
+              })
+            }
+            continue
+          }
+          const byMailbox = groupBy(accountEntries, (entry) => entry.after.mailbox)
+          for (const [mailbox, mailboxEntries] of byMailbox) {
+            const outcomes = yield* undoMailbox(connected.success, mailbox, mailboxEntries, ownerId).pipe(
+              Effect.onError(() => Scope.close(scope, Exit.void))
+            )
+            for (const [entry, outcome] of outcomes) yield* record(entry, outcome)
+            done += mailboxEntries.length
+            yield* job.progress({ phase: "undoing", done, total: todo.length })
+          }
+          yield* Scope.close(scope, Exit.void)
+        }
+        return { ...summary, messages }
+      }).pipe(
+        Effect.catchTag("DatabaseError", (error) =>
+          Effect.fail(new TransientJobError({ code: "database", message: error.message }))
+        ),
+        Effect.catchTag("UndoImapUnavailable", (error) =>
+          Effect.fail(new TransientJobError({ code: "imap_unavailable", message: error.message }))
+        ),
+        Effect.withSpan("rules.undo", { attributes: { "rules.run": payload.runId } })
+      )
+  })
+)

@@ -1,5 +1,5 @@
 /**
- * Rule runs and their action journal (`rule_apply_runs`, `rule_journal`, migration 0041).
+ * Rule runs and their action journal (`rule_apply_runs`, `rule_journal`, migration 0055).
  *
  * A run is one `rules.apply` job that changed something on the server. Every message it changed on
  * the server has one journal row: where it was and its flags before, where it went and its flags after

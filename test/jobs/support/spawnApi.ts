@@ -37,7 +37,8 @@ export const spawnApi = (testEnv: TestEnv, extraEnv: Record<string, string> = {}
       const deadline = Date.now() + 30_000
       for (;;) {
         if (child.exitCode !== null || child.signalCode !== null) throw new Error(`API exited during start:\n${output}`)
-        const live = await fetch(`${base}/health/live`).then(
+        // bounded: the acquisition of a scope cannot be interrupted, so nothing in it may wait for ever
+        const live = await fetch(`${base}/health/live`, { signal: AbortSignal.timeout(1_000) }).then(
           (response) => response.ok,
           () => false
         )

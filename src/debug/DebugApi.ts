@@ -1,14 +1,17 @@
 import { Schema } from "effect"
 import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema } from "effect/http-api"
 import { NotFound, ServiceUnavailable } from "../http/ApiErrors.ts"
+import { TooManyRequestsWithRetryAfter } from "../users/UserErrors.ts"
 import { JobAccepted } from "../jobs/Job.ts"
 import { Authentication } from "../users/CurrentUser.ts"
-import { PingPayload } from "./PingJob.ts"
+import { PingPayload, pingTimeLimitMillis } from "./PingJob.ts"
 
 export const PingRequest = Schema.Struct({
   ...PingPayload.fields,
   /** A per-job hard time limit, tighter than the kind's 30 s. */
-  timeoutMillis: Schema.optionalKey(Schema.Int.pipe(Schema.check(Schema.isBetween({ minimum: 10, maximum: 30_000 }))))
+  timeoutMillis: Schema.optionalKey(
+    Schema.Int.pipe(Schema.check(Schema.isBetween({ minimum: 10, maximum: pingTimeLimitMillis })))
+  )
 })
 
 /** Diagnostics, enabled by ENABLE_DEBUG_JOBS (on by default outside production). */
@@ -17,7 +20,8 @@ export class DebugApi extends HttpApiGroup.make("debug")
     HttpApiEndpoint.post("ping", "/debug/ping", {
       payload: PingRequest,
       success: JobAccepted.pipe(HttpApiSchema.status(202)),
-      error: [NotFound, ServiceUnavailable]
+      // 429: the user's submit budget is spent (Jobs.submitForUser)
+      error: [NotFound, TooManyRequestsWithRetryAfter, ServiceUnavailable]
     })
   )
   .middleware(Authentication)

@@ -1,7 +1,7 @@
 import { Effect } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
 import { Api } from "../http/Api.ts"
-import { NotFound } from "../http/ApiErrors.ts"
+import { NotFound, TooManyRequests } from "../http/ApiErrors.ts"
 import { unavailable } from "../http/errorMapping.ts"
 import { Jobs } from "../jobs/Jobs.ts"
 import { AppConfig } from "../platform/Config.ts"
@@ -19,10 +19,13 @@ export const DebugHttpLive = HttpApiBuilder.group(
         if (!config.debugJobsEnabled) return yield* new NotFound({ message: "debug endpoints are disabled" })
         const user = yield* CurrentUser
         const { timeoutMillis, ...ping } = payload
-        const submitted = yield* jobs.submit(PingJob, ping, { ownerId: user.id, timeout: timeoutMillis })
+        const submitted = yield* jobs.submitForUser(PingJob, ping, { ownerId: user.id, timeout: timeoutMillis })
         return { jobId: submitted.jobId, state: submitted.state }
       }).pipe(
         Effect.catchTag(["DatabaseError", "QueueUnavailable"], unavailable),
+        Effect.catchTag("SubmitRateLimited", (error) =>
+          Effect.fail(new TooManyRequests({ message: error.message, retryAfterSeconds: error.retryAfterSeconds }))
+        ),
         // the endpoint schema already holds the kind's payload schema, so these cannot happen
         Effect.catchTag(["InvalidJobPayload", "UnknownJobKind"], Effect.die)
       )

@@ -1,4 +1,4 @@
-import { Effect, Schema } from "effect"
+import { Duration, Effect, Schema } from "effect"
 import { CurrentJob } from "../jobs/CurrentJob.ts"
 import { defineJobKind, PermanentJobError, TransientJobError } from "../jobs/JobKind.ts"
 import { makeProcessor } from "../jobs/JobProcessor.ts"
@@ -6,10 +6,27 @@ import { makeProcessor } from "../jobs/JobProcessor.ts"
 const boundedInt = (min: number, max: number) =>
   Schema.Int.pipe(Schema.check(Schema.isBetween({ minimum: min, maximum: max })))
 
+/**
+ * The kind's hard time limit, in milliseconds. A ping may not ask to sleep longer: it could never
+ * succeed, and would only hold a worker slot until the limit (docs/security.md).
+ */
+export const pingTimeLimitMillis = 30_000
+
 /** A job that exercises every path of the job system on demand. */
 export const PingPayload = Schema.Struct({
-  /** Total time the job sleeps, spread over its steps. */
-  sleepMillis: Schema.optionalKey(boundedInt(0, 600_000)),
+  /** Total time the job sleeps, spread over its steps; at most the kind's time limit. */
+  sleepMillis: Schema.optionalKey(
+    Schema.Int.pipe(
+      Schema.check(
+        Schema.isBetween(
+          { minimum: 0, maximum: pingTimeLimitMillis },
+          {
+            message: `sleepMillis must be between 0 and ${pingTimeLimitMillis} (the debug.ping time limit of ${pingTimeLimitMillis / 1000} s)`
+          }
+        )
+      )
+    )
+  ),
   /** Progress reports, one per step. */
   steps: Schema.optionalKey(boundedInt(1, 1_000)),
   /** Fail transiently on the first N attempts, then succeed. */
@@ -32,7 +49,7 @@ export const PingJob = defineJobKind({
   payload: PingPayload,
   result: PingResult,
   concurrency: 50,
-  timeout: "30 seconds",
+  timeout: Duration.millis(pingTimeLimitMillis),
   retryOnTimeout: false,
   retry: { attempts: 3, initialDelay: "200 millis", maxDelay: "2 seconds", jitter: 0.2 },
   userVisible: true

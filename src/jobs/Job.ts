@@ -72,3 +72,9 @@ export class QueueUnavailable extends Schema.TaggedError<QueueUnavailable>()("Qu
 export class UnknownJobKind extends Schema.TaggedError<UnknownJobKind>()("UnknownJobKind", {
   message: Schema.String
 }) {}
+
+/** A user made more submits than their budget allows (JOB_SUBMIT_RATE_PER_MINUTE, JOB_SUBMIT_BURST). */
+export class SubmitRateLimited extends Schema.TaggedError<SubmitRateLimited>()("SubmitRateLimited", {
+  message: Schema.String,
+  retryAfterSeconds: Schema.Int
+}) {}

@@ -117,6 +117,15 @@ export interface JobStoreShape {
   /** Unscoped reads for the worker and for operators (never behind a user's request). */
   readonly find: (id: string) => Effect.Effect<Option.Option<JobRecord>, DatabaseError>
   readonly listUnfinished: (limit: number) => Effect.Effect<ReadonlyArray<JobRecord>, DatabaseError>
+  /**
+   * `queued` and `retrying` records unchanged for longer than `graceMillis`, oldest first, after the
+   * keyset cursor: what the reconciler checks against the queue.
+   */
+  readonly listWaiting: (
+    graceMillis: number,
+    limit: number,
+    after?: { readonly updatedAt: Date; readonly id: string }
+  ) => Effect.Effect<ReadonlyArray<JobRecord>, DatabaseError>
   /** Claims the record for an attempt unless it ended or a cancel was requested (then none). */
   readonly markRunning: (id: string, attempt: AttemptInfo) => Effect.Effect<Option.Option<ClaimedJob>, DatabaseError>
   readonly saveProgress: (id: string, progress: JobProgress) => Effect.Effect<void, DatabaseError>
@@ -259,6 +268,15 @@ export class JobStore extends Context.Service<JobStore, JobStoreShape>()("mail-h
           traced("listUnfinished")
         )
 
+      const listWaiting = (graceMillis: number, limit: number, after?: { updatedAt: Date; id: string }) =>
+        system`
+          SELECT * FROM jobs
+          WHERE state IN ('queued', 'retrying')
+            AND updated_at < now() - make_interval(secs => ${graceMillis / 1000})
+            ${after === undefined ? system`` : system`AND (updated_at, id) > (${after.updatedAt}, ${after.id})`}
+          ORDER BY updated_at, id
+          LIMIT ${limit}`.pipe(Effect.flatMap(records), dbError, traced("listWaiting"))
+
       // Claims and final states of concurrent jobs are written in batches (group commit): at
       // a few thousand jobs per second one statement per job would cost more than the jobs.
       const claimResolver = RequestResolver.make<ClaimJob>((entries) =>
@@ -377,6 +395,7 @@ export class JobStore extends Context.Service<JobStore, JobStoreShape>()("mail-h
         list,
         find,
         listUnfinished,
+        listWaiting,
         markRunning,
         saveProgress,
         finish,

@@ -14,13 +14,16 @@ import {
   type JobState,
   type JobView,
   QueueUnavailable,
+  type SubmitRateLimited,
   UnknownJobKind
 } from "./Job.ts"
 import { backoffStrategyName, cancelChannel, type JobEnvelope } from "./JobEnvelope.ts"
 import { type JobEvent, JobEvents } from "./JobEvents.ts"
 import type { AnyJobKind, JobKind } from "./JobKind.ts"
 import { JobKinds } from "./JobKinds.ts"
-import { type ListQuery, JobStore } from "./JobStore.ts"
+import { JobsConfig } from "./JobsConfig.ts"
+import { type JobRecord, type ListQuery, JobStore } from "./JobStore.ts"
+import { SubmitLimiter } from "./SubmitLimiter.ts"
 
 export class InvalidJobPayload extends Schema.TaggedError<InvalidJobPayload>()("InvalidJobPayload", {
   message: Schema.String
@@ -48,6 +51,25 @@ export interface JobsShape {
     payload: P,
     options: SubmitOptions
   ) => Effect.Effect<Submitted, InvalidJobPayload | QueueUnavailable | UnknownJobKind | DatabaseError>
+  /**
+   * `submit` for work a user asks for through the API: first spends one of the user's submit tokens
+   * (SubmitLimiter), failing with SubmitRateLimited past the budget. Every API handler that queues a
+   * job uses this; what the system queues on its own (a sync's follow-up analysis, a scheduler tick)
+   * uses `submit` and is never limited.
+   */
+  readonly submitForUser: <P, PE, R, RE>(
+    kind: JobKind<string, P, PE, R, RE>,
+    payload: P,
+    options: SubmitOptions & { readonly ownerId: UserId }
+  ) => Effect.Effect<
+    Submitted,
+    InvalidJobPayload | QueueUnavailable | UnknownJobKind | SubmitRateLimited | DatabaseError
+  >
+  /**
+   * Queues the job of an existing record again under its own id (BullMQ ignores an add whose id it
+   * still holds): the reconciler's repair for a record whose queue entry never landed or was lost.
+   */
+  readonly requeue: (record: JobRecord) => Effect.Effect<void, QueueUnavailable | UnknownJobKind>
   readonly get: (ownerId: UserId, id: string) => Effect.Effect<JobView, JobNotFound | DatabaseError>
   readonly list: (ownerId: UserId, query: ListQuery) => Effect.Effect<ReadonlyArray<JobView>, DatabaseError>
   /** Removes a waiting job or interrupts a running one, on whichever worker holds it. */
@@ -74,6 +96,8 @@ export class Jobs extends Context.Service<Jobs, JobsShape>()("mail-helper/Jobs")
       const store = yield* JobStore
       const events = yield* JobEvents
       const kinds = yield* JobKinds
+      const config = yield* JobsConfig
+      const limiter = yield* SubmitLimiter
 
       const queues = new Map<string, Queue>()
       for (const kind of kinds.all) {
@@ -100,6 +124,40 @@ export class Jobs extends Context.Service<Jobs, JobsShape>()("mail-helper/Jobs")
           })
         )
 
+      /** BullMQ options of every job of a kind (the same for a first add and a reconciler's re-add). */
+      const addOptions = (kind: AnyJobKind, id: string) => ({
+        jobId: id,
+        attempts: kind.retry.attempts,
+        backoff: { type: backoffStrategyName },
+        // BullMQ keeps finished jobs only briefly: the durable record lives in PostgreSQL
+        removeOnComplete: { age: 3600, count: 1000 },
+        removeOnFail: { age: 24 * 3600, count: 5000 }
+      })
+
+      /**
+       * The add of a submit, told apart by what Redis may have done with it: `added`; `notSent` when
+       * the client refused to send it (ioredis fails a command at once while its connection is down,
+       * the offline queue being off), so the job is certainly not queued; `unknown` when it was sent
+       * and no answer came (timed out, or the connection dropped after sending): it may have landed.
+       */
+      const addJob = (queue: Queue, kind: AnyJobKind, envelope: JobEnvelope) =>
+        Effect.tryPromise({
+          try: () => queue.add(kind.name, envelope, addOptions(kind, envelope.jobId)),
+          catch: (cause) => (cause instanceof Error ? cause.message : String(cause))
+        }).pipe(
+          Effect.timeoutOption("3 seconds"),
+          Effect.match({
+            onSuccess: Option.match({
+              onNone: () => ({ _tag: "unknown" as const, reason: "timed out" }),
+              onSome: () => ({ _tag: "added" as const })
+            }),
+            onFailure: (message) =>
+              /Stream isn't writeable|enableOfflineQueue/.test(message)
+                ? { _tag: "notSent" as const, reason: message }
+                : { _tag: "unknown" as const, reason: message }
+          })
+        )
+
       const submit = <P, PE, R, RE>(kind: JobKind<string, P, PE, R, RE>, payload: P, options: SubmitOptions) =>
         Effect.gen(function* () {
           const queue = yield* queueOf(kind.name)
@@ -113,16 +171,6 @@ export class Jobs extends Context.Service<Jobs, JobsShape>()("mail-helper/Jobs")
             Option.fromNullishOr(HttpTraceContext.toHeaders(s)["traceparent"])
           )
           const id = JobId.make(crypto.randomUUID())
-          const { record, created } = yield* store.create({
-            id,
-            kind: kind.name,
-            ownerId: options.ownerId,
-            payload: encoded,
-            maxAttempts: kind.retry.attempts,
-            deduplicationKey: kind.deduplicationKey?.(payload) ?? null,
-            traceId: Option.match(span, { onNone: () => null, onSome: (s) => s.traceId })
-          })
-          if (!created) return { jobId: record.view.id, state: record.view.state, created }
           const envelope: JobEnvelope = {
             jobId: id,
             payload: encoded,
@@ -132,22 +180,80 @@ export class Jobs extends Context.Service<Jobs, JobsShape>()("mail-helper/Jobs")
               ? {}
               : { timeoutMillis: Duration.toMillis(Duration.fromInputUnsafe(options.timeout)) })
           }
-          yield* queueCall("add", () =>
-            queue.add(kind.name, envelope, {
-              jobId: id,
-              attempts: kind.retry.attempts,
-              backoff: { type: backoffStrategyName },
-              // BullMQ keeps finished jobs only briefly: the durable record lives in PostgreSQL
-              removeOnComplete: { age: 3600, count: 1000 },
-              removeOnFail: { age: 24 * 3600, count: 5000 }
+          // The record's commit and the queue add form one critical section that an interruption
+          // (a client resetting its connection, a request timeout) cannot split: it waits for the
+          // section, bounded by one statement and the add's 3 s timeout. A process that dies inside
+          // it leaves a `queued` record without a queue entry, which the reconciler queues again.
+          return yield* Effect.uninterruptible(
+            Effect.gen(function* () {
+              const { record, created } = yield* store.create({
+                id,
+                kind: kind.name,
+                ownerId: options.ownerId,
+                payload: encoded,
+                maxAttempts: kind.retry.attempts,
+                deduplicationKey: kind.deduplicationKey?.(payload) ?? null,
+                traceId: Option.match(span, { onNone: () => null, onSome: (s) => s.traceId })
+              })
+              if (!created) return { jobId: record.view.id, state: record.view.state, created }
+              if (Option.isSome(config.failpointSubmitPauseMillis)) {
+                yield* Effect.logWarning("failpoint: submit paused between record and queue", { jobId: id })
+                yield* Effect.sleep(config.failpointSubmitPauseMillis.value)
+              }
+              const added = yield* addJob(queue, kind, envelope)
+              const state: JobState = "queued"
+              const accepted = { jobId: id, state, created }
+              if (added._tag === "added") return accepted
+              if (added._tag === "unknown") {
+                // It may have landed, and then a worker may run it already: the record must stay, so the
+                // job is accepted; the reconciler queues it again (same id) if it did not land.
+                yield* Effect.logWarning("queue add unconfirmed; the job is accepted and the reconciler ensures it", {
+                  jobId: id,
+                  reason: added.reason
+                })
+                return accepted
+              }
+              // Certainly not queued: withdraw the record and say nothing was accepted. If PostgreSQL
+              // cannot take the withdrawal either, the record stays and the job is accepted after all:
+              // the reconciler queues it once Redis is back.
+              const withdrawn = yield* store.remove(id).pipe(
+                Effect.as(true),
+                Effect.catch((error) =>
+                  Effect.as(
+                    Effect.logWarning("record of an unqueued job not withdrawn; the reconciler will queue it", {
+                      jobId: id,
+                      error: error.message
+                    }),
+                    false
+                  )
+                )
+              )
+              if (!withdrawn) return accepted
+              return yield* new QueueUnavailable({ message: `job queue unavailable (add: ${added.reason})` })
             })
-          ).pipe(
-            // nothing was accepted: drop the record so no phantom job stays queued for ever
-            Effect.tapError(() => store.remove(id).pipe(Effect.ignore))
           )
-          const state: JobState = "queued"
-          return { jobId: id, state, created }
         }).pipe(Effect.withSpan("Jobs.submit", { attributes: { "job.kind": kind.name } }, perJobSpan))
+
+      const submitForUser = <P, PE, R, RE>(
+        kind: JobKind<string, P, PE, R, RE>,
+        payload: P,
+        options: SubmitOptions & { readonly ownerId: UserId }
+      ) => Effect.andThen(limiter.take(options.ownerId), submit(kind, payload, options))
+
+      const requeue = (record: JobRecord) =>
+        Effect.gen(function* () {
+          const kind = kinds.get(record.view.kind)
+          if (kind === undefined) {
+            return yield* new UnknownJobKind({ message: `job kind ${record.view.kind} is not registered` })
+          }
+          const queue = yield* queueOf(kind.name)
+          const envelope: JobEnvelope = {
+            jobId: record.view.id,
+            payload: record.payload,
+            ownerId: record.ownerId
+          }
+          yield* queueCall("add", () => queue.add(kind.name, envelope, addOptions(kind, record.view.id)))
+        })
 
       const get = (ownerId: UserId, id: string) => Effect.map(store.get(ownerId, id), (record) => record.view)
 
@@ -202,7 +308,7 @@ export class Jobs extends Context.Service<Jobs, JobsShape>()("mail-helper/Jobs")
 
       const queue = (kindName: string) => queueOf(kindName)
 
-      return Jobs.of({ submit, get, list, cancel, watch, queue })
+      return Jobs.of({ submit, submitForUser, requeue, get, list, cancel, watch, queue })
     })
   )
 }

@@ -1,7 +1,9 @@
 import { Queue, Worker } from "bullmq"
-import { Effect, Exit, Layer } from "effect"
+import { Effect, Exit, Layer, Schedule } from "effect"
 import { AppConfig } from "../platform/Config.ts"
 import { Redis } from "../platform/Redis.ts"
+import { JobReconciler } from "./JobReconciler.ts"
+import { JobsConfig } from "./JobsConfig.ts"
 import { JobStore } from "./JobStore.ts"
 
 const queueName = "maintenance"
@@ -12,6 +14,9 @@ const pruneScheduler = "prune-job-records"
  * here and only here at every worker start, fires once an hour; whichever
  * worker takes it deletes job records that ended more than JOB_RETENTION_DAYS
  * ago. Upserting is idempotent, so any number of workers can start.
+ *
+ * And the job reconciler (JobReconciler): at worker start and every JOB_RECONCILE_INTERVAL_MS, a
+ * job record without a queue entry is queued again or ended (docs/jobs.md, "Guarantees").
  */
 export const MaintenanceLive = Layer.effectDiscard(
   Effect.gen(function* () {
@@ -42,6 +47,16 @@ export const MaintenanceLive = Layer.effectDiscard(
       ),
       Effect.withSpan("maintenance.prune")
     )
+    const reconciler = yield* JobReconciler
+    const jobsConfig = yield* JobsConfig
+    yield* reconciler.reconcile.pipe(
+      Effect.catch((error) =>
+        Effect.logWarning("job records not reconciled; the next pass tries again", error.message)
+      ),
+      Effect.repeat(Schedule.spaced(jobsConfig.reconcileIntervalMillis)),
+      Effect.forkScoped
+    )
+
     const connection = yield* redis.connection("worker:maintenance", "blocking")
     yield* Effect.acquireRelease(
       Effect.sync(() => {
@@ -60,4 +75,4 @@ export const MaintenanceLive = Layer.effectDiscard(
       (worker) => Effect.promise(() => worker.close()).pipe(Effect.timeout("10 seconds"), Effect.ignore)
     )
   })
-)
+).pipe(Layer.provide(JobReconciler.layer))

@@ -6,7 +6,9 @@ import { PingJob } from "../debug/PingJob.ts"
 import { JobEvents } from "../jobs/JobEvents.ts"
 import { JobKinds } from "../jobs/JobKinds.ts"
 import { Jobs } from "../jobs/Jobs.ts"
+import { JobsConfig } from "../jobs/JobsConfig.ts"
 import { JobStore } from "../jobs/JobStore.ts"
+import { SubmitLimiter } from "../jobs/SubmitLimiter.ts"
 import { AppConfig } from "../platform/Config.ts"
 import { DatabaseLive, SystemDatabase } from "../platform/Database.ts"
 import { Redis } from "../platform/Redis.ts"
@@ -42,5 +44,9 @@ export const jobKinds = [
 
 /** The job system as producers see it (records, queues, events). */
 export const JobsLive = Jobs.layer.pipe(
-  Layer.provideMerge(Layer.mergeAll(JobStore.layer, JobEvents.layer, JobKinds.layer(jobKinds)))
+  Layer.provideMerge(
+    Layer.mergeAll(JobStore.layer, JobEvents.layer, JobKinds.layer(jobKinds), SubmitLimiter.layer).pipe(
+      Layer.provideMerge(JobsConfig.layer)
+    )
+  )
 )

@@ -11,12 +11,14 @@ import { configLayer, makeTestEnv, type TestEnv } from "../harness/TestEnv.ts"
 class Env extends Context.Service<Env, TestEnv>()("test/Env") {}
 
 const TestLayer = Layer.unwrap(
-  Effect.map(makeTestEnv({ JOB_RETENTION_DAYS: "30" }), (env) =>
-    Layer.mergeAll(MaintenanceLive, Layer.succeed(Env, env)).pipe(
-      Layer.provideMerge(JobsLive),
-      Layer.provideMerge(PlatformLive),
-      Layer.provide(configLayer(env))
-    )
+  Effect.map(
+    makeTestEnv({ JOB_RETENTION_DAYS: "30", JOB_RECONCILE_GRACE_MS: "0", JOB_RECONCILE_INTERVAL_MS: "1000" }),
+    (env) =>
+      Layer.mergeAll(MaintenanceLive, Layer.succeed(Env, env)).pipe(
+        Layer.provideMerge(JobsLive),
+        Layer.provideMerge(PlatformLive),
+        Layer.provide(configLayer(env))
+      )
   )
 )
 
@@ -55,6 +57,31 @@ layer(TestLayer, { excludeTestServices: true, timeout: "30 seconds" })("maintena
         psqlValue(env.databaseUrl, "SELECT string_agg(state, ',' ORDER BY state) FROM jobs"),
         "failed,running"
       )
+    })
+  )
+  it.effect("reconciles job records on its own: a queued record without a queue entry is queued", () =>
+    Effect.gen(function* () {
+      const env = yield* Env
+      const redis = yield* Redis
+      // what a submit killed between its two writes leaves behind
+      const id = psqlValue(
+        env.databaseUrl,
+        `INSERT INTO jobs (kind, payload, max_attempts) VALUES ('debug.ping', '{"message":"stranded"}', 3) RETURNING id`
+      )
+      const queue = new Queue("debug.ping", { connection: redis.client, prefix: redis.prefix })
+      // no worker here: the periodic pass (every second in this test) adds the job, where it waits
+      const state = yield* Effect.promise(() => queue.getJobState(id)).pipe(
+        Effect.filterOrFail(
+          (state) => state === "waiting",
+          (state) => `still ${state}`
+        ),
+        Effect.retry(Schedule.spaced("100 millis")),
+        Effect.timeout("10 seconds")
+      )
+      assert.strictEqual(state, "waiting")
+      const job = yield* Effect.promise(() => queue.getJob(id))
+      assert.deepStrictEqual(job?.data, { jobId: id, payload: { message: "stranded" }, ownerId: null })
+      yield* Effect.promise(() => queue.close())
     })
   )
 })

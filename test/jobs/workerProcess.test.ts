@@ -71,7 +71,7 @@ layer(TestLayer, { excludeTestServices: true, timeout: "120 seconds" })("worker 
     Effect.gen(function* () {
       const env = yield* ApiEnv
       const base = yield* baseUrl
-      const id = yield* submit(base, { sleepMillis: 60_000, message: "poison" })
+      const id = yield* submit(base, { sleepMillis: 30_000, message: "poison" })
       // BullMQ hands a stalled job over twice (maxStalledCount 2); the third stall fails it
       for (let round = 1; round <= 3; round++) {
         const worker = yield* spawnWorker(env)

@@ -30,7 +30,7 @@ layer(apiTestLayer(), { excludeTestServices: true, timeout: "120 seconds" })(
           base,
           "POST",
           "/api/v1/debug/ping",
-          withToken(alice.token, { json: { sleepMillis: 60_000 } })
+          withToken(alice.token, { json: { sleepMillis: 30_000 } })
         )
         assert.strictEqual(seeded.status, 202, seeded.text)
 

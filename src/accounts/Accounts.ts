@@ -1,6 +1,6 @@
 import { Context, Effect, Layer, Option, Redacted, Schedule } from "effect"
 import { Conflict, type TooManyRequests } from "../http/ApiErrors.ts"
-import type { JobAccepted, QueueUnavailable } from "../jobs/Job.ts"
+import type { JobAccepted, QueueUnavailable, SubmitRateLimited } from "../jobs/Job.ts"
 import { Jobs } from "../jobs/Jobs.ts"
 import { JobStore } from "../jobs/JobStore.ts"
 import type { DatabaseError } from "../platform/Database.ts"
@@ -69,7 +69,7 @@ export interface AccountsShape {
   readonly requestSync: (
     owner: UserId,
     id: string
-  ) => Effect.Effect<JobAccepted, AccountNotFound | Conflict | QueueUnavailable | DatabaseError>
+  ) => Effect.Effect<JobAccepted, AccountNotFound | Conflict | SubmitRateLimited | QueueUnavailable | DatabaseError>
 }
 
 export class Accounts extends Context.Service<Accounts, AccountsShape>()("mail-helper/Accounts") {
@@ -231,7 +231,7 @@ export class Accounts extends Context.Service<Accounts, AccountsShape>()("mail-h
             return yield* new Conflict({ message: "the account is disabled" })
           }
           const submitted = yield* jobs
-            .submit(SyncJob, { accountId: account.id }, { ownerId: owner })
+            .submitForUser(SyncJob, { accountId: account.id }, { ownerId: owner })
             .pipe(Effect.catchTag(["InvalidJobPayload", "UnknownJobKind"], Effect.die))
           return { jobId: submitted.jobId, state: submitted.state }
         }).pipe(Effect.withSpan("Accounts.requestSync"))

@@ -78,7 +78,7 @@ export class AccountsApi extends HttpApiGroup.make("accounts")
     HttpApiEndpoint.post("sync", "/accounts/:id/sync", {
       params,
       success: JobAccepted.pipe(HttpApiSchema.status(202)),
-      error: [AccountNotFound, Conflict, ServiceUnavailable]
+      error: [AccountNotFound, Conflict, TooManyRequestsWithRetryAfter, ServiceUnavailable]
     })
   )
   .middleware(Authentication)

@@ -1,7 +1,7 @@
 import { Effect } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
 import { Api } from "../http/Api.ts"
-import { unavailable } from "../http/errorMapping.ts"
+import { rateLimited, unavailable } from "../http/errorMapping.ts"
 import { CurrentUser } from "../users/CurrentUser.ts"
 import { Accounts } from "./Accounts.ts"
 
@@ -43,7 +43,8 @@ export const AccountsHttpLive = HttpApiBuilder.group(
       )
       .handle("sync", ({ params }) =>
         CurrentUser.use((user) => accounts.requestSync(user.id, params.id)).pipe(
-          Effect.catchTag(["DatabaseError", "QueueUnavailable"], unavailable)
+          Effect.catchTag(["DatabaseError", "QueueUnavailable"], unavailable),
+          Effect.catchTag("SubmitRateLimited", rateLimited)
         )
       )
   })

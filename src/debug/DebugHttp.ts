@@ -1,8 +1,8 @@
 import { Effect } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
 import { Api } from "../http/Api.ts"
-import { NotFound, TooManyRequests } from "../http/ApiErrors.ts"
-import { unavailable } from "../http/errorMapping.ts"
+import { NotFound } from "../http/ApiErrors.ts"
+import { rateLimited, unavailable } from "../http/errorMapping.ts"
 import { Jobs } from "../jobs/Jobs.ts"
 import { AppConfig } from "../platform/Config.ts"
 import { CurrentUser } from "../users/CurrentUser.ts"
@@ -23,9 +23,7 @@ export const DebugHttpLive = HttpApiBuilder.group(
         return { jobId: submitted.jobId, state: submitted.state }
       }).pipe(
         Effect.catchTag(["DatabaseError", "QueueUnavailable"], unavailable),
-        Effect.catchTag("SubmitRateLimited", (error) =>
-          Effect.fail(new TooManyRequests({ message: error.message, retryAfterSeconds: error.retryAfterSeconds }))
-        ),
+        Effect.catchTag("SubmitRateLimited", rateLimited),
         // the endpoint schema already holds the kind's payload schema, so these cannot happen
         Effect.catchTag(["InvalidJobPayload", "UnknownJobKind"], Effect.die)
       )

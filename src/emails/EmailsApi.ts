@@ -4,6 +4,7 @@ import { TAG_MAX_CHARS } from "../analysis/Analysis.ts"
 import { ServiceUnavailable, ValidationError } from "../http/ApiErrors.ts"
 import { DateTimeFilter } from "../http/ApiSchemas.ts"
 import { JobAccepted } from "../jobs/Job.ts"
+import { TooManyRequestsWithRetryAfter } from "../users/UserErrors.ts"
 import { SemanticSearchUnavailable } from "../search/Search.ts"
 import { Authentication } from "../users/CurrentUser.ts"
 import { EmailId, EmailNotFound } from "./EmailId.ts"
@@ -78,7 +79,7 @@ export class EmailsApi extends HttpApiGroup.make("emails")
     HttpApiEndpoint.post("reprocess", "/emails/:id/reprocess", {
       params: IdParams,
       success: ReprocessAccepted.pipe(HttpApiSchema.status(202)),
-      error: [NotFound404, ServiceUnavailable]
+      error: [NotFound404, TooManyRequestsWithRetryAfter, ServiceUnavailable]
     })
   )
   .add(
@@ -92,7 +93,7 @@ export class EmailsApi extends HttpApiGroup.make("emails")
   .add(
     HttpApiEndpoint.post("reembed", "/embeddings/reprocess", {
       success: JobAccepted.pipe(HttpApiSchema.status(202)),
-      error: ServiceUnavailable
+      error: [TooManyRequestsWithRetryAfter, ServiceUnavailable]
     })
   )
   .middleware(Authentication)

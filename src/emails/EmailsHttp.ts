@@ -3,7 +3,8 @@ import { HttpApiBuilder } from "effect/http-api"
 import { enqueueMessages, enqueueReembedAll } from "../analysis/jobs/enqueue.ts"
 import { Api } from "../http/Api.ts"
 import { ValidationError } from "../http/ApiErrors.ts"
-import { unavailable } from "../http/errorMapping.ts"
+import { rateLimited, unavailable } from "../http/errorMapping.ts"
+import { Jobs } from "../jobs/Jobs.ts"
 import { Search } from "../search/Search.ts"
 import { CurrentUser } from "../users/CurrentUser.ts"
 import { Emails, type ListFilters, type Position, type SortOrder } from "./Emails.ts"
@@ -44,6 +45,7 @@ export const EmailsHttpLive = HttpApiBuilder.group(
   "emails",
   Effect.fn(function* (handlers) {
     const emails = yield* Emails
+    const jobs = yield* Jobs
     const search = yield* Search
     return handlers
       .handle("list", ({ query }) =>
@@ -88,6 +90,8 @@ export const EmailsHttpLive = HttpApiBuilder.group(
       .handle("reprocess", ({ params }) =>
         Effect.gen(function* () {
           const user = yield* CurrentUser
+          // the user's submit budget first: a refused request leaves the message as it was
+          yield* jobs.admit(user.id)
           yield* emails.resetForReprocess(user.id, params.id)
           const { analyze, embed } = yield* enqueueMessages(user.id, [params.id])
           return {
@@ -95,7 +99,10 @@ export const EmailsHttpLive = HttpApiBuilder.group(
             state: analyze.state,
             embedding: { jobId: embed.jobId, state: embed.state }
           }
-        }).pipe(Effect.catchTag(["DatabaseError", "QueueUnavailable"], unavailable))
+        }).pipe(
+          Effect.catchTag(["DatabaseError", "QueueUnavailable"], unavailable),
+          Effect.catchTag("SubmitRateLimited", rateLimited)
+        )
       )
       .handle("similar", ({ params, query }) =>
         CurrentUser.use((user) => search.similar(user.id, params.id, query.limit ?? 10)).pipe(
@@ -105,9 +112,13 @@ export const EmailsHttpLive = HttpApiBuilder.group(
       .handle("reembed", () =>
         Effect.gen(function* () {
           const user = yield* CurrentUser
+          yield* jobs.admit(user.id)
           const submitted = yield* enqueueReembedAll(user.id, new Date())
           return { jobId: submitted.jobId, state: submitted.state }
-        }).pipe(Effect.catchTag(["DatabaseError", "QueueUnavailable"], unavailable))
+        }).pipe(
+          Effect.catchTag(["DatabaseError", "QueueUnavailable"], unavailable),
+          Effect.catchTag("SubmitRateLimited", rateLimited)
+        )
       )
   })
 )

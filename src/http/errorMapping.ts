@@ -1,6 +1,6 @@
 import { Effect } from "effect"
 import { DatabaseError, logDatabaseError } from "../platform/Database.ts"
-import { ServiceUnavailable } from "./ApiErrors.ts"
+import { ServiceUnavailable, TooManyRequests } from "./ApiErrors.ts"
 
 /**
  * For `Effect.catchTag(["DatabaseError", "QueueUnavailable"], unavailable)`:
@@ -12,3 +12,14 @@ export const unavailable = (error: { readonly message: string }): Effect.Effect<
   (error instanceof DatabaseError ? logDatabaseError(error) : Effect.void).pipe(
     Effect.andThen(Effect.fail(new ServiceUnavailable({ message: error.message })))
   )
+
+/**
+ * For `Effect.catchTag("SubmitRateLimited", rateLimited)`: a user past their submit budget gets a
+ * 429 that says when to try again (the endpoint declares TooManyRequestsWithRetryAfter, which also
+ * sets the Retry-After header).
+ */
+export const rateLimited = (error: {
+  readonly message: string
+  readonly retryAfterSeconds: number
+}): Effect.Effect<never, TooManyRequests> =>
+  Effect.fail(new TooManyRequests({ message: error.message, retryAfterSeconds: error.retryAfterSeconds }))

@@ -57,6 +57,12 @@ export interface JobsShape {
    * job uses this; what the system queues on its own (a sync's follow-up analysis, a scheduler tick)
    * uses `submit` and is never limited.
    */
+  /**
+   * Spends one of the user's submit tokens without submitting: for a request that must change
+   * state before it queues its jobs (reprocess resets the message first), so that a refused
+   * request changes nothing. Its jobs then go through `submit`.
+   */
+  readonly admit: (ownerId: UserId) => Effect.Effect<void, SubmitRateLimited | QueueUnavailable>
   readonly submitForUser: <P, PE, R, RE>(
     kind: JobKind<string, P, PE, R, RE>,
     payload: P,
@@ -234,11 +240,13 @@ export class Jobs extends Context.Service<Jobs, JobsShape>()("mail-helper/Jobs")
           )
         }).pipe(Effect.withSpan("Jobs.submit", { attributes: { "job.kind": kind.name } }, perJobSpan))
 
+      const admit = (ownerId: UserId) => limiter.take(ownerId)
+
       const submitForUser = <P, PE, R, RE>(
         kind: JobKind<string, P, PE, R, RE>,
         payload: P,
         options: SubmitOptions & { readonly ownerId: UserId }
-      ) => Effect.andThen(limiter.take(options.ownerId), submit(kind, payload, options))
+      ) => Effect.andThen(admit(options.ownerId), submit(kind, payload, options))
 
       const requeue = (record: JobRecord) =>
         Effect.gen(function* () {
@@ -308,7 +316,7 @@ export class Jobs extends Context.Service<Jobs, JobsShape>()("mail-helper/Jobs")
 
       const queue = (kindName: string) => queueOf(kindName)
 
-      return Jobs.of({ submit, submitForUser, requeue, get, list, cancel, watch, queue })
+      return Jobs.of({ submit, admit, submitForUser, requeue, get, list, cancel, watch, queue })
     })
   )
 }

@@ -3,6 +3,7 @@ import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema } from "effect/http-api"
 import { AccountNotFound } from "../accounts/Account.ts"
 import { NotFound, ServiceUnavailable, ValidationError } from "../http/ApiErrors.ts"
 import { JobAccepted } from "../jobs/Job.ts"
+import { TooManyRequestsWithRetryAfter } from "../users/UserErrors.ts"
 import { Authentication } from "../users/CurrentUser.ts"
 import { IsoDateTime } from "./ApplyJob.ts"
 import { ApplyConfirmationRequired } from "./ApplyPreview.ts"
@@ -128,14 +129,20 @@ export class RulesApi extends HttpApiGroup.make("rules")
     HttpApiEndpoint.post("undo", "/rules/runs/:id/undo", {
       params: RunIdParams,
       success: JobAccepted.pipe(HttpApiSchema.status(202)),
-      error: [RunNotFound, ServiceUnavailable]
+      error: [RunNotFound, TooManyRequestsWithRetryAfter, ServiceUnavailable]
     })
   )
   .add(
     HttpApiEndpoint.post("apply", "/rules/apply", {
       payload: RulesApplyRequest,
       success: JobAccepted.pipe(HttpApiSchema.status(202)),
-      error: [RuleNotFound, AccountNotFound, ApplyConfirmationRequired, ServiceUnavailable]
+      error: [
+        RuleNotFound,
+        AccountNotFound,
+        ApplyConfirmationRequired,
+        TooManyRequestsWithRetryAfter,
+        ServiceUnavailable
+      ]
     })
   )
   .add(

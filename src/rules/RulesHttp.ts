@@ -3,7 +3,7 @@ import { HttpApiBuilder } from "effect/http-api"
 import { AccountNotFound } from "../accounts/Account.ts"
 import { Api } from "../http/Api.ts"
 import { NotFound, ValidationError } from "../http/ApiErrors.ts"
-import { unavailable } from "../http/errorMapping.ts"
+import { rateLimited, unavailable } from "../http/errorMapping.ts"
 import { Jobs } from "../jobs/Jobs.ts"
 import { CurrentUser } from "../users/CurrentUser.ts"
 import { RulesApplyJob } from "./ApplyJob.ts"
@@ -147,7 +147,7 @@ const RulesHandlers = HttpApiBuilder.group(
           if (payload.confirm !== preview.count) {
             return yield* ApplyConfirmationRequired.of(preview, payload.confirm)
           }
-          const submitted = yield* jobs.submit(
+          const submitted = yield* jobs.submitForUser(
             RulesApplyJob,
             {
               trigger: "manual",
@@ -162,6 +162,7 @@ const RulesHandlers = HttpApiBuilder.group(
           return { jobId: submitted.jobId, state: submitted.state }
         }).pipe(
           Effect.catchTag(["DatabaseError", "QueueUnavailable"], unavailable),
+          Effect.catchTag("SubmitRateLimited", rateLimited),
           // the request schema already holds the kind's payload schema, and the kind is registered with the group
           Effect.catchTag(["InvalidJobPayload", "UnknownJobKind"], Effect.die)
         )
@@ -208,11 +209,12 @@ const RulesHandlers = HttpApiBuilder.group(
           const user = yield* CurrentUser
           // another user's run is not found (row-level security and the user filter)
           yield* journal.get(user.id, params.id)
-          const submitted = yield* jobs.submit(RulesUndoJob, { runId: params.id }, { ownerId: user.id })
+          const submitted = yield* jobs.submitForUser(RulesUndoJob, { runId: params.id }, { ownerId: user.id })
           yield* journal.requestUndo(user.id, params.id, submitted.jobId)
           return { jobId: submitted.jobId, state: submitted.state }
         }).pipe(
           Effect.catchTag(["DatabaseError", "QueueUnavailable"], unavailable),
+          Effect.catchTag("SubmitRateLimited", rateLimited),
           Effect.catchTag(["InvalidJobPayload", "UnknownJobKind"], Effect.die)
         )
       )

@@ -5,6 +5,7 @@ import { Jobs } from "../../src/jobs/Jobs.ts"
 import { UserId } from "../../src/users/UserId.ts"
 import { apiTestLayer } from "../harness/apiLayer.ts"
 import { baseUrl, call, field } from "../harness/http.ts"
+import { operationsOf, record } from "../http/openapi.ts"
 
 /*
  * Item 13 of the hardening issue: one user could submit about 1,600 jobs in 20 s. Every submit a
@@ -76,6 +77,32 @@ layer(TestLayer, { excludeTestServices: true, timeout: "60 seconds" })("per-user
         headers: { "x-test-user": carol }
       })
       assert.strictEqual(again.status, 429, again.text)
+    })
+  )
+
+  it.effect("every operation that queues work (202) declares the 429, and one budget covers them all", () =>
+    Effect.gen(function* () {
+      const base = yield* baseUrl
+      const document = (yield* call(base, "GET", "/openapi.json")).body
+      // a POST answered 202 queues a job (a DELETE answered 202 is a cancel, which queues nothing)
+      const queuing = operationsOf(document).filter(
+        (operation) => operation.method === "POST" && "202" in record(operation.operation["responses"])
+      )
+      // accounts sync, rules apply and undo, email reprocess, re-embed, debug ping (at least)
+      assert.isAtLeast(queuing.length, 6, queuing.map((operation) => operation.key).join(", "))
+      const undeclared = queuing.filter((operation) => !("429" in record(operation.operation["responses"])))
+      assert.deepStrictEqual(
+        undeclared.map((operation) => operation.key),
+        [],
+        "operations that queue work without the per-user limit"
+      )
+      // the same user's budget, spent on pings, also refuses a re-embed (a submit of another kind)
+      const dave = UserId.make("99999999-9999-4999-8999-999999999999")
+      const spent = yield* burst(base, dave, 21)
+      assert.strictEqual(spent.filter((response) => response.status === 429).length, 1)
+      const reembed = yield* call(base, "POST", "/api/v1/embeddings/reprocess", { headers: { "x-test-user": dave } })
+      assert.strictEqual(reembed.status, 429, reembed.text)
+      assert.isNotNull(reembed.headers.get("retry-after"))
     })
   )
 })

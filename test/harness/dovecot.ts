@@ -72,6 +72,19 @@ export interface StartDovecotOptions {
   readonly users?: ReadonlyArray<{ readonly user: string; readonly pass: string }>
   /** Enable TLS on an implicit-TLS port and STARTTLS with a fresh self-signed certificate. */
   readonly tls?: boolean
+  /**
+   * Replaces the capabilities announced after login (`imap_capability`), e.g. `["IMAP4rev1"]` for a
+   * minimal server without CONDSTORE, QRESYNC, MOVE, UIDPLUS, SPECIAL-USE, ESEARCH, LIST-STATUS...
+   * Clients that only use what is announced then behave as against such a server.
+   */
+  readonly capabilities?: ReadonlyArray<string>
+  /**
+   * The personal namespace: `{ prefix: "INBOX.", separator: "." }` gives the Courier / hosting-provider
+   * layout (`INBOX.Sent`, `INBOX.a.b`). Default: no prefix, "/".
+   */
+  readonly namespace?: { readonly prefix: string; readonly separator: string }
+  /** Announce special-use attributes on Sent, Drafts, Trash, Junk, Archive (default true). */
+  readonly specialUse?: boolean
 }
 
 const isRoot = process.getuid?.() === 0
@@ -90,7 +103,27 @@ const freePort = (): Promise<number> =>
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
-const configText = (root: string, port: number, tls: { port: number } | null): string => `
+const specialUseMailboxes = ["Sent", "Drafts", "Trash", "Junk", "Archive"]
+
+const namespaceText = (options: StartDovecotOptions): string => {
+  const prefix = options.namespace?.prefix ?? ""
+  const separator = options.namespace?.separator ?? "/"
+  const mailboxes = specialUseMailboxes
+    .map(
+      (name) => `  mailbox ${name} {
+${options.specialUse === false ? "" : `    special_use = \\${name}\n`}    auto = subscribe
+  }`
+    )
+    .join("\n")
+  return `namespace inbox {
+  inbox = yes
+  separator = ${separator}
+${prefix === "" ? "" : `  prefix = ${prefix}\n`}${mailboxes}
+}
+${options.capabilities === undefined ? "" : `imap_capability = ${options.capabilities.join(" ")}\n`}`
+}
+
+const configText = (root: string, port: number, tls: { port: number } | null, options: StartDovecotOptions): string => `
 instance_name = test-${port}
 base_dir  = ${root}/run
 state_dir = ${root}/state
@@ -115,31 +148,7 @@ userdb {
 mail_location = maildir:~/Maildir
 mail_fsync = never
 
-namespace inbox {
-  inbox = yes
-  separator = /
-  mailbox Sent {
-    special_use = \\Sent
-    auto = subscribe
-  }
-  mailbox Drafts {
-    special_use = \\Drafts
-    auto = subscribe
-  }
-  mailbox Trash {
-    special_use = \\Trash
-    auto = subscribe
-  }
-  mailbox Junk {
-    special_use = \\Junk
-    auto = subscribe
-  }
-  mailbox Archive {
-    special_use = \\Archive
-    auto = subscribe
-  }
-}
-protocol imap {
+${namespaceText(options)}protocol imap {
   mail_max_userip_connections = 100
 }
 service anvil {
@@ -265,7 +274,7 @@ const startOnce = async (options: StartDovecotOptions): Promise<DovecotServer | 
   fs.chmodSync(usersFile, 0o644)
   if (tls !== null) await makeCertificate(root)
   const confPath = path.join(root, "dovecot.conf")
-  fs.writeFileSync(confPath, configText(root, port, tls))
+  fs.writeFileSync(confPath, configText(root, port, tls, options))
 
   // -F keeps the master as our child, so we know when it has exited; its own output goes to a file
   // because an inherited pipe would keep a waiting harness hanging

@@ -77,14 +77,17 @@ export const subscribedUndefinedDefect: KnownDefect = {
 }
 
 /**
- * Cyrus 3.6.1 answers `UID FETCH 1:* (FLAGS) (CHANGEDSINCE n VANISHED)` without a VANISHED (EARLIER)
- * line for a message expunged after n (HIGHESTMODSEQ did move). MailSync trusts VANISHED whenever
- * QRESYNC is enabled, so the expunged message stays stored.
+ * Src/sync/Imap.ts asks for changes with `UID FETCH 1:* (FLAGS) (CHANGEDSINCE n VANISHED)`. In a UID
+ * set `*` is the highest UID in use, so once the highest message is expunged it is outside the
+ * range: Cyrus 3.6 (correctly, RFC 3501 6.4.8) reports no VANISHED (EARLIER) for it, while
+ * `UID FETCH 1:10 ...` does report it; Dovecot is lenient. MailSync trusts VANISHED whenever QRESYNC
+ * is enabled, so the expunged message stays stored. Fix: ask for `1:<stored last UID>` (or
+ * 1:4294967295) instead of `1:*`.
  */
 export const cyrusVanishedDefect: KnownDefect = {
   match: "stored but expunged",
   reason:
-    "Cyrus sends no VANISHED (EARLIER) for an expunge after the stored modseq; the sync trusts QRESYNC and keeps the expunged message (fallback needed: compare EXISTS with the stored count, else UID SEARCH)"
+    "the sync asks UID FETCH 1:* (CHANGEDSINCE n VANISHED); `*` is the highest UID still present, so Cyrus (per RFC 3501) reports no VANISHED for an expunged highest UID and the message stays stored (fix: ask for 1:<last stored UID>)"
 }
 
 const dovecotTarget =

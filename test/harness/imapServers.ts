@@ -185,7 +185,11 @@ const adminLogin = async (port: number, user: string, pass: string, run: (client
 
 export const CYRUS_ADMIN = "cyrusadmin"
 
-export const startCyrus = (options: { readonly users: ReadonlyArray<TestImapUser> }): Promise<TestImapServer> =>
+export const startCyrus = (options: {
+  readonly users: ReadonlyArray<TestImapUser>
+  /** More imapd.conf lines ("option: value"), e.g. "expunge_mode: delayed". */
+  readonly imapdConf?: ReadonlyArray<string>
+}): Promise<TestImapServer> =>
   retryStart(async () => {
     const master = firstExisting("cyrus master (Debian package cyrus-common)", ["/usr/lib/cyrus/bin/master"])
     const recover = firstExisting("ctl_cyrusdb (cyrus-common)", ["/usr/lib/cyrus/bin/ctl_cyrusdb"])
@@ -217,6 +221,7 @@ export const startCyrus = (options: { readonly users: ReadonlyArray<TestImapUser
         `notifysocket: ${root}/run/notify`,
         `master_pid_file: ${root}/run/master.pid`,
         `syslog_prefix: cyrus-test-${port}`,
+        ...(options.imapdConf ?? []),
         ""
       ].join("\n")
     )

@@ -34,7 +34,7 @@ const matrixDir = path.join(root, ".tmp", "compat-matrix")
 const output = path.join(root, "docs", "compatibility.md")
 
 /** Order of the servers in the doc (others follow alphabetically). */
-const order = ["dovecot-default", "dovecot-minimal", "dovecot-inbox-prefix", "cyrus", "courier"]
+const order = ["dovecot-default", "dovecot-minimal", "dovecot-inbox-prefix", "dovecot-gmail", "cyrus", "courier"]
 
 const isMatrixFile = (value: unknown): value is MatrixFile =>
   typeof value === "object" &&

@@ -122,6 +122,11 @@ export const targets = {
   dovecotInboxPrefix: dovecotTarget("dovecot-inbox-prefix", 'Dovecot, namespace prefix "INBOX." with "." separator', {
     namespace: { prefix: "INBOX.", separator: "." }
   }),
+  dovecotGmail: dovecotTarget(
+    "dovecot-gmail",
+    "Dovecot, Gmail-like layout ([Gmail]/All Mail holds every message again, virtual plugin)",
+    { gmailLike: true }
+  ),
   cyrus: (knownDefects?: KnownDefects): CompatTarget => ({
     id: "cyrus",
     label: "Cyrus IMAP 3.6 (Debian cyrus-imapd)",

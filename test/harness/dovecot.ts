@@ -85,6 +85,12 @@ export interface StartDovecotOptions {
   readonly namespace?: { readonly prefix: string; readonly separator: string }
   /** Announce special-use attributes on Sent, Drafts, Trash, Junk, Archive (default true). */
   readonly specialUse?: boolean
+  /**
+   * A Gmail-like layout with Dovecot's `virtual` plugin: a `[Gmail]/` namespace whose `All Mail`
+   * (special-use \All) shows every message of the account's other folders except Trash and Junk,
+   * so a message is in its folder and in `[Gmail]/All Mail` at once.
+   */
+  readonly gmailLike?: boolean
 }
 
 const isRoot = process.getuid?.() === 0
@@ -123,6 +129,31 @@ ${prefix === "" ? "" : `  prefix = ${prefix}\n`}${mailboxes}
 ${options.capabilities === undefined ? "" : `imap_capability = ${options.capabilities.join(" ")}\n`}`
 }
 
+const gmailText = (root: string, options: StartDovecotOptions): string =>
+  options.gmailLike === true
+    ? `mail_plugins = $mail_plugins virtual
+namespace gmail {
+  prefix = [Gmail]${options.namespace?.separator ?? "/"}
+  separator = ${options.namespace?.separator ?? "/"}
+  location = virtual:${root}/virtual:INDEX=~/virtual-index
+  list = yes
+  mailbox "All Mail" {
+    special_use = \\All
+    auto = subscribe
+  }
+}
+`
+    : ""
+
+/** The virtual plugin's definition of [Gmail]/All Mail (see gmailText). */
+const writeGmailVirtual = (root: string) => {
+  const dir = path.join(root, "virtual", "All Mail")
+  fs.mkdirSync(dir, { recursive: true })
+  fs.writeFileSync(path.join(dir, "dovecot-virtual"), "*\n-Trash\n-Trash/*\n-Junk\n-Junk/*\n  all\n")
+  fs.chmodSync(path.join(root, "virtual"), 0o755)
+  fs.chmodSync(dir, 0o755)
+}
+
 const configText = (root: string, port: number, tls: { port: number } | null, options: StartDovecotOptions): string => `
 instance_name = test-${port}
 base_dir  = ${root}/run
@@ -148,7 +179,7 @@ userdb {
 mail_location = maildir:~/Maildir
 mail_fsync = never
 
-${namespaceText(options)}protocol imap {
+${namespaceText(options)}${gmailText(root, options)}protocol imap {
   mail_max_userip_connections = 100
 }
 service anvil {
@@ -273,6 +304,7 @@ const startOnce = async (options: StartDovecotOptions): Promise<DovecotServer | 
   fs.writeFileSync(usersFile, (options.users ?? []).map((u) => `${u.user}:{PLAIN}${u.pass}::::::\n`).join(""))
   fs.chmodSync(usersFile, 0o644)
   if (tls !== null) await makeCertificate(root)
+  if (options.gmailLike === true) writeGmailVirtual(root)
   const confPath = path.join(root, "dovecot.conf")
   fs.writeFileSync(confPath, configText(root, port, tls, options))
 

@@ -72,6 +72,25 @@ export interface StartDovecotOptions {
   readonly users?: ReadonlyArray<{ readonly user: string; readonly pass: string }>
   /** Enable TLS on an implicit-TLS port and STARTTLS with a fresh self-signed certificate. */
   readonly tls?: boolean
+  /**
+   * Replaces the capabilities announced after login (`imap_capability`), e.g. `["IMAP4rev1"]` for a
+   * minimal server without CONDSTORE, QRESYNC, MOVE, UIDPLUS, SPECIAL-USE, ESEARCH, LIST-STATUS...
+   * Clients that only use what is announced then behave as against such a server.
+   */
+  readonly capabilities?: ReadonlyArray<string>
+  /**
+   * The personal namespace: `{ prefix: "INBOX.", separator: "." }` gives the Courier / hosting-provider
+   * layout (`INBOX.Sent`, `INBOX.a.b`). Default: no prefix, "/".
+   */
+  readonly namespace?: { readonly prefix: string; readonly separator: string }
+  /** Announce special-use attributes on Sent, Drafts, Trash, Junk, Archive (default true). */
+  readonly specialUse?: boolean
+  /**
+   * A Gmail-like layout with Dovecot's `virtual` plugin: a `[Gmail]/` namespace whose `All Mail`
+   * (special-use \All) shows every message of the account's other folders except Trash and Junk,
+   * so a message is in its folder and in `[Gmail]/All Mail` at once.
+   */
+  readonly gmailLike?: boolean
 }
 
 const isRoot = process.getuid?.() === 0
@@ -90,7 +109,52 @@ const freePort = (): Promise<number> =>
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
-const configText = (root: string, port: number, tls: { port: number } | null): string => `
+const specialUseMailboxes = ["Sent", "Drafts", "Trash", "Junk", "Archive"]
+
+const namespaceText = (options: StartDovecotOptions): string => {
+  const prefix = options.namespace?.prefix ?? ""
+  const separator = options.namespace?.separator ?? "/"
+  const mailboxes = specialUseMailboxes
+    .map(
+      (name) => `  mailbox ${name} {
+${options.specialUse === false ? "" : `    special_use = \\${name}\n`}    auto = subscribe
+  }`
+    )
+    .join("\n")
+  return `namespace inbox {
+  inbox = yes
+  separator = ${separator}
+${prefix === "" ? "" : `  prefix = ${prefix}\n`}${mailboxes}
+}
+${options.capabilities === undefined ? "" : `imap_capability = ${options.capabilities.join(" ")}\n`}`
+}
+
+const gmailText = (root: string, options: StartDovecotOptions): string =>
+  options.gmailLike === true
+    ? `mail_plugins = $mail_plugins virtual
+namespace gmail {
+  prefix = [Gmail]${options.namespace?.separator ?? "/"}
+  separator = ${options.namespace?.separator ?? "/"}
+  location = virtual:${root}/virtual:INDEX=~/virtual-index
+  list = yes
+  mailbox "All Mail" {
+    special_use = \\All
+    auto = subscribe
+  }
+}
+`
+    : ""
+
+/** The virtual plugin's definition of [Gmail]/All Mail (see gmailText). */
+const writeGmailVirtual = (root: string) => {
+  const dir = path.join(root, "virtual", "All Mail")
+  fs.mkdirSync(dir, { recursive: true })
+  fs.writeFileSync(path.join(dir, "dovecot-virtual"), "*\n-Trash\n-Trash/*\n-Junk\n-Junk/*\n  all\n")
+  fs.chmodSync(path.join(root, "virtual"), 0o755)
+  fs.chmodSync(dir, 0o755)
+}
+
+const configText = (root: string, port: number, tls: { port: number } | null, options: StartDovecotOptions): string => `
 instance_name = test-${port}
 base_dir  = ${root}/run
 state_dir = ${root}/state
@@ -115,31 +179,7 @@ userdb {
 mail_location = maildir:~/Maildir
 mail_fsync = never
 
-namespace inbox {
-  inbox = yes
-  separator = /
-  mailbox Sent {
-    special_use = \\Sent
-    auto = subscribe
-  }
-  mailbox Drafts {
-    special_use = \\Drafts
-    auto = subscribe
-  }
-  mailbox Trash {
-    special_use = \\Trash
-    auto = subscribe
-  }
-  mailbox Junk {
-    special_use = \\Junk
-    auto = subscribe
-  }
-  mailbox Archive {
-    special_use = \\Archive
-    auto = subscribe
-  }
-}
-protocol imap {
+${namespaceText(options)}${gmailText(root, options)}protocol imap {
   mail_max_userip_connections = 100
 }
 service anvil {
@@ -264,8 +304,9 @@ const startOnce = async (options: StartDovecotOptions): Promise<DovecotServer | 
   fs.writeFileSync(usersFile, (options.users ?? []).map((u) => `${u.user}:{PLAIN}${u.pass}::::::\n`).join(""))
   fs.chmodSync(usersFile, 0o644)
   if (tls !== null) await makeCertificate(root)
+  if (options.gmailLike === true) writeGmailVirtual(root)
   const confPath = path.join(root, "dovecot.conf")
-  fs.writeFileSync(confPath, configText(root, port, tls))
+  fs.writeFileSync(confPath, configText(root, port, tls, options))
 
   // -F keeps the master as our child, so we know when it has exited; its own output goes to a file
   // because an inherited pipe would keep a waiting harness hanging

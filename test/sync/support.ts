@@ -33,7 +33,7 @@ class SyncTestApi extends HttpApi.make("mail-helper")
   .middleware(ValidationErrors)
   .annotate(HttpApi.ParseOptions, { errors: "all", onExcessProperty: "error" }) {}
 
-const SyncTestHttpLive = HttpApiBuilder.layer(SyncTestApi).pipe(
+export const SyncTestHttpLive = HttpApiBuilder.layer(SyncTestApi).pipe(
   Layer.provide([JobsHttpLive, AccountsHttpLayer]),
   Layer.provide([ValidationErrorsLive, TestAuthenticationLive])
 )

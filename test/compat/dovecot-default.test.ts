@@ -1,0 +1,3 @@
+import { compatMatrix, subscribedUndefinedDefect, targets } from "./support.ts"
+
+compatMatrix(targets.dovecotDefault({ unsubscribed: subscribedUndefinedDefect, noselect: subscribedUndefinedDefect }))

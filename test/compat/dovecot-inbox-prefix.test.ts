@@ -1,0 +1,5 @@
+import { compatMatrix, subscribedUndefinedDefect, targets } from "./support.ts"
+
+compatMatrix(
+  targets.dovecotInboxPrefix({ unsubscribed: subscribedUndefinedDefect, noselect: subscribedUndefinedDefect })
+)

@@ -16,13 +16,18 @@
  * Errors: a refused login marks the account `auth_failed` (with the server's words), removes its
  * scheduler and fails the job at once. Network trouble and timeouts are retried with backoff; the
  * last attempt marks the account `unreachable`. A malformed message is stored with parse warnings.
+ * Before the session: a stored password that no longer decrypts (its key left SECRET_KEYS) marks
+ * the account `auth_failed` ("enter the password again") and removes its scheduler, like a refused
+ * login; a destination the policy refuses is a permanent `unreachable`. Any other failure before
+ * the session leaves its message on the account (a transient one on the last attempt). A status
+ * that cannot be saved is logged with the database's reason.
  */
 import { Context, Effect, Layer, Metric, Option, Schema, Stream } from "effect"
 import type { SqlError } from "effect/sql"
 import { AccountSchedules } from "../accounts/AccountSchedules.ts"
 import { type AccountRecord, AccountStore } from "../accounts/AccountStore.ts"
 import { ImapAccess } from "../accounts/ImapAccess.ts"
-import type { AccountId } from "../accounts/Account.ts"
+import type { AccountId, AccountStatus } from "../accounts/Account.ts"
 import { AnalyzeMailJob } from "../analysis/jobs/AnalyzeMailJob.ts"
 import { enqueueNewMailProcessing } from "../analysis/jobs/enqueue.ts"
 import { enqueueSearchIndexing, SearchIndexJob } from "../search/SearchIndexJob.ts"
@@ -31,6 +36,7 @@ import { type JobError, PermanentJobError, TransientJobError } from "../jobs/Job
 import { JobKinds } from "../jobs/JobKinds.ts"
 import { Jobs } from "../jobs/Jobs.ts"
 import { makeProcessor } from "../jobs/JobProcessor.ts"
+import { logDatabaseError } from "../platform/Database.ts"
 import { syncErrors, syncMessages } from "../platform/Metrics.ts"
 import { UserId } from "../users/UserId.ts"
 import {
@@ -147,6 +153,9 @@ const timed = <A, E, R>(effect: Effect.Effect<A, E, R>, record: (millis: number)
   })
 
 type SyncFailure = SyncStepFailed | JobError
+
+/** The stored IMAP password does not decrypt (its key left SECRET_KEYS, or the row was tampered with). */
+const SECRET_UNREADABLE = "secret_unreadable"
 
 /** Names the step and mailbox of whatever `effect` fails with. */
 const step =
@@ -412,19 +421,64 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
         }))
       }
 
+      /**
+       * Saves the account's status for the user. The job's verdict does not depend on it, but a
+       * status that could not be saved is logged: the user would otherwise see a stale one.
+       */
+      const saveStatus = (owner: UserId, account: AccountRecord, status: AccountStatus, message: string | null) =>
+        accounts.setStatus(owner, account.id, status, message).pipe(
+          Effect.flatMap((updated) =>
+            Option.isNone(updated)
+              ? Effect.logWarning("account status not saved: the account no longer exists", {
+                  account: account.id,
+                  status
+                })
+              : Effect.void
+          ),
+          Effect.catch((error) =>
+            Effect.andThen(
+              Effect.logWarning("account status not saved", { account: account.id, status, error: error.message }),
+              logDatabaseError(error)
+            )
+          )
+        )
+
+      /** No scheduled syncs until the user changes the credentials (PATCH re-applies the schedule). */
+      const stopScheduledSyncs = (account: AccountRecord) =>
+        schedules.apply({ ...account, status: "auth_failed" }).pipe(
+          Effect.catch((error) =>
+            Effect.logWarning("scheduled syncs of the account not stopped", {
+              account: account.id,
+              error: error.message
+            })
+          )
+        )
+
       /** Maps what went wrong to the job's verdict, updating the account's status on the way. */
       const classify = (owner: UserId, account: AccountRecord, attempt: SyncAttempt) => (failure: SyncFailure) =>
         Effect.gen(function* () {
+          const finalAttempt = attempt.attempt >= attempt.maxAttempts
           if (failure._tag === "TransientJobError" || failure._tag === "PermanentJobError") {
+            // before the IMAP session: the stored password, the connect options
+            const phase = failure.code === SECRET_UNREADABLE ? "decrypt_password" : "connect"
+            yield* Metric.update(Metric.withAttributes(syncErrors, { reason: failure.code }), 1)
             yield* Effect.logWarning("sync failed", {
               account: account.id,
-              phase: "connect",
+              phase,
               error: failure._tag,
               code: failure.code,
               attempt: attempt.attempt,
               maxAttempts: attempt.maxAttempts,
               message: failure.message
             })
+            if (failure._tag === "PermanentJobError" && failure.code === SECRET_UNREADABLE) {
+              // only the user can fix it, by entering the password again (PATCH verifies it and
+              // reactivates the account): the same state as a password the server refused
+              yield* saveStatus(owner, account, "auth_failed", failure.message)
+              yield* stopScheduledSyncs(account)
+            } else if (failure._tag === "PermanentJobError" || finalAttempt) {
+              yield* saveStatus(owner, account, account.status, failure.message)
+            }
             return yield* failure
           }
           const error = failure.error
@@ -439,7 +493,6 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
                     ? "imap_limit"
                     : "imap_protocol"
           yield* Metric.update(Metric.withAttributes(syncErrors, { reason }), 1)
-          const finalAttempt = attempt.attempt >= attempt.maxAttempts
           // what failed, where and why, for the operator (never SQL parameters or values)
           yield* Effect.logWarning("sync failed", {
             account: account.id,
@@ -452,12 +505,8 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
             message: failure.message
           })
           if (error._tag === "ImapAuthenticationError") {
-            const updated = yield* accounts
-              .setStatus(owner, account.id, "auth_failed", error.message)
-              .pipe(Effect.orElseSucceed(() => Option.none()))
-            // no scheduled syncs until the credentials are changed
-            yield* schedules.apply({ ...account, status: "auth_failed" }).pipe(Effect.ignore)
-            if (Option.isNone(updated)) yield* Effect.logWarning("account status not saved")
+            yield* saveStatus(owner, account, "auth_failed", error.message)
+            yield* stopScheduledSyncs(account)
             return yield* new PermanentJobError({
               code: "auth_failed",
               message: `the IMAP server refused the login: ${error.message}`
@@ -471,7 +520,7 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
             }
             // the account is reachable; the user still learns why its mail is not there
             if (finalAttempt) {
-              yield* accounts.setStatus(owner, account.id, account.status, failure.message).pipe(Effect.ignore)
+              yield* saveStatus(owner, account, account.status, failure.message)
             }
             return yield* new TransientJobError({ code: "database", message: failure.message })
           }
@@ -479,7 +528,7 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
           const transient =
             error._tag === "ImapConnectionError" ? isTransientImapError(error) : error._tag !== "ImapLimitExceeded"
           if (!transient || finalAttempt) {
-            yield* accounts.setStatus(owner, account.id, "unreachable", failure.message).pipe(Effect.ignore)
+            yield* saveStatus(owner, account, "unreachable", failure.message)
           }
           const code =
             error._tag === "ImapConnectionError"
@@ -522,8 +571,8 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
               Effect.mapError(
                 (error) =>
                   new PermanentJobError({
-                    code: "secret_unreadable",
-                    message: `${error.message}; update the account's password`
+                    code: SECRET_UNREADABLE,
+                    message: `the stored IMAP password could not be read: ${error.message}; enter the account's password again`
                   })
               )
             )
@@ -549,10 +598,30 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
             }
           }).pipe(Effect.scoped, Effect.catch(classify(owner, account, attempt)))
 
-          const synced = yield* accounts.markSynced(owner, account.id).pipe(Effect.orElseSucceed(() => Option.none()))
+          const synced = yield* accounts.markSynced(owner, account.id).pipe(
+            Effect.catch((error) =>
+              Effect.as(
+                Effect.andThen(
+                  Effect.logWarning("account status not saved after the sync", {
+                    account: account.id,
+                    error: error.message
+                  }),
+                  logDatabaseError(error)
+                ),
+                Option.none()
+              )
+            )
+          )
           // back from auth_failed (a manual sync after the server accepted the password again): schedule again
           if (account.status === "auth_failed" && Option.isSome(synced)) {
-            yield* schedules.apply(synced.value).pipe(Effect.ignore)
+            yield* schedules.apply(synced.value).pipe(
+              Effect.catch((error) =>
+                Effect.logWarning("scheduled syncs of the account not resumed", {
+                  account: account.id,
+                  error: error.message
+                })
+              )
+            )
           }
           // AFTER-SYNC HOOK: full-text vectors of the new mail (src/search/SearchIndexJob.ts); also
           // when an earlier sync stored mail but could not queue the job

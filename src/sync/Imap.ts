@@ -496,7 +496,10 @@ const connect = (options: ImapConnectOptions, limits: ImapLimits) =>
           vanishedCollector = collectVanished ? vanished : null
           try {
             const fetchOptions = changedSince === null ? { uid: true } : { uid: true, changedSince }
-            for await (const raw of client.fetch("1:*", { uid: true, flags: true }, fetchOptions)) {
+            // `*` is the highest UID still in the mailbox (RFC 3501), so `1:*` leaves out an expunged
+            // highest UID and a strict server (Cyrus) then reports no VANISHED for it: name every UID
+            const range = collectVanished ? "1:4294967295" : "1:*"
+            for await (const raw of client.fetch(range, { uid: true, flags: true }, fetchOptions)) {
               const message = orThrow(toFetchReport(path, raw))
               // a message can be reported twice when its flags change during the fetch: keep the last
               byUid.set(message.uid, { uid: message.uid, flags: message.flags ?? [], modseq: message.modseq })

@@ -1,13 +1,3 @@
-import { compatMatrix, cyrusVanishedDefect, subscribedUndefinedDefect, targets } from "./support.ts"
+import { compatMatrix, targets } from "./support.ts"
 
-compatMatrix(
-  targets.cyrus({
-    unsubscribed: subscribedUndefinedDefect,
-    noselect: subscribedUndefinedDefect,
-    plain: cyrusVanishedDefect,
-    nonascii: cyrusVanishedDefect,
-    empty: cyrusVanishedDefect,
-    uidgaps: cyrusVanishedDefect,
-    eightbit: cyrusVanishedDefect
-  })
-)
+compatMatrix(targets.cyrus())

@@ -1,5 +1,3 @@
-import { compatMatrix, subscribedUndefinedDefect, targets } from "./support.ts"
+import { compatMatrix, targets } from "./support.ts"
 
-compatMatrix(
-  targets.dovecotInboxPrefix({ unsubscribed: subscribedUndefinedDefect, noselect: subscribedUndefinedDefect })
-)
+compatMatrix(targets.dovecotInboxPrefix())

@@ -1,3 +1,3 @@
-import { compatMatrix, subscribedUndefinedDefect, targets } from "./support.ts"
+import { compatMatrix, targets } from "./support.ts"
 
-compatMatrix(targets.dovecotMinimal({ unsubscribed: subscribedUndefinedDefect, noselect: subscribedUndefinedDefect }))
+compatMatrix(targets.dovecotMinimal())

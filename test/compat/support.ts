@@ -65,31 +65,6 @@ export interface KnownDefect {
 }
 export type KnownDefects = Partial<Record<ShapeId, KnownDefect>>
 
-/**
- * imapflow leaves `subscribed` undefined for a folder missing from LSUB (an unsubscribed folder, and
- * a \Noselect parent); src/sync/Imap.ts passes it on, MailStore.syncMailboxList writes NULL into
- * mailboxes.subscribed (NOT NULL, migration 0021) and the whole account's sync fails.
- */
-export const subscribedUndefinedDefect: KnownDefect = {
-  match: "database error during the sync",
-  reason:
-    "a folder missing from LSUB has `subscribed` undefined in imapflow's LIST answer; the sync writes NULL into the NOT NULL mailboxes.subscribed and the whole account's sync fails"
-}
-
-/**
- * Src/sync/Imap.ts asks for changes with `UID FETCH 1:* (FLAGS) (CHANGEDSINCE n VANISHED)`. In a UID
- * set `*` is the highest UID in use, so once the highest message is expunged it is outside the
- * range: Cyrus 3.6 (correctly, RFC 3501 6.4.8) reports no VANISHED (EARLIER) for it, while
- * `UID FETCH 1:10 ...` does report it; Dovecot is lenient. MailSync trusts VANISHED whenever QRESYNC
- * is enabled, so the expunged message stays stored. Fix: ask for `1:<stored last UID>` (or
- * 1:4294967295) instead of `1:*`.
- */
-export const cyrusVanishedDefect: KnownDefect = {
-  match: "stored but expunged",
-  reason:
-    "the sync asks UID FETCH 1:* (CHANGEDSINCE n VANISHED); `*` is the highest UID still present, so Cyrus (per RFC 3501) reports no VANISHED for an expunged highest UID and the message stays stored (fix: ask for 1:<last stored UID>)"
-}
-
 const dovecotTarget =
   (id: string, label: string, options: StartDovecotOptions) =>
   (knownDefects?: KnownDefects): CompatTarget => ({

@@ -14,7 +14,7 @@ import { Console, Effect, Schema } from "effect"
 import { Command } from "effect/cli"
 import { SqlClient } from "effect/sql"
 import { Crypto } from "../platform/Crypto.ts"
-import { decodeRows, fromSqlError } from "../platform/Database.ts"
+import { decodeRows, fromSqlError, logDatabaseError } from "../platform/Database.ts"
 import { UserScope } from "../users/UserScope.ts"
 import { passwordAssociatedData } from "./AccountStore.ts"
 
@@ -130,7 +130,8 @@ const rotate = Command.make("rotate", {}, () =>
     }
   }).pipe(
     Effect.catchTag("DatabaseError", (error) =>
-      Console.error(`error: ${error.message}`).pipe(
+      logDatabaseError(error).pipe(
+        Effect.andThen(Console.error(`error: ${error.message}`)),
         Effect.andThen(
           Effect.sync(() => {
             process.exitCode = 1

@@ -3,7 +3,7 @@ import { Cause, Context, Duration, Effect, Exit, Fiber, Layer, Metric, Option, S
 import { Headers, HttpTraceContext } from "effect/http"
 import { hostname } from "node:os"
 import { AppConfig } from "../platform/Config.ts"
-import type { DatabaseError } from "../platform/Database.ts"
+import { type DatabaseError, logDatabaseError } from "../platform/Database.ts"
 import { jobDuration, jobsCompleted } from "../platform/Metrics.ts"
 import { Redis } from "../platform/Redis.ts"
 import { perJobSpan } from "../platform/Telemetry.ts"
@@ -58,7 +58,9 @@ const bookkeepingRetry = Schedule.min([Schedule.exponential("200 millis"), Sched
 const patiently = <A>(jobId: string, statement: Effect.Effect<A, DatabaseError>) =>
   statement.pipe(
     Effect.tapError((error) =>
-      Effect.logWarning("job bookkeeping waits for the database", { jobId, error: error.message })
+      logDatabaseError(error).pipe(
+        Effect.andThen(Effect.logWarning("job bookkeeping waits for the database", { jobId, error: error.message }))
+      )
     ),
     Effect.retry(bookkeepingRetry)
   )
@@ -118,7 +120,9 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
             lastWrite = Date.now()
             pending = false
             return store.saveProgress(jobId, progress).pipe(
-              Effect.catchTag("DatabaseError", (error) => Effect.logWarning("progress not saved", error.message)),
+              Effect.catchTag("DatabaseError", (error) =>
+                logDatabaseError(error).pipe(Effect.andThen(Effect.logWarning("progress not saved", error.message)))
+              ),
               Effect.andThen(events.publish({ jobId, state: "running", progress }))
             )
           })
@@ -213,7 +217,11 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
               })
             ),
             Effect.catchTag("DatabaseError", (error) =>
-              Effect.logWarning("late claim failed; the outcome will still be recorded", error.message)
+              logDatabaseError(error).pipe(
+                Effect.andThen(
+                  Effect.logWarning("late claim failed; the outcome will still be recorded", error.message)
+                )
+              )
             )
           )
           const starter = yield* Effect.forkChild(lateStart)
@@ -328,7 +336,7 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
         }).pipe(
           // bookkeeping itself failed (database down): let BullMQ retry the attempt later
           Effect.catchTag("DatabaseError", (error) =>
-            Effect.succeed<Disposition>({ _tag: "retry", message: error.message })
+            logDatabaseError(error).pipe(Effect.as<Disposition>({ _tag: "retry", message: error.message }))
           ),
           Effect.annotateLogs({ kind: processor.kind.name, bullJobId: job.id ?? "" })
         )

@@ -8,7 +8,7 @@
 import { Context, Effect, Layer, Option, Schema, type Scope } from "effect"
 import { AccountStore } from "../accounts/AccountStore.ts"
 import { ImapAccess } from "../accounts/ImapAccess.ts"
-import type { DatabaseError } from "../platform/Database.ts"
+import { type DatabaseError, logDatabaseError } from "../platform/Database.ts"
 import {
   Imap,
   type ImapAuthenticationError,
@@ -89,7 +89,9 @@ export class AccountSessions extends Context.Service<AccountSessions, AccountSes
                 .setStatus(ownerId, account.id, "auth_failed", error.message)
                 .pipe(
                   Effect.catchTag("DatabaseError", (failure) =>
-                    Effect.logWarning("account status auth_failed not saved", failure.message)
+                    logDatabaseError(failure).pipe(
+                      Effect.andThen(Effect.logWarning("account status auth_failed not saved", failure.message))
+                    )
                   )
                 )
             )

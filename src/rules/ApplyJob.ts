@@ -11,7 +11,7 @@ import { CurrentJob } from "../jobs/CurrentJob.ts"
 import { defineJobKind, PermanentJobError, TransientJobError } from "../jobs/JobKind.ts"
 import { makeProcessor } from "../jobs/JobProcessor.ts"
 import { Jobs, type Submitted } from "../jobs/Jobs.ts"
-import { fromSqlError } from "../platform/Database.ts"
+import { fromSqlError, logDatabaseError } from "../platform/Database.ts"
 import { UserId } from "../users/UserId.ts"
 import { UserScope } from "../users/UserScope.ts"
 import { MailboxPath } from "./Rule.ts"
@@ -94,7 +94,9 @@ export const RulesApplyProcessor = makeProcessor(
           })
           .pipe(
             Effect.catchTag("DatabaseError", (error) =>
-              Effect.fail(new TransientJobError({ code: "database", message: error.message }))
+              logDatabaseError(error).pipe(
+                Effect.andThen(Effect.fail(new TransientJobError({ code: "database", message: error.message })))
+              )
             )
           )
         if (outcome.transient !== null) return yield* new TransientJobError(outcome.transient)

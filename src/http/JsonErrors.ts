@@ -1,9 +1,8 @@
 import { Cause, Effect, Exit } from "effect"
 import { Headers, HttpRouter, HttpServerError, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { type HttpApi, type HttpApiGroup, OpenApi } from "effect/http-api"
-import type { IncomingMessage, Server, ServerResponse } from "node:http"
 import { STATUS_CODES } from "node:http"
-import type { Duplex } from "node:stream"
+import { tagOfStatus } from "../platform/JsonClientErrors.ts"
 import { maxRequestBodyBytes } from "./RequestLimits.ts"
 
 /**
@@ -11,31 +10,8 @@ import { maxRequestBodyBytes } from "./RequestLimits.ts"
  * the router's (unknown route: 404, known path with another method: 405), the HTTP layer's (body
  * too large: 413, wrong content type: 415, defects: 500, shutdown: 503) and Node's own parser
  * (headers or URL over 16 KiB: 431, malformed request: 400, slow headers: 408), which answers
- * before any route runs (see {@link withJsonClientErrors}).
+ * before any route runs (see withJsonClientErrors in src/platform/JsonClientErrors.ts).
  */
-
-const tags: Readonly<Record<number, string>> = {
-  400: "BadRequest",
-  401: "Unauthorized",
-  403: "Forbidden",
-  404: "NotFound",
-  405: "MethodNotAllowed",
-  408: "RequestTimeout",
-  413: "PayloadTooLarge",
-  414: "UriTooLong",
-  415: "UnsupportedMediaType",
-  426: "UpgradeRequired",
-  431: "RequestHeaderFieldsTooLarge",
-  500: "InternalServerError",
-  502: "BadGateway",
-  503: "ServiceUnavailable",
-  504: "GatewayTimeout"
-}
-
-/** The `_tag` for a status without an error class of its own: its reason phrase in PascalCase. */
-export const tagOfStatus = (status: number): string =>
-  tags[status] ??
-  (STATUS_CODES[status] ?? "HttpError").replace(/(^|[^A-Za-z0-9]+)([A-Za-z0-9])/g, (_, _sep, c) => c.toUpperCase())
 
 const defaultMessage = (status: number): string => {
   switch (status) {
@@ -148,70 +124,3 @@ export const JsonErrorsLive = <Id extends string, Groups extends HttpApiGroup.Co
     }),
     { global: true }
   )
-
-const clientErrorStatus = (code: string | undefined): number => {
-  switch (code) {
-    case "HPE_HEADER_OVERFLOW":
-      return 431
-    case "HPE_REQUEST_TIMEOUT":
-    case "ERR_HTTP_REQUEST_TIMEOUT":
-      return 408
-    default:
-      return 400
-  }
-}
-
-const clientErrorMessage = (status: number, code: string | undefined): string => {
-  switch (status) {
-    case 431:
-      return "the request line and headers are larger than 16 KiB (a URL this long is refused too)"
-    case 408:
-      return "the request headers did not arrive in time"
-    default:
-      return `malformed HTTP request (${code ?? "parse error"})`
-  }
-}
-
-const errorCode = (error: Error): string | undefined => {
-  const code: unknown = Reflect.get(error, "code")
-  return typeof code === "string" ? code : undefined
-}
-
-/** A response already under way on this socket (a keep-alive request before the bad one). */
-const responseStarted = (socket: Duplex): boolean => {
-  const message: unknown = Reflect.get(socket, "_httpMessage")
-  return typeof message === "object" && message !== null && Reflect.get(message, "headersSent") === true
-}
-
-/**
- * Node answers requests its parser refuses (headers or URL over `maxHeaderSize`, bad bytes) itself,
- * with an empty body, or resets the connection. This answers them with the API's JSON error shape,
- * then closes the connection once the client has stopped sending (a close with unread input would
- * reset it before the client reads the answer).
- */
-export const withJsonClientErrors = <S extends Server<typeof IncomingMessage, typeof ServerResponse>>(server: S): S => {
-  const answered = new WeakSet<Duplex>()
-  server.on("clientError", (error: Error, socket: Duplex) => {
-    // the parser reports again for every further chunk; the first answer stands
-    if (answered.has(socket)) return
-    answered.add(socket)
-    const code = errorCode(error)
-    if (code === "ECONNRESET" || !socket.writable || responseStarted(socket)) {
-      socket.destroy()
-      return
-    }
-    const status = clientErrorStatus(code)
-    const body = JSON.stringify({ _tag: tagOfStatus(status), message: clientErrorMessage(status, code) })
-    socket.end(
-      `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? "Error"}\r\n` +
-        "Content-Type: application/json\r\n" +
-        `Content-Length: ${Buffer.byteLength(body)}\r\n` +
-        "Connection: close\r\n\r\n" +
-        body
-    )
-    // drain what the client still sends, so the close is not a reset; give up after a while
-    socket.resume()
-    setTimeout(() => socket.destroy(), 2_000).unref()
-  })
-  return server
-}

@@ -1,7 +1,7 @@
 import { NodeHttpServer } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
 import { createServer } from "node:http"
-import { withJsonClientErrors } from "../http/JsonErrors.ts"
+import { withJsonClientErrors } from "../platform/JsonClientErrors.ts"
 import { AppConfig } from "../platform/Config.ts"
 import { UsersLive } from "../users/UsersLive.ts"
 import { HttpAppLive, serve } from "./httpLayers.ts"

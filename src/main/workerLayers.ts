@@ -2,6 +2,7 @@ import { NodeHttpServer } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
 import { HttpRouter, HttpServerResponse } from "effect/http"
 import { createServer } from "node:http"
+import { withJsonClientErrors } from "../platform/JsonClientErrors.ts"
 import { MailProcessingLive } from "../analysis/AnalysisLive.ts"
 import { AnalyzeMailProcessor } from "../analysis/jobs/AnalyzeMailJob.ts"
 import { EmbedMailProcessor } from "../analysis/jobs/EmbedMailJob.ts"
@@ -55,6 +56,13 @@ export const WorkerOpsHttpLive = Layer.unwrap(
         HttpRouter.add("GET", "/health/live", HttpServerResponse.jsonUnsafe({ status: "ok" }))
       ),
       { disableLogger: true }
-    ).pipe(Layer.provide(NodeHttpServer.layer(createServer, { port: config.workerMetricsPort, host: config.host })))
+    ).pipe(
+      Layer.provide(
+        NodeHttpServer.layer(() => withJsonClientErrors(createServer()), {
+          port: config.workerMetricsPort,
+          host: config.host
+        })
+      )
+    )
   })
 ).pipe(Layer.provide(Layer.mergeAll(ProcessMetricsLive, QueueMetricsLive().pipe(Layer.provide(JobInspector.layer)))))

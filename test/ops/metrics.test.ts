@@ -106,6 +106,10 @@ layer(TestLayer, { excludeTestServices: true, timeout: "120 seconds" })("metrics
       assert.strictEqual(api.status, 200)
       assert.include(api.contentType, "text/plain")
       const worker = yield* scrape(`http://127.0.0.1:${metricsPort}/metrics`)
+      // the worker's port answers what Node's parser refuses with the JSON error shape too
+      const tooLong = yield* call(`http://127.0.0.1:${metricsPort}`, "GET", `/health/live?x=${"a".repeat(18_000)}`)
+      assert.strictEqual(tooLong.status, 431, tooLong.text)
+      assert.strictEqual(field(tooLong.body, "_tag"), "RequestHeaderFieldsTooLarge", tooLong.text)
       assert.strictEqual(worker.status, 200)
       checkWithPromtool("api", api.text)
       checkWithPromtool("worker", worker.text)

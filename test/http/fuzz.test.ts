@@ -467,7 +467,7 @@ layer(
           base,
           "POST",
           "/api/v1/debug/ping",
-          withToken(bob.token, { json: { sleepMillis: 60_000 } })
+          withToken(bob.token, { json: { sleepMillis: 30_000 } })
         )
         assert.strictEqual(bobJob.status, 202, bobJob.text)
         const bobToken = yield* call(

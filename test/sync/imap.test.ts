@@ -1,5 +1,5 @@
 import { assert, describe, layer } from "@effect/vitest"
-import { Deferred, Effect, Exit, Fiber, Layer, Redacted, Result, Stream, Tracer } from "effect"
+import { Cause, Deferred, Effect, Exit, Fiber, Layer, Redacted, Result, Stream, Tracer } from "effect"
 import {
   type FetchedMessage,
   Imap,
@@ -447,7 +447,10 @@ layer(TestLayer, { excludeTestServices: true, timeout: "60 seconds" })("Imap aga
         const interruptedAt = Date.now()
         yield* Fiber.interrupt(fiber)
         const exit = yield* Fiber.await(fiber)
-        assert.isTrue(Exit.isFailure(exit) && Exit.hasInterrupts(exit), "the fetch finished before the interrupt")
+        assert.isTrue(
+          Exit.isFailure(exit) && Exit.hasInterrupts(exit),
+          `the fetch ended before the interrupt: ${Exit.isFailure(exit) ? Cause.pretty(exit.cause) : "succeeded"}`
+        )
         assert.isBelow(Date.now() - interruptedAt, 1_000)
         assert.isFalse(yield* session.isConnected)
         const after = yield* Effect.flip(session.searchUids("INBOX"))

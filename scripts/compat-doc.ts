@@ -21,7 +21,8 @@ interface MatrixFile {
   readonly capabilities: ReadonlyArray<string>
   readonly enabled: ReadonlyArray<string>
   readonly namespace: { readonly prefix: string; readonly delimiter: string }
-  readonly strategy: Record<string, string>
+  /** As the product reported it on the account after its initial sync (GET /api/v1/accounts/:id `server`). */
+  readonly strategy: Record<string, { readonly choice: string; readonly explanation: string }>
   readonly shapes: ReadonlyArray<{ readonly id: string; readonly label: string }>
   readonly operations: ReadonlyArray<{ readonly id: string; readonly label: string }>
   readonly cells: ReadonlyArray<Cell>
@@ -111,8 +112,15 @@ for (const matrix of matrices) {
   lines.push(
     `- Enabled by the test's own imapflow session (default options): ${matrix.enabled.length === 0 ? "(none)" : matrix.enabled.join(" ")}; the product also enables QRESYNC where offered`
   )
-  lines.push("- Strategy the product uses here:")
-  for (const [key, value] of Object.entries(matrix.strategy)) lines.push(`  - ${key}: ${value}`)
+  const strategy = Object.entries(matrix.strategy)
+  if (strategy.length === 0) {
+    lines.push("- Strategy: not reported (no initial sync succeeded)")
+  } else {
+    lines.push("- Strategy the product reported on the account (`server.strategy` after the initial sync):")
+    for (const [key, value] of strategy) {
+      lines.push(`  - ${key} (\`${value.choice}\`): ${cellText(value.explanation)}`)
+    }
+  }
   lines.push("")
   lines.push(`| shape | ${matrix.operations.map((operation) => cellText(operation.label)).join(" | ")} |`)
   lines.push(`|---|${matrix.operations.map(() => "---").join("|")}|`)

@@ -95,6 +95,63 @@ export const changedCredentialBoundFields = (
 export const missingCredentialFields = (patch: UpdateAccountRequest): ReadonlyArray<CredentialField> =>
   credentialFields.filter((name) => patch[name] === undefined)
 
+/**
+ * How the sync talks to the account's server, decided from the capabilities after login
+ * (src/sync/SyncStrategy.ts; docs/accounts-and-sync.md explains each choice).
+ */
+export const SyncStrategy = Schema.Struct({
+  /** Mailbox counters: one LIST with RFC 5819 STATUS, or LIST then one STATUS per mailbox. */
+  listing: Schema.Literals(["LIST-STATUS", "LIST+STATUS"]),
+  /** Flags of stored messages: CONDSTORE CHANGEDSINCE, or every flag of every message on each sync. */
+  flags: Schema.Literals(["CONDSTORE", "full flag scan"]),
+  /** Expunges: QRESYNC VANISHED, UID SEARCH ALL compared with the stored UIDs, or the flag scan's UIDs compared. */
+  expunges: Schema.Literals(["QRESYNC", "UID SEARCH comparison", "flag scan comparison"]),
+  /** Mailbox names on the wire. */
+  names: Schema.Literals(["UTF-8", "modified UTF-7"]),
+  /** Roles of Sent, Drafts, Trash, Junk, Archive: the server's attributes, or well-known names. */
+  specialUse: Schema.Literals(["SPECIAL-USE", "names"]),
+  /** How a rule's move or delete reaches the server. */
+  ruleMoves: Schema.Literals(["MOVE", "COPY+EXPUNGE", "COPY+EXPUNGE without UIDPLUS (guarded)"])
+})
+export type SyncStrategy = typeof SyncStrategy.Type
+
+/** One human sentence per choice of `SyncStrategy`. */
+export const SyncStrategyExplanation = Schema.Struct({
+  listing: Schema.String,
+  flags: Schema.String,
+  expunges: Schema.String,
+  names: Schema.String,
+  specialUse: Schema.String,
+  ruleMoves: Schema.String
+})
+export type SyncStrategyExplanation = typeof SyncStrategyExplanation.Type
+
+/** The personal namespace: where the user's mailboxes live and the hierarchy separator (null: flat). */
+export const ServerNamespace = Schema.Struct({ prefix: Schema.String, separator: Schema.NullOr(Schema.String) })
+
+/** What a sync recorded about the server (stored as it is, without the time). */
+export const ServerProfile = Schema.Struct({
+  /** Capabilities after login, as announced (at most 200, each at most 100 characters). */
+  capabilities: Schema.Array(Schema.String),
+  /** Extensions the sync's session ENABLEd (CONDSTORE, QRESYNC, UTF8=ACCEPT, IMAP4REV2). */
+  enabled: Schema.Array(Schema.String),
+  /** The server's own name and version from its ID answer; null when it offers no ID or names nothing. */
+  product: Schema.NullOr(Schema.String),
+  /** null when the server reported no namespace and none could be derived. */
+  namespace: Schema.NullOr(ServerNamespace),
+  strategy: SyncStrategy,
+  explanation: SyncStrategyExplanation
+})
+export type ServerProfile = typeof ServerProfile.Type
+
+/** `server` on an account: null until a sync has logged in. */
+export const AccountServer = Schema.Struct({
+  ...ServerProfile.fields,
+  /** When a sync first saw the server like this (rewritten only when something in it changes). */
+  syncedWithAt: Schema.Date
+})
+export type AccountServer = typeof AccountServer.Type
+
 /** A mail account as the API shows it: never the password. */
 export class AccountView extends Schema.Class<AccountView>("MailAccount")({
   id: AccountId,
@@ -108,6 +165,8 @@ export class AccountView extends Schema.Class<AccountView>("MailAccount")({
   /** Why the status is not `active` (the server's words for `auth_failed`). */
   statusMessage: Schema.NullOr(Schema.String),
   lastSyncedAt: Schema.NullOr(Schema.Date),
+  /** The server's capabilities and the sync strategy chosen for it; null before the first sync's login. */
+  server: Schema.NullOr(AccountServer),
   createdAt: Schema.Date,
   updatedAt: Schema.Date
 }) {}

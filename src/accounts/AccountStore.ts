@@ -12,6 +12,7 @@ import { Crypto, type SecretDecryptionFailed } from "../platform/Crypto.ts"
 import { UserId } from "../users/UserId.ts"
 import { UserScope } from "../users/UserScope.ts"
 import {
+  type AccountServer,
   AccountExists,
   AccountId,
   AccountStatus,
@@ -19,6 +20,7 @@ import {
   MailboxId,
   MailboxView,
   Security,
+  ServerProfile,
   SpecialUse
 } from "./Account.ts"
 
@@ -38,6 +40,9 @@ const AccountRow = Schema.Struct({
   status: AccountStatus,
   status_message: Schema.NullOr(Schema.String),
   last_synced_at: Schema.NullOr(Schema.Date),
+  // decoded on its own (serverOf): a profile an older version wrote never fails the whole row
+  server_profile: Schema.optional(Schema.Unknown),
+  server_profile_at: Schema.optional(Schema.NullOr(Schema.Date)),
   created_at: Schema.Date,
   updated_at: Schema.Date
 })
@@ -57,8 +62,23 @@ export interface AccountRecord {
   readonly status: AccountStatus
   readonly statusMessage: string | null
   readonly lastSyncedAt: Date | null
+  /** What the last sync recorded about the server; null before the first login. */
+  readonly server: AccountServer | null
   readonly createdAt: Date
   readonly updatedAt: Date
+}
+
+const decodeProfile = Schema.decodeUnknownOption(ServerProfile)
+
+/**
+ * The stored profile, or null: never recorded, or in a shape this version does not know (a
+ * profile from another version); the next sync then writes it again.
+ */
+const serverOf = (row: AccountRow): AccountServer | null => {
+  if (row.server_profile === undefined || row.server_profile === null) return null
+  if (row.server_profile_at === undefined || row.server_profile_at === null) return null
+  const decoded = decodeProfile(row.server_profile)
+  return decoded._tag === "Some" ? { ...decoded.value, syncedWithAt: row.server_profile_at } : null
 }
 
 const toRecord = (row: AccountRow): AccountRecord => ({
@@ -74,6 +94,7 @@ const toRecord = (row: AccountRow): AccountRecord => ({
   status: row.status,
   statusMessage: row.status_message,
   lastSyncedAt: row.last_synced_at,
+  server: serverOf(row),
   createdAt: row.created_at,
   updatedAt: row.updated_at
 })
@@ -90,6 +111,7 @@ export const toAccountView = (record: AccountRecord): AccountView =>
     status: record.status,
     statusMessage: record.statusMessage,
     lastSyncedAt: record.lastSyncedAt,
+    server: record.server,
     createdAt: record.createdAt,
     updatedAt: record.updatedAt
   })
@@ -159,6 +181,11 @@ export interface AccountStoreShape {
   ) => Effect.Effect<Option.Option<AccountRecord>, DatabaseError>
   /** After a successful sync: active, message cleared, last_synced_at now. */
   readonly markSynced: (owner: UserId, id: AccountId) => Effect.Effect<Option.Option<AccountRecord>, DatabaseError>
+  /**
+   * Records what a sync saw of the server; writes only when it differs from the stored profile
+   * (jsonb equality). True when it was written.
+   */
+  readonly recordServer: (owner: UserId, id: AccountId, profile: ServerProfile) => Effect.Effect<boolean, DatabaseError>
   readonly mailboxes: (owner: UserId, id: AccountId) => Effect.Effect<ReadonlyArray<MailboxView>, DatabaseError>
   /** The plaintext password, for a login. */
   readonly password: (record: AccountRecord) => Effect.Effect<Redacted.Redacted<string>, SecretDecryptionFailed>
@@ -282,6 +309,23 @@ export class AccountStore extends Context.Service<AccountStore, AccountStoreShap
           )
           .pipe(Effect.flatMap(first), dbError)
 
+      const encodeProfile = Schema.encodeSync(ServerProfile)
+      const recordServer = (owner: UserId, id: AccountId, profile: ServerProfile) =>
+        Effect.suspend(() => {
+          const json = JSON.stringify(encodeProfile(profile))
+          return scope.run(
+            owner,
+            sql`
+              UPDATE mail_accounts SET server_profile = ${json}::jsonb, server_profile_at = now()
+              WHERE id = ${id} AND user_id = ${owner} AND server_profile IS DISTINCT FROM ${json}::jsonb
+              RETURNING id`
+          )
+        }).pipe(
+          Effect.map((rows) => rows.length > 0),
+          dbError,
+          Effect.withSpan("AccountStore.recordServer")
+        )
+
       const mailboxes = (owner: UserId, id: AccountId) =>
         scope
           .run(
@@ -362,6 +406,7 @@ export class AccountStore extends Context.Service<AccountStore, AccountStoreShap
         remove,
         setStatus,
         markSynced,
+        recordServer,
         mailboxes,
         password,
         scheduleTargets,

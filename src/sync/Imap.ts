@@ -125,6 +125,12 @@ export interface ImapSession {
   readonly supportsQresync: boolean
   /** CONDSTORE is enabled on this connection: modseqs and `changedSince` work. */
   readonly supportsCondstore: boolean
+  /** Extensions ENABLEd on this connection (CONDSTORE, QRESYNC, UTF8=ACCEPT, IMAP4REV2). */
+  readonly enabled: ReadonlySet<string>
+  /** The server's ID answer (name, version); null when it offers no ID. */
+  readonly serverId: { readonly name: string | null; readonly version: string | null } | null
+  /** The personal namespace (NAMESPACE, or imapflow's LIST fallback); null when unknown. */
+  readonly namespace: { readonly prefix: string; readonly delimiter: string | null } | null
   readonly isConnected: Effect.Effect<boolean>
   listMailboxes(options?: { readonly status?: boolean }): Effect.Effect<ReadonlyArray<MailboxInfo>, ImapError>
   /** SELECT (or EXAMINE with readOnly) and report the mailbox's current state. */
@@ -631,6 +637,12 @@ const connect = (options: ImapConnectOptions, limits: ImapLimits) =>
       capabilities: new Set(client.capabilities.keys()),
       supportsQresync: client.enabled.has("QRESYNC"),
       supportsCondstore: client.enabled.has("CONDSTORE"),
+      enabled: new Set(client.enabled),
+      serverId: idOf(client.serverInfo),
+      namespace:
+        client.namespace === undefined
+          ? null
+          : { prefix: client.namespace.prefix ?? "", delimiter: client.namespace.delimiter ?? null },
       isConnected: Effect.sync(() => client.usable && !client.isClosed),
       listMailboxes,
       openMailbox,
@@ -646,6 +658,15 @@ const connect = (options: ImapConnectOptions, limits: ImapLimits) =>
     }
     return session
   })
+
+/** imapflow's `serverInfo` (the ID answer): only its string name and version. */
+const idOf = (info: ImapFlow["serverInfo"]): ImapSession["serverId"] =>
+  info === null || info === undefined
+    ? null
+    : {
+        name: typeof info.name === "string" ? info.name : null,
+        version: typeof info.version === "string" ? info.version : null
+      }
 
 /** NO [TRYCREATE] means the target mailbox does not exist. */
 const missingOnTryCreate =

@@ -10,7 +10,9 @@
  * | LIST name                     | the last segment of the path                                     |
  * | LIST delimiter                | null (a flat namespace)                                          |
  * | LIST flags                    | none                                                             |
- * | LIST specialUse               | null (no role; unknown roles too)                                |
+ * | LIST \HasChildren/\HasNoChildren | unused: the hierarchy comes from the paths and the delimiter   |
+ * | LIST specialUse               | null (no role; unknown roles too); imapflow may derive it from   |
+ * |                               | a well-known name when the server has no SPECIAL-USE             |
  * | LIST subscribed               | false (imapflow only sets it for subscribed folders)            |
  * | STATUS messages/unseen        | null (unknown)                                                   |
  * | STATUS uidNext/uidValidity    | null (unknown: the mailbox is then never skipped as unchanged)   |

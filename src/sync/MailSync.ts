@@ -54,6 +54,7 @@ import { MimeParser } from "./ParserPool.ts"
 import { SyncConfig, type SyncConfigShape } from "./SyncConfig.ts"
 import { type SyncPhase, type SyncStepFailed, sqlCause, stepFailed } from "./SyncFailure.ts"
 import { SyncJob, type SyncResult } from "./SyncJob.ts"
+import { serverProfile } from "./SyncStrategy.ts"
 import { assignThreads, maxCandidates, threadIdFor } from "./threading.ts"
 
 export interface SyncAttempt {
@@ -443,6 +444,36 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
           )
         )
 
+      /**
+       * Records the capabilities, namespace and strategy of this session on the account (written
+       * only when they changed). A profile that cannot be saved does not fail the sync: it is
+       * logged with the database's reason, and the next sync tries again.
+       */
+      const recordServer = (owner: UserId, account: AccountRecord, session: ImapSession) =>
+        accounts
+          .recordServer(
+            owner,
+            account.id,
+            serverProfile({
+              capabilities: session.capabilities,
+              enabled: session.enabled,
+              useCondstore: config.useCondstore,
+              serverId: session.serverId,
+              namespace: session.namespace
+            })
+          )
+          .pipe(
+            Effect.catch((error) =>
+              Effect.andThen(
+                Effect.logWarning("server capabilities and strategy not saved", {
+                  account: account.id,
+                  error: error.message
+                }),
+                logDatabaseError(error)
+              )
+            )
+          )
+
       /** No scheduled syncs until the user changes the credentials (PATCH re-applies the schedule). */
       const stopScheduledSyncs = (account: AccountRecord) =>
         schedules.apply({ ...account, status: "auth_failed" }).pipe(
@@ -580,6 +611,7 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
             const options = yield* access.connectOptions(account, password, "sync")
             yield* attempt.progress({ phase: "connecting", done: 0, total: null, message: account.host })
             const session = yield* imap.connect(options).pipe(step("connect", null))
+            yield* recordServer(owner, account, session)
             yield* attempt.progress({ phase: "mailboxes", done: 0, total: null, message: null })
             const listed = yield* session.listMailboxes({ status: true }).pipe(step("list", null))
             const rows = yield* store.syncMailboxList(owner, account.id, listed).pipe(step("store_mailboxes", null))

@@ -580,7 +580,8 @@ export interface MatrixFile {
   readonly capabilities: ReadonlyArray<string>
   readonly enabled: ReadonlyArray<string>
   readonly namespace: { readonly prefix: string; readonly delimiter: string }
-  readonly strategy: Record<string, string>
+  /** As the product reported it on the accounts after their initial sync (empty when no sync succeeded). */
+  readonly strategy: Record<string, ReportedChoice>
   readonly shapes: ReadonlyArray<{ id: ShapeId; label: string }>
   readonly operations: ReadonlyArray<{ id: OperationId; label: string }>
   readonly cells: ReadonlyArray<Cell>
@@ -588,23 +589,34 @@ export interface MatrixFile {
   readonly generatedAt: string
 }
 
-/** The product's choices on a server with these capabilities (MailSync.ts, Imap.ts). */
-export const strategyFor = (capabilities: ReadonlyArray<string>, enabled: ReadonlyArray<string>) => {
-  const has = (name: string) => capabilities.includes(name)
-  return {
-    listing: has("LIST-STATUS") ? "LIST-STATUS (one round trip)" : "LIST, then STATUS per mailbox",
-    flags: has("CONDSTORE")
-      ? "CONDSTORE: UID FETCH CHANGEDSINCE the stored modseq"
-      : "no CONDSTORE: full flag scan every sync",
-    expunges: has("QRESYNC")
-      ? "QRESYNC: VANISHED (EARLIER)"
-      : has("CONDSTORE")
-        ? "UID SEARCH ALL compared with the stored UIDs"
-        : "the full flag scan's UID list compared with the stored UIDs",
-    names: enabled.includes("UTF8=ACCEPT") ? "UTF-8 (UTF8=ACCEPT enabled)" : "modified UTF-7",
-    specialUse: has("SPECIAL-USE") ? "SPECIAL-USE attributes" : "no SPECIAL-USE: roles inferred from well-known names"
-  }
+/** One choice as the product reported it on the account (`server.strategy` and `server.explanation`). */
+export interface ReportedChoice {
+  readonly choice: string
+  readonly explanation: string
 }
+
+const ReportedServer = Schema.Struct({
+  strategy: Schema.Record(Schema.String, Schema.String),
+  explanation: Schema.Record(Schema.String, Schema.String)
+})
+
+/**
+ * The strategy the product chose on this server, as the account shows it after a sync
+ * (GET /api/v1/accounts/:id, `server`; src/sync/SyncStrategy.ts): the doc shows what the product
+ * did, never a copy of its rules.
+ */
+const reportedStrategy = (base: string, accountId: string) =>
+  Effect.gen(function* () {
+    const response = yield* api(base, alice, "GET", `/api/v1/accounts/${accountId}`)
+    assert.strictEqual(response.status, 200, response.text)
+    const server = Schema.decodeUnknownSync(ReportedServer)(field(response.body, "server"))
+    return Object.fromEntries(
+      Object.entries(server.strategy).map(([key, choice]): [string, ReportedChoice] => [
+        key,
+        { choice, explanation: server.explanation[key] ?? "" }
+      ])
+    )
+  })
 
 const matrixDir = path.join(import.meta.dirname, "..", "..", ".tmp", "compat-matrix")
 
@@ -642,12 +654,14 @@ const usersFor = (target: CompatTarget) =>
 export const compatMatrix = (target: CompatTarget) => {
   const users = usersFor(target)
   const cells: Array<Cell> = []
-  let header: Omit<MatrixFile, "cells" | "generatedAt" | "knownDefects"> | null = null
+  let header: Omit<MatrixFile, "cells" | "generatedAt" | "knownDefects" | "strategy"> | null = null
+  let strategy: Record<string, ReportedChoice> | null = null
   const writeMatrix = () => {
     if (header === null) return
     fs.mkdirSync(matrixDir, { recursive: true })
     const file: MatrixFile = {
       ...header,
+      strategy: strategy ?? {},
       cells,
       knownDefects: target.knownDefects ?? {},
       generatedAt: new Date().toISOString()
@@ -681,7 +695,6 @@ export const compatMatrix = (target: CompatTarget) => {
             capabilities: first.capabilities,
             enabled: first.enabled,
             namespace: first.namespace,
-            strategy: strategyFor(first.capabilities, first.enabled),
             shapes: shapes.map(({ id, label }) => ({ id, label })),
             operations
           }
@@ -736,6 +749,12 @@ export const compatMatrix = (target: CompatTarget) => {
               serverMessages: [...view.mailboxes.values()].reduce((sum, mailbox) => sum + mailbox.messages.length, 0),
               transientNotes: compared.notes
             })
+            if (operation.id === "initial" && sync.ok) {
+              // every account on the same server must report the same strategy
+              const reported = yield* reportedStrategy(base, accountId)
+              if (strategy === null) strategy = reported
+              else assert.deepStrictEqual(reported, strategy, `${target.id} / ${shape.id}: another strategy reported`)
+            }
             // a failed sync leaves nothing to compare for later operations
             if (!sync.ok) blockedBy = `blocked: the sync after "${operation.label}" failed`
           }

@@ -62,18 +62,14 @@ const notPassed: Effect.Effect<boolean> = Effect.succeed(false)
  * logs and marks the span. It does not interrupt anything: the processor stops at a safe point of
  * its own, and the hard limit still holds.
  */
-export const makeSoftTimeLimit = (kind: AnyJobKind, millis: number | null) =>
-  Effect.gen(function* () {
-    const exceeded = (message: string) => softTimeLimitError(kind, message)
-    if (millis === null) {
-      const limit: SoftTimeLimit = { millis: null, await: never, passed: notPassed, exceeded }
-      return {
-        limit,
-        passed: () => false,
-        arm: <A, E, R>(self: Effect.Effect<A, E, R>) => self
-      }
-    }
-    const latch = yield* Deferred.make<void>()
+export const makeSoftTimeLimit = (kind: AnyJobKind, millis: number | null) => {
+  const exceeded = (message: string) => softTimeLimitError(kind, message)
+  if (millis === null) {
+    // no fiber and no latch: a job without a soft limit costs nothing more (bench/jobs)
+    const limit: SoftTimeLimit = { millis: null, await: never, passed: notPassed, exceeded }
+    return Effect.succeed({ limit, passed: () => false, arm: <A, E, R>(self: Effect.Effect<A, E, R>) => self })
+  }
+  return Effect.map(Deferred.make<void>(), (latch) => {
     const limit: SoftTimeLimit = { millis, await: Deferred.await(latch), passed: Deferred.isDone(latch), exceeded }
     const timer = Effect.sleep(Duration.millis(millis)).pipe(
       Effect.andThen(Deferred.succeed(latch, undefined)),
@@ -91,3 +87,4 @@ export const makeSoftTimeLimit = (kind: AnyJobKind, millis: number | null) =>
         Effect.flatMap(Effect.forkChild(timer), (fiber) => Effect.ensuring(self, Fiber.interrupt(fiber)))
     }
   })
+}

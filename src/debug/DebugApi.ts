@@ -11,6 +11,10 @@ export const PingRequest = Schema.Struct({
   /** A per-job hard time limit, tighter than the kind's 30 s. */
   timeoutMillis: Schema.optionalKey(
     Schema.Int.pipe(Schema.check(Schema.isBetween({ minimum: 10, maximum: pingTimeLimitMillis })))
+  ),
+  /** A per-job soft time limit; it only has an effect when it comes before the hard one. */
+  softTimeoutMillis: Schema.optionalKey(
+    Schema.Int.pipe(Schema.check(Schema.isBetween({ minimum: 10, maximum: pingTimeLimitMillis })))
   )
 })
 

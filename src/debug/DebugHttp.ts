@@ -18,8 +18,12 @@ export const DebugHttpLive = HttpApiBuilder.group(
       Effect.gen(function* () {
         if (!config.debugJobsEnabled) return yield* new NotFound({ message: "debug endpoints are disabled" })
         const user = yield* CurrentUser
-        const { timeoutMillis, ...ping } = payload
-        const submitted = yield* jobs.submitForUser(PingJob, ping, { ownerId: user.id, timeout: timeoutMillis })
+        const { timeoutMillis, softTimeoutMillis, ...ping } = payload
+        const submitted = yield* jobs.submitForUser(PingJob, ping, {
+          ownerId: user.id,
+          timeout: timeoutMillis,
+          softTimeout: softTimeoutMillis
+        })
         return { jobId: submitted.jobId, state: submitted.state }
       }).pipe(
         Effect.catchTag(["DatabaseError", "QueueUnavailable"], unavailable),

@@ -33,6 +33,12 @@ export const PingPayload = Schema.Struct({
   failTimes: Schema.optionalKey(boundedInt(0, 10)),
   /** Fail with a permanent error (no retry). */
   failPermanently: Schema.optionalKey(Schema.Boolean),
+  /**
+   * What to do when the soft time limit passes (a per-job one, `softTimeoutMillis` at submit): by
+   * default stop after the current step (code `soft_time_limit`); true: note it in the progress
+   * message and sleep on, so the hard limit ends the attempt.
+   */
+  ignoreSoftTimeLimit: Schema.optionalKey(Schema.Boolean),
   message: Schema.optionalKey(Schema.String.pipe(Schema.check(Schema.isMaxLength(200))))
 })
 export type PingPayload = typeof PingPayload.Type
@@ -71,9 +77,22 @@ export const PingProcessor = makeProcessor(
       }
       const steps = payload.steps ?? 1
       const stepMillis = (payload.sleepMillis ?? 0) / steps
+      let softLimitNoted = false
       for (let step = 1; step <= steps; step++) {
         if (stepMillis > 0) yield* Effect.sleep(stepMillis)
-        yield* job.progress({ phase: "pinging", done: step, total: steps })
+        // the soft time limit is checked between steps: the safe points of this job
+        const softLimitPassed = yield* job.softTimeLimit.passed
+        if (softLimitPassed && payload.ignoreSoftTimeLimit !== true) {
+          yield* job.progress({ phase: "stopped", done: step, total: steps, message: "stopped at the soft time limit" })
+          return yield* job.softTimeLimit.exceeded(`stopped at the soft time limit after step ${step} of ${steps}`)
+        }
+        softLimitNoted ||= softLimitPassed
+        yield* job.progress({
+          phase: "pinging",
+          done: step,
+          total: steps,
+          ...(softLimitNoted ? { message: "soft time limit passed; ignored as requested" } : {})
+        })
       }
       return { pong: true as const, attempt: job.attempt, message: payload.message ?? null }
     })

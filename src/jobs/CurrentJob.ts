@@ -1,10 +1,31 @@
 import { Context, type Effect } from "effect"
+import type { JobError } from "./JobKind.ts"
 
 export interface ProgressUpdate {
   readonly phase: string
   readonly done: number
   readonly total?: number | null | undefined
   readonly message?: string | null | undefined
+}
+
+/**
+ * The attempt's soft time limit (Celery's `soft_time_limit`): a signal, not an interruption. A
+ * processor that can stop early polls `passed` (or races `await`) at its safe points, saves its
+ * checkpoint, and fails with `exceeded(...)` (code `soft_time_limit`). One that ignores it runs on
+ * until the hard limit interrupts it (code `timeout`).
+ */
+export interface SoftTimeLimit {
+  /** Milliseconds after the attempt's start; null: no soft limit (then `await` never completes). */
+  readonly millis: number | null
+  /** Completes when the soft limit passes. */
+  readonly await: Effect.Effect<void>
+  /** Whether the soft limit has passed. */
+  readonly passed: Effect.Effect<boolean>
+  /**
+   * The error to end with after stopping at the soft limit: code `soft_time_limit`, transient
+   * (retried from the checkpoint) when the kind has `retryOnTimeout`, else permanent.
+   */
+  readonly exceeded: (message: string) => JobError
 }
 
 /** The job a processor is running, with its progress reporter. Provided by the worker runtime. */
@@ -19,5 +40,6 @@ export class CurrentJob extends Context.Service<
     readonly maxAttempts: number
     /** Records progress; writes are coalesced to a bounded rate, the last one always lands. */
     readonly progress: (update: ProgressUpdate) => Effect.Effect<void>
+    readonly softTimeLimit: SoftTimeLimit
   }
 >()("mail-helper/CurrentJob") {}

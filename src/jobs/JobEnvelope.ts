@@ -17,7 +17,9 @@ export const JobEnvelope = Schema.Struct({
   /** W3C trace context of the request that enqueued the job. */
   traceparent: Schema.optionalKey(Schema.String),
   /** A per-job hard time limit tighter than the kind's. */
-  timeoutMillis: Schema.optionalKey(Schema.Int)
+  timeoutMillis: Schema.optionalKey(Schema.Int),
+  /** A per-job soft time limit tighter than the kind's (only used when it is before the hard one). */
+  softTimeoutMillis: Schema.optionalKey(Schema.Int)
 })
 export type JobEnvelope = typeof JobEnvelope.Type
 

@@ -24,7 +24,13 @@ export interface JobKind<Name extends string, Payload, PayloadEncoded, Result, R
   readonly concurrency: number
   /** Hard time limit of one attempt: the job's fiber is interrupted when it passes. */
   readonly timeout: Duration.Input
-  /** Whether an attempt that hit its time limit is retried (as a transient error) or fails at once. */
+  /**
+   * Soft time limit of one attempt (Celery's `soft_time_limit`), shorter than `timeout` (checked at
+   * start-up): when it passes the processor is told (`CurrentJob.softTimeLimit`), so it can save its
+   * checkpoint and stop at a safe point; the hard limit still holds. See docs/jobs.md.
+   */
+  readonly softTimeLimit?: Duration.Input
+  /** Whether an attempt that hit its time limit (hard or soft) is retried (as a transient error) or fails at once. */
   readonly retryOnTimeout: boolean
   readonly retry: RetryPolicy
   /** At most one queued or running job per key (e.g. one sync per account). */

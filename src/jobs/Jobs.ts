@@ -34,6 +34,8 @@ export interface SubmitOptions {
   readonly ownerId: UserId | null
   /** A hard time limit tighter than the kind's own. */
   readonly timeout?: Duration.Input | undefined
+  /** A soft time limit tighter than the kind's (CurrentJob.softTimeLimit); ignored unless before the hard one. */
+  readonly softTimeout?: Duration.Input | undefined
 }
 
 export interface Submitted extends JobAccepted {
@@ -184,7 +186,10 @@ export class Jobs extends Context.Service<Jobs, JobsShape>()("mail-helper/Jobs")
             ...Option.match(traceparent, { onNone: () => ({}), onSome: (value) => ({ traceparent: value }) }),
             ...(options.timeout === undefined
               ? {}
-              : { timeoutMillis: Duration.toMillis(Duration.fromInputUnsafe(options.timeout)) })
+              : { timeoutMillis: Duration.toMillis(Duration.fromInputUnsafe(options.timeout)) }),
+            ...(options.softTimeout === undefined
+              ? {}
+              : { softTimeoutMillis: Duration.toMillis(Duration.fromInputUnsafe(options.softTimeout)) })
           }
           // The record's commit and the queue add form one critical section that an interruption
           // (a client resetting its connection, a request timeout) cannot split: it waits for the

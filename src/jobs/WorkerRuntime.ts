@@ -14,6 +14,7 @@ import { JobEvents } from "./JobEvents.ts"
 import { PermanentJobError, retryDelayMillis, TransientJobError } from "./JobKind.ts"
 import type { JobProcessor } from "./JobProcessor.ts"
 import { type AttemptInfo, type ClaimedJob, JobStore } from "./JobStore.ts"
+import { attemptSoftLimitMillis, checkTimeLimits, makeSoftTimeLimit } from "./SoftTimeLimit.ts"
 
 /** Identity of this worker process, as BullMQ and the job records show it. */
 export class WorkerIdentity extends Context.Service<WorkerIdentity, { readonly name: string }>()(
@@ -79,6 +80,10 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
       const events = yield* JobEvents
       const identity = yield* WorkerIdentity
       const built = yield* Effect.all(processors)
+      // a soft time limit at or after the hard one: a defect at start-up, naming the kind
+      yield* Effect.try({ try: () => checkTimeLimits(built.map((p) => p.kind)), catch: (error) => error }).pipe(
+        Effect.orDie
+      )
       const context = yield* Effect.context<never>()
       const runExit = Effect.runPromiseExitWith(context)
       const running = new Map<string, RunningJob>()
@@ -191,6 +196,10 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
             Duration.toMillis(Duration.fromInputUnsafe(kind.timeout)),
             envelope.value.timeoutMillis ?? Number.POSITIVE_INFINITY
           )
+          const soft = yield* makeSoftTimeLimit(
+            kind,
+            attemptSoftLimitMillis(kind, envelope.value.softTimeoutMillis, timeoutMillis)
+          )
           let abortWith: ((reason: "user" | "shutdown") => void) | undefined
           const aborted = Effect.callback<never, Cancelled>((resume) => {
             abortWith = (reason) => resume(Effect.fail(new Cancelled({ reason })))
@@ -238,13 +247,19 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
                 ownerId: record.ownerId,
                 attempt,
                 maxAttempts: record.maxAttempts,
-                progress: progress.report
+                progress: progress.report,
+                softTimeLimit: soft.limit
               })
             ),
+            soft.arm,
             Effect.timeoutOrElse({
               duration: Duration.millis(timeoutMillis),
               orElse: () => {
-                const message = `attempt exceeded its time limit of ${Duration.format(Duration.millis(timeoutMillis))}`
+                const ignored =
+                  soft.passed() && soft.limit.millis !== null
+                    ? ` (it did not stop at its soft time limit of ${Duration.format(Duration.millis(soft.limit.millis))})`
+                    : ""
+                const message = `attempt exceeded its time limit of ${Duration.format(Duration.millis(timeoutMillis))}${ignored}`
                 return Effect.fail(
                   kind.retryOnTimeout
                     ? new TransientJobError({ code: "timeout", message })

@@ -31,7 +31,7 @@ import type { AccountId, AccountStatus } from "../accounts/Account.ts"
 import { AnalyzeMailJob } from "../analysis/jobs/AnalyzeMailJob.ts"
 import { enqueueNewMailProcessing } from "../analysis/jobs/enqueue.ts"
 import { enqueueSearchIndexing, SearchIndexJob } from "../search/SearchIndexJob.ts"
-import { CurrentJob, type ProgressUpdate } from "../jobs/CurrentJob.ts"
+import { CurrentJob, type ProgressUpdate, type SoftTimeLimit } from "../jobs/CurrentJob.ts"
 import { type JobError, PermanentJobError, TransientJobError } from "../jobs/JobKind.ts"
 import { JobKinds } from "../jobs/JobKinds.ts"
 import { Jobs } from "../jobs/Jobs.ts"
@@ -61,7 +61,15 @@ export interface SyncAttempt {
   readonly attempt: number
   readonly maxAttempts: number
   readonly progress: (update: ProgressUpdate) => Effect.Effect<void>
+  /**
+   * The job's soft time limit: once it passed, the sync stores the batches in flight (each moves
+   * the mailbox's checkpoint), leaves the mailbox unfinished (so the next sync does not skip it) and
+   * ends with `exceeded` (code `soft_time_limit`); the next attempt continues from the checkpoint.
+   */
+  readonly softTimeLimit?: Pick<SoftTimeLimit, "passed" | "exceeded">
 }
+
+const notStopped: Effect.Effect<boolean> = Effect.succeed(false)
 
 /** One planned UID FETCH: consecutive UIDs, bounded by count and bytes. */
 export interface FetchPlan {
@@ -199,8 +207,11 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
         mailbox: MailboxRecord,
         listed: MailboxInfo | undefined,
         stats: Stats,
-        report: (phase: string, done: number, total: number | null) => Effect.Effect<void>
+        report: (phase: string, done: number, total: number | null) => Effect.Effect<void>,
+        /** The soft time limit passed: stop before the next fetch. */
+        stopRequested: Effect.Effect<boolean>
       ) =>
+        // true: the mailbox pass is complete; false: stopped at the soft time limit, not finished
         Effect.gen(function* () {
           const status = listed?.status ?? null
           if (
@@ -215,7 +226,7 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
             status.highestModseq === mailbox.highestModseq
           ) {
             stats.unchangedMailboxes++
-            return
+            return true
           }
           const at = (phase: SyncPhase) => step(phase, mailbox.path)
           const state = yield* session.openMailbox(mailbox.path).pipe(at("select"))
@@ -285,6 +296,8 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
           }
 
           // new messages
+          if (yield* stopRequested) return false
+          let stopped = false
           const sizes = yield* session.fetchSizes(mailbox.path, { from: lastUid + 1 }).pipe(at("sizes"))
           if (sizes.length > 0) {
             const plans = planBatches(sizes, config)
@@ -292,9 +305,18 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
             let done = 0
             yield* report("messages", 0, total)
             yield* Stream.fromIterable(plans).pipe(
+              // the soft time limit is checked before each fetch: the batches in flight are still
+              // parsed and stored (each moves the checkpoint), no further one is fetched
               Stream.mapEffect((plan) =>
-                timed(fetchPlan(session, mailbox.path, plan).pipe(at("fetch")), (ms) => (stats.fetchMillis += ms))
+                Effect.flatMap(stopRequested, (stop) => {
+                  stopped ||= stop
+                  return stopped
+                    ? Effect.succeed(null)
+                    : timed(fetchPlan(session, mailbox.path, plan).pipe(at("fetch")), (ms) => (stats.fetchMillis += ms))
+                })
               ),
+              Stream.takeWhile((fetched) => fetched !== null),
+              Stream.filter((fetched) => fetched !== null),
               Stream.buffer({ capacity: 1 }),
               Stream.mapEffect(
                 ({ plan, messages }) =>
@@ -328,14 +350,23 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
               )
             )
           }
+          // stopped: UIDNEXT / HIGHESTMODSEQ stay as they were, so the next sync does not skip the mailbox
+          if (stopped) return false
           yield* store
             .finishMailbox(target, { uidNext: state.uidNext, highestModseq: state.highestModseq })
             .pipe(at("finish"))
+          return true
         }).pipe(
           // deleted on the server between LIST and SELECT: the next sync's LIST removes it
           Effect.catchTag("SyncStepFailed", (failure) =>
             failure.error._tag === "ImapMailboxMissing"
-              ? Effect.logInfo("mailbox vanished during the sync", { mailbox: mailbox.path, message: failure.message })
+              ? Effect.as(
+                  Effect.logInfo("mailbox vanished during the sync", {
+                    mailbox: mailbox.path,
+                    message: failure.message
+                  }),
+                  true
+                )
               : Effect.fail(failure)
           ),
           Effect.withSpan("MailSync.mailbox", { attributes: { "mailbox.path": mailbox.path } })
@@ -572,6 +603,30 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
             : new PermanentJobError({ code, message: failure.message })
         })
 
+      /** After a sync, also one stopped at its soft time limit: the follow-up jobs for the mail it stored. */
+      const queueFollowUps = (owner: UserId, stats: Stats) =>
+        Effect.gen(function* () {
+          // AFTER-SYNC HOOK: full-text vectors of the new mail (src/search/SearchIndexJob.ts); also
+          // when an earlier sync stored mail but could not queue the job
+          if (deferSearchIndex && (stats.newMessages > 0 || (yield* hasUnindexed(owner)))) {
+            yield* enqueueSearchIndexing(owner).pipe(
+              Effect.provideService(Jobs, jobs),
+              Effect.catch((error) =>
+                Effect.logWarning("search indexing of new mail not queued; the next sync will", error.message)
+              )
+            )
+          }
+          if (stats.newMessages > 0 && analysisInstalled) {
+            // AFTER-SYNC HOOK: analysis and embeddings of the new mail (src/analysis/jobs/enqueue.ts)
+            yield* enqueueNewMailProcessing(owner).pipe(
+              Effect.provideService(Jobs, jobs),
+              Effect.catch((error) =>
+                Effect.logWarning("analysis of new mail not queued; the next sync will", error.message)
+              )
+            )
+          }
+        })
+
       const run = (owner: UserId, accountId: AccountId, attempt: SyncAttempt) =>
         Effect.gen(function* () {
           const started = Date.now()
@@ -597,7 +652,9 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
             uidValidityResets: 0,
             messagesWithWarnings: 0
           }
-          yield* Effect.gen(function* () {
+          const stopRequested = attempt.softTimeLimit?.passed ?? notStopped
+          // where the soft time limit stopped the sync (the mailbox left unfinished), if it did
+          const stoppedAt = yield* Effect.gen(function* () {
             const password = yield* accounts.password(account).pipe(
               Effect.mapError(
                 (error) =>
@@ -624,11 +681,34 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
             for (const mailbox of selectable) {
               index++
               const position = `${index}/${selectable.length}`
-              yield* syncMailbox(session, account, mailbox, byPath.get(mailbox.path), stats, (phase, done, total) =>
-                attempt.progress({ phase, done, total, message: `${mailbox.path} (mailbox ${position})` })
-              )
+              const complete = (yield* stopRequested)
+                ? false
+                : yield* syncMailbox(
+                    session,
+                    account,
+                    mailbox,
+                    byPath.get(mailbox.path),
+                    stats,
+                    (phase, done, total) =>
+                      attempt.progress({ phase, done, total, message: `${mailbox.path} (mailbox ${position})` }),
+                    stopRequested
+                  )
+              if (!complete) return `${mailbox.path} (mailbox ${position})`
             }
+            return null
           }).pipe(Effect.scoped, Effect.catch(classify(owner, account, attempt)))
+          if (stoppedAt !== null && attempt.softTimeLimit !== undefined) {
+            // the session is closed (logged out); what was stored is kept, the account stays as it is
+            yield* queueFollowUps(owner, stats)
+            const message = `stopped at the soft time limit in ${stoppedAt} after storing ${stats.newMessages} new messages; the next attempt continues from the checkpoint`
+            yield* attempt.progress({ phase: "stopped", done: stats.newMessages, total: null, message })
+            yield* Effect.logInfo("sync stopped at the soft time limit", {
+              account: account.id,
+              mailbox: stoppedAt,
+              newMessages: stats.newMessages
+            })
+            return yield* attempt.softTimeLimit.exceeded(message)
+          }
 
           const synced = yield* accounts.markSynced(owner, account.id).pipe(
             Effect.catch((error) =>
@@ -655,25 +735,7 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
               )
             )
           }
-          // AFTER-SYNC HOOK: full-text vectors of the new mail (src/search/SearchIndexJob.ts); also
-          // when an earlier sync stored mail but could not queue the job
-          if (deferSearchIndex && (stats.newMessages > 0 || (yield* hasUnindexed(owner)))) {
-            yield* enqueueSearchIndexing(owner).pipe(
-              Effect.provideService(Jobs, jobs),
-              Effect.catch((error) =>
-                Effect.logWarning("search indexing of new mail not queued; the next sync will", error.message)
-              )
-            )
-          }
-          if (stats.newMessages > 0 && analysisInstalled) {
-            // AFTER-SYNC HOOK: analysis and embeddings of the new mail (src/analysis/jobs/enqueue.ts)
-            yield* enqueueNewMailProcessing(owner).pipe(
-              Effect.provideService(Jobs, jobs),
-              Effect.catch((error) =>
-                Effect.logWarning("analysis of new mail not queued; the next sync will", error.message)
-              )
-            )
-          }
+          yield* queueFollowUps(owner, stats)
           yield* attempt.progress({
             phase: "done",
             done: stats.newMessages,
@@ -712,7 +774,8 @@ export const MailSyncProcessor = makeProcessor(
         return yield* sync.run(owner.value, payload.accountId, {
           attempt: job.attempt,
           maxAttempts: job.maxAttempts,
-          progress: job.progress
+          progress: job.progress,
+          softTimeLimit: job.softTimeLimit
         })
       })
   })

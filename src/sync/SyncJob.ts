@@ -29,7 +29,8 @@ export type SyncResult = typeof SyncResult.Type
 /**
  * Mirrors one IMAP account into PostgreSQL. One per account at a time (the second request gets the
  * running job). Resumable: every stored batch moves the mailbox's checkpoint, so a retry (or a
- * worker taking over a stalled job) continues where the last attempt stopped.
+ * worker taking over a stalled job) continues where the last attempt stopped. At the soft time limit it stops at a batch
+ * boundary by itself (code `soft_time_limit`, retried from the checkpoint).
  */
 export const SyncJob = defineJobKind({
   name: "mail.sync",
@@ -38,7 +39,10 @@ export const SyncJob = defineJobKind({
   result: SyncResult,
   concurrency: 4,
   timeout: "2 hours",
-  // the checkpoint makes a timed-out attempt worth continuing
+  // at the soft limit the sync stores the batches in flight and stops cleanly (logged out, mailbox
+  // left unfinished); five minutes before the hard limit leave room for the few batches in flight
+  softTimeLimit: "115 minutes",
+  // the checkpoint makes a timed-out (or soft-stopped) attempt worth continuing
   retryOnTimeout: true,
   retry: { attempts: 5, initialDelay: "15 seconds", maxDelay: "10 minutes", jitter: 0.3 },
   deduplicationKey: (payload) => payload.accountId,

@@ -16,6 +16,8 @@
 #      exits 0 on settings it cannot parse ("..., ignoring"), so any output fails the check; the
 #      paths verify does not look at (EnvironmentFile, WorkingDirectory, ReadWritePaths, User)
 #      must exist in the staged tree.
+#   4. otel/: the collector, Loki and Grafana configs parse and fit together (see below; the
+#      collector's and Loki's own validators have no package here).
 #
 # Each check that cannot run here (tool missing) says so and is skipped, unless
 # CHECK_DEPLOY_STRICT=1 (CI sets it where it installed the tools). Any defect exits non-zero.
@@ -26,6 +28,16 @@ STRICT=${CHECK_DEPLOY_STRICT:-0}
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 failures=0
+
+# a python3 with PyYAML (Debian's python3-yaml comes with docker-compose): the compose file's
+# preprocessing and the observability configs' check
+PYTHON_YAML=""
+for candidate in python3 /usr/bin/python3; do
+  if command -v "$candidate" >/dev/null && "$candidate" -c 'import yaml' 2>/dev/null; then
+    PYTHON_YAML=$(command -v "$candidate")
+    break
+  fi
+done
 
 missing_tool() {
   if [[ $STRICT == 1 ]]; then
@@ -54,7 +66,7 @@ if docker compose version >/dev/null 2>&1; then
   docker compose --env-file "$WORK/.env" -f docker-compose.yml --profile observability config -q &&
     echo "docker compose config: valid" || failures=$((failures + 1))
 elif command -v docker-compose >/dev/null; then
-  if python3 - docker-compose.yml "$WORK/.env" "$WORK/docker-compose.yml" <<'PY'; then
+  if [[ -n $PYTHON_YAML ]] && "$PYTHON_YAML" - docker-compose.yml "$WORK/.env" "$WORK/docker-compose.yml" <<'PY'; then
 import sys, yaml
 source, env_file, target = sys.argv[1:]
 doc = yaml.safe_load(open(source))
@@ -149,6 +161,95 @@ if command -v systemd-analyze >/dev/null; then
   fi
 else
   missing_tool "systemd-analyze is not installed (Debian package systemd)"
+fi
+
+# ---------------------------------------------------------------------------------------------
+echo "--- observability configs (otel/)"
+# The collector and Loki have no Debian or npm package, so their own validators
+# (`otelcol-contrib validate`, `loki -verify-config`) cannot run here; this checks what can be
+# checked without them: every file parses, each pipeline names receivers, processors and exporters
+# that are defined, the logs pipeline ends at Loki's OTLP endpoint, Loki accepts OTLP (tsdb v13,
+# structured metadata), compose mounts the files, and Grafana's data sources link traces and logs.
+if [[ -n $PYTHON_YAML ]]; then
+  "$PYTHON_YAML" - <<'PY' || failures=$((failures + 1))
+import sys, yaml
+problems = []
+def load(path):
+    try:
+        with open(path) as f:
+            return yaml.safe_load(f)
+    except Exception as e:  # a parse error names the file and the line
+        problems.append(f"{path}: does not parse: {e}")
+        return {}
+collector = load("otel/collector.yaml")
+loki = load("otel/loki.yaml")
+datasources = load("otel/grafana/provisioning/datasources/datasources.yaml")
+compose = load("docker-compose.yml")
+for path in ("otel/prometheus.yml", "otel/alerts.yml", "otel/grafana/provisioning/dashboards/dashboards.yaml"):
+    load(path)
+service = collector.get("service") or {}
+pipelines = service.get("pipelines") or {}
+for kind in ("receivers", "processors", "exporters", "extensions"):
+    defined = set(collector.get(kind) or {})
+    used = set(service.get("extensions") or []) if kind == "extensions" else set()
+    for name, pipeline in pipelines.items():
+        if kind == "extensions":
+            continue
+        names = (pipeline or {}).get(kind) or []
+        if kind != "processors" and not names:
+            problems.append(f"otel/collector.yaml: pipeline {name} has no {kind}")
+        for component in names:
+            used.add(component)
+            if component not in defined:
+                problems.append(f"otel/collector.yaml: pipeline {name} uses {kind[:-1]} {component}, which is not defined")
+    for component in sorted(defined - used):
+        problems.append(f"otel/collector.yaml: {kind[:-1]} {component} is defined but in no pipeline")
+logs = pipelines.get("logs")
+if logs is None:
+    problems.append("otel/collector.yaml: no logs pipeline")
+else:
+    if "otlp" not in (logs.get("receivers") or []):
+        problems.append("otel/collector.yaml: the logs pipeline does not receive OTLP")
+    loki_exporters = [e for e in logs.get("exporters") or [] if str((collector.get("exporters") or {}).get(e, {}).get("endpoint", "")).rstrip("/") == "http://loki:3100/otlp"]
+    if not loki_exporters or not all(e.split("/")[0] == "otlphttp" for e in loki_exporters):
+        problems.append("otel/collector.yaml: the logs pipeline has no otlphttp exporter to http://loki:3100/otlp")
+port = ((loki.get("server") or {}).get("http_listen_port"))
+if port != 3100:
+    problems.append(f"otel/loki.yaml: http_listen_port is {port}, the collector and Grafana use 3100")
+schemas = (loki.get("schema_config") or {}).get("configs") or []
+if not schemas or schemas[-1].get("store") != "tsdb" or schemas[-1].get("schema") != "v13":
+    problems.append("otel/loki.yaml: OTLP ingestion needs the latest schema to be tsdb v13")
+if (loki.get("limits_config") or {}).get("allow_structured_metadata") is not True:
+    problems.append("otel/loki.yaml: allow_structured_metadata must be true (trace_id, span_id)")
+services = compose.get("services") or {}
+mounts = {svc: [str(v).split(":")[0] for v in (services.get(svc) or {}).get("volumes") or []] for svc in services}
+for svc, path in (("otel-collector", "./otel/collector.yaml"), ("loki", "./otel/loki.yaml"), ("grafana", "./otel/grafana/provisioning")):
+    if svc not in services:
+        problems.append(f"docker-compose.yml: no {svc} service")
+    elif path not in mounts[svc]:
+        problems.append(f"docker-compose.yml: {svc} does not mount {path}")
+    elif "observability" not in ((services[svc] or {}).get("profiles") or []):
+        problems.append(f"docker-compose.yml: {svc} is not in the observability profile")
+by_uid = {d.get("uid"): d for d in datasources.get("datasources") or []}
+loki_ds = by_uid.get("loki")
+if loki_ds is None or loki_ds.get("type") != "loki" or loki_ds.get("url") != "http://loki:3100":
+    problems.append("datasources.yaml: no Loki data source (uid loki) at http://loki:3100")
+else:
+    fields = (loki_ds.get("jsonData") or {}).get("derivedFields") or []
+    if not any(f.get("matcherRegex") == "trace_id" and f.get("datasourceUid") in by_uid for f in fields):
+        problems.append("datasources.yaml: Loki has no derived field from trace_id to a defined trace data source")
+traces = [d for d in by_uid.values() if d.get("type") in ("jaeger", "tempo")]
+links = [((d.get("jsonData") or {}).get("tracesToLogsV2") or {}) for d in traces]
+if not any(l.get("datasourceUid") == "loki" and "__trace.traceId" in str(l.get("query", "")) for l in links):
+    problems.append("datasources.yaml: no trace data source links its traces to Loki by trace id (tracesToLogsV2)")
+if problems:
+    print("\n".join(problems), file=sys.stderr)
+    sys.exit(1)
+print(f"otel/: {len(pipelines)} collector pipelines ({', '.join(pipelines)}) reference defined components; "
+      "Loki takes OTLP; Grafana links traces and logs (the collector's and Loki's own validators are not available here)")
+PY
+else
+  missing_tool "no python3 with PyYAML (Debian python3-yaml, installed with docker-compose)"
 fi
 
 if [[ $failures -ne 0 ]]; then

@@ -7,13 +7,13 @@ import {
   type SpanProcessor,
   TraceIdRatioBasedSampler
 } from "@opentelemetry/sdk-trace-base"
-import { Effect, Layer, Option } from "effect"
+import { Config, Effect, Layer, Option } from "effect"
 import { AppConfig } from "./Config.ts"
 import { OtlpHttpJsonLogExporter } from "./OtlpLogExporter.ts"
 
 /**
  * Traces and logs over OTLP/HTTP when OTEL_EXPORTER_OTLP_ENDPOINT is set (<endpoint>/v1/traces,
- * <endpoint>/v1/logs); quietly off otherwise. Every log line the process writes (at LOG_LEVEL and
+ * <endpoint>/v1/logs; logs unless OTEL_LOGS_EXPORTER=none); quietly off otherwise. Every log line the process writes (at LOG_LEVEL and
  * above) is also exported as an OTLP log record with the trace and span ids of its span, next to
  * the stdout logger of LoggingLive. `program` names the process (api, worker, start, cli).
  */
@@ -23,11 +23,15 @@ export const TelemetryLive = (program: string) =>
       const config = yield* AppConfig
       if (Option.isNone(config.otlpEndpoint)) return Layer.empty
       const exporter = new OTLPTraceExporter({ url: `${config.otlpEndpoint.value}/v1/traces` })
+      // OTEL_LOGS_EXPORTER (the OpenTelemetry variable): `none` where the endpoint takes no logs
+      const logsExporter = yield* Config.Literals(["otlp", "none"], "OTEL_LOGS_EXPORTER").pipe(
+        Config.withDefault("otlp" as const)
+      )
       const logs = new OtlpHttpJsonLogExporter({ url: `${config.otlpEndpoint.value}/v1/logs` })
       return tracingWith(new BatchSpanProcessor(exporter), {
         serviceName: `${config.serviceName}-${program}`,
         sampleRatio: config.traceSampleRatio,
-        logRecordProcessor: new BatchLogRecordProcessor({ exporter: logs })
+        ...(logsExporter === "otlp" ? { logRecordProcessor: new BatchLogRecordProcessor({ exporter: logs }) } : {})
       })
     })
   )

@@ -1,4 +1,5 @@
 import { defineConfig } from "vitest/config"
+import { routeConsoleLog, TestLogReporter } from "./test/harness/testLogs.ts"
 
 export default defineConfig({
   test: {
@@ -8,6 +9,8 @@ export default defineConfig({
     hookTimeout: 120_000,
     // the machine has 2 cores; the services under test need their share
     maxWorkers: 2,
-    reporters: ["default"]
+    // application logs go to .tmp/test-logs/<test file>.log; a failed file's tail is printed at the end
+    onConsoleLog: routeConsoleLog,
+    reporters: ["default", new TestLogReporter()]
   }
 })

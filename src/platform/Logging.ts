@@ -1,4 +1,4 @@
-import { Cause, Context, Effect, Layer, Logger, References, Tracer } from "effect"
+import { Cause, Config, Context, Effect, Layer, Logger, Option, References, Tracer } from "effect"
 import { AppConfig } from "./Config.ts"
 
 /**
@@ -31,7 +31,10 @@ export { jsonLogger }
 export const LoggingLive = Layer.unwrap(
   Effect.gen(function* () {
     const config = yield* AppConfig
-    const logger = config.logFormat === "json" ? jsonLogger : Logger.consolePretty()
+    // no colour codes where CI or NO_COLOR is set (https://no-color.org), even on a terminal
+    const noColor = yield* Config.all([Config.option(Config.String("CI")), Config.option(Config.String("NO_COLOR"))])
+    const colors = noColor.some(Option.isSome) ? false : "auto"
+    const logger = config.logFormat === "json" ? jsonLogger : Logger.consolePretty({ colors })
     return Layer.mergeAll(
       Logger.layer([logger]),
       Layer.succeed(References.MinimumLogLevel, config.logLevel === "None" ? "None" : config.logLevel)

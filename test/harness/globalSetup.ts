@@ -1,8 +1,12 @@
 import { PgClient } from "@effect/sql-pg"
-import { Effect, Layer, Redacted } from "effect"
+import { Effect, Logger, Redacted } from "effect"
 import type { TestProject } from "vitest/node"
 import { migrate } from "../../src/platform/Database.ts"
 import { adminSql, ensureRuntimeLogin, serverUrl } from "./postgres.ts"
+import { appendTestLog } from "./testLogs.ts"
+
+/** The run's own log lines (migrations) go to .tmp/test-logs/globalSetup.log, not to the output. */
+const setupLogger = Logger.map(Logger.formatSimple, (line) => appendTestLog("globalSetup", line))
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -22,7 +26,7 @@ export default async function setup(project: TestProject) {
   await Effect.runPromise(
     migrate.pipe(
       Effect.provide(PgClient.layer({ url: Redacted.make(serverUrl(template)) })),
-      Effect.provide(Layer.empty)
+      Effect.provide(Logger.layer([setupLogger]))
     )
   )
   await ensureRuntimeLogin()

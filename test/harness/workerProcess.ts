@@ -1,6 +1,8 @@
 import { type ChildProcess, spawn } from "node:child_process"
 import { createServer } from "node:net"
 import { Effect } from "effect"
+import { expect } from "vitest"
+import { appendTestLog } from "./testLogs.ts"
 import type { TestEnv } from "./TestEnv.ts"
 
 export interface WorkerProcess {
@@ -49,6 +51,13 @@ export const spawnWorker = (testEnv: TestEnv, extraEnv: Record<string, string> =
         stdio: ["ignore", "pipe", "pipe"]
       })
       let output = ""
+      // everything the worker writes also goes to this test file's log (.tmp/test-logs)
+      const testFile = expect.getState().testPath
+      const toTestLog = (chunk: Buffer) => {
+        if (testFile !== undefined) appendTestLog(testFile, `[worker ${child.pid}] ${chunk.toString("utf8")}`)
+      }
+      child.stdout?.on("data", toTestLog)
+      child.stderr?.on("data", toTestLog)
       const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>((resolve) =>
         child.once("exit", (code, signal) => resolve({ code, signal, at: Date.now() }))
       )

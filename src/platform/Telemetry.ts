@@ -1,4 +1,5 @@
 import * as NodeSdk from "@effect/opentelemetry/NodeSdk"
+import { OTLPLogExporter } from "@opentelemetry/exporter-logs-otlp-http"
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http"
 import { BatchLogRecordProcessor, type LogRecordProcessor } from "@opentelemetry/sdk-logs"
 import {
@@ -9,7 +10,6 @@ import {
 } from "@opentelemetry/sdk-trace-base"
 import { Config, Effect, Layer, Option } from "effect"
 import { AppConfig } from "./Config.ts"
-import { OtlpHttpJsonLogExporter } from "./OtlpLogExporter.ts"
 
 /**
  * Traces and logs over OTLP/HTTP when OTEL_EXPORTER_OTLP_ENDPOINT is set (<endpoint>/v1/traces,
@@ -27,7 +27,7 @@ export const TelemetryLive = (program: string) =>
       const logsExporter = yield* Config.Literals(["otlp", "none"], "OTEL_LOGS_EXPORTER").pipe(
         Config.withDefault("otlp" as const)
       )
-      const logs = new OtlpHttpJsonLogExporter({ url: `${config.otlpEndpoint.value}/v1/logs` })
+      const logs = new OTLPLogExporter({ url: `${config.otlpEndpoint.value}/v1/logs` })
       return tracingWith(new BatchSpanProcessor(exporter), {
         serviceName: `${config.serviceName}-${program}`,
         sampleRatio: config.traceSampleRatio,

@@ -60,6 +60,16 @@ export default Effect.gen(function* () {
   yield* sql`CREATE INDEX emails_message_key ON emails (account_id, message_key)`
   yield* sql`CREATE UNIQUE INDEX emails_canonical_copy ON emails (account_id, message_key) WHERE canonical`
   yield* sql`CREATE INDEX emails_thread_refs ON emails USING gin (thread_refs)`
+  // analysis and embedding take canonical copies only; the other copies stay 'pending' (a promoted
+  // copy is then picked up as it is) and must not be in the pending-work indexes
+  yield* sql`DROP INDEX IF EXISTS emails_analysis_pending`
+  yield* sql`
+    CREATE INDEX emails_analysis_pending ON emails (user_id, created_at, id)
+    WHERE analysis_state = 'pending' AND canonical`
+  yield* sql`DROP INDEX IF EXISTS emails_embedding_pending`
+  yield* sql`
+    CREATE INDEX emails_embedding_pending ON emails (user_id, created_at, id)
+    WHERE embedding_state = 'pending' AND canonical`
 
   // a deleted canonical copy hands over to a survivor (statement level: every row the statement
   // deletes is gone by then, so a survivor is a real one)

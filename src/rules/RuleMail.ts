@@ -248,7 +248,12 @@ export class RuleMail extends Context.Service<RuleMail, RuleMailShape>()("mail-h
             ? sql``
             : selection.emailIds.length === 0
               ? sql`AND false`
-              : sql`AND ${row}.id IN ${sql.in([...selection.emailIds])}`
+              : // naming one copy names the message: every copy is a candidate (new-mail runs name the
+                // canonical copy, which may be the All Mail one), and the copy filter below picks one
+                sql`AND (${row}.id IN ${sql.in([...selection.emailIds])} OR EXISTS (
+                    SELECT 1 FROM emails s
+                    WHERE s.id IN ${sql.in([...selection.emailIds])} AND s.account_id = ${row}.account_id
+                      AND s.message_key = ${row}.message_key))`
         }`
       }
 

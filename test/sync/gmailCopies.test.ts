@@ -1,10 +1,12 @@
 import { assert, layer } from "@effect/vitest"
 import { Effect, Layer, Schedule, Schema } from "effect"
 import { SqlClient } from "effect/sql"
+import { AccountId, MailboxId } from "../../src/accounts/Account.ts"
 import { ProcessingStore } from "../../src/analysis/ProcessingStore.ts"
 import { EmailId } from "../../src/emails/EmailId.ts"
 import { Emails } from "../../src/emails/Emails.ts"
 import { RuleMail } from "../../src/rules/RuleMail.ts"
+import { MailStore } from "../../src/sync/MailStore.ts"
 import { UserId } from "../../src/users/UserId.ts"
 import { UserScope } from "../../src/users/UserScope.ts"
 import { Dovecot } from "../harness/dovecot.ts"
@@ -119,6 +121,16 @@ layer(TestLayer, { excludeTestServices: true, timeout: "120 seconds" })("Gmail-l
       assert.strictEqual(yield* rules.count(alice, { accountId, mailbox: "Work" }), 1)
       const named = yield* rules.page(alice, { accountId, emailIds: copies.map((copy) => copy.id) }, null, 100)
       assert.strictEqual(named.length, 1, "every copy named: the rule still acts once")
+      // new-mail runs name the analysed (canonical) copy, whichever folder it is in: the rule acts on
+      // the INBOX copy, not on the All Mail one the default selection leaves alone
+      for (const copy of copies) {
+        const one = yield* rules.page(alice, { accountId, emailIds: [copy.id] }, null, 100)
+        assert.deepStrictEqual(
+          one.map((row) => row.mailboxPath),
+          ["INBOX"],
+          `naming the ${copy.path} copy`
+        )
+      }
 
       // the email view knows the copies are one message
       const detail = yield* emails.get(alice, EmailId.make(inboxCopy?.id ?? ""))
@@ -127,6 +139,43 @@ layer(TestLayer, { excludeTestServices: true, timeout: "120 seconds" })("Gmail-l
         ["INBOX", "Work", "[Gmail]/All Mail"]
       )
       assert.strictEqual(detail.copies.filter((copy) => copy.canonical).length, 1)
+
+      // the canonical copy expunged (as the sync deletes it): a surviving copy takes over, the All
+      // Mail one first; the message is still listed once
+      const Location = Schema.Struct({
+        mailbox_id: MailboxId,
+        uid_validity: Schema.Number,
+        uid: Schema.Number
+      })
+      const [canonicalCopy] = yield* owner`
+        SELECT mailbox_id, uid_validity::float8 AS uid_validity, uid::float8 AS uid FROM emails
+        WHERE account_id = ${accountId} AND message_id = '<labelled.1@example.test>' AND canonical`.pipe(
+        Effect.flatMap(Schema.decodeUnknownEffect(Schema.Array(Location)))
+      )
+      assert.isDefined(canonicalCopy)
+      if (canonicalCopy === undefined) return
+      const store = yield* MailStore
+      yield* store.deleteUids(
+        {
+          owner: alice,
+          accountId: AccountId.make(accountId),
+          mailboxId: canonicalCopy.mailbox_id,
+          uidValidity: canonicalCopy.uid_validity
+        },
+        [canonicalCopy.uid]
+      )
+      const after = yield* owner`
+        SELECT e.id::text AS id, m.path, e.canonical FROM emails e JOIN mailboxes m ON m.id = e.mailbox_id
+        WHERE e.account_id = ${accountId} AND e.message_id = '<labelled.1@example.test>'
+        ORDER BY m.path, e.id`.pipe(Effect.flatMap(Schema.decodeUnknownEffect(Schema.Array(Copy))))
+      assert.strictEqual(after.length, copies.length - 1)
+      assert.deepStrictEqual(
+        after.filter((copy) => copy.canonical).map((copy) => copy.path),
+        ["[Gmail]/All Mail"],
+        "the All Mail copy took over"
+      )
+      const listed = yield* emails.list(alice, { filters: { accountId }, sort: "date", limit: 50 })
+      assert.strictEqual(listed.items.length, 2)
     })
   )
 })

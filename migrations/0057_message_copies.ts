@@ -1,5 +1,6 @@
 import { Effect } from "effect"
 import { SqlClient } from "effect/sql"
+import { DatabaseRoles } from "../src/platform/Database.ts"
 
 /**
  * One message, several copies (issue 12; src/sync/README.md, "Copies and threads"):
@@ -18,10 +19,16 @@ import { SqlClient } from "effect/sql"
  *   overrides go with it).
  * - `emails.thread_refs`: every Message-ID the message links by (its own, In-Reply-To, References,
  *   normalised, at most 30), GIN-indexed: the thread look-up finds stored messages that *reference*
- *   an arriving message, so a chain joins whatever order its messages arrive in.
+ *   an arriving message, so a chain joins whatever order its messages arrive in. The look-up goes
+ *   through `app_thread_links`, for the reason of 0031's `app_fulltext_search`: `@>` is not
+ *   LEAKPROOF, so under row-level security it could only run after the policy's filter and never use
+ *   the GIN index (a scan of the user's mail per id, quadratic over an initial sync). The function
+ *   runs as the system role and filters by the transaction's user itself, like the policy.
  */
 export default Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
+  const app = sql(DatabaseRoles.app)
+  const system = sql(DatabaseRoles.system)
 
   yield* sql`
     ALTER TABLE emails
@@ -59,7 +66,28 @@ export default Effect.gen(function* () {
     WHERE e.id = ranked.id AND ranked.n > 1`
   yield* sql`CREATE INDEX emails_message_key ON emails (account_id, message_key)`
   yield* sql`CREATE UNIQUE INDEX emails_canonical_copy ON emails (account_id, message_key) WHERE canonical`
-  yield* sql`CREATE INDEX emails_thread_refs ON emails USING gin (thread_refs)`
+  // no pending list: a look-up would scan it whole, and the sync looks up right after it inserts
+  yield* sql`CREATE INDEX emails_thread_refs ON emails USING gin (thread_refs) WITH (fastupdate = off)`
+  // OFFSET 0 keeps the planner from serving the probe with an account or user index instead
+  yield* sql`
+    CREATE FUNCTION app_thread_links(refs text[], account uuid)
+    RETURNS TABLE (ref text, thread_id text)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+      SELECT ids.m, hit.thread_id
+      FROM unnest(refs) AS ids(m)
+      CROSS JOIN LATERAL (
+        SELECT DISTINCT x.thread_id FROM (
+          SELECT e.thread_id, e.user_id, e.account_id FROM public.emails e
+          WHERE e.thread_refs @> ARRAY[ids.m] OFFSET 0) x
+        WHERE x.user_id = public.app_current_user_id() AND x.account_id = account) hit
+    $$`
+  yield* sql`REVOKE ALL ON FUNCTION app_thread_links(text[], uuid) FROM PUBLIC`
+  yield* sql`GRANT EXECUTE ON FUNCTION app_thread_links(text[], uuid) TO ${app}`
+  yield* sql`GRANT CREATE ON SCHEMA public TO ${system}`
+  yield* sql`ALTER FUNCTION app_thread_links(text[], uuid) OWNER TO ${system}`
+  yield* sql`REVOKE CREATE ON SCHEMA public FROM ${system}`
   // analysis and embedding take canonical copies only; the other copies stay 'pending' (a promoted
   // copy is then picked up as it is) and must not be in the pending-work indexes
   yield* sql`DROP INDEX IF EXISTS emails_analysis_pending`

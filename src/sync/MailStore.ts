@@ -324,14 +324,11 @@ export class MailStore extends Context.Service<MailStore, MailStoreShape>()("mai
             if (messageIds.length > 0) {
               // every stored message that has the id as its own Message-ID *or links to it* (In-Reply-To,
               // References): a parent stored after its replies still finds them (migration 0057).
-              // LATERAL: one index probe per id, whatever the planner believes about the table's size
-              // (a plain `= ANY(...)` was planned as a scan of the whole account while the table grew)
+              // One GIN probe per id, through a function: under row-level security `@>` could not use
+              // the index (not LEAKPROOF), the reason of app_fulltext_search (migration 0031)
               const rows = yield* sql`
-                SELECT ids.m AS message_id, hit.thread_id
-                FROM unnest(${[...messageIds]}::text[]) AS ids(m)
-                CROSS JOIN LATERAL (
-                  SELECT DISTINCT thread_id FROM emails
-                  WHERE thread_refs @> ARRAY[ids.m] AND account_id = ${target.accountId}) AS hit`.pipe(
+                SELECT ref AS message_id, thread_id
+                FROM app_thread_links(${[...messageIds]}::text[], ${target.accountId}::uuid)`.pipe(
                 Effect.flatMap(decodeKnown)
               )
               for (const row of rows) {

@@ -424,7 +424,12 @@ export class MailStore extends Context.Service<MailStore, MailStoreShape>()("mai
                 SELECT ${target.owner}, ${target.accountId}, ${target.mailboxId}, ${target.uidValidity}, uid, message_id,
                   in_reply_to, references_ids, thread_id, subject, from_name, from_address, to_addresses, cc_addresses,
                   bcc_addresses, reply_to, sent_at, received_at, flags, seen, flagged, size, text_body, html_body,
-                  headers, has_attachments, parse_warnings, modseq, message_key, thread_refs, false
+                  headers, has_attachments, parse_warnings, modseq, message_key, thread_refs,
+                  -- the message's first stored copy is canonical (decided here, not by a second write
+                  -- of every row: the account's lock above keeps this exact; one index probe per row)
+                  row_number() OVER (PARTITION BY message_key ORDER BY uid) = 1 AND NOT EXISTS (
+                    SELECT 1 FROM emails o
+                    WHERE o.account_id = ${target.accountId} AND o.message_key = r.message_key AND o.canonical)
                 FROM jsonb_to_recordset(${toJsonParameter(rows)}::jsonb) AS r(
                   uid bigint, message_id text, in_reply_to text, references_ids text[], thread_id text, subject text,
                   from_name text, from_address text, to_addresses jsonb, cc_addresses jsonb, bcc_addresses jsonb,
@@ -453,20 +458,6 @@ export class MailStore extends Context.Service<MailStore, MailStoreShape>()("mai
                     sha256: attachment.sha256
                   })
                 })
-              }
-              const insertedIds = result.filter((row) => row.inserted).map((row) => row.id)
-              if (insertedIds.length > 0) {
-                // a new row is the message unless another copy already is (one per key, the first stored)
-                yield* sql`
-                  UPDATE emails e SET canonical = true
-                  FROM (
-                    SELECT DISTINCT ON (n.message_key) n.id FROM emails n
-                    WHERE n.id = ANY(${insertedIds}::uuid[])
-                      AND NOT EXISTS (
-                        SELECT 1 FROM emails o
-                        WHERE o.account_id = ${target.accountId} AND o.message_key = n.message_key AND o.canonical)
-                    ORDER BY n.message_key, n.uid) pick
-                  WHERE e.id = pick.id`
               }
               if (attachments.length > 0) {
                 yield* sql`

@@ -64,6 +64,12 @@ export default Effect.gen(function* () {
       SELECT id, row_number() OVER (PARTITION BY account_id, message_key ORDER BY created_at, id) AS n
       FROM emails) ranked
     WHERE e.id = ranked.id AND ranked.n > 1`
+  // vector search finds a message once too: the other copies' embeddings go (the vector index drops
+  // candidates it finds gone); they are embedded again only if one of them becomes canonical
+  yield* sql`
+    UPDATE emails SET embedding_state = 'pending', embedding_attempts = 0, embedding_error = NULL
+    WHERE NOT canonical AND embedding_state <> 'pending'`
+  yield* sql`DELETE FROM embeddings m USING emails e WHERE m.email_id = e.id AND NOT e.canonical`
   yield* sql`CREATE INDEX emails_message_key ON emails (account_id, message_key)`
   yield* sql`CREATE UNIQUE INDEX emails_canonical_copy ON emails (account_id, message_key) WHERE canonical`
   // no pending list: a look-up would scan it whole, and the sync looks up right after it inserts

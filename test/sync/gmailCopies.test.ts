@@ -71,6 +71,23 @@ layer(TestLayer, { excludeTestServices: true, timeout: "120 seconds" })("Gmail-l
       assert.deepStrictEqual(paths, ["INBOX", "Work", "[Gmail]/All Mail"])
       assert.isAtLeast(copies.length, 3)
       assert.strictEqual(copies.filter((copy) => copy.canonical).length, 1, "one canonical copy")
+      // migration 0057 backfills older rows with the same key in SQL: that formula agrees with messageKeyFor
+      const Agrees = Schema.Struct({ agrees: Schema.Boolean, n: Schema.Number })
+      const [agreement] = yield* owner`
+        WITH f AS (
+          SELECT message_key, ARRAY[
+            nullif(regexp_replace(coalesce(message_id, ''), '[<>[:space:]]', '', 'g'), ''),
+            lower(from_address),
+            CASE WHEN sent_at IS NULL THEN NULL ELSE floor(extract(epoch FROM sent_at) * 1000)::bigint::text END,
+            subject,
+            CASE WHEN text_body IS NULL OR text_body = '' THEN html_body ELSE text_body END] AS fields
+          FROM emails WHERE account_id = ${accountId})
+        SELECT bool_and(message_key = encode(sha256(convert_to(
+          (SELECT string_agg(octet_length(coalesce(v, ''))::text || ':' || coalesce(v, ''), '' ORDER BY i)
+           FROM unnest(fields) WITH ORDINALITY AS u(v, i)), 'UTF8')), 'base64')) AS agrees,
+          count(*)::int AS n
+        FROM f`.pipe(Effect.flatMap(Schema.decodeUnknownEffect(Schema.Array(Agrees))))
+      assert.deepStrictEqual(agreement, { agrees: true, n: 6 })
       const inboxCopy = copies.find((copy) => copy.path === "INBOX")
       assert.isDefined(inboxCopy)
 

@@ -148,8 +148,11 @@ export class ProcessingStore extends Context.Service<ProcessingStore, Processing
       const decodeCount = decodeRows(Count)
       const decodeIds = decodeRows(Ids)
 
+      // one message, several copies (migration 0057): only the canonical copy is analysed and
+      // embedded; the other copies show its results
       const selectionFilter = (selection: Selection) =>
         sql.and([
+          sql`e.canonical`,
           selection.emailIds === undefined ? sql`TRUE` : sql`e.id = ANY(${selection.emailIds}::uuid[])`,
           selection.accountId === undefined ? sql`TRUE` : sql`e.account_id = ${selection.accountId}::uuid`
         ])

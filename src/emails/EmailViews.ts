@@ -93,6 +93,15 @@ export const OverridesView = Schema.Struct({
 })
 export type OverridesView = typeof OverridesView.Type
 
+/** Where the message is stored: one copy per mailbox it is in (Gmail: one per label, one in All Mail). */
+export const EmailCopy = Schema.Struct({
+  id: EmailId,
+  mailboxId: Schema.String,
+  mailboxPath: Schema.String,
+  /** The copy that is analysed, embedded, searched and counted; the others show its results. */
+  canonical: Schema.Boolean
+})
+
 /** One message with everything the API knows about it. */
 export class EmailDetail extends Schema.Class<EmailDetail>("EmailDetail")({
   ...EmailSummary.fields,
@@ -116,7 +125,9 @@ export class EmailDetail extends Schema.Class<EmailDetail>("EmailDetail")({
   analysisError: Schema.NullOr(Schema.String),
   embeddingState: EmbeddingState,
   embeddingError: Schema.NullOr(Schema.String),
-  parseWarnings: Schema.Array(Schema.String)
+  parseWarnings: Schema.Array(Schema.String),
+  /** Every stored copy of this message (this one included), by mailbox path. */
+  copies: Schema.Array(EmailCopy)
 }) {}
 
 export const EmailPage = Schema.Struct({

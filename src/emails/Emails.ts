@@ -104,7 +104,15 @@ const DetailRow = Schema.Struct({
   analysis_error: Schema.NullOr(Schema.String),
   embedding_state: EmbeddingState,
   embedding_error: Schema.NullOr(Schema.String),
-  parse_warnings: Schema.Array(Schema.String)
+  parse_warnings: Schema.Array(Schema.String),
+  canonical_id: Schema.String
+})
+
+const CopyRow = Schema.Struct({
+  id: EmailId,
+  mailbox_id: Schema.String,
+  mailbox_path: Schema.String,
+  canonical: Schema.Boolean
 })
 
 const AttachmentRow = Schema.Struct({
@@ -199,6 +207,7 @@ export class Emails extends Context.Service<Emails, EmailsShape>()("mail-helper/
       const decodeAnalysis = decodeRows(AnalysisRow)
       const decodeOverrides = decodeRows(OverridesRow)
       const decodeIds = decodeRows(IdRow)
+      const decodeCopies = decodeRows(CopyRow)
       const inScope =
         (userId: UserId) =>
         <A, R>(effect: Effect.Effect<A, SqlError.SqlError, R>): Effect.Effect<A, DatabaseError, R> =>
@@ -206,7 +215,7 @@ export class Emails extends Context.Service<Emails, EmailsShape>()("mail-helper/
 
       const summaryColumns = sql`
         e.id, e.account_id, e.mailbox_id, e.thread_id, e.subject, e.from_name, e.from_address, e.mail_date,
-        e.seen, e.flagged, e.has_attachments, e.size, e.analysis_state,
+        e.seen, e.flagged, e.has_attachments, e.size, COALESCE(cc.analysis_state, e.analysis_state) AS analysis_state,
         COALESCE(o.urgency, a.urgency) AS urgency,
         COALESCE(o.importance, a.importance) AS importance,
         COALESCE(o.category, a.category) AS category,
@@ -214,9 +223,15 @@ export class Emails extends Context.Service<Emails, EmailsShape>()("mail-helper/
         COALESCE(o.tags, a.tags, '{}') AS tags,
         a.summary,
         (o.email_id IS NOT NULL) AS corrected`
+      // one message, several copies (migration 0057): a copy shows the analysis and the corrections
+      // of the message's canonical copy
       const joins = sql`
-        LEFT JOIN email_analysis a ON a.email_id = e.id
-        LEFT JOIN email_overrides o ON o.email_id = e.id`
+        LEFT JOIN LATERAL (
+          SELECT c.id, c.analysis_state FROM emails c
+          WHERE NOT e.canonical AND c.account_id = e.account_id AND c.message_key = e.message_key AND c.canonical
+        ) cc ON true
+        LEFT JOIN email_analysis a ON a.email_id = COALESCE(cc.id, e.id)
+        LEFT JOIN email_overrides o ON o.email_id = COALESCE(cc.id, e.id)`
       // the same formula as the email_effective view (migration 0030); 0 sorts unknown scores last
       const effectiveScore = sql`COALESCE(2 * COALESCE(o.urgency, a.urgency) + COALESCE(o.importance, a.importance), 0)`
 
@@ -224,13 +239,17 @@ export class Emails extends Context.Service<Emails, EmailsShape>()("mail-helper/
         const f = query.filters
         const conditions = [
           sql`e.user_id = ${userId}`,
+          // a message once (its canonical copy), except in a mailbox's own list, which shows its copies
+          ...(f.mailboxId === undefined ? [sql`e.canonical`] : []),
           ...(f.accountId === undefined ? [] : [sql`e.account_id = ${f.accountId}::uuid`]),
           ...(f.mailboxId === undefined ? [] : [sql`e.mailbox_id = ${f.mailboxId}::uuid`]),
           ...(f.threadId === undefined ? [] : [sql`e.thread_id = ${f.threadId}`]),
           ...(f.unread === undefined ? [] : [f.unread ? sql`NOT e.seen` : sql`e.seen`]),
           ...(f.dateFrom === undefined ? [] : [sql`e.mail_date >= ${f.dateFrom}`]),
           ...(f.dateTo === undefined ? [] : [sql`e.mail_date <= ${f.dateTo}`]),
-          ...(f.analysisState === undefined ? [] : [sql`e.analysis_state = ${f.analysisState}`]),
+          ...(f.analysisState === undefined
+            ? []
+            : [sql`COALESCE(cc.analysis_state, e.analysis_state) = ${f.analysisState}`]),
           ...(f.category === undefined ? [] : [sql`COALESCE(o.category, a.category) = ${f.category}`]),
           ...(f.tag === undefined ? [] : [sql`${f.tag} = ANY(COALESCE(o.tags, a.tags, '{}'))`]),
           ...(f.minScore === undefined ? [] : [sql`${effectiveScore} >= ${f.minScore}`]),
@@ -291,7 +310,8 @@ export class Emails extends Context.Service<Emails, EmailsShape>()("mail-helper/
             SELECT ${summaryColumns},
               e.message_id, e.in_reply_to, e.references_ids, e.to_addresses, e.cc_addresses, e.reply_to,
               e.sent_at, e.received_at, e.flags, e.text_body, e.html_body,
-              e.analysis_attempts, e.analysis_error, e.embedding_state, e.embedding_error, e.parse_warnings
+              e.analysis_attempts, e.analysis_error, e.embedding_state, e.embedding_error, e.parse_warnings,
+              COALESCE(cc.id, e.id)::text AS canonical_id
             FROM emails e ${joins}
             WHERE e.user_id = ${userId} AND e.id = ${id}::uuid`.pipe(Effect.flatMap(decodeDetail))
           const row = rows[0]
@@ -302,14 +322,21 @@ export class Emails extends Context.Service<Emails, EmailsShape>()("mail-helper/
             ORDER BY position`.pipe(Effect.flatMap(decodeAttachments))
           const [analysisRow] = yield* sql`
             SELECT urgency, importance, category, spam, summary, tags, language, provider, model, confidence, analysed_at
-            FROM email_analysis WHERE user_id = ${userId} AND email_id = ${id}::uuid`.pipe(
+            FROM email_analysis WHERE user_id = ${userId} AND email_id = ${row.canonical_id}::uuid`.pipe(
             Effect.flatMap(decodeAnalysis)
           )
           const [overridesRow] = yield* sql`
             SELECT urgency, importance, category, spam, tags, updated_at
-            FROM email_overrides WHERE user_id = ${userId} AND email_id = ${id}::uuid`.pipe(
+            FROM email_overrides WHERE user_id = ${userId} AND email_id = ${row.canonical_id}::uuid`.pipe(
             Effect.flatMap(decodeOverrides)
           )
+          const copies = yield* sql`
+            SELECT c.id::text AS id, c.mailbox_id::text AS mailbox_id, m.path AS mailbox_path, c.canonical
+            FROM emails e
+            JOIN emails c ON c.id = e.id OR (c.account_id = e.account_id AND c.message_key = e.message_key)
+            JOIN mailboxes m ON m.id = c.mailbox_id
+            WHERE e.user_id = ${userId} AND e.id = ${id}::uuid
+            ORDER BY m.path, c.id`.pipe(Effect.flatMap(decodeCopies))
           const summary = toSummary(row)
           const analysis: AnalysisView | null =
             analysisRow === undefined
@@ -373,7 +400,13 @@ export class Emails extends Context.Service<Emails, EmailsShape>()("mail-helper/
               analysisError: row.analysis_error,
               embeddingState: row.embedding_state,
               embeddingError: row.embedding_error,
-              parseWarnings: row.parse_warnings
+              parseWarnings: row.parse_warnings,
+              copies: copies.map((copy) => ({
+                id: copy.id,
+                mailboxId: copy.mailbox_id,
+                mailboxPath: copy.mailbox_path,
+                canonical: copy.canonical
+              }))
             })
           )
         })
@@ -390,14 +423,19 @@ export class Emails extends Context.Service<Emails, EmailsShape>()("mail-helper/
       const correct = (userId: UserId, id: EmailId, correction: Correction) =>
         Effect.gen(function* () {
           // Locks the message: two corrections of one message apply one after the other.
+          // A copy's correction is the message's: it goes to the canonical copy (migration 0057).
           const found = yield* sql`
-            SELECT id FROM emails WHERE user_id = ${userId} AND id = ${id}::uuid FOR UPDATE`.pipe(
-            Effect.flatMap(decodeIds)
-          )
-          if (found.length === 0) return Option.none<EmailDetail>()
+            SELECT COALESCE(
+              (SELECT c.id FROM emails c
+               WHERE NOT e.canonical AND c.account_id = e.account_id AND c.message_key = e.message_key AND c.canonical),
+              e.id)::text AS id
+            FROM emails e WHERE e.user_id = ${userId} AND e.id = ${id}::uuid`.pipe(Effect.flatMap(decodeIds))
+          const target = found[0]?.id
+          if (target === undefined) return Option.none<EmailDetail>()
+          yield* sql`SELECT id FROM emails WHERE user_id = ${userId} AND id = ${target}::uuid FOR UPDATE`
           const [current] = yield* sql`
             SELECT urgency, importance, category, spam, tags, updated_at
-            FROM email_overrides WHERE email_id = ${id}::uuid`.pipe(Effect.flatMap(decodeOverrides))
+            FROM email_overrides WHERE email_id = ${target}::uuid`.pipe(Effect.flatMap(decodeOverrides))
           const pick = <K extends "urgency" | "importance" | "category" | "spam" | "tags">(key: K) =>
             correction[key] === undefined ? (current?.[key] ?? null) : correction[key]
           const tags = pick("tags")
@@ -409,11 +447,11 @@ export class Emails extends Context.Service<Emails, EmailsShape>()("mail-helper/
             tags: tags === null ? null : normalizeTags(tags)
           }
           if (Object.values(next).every((value) => value === null)) {
-            yield* sql`DELETE FROM email_overrides WHERE email_id = ${id}::uuid`
+            yield* sql`DELETE FROM email_overrides WHERE email_id = ${target}::uuid`
           } else {
             yield* sql`
               INSERT INTO email_overrides (email_id, user_id, urgency, importance, category, spam, tags, updated_at)
-              VALUES (${id}::uuid, ${userId}, ${next.urgency}, ${next.importance}, ${next.category}, ${next.spam},
+              VALUES (${target}::uuid, ${userId}, ${next.urgency}, ${next.importance}, ${next.category}, ${next.spam},
                 ${next.tags === null ? null : sql`${next.tags}::text[]`}, now())
               ON CONFLICT (email_id) DO UPDATE SET
                 urgency = EXCLUDED.urgency, importance = EXCLUDED.importance, category = EXCLUDED.category,

@@ -217,31 +217,57 @@ export class RuleMail extends Context.Service<RuleMail, RuleMailShape>()("mail-h
         JOIN emails e ON e.id = ids.id
         JOIN mailboxes m ON m.id = e.mailbox_id
         LEFT JOIN trash t ON t.account_id = e.account_id
-        LEFT JOIN email_effective f ON f.email_id = e.id
+        LEFT JOIN LATERAL (
+          SELECT c.id FROM emails c
+          WHERE NOT e.canonical AND c.account_id = e.account_id AND c.message_key = e.message_key AND c.canonical
+        ) cc ON true
+        LEFT JOIN email_effective f ON f.email_id = COALESCE(cc.id, e.id)
         WHERE e.user_id = ${ownerId}
         ORDER BY ${order}`
 
       /** A LIMIT the planner sees as a constant (a small integer we computed, never user text). */
       const limitOf = (limit: number) => sql.literal(String(Math.max(1, Math.min(10_000, Math.trunc(limit)))))
 
-      const filters = (ownerId: UserId, selection: MessageSelection) => sql`
-        e.user_id = ${ownerId}
-        ${selection.accountId === undefined ? sql`` : sql`AND e.account_id = ${selection.accountId}`}
+      /** The selection's conditions on one row `e` in mailbox `m` (fixed aliases, never user text). */
+      const matches = (ownerId: UserId, selection: MessageSelection, e: "e" | "d", m: "m" | "dm") => {
+        const row = sql.literal(e)
+        const box = sql.literal(m)
+        return sql`
+        ${row}.user_id = ${ownerId}
+        ${selection.accountId === undefined ? sql`` : sql`AND ${row}.account_id = ${selection.accountId}`}
         ${
           selection.mailbox === undefined
-            ? sql`AND (m.special_use IS NULL OR m.special_use NOT IN ${sql.in([...excludedSpecialUses])})`
+            ? sql`AND (${box}.special_use IS NULL OR ${box}.special_use NOT IN ${sql.in([...excludedSpecialUses])})`
             : selection.mailbox.toUpperCase() === "INBOX"
-              ? sql`AND upper(m.path) = 'INBOX'`
-              : sql`AND m.path = ${selection.mailbox}`
+              ? sql`AND upper(${box}.path) = 'INBOX'`
+              : sql`AND ${box}.path = ${selection.mailbox}`
         }
-        ${selection.since === undefined ? sql`` : sql`AND e.mail_date >= ${selection.since}`}
+        ${selection.since === undefined ? sql`` : sql`AND ${row}.mail_date >= ${selection.since}`}
         ${
           selection.emailIds === undefined
             ? sql``
             : selection.emailIds.length === 0
               ? sql`AND false`
-              : sql`AND e.id IN ${sql.in([...selection.emailIds])}`
+              : // naming one copy names the message: every copy is a candidate (new-mail runs name the
+                // canonical copy, which may be the All Mail one), and the copy filter below picks one
+                sql`AND (${row}.id IN ${sql.in([...selection.emailIds])} OR EXISTS (
+                    SELECT 1 FROM emails s
+                    WHERE s.id IN ${sql.in([...selection.emailIds])} AND s.account_id = ${row}.account_id
+                      AND s.message_key = ${row}.message_key))`
         }`
+      }
+
+      // One message, several copies (migration 0057): a rule acts on a message once. Of the copies
+      // the selection matches, the one in INBOX is taken, else the one with the smallest id; the
+      // default selection never matches an All Mail (\All) copy, so that copy is acted on only when a
+      // caller names that mailbox.
+      const filters = (ownerId: UserId, selection: MessageSelection) => sql`
+        ${matches(ownerId, selection, "e", "m")}
+        AND (e.message_key IS NULL OR NOT EXISTS (
+          SELECT 1 FROM emails d JOIN mailboxes dm ON dm.id = d.mailbox_id
+          WHERE d.account_id = e.account_id AND d.message_key = e.message_key AND d.id <> e.id
+            AND ${matches(ownerId, selection, "d", "dm")}
+            AND (upper(dm.path) = 'INBOX', e.id) > (upper(m.path) = 'INBOX', d.id)))`
 
       const count = (ownerId: UserId, selection: MessageSelection) =>
         scope
@@ -380,11 +406,18 @@ export class RuleMail extends Context.Service<RuleMail, RuleMailShape>()("mail-h
             ownerId,
             sql`
               INSERT INTO email_overrides (email_id, user_id, tags, urgency, importance)
-              SELECT x.email_id, ${ownerId},
+              SELECT DISTINCT ON (target.id) target.id, ${ownerId},
                      CASE WHEN x.tags IS NULL THEN NULL ELSE ARRAY(SELECT jsonb_array_elements_text(x.tags)) END,
                      x.urgency, x.importance
               FROM jsonb_to_recordset(${JSON.stringify(records)}::jsonb)
                 AS x(email_id uuid, tags jsonb, urgency smallint, importance smallint)
+              -- a copy's overrides are the message's: they go to its canonical copy (migration 0057)
+              CROSS JOIN LATERAL (
+                SELECT COALESCE(
+                  (SELECT c.id FROM emails e JOIN emails c
+                     ON c.account_id = e.account_id AND c.message_key = e.message_key AND c.canonical
+                   WHERE e.id = x.email_id AND NOT e.canonical),
+                  x.email_id) AS id) target
               ON CONFLICT (email_id) DO UPDATE SET
                 tags = COALESCE(EXCLUDED.tags, email_overrides.tags),
                 urgency = COALESCE(EXCLUDED.urgency, email_overrides.urgency),

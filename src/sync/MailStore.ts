@@ -15,8 +15,9 @@ import { decodeRows } from "../platform/Database.ts"
 import type { UserId } from "../users/UserId.ts"
 import { UserScope } from "../users/UserScope.ts"
 import type { FlagState, MailboxInfo } from "./Imap.ts"
-import type { AttachmentMeta, ParsedAddress } from "./mime.ts"
-import type { KnownThreads } from "./threading.ts"
+import { messageKeyFor } from "./messageKey.ts"
+import { type AttachmentMeta, type ParsedAddress, threadKeyCandidates } from "./mime.ts"
+import { type KnownThreads, maxCandidates } from "./threading.ts"
 
 /** A mailbox row as the sync needs it. */
 export interface MailboxRecord {
@@ -321,19 +322,18 @@ export class MailStore extends Context.Service<MailStore, MailStoreShape>()("mai
             const byMessageId = new Map<string, Array<string>>()
             const threadIds = new Set<string>()
             if (messageIds.length > 0) {
-              // LATERAL: one index probe per id, whatever the planner believes about the table's size
-              // (a plain `= ANY(...)` was planned as a scan of the whole account while the table grew)
+              // every stored message that has the id as its own Message-ID *or links to it* (In-Reply-To,
+              // References): a parent stored after its replies still finds them (migration 0057).
+              // One GIN probe per id, through a function: under row-level security `@>` could not use
+              // the index (not LEAKPROOF), the reason of app_fulltext_search (migration 0031)
               const rows = yield* sql`
-                SELECT ids.m AS message_id, hit.thread_id
-                FROM unnest(${messageIds.map((id) => `<${id}>`)}::text[]) AS ids(m)
-                CROSS JOIN LATERAL (
-                  SELECT DISTINCT thread_id FROM emails
-                  WHERE account_id = ${target.accountId} AND message_id = ids.m) AS hit`.pipe(
+                SELECT ref AS message_id, thread_id
+                FROM app_thread_links(${[...messageIds]}::text[], ${target.accountId}::uuid)`.pipe(
                 Effect.flatMap(decodeKnown)
               )
               for (const row of rows) {
                 if (row.message_id === null) continue
-                const id = row.message_id.slice(1, -1)
+                const id = row.message_id
                 const list = byMessageId.get(id)
                 if (list === undefined) byMessageId.set(id, [row.thread_id])
                 else list.push(row.thread_id)
@@ -379,7 +379,17 @@ export class MailStore extends Context.Service<MailStore, MailStoreShape>()("mai
               const rows = emails.map((email) => {
                 const flags = normaliseFlags(email.flags)
                 const sender = email.from[0]
+                const clean = (value: string | null | undefined) => (value == null ? null : cleanString(value))
                 return {
+                  message_key: messageKeyFor({
+                    messageId: clean(email.messageId),
+                    fromAddress: clean(sender?.address),
+                    sentAt: email.sentAt,
+                    subject: clean(email.subject),
+                    textBody: clean(email.textBody),
+                    htmlBody: clean(email.htmlBody)
+                  }),
+                  thread_refs: threadKeyCandidates(email).slice(0, maxCandidates),
                   uid: email.uid,
                   message_id: email.messageId,
                   in_reply_to: email.inReplyTo,
@@ -410,17 +420,22 @@ export class MailStore extends Context.Service<MailStore, MailStoreShape>()("mai
                 INSERT INTO emails (user_id, account_id, mailbox_id, uid_validity, uid, message_id, in_reply_to,
                   references_ids, thread_id, subject, from_name, from_address, to_addresses, cc_addresses,
                   bcc_addresses, reply_to, sent_at, received_at, flags, seen, flagged, size, text_body, html_body,
-                  headers, has_attachments, parse_warnings, modseq)
+                  headers, has_attachments, parse_warnings, modseq, message_key, thread_refs, canonical)
                 SELECT ${target.owner}, ${target.accountId}, ${target.mailboxId}, ${target.uidValidity}, uid, message_id,
                   in_reply_to, references_ids, thread_id, subject, from_name, from_address, to_addresses, cc_addresses,
                   bcc_addresses, reply_to, sent_at, received_at, flags, seen, flagged, size, text_body, html_body,
-                  headers, has_attachments, parse_warnings, modseq
+                  headers, has_attachments, parse_warnings, modseq, message_key, thread_refs,
+                  -- the message's first stored copy is canonical (decided here, not by a second write
+                  -- of every row: the account's lock above keeps this exact; one index probe per row)
+                  row_number() OVER (PARTITION BY message_key ORDER BY uid) = 1 AND NOT EXISTS (
+                    SELECT 1 FROM emails o
+                    WHERE o.account_id = ${target.accountId} AND o.message_key = r.message_key AND o.canonical)
                 FROM jsonb_to_recordset(${toJsonParameter(rows)}::jsonb) AS r(
                   uid bigint, message_id text, in_reply_to text, references_ids text[], thread_id text, subject text,
                   from_name text, from_address text, to_addresses jsonb, cc_addresses jsonb, bcc_addresses jsonb,
                   reply_to jsonb, sent_at timestamptz, received_at timestamptz, flags text[], seen boolean,
                   flagged boolean, size integer, text_body text, html_body text, headers jsonb,
-                  has_attachments boolean, parse_warnings text[], modseq text)
+                  has_attachments boolean, parse_warnings text[], modseq text, message_key text, thread_refs text[])
                 ON CONFLICT (mailbox_id, uid_validity, uid) DO UPDATE SET
                   flags = EXCLUDED.flags, seen = EXCLUDED.seen, flagged = EXCLUDED.flagged,
                   modseq = EXCLUDED.modseq, updated_at = now()

@@ -1,9 +1,12 @@
 /**
  * Thread assignment across batches and syncs. A thread id is an opaque, account-scoped hash of a
  * thread key (a normalised Message-ID from `threadKeyCandidates`). For each message, in UID order:
- * every candidate is looked up both as a stored Message-ID (join that message's thread) and as a
- * thread key already in use (join that thread); the first hit, in candidate order, wins. A message
- * that links two existing threads merges them (union-find; the caller re-labels the stored rows).
+ * every candidate is looked up both as an id that a stored message links by (its own Message-ID,
+ * In-Reply-To or References: `emails.thread_refs`) and as a thread key already in use; the first
+ * hit, in candidate order, wins. A message that links two existing threads merges them (union-find;
+ * the caller re-labels the stored rows). So two messages that share any id end in one thread, in
+ * whatever order and folders they arrive: a parent stored after its replies finds them through the
+ * ids they reference, even when its own Message-ID is no thread key.
  * Without any hit the message starts the thread of its best candidate, which is what its
  * well-behaved replies and ancestors compute too, so they meet without a look-up.
  */
@@ -26,7 +29,7 @@ export interface ThreadInput {
 
 /** What the database already knows about the batch's candidates. */
 export interface KnownThreads {
-  /** Normalised Message-ID -> thread ids of stored messages with that id. */
+  /** Normalised Message-ID -> thread ids of stored messages that have or reference that id. */
   readonly byMessageId: ReadonlyMap<string, ReadonlyArray<string>>
   /** Thread ids (hashes of candidates) already used by stored messages. */
   readonly threadIds: ReadonlySet<string>
@@ -75,10 +78,12 @@ export const assignThreads = (
       if (root !== thread) parent.set(root, thread)
     }
     threadIds.add(thread)
-    if (input.ownId !== null) {
-      const list = byMessageId.get(input.ownId)
-      if (list === undefined) byMessageId.set(input.ownId, [thread])
-      else list.push(thread)
+    // every id the message links by, not only its own: a parent that comes later in the batch finds
+    // its replies through the ids they reference (order independence, as the stored look-up)
+    for (const id of input.ownId === null ? candidates : [...candidates, input.ownId]) {
+      const list = byMessageId.get(id)
+      if (list === undefined) byMessageId.set(id, [thread])
+      else if (!list.includes(thread)) list.push(thread)
     }
     return thread
   })

@@ -22,7 +22,13 @@
  */
 import { Context, Effect, Exit, Layer, Result, Schema, Scope } from "effect"
 import { type DatabaseError, fromSqlError } from "../platform/Database.ts"
-import { type ImapError, type ImapSession, isTransientImapError, type MailboxInfo } from "../sync/Imap.ts"
+import {
+  type ImapError,
+  type ImapSession,
+  type ImapUnsafeExpunge,
+  isTransientImapError,
+  type MailboxInfo
+} from "../sync/Imap.ts"
 import type { UserId } from "../users/UserId.ts"
 import { UserScope } from "../users/UserScope.ts"
 import { type AccountSessionError, AccountSessions } from "./AccountSessions.ts"
@@ -188,8 +194,11 @@ const withFlags = (
   return [...kept, ...add.filter((flag) => !present.has(flag.toLowerCase()))]
 }
 
-const failureOf = (error: ImapError | AccountSessionError): Failure => {
+const failureOf = (error: ImapError | ImapUnsafeExpunge | AccountSessionError): Failure => {
   switch (error._tag) {
+    case "ImapUnsafeExpunge":
+      // the message carries the reason ("unsafe_expunge: the folder holds N other messages marked deleted; ...")
+      return { code: "unsafe_expunge", message: error.message, transient: false }
     case "ImapConnectionError":
       return isTransientImapError(error)
         ? { code: "imap_unavailable", message: error.message, transient: true }
@@ -505,8 +514,22 @@ export class RuleExecutor extends Context.Service<RuleExecutor, RuleExecutorShap
               const unconfirmed: Array<Item> = []
               let failure: Failure | null = null
               if (Result.isSuccess(moved)) {
+                const unmapped = new Set(moved.success.unmapped)
                 for (const { item } of group) {
                   const uid = moved.success.uidMap.get(item.message.uid)
+                  if (uid === undefined && unmapped.has(item.message.uid)) {
+                    // moved, but without COPYUID and a unique Message-ID its new UID is unknown: our row
+                    // and the journal cannot follow it (so no undo); the next sync finds it there
+                    markKinds(item, ["move"], {
+                      _tag: "failed",
+                      failure: {
+                        code: "destination_uid_unknown",
+                        message: `moved to ${destination.path} on the server, but the server (no UIDPLUS) did not report its new UID and its Message-ID did not identify it there; it cannot be undone, the next sync updates it`,
+                        transient: false
+                      }
+                    })
+                    continue
+                  }
                   if (uid === undefined) {
                     unconfirmed.push(item)
                     continue
@@ -680,14 +703,30 @@ type Destination =
   | { readonly _tag: "ok"; readonly info: MailboxInfo }
   | { readonly _tag: "failed"; readonly failure: Failure }
 
+/** Names a server without SPECIAL-USE gives its Trash (compared case-insensitively, last path segment). */
+const trashNames = new Set(["trash", "deleted items", "deleted messages"])
+
+const lastSegment = (mailbox: MailboxInfo): string =>
+  mailbox.delimiter === null || mailbox.delimiter === ""
+    ? mailbox.path
+    : (mailbox.path.split(mailbox.delimiter).at(-1) ?? mailbox.path)
+
 /** The server mailbox a move or delete goes to, from the account's mailbox list. */
 const resolveDestination = (action: RuleAction, mailboxes: ReadonlyArray<MailboxInfo>): Destination | undefined => {
   if (action.type === "delete") {
-    const trash = mailboxes.find((m) => m.specialUse === "trash" && m.selectable)
+    // without SPECIAL-USE (RFC 6154): the one selectable mailbox with a well-known Trash name
+    const byName = mailboxes.filter((m) => m.selectable && trashNames.has(lastSegment(m).toLowerCase()))
+    const trash =
+      mailboxes.find((m) => m.specialUse === "trash" && m.selectable) ?? (byName.length === 1 ? byName[0] : undefined)
     return trash === undefined
       ? {
           _tag: "failed",
-          failure: { code: "no_trash", message: "the account has no special-use Trash mailbox", transient: false }
+          failure: {
+            code: "no_trash",
+            message:
+              "the account has no special-use Trash mailbox (nor exactly one named Trash, Deleted Items or Deleted Messages)",
+            transient: false
+          }
         }
       : { _tag: "ok", info: trash }
   }

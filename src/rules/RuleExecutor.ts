@@ -1,6 +1,7 @@
 /**
  * Runs a user's rules over stored mail and carries the actions out: on the IMAP server first (UID STORE,
- * UID MOVE; delete = MOVE to the special-use Trash), then in the database, then in the execution log.
+ * UID MOVE or its fallbacks in src/sync/Imap.ts `moveMessages`; delete = move to the Trash), then in the
+ * database, then in the execution log.
  *
  * Per page of messages (in id order):
  * 1. evaluate in the evaluation threads (`RuleEvaluator.plan`: `planActions`, then `diffPlan`: only what
@@ -703,21 +704,11 @@ type Destination =
   | { readonly _tag: "ok"; readonly info: MailboxInfo }
   | { readonly _tag: "failed"; readonly failure: Failure }
 
-/** Names a server without SPECIAL-USE gives its Trash (compared case-insensitively, last path segment). */
-const trashNames = new Set(["trash", "deleted items", "deleted messages"])
-
-const lastSegment = (mailbox: MailboxInfo): string =>
-  mailbox.delimiter === null || mailbox.delimiter === ""
-    ? mailbox.path
-    : (mailbox.path.split(mailbox.delimiter).at(-1) ?? mailbox.path)
-
 /** The server mailbox a move or delete goes to, from the account's mailbox list. */
 const resolveDestination = (action: RuleAction, mailboxes: ReadonlyArray<MailboxInfo>): Destination | undefined => {
   if (action.type === "delete") {
-    // without SPECIAL-USE (RFC 6154): the one selectable mailbox with a well-known Trash name
-    const byName = mailboxes.filter((m) => m.selectable && trashNames.has(lastSegment(m).toLowerCase()))
-    const trash =
-      mailboxes.find((m) => m.specialUse === "trash" && m.selectable) ?? (byName.length === 1 ? byName[0] : undefined)
+    // without SPECIAL-USE (RFC 6154) imapflow's LIST infers the role from well-known names (Trash, Deleted Items...)
+    const trash = mailboxes.find((m) => m.specialUse === "trash" && m.selectable)
     return trash === undefined
       ? {
           _tag: "failed",

@@ -645,9 +645,13 @@ const connect = (options: ImapConnectOptions, limits: ImapLimits) =>
           const set = compactUidSet(moving)
           const mine = new Set(moving)
           const others = async () => (await deletedUids()).filter((uid) => !mine.has(uid))
+          /** Ours that were \Deleted already (another client's mark): kept if the move is called off. */
+          let markedBefore: ReadonlySet<number> = new Set()
           if (!uidplus) {
-            const before = await others()
+            const deleted = await deletedUids()
+            const before = deleted.filter((uid) => !mine.has(uid))
             if (before.length > 0) return { _tag: "unsafe", others: before.length, copied: false } as const
+            markedBefore = new Set(deleted)
           }
           // without COPYUID: where the copies will start, and the Message-IDs that identify them
           const status = uidplus ? null : await client.status(destination, { uidNext: true, uidValidity: true })
@@ -666,7 +670,9 @@ const connect = (options: ImapConnectOptions, limits: ImapLimits) =>
             const after = await others()
             if (after.length > 0) {
               // another client marked a message deleted meanwhile: ours are unmarked again, nothing expunged
-              await client.messageFlagsRemove(set, ["\\Deleted"], { uid: true })
+              const unmark = moving.filter((uid) => !markedBefore.has(uid))
+              if (unmark.length > 0)
+                await client.messageFlagsRemove(compactUidSet(unmark), ["\\Deleted"], { uid: true })
               return { _tag: "unsafe", others: after.length, copied: true } as const
             }
           }

@@ -163,7 +163,8 @@ const ruleActionLabels: ReadonlyArray<readonly [string, string]> = [
   ["markRead", "mark read"],
   ["delete", "delete to Trash"],
   ["undo", "undo of the run"],
-  ["otherDeleted", "move beside another \\Deleted message"]
+  ["otherDeleted", "move beside another \\Deleted message"],
+  ["noMessageId", "move of a message without Message-ID"]
 ]
 const ruleDir = path.join(matrixDir, "rule-actions")
 const ruleFiles = fs.existsSync(ruleDir) ? fs.readdirSync(ruleDir).filter((file) => file.endsWith(".json")) : []

@@ -45,7 +45,7 @@ export const CompatHttpLive = HttpApiBuilder.layer(CompatTestApi).pipe(
   Layer.provide([ValidationErrorsLive, TestAuthenticationLive])
 )
 
-export type RuleActionId = "move" | "copy" | "flag" | "markRead" | "delete" | "undo" | "otherDeleted"
+export type RuleActionId = "move" | "copy" | "flag" | "markRead" | "delete" | "undo" | "otherDeleted" | "noMessageId"
 export type RuleActionStatus = "pass" | "fail" | "not-applicable"
 
 export interface RuleActionCell {
@@ -69,7 +69,8 @@ export const ruleActions: ReadonlyArray<{ readonly id: RuleActionId; readonly la
   { id: "markRead", label: "mark read" },
   { id: "delete", label: "delete to Trash" },
   { id: "undo", label: "undo of the run" },
-  { id: "otherDeleted", label: "move beside another \\Deleted message" }
+  { id: "otherDeleted", label: "move beside another \\Deleted message" },
+  { id: "noMessageId", label: "move of a message without Message-ID" }
 ]
 
 const owner = "a1111111-1111-4111-8111-111111111111"
@@ -85,6 +86,7 @@ interface Seen {
   readonly uid: number
   readonly flags: ReadonlyArray<string>
   readonly messageId: string
+  readonly subject: string
 }
 
 interface Server {
@@ -122,7 +124,8 @@ const view = (server: Server, user: TestImapUser, folders: ReadonlyArray<string>
             mailbox,
             uid: message.uid,
             flags: [...(message.flags ?? [])].filter((flag) => flag !== "\\Recent").sort(),
-            messageId: message.envelope?.messageId ?? ""
+            messageId: message.envelope?.messageId ?? "",
+            subject: message.envelope?.subject ?? ""
           })
         }
       }
@@ -130,9 +133,9 @@ const view = (server: Server, user: TestImapUser, folders: ReadonlyArray<string>
     })
   )
 
-const message = (subject: string, messageId: string) =>
+const message = (subject: string, messageId: string | null) =>
   [
-    `Message-ID: ${messageId}`,
+    ...(messageId === null ? [] : [`Message-ID: ${messageId}`]),
     "Date: Sat, 01 Mar 2025 08:00:00 +0000",
     "From: Compat <compat@example.com>",
     "To: me@example.org",
@@ -219,7 +222,8 @@ export const ruleActionsCheck = (
           rules: `${prefix}Rules`,
           filed: `${prefix}Filed`,
           trash: `${prefix}Trash`,
-          refusal: `${prefix}Refusal`
+          refusal: `${prefix}Refusal`,
+          noId: `${prefix}NoId`
         }
         const listed = new Set((await client.list()).map((entry) => entry.path))
         for (const folder of Object.values(folders)) if (!listed.has(folder)) await client.mailboxCreate(folder)
@@ -228,6 +232,7 @@ export const ruleActionsCheck = (
         }
         await client.append(folders.refusal, message("act-refuse", idOf("refuse")), [])
         await client.append(folders.refusal, message("other", idOf("other")), ["\\Deleted"])
+        await client.append(folders.noId, message("act-noid", null), [])
         const capabilities = [...client.capabilities.keys()]
         return { folders, capabilities }
       })
@@ -239,7 +244,7 @@ export const ruleActionsCheck = (
       : has("UIDPLUS")
         ? "COPY + UID EXPUNGE fallback"
         : "COPY + EXPUNGE fallback, after UID SEARCH DELETED"
-    const all = [folders.rules, folders.filed, folders.trash, folders.refusal]
+    const all = [folders.rules, folders.filed, folders.trash, folders.refusal, folders.noId]
     const before = yield* view(server, user, all)
 
     // 2. the account, its first sync, the rules
@@ -263,7 +268,8 @@ export const ruleActionsCheck = (
       { name: "flag", subject: "act-flag", action: { type: "flag" } },
       { name: "read", subject: "act-read", action: { type: "markRead" } },
       { name: "delete", subject: "act-delete", action: { type: "delete" } },
-      { name: "refuse", subject: "act-refuse", action: { type: "moveTo", mailbox: folders.filed } }
+      { name: "refuse", subject: "act-refuse", action: { type: "moveTo", mailbox: folders.filed } },
+      { name: "noid", subject: "act-noid", action: { type: "moveTo", mailbox: folders.filed } }
     ]
     for (const [index, rule] of rules.entries()) {
       const response = yield* api(base, owner, "POST", "/api/v1/rules", {
@@ -357,6 +363,35 @@ export const ruleActionsCheck = (
         moveStrategy,
         [...other, ...expectAt(refusalView, "refuse", folders.filed, [])],
         `moved; the other \\Deleted message stays in ${folders.refusal}`
+      )
+    }
+
+    // 6. a message without Message-ID: without UIDPLUS its new UID cannot be learnt (no COPYUID)
+    const noId = yield* applyConfirmed(base, accountId, folders.noId)
+    const noIdView = yield* view(server, user, all)
+    const landed = noIdView.filter((m) => m.subject === "act-noid").map((m) => m.mailbox)
+    const noIdFailed = Number(field(noId.job, "result", "actionsFailed"))
+    const noIdLog = yield* api(base, owner, "GET", "/api/v1/rules/log")
+    const placed =
+      landed.length === 1 && landed[0] === folders.filed ? [] : [`act-noid is in ${JSON.stringify(landed)}`]
+    if (!has("UIDPLUS")) {
+      cell(
+        "noMessageId",
+        "moved; new UID unknown: destination_uid_unknown",
+        [
+          ...placed,
+          ...(noIdFailed === 1 && noIdLog.text.includes("destination_uid_unknown")
+            ? []
+            : [`the run did not report destination_uid_unknown: ${noIdLog.text.slice(0, 600)}`])
+        ],
+        `moved to ${folders.filed}; the run reports destination_uid_unknown (no journal row, no undo)`
+      )
+    } else {
+      cell(
+        "noMessageId",
+        moveStrategy,
+        [...placed, ...(noIdFailed === 0 ? [] : [`the run reported ${noIdFailed} failed actions`])],
+        `moved to ${folders.filed} (COPYUID)`
       )
     }
     write()

@@ -149,5 +149,78 @@ for (const matrix of matrices) {
   }
 }
 
+// rule actions (test/compat/ruleActions.ts): one table, the strategy in every cell
+interface RuleActionCell {
+  readonly action: string
+  readonly status: "pass" | "fail" | "not-applicable"
+  readonly strategy: string
+  readonly detail: string
+}
+interface RuleActionsFile {
+  readonly server: string
+  readonly label: string
+  readonly cells: ReadonlyArray<RuleActionCell>
+}
+const isRuleActionsFile = (value: unknown): value is RuleActionsFile =>
+  typeof value === "object" && value !== null && "server" in value && "cells" in value && Array.isArray(value.cells)
+
+const ruleActionLabels: ReadonlyArray<readonly [string, string]> = [
+  ["move", "move to a folder"],
+  ["copy", "copy"],
+  ["flag", "flag (\\Flagged)"],
+  ["markRead", "mark read"],
+  ["delete", "delete to Trash"],
+  ["undo", "undo of the run"],
+  ["otherDeleted", "move beside another \\Deleted message"],
+  ["noMessageId", "move of a message without Message-ID"]
+]
+const ruleDir = path.join(matrixDir, "rule-actions")
+const ruleFiles = fs.existsSync(ruleDir) ? fs.readdirSync(ruleDir).filter((file) => file.endsWith(".json")) : []
+const ruleMatrices: Array<RuleActionsFile> = []
+for (const file of ruleFiles) {
+  const parsed: unknown = JSON.parse(fs.readFileSync(path.join(ruleDir, file), "utf8"))
+  if (!isRuleActionsFile(parsed)) throw new Error(`rule-actions/${file}: not a rule-actions file`)
+  ruleMatrices.push(parsed)
+}
+ruleMatrices.sort((a, b) => rank(a.server) - rank(b.server) || a.server.localeCompare(b.server))
+if (ruleMatrices.length > 0) {
+  const ruleStatus: Record<RuleActionCell["status"], string> = {
+    pass: "pass",
+    fail: "**FAIL**",
+    "not-applicable": "n/a"
+  }
+  lines.push(
+    "## Rule actions",
+    "",
+    "Per server, one plain folder of one more account: rules created through the API act on it through",
+    "`POST /api/v1/rules/apply` (with the confirmed count) and the `rules.apply` job; the run is then undone",
+    "(`POST /api/v1/rules/runs/:id/undo`); a second IMAP session checks where each message is and its flags.",
+    "The last column: a folder that also holds a message another client marked `\\Deleted`. Without MOVE the",
+    "product moves by UID COPY + UID STORE +FLAGS (\\Deleted) + UID EXPUNGE; without UIDPLUS as well only a",
+    "plain EXPUNGE is left, which would remove the other message too, so the move is refused (`unsafe_expunge`)",
+    "and both messages stay. Each cell: outcome (strategy). Copy: the product has no copy rule action (n/a).",
+    "",
+    `| server | ${ruleActionLabels.map(([, label]) => cellText(label)).join(" | ")} |`,
+    `|---|${ruleActionLabels.map(() => "---").join("|")}|`
+  )
+  const labelOf = (server: string) => matrices.find((m) => m.server === server)?.label ?? server
+  for (const file of ruleMatrices) {
+    const row = ruleActionLabels.map(([id]) => {
+      const cell = file.cells.find((c) => c.action === id)
+      if (cell === undefined) return "not run"
+      return cell.strategy === "-" ? ruleStatus[cell.status] : `${ruleStatus[cell.status]} (${cellText(cell.strategy)})`
+    })
+    lines.push(`| ${cellText(labelOf(file.server))} | ${row.join(" | ")} |`)
+  }
+  lines.push("")
+  const notes = ruleMatrices.flatMap((file) =>
+    file.cells
+      .filter((cell) => cell.status === "fail")
+      .map((cell) => `- ${file.server} / ${cell.action}: ${cellText(cell.detail)}`)
+  )
+  if (notes.length > 0)
+    lines.push("<details><summary>Rule action details</summary>", "", ...notes, "", "</details>", "")
+}
+
 fs.writeFileSync(output, lines.join("\n"))
 console.log(`wrote ${path.relative(root, output)} from ${matrices.length} matrix files`)

@@ -1,6 +1,7 @@
 /**
  * Runs a user's rules over stored mail and carries the actions out: on the IMAP server first (UID STORE,
- * UID MOVE; delete = MOVE to the special-use Trash), then in the database, then in the execution log.
+ * UID MOVE or its fallbacks in src/sync/Imap.ts `moveMessages`; delete = move to the Trash), then in the
+ * database, then in the execution log.
  *
  * Per page of messages (in id order):
  * 1. evaluate in the evaluation threads (`RuleEvaluator.plan`: `planActions`, then `diffPlan`: only what
@@ -22,7 +23,13 @@
  */
 import { Context, Effect, Exit, Layer, Result, Schema, Scope } from "effect"
 import { type DatabaseError, fromSqlError } from "../platform/Database.ts"
-import { type ImapError, type ImapSession, isTransientImapError, type MailboxInfo } from "../sync/Imap.ts"
+import {
+  type ImapError,
+  type ImapSession,
+  type ImapUnsafeExpunge,
+  isTransientImapError,
+  type MailboxInfo
+} from "../sync/Imap.ts"
 import type { UserId } from "../users/UserId.ts"
 import { UserScope } from "../users/UserScope.ts"
 import { type AccountSessionError, AccountSessions } from "./AccountSessions.ts"
@@ -188,8 +195,11 @@ const withFlags = (
   return [...kept, ...add.filter((flag) => !present.has(flag.toLowerCase()))]
 }
 
-const failureOf = (error: ImapError | AccountSessionError): Failure => {
+const failureOf = (error: ImapError | ImapUnsafeExpunge | AccountSessionError): Failure => {
   switch (error._tag) {
+    case "ImapUnsafeExpunge":
+      // the message carries the reason ("unsafe_expunge: the folder holds N other messages marked deleted; ...")
+      return { code: "unsafe_expunge", message: error.message, transient: false }
     case "ImapConnectionError":
       return isTransientImapError(error)
         ? { code: "imap_unavailable", message: error.message, transient: true }
@@ -505,8 +515,22 @@ export class RuleExecutor extends Context.Service<RuleExecutor, RuleExecutorShap
               const unconfirmed: Array<Item> = []
               let failure: Failure | null = null
               if (Result.isSuccess(moved)) {
+                const unmapped = new Set(moved.success.unmapped)
                 for (const { item } of group) {
                   const uid = moved.success.uidMap.get(item.message.uid)
+                  if (uid === undefined && unmapped.has(item.message.uid)) {
+                    // moved, but without COPYUID and a unique Message-ID its new UID is unknown: our row
+                    // and the journal cannot follow it (so no undo); the next sync finds it there
+                    markKinds(item, ["move"], {
+                      _tag: "failed",
+                      failure: {
+                        code: "destination_uid_unknown",
+                        message: `moved to ${destination.path} on the server, but the server (no UIDPLUS) did not report its new UID and its Message-ID did not identify it there; it cannot be undone, the next sync updates it`,
+                        transient: false
+                      }
+                    })
+                    continue
+                  }
                   if (uid === undefined) {
                     unconfirmed.push(item)
                     continue
@@ -683,11 +707,17 @@ type Destination =
 /** The server mailbox a move or delete goes to, from the account's mailbox list. */
 const resolveDestination = (action: RuleAction, mailboxes: ReadonlyArray<MailboxInfo>): Destination | undefined => {
   if (action.type === "delete") {
+    // without SPECIAL-USE (RFC 6154) imapflow's LIST infers the role from well-known names (Trash, Deleted Items...)
     const trash = mailboxes.find((m) => m.specialUse === "trash" && m.selectable)
     return trash === undefined
       ? {
           _tag: "failed",
-          failure: { code: "no_trash", message: "the account has no special-use Trash mailbox", transient: false }
+          failure: {
+            code: "no_trash",
+            message:
+              "the account has no special-use Trash mailbox (nor exactly one named Trash, Deleted Items or Deleted Messages)",
+            transient: false
+          }
         }
       : { _tag: "ok", info: trash }
   }

@@ -18,7 +18,7 @@ import { CurrentJob } from "../jobs/CurrentJob.ts"
 import { defineJobKind, PermanentJobError, TransientJobError } from "../jobs/JobKind.ts"
 import { makeProcessor } from "../jobs/JobProcessor.ts"
 import type { DatabaseError } from "../platform/Database.ts"
-import { type ImapError, type ImapSession, isTransientImapError } from "../sync/Imap.ts"
+import { type ImapError, type ImapSession, type ImapUnsafeExpunge, isTransientImapError } from "../sync/Imap.ts"
 import { UserId } from "../users/UserId.ts"
 import { UserScope } from "../users/UserScope.ts"
 import { type AccountSessionError, AccountSessions } from "./AccountSessions.ts"
@@ -104,9 +104,9 @@ class UndoImapUnavailable extends Schema.TaggedError<UndoImapUnavailable>()("Und
   message: Schema.String
 }) {}
 
-const describeImap = (error: ImapError | AccountSessionError): string => error.message
+const describeImap = (error: ImapError | ImapUnsafeExpunge | AccountSessionError): string => error.message
 
-const isTransient = (error: ImapError | AccountSessionError): boolean =>
+const isTransient = (error: ImapError | ImapUnsafeExpunge | AccountSessionError): boolean =>
   error._tag === "DatabaseError" || (error._tag === "ImapConnectionError" && isTransientImapError(error))
 
 export const RulesUndoProcessor = makeProcessor(

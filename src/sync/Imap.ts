@@ -15,7 +15,7 @@
  *   only, or neither) compare `searchUids(path)` with the stored UIDs: whatever is stored but no
  *   longer listed was expunged. `changesSince` does flags and deletions in one round trip.
  */
-import { type Config, Context, Effect, Layer, Redacted, Result, type Scope, Stream } from "effect"
+import { type Config, Context, Effect, Layer, Redacted, Result, Schema, type Scope, Stream } from "effect"
 import { ImapFlow, type ImapFlowOptions } from "imapflow"
 import {
   type ImapAuthenticationError,
@@ -102,9 +102,25 @@ export interface MailboxChanges {
 
 export interface MoveResult {
   readonly destinationUidValidity: number | null
-  /** Source UID -> UID in the destination (UIDPLUS); empty when the server does not report it. */
+  /**
+   * Source UID -> UID in the destination: from COPYUID (UIDPLUS), or without UIDPLUS from the
+   * message's Message-ID among the destination's new UIDs.
+   */
   readonly uidMap: ReadonlyMap<number, number>
+  /** Source UIDs that were moved but whose new UID is unknown (no COPYUID, no unique Message-ID). */
+  readonly unmapped: ReadonlyArray<number>
 }
+
+/**
+ * A move without MOVE and UIDPLUS needs a plain EXPUNGE, which removes every message of the folder
+ * marked \Deleted: refused while the folder holds another one (the other messages stay untouched).
+ */
+export class ImapUnsafeExpunge extends Schema.TaggedError<ImapUnsafeExpunge>()("ImapUnsafeExpunge", {
+  path: Schema.String,
+  /** Other messages of the folder marked \Deleted. */
+  others: Schema.Number,
+  message: Schema.String
+}) {}
 
 export interface AppendResult {
   readonly uid: number | null
@@ -157,7 +173,15 @@ export interface ImapSession {
   changesSince(path: string, modseq: string): Effect.Effect<MailboxChanges, ImapError>
   /** Every UID in the mailbox, ascending. */
   searchUids(path: string): Effect.Effect<ReadonlyArray<number>, ImapError>
-  moveMessages(path: string, uids: ReadonlyArray<number>, destination: string): Effect.Effect<MoveResult, ImapError>
+  /**
+   * UID MOVE; without MOVE: UID COPY + UID STORE +FLAGS (\Deleted) + UID EXPUNGE (UIDPLUS), or a
+   * plain EXPUNGE when the folder holds no other \Deleted message (else `ImapUnsafeExpunge`).
+   */
+  moveMessages(
+    path: string,
+    uids: ReadonlyArray<number>,
+    destination: string
+  ): Effect.Effect<MoveResult, ImapError | ImapUnsafeExpunge>
   setFlags(
     path: string,
     uids: ReadonlyArray<number>,
@@ -561,38 +585,183 @@ const connect = (options: ImapConnectOptions, limits: ImapLimits) =>
         return (yield* flagChanges(path, since, true)).vanished
       }).pipe(span("vanished_since", { "imap.mailbox": path }))
 
+    /** imapflow swallows the NO and its [TRYCREATE]: ask whether the destination exists. */
+    const refusedOrMissing = async (command: string, destination: string): Promise<never> => {
+      const exists = await client.status(destination, { messages: true }).then(
+        (status) => status !== false,
+        () => false
+      )
+      throw exists
+        ? new ImapProtocolError({
+            command,
+            message: `${command.toUpperCase()} to ${destination} was refused`,
+            serverResponseCode: null
+          })
+        : new ImapMailboxMissing({ path: destination, message: `mailbox ${destination} does not exist` })
+    }
+
+    /** COPYUID pairs outside 1..2^32-1 are not UIDs: dropped. */
+    const toUidMap = (pairs: Map<number, number> | undefined): ReadonlyMap<number, number> =>
+      new Map(
+        [...(pairs ?? [])].flatMap(([from, to]) => {
+          const source = uid32(from)
+          const target = uid32(to)
+          return source === null || target === null ? [] : [[source, target] as const]
+        })
+      )
+
+    /** UID MOVE (RFC 6851). */
+    const nativeMove = (path: string, uids: ReadonlyArray<number>, destination: string) =>
+      withMailbox("move", path, false, async () => {
+        const result = await client.messageMove(compactUidSet(uids), destination, { uid: true })
+        if (result === false || result === undefined) return refusedOrMissing("move", destination)
+        return {
+          destinationUidValidity: uid32(result.uidValidity),
+          uidMap: toUidMap(result.uidMap),
+          unmapped: []
+        } satisfies MoveResult
+      })
+
+    /** UIDs of the selected mailbox flagged \Deleted (UID SEARCH DELETED). */
+    const deletedUids = async (): Promise<ReadonlyArray<number>> => {
+      const found = await client.search({ deleted: true }, { uid: true })
+      if (found === false || found === undefined) throw new Error("UID SEARCH DELETED was refused")
+      return found
+    }
+
+    /**
+     * Without MOVE: UID COPY, UID STORE +FLAGS (\Deleted), then UID EXPUNGE of exactly these UIDs
+     * (UIDPLUS). Without UIDPLUS a plain EXPUNGE removes every \Deleted message of the folder, so it
+     * runs only when UID SEARCH DELETED (same selected session, right before the COPY and again right
+     * before the EXPUNGE) finds no other; otherwise nothing is expunged and `ImapUnsafeExpunge` says why.
+     * Without UIDPLUS there is no COPYUID either: the destination UIDs are found by Message-ID among the
+     * destination's UIDs at or above its UIDNEXT from before the COPY; what cannot be told apart that
+     * way is listed in `unmapped` (moved, new UID unknown).
+     */
+    const copyMove = (path: string, uids: ReadonlyArray<number>, destination: string) =>
+      Effect.gen(function* () {
+        const uidplus = client.capabilities.has("UIDPLUS")
+        const copied = yield* withMailbox("move", path, false, async () => {
+          // only UIDs still there: a stale UID is reported missing by the caller, not copied or expunged
+          const present = await client.search({ uid: compactUidSet(uids) }, { uid: true })
+          if (present === false || present === undefined) throw new Error("UID SEARCH UID was refused")
+          const wanted = new Set(uids)
+          const moving = [...new Set(present)].filter((uid) => wanted.has(uid)).sort((a, b) => a - b)
+          if (moving.length === 0) return { _tag: "none" } as const
+          const set = compactUidSet(moving)
+          const mine = new Set(moving)
+          const others = async () => (await deletedUids()).filter((uid) => !mine.has(uid))
+          /** Ours that were \Deleted already (another client's mark): kept if the move is called off. */
+          let markedBefore: ReadonlySet<number> = new Set()
+          if (!uidplus) {
+            const deleted = await deletedUids()
+            const before = deleted.filter((uid) => !mine.has(uid))
+            if (before.length > 0) return { _tag: "unsafe", others: before.length, copied: false } as const
+            markedBefore = new Set(deleted)
+          }
+          // without COPYUID: where the copies will start, and the Message-IDs that identify them
+          const status = uidplus ? null : await client.status(destination, { uidNext: true, uidValidity: true })
+          const messageIds = new Map<number, string | null>()
+          if (!uidplus) {
+            for await (const raw of client.fetch(set, { uid: true, headers: ["message-id"] }, { uid: true })) {
+              if (typeof raw.uid === "number") messageIds.set(raw.uid, messageIdOf(raw.headers))
+            }
+          }
+          const copy = await client.messageCopy(set, destination, { uid: true })
+          if (copy === false || copy === undefined) return refusedOrMissing("copy", destination)
+          if (!(await client.messageFlagsAdd(set, ["\\Deleted"], { uid: true }))) {
+            throw new Error(`UID STORE +FLAGS (\\Deleted) in ${path} was refused after the COPY to ${destination}`)
+          }
+          if (!uidplus) {
+            const after = await others()
+            if (after.length > 0) {
+              // another client marked a message deleted meanwhile: ours are unmarked again, nothing expunged
+              const unmark = moving.filter((uid) => !markedBefore.has(uid))
+              if (unmark.length > 0)
+                await client.messageFlagsRemove(compactUidSet(unmark), ["\\Deleted"], { uid: true })
+              return { _tag: "unsafe", others: after.length, copied: true } as const
+            }
+          }
+          // messageDelete: UID EXPUNGE <set> with UIDPLUS, plain EXPUNGE without (checked just above)
+          if (!(await client.messageDelete(set, { uid: true }))) {
+            throw new Error(`${uidplus ? "UID EXPUNGE" : "EXPUNGE"} in ${path} was refused after the COPY`)
+          }
+          return {
+            _tag: "copied",
+            moving,
+            copyUidMap: toUidMap(copy.uidMap),
+            copyUidValidity: uid32(copy.uidValidity),
+            status: status === false ? null : status,
+            messageIds
+          } as const
+        })
+        if (copied._tag === "none") return { destinationUidValidity: null, uidMap: new Map(), unmapped: [] }
+        if (copied._tag === "unsafe") {
+          return yield* new ImapUnsafeExpunge({
+            path,
+            others: copied.others,
+            message:
+              `unsafe_expunge: the folder ${path} holds ${copied.others} other message${copied.others === 1 ? "" : "s"} marked deleted; ` +
+              "expunging would remove them too (the server has neither MOVE nor UIDPLUS)" +
+              (copied.copied ? `; a copy was already made in ${destination}, the original stays in ${path}` : "")
+          })
+        }
+        if (uidplus) {
+          return {
+            destinationUidValidity: copied.copyUidValidity,
+            uidMap: copied.copyUidMap,
+            unmapped: copied.moving.filter((uid) => !copied.copyUidMap.has(uid))
+          } satisfies MoveResult
+        }
+        const uidNext = uid32(copied.status?.uidNext) ?? 1
+        const found = yield* withMailbox("fetch", destination, true, async () => {
+          const byMessageId = new Map<string, Array<number>>()
+          if (client.mailbox !== false && client.mailbox.exists === 0) return byMessageId
+          for await (const raw of client.fetch(`${uidNext}:*`, { uid: true, headers: ["message-id"] }, { uid: true })) {
+            // "n:*" always matches the newest message, even when its UID is below n
+            if (typeof raw.uid !== "number" || raw.uid < uidNext) continue
+            const id = messageIdOf(raw.headers)
+            if (id !== null) byMessageId.set(id, [...(byMessageId.get(id) ?? []), raw.uid])
+          }
+          return byMessageId
+        })
+        const sourceIds = [...copied.messageIds.values()]
+        const uidMap = new Map<number, number>()
+        const unmapped: Array<number> = []
+        for (const uid of copied.moving) {
+          const id = copied.messageIds.get(uid) ?? null
+          const candidates = id === null ? [] : (found.get(id) ?? [])
+          // one copy with this Message-ID, and only one of ours carries it: that is the message
+          const target = candidates[0]
+          if (target !== undefined && candidates.length === 1 && sourceIds.filter((x) => x === id).length === 1)
+            uidMap.set(uid, target)
+          else unmapped.push(uid)
+        }
+        return {
+          destinationUidValidity: uid32(copied.status?.uidValidity),
+          uidMap,
+          unmapped
+        } satisfies MoveResult
+      })
+
     const moveMessages = (path: string, uids: ReadonlyArray<number>, destination: string) =>
       (uids.length === 0
-        ? Effect.succeed<MoveResult>({ destinationUidValidity: null, uidMap: new Map() })
-        : withMailbox("move", path, false, async () => {
-            const result = await client.messageMove(compactUidSet(uids), destination, { uid: true })
-            if (result === false || result === undefined) {
-              // imapflow swallows the NO and its [TRYCREATE]: ask whether the destination exists
-              const exists = await client.status(destination, { messages: true }).then(
-                (status) => status !== false,
-                () => false
-              )
-              throw exists
-                ? new ImapProtocolError({
-                    command: "move",
-                    message: `MOVE to ${destination} was refused`,
-                    serverResponseCode: null
-                  })
-                : new ImapMailboxMissing({ path: destination, message: `mailbox ${destination} does not exist` })
-            }
-            return {
-              destinationUidValidity: uid32(result.uidValidity),
-              // COPYUID pairs outside 1..2^32-1 are not UIDs: dropped
-              uidMap: new Map(
-                [...(result.uidMap ?? [])].flatMap(([from, to]) => {
-                  const source = uid32(from)
-                  const target = uid32(to)
-                  return source === null || target === null ? [] : [[source, target] as const]
-                })
-              )
-            } satisfies MoveResult
-          })
-      ).pipe(span("move", { "imap.mailbox": path, "imap.destination": destination, "imap.count": uids.length }))
+        ? Effect.succeed<MoveResult>({ destinationUidValidity: null, uidMap: new Map(), unmapped: [] })
+        : client.capabilities.has("MOVE")
+          ? nativeMove(path, uids, destination)
+          : copyMove(path, uids, destination)
+      ).pipe(
+        span("move", {
+          "imap.mailbox": path,
+          "imap.destination": destination,
+          "imap.count": uids.length,
+          "imap.move_strategy": client.capabilities.has("MOVE")
+            ? "MOVE"
+            : client.capabilities.has("UIDPLUS")
+              ? "COPY+UID EXPUNGE"
+              : "COPY+EXPUNGE"
+        })
+      )
 
     const setFlags = (
       path: string,
@@ -677,6 +846,14 @@ const missingOnTryCreate =
         error.serverResponseCode === "TRYCREATE" ? new ImapMailboxMissing({ path, message: error.message }) : error
       )
     )
+
+/** The Message-ID from a fetched header block (unfolded, trimmed); null when absent. */
+const messageIdOf = (headers: Buffer | undefined): string | null => {
+  if (headers === undefined) return null
+  const match = /^message-id:[ \t]*(.*)$/im.exec(headers.toString("utf8").replace(/\r?\n[ \t]+/g, " "))
+  const value = match?.[1]?.trim()
+  return value === undefined || value === "" ? null : value
+}
 
 const isUidList = (range: UidRange | ReadonlyArray<number>): range is ReadonlyArray<number> => Array.isArray(range)
 

@@ -25,18 +25,8 @@ import { SyncServicesLive } from "../../src/sync/SyncLive.ts"
 import { startDovecot, type StartDovecotOptions } from "../harness/dovecot.ts"
 import { startCourier, startCyrus, type TestImapServer, type TestImapUser } from "../harness/imapServers.ts"
 import { configLayer, makeTestEnv } from "../harness/TestEnv.ts"
-import {
-  api,
-  baseUrl,
-  Env,
-  field,
-  OwnerDb,
-  ownerDbLayer,
-  ownerQuery,
-  SyncTestHttpLive,
-  terminal,
-  waitForJob
-} from "../sync/support.ts"
+import { CompatHttpLive, ruleActionsCheck, ruleActionsUser } from "./ruleActions.ts"
+import { api, baseUrl, Env, field, OwnerDb, ownerDbLayer, ownerQuery, terminal, waitForJob } from "../sync/support.ts"
 
 // ---------------------------------------------------------------------------------------------
 // servers
@@ -125,7 +115,7 @@ export class ServerUnderTest extends Context.Service<ServerUnderTest, CompatServ
 export const compatLayer = (target: CompatTarget, users: ReadonlyArray<TestImapUser>) =>
   Layer.unwrap(
     Effect.map(makeTestEnv({}), (env) => {
-      const http = HttpRouter.serve(SyncTestHttpLive, { disableLogger: true, disableListenLog: true }).pipe(
+      const http = HttpRouter.serve(CompatHttpLive, { disableLogger: true, disableListenLog: true }).pipe(
         Layer.provideMerge(NodeHttpServer.layerTest)
       )
       const server = Layer.effect(
@@ -647,8 +637,10 @@ const runSync = (base: string, accountId: string) =>
       : { ok: false, job, error: `sync ${state}: ${JSON.stringify(field(job, "error"))}` }
   })
 
-const usersFor = (target: CompatTarget) =>
-  shapes.map((shape) => ({ user: `${target.id.replaceAll("-", "")}${shape.id}`, pass: `Compat-${shape.id}-pw1` }))
+const usersFor = (target: CompatTarget) => [
+  ...shapes.map((shape) => ({ user: `${target.id.replaceAll("-", "")}${shape.id}`, pass: `Compat-${shape.id}-pw1` })),
+  ruleActionsUser(target.id)
+]
 
 /** Registers one test per shape (plus the matrix file) for a server; call once per test file. */
 export const compatMatrix = (target: CompatTarget) => {
@@ -791,6 +783,12 @@ export const compatMatrix = (target: CompatTarget) => {
         })
       )
     })
+    // rule actions (test/compat/ruleActions.ts), on the plain folder of one more account
+    it.effect("rule actions: move, flag, mark read, delete to Trash, undo, another \\Deleted message", () =>
+      Effect.gen(function* () {
+        yield* ruleActionsCheck(target, yield* ServerUnderTest, yield* baseUrl)
+      })
+    )
   })
 }
 

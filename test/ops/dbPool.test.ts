@@ -1,5 +1,5 @@
 import { assert, layer } from "@effect/vitest"
-import { Deferred, Effect, Fiber, Schedule } from "effect"
+import { Deferred, Effect, Fiber, Schedule, Stream } from "effect"
 import { SqlClient } from "effect/sql"
 import { SystemDatabase } from "../../src/platform/Database.ts"
 import { apiTestLayer } from "../harness/apiLayer.ts"
@@ -77,5 +77,23 @@ layer(TestLayer, { excludeTestServices: true, timeout: "120 seconds" })("databas
         assert.isBelow(fast ?? 0, all ?? 0, `${pool}: no checkout waited at all`)
       }
     })
+  )
+
+  it.effect(
+    "the instrumented client keeps PgClient's behaviour: COMMIT of an aborted transaction fails, streams, values",
+    () =>
+      Effect.gen(function* () {
+        const base = yield* baseUrl
+        const sql = yield* SqlClient.SqlClient
+        const before = yield* poolState(base, "app")
+        const aborted = yield* Effect.flip(sql.withTransaction(sql`SELECT 1 / 0`.pipe(Effect.ignore)))
+        assert.include(aborted.message, "COMMIT rolled back an aborted transaction")
+        const streamed = yield* Stream.runCollect(sql`SELECT generate_series(1, 3) AS n`.stream)
+        assert.deepStrictEqual(Array.from(streamed), [{ n: 1 }, { n: 2 }, { n: 3 }])
+        assert.deepStrictEqual(yield* sql`SELECT 1 AS a, 'x' AS b`.values, [[1, "x"]])
+        // every lease went back: nothing in use, nothing waiting
+        const after = yield* awaitPool(base, "app", { inUse: 0, waiting: 0 })
+        assert.isAbove(after.acquired, before.acquired)
+      })
   )
 })

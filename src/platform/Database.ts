@@ -6,6 +6,7 @@ import * as Migrator from "effect/sql/Migrator"
 import { fromFileSystem } from "effect/sql/MigratorFileSystem"
 import { fileURLToPath } from "node:url"
 import { AppConfig } from "./Config.ts"
+import { instrumentedPgClientLayer } from "./DatabasePool.ts"
 
 const migrationsDirectory = fileURLToPath(new URL("../../migrations", import.meta.url))
 
@@ -19,11 +20,14 @@ const migrationsDirectory = fileURLToPath(new URL("../../migrations", import.met
  */
 export const DatabaseRoles = { app: "mail_helper_app", system: "mail_helper_system" } as const
 
-/** The SQL client over the configured PostgreSQL database, running as the row-level-security-bound app role. */
+/**
+ * The SQL client over the configured PostgreSQL database, running as the row-level-security-bound app role.
+ * Its pool reports as `pool="app"` (db_pool_* metrics, see DatabasePool.ts), the system pool as `pool="system"`.
+ */
 export const DatabaseLive = Layer.unwrap(
   Effect.gen(function* () {
     const config = yield* AppConfig
-    return PgClient.layer({
+    return instrumentedPgClientLayer("app", {
       url: config.databaseUrl,
       maxConnections: config.databaseMaxConnections,
       applicationName: config.serviceName,
@@ -54,7 +58,7 @@ export class SystemDatabase extends Context.Service<SystemDatabase, SqlClient.Sq
         })
       ).pipe(
         Layer.provide(
-          PgClient.layer({
+          instrumentedPgClientLayer("system", {
             url: config.databaseUrl,
             maxConnections: Math.max(2, Math.ceil(config.databaseMaxConnections / 2)),
             applicationName: `${config.serviceName}-system`,

@@ -42,6 +42,17 @@ export const analysisMessages = Metric.counter("analysis_messages_total", {
   description: "Messages analysed, by provider and outcome"
 })
 
+export const dbPoolConnections = Metric.gauge("db_pool_connections", {
+  description: "Open connections of each database pool (app, system) by state: in_use (checked out) or idle"
+})
+export const dbPoolWaiting = Metric.gauge("db_pool_waiting", {
+  description: "Checkouts waiting for a connection of each database pool (app, system): the pool is exhausted"
+})
+export const dbPoolAcquireDuration = Metric.histogram("db_pool_acquire_duration_seconds", {
+  description: "Time to check a connection out of each database pool (app, system), waiting and connecting included",
+  boundaries: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+})
+
 export const residentMemory = Metric.gauge("process_resident_memory_bytes", {
   description: "Resident set size of the process in bytes"
 })
@@ -70,6 +81,9 @@ export const metricCatalogue: ReadonlyArray<{
   { metric: syncMessages, labels: [], exportedBy: ["worker"] },
   { metric: syncErrors, labels: ["reason"], exportedBy: ["worker"] },
   { metric: analysisMessages, labels: ["provider", "outcome"], exportedBy: ["worker"] },
+  { metric: dbPoolConnections, labels: ["pool", "state"], exportedBy: ["api", "worker"] },
+  { metric: dbPoolWaiting, labels: ["pool"], exportedBy: ["api", "worker"] },
+  { metric: dbPoolAcquireDuration, labels: ["pool"], exportedBy: ["api", "worker"] },
   { metric: residentMemory, labels: [], exportedBy: ["api", "worker"] },
   { metric: heapUsed, labels: [], exportedBy: ["api", "worker"] },
   { metric: eventLoopLag, labels: [], exportedBy: ["api", "worker"] }

@@ -175,6 +175,29 @@ layer(TestLayer, { excludeTestServices: true, timeout: "120 seconds" })("metrics
         assert.isAbove(samplesOf(families, "process_resident_memory_bytes")[0]?.value ?? 0, 10_000_000)
       }
 
+      // both database pools of both programs (test/ops/dbPool.test.ts checks the numbers under contention)
+      for (const [program, families] of [
+        ["api", apiFamilies],
+        ["worker", workerFamilies]
+      ] as const) {
+        for (const pool of ["app", "system"]) {
+          for (const state of ["in_use", "idle"]) {
+            assert.lengthOf(
+              samplesOf(families, "db_pool_connections", { pool, state }),
+              1,
+              `${program} ${pool} ${state}`
+            )
+          }
+          assert.lengthOf(samplesOf(families, "db_pool_waiting", { pool }), 1, `${program} ${pool} waiting`)
+        }
+        // the app pool served the traffic above
+        assert.isAbove(
+          samplesOf(families, "db_pool_acquire_duration_seconds_count", { pool: "app" })[0]?.value ?? 0,
+          0,
+          `${program}: no app pool checkout timed`
+        )
+      }
+
       // every exported family is in the catalogue, with HELP text, and where the catalogue says
       for (const [program, families] of [
         ["api", apiFamilies],

@@ -18,7 +18,9 @@ import { Context, Effect, Layer, Schema } from "effect"
 import { HttpRouter } from "effect/http"
 import { ImapFlow } from "imapflow"
 import * as fs from "node:fs"
+import { execFile } from "node:child_process"
 import * as path from "node:path"
+import { promisify } from "node:util"
 import { JobsLive, PlatformLive } from "../../src/main/layers.ts"
 import { WorkerLive } from "../../src/main/workerLayers.ts"
 import { SyncServicesLive } from "../../src/sync/SyncLive.ts"
@@ -87,6 +89,55 @@ const dovecotTarget =
     }
   })
 
+const execFileAsync = promisify(execFile)
+
+/**
+ * Cyrus has no "next UID" setting, but `reconstruct` adopts a message file found in the mailbox's
+ * spool directory under its own UID: a file `<uid - 1>.` is reconstructed into the index, then
+ * expunged, so the next APPEND gets `uid`. The mailbox must be empty (the seed calls this right
+ * after CREATE). Cyrus accepts any password in the harness, so the user's session needs none.
+ */
+const cyrusMinNextUid = (server: TestImapServer) => async (user: string, mailbox: string, uid: number) => {
+  const conf = path.join(server.root, "imapd.conf")
+  const { stdout } = await execFileAsync("/usr/lib/cyrus/bin/mbpath", ["-C", conf, `user/${user}/${mailbox}`])
+  const dir = stdout.trim()
+  const file = path.join(dir, `${uid - 1}.`)
+  fs.writeFileSync(file, `Message-ID: <placeholder.${uid - 1}@compat.test>\r\nSubject: placeholder\r\n\r\nx\r\n`)
+  const owner = fs.statSync(dir)
+  fs.chownSync(file, owner.uid, owner.gid)
+  await execFileAsync("su", [
+    "-s",
+    "/bin/sh",
+    "cyrus",
+    "-c",
+    `/usr/lib/cyrus/bin/reconstruct -C '${conf}' 'user/${user}/${mailbox}'`
+  ])
+  await withClient(server, { user, pass: "any" }, async (client) => {
+    await client.mailboxOpen(mailbox)
+    const uids = (await client.search({ all: true }, { uid: true })) || []
+    if (uids.join(",") !== String(uid - 1))
+      throw new Error(`cyrus reconstruct left UIDs ${uids.join(",")} in ${mailbox}`)
+    await client.messageDelete(String(uid - 1), { uid: true })
+    await client.mailboxClose()
+  })
+}
+
+/**
+ * Courier keeps a folder's UIDVALIDITY and next UID in the first line of its `courierimapuiddb`
+ * (`1 <uidvalidity> <nextuid>`), read at each SELECT: rewritten before the folder is first opened,
+ * the next APPEND gets `uid`.
+ */
+const courierMinNextUid = (server: TestImapServer) => async (user: string, mailbox: string, uid: number) => {
+  const folder = mailbox.replace(/^INBOX\./, "")
+  const file = path.join(server.root, "mail", user, "Maildir", `.${folder}`, "courierimapuiddb")
+  const [first = "", ...rest] = fs.readFileSync(file, "utf8").split("\n")
+  const [version, uidValidity] = first.split(" ")
+  if (version !== "1" || uidValidity === undefined || rest.some((line) => line.trim() !== "")) {
+    throw new Error(`unexpected courierimapuiddb in ${mailbox}: ${JSON.stringify(first)}`)
+  }
+  fs.writeFileSync(file, `1 ${uidValidity} ${uid}\n`)
+}
+
 export const targets = {
   dovecotDefault: dovecotTarget("dovecot-default", "Dovecot, default settings (every extension)", {}),
   dovecotMinimal: dovecotTarget(
@@ -106,16 +157,23 @@ export const targets = {
     id: "cyrus",
     label: "Cyrus IMAP 3.6 (Debian cyrus-imapd)",
     ...(knownDefects === undefined ? {} : { knownDefects }),
-    start: async (users) => ({ ...(await startCyrus({ users })), product: "Cyrus IMAP 3.6.1 (Debian cyrus-imapd)" })
+    start: async (users) => {
+      const server = await startCyrus({ users })
+      return { ...server, product: "Cyrus IMAP 3.6.1 (Debian cyrus-imapd)", setMinNextUid: cyrusMinNextUid(server) }
+    }
   }),
   courier: (knownDefects?: KnownDefects): CompatTarget => ({
     id: "courier",
     label: "Courier IMAP 5.0 (Debian courier-imap)",
     ...(knownDefects === undefined ? {} : { knownDefects }),
-    start: async (users) => ({
-      ...(await startCourier({ users })),
-      product: "Courier-IMAP 5.0.13 (Debian courier-imap)"
-    })
+    start: async (users) => {
+      const server = await startCourier({ users })
+      return {
+        ...server,
+        product: "Courier-IMAP 5.0.13 (Debian courier-imap)",
+        setMinNextUid: courierMinNextUid(server)
+      }
+    }
   })
 }
 
@@ -147,7 +205,7 @@ export const compatLayer = (target: CompatTarget, users: ReadonlyArray<TestImapU
 // ---------------------------------------------------------------------------------------------
 // the second, independent session
 
-const withClient = async <A>(server: CompatServer, user: TestImapUser, run: (client: ImapFlow) => Promise<A>) => {
+const withClient = async <A>(server: TestImapServer, user: TestImapUser, run: (client: ImapFlow) => Promise<A>) => {
   const client = new ImapFlow({
     host: server.host,
     port: server.port,

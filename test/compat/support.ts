@@ -19,13 +19,20 @@ import { HttpRouter } from "effect/http"
 import { ImapFlow } from "imapflow"
 import * as fs from "node:fs"
 import { execFile } from "node:child_process"
+import * as net from "node:net"
 import * as path from "node:path"
 import { promisify } from "node:util"
 import { JobsLive, PlatformLive } from "../../src/main/layers.ts"
 import { WorkerLive } from "../../src/main/workerLayers.ts"
 import { SyncServicesLive } from "../../src/sync/SyncLive.ts"
-import { startDovecot, type StartDovecotOptions } from "../harness/dovecot.ts"
-import { startCourier, startCyrus, type TestImapServer, type TestImapUser } from "../harness/imapServers.ts"
+import { publicMailbox, startDovecot, type StartDovecotOptions } from "../harness/dovecot.ts"
+import {
+  CYRUS_ADMIN,
+  startCourier,
+  startCyrus,
+  type TestImapServer,
+  type TestImapUser
+} from "../harness/imapServers.ts"
 import { configLayer, makeTestEnv } from "../harness/TestEnv.ts"
 import {
   api,
@@ -48,6 +55,22 @@ export interface CompatServer extends TestImapServer {
   readonly setMinNextUid?: (user: string, mailbox: string, uid: number) => Promise<void>
   /** Human-readable server name and version, for the doc. */
   readonly product: string
+  /**
+   * Creates (if missing) a folder another account owns and shares with `reader` for reading only
+   * (lookup + read); absent where the server has no shared folders in this configuration.
+   */
+  readonly shareReadOnly?: (reader: string, name: string) => Promise<ReadOnlyShare>
+}
+
+export interface ReadOnlyShare {
+  /** The folder's path as the reader lists it. */
+  readonly readerPath: string
+  /** The folder's path as its owner names it. */
+  readonly ownerPath: string
+  /** Runs `run` in a session of the folder's owner. */
+  readonly asOwner: <A>(run: (client: ImapFlow) => Promise<A>) => Promise<A>
+  /** Renames the folder (its ACL goes with it) to `<name>-renamed`, as its owner or an administrator can. */
+  readonly renameAway: () => Promise<void>
 }
 
 export interface CompatTarget {
@@ -74,7 +97,12 @@ const dovecotTarget =
     label,
     ...(knownDefects === undefined ? {} : { knownDefects }),
     start: async (users) => {
-      const server = await startDovecot({ ...options, users })
+      const owner = { user: "compatowner", pass: "Compat-owner-pw1" }
+      const server = await startDovecot({
+        ...options,
+        users: options.publicNamespace === true ? [...users, owner] : users
+      })
+      const separator = options.namespace?.separator ?? "/"
       return {
         kind: "dovecot",
         product: "Dovecot 2.3 (Debian dovecot-imapd)",
@@ -84,7 +112,26 @@ const dovecotTarget =
         stop: server.stop,
         setMinNextUid: async (user, mailbox, uid) => {
           await server.doveadm(["mailbox", "update", "-u", user, "--min-next-uid", String(uid), mailbox])
-        }
+        },
+        ...(options.publicNamespace === true
+          ? {
+              // a public folder: full rights for its owner, lookup + read for the reader only
+              shareReadOnly: async (reader: string, name: string) => {
+                publicMailbox(server.root, name, [`user=${owner.user} lrwstipekxa`, `user=${reader} lr`])
+                const folder = `Public${separator}${name}`
+                return {
+                  readerPath: folder,
+                  ownerPath: folder,
+                  asOwner: <A>(run: (client: ImapFlow) => Promise<A>) => withClient(server, owner, run),
+                  // the namespace root has no ACL that allows RENAME: an administrator renames the folder on disk
+                  renameAway: async () => {
+                    const dir = path.join(server.root, "public")
+                    fs.renameSync(path.join(dir, `.${name}`), path.join(dir, `.${name}-renamed`))
+                  }
+                }
+              }
+            }
+          : {})
       }
     }
   })
@@ -97,6 +144,59 @@ const execFileAsync = promisify(execFile)
  * expunged, so the next APPEND gets `uid`. The mailbox must be empty (the seed calls this right
  * after CREATE). Cyrus accepts any password in the harness, so the user's session needs none.
  */
+/** Logs in and runs each command on a plain socket; throws unless every one is answered OK. */
+const rawImap = (server: TestImapServer, user: string, commands: ReadonlyArray<string>): Promise<void> =>
+  new Promise((resolve, reject) => {
+    const socket = net.connect(server.port, server.host)
+    const lines = [`LOGIN ${user} any`, ...commands, "LOGOUT"]
+    let buffer = ""
+    let sent = -1
+    const next = () => {
+      sent++
+      const line = lines[sent]
+      if (line !== undefined) socket.write(`t${sent} ${line}\r\n`)
+    }
+    socket.setTimeout(10_000, () => socket.destroy(new Error(`raw IMAP timed out after ${lines[sent]}`)))
+    socket.on("error", reject)
+    socket.on("close", () => (sent >= lines.length - 1 ? resolve() : reject(new Error("raw IMAP: connection closed"))))
+    socket.on("data", (chunk) => {
+      buffer += chunk.toString("utf8")
+      for (;;) {
+        const end = buffer.indexOf("\r\n")
+        if (end < 0) break
+        const line = buffer.slice(0, end)
+        buffer = buffer.slice(end + 2)
+        if (sent === -1 && line.startsWith("* OK")) next()
+        else if (line.startsWith(`t${sent} `)) {
+          if (!line.startsWith(`t${sent} OK`) && sent < lines.length - 1) {
+            socket.destroy()
+            reject(new Error(`${lines[sent]?.split(" ")[0]}: ${line}`))
+            return
+          }
+          next()
+        }
+      }
+    })
+  })
+
+/** A shared folder (Cyrus "Shared Folders/<name>") owned by the admin, ACL `lr` for the reader. */
+const cyrusShareReadOnly = (server: TestImapServer) => async (reader: string, name: string) => {
+  const asOwner = <A>(run: (client: ImapFlow) => Promise<A>) =>
+    withClient(server, { user: CYRUS_ADMIN, pass: "any" }, run)
+  await asOwner(async (client) => {
+    const exists = (await client.list()).some((entry) => entry.path === name)
+    if (!exists) await client.mailboxCreate(name)
+  })
+  // imapflow has no SETACL: a raw admin session (Cyrus accepts any password in the harness)
+  await rawImap(server, CYRUS_ADMIN, [`SETACL "${name}" ${CYRUS_ADMIN} lrswipkxtea`, `SETACL "${name}" ${reader} lr`])
+  return {
+    readerPath: `Shared Folders/${name}`,
+    ownerPath: name,
+    asOwner,
+    renameAway: () => asOwner((client) => client.mailboxRename(name, `${name}-renamed`)).then(() => undefined)
+  }
+}
+
 const cyrusMinNextUid = (server: TestImapServer) => async (user: string, mailbox: string, uid: number) => {
   const conf = path.join(server.root, "imapd.conf")
   const { stdout } = await execFileAsync("/usr/lib/cyrus/bin/mbpath", ["-C", conf, `user/${user}/${mailbox}`])
@@ -139,7 +239,9 @@ const courierMinNextUid = (server: TestImapServer) => async (user: string, mailb
 }
 
 export const targets = {
-  dovecotDefault: dovecotTarget("dovecot-default", "Dovecot, default settings (every extension)", {}),
+  dovecotDefault: dovecotTarget("dovecot-default", "Dovecot, default settings (every extension)", {
+    publicNamespace: true
+  }),
   dovecotMinimal: dovecotTarget(
     "dovecot-minimal",
     "Dovecot, minimal IMAP4rev1 (imap_capability = IMAP4rev1, no special-use)",
@@ -159,7 +261,12 @@ export const targets = {
     ...(knownDefects === undefined ? {} : { knownDefects }),
     start: async (users) => {
       const server = await startCyrus({ users })
-      return { ...server, product: "Cyrus IMAP 3.6.1 (Debian cyrus-imapd)", setMinNextUid: cyrusMinNextUid(server) }
+      return {
+        ...server,
+        product: "Cyrus IMAP 3.6.1 (Debian cyrus-imapd)",
+        setMinNextUid: cyrusMinNextUid(server),
+        shareReadOnly: cyrusShareReadOnly(server)
+      }
     }
   }),
   courier: (knownDefects?: KnownDefects): CompatTarget => ({
@@ -205,7 +312,11 @@ export const compatLayer = (target: CompatTarget, users: ReadonlyArray<TestImapU
 // ---------------------------------------------------------------------------------------------
 // the second, independent session
 
-const withClient = async <A>(server: TestImapServer, user: TestImapUser, run: (client: ImapFlow) => Promise<A>) => {
+const withClient = async <A>(
+  server: { readonly host: string; readonly port: number },
+  user: TestImapUser,
+  run: (client: ImapFlow) => Promise<A>
+) => {
   const client = new ImapFlow({
     host: server.host,
     port: server.port,
@@ -377,7 +488,7 @@ const compare = (
 // ---------------------------------------------------------------------------------------------
 // shapes and operations
 
-export type ShapeId = "plain" | "unsubscribed" | "noselect" | "nonascii" | "empty" | "uidgaps" | "eightbit"
+export type ShapeId = "plain" | "unsubscribed" | "noselect" | "nonascii" | "empty" | "uidgaps" | "eightbit" | "readonly"
 export type OperationId = "initial" | "append" | "flags" | "expunge" | "rename"
 
 export const operations: ReadonlyArray<{ id: OperationId; label: string }> = [
@@ -422,6 +533,17 @@ export interface Shape {
   /** Compare the Subject too (the shape is about header bytes). */
   readonly subjects?: boolean
   readonly makeMessage?: () => string
+  /**
+   * A shape that is not in the account's own namespace: returns the folder's path as the account
+   * lists it and the operations to use instead of the account's own; null where the server cannot
+   * hold the shape (its cells are then "not run", with the reason in the matrix file).
+   */
+  readonly locate?: (context: Omit<ShapeContext, "client">) => Promise<LocatedShape | null>
+}
+
+interface LocatedShape {
+  readonly folder: string
+  readonly operate: (context: ShapeContext, folder: string, operation: OperationId) => Promise<string | null>
 }
 
 const appendAll = async (
@@ -545,6 +667,49 @@ export const shapes: ReadonlyArray<Shape> = [
         ? "the server keeps the 8-bit header bytes"
         : `the server changed the Subject to ${JSON.stringify(kept)}`
     }
+  },
+  {
+    id: "readonly",
+    label: "read-only folder shared by another account (ACL lookup + read)",
+    folder: ["Announcements"],
+    locate: async ({ server, user }) => {
+      const share = server.shareReadOnly
+      if (share === undefined) return null
+      const name = "Announcements"
+      const first = await share(user.user, name)
+      await first.asOwner((client) => appendAll(client, first.ownerPath, [message("shared"), message("shared")]))
+      return {
+        folder: first.readerPath,
+        operate: async ({ client }, _folder, operation) => {
+          // the account cannot write here: the folder's owner changes it, the account only reads
+          const ownerShape: Shape = { id: "readonly", label: "owner side", folder: [], seed: async () => null }
+          switch (operation) {
+            case "initial":
+              return null
+            case "append":
+              await appendAll(client, "INBOX", [message("shared")])
+              await first.asOwner((owner) => appendAll(owner, first.ownerPath, [message("shared"), message("shared")]))
+              return "the owner appended"
+            case "flags":
+            case "expunge":
+              return first.asOwner((owner) =>
+                applyOperation({ client: owner, server, user }, ownerShape, first.ownerPath, operation)
+              )
+            case "rename":
+              await first.renameAway()
+              await share(user.user, name)
+              await first.asOwner((owner) => appendAll(owner, first.ownerPath, [message("shared")]))
+              return "the owner renamed the folder and shared a new one of the same name"
+          }
+        }
+      }
+    },
+    seed: async ({ client }, folder) => {
+      const opened = await client.mailboxOpen(folder)
+      const note = `listed as "${folder}"; SELECT answers ${opened.readOnly === true ? "READ-ONLY" : "READ-WRITE"} with PERMANENTFLAGS (${[...(opened.permanentFlags ?? [])].join(" ")})`
+      await client.mailboxClose()
+      return note
+    }
   }
 ]
 
@@ -642,6 +807,8 @@ export interface MatrixFile {
   readonly shapes: ReadonlyArray<{ id: ShapeId; label: string }>
   readonly operations: ReadonlyArray<{ id: OperationId; label: string }>
   readonly cells: ReadonlyArray<Cell>
+  /** Shapes this server cannot hold in this configuration (no cells; the doc shows "not run"). */
+  readonly notRun?: ReadonlyArray<ShapeId>
   readonly knownDefects: KnownDefects
   readonly generatedAt: string
 }
@@ -700,13 +867,15 @@ const usersFor = (target: CompatTarget) =>
 export const compatMatrix = (target: CompatTarget) => {
   const users = usersFor(target)
   const cells: Array<Cell> = []
-  let header: Omit<MatrixFile, "cells" | "generatedAt" | "knownDefects"> | null = null
+  const notRun: Array<ShapeId> = []
+  let header: Omit<MatrixFile, "cells" | "generatedAt" | "knownDefects" | "notRun"> | null = null
   const writeMatrix = () => {
     if (header === null) return
     fs.mkdirSync(matrixDir, { recursive: true })
     const file: MatrixFile = {
       ...header,
       cells,
+      notRun,
       knownDefects: target.knownDefects ?? {},
       generatedAt: new Date().toISOString()
     }
@@ -723,10 +892,18 @@ export const compatMatrix = (target: CompatTarget) => {
           const base = yield* baseUrl
           const context = (client: ImapFlow): ShapeContext => ({ client, server, user })
           // seed through the independent session; the folder's real path follows the server's namespace
+          const locate = shape.locate
+          const located = locate === undefined ? undefined : yield* Effect.promise(() => locate({ server, user }))
+          if (located === null) {
+            // the server cannot hold this shape in this configuration: recorded, not compared
+            notRun.push(shape.id)
+            writeMatrix()
+            return
+          }
           const seeded = yield* Effect.promise(() =>
             withClient(server, user, async (client) => {
               const delimiter = client.namespace?.delimiter ?? "/"
-              const folder = `${client.namespace?.prefix ?? ""}${shape.folder.join(delimiter)}`
+              const folder = located?.folder ?? `${client.namespace?.prefix ?? ""}${shape.folder.join(delimiter)}`
               const note = await shape.seed(context(client), folder)
               return { folder, note }
             })
@@ -773,7 +950,11 @@ export const compatMatrix = (target: CompatTarget) => {
               continue
             }
             const note = yield* Effect.promise(() =>
-              withClient(server, user, (client) => applyOperation(context(client), shape, seeded.folder, operation.id))
+              withClient(server, user, (client) =>
+                located === undefined
+                  ? applyOperation(context(client), shape, seeded.folder, operation.id)
+                  : located.operate(context(client), seeded.folder, operation.id)
+              )
             )
             const sync = yield* runSync(base, accountId)
             const view = yield* Effect.promise(() => serverView(server, user))

@@ -144,11 +144,23 @@ const execFileAsync = promisify(execFile)
  * expunged, so the next APPEND gets `uid`. The mailbox must be empty (the seed calls this right
  * after CREATE). Cyrus accepts any password in the harness, so the user's session needs none.
  */
+/** RFC 3501 modified UTF-7, as a client without UTF8=ACCEPT sends a mailbox name. */
+export const toModifiedUtf7 = (name: string): string =>
+  name.replace(/&|[^\x20-\x7e]+/g, (run) => {
+    if (run === "&") return "&-"
+    const utf16 = Buffer.from(run, "utf16le").swap16()
+    return `&${utf16.toString("base64").replace(/=+$/, "").replaceAll("/", ",")}-`
+  })
+
 /** Logs in and runs each command on a plain socket; throws unless every one is answered OK. */
-const rawImap = (server: TestImapServer, user: string, commands: ReadonlyArray<string>): Promise<void> =>
+const rawImap = (
+  server: { readonly host: string; readonly port: number },
+  user: TestImapUser,
+  commands: ReadonlyArray<string>
+): Promise<void> =>
   new Promise((resolve, reject) => {
     const socket = net.connect(server.port, server.host)
-    const lines = [`LOGIN ${user} any`, ...commands, "LOGOUT"]
+    const lines = [`LOGIN ${user.user} "${user.pass}"`, ...commands, "LOGOUT"]
     let buffer = ""
     let sent = -1
     const next = () => {
@@ -188,7 +200,10 @@ const cyrusShareReadOnly = (server: TestImapServer) => async (reader: string, na
     if (!exists) await client.mailboxCreate(name)
   })
   // imapflow has no SETACL: a raw admin session (Cyrus accepts any password in the harness)
-  await rawImap(server, CYRUS_ADMIN, [`SETACL "${name}" ${CYRUS_ADMIN} lrswipkxtea`, `SETACL "${name}" ${reader} lr`])
+  await rawImap(server, { user: CYRUS_ADMIN, pass: "any" }, [
+    `SETACL "${name}" ${CYRUS_ADMIN} lrswipkxtea`,
+    `SETACL "${name}" ${reader} lr`
+  ])
   return {
     readerPath: `Shared Folders/${name}`,
     ownerPath: name,
@@ -603,13 +618,20 @@ export const shapes: ReadonlyArray<Shape> = [
     id: "nonascii",
     label: "non-ASCII folder name (modified UTF-7)",
     folder: ["Ablage ÄÖÜ 日本語 & €"],
-    seed: async ({ client }, folder) => {
+    seed: async ({ client, server, user }, folder) => {
       await client.mailboxCreate(folder)
       await client.mailboxSubscribe(folder)
       await appendAll(client, folder, [message("utf7"), message("utf7")])
+      // a second folder created by a client that never enables UTF8=ACCEPT: a raw CREATE in modified
+      // UTF-7, then read (and appended to) by sessions that may use UTF-8 names
+      const other = `${client.namespace?.prefix ?? ""}Entwürfe ✓ Ordner`
+      await rawImap(server, user, [`CREATE "${toModifiedUtf7(other)}"`, `SUBSCRIBE "${toModifiedUtf7(other)}"`])
+      const listed = (await client.list()).some((entry) => entry.path === other)
+      if (!listed) throw new Error(`${other} (created as ${toModifiedUtf7(other)}) is not listed under its UTF-8 name`)
+      await appendAll(client, other, [message("utf7raw")])
       return client.enabled.has("UTF8=ACCEPT")
-        ? "names sent as UTF-8 (UTF8=ACCEPT enabled)"
-        : "names sent as modified UTF-7"
+        ? `names sent as UTF-8 (UTF8=ACCEPT enabled); "${other}" created in modified UTF-7 by another client`
+        : `names sent as modified UTF-7; "${other}" created in modified UTF-7 by another client`
     }
   },
   {

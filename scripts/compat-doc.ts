@@ -25,6 +25,8 @@ interface MatrixFile {
   readonly shapes: ReadonlyArray<{ readonly id: string; readonly label: string }>
   readonly operations: ReadonlyArray<{ readonly id: string; readonly label: string }>
   readonly cells: ReadonlyArray<Cell>
+  /** Shapes this server configuration cannot hold (no cells), with the reason. */
+  readonly notRun?: ReadonlyArray<{ readonly shape: string; readonly reason: string }>
   readonly knownDefects: Record<string, { readonly match: string; readonly reason: string }>
   readonly generatedAt: string
 }
@@ -120,7 +122,8 @@ for (const matrix of matrices) {
   for (const shape of matrix.shapes) {
     const row = matrix.operations.map((operation) => {
       const cell = matrix.cells.find((c) => c.shape === shape.id && c.operation === operation.id)
-      return cell === undefined ? "not run" : symbol[cell.status]
+      if (cell !== undefined) return symbol[cell.status]
+      return (matrix.notRun ?? []).some((entry) => entry.shape === shape.id) ? "not held" : "not run"
     })
     lines.push(`| ${cellText(shape.label)} | ${row.join(" | ")} |`)
   }
@@ -133,6 +136,11 @@ for (const matrix of matrices) {
       lines.push(`- ${cell.shape} / ${cell.operation}: ${cellText(text)}`)
     }
     lines.push("", "</details>", "")
+  }
+  if ((matrix.notRun ?? []).length > 0) {
+    lines.push("Not held by this server configuration:", "")
+    for (const entry of matrix.notRun ?? []) lines.push(`- ${entry.shape}: ${cellText(entry.reason)}`)
+    lines.push("")
   }
   const defects = Object.entries(matrix.knownDefects)
   if (defects.length > 0) {

@@ -554,6 +554,8 @@ export interface Shape {
    * hold the shape (its cells are then "not run", with the reason in the matrix file).
    */
   readonly locate?: (context: Omit<ShapeContext, "client">) => Promise<LocatedShape | null>
+  /** Why a server on which `locate` answers null cannot hold the shape (for the doc). */
+  readonly notHeldReason?: string
 }
 
 interface LocatedShape {
@@ -694,6 +696,8 @@ export const shapes: ReadonlyArray<Shape> = [
     id: "readonly",
     label: "read-only folder shared by another account (ACL lookup + read)",
     folder: ["Announcements"],
+    notHeldReason:
+      "no shared or public folders in this configuration: the harness sets them up on Dovecot default (public namespace, acl plugin) and Cyrus (shared folder, ACL lr); Courier's shared folders (sharedindex) are not set up by the harness",
     locate: async ({ server, user }) => {
       const share = server.shareReadOnly
       if (share === undefined) return null
@@ -830,7 +834,7 @@ export interface MatrixFile {
   readonly operations: ReadonlyArray<{ id: OperationId; label: string }>
   readonly cells: ReadonlyArray<Cell>
   /** Shapes this server cannot hold in this configuration (no cells; the doc shows "not run"). */
-  readonly notRun?: ReadonlyArray<ShapeId>
+  readonly notRun?: ReadonlyArray<{ readonly shape: ShapeId; readonly reason: string }>
   readonly knownDefects: KnownDefects
   readonly generatedAt: string
 }
@@ -889,7 +893,7 @@ const usersFor = (target: CompatTarget) =>
 export const compatMatrix = (target: CompatTarget) => {
   const users = usersFor(target)
   const cells: Array<Cell> = []
-  const notRun: Array<ShapeId> = []
+  const notRun: Array<{ shape: ShapeId; reason: string }> = []
   let header: Omit<MatrixFile, "cells" | "generatedAt" | "knownDefects" | "notRun"> | null = null
   const writeMatrix = () => {
     if (header === null) return
@@ -918,7 +922,7 @@ export const compatMatrix = (target: CompatTarget) => {
           const located = locate === undefined ? undefined : yield* Effect.promise(() => locate({ server, user }))
           if (located === null) {
             // the server cannot hold this shape in this configuration: recorded, not compared
-            notRun.push(shape.id)
+            notRun.push({ shape: shape.id, reason: shape.notHeldReason ?? "this server configuration cannot hold it" })
             writeMatrix()
             return
           }

@@ -25,7 +25,7 @@
  * | FETCH size                    | null (unknown; sources are measured instead)                     |
  * | FETCH internalDate            | null (unparsable dates too)                                      |
  * | FETCH modseq                  | null                                                             |
- * | FETCH source                  | not reported (a flags-only report)                               |
+ * | FETCH source                  | not reported, or `BODY[] NIL` (an expunged message): flags only  |
  *
  * ENVELOPE and BODYSTRUCTURE are never requested by the sync (it parses the source itself), so
  * nothing of them crosses this boundary. A field of an unexpected type (a string where a boolean
@@ -125,7 +125,9 @@ export const FetchShape = Schema.Struct({
   size: opt(Schema.Number),
   internalDate: opt(Schema.Union([Schema.Date, Schema.String])),
   modseq: opt(Schema.BigInt),
-  source: opt(Schema.instanceOf(Buffer))
+  // `BODY[] NIL` (Dovecot's answer for a message another session expunged during the FETCH) reaches
+  // us from imapflow as `false`: the body is not reported
+  source: opt(Schema.Union([Schema.instanceOf(Buffer), Schema.Literal(false)]))
 })
 
 const SPECIAL_USE: Record<string, SpecialUse> = {
@@ -283,7 +285,8 @@ export const toFetchReport = (path: string, message: unknown): Result.Result<Fet
         size: count(decoded.size),
         internalDate: toDate(decoded.internalDate),
         modseq: modseqString(decoded.modseq),
-        source: decoded.source ?? null
+        source:
+          decoded.source === undefined || decoded.source === null || decoded.source === false ? null : decoded.source
       })
     }
   )

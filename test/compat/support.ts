@@ -18,12 +18,21 @@ import { Context, Effect, Layer, Schema } from "effect"
 import { HttpRouter } from "effect/http"
 import { ImapFlow } from "imapflow"
 import * as fs from "node:fs"
+import { execFile } from "node:child_process"
+import * as net from "node:net"
 import * as path from "node:path"
+import { promisify } from "node:util"
 import { JobsLive, PlatformLive } from "../../src/main/layers.ts"
 import { WorkerLive } from "../../src/main/workerLayers.ts"
 import { SyncServicesLive } from "../../src/sync/SyncLive.ts"
-import { startDovecot, type StartDovecotOptions } from "../harness/dovecot.ts"
-import { startCourier, startCyrus, type TestImapServer, type TestImapUser } from "../harness/imapServers.ts"
+import { publicMailbox, startDovecot, type StartDovecotOptions } from "../harness/dovecot.ts"
+import {
+  CYRUS_ADMIN,
+  startCourier,
+  startCyrus,
+  type TestImapServer,
+  type TestImapUser
+} from "../harness/imapServers.ts"
 import { configLayer, makeTestEnv } from "../harness/TestEnv.ts"
 import { CompatHttpLive, ruleActionsCheck, ruleActionsUser } from "./ruleActions.ts"
 import { api, baseUrl, Env, field, OwnerDb, ownerDbLayer, ownerQuery, terminal, waitForJob } from "../sync/support.ts"
@@ -36,6 +45,22 @@ export interface CompatServer extends TestImapServer {
   readonly setMinNextUid?: (user: string, mailbox: string, uid: number) => Promise<void>
   /** Human-readable server name and version, for the doc. */
   readonly product: string
+  /**
+   * Creates (if missing) a folder another account owns and shares with `reader` for reading only
+   * (lookup + read); absent where the server has no shared folders in this configuration.
+   */
+  readonly shareReadOnly?: (reader: string, name: string) => Promise<ReadOnlyShare>
+}
+
+export interface ReadOnlyShare {
+  /** The folder's path as the reader lists it. */
+  readonly readerPath: string
+  /** The folder's path as its owner names it. */
+  readonly ownerPath: string
+  /** Runs `run` in a session of the folder's owner. */
+  readonly asOwner: <A>(run: (client: ImapFlow) => Promise<A>) => Promise<A>
+  /** Renames the folder (its ACL goes with it) to `<name>-renamed`, as its owner or an administrator can. */
+  readonly renameAway: () => Promise<void>
 }
 
 export interface CompatTarget {
@@ -62,7 +87,12 @@ const dovecotTarget =
     label,
     ...(knownDefects === undefined ? {} : { knownDefects }),
     start: async (users) => {
-      const server = await startDovecot({ ...options, users })
+      const owner = { user: "compatowner", pass: "Compat-owner-pw1" }
+      const server = await startDovecot({
+        ...options,
+        users: options.publicNamespace === true ? [...users, owner] : users
+      })
+      const separator = options.namespace?.separator ?? "/"
       return {
         kind: "dovecot",
         product: "Dovecot 2.3 (Debian dovecot-imapd)",
@@ -72,13 +102,151 @@ const dovecotTarget =
         stop: server.stop,
         setMinNextUid: async (user, mailbox, uid) => {
           await server.doveadm(["mailbox", "update", "-u", user, "--min-next-uid", String(uid), mailbox])
-        }
+        },
+        ...(options.publicNamespace === true
+          ? {
+              // a public folder: full rights for its owner, lookup + read for the reader only
+              shareReadOnly: async (reader: string, name: string) => {
+                publicMailbox(server.root, name, [`user=${owner.user} lrwstipekxa`, `user=${reader} lr`])
+                const folder = `Public${separator}${name}`
+                return {
+                  readerPath: folder,
+                  ownerPath: folder,
+                  asOwner: <A>(run: (client: ImapFlow) => Promise<A>) => withClient(server, owner, run),
+                  // the namespace root has no ACL that allows RENAME: an administrator renames the folder on disk
+                  renameAway: async () => {
+                    const dir = path.join(server.root, "public")
+                    fs.renameSync(path.join(dir, `.${name}`), path.join(dir, `.${name}-renamed`))
+                  }
+                }
+              }
+            }
+          : {})
       }
     }
   })
 
+const execFileAsync = promisify(execFile)
+
+/**
+ * Cyrus has no "next UID" setting, but `reconstruct` adopts a message file found in the mailbox's
+ * spool directory under its own UID: a file `<uid - 1>.` is reconstructed into the index, then
+ * expunged, so the next APPEND gets `uid`. The mailbox must be empty (the seed calls this right
+ * after CREATE). Cyrus accepts any password in the harness, so the user's session needs none.
+ */
+/** RFC 3501 modified UTF-7, as a client without UTF8=ACCEPT sends a mailbox name. */
+export const toModifiedUtf7 = (name: string): string =>
+  name.replace(/&|[^\x20-\x7e]+/g, (run) => {
+    if (run === "&") return "&-"
+    const utf16 = Buffer.from(run, "utf16le").swap16()
+    return `&${utf16.toString("base64").replace(/=+$/, "").replaceAll("/", ",")}-`
+  })
+
+/** Logs in and runs each command on a plain socket; throws unless every one is answered OK. */
+const rawImap = (
+  server: { readonly host: string; readonly port: number },
+  user: TestImapUser,
+  commands: ReadonlyArray<string>
+): Promise<void> =>
+  new Promise((resolve, reject) => {
+    const socket = net.connect(server.port, server.host)
+    const lines = [`LOGIN ${user.user} "${user.pass}"`, ...commands, "LOGOUT"]
+    let buffer = ""
+    let sent = -1
+    const next = () => {
+      sent++
+      const line = lines[sent]
+      if (line !== undefined) socket.write(`t${sent} ${line}\r\n`)
+    }
+    socket.setTimeout(10_000, () => socket.destroy(new Error(`raw IMAP timed out after ${lines[sent]}`)))
+    socket.on("error", reject)
+    socket.on("close", () => (sent >= lines.length - 1 ? resolve() : reject(new Error("raw IMAP: connection closed"))))
+    socket.on("data", (chunk) => {
+      buffer += chunk.toString("utf8")
+      for (;;) {
+        const end = buffer.indexOf("\r\n")
+        if (end < 0) break
+        const line = buffer.slice(0, end)
+        buffer = buffer.slice(end + 2)
+        if (sent === -1 && line.startsWith("* OK")) next()
+        else if (line.startsWith(`t${sent} `)) {
+          if (!line.startsWith(`t${sent} OK`) && sent < lines.length - 1) {
+            socket.destroy()
+            reject(new Error(`${lines[sent]?.split(" ")[0]}: ${line}`))
+            return
+          }
+          next()
+        }
+      }
+    })
+  })
+
+/** A shared folder (Cyrus "Shared Folders/<name>") owned by the admin, ACL `lr` for the reader. */
+const cyrusShareReadOnly = (server: TestImapServer) => async (reader: string, name: string) => {
+  const asOwner = <A>(run: (client: ImapFlow) => Promise<A>) =>
+    withClient(server, { user: CYRUS_ADMIN, pass: "any" }, run)
+  await asOwner(async (client) => {
+    const exists = (await client.list()).some((entry) => entry.path === name)
+    if (!exists) await client.mailboxCreate(name)
+  })
+  // imapflow has no SETACL: a raw admin session (Cyrus accepts any password in the harness)
+  await rawImap(server, { user: CYRUS_ADMIN, pass: "any" }, [
+    `SETACL "${name}" ${CYRUS_ADMIN} lrswipkxtea`,
+    `SETACL "${name}" ${reader} lr`
+  ])
+  return {
+    readerPath: `Shared Folders/${name}`,
+    ownerPath: name,
+    asOwner,
+    renameAway: () => asOwner((client) => client.mailboxRename(name, `${name}-renamed`)).then(() => undefined)
+  }
+}
+
+const cyrusMinNextUid = (server: TestImapServer) => async (user: string, mailbox: string, uid: number) => {
+  const conf = path.join(server.root, "imapd.conf")
+  const { stdout } = await execFileAsync("/usr/lib/cyrus/bin/mbpath", ["-C", conf, `user/${user}/${mailbox}`])
+  const dir = stdout.trim()
+  const file = path.join(dir, `${uid - 1}.`)
+  fs.writeFileSync(file, `Message-ID: <placeholder.${uid - 1}@compat.test>\r\nSubject: placeholder\r\n\r\nx\r\n`)
+  const owner = fs.statSync(dir)
+  fs.chownSync(file, owner.uid, owner.gid)
+  await execFileAsync("su", [
+    "-s",
+    "/bin/sh",
+    "cyrus",
+    "-c",
+    `/usr/lib/cyrus/bin/reconstruct -C '${conf}' 'user/${user}/${mailbox}'`
+  ])
+  await withClient(server, { user, pass: "any" }, async (client) => {
+    await client.mailboxOpen(mailbox)
+    const uids = (await client.search({ all: true }, { uid: true })) || []
+    if (uids.join(",") !== String(uid - 1))
+      throw new Error(`cyrus reconstruct left UIDs ${uids.join(",")} in ${mailbox}`)
+    await client.messageDelete(String(uid - 1), { uid: true })
+    await client.mailboxClose()
+  })
+}
+
+/**
+ * Courier keeps a folder's UIDVALIDITY and next UID in the first line of its `courierimapuiddb`
+ * (`1 <uidvalidity> <nextuid>`), read at each SELECT: rewritten before the folder is first opened,
+ * the next APPEND gets `uid`.
+ */
+const courierMinNextUid = (server: TestImapServer) => async (user: string, mailbox: string, uid: number) => {
+  const folder = mailbox.replace(/^INBOX\./, "")
+  const file = path.join(server.root, "mail", user, "Maildir", `.${folder}`, "courierimapuiddb")
+  const [first = "", ...rest] = fs.readFileSync(file, "utf8").split("\n")
+  const [version, uidValidity] = first.split(" ")
+  if (version !== "1" || uidValidity === undefined || rest.some((line) => line.trim() !== "")) {
+    throw new Error(`unexpected courierimapuiddb in ${mailbox}: ${JSON.stringify(first)}`)
+  }
+  fs.writeFileSync(file, `1 ${uidValidity} ${uid}\n`)
+}
+
 export const targets = {
-  dovecotDefault: dovecotTarget("dovecot-default", "Dovecot, default settings (every extension)", {}),
+  dovecotDefault: dovecotTarget("dovecot-default", "Dovecot, default settings (every extension)", {
+    publicNamespace: true
+  }),
   dovecotMinimal: dovecotTarget(
     "dovecot-minimal",
     "Dovecot, minimal IMAP4rev1 (imap_capability = IMAP4rev1, no special-use)",
@@ -96,16 +264,28 @@ export const targets = {
     id: "cyrus",
     label: "Cyrus IMAP 3.6 (Debian cyrus-imapd)",
     ...(knownDefects === undefined ? {} : { knownDefects }),
-    start: async (users) => ({ ...(await startCyrus({ users })), product: "Cyrus IMAP 3.6.1 (Debian cyrus-imapd)" })
+    start: async (users) => {
+      const server = await startCyrus({ users })
+      return {
+        ...server,
+        product: "Cyrus IMAP 3.6.1 (Debian cyrus-imapd)",
+        setMinNextUid: cyrusMinNextUid(server),
+        shareReadOnly: cyrusShareReadOnly(server)
+      }
+    }
   }),
   courier: (knownDefects?: KnownDefects): CompatTarget => ({
     id: "courier",
     label: "Courier IMAP 5.0 (Debian courier-imap)",
     ...(knownDefects === undefined ? {} : { knownDefects }),
-    start: async (users) => ({
-      ...(await startCourier({ users })),
-      product: "Courier-IMAP 5.0.13 (Debian courier-imap)"
-    })
+    start: async (users) => {
+      const server = await startCourier({ users })
+      return {
+        ...server,
+        product: "Courier-IMAP 5.0.13 (Debian courier-imap)",
+        setMinNextUid: courierMinNextUid(server)
+      }
+    }
   })
 }
 
@@ -137,7 +317,11 @@ export const compatLayer = (target: CompatTarget, users: ReadonlyArray<TestImapU
 // ---------------------------------------------------------------------------------------------
 // the second, independent session
 
-const withClient = async <A>(server: CompatServer, user: TestImapUser, run: (client: ImapFlow) => Promise<A>) => {
+const withClient = async <A>(
+  server: { readonly host: string; readonly port: number },
+  user: TestImapUser,
+  run: (client: ImapFlow) => Promise<A>
+) => {
   const client = new ImapFlow({
     host: server.host,
     port: server.port,
@@ -309,7 +493,7 @@ const compare = (
 // ---------------------------------------------------------------------------------------------
 // shapes and operations
 
-export type ShapeId = "plain" | "unsubscribed" | "noselect" | "nonascii" | "empty" | "uidgaps" | "eightbit"
+export type ShapeId = "plain" | "unsubscribed" | "noselect" | "nonascii" | "empty" | "uidgaps" | "eightbit" | "readonly"
 export type OperationId = "initial" | "append" | "flags" | "expunge" | "rename"
 
 export const operations: ReadonlyArray<{ id: OperationId; label: string }> = [
@@ -354,6 +538,19 @@ export interface Shape {
   /** Compare the Subject too (the shape is about header bytes). */
   readonly subjects?: boolean
   readonly makeMessage?: () => string
+  /**
+   * A shape that is not in the account's own namespace: returns the folder's path as the account
+   * lists it and the operations to use instead of the account's own; null where the server cannot
+   * hold the shape (its cells are then "not run", with the reason in the matrix file).
+   */
+  readonly locate?: (context: Omit<ShapeContext, "client">) => Promise<LocatedShape | null>
+  /** Why a server on which `locate` answers null cannot hold the shape (for the doc). */
+  readonly notHeldReason?: string
+}
+
+interface LocatedShape {
+  readonly folder: string
+  readonly operate: (context: ShapeContext, folder: string, operation: OperationId) => Promise<string | null>
 }
 
 const appendAll = async (
@@ -413,13 +610,20 @@ export const shapes: ReadonlyArray<Shape> = [
     id: "nonascii",
     label: "non-ASCII folder name (modified UTF-7)",
     folder: ["Ablage ÄÖÜ 日本語 & €"],
-    seed: async ({ client }, folder) => {
+    seed: async ({ client, server, user }, folder) => {
       await client.mailboxCreate(folder)
       await client.mailboxSubscribe(folder)
       await appendAll(client, folder, [message("utf7"), message("utf7")])
+      // a second folder created by a client that never enables UTF8=ACCEPT: a raw CREATE in modified
+      // UTF-7, then read (and appended to) by sessions that may use UTF-8 names
+      const other = `${client.namespace?.prefix ?? ""}Entwürfe ✓ Ordner`
+      await rawImap(server, user, [`CREATE "${toModifiedUtf7(other)}"`, `SUBSCRIBE "${toModifiedUtf7(other)}"`])
+      const listed = (await client.list()).some((entry) => entry.path === other)
+      if (!listed) throw new Error(`${other} (created as ${toModifiedUtf7(other)}) is not listed under its UTF-8 name`)
+      await appendAll(client, other, [message("utf7raw")])
       return client.enabled.has("UTF8=ACCEPT")
-        ? "names sent as UTF-8 (UTF8=ACCEPT enabled)"
-        : "names sent as modified UTF-7"
+        ? `names sent as UTF-8 (UTF8=ACCEPT enabled); "${other}" created in modified UTF-7 by another client`
+        : `names sent as modified UTF-7; "${other}" created in modified UTF-7 by another client`
     }
   },
   {
@@ -476,6 +680,51 @@ export const shapes: ReadonlyArray<Shape> = [
       return kept === sent
         ? "the server keeps the 8-bit header bytes"
         : `the server changed the Subject to ${JSON.stringify(kept)}`
+    }
+  },
+  {
+    id: "readonly",
+    label: "read-only folder shared by another account (ACL lookup + read)",
+    folder: ["Announcements"],
+    notHeldReason:
+      "no shared or public folders in this configuration: the harness sets them up on Dovecot default (public namespace, acl plugin) and Cyrus (shared folder, ACL lr); Courier's shared folders (sharedindex) are not set up by the harness",
+    locate: async ({ server, user }) => {
+      const share = server.shareReadOnly
+      if (share === undefined) return null
+      const name = "Announcements"
+      const first = await share(user.user, name)
+      await first.asOwner((client) => appendAll(client, first.ownerPath, [message("shared"), message("shared")]))
+      return {
+        folder: first.readerPath,
+        operate: async ({ client }, _folder, operation) => {
+          // the account cannot write here: the folder's owner changes it, the account only reads
+          const ownerShape: Shape = { id: "readonly", label: "owner side", folder: [], seed: async () => null }
+          switch (operation) {
+            case "initial":
+              return null
+            case "append":
+              await appendAll(client, "INBOX", [message("shared")])
+              await first.asOwner((owner) => appendAll(owner, first.ownerPath, [message("shared"), message("shared")]))
+              return "the owner appended"
+            case "flags":
+            case "expunge":
+              return first.asOwner((owner) =>
+                applyOperation({ client: owner, server, user }, ownerShape, first.ownerPath, operation)
+              )
+            case "rename":
+              await first.renameAway()
+              await share(user.user, name)
+              await first.asOwner((owner) => appendAll(owner, first.ownerPath, [message("shared")]))
+              return "the owner renamed the folder and shared a new one of the same name"
+          }
+        }
+      }
+    },
+    seed: async ({ client }, folder) => {
+      const opened = await client.mailboxOpen(folder)
+      const note = `listed as "${folder}"; SELECT answers ${opened.readOnly === true ? "READ-ONLY" : "READ-WRITE"} with PERMANENTFLAGS (${[...(opened.permanentFlags ?? [])].join(" ")})`
+      await client.mailboxClose()
+      return note
     }
   }
 ]
@@ -575,6 +824,8 @@ export interface MatrixFile {
   readonly shapes: ReadonlyArray<{ id: ShapeId; label: string }>
   readonly operations: ReadonlyArray<{ id: OperationId; label: string }>
   readonly cells: ReadonlyArray<Cell>
+  /** Shapes this server cannot hold in this configuration (no cells; the doc shows "not run"). */
+  readonly notRun?: ReadonlyArray<{ readonly shape: ShapeId; readonly reason: string }>
   readonly knownDefects: KnownDefects
   readonly generatedAt: string
 }
@@ -646,7 +897,8 @@ const usersFor = (target: CompatTarget) => [
 export const compatMatrix = (target: CompatTarget) => {
   const users = usersFor(target)
   const cells: Array<Cell> = []
-  let header: Omit<MatrixFile, "cells" | "generatedAt" | "knownDefects" | "strategy"> | null = null
+  const notRun: Array<{ shape: ShapeId; reason: string }> = []
+  let header: Omit<MatrixFile, "cells" | "generatedAt" | "knownDefects" | "strategy" | "notRun"> | null = null
   let strategy: Record<string, ReportedChoice> | null = null
   const writeMatrix = () => {
     if (header === null) return
@@ -655,6 +907,7 @@ export const compatMatrix = (target: CompatTarget) => {
       ...header,
       strategy: strategy ?? {},
       cells,
+      notRun,
       knownDefects: target.knownDefects ?? {},
       generatedAt: new Date().toISOString()
     }
@@ -671,10 +924,18 @@ export const compatMatrix = (target: CompatTarget) => {
           const base = yield* baseUrl
           const context = (client: ImapFlow): ShapeContext => ({ client, server, user })
           // seed through the independent session; the folder's real path follows the server's namespace
+          const locate = shape.locate
+          const located = locate === undefined ? undefined : yield* Effect.promise(() => locate({ server, user }))
+          if (located === null) {
+            // the server cannot hold this shape in this configuration: recorded, not compared
+            notRun.push({ shape: shape.id, reason: shape.notHeldReason ?? "this server configuration cannot hold it" })
+            writeMatrix()
+            return
+          }
           const seeded = yield* Effect.promise(() =>
             withClient(server, user, async (client) => {
               const delimiter = client.namespace?.delimiter ?? "/"
-              const folder = `${client.namespace?.prefix ?? ""}${shape.folder.join(delimiter)}`
+              const folder = located?.folder ?? `${client.namespace?.prefix ?? ""}${shape.folder.join(delimiter)}`
               const note = await shape.seed(context(client), folder)
               return { folder, note }
             })
@@ -720,7 +981,11 @@ export const compatMatrix = (target: CompatTarget) => {
               continue
             }
             const note = yield* Effect.promise(() =>
-              withClient(server, user, (client) => applyOperation(context(client), shape, seeded.folder, operation.id))
+              withClient(server, user, (client) =>
+                located === undefined
+                  ? applyOperation(context(client), shape, seeded.folder, operation.id)
+                  : located.operate(context(client), seeded.folder, operation.id)
+              )
             )
             const sync = yield* runSync(base, accountId)
             const view = yield* Effect.promise(() => serverView(server, user))

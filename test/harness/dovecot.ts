@@ -91,7 +91,41 @@ export interface StartDovecotOptions {
    * so a message is in its folder and in `[Gmail]/All Mail` at once.
    */
   readonly gmailLike?: boolean
+  /**
+   * A public namespace `Public<separator>` (Maildir under ROOT/public) with the `acl` plugin (vfile:
+   * a `dovecot-acl` file in each mailbox's folder). Its mailboxes are made with `publicMailbox`.
+   */
+  readonly publicNamespace?: boolean
 }
+
+/** Creates (if missing) a public mailbox and writes its ACL file: `identifier rights` lines. */
+export const publicMailbox = (root: string, name: string, acl: ReadonlyArray<string>): void => {
+  const folder = path.join(root, "public", `.${name}`)
+  for (const dir of [folder, ...["cur", "new", "tmp"].map((d) => path.join(folder, d))]) {
+    fs.mkdirSync(dir, { recursive: true })
+    if (isRoot) fs.chownSync(dir, MAIL_UID, MAIL_GID)
+  }
+  const file = path.join(folder, "dovecot-acl")
+  fs.writeFileSync(file, acl.map((line) => `${line}\n`).join(""))
+  if (isRoot) fs.chownSync(file, MAIL_UID, MAIL_GID)
+}
+
+const publicText = (root: string, options: StartDovecotOptions): string =>
+  options.publicNamespace === true
+    ? `mail_plugins = $mail_plugins acl
+plugin {
+  acl = vfile
+}
+namespace public {
+  type = public
+  separator = ${options.namespace?.separator ?? "/"}
+  prefix = Public${options.namespace?.separator ?? "/"}
+  location = maildir:${root}/public:INDEX=~/public-index
+  subscriptions = no
+  list = children
+}
+`
+    : ""
 
 const isRoot = process.getuid?.() === 0
 
@@ -179,7 +213,7 @@ userdb {
 mail_location = maildir:~/Maildir
 mail_fsync = never
 
-${namespaceText(options)}${gmailText(root, options)}protocol imap {
+${namespaceText(options)}${gmailText(root, options)}${publicText(root, options)}protocol imap {
   mail_max_userip_connections = 100
 }
 service anvil {
@@ -305,6 +339,10 @@ const startOnce = async (options: StartDovecotOptions): Promise<DovecotServer | 
   fs.chmodSync(usersFile, 0o644)
   if (tls !== null) await makeCertificate(root)
   if (options.gmailLike === true) writeGmailVirtual(root)
+  if (options.publicNamespace === true) {
+    fs.mkdirSync(path.join(root, "public"))
+    if (isRoot) fs.chownSync(path.join(root, "public"), MAIL_UID, MAIL_GID)
+  }
   const confPath = path.join(root, "dovecot.conf")
   fs.writeFileSync(confPath, configText(root, port, tls, options))
 

@@ -154,9 +154,10 @@ layer(apiTestLayer(), { excludeTestServices: true, timeout: "60 seconds" })("row
           WHERE n.nspname = 'public' AND c.relkind IN ('v', 'm')`
       )
       for (const view of views) assert.isTrue(view.invoker, `view ${view.view} must be WITH (security_invoker = true)`)
-      // One reviewed exception: full-text search, whose GIN index PostgreSQL cannot use under
-      // row-level security (`@@` is not leakproof). It filters by the scope's user itself, runs as
-      // the system role, pins its search_path and is callable by the app role only (docs/security.md).
+      // Two reviewed exceptions: full-text search (0031) and the thread look-up (0057), whose GIN
+      // indexes PostgreSQL cannot use under row-level security (`@@` and `@>` are not leakproof).
+      // Each filters by the scope's user itself, runs as the system role, pins its search_path and
+      // is callable by the app role only (docs/security.md).
       const definers = yield* scope.system(
         "test: catalogue",
         sql<{ name: string; owner: string; config: ReadonlyArray<string> | null; public: boolean }>`
@@ -166,9 +167,9 @@ layer(apiTestLayer(), { excludeTestServices: true, timeout: "60 seconds" })("row
           WHERE n.nspname = 'public' AND p.prosecdef`
       )
       assert.deepStrictEqual(
-        definers.map((definer) => definer.name),
-        ["app_fulltext_search"],
-        "SECURITY DEFINER functions: only the reviewed search function"
+        definers.map((definer) => definer.name).sort(),
+        ["app_fulltext_search", "app_thread_links"],
+        "SECURITY DEFINER functions: only the reviewed search and thread look-up functions"
       )
       for (const definer of definers) {
         assert.strictEqual(definer.owner, DatabaseRoles.system, `${definer.name} runs as the system role`)

@@ -13,7 +13,6 @@
  * incremental sync that picks them up, as a periodic sync of a large mailbox would.
  */
 import { type ChildProcess, spawn } from "node:child_process"
-import * as fs from "node:fs"
 import * as net from "node:net"
 import * as os from "node:os"
 import { type Duration, Effect, Layer, Redacted, Schema } from "effect"

@@ -6,12 +6,14 @@
  * Per page of messages (in id order):
  * 1. evaluate in the evaluation threads (`RuleEvaluator.plan`: `planActions`, then `diffPlan`: only what
  *    would change), at most the confirmed number of messages;
- * 2. per account and source mailbox, one UID STORE per distinct flag change and one UID MOVE per
- *    destination, for every message of the page that needs it;
+ * 2. per account and source mailbox, one UID STORE per distinct flag change, one UID COPY per copy
+ *    destination (`copyMessages`: messages whose Message-ID is already there are not copied again) and
+ *    one UID MOVE per destination, for every message of the page that needs it;
  * 3. one transaction: flags and location of what the server confirmed (a MOVE counts only for UIDs
  *    in the server's COPYUID map), guarded by the message's old mailbox + UIDVALIDITY + UID; tags and
  *    priority as user overrides; one `rule_runs` row per rule and message (applied, partial, failed); one
- *    `rule_journal` row per message changed on the server (for undo, UndoJob.ts).
+ *    `rule_journal` row per message changed on the server, and one (`kind: "copy"`) per copy made
+ *    (for undo, UndoJob.ts).
  *
  * Nothing is written for a change the server did not confirm, so the database never claims a move
  * that did not happen. A change that did happen on the server but not in the database (the attempt

@@ -3,7 +3,8 @@
  *
  * A run is one `rules.apply` job that changed something on the server. Every message it changed on
  * the server has one journal row: where it was and its flags before, where it went and its flags after
- * (UIDPLUS COPYUID, or without UIDPLUS found by Message-ID), the server actions. `rules.undo` (UndoJob.ts) reads the rows back and records the
+ * (UIDPLUS COPYUID, or without UIDPLUS found by Message-ID), the server actions. A copy the run made
+ * (copyTo) has a row of its own, `kind: "copy"` (migration 0058): the original before, the copy after. `rules.undo` (UndoJob.ts) reads the rows back and records the
  * outcome of the undo per row. Every query runs in the owner's `UserScope` and filters by `user_id`:
  * another user's run is not found.
  */

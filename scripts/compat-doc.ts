@@ -207,7 +207,9 @@ if (ruleMatrices.length > 0) {
     "The last column: a folder that also holds a message another client marked `\\Deleted`. Without MOVE the",
     "product moves by UID COPY + UID STORE +FLAGS (\\Deleted) + UID EXPUNGE; without UIDPLUS as well only a",
     "plain EXPUNGE is left, which would remove the other message too, so the move is refused (`unsafe_expunge`)",
-    "and both messages stay. Each cell: outcome (strategy). Copy: the product has no copy rule action (n/a).",
+    "and both messages stay. Copy: a `copyTo` rule run twice; the original stays and the destination holds",
+    "one copy (the second run finds the Message-ID there); the undo removes the copy only.",
+    "Each cell: outcome (strategy).",
     "",
     `| server | ${ruleActionLabels.map(([, label]) => cellText(label)).join(" | ")} |`,
     `|---|${ruleActionLabels.map(() => "---").join("|")}|`

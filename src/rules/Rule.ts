@@ -289,6 +289,12 @@ export const RuleConditions = Schema.Array(RuleCondition).check(
 // ---------------------------------------------------------------------------
 
 export const MoveToAction = Schema.Struct({ type: Schema.Literal("moveTo"), mailbox: MailboxPath })
+/**
+ * Copies the message to a mailbox; the original stays where it is. Runs after the flag changes (the
+ * copy carries them) and before a move or delete of the same rule. Idempotent: a message whose
+ * Message-ID is already in the destination is not copied again.
+ */
+export const CopyToAction = Schema.Struct({ type: Schema.Literal("copyTo"), mailbox: MailboxPath })
 export const MarkReadAction = Schema.Struct({ type: Schema.Literal("markRead") })
 export const MarkUnreadAction = Schema.Struct({ type: Schema.Literal("markUnread") })
 export const FlagAction = Schema.Struct({ type: Schema.Literal("flag") })
@@ -309,6 +315,7 @@ export const DeleteAction = Schema.Struct({ type: Schema.Literal("delete") })
 
 export const RuleAction = Schema.Union([
   MoveToAction,
+  CopyToAction,
   MarkReadAction,
   MarkUnreadAction,
   FlagAction,
@@ -320,7 +327,7 @@ export const RuleAction = Schema.Union([
 ]).annotate({
   identifier: "RuleAction",
   message:
-    "Expected an action: {type: moveTo, mailbox} | {type: markRead} | {type: markUnread} | {type: flag} | " +
+    "Expected an action: {type: moveTo, mailbox} | {type: copyTo, mailbox} | {type: markRead} | {type: markUnread} | {type: flag} | " +
     "{type: unflag} | {type: addTag, tag} | {type: removeTag, tag} | " +
     "{type: setPriority, urgency?, importance?} | {type: delete}"
 })
@@ -359,7 +366,8 @@ export const foldKey = (s: string): string => {
 export const describeAction = (action: RuleAction): string => {
   switch (action.type) {
     case "moveTo":
-      return `moveTo '${action.mailbox}'`
+    case "copyTo":
+      return `${action.type} '${action.mailbox}'`
     case "addTag":
     case "removeTag":
       return `${action.type} '${action.tag}'`
@@ -375,7 +383,7 @@ export const describeAction = (action: RuleAction): string => {
 }
 
 /** The aspect of a message an action changes; two actions on the same aspect may conflict. */
-type Slot = "seen" | "flagged" | "location" | "priority" | `tag:${string}`
+type Slot = "seen" | "flagged" | "location" | "priority" | `tag:${string}` | `copy:${string}`
 const slotOf = (action: RuleAction): Slot => {
   switch (action.type) {
     case "markRead":
@@ -387,6 +395,8 @@ const slotOf = (action: RuleAction): Slot => {
     case "moveTo":
     case "delete":
       return "location"
+    case "copyTo":
+      return `copy:${action.mailbox.toUpperCase() === "INBOX" ? "INBOX" : action.mailbox}`
     case "setPriority":
       return "priority"
     case "addTag":
@@ -399,6 +409,8 @@ const sameAction = (a: RuleAction, b: RuleAction): boolean => {
   switch (a.type) {
     case "moveTo":
       return b.type === "moveTo" && a.mailbox === b.mailbox
+    case "copyTo":
+      return b.type === "copyTo" && slotOf(a) === slotOf(b)
     case "addTag":
     case "removeTag":
       return a.type === b.type && slotOf(a) === slotOf(b)
@@ -411,7 +423,9 @@ const sameAction = (a: RuleAction, b: RuleAction): boolean => {
 
 /**
  * One rule may not contradict itself: markRead + markUnread, flag + unflag, two moves (moveTo or
- * delete), addTag + removeTag of the same tag, two setPriority, or the same action twice.
+ * delete), addTag + removeTag of the same tag, two setPriority, or the same action twice; and a
+ * copyTo and a moveTo into the same mailbox (two copies there). copyTo + delete, and copyTo X +
+ * moveTo Y, are fine: the copy is made first.
  * Each issue is reported at the index of the later action.
  */
 export const actionConflicts = (
@@ -421,6 +435,23 @@ export const actionConflicts = (
   const first = new Map<Slot, number>()
   actions.forEach((action, index) => {
     const slot = slotOf(action)
+    if (action.type === "moveTo" || action.type === "copyTo") {
+      const otherType = action.type === "moveTo" ? "copyTo" : "moveTo"
+      const twin = actions.findIndex(
+        (a, i) =>
+          i < index &&
+          a.type === otherType &&
+          slotOf({ type: "copyTo", mailbox: a.mailbox }) === slotOf({ type: "copyTo", mailbox: action.mailbox })
+      )
+      const earlier = actions[twin]
+      if (twin >= 0 && earlier !== undefined) {
+        issues.push({
+          index,
+          message: `actions[${index}] (${describeAction(action)}) conflicts with actions[${twin}] (${describeAction(earlier)}): the mailbox would get two copies`
+        })
+        return
+      }
+    }
     const earlierIndex = first.get(slot)
     if (earlierIndex === undefined) {
       first.set(slot, index)

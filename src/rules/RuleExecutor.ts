@@ -6,12 +6,14 @@
  * Per page of messages (in id order):
  * 1. evaluate in the evaluation threads (`RuleEvaluator.plan`: `planActions`, then `diffPlan`: only what
  *    would change), at most the confirmed number of messages;
- * 2. per account and source mailbox, one UID STORE per distinct flag change and one UID MOVE per
- *    destination, for every message of the page that needs it;
+ * 2. per account and source mailbox, one UID STORE per distinct flag change, one UID COPY per copy
+ *    destination (`copyMessages`: messages whose Message-ID is already there are not copied again) and
+ *    one UID MOVE per destination, for every message of the page that needs it;
  * 3. one transaction: flags and location of what the server confirmed (a MOVE counts only for UIDs
  *    in the server's COPYUID map), guarded by the message's old mailbox + UIDVALIDITY + UID; tags and
  *    priority as user overrides; one `rule_runs` row per rule and message (applied, partial, failed); one
- *    `rule_journal` row per message changed on the server (for undo, UndoJob.ts).
+ *    `rule_journal` row per message changed on the server, and one (`kind: "copy"`) per copy made
+ *    (for undo, UndoJob.ts).
  *
  * Nothing is written for a change the server did not confirm, so the database never claims a move
  * that did not happen. A change that did happen on the server but not in the database (the attempt
@@ -148,9 +150,16 @@ interface Item {
   flagsAfter?: ReadonlyArray<string>
   /** Where a confirmed MOVE put the message. */
   moved?: { readonly destination: MailboxInfo; readonly uidValidity: number | null; readonly uid: number }
+  /** Copies the run made (UID confirmed), for the journal (undo removes them). */
+  copies: Array<{
+    readonly action: RuleAction
+    readonly destination: MailboxInfo
+    readonly uidValidity: number | null
+    readonly uid: number
+  }>
 }
 
-type ActionKind = "db" | "flags" | "move"
+type ActionKind = "db" | "flags" | "copy" | "move"
 const kindOf = (action: RuleAction): ActionKind => {
   switch (action.type) {
     case "setPriority":
@@ -162,6 +171,8 @@ const kindOf = (action: RuleAction): ActionKind => {
     case "flag":
     case "unflag":
       return "flags"
+    case "copyTo":
+      return "copy"
     case "moveTo":
     case "delete":
       return "move"
@@ -367,7 +378,12 @@ export class RuleExecutor extends Context.Service<RuleExecutor, RuleExecutorShap
                 if (result.outcome.matched) summary.matched += 1
                 const changes = result.outcome.changes
                 if (changes.length > 0) {
-                  items.push({ message, changes, status: changes.map(() => ({ _tag: "pending" }) as const) })
+                  items.push({
+                    message,
+                    changes,
+                    status: changes.map(() => ({ _tag: "pending" }) as const),
+                    copies: []
+                  })
                 }
               })
               summary.messages += page.length
@@ -443,7 +459,8 @@ export class RuleExecutor extends Context.Service<RuleExecutor, RuleExecutorShap
 
           for (const [path, sourceItems] of groupBy(items, (item) => item.message.mailboxPath)) {
             if (broken !== null) {
-              for (const item of sourceItems) markKinds(item, ["flags", "move"], { _tag: "failed", failure: broken })
+              for (const item of sourceItems)
+                markKinds(item, ["flags", "copy", "move"], { _tag: "failed", failure: broken })
               continue
             }
             // UID STORE, one per distinct (add, remove)
@@ -458,7 +475,8 @@ export class RuleExecutor extends Context.Service<RuleExecutor, RuleExecutorShap
               const first = group[0]
               if (first === undefined) continue
               if (broken !== null) {
-                for (const item of group) markKinds(item, ["flags", "move"], { _tag: "failed", failure: broken })
+                for (const item of group)
+                  markKinds(item, ["flags", "copy", "move"], { _tag: "failed", failure: broken })
                 continue
               }
               const { add, remove } = flagDelta(first.changes)
@@ -478,8 +496,91 @@ export class RuleExecutor extends Context.Service<RuleExecutor, RuleExecutorShap
               } else {
                 const failure = failureOf(stored.failure)
                 stop(failure)
-                // a message whose flags could not be set is not moved either: the next run does both
-                for (const item of group) markKinds(item, ["flags", "move"], { _tag: "failed", failure })
+                // a message whose flags could not be set is not copied or moved either: the next run does all
+                for (const item of group) markKinds(item, ["flags", "copy", "move"], { _tag: "failed", failure })
+              }
+            }
+
+            // UID COPY, one per destination, before the move; a failed copy holds the move back
+            const copying: Array<{ readonly item: Item; readonly index: number; readonly destination: MailboxInfo }> =
+              []
+            for (const item of sourceItems) {
+              for (const [index, change] of item.changes.entries()) {
+                if (change.action.type !== "copyTo" || item.status[index]?._tag !== "pending") continue
+                const fail = (failure: Failure) => {
+                  item.status[index] = { _tag: "failed", failure }
+                  markKinds(item, ["move"], { _tag: "failed", failure })
+                }
+                if (broken !== null) {
+                  fail(broken)
+                  continue
+                }
+                const destination = resolveDestination(change.action, mailboxes)
+                if (destination === undefined || destination._tag === "failed") {
+                  fail(destination?.failure ?? { code: "internal", message: "no copy planned", transient: false })
+                  continue
+                }
+                copying.push({ item, index, destination: destination.info })
+              }
+            }
+            for (const group of groupBy(copying, (entry) => entry.destination.path).values()) {
+              const destination = group[0]?.destination
+              if (destination === undefined) continue
+              const fail = (entry: (typeof group)[number], failure: Failure) => {
+                entry.item.status[entry.index] = { _tag: "failed", failure }
+                markKinds(entry.item, ["move"], { _tag: "failed", failure })
+              }
+              if (broken !== null) {
+                for (const entry of group) fail(entry, broken)
+                continue
+              }
+              const copied = yield* Effect.result(
+                session.copyMessages(
+                  path,
+                  group.map(({ item }) => item.message.uid),
+                  destination.path
+                )
+              )
+              if (Result.isFailure(copied)) {
+                const failure = failureOf(copied.failure)
+                stop(failure)
+                for (const entry of group) fail(entry, failure)
+                continue
+              }
+              const { uidMap, unmapped, existing, withoutMessageId } = copied.success
+              for (const entry of group) {
+                const uid = entry.item.message.uid
+                const target = uidMap.get(uid)
+                if (target !== undefined) {
+                  entry.item.copies.push({
+                    action: entry.item.changes[entry.index]?.action ?? { type: "copyTo", mailbox: destination.path },
+                    destination,
+                    uidValidity: copied.success.destinationUidValidity,
+                    uid: target
+                  })
+                  entry.item.status[entry.index] = { _tag: "applied" }
+                } else if (existing.has(uid)) {
+                  // already there (same Message-ID): a re-run makes no second copy
+                  entry.item.status[entry.index] = { _tag: "applied" }
+                } else if (withoutMessageId.includes(uid)) {
+                  fail(entry, {
+                    code: "copy_unverifiable",
+                    message: `not copied to ${destination.path}: the message has no Message-ID, so a later run could not tell whether it was copied already`,
+                    transient: false
+                  })
+                } else if (unmapped.includes(uid)) {
+                  // the copy exists, the original is kept; only the undo cannot find the copy
+                  entry.item.status[entry.index] = {
+                    _tag: "failed",
+                    failure: {
+                      code: "destination_uid_unknown",
+                      message: `copied to ${destination.path}, but the server (no UIDPLUS) did not report the copy's UID and its Message-ID did not identify it there; the copy cannot be undone`,
+                      transient: false
+                    }
+                  }
+                } else {
+                  fail(entry, missingMessage)
+                }
               }
             }
 
@@ -608,7 +709,12 @@ export class RuleExecutor extends Context.Service<RuleExecutor, RuleExecutorShap
                   accountId: item.message.accountId,
                   subject: item.message.subjectLine,
                   actions: item.changes
-                    .filter((change, index) => kindOf(change.action) !== "db" && item.status[index]?._tag === "applied")
+                    .filter(
+                      (change, index) =>
+                        kindOf(change.action) !== "db" &&
+                        kindOf(change.action) !== "copy" &&
+                        item.status[index]?._tag === "applied"
+                    )
                     .map((change) => describeAction(change.action)),
                   before: {
                     mailbox: item.message.mailboxPath,
@@ -657,6 +763,33 @@ export class RuleExecutor extends Context.Service<RuleExecutor, RuleExecutorShap
                   }
                 })
               }
+            }
+            // copies: one journal row each (the original stays; undo removes the copy). The copy carries
+            // the flags the original had when it was copied (after this run's STORE).
+            for (const copy of item.copies) {
+              const uidValidity =
+                copy.uidValidity ??
+                (yield* mail.ensureMailbox(ownerId, item.message.accountId, copy.destination, null)).uidValidity
+              if (uidValidity === null) continue
+              entries.push({
+                kind: "copy",
+                emailId: item.message.id,
+                accountId: item.message.accountId,
+                subject: item.message.subjectLine,
+                actions: [describeAction(copy.action)],
+                before: {
+                  mailbox: item.message.mailboxPath,
+                  uidValidity: item.message.uidValidity,
+                  uid: item.message.uid,
+                  flags: item.message.flags
+                },
+                after: {
+                  mailbox: copy.destination.path,
+                  uidValidity,
+                  uid: copy.uid,
+                  flags: item.flagsAfter ?? item.message.flags
+                }
+              })
             }
             // tags and priority: the state after the database-only changes
             const dbActions = item.changes.filter((c) => kindOf(c.action) === "db").map((c) => c.action)
@@ -721,7 +854,7 @@ const resolveDestination = (action: RuleAction, mailboxes: ReadonlyArray<Mailbox
         }
       : { _tag: "ok", info: trash }
   }
-  if (action.type !== "moveTo") return undefined
+  if (action.type !== "moveTo" && action.type !== "copyTo") return undefined
   const target = mailboxes.find((m) => sameMailbox(m.path, action.mailbox))
   if (target === undefined) {
     return {

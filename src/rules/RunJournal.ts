@@ -3,7 +3,8 @@
  *
  * A run is one `rules.apply` job that changed something on the server. Every message it changed on
  * the server has one journal row: where it was and its flags before, where it went and its flags after
- * (UIDPLUS COPYUID, or without UIDPLUS found by Message-ID), the server actions. `rules.undo` (UndoJob.ts) reads the rows back and records the
+ * (UIDPLUS COPYUID, or without UIDPLUS found by Message-ID), the server actions. A copy the run made
+ * (copyTo) has a row of its own, `kind: "copy"` (migration 0058): the original before, the copy after. `rules.undo` (UndoJob.ts) reads the rows back and records the
  * outcome of the undo per row. Every query runs in the owner's `UserScope` and filters by `user_id`:
  * another user's run is not found.
  */
@@ -17,8 +18,16 @@ import { RunTrigger, sqlFailure } from "./RuleStore.ts"
 export const UndoStatus = Schema.Literals(["restored", "changed", "vanished", "failed"])
 export type UndoStatus = typeof UndoStatus.Type
 
+/**
+ * `change`: the message itself (undo moves it back, restores its flags). `copy`: a copy the run made
+ * (`before` is the original, which stays; `after` the copy; undo removes the copy). Migration 0058.
+ */
+export const JournalKind = Schema.Literals(["change", "copy"])
+export type JournalKind = typeof JournalKind.Type
+
 export const JournalEntry = Schema.Struct({
   id: Schema.String,
+  kind: JournalKind,
   /** null when the message has been deleted from our database since. */
   emailId: Schema.NullOr(Schema.String),
   accountId: Schema.String,
@@ -82,6 +91,8 @@ export class RunNotFound extends Schema.TaggedError<RunNotFound>()(
 }
 
 export interface NewJournalEntry {
+  /** Default `change`. */
+  readonly kind?: JournalKind
   readonly emailId: string
   readonly accountId: string
   readonly subject: string | null
@@ -120,6 +131,7 @@ const SummaryRow = Schema.Struct({
 
 const JournalRow = Schema.Struct({
   id: Schema.String,
+  kind: JournalKind,
   email_id: Schema.NullOr(Schema.String),
   account_id: Schema.String,
   subject: Schema.NullOr(Schema.String),
@@ -151,6 +163,7 @@ const toSummary = (row: typeof SummaryRow.Type): RunSummary => ({
 
 const toEntry = (row: typeof JournalRow.Type): JournalEntry => ({
   id: row.id,
+  kind: row.kind,
   emailId: row.email_id,
   accountId: row.account_id,
   subject: row.subject,
@@ -223,7 +236,7 @@ export class RunJournal extends Context.Service<RunJournal, RunJournalShape>()("
 
       const selectEntries = (ownerId: UserId, runId: string, limit: number) =>
         sql`
-          SELECT id, email_id, account_id, subject, actions, mailbox_before,
+          SELECT id, kind, email_id, account_id, subject, actions, mailbox_before,
                  uid_validity_before::float8 AS uid_validity_before, uid_before::float8 AS uid_before, flags_before,
                  mailbox_after, uid_validity_after::float8 AS uid_validity_after, uid_after::float8 AS uid_after,
                  flags_after, undo_status, undo_detail, undone_at, created_at
@@ -262,16 +275,17 @@ export class RunJournal extends Context.Service<RunJournal, RunJournalShape>()("
         entries.length === 0
           ? Effect.void
           : sql`
-              INSERT INTO rule_journal (user_id, run_id, email_id, account_id, subject, actions,
+              INSERT INTO rule_journal (user_id, run_id, kind, email_id, account_id, subject, actions,
                                         mailbox_before, uid_validity_before, uid_before, flags_before,
                                         mailbox_after, uid_validity_after, uid_after, flags_after)
-              SELECT ${ownerId}, ${runId}, x.email_id, x.account_id, x.subject, x.actions,
+              SELECT ${ownerId}, ${runId}, x.kind, x.email_id, x.account_id, x.subject, x.actions,
                      x.mailbox_before, x.uid_validity_before, x.uid_before,
                      ARRAY(SELECT jsonb_array_elements_text(x.flags_before)),
                      x.mailbox_after, x.uid_validity_after, x.uid_after,
                      ARRAY(SELECT jsonb_array_elements_text(x.flags_after))
               FROM jsonb_to_recordset(${JSON.stringify(
                 entries.map((e) => ({
+                  kind: e.kind ?? "change",
                   email_id: e.emailId,
                   account_id: e.accountId,
                   subject: e.subject,
@@ -286,7 +300,7 @@ export class RunJournal extends Context.Service<RunJournal, RunJournalShape>()("
                   flags_after: e.after.flags
                 }))
               )}::jsonb)
-                AS x(email_id uuid, account_id uuid, subject text, actions jsonb, mailbox_before text,
+                AS x(kind text, email_id uuid, account_id uuid, subject text, actions jsonb, mailbox_before text,
                      uid_validity_before bigint, uid_before bigint, flags_before jsonb, mailbox_after text,
                      uid_validity_after bigint, uid_after bigint, flags_after jsonb)`.pipe(
               Effect.asVoid,

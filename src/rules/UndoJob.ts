@@ -9,6 +9,11 @@
  *   and left alone;
  * - then UID STORE back to the flags before, and UID MOVE back to the mailbox before (UIDPLUS gives
  *   the new UID, which our row takes); the row is `restored`.
+ * A `copy` row (the copy rule action) is undone by removing the copy, never the original: the copy must
+ * still be where the run made it, with the flags it had (else `vanished` / `changed`, left alone); then
+ * UID STORE +FLAGS (\Deleted) and UID EXPUNGE of that UID (UIDPLUS). Without UIDPLUS a plain EXPUNGE
+ * runs only when no other message of that mailbox is \Deleted; otherwise the row is `failed`
+ * (unsafe_expunge) and the copy stays.
  * Each row's outcome is stored on the row; rows already restored are skipped, so undoing twice (or a
  * retried attempt) changes nothing more. Tags and priority (database-only actions) are not undone.
  */
@@ -196,6 +201,25 @@ export const RulesUndoProcessor = makeProcessor(
                 status: "changed",
                 detail: `its flags are now [${settable(now).join(" ")}], the run left [${settable(entry.after.flags).join(" ")}]: left as it is`
               }
+            ])
+            continue
+          }
+          if (entry.kind === "copy") {
+            const removed = yield* Effect.result(session.deleteMessages(mailbox, [entry.after.uid]))
+            if (Result.isFailure(removed)) {
+              if (isTransient(removed.failure))
+                return yield* new UndoImapUnavailable({ message: removed.failure.message })
+              out.push([
+                entry,
+                { status: "failed", detail: `removing the copy: ${describeImap(removed.failure)}; the copy stays` }
+              ])
+              continue
+            }
+            out.push([
+              entry,
+              removed.success.includes(entry.after.uid)
+                ? { status: "restored", detail: `the copy in '${mailbox}' was removed; the original stays` }
+                : { status: "vanished", detail: `the copy is no longer in '${mailbox}' (moved or deleted since)` }
             ])
             continue
           }

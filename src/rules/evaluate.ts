@@ -76,6 +76,12 @@ export interface RuleSubject {
   readonly mailboxSpecialUse?: string | null | undefined
   /** Path of the account's special-use Trash mailbox, when known (target of `delete`). */
   readonly trashMailbox?: string | null | undefined
+  /**
+   * Mailboxes the planned actions copied the message to (simulation only: a `copyTo` there is then a
+   * no-op, so a plan settles). Whether a copy already exists on the server is checked by the
+   * executor (by Message-ID in the destination), not here.
+   */
+  readonly copiedTo?: ReadonlyArray<string> | undefined
   /** null: not analysed (yet). Conditions on a null value are false (true when negated). */
   readonly category: string | null
   readonly urgency: number | null
@@ -151,7 +157,7 @@ export type OverriddenAction = typeof OverriddenAction.Type
 export const ActionPlan = Schema.Struct({
   /** Rules that matched, in the order they ran. */
   matchedRules: Schema.Array(RuleRef),
-  /** The merged, effective actions in execution order (priority, tags, read, flag, then move/delete last). */
+  /** The merged, effective actions in execution order (priority, tags, read, flag, copies, then move/delete last). */
   actions: Schema.Array(PlannedAction),
   overridden: Schema.Array(OverriddenAction),
   /** The rule whose stopProcessing ended the first pass. */
@@ -821,6 +827,12 @@ export const isNoOp = (action: RuleAction, subject: RuleSubject): boolean => {
       )
     case "moveTo":
       return sameMailbox(subject.mailbox, action.mailbox)
+    case "copyTo":
+      // a copy into the message's own mailbox would only make a duplicate
+      return (
+        sameMailbox(subject.mailbox, action.mailbox) ||
+        (subject.copiedTo ?? []).some((path) => sameMailbox(path, action.mailbox))
+      )
     case "delete":
       return isInTrash(subject)
   }
@@ -872,6 +884,10 @@ export const applyActions = (subject: RuleSubject, actions: ReadonlyArray<RuleAc
       case "delete":
         next = { ...next, mailbox: next.trashMailbox ?? next.mailbox, mailboxSpecialUse: "\\Trash" }
         break
+      case "copyTo":
+        // the original stays where it is
+        next = { ...next, copiedTo: [...(next.copiedTo ?? []), action.mailbox] }
+        break
     }
   }
   return next
@@ -899,6 +915,14 @@ const decisionsOf = (action: RuleAction): ReadonlyArray<{ key: string; value: st
       return [{ key: "location", value: `moveTo:${action.mailbox}`, part: action }]
     case "delete":
       return [{ key: "location", value: "delete", part: action }]
+    case "copyTo":
+      return [
+        {
+          key: `copy:${action.mailbox.toUpperCase() === "INBOX" ? "INBOX" : action.mailbox}`,
+          value: "copyTo",
+          part: action
+        }
+      ]
     case "addTag":
     case "removeTag":
       return [{ key: `tag:${foldKey(action.tag)}`, value: action.type, part: action }]
@@ -937,7 +961,9 @@ const phase = (key: string): number =>
         ? 2
         : key === "flagged"
           ? 3
-          : 4
+          : key.startsWith("copy:")
+            ? 4
+            : 5
 
 /** Sorts decisions into execution order and joins urgency + importance set by the same rule. */
 const toPlannedActions = (decisions: ReadonlyMap<string, Decision>): ReadonlyArray<PlannedAction> => {
@@ -1036,7 +1062,8 @@ const stateKey = (s: RuleSubject): string =>
     s.mailboxSpecialUse ?? null,
     s.urgency,
     s.importance,
-    s.tags.map(foldKey).sort()
+    s.tags.map(foldKey).sort(),
+    (s.copiedTo ?? []).map((path) => (path.toUpperCase() === "INBOX" ? "INBOX" : path)).sort()
   ])
 
 /**
@@ -1141,7 +1168,7 @@ export const planActions = (
 }
 
 /**
- * The actions of a plan that would change the message, in execution order (move/delete last).
+ * The actions of a plan that would change the message, in execution order (copies, then move/delete last).
  * Already read -> no markRead; already in the target mailbox -> no moveTo; tag present -> no addTag;
  * a setPriority keeps only the values that differ.
  */
@@ -1150,9 +1177,18 @@ export const diffPlan = (plan: ActionPlan, subject: RuleSubject): ReadonlyArray<
 
 const diffActions = (actions: ReadonlyArray<PlannedAction>, subject: RuleSubject): ReadonlyArray<PlannedAction> => {
   const changes: Array<PlannedAction> = []
+  // a copy into the mailbox the plan moves the message to would leave two there: the move is enough
+  const moveTarget = actions.find((p) => p.action.type === "moveTo")?.action
   for (const planned of actions) {
     const { action } = planned
     if (isNoOp(action, subject)) continue
+    if (
+      action.type === "copyTo" &&
+      moveTarget?.type === "moveTo" &&
+      !isNoOp(moveTarget, subject) &&
+      sameMailbox(moveTarget.mailbox, action.mailbox)
+    )
+      continue
     if (action.type === "setPriority") {
       const urgency = action.urgency !== undefined && action.urgency !== subject.urgency ? action.urgency : undefined
       const importance =

@@ -122,6 +122,21 @@ export class ImapUnsafeExpunge extends Schema.TaggedError<ImapUnsafeExpunge>()("
   message: Schema.String
 }) {}
 
+export interface CopyResult {
+  readonly destinationUidValidity: number | null
+  /** Source UID -> UID of the new copy: from COPYUID (UIDPLUS), or without UIDPLUS by Message-ID. */
+  readonly uidMap: ReadonlyMap<number, number>
+  /** Copied, but the copy's UID is unknown (no COPYUID, Message-ID not unique among the new UIDs). */
+  readonly unmapped: ReadonlyArray<number>
+  /**
+   * Not copied: the destination already holds a message with this Message-ID (source UID -> its UID
+   * there), so a rule applied twice makes one copy.
+   */
+  readonly existing: ReadonlyMap<number, number>
+  /** Not copied: no Message-ID, so a re-run could not tell whether it was copied already. */
+  readonly withoutMessageId: ReadonlyArray<number>
+}
+
 export interface AppendResult {
   readonly uid: number | null
   readonly uidValidity: number | null
@@ -182,6 +197,20 @@ export interface ImapSession {
     uids: ReadonlyArray<number>,
     destination: string
   ): Effect.Effect<MoveResult, ImapError | ImapUnsafeExpunge>
+  /**
+   * UID COPY of the messages not yet in `destination` (by Message-ID); the originals stay. Stale UIDs
+   * are left out (neither copied nor listed).
+   */
+  copyMessages(path: string, uids: ReadonlyArray<number>, destination: string): Effect.Effect<CopyResult, ImapError>
+  /**
+   * Removes exactly these messages: UID STORE +FLAGS (\Deleted) then UID EXPUNGE (UIDPLUS); without
+   * UIDPLUS a plain EXPUNGE only when no other message of the folder is \Deleted (else
+   * `ImapUnsafeExpunge`, nothing removed). Returns the UIDs that were there and were removed.
+   */
+  deleteMessages(
+    path: string,
+    uids: ReadonlyArray<number>
+  ): Effect.Effect<ReadonlyArray<number>, ImapError | ImapUnsafeExpunge>
   setFlags(
     path: string,
     uids: ReadonlyArray<number>,
@@ -629,6 +658,54 @@ const connect = (options: ImapConnectOptions, limits: ImapLimits) =>
       return found
     }
 
+    /** Message-ID of each message of `set` in the selected mailbox (null: none). */
+    const selectedMessageIds = async (set: string): Promise<Map<number, string | null>> => {
+      const messageIds = new Map<number, string | null>()
+      for await (const raw of client.fetch(set, { uid: true, headers: ["message-id"] }, { uid: true })) {
+        if (typeof raw.uid === "number") messageIds.set(raw.uid, messageIdOf(raw.headers))
+      }
+      return messageIds
+    }
+
+    /**
+     * Without COPYUID: where copies of `sources` went in `destination`, by Message-ID among the
+     * destination's UIDs at or above `uidNext` (its UIDNEXT from before the COPY). A source is mapped
+     * only when its Message-ID is unique among the sources and among those new UIDs; the rest is
+     * `unmapped`. A UID is never guessed.
+     */
+    const mapByMessageId = (
+      destination: string,
+      uidNext: number,
+      sources: ReadonlyArray<number>,
+      messageIds: ReadonlyMap<number, string | null>
+    ) =>
+      Effect.gen(function* () {
+        const found = yield* withMailbox("fetch", destination, true, async () => {
+          const byMessageId = new Map<string, Array<number>>()
+          if (client.mailbox !== false && client.mailbox.exists === 0) return byMessageId
+          for await (const raw of client.fetch(`${uidNext}:*`, { uid: true, headers: ["message-id"] }, { uid: true })) {
+            // "n:*" always matches the newest message, even when its UID is below n
+            if (typeof raw.uid !== "number" || raw.uid < uidNext) continue
+            const id = messageIdOf(raw.headers)
+            if (id !== null) byMessageId.set(id, [...(byMessageId.get(id) ?? []), raw.uid])
+          }
+          return byMessageId
+        })
+        const sourceIds = [...messageIds.values()]
+        const uidMap = new Map<number, number>()
+        const unmapped: Array<number> = []
+        for (const uid of sources) {
+          const id = messageIds.get(uid) ?? null
+          const candidates = id === null ? [] : (found.get(id) ?? [])
+          // one copy with this Message-ID, and only one of ours carries it: that is the message
+          const target = candidates[0]
+          if (target !== undefined && candidates.length === 1 && sourceIds.filter((x) => x === id).length === 1)
+            uidMap.set(uid, target)
+          else unmapped.push(uid)
+        }
+        return { uidMap, unmapped }
+      })
+
     /**
      * Without MOVE: UID COPY, UID STORE +FLAGS (\Deleted), then UID EXPUNGE of exactly these UIDs
      * (UIDPLUS). Without UIDPLUS a plain EXPUNGE removes every \Deleted message of the folder, so it
@@ -661,12 +738,7 @@ const connect = (options: ImapConnectOptions, limits: ImapLimits) =>
           }
           // without COPYUID: where the copies will start, and the Message-IDs that identify them
           const status = uidplus ? null : await client.status(destination, { uidNext: true, uidValidity: true })
-          const messageIds = new Map<number, string | null>()
-          if (!uidplus) {
-            for await (const raw of client.fetch(set, { uid: true, headers: ["message-id"] }, { uid: true })) {
-              if (typeof raw.uid === "number") messageIds.set(raw.uid, messageIdOf(raw.headers))
-            }
-          }
+          const messageIds = uidplus ? new Map<number, string | null>() : await selectedMessageIds(set)
           const copy = await client.messageCopy(set, destination, { uid: true })
           if (copy === false || copy === undefined) return refusedOrMissing("copy", destination)
           if (!(await client.messageFlagsAdd(set, ["\\Deleted"], { uid: true }))) {
@@ -713,30 +785,12 @@ const connect = (options: ImapConnectOptions, limits: ImapLimits) =>
             unmapped: copied.moving.filter((uid) => !copied.copyUidMap.has(uid))
           } satisfies MoveResult
         }
-        const uidNext = uid32(copied.status?.uidNext) ?? 1
-        const found = yield* withMailbox("fetch", destination, true, async () => {
-          const byMessageId = new Map<string, Array<number>>()
-          if (client.mailbox !== false && client.mailbox.exists === 0) return byMessageId
-          for await (const raw of client.fetch(`${uidNext}:*`, { uid: true, headers: ["message-id"] }, { uid: true })) {
-            // "n:*" always matches the newest message, even when its UID is below n
-            if (typeof raw.uid !== "number" || raw.uid < uidNext) continue
-            const id = messageIdOf(raw.headers)
-            if (id !== null) byMessageId.set(id, [...(byMessageId.get(id) ?? []), raw.uid])
-          }
-          return byMessageId
-        })
-        const sourceIds = [...copied.messageIds.values()]
-        const uidMap = new Map<number, number>()
-        const unmapped: Array<number> = []
-        for (const uid of copied.moving) {
-          const id = copied.messageIds.get(uid) ?? null
-          const candidates = id === null ? [] : (found.get(id) ?? [])
-          // one copy with this Message-ID, and only one of ours carries it: that is the message
-          const target = candidates[0]
-          if (target !== undefined && candidates.length === 1 && sourceIds.filter((x) => x === id).length === 1)
-            uidMap.set(uid, target)
-          else unmapped.push(uid)
-        }
+        const { uidMap, unmapped } = yield* mapByMessageId(
+          destination,
+          uid32(copied.status?.uidNext) ?? 1,
+          copied.moving,
+          copied.messageIds
+        )
         return {
           destinationUidValidity: uid32(copied.status?.uidValidity),
           uidMap,
@@ -762,6 +816,155 @@ const connect = (options: ImapConnectOptions, limits: ImapLimits) =>
               : "COPY+EXPUNGE"
         })
       )
+
+    /**
+     * UIDs in `destination` whose Message-ID header is exactly one of `ids` (UID SEARCH HEADER is a
+     * substring match, so each hit's Message-ID is fetched and compared).
+     */
+    const uidsByMessageId = (destination: string, ids: ReadonlySet<string>) =>
+      withMailbox("search", destination, true, async () => {
+        const byId = new Map<string, number>()
+        if (ids.size === 0 || (client.mailbox !== false && client.mailbox.exists === 0)) return byId
+        const hits = new Set<number>()
+        for (const id of ids) {
+          const found = await client.search({ header: { "message-id": id } }, { uid: true })
+          if (found === false || found === undefined) throw new Error("UID SEARCH HEADER Message-ID was refused")
+          for (const uid of found) hits.add(uid)
+        }
+        if (hits.size === 0) return byId
+        for (const [uid, id] of await selectedMessageIds(compactUidSet([...hits]))) {
+          if (id !== null && ids.has(id) && !byId.has(id)) byId.set(id, uid)
+        }
+        return byId
+      })
+
+    /**
+     * UID COPY for the copy rule action. Idempotent by Message-ID: a message whose Message-ID is
+     * already in the destination is not copied again (`existing`); one without a Message-ID is not
+     * copied (`withoutMessageId`), since a second run could not tell. The copy's UID comes from
+     * COPYUID with UIDPLUS, else from `mapByMessageId` (the move fallback's helper).
+     */
+    const copyMessages = (path: string, uids: ReadonlyArray<number>, destination: string) =>
+      Effect.gen(function* () {
+        const empty: CopyResult = {
+          destinationUidValidity: null,
+          uidMap: new Map(),
+          unmapped: [],
+          existing: new Map(),
+          withoutMessageId: []
+        }
+        if (uids.length === 0) return empty
+        const uidplus = client.capabilities.has("UIDPLUS")
+        const source = yield* withMailbox("copy", path, true, async () => {
+          const present = await client.search({ uid: compactUidSet(uids) }, { uid: true })
+          if (present === false || present === undefined) throw new Error("UID SEARCH UID was refused")
+          const wanted = new Set(uids)
+          const here = [...new Set(present)].filter((uid) => wanted.has(uid)).sort((a, b) => a - b)
+          return here.length === 0 ? null : { here, messageIds: await selectedMessageIds(compactUidSet(here)) }
+        })
+        if (source === null) return empty
+        const withoutMessageId = source.here.filter((uid) => (source.messageIds.get(uid) ?? null) === null)
+        const ids = new Set(source.here.flatMap((uid) => source.messageIds.get(uid) ?? []))
+        const there = yield* uidsByMessageId(destination, ids)
+        const existing = new Map<number, number>()
+        const copying: Array<number> = []
+        for (const uid of source.here) {
+          const id = source.messageIds.get(uid) ?? null
+          if (id === null) continue
+          const found = there.get(id)
+          if (found === undefined) copying.push(uid)
+          else existing.set(uid, found)
+        }
+        if (copying.length === 0) return { ...empty, existing, withoutMessageId }
+        const copied = yield* withMailbox("copy", path, true, async () => {
+          const status = uidplus ? null : await client.status(destination, { uidNext: true, uidValidity: true })
+          const copy = await client.messageCopy(compactUidSet(copying), destination, { uid: true })
+          if (copy === false || copy === undefined) return refusedOrMissing("copy", destination)
+          return {
+            uidMap: toUidMap(copy.uidMap),
+            uidValidity: uid32(copy.uidValidity),
+            status: status === false ? null : status
+          }
+        })
+        if (uidplus) {
+          return {
+            destinationUidValidity: copied.uidValidity,
+            uidMap: copied.uidMap,
+            unmapped: copying.filter((uid) => !copied.uidMap.has(uid)),
+            existing,
+            withoutMessageId
+          } satisfies CopyResult
+        }
+        const mapped = yield* mapByMessageId(
+          destination,
+          uid32(copied.status?.uidNext) ?? 1,
+          copying,
+          source.messageIds
+        )
+        return {
+          destinationUidValidity: uid32(copied.status?.uidValidity),
+          uidMap: mapped.uidMap,
+          unmapped: mapped.unmapped,
+          existing,
+          withoutMessageId
+        } satisfies CopyResult
+      }).pipe(
+        span("copy", {
+          "imap.mailbox": path,
+          "imap.destination": destination,
+          "imap.count": uids.length,
+          "imap.copy_uid_strategy": client.capabilities.has("UIDPLUS") ? "COPYUID" : "Message-ID"
+        })
+      )
+
+    /** UID STORE +FLAGS (\Deleted) and an expunge of exactly these UIDs (see the interface). */
+    const deleteMessages = (path: string, uids: ReadonlyArray<number>) =>
+      Effect.gen(function* () {
+        if (uids.length === 0) return []
+        const uidplus = client.capabilities.has("UIDPLUS")
+        const result = yield* withMailbox("expunge", path, false, async () => {
+          const present = await client.search({ uid: compactUidSet(uids) }, { uid: true })
+          if (present === false || present === undefined) throw new Error("UID SEARCH UID was refused")
+          const wanted = new Set(uids)
+          const removing = [...new Set(present)].filter((uid) => wanted.has(uid)).sort((a, b) => a - b)
+          if (removing.length === 0) return { _tag: "done", removed: removing } as const
+          const set = compactUidSet(removing)
+          const mine = new Set(removing)
+          let markedBefore: ReadonlySet<number> = new Set()
+          if (!uidplus) {
+            const deleted = await deletedUids()
+            const before = deleted.filter((uid) => !mine.has(uid))
+            if (before.length > 0) return { _tag: "unsafe", others: before.length } as const
+            markedBefore = new Set(deleted)
+          }
+          if (!(await client.messageFlagsAdd(set, ["\\Deleted"], { uid: true }))) {
+            throw new Error(`UID STORE +FLAGS (\\Deleted) in ${path} was refused`)
+          }
+          if (!uidplus) {
+            const after = (await deletedUids()).filter((uid) => !mine.has(uid))
+            if (after.length > 0) {
+              const unmark = removing.filter((uid) => !markedBefore.has(uid))
+              if (unmark.length > 0)
+                await client.messageFlagsRemove(compactUidSet(unmark), ["\\Deleted"], { uid: true })
+              return { _tag: "unsafe", others: after.length } as const
+            }
+          }
+          if (!(await client.messageDelete(set, { uid: true }))) {
+            throw new Error(`${uidplus ? "UID EXPUNGE" : "EXPUNGE"} in ${path} was refused`)
+          }
+          return { _tag: "done", removed: removing } as const
+        })
+        if (result._tag === "unsafe") {
+          return yield* new ImapUnsafeExpunge({
+            path,
+            others: result.others,
+            message:
+              `unsafe_expunge: the folder ${path} holds ${result.others} other message${result.others === 1 ? "" : "s"} marked deleted; ` +
+              "expunging would remove them too (the server has no UIDPLUS); nothing was removed"
+          })
+        }
+        return result.removed
+      }).pipe(span("expunge", { "imap.mailbox": path, "imap.count": uids.length }))
 
     const setFlags = (
       path: string,
@@ -822,6 +1025,8 @@ const connect = (options: ImapConnectOptions, limits: ImapLimits) =>
       changesSince,
       searchUids,
       moveMessages,
+      copyMessages,
+      deleteMessages,
       setFlags,
       append
     }

@@ -7,7 +7,8 @@
  *
  * Cells per server:
  * - move to a folder, flag (\Flagged), mark read (\Seen), delete to Trash: one rule each, one run;
- * - copy: the product has no copy rule action (recorded, not run);
+ * - copy: a copyTo rule, run twice: the original stays, the destination holds exactly one copy
+ *   (found by Message-ID the second time); the undo removes the copy and leaves the original;
  * - undo: the run undone, every message back where it was with its flags;
  * - other \Deleted message: a folder that also holds a message another client marked \Deleted; a
  *   move must not expunge it. Without MOVE and UIDPLUS (Dovecot minimal) the move is refused with
@@ -221,13 +222,14 @@ export const ruleActionsCheck = (
         const folders = {
           rules: `${prefix}Rules`,
           filed: `${prefix}Filed`,
+          copies: `${prefix}Copies`,
           trash: `${prefix}Trash`,
           refusal: `${prefix}Refusal`,
           noId: `${prefix}NoId`
         }
         const listed = new Set((await client.list()).map((entry) => entry.path))
         for (const folder of Object.values(folders)) if (!listed.has(folder)) await client.mailboxCreate(folder)
-        for (const name of ["move", "flag", "read", "delete"]) {
+        for (const name of ["move", "copy", "flag", "read", "delete"]) {
           await client.append(folders.rules, message(`act-${name}`, idOf(name)), [])
         }
         await client.append(folders.refusal, message("act-refuse", idOf("refuse")), [])
@@ -244,7 +246,10 @@ export const ruleActionsCheck = (
       : has("UIDPLUS")
         ? "COPY + UID EXPUNGE fallback"
         : "COPY + EXPUNGE fallback, after UID SEARCH DELETED"
-    const all = [folders.rules, folders.filed, folders.trash, folders.refusal, folders.noId]
+    const copyStrategy = has("UIDPLUS")
+      ? "UID COPY (COPYUID); skipped when the Message-ID is already there"
+      : "UID COPY, the copy found by Message-ID; skipped when the Message-ID is already there"
+    const all = [folders.rules, folders.filed, folders.copies, folders.trash, folders.refusal, folders.noId]
     const before = yield* view(server, user, all)
 
     // 2. the account, its first sync, the rules
@@ -265,6 +270,7 @@ export const ruleActionsCheck = (
     yield* analysisSettled(base)
     const rules = [
       { name: "move", subject: "act-move", action: { type: "moveTo", mailbox: folders.filed } },
+      { name: "copy", subject: "act-copy", action: { type: "copyTo", mailbox: folders.copies } },
       { name: "flag", subject: "act-flag", action: { type: "flag" } },
       { name: "read", subject: "act-read", action: { type: "markRead" } },
       { name: "delete", subject: "act-delete", action: { type: "delete" } },
@@ -307,12 +313,29 @@ export const ruleActionsCheck = (
       [...expectAt(after, "move", folders.filed, []), ...runFailures],
       `in ${folders.filed}, gone from ${folders.rules}`
     )
-    cells.push({
-      action: "copy",
-      status: "not-applicable",
-      strategy: "-",
-      detail: "the product has no copy rule action"
-    })
+    // the copy rule once more: the destination already holds the Message-ID, no second copy
+    const again = yield* applyConfirmed(base, accountId, folders.rules)
+    const afterAgain = yield* view(server, user, all)
+    const placesOf = (seen: ReadonlyArray<Seen>, name: string) =>
+      where(seen, name)
+        .map((m) => `${m.mailbox} [${m.flags.join(" ")}]`)
+        .sort()
+    const copyWanted = [`${folders.copies} []`, `${folders.rules} []`].sort()
+    const copyFailures = [
+      ...(JSON.stringify(placesOf(after, "copy")) === JSON.stringify(copyWanted)
+        ? []
+        : [
+            `after the run: expected ${JSON.stringify(copyWanted)}, the server has ${JSON.stringify(placesOf(after, "copy"))}`
+          ]),
+      ...(JSON.stringify(placesOf(afterAgain, "copy")) === JSON.stringify(copyWanted)
+        ? []
+        : [
+            `after running the rule again: expected ${JSON.stringify(copyWanted)}, the server has ${JSON.stringify(placesOf(afterAgain, "copy"))}`
+          ]),
+      ...(Number(field(again.job, "result", "actionsFailed")) === 0
+        ? []
+        : [`the second run reported failures: ${JSON.stringify(field(again.job, "result"))}`])
+    ]
     cell("flag", "UID STORE +FLAGS", expectAt(after, "flag", folders.rules, ["\\Flagged"]), "\\Flagged set")
     cell("markRead", "UID STORE +FLAGS", expectAt(after, "read", folders.rules, ["\\Seen"]), "\\Seen set")
     cell(
@@ -327,7 +350,15 @@ export const ruleActionsCheck = (
     const runId = String(field(runs.body, "items", 0, "id"))
     yield* waitOk(base, yield* api(base, owner, "POST", `/api/v1/rules/runs/${runId}/undo`))
     const undone = yield* view(server, user, all)
-    const undoFailures = ["move", "flag", "read", "delete"].flatMap((name) => expectAt(undone, name, folders.rules, []))
+    const undoFailures = ["move", "copy", "flag", "read", "delete"].flatMap((name) =>
+      expectAt(undone, name, folders.rules, [])
+    )
+    cell(
+      "copy",
+      copyStrategy,
+      [...copyFailures, ...expectAt(undone, "copy", folders.rules, []).map((f) => `undo: ${f}`)],
+      `one copy in ${folders.copies} after two runs, the original stays in ${folders.rules}; the undo removes only the copy`
+    )
     cell(
       "undo",
       `${moveStrategy} back; UID STORE -FLAGS`,

@@ -146,7 +146,7 @@ for (const matrix of matrices) {
     lines.push("", "</details>", "")
   }
   if ((matrix.notRun ?? []).length > 0) {
-    lines.push("Not held by this server configuration:", "")
+    lines.push("Not held here, and why (each reason is checked by the run against this server):", "")
     for (const entry of matrix.notRun ?? []) lines.push(`- ${entry.shape}: ${cellText(entry.reason)}`)
     lines.push("")
   }

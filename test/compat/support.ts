@@ -147,10 +147,11 @@ const rawImap = (
   server: { readonly host: string; readonly port: number },
   user: TestImapUser,
   commands: ReadonlyArray<string>
-): Promise<void> =>
+): Promise<ReadonlyArray<string>> =>
   new Promise((resolve, reject) => {
     const socket = net.connect(server.port, server.host)
     const lines = [`LOGIN ${user.user} "${user.pass}"`, ...commands, "LOGOUT"]
+    const untagged: Array<string> = []
     let buffer = ""
     let sent = -1
     const next = () => {
@@ -160,7 +161,9 @@ const rawImap = (
     }
     socket.setTimeout(10_000, () => socket.destroy(new Error(`raw IMAP timed out after ${lines[sent]}`)))
     socket.on("error", reject)
-    socket.on("close", () => (sent >= lines.length - 1 ? resolve() : reject(new Error("raw IMAP: connection closed"))))
+    socket.on("close", () =>
+      sent >= lines.length - 1 ? resolve(untagged) : reject(new Error("raw IMAP: connection closed"))
+    )
     socket.on("data", (chunk) => {
       buffer += chunk.toString("utf8")
       for (;;) {
@@ -169,7 +172,9 @@ const rawImap = (
         const line = buffer.slice(0, end)
         buffer = buffer.slice(end + 2)
         if (sent === -1 && line.startsWith("* OK")) next()
-        else if (line.startsWith(`t${sent} `)) {
+        else if (line.startsWith("* ")) untagged.push(line)
+        if (sent === -1) continue
+        if (line.startsWith(`t${sent} `)) {
           if (!line.startsWith(`t${sent} OK`) && sent < lines.length - 1) {
             socket.destroy()
             reject(new Error(`${lines[sent]?.split(" ")[0]}: ${line}`))
@@ -243,6 +248,35 @@ const courierMinNextUid = (server: TestImapServer) => async (user: string, mailb
   fs.writeFileSync(file, `1 ${uidValidity} ${uid}\n`)
 }
 
+const COURIER_OWNER: TestImapUser = { user: "compatowner", pass: "Compat-owner-pw1" }
+
+/**
+ * A Courier virtual shared folder: the owner's INBOX.<name> with ACL `lr` for the reader (IMAP_ACL=1
+ * in the harness), the owner's maildir listed in the shared index (ETC/shared/index, read at each
+ * login), so the reader finds it as #shared.<owner>.<name>.
+ */
+const courierShareReadOnly = (server: TestImapServer) => async (reader: string, name: string) => {
+  const home = path.join(server.root, "mail", COURIER_OWNER.user)
+  fs.writeFileSync(
+    path.join(server.root, "etc", "shared", "index"),
+    `${COURIER_OWNER.user}\t65534\t65534\t${home}\tMaildir\n`
+  )
+  const ownerPath = `INBOX.${name}`
+  const asOwner = <A>(run: (client: ImapFlow) => Promise<A>) => withClient(server, COURIER_OWNER, run)
+  await asOwner(async (client) => {
+    const exists = (await client.list()).some((entry) => entry.path === ownerPath)
+    if (!exists) await client.mailboxCreate(ownerPath)
+  })
+  // imapflow has no SETACL; Courier takes the bare login name as the identifier
+  await rawImap(server, COURIER_OWNER, [`SETACL "${ownerPath}" ${reader} lr`])
+  return {
+    readerPath: `#shared.${COURIER_OWNER.user}.${name}`,
+    ownerPath,
+    asOwner,
+    renameAway: () => asOwner((client) => client.mailboxRename(ownerPath, `${ownerPath}-renamed`)).then(() => undefined)
+  }
+}
+
 export const targets = {
   dovecotDefault: dovecotTarget("dovecot-default", "Dovecot, default settings (every extension)", {
     publicNamespace: true
@@ -250,15 +284,16 @@ export const targets = {
   dovecotMinimal: dovecotTarget(
     "dovecot-minimal",
     "Dovecot, minimal IMAP4rev1 (imap_capability = IMAP4rev1, no special-use)",
-    { capabilities: ["IMAP4rev1"], specialUse: false }
+    { capabilities: ["IMAP4rev1"], specialUse: false, publicNamespace: true }
   ),
   dovecotInboxPrefix: dovecotTarget("dovecot-inbox-prefix", 'Dovecot, namespace prefix "INBOX." with "." separator', {
-    namespace: { prefix: "INBOX.", separator: "." }
+    namespace: { prefix: "INBOX.", separator: "." },
+    publicNamespace: true
   }),
   dovecotGmail: dovecotTarget(
     "dovecot-gmail",
     "Dovecot, Gmail-like layout ([Gmail]/All Mail holds every message again, virtual plugin)",
-    { gmailLike: true }
+    { gmailLike: true, publicNamespace: true }
   ),
   cyrus: (knownDefects?: KnownDefects): CompatTarget => ({
     id: "cyrus",
@@ -279,11 +314,12 @@ export const targets = {
     label: "Courier IMAP 5.0 (Debian courier-imap)",
     ...(knownDefects === undefined ? {} : { knownDefects }),
     start: async (users) => {
-      const server = await startCourier({ users })
+      const server = await startCourier({ users: [...users, COURIER_OWNER] })
       return {
         ...server,
         product: "Courier-IMAP 5.0.13 (Debian courier-imap)",
-        setMinNextUid: courierMinNextUid(server)
+        setMinNextUid: courierMinNextUid(server),
+        shareReadOnly: courierShareReadOnly(server)
       }
     }
   })
@@ -541,9 +577,12 @@ export interface Shape {
   /**
    * A shape that is not in the account's own namespace: returns the folder's path as the account
    * lists it and the operations to use instead of the account's own; null where the server cannot
-   * hold the shape (its cells are then "not run", with the reason in the matrix file).
+   * hold the shape (its cells are then "not run", with the reason in the matrix file), or
+   * `{ notHeld }` with a reason found out on this server.
    */
-  readonly locate?: (context: Omit<ShapeContext, "client">) => Promise<LocatedShape | null>
+  readonly locate?: (
+    context: Omit<ShapeContext, "client">
+  ) => Promise<LocatedShape | { readonly notHeld: string } | null>
   /** Why a server on which `locate` answers null cannot hold the shape (for the doc). */
   readonly notHeldReason?: string
 }
@@ -687,12 +726,14 @@ export const shapes: ReadonlyArray<Shape> = [
     label: "read-only folder shared by another account (ACL lookup + read)",
     folder: ["Announcements"],
     notHeldReason:
-      "no shared or public folders in this configuration: the harness sets them up on Dovecot default (public namespace, acl plugin) and Cyrus (shared folder, ACL lr); Courier's shared folders (sharedindex) are not set up by the harness",
+      "no shared or public folders in this configuration: the harness sets them up on Dovecot (public namespace, acl plugin) and Cyrus (shared folder, ACL lr)",
     locate: async ({ server, user }) => {
       const share = server.shareReadOnly
       if (share === undefined) return null
       const name = "Announcements"
       const first = await share(user.user, name)
+      const unreachable = await unreachableThroughImapflow(server, user, first.readerPath)
+      if (unreachable !== null) return { notHeld: unreachable }
       await first.asOwner((client) => appendAll(client, first.ownerPath, [message("shared"), message("shared")]))
       return {
         folder: first.readerPath,
@@ -728,6 +769,44 @@ export const shapes: ReadonlyArray<Shape> = [
     }
   }
 ]
+
+/**
+ * imapflow puts the personal namespace prefix in front of every path that does not start with it
+ * (tools.js normalizePath: LIST's reference, LIST results, SELECT, STATUS, APPEND): a folder in
+ * another namespace ("Public.x" or "#shared.owner.x" next to "INBOX.") is not listed and cannot be
+ * opened. Null
+ * when the reader's imapflow session lists and opens `readerPath`; otherwise the reason, after a raw
+ * session has shown that the server does hold the folder.
+ */
+const unreachableThroughImapflow = async (
+  server: CompatServer,
+  user: TestImapUser,
+  readerPath: string
+): Promise<string | null> => {
+  const seen = await withClient(server, user, async (client) => {
+    const paths = (await client.list()).map((entry) => entry.path)
+    const refused = await client.mailboxOpen(readerPath, { readOnly: true }).then(
+      () => null,
+      (error: unknown) =>
+        error instanceof Error
+          ? "responseText" in error && typeof error.responseText === "string"
+            ? error.responseText
+            : error.message
+          : String(error)
+    )
+    return { paths, refused, prefix: client.namespace?.prefix ?? "" }
+  })
+  if (seen.paths.includes(readerPath) && seen.refused === null) return null
+  const all = await rawImap(server, user, [`LIST "" "*"`])
+  const raw = await rawImap(server, user, [`LIST "" "${readerPath}"`, `EXAMINE "${readerPath}"`])
+  const listed = (lines: ReadonlyArray<string>) =>
+    lines.some(
+      (line) => line.startsWith("* LIST") && (line.endsWith(` "${readerPath}"`) || line.endsWith(` ${readerPath}`))
+    )
+  const exists = raw.find((line) => /^\* \d+ EXISTS/.test(line)) ?? "no EXISTS"
+  const listedAs = seen.paths.filter((path) => path.endsWith(readerPath))
+  return `held by the server (a raw session: LIST "" "*" ${listed(all) ? "includes" : "does not include"} it, LIST "" "${readerPath}" ${listed(raw) ? "lists" : "does not list"} it, EXAMINE answers OK, ${exists.slice(2)}), but unreachable through imapflow, which the product uses: it keeps to the personal namespace "${seen.prefix}", whose prefix it sends as LIST's reference (LIST "${seen.prefix}" "*" reports ${listedAs.length === 0 ? "no such folder" : listedAs.map((path) => `"${path}"`).join(", ")}) and puts in front of every path that lacks it, so SELECT "${readerPath}" is sent as "${seen.prefix}${readerPath}" (${seen.refused ?? "answered OK"})`
+}
 
 const uidsOf = async (client: ImapFlow, folder: string): Promise<Array<number>> => {
   await client.mailboxOpen(folder, { readOnly: true })
@@ -926,9 +1005,11 @@ export const compatMatrix = (target: CompatTarget) => {
           // seed through the independent session; the folder's real path follows the server's namespace
           const locate = shape.locate
           const located = locate === undefined ? undefined : yield* Effect.promise(() => locate({ server, user }))
-          if (located === null) {
+          if (located === null || (located !== undefined && "notHeld" in located)) {
             // the server cannot hold this shape in this configuration: recorded, not compared
-            notRun.push({ shape: shape.id, reason: shape.notHeldReason ?? "this server configuration cannot hold it" })
+            const reason =
+              located === null ? (shape.notHeldReason ?? "this server configuration cannot hold it") : located.notHeld
+            notRun.push({ shape: shape.id, reason })
             writeMatrix()
             return
           }

@@ -16,7 +16,7 @@
  *   longer listed was expunged. `changesSince` does flags and deletions in one round trip.
  */
 import { type Config, Context, Effect, Layer, Redacted, Result, Schema, type Scope, Stream } from "effect"
-import { ImapFlow, type ImapFlowOptions } from "imapflow"
+import { ImapFlow, type ImapFlowOptions, type ListOptions } from "imapflow"
 import {
   type ImapAuthenticationError,
   ImapConnectionError,
@@ -401,6 +401,35 @@ const connect = (options: ImapConnectOptions, limits: ImapLimits) =>
       Effect.withSpan("imap.connect", { attributes })
     )
 
+    /*
+     * Namespaces. imapflow's normalizePath puts the personal namespace prefix (`client.namespace.prefix`,
+     * e.g. "INBOX." on Courier) in front of every path that lacks it, and lists with that prefix as the
+     * LIST reference: folders in the other users' and shared namespaces ("#shared.owner.x", "Public.x")
+     * could neither be listed nor opened. So imapflow gets an empty personal prefix (its paths go out as
+     * given), and `wire` applies the personal prefix here, as imapflow did, except to INBOX, to paths that
+     * already carry it and to paths in another announced namespace; `listMailboxes` lists every namespace.
+     */
+    const personal = client.namespace === undefined ? null : { ...client.namespace }
+    const namespacePrefixes = (kind: "other" | "shared"): ReadonlyArray<string> => {
+      const entries = client.namespaces?.[kind]
+      return entries === undefined || entries === false
+        ? []
+        : entries.map((entry) => entry.prefix).filter((prefix) => prefix !== "")
+    }
+    const foreignPrefixes = [...namespacePrefixes("other"), ...namespacePrefixes("shared")]
+    const personalPrefix = personal?.prefix ?? ""
+    if (personal !== null && personalPrefix !== "") client.namespace = { ...personal, prefix: "" }
+    /** A namespace prefix without its trailing delimiter names the namespace's root ("#shared"). */
+    const inNamespace = (path: string, prefix: string): boolean =>
+      path.startsWith(prefix) || (prefix.length > 1 && path === prefix.slice(0, -1))
+    /** The path as it goes to the server. */
+    const wire = (path: string): string => {
+      if (path.toUpperCase() === "INBOX") return "INBOX"
+      if (personalPrefix === "" || path.startsWith(personalPrefix)) return path
+      if (foreignPrefixes.some((prefix) => inNamespace(path, prefix))) return path
+      return personalPrefix + path
+    }
+
     /** Holds imapflow's mailbox lock (SELECT/EXAMINE as needed) around `use`. */
     const withMailbox = <A>(
       command: string,
@@ -410,14 +439,14 @@ const connect = (options: ImapConnectOptions, limits: ImapLimits) =>
     ): Effect.Effect<A, ImapError> =>
       Effect.uninterruptibleMask((restore) =>
         Effect.flatMap(
-          restore(call(`${command}.select`, () => client.getMailboxLock(path, { readOnly }), path)),
+          restore(call(`${command}.select`, () => client.getMailboxLock(wire(path), { readOnly }), path)),
           (lock) => restore(call(command, use, path)).pipe(Effect.ensuring(Effect.sync(() => lock.release())))
         )
       )
 
     /** Reads keep the current mode when the mailbox is already selected, to avoid a re-SELECT. */
     const readMode = (path: string): boolean =>
-      !(client.mailbox !== false && client.mailbox.path === path && client.mailbox.readOnly !== true)
+      !(client.mailbox !== false && client.mailbox.path === wire(path) && client.mailbox.readOnly !== true)
 
     const span =
       (name: string, extra: Record<string, unknown> = {}) =>
@@ -430,26 +459,63 @@ const connect = (options: ImapConnectOptions, limits: ImapLimits) =>
       return orThrow(toMailboxState(path, mailbox))
     }
 
-    const listMailboxes = (listOptions?: { readonly status?: boolean }) =>
-      call("list", () =>
-        client.list(
-          listOptions?.status === true
-            ? { statusQuery: { messages: true, unseen: true, uidNext: true, uidValidity: true, highestModseq: true } }
-            : {}
-        )
-      ).pipe(
+    /**
+     * `LIST "<reference>" "<pattern>"` through imapflow's own LIST command, the one `client.list()` runs as
+     * `LIST "" "*"` (plus its `LIST "" "INBOX"` when the reference is a personal prefix). Servers such as
+     * Courier leave other namespaces ("#shared.") out of `LIST "" "*"`, and answer INBOX there as the
+     * \Noselect root of "INBOX.", so each namespace is listed under its own prefix.
+     */
+    const listIn = async (
+      reference: string,
+      pattern: string,
+      listOptions: ListOptions
+    ): Promise<ReadonlyArray<unknown>> => {
+      const run: unknown = Reflect.get(client, "run")
+      if (typeof run !== "function")
+        throw new Error("imapflow offers no LIST with a reference (ImapFlow.run is missing)")
+      const entries: unknown = await Reflect.apply(run, client, ["LIST", reference, pattern, listOptions])
+      if (!Array.isArray(entries))
+        throw new Error(`LIST "${reference.slice(0, 200)}" "${pattern.slice(0, 200)}" returned no list`)
+      return entries
+    }
+
+    const listMailboxes = (listOptions?: { readonly status?: boolean }) => {
+      const imapOptions: ListOptions =
+        listOptions?.status === true
+          ? { statusQuery: { messages: true, unseen: true, uidNext: true, uidValidity: true, highestModseq: true } }
+          : {}
+      return call("list", async () => {
+        // the personal namespace exactly as imapflow lists it: `LIST "INBOX." "*"` and `LIST "" "INBOX"`
+        const entries: Array<unknown> = [
+          ...(personalPrefix === "" ? await client.list(imapOptions) : await listIn(personalPrefix, "*", imapOptions))
+        ]
+        for (const prefix of foreignPrefixes) entries.push(...(await listIn("", `${prefix}*`, imapOptions)))
+        return entries
+      }).pipe(
         Effect.flatMap((entries) => Effect.forEach(entries, (entry) => Effect.fromResult(toMailboxInfo(entry)))),
+        // a namespace that `LIST "" "*"` already showed is listed twice: the first answer counts
+        Effect.map((infos) => {
+          const seen = new Set<string>()
+          return infos.filter((info) => {
+            if (seen.has(info.path)) return false
+            seen.add(info.path)
+            return true
+          })
+        }),
         span("list")
       )
+    }
 
     const openMailbox = (path: string, openOptions?: { readonly readOnly?: boolean }) => {
       const readOnly = openOptions?.readOnly ?? true
       return Effect.suspend(() => {
         // a fast-path lock on an already selected mailbox would report cached UIDNEXT/HIGHESTMODSEQ
         const alreadySelected =
-          client.mailbox !== false && client.mailbox.path === path && (client.mailbox.readOnly === true) === readOnly
+          client.mailbox !== false &&
+          client.mailbox.path === wire(path) &&
+          (client.mailbox.readOnly === true) === readOnly
         return withMailbox("select", path, readOnly, async () => {
-          if (alreadySelected) await client.mailboxOpen(path, { readOnly })
+          if (alreadySelected) await client.mailboxOpen(wire(path), { readOnly })
           return currentState(path)
         })
       }).pipe(span("select", { "imap.mailbox": path, "imap.read_only": readOnly }))
@@ -616,7 +682,7 @@ const connect = (options: ImapConnectOptions, limits: ImapLimits) =>
 
     /** imapflow swallows the NO and its [TRYCREATE]: ask whether the destination exists. */
     const refusedOrMissing = async (command: string, destination: string): Promise<never> => {
-      const exists = await client.status(destination, { messages: true }).then(
+      const exists = await client.status(wire(destination), { messages: true }).then(
         (status) => status !== false,
         () => false
       )
@@ -642,7 +708,7 @@ const connect = (options: ImapConnectOptions, limits: ImapLimits) =>
     /** UID MOVE (RFC 6851). */
     const nativeMove = (path: string, uids: ReadonlyArray<number>, destination: string) =>
       withMailbox("move", path, false, async () => {
-        const result = await client.messageMove(compactUidSet(uids), destination, { uid: true })
+        const result = await client.messageMove(compactUidSet(uids), wire(destination), { uid: true })
         if (result === false || result === undefined) return refusedOrMissing("move", destination)
         return {
           destinationUidValidity: uid32(result.uidValidity),
@@ -737,9 +803,9 @@ const connect = (options: ImapConnectOptions, limits: ImapLimits) =>
             markedBefore = new Set(deleted)
           }
           // without COPYUID: where the copies will start, and the Message-IDs that identify them
-          const status = uidplus ? null : await client.status(destination, { uidNext: true, uidValidity: true })
+          const status = uidplus ? null : await client.status(wire(destination), { uidNext: true, uidValidity: true })
           const messageIds = uidplus ? new Map<number, string | null>() : await selectedMessageIds(set)
-          const copy = await client.messageCopy(set, destination, { uid: true })
+          const copy = await client.messageCopy(set, wire(destination), { uid: true })
           if (copy === false || copy === undefined) return refusedOrMissing("copy", destination)
           if (!(await client.messageFlagsAdd(set, ["\\Deleted"], { uid: true }))) {
             throw new Error(`UID STORE +FLAGS (\\Deleted) in ${path} was refused after the COPY to ${destination}`)
@@ -877,8 +943,8 @@ const connect = (options: ImapConnectOptions, limits: ImapLimits) =>
         }
         if (copying.length === 0) return { ...empty, existing, withoutMessageId }
         const copied = yield* withMailbox("copy", path, true, async () => {
-          const status = uidplus ? null : await client.status(destination, { uidNext: true, uidValidity: true })
-          const copy = await client.messageCopy(compactUidSet(copying), destination, { uid: true })
+          const status = uidplus ? null : await client.status(wire(destination), { uidNext: true, uidValidity: true })
+          const copy = await client.messageCopy(compactUidSet(copying), wire(destination), { uid: true })
           if (copy === false || copy === undefined) return refusedOrMissing("copy", destination)
           return {
             uidMap: toUidMap(copy.uidMap),
@@ -994,7 +1060,7 @@ const connect = (options: ImapConnectOptions, limits: ImapLimits) =>
         "append",
         async () => {
           const result = await client.append(
-            path,
+            wire(path),
             source,
             [...(appendOptions?.flags ?? [])],
             appendOptions?.internalDate
@@ -1011,10 +1077,7 @@ const connect = (options: ImapConnectOptions, limits: ImapLimits) =>
       supportsCondstore: client.enabled.has("CONDSTORE"),
       enabled: new Set(client.enabled),
       serverId: idOf(client.serverInfo),
-      namespace:
-        client.namespace === undefined
-          ? null
-          : { prefix: client.namespace.prefix ?? "", delimiter: client.namespace.delimiter ?? null },
+      namespace: personal === null ? null : { prefix: personal.prefix ?? "", delimiter: personal.delimiter ?? null },
       isConnected: Effect.sync(() => client.usable && !client.isClosed),
       listMailboxes,
       openMailbox,

@@ -203,6 +203,9 @@ export const makeDrillEnv = async (
       ARGON2_MEMORY_KIB: "8192",
       ARGON2_TIME_COST: "1",
       LOGIN_MAX_PER_ADDRESS: "100000",
+      // the drills measure recovery and load with a handful of users that submit far more than a
+      // person would; the per-user submit limit has its own tests (test/jobs/submitLimit.test.ts)
+      JOB_SUBMIT_RATE_PER_MINUTE: "0",
       AI_PROVIDER: "offline",
       ...options.extraEnv
     }

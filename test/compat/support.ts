@@ -14,7 +14,7 @@
  */
 import { NodeHttpServer } from "@effect/platform-node"
 import { assert, layer } from "@effect/vitest"
-import { Context, Effect, Layer, Schema } from "effect"
+import { Context, Effect, Layer, Redacted, Schema } from "effect"
 import { HttpRouter } from "effect/http"
 import { ImapFlow } from "imapflow"
 import * as fs from "node:fs"
@@ -24,6 +24,7 @@ import * as path from "node:path"
 import { promisify } from "node:util"
 import { JobsLive, PlatformLive } from "../../src/main/layers.ts"
 import { WorkerLive } from "../../src/main/workerLayers.ts"
+import { Imap } from "../../src/sync/Imap.ts"
 import { SyncServicesLive } from "../../src/sync/SyncLive.ts"
 import { publicMailbox, startDovecot, type StartDovecotOptions } from "../harness/dovecot.ts"
 import {
@@ -112,7 +113,12 @@ const dovecotTarget =
                 return {
                   readerPath: folder,
                   ownerPath: folder,
-                  asOwner: <A>(run: (client: ImapFlow) => Promise<A>) => withClient(server, owner, run),
+                  // the public namespace is not the owner's personal one: its path goes out as given
+                  asOwner: <A>(run: (client: ImapFlow) => Promise<A>) =>
+                    withClient(server, owner, (client) => {
+                      foreignAware(client)
+                      return run(client)
+                    }),
                   // the namespace root has no ACL that allows RENAME: an administrator renames the folder on disk
                   renameAway: async () => {
                     const dir = path.join(server.root, "public")
@@ -374,6 +380,42 @@ const withClient = async <A>(
   }
 }
 
+/**
+ * imapflow puts its personal namespace prefix (`client.namespace.prefix`, "INBOX." on Courier) in front of
+ * every path that lacks it, so a folder in another namespace ("Public.x", "#shared.owner.x") cannot be
+ * opened. As src/sync/Imap.ts does, the client gets an empty personal prefix: every path then goes out as
+ * given, and callers pass full paths (as listed, or with the returned personal prefix added). Returns the
+ * personal prefix the server announced and the other/shared namespace prefixes.
+ */
+const foreignAware = (client: ImapFlow): { readonly personal: string; readonly foreign: ReadonlyArray<string> } => {
+  const personal = client.namespace?.prefix ?? ""
+  const prefixes = (kind: "other" | "shared"): ReadonlyArray<string> => {
+    const entries = client.namespaces?.[kind]
+    return entries === undefined || entries === false
+      ? []
+      : entries.map((entry) => entry.prefix).filter((prefix) => prefix !== "")
+  }
+  if (client.namespace !== undefined && personal !== "") client.namespace = { ...client.namespace, prefix: "" }
+  return { personal, foreign: [...prefixes("other"), ...prefixes("shared")] }
+}
+
+/** `LIST "" "<pattern>"` through imapflow's own LIST command (`client.list()` has no pattern). */
+const listPattern = async (client: ImapFlow, pattern: string): Promise<Awaited<ReturnType<ImapFlow["list"]>>> => {
+  const run: unknown = Reflect.get(client, "run")
+  if (typeof run !== "function") throw new Error("imapflow offers no LIST with a pattern (ImapFlow.run is missing)")
+  const entries: unknown = await Reflect.apply(run, client, ["LIST", "", pattern, {}])
+  if (!Array.isArray(entries)) throw new Error(`LIST "" "${pattern}" returned no list`)
+  return entries.filter(
+    (entry): entry is Awaited<ReturnType<ImapFlow["list"]>>[number] =>
+      typeof entry === "object" &&
+      entry !== null &&
+      "path" in entry &&
+      typeof entry.path === "string" &&
+      "flags" in entry &&
+      entry.flags instanceof Set
+  )
+}
+
 export interface ServerMessage {
   readonly uid: number
   readonly flags: ReadonlyArray<string>
@@ -402,7 +444,16 @@ const isSelectable = (flags: ReadonlyArray<string>) =>
 
 export const serverView = (server: CompatServer, user: TestImapUser): Promise<ServerView> =>
   withClient(server, user, async (client) => {
-    const listed = await client.list()
+    const namespace = { prefix: client.namespace?.prefix ?? "", delimiter: client.namespace?.delimiter ?? "/" }
+    // the personal namespace as imapflow lists it, then each other/shared namespace under its own prefix
+    // (Courier leaves "#shared." out of LIST "" "*"); listed paths are full, so they are opened as listed
+    const listed = [...(await client.list())]
+    const { foreign } = foreignAware(client)
+    for (const prefix of foreign) {
+      for (const entry of await listPattern(client, `${prefix}*`)) {
+        if (!listed.some((known) => known.path === entry.path)) listed.push(entry)
+      }
+    }
     const mailboxes = new Map<string, { uidValidity: number; messages: Array<ServerMessage> }>()
     for (const entry of listed) {
       if (!isSelectable([...entry.flags])) continue
@@ -431,7 +482,7 @@ export const serverView = (server: CompatServer, user: TestImapUser): Promise<Se
     return {
       capabilities: [...client.capabilities.keys()].sort(),
       enabled: [...client.enabled].sort(),
-      namespace: { prefix: client.namespace?.prefix ?? "", delimiter: client.namespace?.delimiter ?? "/" },
+      namespace,
       listed: listed.map((entry) => ({ path: entry.path, flags: [...entry.flags], subscribed: entry.subscribed })),
       mailboxes
     }
@@ -732,7 +783,7 @@ export const shapes: ReadonlyArray<Shape> = [
       if (share === undefined) return null
       const name = "Announcements"
       const first = await share(user.user, name)
-      const unreachable = await unreachableThroughImapflow(server, user, first.readerPath)
+      const unreachable = await unreachableThroughProduct(server, user, first.readerPath)
       if (unreachable !== null) return { notHeld: unreachable }
       await first.asOwner((client) => appendAll(client, first.ownerPath, [message("shared"), message("shared")]))
       return {
@@ -762,6 +813,8 @@ export const shapes: ReadonlyArray<Shape> = [
       }
     },
     seed: async ({ client }, folder) => {
+      // the folder is in another namespace: opened as listed, without imapflow's personal prefix
+      foreignAware(client)
       const opened = await client.mailboxOpen(folder)
       const note = `listed as "${folder}"; SELECT answers ${opened.readOnly === true ? "READ-ONLY" : "READ-WRITE"} with PERMANENTFLAGS (${[...(opened.permanentFlags ?? [])].join(" ")})`
       await client.mailboxClose()
@@ -771,31 +824,36 @@ export const shapes: ReadonlyArray<Shape> = [
 ]
 
 /**
- * imapflow puts the personal namespace prefix in front of every path that does not start with it
- * (tools.js normalizePath: LIST's reference, LIST results, SELECT, STATUS, APPEND): a folder in
- * another namespace ("Public.x" or "#shared.owner.x" next to "INBOX.") is not listed and cannot be
- * opened. Null
- * when the reader's imapflow session lists and opens `readerPath`; otherwise the reason, after a raw
- * session has shown that the server does hold the folder.
+ * Null when the product's own IMAP session (src/sync/Imap.ts: `listMailboxes` + `openMailbox`, as the
+ * sync uses them) lists and opens `readerPath`; otherwise the reason, after a raw session has shown that
+ * the server does hold the folder.
  */
-const unreachableThroughImapflow = async (
+const unreachableThroughProduct = async (
   server: CompatServer,
   user: TestImapUser,
   readerPath: string
 ): Promise<string | null> => {
-  const seen = await withClient(server, user, async (client) => {
-    const paths = (await client.list()).map((entry) => entry.path)
-    const refused = await client.mailboxOpen(readerPath, { readOnly: true }).then(
-      () => null,
-      (error: unknown) =>
-        error instanceof Error
-          ? "responseText" in error && typeof error.responseText === "string"
-            ? error.responseText
-            : error.message
-          : String(error)
-    )
-    return { paths, refused, prefix: client.namespace?.prefix ?? "" }
-  })
+  const seen = await Effect.runPromise(
+    Effect.scoped(
+      Effect.gen(function* () {
+        const imap = yield* Imap
+        const session = yield* imap.connect({
+          host: server.host,
+          port: server.port,
+          security: "none",
+          username: user.user,
+          password: Redacted.make(user.pass),
+          timeoutMs: 10_000
+        })
+        const paths = (yield* session.listMailboxes()).map((mailbox) => mailbox.path)
+        const refused = yield* session.openMailbox(readerPath).pipe(
+          Effect.as(null),
+          Effect.catch((error) => Effect.succeed(`${error._tag}: ${error.message}`))
+        )
+        return { paths, refused, prefix: session.namespace?.prefix ?? "" }
+      })
+    ).pipe(Effect.provide(Imap.layer))
+  )
   if (seen.paths.includes(readerPath) && seen.refused === null) return null
   const all = await rawImap(server, user, [`LIST "" "*"`])
   const raw = await rawImap(server, user, [`LIST "" "${readerPath}"`, `EXAMINE "${readerPath}"`])
@@ -804,8 +862,7 @@ const unreachableThroughImapflow = async (
       (line) => line.startsWith("* LIST") && (line.endsWith(` "${readerPath}"`) || line.endsWith(` ${readerPath}`))
     )
   const exists = raw.find((line) => /^\* \d+ EXISTS/.test(line)) ?? "no EXISTS"
-  const listedAs = seen.paths.filter((path) => path.endsWith(readerPath))
-  return `held by the server (a raw session: LIST "" "*" ${listed(all) ? "includes" : "does not include"} it, LIST "" "${readerPath}" ${listed(raw) ? "lists" : "does not list"} it, EXAMINE answers OK, ${exists.slice(2)}), but unreachable through imapflow, which the product uses: it keeps to the personal namespace "${seen.prefix}", whose prefix it sends as LIST's reference (LIST "${seen.prefix}" "*" reports ${listedAs.length === 0 ? "no such folder" : listedAs.map((path) => `"${path}"`).join(", ")}) and puts in front of every path that lacks it, so SELECT "${readerPath}" is sent as "${seen.prefix}${readerPath}" (${seen.refused ?? "answered OK"})`
+  return `held by the server (a raw session: LIST "" "*" ${listed(all) ? "includes" : "does not include"} it, LIST "" "${readerPath}" ${listed(raw) ? "lists" : "does not list"} it, EXAMINE answers OK, ${exists.slice(2)}), but unreachable through the product's IMAP session (personal namespace "${seen.prefix}"): its folder list ${seen.paths.includes(readerPath) ? "includes" : "does not include"} it, and opening it ${seen.refused === null ? "answered OK" : `failed (${seen.refused})`}`
 }
 
 const uidsOf = async (client: ImapFlow, folder: string): Promise<Array<number>> => {

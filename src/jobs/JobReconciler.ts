@@ -1,8 +1,7 @@
 import { Context, Effect, Exit, Layer, Option, Schema } from "effect"
 import type { DatabaseError } from "../platform/Database.ts"
-import { QueueUnavailable } from "./Job.ts"
 import { JobEvents } from "./JobEvents.ts"
-import { Jobs } from "./Jobs.ts"
+import { Jobs, queueCall } from "./Jobs.ts"
 import { JobKinds } from "./JobKinds.ts"
 import { JobsConfig } from "./JobsConfig.ts"
 import { type JobRecord, JobStore, type Outcome } from "./JobStore.ts"
@@ -51,17 +50,6 @@ export class JobReconciler extends Context.Service<
       const kinds = yield* JobKinds
       const events = yield* JobEvents
       const config = yield* JobsConfig
-
-      const queueCall = <A>(what: string, f: () => Promise<A>) =>
-        Effect.tryPromise({
-          try: f,
-          catch: () => new QueueUnavailable({ message: `job queue unavailable (${what})` })
-        }).pipe(
-          Effect.timeoutOrElse({
-            duration: "3 seconds",
-            orElse: () => Effect.fail(new QueueUnavailable({ message: `job queue unavailable (${what} timed out)` }))
-          })
-        )
 
       const end = (record: JobRecord, outcome: Outcome) =>
         Effect.gen(function* () {

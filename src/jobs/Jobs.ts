@@ -96,6 +96,18 @@ export interface JobsShape {
 
 const removableStates: ReadonlyArray<string> = ["waiting", "delayed", "prioritized", "waiting-children", "paused"]
 
+/** A call to BullMQ (Redis) as an Effect: any failure, or no answer within 3 s, is QueueUnavailable naming the call. */
+export const queueCall = <A>(what: string, f: () => Promise<A>) =>
+  Effect.tryPromise({
+    try: f,
+    catch: () => new QueueUnavailable({ message: `job queue unavailable (${what})` })
+  }).pipe(
+    Effect.timeoutOrElse({
+      duration: "3 seconds",
+      orElse: () => Effect.fail(new QueueUnavailable({ message: `job queue unavailable (${what} timed out)` }))
+    })
+  )
+
 export class Jobs extends Context.Service<Jobs, JobsShape>()("mail-helper/Jobs") {
   static readonly layer = Layer.effect(
     Jobs,
@@ -120,16 +132,6 @@ export class Jobs extends Context.Service<Jobs, JobsShape>()("mail-helper/Jobs")
       const queueOf = (name: string) =>
         Effect.fromNullishOr(queues.get(name)).pipe(
           Effect.mapError(() => new UnknownJobKind({ message: `job kind ${name} is not registered` }))
-        )
-      const queueCall = <A>(what: string, f: () => Promise<A>) =>
-        Effect.tryPromise({
-          try: f,
-          catch: () => new QueueUnavailable({ message: `job queue unavailable (${what})` })
-        }).pipe(
-          Effect.timeoutOrElse({
-            duration: "3 seconds",
-            orElse: () => Effect.fail(new QueueUnavailable({ message: `job queue unavailable (${what} timed out)` }))
-          })
         )
 
       /** BullMQ options of every job of a kind (the same for a first add and a reconciler's re-add). */

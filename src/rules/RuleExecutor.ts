@@ -35,6 +35,7 @@ import {
 import type { UserId } from "../users/UserId.ts"
 import { UserScope } from "../users/UserScope.ts"
 import { type AccountSessionError, AccountSessions } from "./AccountSessions.ts"
+import { groupBy } from "./groupBy.ts"
 import {
   applyActions,
   type CompiledRule,
@@ -245,17 +246,6 @@ const markKinds = (item: Item, kinds: ReadonlyArray<ActionKind>, status: ChangeS
 
 const hasPending = (item: Item, kind: ActionKind) =>
   item.changes.some((change, index) => kindOf(change.action) === kind && item.status[index]?._tag === "pending")
-
-const groupBy = <A>(items: ReadonlyArray<A>, key: (item: A) => string): Map<string, Array<A>> => {
-  const groups = new Map<string, Array<A>>()
-  for (const item of items) {
-    const k = key(item)
-    const group = groups.get(k)
-    if (group === undefined) groups.set(k, [item])
-    else group.push(item)
-  }
-  return groups
-}
 
 interface Connected {
   readonly session: ImapSession

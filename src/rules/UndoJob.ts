@@ -27,6 +27,7 @@ import { type ImapError, type ImapSession, type ImapUnsafeExpunge, isTransientIm
 import { UserId } from "../users/UserId.ts"
 import { UserScope } from "../users/UserScope.ts"
 import { type AccountSessionError, AccountSessions } from "./AccountSessions.ts"
+import { groupBy } from "./groupBy.ts"
 import { sqlFailure } from "./RuleStore.ts"
 import { type JournalEntry, RunJournal, type UndoStatus } from "./RunJournal.ts"
 
@@ -76,17 +77,6 @@ export const RulesUndoJob = defineJobKind({
 })
 
 const decodeOwner = Schema.decodeUnknownOption(UserId)
-
-const groupBy = <A>(items: ReadonlyArray<A>, key: (item: A) => string): Map<string, Array<A>> => {
-  const groups = new Map<string, Array<A>>()
-  for (const item of items) {
-    const k = key(item)
-    const group = groups.get(k)
-    if (group === undefined) groups.set(k, [item])
-    else group.push(item)
-  }
-  return groups
-}
 
 /** Flags as a comparable set: case-insensitive, without \Recent (the server sets it, nobody can). */
 const flagKey = (flags: ReadonlyArray<string>): string =>

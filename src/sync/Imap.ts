@@ -680,6 +680,15 @@ const connect = (options: ImapConnectOptions, limits: ImapLimits) =>
         return (yield* flagChanges(path, since, true)).vanished
       }).pipe(span("vanished_since", { "imap.mailbox": path }))
 
+    /**
+     * Why the server probably refused a change: it opened the selected folder READ-ONLY although we
+     * asked for read-write (a folder shared with this account for reading). Empty when it did not.
+     */
+    const readOnlyReason = (): string =>
+      client.mailbox !== false && client.mailbox.readOnly === true
+        ? `: ${client.mailbox.path} is read-only for this account (the server opened it READ-ONLY)`
+        : ""
+
     /** imapflow swallows the NO and its [TRYCREATE]: ask whether the destination exists. */
     const refusedOrMissing = async (command: string, destination: string): Promise<never> => {
       const exists = await client.status(wire(destination), { messages: true }).then(
@@ -689,7 +698,7 @@ const connect = (options: ImapConnectOptions, limits: ImapLimits) =>
       throw exists
         ? new ImapProtocolError({
             command,
-            message: `${command.toUpperCase()} to ${destination} was refused`,
+            message: `${command.toUpperCase()} to ${destination} was refused${readOnlyReason()}`,
             serverResponseCode: null
           })
         : new ImapMailboxMissing({ path: destination, message: `mailbox ${destination} does not exist` })
@@ -1004,7 +1013,7 @@ const connect = (options: ImapConnectOptions, limits: ImapLimits) =>
             markedBefore = new Set(deleted)
           }
           if (!(await client.messageFlagsAdd(set, ["\\Deleted"], { uid: true }))) {
-            throw new Error(`UID STORE +FLAGS (\\Deleted) in ${path} was refused`)
+            throw new Error(`UID STORE +FLAGS (\\Deleted) in ${path} was refused${readOnlyReason()}`)
           }
           if (!uidplus) {
             const after = (await deletedUids()).filter((uid) => !mine.has(uid))
@@ -1043,10 +1052,10 @@ const connect = (options: ImapConnectOptions, limits: ImapLimits) =>
         : withMailbox("store", path, false, async () => {
             const set = compactUidSet(uids)
             if (add.length > 0 && !(await client.messageFlagsAdd(set, [...add], { uid: true }))) {
-              throw new Error(`STORE +FLAGS ${add.join(" ")} was refused`)
+              throw new Error(`STORE +FLAGS ${add.join(" ")} was refused${readOnlyReason()}`)
             }
             if (remove.length > 0 && !(await client.messageFlagsRemove(set, [...remove], { uid: true }))) {
-              throw new Error(`STORE -FLAGS ${remove.join(" ")} was refused`)
+              throw new Error(`STORE -FLAGS ${remove.join(" ")} was refused${readOnlyReason()}`)
             }
           })
       ).pipe(span("store", { "imap.mailbox": path, "imap.count": uids.length }))

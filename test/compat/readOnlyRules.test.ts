@@ -165,6 +165,8 @@ layer(TestLayer, { excludeTestServices: true, timeout: "120 seconds" })("rules o
       for (const refusal of refusals) {
         assert.strictEqual(refusal.code, "imap_refused", JSON.stringify(refusal))
         assert.match(refusal.message, /was refused/, JSON.stringify(refusal))
+        // and says why: the user can do nothing about a bare refusal
+        assert.match(refusal.message, /is read-only for this account/, JSON.stringify(refusal))
       }
       const after = yield* Effect.promise(() => serverState(server.port))
       assert.deepStrictEqual(after, before, "the read-only folder changed on the server")

@@ -30,7 +30,7 @@ const pageSize = 200
  * again under its own id (BullMQ ignores an add for an id it still holds), or ends it with a reason
  * when it cannot run. The grace period keeps it away from submits in flight and from a first
  * delivery's late claim (a running job's record reads `queued` for its first ~50 ms); it only acts
- * on what the queue says is absent or ended, never on a job BullMQ holds. Idempotent: any number of
+ * on what the queue says is absent or ended, never on a job BullMQ holds. Idempotent, so several
  * workers may run it at once.
  */
 export class JobReconciler extends Context.Service<

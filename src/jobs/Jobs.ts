@@ -96,7 +96,7 @@ export interface JobsShape {
 
 const removableStates: ReadonlyArray<string> = ["waiting", "delayed", "prioritized", "waiting-children", "paused"]
 
-/** A call to BullMQ (Redis) as an Effect: any failure, or no answer within 3 s, is QueueUnavailable naming the call. */
+/** A call to BullMQ (Redis) as an Effect; a failure, or no answer within 3 s, is QueueUnavailable naming the call. */
 export const queueCall = <A>(what: string, f: () => Promise<A>) =>
   Effect.tryPromise({
     try: f,

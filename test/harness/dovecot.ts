@@ -13,6 +13,7 @@ import * as path from "node:path"
 import { promisify } from "node:util"
 import { Context, Effect, Layer, type Scope } from "effect"
 import { ImapFlow } from "imapflow"
+import { freePort } from "./freePort.ts"
 
 const execFileAsync = promisify(execFile)
 
@@ -128,18 +129,6 @@ namespace public {
     : ""
 
 const isRoot = process.getuid?.() === 0
-
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = net.createServer()
-    server.unref()
-    server.on("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      const port = typeof address === "object" && address !== null ? address.port : 0
-      server.close(() => (port > 0 ? resolve(port) : reject(new Error("no free port"))))
-    })
-  })
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 

@@ -26,6 +26,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { promisify } from "node:util"
 import { ImapFlow } from "imapflow"
+import { freePort } from "./freePort.ts"
 
 const execFileAsync = promisify(execFile)
 
@@ -54,18 +55,6 @@ const firstExisting = (what: string, candidates: ReadonlyArray<string>): string 
   }
   return found
 }
-
-export const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = net.createServer()
-    server.unref()
-    server.on("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      const port = typeof address === "object" && address !== null ? address.port : 0
-      server.close(() => (port > 0 ? resolve(port) : reject(new Error("no free port"))))
-    })
-  })
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 

@@ -1,5 +1,4 @@
 import { type ChildProcess, spawn } from "node:child_process"
-import { createServer } from "node:net"
 import { Effect } from "effect"
 import { expect } from "vitest"
 import { appendTestLog } from "./testLogs.ts"
@@ -18,17 +17,9 @@ export interface WorkerProcess {
   }>
 }
 
-/** A free TCP port on loopback (for the worker's metrics server). */
-export const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      const port = typeof address === "object" && address !== null ? address.port : 0
-      server.close(() => resolve(port))
-    })
-  })
+import { freePort } from "./freePort.ts"
+
+export { freePort }
 
 /**
  * Starts `src/main/worker.ts` as a real child process against the test's

@@ -3,7 +3,6 @@
  * drills (scripts/drills): plain promises, so scripts can use them without a test runner.
  */
 import { type ChildProcess, spawn } from "node:child_process"
-import { createServer } from "node:net"
 
 export interface ProgramExit {
   readonly code: number | null
@@ -25,18 +24,9 @@ export interface Program {
   readonly stop: (signal?: NodeJS.Signals, graceMillis?: number) => Promise<ProgramExit>
 }
 
-/** A free TCP port on loopback. */
-export const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = createServer()
-    server.unref()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      const port = typeof address === "object" && address !== null ? address.port : 0
-      server.close(() => (port > 0 ? resolve(port) : reject(new Error("no free port"))))
-    })
-  })
+import { freePort } from "../harness/freePort.ts"
+
+export { freePort }
 
 const parseLines = (text: string): Array<Record<string, unknown>> => {
   const lines: Array<Record<string, unknown>> = []

@@ -123,7 +123,9 @@ export const FetchShape = Schema.Struct({
   uid: Schema.Number,
   flags: opt(FlagSet),
   size: opt(Schema.Number),
-  internalDate: opt(Schema.Union([Schema.Date, Schema.String])),
+  // any Date instance: imapflow turns an unparsable INTERNALDATE into an invalid Date, which `toDate`
+  // reads as "not reported" (Schema.Date would reject the whole FETCH for it)
+  internalDate: opt(Schema.Union([Schema.instanceOf(globalThis.Date), Schema.String])),
   modseq: opt(Schema.BigInt),
   // `BODY[] NIL` (Dovecot's answer for a message another session expunged during the FETCH) reaches
   // us from imapflow as `false`: the body is not reported

@@ -207,7 +207,29 @@ describe("the IMAP boundary decoder", () => {
           assert.isFalse((report.flags ?? []).includes("\\Recent"))
         }
       ),
-      { numRuns: 300 }
+      {
+        numRuns: 300,
+        // found by CI (seed -640186816): an unparsable INTERNALDATE arrives from imapflow as an invalid
+        // Date, and must read as "not reported" instead of failing the FETCH; a valid UID shows it too
+        examples: [
+          [
+            0,
+            { kind: "value", v: new Set<"\\Recent">() },
+            { kind: "value", v: 0 },
+            { kind: "value", v: new Date(Number.NaN) },
+            { kind: "null" },
+            { kind: "null" }
+          ],
+          [
+            7,
+            { kind: "missing" },
+            { kind: "missing" },
+            { kind: "value", v: new Date(Number.NaN) },
+            { kind: "missing" },
+            { kind: "missing" }
+          ]
+        ]
+      }
     )
   })
 })

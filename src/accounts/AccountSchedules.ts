@@ -7,7 +7,7 @@
  * Design: a scheduler cannot create our durable job records (`jobs` rows), and a job without a
  * record is dropped by the worker runtime. So each scheduler fires a tiny `mail.sync.tick` job
  * carrying only the account id; its processor (here, not in the job runtime) looks the account up
- * and calls `Jobs.submit(SyncJob, …, { ownerId })`, which writes the durable record owned by the
+ * and calls `Jobs.submit(MailSyncJob, …, { ownerId })`, which writes the durable record owned by the
  * account's owner — or returns the sync already queued or running for that account, so a slow sync
  * never runs twice. Ticks are internal: retried a few times, kept briefly, never shown to users.
  *
@@ -16,31 +16,16 @@
  * have no scheduler; the tick checks again anyway, so a race with a status change cannot start a
  * sync for them.
  */
+import { SyncTickJob, SyncTickPayload } from "../contract/jobs/SyncTickJob.ts"
 import { type Job, Worker } from "bullmq"
 import { Context, Effect, Exit, Layer, Option, Schedule, Schema } from "effect"
 import { QueueUnavailable } from "../jobs/Job.ts"
-import { defineJobKind } from "../jobs/JobKind.ts"
 import { Jobs } from "../jobs/Jobs.ts"
 import type { DatabaseError } from "../platform/Database.ts"
 import { Redis } from "../platform/Redis.ts"
-import { SyncJob } from "../sync/SyncJob.ts"
-import { AccountId, type AccountStatus } from "./Account.ts"
+import { MailSyncJob } from "../contract/jobs/MailSyncJob.ts"
+import type { AccountStatus } from "./Account.ts"
 import { AccountStore, type ScheduleTarget } from "./AccountStore.ts"
-
-export const SyncTickPayload = Schema.Struct({ accountId: AccountId })
-
-/** Fired by an account's job scheduler; turns into a `mail.sync` job with a durable record. */
-export const SyncTickJob = defineJobKind({
-  name: "mail.sync.tick",
-  description: "Scheduler tick: submits mail.sync for one account (internal)",
-  payload: SyncTickPayload,
-  result: Schema.Struct({ submitted: Schema.Boolean }),
-  concurrency: 10,
-  timeout: "30 seconds",
-  retryOnTimeout: true,
-  retry: { attempts: 3, initialDelay: "5 seconds", maxDelay: "30 seconds", jitter: 0.2 },
-  userVisible: false
-})
 
 /** The scheduler id of an account (one per account). */
 export const schedulerId = (accountId: string): string => `sync:${accountId}`
@@ -177,7 +162,7 @@ export const runTick = (accountId: string) =>
       return { submitted: false }
     }
     const submitted = yield* jobs
-      .submit(SyncJob, { accountId: target.value.id }, { ownerId: target.value.userId })
+      .submit(MailSyncJob, { accountId: target.value.id }, { ownerId: target.value.userId })
       .pipe(Effect.catchTag(["InvalidJobPayload", "UnknownJobKind"], Effect.die))
     return { submitted: submitted.created }
   }).pipe(Effect.withSpan("AccountSchedules.tick", { attributes: { "account.id": accountId } }))

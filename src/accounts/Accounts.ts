@@ -5,7 +5,7 @@ import { Jobs } from "../jobs/Jobs.ts"
 import { JobStore } from "../jobs/JobStore.ts"
 import type { DatabaseError } from "../platform/Database.ts"
 import type { RedisError } from "../platform/Redis.ts"
-import { SyncJob } from "../sync/SyncJob.ts"
+import { MailSyncJob } from "../contract/jobs/MailSyncJob.ts"
 import type { UserId } from "../users/UserId.ts"
 import {
   type AccountExists,
@@ -188,7 +188,7 @@ export class Accounts extends Context.Service<Accounts, AccountsShape>()("mail-h
       const cancelSync = (owner: UserId, accountId: string) =>
         Effect.gen(function* () {
           for (const state of ["running", "retrying", "queued"] as const) {
-            const records = yield* jobStore.list(owner, { kind: SyncJob.name, state, limit: 50 })
+            const records = yield* jobStore.list(owner, { kind: MailSyncJob.name, state, limit: 50 })
             for (const record of records) {
               const payload = record.payload
               if (typeof payload === "object" && payload !== null && "accountId" in payload) {
@@ -231,7 +231,7 @@ export class Accounts extends Context.Service<Accounts, AccountsShape>()("mail-h
             return yield* new Conflict({ message: "the account is disabled" })
           }
           const submitted = yield* jobs
-            .submitForUser(SyncJob, { accountId: account.id }, { ownerId: owner })
+            .submitForUser(MailSyncJob, { accountId: account.id }, { ownerId: owner })
             .pipe(Effect.catchTag(["InvalidJobPayload", "UnknownJobKind"], Effect.die))
           return { jobId: submitted.jobId, state: submitted.state }
         }).pipe(Effect.withSpan("Accounts.requestSync"))

@@ -6,7 +6,7 @@ import { rateLimited, unavailable } from "../http/errorMapping.ts"
 import { Jobs } from "../jobs/Jobs.ts"
 import { AppConfig } from "../platform/Config.ts"
 import { CurrentUser } from "../users/CurrentUser.ts"
-import { PingJob } from "./PingJob.ts"
+import { PingJob } from "../contract/jobs/PingJob.ts"
 
 export const DebugHttpLive = HttpApiBuilder.group(
   Api,

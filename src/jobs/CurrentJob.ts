@@ -1,5 +1,5 @@
 import { Context, type Effect } from "effect"
-import type { JobError } from "./JobKind.ts"
+import type { JobError } from "../contract/jobs/JobKind.ts"
 
 export interface ProgressUpdate {
   readonly phase: string

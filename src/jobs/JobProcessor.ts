@@ -1,6 +1,6 @@
 import { Effect, Schema } from "effect"
 import type { CurrentJob } from "./CurrentJob.ts"
-import { type AnyJobKind, type JobError, type JobKind, PermanentJobError } from "./JobKind.ts"
+import { type AnyJobKind, type JobError, type JobKind, PermanentJobError } from "../contract/jobs/JobKind.ts"
 
 /** The code that runs jobs of one kind, with the services it needs already captured. */
 export interface JobProcessor {

@@ -19,7 +19,7 @@ import {
 } from "./Job.ts"
 import { backoffStrategyName, cancelChannel, type JobEnvelope } from "./JobEnvelope.ts"
 import { type JobEvent, JobEvents } from "./JobEvents.ts"
-import type { AnyJobKind, JobKind } from "./JobKind.ts"
+import type { AnyJobKind, JobKind } from "../contract/jobs/JobKind.ts"
 import { JobKinds } from "./JobKinds.ts"
 import { JobsConfig } from "./JobsConfig.ts"
 import { type JobRecord, type ListQuery, JobStore } from "./JobStore.ts"

@@ -3,7 +3,7 @@ import type { SqlError } from "effect/sql"
 import { logDatabaseError } from "../platform/Database.ts"
 import type { UserId } from "../users/UserId.ts"
 import { CurrentJob } from "./CurrentJob.ts"
-import { PermanentJobError, TransientJobError } from "./JobKind.ts"
+import { PermanentJobError, TransientJobError } from "../contract/jobs/JobKind.ts"
 
 /**
  * The job's owner, which must be the one its payload names. Kinds put the owner in the payload

@@ -1,8 +1,8 @@
 import { Layer } from "effect"
-import { SyncTickJob } from "../accounts/AccountSchedules.ts"
-import { AnalyzeMailJob } from "../analysis/jobs/AnalyzeMailJob.ts"
-import { EmbedMailJob } from "../analysis/jobs/EmbedMailJob.ts"
-import { PingJob } from "../debug/PingJob.ts"
+import { SyncTickJob } from "../contract/jobs/SyncTickJob.ts"
+import { AnalyzeMailJob } from "../contract/jobs/AnalyzeMailJob.ts"
+import { EmbedMailJob } from "../contract/jobs/EmbedMailJob.ts"
+import { PingJob } from "../contract/jobs/PingJob.ts"
 import { JobEvents } from "../jobs/JobEvents.ts"
 import { JobKinds } from "../jobs/JobKinds.ts"
 import { Jobs } from "../jobs/Jobs.ts"
@@ -12,10 +12,10 @@ import { SubmitLimiter } from "../jobs/SubmitLimiter.ts"
 import { AppConfig } from "../platform/Config.ts"
 import { DatabaseLive, SystemDatabase } from "../platform/Database.ts"
 import { Redis } from "../platform/Redis.ts"
-import { RulesApplyJob } from "../rules/ApplyJob.ts"
-import { RulesUndoJob } from "../rules/UndoJob.ts"
-import { SearchIndexJob } from "../search/SearchIndexJob.ts"
-import { SyncJob } from "../sync/SyncJob.ts"
+import { RulesApplyJob } from "../contract/jobs/RulesApplyJob.ts"
+import { RulesUndoJob } from "../contract/jobs/RulesUndoJob.ts"
+import { SearchIndexJob } from "../contract/jobs/SearchIndexJob.ts"
+import { MailSyncJob } from "../contract/jobs/MailSyncJob.ts"
 import { UserScope } from "../users/UserScope.ts"
 
 /*
@@ -33,7 +33,7 @@ export const PlatformLive = Layer.mergeAll(
 /** Every job kind of the installation. */
 export const jobKinds = [
   PingJob,
-  SyncJob,
+  MailSyncJob,
   SyncTickJob,
   RulesApplyJob,
   RulesUndoJob,

@@ -5,64 +5,17 @@
  * Idempotent: a retry (or a second job over the same mail) re-plans from the stored state, and
  * `diffPlan` leaves out whatever is already true, so nothing is applied twice.
  */
+import { ApplyLimits, RulesApplyJob, type RulesApplyPayload } from "../contract/jobs/RulesApplyJob.ts"
 import { Effect, Option, Schema } from "effect"
 import { SqlClient } from "effect/sql"
 import { CurrentJob } from "../jobs/CurrentJob.ts"
-import { defineJobKind, PermanentJobError, TransientJobError } from "../jobs/JobKind.ts"
+import { PermanentJobError, TransientJobError } from "../contract/jobs/JobKind.ts"
 import { makeProcessor } from "../jobs/JobProcessor.ts"
 import { Jobs, type Submitted } from "../jobs/Jobs.ts"
 import { fromSqlError, logDatabaseError } from "../platform/Database.ts"
 import { UserId } from "../users/UserId.ts"
 import { UserScope } from "../users/UserScope.ts"
-import { MailboxPath } from "./Rule.ts"
-import { ApplySummary, RuleExecutor } from "./RuleExecutor.ts"
-import { RunTrigger } from "./RuleStore.ts"
-
-const Uuid = Schema.String.pipe(Schema.check(Schema.isUUID()))
-
-/** An ISO 8601 date-time ("2025-03-01" or "2025-03-01T08:00:00Z"). */
-export const IsoDateTime = Schema.String.pipe(
-  Schema.check(
-    Schema.isMaxLength(40),
-    Schema.makeFilter((s: string) =>
-      /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$/.test(s) &&
-      !Number.isNaN(Date.parse(s))
-        ? undefined
-        : "expected an ISO 8601 date or date-time, e.g. 2025-03-01 or 2025-03-01T08:00:00Z"
-    )
-  )
-).annotate({ description: "ISO 8601 date or date-time" })
-
-export const ApplyLimits = {
-  maxRuleIds: 200,
-  /** Message ids per `rules.apply` job (larger lists are split into several jobs). */
-  maxEmailIds: 1000
-} as const
-
-export const RulesApplyPayload = Schema.Struct({
-  trigger: RunTrigger,
-  ruleIds: Schema.optionalKey(Schema.Array(Uuid).check(Schema.isBetweenLength(1, ApplyLimits.maxRuleIds))),
-  accountId: Schema.optionalKey(Uuid),
-  mailbox: Schema.optionalKey(MailboxPath),
-  since: Schema.optionalKey(IsoDateTime),
-  emailIds: Schema.optionalKey(Schema.Array(Uuid).check(Schema.isBetweenLength(1, ApplyLimits.maxEmailIds))),
-  /** POST /rules/apply: the number of messages the user confirmed; the run changes no more. */
-  confirmedCount: Schema.optionalKey(Schema.Int.pipe(Schema.check(Schema.isGreaterThanOrEqualTo(0))))
-})
-export type RulesApplyPayload = typeof RulesApplyPayload.Type
-
-export const RulesApplyJob = defineJobKind({
-  name: "rules.apply",
-  description: "Runs a user's auto-rules over stored mail and applies their actions on the IMAP server",
-  payload: RulesApplyPayload,
-  result: ApplySummary,
-  concurrency: 4,
-  timeout: "30 minutes",
-  // an attempt cut short resumes where it stopped: what is done is not planned again
-  retryOnTimeout: true,
-  retry: { attempts: 5, initialDelay: "2 seconds", maxDelay: "2 minutes", jitter: 0.2 },
-  userVisible: true
-})
+import { RuleExecutor } from "./RuleExecutor.ts"
 
 const decodeOwner = Schema.decodeUnknownOption(UserId)
 

@@ -5,7 +5,7 @@ import { NotFound, ServiceUnavailable, ValidationError } from "../http/ApiErrors
 import { JobAccepted } from "../jobs/Job.ts"
 import { TooManyRequestsWithRetryAfter } from "../users/UserErrors.ts"
 import { Authentication } from "../users/CurrentUser.ts"
-import { IsoDateTime } from "./ApplyJob.ts"
+import { IsoDateTime } from "../contract/jobs/RulesApplyJob.ts"
 import { ApplyConfirmationRequired } from "./ApplyPreview.ts"
 import { MailboxPath, RuleInput } from "./Rule.ts"
 import { DryRunTruncation, RuleTestResult, SkippedMessage } from "./RuleExecutor.ts"

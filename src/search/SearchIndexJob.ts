@@ -1,41 +1,15 @@
 import { Effect, Schema } from "effect"
+import { SearchIndexJob, type SearchIndexPayload } from "../contract/jobs/SearchIndexJob.ts"
 import { SqlClient } from "effect/sql"
 import { CurrentJob } from "../jobs/CurrentJob.ts"
 import type { QueueUnavailable } from "../jobs/Job.ts"
-import { defineJobKind } from "../jobs/JobKind.ts"
 import { makeProcessor } from "../jobs/JobProcessor.ts"
 import { databaseTrouble, ownerOf } from "../jobs/ProcessorSupport.ts"
 import { Jobs, type Submitted } from "../jobs/Jobs.ts"
 import { type DatabaseError, decodeRows } from "../platform/Database.ts"
-import { UserId } from "../users/UserId.ts"
+import type { UserId } from "../users/UserId.ts"
 import { UserScope } from "../users/UserScope.ts"
 import { SearchConfig } from "./SearchConfig.ts"
-
-export const SearchIndexPayload = Schema.Struct({
-  /** The job's owner again, so the de-duplication key can name it; must equal the job's owner. */
-  owner: UserId
-})
-export type SearchIndexPayload = typeof SearchIndexPayload.Type
-
-export const SearchIndexResult = Schema.Struct({ indexed: Schema.Int })
-
-/**
- * Computes the full-text vectors the sync left out (migration 0050): every message of the
- * owner whose `search_vector` is NULL, in batches, until none is left. One per owner at a
- * time; a sync that stores mail while it runs is picked up by the same job.
- */
-export const SearchIndexJob = defineJobKind({
-  name: "search.index",
-  description: "Makes newly synced messages searchable by words",
-  payload: SearchIndexPayload,
-  result: SearchIndexResult,
-  concurrency: 2,
-  timeout: "1 hour",
-  retryOnTimeout: true,
-  retry: { attempts: 8, initialDelay: "2 seconds", maxDelay: "5 minutes", jitter: 0.3 },
-  deduplicationKey: (payload) => `${payload.owner}:search-index`,
-  userVisible: true
-})
 
 const decodeCounted = decodeRows(Schema.Struct({ n: Schema.Number }))
 

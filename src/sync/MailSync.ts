@@ -28,11 +28,12 @@ import { AccountSchedules } from "../accounts/AccountSchedules.ts"
 import { type AccountRecord, AccountStore } from "../accounts/AccountStore.ts"
 import { ImapAccess } from "../accounts/ImapAccess.ts"
 import type { AccountId, AccountStatus } from "../accounts/Account.ts"
-import { AnalyzeMailJob } from "../analysis/jobs/AnalyzeMailJob.ts"
+import { AnalyzeMailJob } from "../contract/jobs/AnalyzeMailJob.ts"
 import { enqueueNewMailProcessing } from "../analysis/jobs/enqueue.ts"
-import { enqueueSearchIndexing, SearchIndexJob } from "../search/SearchIndexJob.ts"
+import { SearchIndexJob } from "../contract/jobs/SearchIndexJob.ts"
+import { enqueueSearchIndexing } from "../search/SearchIndexJob.ts"
 import { CurrentJob, type ProgressUpdate, type SoftTimeLimit } from "../jobs/CurrentJob.ts"
-import { type JobError, PermanentJobError, TransientJobError } from "../jobs/JobKind.ts"
+import { type JobError, PermanentJobError, TransientJobError } from "../contract/jobs/JobKind.ts"
 import { JobKinds } from "../jobs/JobKinds.ts"
 import { Jobs } from "../jobs/Jobs.ts"
 import { makeProcessor } from "../jobs/JobProcessor.ts"
@@ -53,7 +54,7 @@ import { normaliseMessageId, type ParsedMessage, threadKeyCandidates } from "./m
 import { MimeParser } from "./ParserPool.ts"
 import { SyncConfig, type SyncConfigShape } from "./SyncConfig.ts"
 import { type SyncPhase, type SyncStepFailed, sqlCause, stepFailed } from "./SyncFailure.ts"
-import { SyncJob, type SyncResult } from "./SyncJob.ts"
+import { MailSyncJob, type SyncResult } from "../contract/jobs/MailSyncJob.ts"
 import { serverProfile } from "./SyncStrategy.ts"
 import { assignThreads, maxCandidates, threadIdFor } from "./threading.ts"
 
@@ -761,7 +762,7 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
 
 /** The `mail.sync` processor: the job's owner is the account's owner. */
 export const MailSyncProcessor = makeProcessor(
-  SyncJob,
+  MailSyncJob,
   Effect.gen(function* () {
     const sync = yield* MailSync
     return (payload: { readonly accountId: AccountId }) =>

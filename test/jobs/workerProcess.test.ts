@@ -1,6 +1,6 @@
 import { assert, layer } from "@effect/vitest"
 import { Effect, Schedule } from "effect"
-import { SyncTickJob } from "../../src/accounts/AccountSchedules.ts"
+import { SyncTickJob } from "../../src/contract/jobs/SyncTickJob.ts"
 import { JobInspector } from "../../src/jobs/JobInspector.ts"
 import { jobKinds } from "../../src/main/layers.ts"
 import { ApiEnv, apiTestLayer } from "../harness/apiLayer.ts"

@@ -4,8 +4,8 @@ import type { QueueUnavailable } from "../../jobs/Job.ts"
 import { Jobs, type Submitted } from "../../jobs/Jobs.ts"
 import type { DatabaseError } from "../../platform/Database.ts"
 import type { UserId } from "../../users/UserId.ts"
-import { AnalyzeMailJob } from "./AnalyzeMailJob.ts"
-import { EmbedMailJob } from "./EmbedMailJob.ts"
+import { AnalyzeMailJob } from "../../contract/jobs/AnalyzeMailJob.ts"
+import { EmbedMailJob } from "../../contract/jobs/EmbedMailJob.ts"
 
 export interface Enqueued {
   readonly analyze: Submitted

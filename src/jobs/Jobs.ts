@@ -1,4 +1,5 @@
 import { Queue } from "bullmq"
+import { createHash } from "node:crypto"
 import { Context, Duration, Effect, Layer, Option, Schema, type Scope, Stream } from "effect"
 import { HttpTraceContext } from "effect/http"
 import type { DatabaseError } from "../platform/Database.ts"
@@ -93,6 +94,16 @@ export interface JobsShape {
   /** The BullMQ queue of a kind, for inspection and schedulers. */
   readonly queue: (kindName: string) => Effect.Effect<Queue, UnknownJobKind>
 }
+
+/** Keys up to this length are stored as they are (readable in the jobs table). */
+const maxPlainKeyLength = 200
+
+/**
+ * The de-duplication key as the jobs table stores it: a long key (a kind's key naming a list of
+ * message ids) becomes its SHA-256, so any key fits the unique index and equal keys stay equal.
+ */
+export const storedDeduplicationKey = (key: string): string =>
+  key.length <= maxPlainKeyLength ? key : `sha256:${createHash("sha256").update(key).digest("hex")}`
 
 const removableStates: ReadonlyArray<string> = ["waiting", "delayed", "prioritized", "waiting-children", "paused"]
 
@@ -205,7 +216,8 @@ export class Jobs extends Context.Service<Jobs, JobsShape>()("mail-helper/Jobs")
                 ownerId: options.ownerId,
                 payload: encoded,
                 maxAttempts: kind.retry.attempts,
-                deduplicationKey: kind.deduplicationKey?.(payload) ?? null,
+                deduplicationKey:
+                  kind.deduplicationKey === undefined ? null : storedDeduplicationKey(kind.deduplicationKey(payload)),
                 traceId: Option.match(span, { onNone: () => null, onSome: (s) => s.traceId })
               })
               if (!created) return { jobId: record.view.id, state: record.view.state, created }

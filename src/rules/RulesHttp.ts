@@ -162,9 +162,7 @@ const RulesHandlers = HttpApiBuilder.group(
           return { jobId: submitted.jobId, state: submitted.state }
         }).pipe(
           Effect.catchTag(["DatabaseError", "QueueUnavailable"], unavailable),
-          Effect.catchTag("SubmitRateLimited", rateLimited),
-          // the request schema already holds the kind's payload schema, and the kind is registered with the group
-          Effect.catchTag(["InvalidJobPayload", "UnknownJobKind"], Effect.die)
+          Effect.catchTag("SubmitRateLimited", rateLimited)
         )
       )
       .handle("log", ({ query }) =>
@@ -214,8 +212,7 @@ const RulesHandlers = HttpApiBuilder.group(
           return { jobId: submitted.jobId, state: submitted.state }
         }).pipe(
           Effect.catchTag(["DatabaseError", "QueueUnavailable"], unavailable),
-          Effect.catchTag("SubmitRateLimited", rateLimited),
-          Effect.catchTag(["InvalidJobPayload", "UnknownJobKind"], Effect.die)
+          Effect.catchTag("SubmitRateLimited", rateLimited)
         )
       )
   })

@@ -71,7 +71,4 @@ export const enqueueSearchIndexing = (
   Effect.gen(function* () {
     const jobs = yield* Jobs
     return yield* jobs.submit(SearchIndexJob, { owner }, { ownerId: owner })
-  }).pipe(
-    // the payload is built here and the kind registered with the job system: a failure is a wiring bug
-    Effect.catchTag(["InvalidJobPayload", "UnknownJobKind"], Effect.die)
-  )
+  })

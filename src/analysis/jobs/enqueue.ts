@@ -31,11 +31,7 @@ export const enqueueNewMailProcessing = (
     const analyze = yield* jobs.submit(AnalyzeMailJob, { owner: ownerId }, { ownerId })
     const embed = yield* jobs.submit(EmbedMailJob, { owner: ownerId }, { ownerId })
     return { analyze, embed }
-  }).pipe(
-    // the payloads are built here and the kinds registered with the job system: a failure is a wiring bug
-    Effect.catchTag(["InvalidJobPayload", "UnknownJobKind"], Effect.die),
-    Effect.withSpan("enqueueNewMailProcessing")
-  )
+  }).pipe(Effect.withSpan("enqueueNewMailProcessing"))
 
 /** Analysis and embedding of some messages that were just reset to pending (reprocess). */
 export const enqueueMessages = (
@@ -47,7 +43,7 @@ export const enqueueMessages = (
     const analyze = yield* jobs.submit(AnalyzeMailJob, { owner: ownerId, emailIds }, { ownerId })
     const embed = yield* jobs.submit(EmbedMailJob, { owner: ownerId, emailIds }, { ownerId })
     return { analyze, embed }
-  }).pipe(Effect.catchTag(["InvalidJobPayload", "UnknownJobKind"], Effect.die))
+  })
 
 /** Re-embeds all of the owner's mail with the current embedding model (after a model change). */
 export const enqueueReembedAll = (
@@ -57,4 +53,4 @@ export const enqueueReembedAll = (
   Effect.gen(function* () {
     const jobs = yield* Jobs
     return yield* jobs.submit(EmbedMailJob, { owner: ownerId, refreshBefore: requestedAt }, { ownerId })
-  }).pipe(Effect.catchTag(["InvalidJobPayload", "UnknownJobKind"], Effect.die))
+  })

@@ -268,7 +268,9 @@ export class Jobs extends Context.Service<Jobs, JobsShape>()("mail-helper/Jobs")
                 payload: encoded,
                 maxAttempts: kind.retry.attempts,
                 deduplicationKey:
-                  kind.deduplicationKey === undefined ? null : storedDeduplicationKey(kind.deduplicationKey(payload)),
+                  kind.deduplicationKey === undefined
+                    ? null
+                    : storedDeduplicationKey(kind.deduplicationKey(payload, options.ownerId)),
                 traceId: Option.match(span, { onNone: () => null, onSome: (s) => s.traceId })
               })
               if (!created) return { jobId: record.view.id, state: record.view.state, created }
@@ -375,7 +377,7 @@ export class Jobs extends Context.Service<Jobs, JobsShape>()("mail-helper/Jobs")
           if (kind.deduplicationKey === undefined) {
             return yield* Effect.die(new Error(`job kind ${kind.name} has no de-duplication key to cancel by`))
           }
-          const key = storedDeduplicationKey(kind.deduplicationKey(payload))
+          const key = storedDeduplicationKey(kind.deduplicationKey(payload, ownerId))
           const active = yield* store.findActive(ownerId, kind.name, key)
           if (Option.isNone(active)) return Option.none()
           return yield* cancel(ownerId, active.value.view.id).pipe(

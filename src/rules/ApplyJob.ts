@@ -6,18 +6,16 @@
  * `diffPlan` leaves out whatever is already true, so nothing is applied twice.
  */
 import { ApplyLimits, RulesApplyJob, type RulesApplyPayload } from "../contract/jobs/RulesApplyJob.ts"
-import { Effect, Option, Schema } from "effect"
+import { Effect } from "effect"
 import { SqlClient } from "effect/sql"
-import { CurrentJob } from "../jobs/CurrentJob.ts"
-import { PermanentJobError, TransientJobError } from "../contract/jobs/JobKind.ts"
+import { CurrentJob, currentOwner } from "../jobs/CurrentJob.ts"
+import { TransientJobError } from "../contract/jobs/JobKind.ts"
 import { makeProcessor } from "../jobs/JobProcessor.ts"
 import { Jobs, type Submitted } from "../jobs/Jobs.ts"
 import { fromSqlError, logDatabaseError } from "../platform/Database.ts"
-import { UserId } from "../users/UserId.ts"
+import type { UserId } from "../users/UserId.ts"
 import { UserScope } from "../users/UserScope.ts"
 import { RuleExecutor } from "./RuleExecutor.ts"
-
-const decodeOwner = Schema.decodeUnknownOption(UserId)
 
 export const RulesApplyProcessor = makeProcessor(
   RulesApplyJob,
@@ -26,13 +24,10 @@ export const RulesApplyProcessor = makeProcessor(
     return (payload: RulesApplyPayload) =>
       Effect.gen(function* () {
         const job = yield* CurrentJob
-        const owner = decodeOwner(job.ownerId)
-        if (Option.isNone(owner)) {
-          return yield* new PermanentJobError({ code: "invalid_owner", message: "rules.apply runs for a user" })
-        }
+        const owner = yield* currentOwner
         const outcome = yield* executor
           .apply({
-            ownerId: owner.value,
+            ownerId: owner,
             ruleIds: payload.ruleIds,
             selection: {
               accountId: payload.accountId,

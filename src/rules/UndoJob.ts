@@ -18,21 +18,19 @@
  * retried attempt) changes nothing more. Tags and priority (database-only actions) are not undone.
  */
 import { RulesUndoJob, type RulesUndoPayload, UndoLimits, type UndoSummary } from "../contract/jobs/RulesUndoJob.ts"
-import { Effect, Exit, Option, Result, Schema, Scope } from "effect"
+import { Effect, Exit, Result, Schema, Scope } from "effect"
 import { SqlClient } from "effect/sql"
-import { CurrentJob } from "../jobs/CurrentJob.ts"
+import { CurrentJob, currentOwner } from "../jobs/CurrentJob.ts"
 import { PermanentJobError, TransientJobError } from "../contract/jobs/JobKind.ts"
 import { makeProcessor } from "../jobs/JobProcessor.ts"
 import type { DatabaseError } from "../platform/Database.ts"
 import { type ImapError, type ImapSession, type ImapUnsafeExpunge, isTransientImapError } from "../sync/Imap.ts"
-import { UserId } from "../users/UserId.ts"
+import type { UserId } from "../users/UserId.ts"
 import { UserScope } from "../users/UserScope.ts"
 import { type AccountSessionError, AccountSessions } from "./AccountSessions.ts"
 import { groupBy } from "./groupBy.ts"
 import { sqlFailure } from "./RuleStore.ts"
 import { type JournalEntry, RunJournal, type UndoStatus } from "./RunJournal.ts"
-
-const decodeOwner = Schema.decodeUnknownOption(UserId)
 
 /** Flags as a comparable set: case-insensitive, without \Recent (the server sets it, nobody can). */
 const flagKey = (flags: ReadonlyArray<string>): string =>
@@ -214,11 +212,7 @@ export const RulesUndoProcessor = makeProcessor(
     return (payload: RulesUndoPayload) =>
       Effect.gen(function* () {
         const job = yield* CurrentJob
-        const owner = decodeOwner(job.ownerId)
-        if (Option.isNone(owner)) {
-          return yield* new PermanentJobError({ code: "invalid_owner", message: "rules.undo runs for a user" })
-        }
-        const ownerId = owner.value
+        const ownerId = yield* currentOwner
         const found = yield* Effect.result(journal.get(ownerId, payload.runId))
         if (Result.isFailure(found)) {
           return found.failure._tag === "RunNotFound"

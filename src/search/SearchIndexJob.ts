@@ -1,10 +1,11 @@
 import { Effect, Schema } from "effect"
+import { currentOwner } from "../jobs/CurrentJob.ts"
 import { SearchIndexJob, type SearchIndexPayload } from "../contract/jobs/SearchIndexJob.ts"
 import { SqlClient } from "effect/sql"
 import { CurrentJob } from "../jobs/CurrentJob.ts"
 import type { QueueUnavailable } from "../jobs/Job.ts"
 import { makeProcessor } from "../jobs/JobProcessor.ts"
-import { databaseTrouble, ownerOf } from "../jobs/ProcessorSupport.ts"
+import { databaseTrouble } from "../jobs/DatabaseTrouble.ts"
 import { Jobs, type Submitted } from "../jobs/Jobs.ts"
 import { type DatabaseError, decodeRows } from "../platform/Database.ts"
 import type { UserId } from "../users/UserId.ts"
@@ -41,10 +42,10 @@ export const SearchIndexProcessor = makeProcessor(
         )
         .pipe(Effect.map((rows) => rows.length))
 
-    return (payload: SearchIndexPayload) =>
+    return (_payload: SearchIndexPayload) =>
       Effect.gen(function* () {
         const job = yield* CurrentJob
-        const owner = yield* ownerOf(payload)
+        const owner = yield* currentOwner
         let total = yield* count(owner)
         let indexed = 0
         yield* job.progress({ phase: "indexing", done: 0, total })
@@ -70,5 +71,5 @@ export const enqueueSearchIndexing = (
 ): Effect.Effect<Submitted, QueueUnavailable | DatabaseError, Jobs> =>
   Effect.gen(function* () {
     const jobs = yield* Jobs
-    return yield* jobs.submit(SearchIndexJob, { owner }, { ownerId: owner })
+    return yield* jobs.submit(SearchIndexJob, {}, { ownerId: owner })
   })

@@ -22,7 +22,7 @@
  * the session leaves its message on the account (a transient one on the last attempt). A status
  * that cannot be saved is logged with the database's reason.
  */
-import { Context, Effect, Layer, Metric, Option, Schema, Stream } from "effect"
+import { Context, Effect, Layer, Metric, Option, Stream } from "effect"
 import type { SqlError } from "effect/sql"
 import { AccountSchedules } from "../accounts/AccountSchedules.ts"
 import { type AccountRecord, AccountStore } from "../accounts/AccountStore.ts"
@@ -32,14 +32,14 @@ import { AnalyzeMailJob } from "../contract/jobs/AnalyzeMailJob.ts"
 import { enqueueNewMailProcessing } from "../analysis/jobs/enqueue.ts"
 import { SearchIndexJob } from "../contract/jobs/SearchIndexJob.ts"
 import { enqueueSearchIndexing } from "../search/SearchIndexJob.ts"
-import { CurrentJob, type ProgressUpdate, type SoftTimeLimit } from "../jobs/CurrentJob.ts"
+import { CurrentJob, currentOwner, type ProgressUpdate, type SoftTimeLimit } from "../jobs/CurrentJob.ts"
 import { type JobError, PermanentJobError, TransientJobError } from "../contract/jobs/JobKind.ts"
 import { JobKinds } from "../jobs/JobKinds.ts"
 import { Jobs } from "../jobs/Jobs.ts"
 import { makeProcessor } from "../jobs/JobProcessor.ts"
 import { logDatabaseError } from "../platform/Database.ts"
 import { syncErrors, syncMessages } from "../platform/Metrics.ts"
-import { UserId } from "../users/UserId.ts"
+import type { UserId } from "../users/UserId.ts"
 import {
   type FetchedMessage,
   Imap,
@@ -768,11 +768,8 @@ export const MailSyncProcessor = makeProcessor(
     return (payload: { readonly accountId: AccountId }) =>
       Effect.gen(function* () {
         const job = yield* CurrentJob
-        const owner = Schema.decodeUnknownOption(UserId)(job.ownerId)
-        if (Option.isNone(owner)) {
-          return yield* new PermanentJobError({ code: "no_owner", message: "a sync job must have an owner" })
-        }
-        return yield* sync.run(owner.value, payload.accountId, {
+        const owner = yield* currentOwner
+        return yield* sync.run(owner, payload.accountId, {
           attempt: job.attempt,
           maxAttempts: job.maxAttempts,
           progress: job.progress,

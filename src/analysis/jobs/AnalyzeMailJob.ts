@@ -1,4 +1,5 @@
 import { Effect, Metric } from "effect"
+import { currentOwner } from "../../jobs/CurrentJob.ts"
 import { AnalyzeMailJob, type AnalyzeMailPayload } from "../../contract/jobs/AnalyzeMailJob.ts"
 import type { SqlClient } from "effect/sql"
 import type { Jobs } from "../../jobs/Jobs.ts"
@@ -8,7 +9,7 @@ import type { UserId } from "../../users/UserId.ts"
 import type { UserScope } from "../../users/UserScope.ts"
 import { CurrentJob } from "../../jobs/CurrentJob.ts"
 import { makeProcessor } from "../../jobs/JobProcessor.ts"
-import { databaseTrouble, ownerOf } from "../../jobs/ProcessorSupport.ts"
+import { databaseTrouble } from "../../jobs/DatabaseTrouble.ts"
 import type { AnalysisProviderError } from "../Analysis.ts"
 import { MailProcessingConfig } from "../MailProcessingConfig.ts"
 import { type AnalysisOutcome, type PendingAnalysis, ProcessingStore } from "../ProcessingStore.ts"
@@ -54,7 +55,7 @@ export const AnalyzeMailProcessor = makeProcessor(
     return (payload: AnalyzeMailPayload) =>
       Effect.gen(function* () {
         const job = yield* CurrentJob
-        const owner = yield* ownerOf(payload)
+        const owner = yield* currentOwner
         const selection = { emailIds: payload.emailIds, accountId: payload.accountId }
         let total = yield* store.countAnalysisPending(owner, selection)
         let done = 0

@@ -1,9 +1,10 @@
 import { Effect } from "effect"
+import { currentOwner } from "../../jobs/CurrentJob.ts"
 import { EmbedMailJob, type EmbedMailPayload } from "../../contract/jobs/EmbedMailJob.ts"
 import { CurrentJob } from "../../jobs/CurrentJob.ts"
 import type { JobError } from "../../contract/jobs/JobKind.ts"
 import { makeProcessor } from "../../jobs/JobProcessor.ts"
-import { databaseTrouble, ownerOf } from "../../jobs/ProcessorSupport.ts"
+import { databaseTrouble } from "../../jobs/DatabaseTrouble.ts"
 import type { AnalysisProviderError } from "../Analysis.ts"
 import { MailProcessingConfig } from "../MailProcessingConfig.ts"
 import {
@@ -80,7 +81,7 @@ export const EmbedMailProcessor = makeProcessor(
     return (payload: EmbedMailPayload) =>
       Effect.gen(function* () {
         const job = yield* CurrentJob
-        const owner = yield* ownerOf(payload)
+        const owner = yield* currentOwner
         const selection = { emailIds: payload.emailIds, accountId: payload.accountId }
         let mode: EmbeddingMode =
           payload.refreshBefore === undefined

@@ -28,8 +28,8 @@ export const enqueueNewMailProcessing = (
 ): Effect.Effect<Enqueued, QueueUnavailable | DatabaseError, Jobs> =>
   Effect.gen(function* () {
     const jobs = yield* Jobs
-    const analyze = yield* jobs.submit(AnalyzeMailJob, { owner: ownerId }, { ownerId })
-    const embed = yield* jobs.submit(EmbedMailJob, { owner: ownerId }, { ownerId })
+    const analyze = yield* jobs.submit(AnalyzeMailJob, {}, { ownerId })
+    const embed = yield* jobs.submit(EmbedMailJob, {}, { ownerId })
     return { analyze, embed }
   }).pipe(Effect.withSpan("enqueueNewMailProcessing"))
 
@@ -40,8 +40,8 @@ export const enqueueMessages = (
 ): Effect.Effect<Enqueued, QueueUnavailable | DatabaseError, Jobs> =>
   Effect.gen(function* () {
     const jobs = yield* Jobs
-    const analyze = yield* jobs.submit(AnalyzeMailJob, { owner: ownerId, emailIds }, { ownerId })
-    const embed = yield* jobs.submit(EmbedMailJob, { owner: ownerId, emailIds }, { ownerId })
+    const analyze = yield* jobs.submit(AnalyzeMailJob, { emailIds }, { ownerId })
+    const embed = yield* jobs.submit(EmbedMailJob, { emailIds }, { ownerId })
     return { analyze, embed }
   })
 
@@ -52,5 +52,5 @@ export const enqueueReembedAll = (
 ): Effect.Effect<Submitted, QueueUnavailable | DatabaseError, Jobs> =>
   Effect.gen(function* () {
     const jobs = yield* Jobs
-    return yield* jobs.submit(EmbedMailJob, { owner: ownerId, refreshBefore: requestedAt }, { ownerId })
+    return yield* jobs.submit(EmbedMailJob, { refreshBefore: requestedAt }, { ownerId })
   })

@@ -28,6 +28,6 @@ export const AnalyzeMailJob = defineJobKind({
   // a huge backlog behind a slow model: the next attempt carries on where this one stopped
   retryOnTimeout: true,
   retry: { attempts: 8, initialDelay: "5 seconds", maxDelay: "5 minutes", jitter: 0.3 },
-  deduplicationKey: (payload) => selectionKey("pending", payload),
+  deduplicationKey: (payload, owner) => selectionKey("pending", { ...payload, owner: owner ?? "system" }),
   userVisible: true
 })

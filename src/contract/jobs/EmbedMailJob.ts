@@ -34,6 +34,7 @@ export const EmbedMailJob = defineJobKind({
   timeout: "1 hour",
   retryOnTimeout: true,
   retry: { attempts: 8, initialDelay: "5 seconds", maxDelay: "5 minutes", jitter: 0.3 },
-  deduplicationKey: (payload) => selectionKey(payload.refreshBefore === undefined ? "pending" : "refresh", payload),
+  deduplicationKey: (payload, owner) =>
+    selectionKey(payload.refreshBefore === undefined ? "pending" : "refresh", { ...payload, owner: owner ?? "system" }),
   userVisible: true
 })

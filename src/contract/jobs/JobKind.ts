@@ -36,10 +36,12 @@ export interface JobKind<Name extends string, Payload, PayloadEncoded, Result, R
   readonly retryOnTimeout: boolean
   readonly retry: RetryPolicy
   /**
-   * At most one queued or running job per key (e.g. one sync per account). A key longer than
-   * `Jobs` stores as it is is stored as its digest (Jobs.storedDeduplicationKey).
+   * At most one queued or running job per key and kind (e.g. one sync per account). The key sees
+   * the payload and the job's owner (the submit's owner, null for system jobs): a payload never
+   * carries its owner, which the job's record holds (CurrentJob.owner). A long key is stored as its
+   * digest (Jobs.storedDeduplicationKey).
    */
-  readonly deduplicationKey?: (payload: Payload) => string
+  readonly deduplicationKey?: (payload: Payload, owner: string | null) => string
   /** Shown in the user's job list; system jobs (clean-up) are not. */
   readonly userVisible: boolean
 }

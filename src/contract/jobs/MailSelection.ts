@@ -1,6 +1,5 @@
 import { Schema } from "effect"
 import { EmailId } from "../../emails/EmailId.ts"
-import { UserId } from "../../users/UserId.ts"
 
 /** Most message ids one job may name. */
 export const MAX_EMAIL_IDS = 1_000
@@ -11,13 +10,8 @@ export const EmailIds = Schema.Array(EmailId).pipe(
   Schema.check(Schema.isMinLength(1), Schema.isMaxLength(MAX_EMAIL_IDS))
 )
 
-/**
- * Fields both mail jobs share. `owner` repeats the job's owner only so the
- * de-duplication key can name it (a job kind's key sees the payload alone);
- * the processor refuses a payload whose owner is not the job's.
- */
+/** Fields both mail jobs share: which of the owner's messages (the job's owner, from its record). */
 export const MailSelectionFields = {
-  owner: UserId,
   /** Only these messages (still only when they are due); omit for all of the owner's due mail. */
   emailIds: Schema.optionalKey(EmailIds),
   /** Only this account's messages. */

@@ -1,11 +1,8 @@
 import { Schema } from "effect"
-import { UserId } from "../../users/UserId.ts"
 import { defineJobKind } from "./JobKind.ts"
 
-export const SearchIndexPayload = Schema.Struct({
-  /** The job's owner again, so the de-duplication key can name it; must equal the job's owner. */
-  owner: UserId
-})
+/** Nothing but the job's owner (from its record) says whose mail to index. */
+export const SearchIndexPayload = Schema.Struct({})
 export type SearchIndexPayload = typeof SearchIndexPayload.Type
 
 export const SearchIndexResult = Schema.Struct({ indexed: Schema.Int })
@@ -24,6 +21,6 @@ export const SearchIndexJob = defineJobKind({
   timeout: "1 hour",
   retryOnTimeout: true,
   retry: { attempts: 8, initialDelay: "2 seconds", maxDelay: "5 minutes", jitter: 0.3 },
-  deduplicationKey: (payload) => `${payload.owner}:search-index`,
+  deduplicationKey: (_payload, owner) => `${owner}:search-index`,
   userVisible: true
 })

@@ -7,15 +7,14 @@
  */
 import { ApplyLimits, RulesApplyJob, type RulesApplyPayload } from "../contract/jobs/RulesApplyJob.ts"
 import { Effect } from "effect"
-import { SqlClient } from "effect/sql"
 import { CurrentJob, currentOwner } from "../jobs/CurrentJob.ts"
 import { TransientJobError } from "../contract/jobs/JobKind.ts"
 import { makeProcessor } from "../jobs/JobProcessor.ts"
 import { Jobs, type Submitted } from "../jobs/Jobs.ts"
-import { fromSqlError, logDatabaseError } from "../platform/Database.ts"
+import { logDatabaseError } from "../platform/Database.ts"
 import type { UserId } from "../users/UserId.ts"
-import { UserScope } from "../users/UserScope.ts"
 import { RuleExecutor } from "./RuleExecutor.ts"
+import { RuleStore } from "./RuleStore.ts"
 
 export const RulesApplyProcessor = makeProcessor(
   RulesApplyJob,
@@ -62,17 +61,8 @@ export const RulesApplyProcessor = makeProcessor(
 export const enqueueRulesForNewMail = (ownerId: UserId, emailIds: ReadonlyArray<string>) =>
   Effect.gen(function* () {
     if (emailIds.length === 0) return []
-    const sql = yield* SqlClient.SqlClient
-    const scope = yield* UserScope
     const jobs = yield* Jobs
-    const rows = yield* scope
-      .run(
-        ownerId,
-        sql<{ readonly found: boolean }>`
-          SELECT EXISTS (SELECT 1 FROM rules WHERE user_id = ${ownerId} AND enabled) AS found`
-      )
-      .pipe(Effect.mapError((error) => (error._tag === "SqlError" ? fromSqlError(error) : error)))
-    if (rows[0]?.found !== true) return []
+    if (!(yield* (yield* RuleStore).hasEnabled(ownerId))) return []
     const unique = [...new Set(emailIds)]
     const submitted: Array<Submitted> = []
     for (let i = 0; i < unique.length; i += ApplyLimits.maxEmailIds) {
@@ -80,4 +70,9 @@ export const enqueueRulesForNewMail = (ownerId: UserId, emailIds: ReadonlyArray<
       submitted.push(yield* jobs.submit(RulesApplyJob, { trigger: "new_mail", emailIds: chunk }, { ownerId }))
     }
     return submitted
-  }).pipe(Effect.withSpan("rules.enqueueForNewMail", { attributes: { "emails.count": emailIds.length } }))
+  }).pipe(
+    // RuleStore needs only what the callers have (SqlClient, UserScope): built here, so the callers
+    // (the pipeline's follow-ups) need not provide the rules feature's layers
+    Effect.provide(RuleStore.layer),
+    Effect.withSpan("rules.enqueueForNewMail", { attributes: { "emails.count": emailIds.length } })
+  )

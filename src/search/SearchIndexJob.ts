@@ -1,56 +1,32 @@
-import { Effect, Schema } from "effect"
+import { Effect } from "effect"
 import { currentOwner } from "../jobs/CurrentJob.ts"
 import { SearchIndexJob, type SearchIndexPayload } from "../contract/jobs/SearchIndexJob.ts"
-import { SqlClient } from "effect/sql"
 import { CurrentJob } from "../jobs/CurrentJob.ts"
 import type { QueueUnavailable } from "../jobs/Job.ts"
 import { makeProcessor } from "../jobs/JobProcessor.ts"
 import { databaseTrouble } from "../jobs/DatabaseTrouble.ts"
 import { Jobs, type Submitted } from "../jobs/Jobs.ts"
-import { type DatabaseError, decodeRows } from "../platform/Database.ts"
+import type { DatabaseError } from "../platform/Database.ts"
 import type { UserId } from "../users/UserId.ts"
-import { UserScope } from "../users/UserScope.ts"
 import { SearchConfig } from "./SearchConfig.ts"
-
-const decodeCounted = decodeRows(Schema.Struct({ n: Schema.Number }))
+import { SearchIndexStore } from "./SearchIndexStore.ts"
 
 export const SearchIndexProcessor = makeProcessor(
   SearchIndexJob,
   Effect.gen(function* () {
-    const sql = yield* SqlClient.SqlClient
-    const scope = yield* UserScope
+    const store = yield* SearchIndexStore
     // messages per transaction; each costs PostgreSQL about 1-2 ms of CPU
     const { indexBatchSize } = yield* SearchConfig
-    const count = (owner: UserId) =>
-      scope
-        .run(owner, sql`SELECT count(*)::int AS n FROM emails WHERE user_id = ${owner} AND search_vector IS NULL`)
-        .pipe(
-          Effect.flatMap(decodeCounted),
-          Effect.map((rows) => rows[0]?.n ?? 0)
-        )
-    // SKIP LOCKED: a row a sync is still writing is left for the next batch, never waited on
-    const indexBatch = (owner: UserId) =>
-      scope
-        .run(
-          owner,
-          sql`
-            UPDATE emails SET search_vector = app_search_document(subject, from_name, from_address, text_body)
-            WHERE id IN (
-              SELECT id FROM emails WHERE user_id = ${owner} AND search_vector IS NULL
-              LIMIT ${indexBatchSize} FOR UPDATE SKIP LOCKED)
-            RETURNING 1 AS n`
-        )
-        .pipe(Effect.map((rows) => rows.length))
 
     return (_payload: SearchIndexPayload) =>
       Effect.gen(function* () {
         const job = yield* CurrentJob
         const owner = yield* currentOwner
-        let total = yield* count(owner)
+        let total = yield* store.countUnindexed(owner)
         let indexed = 0
         yield* job.progress({ phase: "indexing", done: 0, total })
         while (true) {
-          const n = yield* indexBatch(owner)
+          const n = yield* store.indexBatch(owner, indexBatchSize)
           if (n === 0) break
           indexed += n
           total = Math.max(total, indexed)
@@ -58,7 +34,8 @@ export const SearchIndexProcessor = makeProcessor(
         }
         return { indexed }
       }).pipe(Effect.catchTag("SqlError", databaseTrouble), Effect.withSpan("search.index"))
-  })
+    // the store is this processor's alone: built here, once, when the worker starts
+  }).pipe(Effect.provide(SearchIndexStore.layer))
 )
 
 /**

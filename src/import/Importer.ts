@@ -358,7 +358,7 @@ export const formatReport = (report: ImportReport): string => {
   for (const item of report.items) {
     if (item.outcome === "imported" && item.details.length === 0) continue
     const label = item.outcome === "imported" ? (report.dryRun ? "would import" : "imported") : item.outcome
-    lines.push(`${label}: ${item.kind} ${item.source}`)
+    lines.push(`${label}: ${item.source}`)
     for (const detail of item.details) lines.push(`    - ${detail}`)
   }
   return lines.join("\n")

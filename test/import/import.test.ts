@@ -5,6 +5,7 @@
  * corrections sit on their messages, and a second run imports nothing. Failures (wrong password,
  * truncated file, unknown schema version, unknown users) write nothing.
  */
+import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -20,7 +21,7 @@ import { UserId } from "../../src/users/UserId.ts"
 import { Dovecot } from "../harness/dovecot.ts"
 import { baseUrl } from "../harness/http.ts"
 import { adminSql, serverUrl } from "../harness/postgres.ts"
-import { capturedLogs, expectSucceeded, OwnerDb, ownerQuery, syncNow, syncTestLayer } from "../sync/support.ts"
+import { capturedLogs, Env, expectSucceeded, OwnerDb, ownerQuery, syncNow, syncTestLayer } from "../sync/support.ts"
 import { ensureTestUser } from "../users/fixtures.ts"
 import {
   IMAP_PASSWORD,
@@ -188,8 +189,10 @@ layer(TestLayer, { excludeTestServices: true, timeout: "240 seconds" })("import 
         const compiled = compileRuleResult(imported.input)
         assert.isTrue(compiled._tag === "Success", old.name)
         if (compiled._tag !== "Success") continue
-        for (const [i, m] of messages.entries()) {
-          const row = stored[i]
+        for (const m of messages) {
+          // by Message-ID: the imported rules also run on the new mail and may have moved it
+          const row = stored.find((r) => r.message_id === m.messageId)
+          assert.isDefined(row, m.messageId)
           if (row === undefined) continue
           const subject: RuleSubject = {
             from: row.from_address === null ? null : { name: row.from_name ?? "", address: row.from_address },
@@ -227,7 +230,8 @@ layer(TestLayer, { excludeTestServices: true, timeout: "240 seconds" })("import 
         { urgency: m1?.urgency, importance: m1?.importance, category: m1?.category, tags: m1?.tags },
         { urgency: 3, importance: 1, category: "finance", tags: ["wichtig für steuer"] }
       )
-      const m4 = stored.find((r) => r.uid === 4)
+      // the correction without Message-ID was found by INBOX + UID 4
+      const m4 = stored.find((r) => r.message_id === "<m4@friend.example>")
       assert.strictEqual(m4?.importance, 3)
       assert.deepStrictEqual(m4?.tags, ["ärger"])
       assert.notStrictEqual(m4?.category, "aktion_erforderlich")
@@ -343,5 +347,49 @@ layer(TestLayer, { excludeTestServices: true, timeout: "240 seconds" })("import 
 
         assert.deepStrictEqual(yield* footprint(carl), before)
       })
+  )
+
+  it.effect("the CLI: password from the environment or stdin, never echoed; a dry run; errors exit 1", () =>
+    Effect.gen(function* () {
+      const env = yield* Env
+      const dora = UserId.make("a7777777-7777-4777-8777-777777777774")
+      yield* ensureTestUser(dora)
+      const file = path.join(tmp, "dora.db")
+      writeSqlite(file, installation(emailOf(dora), "imap.example.org", 143))
+      const cli = (args: ReadonlyArray<string>, extra: Record<string, string>, input?: string) => {
+        const result = spawnSync(
+          process.execPath,
+          ["--import", "tsx", "src/main/cli.ts", "import", "ki-mail-helper", ...args],
+          {
+            env: { ...process.env, ...env.env, LOG_LEVEL: "Warn", ...extra },
+            encoding: "utf8",
+            timeout: 120_000,
+            ...(input === undefined ? {} : { input })
+          }
+        )
+        return { status: result.status, output: `${result.stdout}${result.stderr}` }
+      }
+      const args = ["--from", file, "--user", emailOf(dora)]
+
+      const dry = cli([...args, "--dry-run"], { MAIL_HELPER_IMPORT_PASSWORD: MASTER_PASSWORD })
+      assert.strictEqual(dry.status, 0, dry.output)
+      assert.include(dry.output, "DRY RUN (nothing written)")
+      assert.match(dry.output, /rule +would import 5, skipped 0, unmapped 4/)
+      assert.match(dry.output, /unmapped: trusted sender 41/)
+      for (const secret of [MASTER_PASSWORD, IMAP_PASSWORD]) assert.notInclude(dry.output, secret)
+      assert.deepStrictEqual((yield* footprint(dora))["rules"], 0)
+
+      const wrong = cli(args, { MAIL_HELPER_IMPORT_PASSWORD: "wrong-master" })
+      assert.strictEqual(wrong.status, 1, wrong.output)
+      assert.match(wrong.output, /error: wrong master password/)
+      assert.notInclude(wrong.output, "wrong-master")
+
+      // no variable: the password is read from the terminal (here: stdin), not echoed
+      const typed = cli(args, {}, `${MASTER_PASSWORD}\n`)
+      assert.strictEqual(typed.status, 0, typed.output)
+      assert.match(typed.output, /rule +imported 5, skipped 0, unmapped 4/)
+      assert.notInclude(typed.output, MASTER_PASSWORD)
+      assert.deepStrictEqual((yield* footprint(dora))["rules"], mappableRules.length)
+    })
   )
 })

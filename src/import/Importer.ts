@@ -103,6 +103,7 @@ export const runImport = (request: ImportRequest) =>
     const snapshot = yield* readOldSnapshot(request.source, email)
     const dek = yield* unwrapDataKey(request.masterPassword, snapshot.user.salt, snapshot.user.wrappedDek)
     const origin = originOf(snapshot.user.salt, snapshot.user.id)
+    // the data key is needed only for the account fields below; zeroed right after them
 
     // decrypt what we need (host, username, password of each account), in memory only
     const decrypted = yield* Effect.forEach(snapshot.accounts, (account) =>
@@ -124,7 +125,7 @@ export const runImport = (request: ImportRequest) =>
         })
         return { old: account, mapping, password }
       })
-    )
+    ).pipe(Effect.ensuring(Effect.sync(() => Redacted.value(dek).fill(0))))
 
     const items: Array<ImportItem> = []
     /** A write: skipped in a dry run (which then yields undefined). */

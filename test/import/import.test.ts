@@ -7,6 +7,7 @@
  */
 import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
+import { DatabaseSync } from "node:sqlite"
 import * as os from "node:os"
 import * as path from "node:path"
 import { assert, layer } from "@effect/vitest"
@@ -333,6 +334,20 @@ layer(TestLayer, { excludeTestServices: true, timeout: "240 seconds" })("import 
         assert.strictEqual(future._tag, "UnknownSchemaVersion")
         assert.include(future.message, "zz_from_the_future")
         for (const known of KnownSchemaVersions) assert.include(future.message, known)
+
+        // the right password, but one field damaged: named, never shown, nothing written
+        const damagedFile = path.join(tmp, "damaged.db")
+        fs.copyFileSync(file, damagedFile)
+        const db = new DatabaseSync(damagedFile)
+        const row = db.prepare("SELECT encrypted_imap_password AS p FROM mail_accounts WHERE id = 1").get()
+        const sealed = typeof row?.["p"] === "string" ? Buffer.from(row["p"], "base64") : Buffer.alloc(0)
+        sealed[14] = (sealed[14] ?? 0) ^ 0xff
+        db.prepare("UPDATE mail_accounts SET encrypted_imap_password = ? WHERE id = 1").run(sealed.toString("base64"))
+        db.close()
+        const damaged = yield* failure(importFrom(damagedFile, carl))
+        assert.strictEqual(damaged._tag, "OldDataCorrupt")
+        assert.include(damaged.message, "mail account 1: IMAP password")
+        assert.notInclude(damaged.message, sealed.toString("base64"))
 
         // --user must exist here
         const nobody = yield* failure(importFrom(file, "nobody@example.org"))

@@ -249,6 +249,11 @@ export const runImport = (request: ImportRequest) =>
 
         // --- corrections (with the tags on them) ------------------------------------------------
         let withoutCorrection = 0
+        const correctionOutcome = new Map<string, ImportOutcome>()
+        const outcomeOf = (id: string, outcome: ImportOutcome) => {
+          correctionOutcome.set(id, outcome)
+          return outcome
+        }
         for (const old of snapshot.corrections) {
           const source = `processed mail ${old.id}`
           const mapping = mapOldCorrection(old)
@@ -257,11 +262,16 @@ export const runImport = (request: ImportRequest) =>
             continue
           }
           if (doneKey.has(`correction:${old.id}`)) {
-            items.push({ kind: "correction", source, outcome: "skipped", details: ["imported before"] })
+            items.push({
+              kind: "correction",
+              source,
+              outcome: outcomeOf(old.id, "skipped"),
+              details: ["imported before"]
+            })
             continue
           }
           if (mapping._tag === "Unmapped") {
-            items.push({ kind: "correction", source, outcome: "unmapped", details: mapping.reasons })
+            items.push({ kind: "correction", source, outcome: outcomeOf(old.id, "unmapped"), details: mapping.reasons })
             continue
           }
           const accountId = accountFor.get(old.accountId)
@@ -269,7 +279,7 @@ export const runImport = (request: ImportRequest) =>
             items.push({
               kind: "correction",
               source,
-              outcome: "unmapped",
+              outcome: outcomeOf(old.id, "unmapped"),
               details: [`its mail account ${old.accountId} was not imported`]
             })
             continue
@@ -281,7 +291,7 @@ export const runImport = (request: ImportRequest) =>
             VALUES (${owner}, ${accountId}, ${c.messageId}, ${c.mailbox}, ${c.uid}, ${c.urgency}, ${c.importance},
               ${c.category}, ${c.tags === null ? null : sql`${c.tags}::text[]`})`)
           yield* record("correction", old.id, null)
-          items.push({ kind: "correction", source, outcome: "imported", details: mapping.notes })
+          items.push({ kind: "correction", source, outcome: outcomeOf(old.id, "imported"), details: mapping.notes })
         }
         if (withoutCorrection > 0) {
           items.push({
@@ -295,12 +305,22 @@ export const runImport = (request: ImportRequest) =>
         // --- tags: here a tag lives on messages (and in rules); there is no list of tags -------------
         for (const tag of snapshot.tags) {
           const source = `tag ${tag.id} '${tag.name}'`
-          if (tag.assigned > 0) {
+          const carriers = snapshot.corrections.filter((c) => c.tags.includes(tag.name))
+          const outcomes = carriers.map((c) => correctionOutcome.get(c.id))
+          const imported = outcomes.filter((o) => o === "imported").length
+          if (imported > 0) {
             items.push({
               kind: "tag",
               source,
               outcome: "imported",
-              details: [`on ${tag.assigned} message(s), carried by their corrections`]
+              details: [`on ${imported} message(s), with their corrections`]
+            })
+          } else if (outcomes.some((o) => o === "skipped")) {
+            items.push({
+              kind: "tag",
+              source,
+              outcome: "skipped",
+              details: ["its messages' corrections were imported before"]
             })
           } else {
             items.push({
@@ -308,7 +328,9 @@ export const runImport = (request: ImportRequest) =>
               source,
               outcome: "unmapped",
               details: [
-                "no message carries it, and tags here exist only on messages (a rule's addTag can still set it)"
+                carriers.length === 0
+                  ? "no message carries it, and tags here exist only on messages (a rule's addTag can still set it)"
+                  : "the corrections of the messages that carry it were not imported (see above)"
               ]
             })
           }

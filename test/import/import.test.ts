@@ -255,7 +255,7 @@ layer(TestLayer, { excludeTestServices: true, timeout: "240 seconds" })("import 
         account: { imported: 0, skipped: 1, unmapped: 1 },
         rule: { imported: 0, skipped: mappableRules.length, unmapped: unmappableRules.length },
         correction: { imported: 0, skipped: 3, unmapped: 1 },
-        tag: { imported: 2, skipped: 0, unmapped: 1 },
+        tag: { imported: 0, skipped: 2, unmapped: 1 },
         trustedSender: { imported: 0, skipped: 0, unmapped: 2 }
       })
       const [kept] = yield* ownerQuery(

@@ -11,6 +11,7 @@ import { DatabaseSync } from "node:sqlite"
 import * as os from "node:os"
 import * as path from "node:path"
 import { assert, layer } from "@effect/vitest"
+import { InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base"
 import { Effect, Exit, Layer, Redacted, Schema } from "effect"
 import { AccountStore } from "../../src/accounts/AccountStore.ts"
 import { ImportLive } from "../../src/import/ImportLive.ts"
@@ -18,6 +19,7 @@ import { countsOf, formatReport, type ImportReport, runImport } from "../../src/
 import { KnownSchemaVersions, parseSource } from "../../src/import/OldStore.ts"
 import { compileRuleResult, matchesRule, type RuleSubject } from "../../src/rules/evaluate.ts"
 import { RuleStore } from "../../src/rules/RuleStore.ts"
+import { tracingWith } from "../../src/platform/Telemetry.ts"
 import { UserId } from "../../src/users/UserId.ts"
 import { Dovecot } from "../harness/dovecot.ts"
 import { baseUrl } from "../harness/http.ts"
@@ -37,8 +39,12 @@ import {
 } from "./fixture.ts"
 import { writePostgres, writeSqlite } from "./oldInstallation.ts"
 
+/** Every span of the test process, to check that no secret lands in one. */
+const exporter = new InMemorySpanExporter()
+
 const TestLayer = ImportLive.pipe(
-  Layer.provideMerge(syncTestLayer({ worker: true, dovecot: { users: [{ user: IMAP_USER, pass: IMAP_PASSWORD }] } }))
+  Layer.provideMerge(syncTestLayer({ worker: true, dovecot: { users: [{ user: IMAP_USER, pass: IMAP_PASSWORD }] } })),
+  Layer.provideMerge(tracingWith(new SimpleSpanProcessor(exporter), { serviceName: "mail-helper-import-test" }))
 )
 
 const anna = UserId.make("a7777777-7777-4777-8777-777777777771")
@@ -242,6 +248,17 @@ layer(TestLayer, { excludeTestServices: true, timeout: "240 seconds" })("import 
           sql`SELECT count(*)::int AS n FROM import_pending_corrections WHERE user_id = ${anna} AND applied_at IS NULL`
       )
       assert.strictEqual(waiting?.n, 0)
+
+      // spans: the import's are there, and no secret is in any span's name, attributes or events
+      const spans = exporter.getFinishedSpans()
+      assert.isTrue(
+        spans.some((span) => span.name === "import.run"),
+        `spans: ${[...new Set(spans.map((span) => span.name))].join(", ")}`
+      )
+      const spanText = JSON.stringify(
+        spans.map((span) => ({ name: span.name, attributes: span.attributes, events: span.events }))
+      )
+      for (const secret of [MASTER_PASSWORD, IMAP_PASSWORD, "pop-secret-value"]) assert.notInclude(spanText, secret)
 
       // a correction made here afterwards wins over the imported one
       const owner = yield* OwnerDb

@@ -6,6 +6,8 @@ import { describe, expect, it } from "vitest"
 import fc from "fast-check"
 import { mapOldCorrection, mapOldRule, OldActionKeys, OldConditionKeys } from "../../src/import/Mapping.ts"
 import { checkRegex } from "../../src/rules/Rule.ts"
+import { compileRuleResult, matchesRule, type RuleSubject } from "../../src/rules/evaluate.ts"
+import { oldDecision } from "./fixture.ts"
 
 const text = fc.string({ minLength: 0, maxLength: 30 })
 const conditionValue = fc.oneof(text, fc.boolean(), fc.integer(), fc.constant(null), fc.array(text, { maxLength: 2 }))
@@ -150,5 +152,73 @@ describe("mapOldCorrection", () => {
     })
     expect(odd._tag).toBe("Unmapped")
     if (odd._tag === "Unmapped") expect(odd.reasons.join("\n")).toMatch(/urgency 5 .*\n.*category 'dringend'/)
+  })
+})
+
+describe("an imported rule decides as the old rule did", () => {
+  // small alphabets, so that conditions match often; ß and final sigma left out (see the README:
+  // our case folding treats ß as ss, the old lower() did not)
+  const word = fc.string({ unit: fc.constantFrom("a", "b", "C", "ä", "Ö", " ", "x"), minLength: 1, maxLength: 4 })
+  const domain = fc.constantFrom("example.org", "shop.example", "ÄRGER.example")
+  const message = fc.record({
+    messageId: fc.constant("<p@test>"),
+    from: fc.record({
+      name: word,
+      address: fc.tuple(fc.constantFrom("anna", "Bob"), domain).map(([u, d]) => `${u}@${d}`)
+    }),
+    subject: fc.string({ unit: fc.constantFrom("a", "b", "C", "ä", "Ö", " ", "x", "[", "]"), maxLength: 12 }),
+    body: fc.string({ unit: fc.constantFrom("a", "b", "C", "ä", "Ö", " ", "x"), maxLength: 20 }),
+    attachment: fc.boolean()
+  })
+  const condition = fc.oneof(
+    fc.record({ key: fc.constant("sender_equals"), value: fc.constantFrom("anna@example.org", "BOB@shop.example") }),
+    fc.record({ key: fc.constant("sender_contains"), value: word }),
+    fc.record({ key: fc.constant("sender_domain"), value: domain }),
+    fc.record({ key: fc.constant("subject_contains"), value: word }),
+    fc.record({ key: fc.constant("subject_regex"), value: fc.constantFrom("^a", "b+c", "\\[x\\]", "ä|ö", "^$") }),
+    fc.record({ key: fc.constant("body_contains"), value: word }),
+    fc.record({ key: fc.constant("has_attachment"), value: fc.boolean() })
+  )
+  const rule = fc.record({
+    mode: fc.constantFrom("all", "any"),
+    conditions: fc.uniqueArray(condition, { minLength: 1, maxLength: 4, selector: (c) => c.key })
+  })
+
+  it("on random messages", () => {
+    fc.assert(
+      fc.property(rule, fc.array(message, { minLength: 1, maxLength: 8 }), (r, mails) => {
+        const conditions: Record<string, unknown> = { match_mode: r.mode }
+        for (const c of r.conditions) conditions[c.key] = c.value
+        const old = { id: 1, name: "p", active: true, priority: 1, conditions, actions: { mark_as_read: true } }
+        const mapped = mapOldRule({ name: "p", active: true, conditions, actions: old.actions }, 10)
+        if (mapped._tag !== "Mapped") {
+          // only a value that is blank after trimming is refused
+          expect(mapped.reasons.join("\n")).toMatch(/non-empty/)
+          return
+        }
+        const compiled = compileRuleResult(mapped.rule)
+        if (compiled._tag !== "Success") throw new Error("an imported rule does not compile")
+        for (const m of mails) {
+          const subject: RuleSubject = {
+            from: m.from,
+            to: [],
+            cc: [],
+            subject: m.subject,
+            bodyText: m.body,
+            hasAttachment: m.attachment,
+            mailbox: "INBOX",
+            category: null,
+            urgency: null,
+            importance: null,
+            score: null,
+            spam: null,
+            tags: [],
+            flags: { seen: false, flagged: false }
+          }
+          expect(matchesRule(compiled.success, subject)).toBe(oldDecision(old, m))
+        }
+      }),
+      { numRuns: 400 }
+    )
   })
 })

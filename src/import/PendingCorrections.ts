@@ -54,16 +54,3 @@ export const applyPendingCorrections = (owner: UserId) =>
       })
     )
   }).pipe(Effect.mapError(fromSqlError), Effect.withSpan("import.applyPendingCorrections"))
-
-/** Whether the owner has corrections still waiting (a cheap check before the matching). */
-export const hasPendingCorrections = (owner: UserId) =>
-  Effect.gen(function* () {
-    const sql = yield* SqlClient.SqlClient
-    const scope = yield* UserScope
-    const rows = yield* scope.run(
-      owner,
-      sql<{ readonly one: number }>`
-        SELECT 1 AS one FROM import_pending_corrections WHERE user_id = ${owner} AND applied_at IS NULL LIMIT 1`
-    )
-    return rows.length > 0
-  }).pipe(Effect.mapError(fromSqlError))

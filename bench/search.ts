@@ -34,7 +34,7 @@ import { EmailsServicesLive } from "../src/emails/EmailsLive.ts"
 import { PlatformLive } from "../src/main/layers.ts"
 import { Search, type SearchMode } from "../src/search/Search.ts"
 import { VectorIndex } from "../src/search/VectorIndex.ts"
-import { UserId } from "../src/users/UserId.ts"
+import { UserId } from "../src/contract/users/UserId.ts"
 import { UserScope } from "../src/users/UserScope.ts"
 import { benchEnvironment } from "./support/environment.ts"
 

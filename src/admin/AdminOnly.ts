@@ -1,7 +1,7 @@
 import { Effect, Layer } from "effect"
 import { HttpApiMiddleware } from "effect/http-api"
-import { Forbidden } from "../http/ApiErrors.ts"
-import { CurrentUser } from "../users/CurrentUser.ts"
+import { Forbidden } from "../contract/http/ApiErrors.ts"
+import { CurrentUser } from "../contract/users/CurrentUser.ts"
 
 /** The refusal of a signed-in user who is not an admin. */
 export const notAdmin = () => new Forbidden({ message: "this endpoint is for administrators" })

@@ -1,12 +1,12 @@
 import { Effect, Schema } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
 import { enqueueMessages, enqueueReembedAll } from "../analysis/jobs/enqueue.ts"
-import { Api } from "../http/Api.ts"
-import { ValidationError } from "../http/ApiErrors.ts"
+import { Api } from "../contract/Api.ts"
+import { ValidationError } from "../contract/http/ApiErrors.ts"
 import { rateLimited, unavailable } from "../http/errorMapping.ts"
 import { Jobs } from "../jobs/Jobs.ts"
 import { Search } from "../search/Search.ts"
-import { CurrentUser } from "../users/CurrentUser.ts"
+import { CurrentUser } from "../contract/users/CurrentUser.ts"
 import { Emails, type ListFilters, type Position, type SortOrder } from "./Emails.ts"
 
 const CursorJson = Schema.Struct({

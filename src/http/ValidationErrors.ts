@@ -1,7 +1,7 @@
 import { Effect, Layer, SchemaIssue, type Types } from "effect"
 import { HttpRouter, HttpServerRequest } from "effect/http"
 import { HttpApiError, HttpApiMiddleware } from "effect/http-api"
-import { ValidationError } from "./ApiErrors.ts"
+import { ValidationError } from "../contract/http/ApiErrors.ts"
 
 /**
  * Renders request decoding failures as a 400 ValidationError naming every invalid field, and refuses

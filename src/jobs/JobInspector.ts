@@ -1,7 +1,7 @@
 import type { Queue } from "bullmq"
 import { Context, Duration, Effect, Layer, Option, Schema } from "effect"
 import type { DatabaseError } from "../platform/Database.ts"
-import { JobState, QueueUnavailable } from "./Job.ts"
+import { JobState, QueueUnavailable } from "../contract/jobs/Job.ts"
 import { JobKinds } from "./JobKinds.ts"
 import { Jobs } from "./Jobs.ts"
 import { JobStore } from "./JobStore.ts"

@@ -1,10 +1,10 @@
 import { Effect, Schema, Stream } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
-import { Api } from "../http/Api.ts"
-import { ServiceUnavailable, ValidationError } from "../http/ApiErrors.ts"
+import { Api } from "../contract/Api.ts"
+import { ServiceUnavailable, ValidationError } from "../contract/http/ApiErrors.ts"
 import { unavailable } from "../http/errorMapping.ts"
-import { CurrentUser } from "../users/CurrentUser.ts"
-import { JobView } from "./Job.ts"
+import { CurrentUser } from "../contract/users/CurrentUser.ts"
+import { JobView } from "../contract/jobs/Job.ts"
 import { Jobs } from "./Jobs.ts"
 
 const Cursor = Schema.Struct({ createdAt: Schema.String, id: Schema.String })

@@ -12,9 +12,9 @@ import { defineJobKind, PermanentJobError, TransientJobError } from "../jobs/Job
 import { makeProcessor } from "../jobs/JobProcessor.ts"
 import { Jobs, type Submitted } from "../jobs/Jobs.ts"
 import { fromSqlError, logDatabaseError } from "../platform/Database.ts"
-import { UserId } from "../users/UserId.ts"
+import { UserId } from "../contract/users/UserId.ts"
 import { UserScope } from "../users/UserScope.ts"
-import { MailboxPath } from "./Rule.ts"
+import { MailboxPath } from "../contract/rules/Rule.ts"
 import { ApplySummary, RuleExecutor } from "./RuleExecutor.ts"
 import { RunTrigger } from "./RuleStore.ts"
 

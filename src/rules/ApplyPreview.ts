@@ -5,7 +5,7 @@
  */
 import { Effect, Schema } from "effect"
 import type { DatabaseError } from "../platform/Database.ts"
-import type { UserId } from "../users/UserId.ts"
+import type { UserId } from "../contract/users/UserId.ts"
 import type { WireRule } from "./evaluationTask.ts"
 import { compileStored } from "./RuleExecutor.ts"
 import { EvaluationBudgets, RuleEvaluator } from "./RuleEvaluator.ts"

@@ -32,7 +32,7 @@ import {
   isTransientImapError,
   type MailboxInfo
 } from "../sync/Imap.ts"
-import type { UserId } from "../users/UserId.ts"
+import type { UserId } from "../contract/users/UserId.ts"
 import { UserScope } from "../users/UserScope.ts"
 import { type AccountSessionError, AccountSessions } from "./AccountSessions.ts"
 import { groupBy } from "./groupBy.ts"
@@ -48,7 +48,7 @@ import {
 import type { WireRule } from "./evaluationTask.ts"
 import { EvaluationBudgets, RuleEvaluator } from "./RuleEvaluator.ts"
 import { type NewJournalEntry, RunJournal } from "./RunJournal.ts"
-import { describeAction, MatchMode, RuleAction } from "./Rule.ts"
+import { describeAction, MatchMode, RuleAction } from "../contract/rules/Rule.ts"
 import { type MessageSelection, type OverrideUpdate, RuleMail, type RuleMessage } from "./RuleMail.ts"
 import {
   type NewRun,

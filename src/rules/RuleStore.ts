@@ -8,7 +8,7 @@
 import { Context, Effect, Layer, Option, Schema } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
 import { type DatabaseError, decodeRows, fromSqlError } from "../platform/Database.ts"
-import type { UserId } from "../users/UserId.ts"
+import type { UserId } from "../contract/users/UserId.ts"
 import { UserScope } from "../users/UserScope.ts"
 import {
   MatchMode,
@@ -20,7 +20,7 @@ import {
   RuleName,
   RulePriority,
   decodeRuleInput
-} from "./Rule.ts"
+} from "../contract/rules/Rule.ts"
 
 // ---------------------------------------------------------------------------
 // Limits and identifiers

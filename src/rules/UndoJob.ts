@@ -24,7 +24,7 @@ import { defineJobKind, PermanentJobError, TransientJobError } from "../jobs/Job
 import { makeProcessor } from "../jobs/JobProcessor.ts"
 import type { DatabaseError } from "../platform/Database.ts"
 import { type ImapError, type ImapSession, type ImapUnsafeExpunge, isTransientImapError } from "../sync/Imap.ts"
-import { UserId } from "../users/UserId.ts"
+import { UserId } from "../contract/users/UserId.ts"
 import { UserScope } from "../users/UserScope.ts"
 import { type AccountSessionError, AccountSessions } from "./AccountSessions.ts"
 import { groupBy } from "./groupBy.ts"

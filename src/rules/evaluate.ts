@@ -32,7 +32,7 @@ import {
   type RuleCondition,
   type RuleInput,
   type TextCondition
-} from "./Rule.ts"
+} from "../contract/rules/Rule.ts"
 
 // ---------------------------------------------------------------------------
 // Inputs

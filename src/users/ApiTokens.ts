@@ -1,11 +1,11 @@
 import { Context, Effect, Layer, Option, Redacted, Schema } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
-import { Forbidden, ValidationError } from "../http/ApiErrors.ts"
+import { Forbidden, ValidationError } from "../contract/http/ApiErrors.ts"
 import { type DatabaseError, decodeRows, fromSqlError } from "../platform/Database.ts"
-import { type CurrentUserShape, Role, scopesOfRole, TokenScope } from "./CurrentUser.ts"
+import { type CurrentUserShape, Role, scopesOfRole, TokenScope } from "../contract/users/CurrentUser.ts"
 import { randomSecret, secretHash } from "./Secrets.ts"
-import { TokenNotFound } from "./UserErrors.ts"
-import { UserId } from "./UserId.ts"
+import { TokenNotFound } from "../contract/users/UserErrors.ts"
+import { UserId } from "../contract/users/UserId.ts"
 import { UserScope } from "./UserScope.ts"
 
 export const TokenId = Schema.String.pipe(Schema.check(Schema.isUUID()), Schema.brand("ApiTokenId"))

@@ -9,7 +9,7 @@ import { SearchApi } from "./search/SearchApi.ts"
 import { QueuesApi } from "./jobs/QueuesApi.ts"
 import { RulesApi } from "./rules/RulesApi.ts"
 import { AuthApi } from "./users/AuthApi.ts"
-import { ValidationErrors } from "../http/ValidationErrors.ts"
+import { ValidationErrors } from "./http/ValidationErrors.ts"
 
 /** The whole HTTP contract (DESIGN section 5); each feature contributes its group. */
 export class Api extends HttpApi.make("mail-helper")

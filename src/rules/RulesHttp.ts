@@ -7,11 +7,12 @@ import { rateLimited, unavailable } from "../http/errorMapping.ts"
 import { Jobs } from "../jobs/Jobs.ts"
 import { CurrentUser } from "../contract/users/CurrentUser.ts"
 import { RulesApplyJob } from "./ApplyJob.ts"
-import { ApplyConfirmationRequired, previewApply } from "./ApplyPreview.ts"
+import { confirmationRequired, previewApply } from "./ApplyPreview.ts"
 import { dryRunMessages } from "./RuleExecutor.ts"
 import { RuleEvaluator } from "./RuleEvaluator.ts"
 import { RuleMail, type RuleMessage } from "./RuleMail.ts"
-import { RuleNotFound, RuleStore, toRuleView } from "./RuleStore.ts"
+import { RuleNotFound } from "../contract/rules/RuleSchemas.ts"
+import { RuleStore, toRuleView } from "./RuleStore.ts"
 import { RunJournal } from "./RunJournal.ts"
 import { RulesUndoJob } from "./UndoJob.ts"
 import { RuleTestLimits } from "../contract/rules/RulesApi.ts"
@@ -145,7 +146,7 @@ const RulesHandlers = HttpApiBuilder.group(
             since: payload.since === undefined ? undefined : new Date(payload.since)
           }).pipe(Effect.provideService(RuleStore, store), Effect.provideService(RuleMail, mail), withEvaluator)
           if (payload.confirm !== preview.count) {
-            return yield* ApplyConfirmationRequired.of(preview, payload.confirm)
+            return yield* confirmationRequired(preview, payload.confirm)
           }
           const submitted = yield* jobs.submitForUser(
             RulesApplyJob,

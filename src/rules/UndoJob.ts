@@ -29,7 +29,8 @@ import { UserScope } from "../users/UserScope.ts"
 import { type AccountSessionError, AccountSessions } from "./AccountSessions.ts"
 import { groupBy } from "./groupBy.ts"
 import { sqlFailure } from "./RuleStore.ts"
-import { type JournalEntry, RunJournal, type UndoStatus } from "./RunJournal.ts"
+import type { JournalEntry, UndoStatus } from "../contract/rules/RuleSchemas.ts"
+import { RunJournal } from "./RunJournal.ts"
 
 const Uuid = Schema.String.pipe(Schema.check(Schema.isUUID()))
 

@@ -10,7 +10,8 @@ import { randomSecret, secretHash } from "./Secrets.ts"
 import { type SessionUser, Sessions } from "./Sessions.ts"
 import { type EmailTaken, RegistrationClosed, type UserNotFound } from "../contract/users/UserErrors.ts"
 import type { UserId } from "../contract/users/UserId.ts"
-import { emailProblem, normaliseEmail, Users, type UserView } from "./Users.ts"
+import type { UserView } from "../contract/users/UserViews.ts"
+import { emailProblem, normaliseEmail, Users } from "./Users.ts"
 
 /** The one answer to a failed sign-in, whatever failed: no hint whether the email exists. */
 export const invalidCredentials = () => new Unauthorized({ message: "invalid email or password" })

@@ -15,7 +15,8 @@ import { fromSqlError, logDatabaseError } from "../platform/Database.ts"
 import { UserId } from "../contract/users/UserId.ts"
 import { UserScope } from "../users/UserScope.ts"
 import { MailboxPath } from "../contract/rules/Rule.ts"
-import { ApplySummary, RuleExecutor } from "./RuleExecutor.ts"
+import { ApplySummary } from "../contract/rules/RuleSchemas.ts"
+import { RuleExecutor } from "./RuleExecutor.ts"
 import { IsoDateTime, RunTrigger } from "../contract/rules/RuleSchemas.ts"
 
 const Uuid = Schema.String.pipe(Schema.check(Schema.isUUID()))

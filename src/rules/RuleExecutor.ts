@@ -23,7 +23,7 @@
  * Transient failures (connection, database) stop the attempt after the page that met them has been
  * written; the caller retries, and `diffPlan` skips whatever is already done.
  */
-import { Context, Effect, Exit, Layer, Result, Schema, Scope } from "effect"
+import { Context, Effect, Exit, Layer, Result, Scope } from "effect"
 import { type DatabaseError, fromSqlError } from "../platform/Database.ts"
 import {
   type ImapError,
@@ -36,7 +36,7 @@ import type { UserId } from "../contract/users/UserId.ts"
 import { UserScope } from "../users/UserScope.ts"
 import { type AccountSessionError, AccountSessions } from "./AccountSessions.ts"
 import { groupBy } from "./groupBy.ts"
-import type { DryRunTruncation, RuleTestResult, SkippedMessage } from "../contract/rules/RuleSchemas.ts"
+import type { ApplySummary, DryRunTruncation, RuleTestResult, SkippedMessage } from "../contract/rules/RuleSchemas.ts"
 import {
   applyActions,
   type CompiledRule,
@@ -56,28 +56,6 @@ import { type NewRun, RuleStore, type StoredRule } from "./RuleStore.ts"
 // ---------------------------------------------------------------------------
 // Public shapes
 // ---------------------------------------------------------------------------
-
-export const ApplySummary = Schema.Struct({
-  /** Enabled rules that ran. */
-  rules: Schema.Int,
-  /** Messages evaluated. */
-  messages: Schema.Int,
-  /** Messages at least one rule matched. */
-  matched: Schema.Int,
-  /** Messages at least one change was applied to. */
-  changed: Schema.Int,
-  actionsApplied: Schema.Int,
-  actionsFailed: Schema.Int,
-  /** Messages with at least one failed change. */
-  failedMessages: Schema.Int,
-  /** Execution log rows written. */
-  runs: Schema.Int,
-  /** Messages whose evaluation ran over its time limit (nothing was done to them). */
-  evaluationTimeouts: Schema.Int,
-  /** The run stopped at the confirmed count: more messages would change now than the user confirmed. */
-  stoppedAtConfirmedCount: Schema.Boolean
-})
-export type ApplySummary = typeof ApplySummary.Type
 
 export interface ApplyRequest {
   readonly ownerId: UserId

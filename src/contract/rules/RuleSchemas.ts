@@ -27,6 +27,29 @@ export class RuleLimitReached extends Schema.TaggedError<RuleLimitReached>()(
   { httpApiStatus: 409 }
 ) {}
 
+/** What a `rules.apply` run did (the job's result). */
+export const ApplySummary = Schema.Struct({
+  /** Enabled rules that ran. */
+  rules: Schema.Int,
+  /** Messages evaluated. */
+  messages: Schema.Int,
+  /** Messages at least one rule matched. */
+  matched: Schema.Int,
+  /** Messages at least one change was applied to. */
+  changed: Schema.Int,
+  actionsApplied: Schema.Int,
+  actionsFailed: Schema.Int,
+  /** Messages with at least one failed change. */
+  failedMessages: Schema.Int,
+  /** Execution log rows written. */
+  runs: Schema.Int,
+  /** Messages whose evaluation ran over its time limit (nothing was done to them). */
+  evaluationTimeouts: Schema.Int,
+  /** The run stopped at the confirmed count: more messages would change now than the user confirmed. */
+  stoppedAtConfirmedCount: Schema.Boolean
+})
+export type ApplySummary = typeof ApplySummary.Type
+
 /** A rule as the API shows it. */
 export class RuleView extends Schema.Class<RuleView>("Rule")({
   id: RuleId,

@@ -18,13 +18,13 @@
  */
 import { type Job, Worker } from "bullmq"
 import { Context, Effect, Exit, Layer, Option, Schedule, Schema } from "effect"
-import { QueueUnavailable } from "../jobs/Job.ts"
+import { QueueUnavailable } from "../contract/jobs/Job.ts"
 import { defineJobKind } from "../jobs/JobKind.ts"
 import { Jobs } from "../jobs/Jobs.ts"
 import type { DatabaseError } from "../platform/Database.ts"
 import { Redis } from "../platform/Redis.ts"
 import { SyncJob } from "../sync/SyncJob.ts"
-import { AccountId, type AccountStatus } from "./Account.ts"
+import { AccountId, type AccountStatus } from "../contract/accounts/Account.ts"
 import { AccountStore, type ScheduleTarget } from "./AccountStore.ts"
 
 export const SyncTickPayload = Schema.Struct({ accountId: AccountId })

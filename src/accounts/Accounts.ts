@@ -1,12 +1,12 @@
 import { Context, Effect, Layer, Option, Redacted, Schedule } from "effect"
-import { Conflict, type TooManyRequests } from "../http/ApiErrors.ts"
-import type { JobAccepted, QueueUnavailable, SubmitRateLimited } from "../jobs/Job.ts"
+import { Conflict, type TooManyRequests } from "../contract/http/ApiErrors.ts"
+import type { JobAccepted, QueueUnavailable, SubmitRateLimited } from "../contract/jobs/Job.ts"
 import { Jobs } from "../jobs/Jobs.ts"
 import { JobStore } from "../jobs/JobStore.ts"
 import type { DatabaseError } from "../platform/Database.ts"
 import type { RedisError } from "../platform/Redis.ts"
 import { SyncJob } from "../sync/SyncJob.ts"
-import type { UserId } from "../users/UserId.ts"
+import type { UserId } from "../contract/users/UserId.ts"
 import {
   type AccountExists,
   AccountId,
@@ -20,7 +20,7 @@ import {
   missingCredentialFields,
   type MailboxView,
   type UpdateAccountRequest
-} from "./Account.ts"
+} from "../contract/accounts/Account.ts"
 import { AccountSchedules } from "./AccountSchedules.ts"
 import { type AccountChanges, type AccountRecord, AccountStore, toAccountView } from "./AccountStore.ts"
 import { ImapAccess } from "./ImapAccess.ts"

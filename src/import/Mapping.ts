@@ -4,8 +4,8 @@
  * reason: the import reports those, it never drops one silently.
  */
 import { Result, Schema } from "effect"
-import { Host, Label, Password, type Security, Username } from "../accounts/Account.ts"
-import { categories, TAG_MAX_CHARS, TAGS_MAX } from "../analysis/Analysis.ts"
+import { Host, Label, Password, type Security, Username } from "../contract/accounts/Account.ts"
+import { categories, TAG_MAX_CHARS, TAGS_MAX } from "../contract/analysis/Analysis.ts"
 import { normalizeTags } from "../emails/Emails.ts"
 import {
   type RuleAction,
@@ -13,7 +13,7 @@ import {
   RuleInput,
   type RuleInputEncoded,
   ruleParseOptions
-} from "../rules/Rule.ts"
+} from "../contract/rules/Rule.ts"
 
 // ---------------------------------------------------------------------------
 // Rules

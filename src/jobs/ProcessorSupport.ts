@@ -1,7 +1,7 @@
 import { Effect } from "effect"
 import type { SqlError } from "effect/sql"
 import { logDatabaseError } from "../platform/Database.ts"
-import type { UserId } from "../users/UserId.ts"
+import type { UserId } from "../contract/users/UserId.ts"
 import { CurrentJob } from "./CurrentJob.ts"
 import { PermanentJobError, TransientJobError } from "./JobKind.ts"
 

@@ -12,26 +12,14 @@ import { defineJobKind, PermanentJobError, TransientJobError } from "../jobs/Job
 import { makeProcessor } from "../jobs/JobProcessor.ts"
 import { Jobs, type Submitted } from "../jobs/Jobs.ts"
 import { fromSqlError, logDatabaseError } from "../platform/Database.ts"
-import { UserId } from "../users/UserId.ts"
+import { UserId } from "../contract/users/UserId.ts"
 import { UserScope } from "../users/UserScope.ts"
-import { MailboxPath } from "./Rule.ts"
-import { ApplySummary, RuleExecutor } from "./RuleExecutor.ts"
-import { RunTrigger } from "./RuleStore.ts"
+import { MailboxPath } from "../contract/rules/Rule.ts"
+import { ApplySummary } from "../contract/rules/RuleSchemas.ts"
+import { RuleExecutor } from "./RuleExecutor.ts"
+import { IsoDateTime, RunTrigger } from "../contract/rules/RuleSchemas.ts"
 
 const Uuid = Schema.String.pipe(Schema.check(Schema.isUUID()))
-
-/** An ISO 8601 date-time ("2025-03-01" or "2025-03-01T08:00:00Z"). */
-export const IsoDateTime = Schema.String.pipe(
-  Schema.check(
-    Schema.isMaxLength(40),
-    Schema.makeFilter((s: string) =>
-      /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$/.test(s) &&
-      !Number.isNaN(Date.parse(s))
-        ? undefined
-        : "expected an ISO 8601 date or date-time, e.g. 2025-03-01 or 2025-03-01T08:00:00Z"
-    )
-  )
-).annotate({ description: "ISO 8601 date or date-time" })
 
 export const ApplyLimits = {
   maxRuleIds: 200,

@@ -24,12 +24,13 @@ import { defineJobKind, PermanentJobError, TransientJobError } from "../jobs/Job
 import { makeProcessor } from "../jobs/JobProcessor.ts"
 import type { DatabaseError } from "../platform/Database.ts"
 import { type ImapError, type ImapSession, type ImapUnsafeExpunge, isTransientImapError } from "../sync/Imap.ts"
-import { UserId } from "../users/UserId.ts"
+import { UserId } from "../contract/users/UserId.ts"
 import { UserScope } from "../users/UserScope.ts"
 import { type AccountSessionError, AccountSessions } from "./AccountSessions.ts"
 import { groupBy } from "./groupBy.ts"
 import { sqlFailure } from "./RuleStore.ts"
-import { type JournalEntry, RunJournal, type UndoStatus } from "./RunJournal.ts"
+import type { JournalEntry, UndoStatus } from "../contract/rules/RuleSchemas.ts"
+import { RunJournal } from "./RunJournal.ts"
 
 const Uuid = Schema.String.pipe(Schema.check(Schema.isUUID()))
 

@@ -27,7 +27,7 @@ import { SqlClient, type SqlError } from "effect/sql"
 import { AccountSchedules } from "../accounts/AccountSchedules.ts"
 import { type AccountRecord, AccountStore } from "../accounts/AccountStore.ts"
 import { ImapAccess } from "../accounts/ImapAccess.ts"
-import type { AccountId, AccountStatus } from "../accounts/Account.ts"
+import type { AccountId, AccountStatus } from "../contract/accounts/Account.ts"
 import { AnalyzeMailJob } from "../analysis/jobs/AnalyzeMailJob.ts"
 import { enqueueNewMailProcessing } from "../analysis/jobs/enqueue.ts"
 import { applyPendingCorrections } from "../import/PendingCorrections.ts"
@@ -39,7 +39,7 @@ import { Jobs } from "../jobs/Jobs.ts"
 import { makeProcessor } from "../jobs/JobProcessor.ts"
 import { logDatabaseError } from "../platform/Database.ts"
 import { syncErrors, syncMessages } from "../platform/Metrics.ts"
-import { UserId } from "../users/UserId.ts"
+import { UserId } from "../contract/users/UserId.ts"
 import {
   type FetchedMessage,
   Imap,

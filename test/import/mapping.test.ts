@@ -5,7 +5,7 @@
 import { describe, expect, it } from "vitest"
 import fc from "fast-check"
 import { mapOldCorrection, mapOldRule, OldActionKeys, OldConditionKeys } from "../../src/import/Mapping.ts"
-import { checkRegex } from "../../src/rules/Rule.ts"
+import { checkRegex } from "../../src/contract/rules/Rule.ts"
 import { compileRuleResult, matchesRule, type RuleSubject } from "../../src/rules/evaluate.ts"
 import { oldDecision } from "./fixture.ts"
 

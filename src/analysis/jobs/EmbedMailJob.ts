@@ -3,7 +3,7 @@ import { CurrentJob } from "../../jobs/CurrentJob.ts"
 import { defineJobKind, type JobError } from "../../jobs/JobKind.ts"
 import { makeProcessor } from "../../jobs/JobProcessor.ts"
 import { databaseTrouble, ownerOf } from "../../jobs/ProcessorSupport.ts"
-import type { AnalysisProviderError } from "../Analysis.ts"
+import type { AnalysisProviderError } from "../../contract/analysis/Analysis.ts"
 import { MailProcessingConfig } from "../MailProcessingConfig.ts"
 import {
   type EmbeddingCandidate,

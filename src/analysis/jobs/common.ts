@@ -1,9 +1,9 @@
 import { createHash } from "node:crypto"
 import { Schema } from "effect"
-import { EmailId } from "../../emails/EmailId.ts"
+import { EmailId } from "../../contract/emails/EmailId.ts"
 import { PermanentJobError, TransientJobError } from "../../jobs/JobKind.ts"
-import { UserId } from "../../users/UserId.ts"
-import type { AnalysisProviderError } from "../Analysis.ts"
+import { UserId } from "../../contract/users/UserId.ts"
+import type { AnalysisProviderError } from "../../contract/analysis/Analysis.ts"
 
 /** Most message ids one job may name. */
 export const MAX_EMAIL_IDS = 1_000

@@ -15,7 +15,7 @@
  * messages/s and the ratio to the baseline.
  */
 import { Effect } from "effect"
-import type { AnalysisInput } from "../src/analysis/Analysis.ts"
+import type { AnalysisInput } from "../src/contract/analysis/Analysis.ts"
 import { classify } from "../src/analysis/offline/classifier.ts"
 import { embedText } from "../src/analysis/offline/embedding.ts"
 import { Analyzer } from "../src/analysis/providers/Analyzer.ts"

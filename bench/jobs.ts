@@ -19,7 +19,7 @@ import { Jobs } from "../src/jobs/Jobs.ts"
 import { JobsLive, PlatformLive } from "../src/main/layers.ts"
 import { WorkerLive } from "../src/main/workerLayers.ts"
 import { SystemDatabase } from "../src/platform/Database.ts"
-import { UserId } from "../src/users/UserId.ts"
+import { UserId } from "../src/contract/users/UserId.ts"
 import { cpuPerUnit, cpuSnapshot } from "./support/cpu.ts"
 import { benchEnvironment, rate } from "./support/environment.ts"
 

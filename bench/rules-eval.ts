@@ -11,7 +11,7 @@
  */
 import { Result, Schema } from "effect"
 import { RE2JS } from "re2js"
-import { RuleInput, ruleParseOptions } from "../src/rules/Rule.ts"
+import { RuleInput, ruleParseOptions } from "../src/contract/rules/Rule.ts"
 import {
   type CompiledRule,
   compileRuleResult,

@@ -19,12 +19,12 @@
 import { SyncTickJob, SyncTickPayload } from "../contract/jobs/SyncTickJob.ts"
 import { type Job, Worker } from "bullmq"
 import { Context, Effect, Exit, Layer, Option, Schedule, Schema } from "effect"
-import type { QueueUnavailable } from "../jobs/Job.ts"
+import type { QueueUnavailable } from "../contract/jobs/Job.ts"
 import { Jobs } from "../jobs/Jobs.ts"
 import type { DatabaseError } from "../platform/Database.ts"
 import { Redis } from "../platform/Redis.ts"
 import { MailSyncJob } from "../contract/jobs/MailSyncJob.ts"
-import type { AccountId, AccountStatus } from "./Account.ts"
+import type { AccountId, AccountStatus } from "../contract/accounts/Account.ts"
 import { AccountStore, type ScheduleTarget } from "./AccountStore.ts"
 
 /** The scheduler id of an account (one per account). */

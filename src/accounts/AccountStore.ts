@@ -9,7 +9,7 @@ import { Context, Effect, Layer, Option, type Redacted, Schema } from "effect"
 import { SqlClient, type SqlError, type Statement } from "effect/sql"
 import { type DatabaseError, decodeRows, fromSqlError } from "../platform/Database.ts"
 import { Crypto, type SecretDecryptionFailed } from "../platform/Crypto.ts"
-import { UserId } from "../users/UserId.ts"
+import { UserId } from "../contract/users/UserId.ts"
 import { UserScope } from "../users/UserScope.ts"
 import {
   type AccountServer,
@@ -22,7 +22,7 @@ import {
   Security,
   ServerProfile,
   SpecialUse
-} from "./Account.ts"
+} from "../contract/accounts/Account.ts"
 
 /** Associated data of an account's sealed password: the ciphertext only opens on its own row. */
 export const passwordAssociatedData = (accountId: string): string => `mail_accounts:${accountId}:password`

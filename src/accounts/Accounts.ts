@@ -1,11 +1,11 @@
 import { Context, Effect, Layer, Option, Redacted, Schedule } from "effect"
-import { Conflict, type TooManyRequests } from "../http/ApiErrors.ts"
-import type { JobAccepted, QueueUnavailable, SubmitRateLimited } from "../jobs/Job.ts"
+import { Conflict, type TooManyRequests } from "../contract/http/ApiErrors.ts"
+import type { JobAccepted, QueueUnavailable, SubmitRateLimited } from "../contract/jobs/Job.ts"
 import { Jobs } from "../jobs/Jobs.ts"
 import type { DatabaseError } from "../platform/Database.ts"
 import type { RedisError } from "../platform/Redis.ts"
 import { MailSyncJob } from "../contract/jobs/MailSyncJob.ts"
-import type { UserId } from "../users/UserId.ts"
+import type { UserId } from "../contract/users/UserId.ts"
 import {
   type AccountExists,
   AccountId,
@@ -19,7 +19,7 @@ import {
   missingCredentialFields,
   type MailboxView,
   type UpdateAccountRequest
-} from "./Account.ts"
+} from "../contract/accounts/Account.ts"
 import { AccountSchedules } from "./AccountSchedules.ts"
 import { type AccountChanges, type AccountRecord, AccountStore, toAccountView } from "./AccountStore.ts"
 import { ImapAccess } from "./ImapAccess.ts"

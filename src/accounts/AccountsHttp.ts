@@ -1,8 +1,8 @@
 import { Effect } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
-import { Api } from "../http/Api.ts"
+import { Api } from "../contract/Api.ts"
 import { rateLimited, unavailable } from "../http/errorMapping.ts"
-import { CurrentUser } from "../users/CurrentUser.ts"
+import { CurrentUser } from "../contract/users/CurrentUser.ts"
 import { Accounts } from "./Accounts.ts"
 
 export const AccountsHttpLive = HttpApiBuilder.group(

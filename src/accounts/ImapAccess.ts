@@ -14,7 +14,7 @@ import {
   type ImapConnectOptions,
   type ImapProtocolError
 } from "../sync/Imap.ts"
-import { AccountVerificationFailed, type Security, type VerificationFailure } from "./Account.ts"
+import { AccountVerificationFailed, type Security, type VerificationFailure } from "../contract/accounts/Account.ts"
 import { AccountsConfig } from "./AccountsConfig.ts"
 
 export interface ImapTarget {

@@ -1,7 +1,7 @@
 import { Context, Effect, Layer, Schema } from "effect"
-import { TooManyRequests } from "../http/ApiErrors.ts"
+import { TooManyRequests } from "../contract/http/ApiErrors.ts"
 import { Redis, type RedisError } from "../platform/Redis.ts"
-import type { UserId } from "../users/UserId.ts"
+import type { UserId } from "../contract/users/UserId.ts"
 import { AccountsConfig } from "./AccountsConfig.ts"
 
 export interface VerifyThrottleShape {

@@ -1,10 +1,10 @@
 import { Effect, Redacted } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
-import { Api } from "../http/Api.ts"
-import { ServiceUnavailable } from "../http/ApiErrors.ts"
+import { Api } from "../contract/Api.ts"
+import { ServiceUnavailable } from "../contract/http/ApiErrors.ts"
 import { unavailable } from "../http/errorMapping.ts"
 import { Auth } from "../users/Auth.ts"
-import { CurrentUser } from "../users/CurrentUser.ts"
+import { CurrentUser } from "../contract/users/CurrentUser.ts"
 import { Users } from "../users/Users.ts"
 
 const redisUnavailable = () => Effect.fail(new ServiceUnavailable({ message: "session store unavailable" }))

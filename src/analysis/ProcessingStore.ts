@@ -1,9 +1,9 @@
 import { Array as Arr, Context, Effect, Layer, Schema } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
 import { decodeRows } from "../platform/Database.ts"
-import type { UserId } from "../users/UserId.ts"
+import type { UserId } from "../contract/users/UserId.ts"
 import { UserScope } from "../users/UserScope.ts"
-import type { AnalysisInput, ProviderAnalysis } from "./Analysis.ts"
+import type { AnalysisInput, ProviderAnalysis } from "../contract/analysis/Analysis.ts"
 import { normalize, packQ8, vectorLiteral } from "./embeddingCodec.ts"
 import { addressesOf, analysisHeadersOf } from "./mailFields.ts"
 

@@ -1,4 +1,4 @@
-import type { AnalysisHeaders } from "./Analysis.ts"
+import type { AnalysisHeaders } from "../contract/analysis/Analysis.ts"
 
 /**
  * Readers for the JSON columns the sync writes (`emails.to_addresses`,

@@ -1,11 +1,11 @@
 import { Effect } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
-import { Api } from "../http/Api.ts"
-import { NotFound } from "../http/ApiErrors.ts"
+import { Api } from "../contract/Api.ts"
+import { NotFound } from "../contract/http/ApiErrors.ts"
 import { rateLimited, unavailable } from "../http/errorMapping.ts"
 import { Jobs } from "../jobs/Jobs.ts"
 import { AppConfig } from "../platform/Config.ts"
-import { CurrentUser } from "../users/CurrentUser.ts"
+import { CurrentUser } from "../contract/users/CurrentUser.ts"
 import { PingJob } from "../contract/jobs/PingJob.ts"
 
 export const DebugHttpLive = HttpApiBuilder.group(

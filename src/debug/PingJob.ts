@@ -1,5 +1,6 @@
 import { Effect } from "effect"
-import { PingJob, type PingPayload } from "../contract/jobs/PingJob.ts"
+import type { PingPayload } from "../contract/debug/Ping.ts"
+import { PingJob } from "../contract/jobs/PingJob.ts"
 import { CurrentJob } from "../jobs/CurrentJob.ts"
 import { PermanentJobError, TransientJobError } from "../contract/jobs/JobKind.ts"
 import { makeProcessor } from "../jobs/JobProcessor.ts"

@@ -1,11 +1,11 @@
 import { Context, Effect, Layer, Option, Schema } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
-import { Level } from "../analysis/Analysis.ts"
+import { Level } from "../contract/analysis/Analysis.ts"
 import { addressesOf } from "../analysis/mailFields.ts"
 import { type DatabaseError, decodeRows, fromSqlError } from "../platform/Database.ts"
-import type { UserId } from "../users/UserId.ts"
+import type { UserId } from "../contract/users/UserId.ts"
 import { UserScope } from "../users/UserScope.ts"
-import { EmailId, EmailNotFound } from "./EmailId.ts"
+import { EmailId, EmailNotFound } from "../contract/emails/EmailId.ts"
 import {
   type AnalysisView,
   AnalysisState,
@@ -16,7 +16,7 @@ import {
   EmbeddingState,
   type OverridesView,
   scoreOf
-} from "./EmailViews.ts"
+} from "../contract/emails/EmailViews.ts"
 
 /**
  * The emails repository: lists with filters and keyset pagination over the

@@ -1,41 +1,33 @@
 import { Effect, Schema } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
 import { enqueueMessages, enqueueReembedAll } from "../analysis/jobs/enqueue.ts"
-import { Api } from "../http/Api.ts"
-import { ValidationError } from "../http/ApiErrors.ts"
+import { Api } from "../contract/Api.ts"
+import { ValidationError } from "../contract/http/ApiErrors.ts"
+import { CursorDate, CursorUuid, cursorCodec, invalidCursor } from "../http/Cursor.ts"
 import { rateLimited, unavailable } from "../http/errorMapping.ts"
 import { Jobs } from "../jobs/Jobs.ts"
 import { Search } from "../search/Search.ts"
-import { CurrentUser } from "../users/CurrentUser.ts"
-import { Emails, type ListFilters, type Position, type SortOrder } from "./Emails.ts"
+import { CurrentUser } from "../contract/users/CurrentUser.ts"
+import { Emails, type ListFilters, type SortOrder } from "./Emails.ts"
 
-const CursorJson = Schema.Struct({
-  s: Schema.Literals(["date", "score"]),
-  d: Schema.DateFromString,
-  i: Schema.String.pipe(Schema.check(Schema.isUUID())),
-  c: Schema.Int
-})
-const decodeCursorJson = Schema.decodeUnknownEffect(Schema.fromJsonString(CursorJson))
-
-export const encodeCursor = (sort: SortOrder, position: Position): string =>
-  Buffer.from(JSON.stringify({ s: sort, d: position.date.toISOString(), i: position.id, c: position.score })).toString(
-    "base64url"
-  )
+/** Keyset position of `GET /emails`: the sort it belongs to, then the last message's date, id and score. */
+const emailCursor = cursorCodec(
+  Schema.Struct({ s: Schema.Literals(["date", "score"]), d: CursorDate, i: CursorUuid, c: Schema.Int })
+)
 
 const invalid = (issues: ReadonlyArray<{ readonly path: string; readonly message: string }>) =>
   new ValidationError({ message: `invalid request query: ${issues.map((i) => i.path).join(", ")}`, issues })
 
 const decodeCursor = (cursor: string, sort: SortOrder) =>
-  decodeCursorJson(Buffer.from(cursor, "base64url").toString("utf8")).pipe(
-    Effect.mapError(() => invalid([{ path: "query.cursor", message: "not a cursor returned by this endpoint" }])),
-    Effect.flatMap((decoded) =>
-      decoded.s === sort
-        ? Effect.succeed({ date: decoded.d, id: decoded.i, score: decoded.c })
-        : Effect.fail(
-            invalid([{ path: "query.cursor", message: `the cursor belongs to sort=${decoded.s}, not sort=${sort}` }])
-          )
+  emailCursor
+    .decode(cursor)
+    .pipe(
+      Effect.flatMap((decoded) =>
+        decoded.s === sort
+          ? Effect.succeed({ date: decoded.d, id: decoded.i, score: decoded.c })
+          : Effect.fail(invalidCursor(`the cursor belongs to sort=${decoded.s}, not sort=${sort}`))
+      )
     )
-  )
 
 const flag = (value: "true" | "false" | undefined): boolean | undefined =>
   value === undefined ? undefined : value === "true"
@@ -75,7 +67,10 @@ export const EmailsHttpLive = HttpApiBuilder.group(
           const page = yield* emails.list(user.id, { filters, sort, limit: query.limit ?? 50, after })
           return {
             items: page.items,
-            nextCursor: page.next === undefined ? null : encodeCursor(sort, page.next)
+            nextCursor:
+              page.next === undefined
+                ? null
+                : emailCursor.encode({ s: sort, d: page.next.date, i: page.next.id, c: page.next.score })
           }
         }).pipe(Effect.catchTag("DatabaseError", unavailable))
       )

@@ -1,9 +1,9 @@
 import { Effect } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
 import { SqlClient } from "effect/sql"
-import { Api } from "../http/Api.ts"
+import { Api } from "../contract/Api.ts"
 import { Redis } from "../platform/Redis.ts"
-import { NotReady } from "./HealthApi.ts"
+import { NotReady } from "../contract/health/HealthApi.ts"
 
 const probe = <E, R>(check: Effect.Effect<unknown, E, R>) =>
   check.pipe(

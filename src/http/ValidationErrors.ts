@@ -1,15 +1,8 @@
 import { Effect, Layer, SchemaIssue, type Types } from "effect"
 import { HttpRouter, HttpServerRequest } from "effect/http"
-import { HttpApiError, HttpApiMiddleware } from "effect/http-api"
-import { ValidationError } from "./ApiErrors.ts"
-
-/**
- * Renders request decoding failures as a 400 ValidationError naming every invalid field, and refuses
- * text no endpoint can store before any endpoint sees it (see {@link unstorableText}).
- */
-export class ValidationErrors extends HttpApiMiddleware.Service<ValidationErrors>()("mail-helper/ValidationErrors", {
-  error: ValidationError
-}) {}
+import { HttpApiError } from "effect/http-api"
+import { ValidationError } from "../contract/http/ApiErrors.ts"
+import { ValidationErrors } from "../contract/http/ValidationErrors.ts"
 
 const formatter = SchemaIssue.makeFormatterStandardSchemaV1()
 

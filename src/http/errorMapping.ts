@@ -1,6 +1,6 @@
 import { Effect } from "effect"
 import { DatabaseError, logDatabaseError } from "../platform/Database.ts"
-import { ServiceUnavailable, TooManyRequests } from "./ApiErrors.ts"
+import { ServiceUnavailable, TooManyRequests } from "../contract/http/ApiErrors.ts"
 
 /**
  * For `Effect.catchTag(["DatabaseError", "QueueUnavailable"], unavailable)`:

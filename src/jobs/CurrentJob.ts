@@ -1,6 +1,6 @@
 import { Context, Effect, Option, Schema } from "effect"
 import { type JobError, PermanentJobError } from "../contract/jobs/JobKind.ts"
-import { UserId } from "../users/UserId.ts"
+import { UserId } from "../contract/users/UserId.ts"
 
 export interface ProgressUpdate {
   readonly phase: string

@@ -1,5 +1,5 @@
 import { Schema } from "effect"
-import { JobId } from "./Job.ts"
+import { JobId } from "../contract/jobs/Job.ts"
 
 /**
  * What travels through BullMQ for one job. The payload is the kind's encoded

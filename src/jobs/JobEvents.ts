@@ -1,6 +1,6 @@
 import { Context, Effect, Layer, PubSub, Schema, Scope, Stream } from "effect"
 import { Redis } from "../platform/Redis.ts"
-import { JobProgress, JobState } from "./Job.ts"
+import { JobProgress, JobState } from "../contract/jobs/Job.ts"
 
 /** A change of one job, fanned out to every API instance for live streams. */
 export const JobEvent = Schema.Struct({

@@ -2,9 +2,9 @@ import { Context, Effect, Exit, Layer, Option, Request, RequestResolver, Schema 
 import { SqlClient, type SqlError } from "effect/sql"
 import { DatabaseError, decodeRows, fromSqlError, SystemDatabase } from "../platform/Database.ts"
 import { perJobSpan } from "../platform/Telemetry.ts"
-import type { UserId } from "../users/UserId.ts"
+import type { UserId } from "../contract/users/UserId.ts"
 import { UserScope } from "../users/UserScope.ts"
-import { JobId, JobNotFound, JobProgress, JobState, JobView } from "./Job.ts"
+import { JobId, JobNotFound, JobProgress, JobState, JobView } from "../contract/jobs/Job.ts"
 
 /** A row of `jobs`, as stored. */
 const JobRow = Schema.Struct({

@@ -5,7 +5,7 @@ import { HttpTraceContext } from "effect/http"
 import type { DatabaseError } from "../platform/Database.ts"
 import { perJobSpan } from "../platform/Telemetry.ts"
 import { Redis } from "../platform/Redis.ts"
-import type { UserId } from "../users/UserId.ts"
+import type { UserId } from "../contract/users/UserId.ts"
 import {
   isTerminal,
   JobAlreadyFinished,
@@ -17,7 +17,7 @@ import {
   QueueUnavailable,
   type SubmitRateLimited,
   UnknownJobKind
-} from "./Job.ts"
+} from "../contract/jobs/Job.ts"
 import { backoffStrategyName, cancelChannel, type JobEnvelope } from "./JobEnvelope.ts"
 import { type JobEvent, JobEvents } from "./JobEvents.ts"
 import type { AnyJobKind, JobKind } from "../contract/jobs/JobKind.ts"

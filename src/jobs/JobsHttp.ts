@@ -1,29 +1,15 @@
 import { Effect, Schema, Stream } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
-import { Api } from "../http/Api.ts"
-import { ServiceUnavailable, ValidationError } from "../http/ApiErrors.ts"
+import { Api } from "../contract/Api.ts"
+import { ServiceUnavailable } from "../contract/http/ApiErrors.ts"
+import { CursorDate, CursorUuid, cursorCodec } from "../http/Cursor.ts"
 import { unavailable } from "../http/errorMapping.ts"
-import { CurrentUser } from "../users/CurrentUser.ts"
-import { JobView } from "./Job.ts"
+import { CurrentUser } from "../contract/users/CurrentUser.ts"
+import { JobView } from "../contract/jobs/Job.ts"
 import { Jobs } from "./Jobs.ts"
 
-const Cursor = Schema.Struct({ createdAt: Schema.String, id: Schema.String })
-const encodeCursor = (job: JobView): string =>
-  Buffer.from(JSON.stringify({ createdAt: job.createdAt.toISOString(), id: job.id })).toString("base64url")
-const decodeCursor = (cursor: string) =>
-  Schema.decodeUnknownEffect(Schema.fromJsonString(Cursor))(Buffer.from(cursor, "base64url").toString("utf8")).pipe(
-    Effect.flatMap((cursor) => {
-      const createdAt = new Date(cursor.createdAt)
-      return Number.isNaN(createdAt.getTime()) ? Effect.fail("bad date") : Effect.succeed({ createdAt, id: cursor.id })
-    }),
-    Effect.mapError(
-      () =>
-        new ValidationError({
-          message: "invalid cursor",
-          issues: [{ path: "query.cursor", message: "not a cursor returned by this endpoint" }]
-        })
-    )
-  )
+/** Keyset position: the last job of the page (jobs are listed newest first, by created_at then id). */
+const jobCursor = cursorCodec(Schema.Struct({ createdAt: CursorDate, id: CursorUuid }))
 
 export const JobsHttpLive = HttpApiBuilder.group(
   Api,
@@ -35,13 +21,16 @@ export const JobsHttpLive = HttpApiBuilder.group(
         Effect.gen(function* () {
           const user = yield* CurrentUser
           const limit = query.limit ?? 50
-          const before = query.cursor === undefined ? undefined : yield* decodeCursor(query.cursor)
+          const before = query.cursor === undefined ? undefined : yield* jobCursor.decode(query.cursor)
           const items = yield* jobs.list(user.id, { state: query.state, kind: query.kind, limit: limit + 1, before })
           const page = items.slice(0, limit)
           const last = page.at(-1)
           return {
             items: page,
-            nextCursor: items.length > limit && last !== undefined ? encodeCursor(last) : null
+            nextCursor:
+              items.length > limit && last !== undefined
+                ? jobCursor.encode({ createdAt: last.createdAt, id: last.id })
+                : null
           }
         }).pipe(Effect.catchTag("DatabaseError", unavailable))
       )

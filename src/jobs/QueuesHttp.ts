@@ -1,6 +1,6 @@
 import { Effect } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
-import { Api } from "../http/Api.ts"
+import { Api } from "../contract/Api.ts"
 import { unavailable } from "../http/errorMapping.ts"
 import { JobInspector } from "./JobInspector.ts"
 

@@ -1,6 +1,6 @@
 import { Context, Effect, Layer } from "effect"
 import { Redis } from "../platform/Redis.ts"
-import { QueueUnavailable, SubmitRateLimited } from "./Job.ts"
+import { QueueUnavailable, SubmitRateLimited } from "../contract/jobs/Job.ts"
 import { JobsConfig } from "./JobsConfig.ts"
 
 /**

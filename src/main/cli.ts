@@ -2,6 +2,8 @@ import { NodeRuntime, NodeServices } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
 import { Command } from "effect/cli"
 import { KeysCommand } from "../accounts/KeyRotation.ts"
+import { ImportCommand } from "../import/ImportCli.ts"
+import { ImportLive } from "../import/ImportLive.ts"
 import { InspectCommand } from "../jobs/InspectCommand.ts"
 import { JobInspector } from "../jobs/JobInspector.ts"
 import { Crypto } from "../platform/Crypto.ts"
@@ -22,7 +24,8 @@ const Cli = Command.make("mail-helper").pipe(
     MigrateCommand,
     Inspect,
     UsersCommand.pipe(Command.provide(UsersLive)),
-    KeysCommand.pipe(Command.provide(Crypto.layer))
+    KeysCommand.pipe(Command.provide(Crypto.layer)),
+    ImportCommand.pipe(Command.provide(ImportLive))
   ])
 )
 

@@ -7,11 +7,11 @@ import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { HttpApi, HttpApiEndpoint, HttpApiGroup } from "effect/http-api"
 import { Hono } from "hono"
 import { requireAdmin } from "../admin/AdminOnly.ts"
-import { Forbidden, ServiceUnavailable, Unauthorized } from "../http/ApiErrors.ts"
+import { Forbidden, ServiceUnavailable, Unauthorized } from "../contract/http/ApiErrors.ts"
 import { RequestMetricsLive } from "../http/RequestMetrics.ts"
 import { JobKinds } from "../jobs/JobKinds.ts"
 import { Jobs } from "../jobs/Jobs.ts"
-import { Authentication } from "../users/CurrentUser.ts"
+import { Authentication } from "../contract/users/CurrentUser.ts"
 
 /** Where the dashboard is served; the page and its JSON API (`.../api/queues`) live below it. */
 export const queueDashboardPath = "/admin/queues/ui"

@@ -16,7 +16,7 @@ import {
   type ImapProtocolError,
   type ImapSession
 } from "../sync/Imap.ts"
-import type { UserId } from "../users/UserId.ts"
+import type { UserId } from "../contract/users/UserId.ts"
 
 /** The account cannot be used for IMAP work: gone, switched off, refused before, or its secret is unreadable. */
 export class AccountUnavailable extends Schema.TaggedError<AccountUnavailable>()("AccountUnavailable", {

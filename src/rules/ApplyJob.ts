@@ -12,7 +12,7 @@ import { TransientJobError } from "../contract/jobs/JobKind.ts"
 import { makeProcessor } from "../jobs/JobProcessor.ts"
 import { Jobs, type Submitted } from "../jobs/Jobs.ts"
 import { logDatabaseError } from "../platform/Database.ts"
-import type { UserId } from "../users/UserId.ts"
+import type { UserId } from "../contract/users/UserId.ts"
 import { RuleExecutor } from "./RuleExecutor.ts"
 import { RuleStore } from "./RuleStore.ts"
 

@@ -3,14 +3,15 @@
  * same evaluation (in the evaluation threads) as the `rules.apply` job, without touching anything.
  * The endpoint refuses to start a run on past mail until the caller confirms this number.
  */
-import { Effect, Schema } from "effect"
+import { Effect } from "effect"
 import type { DatabaseError } from "../platform/Database.ts"
-import type { UserId } from "../users/UserId.ts"
+import type { UserId } from "../contract/users/UserId.ts"
 import type { WireRule } from "./evaluationTask.ts"
 import { compileStored } from "./RuleExecutor.ts"
 import { EvaluationBudgets, RuleEvaluator } from "./RuleEvaluator.ts"
 import { type MessageSelection, RuleMail, type RuleMessage } from "./RuleMail.ts"
 import { RuleStore } from "./RuleStore.ts"
+import { ApplyConfirmationRequired } from "../contract/rules/RuleSchemas.ts"
 
 export const PreviewLimits = {
   /** Counting stops after this long; the answer is then the number of selected messages (not exact). */
@@ -26,40 +27,27 @@ export interface ApplyPreview {
   readonly selected: number
 }
 
-/** `POST /rules/apply` without a matching `confirm`: nothing was started; the answer carries the count to confirm. */
-export class ApplyConfirmationRequired extends Schema.TaggedError<ApplyConfirmationRequired>()(
-  "ApplyConfirmationRequired",
-  {
-    message: Schema.String,
-    /** The number to send as `confirm`. */
-    count: Schema.Int,
-    /** true: messages the run would change now; false: they could not be counted in time, this is every selected message. */
-    exact: Schema.Boolean,
-    /** Messages the run looks at. */
-    selected: Schema.Int,
-    /** What the request confirmed (null: nothing). */
-    confirmed: Schema.NullOr(Schema.Int)
-  },
-  { httpApiStatus: 409 }
-) {
-  static of(preview: ApplyPreview, confirmed: number | undefined): ApplyConfirmationRequired {
-    const what = preview.exact
-      ? `this run would change ${preview.count} message(s) now (of ${preview.selected} it looks at)`
-      : `the messages this run would change could not be counted within ${PreviewLimits.budgetMs / 1000} s; ` +
-        `it looks at ${preview.selected} message(s) (narrow it with mailbox, since or accountId to get an exact count)`
-    const message =
-      confirmed === undefined
-        ? `applying rules to past mail needs a confirmation: ${what}; send the same request with "confirm": ${preview.count}`
-        : `the confirmation does not match: you confirmed ${confirmed}, but ${what}; check with a dry run ` +
-          `(POST /rules/:id/test) and send "confirm": ${preview.count}`
-    return new ApplyConfirmationRequired({
-      message,
-      count: preview.count,
-      exact: preview.exact,
-      selected: preview.selected,
-      confirmed: confirmed ?? null
-    })
-  }
+/** The refusal of `POST /rules/apply` whose `confirm` is missing or does not match the preview. */
+export const confirmationRequired = (
+  preview: ApplyPreview,
+  confirmed: number | undefined
+): ApplyConfirmationRequired => {
+  const what = preview.exact
+    ? `this run would change ${preview.count} message(s) now (of ${preview.selected} it looks at)`
+    : `the messages this run would change could not be counted within ${PreviewLimits.budgetMs / 1000} s; ` +
+      `it looks at ${preview.selected} message(s) (narrow it with mailbox, since or accountId to get an exact count)`
+  const message =
+    confirmed === undefined
+      ? `applying rules to past mail needs a confirmation: ${what}; send the same request with "confirm": ${preview.count}`
+      : `the confirmation does not match: you confirmed ${confirmed}, but ${what}; check with a dry run ` +
+        `(POST /rules/:id/test) and send "confirm": ${preview.count}`
+  return new ApplyConfirmationRequired({
+    message,
+    count: preview.count,
+    exact: preview.exact,
+    selected: preview.selected,
+    confirmed: confirmed ?? null
+  })
 }
 
 export const previewApply = (

@@ -23,7 +23,7 @@
  * Transient failures (connection, database) stop the attempt after the page that met them has been
  * written; the caller retries, and `diffPlan` skips whatever is already done.
  */
-import { Context, Effect, Exit, Layer, Result, Schema, Scope } from "effect"
+import { Context, Effect, Exit, Layer, Result, Scope } from "effect"
 import { type DatabaseError, fromSqlError } from "../platform/Database.ts"
 import {
   type ImapError,
@@ -32,14 +32,14 @@ import {
   isTransientImapError,
   type MailboxInfo
 } from "../sync/Imap.ts"
-import type { UserId } from "../users/UserId.ts"
+import type { UserId } from "../contract/users/UserId.ts"
 import { UserScope } from "../users/UserScope.ts"
 import { type AccountSessionError, AccountSessions } from "./AccountSessions.ts"
 import { groupBy } from "./groupBy.ts"
+import type { ApplySummary, DryRunTruncation, RuleTestResult, SkippedMessage } from "../contract/rules/RuleSchemas.ts"
 import {
   applyActions,
   type CompiledRule,
-  ConditionResult,
   compileRuleResult,
   EvaluationLimits,
   type PlannedAction,
@@ -48,42 +48,14 @@ import {
 import type { WireRule } from "./evaluationTask.ts"
 import { EvaluationBudgets, RuleEvaluator } from "./RuleEvaluator.ts"
 import { type NewJournalEntry, RunJournal } from "./RunJournal.ts"
-import { describeAction, MatchMode, RuleAction } from "./Rule.ts"
+import { describeAction, type RuleAction } from "../contract/rules/Rule.ts"
 import { type MessageSelection, type OverrideUpdate, RuleMail, type RuleMessage } from "./RuleMail.ts"
-import {
-  type NewRun,
-  type RunAction,
-  type RunOutcome,
-  type RunTrigger,
-  RuleStore,
-  type StoredRule
-} from "./RuleStore.ts"
+import type { RunAction, RunOutcome, RunTrigger } from "../contract/rules/RuleSchemas.ts"
+import { type NewRun, RuleStore, type StoredRule } from "./RuleStore.ts"
 
 // ---------------------------------------------------------------------------
 // Public shapes
 // ---------------------------------------------------------------------------
-
-export const ApplySummary = Schema.Struct({
-  /** Enabled rules that ran. */
-  rules: Schema.Int,
-  /** Messages evaluated. */
-  messages: Schema.Int,
-  /** Messages at least one rule matched. */
-  matched: Schema.Int,
-  /** Messages at least one change was applied to. */
-  changed: Schema.Int,
-  actionsApplied: Schema.Int,
-  actionsFailed: Schema.Int,
-  /** Messages with at least one failed change. */
-  failedMessages: Schema.Int,
-  /** Execution log rows written. */
-  runs: Schema.Int,
-  /** Messages whose evaluation ran over its time limit (nothing was done to them). */
-  evaluationTimeouts: Schema.Int,
-  /** The run stopped at the confirmed count: more messages would change now than the user confirmed. */
-  stoppedAtConfirmedCount: Schema.Boolean
-})
-export type ApplySummary = typeof ApplySummary.Type
 
 export interface ApplyRequest {
   readonly ownerId: UserId
@@ -112,19 +84,6 @@ export interface ApplyOutcome {
   /** Set when the attempt stopped early on a failure worth retrying. */
   readonly transient: FailureInfo | null
 }
-
-export const RuleTestResult = Schema.Struct({
-  email: Schema.Struct({ id: Schema.String, subject: Schema.NullOr(Schema.String), mailbox: Schema.String }),
-  matched: Schema.Boolean,
-  match: MatchMode,
-  /** Every condition, its result and the value it looked at. */
-  conditions: Schema.Array(ConditionResult),
-  /** The same in one line: "matched (all): subject contains 'Rechnung': true (saw '...'); ...". */
-  explanation: Schema.String,
-  /** What applying this rule alone would change now (empty when it does not match or all is done). */
-  changes: Schema.Array(RuleAction)
-})
-export type RuleTestResult = typeof RuleTestResult.Type
 
 export interface RuleExecutorShape {
   readonly apply: (request: ApplyRequest) => Effect.Effect<ApplyOutcome, DatabaseError>
@@ -908,29 +867,6 @@ const describeFailed = (actions: ReadonlyArray<RunAction>): string =>
     .filter((a) => a.status === "failed")
     .map((a) => describeAction(a.action))
     .join(", ")
-
-export const DryRunTruncation = Schema.Struct({
-  /** Body characters a `contains` / `equals` body condition looks at (the same in `rules.apply`). */
-  bodyCharsPerCondition: Schema.Int,
-  /** Body characters a `regex` body condition looks at (the same in `rules.apply`). */
-  bodyCharsPerRegexCondition: Schema.Int,
-  subjectCharsPerCondition: Schema.Int,
-  /** Evaluated messages whose body is longer than what this rule's body conditions look at. */
-  messagesWithCutBody: Schema.Int,
-  messagesEvaluated: Schema.Int,
-  /** Messages not evaluated (listed in `skipped`). */
-  messagesSkipped: Schema.Int,
-  /** Why messages were skipped: the request's time budget ran out, or one message ran over its limit. */
-  reason: Schema.NullOr(Schema.Literals(["time_budget", "evaluation_timeout", "evaluation_failed"])),
-  /** The request's evaluation budget, waiting for a free evaluation thread included. */
-  budgetMs: Schema.Int
-})
-export type DryRunTruncation = typeof DryRunTruncation.Type
-
-export const SkippedMessage = Schema.Struct({
-  email: Schema.Struct({ id: Schema.String, subject: Schema.NullOr(Schema.String), mailbox: Schema.String }),
-  reason: Schema.Literals(["time_budget", "evaluation_timeout", "evaluation_failed"])
-})
 
 export interface DryRunAnswer {
   readonly results: ReadonlyArray<RuleTestResult>

@@ -8,83 +8,29 @@
 import { Context, Effect, Layer, Option, Schema } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
 import { type DatabaseError, decodeRows, fromSqlError } from "../platform/Database.ts"
-import type { UserId } from "../users/UserId.ts"
+import type { UserId } from "../contract/users/UserId.ts"
 import { UserScope } from "../users/UserScope.ts"
+import { MatchMode, RuleAction, RuleCondition, type RuleInput, decodeRuleInput } from "../contract/rules/Rule.ts"
 import {
-  MatchMode,
-  RuleAction,
-  RuleActions,
-  RuleCondition,
-  RuleConditions,
-  type RuleInput,
-  RuleName,
-  RulePriority,
-  decodeRuleInput
-} from "./Rule.ts"
+  RuleId,
+  RuleLimitReached,
+  RuleNotFound,
+  type RulePatch,
+  RuleRunView,
+  RuleView,
+  RunAction,
+  RunOutcome,
+  RunTrigger
+} from "../contract/rules/RuleSchemas.ts"
 
 // ---------------------------------------------------------------------------
-// Limits and identifiers
+// Limits
 // ---------------------------------------------------------------------------
 
 export const RuleStoreLimits = {
   /** Rules one user may have; every `rules.apply` evaluates all of them per message. */
   maxRulesPerUser: 200
 } as const
-
-export const RuleId = Schema.String.pipe(Schema.check(Schema.isUUID()), Schema.brand("RuleId"))
-export type RuleId = typeof RuleId.Type
-
-// ---------------------------------------------------------------------------
-// Errors
-// ---------------------------------------------------------------------------
-
-/** No such rule among the current user's (another user's rule is not found either). */
-export class RuleNotFound extends Schema.TaggedError<RuleNotFound>()(
-  "RuleNotFound",
-  { message: Schema.String },
-  { httpApiStatus: 404 }
-) {
-  static forId(id: string): RuleNotFound {
-    return new RuleNotFound({ message: `no rule with id ${id}` })
-  }
-}
-
-/** The user already has the maximum number of rules. */
-export class RuleLimitReached extends Schema.TaggedError<RuleLimitReached>()(
-  "RuleLimitReached",
-  { message: Schema.String, limit: Schema.Int },
-  { httpApiStatus: 409 }
-) {}
-
-// ---------------------------------------------------------------------------
-// Views
-// ---------------------------------------------------------------------------
-
-/** A rule as the API shows it. */
-export class RuleView extends Schema.Class<RuleView>("Rule")({
-  id: RuleId,
-  name: Schema.String,
-  enabled: Schema.Boolean,
-  match: MatchMode,
-  priority: Schema.Int,
-  stopProcessing: Schema.Boolean,
-  conditions: Schema.Array(RuleCondition),
-  actions: Schema.Array(RuleAction),
-  createdAt: Schema.Date,
-  updatedAt: Schema.Date
-}) {}
-
-/** Every field optional; the rule after the change is validated as a whole. */
-export const RulePatch = Schema.Struct({
-  name: Schema.optionalKey(RuleName),
-  enabled: Schema.optionalKey(Schema.Boolean),
-  match: Schema.optionalKey(MatchMode),
-  priority: Schema.optionalKey(RulePriority),
-  stopProcessing: Schema.optionalKey(Schema.Boolean),
-  conditions: Schema.optionalKey(RuleConditions),
-  actions: Schema.optionalKey(RuleActions)
-}).annotate({ identifier: "RulePatch" })
-export type RulePatch = typeof RulePatch.Type
 
 export interface StoredRule {
   readonly id: RuleId
@@ -106,41 +52,6 @@ export const toRuleView = (rule: StoredRule): RuleView =>
     createdAt: rule.createdAt,
     updatedAt: rule.updatedAt
   })
-
-export const RunActionStatus = Schema.Literals(["applied", "failed"])
-export type RunActionStatus = typeof RunActionStatus.Type
-export const RunOutcome = Schema.Literals(["applied", "partial", "failed"])
-export type RunOutcome = typeof RunOutcome.Type
-export const RunTrigger = Schema.Literals(["manual", "new_mail"])
-export type RunTrigger = typeof RunTrigger.Type
-
-export const RunAction = Schema.Struct({ action: RuleAction, status: RunActionStatus })
-export type RunAction = typeof RunAction.Type
-
-/** One entry of the execution log: what one rule did (or failed to do) to one message. */
-export class RuleRunView extends Schema.Class<RuleRunView>("RuleRun")({
-  id: Schema.String,
-  rule: Schema.Struct({
-    /** null when the rule has been deleted since. */
-    id: Schema.NullOr(Schema.String),
-    /** The rule's name when it ran. */
-    name: Schema.String
-  }),
-  email: Schema.Struct({
-    /** null when the message has been deleted since. */
-    id: Schema.NullOr(Schema.String),
-    subject: Schema.NullOr(Schema.String),
-    /** Where the message is now. */
-    mailbox: Schema.NullOr(Schema.String)
-  }),
-  jobId: Schema.NullOr(Schema.String),
-  trigger: RunTrigger,
-  /** The changes this rule asked for, in execution order, each applied or failed. */
-  actions: Schema.Array(RunAction),
-  outcome: RunOutcome,
-  error: Schema.NullOr(Schema.Struct({ code: Schema.String, message: Schema.String })),
-  createdAt: Schema.Date
-}) {}
 
 export interface NewRun {
   readonly ruleId: string | null

@@ -1,20 +1,22 @@
-import { Effect, Layer, Option, SchemaIssue } from "effect"
+import { Effect, Layer, Option, Schema, SchemaIssue } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
-import { AccountNotFound } from "../accounts/Account.ts"
-import { Api } from "../http/Api.ts"
-import { NotFound, ValidationError } from "../http/ApiErrors.ts"
+import { AccountNotFound } from "../contract/accounts/Account.ts"
+import { Api } from "../contract/Api.ts"
+import { NotFound, ValidationError } from "../contract/http/ApiErrors.ts"
+import { CursorDate, CursorSeq, CursorUuid, cursorCodec } from "../http/Cursor.ts"
 import { rateLimited, unavailable } from "../http/errorMapping.ts"
 import { Jobs } from "../jobs/Jobs.ts"
-import { CurrentUser } from "../users/CurrentUser.ts"
+import { CurrentUser } from "../contract/users/CurrentUser.ts"
 import { RulesApplyJob } from "../contract/jobs/RulesApplyJob.ts"
-import { ApplyConfirmationRequired, previewApply } from "./ApplyPreview.ts"
+import { confirmationRequired, previewApply } from "./ApplyPreview.ts"
 import { dryRunMessages } from "./RuleExecutor.ts"
 import { RuleEvaluator } from "./RuleEvaluator.ts"
 import { RuleMail, type RuleMessage } from "./RuleMail.ts"
-import { RuleNotFound, RuleStore, toRuleView } from "./RuleStore.ts"
+import { RuleNotFound } from "../contract/rules/RuleSchemas.ts"
+import { RuleStore, toRuleView } from "./RuleStore.ts"
 import { RunJournal } from "./RunJournal.ts"
 import { RulesUndoJob } from "../contract/jobs/RulesUndoJob.ts"
-import { RuleTestLimits } from "./RulesApi.ts"
+import { RuleTestLimits } from "../contract/rules/RulesApi.ts"
 
 const formatter = SchemaIssue.makeFormatterStandardSchemaV1()
 
@@ -35,33 +37,10 @@ const invalidRule = (error: { readonly issue: SchemaIssue.Issue }) =>
     })
   )
 
-const encodeCursor = (seq: bigint): string => Buffer.from(`runs:${seq.toString()}`).toString("base64url")
-const decodeCursor = (cursor: string) => {
-  const match = /^runs:(\d{1,19})$/.exec(Buffer.from(cursor, "base64url").toString("utf8"))
-  return match?.[1] === undefined
-    ? Effect.fail(
-        new ValidationError({
-          message: "invalid cursor",
-          issues: [{ path: "query.cursor", message: "not a cursor returned by this endpoint" }]
-        })
-      )
-    : Effect.succeed(BigInt(match[1]))
-}
-
-const encodeRunCursor = (createdAt: Date, id: string): string =>
-  Buffer.from(`run:${createdAt.toISOString()}|${id}`).toString("base64url")
-const decodeRunCursor = (cursor: string) => {
-  const match = /^run:([0-9T:.Z-]{20,30})\|([0-9a-f-]{36})$/.exec(Buffer.from(cursor, "base64url").toString("utf8"))
-  const createdAt = match?.[1] === undefined ? Number.NaN : Date.parse(match[1])
-  return match?.[2] === undefined || Number.isNaN(createdAt)
-    ? Effect.fail(
-        new ValidationError({
-          message: "invalid cursor",
-          issues: [{ path: "query.cursor", message: "not a cursor returned by this endpoint" }]
-        })
-      )
-    : Effect.succeed({ createdAt: new Date(createdAt), id: match[2] })
-}
+/** Keyset position of the execution log (`GET /rules/log`): the last entry's sequence number. */
+const logCursor = cursorCodec(Schema.Struct({ seq: CursorSeq }))
+/** Keyset position of `GET /rules/runs`: the last run's created_at and id. */
+const runCursor = cursorCodec(Schema.Struct({ createdAt: CursorDate, id: CursorUuid }))
 
 const RulesHandlers = HttpApiBuilder.group(
   Api,
@@ -145,7 +124,7 @@ const RulesHandlers = HttpApiBuilder.group(
             since: payload.since === undefined ? undefined : new Date(payload.since)
           }).pipe(Effect.provideService(RuleStore, store), Effect.provideService(RuleMail, mail), withEvaluator)
           if (payload.confirm !== preview.count) {
-            return yield* ApplyConfirmationRequired.of(preview, payload.confirm)
+            return yield* confirmationRequired(preview, payload.confirm)
           }
           const submitted = yield* jobs.submitForUser(
             RulesApplyJob,
@@ -173,7 +152,7 @@ const RulesHandlers = HttpApiBuilder.group(
             return yield* new NotFound({ message: `no email with id ${query.emailId}` })
           }
           const limit = query.limit ?? 50
-          const beforeSeq = query.cursor === undefined ? undefined : yield* decodeCursor(query.cursor)
+          const beforeSeq = query.cursor === undefined ? undefined : (yield* logCursor.decode(query.cursor)).seq
           const page = yield* store.listRuns(user.id, {
             ruleId: query.ruleId,
             emailId: query.emailId,
@@ -182,20 +161,26 @@ const RulesHandlers = HttpApiBuilder.group(
             limit,
             beforeSeq
           })
-          return { items: page.items, nextCursor: page.nextSeq === undefined ? null : encodeCursor(page.nextSeq) }
+          return {
+            items: page.items,
+            nextCursor: page.nextSeq === undefined ? null : logCursor.encode({ seq: page.nextSeq })
+          }
         }).pipe(Effect.catchTag("DatabaseError", unavailable))
       )
       .handle("runs", ({ query }) =>
         Effect.gen(function* () {
           const user = yield* CurrentUser
           const limit = query.limit ?? 50
-          const before = query.cursor === undefined ? undefined : yield* decodeRunCursor(query.cursor)
+          const before = query.cursor === undefined ? undefined : yield* runCursor.decode(query.cursor)
           const items = yield* journal.list(user.id, limit + 1, before)
           const page = items.slice(0, limit)
           const last = page.at(-1)
           return {
             items: page,
-            nextCursor: items.length > limit && last !== undefined ? encodeRunCursor(last.createdAt, last.id) : null
+            nextCursor:
+              items.length > limit && last !== undefined
+                ? runCursor.encode({ createdAt: last.createdAt, id: last.id })
+                : null
           }
         }).pipe(Effect.catchTag("DatabaseError", unavailable))
       )

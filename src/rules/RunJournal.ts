@@ -11,84 +11,20 @@
 import { Context, Effect, Layer, Option, Schema } from "effect"
 import { SqlClient, type SqlError, type Statement } from "effect/sql"
 import { type DatabaseError, decodeRows } from "../platform/Database.ts"
-import type { UserId } from "../users/UserId.ts"
+import type { UserId } from "../contract/users/UserId.ts"
 import { UserScope } from "../users/UserScope.ts"
-import { RunTrigger, sqlFailure } from "./RuleStore.ts"
-
-export const UndoStatus = Schema.Literals(["restored", "changed", "vanished", "failed"])
-export type UndoStatus = typeof UndoStatus.Type
-
-/**
- * `change`: the message itself (undo moves it back, restores its flags). `copy`: a copy the run made
- * (`before` is the original, which stays; `after` the copy; undo removes the copy). Migration 0058.
- */
-export const JournalKind = Schema.Literals(["change", "copy"])
-export type JournalKind = typeof JournalKind.Type
-
-export const JournalEntry = Schema.Struct({
-  id: Schema.String,
-  kind: JournalKind,
-  /** null when the message has been deleted from our database since. */
-  emailId: Schema.NullOr(Schema.String),
-  accountId: Schema.String,
-  subject: Schema.NullOr(Schema.String),
-  /** The server actions carried out on this message, e.g. ["markRead", "delete"]. */
-  actions: Schema.Array(Schema.String),
-  before: Schema.Struct({
-    mailbox: Schema.String,
-    uidValidity: Schema.Number,
-    uid: Schema.Number,
-    flags: Schema.Array(Schema.String)
-  }),
-  after: Schema.Struct({
-    mailbox: Schema.String,
-    uidValidity: Schema.Number,
-    uid: Schema.Number,
-    flags: Schema.Array(Schema.String)
-  }),
-  /** null until an undo looked at it. */
-  undo: Schema.NullOr(
-    Schema.Struct({ status: UndoStatus, detail: Schema.NullOr(Schema.String), at: Schema.NullOr(Schema.Date) })
-  ),
-  createdAt: Schema.Date
-})
-export type JournalEntry = typeof JournalEntry.Type
-
-export const RunSummary = Schema.Struct({
-  id: Schema.String,
-  jobId: Schema.NullOr(Schema.String),
-  trigger: RunTrigger,
-  /** The count the user confirmed (POST /rules/apply); null for runs on new mail. */
-  confirmedCount: Schema.NullOr(Schema.Int),
-  /** Messages changed on the server (journal rows). */
-  messages: Schema.Int,
-  /** Of those, messages an undo has put back. */
-  restored: Schema.Int,
-  undo: Schema.NullOr(Schema.Struct({ jobId: Schema.NullOr(Schema.String), requestedAt: Schema.Date })),
-  createdAt: Schema.Date
-})
-export type RunSummary = typeof RunSummary.Type
-
-export const RunDetail = Schema.Struct({
-  run: RunSummary,
-  /** The journal in the order the actions were recorded (at most `JournalLimits.maxListed`). */
-  journal: Schema.Array(JournalEntry),
-  journalTotal: Schema.Int
-})
-export type RunDetail = typeof RunDetail.Type
+import {
+  type JournalEntry,
+  JournalKind,
+  type RunDetail,
+  RunNotFound,
+  type RunSummary,
+  RunTrigger,
+  UndoStatus
+} from "../contract/rules/RuleSchemas.ts"
+import { sqlFailure } from "./RuleStore.ts"
 
 export const JournalLimits = { maxListed: 1000 } as const
-
-/** No such run among the current user's (another user's run is not found either). */
-export class RunNotFound extends Schema.TaggedError<RunNotFound>()(
-  "RunNotFound",
-  { message: Schema.String },
-  { httpApiStatus: 404 }
-) {
-  static forId(id: string): RunNotFound {
-    return new RunNotFound({ message: `no rule run with id ${id}` })
-  }
-}
 
 export interface NewJournalEntry {
   /** Default `change`. */

@@ -25,12 +25,13 @@ import { PermanentJobError, TransientJobError } from "../contract/jobs/JobKind.t
 import { makeProcessor } from "../jobs/JobProcessor.ts"
 import type { DatabaseError } from "../platform/Database.ts"
 import { type ImapError, type ImapSession, type ImapUnsafeExpunge, isTransientImapError } from "../sync/Imap.ts"
-import type { UserId } from "../users/UserId.ts"
+import type { UserId } from "../contract/users/UserId.ts"
 import { UserScope } from "../users/UserScope.ts"
 import { type AccountSessionError, AccountSessions } from "./AccountSessions.ts"
 import { groupBy } from "./groupBy.ts"
 import { sqlFailure } from "./RuleStore.ts"
-import { type JournalEntry, RunJournal, type UndoStatus } from "./RunJournal.ts"
+import type { JournalEntry, UndoStatus } from "../contract/rules/RuleSchemas.ts"
+import { RunJournal } from "./RunJournal.ts"
 
 /** Flags as a comparable set: case-insensitive, without \Recent (the server sets it, nobody can). */
 const flagKey = (flags: ReadonlyArray<string>): string =>

@@ -32,7 +32,8 @@ import {
   type RuleCondition,
   type RuleInput,
   type TextCondition
-} from "./Rule.ts"
+} from "../contract/rules/Rule.ts"
+import { ConditionResult, type ObservedValue } from "../contract/rules/RuleSchemas.ts"
 
 // ---------------------------------------------------------------------------
 // Inputs
@@ -105,26 +106,6 @@ export const effectiveScore = (urgency: number | null, importance: number | null
 // ---------------------------------------------------------------------------
 // Results (Schemas, so an API layer can return them and a run log can store them)
 // ---------------------------------------------------------------------------
-
-export const ObservedValue = Schema.Union([
-  Schema.String,
-  Schema.Number,
-  Schema.Boolean,
-  Schema.Null,
-  Schema.Array(Schema.String)
-])
-export type ObservedValue = typeof ObservedValue.Type
-
-export const ConditionResult = Schema.Struct({
-  /** Position in the rule's `conditions` (0-based). */
-  index: Schema.Int,
-  /** e.g. "subject contains 'Rechnung'", "sender domain 'example.com'", "not (has tag 'done')". */
-  description: Schema.String,
-  passed: Schema.Boolean,
-  /** The value the condition looked at; strings cut to about 120 characters, lists to 20 items. */
-  observed: ObservedValue
-})
-export type ConditionResult = typeof ConditionResult.Type
 
 export const RuleEvaluation = Schema.Struct({
   matched: Schema.Boolean,

@@ -20,7 +20,7 @@ import {
   type RuleEvaluation,
   type RuleSubject
 } from "./evaluate.ts"
-import type { RuleAction, RuleInput } from "./Rule.ts"
+import type { RuleAction, RuleInput } from "../contract/rules/Rule.ts"
 
 /** A rule as it crosses the thread boundary: its id and its decoded input. */
 export interface WireRule {

@@ -1,17 +1,18 @@
 import { Context, Effect, Layer, Schema } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
-import type { AnalysisProviderError } from "../analysis/Analysis.ts"
+import type { AnalysisProviderError } from "../contract/analysis/Analysis.ts"
 import { dot, normalize } from "../analysis/embeddingCodec.ts"
 import { MailProcessingConfig } from "../analysis/MailProcessingConfig.ts"
 import { embeddingText } from "../analysis/ProcessingStore.ts"
 import { Analyzer } from "../analysis/providers/Analyzer.ts"
-import { EmailNotFound } from "../emails/EmailId.ts"
+import { EmailNotFound } from "../contract/emails/EmailId.ts"
 import { Emails } from "../emails/Emails.ts"
-import type { EmailSummary } from "../emails/EmailViews.ts"
+import type { EmailSummary } from "../contract/emails/EmailViews.ts"
 import { type DatabaseError, decodeRows, fromSqlError } from "../platform/Database.ts"
-import type { UserId } from "../users/UserId.ts"
+import type { UserId } from "../contract/users/UserId.ts"
 import { UserScope } from "../users/UserScope.ts"
 import { VectorIndex } from "./VectorIndex.ts"
+import { type SearchMode, SemanticSearchUnavailable } from "../contract/search/SearchSchemas.ts"
 
 /**
  * Search over one user's mail (src/search/README.md):
@@ -29,16 +30,6 @@ import { VectorIndex } from "./VectorIndex.ts"
  * Every hit gets a snippet: `ts_headline` over the first 10,000 characters of
  * the body, HTML-escaped, matches wrapped in `<mark>`.
  */
-
-export const SearchMode = Schema.Literals(["fulltext", "semantic", "hybrid"])
-export type SearchMode = typeof SearchMode.Type
-
-/** The embedding provider could not embed the query (down, or misconfigured): 503. */
-export class SemanticSearchUnavailable extends Schema.TaggedError<SemanticSearchUnavailable>()(
-  "SemanticSearchUnavailable",
-  { message: Schema.String },
-  { httpApiStatus: 503 }
-) {}
 
 export interface SearchHit {
   readonly email: EmailSummary

@@ -1,9 +1,9 @@
 import { Effect } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
-import { Api } from "../http/Api.ts"
-import { ValidationError } from "../http/ApiErrors.ts"
+import { Api } from "../contract/Api.ts"
+import { ValidationError } from "../contract/http/ApiErrors.ts"
 import { unavailable } from "../http/errorMapping.ts"
-import { CurrentUser } from "../users/CurrentUser.ts"
+import { CurrentUser } from "../contract/users/CurrentUser.ts"
 import { Search } from "./Search.ts"
 
 export const SearchHttpLive = HttpApiBuilder.group(

@@ -2,7 +2,7 @@ import { Context, Effect, Layer, Schema, Semaphore } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
 import { packQ8, unpackQ8 } from "../analysis/embeddingCodec.ts"
 import { decodeRows } from "../platform/Database.ts"
-import type { UserId } from "../users/UserId.ts"
+import type { UserId } from "../contract/users/UserId.ts"
 import { UserScope } from "../users/UserScope.ts"
 import { SearchConfig } from "./SearchConfig.ts"
 

@@ -10,9 +10,9 @@
  */
 import { Context, Effect, Layer, Schema } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
-import { type AccountId, MailboxId } from "../accounts/Account.ts"
+import { type AccountId, MailboxId } from "../contract/accounts/Account.ts"
 import { decodeRows } from "../platform/Database.ts"
-import type { UserId } from "../users/UserId.ts"
+import type { UserId } from "../contract/users/UserId.ts"
 import { UserScope } from "../users/UserScope.ts"
 import type { FlagState, MailboxInfo } from "./Imap.ts"
 import { messageKeyFor } from "./messageKey.ts"

@@ -23,14 +23,15 @@
  * that cannot be saved is logged with the database's reason.
  */
 import { Context, Effect, Layer, Metric, Option, Stream } from "effect"
-import type { SqlError } from "effect/sql"
+import { SqlClient, type SqlError } from "effect/sql"
 import { AccountSchedules } from "../accounts/AccountSchedules.ts"
 import { type AccountRecord, AccountStore } from "../accounts/AccountStore.ts"
 import { ImapAccess } from "../accounts/ImapAccess.ts"
-import type { AccountId, AccountStatus } from "../accounts/Account.ts"
+import type { AccountId, AccountStatus } from "../contract/accounts/Account.ts"
 import { AnalyzeMailJob } from "../contract/jobs/AnalyzeMailJob.ts"
 import { enqueueNewMailProcessing } from "../analysis/jobs/enqueue.ts"
 import { SearchIndexJob } from "../contract/jobs/SearchIndexJob.ts"
+import { applyPendingCorrections } from "../import/PendingCorrections.ts"
 import { enqueueSearchIndexing } from "../search/SearchIndexJob.ts"
 import { CurrentJob, currentOwner, type ProgressUpdate, type SoftTimeLimit } from "../jobs/CurrentJob.ts"
 import { type JobError, PermanentJobError, TransientJobError } from "../contract/jobs/JobKind.ts"
@@ -39,7 +40,7 @@ import { Jobs } from "../jobs/Jobs.ts"
 import { makeProcessor } from "../jobs/JobProcessor.ts"
 import { logDatabaseError } from "../platform/Database.ts"
 import { syncErrors, syncMessages } from "../platform/Metrics.ts"
-import type { UserId } from "../users/UserId.ts"
+import type { UserId } from "../contract/users/UserId.ts"
 import {
   type FetchedMessage,
   Imap,
@@ -53,6 +54,7 @@ import { type BatchTarget, type EmailInput, type MailboxRecord, MailStore } from
 import { normaliseMessageId, type ParsedMessage, threadKeyCandidates } from "./mime.ts"
 import { MimeParser } from "./ParserPool.ts"
 import { SyncConfig, type SyncConfigShape } from "./SyncConfig.ts"
+import { UserScope } from "../users/UserScope.ts"
 import { type SyncPhase, type SyncStepFailed, sqlCause, stepFailed } from "./SyncFailure.ts"
 import { MailSyncJob, type SyncResult } from "../contract/jobs/MailSyncJob.ts"
 import { serverProfile } from "./SyncStrategy.ts"
@@ -190,6 +192,8 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
       const config = yield* SyncConfig
       const jobs = yield* Jobs
       const kinds = yield* JobKinds
+      const sqlClient = yield* SqlClient.SqlClient
+      const userScope = yield* UserScope
       const analysisInstalled = kinds.get(AnalyzeMailJob.name) !== undefined
       // the full-text vectors are computed by search.index after the sync, when that job exists
       const deferSearchIndex = kinds.get(SearchIndexJob.name) !== undefined
@@ -614,6 +618,17 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
               Effect.provideService(Jobs, jobs),
               Effect.catch((error) =>
                 Effect.logWarning("search indexing of new mail not queued; the next sync will", error.message)
+              )
+            )
+          }
+          if (stats.newMessages > 0) {
+            // AFTER-SYNC HOOK: corrections imported from another installation (src/import/README.md)
+            // that were waiting for this mail; a failure leaves them waiting for the next sync
+            yield* applyPendingCorrections(owner).pipe(
+              Effect.provideService(SqlClient.SqlClient, sqlClient),
+              Effect.provideService(UserScope, userScope),
+              Effect.catch((error) =>
+                Effect.logWarning("imported corrections not applied; the next sync will", error.message)
               )
             )
           }

@@ -21,7 +21,7 @@
  * FETCH of FLAGS costs about 52 bytes per message: 2.6 MB for a 50,000-message mailbox (measured on
  * Dovecot, mixed flags: `npx tsx bench/flagScan.ts`).
  */
-import type { ServerProfile, SyncStrategy, SyncStrategyExplanation } from "../accounts/Account.ts"
+import type { ServerProfile, SyncStrategy, SyncStrategyExplanation } from "../contract/accounts/Account.ts"
 
 export interface StrategyInput {
   /** Capabilities after login, as announced (any case). */

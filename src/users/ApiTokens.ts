@@ -1,36 +1,13 @@
 import { Context, Effect, Layer, Option, Redacted, Schema } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
-import { Forbidden, ValidationError } from "../http/ApiErrors.ts"
+import { Forbidden, ValidationError } from "../contract/http/ApiErrors.ts"
 import { type DatabaseError, decodeRows, fromSqlError } from "../platform/Database.ts"
-import { type CurrentUserShape, Role, scopesOfRole, TokenScope } from "./CurrentUser.ts"
+import { type CurrentUserShape, Role, scopesOfRole, TokenScope } from "../contract/users/CurrentUser.ts"
+import { ApiTokenView, defaultTokenDays, maxTokenDays, TokenId, tokenPrefix } from "../contract/users/UserViews.ts"
 import { randomSecret, secretHash } from "./Secrets.ts"
-import { TokenNotFound } from "./UserErrors.ts"
-import { UserId } from "./UserId.ts"
+import { TokenNotFound } from "../contract/users/UserErrors.ts"
+import { UserId } from "../contract/users/UserId.ts"
 import { UserScope } from "./UserScope.ts"
-
-export const TokenId = Schema.String.pipe(Schema.check(Schema.isUUID()), Schema.brand("ApiTokenId"))
-export type TokenId = typeof TokenId.Type
-
-/** Every token starts with this, so secret scanners and people can recognise one. */
-export const tokenPrefix = "mh_"
-
-/** Every token expires: at most this many days after it is made... */
-export const maxTokenDays = 365
-/** ...and this many when the request does not say. */
-export const defaultTokenDays = 90
-
-/** An API token as listed: never the secret, only its first characters to tell tokens apart. */
-export class ApiTokenView extends Schema.Class<ApiTokenView>("ApiToken")({
-  id: TokenId,
-  name: Schema.String,
-  /** The first characters of the token (`mh_` and four more). */
-  prefix: Schema.String,
-  /** What the token may do (see TokenScope). */
-  scopes: Schema.Array(TokenScope),
-  createdAt: Schema.Date,
-  expiresAt: Schema.Date,
-  lastUsedAt: Schema.NullOr(Schema.Date)
-}) {}
 
 const TokenRow = Schema.Struct({
   id: TokenId,

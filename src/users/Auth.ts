@@ -1,16 +1,17 @@
 import { Context, Effect, Layer, Option, Redacted } from "effect"
-import { Conflict, type TooManyRequests, Unauthorized, ValidationError } from "../http/ApiErrors.ts"
+import { Conflict, type TooManyRequests, Unauthorized, ValidationError } from "../contract/http/ApiErrors.ts"
 import type { DatabaseError } from "../platform/Database.ts"
 import type { RedisError } from "../platform/Redis.ts"
 import { AuthConfig } from "./AuthConfig.ts"
-import type { Role } from "./CurrentUser.ts"
+import type { Role } from "../contract/users/CurrentUser.ts"
 import { LoginThrottle } from "./LoginThrottle.ts"
 import { Passwords } from "./Passwords.ts"
 import { randomSecret, secretHash } from "./Secrets.ts"
 import { type SessionUser, Sessions } from "./Sessions.ts"
-import { type EmailTaken, RegistrationClosed, type UserNotFound } from "./UserErrors.ts"
-import type { UserId } from "./UserId.ts"
-import { emailProblem, normaliseEmail, Users, type UserView } from "./Users.ts"
+import { type EmailTaken, RegistrationClosed, type UserNotFound } from "../contract/users/UserErrors.ts"
+import type { UserId } from "../contract/users/UserId.ts"
+import type { UserView } from "../contract/users/UserViews.ts"
+import { emailProblem, normaliseEmail, Users } from "./Users.ts"
 
 /** The one answer to a failed sign-in, whatever failed: no hint whether the email exists. */
 export const invalidCredentials = () => new Unauthorized({ message: "invalid email or password" })

@@ -1,14 +1,14 @@
 import { Effect, Layer, Option, Redacted } from "effect"
 import { HttpEffect, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { HttpApiBuilder } from "effect/http-api"
-import { Api } from "../http/Api.ts"
-import { Forbidden, ServiceUnavailable, Unauthorized } from "../http/ApiErrors.ts"
+import { Api } from "../contract/Api.ts"
+import { Forbidden, ServiceUnavailable, Unauthorized } from "../contract/http/ApiErrors.ts"
 import { unavailable } from "../http/errorMapping.ts"
 import { ApiTokens } from "./ApiTokens.ts"
 import { Auth } from "./Auth.ts"
 import { AuthConfig, type AuthConfigShape } from "./AuthConfig.ts"
 import { crossSiteRefusal } from "./Csrf.ts"
-import { Authentication, CurrentUser, scopesOfRole, type TokenScope } from "./CurrentUser.ts"
+import { Authentication, CurrentUser, scopesOfRole, type TokenScope } from "../contract/users/CurrentUser.ts"
 import { Sessions } from "./Sessions.ts"
 
 const bearerToken = (authorization: string): Option.Option<Redacted.Redacted<string>> => {

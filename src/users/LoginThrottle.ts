@@ -1,5 +1,5 @@
 import { Context, Effect, Layer, Schema } from "effect"
-import { TooManyRequests } from "../http/ApiErrors.ts"
+import { TooManyRequests } from "../contract/http/ApiErrors.ts"
 import { Redis, type RedisError } from "../platform/Redis.ts"
 import { AuthConfig } from "./AuthConfig.ts"
 import { secretHash } from "./Secrets.ts"

@@ -3,9 +3,7 @@ import type { ZxcvbnFactory } from "@zxcvbn-ts/core"
 import { Context, Effect, Layer, Redacted } from "effect"
 import { AuthConfig } from "./AuthConfig.ts"
 import { commonPasswords } from "./CommonPasswords.ts"
-
-/** Longest password accepted: argon2 takes any length, but a bound keeps requests cheap to refuse. */
-export const maxPasswordLength = 1024
+import { maxPasswordLength } from "../contract/users/UserViews.ts"
 
 /**
  * zxcvbn judges only this many leading characters: its matching grows fast with length (2.2 s for

@@ -1,9 +1,9 @@
 import { Context, Effect, Layer, Option, type Redacted, Schema } from "effect"
 import { Redis, type RedisError } from "../platform/Redis.ts"
 import { AuthConfig } from "./AuthConfig.ts"
-import { Role } from "./CurrentUser.ts"
+import { Role } from "../contract/users/CurrentUser.ts"
 import { randomSecret, secretHash } from "./Secrets.ts"
-import { UserId } from "./UserId.ts"
+import { UserId } from "../contract/users/UserId.ts"
 
 /** Who a live session belongs to. */
 export interface SessionUser {

@@ -1,7 +1,7 @@
 import { Context, Effect, Layer } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
 import { DatabaseRoles } from "../platform/Database.ts"
-import type { UserId } from "./UserId.ts"
+import type { UserId } from "../contract/users/UserId.ts"
 
 /** The database scope the current fiber is in, so nested scopes can be checked. */
 type ActiveScope =

@@ -1,20 +1,11 @@
 import { Context, Effect, Layer, Option, Schema } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
 import { type DatabaseError, decodeRows, fromSqlError } from "../platform/Database.ts"
-import { Role } from "./CurrentUser.ts"
-import { EmailTaken, UserNotFound } from "./UserErrors.ts"
-import { UserId } from "./UserId.ts"
+import { Role } from "../contract/users/CurrentUser.ts"
+import { UserView } from "../contract/users/UserViews.ts"
+import { EmailTaken, UserNotFound } from "../contract/users/UserErrors.ts"
+import { UserId } from "../contract/users/UserId.ts"
 import { UserScope } from "./UserScope.ts"
-
-/** A user as the API shows it (never the password hash). */
-export class UserView extends Schema.Class<UserView>("User")({
-  id: UserId,
-  email: Schema.String,
-  role: Role,
-  disabled: Schema.Boolean,
-  createdAt: Schema.Date,
-  lastLoginAt: Schema.NullOr(Schema.Date)
-}) {}
 
 const UserRow = Schema.Struct({
   id: UserId,

@@ -7,7 +7,7 @@
 import { assert, describe, layer } from "@effect/vitest"
 import { Effect } from "effect"
 import fc from "fast-check"
-import { credentialBoundFields } from "../../src/accounts/Account.ts"
+import { credentialBoundFields } from "../../src/contract/accounts/Account.ts"
 import { apiTestLayer } from "../harness/apiLayer.ts"
 import { captureImap } from "../harness/captureImap.ts"
 import { baseUrl, call, field } from "../harness/http.ts"

@@ -6,10 +6,10 @@
  */
 import { assert, layer } from "@effect/vitest"
 import { Effect, Option, Schema } from "effect"
-import { AccountId, AccountServer } from "../../src/accounts/Account.ts"
+import { AccountId, AccountServer } from "../../src/contract/accounts/Account.ts"
 import { AccountStore } from "../../src/accounts/AccountStore.ts"
 import { serverProfile } from "../../src/sync/SyncStrategy.ts"
-import { UserId } from "../../src/users/UserId.ts"
+import { UserId } from "../../src/contract/users/UserId.ts"
 import { Dovecot, dovecotScoped } from "../harness/dovecot.ts"
 import {
   api,

@@ -1,6 +1,6 @@
 import { createServer, type IncomingHttpHeaders, type Server } from "node:http"
 import { Effect } from "effect"
-import type { AnalysisResult } from "../../src/analysis/Analysis.ts"
+import type { AnalysisResult } from "../../src/contract/analysis/Analysis.ts"
 
 /**
  * A small OpenAI-compatible server on 127.0.0.1 (port chosen by the OS) that

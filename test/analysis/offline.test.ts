@@ -8,7 +8,7 @@ import {
   type Level,
   ProviderAnalysis,
   score
-} from "../../src/analysis/Analysis.ts"
+} from "../../src/contract/analysis/Analysis.ts"
 import { classify, explain } from "../../src/analysis/offline/classifier.ts"
 import { findDeadlines } from "../../src/analysis/offline/deadlines.ts"
 import { cosine, embedText } from "../../src/analysis/offline/embedding.ts"

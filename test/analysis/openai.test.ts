@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Cause, ConfigProvider, Duration, Effect, Exit, Layer, Option, Redacted, Schema, Tracer } from "effect"
 import { FetchHttpClient } from "effect/http"
-import { type AnalysisInput, AnalysisProviderError, ProviderAnalysis } from "../../src/analysis/Analysis.ts"
+import { type AnalysisInput, AnalysisProviderError, ProviderAnalysis } from "../../src/contract/analysis/Analysis.ts"
 import {
   AnalysisConfig,
   normalizeBaseUrl,

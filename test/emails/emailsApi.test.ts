@@ -1,7 +1,7 @@
 import { assert, layer } from "@effect/vitest"
 import { Effect } from "effect"
 import { enqueueNewMailProcessing } from "../../src/analysis/jobs/enqueue.ts"
-import { UserId } from "../../src/users/UserId.ts"
+import { UserId } from "../../src/contract/users/UserId.ts"
 import { baseUrl, call, field } from "../harness/http.ts"
 import { insertMails, type Mailbox, type MailSpec, makeMailbox } from "./fixtures.ts"
 import { appTestLayer, as, getJson, ids, items, waitForJob } from "./helpers.ts"

@@ -1,6 +1,6 @@
 import { Effect, Schema } from "effect"
 import { SqlClient } from "effect/sql"
-import type { UserId } from "../../src/users/UserId.ts"
+import type { UserId } from "../../src/contract/users/UserId.ts"
 import { UserScope } from "../../src/users/UserScope.ts"
 import { ensureTestUser } from "../users/fixtures.ts"
 

@@ -1,9 +1,9 @@
 import { Effect, Layer, Option, Schema } from "effect"
 import { HttpServerRequest } from "effect/http"
 import type { SqlClient } from "effect/sql"
-import { Unauthorized } from "../../src/http/ApiErrors.ts"
-import { Authentication, CurrentUser } from "../../src/users/CurrentUser.ts"
-import { UserId } from "../../src/users/UserId.ts"
+import { Unauthorized } from "../../src/contract/http/ApiErrors.ts"
+import { Authentication, CurrentUser } from "../../src/contract/users/CurrentUser.ts"
+import { UserId } from "../../src/contract/users/UserId.ts"
 import type { UserScope } from "../../src/users/UserScope.ts"
 import { ensureTestUser } from "../users/fixtures.ts"
 

@@ -292,6 +292,23 @@ layer(TestLayer, { excludeTestServices: true, timeout: "60 seconds" })("jobs API
         assert.deepStrictEqual(seen, [...ids].reverse())
       })
     )
+
+    it.effect("refuses a forged cursor with a 400 on query.cursor, before the database sees it", () =>
+      Effect.gen(function* () {
+        const base = yield* baseUrl
+        const forged = (position: object) => Buffer.from(JSON.stringify(position)).toString("base64url")
+        for (const cursor of [
+          "nonsense",
+          // well-formed JSON, but an id the uuid column cannot compare, or a date PostgreSQL cannot read
+          forged({ createdAt: "2025-01-01T00:00:00.000Z", id: "not-a-uuid" }),
+          forged({ createdAt: "+275760-09-13T00:00:00.000Z", id: "00000000-0000-4000-8000-000000000000" })
+        ]) {
+          const page = yield* call(base, "GET", `/api/v1/jobs?cursor=${cursor}`, { headers: as(bob) })
+          assert.strictEqual(page.status, 400, `${cursor}: ${page.text}`)
+          assert.strictEqual(field(page.body, "issues", 0, "path"), "query.cursor")
+        }
+      })
+    )
   })
 
   describe("bad input", () => {

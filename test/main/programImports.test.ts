@@ -30,8 +30,27 @@ const modulesLoadedBy = (entry: string): ReadonlyArray<string> => {
   return Array.isArray(parsed) ? parsed.map(String) : []
 }
 
+/**
+ * What the HTTP contract must never load: it is shared with a browser bundle and a typed client
+ * (`HttpApiClient`), so a server-only driver (or Node built-in) in its graph breaks them both.
+ */
+const serverOnlyPackage =
+  /\/node_modules\/(pg|pg-[a-z-]+|@effect\/sql-pg|bullmq|ioredis|imapflow|mailparser|@node-rs\/argon2[a-z0-9-]*|sanitize-html|hono)\//
+
+/** The modules of `loaded` a contract module may not reach: server-only packages, Node built-ins, src/ outside src/contract/. */
+const serverOnlyModules = (loaded: ReadonlyArray<string>): ReadonlyArray<string> => {
+  const src = new URL("src/", `file://${root}`).href
+  const contract = new URL("src/contract/", `file://${root}`).href
+  return loaded.filter(
+    (url) =>
+      url.startsWith("node:") || serverOnlyPackage.test(url) || (url.startsWith(src) && !url.startsWith(contract))
+  )
+}
+
 const apiOnly = [
   /\/src\/http\//,
+  // the HTTP contract's groups (the worker may load contract schemas, not the API)
+  /\/src\/contract\/([a-z]+\/)?[A-Za-z]*Api\.ts$/,
   /\/src\/[a-z]+\/[A-Za-z]*Http\.ts$/,
   /\/src\/main\/httpLayers\.ts$/,
   /\/node_modules\/@bull-board\//,
@@ -68,11 +87,25 @@ describe("program module graphs", () => {
 
   it("the API loads none of the worker's processors", { timeout: 60_000 }, () => {
     const loaded = modulesLoadedBy("src/main/api.ts")
-    assert.isTrue(loaded.some((url) => url.endsWith("/src/http/Api.ts")))
+    assert.isTrue(loaded.some((url) => url.endsWith("/src/contract/Api.ts")))
     assert.deepStrictEqual(
       loaded.filter((url) => /\/src\/main\/workerLayers\.ts$|\/src\/sync\/(MailSync|ParserPool)\.ts$/.test(url)),
       []
     )
+  })
+
+  it("the HTTP contract loads nothing server-only", { timeout: 60_000 }, () => {
+    const loaded = modulesLoadedBy("src/contract/Api.ts")
+    // the check itself works: the contract's groups and their schemas are in the list
+    assert.isTrue(loaded.some((url) => url.endsWith("/src/contract/rules/RulesApi.ts")))
+    assert.isTrue(loaded.some((url) => url.endsWith("/src/contract/rules/RuleSchemas.ts")))
+    assert.deepStrictEqual(serverOnlyModules(loaded), [])
+  })
+
+  it("the job catalogue loads nothing server-only", { timeout: 60_000 }, () => {
+    const loaded = modulesLoadedBy("src/contract/jobs/catalog.ts")
+    assert.isTrue(loaded.some((url) => url.endsWith("/src/contract/jobs/RulesApplyJob.ts")))
+    assert.deepStrictEqual(serverOnlyModules(loaded), [])
   })
 
   it("the API loads no module that defines a job processor: it submits kinds from the contract", {

@@ -8,7 +8,7 @@ import {
   RuleCondition,
   RuleInput,
   RuleLimits
-} from "../../src/rules/Rule.ts"
+} from "../../src/contract/rules/Rule.ts"
 import { decodeError } from "./fixtures.ts"
 
 const valid = {

@@ -1,6 +1,6 @@
 import { Effect, Exit, Result } from "effect"
 import { describe, expect, it } from "vitest"
-import { checkRegex, type RuleInput } from "../../src/rules/Rule.ts"
+import { checkRegex, type RuleInput } from "../../src/contract/rules/Rule.ts"
 import {
   compileRule,
   compileRuleResult,

@@ -1,6 +1,6 @@
 import { Result, Schema } from "effect"
 import { expect } from "vitest"
-import { type RuleInput, RuleInput as RuleInputSchema, ruleParseOptions } from "../../src/rules/Rule.ts"
+import { type RuleInput, RuleInput as RuleInputSchema, ruleParseOptions } from "../../src/contract/rules/Rule.ts"
 import {
   type CompiledRule,
   compileRuleResult,

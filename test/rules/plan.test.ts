@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest"
-import type { RuleAction } from "../../src/rules/Rule.ts"
+import type { RuleAction } from "../../src/contract/rules/Rule.ts"
 import {
   type ActionPlan,
   applyActions,

@@ -7,9 +7,9 @@
  */
 import { assert, layer } from "@effect/vitest"
 import { Effect, Exit, Schema } from "effect"
-import { AccountId } from "../../src/accounts/Account.ts"
+import { AccountId } from "../../src/contract/accounts/Account.ts"
 import { MailSync } from "../../src/sync/MailSync.ts"
-import { UserId } from "../../src/users/UserId.ts"
+import { UserId } from "../../src/contract/users/UserId.ts"
 import {
   type Connection,
   defaultMailbox,

@@ -7,11 +7,11 @@
 import { assert, describe, it as plain, layer } from "@effect/vitest"
 import { Effect, Result, Schema } from "effect"
 import fc from "fast-check"
-import { AccountId } from "../../src/accounts/Account.ts"
+import { AccountId } from "../../src/contract/accounts/Account.ts"
 import { ImapProtocolError } from "../../src/sync/ImapErrors.ts"
 import { toFetchReport, toMailboxInfo, toMailboxState } from "../../src/sync/ImapShapes.ts"
 import { MailSync } from "../../src/sync/MailSync.ts"
-import { UserId } from "../../src/users/UserId.ts"
+import { UserId } from "../../src/contract/users/UserId.ts"
 import { Dovecot } from "../harness/dovecot.ts"
 import { generateMessages } from "../harness/mailgen.ts"
 import {

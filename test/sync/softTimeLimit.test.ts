@@ -5,10 +5,10 @@
  */
 import { assert, layer } from "@effect/vitest"
 import { Effect, Schema } from "effect"
-import { AccountId } from "../../src/accounts/Account.ts"
+import { AccountId } from "../../src/contract/accounts/Account.ts"
 import { Jobs } from "../../src/jobs/Jobs.ts"
 import { MailSyncJob } from "../../src/contract/jobs/MailSyncJob.ts"
-import { UserId } from "../../src/users/UserId.ts"
+import { UserId } from "../../src/contract/users/UserId.ts"
 import { Dovecot } from "../harness/dovecot.ts"
 import { generateMessages } from "../harness/mailgen.ts"
 import {

@@ -8,11 +8,11 @@
 import { assert, layer } from "@effect/vitest"
 import { Effect, Option, Redacted, Schema } from "effect"
 import { randomBytes, randomUUID } from "node:crypto"
-import { AccountId } from "../../src/accounts/Account.ts"
+import { AccountId } from "../../src/contract/accounts/Account.ts"
 import { AccountSchedules } from "../../src/accounts/AccountSchedules.ts"
 import { AccountStore, passwordAssociatedData } from "../../src/accounts/AccountStore.ts"
 import { makeCrypto, parseKeyring } from "../../src/platform/Crypto.ts"
-import { UserId } from "../../src/users/UserId.ts"
+import { UserId } from "../../src/contract/users/UserId.ts"
 import { api, baseUrl, capturedLogs, field, OwnerDb, syncNow, syncTestLayer } from "./support.ts"
 
 const owner = "c3333333-3333-4333-8333-333333333333"

@@ -7,7 +7,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Schema } from "effect"
 import * as fc from "fast-check"
-import { ServerProfile, type SyncStrategy } from "../../src/accounts/Account.ts"
+import { ServerProfile, type SyncStrategy } from "../../src/contract/accounts/Account.ts"
 import { decideStrategy, serverProfile } from "../../src/sync/SyncStrategy.ts"
 
 const known = [

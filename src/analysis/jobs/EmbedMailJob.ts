@@ -5,7 +5,7 @@ import { CurrentJob } from "../../jobs/CurrentJob.ts"
 import type { JobError } from "../../contract/jobs/JobKind.ts"
 import { makeProcessor } from "../../jobs/JobProcessor.ts"
 import { databaseTrouble } from "../../jobs/DatabaseTrouble.ts"
-import type { AnalysisProviderError } from "../Analysis.ts"
+import type { AnalysisProviderError } from "../../contract/analysis/Analysis.ts"
 import { MailProcessingConfig } from "../MailProcessingConfig.ts"
 import {
   type EmbeddingCandidate,

@@ -7,7 +7,7 @@ import {
   SUMMARY_MAX_CHARS,
   TAG_MAX_CHARS,
   TAGS_MAX
-} from "../Analysis.ts"
+} from "../../contract/analysis/Analysis.ts"
 import { compile, type Pattern, parsePattern } from "./AhoCorasick.ts"
 import { findDeadlines } from "./deadlines.ts"
 import { detectLanguage } from "./language.ts"

@@ -1,4 +1,4 @@
-import type { Language } from "../Analysis.ts"
+import type { Language } from "../../contract/analysis/Analysis.ts"
 
 /**
  * Stopword-count language detection for German and English. Words that are

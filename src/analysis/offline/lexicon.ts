@@ -5,7 +5,7 @@
  * part of a longer word on that side). Patterns are folded like the text
  * (ä -> a, ß -> ss), so they can be written naturally.
  */
-import { categories } from "../Analysis.ts"
+import { categories } from "../../contract/analysis/Analysis.ts"
 
 export const signals = [
   // one signal per category, so the category list lives in one place (Analysis.ts)

@@ -1,4 +1,4 @@
-import type { Category } from "../Analysis.ts"
+import type { Category } from "../../contract/analysis/Analysis.ts"
 
 /**
  * Sender and link heuristics: registrable domains, free-mail and no-reply

@@ -1,4 +1,4 @@
-import { SUMMARY_MAX_CHARS } from "../Analysis.ts"
+import { SUMMARY_MAX_CHARS } from "../../contract/analysis/Analysis.ts"
 import { germanStopwords, englishStopwords } from "./language.ts"
 import { normalize, tokens, truncateAtWord } from "./text.ts"
 

@@ -1,7 +1,12 @@
 import { Context, Effect, Layer } from "effect"
 import { EmbeddingModel, LanguageModel } from "effect/ai"
 import type { HttpClient } from "effect/http"
-import type { AnalysisInput, AnalysisProviderError, EmbeddingBatch, ProviderAnalysis } from "../Analysis.ts"
+import type {
+  AnalysisInput,
+  AnalysisProviderError,
+  EmbeddingBatch,
+  ProviderAnalysis
+} from "../../contract/analysis/Analysis.ts"
 import {
   AnalysisConfig,
   defaultOfflineConfig,

@@ -1,6 +1,6 @@
 import { Effect } from "effect"
 import { EmbeddingModel } from "effect/ai"
-import type { AnalysisInput } from "../Analysis.ts"
+import type { AnalysisInput } from "../../contract/analysis/Analysis.ts"
 import { classify } from "../offline/classifier.ts"
 import { embedText, offlineEmbeddingModelName } from "../offline/embedding.ts"
 import { defaultOfflineConfig, type OfflineConfig } from "./AnalysisConfig.ts"

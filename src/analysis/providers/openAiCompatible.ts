@@ -15,7 +15,7 @@ import {
   SUMMARY_MAX_CHARS,
   TAG_MAX_CHARS,
   TAGS_MAX
-} from "../Analysis.ts"
+} from "../../contract/analysis/Analysis.ts"
 import { truncateAtWord } from "../offline/text.ts"
 import type { OpenAiCompatibleConfig } from "./AnalysisConfig.ts"
 import type { AnalyzerShape } from "./Analyzer.ts"

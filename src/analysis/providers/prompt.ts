@@ -1,4 +1,4 @@
-import { type AnalysisInput, categories, SUMMARY_MAX_CHARS, TAGS_MAX } from "../Analysis.ts"
+import { type AnalysisInput, categories, SUMMARY_MAX_CHARS, TAGS_MAX } from "../../contract/analysis/Analysis.ts"
 import { truncateAtWord } from "../offline/text.ts"
 
 /**

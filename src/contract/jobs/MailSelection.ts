@@ -1,5 +1,5 @@
 import { Schema } from "effect"
-import { EmailId } from "../../emails/EmailId.ts"
+import { EmailId } from "../emails/EmailId.ts"
 
 /** Most message ids one job may name. */
 export const MAX_EMAIL_IDS = 1_000

@@ -1,5 +1,5 @@
 import { Schema } from "effect"
-import { AccountId } from "../../accounts/Account.ts"
+import { AccountId } from "../accounts/Account.ts"
 import { defineJobKind } from "./JobKind.ts"
 
 /** Only the account id travels through the queue: the worker reads and decrypts the rest itself. */

@@ -1,24 +1,9 @@
 import { Schema } from "effect"
-// view schemas of the rules feature: these imports follow them into src/contract/rules/ (helper `contracts`)
-import { MailboxPath } from "../../rules/Rule.ts"
-import { ApplySummary } from "../../rules/RuleExecutor.ts"
-import { RunTrigger } from "../../rules/RuleStore.ts"
+import { MailboxPath } from "../rules/Rule.ts"
+import { ApplySummary, IsoDateTime, RunTrigger } from "../rules/RuleSchemas.ts"
 import { defineJobKind } from "./JobKind.ts"
 
 const Uuid = Schema.String.pipe(Schema.check(Schema.isUUID()))
-
-/** An ISO 8601 date-time ("2025-03-01" or "2025-03-01T08:00:00Z"). */
-export const IsoDateTime = Schema.String.pipe(
-  Schema.check(
-    Schema.isMaxLength(40),
-    Schema.makeFilter((s: string) =>
-      /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$/.test(s) &&
-      !Number.isNaN(Date.parse(s))
-        ? undefined
-        : "expected an ISO 8601 date or date-time, e.g. 2025-03-01 or 2025-03-01T08:00:00Z"
-    )
-  )
-).annotate({ description: "ISO 8601 date or date-time" })
 
 export const ApplyLimits = {
   maxRuleIds: 200,

@@ -1,5 +1,5 @@
 import { Schema } from "effect"
-import { AccountId } from "../../accounts/Account.ts"
+import { AccountId } from "../accounts/Account.ts"
 import { defineJobKind } from "./JobKind.ts"
 
 export const SyncTickPayload = Schema.Struct({ accountId: AccountId })

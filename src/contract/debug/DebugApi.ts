@@ -4,7 +4,7 @@ import { NotFound, ServiceUnavailable } from "../http/ApiErrors.ts"
 import { TooManyRequestsWithRetryAfter } from "../users/UserErrors.ts"
 import { JobAccepted } from "../jobs/Job.ts"
 import { Authentication } from "../users/CurrentUser.ts"
-import { PingPayload, pingTimeLimitMillis } from "../contract/jobs/PingJob.ts"
+import { PingPayload, pingTimeLimitMillis } from "./Ping.ts"
 
 export const PingRequest = Schema.Struct({
   ...PingPayload.fields,

@@ -5,12 +5,12 @@ import { NotFound, ServiceUnavailable, ValidationError } from "../http/ApiErrors
 import { JobAccepted } from "../jobs/Job.ts"
 import { TooManyRequestsWithRetryAfter } from "../users/UserErrors.ts"
 import { Authentication } from "../users/CurrentUser.ts"
-import { IsoDateTime } from "../contract/jobs/RulesApplyJob.ts"
-import { ApplyConfirmationRequired } from "./ApplyPreview.ts"
+import { IsoDateTime } from "./RuleSchemas.ts"
+import { ApplyConfirmationRequired } from "./RuleSchemas.ts"
 import { MailboxPath, RuleInput } from "./Rule.ts"
-import { DryRunTruncation, RuleTestResult, SkippedMessage } from "./RuleExecutor.ts"
-import { RuleId, RuleLimitReached, RuleNotFound, RulePatch, RuleRunView, RuleView, RunOutcome } from "./RuleStore.ts"
-import { RunDetail, RunNotFound, RunSummary } from "./RunJournal.ts"
+import { DryRunTruncation, RuleTestResult, SkippedMessage } from "./RuleSchemas.ts"
+import { RuleId, RuleLimitReached, RuleNotFound, RulePatch, RuleRunView, RuleView, RunOutcome } from "./RuleSchemas.ts"
+import { RunDetail, RunNotFound, RunSummary } from "./RuleSchemas.ts"
 
 const Uuid = Schema.String.pipe(Schema.check(Schema.isUUID()))
 

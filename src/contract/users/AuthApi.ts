@@ -1,12 +1,12 @@
 import { Schema } from "effect"
 import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema } from "effect/http-api"
 import { Forbidden, ServiceUnavailable, Unauthorized, ValidationError } from "../http/ApiErrors.ts"
-import { ApiTokenView, defaultTokenDays, maxTokenDays, TokenId } from "./ApiTokens.ts"
+import { ApiTokenView, defaultTokenDays, maxTokenDays, TokenId } from "./UserViews.ts"
 import { Authentication, Role, TokenScope } from "./CurrentUser.ts"
-import { maxPasswordLength } from "./Passwords.ts"
+import { maxPasswordLength } from "./UserViews.ts"
 import { EmailTaken, RegistrationClosed, TokenNotFound, TooManyRequestsWithRetryAfter } from "./UserErrors.ts"
 import { UserId } from "./UserId.ts"
-import { UserView } from "./Users.ts"
+import { UserView } from "./UserViews.ts"
 
 const maxLength = (n: number) => Schema.String.pipe(Schema.check(Schema.isMaxLength(n)))
 

@@ -3,7 +3,7 @@ import { HttpApiEndpoint, HttpApiGroup } from "effect/http-api"
 import { AdminOnly } from "../admin/AdminOnly.ts"
 import { ServiceUnavailable } from "../http/ApiErrors.ts"
 import { Authentication } from "../users/CurrentUser.ts"
-import { ActiveJob, QueueStats, RegisteredKind, WorkerInfo } from "./JobInspector.ts"
+import { ActiveJob, QueueStats, RegisteredKind, WorkerInfo } from "./QueueViews.ts"
 
 export const QueuesOverview = Schema.Struct({
   queues: Schema.Array(QueueStats),

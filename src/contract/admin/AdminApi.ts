@@ -4,7 +4,7 @@ import { Conflict, ServiceUnavailable, ValidationError } from "../http/ApiErrors
 import { Authentication } from "../users/CurrentUser.ts"
 import { UserNotFound } from "../users/UserErrors.ts"
 import { UserId } from "../users/UserId.ts"
-import { UserView } from "../users/Users.ts"
+import { UserView } from "../users/UserViews.ts"
 import { AdminOnly } from "./AdminOnly.ts"
 
 export const UserListQuery = {

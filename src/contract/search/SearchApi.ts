@@ -3,7 +3,7 @@ import { HttpApiEndpoint, HttpApiGroup } from "effect/http-api"
 import { EmailSummary } from "../emails/EmailViews.ts"
 import { ServiceUnavailable, ValidationError } from "../http/ApiErrors.ts"
 import { Authentication } from "../users/CurrentUser.ts"
-import { SearchMode, SemanticSearchUnavailable } from "./Search.ts"
+import { SearchMode, SemanticSearchUnavailable } from "./SearchSchemas.ts"
 
 export const MAX_QUERY_CHARS = 500
 

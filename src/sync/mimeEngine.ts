@@ -20,7 +20,10 @@ export interface MimeLimits {
   readonly maxAttachments: number
   /** MIME parts in one message (mailparser's maxChildNodes). */
   readonly maxParts: number
-  /** A parse that takes longer is abandoned with a warning. */
+  /**
+   * A parse that takes longer is abandoned with a warning (mailparser; postal-mime does not yield
+   * while it parses, so there the parser pool's deadline is the only bound).
+   */
   readonly timeoutMs: number
   /** Keep http(s) image sources in the sanitized HTML (off: they move to data-remote-src). */
   readonly allowRemoteImages: boolean

@@ -132,7 +132,7 @@ const headerFields = (email: Email) => ({
   xMailer: rawValue(email.headers, "x-mailer")
 })
 
-const failed = (errors: ReadonlyArray<string>, timedOut: boolean): EngineResult => ({
+const failed = (errors: ReadonlyArray<string>): EngineResult => ({
   headersParsed: false,
   headerLines: [],
   subject: null,
@@ -149,7 +149,7 @@ const failed = (errors: ReadonlyArray<string>, timedOut: boolean): EngineResult 
   attachments: [],
   attachmentsDropped: 0,
   errors,
-  timedOut,
+  timedOut: false,
   complete: false
 })
 
@@ -184,22 +184,23 @@ const postalMimeOptions = (limits: MimeLimits) => ({
   maxHeadersSize: limits.maxHeaderBytes * 8
 })
 
-/** Resolves with the parse, or with "timeout" once `timeoutMs` passed (postal-mime cannot be stopped). */
-const parseWithin = (input: Buffer, limits: MimeLimits): Promise<Email | "timeout"> => {
-  let timer: ReturnType<typeof setTimeout> | undefined
-  const timeout = new Promise<"timeout">((resolve) => {
-    timer = setTimeout(() => resolve("timeout"), limits.timeoutMs)
-  })
-  return Promise.race([PostalMime.parse(input, postalMimeOptions(limits)), timeout]).finally(() => clearTimeout(timer))
-}
+/**
+ * postal-mime copies a view into a buffer of its own; a buffer the input owns whole (as the
+ * parser threads receive it) is handed over as it is, which saves that copy per message.
+ */
+const ownBuffer = (input: Buffer): ArrayBuffer | Buffer =>
+  input.buffer instanceof ArrayBuffer && input.byteOffset === 0 && input.byteLength === input.buffer.byteLength
+    ? input.buffer
+    : input
 
 export const runPostalMime: MimeEngine = async (input, limits) => {
   if (headerCostOverLimit(input, limits.maxHeaderBytes)) {
-    return failed([`header block larger than ${limits.maxHeaderBytes} bytes`], false)
+    return failed([`header block larger than ${limits.maxHeaderBytes} bytes`])
   }
   try {
-    const email = await parseWithin(input, limits)
-    if (email === "timeout") return failed([], true)
+    // no timeout here: postal-mime parses without yielding to the event loop, so a timer could
+    // only fire after it finished; the pool's deadline ends a thread that does not answer
+    const email = await PostalMime.parse(ownBuffer(input), postalMimeOptions(limits))
     const body = deliveryStatusAsText(email, withoutAddedFinalBreak(email, input, email.text))
     const { list, dropped } = attachmentMeta(body.attachments, limits)
     return {
@@ -219,9 +220,9 @@ export const runPostalMime: MimeEngine = async (input, limits) => {
     const errors = [describeError(error)]
     try {
       const headersOnly = await PostalMime.parse(headerBlockOnly(input), postalMimeOptions(limits))
-      return { ...failed(errors, false), headersParsed: true, ...headerFields(headersOnly) }
+      return { ...failed(errors), headersParsed: true, ...headerFields(headersOnly) }
     } catch (headerError) {
-      return failed([...errors, describeError(headerError)], false)
+      return failed([...errors, describeError(headerError)])
     }
   }
 }

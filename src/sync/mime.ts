@@ -339,6 +339,8 @@ const mailparserEngine: MimeEngine = async (input, limits) => {
     attachments: state.attachments,
     attachmentsDropped: state.attachmentsDropped,
     errors: state.errors,
+    // mailparser decodes what it cannot read to U+FFFD, which the checks below report
+    decodingWarnings: [],
     timedOut: state.timedOut,
     complete: state.complete
   }
@@ -386,6 +388,7 @@ const fromEngineResult = (
   else if (date === null) warnings.push(`unparsable Date header: ${dateValue.slice(0, 100)}`)
   if (from.length === 0) warnings.push("missing or empty From header")
   for (const error of raw.errors) warnings.push(`MIME parser: ${error}`)
+  warnings.push(...raw.decodingWarnings)
   if (raw.timedOut) warnings.push(`parsing took longer than ${limits.timeoutMs} ms and was abandoned`)
   if (raw.attachmentsDropped > 0) {
     warnings.push(`${raw.attachmentsDropped} attachments beyond the limit of ${limits.maxAttachments} not listed`)
@@ -414,9 +417,12 @@ const fromEngineResult = (
         warnings.push(`HTML sanitizer failed, HTML dropped: ${describeError(error)}`)
       }
     }
-    // mailparser converts HTML to text only below maxHtmlBytes; past that, strip the sanitized HTML
+    // mailparser converts HTML to text only below maxHtmlBytes, postal-mime not at all: strip the
+    // sanitized HTML
     if (textBody === null && htmlBody !== null) {
       textBody = truncateUtf8(sanitizedHtmlToText(htmlBody), limits.maxTextBytes).text
+      if (textBody.includes("\uFFFD"))
+        warnings.push("text body contains undecodable characters (bad or unknown charset)")
     }
   }
 

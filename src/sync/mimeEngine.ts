@@ -82,6 +82,8 @@ export interface EngineResult {
   readonly attachments: ReadonlyArray<AttachmentMeta>
   readonly attachmentsDropped: number
   readonly errors: ReadonlyArray<string>
+  /** What the library decoded by a guess (an unknown charset), as warnings to store. */
+  readonly decodingWarnings: ReadonlyArray<string>
   readonly timedOut: boolean
   /** The whole body was read. */
   readonly complete: boolean

@@ -13,6 +13,7 @@
  * postal-mime parses the whole message in one go (it has no streaming interface), so attachment
  * contents are held until the parse ends; messages above `maxMessageBytes` never get here.
  */
+import { isUtf8 } from "node:buffer"
 import { createHash } from "node:crypto"
 import PostalMime, { type Attachment, addressParser, type Email, type Header } from "postal-mime"
 import {
@@ -20,6 +21,7 @@ import {
   describeError,
   type EngineResult,
   flattenAddresses,
+  headerBlock,
   MAX_MESSAGE_ID,
   type MimeEngine,
   type MimeLimits,
@@ -149,9 +151,52 @@ const failed = (errors: ReadonlyArray<string>): EngineResult => ({
   attachments: [],
   attachmentsDropped: 0,
   errors,
+  decodingWarnings: [],
   timedOut: false,
   complete: false
 })
+
+/** Charset labels the message declares: Content-Type parameters of any part, encoded words. */
+const DECLARED_CHARSET = /^content-type:[^\n]*?charset\s*=\s*"?([^"';\s]+)|=\?([^?*\s]+)(?:\*[^?\s]*)?\?[bq]\?/gim
+
+const knownCharsets = new Map<string, boolean>()
+const isKnownCharset = (label: string): boolean => {
+  const key = label.toLowerCase()
+  const cached = knownCharsets.get(key)
+  if (cached !== undefined) return cached
+  let known = true
+  try {
+    new TextDecoder(key)
+  } catch {
+    known = false
+  }
+  // bounded: a hostile message must not grow the cache without end
+  if (knownCharsets.size < 256) knownCharsets.set(key, known)
+  return known
+}
+
+/**
+ * postal-mime reads what it cannot decode as UTF-8 or windows-1252 instead of U+FFFD, so the
+ * checks on replacement characters in mime.ts do not see it. Malformed input must still say so:
+ * charsets the runtime does not know (postal-mime's guess was used), and 8-bit top-level headers
+ * that are not UTF-8 (read as windows-1252).
+ */
+const decodingWarnings = (input: Buffer, limits: MimeLimits): Array<string> => {
+  const warnings: Array<string> = []
+  const unknown = new Set<string>()
+  const text = input.toString("latin1")
+  for (const match of text.matchAll(DECLARED_CHARSET)) {
+    const label = match[1] ?? match[2] ?? ""
+    if (label !== "" && !isKnownCharset(label)) unknown.add(label.slice(0, 64))
+    if (unknown.size >= 5) break
+  }
+  if (unknown.size > 0) {
+    warnings.push(`unknown charset ${[...unknown].join(", ")}: read as UTF-8 or windows-1252`)
+  }
+  const { block } = headerBlock(input, limits.maxHeaderBytes)
+  if (!isUtf8(block)) warnings.push("headers contain 8-bit bytes that are not UTF-8 (read as windows-1252)")
+  return warnings
+}
 
 /** The top-level header block alone, for a message whose body postal-mime refused. */
 const headerBlockOnly = (input: Buffer): Buffer => {
@@ -211,6 +256,7 @@ export const runPostalMime: MimeEngine = async (input, limits) => {
       attachments: list,
       attachmentsDropped: dropped,
       errors: [],
+      decodingWarnings: decodingWarnings(input, limits),
       timedOut: false,
       complete: true
     }

@@ -139,14 +139,17 @@ describe.each(mimeParserNames)("parseMessage with %s", (parser) => {
             ["x@example.com"]
           )
           hasWarning(garbage, /NUL characters removed/)
+          // Latin-1 bytes in a part declared UTF-8: U+FFFD with both
+          hasWarning(wrong, /undecodable characters/)
           if (parser === "mailparser") {
             hasWarning(unknown, /undecodable characters/)
-            hasWarning(wrong, /undecodable characters/)
             hasWarning(garbage, /undecodable/)
           } else {
-            // bytes invalid in the declared charset read as windows-1252 (the WHATWG fallback)
+            // unknown charsets and non-UTF-8 headers read as windows-1252 (the WHATWG fallback), flagged
             assert.include(unknown.textBody ?? "", "Grüße aus Köln")
             assert.deepStrictEqual(unknown.from, [{ name: "Müller", address: "mueller@example.de" }])
+            hasWarning(unknown, /unknown charset x-bogus-charset, x-unknown-42, x-totally-unknown/)
+            hasWarning(garbage, /headers contain 8-bit bytes that are not UTF-8/)
           }
         })
     )

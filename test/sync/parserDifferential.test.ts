@@ -85,13 +85,15 @@ const knownDifferences: ReadonlyArray<{
   readonly why: string
 }> = [
   {
-    fixtures: ["8bit-garbage.eml", "unknown-charset.eml", "bad-charset-html.eml"],
+    fixtures: ["8bit-garbage.eml", "unknown-charset.eml"],
     fields: ["subject", "from", "textBody", "warnings", "messageKey"],
     better: "postal-mime",
     why:
-      "bytes that are not valid in the declared (or an unknown) charset: mailparser replaces them with U+FFFD " +
-      "and warns; postal-mime decodes them as windows-1252, the WHATWG fallback browsers use, so mislabelled " +
-      "Latin-1 mail reads 'Grüße aus Köln' instead of 'Gr��e aus K�ln' and stays findable; nothing is lost"
+      "bytes in an unknown charset, or 8-bit headers that are not UTF-8: mailparser replaces them with U+FFFD " +
+      "and warns 'undecodable characters'; postal-mime decodes them as UTF-8 or windows-1252, the WHATWG " +
+      "fallback browsers use, so mislabelled Latin-1 mail reads 'Grüße aus Köln' instead of 'Gr��e aus K�ln' " +
+      "and stays findable, and the adapter warns 'unknown charset ...' or 'headers contain 8-bit bytes that " +
+      "are not UTF-8'. Both flag the message; postal-mime loses nothing"
   },
   {
     fixtures: ["html-only.eml", "script-laden.eml"],

@@ -1,0 +1,3 @@
+import { defineStrings } from "../i18n/index.ts"
+
+export const jobsStrings = defineStrings("jobs", { title: "Jobs" }, { title: "Jobs" })

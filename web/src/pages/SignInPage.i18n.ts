@@ -1,0 +1,3 @@
+import { defineStrings } from "../i18n/index.ts"
+
+export const signInStrings = defineStrings("signIn", { title: "SignIn" }, { title: "SignIn" })

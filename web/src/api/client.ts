@@ -19,6 +19,10 @@ const clientPromise: Promise<ApiClient> = Effect.runPromise(makeClient.pipe(Effe
 export interface ApiFailure {
   readonly tag: string
   readonly message: string
+  /** Field by field, for a 400 ValidationError (`payload.email`: what is wrong with it). */
+  readonly issues: ReadonlyArray<{ readonly path: string; readonly message: string }>
+  /** A string `reason` the error carries (AccountVerificationFailed: authentication, tls, dns, ...). */
+  readonly reason?: string | undefined
   /** HTTP-level meaning, for the UI's decisions (sign-in on 401). */
   readonly unauthorized: boolean
 }
@@ -36,9 +40,23 @@ const messageOf = (error: unknown): string => {
   return tagOf(error)
 }
 
+const issuesOf = (error: unknown): ApiFailure["issues"] => {
+  if (!Predicate.hasProperty(error, "issues") || !Array.isArray(error.issues)) return []
+  return error.issues.flatMap((issue: unknown) =>
+    Predicate.hasProperty(issue, "path") &&
+    Predicate.hasProperty(issue, "message") &&
+    typeof issue.path === "string" &&
+    typeof issue.message === "string"
+      ? [{ path: issue.path, message: issue.message }]
+      : []
+  )
+}
+
 export const describeFailure = (error: unknown): ApiFailure => ({
   tag: tagOf(error),
   message: messageOf(error),
+  issues: issuesOf(error),
+  reason: Predicate.hasProperty(error, "reason") && typeof error.reason === "string" ? error.reason : undefined,
   unauthorized: tagOf(error) === "Unauthorized"
 })
 
@@ -68,8 +86,13 @@ export const callApi = async <A, E>(
   const described = Option.isSome(failure)
     ? describeFailure(failure.value)
     : Cause.hasInterruptsOnly(exit.cause)
-      ? { tag: "Interrupted", message: "cancelled", unauthorized: false }
-      : { tag: "Defect", message: Cause.pretty(exit.cause).split("\n")[0] ?? "unexpected error", unauthorized: false }
+      ? { tag: "Interrupted", message: "cancelled", issues: [], unauthorized: false }
+      : {
+          tag: "Defect",
+          message: Cause.pretty(exit.cause).split("\n")[0] ?? "unexpected error",
+          issues: [],
+          unauthorized: false
+        }
   if (described.unauthorized) for (const listener of unauthorizedListeners) listener()
   return { ok: false, failure: described }
 }

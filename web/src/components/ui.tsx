@@ -13,6 +13,15 @@ export function ErrorMessage({
     <div className="error" role="alert">
       {children}
       {failure !== undefined ? <p className="server-answer">{failure.message}</p> : null}
+      {failure !== undefined && failure.issues.length > 0 ? (
+        <ul>
+          {failure.issues.map((issue) => (
+            <li key={`${issue.path}:${issue.message}`}>
+              <code>{issue.path}</code>: {issue.message}
+            </li>
+          ))}
+        </ul>
+      ) : null}
     </div>
   )
 }

@@ -61,7 +61,7 @@ function Users(): JSX.Element {
               <th scope="col">{t("created")}</th>
               <th scope="col">{t("lastLogin")}</th>
               <th scope="col">
-                <span className="visually-hidden">{t("state")}</span>
+                <span className="visually-hidden">{t("actions")}</span>
               </th>
             </tr>
           </thead>

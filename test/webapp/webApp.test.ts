@@ -50,7 +50,9 @@ const assertAppHtml = (response: { status: number; headers: Headers; text: strin
   for (const directive of ["script-src 'self'", "frame-ancestors 'none'", "connect-src 'self'", "object-src 'none'"]) {
     assert.include(csp, directive, `${path}: ${csp}`)
   }
-  assert.notInclude(csp, "unsafe-inline", path)
+  const scriptSrc = csp.split(";").find((directive) => directive.trim().startsWith("script-src")) ?? ""
+  assert.strictEqual(scriptSrc.trim(), "script-src 'self'", path)
+  assert.notInclude(csp, "unsafe-eval", path)
   assert.strictEqual(response.headers.get("x-content-type-options"), "nosniff", path)
 }
 

@@ -1,21 +1,26 @@
-import { type ComponentType, type JSX, useEffect } from "react"
+import { type ComponentType, type JSX, lazy, Suspense, useEffect } from "react"
 import { Route, Switch, useLocation } from "wouter"
 import { Layout } from "./components/Layout.tsx"
-import { AccountDetailPage } from "./pages/AccountDetailPage.tsx"
-import { AccountsPage } from "./pages/AccountsPage.tsx"
-import { AdminPage } from "./pages/AdminPage.tsx"
-import { InboxPage } from "./pages/InboxPage.tsx"
-import { JobsPage } from "./pages/JobsPage.tsx"
-import { MatrixPage } from "./pages/MatrixPage.tsx"
-import { MessagePage } from "./pages/MessagePage.tsx"
 import { NotFoundPage } from "./pages/NotFoundPage.tsx"
-import { RegisterPage } from "./pages/RegisterPage.tsx"
-import { RuleEditPage } from "./pages/RuleEditPage.tsx"
-import { RulesPage } from "./pages/RulesPage.tsx"
-import { SearchPage } from "./pages/SearchPage.tsx"
-import { SessionsPage } from "./pages/SessionsPage.tsx"
-import { SignInPage } from "./pages/SignInPage.tsx"
 import { SessionProvider, useSession } from "./session.tsx"
+
+// Each page is its own chunk, loaded when first opened: the first screen downloads the shell and one
+// page, not every page (the budget is initial JavaScript; see web/README or the build output).
+const AccountDetailPage = lazy(() =>
+  import("./pages/AccountDetailPage.tsx").then((module) => ({ default: module.AccountDetailPage }))
+)
+const AccountsPage = lazy(() => import("./pages/AccountsPage.tsx").then((module) => ({ default: module.AccountsPage })))
+const AdminPage = lazy(() => import("./pages/AdminPage.tsx").then((module) => ({ default: module.AdminPage })))
+const InboxPage = lazy(() => import("./pages/InboxPage.tsx").then((module) => ({ default: module.InboxPage })))
+const JobsPage = lazy(() => import("./pages/JobsPage.tsx").then((module) => ({ default: module.JobsPage })))
+const MatrixPage = lazy(() => import("./pages/MatrixPage.tsx").then((module) => ({ default: module.MatrixPage })))
+const MessagePage = lazy(() => import("./pages/MessagePage.tsx").then((module) => ({ default: module.MessagePage })))
+const RegisterPage = lazy(() => import("./pages/RegisterPage.tsx").then((module) => ({ default: module.RegisterPage })))
+const RuleEditPage = lazy(() => import("./pages/RuleEditPage.tsx").then((module) => ({ default: module.RuleEditPage })))
+const RulesPage = lazy(() => import("./pages/RulesPage.tsx").then((module) => ({ default: module.RulesPage })))
+const SearchPage = lazy(() => import("./pages/SearchPage.tsx").then((module) => ({ default: module.SearchPage })))
+const SessionsPage = lazy(() => import("./pages/SessionsPage.tsx").then((module) => ({ default: module.SessionsPage })))
+const SignInPage = lazy(() => import("./pages/SignInPage.tsx").then((module) => ({ default: module.SignInPage })))
 
 /**
  * Every route of the app. The server answers these paths with index.html (src/webapp), so a
@@ -66,16 +71,18 @@ export function App(): JSX.Element {
   return (
     <SessionProvider>
       <Layout>
-        <Switch>
-          {routes.map(({ path, page: Page, access }) => (
-            <Route key={path} path={path}>
-              {access === "public" ? <Page /> : <RequireSignIn page={Page} admin={access === "admin"} />}
+        <Suspense fallback={<p aria-busy="true" className="loading" />}>
+          <Switch>
+            {routes.map(({ path, page: Page, access }) => (
+              <Route key={path} path={path}>
+                {access === "public" ? <Page /> : <RequireSignIn page={Page} admin={access === "admin"} />}
+              </Route>
+            ))}
+            <Route>
+              <NotFoundPage />
             </Route>
-          ))}
-          <Route>
-            <NotFoundPage />
-          </Route>
-        </Switch>
+          </Switch>
+        </Suspense>
       </Layout>
     </SessionProvider>
   )

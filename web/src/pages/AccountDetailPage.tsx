@@ -93,9 +93,7 @@ function AccountDetail({ id }: { readonly id: AccountId }): JSX.Element {
             <h3>{t("strategy")}</h3>
             <ul className="strategy">
               {(["listing", "flags", "expunges", "names", "specialUse", "ruleMoves"] as const).map((key) => (
-                <li key={key}>
-                  <strong>{account.server?.strategy[key]}</strong>: {account.server?.explanation[key]}
-                </li>
+                <li key={key}>{account.server?.explanation[key]}</li>
               ))}
             </ul>
             <details>

@@ -102,6 +102,40 @@ describe("web app in Chromium", () => {
     }
   })
 
+  it("works from the keyboard: skip link first, visible focus, a form submitted with Enter", async () => {
+    const context = await newContext(started())
+    try {
+      const page = await context.newPage()
+      await page.goto("/sign-in")
+      await page.getByRole("heading", { name: "Sign in" }).waitFor()
+      await page.keyboard.press("Tab")
+      const focused = () =>
+        page.evaluate(() => {
+          const element = document.activeElement
+          if (element === null) return { text: "", outline: "none", id: "" }
+          const style = getComputedStyle(element)
+          return { text: element.textContent ?? "", outline: style.outlineStyle, id: element.id }
+        })
+      const skip = await focused()
+      assert.strictEqual(skip.text, "Skip to content")
+      assert.notStrictEqual(skip.outline, "none", "the focused element shows an outline")
+      await page.keyboard.press("Enter")
+      assert.strictEqual((await focused()).id, "main")
+      // on through the page to the email field, then type and submit without a pointer
+      for (let step = 0; step < 10 && (await focused()).id !== "sign-in-email"; step++) await page.keyboard.press("Tab")
+      assert.strictEqual((await focused()).id, "sign-in-email")
+      await page.keyboard.type("nobody@example.org")
+      await page.keyboard.press("Tab")
+      assert.strictEqual((await focused()).id, "sign-in-password")
+      assert.notStrictEqual((await focused()).outline, "none")
+      await page.keyboard.type("not the password at all")
+      await page.keyboard.press("Enter")
+      await page.getByRole("alert").getByText("Sign-in failed.").waitFor()
+    } finally {
+      await context.close()
+    }
+  })
+
   it("register, connect (wrong password first), sync with progress, jobs, cancel, tokens, admin, sign out", async () => {
     const context = await newContext(started())
     const violations: Array<AxeViolationSummary & { page: string }> = []

@@ -1,4 +1,4 @@
-import type { JSX, ReactNode } from "react"
+import { type JSX, type ReactNode, useEffect, useRef } from "react"
 import { Link, useLocation } from "wouter"
 import { callApi } from "../api/client.ts"
 import { type Language, languages, setLanguage, useLanguage, useStrings } from "../i18n/index.ts"
@@ -44,7 +44,13 @@ function NavLink({ href, children }: { readonly href: string; readonly children:
 export function Layout({ children }: { readonly children: ReactNode }): JSX.Element {
   const t = useStrings(layoutStrings)
   const { session, refresh } = useSession()
-  const [, navigate] = useLocation()
+  const [location, navigate] = useLocation()
+  const mainRef = useRef<HTMLElement>(null)
+  const firstLocation = useRef(location)
+  // after a navigation, keyboard and screen-reader users continue at the new page, not in the menu
+  useEffect(() => {
+    if (location !== firstLocation.current) mainRef.current?.focus()
+  }, [location])
   const signOut = async () => {
     await callApi((client) => client.auth.logout())
     await refresh()
@@ -83,7 +89,7 @@ export function Layout({ children }: { readonly children: ReactNode }): JSX.Elem
           ) : null}
         </div>
       </header>
-      <main id="main" tabIndex={-1}>
+      <main id="main" ref={mainRef} tabIndex={-1}>
         {session.status === "loading" ? <p aria-busy="true">{t("loading")}</p> : children}
       </main>
     </div>

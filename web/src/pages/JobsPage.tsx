@@ -13,11 +13,26 @@ type StateFilter = (typeof states)[number] | "all"
 /** How often the first page is asked again for jobs started elsewhere (until a user event stream exists). */
 const refreshMillis = 5000
 
+/**
+ * At most this many rows hold an event stream open: a browser keeps about six HTTP/1.1 connections
+ * per origin, and streams beyond that would leave no connection for the app's own requests. The
+ * other unfinished rows move with the periodic refresh.
+ */
+const maxStreams = 3
+
 /** One job; while it is unfinished its row follows the job's event stream. */
-function JobRow({ job: listed, onChanged }: { readonly job: JobView; readonly onChanged: () => void }): JSX.Element {
+function JobRow({
+  job: listed,
+  live: follow,
+  onChanged
+}: {
+  readonly job: JobView
+  readonly live: boolean
+  readonly onChanged: () => void
+}): JSX.Element {
   const t = useStrings(jobsStrings)
   const language = useLanguage()
-  const watched = useWatchedJob(isFinished(listed) ? undefined : listed.id)
+  const watched = useWatchedJob(follow && !isFinished(listed) ? listed.id : undefined)
   const [cancelled, setCancelled] = useState<JobView | undefined>(undefined)
   const [failure, setFailure] = useState<ApiFailure | undefined>(undefined)
   const live = watched.status === "live" ? watched.job : undefined
@@ -122,6 +137,12 @@ export function JobsPage(): JSX.Element {
   const firstIds = new Set(first?.items.map((job) => job.id))
   const jobs = [...(first?.items ?? []), ...older.filter((job) => !firstIds.has(job.id))]
   const moreCursor = olderCursor === undefined ? first?.nextCursor : olderCursor
+  const streamed = new Set(
+    jobs
+      .filter((job) => !isFinished(job))
+      .slice(0, maxStreams)
+      .map((job) => job.id)
+  )
 
   return (
     <>
@@ -168,7 +189,7 @@ export function JobsPage(): JSX.Element {
             </thead>
             <tbody>
               {jobs.map((job) => (
-                <JobRow key={job.id} job={job} onChanged={() => void loadFirst()} />
+                <JobRow key={job.id} job={job} live={streamed.has(job.id)} onChanged={() => void loadFirst()} />
               ))}
             </tbody>
           </table>

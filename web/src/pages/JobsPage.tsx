@@ -148,23 +148,25 @@ export function JobsPage(): JSX.Element {
     <>
       <h1>{t("title")}</h1>
       <p className="hint">{t("intro")}</p>
-      <div className="field">
-        <label htmlFor="jobs-filter">{t("filter")}</label>
-        <select
-          id="jobs-filter"
-          value={filter}
-          onChange={(event) => {
-            const chosen = (["all", ...states] as const).find((s) => s === event.currentTarget.value)
-            if (chosen !== undefined) setFilter(chosen)
-          }}
-        >
-          <option value="all">{t("all")}</option>
-          {states.map((state) => (
-            <option key={state} value={state}>
-              {t(state)}
-            </option>
-          ))}
-        </select>
+      <div className="filters">
+        <div className="field">
+          <label htmlFor="jobs-filter">{t("filter")}</label>
+          <select
+            id="jobs-filter"
+            value={filter}
+            onChange={(event) => {
+              const chosen = (["all", ...states] as const).find((s) => s === event.currentTarget.value)
+              if (chosen !== undefined) setFilter(chosen)
+            }}
+          >
+            <option value="all">{t("all")}</option>
+            {states.map((state) => (
+              <option key={state} value={state}>
+                {t(state)}
+              </option>
+            ))}
+          </select>
+        </div>
       </div>
       {failure !== undefined ? <ErrorMessage failure={failure}>{t("failedLoad")}</ErrorMessage> : null}
       {first === undefined && failure === undefined ? <Loading label={t("loading")} /> : null}

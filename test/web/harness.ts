@@ -79,7 +79,7 @@ export const startWebStack = async (overrides: Record<string, string> = {}): Pro
     }
     const worker = await startWorker(programEnv, { name: "web-worker" })
     cleanups.push(() => worker.program.stop("SIGTERM"))
-    // PUBLIC_ORIGIN must be the address the browser uses: the CSRF rule compares Origin with it
+    // the browser opens http://127.0.0.1:PORT, one of the default PUBLIC_ORIGINs the CSRF rule compares Origin with
     const api = await startApi(programEnv, { name: "web-api" })
     cleanups.push(() => api.program.stop("SIGTERM"))
     const browser = await launchChromium()

@@ -91,7 +91,13 @@ export function RegisterPage(): JSX.Element {
             {t("inviteHint")}
           </p>
         </div>
-        {failure !== undefined ? <ErrorMessage failure={failure}>{t("failed")}</ErrorMessage> : null}
+        {failure !== undefined ? (
+          <ErrorMessage failure={failure}>
+            {t("failed")}
+            {/* the CSRF rule refuses a sign-in from an address missing in PUBLIC_ORIGIN (403) */}
+            {failure.tag === "Forbidden" ? <p>{t("wrongOrigin", { origin: window.location.origin })}</p> : null}
+          </ErrorMessage>
+        ) : null}
         <div className="actions">
           <button type="submit" disabled={busy}>
             {busy ? t("submitting") : t("submit")}

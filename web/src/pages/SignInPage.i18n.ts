@@ -8,6 +8,8 @@ export const signInStrings = defineStrings(
     password: "Password",
     submit: "Sign in",
     submitting: "Signing in…",
+    wrongOrigin:
+      "The server does not know this address. Its operator sets PUBLIC_ORIGIN to {{origin}} (or opens the app at the address PUBLIC_ORIGIN names).",
     failed: "Sign-in failed.",
     noAccount: "No account yet?",
     register: "Register",
@@ -19,6 +21,8 @@ export const signInStrings = defineStrings(
     password: "Passwort",
     submit: "Anmelden",
     submitting: "Anmeldung läuft…",
+    wrongOrigin:
+      "Der Server kennt diese Adresse nicht. Sein Betreiber setzt PUBLIC_ORIGIN auf {{origin}} (oder öffnet die App unter der Adresse aus PUBLIC_ORIGIN).",
     failed: "Anmeldung fehlgeschlagen.",
     noAccount: "Noch kein Konto?",
     register: "Registrieren",

@@ -66,7 +66,13 @@ export function SignInPage(): JSX.Element {
           />
         </div>
         <div id="sign-in-error">
-          {failure !== undefined ? <ErrorMessage failure={failure}>{t("failed")}</ErrorMessage> : null}
+          {failure !== undefined ? (
+            <ErrorMessage failure={failure}>
+              {t("failed")}
+              {/* the CSRF rule refuses a sign-in from an address missing in PUBLIC_ORIGIN (403) */}
+              {failure.tag === "Forbidden" ? <p>{t("wrongOrigin", { origin: window.location.origin })}</p> : null}
+            </ErrorMessage>
+          ) : null}
         </div>
         <div className="actions">
           <button type="submit" disabled={busy}>

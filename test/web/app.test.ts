@@ -1,3 +1,4 @@
+import { Schema } from "effect"
 import { readFileSync } from "node:fs"
 import type { Page } from "playwright-core"
 import { afterAll, assert, beforeAll, describe, it } from "vitest"
@@ -58,6 +59,9 @@ afterAll(async () => {
   }
 }, 60_000)
 
+/** What has the keyboard focus in the page. */
+const Focused = Schema.Struct({ text: Schema.String, outline: Schema.String, id: Schema.String })
+
 /** Inline `<script>` elements (a `src` attribute is the only allowed form) and `on...=` handlers. */
 const inlineScripts = (html: string): ReadonlyArray<string> => [
   ...[...html.matchAll(/<script\b([^>]*)>([\s\S]*?)<\/script>/gi)]
@@ -109,13 +113,15 @@ describe("web app in Chromium", () => {
       await page.goto("/sign-in")
       await page.getByRole("heading", { name: "Sign in" }).waitFor()
       await page.keyboard.press("Tab")
-      const focused = () =>
-        page.evaluate(() => {
-          const element = document.activeElement
-          if (element === null) return { text: "", outline: "none", id: "" }
-          const style = getComputedStyle(element)
-          return { text: element.textContent ?? "", outline: style.outlineStyle, id: element.id }
-        })
+      // runs in the page; written as a string because this file is type-checked without the DOM library
+      const focused = async () =>
+        Schema.decodeUnknownSync(Focused)(
+          await page.evaluate(`(() => {
+            const element = document.activeElement
+            if (element === null) return { text: "", outline: "none", id: "" }
+            return { text: element.textContent ?? "", outline: getComputedStyle(element).outlineStyle, id: element.id }
+          })()`)
+        )
       const skip = await focused()
       assert.strictEqual(skip.text, "Skip to content")
       assert.notStrictEqual(skip.outline, "none", "the focused element shows an outline")

@@ -57,7 +57,7 @@ export function AccountForm({
   const [security, setSecurity] = useState<Security>(account?.security ?? "tls")
   const [username, setUsername] = useState(account?.username ?? "")
   const [password, setPassword] = useState("")
-  const [interval, setInterval] = useState(
+  const [interval, setSyncInterval] = useState(
     account === undefined ? "15" : account.syncIntervalMinutes === null ? "" : String(account.syncIntervalMinutes)
   )
   const [busy, setBusy] = useState(false)
@@ -205,7 +205,7 @@ export function AccountForm({
           max={1440}
           aria-describedby={`${prefix}-interval-hint`}
           value={interval}
-          onChange={(event) => setInterval(event.currentTarget.value)}
+          onChange={(event) => setSyncInterval(event.currentTarget.value)}
         />
         <p className="hint" id={`${prefix}-interval-hint`}>
           {t("intervalHint")}

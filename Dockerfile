@@ -3,7 +3,7 @@
 # mail-helper: one image for every program.
 #
 #   docker build -t mail-helper .
-#   docker run ... mail-helper                                  # api (default CMD)
+#   docker run ... mail-helper                                  # api (default CMD), web app at /
 #   docker run ... mail-helper node --max-semi-space-size=4 --max-old-space-size=384 src/main/worker.ts   # worker (*)
 #   docker run ... mail-helper node src/main/cli.ts migrate     # migrations (one-shot)
 #   docker run ... mail-helper node src/main/start.ts           # api + worker in one process
@@ -48,6 +48,24 @@ RUN --mount=type=cache,target=/root/.npm \
     npm ci --omit=dev --no-audit --no-fund
 
 # ---------------------------------------------------------------------------------------------
+# web: the browser app (web/ -> dist/web), built with the dev dependencies (vite, react plugin),
+# none of which reach the runtime image. Install scripts are skipped: the only one that matters
+# here would download a second Node (the `node` package) that the image already has, so vite runs
+# on the image's node directly rather than through npm's PATH.
+# ---------------------------------------------------------------------------------------------
+FROM ${NODE_IMAGE} AS web
+WORKDIR /app
+ENV NPM_CONFIG_UPDATE_NOTIFIER=false \
+    NPM_CONFIG_FUND=false \
+    NPM_CONFIG_AUDIT=false
+COPY package.json package-lock.json ./
+RUN --mount=type=cache,target=/root/.npm \
+    npm ci --ignore-scripts --no-audit --no-fund
+COPY web ./web
+COPY src/contract ./src/contract
+RUN node node_modules/vite/bin/vite.js build --config web/vite.config.ts
+
+# ---------------------------------------------------------------------------------------------
 # runtime
 # ---------------------------------------------------------------------------------------------
 FROM ${NODE_IMAGE} AS runtime
@@ -73,6 +91,7 @@ COPY --from=deps /app/node_modules ./node_modules
 COPY package.json package-lock.json ./
 COPY migrations ./migrations
 COPY src ./src
+COPY --from=web /app/dist/web ./dist/web
 COPY deploy/healthcheck.mjs ./deploy/healthcheck.mjs
 
 USER 10001:10001

@@ -8,8 +8,11 @@
  *
  * Needs PostgreSQL and Redis (DATABASE_URL's server, REDIS_URL) and Dovecot
  * (`apt-get install -y dovecot-imapd`). `npm run demo -- --keep` keeps the database.
+ * It ends by printing the web app's URL and the demo user's sign-in, and in a terminal keeps
+ * running for the browser until Ctrl-C (`--exit` ends right after the tour).
  */
 import { spawnSync } from "node:child_process"
+import { existsSync } from "node:fs"
 import * as net from "node:net"
 import { PgClient } from "@effect/sql-pg"
 import { ConfigProvider, Effect, Layer, Redacted, References } from "effect"
@@ -25,6 +28,8 @@ import { startDovecot } from "../test/harness/dovecot.ts"
 import { makeMailgen } from "../test/harness/mailgen.ts"
 
 const keep = process.argv.includes("--keep")
+/** Keep the API and worker running for the browser until Ctrl-C; `--exit` (or no terminal) ends after the tour. */
+const serve = !process.argv.includes("--exit") && process.stdout.isTTY === true && process.env["CI"] !== "true"
 const DEMO_USER = "demo"
 const DEMO_IMAP_PASSWORD = "demo-imap-Passw0rd"
 const say = (text = "") => console.log(text)
@@ -386,7 +391,29 @@ const demo = Effect.gen(function* () {
     }
   }
   say()
+  if (!existsSync(new URL("../dist/web/index.html", import.meta.url))) {
+    say("The web app is not built: run `npm run build:web` first to use it in the browser.")
+  }
+  say(`Web app: ${base}/`)
+  say(`Sign in as ${email} with the password "${password}".`)
+  if (serve) {
+    say(
+      `Running until Ctrl-C; then the demo database, queues and Dovecot are removed${keep ? " (except the kept database)." : "."}`
+    )
+    yield* untilStopped
+  }
   say(`Done; the demo database, queues and Dovecot are removed on exit${keep ? " (except the kept database)." : "."}`)
+})
+
+/** Resolves on Ctrl-C (or SIGTERM), so the scope's finalizers remove what the demo created. */
+const untilStopped = Effect.callback<void>((resume) => {
+  const stop = () => resume(Effect.void)
+  process.once("SIGINT", stop)
+  process.once("SIGTERM", stop)
+  return Effect.sync(() => {
+    process.off("SIGINT", stop)
+    process.off("SIGTERM", stop)
+  })
 })
 
 const logLevel = (process.env["LOG_LEVEL"] ?? "warn").toLowerCase()

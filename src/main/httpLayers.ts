@@ -20,8 +20,9 @@ import { RulesHttpLive } from "../rules/RulesHttp.ts"
 import { AuthHttpLive } from "../users/AuthHttp.ts"
 import type { Authentication } from "../contract/users/CurrentUser.ts"
 import { UsersLive } from "../users/UsersLive.ts"
+import { WebAppLive } from "../webapp/WebApp.ts"
 
-/** The HTTP application: API groups, OpenAPI document, docs page. */
+/** The HTTP application: API groups, OpenAPI document, docs page, the web app at `/`. */
 export const HttpAppLive = <E, R>(authentication: Layer.Layer<Authentication, E, R>) =>
   Layer.mergeAll(
     HttpApiBuilder.layer(Api, { openapiPath: "/openapi.json" }).pipe(
@@ -44,6 +45,7 @@ export const HttpAppLive = <E, R>(authentication: Layer.Layer<Authentication, E,
     HttpApiScalar.layer(Api, { path: "/docs" }),
     QueueDashboardLive.pipe(Layer.provide(authentication), Layer.provide(UsersLive)),
     MetricsHttpLive,
+    WebAppLive,
     RequestLimitsLive,
     JsonErrorsLive(Api),
     ProcessMetricsLive

@@ -9,7 +9,14 @@
 import * as os from "node:os"
 import { type ResourceLimits, Worker } from "node:worker_threads"
 import { Config, Context, Effect, Layer } from "effect"
-import { defaultMimeLimits, fallbackParsedMessage, type MimeLimits, type ParsedMessage, parseMessage } from "./mime.ts"
+import {
+  defaultMimeLimits,
+  fallbackParsedMessage,
+  type MimeLimits,
+  mimeParserNames,
+  type ParsedMessage,
+  parseMessage
+} from "./mime.ts"
 
 export interface MimeParserOptions {
   /** Worker threads; default `os.availableParallelism()`. */
@@ -49,12 +56,18 @@ export class MimeParser extends Context.Service<
   static readonly layerPool = (options: Partial<MimeParserOptions> = {}) =>
     Layer.effect(MimeParser, makePoolParser(options))
 
-  /** Pool sized by MIME_PARSER_THREADS (default: available parallelism). */
+  /**
+   * Pool sized by MIME_PARSER_THREADS (default: available parallelism), parsing with the library
+   * MAIL_PARSER names (postal-mime, the default, or mailparser; see mime.ts).
+   */
   static readonly layerConfig = Layer.effect(
     MimeParser,
     Effect.gen(function* () {
       const threads = yield* Config.Int("MIME_PARSER_THREADS").pipe(Config.withDefault(os.availableParallelism()))
-      return yield* makePoolParser({ threads })
+      const parser = yield* Config.Literals(mimeParserNames, "MAIL_PARSER").pipe(
+        Config.withDefault(defaultMimeLimits.parser)
+      )
+      return yield* makePoolParser({ threads, limits: { ...defaultMimeLimits, parser } })
     })
   )
 

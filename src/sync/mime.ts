@@ -3,61 +3,36 @@
  * goes wrong (broken structure, unknown charsets, huge headers, parser errors, a parser that
  * never finishes) yields what could be parsed plus a line in `warnings`.
  *
- * Uses mailparser's streaming `MailParser` (the engine behind `simpleParser`) directly, because
- * simpleParser buffers every attachment and inlines cid: images into the HTML as data: URLs;
- * here attachments are hashed (sha256) while streaming and their content is dropped.
+ * Two MIME libraries can do the decoding (`MimeLimits.parser`, set by MAIL_PARSER): postal-mime
+ * (postalMimeParse.ts, the default: faster) or mailparser's streaming `MailParser` (the engine
+ * behind `simpleParser`, driven directly because simpleParser buffers every attachment and inlines
+ * cid: images into the HTML as data: URLs; here attachments are hashed (sha256) while streaming
+ * and their content is dropped). Both yield an `EngineResult`; everything the sync stores is
+ * derived from it by the same code below, so the two differ only where the libraries decode
+ * differently (test/sync/parserDifferential.test.ts lists where, docs/accounts-and-sync.md why).
  *
  * This module has no Effect dependency: it also runs inside the parser worker threads.
  */
 import { MailParser } from "mailparser"
-import type { AddressObject, AttachmentStream, EmailAddress, HeaderLines, Headers, MessageText } from "mailparser"
+import type { AddressObject, AttachmentStream, HeaderLines, Headers, MessageText } from "mailparser"
 import { sanitizeMailHtml } from "./htmlSanitizer.ts"
+import {
+  type AttachmentMeta,
+  defaultMimeLimits,
+  describeError,
+  type EngineResult,
+  flattenAddresses,
+  headerBlock,
+  MAX_MESSAGE_ID,
+  type MimeEngine,
+  type MimeLimits,
+  type MimeParserName,
+  type ParsedAddress
+} from "./mimeEngine.ts"
+import { runPostalMime } from "./postalMimeParse.ts"
 
-export interface MimeLimits {
-  /** Larger messages are not parsed beyond their header block. */
-  readonly maxMessageBytes: number
-  /** Largest header block (of the message or of one part). */
-  readonly maxHeaderBytes: number
-  /** `textBody` is cut to this many UTF-8 bytes. */
-  readonly maxTextBytes: number
-  /** HTML is cut to this many bytes before and after sanitizing. */
-  readonly maxHtmlBytes: number
-  /** Attachment metadata entries kept (the rest is counted in a warning). */
-  readonly maxAttachments: number
-  /** MIME parts in one message (mailparser's maxChildNodes). */
-  readonly maxParts: number
-  /** A parse that takes longer is abandoned with a warning. */
-  readonly timeoutMs: number
-  /** Keep http(s) image sources in the sanitized HTML (off: they move to data-remote-src). */
-  readonly allowRemoteImages: boolean
-}
-
-export const defaultMimeLimits: MimeLimits = {
-  maxMessageBytes: 25 * 1024 * 1024,
-  maxHeaderBytes: 256 * 1024,
-  maxTextBytes: 512 * 1024,
-  maxHtmlBytes: 1024 * 1024,
-  maxAttachments: 100,
-  maxParts: 500,
-  timeoutMs: 10_000,
-  allowRemoteImages: false
-}
-
-export interface ParsedAddress {
-  readonly name: string | null
-  readonly address: string | null
-}
-
-export interface AttachmentMeta {
-  readonly filename: string | null
-  readonly contentType: string
-  /** Decoded size in bytes. */
-  readonly size: number
-  /** Without angle brackets, as used in cid: URLs. */
-  readonly contentId: string | null
-  readonly disposition: string | null
-  readonly sha256: string | null
-}
+export { defaultMimeLimits, mimeParserNames } from "./mimeEngine.ts"
+export type { AttachmentMeta, MimeLimits, MimeParserName, ParsedAddress } from "./mimeEngine.ts"
 
 /** Headers the analysis and the rules look at; raw (unfolded) values, capped. */
 export interface SelectedHeaders {
@@ -97,9 +72,7 @@ export interface ParsedMessage {
 }
 
 const MAX_HEADER_VALUE = 2_048
-const MAX_ADDRESSES = 500
 const MAX_REFERENCES = 100
-const MAX_MESSAGE_ID = 998
 
 // ---------------------------------------------------------------------------------------------
 // small helpers
@@ -181,20 +154,6 @@ export const parseMailDate = (value: string | null): Date | null => {
   return year < 1970 || year > 2200 ? null : date
 }
 
-const flattenAddresses = (entries: ReadonlyArray<EmailAddress>, out: Array<ParsedAddress>): void => {
-  for (const entry of entries) {
-    if (out.length >= MAX_ADDRESSES) return
-    if (entry.group !== undefined) {
-      flattenAddresses(entry.group, out)
-      continue
-    }
-    const name = entry.name.trim()
-    const address = (entry.address ?? "").trim()
-    if (name === "" && address === "") continue
-    out.push({ name: name === "" ? null : name.slice(0, 256), address: address === "" ? null : address.slice(0, 320) })
-  }
-}
-
 const isAddressObject = (value: unknown): value is AddressObject =>
   typeof value === "object" && value !== null && "value" in value && Array.isArray(value.value)
 
@@ -204,14 +163,6 @@ const addressesOf = (headers: Headers, key: string): Array<ParsedAddress> => {
   const out: Array<ParsedAddress> = []
   for (const object of objects) if (isAddressObject(object)) flattenAddresses(object.value, out)
   return out
-}
-
-const stringHeader = (headers: Headers, key: string): string | null => {
-  const value = headers.get(key)
-  const text = Array.isArray(value) ? value.find((v) => typeof v === "string") : value
-  if (typeof text !== "string") return null
-  const trimmed = unfold(text)
-  return trimmed === "" ? null : trimmed.slice(0, MAX_HEADER_VALUE)
 }
 
 const ENTITIES: Record<string, string> = { amp: "&", lt: "<", gt: ">", quot: '"', apos: "'", nbsp: " " }
@@ -235,13 +186,10 @@ export const sanitizedHtmlToText = (html: string): string =>
 /** PostgreSQL text cannot hold NUL; other C0 controls are harmless. */
 const withoutNul = (value: string): string => (value.includes("\u0000") ? value.replaceAll("\u0000", "") : value)
 
-const describe = (error: unknown): string =>
-  error instanceof Error ? error.message.slice(0, 300) : String(error).slice(0, 300)
-
 // ---------------------------------------------------------------------------------------------
 // running mailparser
 
-interface RawParse {
+interface MailparserState {
   headers: Headers | null
   headerLines: HeaderLines
   text: string | null
@@ -253,9 +201,9 @@ interface RawParse {
   complete: boolean
 }
 
-const runMailparser = (input: Buffer, limits: MimeLimits): Promise<RawParse> =>
-  new Promise<RawParse>((resolve) => {
-    const state: RawParse = {
+const runMailparser = (input: Buffer, limits: MimeLimits): Promise<MailparserState> =>
+  new Promise<MailparserState>((resolve) => {
+    const state: MailparserState = {
       headers: null,
       headerLines: [],
       text: null,
@@ -291,7 +239,7 @@ const runMailparser = (input: Buffer, limits: MimeLimits): Promise<RawParse> =>
         maxChildNodes: limits.maxParts
       })
     } catch (error) {
-      state.errors.push(describe(error))
+      state.errors.push(describeError(error))
       finish()
       return
     }
@@ -300,7 +248,7 @@ const runMailparser = (input: Buffer, limits: MimeLimits): Promise<RawParse> =>
       const content = attachment.content
       // drain: only the hash and size computed on the way through are kept
       content.resume()
-      content.once("error", (error: Error) => state.errors.push(`attachment: ${describe(error)}`))
+      content.once("error", (error: Error) => state.errors.push(`attachment: ${describeError(error)}`))
       content.once("end", () => {
         if (state.attachments.length < limits.maxAttachments) {
           state.attachments.push({
@@ -336,7 +284,7 @@ const runMailparser = (input: Buffer, limits: MimeLimits): Promise<RawParse> =>
       if (typeof text.text === "string") state.text = text.text
       if (typeof text.html === "string") state.html = text.html
       if (text.textConversionError !== undefined) {
-        state.errors.push(`HTML to text conversion failed: ${describe(text.textConversionError)}`)
+        state.errors.push(`HTML to text conversion failed: ${describeError(text.textConversionError)}`)
       }
       read()
     }
@@ -350,7 +298,7 @@ const runMailparser = (input: Buffer, limits: MimeLimits): Promise<RawParse> =>
     })
     // mailparser may report an error and carry on; what arrived so far is kept
     parser.on("error", (error: Error) => {
-      state.errors.push(describe(error))
+      state.errors.push(describeError(error))
       finish()
       parser.destroy()
     })
@@ -361,24 +309,47 @@ const runMailparser = (input: Buffer, limits: MimeLimits): Promise<RawParse> =>
     try {
       parser.end(input)
     } catch (error) {
-      state.errors.push(describe(error))
+      state.errors.push(describeError(error))
       finish()
     }
   })
 
+const mailparserEngine: MimeEngine = async (input, limits) => {
+  const state = await runMailparser(input, limits)
+  const headers: Headers = state.headers ?? new Map()
+  const decoded = (key: string): string | null => {
+    const value = headers.get(key)
+    const text = Array.isArray(value) ? value.find((v) => typeof v === "string") : value
+    return typeof text === "string" ? text : null
+  }
+  return {
+    headersParsed: state.headers !== null,
+    headerLines: state.headerLines,
+    subject: decoded("subject"),
+    from: addressesOf(headers, "from"),
+    to: addressesOf(headers, "to"),
+    cc: addressesOf(headers, "cc"),
+    bcc: addressesOf(headers, "bcc"),
+    replyTo: addressesOf(headers, "reply-to"),
+    autoSubmitted: decoded("auto-submitted"),
+    precedence: decoded("precedence"),
+    xMailer: decoded("x-mailer"),
+    text: state.text,
+    html: state.html,
+    attachments: state.attachments,
+    attachmentsDropped: state.attachmentsDropped,
+    errors: state.errors,
+    // mailparser decodes what it cannot read to U+FFFD, which the checks below report
+    decodingWarnings: [],
+    timedOut: state.timedOut,
+    complete: state.complete
+  }
+}
+
+const engines: Record<MimeParserName, MimeEngine> = { mailparser: mailparserEngine, "postal-mime": runPostalMime }
+
 // ---------------------------------------------------------------------------------------------
 // building the result
-
-/** The header block (without the blank line), cut to `maxBytes` at a line end. */
-const headerBlock = (source: Buffer, maxBytes: number): { readonly block: Buffer; readonly truncated: boolean } => {
-  const window = source.subarray(0, maxBytes + 4)
-  let end = window.indexOf("\r\n\r\n")
-  if (end < 0) end = window.indexOf("\n\n")
-  if (end >= 0 && end <= maxBytes) return { block: source.subarray(0, end), truncated: false }
-  if (end < 0 && source.length <= maxBytes) return { block: source, truncated: false }
-  const lastNewline = source.subarray(0, maxBytes).lastIndexOf("\n")
-  return { block: source.subarray(0, lastNewline > 0 ? lastNewline : maxBytes), truncated: true }
-}
 
 const emptySelectedHeaders: SelectedHeaders = {
   listUnsubscribe: null,
@@ -389,14 +360,20 @@ const emptySelectedHeaders: SelectedHeaders = {
   xMailer: null
 }
 
-const fromRawParse = (
-  raw: RawParse,
+/** Unfolded, trimmed and capped; null when empty. */
+const cleanDecodedHeader = (value: string | null): string | null => {
+  if (value === null) return null
+  const trimmed = unfold(value)
+  return trimmed === "" ? null : trimmed.slice(0, MAX_HEADER_VALUE)
+}
+
+const fromEngineResult = (
+  raw: EngineResult,
   size: number,
   bodyParsed: boolean,
   limits: MimeLimits,
   warnings: Array<string>
 ): ParsedMessage => {
-  const headers: Headers = raw.headers ?? new Map()
   const lines = raw.headerLines
 
   const messageId = normaliseIdToken(rawHeaderValue(lines, "message-id"))
@@ -404,13 +381,14 @@ const fromRawParse = (
   const references = referenceTokens(allRawHeaderValues(lines, "references"))
   const dateValue = rawHeaderValue(lines, "date")
   const date = parseMailDate(dateValue)
-  const from = addressesOf(headers, "from")
+  const from = raw.from
 
   if (messageId === null) warnings.push("missing or malformed Message-ID header")
   if (dateValue === null) warnings.push("missing Date header")
   else if (date === null) warnings.push(`unparsable Date header: ${dateValue.slice(0, 100)}`)
   if (from.length === 0) warnings.push("missing or empty From header")
   for (const error of raw.errors) warnings.push(`MIME parser: ${error}`)
+  warnings.push(...raw.decodingWarnings)
   if (raw.timedOut) warnings.push(`parsing took longer than ${limits.timeoutMs} ms and was abandoned`)
   if (raw.attachmentsDropped > 0) {
     warnings.push(`${raw.attachmentsDropped} attachments beyond the limit of ${limits.maxAttachments} not listed`)
@@ -436,26 +414,28 @@ const fromRawParse = (
         )
         htmlBody = sanitized.text
       } catch (error) {
-        warnings.push(`HTML sanitizer failed, HTML dropped: ${describe(error)}`)
+        warnings.push(`HTML sanitizer failed, HTML dropped: ${describeError(error)}`)
       }
     }
-    // mailparser converts HTML to text only below maxHtmlBytes; past that, strip the sanitized HTML
+    // mailparser converts HTML to text only below maxHtmlBytes, postal-mime not at all: strip the
+    // sanitized HTML
     if (textBody === null && htmlBody !== null) {
       textBody = truncateUtf8(sanitizedHtmlToText(htmlBody), limits.maxTextBytes).text
+      if (textBody.includes("\uFFFD"))
+        warnings.push("text body contains undecodable characters (bad or unknown charset)")
     }
   }
 
-  const subject = stringHeader(headers, "subject")
   return {
     messageId,
     inReplyTo,
     references,
-    subject,
+    subject: cleanDecodedHeader(raw.subject),
     from,
-    to: addressesOf(headers, "to"),
-    cc: addressesOf(headers, "cc"),
-    bcc: addressesOf(headers, "bcc"),
-    replyTo: addressesOf(headers, "reply-to"),
+    to: raw.to,
+    cc: raw.cc,
+    bcc: raw.bcc,
+    replyTo: raw.replyTo,
     date,
     textBody,
     htmlBody,
@@ -464,9 +444,9 @@ const fromRawParse = (
       listUnsubscribe: rawHeaderValue(lines, "list-unsubscribe"),
       listUnsubscribePost: rawHeaderValue(lines, "list-unsubscribe-post"),
       listId: rawHeaderValue(lines, "list-id"),
-      autoSubmitted: stringHeader(headers, "auto-submitted"),
-      precedence: stringHeader(headers, "precedence"),
-      xMailer: stringHeader(headers, "x-mailer")
+      autoSubmitted: cleanDecodedHeader(raw.autoSubmitted),
+      precedence: cleanDecodedHeader(raw.precedence),
+      xMailer: cleanDecodedHeader(raw.xMailer)
     },
     size,
     bodyParsed,
@@ -486,13 +466,12 @@ const parseHeadersOnly = async (
   // already cut, so its real cost is what is allowed here
   let lineCount = 1
   for (const byte of block) if (byte === 10) lineCount++
-  const raw = await runMailparser(Buffer.concat([block, Buffer.from("\r\n\r\n")]), {
+  const raw = await engines[limits.parser](Buffer.concat([block, Buffer.from("\r\n\r\n")]), {
     ...limits,
     maxHeaderBytes: block.length + 64 * lineCount + 1_024
   })
-  if (raw.headers === null)
-    return rawHeaderFallback(source, [...warnings, ...raw.errors.map((e) => `MIME parser: ${e}`)])
-  return fromRawParse(raw, source.length, false, limits, warnings)
+  if (!raw.headersParsed) return rawHeaderFallback(source, [...warnings, ...raw.errors.map((e) => `MIME parser: ${e}`)])
+  return fromEngineResult(raw, source.length, false, limits, warnings)
 }
 
 /**
@@ -589,16 +568,16 @@ const parseUnchecked = async (source: Uint8Array, limits: MimeLimits): Promise<P
       warnings.push(`message of ${buffer.length} bytes exceeds ${limits.maxMessageBytes} bytes: body not parsed`)
       return await parseHeadersOnly(buffer, limits, warnings)
     }
-    const raw = await runMailparser(buffer, limits)
-    if (raw.headers === null) {
+    const raw = await engines[limits.parser](buffer, limits)
+    if (!raw.headersParsed) {
       warnings.push(...raw.errors.map((e) => `MIME parser: ${e}`))
       if (raw.timedOut) warnings.push(`parsing took longer than ${limits.timeoutMs} ms and was abandoned`)
       return await parseHeadersOnly(buffer, limits, warnings)
     }
     if (!raw.complete) warnings.push("message body could not be parsed completely")
-    return fromRawParse(raw, buffer.length, raw.complete, limits, warnings)
+    return fromEngineResult(raw, buffer.length, raw.complete, limits, warnings)
   } catch (error) {
-    return rawHeaderFallback(source, [...warnings, `parser failure: ${describe(error)}`])
+    return rawHeaderFallback(source, [...warnings, `parser failure: ${describeError(error)}`])
   }
 }
 

@@ -341,7 +341,8 @@ layer(TestLayer, { excludeTestServices: true, timeout: "120 seconds" })("mail.sy
         assert.isAbove(byName.get(name)?.parse_warnings.length ?? 0, 0, `${name} is not flagged`)
       }
       assert.include(warningsOf("oversized"), "above the 1000000 byte limit")
-      assert.include(warningsOf("many-parts"), "child nodes")
+      // the wording is the MIME library's (MAIL_PARSER): mailparser's or postal-mime's
+      assert.match(warningsOf("many-parts"), /child nodes|part count/)
       assert.include(warningsOf("huge-header"), "header")
       assert.strictEqual(byName.get("huge-header")?.message_id, "<huge@hostile.test>")
       assert.strictEqual(byName.get("german-encoded-words.eml")?.subject, "Grüße aus Köln – Änderung")

@@ -1,5 +1,6 @@
 import { assert, describe, it, layer } from "@effect/vitest"
-import { Effect } from "effect"
+import * as fs from "node:fs"
+import { Cause, ConfigProvider, Effect, Exit, Layer } from "effect"
 import { defaultMimeLimits, parseMessage } from "../../src/sync/mime.ts"
 import { MimeParser, WorkerPool } from "../../src/sync/ParserPool.ts"
 import { generateMessages } from "../harness/mailgen.ts"
@@ -136,6 +137,39 @@ describe("MimeParser worker pool recovery", () => {
         )
       )
     }).pipe(Effect.provide(MimeParser.layerInProcess()))
+  )
+})
+
+describe("MAIL_PARSER", () => {
+  // mislabelled Latin-1: mailparser decodes it to U+FFFD with a warning, postal-mime as windows-1252
+  const mislabelled = fs.readFileSync(new URL("../fixtures/mail/unknown-charset.eml", import.meta.url))
+  const parseWithEnvironment = (environment: Record<string, string>) =>
+    Effect.gen(function* () {
+      const parser = yield* MimeParser
+      return yield* parser.parseBatch([mislabelled])
+    }).pipe(
+      Effect.provide(Layer.fresh(MimeParser.layerConfig)),
+      Effect.provide(ConfigProvider.layer(ConfigProvider.fromUnknown({ MIME_PARSER_THREADS: "1", ...environment })))
+    )
+
+  it.effect("chooses the library the parser threads use; postal-mime by default", () =>
+    Effect.gen(function* () {
+      const [byDefault] = yield* parseWithEnvironment({})
+      const [postal] = yield* parseWithEnvironment({ MAIL_PARSER: "postal-mime" })
+      const [mailparser] = yield* parseWithEnvironment({ MAIL_PARSER: "mailparser" })
+      assert.include(byDefault?.textBody ?? "", "Grüße aus Köln")
+      assert.deepStrictEqual(postal, byDefault)
+      assert.include(mailparser?.textBody ?? "", "\uFFFD")
+      assert.isTrue(mailparser?.warnings.some((warning) => warning.includes("undecodable")))
+    })
+  )
+
+  it.effect("refuses an unknown library, naming the variable", () =>
+    Effect.gen(function* () {
+      const exit = yield* Effect.exit(parseWithEnvironment({ MAIL_PARSER: "simpleParser" }))
+      assert.isTrue(Exit.isFailure(exit))
+      if (Exit.isFailure(exit)) assert.include(Cause.pretty(exit.cause), "MAIL_PARSER")
+    })
   )
 })
 

@@ -21,10 +21,14 @@ export const JobListQuery = {
   cursor: Schema.optionalKey(Schema.String.pipe(Schema.check(Schema.isMaxLength(200))))
 }
 
-/** One Server-Sent Event: `event: progress` or `event: state`, data = the job as `GET /jobs/:id` shows it. */
+/**
+ * One Server-Sent Event: `event: progress` or `event: state`, data = the job as `GET /jobs/:id` shows it.
+ * `toCodecJson` makes the data's dates ISO strings both ways: with `JobView` alone the server wrote them
+ * (JSON.stringify of a Date) but a client decoding the event expected Date objects and failed.
+ */
 export const JobStreamEvent = Schema.Struct({
   event: Schema.Literals(["state", "progress"]),
-  data: Schema.fromJsonString(JobView)
+  data: Schema.fromJsonString(Schema.toCodecJson(JobView))
 })
 
 export const JobNotFound404 = JobNotFound.pipe(HttpApiSchema.status(404))

@@ -1,0 +1,186 @@
+import { Config, Effect, Layer } from "effect"
+import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
+import { readdirSync, readFileSync, statSync } from "node:fs"
+import { extname, join, relative, sep } from "node:path"
+import { fileURLToPath } from "node:url"
+import { gzipSync } from "node:zlib"
+
+/**
+ * The web app (web/, built by `npm run build:web` into dist/web), served at `/` by the API:
+ * hashed files under /assets/ are cached for a year, index.html is revalidated every time and is
+ * answered for every app route (a reload or a shared link of /messages/123 opens the app there).
+ * Paths that belong to the server (/api, /docs, /admin/queues, /openapi.json, /metrics, /health) and
+ * file-looking paths that do not exist stay 404s (JSON, by JsonErrors) instead of becoming HTML.
+ */
+
+const defaultDistDir = fileURLToPath(new URL("../../dist/web", import.meta.url))
+
+export const webAppConfig = Config.all({
+  distDir: Config.String("WEB_DIST_DIR").pipe(Config.withDefault(defaultDistDir))
+})
+
+/**
+ * The HTML's policy: scripts from this origin only (the build inlines none; no eval), API calls to
+ * this origin, no framing of the app by other sites, no plugins, no <base>, forms only to here.
+ *
+ * Two directives are wider than the app itself needs, for the message page: it shows a mail's
+ * sanitised HTML in a sandboxed `srcdoc` frame (no scripts, no same origin) with its own, stricter
+ * CSP meta; a srcdoc frame also inherits this policy, and both must allow a load. Mail HTML styles
+ * itself inline (`style-src 'unsafe-inline'`, which runs no code), and remote images the user
+ * chose to show come from anywhere (`img-src https: http:`). The app renders neither.
+ */
+export const contentSecurityPolicy = [
+  "default-src 'self'",
+  "script-src 'self'",
+  "style-src 'self' 'unsafe-inline'",
+  "img-src 'self' data: https: http:",
+  "font-src 'self'",
+  "connect-src 'self'",
+  "frame-src 'self'",
+  "object-src 'none'",
+  "base-uri 'none'",
+  "form-action 'self'",
+  "frame-ancestors 'none'"
+].join("; ")
+
+/** Path prefixes the server answers itself; an unknown path under them is a 404, never the app. */
+const serverPrefixes = ["/api", "/docs", "/admin/queues", "/openapi.json", "/metrics", "/health"]
+
+const contentTypes: Readonly<Record<string, string>> = {
+  ".html": "text/html; charset=utf-8",
+  ".js": "text/javascript; charset=utf-8",
+  ".mjs": "text/javascript; charset=utf-8",
+  ".css": "text/css; charset=utf-8",
+  ".json": "application/json",
+  ".webmanifest": "application/manifest+json",
+  ".svg": "image/svg+xml",
+  ".png": "image/png",
+  ".ico": "image/x-icon",
+  ".woff2": "font/woff2",
+  ".txt": "text/plain; charset=utf-8",
+  ".map": "application/json"
+}
+
+const compressible = new Set([".html", ".js", ".mjs", ".css", ".json", ".svg", ".txt", ".map", ".webmanifest"])
+
+interface StaticFile {
+  readonly body: Uint8Array
+  readonly gzip: Uint8Array | undefined
+  readonly contentType: string
+  readonly cacheControl: string
+}
+
+const immutable = "public, max-age=31536000, immutable"
+
+/** Every file of the build, read once: the build is small, and a Map lookup cannot escape dist/web. */
+const loadBuild = (distDir: string): ReadonlyMap<string, StaticFile> | undefined => {
+  if (!statSync(join(distDir, "index.html"), { throwIfNoEntry: false })?.isFile()) return undefined
+  const files = new Map<string, StaticFile>()
+  const walk = (dir: string): void => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const path = join(dir, entry.name)
+      if (entry.isDirectory()) {
+        walk(path)
+        continue
+      }
+      if (!entry.isFile()) continue
+      const urlPath = `/${relative(distDir, path).split(sep).join("/")}`
+      const extension = extname(entry.name).toLowerCase()
+      const body = readFileSync(path)
+      files.set(urlPath, {
+        body,
+        gzip: compressible.has(extension) && body.byteLength > 1024 ? gzipSync(body) : undefined,
+        contentType: contentTypes[extension] ?? "application/octet-stream",
+        // Vite names everything under assets/ by its content hash, so a name never changes meaning
+        cacheControl: urlPath.startsWith("/assets/") ? immutable : "no-cache"
+      })
+    }
+  }
+  walk(distDir)
+  return files
+}
+
+const pathOf = (url: string): string => {
+  const end = url.search(/[?#]/)
+  return end === -1 ? url : url.slice(0, end)
+}
+
+const isServerPath = (path: string): boolean =>
+  serverPrefixes.some((prefix) => path === prefix || path.startsWith(`${prefix}/`))
+
+/** A last segment with an extension (`/favicon.ico`, `/assets/x.js`) is a file, never an app route. */
+const looksLikeFile = (path: string): boolean => /\.[A-Za-z0-9]+$/.test(path.slice(path.lastIndexOf("/") + 1))
+
+const securityHeaders = {
+  "x-content-type-options": "nosniff",
+  "referrer-policy": "same-origin"
+}
+
+const respond = (file: StaticFile, request: HttpServerRequest.HttpServerRequest, extra: Record<string, string>) => {
+  const acceptsGzip = /\bgzip\b/.test(request.headers["accept-encoding"] ?? "")
+  const useGzip = file.gzip !== undefined && acceptsGzip
+  return HttpServerResponse.uint8Array(useGzip && file.gzip !== undefined ? file.gzip : file.body, {
+    contentType: file.contentType,
+    headers: {
+      ...securityHeaders,
+      ...extra,
+      "cache-control": file.cacheControl,
+      ...(file.gzip !== undefined ? { vary: "Accept-Encoding" } : {}),
+      ...(useGzip ? { "content-encoding": "gzip" } : {})
+    }
+  })
+}
+
+const notBuilt = (distDir: string) =>
+  HttpServerResponse.text(
+    `the web app is not built: run \`npm run build:web\` (it writes ${distDir}), then reload this page`,
+    { status: 503, headers: { "cache-control": "no-store" } }
+  )
+
+const indexModified = (distDir: string): number | undefined =>
+  statSync(join(distDir, "index.html"), { throwIfNoEntry: false })?.mtimeMs
+
+export const WebAppLive = Layer.effectDiscard(
+  Effect.gen(function* () {
+    const router = yield* HttpRouter.HttpRouter
+    const { distDir } = yield* webAppConfig
+    // (re)read the build when index.html appears or changes: `npm run build:web` while the API runs
+    // replaces every hashed name, and an old index.html would point at files that are gone
+    let loaded: { readonly modified: number; readonly files: ReadonlyMap<string, StaticFile> } | undefined
+    const current = Effect.gen(function* () {
+      const modified = yield* Effect.try({
+        try: () => indexModified(distDir),
+        catch: (cause) => new Error(`cannot stat ${distDir}/index.html: ${String(cause)}`)
+      })
+      if (modified === undefined) return undefined
+      if (loaded?.modified === modified) return loaded.files
+      const files = yield* Effect.try({
+        try: () => loadBuild(distDir),
+        catch: (cause) => new Error(`cannot read the web build in ${distDir}: ${String(cause)}`)
+      })
+      loaded = files === undefined ? undefined : { modified, files }
+      return files
+    }).pipe(
+      // a build being written right now: answer "not built" this once and say why in the log
+      Effect.catch((error) => Effect.as(Effect.logWarning(error.message), undefined))
+    )
+    if ((yield* current) === undefined) {
+      yield* Effect.logWarning(`web app not built (no ${distDir}/index.html): / explains how to build it`)
+    }
+    const handler = Effect.gen(function* () {
+      const request = yield* HttpServerRequest.HttpServerRequest
+      const path = pathOf(request.url)
+      if (isServerPath(path)) return HttpServerResponse.empty({ status: 404 })
+      const build = yield* current
+      if (build === undefined) return notBuilt(distDir)
+      const file = build.get(path)
+      if (file !== undefined && path !== "/index.html") return respond(file, request, {})
+      if (looksLikeFile(path) && path !== "/index.html") return HttpServerResponse.empty({ status: 404 })
+      const index = build.get("/index.html")
+      if (index === undefined) return notBuilt(distDir)
+      return respond(index, request, { "content-security-policy": contentSecurityPolicy })
+    })
+    yield* router.add("GET", "/", handler)
+    yield* router.add("GET", "/*", handler)
+  })
+)

@@ -1,0 +1,150 @@
+import { assert, layer } from "@effect/vitest"
+import { Effect } from "effect"
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { request as httpRequest } from "node:http"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { apiTestLayer } from "../harness/apiLayer.ts"
+import { baseUrl, call, field } from "../harness/http.ts"
+
+/**
+ * The web app as the API serves it (src/webapp/WebApp.ts), over a stand-in build in a temporary
+ * folder: index.html for app routes with the CSP, hashed assets cached for ever, and nothing of
+ * the app answering for the server's own paths or for files that do not exist.
+ */
+
+const indexHtml = `<!doctype html><html><head><script type="module" src="/assets/index-AbC123.js"></script></head><body><div id="root"></div></body></html>`
+const script = `console.log("app");${" ".repeat(4000)}`
+
+const makeBuild = (dir: string) => {
+  mkdirSync(join(dir, "assets"), { recursive: true })
+  writeFileSync(join(dir, "index.html"), indexHtml)
+  writeFileSync(join(dir, "assets", "index-AbC123.js"), script)
+  writeFileSync(join(dir, "robots.txt"), "User-agent: *\n")
+}
+
+const builtDir = mkdtempSync(join(tmpdir(), "mh-web-"))
+makeBuild(builtDir)
+
+/** A request whose path is sent as written (fetch would normalise `..` away). */
+const rawGet = (base: string, path: string) =>
+  Effect.promise(
+    () =>
+      new Promise<{ status: number; contentType: string | undefined }>((resolve, reject) => {
+        const url = new URL(base)
+        const req = httpRequest({ host: url.hostname, port: url.port, path, method: "GET" }, (res) => {
+          res.resume()
+          res.on("end", () => resolve({ status: res.statusCode ?? 0, contentType: res.headers["content-type"] }))
+        })
+        req.on("error", reject)
+        req.end()
+      })
+  )
+
+const assertAppHtml = (response: { status: number; headers: Headers; text: string }, path: string) => {
+  assert.strictEqual(response.status, 200, `${path}: ${response.text}`)
+  assert.match(response.headers.get("content-type") ?? "", /^text\/html/, path)
+  assert.strictEqual(response.text, indexHtml, path)
+  assert.strictEqual(response.headers.get("cache-control"), "no-cache", path)
+  const csp = response.headers.get("content-security-policy") ?? ""
+  for (const directive of ["script-src 'self'", "frame-ancestors 'none'", "connect-src 'self'", "object-src 'none'"]) {
+    assert.include(csp, directive, `${path}: ${csp}`)
+  }
+  const scriptSrc = csp.split(";").find((directive) => directive.trim().startsWith("script-src")) ?? ""
+  assert.strictEqual(scriptSrc.trim(), "script-src 'self'", path)
+  assert.notInclude(csp, "unsafe-eval", path)
+  assert.strictEqual(response.headers.get("x-content-type-options"), "nosniff", path)
+}
+
+layer(apiTestLayer({ WEB_DIST_DIR: builtDir }), { excludeTestServices: true, timeout: "60 seconds" })(
+  "web app served by the API",
+  (it) => {
+    it.effect("answers `/` and every app route with index.html under a strict CSP, revalidated each time", () =>
+      Effect.gen(function* () {
+        const base = yield* baseUrl
+        for (const path of ["/", "/messages/123", "/rules/new", "/accounts/abc?tab=edit", "/sign-in"]) {
+          assertAppHtml(yield* call(base, "GET", path), path)
+        }
+      })
+    )
+
+    it.effect("serves hashed assets for a year, compressed when the client accepts gzip", () =>
+      Effect.gen(function* () {
+        const base = yield* baseUrl
+        const asset = yield* call(base, "GET", "/assets/index-AbC123.js")
+        assert.strictEqual(asset.status, 200)
+        assert.strictEqual(asset.text, script)
+        assert.match(asset.headers.get("content-type") ?? "", /^text\/javascript/)
+        assert.strictEqual(asset.headers.get("cache-control"), "public, max-age=31536000, immutable")
+        // fetch asks for gzip and unpacks it; the header shows what travelled
+        assert.strictEqual(asset.headers.get("content-encoding"), "gzip")
+        const unhashed = yield* call(base, "GET", "/robots.txt")
+        assert.strictEqual(unhashed.status, 200)
+        assert.strictEqual(unhashed.headers.get("cache-control"), "no-cache")
+      })
+    )
+
+    it.effect("leaves the server's paths, unknown files and other methods as JSON errors, never the app", () =>
+      Effect.gen(function* () {
+        const base = yield* baseUrl
+        for (const path of [
+          "/api/v1/no-such-endpoint",
+          "/api",
+          "/docs/whatever",
+          "/openapi.json/x",
+          "/health/nope",
+          "/metrics/x",
+          "/assets/missing-123.js",
+          "/favicon.ico",
+          "/messages/1/image.png"
+        ]) {
+          const response = yield* call(base, "GET", path)
+          assert.strictEqual(response.status, 404, `${path}: ${response.text}`)
+          assert.strictEqual(field(response.body, "_tag"), "NotFound", path)
+          assert.isNull(response.headers.get("content-security-policy"), path)
+        }
+        const post = yield* call(base, "POST", "/messages/1", { json: {} })
+        assert.notStrictEqual(post.status, 200, post.text)
+        assert.notInclude(post.text, "<html")
+        // the API itself still answers
+        const health = yield* call(base, "GET", "/health/live")
+        assert.notStrictEqual(health.status, 404, health.text)
+      })
+    )
+
+    it.effect("never reads outside the build folder, however the path is spelled", () =>
+      Effect.gen(function* () {
+        const base = yield* baseUrl
+        for (const path of [
+          "/../package.json",
+          "/assets/../../package.json",
+          "/%2e%2e/%2e%2e/package.json",
+          "/assets/..%2f..%2fpackage.json",
+          "/..%5c..%5cpackage.json"
+        ]) {
+          const response = yield* rawGet(base, path)
+          assert.notStrictEqual(response.status, 200, path)
+        }
+      })
+    )
+  }
+)
+
+const lateDir = join(mkdtempSync(join(tmpdir(), "mh-web-late-")), "web")
+
+layer(apiTestLayer({ WEB_DIST_DIR: lateDir }), { excludeTestServices: true, timeout: "60 seconds" })(
+  "web app not built",
+  (it) => {
+    it.effect("says how to build it instead of failing, and serves the build once it appears", () =>
+      Effect.gen(function* () {
+        const base = yield* baseUrl
+        const missing = yield* call(base, "GET", "/")
+        assert.strictEqual(missing.status, 503, missing.text)
+        assert.include(String(field(missing.body, "message")), "npm run build:web")
+        makeBuild(lateDir)
+        assertAppHtml(yield* call(base, "GET", "/inbox"), "/inbox after the build")
+        rmSync(lateDir, { recursive: true, force: true })
+      })
+    )
+  }
+)

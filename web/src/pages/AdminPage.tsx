@@ -1,0 +1,238 @@
+import { type FormEvent, type JSX, useEffect, useState } from "react"
+import type { UserView } from "../../../src/contract/users/UserViews.ts"
+import { type ApiFailure, callApi } from "../api/client.ts"
+import { useApiQuery } from "../api/useApiQuery.ts"
+import { ErrorMessage, Loading } from "../components/ui.tsx"
+import { formatDateTime, formatNumber, useLanguage, useStrings } from "../i18n/index.ts"
+import { adminStrings } from "./AdminPage.i18n.ts"
+
+/** Where the Bull Board dashboard is mounted (src/ops/QueueDashboard.ts); a page of its own, not of this app. */
+const queueDashboardPath = "/admin/queues/ui"
+
+function Users(): JSX.Element {
+  const t = useStrings(adminStrings)
+  const language = useLanguage()
+  const [users, setUsers] = useState<ReadonlyArray<UserView>>([])
+  const [cursor, setCursor] = useState<string | null | undefined>(undefined)
+  const [failure, setFailure] = useState<ApiFailure | undefined>(undefined)
+
+  const load = async (after?: string) => {
+    const result = await callApi((client) =>
+      client.admin.listUsers({ query: { limit: 50, ...(after === undefined ? {} : { cursor: after }) } })
+    )
+    if (!result.ok) {
+      setFailure(result.failure)
+      return
+    }
+    setUsers((previous) => (after === undefined ? result.value.items : [...previous, ...result.value.items]))
+    setCursor(result.value.nextCursor)
+  }
+  // biome-ignore lint/correctness/useExhaustiveDependencies: the first page once
+  useEffect(() => {
+    void load()
+  }, [])
+
+  const toggle = async (user: UserView) => {
+    if (!user.disabled && !window.confirm(t("disableConfirm", { email: user.email }))) return
+    const result = await callApi((client) =>
+      user.disabled
+        ? client.admin.enableUser({ params: { id: user.id } })
+        : client.admin.disableUser({ params: { id: user.id } })
+    )
+    if (!result.ok) {
+      setFailure(result.failure)
+      return
+    }
+    setUsers((previous) => previous.map((candidate) => (candidate.id === user.id ? result.value : candidate)))
+  }
+
+  return (
+    <section aria-labelledby="users-title">
+      <h2 id="users-title">{t("users")}</h2>
+      {failure !== undefined ? <ErrorMessage failure={failure}>{t("failedAction")}</ErrorMessage> : null}
+      {cursor === undefined && failure === undefined ? <Loading label={t("loading")} /> : null}
+      <div className="table-wrap">
+        <table className="responsive">
+          <thead>
+            <tr>
+              <th scope="col">{t("email")}</th>
+              <th scope="col">{t("role")}</th>
+              <th scope="col">{t("state")}</th>
+              <th scope="col">{t("created")}</th>
+              <th scope="col">{t("lastLogin")}</th>
+              <th scope="col">
+                <span className="visually-hidden">{t("actions")}</span>
+              </th>
+            </tr>
+          </thead>
+          <tbody>
+            {users.map((user) => (
+              <tr key={user.id}>
+                <td data-label={t("email")}>{user.email}</td>
+                <td data-label={t("role")}>{user.role}</td>
+                <td data-label={t("state")}>{user.disabled ? t("disabled") : t("enabled")}</td>
+                <td data-label={t("created")}>{formatDateTime(language, user.createdAt)}</td>
+                <td data-label={t("lastLogin")}>
+                  {user.lastLoginAt === null ? t("never") : formatDateTime(language, user.lastLoginAt)}
+                </td>
+                <td>
+                  <button
+                    type="button"
+                    className={user.disabled ? "secondary" : "danger"}
+                    aria-label={
+                      user.disabled ? t("enableNamed", { email: user.email }) : t("disableNamed", { email: user.email })
+                    }
+                    onClick={() => void toggle(user)}
+                  >
+                    {user.disabled ? t("enable") : t("disable")}
+                  </button>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+      {typeof cursor === "string" ? (
+        <button type="button" className="secondary" onClick={() => void load(cursor)}>
+          {t("moreUsers")}
+        </button>
+      ) : null}
+    </section>
+  )
+}
+
+function Invites(): JSX.Element {
+  const t = useStrings(adminStrings)
+  const language = useLanguage()
+  const [email, setEmail] = useState("")
+  const [days, setDays] = useState(7)
+  const [created, setCreated] = useState<{ code: string; expiresAt: Date } | undefined>(undefined)
+  const [failure, setFailure] = useState<ApiFailure | undefined>(undefined)
+
+  const submit = async (event: FormEvent) => {
+    event.preventDefault()
+    setFailure(undefined)
+    const bound = email.trim()
+    const result = await callApi((client) =>
+      client.admin.createInvite({ payload: { expiresInDays: days, ...(bound === "" ? {} : { email: bound }) } })
+    )
+    if (!result.ok) {
+      setFailure(result.failure)
+      return
+    }
+    setCreated(result.value)
+  }
+
+  return (
+    <section aria-labelledby="invites-title">
+      <h2 id="invites-title">{t("invites")}</h2>
+      <p className="hint">{t("invitesIntro")}</p>
+      <form className="stack" onSubmit={(event) => void submit(event)}>
+        <div className="field">
+          <label htmlFor="invite-email">{t("inviteEmail")}</label>
+          <input
+            id="invite-email"
+            type="email"
+            value={email}
+            onChange={(event) => setEmail(event.currentTarget.value)}
+          />
+        </div>
+        <div className="field">
+          <label htmlFor="invite-days">{t("inviteDays")}</label>
+          <input
+            id="invite-days"
+            type="number"
+            min={1}
+            max={365}
+            required
+            value={days}
+            onChange={(event) => setDays(event.currentTarget.valueAsNumber)}
+          />
+        </div>
+        {failure !== undefined ? <ErrorMessage failure={failure}>{t("failedAction")}</ErrorMessage> : null}
+        <div className="actions">
+          <button type="submit">{t("createInvite")}</button>
+        </div>
+      </form>
+      {created !== undefined ? (
+        <div className="notice" role="status">
+          <p>{t("inviteCreated", { date: formatDateTime(language, created.expiresAt) })}</p>
+          <p className="secret">{created.code}</p>
+          <label htmlFor="invite-link">{t("inviteLink")}</label>
+          <input
+            id="invite-link"
+            className="secret"
+            readOnly
+            value={`${window.location.origin}/register?invite=${encodeURIComponent(created.code)}`}
+            onFocus={(event) => event.currentTarget.select()}
+          />
+        </div>
+      ) : null}
+    </section>
+  )
+}
+
+function Queues(): JSX.Element {
+  const t = useStrings(adminStrings)
+  const language = useLanguage()
+  const overview = useApiQuery((client) => client.queues.overview(), [])
+  const columns = ["waiting", "active", "delayed", "failed", "completed", "workers"] as const
+  return (
+    <section aria-labelledby="queues-title">
+      <h2 id="queues-title">{t("queues")}</h2>
+      <p className="hint">{t("queuesIntro")}</p>
+      <div className="actions">
+        <a href={queueDashboardPath}>{t("dashboard")}</a>
+        <button type="button" className="secondary" onClick={overview.reload}>
+          {t("refresh")}
+        </button>
+      </div>
+      {overview.state.status === "loading" ? <Loading label={t("loading")} /> : null}
+      {overview.state.status === "error" ? (
+        <ErrorMessage failure={overview.state.failure}>{t("failedAction")}</ErrorMessage>
+      ) : null}
+      {overview.state.status === "ok" ? (
+        <div className="table-wrap">
+          <table className="responsive">
+            <thead>
+              <tr>
+                <th scope="col">{t("queue")}</th>
+                {columns.map((column) => (
+                  <th key={column} scope="col">
+                    {t(column)}
+                  </th>
+                ))}
+              </tr>
+            </thead>
+            <tbody>
+              {overview.state.value.queues.map((queue) => (
+                <tr key={queue.queue}>
+                  <td data-label={t("queue")}>
+                    <code>{queue.queue}</code>
+                  </td>
+                  {columns.map((column) => (
+                    <td key={column} data-label={t(column)}>
+                      {formatNumber(language, queue[column])}
+                    </td>
+                  ))}
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      ) : null}
+    </section>
+  )
+}
+
+export function AdminPage(): JSX.Element {
+  const t = useStrings(adminStrings)
+  return (
+    <>
+      <h1>{t("title")}</h1>
+      <Users />
+      <Invites />
+      <Queues />
+    </>
+  )
+}

@@ -1,0 +1,3 @@
+import { defineStrings } from "../i18n/index.ts"
+
+export const inboxStrings = defineStrings("inbox", { title: "Inbox" }, { title: "Inbox" })

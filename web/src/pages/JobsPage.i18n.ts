@@ -1,0 +1,56 @@
+import { defineStrings } from "../i18n/index.ts"
+
+export const jobsStrings = defineStrings(
+  "jobs",
+  {
+    title: "Jobs",
+    intro: "Work mail-helper does for you in the background: syncs, analysis, rule runs.",
+    filter: "Show",
+    all: "all jobs",
+    queued: "queued",
+    running: "running",
+    retrying: "retrying",
+    succeeded: "done",
+    failed: "failed",
+    cancelled: "cancelled",
+    kind: "Job",
+    state: "State",
+    created: "Started",
+    actions: "Actions",
+    cancel: "Cancel",
+    cancelNamed: "Cancel job {{kind}} started {{time}}",
+    cancelFailed: "The job could not be cancelled.",
+    more: "Show older jobs",
+    empty: "No jobs yet",
+    emptyHint: "Jobs appear when you sync an account or apply a rule. Start with connecting an account.",
+    connectAccount: "Connect an account",
+    failedLoad: "The jobs could not be loaded.",
+    loading: "Loading…"
+  },
+  {
+    title: "Aufträge",
+    intro: "Was mail-helper im Hintergrund für Sie erledigt: Abrufe, Analysen, Regelläufe.",
+    filter: "Anzeigen",
+    all: "alle Aufträge",
+    queued: "wartend",
+    running: "laufend",
+    retrying: "neuer Versuch",
+    succeeded: "fertig",
+    failed: "fehlgeschlagen",
+    cancelled: "abgebrochen",
+    kind: "Auftrag",
+    state: "Zustand",
+    created: "Gestartet",
+    actions: "Aktionen",
+    cancel: "Abbrechen",
+    cancelNamed: "Auftrag {{kind}} vom {{time}} abbrechen",
+    cancelFailed: "Der Auftrag konnte nicht abgebrochen werden.",
+    more: "Ältere Aufträge zeigen",
+    empty: "Noch keine Aufträge",
+    emptyHint:
+      "Aufträge erscheinen, wenn Sie ein Konto abrufen oder eine Regel anwenden. Verbinden Sie zuerst ein Konto.",
+    connectAccount: "Konto verbinden",
+    failedLoad: "Die Aufträge konnten nicht geladen werden.",
+    loading: "Wird geladen…"
+  }
+)

@@ -1,0 +1,3 @@
+import { defineStrings } from "../i18n/index.ts"
+
+export const rulesStrings = defineStrings("rules", { title: "Rules" }, { title: "Rules" })

@@ -1,0 +1,42 @@
+import react from "@vitejs/plugin-react"
+import { fileURLToPath } from "node:url"
+import { defineConfig, type Plugin } from "vite"
+
+const root = fileURLToPath(new URL(".", import.meta.url))
+const serverSources = fileURLToPath(new URL("../src/", import.meta.url))
+const contractSources = fileURLToPath(new URL("../src/contract/", import.meta.url))
+
+/**
+ * The browser bundle may load the API contract (src/contract) and nothing else of the server: a
+ * server module reached through it (directly or transitively) fails the build with its name.
+ */
+const contractOnly: Plugin = {
+  name: "mail-helper:contract-only",
+  load(id) {
+    if (id.startsWith(serverSources) && !id.startsWith(contractSources)) {
+      throw new Error(`the web bundle reached server code outside src/contract: ${id.slice(serverSources.length - 4)}`)
+    }
+    return null
+  }
+}
+
+/**
+ * The web app: built from web/ into dist/web with content-hashed file names, which the API
+ * serves at `/` (src/webapp). `npm run dev:web` proxies /api to a running API on :3000.
+ */
+export default defineConfig({
+  root,
+  base: "/",
+  plugins: [contractOnly, react()],
+  build: {
+    outDir: fileURLToPath(new URL("../dist/web", import.meta.url)),
+    emptyOutDir: true,
+    assetsDir: "assets",
+    // the CSP forbids inline script; never inline the module preload polyfill
+    modulePreload: { polyfill: false },
+    reportCompressedSize: true
+  },
+  server: {
+    proxy: { "/api": { target: "http://127.0.0.1:3000", changeOrigin: false } }
+  }
+})

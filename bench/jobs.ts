@@ -14,7 +14,7 @@
 import { Queue, Worker } from "bullmq"
 import { Effect, Layer } from "effect"
 import { Redis as IORedis } from "ioredis"
-import { PingJob } from "../src/debug/PingJob.ts"
+import { PingJob } from "../src/contract/jobs/PingJob.ts"
 import { Jobs } from "../src/jobs/Jobs.ts"
 import { JobsLive, PlatformLive } from "../src/main/layers.ts"
 import { WorkerLive } from "../src/main/workerLayers.ts"

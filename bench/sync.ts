@@ -22,7 +22,7 @@ import { AccountsCoreLive } from "../src/accounts/AccountsCoreLive.ts"
 import { AccountStore } from "../src/accounts/AccountStore.ts"
 import { Jobs } from "../src/jobs/Jobs.ts"
 import { JobsLive, PlatformLive } from "../src/main/layers.ts"
-import { SyncJob } from "../src/sync/SyncJob.ts"
+import { MailSyncJob } from "../src/contract/jobs/MailSyncJob.ts"
 import { UserId } from "../src/contract/users/UserId.ts"
 import { startDovecot } from "../test/harness/dovecot.ts"
 import { generateMessages } from "../test/harness/mailgen.ts"
@@ -218,7 +218,7 @@ const main = Effect.gen(function* () {
       const pgCpuBefore = backendCpu(bench.psql, database)
       const dovecotCpuBefore = dovecotCpuNow()
       const started = performance.now()
-      const submitted = yield* jobs.submit(SyncJob, { accountId: account.id }, { ownerId: owner })
+      const submitted = yield* jobs.submit(MailSyncJob, { accountId: account.id }, { ownerId: owner })
       let peakSampled = idle.current
       const timeline: Array<string> = []
       for (;;) {
@@ -253,7 +253,7 @@ const main = Effect.gen(function* () {
           // the session's imap process has ended (LOGOUT) and been reaped: it is in the master's cutime
           yield* Effect.sleep("200 millis")
           const dovecotCpu = dovecotCpuNow() - dovecotCpuBefore
-          const result = yield* Schema.decodeUnknownEffect(SyncJob.result)(row.result)
+          const result = yield* Schema.decodeUnknownEffect(MailSyncJob.result)(row.result)
           const stored = Number(bench.psql(`SELECT count(*) FROM emails WHERE account_id = '${account.id}'`))
           if (stored !== count) return yield* Effect.die(new Error(`stored ${stored}, expected ${count}`))
           if (timeline.length > 0) console.log(`  RSS timeline: ${timeline.join(", ")}`)
@@ -315,7 +315,7 @@ const main = Effect.gen(function* () {
           })
           const pgBeforeIncremental = backendCpu(bench.psql, database)
           const incrementalStarted = performance.now()
-          const incremental = yield* jobs.submit(SyncJob, { accountId: account.id }, { ownerId: owner })
+          const incremental = yield* jobs.submit(MailSyncJob, { accountId: account.id }, { ownerId: owner })
           yield* untilSucceeded(incremental.jobId, "incremental sync", "20 millis")
           const incrementalWall = performance.now() - incrementalStarted
           const pgIncremental = pgCpuSince(pgBeforeIncremental)

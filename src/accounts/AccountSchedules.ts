@@ -7,7 +7,7 @@
  * Design: a scheduler cannot create our durable job records (`jobs` rows), and a job without a
  * record is dropped by the worker runtime. So each scheduler fires a tiny `mail.sync.tick` job
  * carrying only the account id; its processor (here, not in the job runtime) looks the account up
- * and calls `Jobs.submit(SyncJob, …, { ownerId })`, which writes the durable record owned by the
+ * and calls `Jobs.submit(MailSyncJob, …, { ownerId })`, which writes the durable record owned by the
  * account's owner — or returns the sync already queued or running for that account, so a slow sync
  * never runs twice. Ticks are internal: retried a few times, kept briefly, never shown to users.
  *
@@ -16,31 +16,16 @@
  * have no scheduler; the tick checks again anyway, so a race with a status change cannot start a
  * sync for them.
  */
+import { SyncTickJob, SyncTickPayload } from "../contract/jobs/SyncTickJob.ts"
 import { type Job, Worker } from "bullmq"
 import { Context, Effect, Exit, Layer, Option, Schedule, Schema } from "effect"
-import { QueueUnavailable } from "../contract/jobs/Job.ts"
-import { defineJobKind } from "../jobs/JobKind.ts"
+import type { QueueUnavailable } from "../contract/jobs/Job.ts"
 import { Jobs } from "../jobs/Jobs.ts"
 import type { DatabaseError } from "../platform/Database.ts"
 import { Redis } from "../platform/Redis.ts"
-import { SyncJob } from "../sync/SyncJob.ts"
-import { AccountId, type AccountStatus } from "../contract/accounts/Account.ts"
+import { MailSyncJob } from "../contract/jobs/MailSyncJob.ts"
+import type { AccountId, AccountStatus } from "../contract/accounts/Account.ts"
 import { AccountStore, type ScheduleTarget } from "./AccountStore.ts"
-
-export const SyncTickPayload = Schema.Struct({ accountId: AccountId })
-
-/** Fired by an account's job scheduler; turns into a `mail.sync` job with a durable record. */
-export const SyncTickJob = defineJobKind({
-  name: "mail.sync.tick",
-  description: "Scheduler tick: submits mail.sync for one account (internal)",
-  payload: SyncTickPayload,
-  result: Schema.Struct({ submitted: Schema.Boolean }),
-  concurrency: 10,
-  timeout: "30 seconds",
-  retryOnTimeout: true,
-  retry: { attempts: 3, initialDelay: "5 seconds", maxDelay: "30 seconds", jitter: 0.2 },
-  userVisible: false
-})
 
 /** The scheduler id of an account (one per account). */
 export const schedulerId = (accountId: string): string => `sync:${accountId}`
@@ -50,13 +35,6 @@ const scheduledStatuses: ReadonlyArray<AccountStatus> = ["active", "unreachable"
 /** Whether an account should sync periodically. */
 export const wantsSchedule = (target: Pick<ScheduleTarget, "status" | "syncIntervalMinutes">): boolean =>
   target.syncIntervalMinutes !== null && scheduledStatuses.includes(target.status)
-
-const templateOptions = {
-  attempts: SyncTickJob.retry.attempts,
-  backoff: { type: "exponential", delay: 5_000 },
-  removeOnComplete: true,
-  removeOnFail: { age: 24 * 3600, count: 1000 }
-} as const
 
 export interface AccountSchedulesShape {
   /** Upserts or removes the account's scheduler to match its interval and status. */
@@ -81,34 +59,11 @@ export class AccountSchedules extends Context.Service<AccountSchedules, AccountS
     Effect.gen(function* () {
       const jobs = yield* Jobs
       const store = yield* AccountStore
-      // the tick kind is registered with the job kinds, so its queue exists
-      const queue = yield* Effect.orDie(jobs.queue(SyncTickJob.name))
-      const call = <A>(what: string, f: () => Promise<A>) =>
-        Effect.tryPromise({
-          try: f,
-          catch: () => new QueueUnavailable({ message: `job queue unavailable (${what})` })
-        }).pipe(
-          Effect.timeoutOrElse({
-            duration: "5 seconds",
-            orElse: () => Effect.fail(new QueueUnavailable({ message: `job queue unavailable (${what} timed out)` }))
-          })
-        )
 
-      const upsert = (accountId: string, minutes: number, spread: boolean) =>
-        call("upsertJobScheduler", () =>
-          queue.upsertJobScheduler(
-            schedulerId(accountId),
-            {
-              every: minutes * 60_000,
-              // a scheduler re-created for many accounts at once (empty Redis) spreads its first runs
-              ...(spread ? { startDate: Date.now() + Math.floor(Math.random() * minutes * 60_000) } : {})
-            },
-            { name: "tick", data: { accountId }, opts: templateOptions }
-          )
-        ).pipe(Effect.asVoid)
+      const upsert = (accountId: AccountId, minutes: number, spread: boolean) =>
+        jobs.schedule(SyncTickJob, schedulerId(accountId), { everyMillis: minutes * 60_000, spread }, { accountId })
 
-      const remove = (accountId: string) =>
-        call("removeJobScheduler", () => queue.removeJobScheduler(schedulerId(accountId))).pipe(Effect.asVoid)
+      const remove = (accountId: string) => jobs.unschedule(SyncTickJob, schedulerId(accountId))
 
       const apply = (target: Pick<ScheduleTarget, "id" | "status" | "syncIntervalMinutes">) =>
         (wantsSchedule(target) && target.syncIntervalMinutes !== null
@@ -118,12 +73,7 @@ export class AccountSchedules extends Context.Service<AccountSchedules, AccountS
 
       const reconcile = Effect.gen(function* () {
         const targets = yield* store.scheduleTargets
-        const existing = new Set<string>()
-        for (let start = 0; ; start += 500) {
-          const page = yield* call("getJobSchedulers", () => queue.getJobSchedulers(start, start + 499, true))
-          for (const scheduler of page) existing.add(scheduler.key)
-          if (page.length < 500) break
-        }
+        const existing = new Set((yield* jobs.schedulers(SyncTickJob)).map((scheduler) => scheduler.id))
         const wanted = new Set<string>()
         let scheduled = 0
         for (const target of targets) {
@@ -137,7 +87,7 @@ export class AccountSchedules extends Context.Service<AccountSchedules, AccountS
         let removed = 0
         for (const id of existing) {
           if (id.startsWith("sync:") && !wanted.has(id)) {
-            yield* call("removeJobScheduler", () => queue.removeJobScheduler(id))
+            yield* jobs.unschedule(SyncTickJob, id)
             removed++
           }
         }
@@ -145,13 +95,17 @@ export class AccountSchedules extends Context.Service<AccountSchedules, AccountS
       }).pipe(Effect.withSpan("AccountSchedules.reconcile"))
 
       const next = (accountId: string) =>
-        call("getJobScheduler", () => queue.getJobScheduler(schedulerId(accountId))).pipe(
-          Effect.map((scheduler) =>
-            scheduler === undefined || scheduler.every === undefined || scheduler.next === undefined
-              ? Option.none()
-              : Option.some({ every: scheduler.every, next: new Date(scheduler.next) })
+        jobs
+          .scheduler(SyncTickJob, schedulerId(accountId))
+          .pipe(
+            Effect.map(
+              Option.flatMap((scheduler) =>
+                scheduler.everyMillis === undefined || scheduler.next === undefined
+                  ? Option.none()
+                  : Option.some({ every: scheduler.everyMillis, next: scheduler.next })
+              )
+            )
           )
-        )
 
       return AccountSchedules.of({ apply, remove, reconcile, next })
     })
@@ -176,9 +130,7 @@ export const runTick = (accountId: string) =>
       else yield* schedules.apply(target.value)
       return { submitted: false }
     }
-    const submitted = yield* jobs
-      .submit(SyncJob, { accountId: target.value.id }, { ownerId: target.value.userId })
-      .pipe(Effect.catchTag(["InvalidJobPayload", "UnknownJobKind"], Effect.die))
+    const submitted = yield* jobs.submit(MailSyncJob, { accountId: target.value.id }, { ownerId: target.value.userId })
     return { submitted: submitted.created }
   }).pipe(Effect.withSpan("AccountSchedules.tick", { attributes: { "account.id": accountId } }))
 

@@ -2,10 +2,9 @@ import { Context, Effect, Layer, Option, Redacted, Schedule } from "effect"
 import { Conflict, type TooManyRequests } from "../contract/http/ApiErrors.ts"
 import type { JobAccepted, QueueUnavailable, SubmitRateLimited } from "../contract/jobs/Job.ts"
 import { Jobs } from "../jobs/Jobs.ts"
-import { JobStore } from "../jobs/JobStore.ts"
 import type { DatabaseError } from "../platform/Database.ts"
 import type { RedisError } from "../platform/Redis.ts"
-import { SyncJob } from "../sync/SyncJob.ts"
+import { MailSyncJob } from "../contract/jobs/MailSyncJob.ts"
 import type { UserId } from "../contract/users/UserId.ts"
 import {
   type AccountExists,
@@ -80,7 +79,6 @@ export class Accounts extends Context.Service<Accounts, AccountsShape>()("mail-h
       const access = yield* ImapAccess
       const schedules = yield* AccountSchedules
       const jobs = yield* Jobs
-      const jobStore = yield* JobStore
       const throttle = yield* VerifyThrottle
 
       const existing = (owner: UserId, id: string) =>
@@ -185,18 +183,8 @@ export class Accounts extends Context.Service<Accounts, AccountsShape>()("mail-h
         }).pipe(Effect.withSpan("Accounts.update"))
 
       /** Interrupts the account's sync if one is queued or running (best effort). */
-      const cancelSync = (owner: UserId, accountId: string) =>
-        Effect.gen(function* () {
-          for (const state of ["running", "retrying", "queued"] as const) {
-            const records = yield* jobStore.list(owner, { kind: SyncJob.name, state, limit: 50 })
-            for (const record of records) {
-              const payload = record.payload
-              if (typeof payload === "object" && payload !== null && "accountId" in payload) {
-                if (payload.accountId === accountId) yield* jobs.cancel(owner, record.view.id).pipe(Effect.ignore)
-              }
-            }
-          }
-        }).pipe(Effect.ignore)
+      const cancelSync = (owner: UserId, accountId: AccountId) =>
+        jobs.cancelByKey(owner, MailSyncJob, { accountId }).pipe(Effect.ignore)
 
       const remove = (owner: UserId, id: string) =>
         Effect.gen(function* () {
@@ -230,9 +218,7 @@ export class Accounts extends Context.Service<Accounts, AccountsShape>()("mail-h
           if (account.status === "disabled") {
             return yield* new Conflict({ message: "the account is disabled" })
           }
-          const submitted = yield* jobs
-            .submitForUser(SyncJob, { accountId: account.id }, { ownerId: owner })
-            .pipe(Effect.catchTag(["InvalidJobPayload", "UnknownJobKind"], Effect.die))
+          const submitted = yield* jobs.submitForUser(MailSyncJob, { accountId: account.id }, { ownerId: owner })
           return { jobId: submitted.jobId, state: submitted.state }
         }).pipe(Effect.withSpan("Accounts.requestSync"))
 

@@ -6,7 +6,7 @@ import { rateLimited, unavailable } from "../http/errorMapping.ts"
 import { Jobs } from "../jobs/Jobs.ts"
 import { AppConfig } from "../platform/Config.ts"
 import { CurrentUser } from "../contract/users/CurrentUser.ts"
-import { PingJob } from "./PingJob.ts"
+import { PingJob } from "../contract/jobs/PingJob.ts"
 
 export const DebugHttpLive = HttpApiBuilder.group(
   Api,
@@ -27,9 +27,7 @@ export const DebugHttpLive = HttpApiBuilder.group(
         return { jobId: submitted.jobId, state: submitted.state }
       }).pipe(
         Effect.catchTag(["DatabaseError", "QueueUnavailable"], unavailable),
-        Effect.catchTag("SubmitRateLimited", rateLimited),
-        // the endpoint schema already holds the kind's payload schema, so these cannot happen
-        Effect.catchTag(["InvalidJobPayload", "UnknownJobKind"], Effect.die)
+        Effect.catchTag("SubmitRateLimited", rateLimited)
       )
     )
   })

@@ -1,26 +1,9 @@
-import { Duration, Effect, Schema } from "effect"
+import { Effect } from "effect"
+import type { PingPayload } from "../contract/debug/Ping.ts"
+import { PingJob } from "../contract/jobs/PingJob.ts"
 import { CurrentJob } from "../jobs/CurrentJob.ts"
-import { defineJobKind, PermanentJobError, TransientJobError } from "../jobs/JobKind.ts"
+import { PermanentJobError, TransientJobError } from "../contract/jobs/JobKind.ts"
 import { makeProcessor } from "../jobs/JobProcessor.ts"
-import { PingPayload, pingTimeLimitMillis } from "../contract/debug/Ping.ts"
-
-export const PingResult = Schema.Struct({
-  pong: Schema.Literal(true),
-  attempt: Schema.Int,
-  message: Schema.NullOr(Schema.String)
-})
-
-export const PingJob = defineJobKind({
-  name: "debug.ping",
-  description: "Sleeps, reports progress and fails on request, to exercise the job system",
-  payload: PingPayload,
-  result: PingResult,
-  concurrency: 50,
-  timeout: Duration.millis(pingTimeLimitMillis),
-  retryOnTimeout: false,
-  retry: { attempts: 3, initialDelay: "200 millis", maxDelay: "2 seconds", jitter: 0.2 },
-  userVisible: true
-})
 
 export const PingProcessor = makeProcessor(
   PingJob,

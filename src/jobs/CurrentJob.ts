@@ -1,5 +1,6 @@
-import { Context, type Effect } from "effect"
-import type { JobError } from "./JobKind.ts"
+import { Context, Effect, Option, Schema } from "effect"
+import { type JobError, PermanentJobError } from "../contract/jobs/JobKind.ts"
+import { UserId } from "../contract/users/UserId.ts"
 
 export interface ProgressUpdate {
   readonly phase: string
@@ -43,3 +44,20 @@ export class CurrentJob extends Context.Service<
     readonly softTimeLimit: SoftTimeLimit
   }
 >()("mail-helper/CurrentJob") {}
+
+const decodeUserId = Schema.decodeUnknownOption(UserId)
+
+/**
+ * The user the current job runs for: its record's owner, which the submit wrote under that user's
+ * row-level security. Never a payload field, which could name someone else. A job without an
+ * owner (a system job) fails permanently: its kind runs for a user.
+ */
+export const currentOwner: Effect.Effect<UserId, PermanentJobError, CurrentJob> = Effect.flatMap(CurrentJob, (job) =>
+  Option.match(decodeUserId(job.ownerId), {
+    onNone: () =>
+      Effect.fail(
+        new PermanentJobError({ code: "no_owner", message: `${job.kind} runs for a user; this job has none` })
+      ),
+    onSome: Effect.succeed
+  })
+)

@@ -23,7 +23,7 @@ export const JobEnvelope = Schema.Struct({
 })
 export type JobEnvelope = typeof JobEnvelope.Type
 
-/** Name of the custom BullMQ backoff strategy (exponential, capped, jittered; see JobKind.retryDelayMillis). */
+/** Name of the custom BullMQ backoff strategy (exponential, capped, jittered; see RetryBackoff.retryDelayMillis). */
 export const backoffStrategyName = "mail-helper"
 
 export const cancelChannel = (key: (...parts: ReadonlyArray<string>) => string): string => key("job-cancel")

@@ -1,5 +1,5 @@
 import { Context, Layer } from "effect"
-import type { AnyJobKind } from "./JobKind.ts"
+import type { AnyJobKind } from "../contract/jobs/JobKind.ts"
 import { checkTimeLimits } from "./SoftTimeLimit.ts"
 
 /** The job kinds this installation knows, in one place (queues, workers, inspection). */

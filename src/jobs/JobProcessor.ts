@@ -1,10 +1,10 @@
 import { Effect, Schema } from "effect"
 import type { CurrentJob } from "./CurrentJob.ts"
-import { type AnyJobKind, type JobError, type JobKind, PermanentJobError } from "./JobKind.ts"
+import { type AnyJobKind, type JobError, type JobKind, PermanentJobError } from "../contract/jobs/JobKind.ts"
 
 /** The code that runs jobs of one kind, with the services it needs already captured. */
-export interface JobProcessor {
-  readonly kind: AnyJobKind
+export interface JobProcessor<Name extends string = string> {
+  readonly kind: AnyJobKind & { readonly name: Name }
   /** Decodes the payload, runs the handler, encodes the result. */
   readonly run: (payload: unknown) => Effect.Effect<unknown, JobError, CurrentJob>
 }
@@ -16,7 +16,7 @@ export interface JobProcessor {
 export const makeProcessor = <Name extends string, P, PE, R, RE, Requirements>(
   kind: JobKind<Name, P, PE, R, RE>,
   build: Effect.Effect<(payload: P) => Effect.Effect<R, JobError, CurrentJob>, never, Requirements>
-): Effect.Effect<JobProcessor, never, Requirements> =>
+): Effect.Effect<JobProcessor<Name>, never, Requirements> =>
   Effect.map(build, (handler) => ({
     kind,
     run: (payload: unknown) =>

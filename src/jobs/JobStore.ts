@@ -114,6 +114,12 @@ export interface JobStoreShape {
   ) => Effect.Effect<{ readonly record: JobRecord; readonly created: boolean }, DatabaseError>
   readonly get: (ownerId: UserId, id: string) => Effect.Effect<JobRecord, JobNotFound | DatabaseError>
   readonly list: (ownerId: UserId, query: ListQuery) => Effect.Effect<ReadonlyArray<JobRecord>, DatabaseError>
+  /** The owner's queued or running job of a kind that holds a (stored) de-duplication key. */
+  readonly findActive: (
+    ownerId: UserId,
+    kind: string,
+    deduplicationKey: string
+  ) => Effect.Effect<Option.Option<JobRecord>, DatabaseError>
   /** Unscoped reads for the worker and for operators (never behind a user's request). */
   readonly find: (id: string) => Effect.Effect<Option.Option<JobRecord>, DatabaseError>
   readonly listUnfinished: (limit: number) => Effect.Effect<ReadonlyArray<JobRecord>, DatabaseError>
@@ -241,6 +247,17 @@ export class JobStore extends Context.Service<JobStore, JobStoreShape>()("mail-h
           dbError,
           Effect.flatMap(Option.match({ onNone: () => Effect.fail(JobNotFound.forId(id)), onSome: Effect.succeed })),
           Effect.withSpan("JobStore.get")
+        )
+
+      const findActive = (ownerId: UserId, kind: string, deduplicationKey: string) =>
+        sql`
+          SELECT * FROM jobs
+          WHERE user_id = ${ownerId} AND kind = ${kind} AND deduplication_key = ${deduplicationKey}
+            AND state IN ${sql.in(unfinished)}`.pipe(
+          Effect.flatMap(first),
+          asOwner(ownerId),
+          dbError,
+          Effect.withSpan("JobStore.findActive")
         )
 
       const list = (ownerId: UserId, query: ListQuery) =>
@@ -393,6 +410,7 @@ export class JobStore extends Context.Service<JobStore, JobStoreShape>()("mail-h
         create,
         get,
         list,
+        findActive,
         find,
         listUnfinished,
         listWaiting,

@@ -1,4 +1,5 @@
 import { Queue } from "bullmq"
+import { createHash } from "node:crypto"
 import { Context, Duration, Effect, Layer, Option, Schema, type Scope, Stream } from "effect"
 import { HttpTraceContext } from "effect/http"
 import type { DatabaseError } from "../platform/Database.ts"
@@ -19,7 +20,7 @@ import {
 } from "../contract/jobs/Job.ts"
 import { backoffStrategyName, cancelChannel, type JobEnvelope } from "./JobEnvelope.ts"
 import { type JobEvent, JobEvents } from "./JobEvents.ts"
-import type { AnyJobKind, JobKind } from "./JobKind.ts"
+import type { AnyJobKind, JobKind } from "../contract/jobs/JobKind.ts"
 import { JobKinds } from "./JobKinds.ts"
 import { JobsConfig } from "./JobsConfig.ts"
 import { type JobRecord, type ListQuery, JobStore } from "./JobStore.ts"
@@ -43,16 +44,28 @@ export interface Submitted extends JobAccepted {
   readonly created: boolean
 }
 
+/** A job scheduler: its id, interval and next run (either may be unknown to BullMQ). */
+export interface Scheduler {
+  readonly id: string
+  readonly everyMillis: number | undefined
+  readonly next: Date | undefined
+}
+
 export type StreamItem =
   | { readonly _tag: "snapshot"; readonly job: JobView }
   | { readonly _tag: "event"; readonly event: JobEvent }
 
 export interface JobsShape {
+  /**
+   * Records and queues a job. A kind the installation does not register, or a payload its schema
+   * refuses to encode, is a bug of the caller (payloads are typed, kinds come from the catalogue):
+   * a defect, raised here once rather than at every call site.
+   */
   readonly submit: <P, PE, R, RE>(
     kind: JobKind<string, P, PE, R, RE>,
     payload: P,
     options: SubmitOptions
-  ) => Effect.Effect<Submitted, InvalidJobPayload | QueueUnavailable | UnknownJobKind | DatabaseError>
+  ) => Effect.Effect<Submitted, QueueUnavailable | DatabaseError>
   /**
    * `submit` for work a user asks for through the API: first spends one of the user's submit tokens
    * (SubmitLimiter), failing with SubmitRateLimited past the budget. Every API handler that queues a
@@ -69,10 +82,7 @@ export interface JobsShape {
     kind: JobKind<string, P, PE, R, RE>,
     payload: P,
     options: SubmitOptions & { readonly ownerId: UserId }
-  ) => Effect.Effect<
-    Submitted,
-    InvalidJobPayload | QueueUnavailable | UnknownJobKind | SubmitRateLimited | DatabaseError
-  >
+  ) => Effect.Effect<Submitted, QueueUnavailable | SubmitRateLimited | DatabaseError>
   /**
    * Queues the job of an existing record again under its own id (BullMQ ignores an add whose id it
    * still holds): the reconciler's repair for a record whose queue entry never landed or was lost.
@@ -85,6 +95,37 @@ export interface JobsShape {
     ownerId: UserId,
     id: string
   ) => Effect.Effect<JobView, JobNotFound | JobAlreadyFinished | QueueUnavailable | DatabaseError>
+  /**
+   * Cancels the owner's queued or running job of `kind` whose de-duplication key `payload` gives
+   * (e.g. the sync of one account), as `cancel` does; none when there is no such job, or it ended
+   * meanwhile.
+   */
+  readonly cancelByKey: <P, PE, R, RE>(
+    ownerId: UserId,
+    kind: JobKind<string, P, PE, R, RE>,
+    payload: P
+  ) => Effect.Effect<Option.Option<JobView>, QueueUnavailable | DatabaseError>
+  /**
+   * Runs `kind` every `everyMillis` through a BullMQ job scheduler named `schedulerId` (upserted: an
+   * existing one with the same interval keeps its next run). With `spread`, a new scheduler's first
+   * run falls at a random point of the first interval, so many created at once do not fire together.
+   * Scheduled jobs have no record: their kind must have its own worker that submits recorded jobs
+   * (see accounts/AccountSchedules.ts).
+   */
+  readonly schedule: <P, PE, R, RE>(
+    kind: JobKind<string, P, PE, R, RE>,
+    schedulerId: string,
+    options: { readonly everyMillis: number; readonly spread: boolean },
+    payload: P
+  ) => Effect.Effect<void, QueueUnavailable>
+  readonly unschedule: (kind: AnyJobKind, schedulerId: string) => Effect.Effect<void, QueueUnavailable>
+  /** Every scheduler of a kind. */
+  readonly schedulers: (kind: AnyJobKind) => Effect.Effect<ReadonlyArray<Scheduler>, QueueUnavailable>
+  /** One scheduler of a kind, if it exists. */
+  readonly scheduler: (
+    kind: AnyJobKind,
+    schedulerId: string
+  ) => Effect.Effect<Option.Option<Scheduler>, QueueUnavailable>
   /** The job's current state, then its changes, ending after the final state. */
   readonly watch: (
     ownerId: UserId,
@@ -94,16 +135,29 @@ export interface JobsShape {
   readonly queue: (kindName: string) => Effect.Effect<Queue, UnknownJobKind>
 }
 
+/** Keys up to this length are stored as they are (readable in the jobs table). */
+const maxPlainKeyLength = 200
+
+/**
+ * The de-duplication key as the jobs table stores it: a long key (a kind's key naming a list of
+ * message ids) becomes its SHA-256, so any key fits the unique index and equal keys stay equal.
+ */
+export const storedDeduplicationKey = (key: string): string =>
+  key.length <= maxPlainKeyLength ? key : `sha256:${createHash("sha256").update(key).digest("hex")}`
+
+const nextRun = (next: number | null | undefined): Date | undefined =>
+  next === undefined || next === null ? undefined : new Date(next)
+
 const removableStates: ReadonlyArray<string> = ["waiting", "delayed", "prioritized", "waiting-children", "paused"]
 
 /** A call to BullMQ (Redis) as an Effect; a failure, or no answer within 3 s, is QueueUnavailable naming the call. */
-export const queueCall = <A>(what: string, f: () => Promise<A>) =>
+export const queueCall = <A>(what: string, f: () => Promise<A>, timeout: Duration.Input = "3 seconds") =>
   Effect.tryPromise({
     try: f,
     catch: () => new QueueUnavailable({ message: `job queue unavailable (${what})` })
   }).pipe(
     Effect.timeoutOrElse({
-      duration: "3 seconds",
+      duration: timeout,
       orElse: () => Effect.fail(new QueueUnavailable({ message: `job queue unavailable (${what} timed out)` }))
     })
   )
@@ -132,6 +186,18 @@ export class Jobs extends Context.Service<Jobs, JobsShape>()("mail-helper/Jobs")
       const queueOf = (name: string) =>
         Effect.fromNullishOr(queues.get(name)).pipe(
           Effect.mapError(() => new UnknownJobKind({ message: `job kind ${name} is not registered` }))
+        )
+
+      /** The queue of a kind the caller names in code: a kind the installation lacks is a wiring bug. */
+      const registeredQueue = (kind: AnyJobKind) => Effect.orDie(queueOf(kind.name))
+
+      /** A payload typed by its kind's schema that still cannot be encoded is the caller's bug. */
+      const encodePayload = <P, PE, R, RE>(kind: JobKind<string, P, PE, R, RE>, payload: P) =>
+        Schema.encodeEffect(kind.payload)(payload).pipe(
+          Effect.mapError(
+            (error) => new InvalidJobPayload({ message: `invalid ${kind.name} payload: ${error.message}` })
+          ),
+          Effect.orDie
         )
 
       /** BullMQ options of every job of a kind (the same for a first add and a reconciler's re-add). */
@@ -170,12 +236,8 @@ export class Jobs extends Context.Service<Jobs, JobsShape>()("mail-helper/Jobs")
 
       const submit = <P, PE, R, RE>(kind: JobKind<string, P, PE, R, RE>, payload: P, options: SubmitOptions) =>
         Effect.gen(function* () {
-          const queue = yield* queueOf(kind.name)
-          const encoded = yield* Schema.encodeEffect(kind.payload)(payload).pipe(
-            Effect.mapError(
-              (error) => new InvalidJobPayload({ message: `invalid ${kind.name} payload: ${error.message}` })
-            )
-          )
+          const queue = yield* registeredQueue(kind)
+          const encoded = yield* encodePayload(kind, payload)
           const span = yield* Effect.option(Effect.currentSpan)
           const traceparent = Option.flatMap(span, (s) =>
             Option.fromNullishOr(HttpTraceContext.toHeaders(s)["traceparent"])
@@ -205,7 +267,10 @@ export class Jobs extends Context.Service<Jobs, JobsShape>()("mail-helper/Jobs")
                 ownerId: options.ownerId,
                 payload: encoded,
                 maxAttempts: kind.retry.attempts,
-                deduplicationKey: kind.deduplicationKey?.(payload) ?? null,
+                deduplicationKey:
+                  kind.deduplicationKey === undefined
+                    ? null
+                    : storedDeduplicationKey(kind.deduplicationKey(payload, options.ownerId)),
                 traceId: Option.match(span, { onNone: () => null, onSome: (s) => s.traceId })
               })
               if (!created) return { jobId: record.view.id, state: record.view.state, created }
@@ -307,6 +372,94 @@ export class Jobs extends Context.Service<Jobs, JobsShape>()("mail-helper/Jobs")
           return (yield* store.get(ownerId, id)).view
         }).pipe(Effect.withSpan("Jobs.cancel"))
 
+      const cancelByKey = <P, PE, R, RE>(ownerId: UserId, kind: JobKind<string, P, PE, R, RE>, payload: P) =>
+        Effect.gen(function* () {
+          if (kind.deduplicationKey === undefined) {
+            return yield* Effect.die(new Error(`job kind ${kind.name} has no de-duplication key to cancel by`))
+          }
+          const key = storedDeduplicationKey(kind.deduplicationKey(payload, ownerId))
+          const active = yield* store.findActive(ownerId, kind.name, key)
+          if (Option.isNone(active)) return Option.none()
+          return yield* cancel(ownerId, active.value.view.id).pipe(
+            Effect.map(Option.some),
+            // it ended (or went) between the read and the cancel: nothing left to cancel
+            Effect.catchTag(["JobNotFound", "JobAlreadyFinished"], () => Effect.succeedNone)
+          )
+        }).pipe(Effect.withSpan("Jobs.cancelByKey", { attributes: { "job.kind": kind.name } }))
+
+      /** BullMQ's scheduler calls answer within 5 s (a reconciliation pages through many). */
+      const schedulerCall = <A>(what: string, f: () => Promise<A>) => queueCall(what, f, "5 seconds")
+
+      const schedule = <P, PE, R, RE>(
+        kind: JobKind<string, P, PE, R, RE>,
+        schedulerId: string,
+        options: { readonly everyMillis: number; readonly spread: boolean },
+        payload: P
+      ) =>
+        Effect.gen(function* () {
+          const queue = yield* registeredQueue(kind)
+          const data = yield* encodePayload(kind, payload)
+          yield* schedulerCall("upsertJobScheduler", () =>
+            queue.upsertJobScheduler(
+              schedulerId,
+              {
+                every: options.everyMillis,
+                ...(options.spread ? { startDate: Date.now() + Math.floor(Math.random() * options.everyMillis) } : {})
+              },
+              {
+                name: "tick",
+                data,
+                opts: {
+                  attempts: kind.retry.attempts,
+                  // a scheduled job runs on a plain BullMQ worker, without our backoff strategy
+                  backoff: {
+                    type: "exponential",
+                    delay: Duration.toMillis(Duration.fromInputUnsafe(kind.retry.initialDelay))
+                  },
+                  removeOnComplete: true,
+                  removeOnFail: { age: 24 * 3600, count: 1000 }
+                }
+              }
+            )
+          )
+        })
+
+      const unschedule = (kind: AnyJobKind, schedulerId: string) =>
+        Effect.flatMap(registeredQueue(kind), (queue) =>
+          schedulerCall("removeJobScheduler", () => queue.removeJobScheduler(schedulerId))
+        ).pipe(Effect.asVoid)
+
+      const schedulers = (kind: AnyJobKind) =>
+        Effect.gen(function* () {
+          const queue = yield* registeredQueue(kind)
+          const found: Array<Scheduler> = []
+          for (let start = 0; ; start += 500) {
+            const page = yield* schedulerCall("getJobSchedulers", () =>
+              queue.getJobSchedulers(start, start + 499, true)
+            )
+            for (const scheduler of page) {
+              found.push({
+                id: scheduler.key,
+                everyMillis: scheduler.every ?? undefined,
+                next: nextRun(scheduler.next)
+              })
+            }
+            if (page.length < 500) break
+          }
+          return found
+        })
+
+      const scheduler = (kind: AnyJobKind, schedulerId: string) =>
+        Effect.flatMap(registeredQueue(kind), (queue) =>
+          schedulerCall("getJobScheduler", () => queue.getJobScheduler(schedulerId))
+        ).pipe(
+          Effect.map((found) =>
+            found === undefined
+              ? Option.none()
+              : Option.some({ id: schedulerId, everyMillis: found.every ?? undefined, next: nextRun(found.next) })
+          )
+        )
+
       const watch = (ownerId: UserId, id: string) =>
         Effect.gen(function* () {
           // Subscribe before reading the snapshot, so no change falls between the two.
@@ -323,7 +476,22 @@ export class Jobs extends Context.Service<Jobs, JobsShape>()("mail-helper/Jobs")
 
       const queue = (kindName: string) => queueOf(kindName)
 
-      return Jobs.of({ submit, admit, submitForUser, requeue, get, list, cancel, watch, queue })
+      return Jobs.of({
+        submit,
+        admit,
+        submitForUser,
+        requeue,
+        get,
+        list,
+        cancel,
+        cancelByKey,
+        schedule,
+        unschedule,
+        schedulers,
+        scheduler,
+        watch,
+        queue
+      })
     })
   )
 }

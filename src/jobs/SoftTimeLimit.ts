@@ -1,6 +1,6 @@
 import { Deferred, Duration, Effect, Fiber } from "effect"
 import type { SoftTimeLimit } from "./CurrentJob.ts"
-import { type AnyJobKind, type JobError, PermanentJobError, TransientJobError } from "./JobKind.ts"
+import { type AnyJobKind, type JobError, PermanentJobError, TransientJobError } from "../contract/jobs/JobKind.ts"
 
 /** The error code of an attempt that stopped at its soft time limit. */
 export const softTimeLimitCode = "soft_time_limit"

@@ -11,9 +11,10 @@ import { CurrentJob, type ProgressUpdate } from "./CurrentJob.ts"
 import { isTerminal, type JobProgress } from "../contract/jobs/Job.ts"
 import { backoffStrategyName, cancelChannel, JobEnvelope } from "./JobEnvelope.ts"
 import { JobEvents } from "./JobEvents.ts"
-import { PermanentJobError, retryDelayMillis, TransientJobError } from "./JobKind.ts"
+import { type JobError, PermanentJobError, TransientJobError } from "../contract/jobs/JobKind.ts"
+import { retryDelayMillis } from "./RetryBackoff.ts"
 import type { JobProcessor } from "./JobProcessor.ts"
-import { type AttemptInfo, type ClaimedJob, JobStore } from "./JobStore.ts"
+import { type AttemptInfo, type ClaimedJob, JobStore, type Outcome } from "./JobStore.ts"
 import { attemptSoftLimitMillis, checkTimeLimits, makeSoftTimeLimit } from "./SoftTimeLimit.ts"
 
 /** Identity of this worker process, as BullMQ and the job records show it. */
@@ -38,7 +39,7 @@ class Cancelled extends Schema.TaggedError<Cancelled>()("Cancelled", {
 /** How long an attempt runs before its record is claimed (first attempts) and `running` is published. */
 const startDelay = Duration.millis(50)
 
-type AttemptOutcome = "succeeded" | "retrying" | "failed" | "cancelled"
+type AttemptOutcome = Outcome["state"]
 
 interface RunningJob {
   readonly abort: (reason: "user" | "shutdown") => void
@@ -65,6 +66,37 @@ const patiently = <A>(jobId: string, statement: Effect.Effect<A, DatabaseError>)
     ),
     Effect.retry(bookkeepingRetry)
   )
+
+/**
+ * How an attempt ends, from its exit: what the job's record says (Outcome) and what BullMQ is told
+ * (Disposition). A user's cancel ends the job; a worker shutdown is transient (another worker
+ * takes the job); a defect is permanent, its cause only in the log.
+ */
+const attemptEnding = (
+  exit: Exit.Exit<unknown, JobError | Cancelled>,
+  finalAttempt: boolean
+): { readonly outcome: Outcome; readonly disposition: Disposition } => {
+  if (Exit.isSuccess(exit)) {
+    return { outcome: { state: "succeeded", result: exit.value }, disposition: { _tag: "done", result: exit.value } }
+  }
+  const error = Cause.findErrorOption(exit.cause)
+  if (Option.isSome(error) && error.value._tag === "Cancelled" && error.value.reason === "user") {
+    return {
+      outcome: { state: "cancelled", message: "cancelled while running" },
+      disposition: { _tag: "fail", message: "cancelled" }
+    }
+  }
+  const failure = Option.isSome(error)
+    ? error.value._tag === "Cancelled"
+      ? { transient: true, code: "shutdown", message: "interrupted by worker shutdown" }
+      : { transient: error.value._tag === "TransientJobError", code: error.value.code, message: error.value.message }
+    : { transient: false, code: "internal", message: "internal error" }
+  const retry = failure.transient && !finalAttempt
+  return {
+    outcome: { state: retry ? "retrying" : "failed", code: failure.code, message: failure.message },
+    disposition: { _tag: retry ? "retry" : "fail", message: `${failure.code}: ${failure.message}` }
+  }
+}
 
 /**
  * Consumes every registered kind's queue and runs one Effect per job: hard
@@ -292,62 +324,15 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
           const unwritten = progress.unwritten()
           const lastProgress = progress.latest() ?? record.progress
 
-          if (Exit.isSuccess(exit)) {
-            yield* recordAttempt("succeeded")
-            yield* patiently(
-              jobId,
-              store.finish(jobId, { state: "succeeded", result: exit.value }, unwritten, attemptInfo)
-            )
-            yield* events.publish({ jobId, state: "succeeded", progress: lastProgress })
-            return { _tag: "done", result: exit.value } satisfies Disposition
+          if (Exit.isFailure(exit) && Option.isNone(Cause.findErrorOption(exit.cause))) {
+            yield* Effect.logError("job died", Cause.pretty(exit.cause))
           }
-          const error = Cause.findErrorOption(exit.cause)
-          const finalAttempt = attempt >= record.maxAttempts
-          if (Option.isSome(error) && error.value._tag === "Cancelled" && error.value.reason === "user") {
-            yield* recordAttempt("cancelled")
-            yield* patiently(
-              jobId,
-              store.finish(jobId, { state: "cancelled", message: "cancelled while running" }, unwritten, attemptInfo)
-            )
-            yield* events.publish({ jobId, state: "cancelled", progress: lastProgress })
-            return { _tag: "fail", message: "cancelled" } satisfies Disposition
-          }
-          const failure = Option.isSome(error)
-            ? error.value._tag === "Cancelled"
-              ? { transient: true, code: "shutdown", message: "interrupted by worker shutdown" }
-              : {
-                  transient: error.value._tag === "TransientJobError",
-                  code: error.value.code,
-                  message: error.value.message
-                }
-            : { transient: false, code: "internal", message: "internal error" }
-          if (Option.isNone(error)) yield* Effect.logError("job died", Cause.pretty(exit.cause))
-          if (failure.transient && !finalAttempt) {
-            yield* recordAttempt("retrying")
-            yield* patiently(
-              jobId,
-              store.finish(
-                jobId,
-                { state: "retrying", code: failure.code, message: failure.message },
-                unwritten,
-                attemptInfo
-              )
-            )
-            yield* events.publish({ jobId, state: "retrying", progress: lastProgress })
-            return { _tag: "retry", message: `${failure.code}: ${failure.message}` } satisfies Disposition
-          }
-          yield* recordAttempt("failed")
-          yield* patiently(
-            jobId,
-            store.finish(
-              jobId,
-              { state: "failed", code: failure.code, message: failure.message },
-              unwritten,
-              attemptInfo
-            )
-          )
-          yield* events.publish({ jobId, state: "failed", progress: lastProgress })
-          return { _tag: "fail", message: `${failure.code}: ${failure.message}` } satisfies Disposition
+          // one path for every ending: metrics, the record's final (or retrying) state, the event
+          const ending = attemptEnding(exit, attempt >= record.maxAttempts)
+          yield* recordAttempt(ending.outcome.state)
+          yield* patiently(jobId, store.finish(jobId, ending.outcome, unwritten, attemptInfo))
+          yield* events.publish({ jobId, state: ending.outcome.state, progress: lastProgress })
+          return ending.disposition
         }).pipe(
           // bookkeeping itself failed (database down): let BullMQ retry the attempt later
           Effect.catchTag("DatabaseError", (error) =>

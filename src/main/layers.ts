@@ -1,8 +1,5 @@
 import { Layer } from "effect"
-import { SyncTickJob } from "../accounts/AccountSchedules.ts"
-import { AnalyzeMailJob } from "../analysis/jobs/AnalyzeMailJob.ts"
-import { EmbedMailJob } from "../analysis/jobs/EmbedMailJob.ts"
-import { PingJob } from "../debug/PingJob.ts"
+import { jobKinds } from "../contract/jobs/catalog.ts"
 import { JobEvents } from "../jobs/JobEvents.ts"
 import { JobKinds } from "../jobs/JobKinds.ts"
 import { Jobs } from "../jobs/Jobs.ts"
@@ -12,10 +9,6 @@ import { SubmitLimiter } from "../jobs/SubmitLimiter.ts"
 import { AppConfig } from "../platform/Config.ts"
 import { DatabaseLive, SystemDatabase } from "../platform/Database.ts"
 import { Redis } from "../platform/Redis.ts"
-import { RulesApplyJob } from "../rules/ApplyJob.ts"
-import { RulesUndoJob } from "../rules/UndoJob.ts"
-import { SearchIndexJob } from "../search/SearchIndexJob.ts"
-import { SyncJob } from "../sync/SyncJob.ts"
 import { UserScope } from "../users/UserScope.ts"
 
 /*
@@ -29,18 +22,6 @@ export const PlatformLive = Layer.mergeAll(
   SystemDatabase.layer,
   Redis.layer
 ).pipe(Layer.provideMerge(AppConfig.layer))
-
-/** Every job kind of the installation. */
-export const jobKinds = [
-  PingJob,
-  SyncJob,
-  SyncTickJob,
-  RulesApplyJob,
-  RulesUndoJob,
-  AnalyzeMailJob,
-  EmbedMailJob,
-  SearchIndexJob
-]
 
 /** The job system as producers see it (records, queues, events). */
 export const JobsLive = Jobs.layer.pipe(

@@ -4,40 +4,19 @@ import { HttpRouter, HttpServerResponse } from "effect/http"
 import { createServer } from "node:http"
 import { withJsonClientErrors } from "../platform/JsonClientErrors.ts"
 import { MailProcessingLive } from "../analysis/AnalysisLive.ts"
-import { AnalyzeMailProcessor } from "../analysis/jobs/AnalyzeMailJob.ts"
-import { EmbedMailProcessor } from "../analysis/jobs/EmbedMailJob.ts"
-import { PingProcessor } from "../debug/PingJob.ts"
 import { JobInspector } from "../jobs/JobInspector.ts"
 import { QueueMetricsLive } from "../jobs/QueueMetrics.ts"
 import { WorkerIdentity, WorkerRuntimeLive } from "../jobs/WorkerRuntime.ts"
 import { AppConfig } from "../platform/Config.ts"
 import { MetricsHttpLive, ProcessMetricsLive } from "../platform/Metrics.ts"
-import { RulesApplyProcessor } from "../rules/ApplyJob.ts"
 import { RuleExecutorLive } from "../rules/RulesLive.ts"
-import { RulesUndoProcessor } from "../rules/UndoJob.ts"
 import { SearchConfig } from "../search/SearchConfig.ts"
-import { SearchIndexProcessor } from "../search/SearchIndexJob.ts"
-import { MailSyncProcessor } from "../sync/MailSync.ts"
 import { SyncSchedulerWorkerLive, SyncServicesLive } from "../sync/SyncLive.ts"
+import { type ProcessorServices, processorList } from "./processors.ts"
 
 /** Every processor the worker runs. */
 export const WorkerLive = Layer.mergeAll(
-  WorkerRuntimeLive<
-    | Effect.Services<typeof MailSyncProcessor>
-    | Effect.Services<typeof RulesApplyProcessor>
-    | Effect.Services<typeof RulesUndoProcessor>
-    | Effect.Services<typeof AnalyzeMailProcessor>
-    | Effect.Services<typeof EmbedMailProcessor>
-    | Effect.Services<typeof SearchIndexProcessor>
-  >([
-    PingProcessor,
-    MailSyncProcessor,
-    RulesApplyProcessor,
-    RulesUndoProcessor,
-    AnalyzeMailProcessor,
-    EmbedMailProcessor,
-    SearchIndexProcessor
-  ]).pipe(Layer.provide(WorkerIdentity.layer)),
+  WorkerRuntimeLive<ProcessorServices>(processorList).pipe(Layer.provide(WorkerIdentity.layer)),
   SyncSchedulerWorkerLive
 ).pipe(
   Layer.provide(SyncServicesLive),

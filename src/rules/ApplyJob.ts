@@ -5,54 +5,16 @@
  * Idempotent: a retry (or a second job over the same mail) re-plans from the stored state, and
  * `diffPlan` leaves out whatever is already true, so nothing is applied twice.
  */
-import { Effect, Option, Schema } from "effect"
-import { SqlClient } from "effect/sql"
-import { CurrentJob } from "../jobs/CurrentJob.ts"
-import { defineJobKind, PermanentJobError, TransientJobError } from "../jobs/JobKind.ts"
+import { ApplyLimits, RulesApplyJob, type RulesApplyPayload } from "../contract/jobs/RulesApplyJob.ts"
+import { Effect } from "effect"
+import { CurrentJob, currentOwner } from "../jobs/CurrentJob.ts"
+import { TransientJobError } from "../contract/jobs/JobKind.ts"
 import { makeProcessor } from "../jobs/JobProcessor.ts"
 import { Jobs, type Submitted } from "../jobs/Jobs.ts"
-import { fromSqlError, logDatabaseError } from "../platform/Database.ts"
-import { UserId } from "../contract/users/UserId.ts"
-import { UserScope } from "../users/UserScope.ts"
-import { MailboxPath } from "../contract/rules/Rule.ts"
-import { ApplySummary } from "../contract/rules/RuleSchemas.ts"
+import { logDatabaseError } from "../platform/Database.ts"
+import type { UserId } from "../contract/users/UserId.ts"
 import { RuleExecutor } from "./RuleExecutor.ts"
-import { IsoDateTime, RunTrigger } from "../contract/rules/RuleSchemas.ts"
-
-const Uuid = Schema.String.pipe(Schema.check(Schema.isUUID()))
-
-export const ApplyLimits = {
-  maxRuleIds: 200,
-  /** Message ids per `rules.apply` job (larger lists are split into several jobs). */
-  maxEmailIds: 1000
-} as const
-
-export const RulesApplyPayload = Schema.Struct({
-  trigger: RunTrigger,
-  ruleIds: Schema.optionalKey(Schema.Array(Uuid).check(Schema.isBetweenLength(1, ApplyLimits.maxRuleIds))),
-  accountId: Schema.optionalKey(Uuid),
-  mailbox: Schema.optionalKey(MailboxPath),
-  since: Schema.optionalKey(IsoDateTime),
-  emailIds: Schema.optionalKey(Schema.Array(Uuid).check(Schema.isBetweenLength(1, ApplyLimits.maxEmailIds))),
-  /** POST /rules/apply: the number of messages the user confirmed; the run changes no more. */
-  confirmedCount: Schema.optionalKey(Schema.Int.pipe(Schema.check(Schema.isGreaterThanOrEqualTo(0))))
-})
-export type RulesApplyPayload = typeof RulesApplyPayload.Type
-
-export const RulesApplyJob = defineJobKind({
-  name: "rules.apply",
-  description: "Runs a user's auto-rules over stored mail and applies their actions on the IMAP server",
-  payload: RulesApplyPayload,
-  result: ApplySummary,
-  concurrency: 4,
-  timeout: "30 minutes",
-  // an attempt cut short resumes where it stopped: what is done is not planned again
-  retryOnTimeout: true,
-  retry: { attempts: 5, initialDelay: "2 seconds", maxDelay: "2 minutes", jitter: 0.2 },
-  userVisible: true
-})
-
-const decodeOwner = Schema.decodeUnknownOption(UserId)
+import { RuleStore } from "./RuleStore.ts"
 
 export const RulesApplyProcessor = makeProcessor(
   RulesApplyJob,
@@ -61,13 +23,10 @@ export const RulesApplyProcessor = makeProcessor(
     return (payload: RulesApplyPayload) =>
       Effect.gen(function* () {
         const job = yield* CurrentJob
-        const owner = decodeOwner(job.ownerId)
-        if (Option.isNone(owner)) {
-          return yield* new PermanentJobError({ code: "invalid_owner", message: "rules.apply runs for a user" })
-        }
+        const owner = yield* currentOwner
         const outcome = yield* executor
           .apply({
-            ownerId: owner.value,
+            ownerId: owner,
             ruleIds: payload.ruleIds,
             selection: {
               accountId: payload.accountId,
@@ -102,17 +61,8 @@ export const RulesApplyProcessor = makeProcessor(
 export const enqueueRulesForNewMail = (ownerId: UserId, emailIds: ReadonlyArray<string>) =>
   Effect.gen(function* () {
     if (emailIds.length === 0) return []
-    const sql = yield* SqlClient.SqlClient
-    const scope = yield* UserScope
     const jobs = yield* Jobs
-    const rows = yield* scope
-      .run(
-        ownerId,
-        sql<{ readonly found: boolean }>`
-          SELECT EXISTS (SELECT 1 FROM rules WHERE user_id = ${ownerId} AND enabled) AS found`
-      )
-      .pipe(Effect.mapError((error) => (error._tag === "SqlError" ? fromSqlError(error) : error)))
-    if (rows[0]?.found !== true) return []
+    if (!(yield* (yield* RuleStore).hasEnabled(ownerId))) return []
     const unique = [...new Set(emailIds)]
     const submitted: Array<Submitted> = []
     for (let i = 0; i < unique.length; i += ApplyLimits.maxEmailIds) {
@@ -120,4 +70,9 @@ export const enqueueRulesForNewMail = (ownerId: UserId, emailIds: ReadonlyArray<
       submitted.push(yield* jobs.submit(RulesApplyJob, { trigger: "new_mail", emailIds: chunk }, { ownerId }))
     }
     return submitted
-  }).pipe(Effect.withSpan("rules.enqueueForNewMail", { attributes: { "emails.count": emailIds.length } }))
+  }).pipe(
+    // RuleStore needs only what the callers have (SqlClient, UserScope): built here, so the callers
+    // (the pipeline's follow-ups) need not provide the rules feature's layers
+    Effect.provide(RuleStore.layer),
+    Effect.withSpan("rules.enqueueForNewMail", { attributes: { "emails.count": emailIds.length } })
+  )

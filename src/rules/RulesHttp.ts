@@ -7,7 +7,7 @@ import { CursorDate, CursorSeq, CursorUuid, cursorCodec } from "../http/Cursor.t
 import { rateLimited, unavailable } from "../http/errorMapping.ts"
 import { Jobs } from "../jobs/Jobs.ts"
 import { CurrentUser } from "../contract/users/CurrentUser.ts"
-import { RulesApplyJob } from "./ApplyJob.ts"
+import { RulesApplyJob } from "../contract/jobs/RulesApplyJob.ts"
 import { confirmationRequired, previewApply } from "./ApplyPreview.ts"
 import { dryRunMessages } from "./RuleExecutor.ts"
 import { RuleEvaluator } from "./RuleEvaluator.ts"
@@ -15,7 +15,7 @@ import { RuleMail, type RuleMessage } from "./RuleMail.ts"
 import { RuleNotFound } from "../contract/rules/RuleSchemas.ts"
 import { RuleStore, toRuleView } from "./RuleStore.ts"
 import { RunJournal } from "./RunJournal.ts"
-import { RulesUndoJob } from "./UndoJob.ts"
+import { RulesUndoJob } from "../contract/jobs/RulesUndoJob.ts"
 import { RuleTestLimits } from "../contract/rules/RulesApi.ts"
 
 const formatter = SchemaIssue.makeFormatterStandardSchemaV1()
@@ -141,9 +141,7 @@ const RulesHandlers = HttpApiBuilder.group(
           return { jobId: submitted.jobId, state: submitted.state }
         }).pipe(
           Effect.catchTag(["DatabaseError", "QueueUnavailable"], unavailable),
-          Effect.catchTag("SubmitRateLimited", rateLimited),
-          // the request schema already holds the kind's payload schema, and the kind is registered with the group
-          Effect.catchTag(["InvalidJobPayload", "UnknownJobKind"], Effect.die)
+          Effect.catchTag("SubmitRateLimited", rateLimited)
         )
       )
       .handle("log", ({ query }) =>
@@ -199,8 +197,7 @@ const RulesHandlers = HttpApiBuilder.group(
           return { jobId: submitted.jobId, state: submitted.state }
         }).pipe(
           Effect.catchTag(["DatabaseError", "QueueUnavailable"], unavailable),
-          Effect.catchTag("SubmitRateLimited", rateLimited),
-          Effect.catchTag(["InvalidJobPayload", "UnknownJobKind"], Effect.die)
+          Effect.catchTag("SubmitRateLimited", rateLimited)
         )
       )
   })

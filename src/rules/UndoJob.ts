@@ -17,67 +17,21 @@
  * Each row's outcome is stored on the row; rows already restored are skipped, so undoing twice (or a
  * retried attempt) changes nothing more. Tags and priority (database-only actions) are not undone.
  */
-import { Effect, Exit, Option, Result, Schema, Scope } from "effect"
+import { RulesUndoJob, type RulesUndoPayload, UndoLimits, type UndoSummary } from "../contract/jobs/RulesUndoJob.ts"
+import { Effect, Exit, Result, Schema, Scope } from "effect"
 import { SqlClient } from "effect/sql"
-import { CurrentJob } from "../jobs/CurrentJob.ts"
-import { defineJobKind, PermanentJobError, TransientJobError } from "../jobs/JobKind.ts"
+import { CurrentJob, currentOwner } from "../jobs/CurrentJob.ts"
+import { PermanentJobError, TransientJobError } from "../contract/jobs/JobKind.ts"
 import { makeProcessor } from "../jobs/JobProcessor.ts"
 import type { DatabaseError } from "../platform/Database.ts"
 import { type ImapError, type ImapSession, type ImapUnsafeExpunge, isTransientImapError } from "../sync/Imap.ts"
-import { UserId } from "../contract/users/UserId.ts"
+import type { UserId } from "../contract/users/UserId.ts"
 import { UserScope } from "../users/UserScope.ts"
 import { type AccountSessionError, AccountSessions } from "./AccountSessions.ts"
 import { groupBy } from "./groupBy.ts"
 import { sqlFailure } from "./RuleStore.ts"
 import type { JournalEntry, UndoStatus } from "../contract/rules/RuleSchemas.ts"
 import { RunJournal } from "./RunJournal.ts"
-
-const Uuid = Schema.String.pipe(Schema.check(Schema.isUUID()))
-
-export const RulesUndoPayload = Schema.Struct({ runId: Uuid })
-export type RulesUndoPayload = typeof RulesUndoPayload.Type
-
-export const UndoOutcome = Schema.Literals(["restored", "changed", "vanished", "failed", "already_restored"])
-
-export const UndoSummary = Schema.Struct({
-  /** Journal rows of the run. */
-  entries: Schema.Int,
-  restored: Schema.Int,
-  /** Changed since the run (flags differ): left as they are. */
-  changed: Schema.Int,
-  /** No longer where the run left them (moved, deleted, mailbox recreated). */
-  vanished: Schema.Int,
-  failed: Schema.Int,
-  /** Restored by an earlier undo. */
-  alreadyRestored: Schema.Int,
-  /** Per message (the first `UndoLimits.maxListed`; every row's outcome is in GET /rules/runs/:id). */
-  messages: Schema.Array(
-    Schema.Struct({
-      emailId: Schema.NullOr(Schema.String),
-      subject: Schema.NullOr(Schema.String),
-      outcome: UndoOutcome,
-      detail: Schema.NullOr(Schema.String)
-    })
-  )
-})
-export type UndoSummary = typeof UndoSummary.Type
-
-export const UndoLimits = { maxListed: 200 } as const
-
-export const RulesUndoJob = defineJobKind({
-  name: "rules.undo",
-  description: "Puts the messages a rule run changed back where they were, with their flags before",
-  payload: RulesUndoPayload,
-  result: UndoSummary,
-  concurrency: 2,
-  timeout: "30 minutes",
-  // rows done are marked: a retry goes on with the rest
-  retryOnTimeout: true,
-  retry: { attempts: 5, initialDelay: "2 seconds", maxDelay: "2 minutes", jitter: 0.2 },
-  userVisible: true
-})
-
-const decodeOwner = Schema.decodeUnknownOption(UserId)
 
 /** Flags as a comparable set: case-insensitive, without \Recent (the server sets it, nobody can). */
 const flagKey = (flags: ReadonlyArray<string>): string =>
@@ -259,11 +213,7 @@ export const RulesUndoProcessor = makeProcessor(
     return (payload: RulesUndoPayload) =>
       Effect.gen(function* () {
         const job = yield* CurrentJob
-        const owner = decodeOwner(job.ownerId)
-        if (Option.isNone(owner)) {
-          return yield* new PermanentJobError({ code: "invalid_owner", message: "rules.undo runs for a user" })
-        }
-        const ownerId = owner.value
+        const ownerId = yield* currentOwner
         const found = yield* Effect.result(journal.get(ownerId, payload.runId))
         if (Result.isFailure(found)) {
           return found.failure._tag === "RunNotFound"

@@ -22,24 +22,25 @@
  * the session leaves its message on the account (a transient one on the last attempt). A status
  * that cannot be saved is logged with the database's reason.
  */
-import { Context, Effect, Layer, Metric, Option, Schema, Stream } from "effect"
+import { Context, Effect, Layer, Metric, Option, Stream } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
 import { AccountSchedules } from "../accounts/AccountSchedules.ts"
 import { type AccountRecord, AccountStore } from "../accounts/AccountStore.ts"
 import { ImapAccess } from "../accounts/ImapAccess.ts"
 import type { AccountId, AccountStatus } from "../contract/accounts/Account.ts"
-import { AnalyzeMailJob } from "../analysis/jobs/AnalyzeMailJob.ts"
+import { AnalyzeMailJob } from "../contract/jobs/AnalyzeMailJob.ts"
 import { enqueueNewMailProcessing } from "../analysis/jobs/enqueue.ts"
+import { SearchIndexJob } from "../contract/jobs/SearchIndexJob.ts"
 import { applyPendingCorrections } from "../import/PendingCorrections.ts"
-import { enqueueSearchIndexing, SearchIndexJob } from "../search/SearchIndexJob.ts"
-import { CurrentJob, type ProgressUpdate, type SoftTimeLimit } from "../jobs/CurrentJob.ts"
-import { type JobError, PermanentJobError, TransientJobError } from "../jobs/JobKind.ts"
+import { enqueueSearchIndexing } from "../search/SearchIndexJob.ts"
+import { CurrentJob, currentOwner, type ProgressUpdate, type SoftTimeLimit } from "../jobs/CurrentJob.ts"
+import { type JobError, PermanentJobError, TransientJobError } from "../contract/jobs/JobKind.ts"
 import { JobKinds } from "../jobs/JobKinds.ts"
 import { Jobs } from "../jobs/Jobs.ts"
 import { makeProcessor } from "../jobs/JobProcessor.ts"
 import { logDatabaseError } from "../platform/Database.ts"
 import { syncErrors, syncMessages } from "../platform/Metrics.ts"
-import { UserId } from "../contract/users/UserId.ts"
+import type { UserId } from "../contract/users/UserId.ts"
 import {
   type FetchedMessage,
   Imap,
@@ -55,7 +56,7 @@ import { MimeParser } from "./ParserPool.ts"
 import { SyncConfig, type SyncConfigShape } from "./SyncConfig.ts"
 import { UserScope } from "../users/UserScope.ts"
 import { type SyncPhase, type SyncStepFailed, sqlCause, stepFailed } from "./SyncFailure.ts"
-import { SyncJob, type SyncResult } from "./SyncJob.ts"
+import { MailSyncJob, type SyncResult } from "../contract/jobs/MailSyncJob.ts"
 import { serverProfile } from "./SyncStrategy.ts"
 import { assignThreads, maxCandidates, threadIdFor } from "./threading.ts"
 
@@ -776,17 +777,14 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
 
 /** The `mail.sync` processor: the job's owner is the account's owner. */
 export const MailSyncProcessor = makeProcessor(
-  SyncJob,
+  MailSyncJob,
   Effect.gen(function* () {
     const sync = yield* MailSync
     return (payload: { readonly accountId: AccountId }) =>
       Effect.gen(function* () {
         const job = yield* CurrentJob
-        const owner = Schema.decodeUnknownOption(UserId)(job.ownerId)
-        if (Option.isNone(owner)) {
-          return yield* new PermanentJobError({ code: "no_owner", message: "a sync job must have an owner" })
-        }
-        return yield* sync.run(owner.value, payload.accountId, {
+        const owner = yield* currentOwner
+        return yield* sync.run(owner, payload.accountId, {
           attempt: job.attempt,
           maxAttempts: job.maxAttempts,
           progress: job.progress,

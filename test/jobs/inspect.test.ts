@@ -1,7 +1,7 @@
 import { assert, layer } from "@effect/vitest"
 import { Effect, Schedule } from "effect"
 import { spawn } from "node:child_process"
-import { jobKinds } from "../../src/main/layers.ts"
+import { jobKinds } from "../../src/contract/jobs/catalog.ts"
 import { ApiEnv, apiTestLayer } from "../harness/apiLayer.ts"
 import { baseUrl, call, field } from "../harness/http.ts"
 import { spawnWorker } from "../harness/workerProcess.ts"

@@ -4,13 +4,13 @@ import { Context, Effect, Fiber, Layer, Schedule } from "effect"
 import { HttpRouter } from "effect/http"
 import fc from "fast-check"
 import { connect } from "node:net"
-import { PingJob } from "../../src/debug/PingJob.ts"
+import { PingJob } from "../../src/contract/jobs/PingJob.ts"
 import { JobReconciler } from "../../src/jobs/JobReconciler.ts"
 import { Jobs } from "../../src/jobs/Jobs.ts"
 import { HttpAppLive } from "../../src/main/httpLayers.ts"
 import { JobsLive, PlatformLive } from "../../src/main/layers.ts"
 import { WorkerLive } from "../../src/main/workerLayers.ts"
-import { SyncJob } from "../../src/sync/SyncJob.ts"
+import { MailSyncJob } from "../../src/contract/jobs/MailSyncJob.ts"
 import { AccountId } from "../../src/contract/accounts/Account.ts"
 import { UserId } from "../../src/contract/users/UserId.ts"
 import { baseUrl, call, field } from "../harness/http.ts"
@@ -142,7 +142,7 @@ layer(TestLayer, { excludeTestServices: true, timeout: "120 seconds" })("submit 
               accounts.push(accountId)
               await run(
                 Effect.gen(function* () {
-                  const fiber = yield* Effect.forkChild(jobs.submit(SyncJob, { accountId }, { ownerId: owner }))
+                  const fiber = yield* Effect.forkChild(jobs.submit(MailSyncJob, { accountId }, { ownerId: owner }))
                   yield* turns(n)
                   yield* Fiber.interrupt(fiber)
                 })
@@ -157,7 +157,7 @@ layer(TestLayer, { excludeTestServices: true, timeout: "120 seconds" })("submit 
         yield* (yield* JobReconciler).reconcile
         // A later sync of every account (manual or scheduled: the same submit) must run, not get a phantom back.
         const later = yield* Effect.forEach(accounts, (accountId) =>
-          jobs.submit(SyncJob, { accountId: AccountId.make(accountId) }, { ownerId: owner })
+          jobs.submit(MailSyncJob, { accountId: AccountId.make(accountId) }, { ownerId: owner })
         )
         assert.strictEqual(later.length, accounts.length)
         // the accounts do not exist: each sync runs and fails permanently (account_not_found)

@@ -1,6 +1,6 @@
 import { assert, layer } from "@effect/vitest"
 import { Effect } from "effect"
-import { PingJob } from "../../src/debug/PingJob.ts"
+import { PingJob } from "../../src/contract/jobs/PingJob.ts"
 import { Jobs } from "../../src/jobs/Jobs.ts"
 import { UserId } from "../../src/contract/users/UserId.ts"
 import { apiTestLayer } from "../harness/apiLayer.ts"

@@ -1,4 +1,5 @@
 import { execFileSync } from "node:child_process"
+import { readdirSync, readFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
 import { assert, describe, it } from "@effect/vitest"
 
@@ -58,6 +59,20 @@ const apiOnly = [
   /\/node_modules\/effect\/dist\/http-api\//
 ]
 
+/**
+ * Every module that defines a job processor (a call of makeProcessor), found in the sources rather
+ * than listed, so that a new processor is covered too; and the worker's own composition.
+ */
+const processorModules = (): ReadonlyArray<string> => [
+  ...readdirSync(new URL("src/", `file://${root}`), { recursive: true, encoding: "utf8" })
+    .filter((path) => path.endsWith(".ts") && !path.endsWith("jobs/JobProcessor.ts"))
+    .filter((path) => /\bmakeProcessor\(/.test(readFileSync(new URL(`src/${path}`, `file://${root}`), "utf8")))
+    .map((path) => `/src/${path}`),
+  "/src/main/processors.ts",
+  "/src/main/workerLayers.ts",
+  "/src/jobs/WorkerRuntime.ts"
+]
+
 describe("program module graphs", () => {
   it("the worker loads none of the HTTP API's modules", { timeout: 60_000 }, () => {
     const loaded = modulesLoadedBy("src/main/worker.ts")
@@ -85,5 +100,33 @@ describe("program module graphs", () => {
     assert.isTrue(loaded.some((url) => url.endsWith("/src/contract/rules/RulesApi.ts")))
     assert.isTrue(loaded.some((url) => url.endsWith("/src/contract/rules/RuleSchemas.ts")))
     assert.deepStrictEqual(serverOnlyModules(loaded), [])
+  })
+
+  it("the job catalogue loads nothing server-only", { timeout: 60_000 }, () => {
+    const loaded = modulesLoadedBy("src/contract/jobs/catalog.ts")
+    assert.isTrue(loaded.some((url) => url.endsWith("/src/contract/jobs/RulesApplyJob.ts")))
+    assert.deepStrictEqual(serverOnlyModules(loaded), [])
+  })
+
+  it("the API loads no module that defines a job processor: it submits kinds from the contract", {
+    timeout: 60_000
+  }, () => {
+    const processors = processorModules()
+    // the check itself works: the processors are found, and the API does load the job kinds
+    assert.isAtLeast(processors.length, 7)
+    const loaded = modulesLoadedBy("src/main/api.ts")
+    assert.isTrue(loaded.some((url) => url.endsWith("/src/contract/jobs/catalog.ts")))
+    assert.deepStrictEqual(
+      loaded.filter((url) => processors.some((path) => url.endsWith(path))),
+      []
+    )
+  })
+
+  it("the worker loads no HTTP handler", { timeout: 60_000 }, () => {
+    const loaded = modulesLoadedBy("src/main/worker.ts")
+    assert.deepStrictEqual(
+      loaded.filter((url) => /\/src\/.*Http\.ts$/.test(url)),
+      []
+    )
   })
 })

@@ -1,6 +1,6 @@
 import { assert, layer } from "@effect/vitest"
 import { Effect, Redacted } from "effect"
-import { jobKinds } from "../../src/main/layers.ts"
+import { jobKinds } from "../../src/contract/jobs/catalog.ts"
 import { createUser } from "../../src/users/UsersCli.ts"
 import { baseUrl, call, field } from "../harness/http.ts"
 import {

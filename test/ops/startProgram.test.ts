@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Schedule } from "effect"
-import { jobKinds } from "../../src/main/layers.ts"
+import { jobKinds } from "../../src/contract/jobs/catalog.ts"
 import { makeTestEnv } from "../harness/TestEnv.ts"
 import { parseExposition, samplesOf } from "./prometheus.ts"
 import { freePort, startProgram } from "./programs.ts"

@@ -7,7 +7,7 @@ import { assert, describe, layer } from "@effect/vitest"
 import { Effect } from "effect"
 import { ImapFlow } from "imapflow"
 import { Jobs } from "../../src/jobs/Jobs.ts"
-import { RulesApplyJob } from "../../src/rules/ApplyJob.ts"
+import { RulesApplyJob } from "../../src/contract/jobs/RulesApplyJob.ts"
 import { Dovecot, type DovecotServer } from "../harness/dovecot.ts"
 import { baseUrl, call, field } from "../harness/http.ts"
 import {

@@ -7,7 +7,7 @@ import { assert, layer } from "@effect/vitest"
 import { Effect, Schema } from "effect"
 import { AccountId } from "../../src/contract/accounts/Account.ts"
 import { Jobs } from "../../src/jobs/Jobs.ts"
-import { SyncJob } from "../../src/sync/SyncJob.ts"
+import { MailSyncJob } from "../../src/contract/jobs/MailSyncJob.ts"
 import { UserId } from "../../src/contract/users/UserId.ts"
 import { Dovecot } from "../harness/dovecot.ts"
 import { generateMessages } from "../harness/mailgen.ts"
@@ -84,7 +84,7 @@ layer(TestLayer, { excludeTestServices: true, timeout: "240 seconds" })("mail.sy
         // the kind's soft limit is 115 minutes; this sync gets a tighter one, as a submit may ask
         const submitted = yield* jobs
           .submit(
-            SyncJob,
+            MailSyncJob,
             { accountId: Schema.decodeUnknownSync(AccountId)(accountId) },
             { ownerId: Schema.decodeUnknownSync(UserId)(dave), softTimeout: "3 seconds" }
           )

@@ -1,7 +1,7 @@
 import { assert, layer } from "@effect/vitest"
 import { Cause, Effect, Exit, Redacted } from "effect"
 import { SqlClient } from "effect/sql"
-import { PingJob } from "../../src/debug/PingJob.ts"
+import { PingJob } from "../../src/contract/jobs/PingJob.ts"
 import { Jobs } from "../../src/jobs/Jobs.ts"
 import { DatabaseRoles } from "../../src/platform/Database.ts"
 import { ApiTokens } from "../../src/users/ApiTokens.ts"

@@ -1,4 +1,6 @@
-import { Effect, Metric, Schema } from "effect"
+import { Effect, Metric } from "effect"
+import { currentOwner } from "../../jobs/CurrentJob.ts"
+import { AnalyzeMailJob, type AnalyzeMailPayload } from "../../contract/jobs/AnalyzeMailJob.ts"
 import type { SqlClient } from "effect/sql"
 import type { Jobs } from "../../jobs/Jobs.ts"
 import { analysisMessages } from "../../platform/Metrics.ts"
@@ -6,50 +8,13 @@ import { enqueueRulesForNewMail } from "../../rules/ApplyJob.ts"
 import type { UserId } from "../../contract/users/UserId.ts"
 import type { UserScope } from "../../users/UserScope.ts"
 import { CurrentJob } from "../../jobs/CurrentJob.ts"
-import { defineJobKind } from "../../jobs/JobKind.ts"
 import { makeProcessor } from "../../jobs/JobProcessor.ts"
-import { databaseTrouble, ownerOf } from "../../jobs/ProcessorSupport.ts"
+import { databaseTrouble } from "../../jobs/DatabaseTrouble.ts"
 import type { AnalysisProviderError } from "../../contract/analysis/Analysis.ts"
 import { MailProcessingConfig } from "../MailProcessingConfig.ts"
 import { type AnalysisOutcome, type PendingAnalysis, ProcessingStore } from "../ProcessingStore.ts"
 import { Analyzer } from "../providers/Analyzer.ts"
-import {
-  isConfigurationError,
-  MailSelectionFields,
-  providerRejected,
-  providerUnavailable,
-  selectionKey
-} from "./common.ts"
-
-export const AnalyzeMailPayload = Schema.Struct(MailSelectionFields)
-export type AnalyzeMailPayload = typeof AnalyzeMailPayload.Type
-
-export const AnalyzeMailResult = Schema.Struct({
-  analysed: Schema.Int,
-  failed: Schema.Int
-})
-
-/**
- * Analyses the owner's pending messages in batches: each ends `analysed`
- * (result with provider, model and confidence in email_analysis) or `failed`
- * (attempts and the reason on the message). A transient provider failure
- * ends the attempt and the job retries with backoff; what was finished
- * before it is not redone. One "all pending" job per owner (and account) at
- * a time.
- */
-export const AnalyzeMailJob = defineJobKind({
-  name: "mail.analyze",
-  description: "Classifies pending messages (priority, category, spam, summary, tags)",
-  payload: AnalyzeMailPayload,
-  result: AnalyzeMailResult,
-  concurrency: 2,
-  timeout: "1 hour",
-  // a huge backlog behind a slow model: the next attempt carries on where this one stopped
-  retryOnTimeout: true,
-  retry: { attempts: 8, initialDelay: "5 seconds", maxDelay: "5 minutes", jitter: 0.3 },
-  deduplicationKey: (payload) => selectionKey("pending", payload),
-  userVisible: true
-})
+import { isConfigurationError, providerRejected, providerUnavailable } from "./providerFailures.ts"
 
 const countOutcomes = (provider: string, saved: { readonly analysed: number; readonly failed: number }) =>
   Effect.all([
@@ -90,7 +55,7 @@ export const AnalyzeMailProcessor = makeProcessor(
     return (payload: AnalyzeMailPayload) =>
       Effect.gen(function* () {
         const job = yield* CurrentJob
-        const owner = yield* ownerOf(payload)
+        const owner = yield* currentOwner
         const selection = { emailIds: payload.emailIds, accountId: payload.accountId }
         let total = yield* store.countAnalysisPending(owner, selection)
         let done = 0

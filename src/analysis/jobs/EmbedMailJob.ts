@@ -1,8 +1,10 @@
-import { Effect, Schema } from "effect"
+import { Effect } from "effect"
+import { currentOwner } from "../../jobs/CurrentJob.ts"
+import { EmbedMailJob, type EmbedMailPayload } from "../../contract/jobs/EmbedMailJob.ts"
 import { CurrentJob } from "../../jobs/CurrentJob.ts"
-import { defineJobKind, type JobError } from "../../jobs/JobKind.ts"
+import type { JobError } from "../../contract/jobs/JobKind.ts"
 import { makeProcessor } from "../../jobs/JobProcessor.ts"
-import { databaseTrouble, ownerOf } from "../../jobs/ProcessorSupport.ts"
+import { databaseTrouble } from "../../jobs/DatabaseTrouble.ts"
 import type { AnalysisProviderError } from "../../contract/analysis/Analysis.ts"
 import { MailProcessingConfig } from "../MailProcessingConfig.ts"
 import {
@@ -12,49 +14,7 @@ import {
   ProcessingStore
 } from "../ProcessingStore.ts"
 import { Analyzer } from "../providers/Analyzer.ts"
-import {
-  isConfigurationError,
-  MailSelectionFields,
-  providerRejected,
-  providerUnavailable,
-  selectionKey
-} from "./common.ts"
-
-export const EmbedMailPayload = Schema.Struct({
-  ...MailSelectionFields,
-  /**
-   * Re-embed: every selected message whose vector is older than this, or of
-   * another model, is embedded again (for a model change). Without it only
-   * messages whose embedding is pending are embedded.
-   */
-  refreshBefore: Schema.optionalKey(Schema.DateFromString)
-})
-export type EmbedMailPayload = typeof EmbedMailPayload.Type
-
-export const EmbedMailResult = Schema.Struct({
-  embedded: Schema.Int,
-  failed: Schema.Int,
-  model: Schema.String
-})
-
-/**
- * Embeds the owner's pending messages (or, with `refreshBefore`, all of them)
- * in batches; each vector is stored with its model and dimension. Like
- * `mail.analyze`: transient provider failures retry the job, what was done is
- * not redone, a message the provider refuses is marked failed with the reason.
- */
-export const EmbedMailJob = defineJobKind({
-  name: "mail.embed",
-  description: "Embeds messages for semantic search",
-  payload: EmbedMailPayload,
-  result: EmbedMailResult,
-  concurrency: 2,
-  timeout: "1 hour",
-  retryOnTimeout: true,
-  retry: { attempts: 8, initialDelay: "5 seconds", maxDelay: "5 minutes", jitter: 0.3 },
-  deduplicationKey: (payload) => selectionKey(payload.refreshBefore === undefined ? "pending" : "refresh", payload),
-  userVisible: true
-})
+import { isConfigurationError, providerRejected, providerUnavailable } from "./providerFailures.ts"
 
 type BatchResult = {
   readonly outcomes: ReadonlyArray<EmbeddingOutcome>
@@ -121,7 +81,7 @@ export const EmbedMailProcessor = makeProcessor(
     return (payload: EmbedMailPayload) =>
       Effect.gen(function* () {
         const job = yield* CurrentJob
-        const owner = yield* ownerOf(payload)
+        const owner = yield* currentOwner
         const selection = { emailIds: payload.emailIds, accountId: payload.accountId }
         let mode: EmbeddingMode =
           payload.refreshBefore === undefined

@@ -4,8 +4,8 @@ import type { QueueUnavailable } from "../../contract/jobs/Job.ts"
 import { Jobs, type Submitted } from "../../jobs/Jobs.ts"
 import type { DatabaseError } from "../../platform/Database.ts"
 import type { UserId } from "../../contract/users/UserId.ts"
-import { AnalyzeMailJob } from "./AnalyzeMailJob.ts"
-import { EmbedMailJob } from "./EmbedMailJob.ts"
+import { AnalyzeMailJob } from "../../contract/jobs/AnalyzeMailJob.ts"
+import { EmbedMailJob } from "../../contract/jobs/EmbedMailJob.ts"
 
 export interface Enqueued {
   readonly analyze: Submitted
@@ -28,14 +28,10 @@ export const enqueueNewMailProcessing = (
 ): Effect.Effect<Enqueued, QueueUnavailable | DatabaseError, Jobs> =>
   Effect.gen(function* () {
     const jobs = yield* Jobs
-    const analyze = yield* jobs.submit(AnalyzeMailJob, { owner: ownerId }, { ownerId })
-    const embed = yield* jobs.submit(EmbedMailJob, { owner: ownerId }, { ownerId })
+    const analyze = yield* jobs.submit(AnalyzeMailJob, {}, { ownerId })
+    const embed = yield* jobs.submit(EmbedMailJob, {}, { ownerId })
     return { analyze, embed }
-  }).pipe(
-    // the payloads are built here and the kinds registered with the job system: a failure is a wiring bug
-    Effect.catchTag(["InvalidJobPayload", "UnknownJobKind"], Effect.die),
-    Effect.withSpan("enqueueNewMailProcessing")
-  )
+  }).pipe(Effect.withSpan("enqueueNewMailProcessing"))
 
 /** Analysis and embedding of some messages that were just reset to pending (reprocess). */
 export const enqueueMessages = (
@@ -44,10 +40,10 @@ export const enqueueMessages = (
 ): Effect.Effect<Enqueued, QueueUnavailable | DatabaseError, Jobs> =>
   Effect.gen(function* () {
     const jobs = yield* Jobs
-    const analyze = yield* jobs.submit(AnalyzeMailJob, { owner: ownerId, emailIds }, { ownerId })
-    const embed = yield* jobs.submit(EmbedMailJob, { owner: ownerId, emailIds }, { ownerId })
+    const analyze = yield* jobs.submit(AnalyzeMailJob, { emailIds }, { ownerId })
+    const embed = yield* jobs.submit(EmbedMailJob, { emailIds }, { ownerId })
     return { analyze, embed }
-  }).pipe(Effect.catchTag(["InvalidJobPayload", "UnknownJobKind"], Effect.die))
+  })
 
 /** Re-embeds all of the owner's mail with the current embedding model (after a model change). */
 export const enqueueReembedAll = (
@@ -56,5 +52,5 @@ export const enqueueReembedAll = (
 ): Effect.Effect<Submitted, QueueUnavailable | DatabaseError, Jobs> =>
   Effect.gen(function* () {
     const jobs = yield* Jobs
-    return yield* jobs.submit(EmbedMailJob, { owner: ownerId, refreshBefore: requestedAt }, { ownerId })
-  }).pipe(Effect.catchTag(["InvalidJobPayload", "UnknownJobKind"], Effect.die))
+    return yield* jobs.submit(EmbedMailJob, { refreshBefore: requestedAt }, { ownerId })
+  })

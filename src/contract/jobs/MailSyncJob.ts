@@ -1,6 +1,6 @@
 import { Schema } from "effect"
-import { AccountId } from "../contract/accounts/Account.ts"
-import { defineJobKind } from "../jobs/JobKind.ts"
+import { AccountId } from "../accounts/Account.ts"
+import { defineJobKind } from "./JobKind.ts"
 
 /** Only the account id travels through the queue: the worker reads and decrypts the rest itself. */
 export const SyncPayload = Schema.Struct({ accountId: AccountId })
@@ -32,7 +32,7 @@ export type SyncResult = typeof SyncResult.Type
  * worker taking over a stalled job) continues where the last attempt stopped. At the soft time limit it stops at a batch
  * boundary by itself (code `soft_time_limit`, retried from the checkpoint).
  */
-export const SyncJob = defineJobKind({
+export const MailSyncJob = defineJobKind({
   name: "mail.sync",
   description: "Synchronise one IMAP account (mailboxes, new mail, flags, expunges)",
   payload: SyncPayload,

@@ -1,4 +1,4 @@
-import { Duration, Schema } from "effect"
+import { type Duration, Schema } from "effect"
 
 export interface RetryPolicy {
   /** Total attempts, the first one included. */
@@ -12,7 +12,9 @@ export interface RetryPolicy {
 }
 
 /**
- * A kind of background job and its policy. The payload schema is checked
+ * A kind of background job and its policy: a contract between the programs that submit jobs (the
+ * API, the CLI, a pipeline stage) and the worker that runs them, so it imports nothing but effect
+ * and other contract modules (test/main/programImports.test.ts). The payload schema is checked
  * when the job is enqueued and again when a worker takes it.
  */
 export interface JobKind<Name extends string, Payload, PayloadEncoded, Result, ResultEncoded> {
@@ -33,8 +35,13 @@ export interface JobKind<Name extends string, Payload, PayloadEncoded, Result, R
   /** Whether an attempt that hit its time limit (hard or soft) is retried (as a transient error) or fails at once. */
   readonly retryOnTimeout: boolean
   readonly retry: RetryPolicy
-  /** At most one queued or running job per key (e.g. one sync per account). */
-  readonly deduplicationKey?: (payload: Payload) => string
+  /**
+   * At most one queued or running job per key and kind (e.g. one sync per account). The key sees
+   * the payload and the job's owner (the submit's owner, null for system jobs): a payload never
+   * carries its owner, which the job's record holds (CurrentJob.owner). A long key is stored as its
+   * digest (Jobs.storedDeduplicationKey).
+   */
+  readonly deduplicationKey?: (payload: Payload, owner: string | null) => string
   /** Shown in the user's job list; system jobs (clean-up) are not. */
   readonly userVisible: boolean
 }
@@ -47,15 +54,6 @@ export type ResultOf<K> = K extends JobKind<string, infer _P, infer _PE, infer R
 export const defineJobKind = <const Name extends string, P, PE, R, RE>(
   kind: JobKind<Name, P, PE, R, RE>
 ): JobKind<Name, P, PE, R, RE> => kind
-
-/** Exponential backoff with jitter, capped: the delay before retry number `retry` (1-based). */
-export const retryDelayMillis = (policy: RetryPolicy, retry: number, random: number = Math.random()): number => {
-  const initial = Duration.toMillis(Duration.fromInputUnsafe(policy.initialDelay))
-  const max = Duration.toMillis(Duration.fromInputUnsafe(policy.maxDelay))
-  const exponential = Math.min(max, initial * 2 ** Math.max(0, retry - 1))
-  const jitter = Math.min(1, Math.max(0, policy.jitter))
-  return Math.round(exponential * (1 - jitter + jitter * random))
-}
 
 /** A failure worth another attempt: network, timeouts, 5xx, serialization conflicts. */
 export class TransientJobError extends Schema.TaggedError<TransientJobError>()("TransientJobError", {

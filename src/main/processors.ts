@@ -1,0 +1,42 @@
+import type { Effect } from "effect"
+import { AnalyzeMailProcessor } from "../analysis/jobs/AnalyzeMailJob.ts"
+import { EmbedMailProcessor } from "../analysis/jobs/EmbedMailJob.ts"
+import type { CatalogKindName } from "../contract/jobs/catalog.ts"
+import type { SyncTickJob } from "../contract/jobs/SyncTickJob.ts"
+import { PingProcessor } from "../debug/PingJob.ts"
+import type { JobProcessor } from "../jobs/JobProcessor.ts"
+import { RulesApplyProcessor } from "../rules/ApplyJob.ts"
+import { RulesUndoProcessor } from "../rules/UndoJob.ts"
+import { SearchIndexProcessor } from "../search/SearchIndexJob.ts"
+import { MailSyncProcessor } from "../sync/MailSync.ts"
+
+/**
+ * Kinds that WorkerRuntime does not run: the sync tick is fired by a BullMQ job scheduler, which
+ * cannot write a job record, so it has its own small BullMQ worker (accounts/AccountSchedules.ts).
+ */
+type OwnWorkerKindName = typeof SyncTickJob.name
+
+/**
+ * The processor of each kind of the catalogue (src/contract/jobs/catalog.ts), for the worker.
+ * `satisfies` makes this the check that every kind has exactly one processor, and that each is
+ * the processor of the kind it is filed under: a kind added to the catalogue without a processor,
+ * or one listed twice or under another name, does not compile.
+ */
+export const processors = {
+  "debug.ping": PingProcessor,
+  "mail.sync": MailSyncProcessor,
+  "rules.apply": RulesApplyProcessor,
+  "rules.undo": RulesUndoProcessor,
+  "mail.analyze": AnalyzeMailProcessor,
+  "mail.embed": EmbedMailProcessor,
+  "search.index": SearchIndexProcessor
+} as const satisfies {
+  readonly [Name in Exclude<CatalogKindName, OwnWorkerKindName>]: Effect.Effect<JobProcessor<Name>, never, unknown>
+}
+
+/** The services the processors need, provided by the worker's layers. */
+export type ProcessorServices = Effect.Services<(typeof processors)[keyof typeof processors]>
+
+/** The processors in catalogue order. */
+export const processorList: ReadonlyArray<Effect.Effect<JobProcessor, never, ProcessorServices>> =
+  Object.values(processors)

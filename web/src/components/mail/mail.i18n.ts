@@ -1,4 +1,5 @@
 import { defineStrings } from "../../i18n/index.ts"
+import { categoryNames } from "../../pages/mail/categories.ts"
 import type { CategoryName } from "../../pages/mail/types.ts"
 
 /** Strings the mail components share (message list, priority badge, live updates). */
@@ -86,9 +87,7 @@ const categoryLabels: Readonly<Record<CategoryName, MailKey>> = {
   other: "category_other"
 }
 
-export const categoryNames: ReadonlyArray<CategoryName> = Object.keys(categoryLabels).filter(
-  (name): name is CategoryName => name in categoryLabels
-)
+export { categoryNames }
 
 /** The dictionary key of a category; an unknown one (a rule's own category) shows as-is. */
 export const categoryKey = (name: string): MailKey | undefined => {

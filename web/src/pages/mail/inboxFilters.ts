@@ -4,7 +4,7 @@
  * 3-4), so the query asks for its lower bound and the list drops what is above it.
  */
 import type { AccountId, Band, EmailListQuery, EmailSummary, MailboxId } from "./types.ts"
-import { categoryNames } from "../../components/mail/mail.i18n.ts"
+import { categoryNames } from "./categories.ts"
 
 export interface InboxFilters {
   readonly accountId: AccountId | ""

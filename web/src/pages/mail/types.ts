@@ -4,7 +4,11 @@
  */
 import type { Effect } from "effect"
 import type { HttpClientResponse } from "effect/http"
-import type { ApiClient } from "../../api/client.ts"
+import type { HttpApiClient } from "effect/http-api"
+import type { Api } from "../../api/contract.ts"
+
+/** The client's shape straight from the contract (what web/src/api/client.ts builds at run time). */
+type ApiClient = HttpApiClient.ForApi<typeof Api>
 
 /** The decoded body a call succeeds with (the client's other response modes are not used here). */
 type Success<F extends (...args: never) => Effect.Effect<unknown, unknown, unknown>> = Exclude<

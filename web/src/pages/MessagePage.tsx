@@ -93,7 +93,7 @@ function MessageView({ id }: { readonly id: EmailId }): JSX.Element {
         <Link href={`/?thread=${encodeURIComponent(email.threadId)}`}>{t("thread")}</Link>
       </p>
       <AnalysisSection email={email} t={t} />
-      <CorrectionForm key={email.overrides?.updatedAt.toISOString() ?? "none"} email={email} onSaved={setEmail} />
+      <CorrectionForm key={email.id} email={email} onSaved={setEmail} />
       <section aria-labelledby="body-heading">
         <h2 id="body-heading">{t("body")}</h2>
         {email.html !== null ? (

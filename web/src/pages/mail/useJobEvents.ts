@@ -2,7 +2,7 @@ import { Option, Schema } from "effect"
 import { useEffect, useState } from "react"
 import { JobView } from "../../../../src/contract/jobs/Job.ts"
 
-const decodeJob = Schema.decodeUnknownOption(Schema.fromJsonString(JobView))
+const decodeJob = Schema.decodeUnknownOption(Schema.fromJsonString(Schema.toCodecJson(JobView)))
 
 export type FollowedJob = typeof JobView.Type
 

@@ -22,9 +22,9 @@ const POLL_MS = 10_000
 const DEBOUNCE_MS = 1_000
 
 /**
- * Calls `onActivity` (at most once a second) while mail may be changing: the running sync, analysis
- * and rule jobs are found with `GET /jobs?state=running` and followed on their Server-Sent Event
- * streams (`GET /jobs/:id/events`, the live source the API has today); a job that ends is one last
+ * Calls `onActivity` (at most once a second) while mail may be changing: the user's newest sync,
+ * analysis and rule jobs are read with `GET /jobs` every 10 s (any change of theirs is activity),
+ * and the running ones are followed on their Server-Sent Event streams (`GET /jobs/:id/events`, the live source the API has today); a job that ends is one last
  * change. The cookie session authenticates the EventSource (same origin, GET: no CSRF question).
  */
 export const useMailActivity = (onActivity: () => void): void => {
@@ -59,10 +59,17 @@ export const useMailActivity = (onActivity: () => void): void => {
       // the server closed the stream or it broke: the next poll reopens it if the job still runs
       source.addEventListener("error", end)
     }
+    // what the newest mail-changing jobs looked like at the last poll: a job that started and
+    // ended between two polls changes it too, though no stream ever saw it
+    let lastSignature: string | null = null
     const poll = async () => {
-      const result = await callApi((client) => client.jobs.list({ query: { state: "running", limit: 50 } }))
+      const result = await callApi((client) => client.jobs.list({ query: { limit: 20 } }))
       if (stopped || !result.ok) return
-      for (const job of result.value.items) if (mailChangingKinds.has(job.kind)) follow(job.id)
+      const relevant = result.value.items.filter((job) => mailChangingKinds.has(job.kind))
+      const signature = relevant.map((job) => `${job.id}:${job.state}:${job.updatedAt.getTime()}`).join(",")
+      if (lastSignature !== null && signature !== lastSignature) changed()
+      lastSignature = signature
+      for (const job of relevant) if (job.state === "running" || job.state === "retrying") follow(job.id)
     }
     void poll()
     const interval = setInterval(() => void poll(), POLL_MS)

@@ -5,6 +5,7 @@ import type { Page } from "playwright-core"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { psql, waitUntil } from "../../scripts/drills/support.ts"
 import { type DovecotServer, startDovecot } from "../harness/dovecot.ts"
+import { inspectPage } from "./harness.ts"
 import { apiCall, field, type PagesWorld, startPagesWorld } from "./pagesSupport.ts"
 
 /**
@@ -200,6 +201,7 @@ describe("mail pages in Chromium", () => {
     const scores = rows.map((row) => row.score ?? 0)
     expect(scores, "highest priority first").toEqual([...scores].sort((a, b) => b - a))
     expect(rows.map((row) => row.id)).toEqual(expectedOrder.slice(0, rows.length))
+    expect(await inspectPage(page, "mail-inbox")).toEqual([])
     const top = (analysed ?? [])[0]
     expect(String(field(top, "subject"))).toMatch(/URGENT|Invoice/)
 
@@ -212,6 +214,8 @@ describe("mail pages in Chromium", () => {
     const openedId = page.url().split("/messages/")[1] ?? ""
     expect(openedId).toBe(expectedOrder[0])
     await page.getByRole("heading", { name: "Analysis", exact: true }).waitFor()
+
+    expect(await inspectPage(page, "mail-message")).toEqual([])
 
     // correct the priority down to the lowest: the correction wins
     await page.getByLabel("Urgency").selectOption("1")
@@ -242,6 +246,7 @@ describe("mail pages in Chromium", () => {
     await page.locator(".search-hits li").first().waitFor()
     const marks = await page.locator(".search-hits mark").allTextContents()
     expect(marks.map((mark) => mark.toLowerCase())).toContain("invoice")
+    expect(await inspectPage(page, "mail-search")).toEqual([])
 
     // a rule written in the form: subject contains "Invoice 4711" -> move to Archive
     await page.goto(`${world.base}/rules/new`)
@@ -264,6 +269,7 @@ describe("mail pages in Chromium", () => {
     expect(await matchedRow.first().textContent()).toContain("Invoice 4711")
     expect(await matchedRow.first().locator("li[data-condition-passed=true]").count()).toBe(1)
     expect(await page.locator("[data-testid=dry-run-results] li[data-matched=false]").count()).toBeGreaterThan(0)
+    expect(await inspectPage(page, "mail-rule-dry-run")).toEqual([])
 
     // apply: the count comes first, nothing has moved yet
     await page.getByRole("button", { name: "Count what it would change" }).click()

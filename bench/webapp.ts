@@ -8,7 +8,8 @@
  * database (one INSERT ... SELECT from generate_series; the search vector is filled by the table's
  * trigger). Measured in the same Chromium (headless, one context, assets cached after the first run):
  *
- *   initial JS         the entry script and what index.html preloads, gzip -9 (what a first visit downloads)
+ *   initial JS         the entry script and what index.html preloads, gzip -9; and every script the first
+ *                      inbox visit fetched (the pages are lazy chunks), gzip -9
  *   first inbox        navigation start -> first message row in the DOM (performance.now() in the page),
  *                      cold (first visit) and warm; plus the rows in the DOM (virtualisation: ~a screen)
  *   open a message     click on a row -> the message's analysis heading, in-app navigation
@@ -141,6 +142,14 @@ const main = async () => {
     return { ms: performance.now() - t0, body: answer.body }
   }
 
+  // the JavaScript the first inbox visit downloads (entry, shell and the inbox's lazy chunk)
+  const firstVisitJs: Array<string> = []
+  const onResponse = (response: { url: () => string }) => {
+    const url = response.url()
+    if (url.startsWith(base) && url.endsWith(".js")) firstVisitJs.push(new URL(url).pathname)
+  }
+  page.on("response", onResponse)
+
   // first inbox render
   const inbox: Array<number> = []
   const inboxRows: Array<number> = []
@@ -152,7 +161,10 @@ const main = async () => {
     inbox.push(await page.evaluate(() => performance.now()))
     inboxRows.push(await page.locator("[role=option][data-email-id]").count())
     inboxApi.push((await rawFetch("/api/v1/emails?sort=score&limit=100")).ms)
+    if (i === 0) page.off("response", onResponse)
   }
+  const firstVisit = [...new Set(firstVisitJs)].map((path) => readFileSync(join(distDir, path.replace(/^\//, ""))))
+  const firstVisitGzip = firstVisit.reduce((sum, bytes) => sum + gzipSync(bytes, { level: 9 }).length, 0)
 
   // open a message (in-app navigation from the inbox)
   const open: Array<number> = []
@@ -200,6 +212,7 @@ const main = async () => {
     "",
     `==== bench webapp: ${messages} messages, ${runs} runs each, Chromium headless ====`,
     `initial JS: ${js.scripts.join(", ")}: ${(js.raw / 1024).toFixed(1)} KB raw, ${(js.gzip / 1024).toFixed(1)} KB gzip -9 (aim < 200 KB)`,
+    `JS of the first inbox visit (${firstVisit.length} files): ${(firstVisit.reduce((sum, bytes) => sum + bytes.length, 0) / 1024).toFixed(1)} KB raw, ${(firstVisitGzip / 1024).toFixed(1)} KB gzip -9`,
     `first inbox render (navigation -> first row): cold ${fmt(inbox[0] ?? Number.NaN)}, warm median ${fmt(median(inbox.slice(1)))} (aim < 1000 ms); rows in the DOM: ${median(inboxRows)} of ${messages}`,
     `  baseline GET /emails?sort=score&limit=100 from Node: median ${fmt(median(inboxApi))}`,
     `open a message (click -> analysis shown): median ${fmt(median(open))}; page main thread median ${fmt(median(openCpu.map((c) => c.task)))} (script ${fmt(median(openCpu.map((c) => c.script)))})`,

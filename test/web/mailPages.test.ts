@@ -309,6 +309,8 @@ describe("mail pages in Chromium", () => {
   }, 300_000)
 
   it("a hostile message's HTML runs no script and loads nothing remote, sanitised or not", async () => {
+    // run on its own (-t), nothing is synced yet
+    if ((await emailsByApi("limit=1")).length === 0) await apiCall(world, "POST", `/api/v1/accounts/${accountId}/sync`)
     const hostile = await waitUntil(
       async () => {
         const found = await emailsByApi("limit=100")
@@ -360,6 +362,17 @@ describe("mail pages in Chromium", () => {
       expect(remoteRequests, `the browser's request log (${what})`).toEqual([])
       // the frame still shows the message (the test is not passing on an empty frame)
       expect(await frame?.locator("body").textContent()).toContain("Hostile greetings")
+      // remote images only when asked, and then images only: the one <img> of the message
+      await page.getByRole("button", { name: "Load remote images" }).click()
+      const imageHits = await waitUntil(
+        () => (remote.hits.length > hitsBefore ? remote.hits.slice(hitsBefore) : undefined),
+        10_000,
+        100
+      )
+      await page.waitForTimeout(1_000)
+      expect(imageHits, `the allowed image reached the server (${what})`).toBeDefined()
+      expect(remote.hits.slice(hitsBefore), `only the image (${what})`).toEqual(["/img.png"])
+      expect(await page.evaluate(() => "__pwned" in globalThis), `top window flag after images (${what})`).toBe(false)
       await page.close()
     }
   }, 180_000)

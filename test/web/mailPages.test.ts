@@ -229,16 +229,21 @@ describe("mail pages in Chromium", () => {
 
     // search by words: the match is highlighted as a <mark>, as text (the index is built by a job
     // after the sync: wait until the API finds it, then ask the page)
+    let lastSearch: unknown = null
     const indexed = await waitUntil(
       async () => {
         const answer = await apiCall(world, "GET", "/api/v1/search?q=invoice&mode=fulltext")
+        lastSearch = answer
         const hits = field(answer.body, "items")
         return Array.isArray(hits) && hits.length > 0 ? hits : undefined
       },
-      60_000,
+      120_000,
       500
     )
-    expect(indexed, "the search index has the invoice").toBeDefined()
+    const searchState = () =>
+      `last answer ${JSON.stringify(lastSearch)}; unindexed ${psql(world.env.databaseUrl, "SELECT count(*) FROM emails WHERE search_vector IS NULL")}; ` +
+      `index jobs ${psql(world.env.databaseUrl, "SELECT string_agg(state || ':' || coalesce(error_message, ''), ', ') FROM jobs WHERE kind = 'search.index'")}`
+    expect(indexed, `the search index has the invoice: ${indexed === undefined ? searchState() : ""}`).toBeDefined()
     await page.goto(`${world.base}/search`)
     await page.getByLabel("Search your mail").fill("invoice")
     await page.getByRole("radio", { name: "Words", exact: true }).check()
@@ -303,9 +308,24 @@ describe("mail pages in Chromium", () => {
       await imap.logout()
     }
     const history = await apiCall(world, "GET", `/api/v1/rules/log?ruleId=${ruleId}`)
-    expect(
-      Array.isArray(field(history.body, "items")) ? (field(history.body, "items") as Array<unknown>).length : 0
-    ).toBe(1)
+    const entries = field(history.body, "items")
+    expect(Array.isArray(entries) ? entries.length : 0).toBe(1)
+    expect(await inspectPage(page, "mail-rule-applied")).toEqual([])
+
+    // the rules list and the matrix, looked at and checked too
+    await page.goto(`${world.base}/rules`)
+    await page.getByRole("link", { name: "Invoices to the archive" }).waitFor()
+    expect(await inspectPage(page, "mail-rules")).toEqual([])
+    await page.goto(`${world.base}/matrix`)
+    await page.getByText(/analysed messages counted/).waitFor()
+    const counted = await page.$$eval("button[data-cell]", (buttons) =>
+      buttons.reduce((sum, button) => sum + Number(button.textContent ?? "0"), 0)
+    )
+    // every analysed message is in one cell
+    expect(counted).toBe((await emailsByApi("analysisState=analysed&limit=100")).length)
+    await page.locator("button[data-cell='1:1']").click()
+    await page.locator("[role=option][data-email-id]").first().waitFor()
+    expect(await inspectPage(page, "mail-matrix")).toEqual([])
   }, 300_000)
 
   it("a hostile message's HTML runs no script and loads nothing remote, sanitised or not", async () => {

@@ -1,3 +1,67 @@
 import { defineStrings } from "../i18n/index.ts"
 
-export const rulesStrings = defineStrings("rules", { title: "Rules" }, { title: "Rules" })
+export const rulesStrings = defineStrings(
+  "rules",
+  {
+    title: "Rules",
+    intro: "Rules sort your mail on the server: when a message matches a rule's conditions, its actions run.",
+    newRule: "New rule",
+    loading: "Loading your rules…",
+    failed: "The rules could not be loaded.",
+    emptyTitle: "No rules yet",
+    emptyText: "Create a rule, for example: move newsletters to a folder, or flag mail from your boss.",
+    order: "Order",
+    name: "Name",
+    state: "State",
+    conditions: "Conditions",
+    actions: "Actions",
+    on: "on",
+    off: "off",
+    conditionCount: "{{count}} ({{match}})",
+    all: "all",
+    any: "any",
+    runs: "Runs on past mail",
+    runsEmpty: "No rule has been applied to past mail yet. Open a rule and use “Apply to past mail”.",
+    runsFailed: "The runs could not be loaded.",
+    when: "When",
+    confirmed: "Confirmed",
+    changed: "Changed",
+    restored: "Undone",
+    undo: "Undo",
+    undoQueued: "Undo queued as job {{id}}.",
+    undoFailed: "The undo could not be started.",
+    undone: "undo requested"
+  },
+  {
+    title: "Regeln",
+    intro:
+      "Regeln sortieren deine Post auf dem Server: Passt eine Nachricht auf die Bedingungen einer Regel, laufen ihre Aktionen.",
+    newRule: "Neue Regel",
+    loading: "Deine Regeln werden geladen …",
+    failed: "Die Regeln konnten nicht geladen werden.",
+    emptyTitle: "Noch keine Regeln",
+    emptyText: "Lege eine Regel an, zum Beispiel: Newsletter in einen Ordner verschieben oder Post vom Chef markieren.",
+    order: "Reihenfolge",
+    name: "Name",
+    state: "Zustand",
+    conditions: "Bedingungen",
+    actions: "Aktionen",
+    on: "an",
+    off: "aus",
+    conditionCount: "{{count}} ({{match}})",
+    all: "alle",
+    any: "eine",
+    runs: "Läufe auf vorhandener Post",
+    runsEmpty:
+      "Noch keine Regel wurde auf vorhandene Post angewendet. Öffne eine Regel und nutze „Auf vorhandene Post anwenden“.",
+    runsFailed: "Die Läufe konnten nicht geladen werden.",
+    when: "Wann",
+    confirmed: "Bestätigt",
+    changed: "Geändert",
+    restored: "Rückgängig",
+    undo: "Rückgängig machen",
+    undoQueued: "Rückgängig als Auftrag {{id}} eingereiht.",
+    undoFailed: "Rückgängig machen konnte nicht gestartet werden.",
+    undone: "Rückgängig angefordert"
+  }
+)

@@ -1,0 +1,82 @@
+import { useCallback, useEffect, useRef, useState } from "react"
+import { type ApiFailure, callApi } from "../../api/client.ts"
+import type { EmailListQuery, EmailSummary } from "./types.ts"
+
+export type PagedEmails = {
+  readonly items: ReadonlyArray<EmailSummary>
+  /** False once the API said there is no next page. */
+  readonly hasMore: boolean
+  readonly loading: boolean
+  readonly failure: ApiFailure | null
+  /** Asks for the next page unless one is already on its way or there is none. */
+  readonly loadMore: () => void
+  /** Starts over from the first page (new mail, a correction). */
+  readonly refresh: () => void
+}
+
+type Query = NonNullable<EmailListQuery>
+
+/**
+ * Cursor paging over `GET /emails`: one page at a time, the next asked for when the list nears its
+ * end. A change of query (or `refresh`) starts a new generation; answers of an older generation are
+ * dropped, so a slow page never lands in the wrong list.
+ */
+export const useEmailPages = (query: Query, pageSize = 100): PagedEmails => {
+  const key = JSON.stringify(query)
+  const [items, setItems] = useState<ReadonlyArray<EmailSummary>>([])
+  const [hasMore, setHasMore] = useState(true)
+  const [loading, setLoading] = useState(false)
+  const [failure, setFailure] = useState<ApiFailure | null>(null)
+  const [generation, setGeneration] = useState(0)
+  const cursor = useRef<string | null>(null)
+  const inFlight = useRef<AbortController | null>(null)
+  const current = useRef({ key, generation })
+  const latestQuery = useRef(query)
+  latestQuery.current = query
+
+  const fetchPage = useCallback(
+    (first: boolean) => {
+      if (!first && (inFlight.current !== null || cursor.current === null)) return
+      inFlight.current?.abort()
+      const controller = new AbortController()
+      inFlight.current = controller
+      const requested = current.current
+      setLoading(true)
+      const pageQuery: Query = {
+        ...latestQuery.current,
+        limit: pageSize,
+        ...(first || cursor.current === null ? {} : { cursor: cursor.current })
+      }
+      void callApi((client) => client.emails.list({ query: pageQuery }), controller.signal).then((result) => {
+        if (controller.signal.aborted || requested !== current.current) return
+        inFlight.current = null
+        setLoading(false)
+        if (!result.ok) {
+          setFailure(result.failure)
+          return
+        }
+        setFailure(null)
+        cursor.current = result.value.nextCursor
+        setHasMore(result.value.nextCursor !== null)
+        setItems((before) => (first ? result.value.items : [...before, ...result.value.items]))
+      })
+    },
+    [pageSize]
+  )
+
+  // biome-ignore lint/correctness/useExhaustiveDependencies: a new key or generation starts over
+  useEffect(() => {
+    current.current = { key, generation }
+    cursor.current = null
+    setHasMore(true)
+    fetchPage(true)
+    return () => {
+      inFlight.current?.abort()
+      inFlight.current = null
+    }
+  }, [key, generation])
+
+  const loadMore = useCallback(() => fetchPage(false), [fetchPage])
+  const refresh = useCallback(() => setGeneration((n) => n + 1), [])
+  return { items, hasMore, loading, failure, loadMore, refresh }
+}

@@ -515,13 +515,20 @@ export type CorrectionMapping =
   /** The old row carries no correction by the user (only the old AI's results): nothing to import. */
   | { readonly _tag: "NotACorrection" }
 
-/** `<id@host>` as our sync stores Message-IDs (src/sync/mime.ts), or null. */
+/**
+ * The sync's cap on a Message-ID's length (`MAX_MESSAGE_ID` in src/sync/mime.ts, not exported there):
+ * an id the sync cut must be cut the same way here to be found. The old column is VARCHAR(512), but
+ * SQLite does not enforce lengths.
+ */
+export const syncMessageIdCap = 998
+
+/** `<id@host>` as our sync stores Message-IDs (src/sync/mime.ts), cut like it, or null. */
 export const normaliseMessageId = (value: string | null): string | null => {
   if (value === null) return null
   const bracketed = /<([^<>\s]+)>/.exec(value)
-  if (bracketed?.[1] !== undefined) return `<${bracketed[1]}>`
+  if (bracketed?.[1] !== undefined) return `<${bracketed[1].slice(0, syncMessageIdCap)}>`
   const bare = value.trim().split(/\s+/)[0] ?? ""
-  return bare.includes("@") && !/[<>]/.test(bare) ? `<${bare}>` : null
+  return bare.includes("@") && !/[<>]/.test(bare) ? `<${bare.slice(0, syncMessageIdCap)}>` : null
 }
 
 const knownCategories: ReadonlySet<string> = new Set(categories)

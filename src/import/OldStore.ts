@@ -7,7 +7,7 @@
  */
 import { DatabaseSync } from "node:sqlite"
 import { PgClient } from "@effect/sql-pg"
-import { Effect, Redacted, Schema } from "effect"
+import { Config, Effect, Option, Redacted, Schema } from "effect"
 import { ImportSourceUnreadable, ImportUserNotFound, UnknownSchemaVersion } from "./ImportErrors.ts"
 
 /**
@@ -461,7 +461,33 @@ const withSqlite = (source: OldSource & { readonly _tag: "sqlite" }, email: stri
     (db) => Effect.sync(() => db.close())
   )
 
+/**
+ * The password for a PostgreSQL URL written without one: `PGPASSWORD`, as psql reads it. Our driver
+ * (@effect/sql-pg) takes the password from the URL or its `password` option only, it reads neither
+ * `PGPASSWORD` nor `~/.pgpass`, so the import passes it on itself and the URL never has to carry it.
+ */
+export const postgresPassword = (source: OldSource & { readonly _tag: "postgres" }) =>
+  Effect.gen(function* () {
+    const fromEnv = yield* Config.option(Config.Redacted("PGPASSWORD")).pipe(
+      Effect.mapError(() => new ImportSourceUnreadable({ message: "PGPASSWORD cannot be read" }))
+    )
+    let urlHasPassword = false
+    try {
+      urlHasPassword = new URL(Redacted.value(source.url)).password !== ""
+    } catch {
+      // an invalid URL fails at connect time with the driver's message
+    }
+    return urlHasPassword ? Option.none() : fromEnv
+  })
+
 const withPostgres = (source: OldSource & { readonly _tag: "postgres" }, email: string) =>
+  Effect.flatMap(postgresPassword(source), (password) => withPostgresPassword(source, email, password))
+
+const withPostgresPassword = (
+  source: OldSource & { readonly _tag: "postgres" },
+  email: string,
+  password: Option.Option<Redacted.Redacted<string>>
+) =>
   Effect.gen(function* () {
     const client = yield* PgClient.PgClient
     const all: Query["all"] = (text, params) => {
@@ -486,7 +512,14 @@ const withPostgres = (source: OldSource & { readonly _tag: "postgres" }, email: 
       )
     )
   }).pipe(
-    Effect.provide(PgClient.layer({ url: source.url, maxConnections: 1, applicationName: "mail-helper-import" })),
+    Effect.provide(
+      PgClient.layer({
+        url: source.url,
+        ...(Option.isSome(password) ? { password: password.value } : {}),
+        maxConnections: 1,
+        applicationName: "mail-helper-import"
+      })
+    ),
     Effect.catchTag("SqlError", (error) => Effect.fail(unreadable(source, error)))
   )
 

@@ -7,6 +7,7 @@ import fc from "fast-check"
 import {
   mapOldCorrection,
   mapOldRule,
+  normaliseMessageId,
   OldActionKeys,
   OldConditionKeys,
   pythonRegexDifference,
@@ -14,6 +15,7 @@ import {
 } from "../../src/import/Mapping.ts"
 import { checkRegex } from "../../src/contract/rules/Rule.ts"
 import { compileRuleResult, matchesRule, type RuleSubject } from "../../src/rules/evaluate.ts"
+import { parseMessage } from "../../src/sync/mime.ts"
 import { oldDecision } from "./fixture.ts"
 
 const text = fc.string({ minLength: 0, maxLength: 30 })
@@ -288,5 +290,20 @@ describe("an imported rule decides as the old rule did", () => {
     )
     // the property is not vacuous: many random rules map
     expect(mappedRules).toBeGreaterThan(150)
+  })
+})
+
+describe("normaliseMessageId", () => {
+  it("finds the id the sync stores, long ones cut the same way (parseMessage of src/sync/mime.ts)", async () => {
+    const local = fc.string({ unit: fc.constantFrom("a", "b", "7", ".", "-", "_"), minLength: 1, maxLength: 1200 })
+    await fc.assert(
+      fc.asyncProperty(local, fc.boolean(), async (id, bracketed) => {
+        const header = bracketed ? `<${id}@example.org>` : `${id}@example.org`
+        const raw = `Message-ID: ${header}\r\nFrom: a@example.org\r\nSubject: x\r\n\r\nbody\r\n`
+        const parsed = await parseMessage(Buffer.from(raw, "utf8"))
+        expect(normaliseMessageId(header)).toBe(parsed.messageId)
+      }),
+      { numRuns: 60 }
+    )
   })
 })

@@ -25,7 +25,7 @@ import {
   trustedSenderReason
 } from "./Mapping.ts"
 import { decryptField, unwrapDataKey } from "./OldCrypto.ts"
-import { describeSource, type OldSource, readOldSnapshot } from "./OldStore.ts"
+import { describeSource, type OldSnapshot, type OldSource, readOldSnapshot } from "./OldStore.ts"
 import { applyPendingCorrections } from "./PendingCorrections.ts"
 
 export const ImportKinds = ["account", "rule", "correction", "tag", "trustedSender"] as const
@@ -79,6 +79,8 @@ export interface ImportRequest {
 /** Identifies the old installation's user (the salt is random per user): stable across copies of the file. */
 const originOf = (salt: string, oldUserId: string) =>
   `ki-mail-helper:${createHash("sha256").update(salt).digest("hex").slice(0, 16)}:${oldUserId}`
+/** The salt (or, for a user from before the data key, the sealed master key, itself salted and random). */
+const userEntropy = (user: OldSnapshot["user"]): string => user.salt ?? user.legacyMasterKey ?? user.email
 
 const quoted = (name: string | null) =>
   name === null ? "" : ` '${name.length > 60 ? `${name.slice(0, 57)}...` : name}'`
@@ -101,8 +103,8 @@ export const runImport = (request: ImportRequest) =>
     const owner: UserId = found.value.id
 
     const snapshot = yield* readOldSnapshot(request.source, email)
-    const dek = yield* unwrapDataKey(request.masterPassword, snapshot.user.salt, snapshot.user.wrappedDek)
-    const origin = originOf(snapshot.user.salt, snapshot.user.id)
+    const dek = yield* unwrapDataKey(request.masterPassword, snapshot.user)
+    const origin = originOf(userEntropy(snapshot.user), snapshot.user.id)
     // the data key is needed only for the account fields below; zeroed right after them
 
     // decrypt what we need (host, username, password of each account), in memory only
@@ -114,14 +116,15 @@ export const runImport = (request: ImportRequest) =>
         const password = yield* decryptField(dek, account.encryptedPassword, `${what}: IMAP password`)
         const mapping: AccountMapping = mapOldAccount({
           name: account.name,
+          authType: account.authType,
           host: Redacted.value(host),
           port: account.port,
           encryption: account.encryption,
           username: Redacted.value(username),
           passwordLength: Redacted.value(password).length,
           enabled: account.enabled,
-          fetchIntervalMinutes: account.fetchIntervalMinutes,
-          foldersJson: account.foldersJson
+          includeFoldersJson: account.includeFoldersJson,
+          excludeFoldersJson: account.excludeFoldersJson
         })
         return { old: account, mapping, password }
       })

@@ -7,32 +7,78 @@
  */
 import { DatabaseSync } from "node:sqlite"
 import { PgClient } from "@effect/sql-pg"
-import { Effect, Redacted, Schema } from "effect"
+import { Config, Effect, Option, Redacted, Schema } from "effect"
 import { ImportSourceUnreadable, ImportUserNotFound, UnknownSchemaVersion } from "./ImportErrors.ts"
 
 /**
- * The Alembic revisions whose tables have every column this reader reads (the old project's
- * revision ids; the newest last). A file at another revision is refused with this list.
+ * The Alembic revisions this reader handles, per kind of source (src/import/README.md, "The old
+ * schema"). The old project has two migration chains: the SQLite one (ids such as
+ * `ph18_trusted_senders`, archived upstream in `migrations/versions_sqlite_legacy/`) and, since its
+ * move to PostgreSQL, a new chain starting at the baseline `55a17d1115b6`. The ranges start at the
+ * first revision where every table read here exists (SQLite: `ph18_trusted_senders` created
+ * `trusted_senders`) and end at the newest revision checked. The id `f1a2b3c4d5e6` exists in both
+ * chains (an early SQLite revision, before the data key existed, and the current PostgreSQL head):
+ * it is accepted for PostgreSQL only.
  */
-export const KnownSchemaVersions = ["ph18_trusted_senders", "ph19_trusted_senders_account_id", "phG2_auto_rules"]
+export const SqliteSchemaVersions = [
+  "ph18_trusted_senders",
+  "ph19_trusted_senders_account_id",
+  "ph20_trusted_senders_index",
+  "ph21_account_urgency_booster",
+  "ph_y_spacy_hybrid",
+  "p1_002_remove_deleted_verm",
+  "3b3c3e2a5279",
+  "25405a1758ce",
+  "ph22_sanitization_storage",
+  "ph22b_add_entity_map"
+] as const
+export const PostgresSchemaVersions = [
+  "55a17d1115b6",
+  "0490296358e5",
+  "df80ed2daa74",
+  "07f565a456dd",
+  "a1b2c3d4e5f6",
+  "b2c3d4e5f6g7",
+  "c3d4e5f6g7h8",
+  "d0b8c96df420",
+  "6b293d67c016",
+  "7e6b745cb05c",
+  "e8f7g8h9i0j1",
+  "add_embedding_model_to_tags",
+  "de3d584b6293",
+  "003181942ae3",
+  "46a0f5ab4550",
+  "f1a2b3c4d5e6"
+] as const
+/** Every revision accepted from some source. */
+export const KnownSchemaVersions: ReadonlyArray<string> = [...SqliteSchemaVersions, ...PostgresSchemaVersions]
+export const knownSchemaVersionsFor = (kind: OldSource["_tag"]): ReadonlyArray<string> =>
+  kind === "sqlite" ? SqliteSchemaVersions : PostgresSchemaVersions
 
 const OldId = Schema.Union([Schema.Number, Schema.String, Schema.BigInt])
 const OldFlag = Schema.Union([Schema.Boolean, Schema.Number, Schema.Null])
 const OldText = Schema.NullOr(Schema.String)
 const OldInt = Schema.NullOr(Schema.Union([Schema.Number, Schema.String, Schema.BigInt]))
 
-const UserRow = Schema.Struct({ id: OldId, email: Schema.String, salt: Schema.String, encrypted_dek: Schema.String })
+const UserRow = Schema.Struct({
+  id: OldId,
+  email: Schema.String,
+  salt: OldText,
+  encrypted_dek: OldText,
+  encrypted_master_key: OldText
+})
 const AccountRow = Schema.Struct({
   id: OldId,
   name: OldText,
-  encrypted_imap_server: Schema.String,
+  auth_type: OldText,
+  encrypted_imap_server: OldText,
   imap_port: OldInt,
   imap_encryption: OldText,
-  encrypted_imap_username: Schema.String,
-  encrypted_imap_password: Schema.String,
+  encrypted_imap_username: OldText,
+  encrypted_imap_password: OldText,
   enabled: OldFlag,
-  fetch_interval_minutes: OldInt,
-  folders_json: OldText
+  fetch_include_folders: OldText,
+  fetch_exclude_folders: OldText
 })
 const RuleRow = Schema.Struct({
   id: OldId,
@@ -48,9 +94,11 @@ const CorrectionRow = Schema.Struct({
   message_id: OldText,
   imap_folder: OldText,
   imap_uid: OldInt,
-  user_override_urgency: OldInt,
-  user_override_importance: OldInt,
-  user_override_category: OldText
+  user_override_dringlichkeit: OldInt,
+  user_override_wichtigkeit: OldInt,
+  user_override_kategorie: OldText,
+  user_override_spam_flag: OldFlag,
+  user_override_tags: OldText
 })
 const TagRow = Schema.Struct({ id: OldId, name: Schema.String })
 const AssignmentRow = Schema.Struct({ processed_email_id: OldId, tag_id: OldId })
@@ -64,14 +112,18 @@ const TrustedRow = Schema.Struct({
 export interface OldAccount {
   readonly id: string
   readonly name: string | null
-  readonly encryptedHost: string
+  /** `imap` or `oauth` (older rows: `pop3`); only `imap` accounts can be imported. */
+  readonly authType: string | null
+  /** Encrypted under the data key; "" or null when not set (OAuth accounts). */
+  readonly encryptedHost: string | null
   readonly port: number | null
   readonly encryption: string | null
-  readonly encryptedUsername: string
-  readonly encryptedPassword: string
+  readonly encryptedUsername: string | null
+  readonly encryptedPassword: string | null
   readonly enabled: boolean
-  readonly fetchIntervalMinutes: number | null
-  readonly foldersJson: string | null
+  /** JSON lists of folder names the old fetch was limited to / left out. */
+  readonly includeFoldersJson: string | null
+  readonly excludeFoldersJson: string | null
 }
 
 export interface OldRule {
@@ -93,6 +145,8 @@ export interface OldCorrection {
   readonly urgency: number | null
   readonly importance: number | null
   readonly category: string | null
+  /** The user's spam verdict (null: not corrected); we have no spam override to carry it. */
+  readonly spam: boolean | null
   readonly tags: ReadonlyArray<string>
 }
 
@@ -106,7 +160,14 @@ export interface OldTrustedSender {
 /** One user's rows of the old database, encrypted fields still encrypted. */
 export interface OldSnapshot {
   readonly schemaVersion: string
-  readonly user: { readonly id: string; readonly email: string; readonly salt: string; readonly wrappedDek: string }
+  readonly user: {
+    readonly id: string
+    readonly email: string
+    readonly salt: string | null
+    readonly wrappedDek: string | null
+    /** The key format from before the data key existed (`salt:iv:ciphertext:tag`), when no DEK is set. */
+    readonly legacyMasterKey: string | null
+  }
   readonly accounts: ReadonlyArray<OldAccount>
   readonly rules: ReadonlyArray<OldRule>
   readonly corrections: ReadonlyArray<OldCorrection>
@@ -139,6 +200,8 @@ interface Query {
     query: string,
     params: ReadonlyArray<string>
   ) => Effect.Effect<ReadonlyArray<unknown>, ImportSourceUnreadable>
+  /** The column names of a table (none: no such table). */
+  readonly columns: (table: string) => Effect.Effect<ReadonlySet<string>, ImportSourceUnreadable>
 }
 
 const toStr = (id: string | number | bigint): string => String(id)
@@ -148,6 +211,7 @@ const toInt = (value: string | number | bigint | null): number | null => {
   return Number.isFinite(n) ? n : null
 }
 const toBool = (value: boolean | number | null): boolean => value === true || value === 1
+const toFlag = (value: boolean | number | null): boolean | null => (value === null ? null : toBool(value))
 
 const unreadable = (source: OldSource, error: unknown): ImportSourceUnreadable => {
   // the driver's message names the problem (file is not a database, database disk image is
@@ -169,27 +233,64 @@ const decodeAll =
       )
     )
 
+/**
+ * Columns a file at an accepted revision may lack: the old SQLite installations got the
+ * `user_override_*` columns from a one-off script (`src/16_migrate_user_corrections.py` upstream),
+ * not from an Alembic revision, so their presence does not follow from `alembic_version`.
+ */
+const optionalColumns: Readonly<Record<string, ReadonlyArray<string>>> = {
+  processed_emails: [
+    "user_override_dringlichkeit",
+    "user_override_wichtigkeit",
+    "user_override_kategorie",
+    "user_override_spam_flag",
+    "user_override_tags"
+  ],
+  users: ["encrypted_master_key"]
+}
+
+/** `alias.column`, or `NULL AS column` when an optional column is missing. */
+const optional = (present: ReadonlySet<string>, table: string, alias: string, column: string): string =>
+  present.has(column) || !(optionalColumns[table] ?? []).includes(column) ? `${alias}.${column}` : `NULL AS ${column}`
+
+/** The old correction form stores the tags as one comma-joined text (next to the tag assignments). */
+const splitTagList = (text: string | null): ReadonlyArray<string> =>
+  text === null
+    ? []
+    : text
+        .split(",")
+        .map((tag) => tag.trim())
+        .filter((tag) => tag.length > 0)
+
 const readSnapshot = (source: OldSource, db: Query, email: string) =>
   Effect.gen(function* () {
-    const versions = yield* db.all("SELECT version_num FROM alembic_version", [])
+    const known = knownSchemaVersionsFor(source._tag)
+    // an installation whose tables were made by create_all alone has no alembic_version table
+    const hasVersionTable = (yield* db.columns("alembic_version")).has("version_num")
+    const versions = hasVersionTable ? yield* db.all("SELECT version_num FROM alembic_version", []) : []
     const version = yield* Schema.decodeUnknownEffect(Schema.Array(Schema.Struct({ version_num: Schema.String })))(
       versions
     ).pipe(Effect.mapError((error) => unreadable(source, error)))
     const found = version.map((row) => row.version_num)
     const current = found[0]
-    if (found.length !== 1 || current === undefined || !KnownSchemaVersions.includes(current)) {
-      const foundText = found.length === 0 ? "none" : found.join(", ")
+    if (found.length !== 1 || current === undefined || !known.includes(current)) {
+      const foundText = found.length === 0 ? "none (no alembic_version)" : found.join(", ")
       return yield* new UnknownSchemaVersion({
         message:
           `${describeSource(source)} is at schema version ${foundText}, which this import does not know; ` +
-          `known versions: ${KnownSchemaVersions.join(", ")}`,
+          `known versions (${source._tag}): ${known.join(", ")}`,
         found: foundText,
-        known: KnownSchemaVersions
+        known
       })
     }
 
+    const userColumns = yield* db.columns("users")
     const users = yield* db
-      .all("SELECT id, email, salt, encrypted_dek FROM users WHERE lower(email) = lower(?)", [email])
+      .all(
+        `SELECT u.id, u.email, u.salt, u.encrypted_dek, ${optional(userColumns, "users", "u", "encrypted_master_key")}
+         FROM users u WHERE lower(u.email) = lower(?)`,
+        [email]
+      )
       .pipe(Effect.flatMap(decodeAll(UserRow, source, "users")))
     const user = users[0]
     if (user === undefined) {
@@ -201,8 +302,8 @@ const readSnapshot = (source: OldSource, db: Query, email: string) =>
 
     const accounts = yield* db
       .all(
-        `SELECT id, name, encrypted_imap_server, imap_port, imap_encryption, encrypted_imap_username,
-           encrypted_imap_password, enabled, fetch_interval_minutes, folders_json
+        `SELECT id, name, auth_type, encrypted_imap_server, imap_port, imap_encryption, encrypted_imap_username,
+           encrypted_imap_password, enabled, fetch_include_folders, fetch_exclude_folders
          FROM mail_accounts WHERE user_id = ? ORDER BY id`,
         [userId]
       )
@@ -214,10 +315,14 @@ const readSnapshot = (source: OldSource, db: Query, email: string) =>
         [userId]
       )
       .pipe(Effect.flatMap(decodeAll(RuleRow, source, "auto_rules")))
+    const processedColumns = yield* db.columns("processed_emails")
+    const override = (column: string) => optional(processedColumns, "processed_emails", "p", column)
     const corrections = yield* db
       .all(
         `SELECT p.id, r.mail_account_id, r.message_id, r.imap_folder, r.imap_uid,
-           p.user_override_urgency, p.user_override_importance, p.user_override_category
+           ${override("user_override_dringlichkeit")}, ${override("user_override_wichtigkeit")},
+           ${override("user_override_kategorie")}, ${override("user_override_spam_flag")},
+           ${override("user_override_tags")}
          FROM processed_emails p JOIN raw_emails r ON r.id = p.raw_email_id
          WHERE r.user_id = ? ORDER BY p.id`,
         [userId]
@@ -253,18 +358,25 @@ const readSnapshot = (source: OldSource, db: Query, email: string) =>
 
     const snapshot: OldSnapshot = {
       schemaVersion: current,
-      user: { id: userId, email: user.email, salt: user.salt, wrappedDek: user.encrypted_dek },
+      user: {
+        id: userId,
+        email: user.email,
+        salt: user.salt,
+        wrappedDek: user.encrypted_dek,
+        legacyMasterKey: user.encrypted_master_key
+      },
       accounts: accounts.map((row) => ({
         id: toStr(row.id),
         name: row.name,
+        authType: row.auth_type,
         encryptedHost: row.encrypted_imap_server,
         port: toInt(row.imap_port),
         encryption: row.imap_encryption,
         encryptedUsername: row.encrypted_imap_username,
         encryptedPassword: row.encrypted_imap_password,
         enabled: toBool(row.enabled),
-        fetchIntervalMinutes: toInt(row.fetch_interval_minutes),
-        foldersJson: row.folders_json
+        includeFoldersJson: row.fetch_include_folders,
+        excludeFoldersJson: row.fetch_exclude_folders
       })),
       rules: rules.map((row) => ({
         id: toStr(row.id),
@@ -274,17 +386,23 @@ const readSnapshot = (source: OldSource, db: Query, email: string) =>
         conditionsJson: row.conditions_json,
         actionsJson: row.actions_json
       })),
-      corrections: corrections.map((row) => ({
-        id: toStr(row.id),
-        accountId: toStr(row.mail_account_id),
-        messageId: row.message_id,
-        folder: row.imap_folder,
-        uid: toInt(row.imap_uid),
-        urgency: toInt(row.user_override_urgency),
-        importance: toInt(row.user_override_importance),
-        category: row.user_override_category,
-        tags: tagsOf.get(toStr(row.id)) ?? []
-      })),
+      corrections: corrections.map((row) => {
+        // the assignments are the tags; the comma list is the correction form's copy of them
+        const assigned = tagsOf.get(toStr(row.id)) ?? []
+        const listed = splitTagList(row.user_override_tags).filter((tag) => !assigned.includes(tag))
+        return {
+          id: toStr(row.id),
+          accountId: toStr(row.mail_account_id),
+          messageId: row.message_id,
+          folder: row.imap_folder,
+          uid: toInt(row.imap_uid),
+          urgency: toInt(row.user_override_dringlichkeit),
+          importance: toInt(row.user_override_wichtigkeit),
+          category: row.user_override_kategorie,
+          spam: toFlag(row.user_override_spam_flag),
+          tags: [...assigned, ...listed]
+        }
+      }),
       tags: tags.map((row) => ({
         id: toStr(row.id),
         name: row.name,
@@ -300,13 +418,26 @@ const readSnapshot = (source: OldSource, db: Query, email: string) =>
     return snapshot
   })
 
-const sqliteQuery = (source: OldSource, db: DatabaseSync): Query => ({
-  all: (query, params) =>
+const columnNames = (rows: ReadonlyArray<unknown>, key: string): ReadonlySet<string> =>
+  new Set(
+    rows.flatMap((row) => {
+      const value = typeof row === "object" && row !== null ? Object.entries(row).find(([k]) => k === key)?.[1] : null
+      return typeof value === "string" ? [value] : []
+    })
+  )
+
+const sqliteQuery = (source: OldSource, db: DatabaseSync): Query => {
+  const all: Query["all"] = (query, params) =>
     Effect.try({
       try: () => db.prepare(query).all(...params),
       catch: (error) => unreadable(source, error)
     })
-})
+  return {
+    all,
+    // table_info takes no bound parameter; the table names are this file's constants
+    columns: (table) => all(`PRAGMA table_info(${table})`, []).pipe(Effect.map((rows) => columnNames(rows, "name")))
+  }
+}
 
 const withSqlite = (source: OldSource & { readonly _tag: "sqlite" }, email: string) =>
   Effect.acquireUseRelease(
@@ -330,15 +461,48 @@ const withSqlite = (source: OldSource & { readonly _tag: "sqlite" }, email: stri
     (db) => Effect.sync(() => db.close())
   )
 
+/**
+ * The password for a PostgreSQL URL written without one: `PGPASSWORD`, as psql reads it. Our driver
+ * (@effect/sql-pg) takes the password from the URL or its `password` option only, it reads neither
+ * `PGPASSWORD` nor `~/.pgpass`, so the import passes it on itself and the URL never has to carry it.
+ */
+export const postgresPassword = (source: OldSource & { readonly _tag: "postgres" }) =>
+  Effect.gen(function* () {
+    const fromEnv = yield* Config.option(Config.Redacted("PGPASSWORD")).pipe(
+      Effect.mapError(() => new ImportSourceUnreadable({ message: "PGPASSWORD cannot be read" }))
+    )
+    let urlHasPassword = false
+    try {
+      urlHasPassword = new URL(Redacted.value(source.url)).password !== ""
+    } catch {
+      // an invalid URL fails at connect time with the driver's message
+    }
+    return urlHasPassword ? Option.none() : fromEnv
+  })
+
 const withPostgres = (source: OldSource & { readonly _tag: "postgres" }, email: string) =>
+  Effect.flatMap(postgresPassword(source), (password) => withPostgresPassword(source, email, password))
+
+const withPostgresPassword = (
+  source: OldSource & { readonly _tag: "postgres" },
+  email: string,
+  password: Option.Option<Redacted.Redacted<string>>
+) =>
   Effect.gen(function* () {
     const client = yield* PgClient.PgClient
+    const all: Query["all"] = (text, params) => {
+      let n = 0
+      const numbered = text.replace(/\?/g, () => `$${++n}`)
+      return client.unsafe(numbered, params).pipe(Effect.mapError((error) => unreadable(source, error)))
+    }
     const query: Query = {
-      all: (text, params) => {
-        let n = 0
-        const numbered = text.replace(/\?/g, () => `$${++n}`)
-        return client.unsafe(numbered, params).pipe(Effect.mapError((error) => unreadable(source, error)))
-      }
+      all,
+      columns: (table) =>
+        all(
+          `SELECT column_name FROM information_schema.columns
+           WHERE table_schema = current_schema() AND table_name = ?`,
+          [table]
+        ).pipe(Effect.map((rows) => columnNames(rows, "column_name")))
     }
     // one read-only transaction: a consistent view, and nothing can be written to the old database
     return yield* client.withTransaction(
@@ -348,7 +512,14 @@ const withPostgres = (source: OldSource & { readonly _tag: "postgres" }, email: 
       )
     )
   }).pipe(
-    Effect.provide(PgClient.layer({ url: source.url, maxConnections: 1, applicationName: "mail-helper-import" })),
+    Effect.provide(
+      PgClient.layer({
+        url: source.url,
+        ...(Option.isSome(password) ? { password: password.value } : {}),
+        maxConnections: 1,
+        applicationName: "mail-helper-import"
+      })
+    ),
     Effect.catchTag("SqlError", (error) => Effect.fail(unreadable(source, error)))
   )
 

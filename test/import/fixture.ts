@@ -10,7 +10,10 @@ import type { OldInstallation, OldRuleSpec } from "./oldInstallation.ts"
 export const MASTER_PASSWORD = "Mäster-Passwört 🔑 2024"
 export const IMAP_PASSWORD = "imap-Pässwörd-🙂-Σ"
 export const IMAP_USER = "anna"
-export const SCHEMA_VERSION = "phG2_auto_rules"
+/** The newest revisions of the old project's two Alembic chains (src/import/README.md). */
+export const SQLITE_SCHEMA_VERSION = "ph22b_add_entity_map"
+export const POSTGRES_SCHEMA_VERSION = "f1a2b3c4d5e6"
+export const SCHEMA_VERSION = SQLITE_SCHEMA_VERSION
 
 export interface FixtureMessage {
   readonly messageId: string
@@ -37,8 +40,9 @@ export const messages: ReadonlyArray<FixtureMessage> = [
     attachment: false
   },
   {
+    // no display name: the old sender_equals / sender_domain only ever matched such mail
     messageId: "<m3@boss.example>",
-    from: { name: "Chefin", address: "Chefin@Boss.Example" },
+    from: { name: "", address: "Chefin@Boss.Example" },
     subject: "[DRINGEND] Bitte heute erledigen",
     body: "Kannst du das bis 17 Uhr schaffen?",
     attachment: false
@@ -52,7 +56,7 @@ export const messages: ReadonlyArray<FixtureMessage> = [
   },
   {
     messageId: "<m5@spam.example>",
-    from: { name: "Gewinnspiel", address: "win@spam.example" },
+    from: { name: "", address: "win@spam.example" },
     subject: "Sie haben gewonnen",
     body: "Klicken Sie hier um Ihren Gewinn abzuholen",
     attachment: false
@@ -64,7 +68,7 @@ export const rawMessage = (m: FixtureMessage, index: number): string => {
   const headers = [
     `Message-ID: ${m.messageId}`,
     `Date: ${date}`,
-    `From: ${encodeWord(m.from.name)} <${m.from.address}>`,
+    m.from.name === "" ? `From: ${m.from.address}` : `From: ${encodeWord(m.from.name)} <${m.from.address}>`,
     `To: Anna <anna@example.org>`,
     `Subject: ${encodeWord(m.subject)}`,
     "MIME-Version: 1.0"
@@ -140,6 +144,32 @@ export const mappableRules: ReadonlyArray<OldRuleSpec> = [
     priority: 5,
     conditions: { match_mode: "all", body_contains: "σοφια", has_attachment: true },
     actions: { apply_tag: "Urlaub ☀", mark_as_read: false }
+  },
+  {
+    // the conditions the issue did not list but the old engine evaluates
+    id: 16,
+    name: "Fotos und Gewinne",
+    active: true,
+    priority: 5,
+    conditions: {
+      match_mode: "all",
+      folder_equals: "INBOX",
+      subject_not_contains: "rechnung",
+      sender_not_contains: "newsletter",
+      body_not_contains: "17 uhr",
+      body_regex: "fotos|gewinn",
+      not_has_tag: "erledigt",
+      subject_equals: "Fotos vom Urlaub"
+    },
+    actions: { mark_as_flagged: true, tag_color: "#ff0000", set_priority: "medium" }
+  },
+  {
+    id: 17,
+    name: "Ärger",
+    active: true,
+    priority: 5,
+    conditions: { match_mode: "any", has_tag: "ärger", subject_equals: "Sie haben gewonnen" },
+    actions: { mark_as_read: "yes" }
   }
 ]
 
@@ -180,6 +210,33 @@ export const unmappableRules: ReadonlyArray<OldRuleSpec & { readonly expected: R
     conditions: { sender_contains: "x" },
     actions: { move_to_folder: "A", delete: true },
     expected: /move or delete a message only once/
+  },
+  {
+    id: 25,
+    name: "KI-Tag",
+    active: true,
+    priority: 10,
+    conditions: { ai_suggested_tag: "Rechnung", ai_confidence_threshold: 90 },
+    actions: { apply_tag: "Rechnung" },
+    expected: /condition ai_suggested_tag .* has no equivalent/
+  },
+  {
+    id: 26,
+    name: "Chefin oder Urlaub",
+    active: true,
+    priority: 11,
+    conditions: { match_mode: "any", sender_equals: "chefin@boss.example", subject_contains: "urlaub" },
+    actions: { mark_as_read: true },
+    expected: /not exactly mappable in an 'any' rule/
+  },
+  {
+    id: 27,
+    name: "Wortgrenze",
+    active: true,
+    priority: 12,
+    conditions: { subject_regex: "\\bÄrger\\b" },
+    actions: { mark_as_read: true },
+    expected: /matches Unicode characters in the old system/
   }
 ]
 
@@ -188,14 +245,17 @@ export const installation = (
   email: string,
   host: string,
   port: number,
-  schemaVersion = SCHEMA_VERSION
+  schemaVersion: string | null = SCHEMA_VERSION,
+  options: { readonly keyFormat?: "dek" | "masterKey"; readonly withoutOverrideColumns?: boolean } = {}
 ): OldInstallation => ({
   schemaVersion,
+  ...(options.withoutOverrideColumns === true ? { withoutOverrideColumns: true } : {}),
   users: [
     {
       id: 7,
       email,
       masterPassword: MASTER_PASSWORD,
+      ...(options.keyFormat === undefined ? {} : { keyFormat: options.keyFormat }),
       accounts: [
         {
           id: 1,
@@ -206,20 +266,21 @@ export const installation = (
           username: IMAP_USER,
           password: IMAP_PASSWORD,
           enabled: true,
-          fetchIntervalMinutes: 30,
-          folders: ["INBOX", "Archiv"]
+          includeFolders: ["INBOX", "Archiv"],
+          excludeFolders: ["Spam"]
         },
         {
           id: 2,
-          name: "Altes POP3",
-          host: "pop.example.org",
-          port: 995,
-          encryption: "POP3-SSL",
-          username: "anna.pop",
-          password: "pop-secret-value",
+          name: "Gmail (OAuth)",
+          authType: "oauth",
+          host: "imap.gmail.com",
+          port: 993,
+          encryption: "SSL",
+          username: "anna.oauth",
+          password: "oauth-token-value",
           enabled: true,
-          fetchIntervalMinutes: null,
-          folders: null
+          includeFolders: null,
+          excludeFolders: null
         }
       ],
       rules: [...mappableRules, ...unmappableRules],
@@ -236,8 +297,10 @@ export const installation = (
           messageId: "<m1@shop.example>",
           folder: "INBOX",
           uid: 999,
+          from: { name: "Müller Shop", address: "rechnung@shop.example" },
           subject: "Ihre Rechnung für März",
-          overrides: { urgency: 3, importance: 1, category: "finance" },
+          // the old categories are action kinds: none has an equivalent here
+          overrides: { urgency: 3, importance: 1, category: "dringend", spam: false, tagList: "Wichtig für Steuer" },
           tagIds: [31]
         },
         // corrected, no Message-ID: found by folder + UID (UID 4 in INBOX)
@@ -269,7 +332,7 @@ export const installation = (
           messageId: "<pop1@example.org>",
           folder: "INBOX",
           uid: 1,
-          subject: "POP",
+          subject: "OAuth",
           overrides: { urgency: 1, importance: 1, category: null },
           tagIds: []
         }
@@ -294,8 +357,8 @@ export const installation = (
           username: "other",
           password: "other-imap-password",
           enabled: true,
-          fetchIntervalMinutes: null,
-          folders: null
+          includeFolders: null,
+          excludeFolders: null
         }
       ],
       rules: [
@@ -315,42 +378,90 @@ export const installation = (
   ]
 })
 
+/** The old sender text (upstream `src/06_mail_fetcher.py`): `"Name" <address>`, or the address alone. */
+export const oldSenderText = (from: { readonly name: string; readonly address: string }): string =>
+  from.name === "" ? from.address : `"${from.name}" <${from.address}>`
+
+/** Where a message is and which tags it carries when a rule looks at it. */
+export interface OldContext {
+  readonly folder: string
+  readonly tags: ReadonlyArray<string>
+}
+
 /**
- * How the old system decided whether a rule matches (its documented behaviour: text comparisons
- * case-insensitive, `sender_domain` the address's domain, `subject_regex` a case-insensitive search).
+ * How the old rules engine decided whether a rule matches (upstream `src/auto_rules_engine.py`,
+ * `_match_rule`): Python `lower()` on both sides (JavaScript's toLowerCase is the same full Unicode
+ * mapping); `sender_*` look at the old sender text; `sender_domain` is the text after its last `@`;
+ * regexes are a case-insensitive search; `has_attachment` and `folder_equals` compare with `==`;
+ * `has_tag` an exact tag name; a key the engine does not check still counts as a condition (never
+ * true); `any` is OR, anything else AND, and a rule without conditions never matches.
  */
-export const oldDecision = (rule: OldRuleSpec, m: FixtureMessage): boolean => {
+export const oldDecision = (
+  rule: Pick<OldRuleSpec, "conditions">,
+  m: Pick<FixtureMessage, "from" | "subject" | "body" | "attachment">,
+  context: OldContext = { folder: "INBOX", tags: [] }
+): boolean => {
   const c = rule.conditions
+  const sender = oldSenderText(m.from)
+  const lower = (s: string) => s.toLowerCase()
+  const text = (value: unknown): string => {
+    if (typeof value !== "string") throw new Error("the old engine fails on a condition value that is not text")
+    return lower(value)
+  }
   const results: Array<boolean> = []
-  const sender = `${m.from.name} <${m.from.address}>`.toLowerCase()
   for (const [key, value] of Object.entries(c)) {
     if (key === "match_mode") continue
-    const v = String(value).toLowerCase()
     switch (key) {
       case "sender_equals":
-        results.push(m.from.address.toLowerCase() === v)
+        results.push(lower(sender) === text(value))
         break
       case "sender_contains":
-        results.push(sender.includes(v))
+        results.push(lower(sender).includes(text(value)))
+        break
+      case "sender_not_contains":
+        results.push(!lower(sender).includes(text(value)))
         break
       case "sender_domain":
-        results.push(m.from.address.toLowerCase().split("@")[1] === v)
+        results.push(sender.includes("@") && lower(sender.split("@").at(-1) ?? "") === text(value))
+        break
+      case "subject_equals":
+        results.push(lower(m.subject) === text(value))
         break
       case "subject_contains":
-        results.push(m.subject.toLowerCase().includes(v))
+        results.push(lower(m.subject).includes(text(value)))
+        break
+      case "subject_not_contains":
+        results.push(!lower(m.subject).includes(text(value)))
         break
       case "subject_regex":
         results.push(new RegExp(String(value), "iu").test(m.subject))
         break
       case "body_contains":
-        results.push(m.body.toLowerCase().includes(v))
+        results.push(lower(m.body).includes(text(value)))
+        break
+      case "body_not_contains":
+        results.push(!lower(m.body).includes(text(value)))
+        break
+      case "body_regex":
+        results.push(new RegExp(String(value), "iu").test(m.body))
         break
       case "has_attachment":
-        results.push(m.attachment === value)
+        // Python ==: True == 1 and False == 0
+        results.push(m.attachment ? value === true || value === 1 : value === false || value === 0)
+        break
+      case "folder_equals":
+        results.push(context.folder === value)
+        break
+      case "has_tag":
+        results.push(context.tags.includes(String(value)))
+        break
+      case "not_has_tag":
+        results.push(!context.tags.includes(String(value)))
         break
       default:
-        throw new Error(`the oracle does not know ${key}`)
+        results.push(false)
     }
   }
+  if (results.length === 0) return false
   return c["match_mode"] === "any" ? results.some(Boolean) : results.every(Boolean)
 }

@@ -49,7 +49,7 @@ import {
   isTransientImapError,
   type MailboxInfo,
   type MessageSize
-} from "./Imap.ts"
+} from "../imap/Imap.ts"
 import { type BatchTarget, type EmailInput, type MailboxRecord, MailStore } from "./MailStore.ts"
 import { normaliseMessageId, type ParsedMessage, threadKeyCandidates } from "./mime.ts"
 import { MimeParser } from "./ParserPool.ts"

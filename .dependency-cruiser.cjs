@@ -45,7 +45,7 @@ module.exports = {
         "A contract is loaded by the browser and by typed clients: it imports effect and other contract modules only.",
       severity: "error",
       from: { path: "^src/contract/" },
-      to: { pathNot: ["^src/contract/", "^node_modules/effect/", "^effect(/|$)"] }
+      to: { pathNot: ["^src/contract/", "(^|/)node_modules/effect/", "^effect(/|$)"] }
     },
     onlyImports("platform", ["contract"], "The platform knows no feature."),
     onlyImports("http", ["platform", "contract"], "Server-side HTTP helpers shared by the features' handlers."),

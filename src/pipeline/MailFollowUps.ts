@@ -4,8 +4,8 @@ import type { UserId } from "../contract/users/UserId.ts"
 
 /**
  * The mail pipeline's seams: each stage announces what it did, and the wiring in `src/main`
- * (main/mailFollowUps.ts) decides what runs next (stored -> search index + analysis and
- * embeddings; analysed -> rules). No stage imports the next one.
+ * (main/mailFollowUps.ts) decides what runs next (stored -> search index, imported corrections,
+ * analysis and embeddings; analysed -> rules). No stage imports the next one.
  *
  * Announcing never fails the stage: the follow-up work is queued as jobs, and a job that could not be
  * queued is logged and picked up again later (the next sync finds the mail still pending).

@@ -1,5 +1,10 @@
 import type { Effect } from "effect"
-import type { AnalysisInput, AnalysisProviderError, EmbeddingBatch, ProviderAnalysis } from "../../contract/analysis/Analysis.ts"
+import type {
+  AnalysisInput,
+  AnalysisProviderError,
+  EmbeddingBatch,
+  ProviderAnalysis
+} from "../../contract/analysis/Analysis.ts"
 
 /**
  * What the rest of the system uses to analyse mail, whatever the provider.

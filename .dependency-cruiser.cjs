@@ -9,6 +9,7 @@
  *   jobs       the job system: the above and users
  *   pipeline   the mail pipeline's announcements (MailFollowUps): contract only
  *   imap       the IMAP client: platform, contract
+ *   webapp     serves the built web app (web/): platform, http, contract
  *   features   accounts < sync < analysis < search < emails < rules < import < admin < debug < health < ops:
  *              the base folders above and the features before them in that order
  *   main       the programs' composition: everything; nothing imports main
@@ -57,6 +58,7 @@ module.exports = {
       "The pipeline's announcements: each stage announces, src/main decides what runs next."
     ),
     onlyImports("imap", ["platform", "contract"], "The IMAP client is used by accounts, sync and rules."),
+    onlyImports("webapp", ["platform", "http", "contract"], "Serves the built web app (web/); knows no feature."),
     ...features.map((feature, index) =>
       onlyImports(
         feature,
@@ -64,6 +66,13 @@ module.exports = {
         `Features import the base folders and the features before them: ${features.join(" < ")}.`
       )
     ),
+    {
+      name: "every-folder-has-a-place",
+      comment: "A new folder of src/ gets its place in this file (and docs/CONVENTIONS.md) before it imports anything of src/.",
+      severity: "error",
+      from: { path: "^src/", pathNot: folders([...base, "webapp", ...features, "main"]) },
+      to: { path: "^src/" }
+    },
     {
       name: "only-main-imports-main",
       comment: "src/main composes the programs; nothing below it may import it.",

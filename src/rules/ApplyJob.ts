@@ -5,16 +5,13 @@
  * Idempotent: a retry (or a second job over the same mail) re-plans from the stored state, and
  * `diffPlan` leaves out whatever is already true, so nothing is applied twice.
  */
-import { ApplyLimits, RulesApplyJob, type RulesApplyPayload } from "../contract/jobs/RulesApplyJob.ts"
+import { RulesApplyJob, type RulesApplyPayload } from "../contract/jobs/RulesApplyJob.ts"
 import { Effect } from "effect"
 import { CurrentJob, currentOwner } from "../jobs/CurrentJob.ts"
 import { TransientJobError } from "../contract/jobs/JobKind.ts"
 import { makeProcessor } from "../jobs/JobProcessor.ts"
-import { Jobs, type Submitted } from "../jobs/Jobs.ts"
 import { logDatabaseError } from "../platform/Database.ts"
-import type { UserId } from "../contract/users/UserId.ts"
 import { RuleExecutor } from "./RuleExecutor.ts"
-import { RuleStore } from "./RuleStore.ts"
 
 export const RulesApplyProcessor = makeProcessor(
   RulesApplyJob,

@@ -9,9 +9,9 @@
  */
 import { spawn } from "node:child_process"
 import { Effect, Redacted } from "effect"
-import { Imap, type ImapLimits } from "../src/sync/Imap.ts"
-import { makeImapDestinations, parseAllowList } from "../src/sync/ImapDestinations.ts"
-import { imapLimitsFor, syncConfig } from "../src/sync/SyncConfig.ts"
+import { Imap, type ImapLimits } from "../src/imap/Imap.ts"
+import { makeImapDestinations, parseAllowList } from "../src/imap/ImapDestinations.ts"
+import { imapLimitsFor, imapFetchSizesConfig } from "../src/imap/ImapLimits.ts"
 import { flood, startHostileImap } from "../test/harness/hostileImap.ts"
 
 const MiB = 1024 * 1024
@@ -35,7 +35,7 @@ const child = async (attack: Attack, bounded: boolean, floodBytes: number) => {
     ? imapLimitsFor(
         await Effect.runPromise(
           Effect.gen(function* () {
-            return yield* syncConfig
+            return yield* imapFetchSizesConfig
           })
         )
       )

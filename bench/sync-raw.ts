@@ -7,7 +7,7 @@
 import * as os from "node:os"
 import { Effect, Redacted, Stream } from "effect"
 import { simpleParser } from "mailparser"
-import { Imap } from "../src/sync/Imap.ts"
+import { Imap } from "../src/imap/Imap.ts"
 import { parseMessage } from "../src/sync/mime.ts"
 import { MimeParser } from "../src/sync/ParserPool.ts"
 import { startDovecot } from "../test/harness/dovecot.ts"

@@ -3,7 +3,7 @@ import * as fs from "node:fs"
 
 /**
  * How the application reaches users' IMAP servers. Every value comes from one environment
- * variable (README: configuration; docs/accounts.md).
+ * variable (README: configuration; docs/accounts-and-sync.md).
  */
 export interface AccountsConfigShape {
   /** Bound on TCP + TLS + greeting + LOGIN when an account is created or its credentials change. */

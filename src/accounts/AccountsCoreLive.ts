@@ -1,6 +1,6 @@
 import { Layer } from "effect"
 import { Crypto } from "../platform/Crypto.ts"
-import { Imap } from "../sync/Imap.ts"
+import { Imap } from "../imap/Imap.ts"
 import { AccountSchedules } from "./AccountSchedules.ts"
 import { AccountsConfig } from "./AccountsConfig.ts"
 import { AccountStore } from "./AccountStore.ts"

@@ -4,7 +4,7 @@
  *
  * The destination policy (SSRF: loopback, private, link-local... refused in production, checked on
  * the resolved addresses at connect time) is not here but in `Imap.connect` itself
- * (src/sync/ImapDestinations.ts), so no caller can open a connection around it.
+ * (src/imap/ImapDestinations.ts), so no caller can open a connection around it.
  */
 import { Context, Effect, Layer, type Redacted } from "effect"
 import {
@@ -13,7 +13,7 @@ import {
   type ImapConnectionError,
   type ImapConnectOptions,
   type ImapProtocolError
-} from "../sync/Imap.ts"
+} from "../imap/Imap.ts"
 import { AccountVerificationFailed, type Security, type VerificationFailure } from "../contract/accounts/Account.ts"
 import { AccountsConfig } from "./AccountsConfig.ts"
 

@@ -11,7 +11,7 @@ import { RulesApi } from "./rules/RulesApi.ts"
 import { AuthApi } from "./users/AuthApi.ts"
 import { ValidationErrors } from "./http/ValidationErrors.ts"
 
-/** The whole HTTP contract (DESIGN section 5); each feature contributes its group. */
+/** The whole HTTP contract (served as OpenAPI at /openapi.json, /docs); each feature contributes its group. */
 export class Api extends HttpApi.make("mail-helper")
   .add(HealthApi)
   .add(JobsApi)

@@ -1,16 +1,23 @@
-import { Layer } from "effect"
-import { MailProcessingLive } from "../analysis/AnalysisLive.ts"
-import { Search } from "../search/Search.ts"
-import { SearchConfig } from "../search/SearchConfig.ts"
+import { Effect, Layer } from "effect"
+import { EmailSummaries } from "../search/EmailSummaries.ts"
 import { SearchHttpLive } from "../search/SearchHttp.ts"
-import { VectorIndex } from "../search/VectorIndex.ts"
+import { SearchServicesLive } from "../search/SearchLive.ts"
 import { Emails } from "./Emails.ts"
 import { EmailsHttpLive } from "./EmailsHttp.ts"
 
-/** Emails, Search and the vector index (one per process), over the platform (SqlClient, UserScope). */
-export const EmailsServicesLive = Search.layer.pipe(
-  Layer.provideMerge(Layer.mergeAll(VectorIndex.layer.pipe(Layer.provide(SearchConfig.layer)), Emails.layer)),
-  Layer.provideMerge(MailProcessingLive)
+/** Search reads its hits' summaries from the stored mail. */
+const EmailSummariesLive = Layer.effect(
+  EmailSummaries,
+  Effect.gen(function* () {
+    const emails = yield* Emails
+    return EmailSummaries.of({ summaries: emails.summaries })
+  })
+)
+
+/** Emails, and the search it serves "similar messages" from, over the platform (SqlClient, UserScope). */
+export const EmailsServicesLive = SearchServicesLive.pipe(
+  Layer.provideMerge(EmailSummariesLive),
+  Layer.provideMerge(Emails.layer)
 )
 
 /** The `emails` and `search` API groups with their services; needs Jobs and the platform. */

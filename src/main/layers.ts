@@ -10,6 +10,7 @@ import { AppConfig } from "../platform/Config.ts"
 import { DatabaseLive, SystemDatabase } from "../platform/Database.ts"
 import { Redis } from "../platform/Redis.ts"
 import { UserScope } from "../users/UserScope.ts"
+import { MailFollowUpsLive } from "./mailFollowUps.ts"
 
 /*
  * What every program (API, worker, CLI) composes. The worker's layers are in workerLayers.ts and
@@ -23,8 +24,12 @@ export const PlatformLive = Layer.mergeAll(
   Redis.layer
 ).pipe(Layer.provideMerge(AppConfig.layer))
 
-/** The job system as producers see it (records, queues, events). */
-export const JobsLive = Jobs.layer.pipe(
+/**
+ * The job system as producers see it (records, queues, events), with the mail pipeline's follow-ups
+ * (main/mailFollowUps.ts), which are job submits: every program that submits jobs can announce.
+ */
+export const JobsLive = MailFollowUpsLive.pipe(
+  Layer.provideMerge(Jobs.layer),
   Layer.provideMerge(
     Layer.mergeAll(JobStore.layer, JobEvents.layer, JobKinds.layer(jobKinds), SubmitLimiter.layer).pipe(
       Layer.provideMerge(JobsConfig.layer)

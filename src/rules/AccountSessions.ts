@@ -15,7 +15,7 @@ import {
   type ImapConnectionError,
   type ImapProtocolError,
   type ImapSession
-} from "../sync/Imap.ts"
+} from "../imap/Imap.ts"
 import type { UserId } from "../contract/users/UserId.ts"
 
 /** The account cannot be used for IMAP work: gone, switched off, refused before, or its secret is unreadable. */

@@ -1,20 +1,17 @@
 /**
  * The `rules.apply` job: runs a user's rules over stored mail (`RuleExecutor.apply`) for
- * `POST /api/v1/rules/apply` and, through `enqueueRulesForNewMail`, for newly analysed mail.
+ * `POST /api/v1/rules/apply` and, through `enqueueRulesForNewMail` (NewMailRules.ts), for newly analysed mail.
  *
  * Idempotent: a retry (or a second job over the same mail) re-plans from the stored state, and
  * `diffPlan` leaves out whatever is already true, so nothing is applied twice.
  */
-import { ApplyLimits, RulesApplyJob, type RulesApplyPayload } from "../contract/jobs/RulesApplyJob.ts"
+import { RulesApplyJob, type RulesApplyPayload } from "../contract/jobs/RulesApplyJob.ts"
 import { Effect } from "effect"
 import { CurrentJob, currentOwner } from "../jobs/CurrentJob.ts"
 import { TransientJobError } from "../contract/jobs/JobKind.ts"
 import { makeProcessor } from "../jobs/JobProcessor.ts"
-import { Jobs, type Submitted } from "../jobs/Jobs.ts"
 import { logDatabaseError } from "../platform/Database.ts"
-import type { UserId } from "../contract/users/UserId.ts"
 import { RuleExecutor } from "./RuleExecutor.ts"
-import { RuleStore } from "./RuleStore.ts"
 
 export const RulesApplyProcessor = makeProcessor(
   RulesApplyJob,
@@ -52,27 +49,5 @@ export const RulesApplyProcessor = makeProcessor(
   })
 )
 
-/**
- * For the analysis job, after it has analysed (and committed) new mail: submits `rules.apply` for
- * those messages when the user has an enabled rule (one job per 1,000 ids). Returns the submitted
- * jobs (none when the user has no enabled rule). Needs only what every worker has
- * (Jobs, SqlClient, UserScope).
- */
-export const enqueueRulesForNewMail = (ownerId: UserId, emailIds: ReadonlyArray<string>) =>
-  Effect.gen(function* () {
-    if (emailIds.length === 0) return []
-    const jobs = yield* Jobs
-    if (!(yield* (yield* RuleStore).hasEnabled(ownerId))) return []
-    const unique = [...new Set(emailIds)]
-    const submitted: Array<Submitted> = []
-    for (let i = 0; i < unique.length; i += ApplyLimits.maxEmailIds) {
-      const chunk = unique.slice(i, i + ApplyLimits.maxEmailIds)
-      submitted.push(yield* jobs.submit(RulesApplyJob, { trigger: "new_mail", emailIds: chunk }, { ownerId }))
-    }
-    return submitted
-  }).pipe(
-    // RuleStore needs only what the callers have (SqlClient, UserScope): built here, so the callers
-    // (the pipeline's follow-ups) need not provide the rules feature's layers
-    Effect.provide(RuleStore.layer),
-    Effect.withSpan("rules.enqueueForNewMail", { attributes: { "emails.count": emailIds.length } })
-  )
+/** Kept here for the callers that knew it here; it lives in NewMailRules.ts, which loads no processor. */
+export { enqueueRulesForNewMail } from "./NewMailRules.ts"

@@ -1,6 +1,6 @@
 /**
  * Runs a user's rules over stored mail and carries the actions out: on the IMAP server first (UID STORE,
- * UID MOVE or its fallbacks in src/sync/Imap.ts `moveMessages`; delete = move to the Trash), then in the
+ * UID MOVE or its fallbacks in src/imap/Imap.ts `moveMessages`; delete = move to the Trash), then in the
  * database, then in the execution log.
  *
  * Per page of messages (in id order):
@@ -31,7 +31,7 @@ import {
   type ImapUnsafeExpunge,
   isTransientImapError,
   type MailboxInfo
-} from "../sync/Imap.ts"
+} from "../imap/Imap.ts"
 import type { UserId } from "../contract/users/UserId.ts"
 import { UserScope } from "../users/UserScope.ts"
 import { type AccountSessionError, AccountSessions } from "./AccountSessions.ts"

@@ -10,7 +10,7 @@
 import { Context, Effect, Layer, Option, Schema } from "effect"
 import { SqlClient, type Statement } from "effect/sql"
 import { type DatabaseError, decodeRows } from "../platform/Database.ts"
-import type { MailboxInfo } from "../sync/Imap.ts"
+import type { MailboxInfo } from "../imap/Imap.ts"
 import type { UserId } from "../contract/users/UserId.ts"
 import { UserScope } from "../users/UserScope.ts"
 import { EvaluationLimits, effectiveScore, type MailAddress, type RuleSubject } from "./evaluate.ts"

@@ -6,11 +6,11 @@ import { MailProcessingConfig } from "../analysis/MailProcessingConfig.ts"
 import { embeddingText } from "../analysis/ProcessingStore.ts"
 import { Analyzer } from "../analysis/providers/Analyzer.ts"
 import { EmailNotFound } from "../contract/emails/EmailId.ts"
-import { Emails } from "../emails/Emails.ts"
 import type { EmailSummary } from "../contract/emails/EmailViews.ts"
 import { type DatabaseError, decodeRows, fromSqlError } from "../platform/Database.ts"
 import type { UserId } from "../contract/users/UserId.ts"
 import { UserScope } from "../users/UserScope.ts"
+import { EmailSummaries } from "./EmailSummaries.ts"
 import { VectorIndex } from "./VectorIndex.ts"
 import { type SearchMode, SemanticSearchUnavailable } from "../contract/search/SearchSchemas.ts"
 
@@ -148,7 +148,7 @@ export class Search extends Context.Service<Search, SearchShape>()("mail-helper/
       const scope = yield* UserScope
       const analyzer = yield* Analyzer
       const index = yield* VectorIndex
-      const emails = yield* Emails
+      const emails = yield* EmailSummaries
       const processing = yield* MailProcessingConfig
       const decodeRanks = decodeRows(RankRow)
       const decodeSnippets = decodeRows(SnippetRow)

@@ -1,5 +1,6 @@
 /**
- * The `mail.sync` processor: mirrors one IMAP account into PostgreSQL (docs/sync.md).
+ * The `mail.sync` processor: mirrors one IMAP account into PostgreSQL (docs/accounts-and-sync.md,
+ * "The `mail.sync` job").
  *
  * Per account: log in, LIST (+STATUS) the mailboxes and store them with their special-use roles,
  * then for each selectable mailbox (INBOX first):
@@ -23,20 +24,14 @@
  * that cannot be saved is logged with the database's reason.
  */
 import { Context, Effect, Layer, Metric, Option, Stream } from "effect"
-import { SqlClient, type SqlError } from "effect/sql"
+import type { SqlError } from "effect/sql"
 import { AccountSchedules } from "../accounts/AccountSchedules.ts"
 import { type AccountRecord, AccountStore } from "../accounts/AccountStore.ts"
 import { ImapAccess } from "../accounts/ImapAccess.ts"
 import type { AccountId, AccountStatus } from "../contract/accounts/Account.ts"
-import { AnalyzeMailJob } from "../contract/jobs/AnalyzeMailJob.ts"
-import { enqueueNewMailProcessing } from "../analysis/jobs/enqueue.ts"
-import { SearchIndexJob } from "../contract/jobs/SearchIndexJob.ts"
-import { applyPendingCorrections } from "../import/PendingCorrections.ts"
-import { enqueueSearchIndexing } from "../search/SearchIndexJob.ts"
 import { CurrentJob, currentOwner, type ProgressUpdate, type SoftTimeLimit } from "../jobs/CurrentJob.ts"
 import { type JobError, PermanentJobError, TransientJobError } from "../contract/jobs/JobKind.ts"
-import { JobKinds } from "../jobs/JobKinds.ts"
-import { Jobs } from "../jobs/Jobs.ts"
+import { MailFollowUps } from "../pipeline/MailFollowUps.ts"
 import { makeProcessor } from "../jobs/JobProcessor.ts"
 import { logDatabaseError } from "../platform/Database.ts"
 import { syncErrors, syncMessages } from "../platform/Metrics.ts"
@@ -49,12 +44,11 @@ import {
   isTransientImapError,
   type MailboxInfo,
   type MessageSize
-} from "./Imap.ts"
+} from "../imap/Imap.ts"
 import { type BatchTarget, type EmailInput, type MailboxRecord, MailStore } from "./MailStore.ts"
 import { normaliseMessageId, type ParsedMessage, threadKeyCandidates } from "./mime.ts"
 import { MimeParser } from "./ParserPool.ts"
 import { SyncConfig, type SyncConfigShape } from "./SyncConfig.ts"
-import { UserScope } from "../users/UserScope.ts"
 import { type SyncPhase, type SyncStepFailed, sqlCause, stepFailed } from "./SyncFailure.ts"
 import { MailSyncJob, type SyncResult } from "../contract/jobs/MailSyncJob.ts"
 import { serverProfile } from "./SyncStrategy.ts"
@@ -190,13 +184,9 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
       const store = yield* MailStore
       const parser = yield* MimeParser
       const config = yield* SyncConfig
-      const jobs = yield* Jobs
-      const kinds = yield* JobKinds
-      const sqlClient = yield* SqlClient.SqlClient
-      const userScope = yield* UserScope
-      const analysisInstalled = kinds.get(AnalyzeMailJob.name) !== undefined
-      // the full-text vectors are computed by search.index after the sync, when that job exists
-      const deferSearchIndex = kinds.get(SearchIndexJob.name) !== undefined
+      const followUps = yield* MailFollowUps
+      // the full-text vectors are computed after the sync, by a follow-up job, when the pipeline has one
+      const deferSearchIndex = followUps.searchIndexDeferred
       const hasUnindexed = (owner: UserId) =>
         store
           .hasUnindexed(owner)
@@ -608,39 +598,13 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
             : new PermanentJobError({ code, message: failure.message })
         })
 
-      /** After a sync, also one stopped at its soft time limit: the follow-up jobs for the mail it stored. */
-      const queueFollowUps = (owner: UserId, stats: Stats) =>
+      /** After a sync, also one stopped at its soft time limit: announces the mail it stored (follow-up jobs). */
+      const announceStored = (owner: UserId, accountId: AccountId, stats: Stats) =>
         Effect.gen(function* () {
-          // AFTER-SYNC HOOK: full-text vectors of the new mail (src/search/SearchIndexJob.ts); also
-          // when an earlier sync stored mail but could not queue the job
-          if (deferSearchIndex && (stats.newMessages > 0 || (yield* hasUnindexed(owner)))) {
-            yield* enqueueSearchIndexing(owner).pipe(
-              Effect.provideService(Jobs, jobs),
-              Effect.catch((error) =>
-                Effect.logWarning("search indexing of new mail not queued; the next sync will", error.message)
-              )
-            )
-          }
-          if (stats.newMessages > 0) {
-            // AFTER-SYNC HOOK: corrections imported from another installation (src/import/README.md)
-            // that were waiting for this mail; a failure leaves them waiting for the next sync
-            yield* applyPendingCorrections(owner).pipe(
-              Effect.provideService(SqlClient.SqlClient, sqlClient),
-              Effect.provideService(UserScope, userScope),
-              Effect.catch((error) =>
-                Effect.logWarning("imported corrections not applied; the next sync will", error.message)
-              )
-            )
-          }
-          if (stats.newMessages > 0 && analysisInstalled) {
-            // AFTER-SYNC HOOK: analysis and embeddings of the new mail (src/analysis/jobs/enqueue.ts)
-            yield* enqueueNewMailProcessing(owner).pipe(
-              Effect.provideService(Jobs, jobs),
-              Effect.catch((error) =>
-                Effect.logWarning("analysis of new mail not queued; the next sync will", error.message)
-              )
-            )
-          }
+          // also when an earlier sync stored mail but could not queue its indexing
+          const awaitingSearchIndex =
+            followUps.searchIndexDeferred && (stats.newMessages > 0 || (yield* hasUnindexed(owner)))
+          yield* followUps.mailStored({ owner, accountId, newMessages: stats.newMessages, awaitingSearchIndex })
         })
 
       const run = (owner: UserId, accountId: AccountId, attempt: SyncAttempt) =>
@@ -715,7 +679,7 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
           }).pipe(Effect.scoped, Effect.catch(classify(owner, account, attempt)))
           if (stoppedAt !== null && attempt.softTimeLimit !== undefined) {
             // the session is closed (logged out); what was stored is kept, the account stays as it is
-            yield* queueFollowUps(owner, stats)
+            yield* announceStored(owner, account.id, stats)
             const message = `stopped at the soft time limit in ${stoppedAt} after storing ${stats.newMessages} new messages; the next attempt continues from the checkpoint`
             yield* attempt.progress({ phase: "stopped", done: stats.newMessages, total: null, message })
             yield* Effect.logInfo("sync stopped at the soft time limit", {
@@ -751,7 +715,7 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
               )
             )
           }
-          yield* queueFollowUps(owner, stats)
+          yield* announceStored(owner, account.id, stats)
           yield* attempt.progress({
             phase: "done",
             done: stats.newMessages,

@@ -13,7 +13,7 @@ import {
   ImapLimitExceeded,
   ImapMailboxMissing,
   ImapProtocolError
-} from "./ImapErrors.ts"
+} from "../imap/ImapErrors.ts"
 
 export const SyncPhase = Schema.Literals([
   "connect",

@@ -1,5 +1,5 @@
 import { Layer } from "effect"
-import { AdminOnlyLive } from "../admin/AdminOnly.ts"
+import { AdminOnlyLive } from "./AdminOnly.ts"
 import { ApiTokens } from "./ApiTokens.ts"
 import { Auth } from "./Auth.ts"
 import { AuthConfig } from "./AuthConfig.ts"

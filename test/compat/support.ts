@@ -24,7 +24,7 @@ import * as path from "node:path"
 import { promisify } from "node:util"
 import { JobsLive, PlatformLive } from "../../src/main/layers.ts"
 import { WorkerLive } from "../../src/main/workerLayers.ts"
-import { Imap } from "../../src/sync/Imap.ts"
+import { Imap } from "../../src/imap/Imap.ts"
 import { SyncServicesLive } from "../../src/sync/SyncLive.ts"
 import { publicMailbox, startDovecot, type StartDovecotOptions } from "../harness/dovecot.ts"
 import {
@@ -383,7 +383,7 @@ const withClient = async <A>(
 /**
  * imapflow puts its personal namespace prefix (`client.namespace.prefix`, "INBOX." on Courier) in front of
  * every path that lacks it, so a folder in another namespace ("Public.x", "#shared.owner.x") cannot be
- * opened. As src/sync/Imap.ts does, the client gets an empty personal prefix: every path then goes out as
+ * opened. As src/imap/Imap.ts does, the client gets an empty personal prefix: every path then goes out as
  * given, and callers pass full paths (as listed, or with the returned personal prefix added). Returns the
  * personal prefix the server announced and the other/shared namespace prefixes.
  */
@@ -824,7 +824,7 @@ export const shapes: ReadonlyArray<Shape> = [
 ]
 
 /**
- * Null when the product's own IMAP session (src/sync/Imap.ts: `listMailboxes` + `openMailbox`, as the
+ * Null when the product's own IMAP session (src/imap/Imap.ts: `listMailboxes` + `openMailbox`, as the
  * sync uses them) lists and opens `readerPath`; otherwise the reason, after a raw session has shown that
  * the server does hold the folder.
  */

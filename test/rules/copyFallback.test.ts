@@ -1,5 +1,5 @@
 /**
- * Issue 12: the copy rule action at the IMAP session (src/sync/Imap.ts `copyMessages`,
+ * Issue 12: the copy rule action at the IMAP session (src/imap/Imap.ts `copyMessages`,
  * `deleteMessages`) on real Dovecots announcing only IMAP4rev1 (no UIDPLUS, no COPYUID) or
  * IMAP4rev1 + UIDPLUS, checked with doveadm:
  * - the copies land, the originals stay; each copy's UID (COPYUID, or found by Message-ID) points at
@@ -14,7 +14,7 @@
 import { assert, layer } from "@effect/vitest"
 import { Context, Effect, Layer, Redacted, Result } from "effect"
 import { ImapFlow } from "imapflow"
-import { Imap, type ImapSession } from "../../src/sync/Imap.ts"
+import { Imap, type ImapSession } from "../../src/imap/Imap.ts"
 import { type DovecotServer, startDovecot } from "../harness/dovecot.ts"
 
 class DovecotUnderTest extends Context.Service<DovecotUnderTest, DovecotServer>()("test/rules/CopyDovecot") {}

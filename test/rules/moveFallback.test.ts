@@ -1,5 +1,5 @@
 /**
- * Issue 12: rule moves on servers without MOVE, at the IMAP session (src/sync/Imap.ts
+ * Issue 12: rule moves on servers without MOVE, at the IMAP session (src/imap/Imap.ts
  * `moveMessages`), against real Dovecots that announce only IMAP4rev1 (no MOVE, no UIDPLUS) or
  * IMAP4rev1 + UIDPLUS (like Courier). Generated folders: some messages to move, some left, some of
  * either marked \Deleted by "another client", some without or with a shared Message-ID. Checked with
@@ -15,7 +15,7 @@ import { assert, layer } from "@effect/vitest"
 import { Context, Effect, Layer, Redacted, Result } from "effect"
 import fc from "fast-check"
 import { ImapFlow } from "imapflow"
-import { Imap } from "../../src/sync/Imap.ts"
+import { Imap } from "../../src/imap/Imap.ts"
 import { type DovecotServer, startDovecot } from "../harness/dovecot.ts"
 
 class DovecotUnderTest extends Context.Service<DovecotUnderTest, DovecotServer>()("test/rules/DovecotUnderTest") {}

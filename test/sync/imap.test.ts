@@ -9,8 +9,8 @@ import {
   ImapMailboxMissing,
   compactUidSet,
   mergeFetchedMessage
-} from "../../src/sync/Imap.ts"
-import { toFetchReport } from "../../src/sync/ImapShapes.ts"
+} from "../../src/imap/Imap.ts"
+import { toFetchReport } from "../../src/imap/ImapShapes.ts"
 import { Dovecot, type DovecotServer, dovecotTlsScoped } from "../harness/dovecot.ts"
 import { generateMessages } from "../harness/mailgen.ts"
 import { closedPort, silentServer } from "../harness/sockets.ts"

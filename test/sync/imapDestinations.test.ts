@@ -12,7 +12,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { ConfigProvider, Effect, Layer, Redacted } from "effect"
 import fc from "fast-check"
 import ipaddr from "ipaddr.js"
-import { Imap, type ImapConnectOptions } from "../../src/sync/Imap.ts"
+import { Imap, type ImapConnectOptions } from "../../src/imap/Imap.ts"
 import {
   ImapDestinations,
   type ImapDestinationsConfig,
@@ -21,7 +21,7 @@ import {
   makeImapDestinations,
   nonPublicRange,
   parseAllowList
-} from "../../src/sync/ImapDestinations.ts"
+} from "../../src/imap/ImapDestinations.ts"
 import { captureImap, captureImapWith } from "../harness/captureImap.ts"
 import { closedPort } from "../harness/sockets.ts"
 

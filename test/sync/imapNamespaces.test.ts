@@ -1,6 +1,6 @@
 import { assert, layer } from "@effect/vitest"
 import { Effect, Layer, Redacted } from "effect"
-import { Imap, type ImapConnectOptions } from "../../src/sync/Imap.ts"
+import { Imap, type ImapConnectOptions } from "../../src/imap/Imap.ts"
 import { Dovecot, type DovecotServer, publicMailbox } from "../harness/dovecot.ts"
 
 /*

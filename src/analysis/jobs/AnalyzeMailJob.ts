@@ -1,12 +1,8 @@
 import { Effect, Metric } from "effect"
 import { currentOwner } from "../../jobs/CurrentJob.ts"
 import { AnalyzeMailJob, type AnalyzeMailPayload } from "../../contract/jobs/AnalyzeMailJob.ts"
-import type { SqlClient } from "effect/sql"
-import type { Jobs } from "../../jobs/Jobs.ts"
 import { analysisMessages } from "../../platform/Metrics.ts"
-import { enqueueRulesForNewMail } from "../../rules/ApplyJob.ts"
-import type { UserId } from "../../contract/users/UserId.ts"
-import type { UserScope } from "../../users/UserScope.ts"
+import { MailFollowUps } from "../../pipeline/MailFollowUps.ts"
 import { CurrentJob } from "../../jobs/CurrentJob.ts"
 import { makeProcessor } from "../../jobs/JobProcessor.ts"
 import { databaseTrouble } from "../../jobs/DatabaseTrouble.ts"
@@ -30,15 +26,8 @@ export const AnalyzeMailProcessor = makeProcessor(
     const analyzer = yield* Analyzer
     const store = yield* ProcessingStore
     const config = yield* MailProcessingConfig
-    // rules run on mail as soon as it is analysed; they need the job system and a user scope
-    const rulesContext = yield* Effect.context<Jobs | SqlClient.SqlClient | UserScope>()
-    const runRulesFor = (owner: UserId, ids: ReadonlyArray<string>) =>
-      enqueueRulesForNewMail(owner, ids).pipe(
-        Effect.provideContext(rulesContext),
-        // the analysis is saved either way; rules can be applied later with POST /rules/apply
-        Effect.catch((error) => Effect.logWarning("rules not queued for new mail", { reason: error.message })),
-        Effect.asVoid
-      )
+    // what runs on analysed mail (rules) is wired in src/main: this stage only announces it
+    const followUps = yield* MailFollowUps
 
     const analyzeOne = (message: PendingAnalysis): Effect.Effect<Step> =>
       analyzer.analyze(message.input).pipe(
@@ -78,10 +67,10 @@ export const AnalyzeMailProcessor = makeProcessor(
           )
           const saved = yield* store.saveAnalysis(owner, outcomes)
           yield* countOutcomes(analyzer.provider, saved)
-          yield* runRulesFor(
+          yield* followUps.mailAnalysed({
             owner,
-            outcomes.filter((outcome) => outcome._tag !== "deferred").map((outcome) => outcome.id)
-          )
+            emailIds: outcomes.filter((outcome) => outcome._tag !== "deferred").map((outcome) => outcome.id)
+          })
           analysed += saved.analysed
           failed += saved.failed
           done += batch.length

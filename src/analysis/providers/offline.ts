@@ -4,7 +4,7 @@ import type { AnalysisInput } from "../../contract/analysis/Analysis.ts"
 import { classify } from "../offline/classifier.ts"
 import { embedText, offlineEmbeddingModelName } from "../offline/embedding.ts"
 import { defaultOfflineConfig, type OfflineConfig } from "./AnalysisConfig.ts"
-import type { AnalyzerShape } from "./Analyzer.ts"
+import type { AnalyzerShape } from "./AnalyzerShape.ts"
 
 /**
  * The built-in provider: the deterministic classifier and hashing embeddings,

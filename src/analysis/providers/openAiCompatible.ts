@@ -18,7 +18,7 @@ import {
 } from "../../contract/analysis/Analysis.ts"
 import { truncateAtWord } from "../offline/text.ts"
 import type { OpenAiCompatibleConfig } from "./AnalysisConfig.ts"
-import type { AnalyzerShape } from "./Analyzer.ts"
+import type { AnalyzerShape } from "./AnalyzerShape.ts"
 import { buildPrompt } from "./prompt.ts"
 
 /**

@@ -36,12 +36,12 @@ import {
   toMailboxInfo,
   toMailboxState
 } from "./ImapShapes.ts"
-import { type ImapLimits, imapLimitsFor, syncConfig } from "./SyncConfig.ts"
+import { type ImapLimits, imapFetchSizesConfig, imapLimitsFor } from "./ImapLimits.ts"
 
 export * from "./ImapErrors.ts"
 export type { MailboxInfo, MailboxState, MailboxStatus, SpecialUse } from "./ImapShapes.ts"
 export { normaliseSpecialUse } from "./ImapShapes.ts"
-export type { ImapLimits } from "./SyncConfig.ts"
+export type { ImapLimits } from "./ImapLimits.ts"
 
 export type ImapSecurity = "tls" | "starttls" | "none"
 
@@ -249,7 +249,7 @@ export class Imap extends Context.Service<
     Imap,
     Effect.gen(function* () {
       const destinations = yield* ImapDestinations
-      return Imap.makeWith(imapLimitsFor(yield* syncConfig), destinations)
+      return Imap.makeWith(imapLimitsFor(yield* imapFetchSizesConfig), destinations)
     })
   )
   /** With the policy from IMAP_DESTINATION_POLICY / IMAP_ALLOWED_NETWORKS and the system resolver. */

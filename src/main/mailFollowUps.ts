@@ -1,0 +1,75 @@
+import { Effect, Layer } from "effect"
+import type { SqlClient } from "effect/sql"
+import { AnalyzeMailJob } from "../contract/jobs/AnalyzeMailJob.ts"
+import { SearchIndexJob } from "../contract/jobs/SearchIndexJob.ts"
+import { enqueueNewMailProcessing } from "../analysis/jobs/enqueue.ts"
+import { applyPendingCorrections } from "../import/PendingCorrections.ts"
+import { JobKinds } from "../jobs/JobKinds.ts"
+import { Jobs } from "../jobs/Jobs.ts"
+import { MailFollowUps } from "../pipeline/MailFollowUps.ts"
+import { enqueueRulesForNewMail } from "../rules/NewMailRules.ts"
+import type { UserScope } from "../users/UserScope.ts"
+
+/**
+ * The mail pipeline, wired in one place: what each stage's announcement queues next.
+ * - mail stored -> `search.index` (when mail awaits its vectors), then the corrections imported from
+ *   another installation that waited for this mail, then `mail.analyze` and `mail.embed` (when the run
+ *   stored new mail); the jobs only when their kind is installed;
+ * - mail analysed -> `rules.apply` for the analysed messages, when the owner has enabled rules.
+ * A job that cannot be queued is logged: the stage's own work is saved, and the next sync (or
+ * POST /rules/apply) picks the mail up again.
+ */
+export const MailFollowUpsLive = Layer.effect(
+  MailFollowUps,
+  Effect.gen(function* () {
+    const jobs = yield* Jobs
+    const kinds = yield* JobKinds
+    // rules are looked up, and imported corrections applied, in the owner's scope
+    const rulesContext = yield* Effect.context<Jobs | SqlClient.SqlClient | UserScope>()
+    const storeContext = yield* Effect.context<SqlClient.SqlClient | UserScope>()
+    const searchIndexInstalled = kinds.get(SearchIndexJob.name) !== undefined
+    const analysisInstalled = kinds.get(AnalyzeMailJob.name) !== undefined
+
+    return MailFollowUps.of({
+      searchIndexDeferred: searchIndexInstalled,
+      mailStored: ({ owner, newMessages, awaitingSearchIndex }) =>
+        Effect.gen(function* () {
+          if (searchIndexInstalled && awaitingSearchIndex) {
+            // the same submit as search/SearchIndexJob.ts's enqueueSearchIndexing, without loading the processor
+            yield* jobs
+              .submit(SearchIndexJob, {}, { ownerId: owner })
+              .pipe(
+                Effect.catch((error) =>
+                  Effect.logWarning("search indexing of new mail not queued; the next sync will", error.message)
+                )
+              )
+          }
+          if (newMessages > 0) {
+            // corrections imported from another installation (src/import/README.md) that were waiting
+            // for this mail; a failure leaves them waiting for the next sync
+            yield* applyPendingCorrections(owner).pipe(
+              Effect.provideContext(storeContext),
+              Effect.catch((error) =>
+                Effect.logWarning("imported corrections not applied; the next sync will", error.message)
+              )
+            )
+          }
+          if (newMessages > 0 && analysisInstalled) {
+            yield* enqueueNewMailProcessing(owner).pipe(
+              Effect.provideService(Jobs, jobs),
+              Effect.catch((error) =>
+                Effect.logWarning("analysis of new mail not queued; the next sync will", error.message)
+              )
+            )
+          }
+        }),
+      mailAnalysed: ({ owner, emailIds }) =>
+        enqueueRulesForNewMail(owner, emailIds).pipe(
+          Effect.provideContext(rulesContext),
+          // the analysis is saved either way; rules can be applied later with POST /rules/apply
+          Effect.catch((error) => Effect.logWarning("rules not queued for new mail", { reason: error.message })),
+          Effect.asVoid
+        )
+    })
+  })
+)

@@ -1,0 +1,43 @@
+import { Context, type Effect } from "effect"
+import type { AccountId } from "../contract/accounts/Account.ts"
+import type { UserId } from "../contract/users/UserId.ts"
+
+/**
+ * The mail pipeline's seams: each stage announces what it did, and the wiring in `src/main`
+ * (main/mailFollowUps.ts) decides what runs next (stored -> search index, imported corrections,
+ * analysis and embeddings; analysed -> rules). No stage imports the next one.
+ *
+ * Announcing never fails the stage: the follow-up work is queued as jobs, and a job that could not be
+ * queued is logged and picked up again later (the next sync finds the mail still pending).
+ */
+
+/** A sync run (complete, or stopped at its soft time limit) stored mail of one account. */
+export interface MailStored {
+  readonly owner: UserId
+  readonly accountId: AccountId
+  /** Messages this run stored (0 when it only updated flags or found nothing new). */
+  readonly newMessages: number
+  /**
+   * Stored mail of the owner still lacks its full-text vectors: this run's new mail, or mail an
+   * earlier run stored but could not queue for indexing. Only asked for when `searchIndexDeferred`.
+   */
+  readonly awaitingSearchIndex: boolean
+}
+
+/** An analysis batch saved its results (analysed or failed for good; deferred messages are not listed). */
+export interface MailAnalysed {
+  readonly owner: UserId
+  readonly emailIds: ReadonlyArray<string>
+}
+
+export interface MailFollowUpsShape {
+  /**
+   * True when stored mail is indexed for search by a later job: the sync then stores it without its
+   * search vectors (cheaper per batch) and reports `awaitingSearchIndex`.
+   */
+  readonly searchIndexDeferred: boolean
+  readonly mailStored: (event: MailStored) => Effect.Effect<void>
+  readonly mailAnalysed: (event: MailAnalysed) => Effect.Effect<void>
+}
+
+export class MailFollowUps extends Context.Service<MailFollowUps, MailFollowUpsShape>()("mail-helper/MailFollowUps") {}

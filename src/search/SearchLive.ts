@@ -1,0 +1,14 @@
+import { Layer } from "effect"
+import { MailProcessingLive } from "../analysis/MailProcessingLive.ts"
+import { Search } from "./Search.ts"
+import { SearchConfig } from "./SearchConfig.ts"
+import { VectorIndex } from "./VectorIndex.ts"
+
+/**
+ * Search with the vector index (one per process) and the analysis it embeds queries with, over the
+ * platform (SqlClient, UserScope). Needs EmailSummaries (provided by the emails folder).
+ */
+export const SearchServicesLive = Search.layer.pipe(
+  Layer.provideMerge(VectorIndex.layer.pipe(Layer.provide(SearchConfig.layer))),
+  Layer.provideMerge(MailProcessingLive)
+)

@@ -11,6 +11,7 @@
 import { Context, Effect, Layer, Schema } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
 import { type AccountId, MailboxId } from "../contract/accounts/Account.ts"
+import { lockEmailRows } from "../emails/rowLocks.ts"
 import { decodeRows } from "../platform/Database.ts"
 import type { UserId } from "../contract/users/UserId.ts"
 import { UserScope } from "../users/UserScope.ts"
@@ -231,6 +232,7 @@ export class MailStore extends Context.Service<MailStore, MailStoreShape>()("mai
         scope.run(
           owner,
           Effect.gen(function* () {
+            yield* lockEmailRows(sql, sql`e.mailbox_id = ${mailboxId}`, "update")
             const dropped = yield* sql`
               WITH gone AS (DELETE FROM emails WHERE mailbox_id = ${mailboxId} RETURNING 1)
               SELECT count(*)::int AS n FROM gone`.pipe(Effect.flatMap(count))
@@ -256,18 +258,30 @@ export class MailStore extends Context.Service<MailStore, MailStoreShape>()("mai
                 modseq: change.modseq
               }
             })
+            const changes = toJsonParameter(rows)
             updated += yield* scope.run(
               target.owner,
-              sql`
+              Effect.andThen(
+                // the rows whose flags change, locked in id order before the UPDATE (its join
+                // with the list would lock them in the list's order: src/emails/rowLocks.ts)
+                lockEmailRows(
+                  sql,
+                  sql`e.mailbox_id = ${target.mailboxId} AND e.uid_validity = ${target.uidValidity}
+                    AND EXISTS (
+                      SELECT 1 FROM jsonb_to_recordset(${changes}::jsonb) AS r(uid bigint, flags text[])
+                      WHERE r.uid = e.uid AND e.flags IS DISTINCT FROM r.flags)`
+                ),
+                sql`
                 WITH changed AS (
                   UPDATE emails e SET flags = r.flags, seen = r.seen, flagged = r.flagged,
                     modseq = COALESCE(r.modseq, e.modseq), updated_at = now()
-                  FROM jsonb_to_recordset(${toJsonParameter(rows)}::jsonb)
+                  FROM jsonb_to_recordset(${changes}::jsonb)
                     AS r(uid bigint, flags text[], seen boolean, flagged boolean, modseq text)
                   WHERE e.mailbox_id = ${target.mailboxId} AND e.uid_validity = ${target.uidValidity}
                     AND e.uid = r.uid AND e.flags IS DISTINCT FROM r.flags
                   RETURNING 1)
                 SELECT count(*)::int AS n FROM changed`.pipe(Effect.flatMap(count))
+              )
             )
           }
           return updated
@@ -278,25 +292,41 @@ export class MailStore extends Context.Service<MailStore, MailStoreShape>()("mai
           ? Effect.succeed(0)
           : scope.run(
               target.owner,
-              sql`
+              Effect.andThen(
+                lockEmailRows(
+                  sql,
+                  sql`e.mailbox_id = ${target.mailboxId} AND e.uid_validity = ${target.uidValidity}
+                    AND e.uid = ANY(${bigints(uids)}::bigint[])`,
+                  "update"
+                ),
+                sql`
                 WITH gone AS (
                   DELETE FROM emails
                   WHERE mailbox_id = ${target.mailboxId} AND uid_validity = ${target.uidValidity}
                     AND uid = ANY(${bigints(uids)}::bigint[])
                   RETURNING 1)
                 SELECT count(*)::int AS n FROM gone`.pipe(Effect.flatMap(count))
+              )
             )
 
       const deleteMissing = (target: BatchTarget, serverUids: ReadonlyArray<number>, upTo: number) =>
         scope.run(
           target.owner,
-          sql`
+          Effect.andThen(
+            lockEmailRows(
+              sql,
+              sql`e.mailbox_id = ${target.mailboxId} AND e.uid_validity = ${target.uidValidity} AND e.uid <= ${upTo}
+                AND NOT (e.uid = ANY(${bigints(serverUids)}::bigint[]))`,
+              "update"
+            ),
+            sql`
             WITH gone AS (
               DELETE FROM emails
               WHERE mailbox_id = ${target.mailboxId} AND uid_validity = ${target.uidValidity} AND uid <= ${upTo}
                 AND NOT (uid = ANY(${bigints(serverUids)}::bigint[]))
               RETURNING 1)
             SELECT count(*)::int AS n FROM gone`.pipe(Effect.flatMap(count))
+          )
         )
 
       const countStored = (target: BatchTarget, upTo: number) =>
@@ -374,6 +404,17 @@ export class MailStore extends Context.Service<MailStore, MailStoreShape>()("mai
               SELECT pg_advisory_xact_lock(hashtext(${`mail-sync:${target.accountId}`})),
                 set_config('app.search_index', ${options.deferSearchIndex ? "deferred" : "inline"}, true)`
             const { emails, merges } = yield* prepare
+            // the stored rows this batch writes (a replayed batch's, the threads it merges), locked at
+            // once in id order before the upsert and the merges touch them (src/emails/rowLocks.ts)
+            const mergedThreads = [...merges.keys()]
+            if (emails.length > 0 || mergedThreads.length > 0) {
+              yield* lockEmailRows(
+                sql,
+                sql`(e.mailbox_id = ${target.mailboxId} AND e.uid_validity = ${target.uidValidity}
+                    AND e.uid = ANY(${bigints(emails.map((email) => email.uid))}::bigint[]))
+                  OR (e.account_id = ${target.accountId} AND e.thread_id = ANY(${mergedThreads}::text[]))`
+              )
+            }
             let inserted = 0
             if (emails.length > 0) {
               const rows = emails.map((email) => {

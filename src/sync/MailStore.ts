@@ -31,7 +31,26 @@ export interface MailboxRecord {
   readonly highestModseq: string | null
   /** Every message with a UID up to here is stored (under uidValidity). */
   readonly lastUid: number
+  /** A newest-first pass in progress: every message with a UID in this range is stored too (migration 0061). */
+  readonly filled: StoredRange | null
 }
+
+export interface StoredRange {
+  readonly from: number
+  readonly to: number
+}
+
+/**
+ * What a stored batch records in the mailbox row, in its transaction (migration 0061):
+ * - `filled`: a batch of a newest-first pass, `from` its lowest UID, `to` the pass's highest;
+ * - `raised`: a batch above a pass in progress (mail that arrived since it began), ascending: the
+ *   pass's range now reaches `to`;
+ * - `complete`: the pass's (or an ascending run's) last batch: every UID up to `to` is stored.
+ */
+export type Checkpoint =
+  | { readonly _tag: "filled"; readonly from: number; readonly to: number }
+  | { readonly _tag: "raised"; readonly to: number }
+  | { readonly _tag: "complete"; readonly to: number }
 
 const MailboxRow = Schema.Struct({
   id: MailboxId,
@@ -41,7 +60,9 @@ const MailboxRow = Schema.Struct({
   uid_validity: Schema.NullOr(Schema.Number),
   uid_next: Schema.NullOr(Schema.Number),
   highest_modseq: Schema.NullOr(Schema.String),
-  last_uid: Schema.Number
+  last_uid: Schema.Number,
+  filled_from_uid: Schema.NullOr(Schema.Number),
+  filled_to_uid: Schema.NullOr(Schema.Number)
 })
 
 /** One message ready for the emails table. */
@@ -151,7 +172,7 @@ export interface MailStoreShape {
    */
   readonly storeBatch: (
     target: BatchTarget,
-    checkpoint: number,
+    checkpoint: Checkpoint,
     prepare: Effect.Effect<
       { readonly emails: ReadonlyArray<EmailInput>; readonly merges: ReadonlyMap<string, string> },
       SqlError.SqlError
@@ -186,11 +207,16 @@ export class MailStore extends Context.Service<MailStore, MailStoreShape>()("mai
         uidValidity: row.uid_validity,
         uidNext: row.uid_next,
         highestModseq: row.highest_modseq,
-        lastUid: row.last_uid
+        lastUid: row.last_uid,
+        filled:
+          row.filled_from_uid === null || row.filled_to_uid === null
+            ? null
+            : { from: row.filled_from_uid, to: row.filled_to_uid }
       })
 
       const mailboxColumns = sql`id, path, special_use, selectable, uid_validity::float8 AS uid_validity,
-        uid_next::float8 AS uid_next, highest_modseq, last_uid::float8 AS last_uid`
+        uid_next::float8 AS uid_next, highest_modseq, last_uid::float8 AS last_uid,
+        filled_from_uid::float8 AS filled_from_uid, filled_to_uid::float8 AS filled_to_uid`
 
       const syncMailboxList = (owner: UserId, accountId: AccountId, mailboxes: ReadonlyArray<MailboxInfo>) =>
         scope.run(
@@ -238,7 +264,7 @@ export class MailStore extends Context.Service<MailStore, MailStoreShape>()("mai
               SELECT count(*)::int AS n FROM gone`.pipe(Effect.flatMap(count))
             yield* sql`
               UPDATE mailboxes SET uid_validity = ${uidValidity}, uid_next = NULL, highest_modseq = NULL, last_uid = 0,
-                message_count = 0, unread_count = 0, updated_at = now()
+                filled_from_uid = NULL, filled_to_uid = NULL, message_count = 0, unread_count = 0, updated_at = now()
               WHERE id = ${mailboxId}`
             return dropped
           })
@@ -384,12 +410,25 @@ export class MailStore extends Context.Service<MailStore, MailStoreShape>()("mai
           })
         )
 
+      const checkpointColumns = (checkpoint: Checkpoint) => {
+        switch (checkpoint._tag) {
+          case "filled":
+            return sql`filled_from_uid = LEAST(COALESCE(filled_from_uid, ${checkpoint.from}), ${checkpoint.from}),
+              filled_to_uid = GREATEST(COALESCE(filled_to_uid, ${checkpoint.to}), ${checkpoint.to})`
+          case "raised":
+            return sql`filled_to_uid = CASE WHEN filled_from_uid IS NULL THEN NULL
+              ELSE GREATEST(filled_to_uid, ${checkpoint.to}) END`
+          case "complete":
+            return sql`last_uid = GREATEST(last_uid, ${checkpoint.to}), filled_from_uid = NULL, filled_to_uid = NULL`
+        }
+      }
+
       const InsertedRow = Schema.Struct({ id: Schema.String, uid: Schema.Number, inserted: Schema.Boolean })
       const decodeInserted = decodeRows(InsertedRow)
 
       const storeBatch = (
         target: BatchTarget,
-        checkpoint: number,
+        checkpoint: Checkpoint,
         prepare: Effect.Effect<
           { readonly emails: ReadonlyArray<EmailInput>; readonly merges: ReadonlyMap<string, string> },
           SqlError.SqlError
@@ -523,7 +562,7 @@ export class MailStore extends Context.Service<MailStore, MailStoreShape>()("mai
                 WHERE account_id = ${target.accountId} AND thread_id = ANY(${froms}::text[])`
             }
             yield* sql`
-              UPDATE mailboxes SET last_uid = GREATEST(last_uid, ${checkpoint}), updated_at = now()
+              UPDATE mailboxes SET ${checkpointColumns(checkpoint)}, updated_at = now()
               WHERE id = ${target.mailboxId} AND uid_validity = ${target.uidValidity}`
             return { inserted, stored: emails.length }
           })

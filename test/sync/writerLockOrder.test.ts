@@ -154,7 +154,9 @@ layer(TestLayer, { excludeTestServices: true, timeout: "240 seconds" })("one use
             attempt("search.index", indexPendingBatch(sql, scope, owner, 60)),
             attempt(
               "sync merges",
-              mail.storeBatch(target, 0, Effect.succeed({ emails: [], merges }), { deferSearchIndex: true })
+              mail.storeBatch(target, { _tag: "complete", to: 0 }, Effect.succeed({ emails: [], merges }), {
+                deferSearchIndex: true
+              })
             ),
             attempt("sync flags", mail.applyFlags(target, flagChanges, 1_000))
           ],

@@ -26,7 +26,12 @@ export const SearchIndexProcessor = makeProcessor(
         let indexed = 0
         yield* job.progress({ phase: "indexing", done: 0, total })
         while (true) {
-          const n = yield* store.indexBatch(owner, indexBatchSize)
+          // two batches at a time (SKIP LOCKED gives them different rows): six to_tsvector calls per
+          // message keep one PostgreSQL backend busy, the machine has a core for the second
+          const n = (yield* Effect.all(
+            [store.indexBatch(owner, indexBatchSize), store.indexBatch(owner, indexBatchSize)],
+            { concurrency: 2 }
+          )).reduce((sum, batch) => sum + batch, 0)
           if (n === 0) break
           indexed += n
           total = Math.max(total, indexed)

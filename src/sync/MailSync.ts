@@ -8,9 +8,10 @@
  *   2. SELECT (read-only); a new UIDVALIDITY drops the mailbox's stored messages;
  *   3. flags and expunges of stored messages: CONDSTORE `CHANGEDSINCE` + QRESYNC `VANISHED` when the
  *      server has them, else a full flag scan (also the UID list, compared with what is stored);
- *   4. new messages (UID > checkpoint): sizes first, then batches bounded by count and bytes,
- *      fetched -> parsed on the worker threads -> stored, pipelined; each stored batch is one
- *      transaction that moves the checkpoint;
+ *   4. new messages (UID > checkpoint), newest first: the newest 200 (sizes by UIDNEXT) stored
+ *      first, then the rest in descending batches bounded by count and bytes, fetched -> parsed on
+ *      the worker threads -> stored, pipelined; each stored batch is one transaction that moves the
+ *      checkpoint (migration 0061); the first stored batch queues analysis and indexing;
  *   5. UIDNEXT / HIGHESTMODSEQ / counts stored only once the mailbox pass is complete.
  * A mailbox never sits in memory whole: at most a few batches are in flight.
  *
@@ -115,6 +116,9 @@ export const planBatches = (
 
 /** Most messages of the first batch of a newest-first pass: the first screen, stored (and queued for analysis) first. */
 export const FIRST_PAGE = 200
+
+/** While a sync stores mail, its follow-up jobs are queued again at most this often. */
+const FOLLOW_UP_INTERVAL_MILLIS = 1_000
 
 /** One planned fetch and what storing it records in the mailbox row. */
 export interface PlannedBatch {
@@ -266,7 +270,7 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
         report: (phase: string, done: number, total: number | null) => Effect.Effect<void>,
         /** The soft time limit passed: stop before the next fetch. */
         stopRequested: Effect.Effect<boolean>,
-        /** After each stored batch with new messages (the first one queues their follow-up jobs). */
+        /** After each stored batch with new messages (queues their follow-up jobs). */
         onStored: Effect.Effect<void>
       ) =>
         // true: the mailbox pass is complete; false: stopped at the soft time limit, not finished
@@ -421,13 +425,13 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
             const newest = yield* session
               .fetchSizes(mailbox.path, { from: state.uidNext - FIRST_PAGE })
               .pipe(at("sizes"))
-            const first = planNewestFirst(newest, null, config)
-            // the newest ones are a range of their own until the pass below them reaches it
-            const [only] = first.batches
-            const lowest = only?.plan.uids[only.plan.uids.length - 1]
-            const highest = only?.plan.uids[0]
-            if (first.batches.length === 1 && only !== undefined && lowest !== undefined && highest !== undefined) {
-              yield* storeBatches([{ plan: only.plan, checkpoint: { _tag: "filled", from: lowest, to: highest } }])
+            // its first batch (the newest UIDs without a gap in the server's list) is a range of its
+            // own until the pass below it reaches it
+            const [head] = planNewestFirst(newest, null, config).batches
+            const lowest = head?.plan.uids[head.plan.uids.length - 1]
+            const highest = head?.plan.uids[0]
+            if (head !== undefined && lowest !== undefined && highest !== undefined) {
+              yield* storeBatches([{ plan: head.plan, checkpoint: { _tag: "filled", from: lowest, to: highest } }])
               if (stopped) return false
               filled = { from: lowest, to: highest }
             }
@@ -733,11 +737,14 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
           }
           const stopRequested = attempt.softTimeLimit?.passed ?? notStopped
           // the first stored batch (the newest messages) queues analysis, embedding and the full-text
-          // index at once: the first screen is processed while the rest is fetched, not after it
-          let followUpsQueued = false
-          const queueFirstFollowUps = Effect.suspend(() => {
-            if (followUpsQueued) return Effect.void
-            followUpsQueued = true
+          // index at once: the first screen is processed while the rest is fetched, not after it.
+          // Later batches queue them again (at most once a second): a follow-up job that caught up
+          // with the sync and ended is started again, so the pipeline runs beside the sync
+          let followUpsQueuedAt: number | null = null
+          const queueFollowUpsWhileSyncing = Effect.suspend(() => {
+            const now = Date.now()
+            if (followUpsQueuedAt !== null && now - followUpsQueuedAt < FOLLOW_UP_INTERVAL_MILLIS) return Effect.void
+            followUpsQueuedAt = now
             return announceStored(owner, accountId, stats)
           })
           // where the soft time limit stopped the sync (the mailbox left unfinished), if it did
@@ -779,7 +786,7 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
                     (phase, done, total) =>
                       attempt.progress({ phase, done, total, message: `${mailbox.path} (mailbox ${position})` }),
                     stopRequested,
-                    queueFirstFollowUps
+                    queueFollowUpsWhileSyncing
                   )
               if (!complete) return `${mailbox.path} (mailbox ${position})`
             }

@@ -293,6 +293,7 @@ export class MailStore extends Context.Service<MailStore, MailStoreShape>()("mai
                 lockEmailRows(
                   sql,
                   sql`e.mailbox_id = ${target.mailboxId} AND e.uid_validity = ${target.uidValidity}
+                    AND e.uid = ANY(${bigints(part.map((change) => change.uid))}::bigint[])
                     AND EXISTS (
                       SELECT 1 FROM jsonb_to_recordset(${changes}::jsonb) AS r(uid bigint, flags text[])
                       WHERE r.uid = e.uid AND e.flags IS DISTINCT FROM r.flags)`

@@ -278,8 +278,9 @@ const runSize = (
       // a fresh Maildir numbers its messages 1..count: the newest are the highest UIDs
       const [stored, analysed] = bench
         .psql(
-          `SELECT count(*), count(*) FILTER (WHERE analysis_state <> 'pending') FROM (
-             SELECT uid, analysis_state FROM emails WHERE account_id = '${account.id}' AND uid > ${count - firstPage}) f`
+          `SELECT count(*), count(*) FILTER (WHERE e.analysis_state <> 'pending')
+           FROM mailboxes m JOIN emails e ON e.mailbox_id = m.id AND e.uid > ${count - firstPage}
+           WHERE m.account_id = '${account.id}' AND m.path = 'INBOX'`
         )
         .split("|")
         .map(Number)
@@ -341,13 +342,16 @@ const runSize = (
       )
 
       // ---- the pipeline behind the sync: each stage's finish time, "fully processed" = the last
+      // probes of the pending-work partial indexes (a count over the whole mailbox every poll would
+      // be a load of its own)
+      const pending = (condition: string) =>
+        `(SELECT count(*) FROM (SELECT 1 FROM emails WHERE user_id = '${owner}' AND ${condition} LIMIT 1) p)`
       const stageQuery = `SELECT
-          count(*) FILTER (WHERE search_vector IS NULL),
-          count(*) FILTER (WHERE canonical AND analysis_state = 'pending'),
-          count(*) FILTER (WHERE canonical AND embedding_state = 'pending'),
+          ${pending("search_vector IS NULL")},
+          ${pending("canonical AND analysis_state = 'pending'")},
+          ${pending("canonical AND embedding_state = 'pending'")},
           (SELECT count(*) FROM jobs WHERE user_id = '${owner}' AND kind = 'rules.apply' AND state IN ('queued', 'running', 'retrying')),
-          (SELECT count(*) FROM jobs WHERE user_id = '${owner}' AND state IN ('queued', 'running', 'retrying'))
-        FROM emails WHERE account_id = '${account.id}'`
+          (SELECT count(*) FROM jobs WHERE user_id = '${owner}' AND state IN ('queued', 'running', 'retrying'))`
       const finished: Record<string, number> = { stored: wall }
       for (;;) {
         watchFirstPage()
@@ -363,7 +367,7 @@ const runSize = (
         mark("embedded", unembedded === 0)
         mark("rules applied", unanalysed === 0 && rulesActive === 0)
         if (active === 0 && unindexed === 0 && unanalysed === 0 && unembedded === 0) break
-        yield* Effect.sleep("100 millis")
+        yield* Effect.sleep("250 millis")
       }
       const fullyProcessed = Math.max(...Object.values(finished))
       if (firstStored !== null) line(`first page (newest ${firstPage}): stored and listed`, firstPage, firstStored)

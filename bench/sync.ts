@@ -392,11 +392,14 @@ const runSize = (
       )
       console.log(`  failed job attempts during the run: ${failedAttempts}${failures === "" ? "" : ` (${failures})`}`)
       const peak = memoryOf(pid).peak
-      // idle again: what the worker keeps once the sync and its follow-ups are done
+      // idle again: what the worker keeps once the sync and its follow-ups are done (V8 gives memory
+      // back to the system some seconds into idleness, its memory reducer: 5 s and 30 s)
       yield* Effect.sleep("5 seconds")
+      const idleAfter5 = memoryOf(pid).current
+      yield* Effect.sleep("25 seconds")
       const idleAfter = memoryOf(pid).current
       console.log(
-        `  worker RSS: idle ${Math.round(idle.current / 1024)} MB, peak ${Math.round(peak / 1024)} MB (VmHWM; sampled max ${Math.round(peakSampled / 1024)} MB), idle 5 s after everything finished ${Math.round(idleAfter / 1024)} MB`
+        `  worker RSS: idle ${Math.round(idle.current / 1024)} MB, peak ${Math.round(peak / 1024)} MB (VmHWM; sampled max ${Math.round(peakSampled / 1024)} MB), idle again ${Math.round(idleAfter5 / 1024)} MB 5 s and ${Math.round(idleAfter / 1024)} MB 30 s after everything finished`
       )
 
       // ---- a periodic sync's case: a few hundred new messages in the now large mailbox

@@ -9,7 +9,7 @@
  */
 import { Context, Effect, Layer, Option, Schema } from "effect"
 import { SqlClient, type Statement } from "effect/sql"
-import { lockEmailRows } from "../emails/rowLocks.ts"
+import { lockEmailRows } from "../platform/rowLocks.ts"
 import { type DatabaseError, decodeRows } from "../platform/Database.ts"
 import type { MailboxInfo } from "../imap/Imap.ts"
 import type { UserId } from "../contract/users/UserId.ts"

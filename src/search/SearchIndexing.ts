@@ -8,7 +8,7 @@ import type { UserScopeShape } from "../users/UserScope.ts"
  * owner's messages that have none (migration 0050), in one transaction. Returns how many.
  *
  * SKIP LOCKED: a row another writer holds (a sync, analysis, embedding) is left for the next batch,
- * never waited on, so this writer cannot close a lock cycle (src/emails/rowLocks.ts). NO KEY UPDATE is
+ * never waited on, so this writer cannot close a lock cycle (src/platform/rowLocks.ts). NO KEY UPDATE is
  * the lock the UPDATE itself takes: it does not block the foreign-key checks of analysis rows.
  */
 export const indexPendingBatch = (

@@ -11,7 +11,7 @@
 import { Context, Effect, Layer, Schema } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
 import { type AccountId, MailboxId } from "../contract/accounts/Account.ts"
-import { lockEmailRows } from "../emails/rowLocks.ts"
+import { lockEmailRows } from "../platform/rowLocks.ts"
 import { decodeRows } from "../platform/Database.ts"
 import type { UserId } from "../contract/users/UserId.ts"
 import { UserScope } from "../users/UserScope.ts"
@@ -289,7 +289,7 @@ export class MailStore extends Context.Service<MailStore, MailStoreShape>()("mai
               target.owner,
               Effect.andThen(
                 // the rows whose flags change, locked in id order before the UPDATE (its join
-                // with the list would lock them in the list's order: src/emails/rowLocks.ts)
+                // with the list would lock them in the list's order: src/platform/rowLocks.ts)
                 lockEmailRows(
                   sql,
                   sql`e.mailbox_id = ${target.mailboxId} AND e.uid_validity = ${target.uidValidity}
@@ -445,7 +445,7 @@ export class MailStore extends Context.Service<MailStore, MailStoreShape>()("mai
                 set_config('app.search_index', ${options.deferSearchIndex ? "deferred" : "inline"}, true)`
             const { emails, merges } = yield* prepare
             // the stored rows this batch writes (a replayed batch's, the threads it merges), locked at
-            // once in id order before the upsert and the merges touch them (src/emails/rowLocks.ts)
+            // once in id order before the upsert and the merges touch them (src/platform/rowLocks.ts)
             const mergedThreads = [...merges.keys()]
             if (emails.length > 0 || mergedThreads.length > 0) {
               yield* lockEmailRows(

@@ -26,14 +26,14 @@ export const SearchIndexProcessor = makeProcessor(
         let indexed = 0
         yield* job.progress({ phase: "indexing", done: 0, total })
         while (true) {
-          // two batches at a time (SKIP LOCKED gives them different rows): six to_tsvector calls per
+          // two batches at a time (their advisory claims give them different rows): six to_tsvector calls per
           // message keep one PostgreSQL backend busy, the machine has a core for the second
-          const n = (yield* Effect.all(
+          const batches = yield* Effect.all(
             [store.indexBatch(owner, indexBatchSize), store.indexBatch(owner, indexBatchSize)],
             { concurrency: 2 }
-          )).reduce((sum, batch) => sum + batch, 0)
-          if (n === 0) break
-          indexed += n
+          )
+          if (batches.every((batch) => batch.picked === 0)) break
+          indexed += batches.reduce((sum, batch) => sum + batch.updated, 0)
           total = Math.max(total, indexed)
           yield* job.progress({ phase: "indexing", done: indexed, total })
         }

@@ -16,8 +16,14 @@ export class SearchIndexStore extends Context.Service<
   {
     /** How many of the owner's messages have no vector yet. */
     readonly countUnindexed: (owner: UserId) => Effect.Effect<number, SqlError.SqlError>
-    /** Fills the vectors of up to `limit` of them; how many it filled (0: none left). */
-    readonly indexBatch: (owner: UserId, limit: number) => Effect.Effect<number, SqlError.SqlError>
+    /**
+     * Fills the vectors of up to `limit` of them: how many it took up (`picked`, 0: none left that
+     * another batch has not claimed) and how many it wrote (src/search/SearchIndexing.ts).
+     */
+    readonly indexBatch: (
+      owner: UserId,
+      limit: number
+    ) => Effect.Effect<{ readonly picked: number; readonly updated: number }, SqlError.SqlError>
   }
 >()("mail-helper/SearchIndexStore") {
   static readonly layer = Layer.effect(

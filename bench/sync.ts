@@ -1,10 +1,15 @@
 /**
- * Initial sync of a 10,000-message mailbox by the real worker (a child process running
+ * Initial sync of a 10,000- and a 50,000-message mailbox (issue 17), each by the real worker (a child process running
  * `node --max-semi-space-size=4 --max-old-space-size=384 src/main/worker.ts` as in production: fetch -> parse on worker
  * threads -> store in PostgreSQL), against the raw
  * pipeline (imapflow fetch + mailparser simpleParser, no storage) on the same machine, same run.
  *
- *   npx tsx bench/sync.ts [messages=10000] [parser threads=availableParallelism]
+ *   npx tsx bench/sync.ts [sizes=10000,50000] [parser threads=availableParallelism]
+ *
+ * Per size: the time to the first page (the newest 200 messages of INBOX) stored and analysed, each
+ * stage's finish time (stored, searchable, analysed, embedded, rules applied) and "fully processed",
+ * the failed job attempts (deadlocks and other retried failures: must be 0), the worker's peak RSS
+ * and its RSS once idle again. At the end: 50,000 against 10,000 (time and peak RSS ratios).
  *
  * Prints messages/s of both, the ratio, the worker's stage times and its peak RSS (VmHWM of the
  * worker process, parser threads included). The full-text vectors are not part of the sync (it
@@ -30,11 +35,13 @@ import { memoryOf, pidByCommandLine, processCpu, processTreeCpu, threadCpu } fro
 import { benchEnvironment, rate } from "./support/environment.ts"
 import { fetchAllRaw, messageRateLine, openRawInbox, seedInbox } from "./support/mailbox.ts"
 
-const count = Number(process.argv[2] ?? 10_000)
+const sizes = (process.argv[2] ?? "10000,50000").split(",").map(Number)
+/** The first screen: the newest messages of INBOX the sync stores (and queues for analysis) first. */
+const FIRST_PAGE = 200
 const threads = Number(process.argv[3] ?? os.availableParallelism())
 /** New messages for the incremental sync after the initial one. */
 const INCREMENTAL = 250
-const USER = "bench"
+const userFor = (size: number) => `bench${size}`
 const PASS = "bench-Passw0rd"
 
 const line = messageRateLine(52)
@@ -109,237 +116,331 @@ const stopWorker = (child: ChildProcess): Promise<void> =>
 
 const JobRow = Schema.Struct({ state: Schema.String, result: Schema.NullOr(Schema.Unknown) })
 
+/** What one size's run measured, for the comparison at the end. */
+interface SizeResult {
+  readonly size: number
+  readonly syncRate: number
+  readonly rawRate: number
+  readonly fullyProcessedMs: number
+  readonly peakMb: number
+  readonly idleAfterMb: number
+  readonly idleBeforeMb: number
+  readonly failedAttempts: number
+}
+
+const loadAverage = () =>
+  os
+    .loadavg()
+    .map((n) => n.toFixed(2))
+    .join(" ")
+
 const main = Effect.gen(function* () {
   console.log(
-    `sync: ${count} messages, ${os.availableParallelism()} cores, parser pool of ${threads} threads, node ${process.version}`
+    `sync: ${sizes.join(" and ")} messages, ${os.availableParallelism()} cores, parser pool of ${threads} threads, node ${process.version}`
   )
-  console.log(
-    `load average at start: ${os
-      .loadavg()
-      .map((n) => n.toFixed(2))
-      .join(" ")}`
-  )
+  console.log(`load average at start: ${loadAverage()}`)
   const bench = yield* benchEnvironment("sync")
   const server = yield* Effect.acquireRelease(
-    Effect.promise(() => startDovecot({ users: [{ user: USER, pass: PASS }] })),
+    Effect.promise(() => startDovecot({ users: sizes.map((size) => ({ user: userFor(size), pass: PASS })) })),
     (s) => Effect.promise(() => s.stop())
   )
-
-  line("seed Maildir files", count, yield* Effect.promise(() => seedInbox(server, USER, count)))
-
   // Dovecot's CPU is part of what a sync costs the machine
   const dovecotPid = pidByCommandLine(`${server.root}/dovecot.conf`)
   const dovecotCpuNow = () => (dovecotPid === undefined ? Number.NaN : processTreeCpu(dovecotPid))
-
-  // ---- raw pipeline: imapflow fetch + simpleParser, nothing stored
-  const raw = yield* Effect.promise(async () => {
-    const { client, close } = await openRawInbox(server, USER, PASS)
-    try {
-      // the first FETCH makes Dovecot index and cache every file: not part of either figure
-      let start = performance.now()
-      let n = 0
-      for await (const message of client.fetch("1:*", { uid: true, source: true }, { uid: true })) {
-        if (message.source !== undefined) n++
-      }
-      line("(warm-up: Dovecot indexes the Maildir)", n, performance.now() - start)
-      start = performance.now()
-      const cpuStart = process.cpuUsage()
-      const dovecotStart = dovecotCpuNow()
-      let parsed = 0
-      for await (const message of fetchAllRaw(client)) {
-        if (message.source === undefined) continue
-        await simpleParser(message.source)
-        parsed++
-      }
-      const cpu = process.cpuUsage(cpuStart)
-      return {
-        parsed,
-        ms: performance.now() - start,
-        cpuMs: (cpu.user + cpu.system) / 1000,
-        dovecotMs: dovecotCpuNow() - dovecotStart
-      }
-    } finally {
-      await close()
-    }
-  })
-  line("raw: imapflow fetch + simpleParser (1 core, no storage)", raw.parsed, raw.ms)
-  console.log(
-    `  CPU per message: ${(raw.cpuMs / raw.parsed).toFixed(2)} ms in this process (about ${Math.round((1000 * raw.parsed) / raw.cpuMs)} msg/s on one idle core), Dovecot ${(raw.dovecotMs / raw.parsed).toFixed(2)} ms`
-  )
-
-  // ---- the real worker
   const platform = Layer.mergeAll(AccountsCoreLive).pipe(
     Layer.provideMerge(JobsLive),
     Layer.provideMerge(PlatformLive),
     Layer.provide(bench.config)
   )
-  const runWorker = (label: string) =>
-    Effect.gen(function* () {
-      const owner = UserId.make(crypto.randomUUID())
-      bench.psql(`INSERT INTO users (id, email, password_hash) VALUES ('${owner}', '${owner}@bench.invalid', '!')`)
-      const accounts = yield* AccountStore
-      const jobs = yield* Jobs
-      const account = yield* accounts.insert(owner, {
-        id: AccountId.make(crypto.randomUUID()),
-        label: "bench",
-        host: server.host,
-        port: server.port,
-        security: "none",
-        username: USER,
-        password: Redacted.make(PASS),
-        syncIntervalMinutes: null
-      })
-      const worker = yield* Effect.acquireRelease(
-        Effect.promise(() => startWorker(bench.env)),
-        // SIGTERM first: a worker started with --cpu-prof or --heap-prof (BENCH_WORKER_FLAGS) writes its profiles on exit
-        (child) => Effect.promise(() => stopWorker(child))
-      )
-      const pid = worker.pid ?? 0
-      const idle = memoryOf(pid)
-      const database = bench.databaseUrl.split("/").at(-1) ?? ""
-      /** PostgreSQL CPU (ms) of the database's backends since `before`. */
-      const pgCpuSince = (before: Map<number, number>) => {
-        let total = 0
-        for (const [backend, cpu] of backendCpu(bench.psql, database)) total += cpu - (before.get(backend) ?? 0)
-        return total
-      }
-      /** Polls a job's record until it succeeded; dies if it failed or was cancelled. */
-      const untilSucceeded = (jobId: string, what: string, every: Duration.Input) =>
-        Effect.gen(function* () {
-          for (;;) {
-            const state = bench.psql(`SELECT state FROM jobs WHERE id = '${jobId}'`)
-            if (state === "succeeded") return
-            if (state === "failed" || state === "cancelled") return yield* Effect.die(new Error(`${what} ${state}`))
-            yield* Effect.sleep(every)
-          }
-        })
-      const workerCpuBefore = processCpu(pid)
-      const threadsBefore = threadCpu(pid)
-      const pgCpuBefore = backendCpu(bench.psql, database)
-      const dovecotCpuBefore = dovecotCpuNow()
-      const started = performance.now()
-      const submitted = yield* jobs.submit(MailSyncJob, { accountId: account.id }, { ownerId: owner })
-      let peakSampled = idle.current
-      const timeline: Array<string> = []
-      for (;;) {
-        yield* Effect.sleep("100 millis")
-        const now = memoryOf(pid).current
-        peakSampled = Math.max(peakSampled, now)
-        if (process.env["BENCH_RSS_TIMELINE"] !== undefined) {
-          timeline.push(
-            `${((performance.now() - started) / 1000).toFixed(1)}s ${Math.round(now / 1024)}MB ${bench.psql(`SELECT coalesce(progress->>'done', '-') FROM jobs WHERE id = '${submitted.jobId}'`)}`
-          )
+  const results: Array<SizeResult> = []
+  for (const count of sizes) {
+    console.log(`\n==== ${count} messages (load average ${loadAverage()})`)
+    results.push(yield* runSize(count, bench, server, dovecotCpuNow).pipe(Effect.provide(platform)))
+  }
+  console.log("\n==== summary")
+  for (const r of results) {
+    console.log(
+      `${String(r.size).padStart(6)}: sync ${r.syncRate} msg/s (raw fetch+parse bound ${r.rawRate} msg/s, ratio ${(r.syncRate / r.rawRate).toFixed(2)}), ` +
+        `fully processed ${(r.fullyProcessedMs / 1000).toFixed(1)} s (${rate(r.size, r.fullyProcessedMs)} msg/s), ` +
+        `worker RSS idle ${r.idleBeforeMb} MB, peak ${r.peakMb} MB, idle after ${r.idleAfterMb} MB, failed job attempts ${r.failedAttempts}`
+    )
+  }
+  const small = results[0]
+  const large = results.at(-1)
+  if (small !== undefined && large !== undefined && large !== small) {
+    console.log(
+      `${large.size} / ${small.size}: ${(large.size / small.size).toFixed(1)}x the mail, fully processed in ${(large.fullyProcessedMs / small.fullyProcessedMs).toFixed(2)}x the time, peak RSS ${((large.peakMb / small.peakMb - 1) * 100).toFixed(1)} % higher`
+    )
+  }
+  console.log(`load average at end: ${loadAverage()}`)
+})
+
+const runSize = (
+  count: number,
+  bench: Effect.Success<ReturnType<typeof benchEnvironment>>,
+  server: Effect.Success<ReturnType<typeof startDovecotEffect>>,
+  dovecotCpuNow: () => number
+) =>
+  Effect.gen(function* () {
+    const USER = userFor(count)
+    line("seed Maildir files", count, yield* Effect.promise(() => seedInbox(server, USER, count)))
+
+    // ---- raw pipeline: imapflow fetch + simpleParser, nothing stored
+    const raw = yield* Effect.promise(async () => {
+      const { client, close } = await openRawInbox(server, USER, PASS)
+      try {
+        // the first FETCH makes Dovecot index and cache every file: not part of either figure
+        let start = performance.now()
+        let n = 0
+        for await (const message of client.fetch("1:*", { uid: true, source: true }, { uid: true })) {
+          if (message.source !== undefined) n++
         }
-        const [row] = yield* Schema.decodeUnknownEffect(Schema.Array(JobRow))(
-          JSON.parse(
-            bench.psql(
-              `SELECT coalesce(json_agg(json_build_object('state', state, 'result', result)), '[]') FROM jobs WHERE id = '${submitted.jobId}'`
-            )
+        line("(warm-up: Dovecot indexes the Maildir)", n, performance.now() - start)
+        start = performance.now()
+        const cpuStart = process.cpuUsage()
+        const dovecotStart = dovecotCpuNow()
+        let parsed = 0
+        for await (const message of fetchAllRaw(client)) {
+          if (message.source === undefined) continue
+          await simpleParser(message.source)
+          parsed++
+        }
+        const cpu = process.cpuUsage(cpuStart)
+        return {
+          parsed,
+          ms: performance.now() - start,
+          cpuMs: (cpu.user + cpu.system) / 1000,
+          dovecotMs: dovecotCpuNow() - dovecotStart
+        }
+      } finally {
+        await close()
+      }
+    })
+    line("raw: imapflow fetch + simpleParser (1 core, no storage)", raw.parsed, raw.ms)
+    console.log(
+      `  CPU per message: ${(raw.cpuMs / raw.parsed).toFixed(2)} ms in this process (about ${Math.round((1000 * raw.parsed) / raw.cpuMs)} msg/s on one idle core), Dovecot ${(raw.dovecotMs / raw.parsed).toFixed(2)} ms`
+    )
+
+    // ---- the real worker
+    const owner = UserId.make(crypto.randomUUID())
+    bench.psql(`INSERT INTO users (id, email, password_hash) VALUES ('${owner}', '${owner}@bench.invalid', '!')`)
+    const accounts = yield* AccountStore
+    const jobs = yield* Jobs
+    const account = yield* accounts.insert(owner, {
+      id: AccountId.make(crypto.randomUUID()),
+      label: "bench",
+      host: server.host,
+      port: server.port,
+      security: "none",
+      username: USER,
+      password: Redacted.make(PASS),
+      syncIntervalMinutes: null
+    })
+    const worker = yield* Effect.acquireRelease(
+      Effect.promise(() => startWorker(bench.env)),
+      // SIGTERM first: a worker started with --cpu-prof or --heap-prof (BENCH_WORKER_FLAGS) writes its profiles on exit
+      (child) => Effect.promise(() => stopWorker(child))
+    )
+    const pid = worker.pid ?? 0
+    const idle = memoryOf(pid)
+    const database = bench.databaseUrl.split("/").at(-1) ?? ""
+    /** PostgreSQL CPU (ms) of the database's backends since `before`. */
+    const pgCpuSince = (before: Map<number, number>) => {
+      let total = 0
+      for (const [backend, cpu] of backendCpu(bench.psql, database)) total += cpu - (before.get(backend) ?? 0)
+      return total
+    }
+    /** Polls a job's record until it succeeded; dies if it failed or was cancelled. */
+    const untilSucceeded = (jobId: string, what: string, every: Duration.Input) =>
+      Effect.gen(function* () {
+        for (;;) {
+          const state = bench.psql(`SELECT state FROM jobs WHERE id = '${jobId}'`)
+          if (state === "succeeded") return
+          if (state === "failed" || state === "cancelled") return yield* Effect.die(new Error(`${what} ${state}`))
+          yield* Effect.sleep(every)
+        }
+      })
+    const workerCpuBefore = processCpu(pid)
+    const threadsBefore = threadCpu(pid)
+    const pgCpuBefore = backendCpu(bench.psql, database)
+    const dovecotCpuBefore = dovecotCpuNow()
+    const started = performance.now()
+    const since = () => performance.now() - started
+    const submitted = yield* jobs.submit(MailSyncJob, { accountId: account.id }, { ownerId: owner })
+    let peakSampled = idle.current
+    const timeline: Array<string> = []
+    // the first screen: the newest FIRST_PAGE messages of INBOX (the highest UIDs), stored and analysed
+    const firstPage = Math.min(FIRST_PAGE, count)
+    let firstStored: number | null = null
+    let firstAnalysed: number | null = null
+    const watchFirstPage = () => {
+      if (firstAnalysed !== null) return
+      // a fresh Maildir numbers its messages 1..count: the newest are the highest UIDs
+      const [stored, analysed] = bench
+        .psql(
+          `SELECT count(*), count(*) FILTER (WHERE e.analysis_state <> 'pending')
+           FROM mailboxes m JOIN emails e ON e.mailbox_id = m.id AND e.uid > ${count - firstPage}
+           WHERE m.account_id = '${account.id}' AND m.path = 'INBOX'`
+        )
+        .split("|")
+        .map(Number)
+      if (firstStored === null && stored === firstPage) firstStored = since()
+      if (firstStored !== null && analysed === firstPage) firstAnalysed = since()
+    }
+    for (;;) {
+      yield* Effect.sleep(firstAnalysed === null ? "20 millis" : "100 millis")
+      watchFirstPage()
+      const now = memoryOf(pid).current
+      peakSampled = Math.max(peakSampled, now)
+      if (process.env["BENCH_RSS_TIMELINE"] !== undefined) {
+        timeline.push(
+          `${(since() / 1000).toFixed(1)}s ${Math.round(now / 1024)}MB ${bench.psql(`SELECT coalesce(progress->>'done', '-') FROM jobs WHERE id = '${submitted.jobId}'`)}`
+        )
+      }
+      const [row] = yield* Schema.decodeUnknownEffect(Schema.Array(JobRow))(
+        JSON.parse(
+          bench.psql(
+            `SELECT coalesce(json_agg(json_build_object('state', state, 'result', result)), '[]') FROM jobs WHERE id = '${submitted.jobId}'`
           )
         )
-        if (row === undefined) continue
-        if (row.state === "failed" || row.state === "cancelled") {
-          return yield* Effect.die(
-            new Error(
-              `sync ${row.state}: ${bench.psql(`SELECT error_message FROM jobs WHERE id = '${submitted.jobId}'`)}`
-            )
+      )
+      if (row === undefined) continue
+      if (row.state === "failed" || row.state === "cancelled") {
+        return yield* Effect.die(
+          new Error(
+            `sync ${row.state}: ${bench.psql(`SELECT error_message FROM jobs WHERE id = '${submitted.jobId}'`)}`
           )
-        }
-        if (row.state === "succeeded") {
-          const wall = performance.now() - started
-          const memory = memoryOf(pid)
-          const workerCpu = processCpu(pid) - workerCpuBefore
-          const pgCpu = pgCpuSince(pgCpuBefore)
-          // the session's imap process has ended (LOGOUT) and been reaped: it is in the master's cutime
-          yield* Effect.sleep("200 millis")
-          const dovecotCpu = dovecotCpuNow() - dovecotCpuBefore
-          const result = yield* Schema.decodeUnknownEffect(MailSyncJob.result)(row.result)
-          const stored = Number(bench.psql(`SELECT count(*) FROM emails WHERE account_id = '${account.id}'`))
-          if (stored !== count) return yield* Effect.die(new Error(`stored ${stored}, expected ${count}`))
-          if (timeline.length > 0) console.log(`  RSS timeline: ${timeline.join(", ")}`)
-          line(`${label}: sync job, submit to succeeded`, stored, wall)
-          line(`${label}: sync job, its own duration`, stored, result.durationMillis)
-          console.log(
-            `  stages (busy time, overlapping): fetch ${(result.stageMillis.fetch / 1000).toFixed(2)} s, parse ${(result.stageMillis.parse / 1000).toFixed(2)} s, store ${(result.stageMillis.store / 1000).toFixed(2)} s`
-          )
-          console.log(
-            `  worker RSS: idle ${Math.round(idle.current / 1024)} MB, peak ${Math.round(memory.peak / 1024)} MB (VmHWM; sampled max ${Math.round(peakSampled / 1024)} MB)`
-          )
-          const perMessage = (ms: number) => (ms / stored).toFixed(2)
-          const threads = [...threadCpu(pid)]
-            .map(([name, cpu]) => [name, cpu - (threadsBefore.get(name) ?? 0)] as const)
-            .filter(([, cpu]) => cpu / stored >= 0.05)
-            .sort((a, b) => b[1] - a[1])
-          console.log(
-            `  worker threads, CPU ms per message: ${threads.map(([name, cpu]) => `${name.replace(/#\d+$/, "")} ${perMessage(cpu)}`).join(", ")}`
-          )
-          console.log(
-            `  CPU per message: worker process ${perMessage(workerCpu)} ms (main thread + parser threads), PostgreSQL ${perMessage(pgCpu)} ms, Dovecot ${perMessage(dovecotCpu)} ms; ` +
-              `on an idle machine with ${os.availableParallelism()} cores that bounds the sync at about ${Math.round((os.availableParallelism() * 1000 * stored) / (workerCpu + pgCpu + dovecotCpu))} msg/s`
-          )
-          // the full-text vectors the sync deferred: the search.index job it queued fills them
-          const indexJobId = bench.psql(`SELECT id FROM jobs WHERE kind = 'search.index' AND user_id = '${owner}'`)
-          yield* untilSucceeded(indexJobId, "search.index", "100 millis")
-          const searchable = performance.now() - started
-          const indexMillis = Number(
-            bench.psql(
-              `SELECT round(extract(epoch FROM finished_at - started_at) * 1000) FROM jobs WHERE id = '${indexJobId}'`
-            )
-          )
-          line(`${label}: searchable by words (sync + search.index)`, stored, searchable)
-          console.log(
-            `  search.index: ${(indexMillis / 1000).toFixed(2)} s for ${stored} messages (${rate(stored, indexMillis)} msg/s), ` +
-              `sharing the machine with mail.analyze and mail.embed, which the sync queued too; worker peak RSS by then ${Math.round(memoryOf(pid).peak / 1024)} MB`
-          )
-          // ---- a periodic sync's case: a few hundred new messages in the now large mailbox, once the
-          // analysis and embedding of the initial mailbox are done (they would share the figures)
-          const settling = performance.now()
-          while (
-            bench.psql(
-              `SELECT count(*) FROM jobs WHERE user_id = '${owner}' AND state IN ('queued', 'running', 'retrying')`
-            ) !== "0"
-          ) {
-            yield* Effect.sleep("200 millis")
-          }
-          console.log(
-            `  (analysis and embedding of the initial mailbox done ${((performance.now() - settling) / 1000).toFixed(1)} s after it became searchable)`
-          )
-          const fresh = generateMessages(INCREMENTAL, { seed: 7, domain: "incremental.test" })
-          yield* Effect.promise(async () => {
-            const { client, close } = await openRawInbox(server, USER, PASS)
-            try {
-              for (const message of fresh) await client.append("INBOX", message.raw)
-            } finally {
-              await close()
-            }
-          })
-          const pgBeforeIncremental = backendCpu(bench.psql, database)
-          const incrementalStarted = performance.now()
-          const incremental = yield* jobs.submit(MailSyncJob, { accountId: account.id }, { ownerId: owner })
-          yield* untilSucceeded(incremental.jobId, "incremental sync", "20 millis")
-          const incrementalWall = performance.now() - incrementalStarted
-          const pgIncremental = pgCpuSince(pgBeforeIncremental)
-          line(`${label}: incremental sync, ${INCREMENTAL} new into ${stored}`, INCREMENTAL, incrementalWall)
-          console.log(
-            `  PostgreSQL CPU per new message: ${(pgIncremental / INCREMENTAL).toFixed(2)} ms (every backend of the database)`
-          )
-          return { wall, own: result.durationMillis, peakMb: memory.peak / 1024, accountId: account.id }
-        }
+        )
       }
-    }).pipe(Effect.scoped)
+      if (row.state !== "succeeded") continue
+      const wall = since()
+      const workerCpu = processCpu(pid) - workerCpuBefore
+      const pgCpu = pgCpuSince(pgCpuBefore)
+      // the session's imap process has ended (LOGOUT) and been reaped: it is in the master's cutime
+      yield* Effect.sleep("200 millis")
+      const dovecotCpu = dovecotCpuNow() - dovecotCpuBefore
+      const result = yield* Schema.decodeUnknownEffect(MailSyncJob.result)(row.result)
+      const stored = Number(bench.psql(`SELECT count(*) FROM emails WHERE account_id = '${account.id}'`))
+      if (stored !== count) return yield* Effect.die(new Error(`stored ${stored}, expected ${count}`))
+      if (timeline.length > 0) console.log(`  RSS timeline: ${timeline.join(", ")}`)
+      line(`worker: sync job, submit to succeeded`, stored, wall)
+      line(`worker: sync job, its own duration`, stored, result.durationMillis)
+      console.log(
+        `  stages (busy time, overlapping): fetch ${(result.stageMillis.fetch / 1000).toFixed(2)} s, parse ${(result.stageMillis.parse / 1000).toFixed(2)} s, store ${(result.stageMillis.store / 1000).toFixed(2)} s`
+      )
+      const perMessage = (ms: number) => (ms / stored).toFixed(2)
+      const threadTimes = [...threadCpu(pid)]
+        .map(([name, cpu]) => [name, cpu - (threadsBefore.get(name) ?? 0)] as const)
+        .filter(([, cpu]) => cpu / stored >= 0.05)
+        .sort((a, b) => b[1] - a[1])
+      console.log(
+        `  worker threads, CPU ms per message (sync, and the analysis/embedding/index work that overlapped it): ${threadTimes.map(([name, cpu]) => `${name.replace(/#\d+$/, "")} ${perMessage(cpu)}`).join(", ")}`
+      )
+      console.log(
+        `  CPU per message: worker process ${perMessage(workerCpu)} ms (main thread + parser threads), PostgreSQL ${perMessage(pgCpu)} ms, Dovecot ${perMessage(dovecotCpu)} ms; ` +
+          `on an idle machine with ${os.availableParallelism()} cores that bounds the sync at about ${Math.round((os.availableParallelism() * 1000 * stored) / (workerCpu + pgCpu + dovecotCpu))} msg/s`
+      )
 
-  const full = yield* runWorker("worker").pipe(Effect.provide(platform))
-  console.log(
-    `ratio worker / raw: ${(rate(count, full.own) / rate(raw.parsed, raw.ms)).toFixed(2)} (job duration), ${(rate(count, full.wall) / rate(raw.parsed, raw.ms)).toFixed(2)} (submit to done)`
-  )
+      // ---- the pipeline behind the sync: each stage's finish time, "fully processed" = the last
+      // probes of the pending-work partial indexes (a count over the whole mailbox every poll would
+      // be a load of its own)
+      const pending = (condition: string) =>
+        `(SELECT count(*) FROM (SELECT 1 FROM emails WHERE user_id = '${owner}' AND ${condition} LIMIT 1) p)`
+      const stageQuery = `SELECT
+          ${pending("search_vector IS NULL")},
+          ${pending("canonical AND analysis_state = 'pending'")},
+          ${pending("canonical AND embedding_state = 'pending'")},
+          (SELECT count(*) FROM jobs WHERE user_id = '${owner}' AND kind = 'rules.apply' AND state IN ('queued', 'running', 'retrying')),
+          (SELECT count(*) FROM jobs WHERE user_id = '${owner}' AND state IN ('queued', 'running', 'retrying'))`
+      const finished: Record<string, number> = { stored: wall }
+      for (;;) {
+        watchFirstPage()
+        peakSampled = Math.max(peakSampled, memoryOf(pid).current)
+        const [unindexed, unanalysed, unembedded, rulesActive, active] = bench.psql(stageQuery).split("|").map(Number)
+        const at = since()
+        const mark = (stage: string, done: boolean) => {
+          if (done) finished[stage] ??= at
+          else delete finished[stage]
+        }
+        mark("searchable", unindexed === 0)
+        mark("analysed", unanalysed === 0)
+        mark("embedded", unembedded === 0)
+        mark("rules applied", unanalysed === 0 && rulesActive === 0)
+        if (active === 0 && unindexed === 0 && unanalysed === 0 && unembedded === 0) break
+        yield* Effect.sleep("250 millis")
+      }
+      const fullyProcessed = Math.max(...Object.values(finished))
+      if (firstStored !== null) line(`first page (newest ${firstPage}): stored and listed`, firstPage, firstStored)
+      else console.log("  first page: not observed")
+      if (firstAnalysed !== null) line(`first page (newest ${firstPage}): analysed`, firstPage, firstAnalysed)
+      for (const [stage, at] of Object.entries(finished).sort((a, b) => a[1] - b[1])) {
+        line(`finished: ${stage}`, stored, at)
+      }
+      line("fully processed (stored, searchable, analysed, embedded, rules applied)", stored, fullyProcessed)
+      const indexJob = bench.psql(
+        `SELECT coalesce(round(sum(extract(epoch FROM finished_at - started_at) * 1000)), 0) FROM jobs WHERE kind = 'search.index' AND user_id = '${owner}'`
+      )
+      console.log(`  search.index busy ${(Number(indexJob) / 1000).toFixed(2)} s in all (its jobs overlapped the sync)`)
+      // every attempt that did not succeed (a deadlock, a timeout...) was retried: there must be none
+      const failedAttempts = Number(
+        bench.psql(
+          `SELECT coalesce(sum(attempts), 0) - count(*) FILTER (WHERE state = 'succeeded') FROM jobs WHERE user_id = '${owner}'`
+        )
+      )
+      const failures = bench.psql(
+        `SELECT string_agg(DISTINCT kind || ': ' || coalesce(error_message, '?'), '; ') FROM jobs WHERE user_id = '${owner}' AND attempts > 1`
+      )
+      console.log(`  failed job attempts during the run: ${failedAttempts}${failures === "" ? "" : ` (${failures})`}`)
+      const peak = memoryOf(pid).peak
+      // idle again: what the worker keeps once the sync and its follow-ups are done (V8 gives memory
+      // back to the system some seconds into idleness, its memory reducer: 5 s and 30 s)
+      yield* Effect.sleep("5 seconds")
+      const idleAfter5 = memoryOf(pid).current
+      yield* Effect.sleep("25 seconds")
+      const idleAfter = memoryOf(pid).current
+      console.log(
+        `  worker RSS: idle ${Math.round(idle.current / 1024)} MB, peak ${Math.round(peak / 1024)} MB (VmHWM; sampled max ${Math.round(peakSampled / 1024)} MB), idle again ${Math.round(idleAfter5 / 1024)} MB 5 s and ${Math.round(idleAfter / 1024)} MB 30 s after everything finished`
+      )
 
-  console.log(
-    `load average at end: ${os
-      .loadavg()
-      .map((n) => n.toFixed(2))
-      .join(" ")}`
-  )
-})
+      // ---- a periodic sync's case: a few hundred new messages in the now large mailbox
+      const fresh = generateMessages(INCREMENTAL, { seed: 7, domain: "incremental.test" })
+      yield* Effect.promise(async () => {
+        const { client, close } = await openRawInbox(server, USER, PASS)
+        try {
+          for (const message of fresh) await client.append("INBOX", message.raw)
+        } finally {
+          await close()
+        }
+      })
+      const pgBeforeIncremental = backendCpu(bench.psql, database)
+      const incrementalStarted = performance.now()
+      const incremental = yield* jobs.submit(MailSyncJob, { accountId: account.id }, { ownerId: owner })
+      yield* untilSucceeded(incremental.jobId, "incremental sync", "20 millis")
+      const incrementalWall = performance.now() - incrementalStarted
+      const pgIncremental = pgCpuSince(pgBeforeIncremental)
+      line(`worker: incremental sync, ${INCREMENTAL} new into ${stored}`, INCREMENTAL, incrementalWall)
+      console.log(
+        `  PostgreSQL CPU per new message: ${(pgIncremental / INCREMENTAL).toFixed(2)} ms (every backend of the database)`
+      )
+      const syncRate = rate(count, result.durationMillis)
+      const rawRate = rate(raw.parsed, raw.ms)
+      console.log(
+        `ratio worker / raw: ${(syncRate / rawRate).toFixed(2)} (job duration), ${(rate(count, wall) / rawRate).toFixed(2)} (submit to done)`
+      )
+      return {
+        size: count,
+        syncRate,
+        rawRate,
+        fullyProcessedMs: fullyProcessed,
+        peakMb: Math.round(peak / 1024),
+        idleAfterMb: Math.round(idleAfter / 1024),
+        idleBeforeMb: Math.round(idle.current / 1024),
+        failedAttempts
+      } satisfies SizeResult
+    }
+  }).pipe(Effect.scoped)
+
+const startDovecotEffect = (users: Parameters<typeof startDovecot>[0]) => Effect.promise(() => startDovecot(users))
 
 Effect.runPromise(Effect.scoped(main)).catch((error: unknown) => {
   console.error(error)

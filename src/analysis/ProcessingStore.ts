@@ -1,5 +1,6 @@
 import { Array as Arr, Context, Effect, Layer, Schema } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
+import { lockEmailRows } from "../platform/rowLocks.ts"
 import { decodeRows } from "../platform/Database.ts"
 import type { UserId } from "../contract/users/UserId.ts"
 import { UserScope } from "../users/UserScope.ts"
@@ -188,10 +189,17 @@ export class ProcessingStore extends Context.Service<ProcessingStore, Processing
           )
         )
 
+      const lockOutcomeRows = (owner: UserId, outcomes: ReadonlyArray<{ readonly id: string }>) =>
+        outcomes.length === 0
+          ? Effect.void
+          : lockEmailRows(sql, sql`e.user_id = ${owner} AND e.id = ANY(${outcomes.map((o) => o.id)}::uuid[])`)
+
       const saveAnalysis = (owner: UserId, outcomes: ReadonlyArray<AnalysisOutcome>) =>
         Effect.gen(function* () {
           let analysed = 0
           let failed = 0
+          // every row this transaction writes, locked at once in id order (src/platform/rowLocks.ts)
+          yield* lockOutcomeRows(owner, outcomes)
           const results = outcomes.flatMap((o) => (o._tag === "analysed" ? [o] : []))
           if (results.length > 0) {
             // Only messages still pending take a result (a rerun or a concurrent job finds them done).
@@ -297,6 +305,8 @@ export class ProcessingStore extends Context.Service<ProcessingStore, Processing
         Effect.gen(function* () {
           // Writers of one user take turns, so change numbers (seq) become visible in order (see VectorIndex).
           yield* sql`SELECT pg_advisory_xact_lock(${EMBEDDING_LOCK_NAMESPACE}, hashtext(${owner}))`
+          // then every row this transaction writes, at once in id order (src/platform/rowLocks.ts)
+          yield* lockOutcomeRows(owner, outcomes)
           let embedded = 0
           let failed = 0
           const vectors = outcomes.flatMap((o) => (o._tag === "embedded" ? [o] : []))

@@ -9,6 +9,7 @@
  */
 import { Context, Effect, Layer, Option, Schema } from "effect"
 import { SqlClient, type Statement } from "effect/sql"
+import { lockEmailRows } from "../platform/rowLocks.ts"
 import { type DatabaseError, decodeRows } from "../platform/Database.ts"
 import type { MailboxInfo } from "../imap/Imap.ts"
 import type { UserId } from "../contract/users/UserId.ts"
@@ -339,6 +340,17 @@ export class RuleMail extends Context.Service<RuleMail, RuleMailShape>()("mail-h
               const { message, flags, location } = update
               if (flags === undefined && location === undefined) return true
               const lower = (flags ?? message.flags).map((flag) => flag.toLowerCase())
+              // both rows (ours, and a copy the sync stored at the new place) in id order first
+              yield* lockEmailRows(
+                sql,
+                sql`e.user_id = ${ownerId} AND (e.id = ${message.id}${
+                  location === undefined
+                    ? sql``
+                    : sql` OR (e.mailbox_id = ${location.mailboxId} AND e.uid_validity = ${location.uidValidity}
+                          AND e.uid = ${location.uid})`
+                })`,
+                "update"
+              )
               if (location !== undefined) {
                 // a sync that already stored the message at its new place: the rules' row (with its
                 // analysis and overrides) takes that place

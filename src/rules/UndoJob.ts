@@ -20,6 +20,7 @@
 import { RulesUndoJob, type RulesUndoPayload, UndoLimits, type UndoSummary } from "../contract/jobs/RulesUndoJob.ts"
 import { Effect, Exit, Result, Schema, Scope } from "effect"
 import { SqlClient } from "effect/sql"
+import { lockEmailRows } from "../platform/rowLocks.ts"
 import { CurrentJob, currentOwner } from "../jobs/CurrentJob.ts"
 import { PermanentJobError, TransientJobError } from "../contract/jobs/JobKind.ts"
 import { makeProcessor } from "../jobs/JobProcessor.ts"
@@ -85,6 +86,13 @@ export const RulesUndoProcessor = makeProcessor(
                 const mailboxId = target[0]?.id
                 if (mailboxId === undefined) return
                 const lower = entry.before.flags.map((flag) => flag.toLowerCase())
+                // both rows in id order first (src/platform/rowLocks.ts)
+                yield* lockEmailRows(
+                  sql,
+                  sql`e.user_id = ${ownerId} AND (e.id = ${entry.emailId} OR (e.mailbox_id = ${mailboxId}
+                    AND e.uid_validity = ${location.uidValidity} AND e.uid = ${location.uid}))`,
+                  "update"
+                )
                 yield* sql`
                   DELETE FROM emails
                   WHERE user_id = ${ownerId} AND mailbox_id = ${mailboxId} AND uid_validity = ${location.uidValidity}

@@ -6,7 +6,7 @@ import { Config, Context, Effect, Layer, Schema } from "effect"
  * | SEARCH_VECTOR_CACHE_MB        | 256     | memory for the in-process vector index, over all users (16-65536)   |
  * | SEARCH_VECTOR_RELOAD_MINUTES  | 30      | a user's index is rebuilt from scratch after this long (1-1440)     |
  * | SEARCH_VECTOR_LOAD_CHUNK      | 5000    | vectors read per query while (re)loading (1-50000)                  |
- * | SEARCH_INDEX_BATCH_SIZE       | 500     | full-text vectors search.index computes per transaction (1-10000)   |
+ * | SEARCH_INDEX_BATCH_SIZE       | 100     | full-text vectors search.index computes per transaction (1-10000)   |
  */
 export interface SearchConfigShape {
   readonly vectorCacheBytes: number
@@ -19,7 +19,9 @@ export const defaultSearchConfig: SearchConfigShape = {
   vectorCacheBytes: 256 * 1024 * 1024,
   vectorReloadMillis: 30 * 60_000,
   vectorLoadChunk: 5_000,
-  indexBatchSize: 500
+  // about 0.3 s of to_tsvector per batch: the rows' locks are held that long, and analysis and
+  // embedding of the same (newest) rows wait for them (issue 17: the first screen analysed in a second)
+  indexBatchSize: 100
 }
 
 const bounded = (name: string, min: number, max: number, fallback: number) =>
@@ -34,7 +36,7 @@ export class SearchConfig extends Context.Service<SearchConfig, SearchConfigShap
       const megabytes = yield* bounded("SEARCH_VECTOR_CACHE_MB", 16, 65_536, 256)
       const minutes = yield* bounded("SEARCH_VECTOR_RELOAD_MINUTES", 1, 1_440, 30)
       const chunk = yield* bounded("SEARCH_VECTOR_LOAD_CHUNK", 1, 50_000, 5_000)
-      const indexBatchSize = yield* bounded("SEARCH_INDEX_BATCH_SIZE", 1, 10_000, 500)
+      const indexBatchSize = yield* bounded("SEARCH_INDEX_BATCH_SIZE", 1, 10_000, defaultSearchConfig.indexBatchSize)
       return {
         vectorCacheBytes: megabytes * 1024 * 1024,
         vectorReloadMillis: minutes * 60_000,

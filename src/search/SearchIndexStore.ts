@@ -3,6 +3,7 @@ import { SqlClient, type SqlError } from "effect/sql"
 import { decodeRows } from "../platform/Database.ts"
 import type { UserId } from "../contract/users/UserId.ts"
 import { UserScope } from "../users/UserScope.ts"
+import { indexPendingBatch } from "./SearchIndexing.ts"
 
 const decodeCounted = decodeRows(Schema.Struct({ n: Schema.Number }))
 
@@ -15,8 +16,14 @@ export class SearchIndexStore extends Context.Service<
   {
     /** How many of the owner's messages have no vector yet. */
     readonly countUnindexed: (owner: UserId) => Effect.Effect<number, SqlError.SqlError>
-    /** Fills the vectors of up to `limit` of them; how many it filled (0: none left). */
-    readonly indexBatch: (owner: UserId, limit: number) => Effect.Effect<number, SqlError.SqlError>
+    /**
+     * Fills the vectors of up to `limit` of them: how many it took up (`picked`, 0: none left that
+     * another batch has not claimed) and how many it wrote (src/search/SearchIndexing.ts).
+     */
+    readonly indexBatch: (
+      owner: UserId,
+      limit: number
+    ) => Effect.Effect<{ readonly picked: number; readonly updated: number }, SqlError.SqlError>
   }
 >()("mail-helper/SearchIndexStore") {
   static readonly layer = Layer.effect(
@@ -31,19 +38,8 @@ export class SearchIndexStore extends Context.Service<
             Effect.flatMap(decodeCounted),
             Effect.map((rows) => rows[0]?.n ?? 0)
           )
-      // SKIP LOCKED: a row a sync is still writing is left for the next batch, never waited on
-      const indexBatch = (owner: UserId, limit: number) =>
-        scope
-          .run(
-            owner,
-            sql`
-              UPDATE emails SET search_vector = app_search_document(subject, from_name, from_address, text_body)
-              WHERE id IN (
-                SELECT id FROM emails WHERE user_id = ${owner} AND search_vector IS NULL
-                LIMIT ${limit} FOR UPDATE SKIP LOCKED)
-              RETURNING 1 AS n`
-          )
-          .pipe(Effect.map((rows) => rows.length))
+      // the batch's SQL and its locking: src/search/SearchIndexing.ts
+      const indexBatch = (owner: UserId, limit: number) => indexPendingBatch(sql, scope, owner, limit)
       return SearchIndexStore.of({ countUnindexed, indexBatch })
     })
   )

@@ -11,6 +11,7 @@
 import { Context, Effect, Layer, Schema } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
 import { type AccountId, MailboxId } from "../contract/accounts/Account.ts"
+import { lockEmailRows } from "../platform/rowLocks.ts"
 import { decodeRows } from "../platform/Database.ts"
 import type { UserId } from "../contract/users/UserId.ts"
 import { UserScope } from "../users/UserScope.ts"
@@ -30,7 +31,26 @@ export interface MailboxRecord {
   readonly highestModseq: string | null
   /** Every message with a UID up to here is stored (under uidValidity). */
   readonly lastUid: number
+  /** A newest-first pass in progress: every message with a UID in this range is stored too (migration 0061). */
+  readonly filled: StoredRange | null
 }
+
+export interface StoredRange {
+  readonly from: number
+  readonly to: number
+}
+
+/**
+ * What a stored batch records in the mailbox row, in its transaction (migration 0061):
+ * - `filled`: a batch of a newest-first pass, `from` its lowest UID, `to` the pass's highest;
+ * - `raised`: a batch above a pass in progress (mail that arrived since it began), ascending: the
+ *   pass's range now reaches `to`;
+ * - `complete`: the pass's (or an ascending run's) last batch: every UID up to `to` is stored.
+ */
+export type Checkpoint =
+  | { readonly _tag: "filled"; readonly from: number; readonly to: number }
+  | { readonly _tag: "raised"; readonly to: number }
+  | { readonly _tag: "complete"; readonly to: number }
 
 const MailboxRow = Schema.Struct({
   id: MailboxId,
@@ -40,7 +60,9 @@ const MailboxRow = Schema.Struct({
   uid_validity: Schema.NullOr(Schema.Number),
   uid_next: Schema.NullOr(Schema.Number),
   highest_modseq: Schema.NullOr(Schema.String),
-  last_uid: Schema.Number
+  last_uid: Schema.Number,
+  filled_from_uid: Schema.NullOr(Schema.Number),
+  filled_to_uid: Schema.NullOr(Schema.Number)
 })
 
 /** One message ready for the emails table. */
@@ -150,7 +172,7 @@ export interface MailStoreShape {
    */
   readonly storeBatch: (
     target: BatchTarget,
-    checkpoint: number,
+    checkpoint: Checkpoint,
     prepare: Effect.Effect<
       { readonly emails: ReadonlyArray<EmailInput>; readonly merges: ReadonlyMap<string, string> },
       SqlError.SqlError
@@ -185,11 +207,16 @@ export class MailStore extends Context.Service<MailStore, MailStoreShape>()("mai
         uidValidity: row.uid_validity,
         uidNext: row.uid_next,
         highestModseq: row.highest_modseq,
-        lastUid: row.last_uid
+        lastUid: row.last_uid,
+        filled:
+          row.filled_from_uid === null || row.filled_to_uid === null
+            ? null
+            : { from: row.filled_from_uid, to: row.filled_to_uid }
       })
 
       const mailboxColumns = sql`id, path, special_use, selectable, uid_validity::float8 AS uid_validity,
-        uid_next::float8 AS uid_next, highest_modseq, last_uid::float8 AS last_uid`
+        uid_next::float8 AS uid_next, highest_modseq, last_uid::float8 AS last_uid,
+        filled_from_uid::float8 AS filled_from_uid, filled_to_uid::float8 AS filled_to_uid`
 
       const syncMailboxList = (owner: UserId, accountId: AccountId, mailboxes: ReadonlyArray<MailboxInfo>) =>
         scope.run(
@@ -231,12 +258,13 @@ export class MailStore extends Context.Service<MailStore, MailStoreShape>()("mai
         scope.run(
           owner,
           Effect.gen(function* () {
+            yield* lockEmailRows(sql, sql`e.mailbox_id = ${mailboxId}`, "update")
             const dropped = yield* sql`
               WITH gone AS (DELETE FROM emails WHERE mailbox_id = ${mailboxId} RETURNING 1)
               SELECT count(*)::int AS n FROM gone`.pipe(Effect.flatMap(count))
             yield* sql`
               UPDATE mailboxes SET uid_validity = ${uidValidity}, uid_next = NULL, highest_modseq = NULL, last_uid = 0,
-                message_count = 0, unread_count = 0, updated_at = now()
+                filled_from_uid = NULL, filled_to_uid = NULL, message_count = 0, unread_count = 0, updated_at = now()
               WHERE id = ${mailboxId}`
             return dropped
           })
@@ -256,18 +284,31 @@ export class MailStore extends Context.Service<MailStore, MailStoreShape>()("mai
                 modseq: change.modseq
               }
             })
+            const changes = toJsonParameter(rows)
             updated += yield* scope.run(
               target.owner,
-              sql`
+              Effect.andThen(
+                // the rows whose flags change, locked in id order before the UPDATE (its join
+                // with the list would lock them in the list's order: src/platform/rowLocks.ts)
+                lockEmailRows(
+                  sql,
+                  sql`e.mailbox_id = ${target.mailboxId} AND e.uid_validity = ${target.uidValidity}
+                    AND e.uid = ANY(${bigints(part.map((change) => change.uid))}::bigint[])
+                    AND EXISTS (
+                      SELECT 1 FROM jsonb_to_recordset(${changes}::jsonb) AS r(uid bigint, flags text[])
+                      WHERE r.uid = e.uid AND e.flags IS DISTINCT FROM r.flags)`
+                ),
+                sql`
                 WITH changed AS (
                   UPDATE emails e SET flags = r.flags, seen = r.seen, flagged = r.flagged,
                     modseq = COALESCE(r.modseq, e.modseq), updated_at = now()
-                  FROM jsonb_to_recordset(${toJsonParameter(rows)}::jsonb)
+                  FROM jsonb_to_recordset(${changes}::jsonb)
                     AS r(uid bigint, flags text[], seen boolean, flagged boolean, modseq text)
                   WHERE e.mailbox_id = ${target.mailboxId} AND e.uid_validity = ${target.uidValidity}
                     AND e.uid = r.uid AND e.flags IS DISTINCT FROM r.flags
                   RETURNING 1)
                 SELECT count(*)::int AS n FROM changed`.pipe(Effect.flatMap(count))
+              )
             )
           }
           return updated
@@ -278,25 +319,41 @@ export class MailStore extends Context.Service<MailStore, MailStoreShape>()("mai
           ? Effect.succeed(0)
           : scope.run(
               target.owner,
-              sql`
+              Effect.andThen(
+                lockEmailRows(
+                  sql,
+                  sql`e.mailbox_id = ${target.mailboxId} AND e.uid_validity = ${target.uidValidity}
+                    AND e.uid = ANY(${bigints(uids)}::bigint[])`,
+                  "update"
+                ),
+                sql`
                 WITH gone AS (
                   DELETE FROM emails
                   WHERE mailbox_id = ${target.mailboxId} AND uid_validity = ${target.uidValidity}
                     AND uid = ANY(${bigints(uids)}::bigint[])
                   RETURNING 1)
                 SELECT count(*)::int AS n FROM gone`.pipe(Effect.flatMap(count))
+              )
             )
 
       const deleteMissing = (target: BatchTarget, serverUids: ReadonlyArray<number>, upTo: number) =>
         scope.run(
           target.owner,
-          sql`
+          Effect.andThen(
+            lockEmailRows(
+              sql,
+              sql`e.mailbox_id = ${target.mailboxId} AND e.uid_validity = ${target.uidValidity} AND e.uid <= ${upTo}
+                AND NOT (e.uid = ANY(${bigints(serverUids)}::bigint[]))`,
+              "update"
+            ),
+            sql`
             WITH gone AS (
               DELETE FROM emails
               WHERE mailbox_id = ${target.mailboxId} AND uid_validity = ${target.uidValidity} AND uid <= ${upTo}
                 AND NOT (uid = ANY(${bigints(serverUids)}::bigint[]))
               RETURNING 1)
             SELECT count(*)::int AS n FROM gone`.pipe(Effect.flatMap(count))
+          )
         )
 
       const countStored = (target: BatchTarget, upTo: number) =>
@@ -354,12 +411,25 @@ export class MailStore extends Context.Service<MailStore, MailStoreShape>()("mai
           })
         )
 
+      const checkpointColumns = (checkpoint: Checkpoint) => {
+        switch (checkpoint._tag) {
+          case "filled":
+            return sql`filled_from_uid = LEAST(COALESCE(filled_from_uid, ${checkpoint.from}), ${checkpoint.from}),
+              filled_to_uid = GREATEST(COALESCE(filled_to_uid, ${checkpoint.to}), ${checkpoint.to})`
+          case "raised":
+            return sql`filled_to_uid = CASE WHEN filled_from_uid IS NULL THEN NULL
+              ELSE GREATEST(filled_to_uid, ${checkpoint.to}) END`
+          case "complete":
+            return sql`last_uid = GREATEST(last_uid, ${checkpoint.to}), filled_from_uid = NULL, filled_to_uid = NULL`
+        }
+      }
+
       const InsertedRow = Schema.Struct({ id: Schema.String, uid: Schema.Number, inserted: Schema.Boolean })
       const decodeInserted = decodeRows(InsertedRow)
 
       const storeBatch = (
         target: BatchTarget,
-        checkpoint: number,
+        checkpoint: Checkpoint,
         prepare: Effect.Effect<
           { readonly emails: ReadonlyArray<EmailInput>; readonly merges: ReadonlyMap<string, string> },
           SqlError.SqlError
@@ -374,6 +444,17 @@ export class MailStore extends Context.Service<MailStore, MailStoreShape>()("mai
               SELECT pg_advisory_xact_lock(hashtext(${`mail-sync:${target.accountId}`})),
                 set_config('app.search_index', ${options.deferSearchIndex ? "deferred" : "inline"}, true)`
             const { emails, merges } = yield* prepare
+            // the stored rows this batch writes (a replayed batch's, the threads it merges), locked at
+            // once in id order before the upsert and the merges touch them (src/platform/rowLocks.ts)
+            const mergedThreads = [...merges.keys()]
+            if (emails.length > 0 || mergedThreads.length > 0) {
+              yield* lockEmailRows(
+                sql,
+                sql`(e.mailbox_id = ${target.mailboxId} AND e.uid_validity = ${target.uidValidity}
+                    AND e.uid = ANY(${bigints(emails.map((email) => email.uid))}::bigint[]))
+                  OR (e.account_id = ${target.accountId} AND e.thread_id = ANY(${mergedThreads}::text[]))`
+              )
+            }
             let inserted = 0
             if (emails.length > 0) {
               const rows = emails.map((email) => {
@@ -482,7 +563,7 @@ export class MailStore extends Context.Service<MailStore, MailStoreShape>()("mai
                 WHERE account_id = ${target.accountId} AND thread_id = ANY(${froms}::text[])`
             }
             yield* sql`
-              UPDATE mailboxes SET last_uid = GREATEST(last_uid, ${checkpoint}), updated_at = now()
+              UPDATE mailboxes SET ${checkpointColumns(checkpoint)}, updated_at = now()
               WHERE id = ${target.mailboxId} AND uid_validity = ${target.uidValidity}`
             return { inserted, stored: emails.length }
           })

@@ -93,15 +93,20 @@ layer(TestLayer, { excludeTestServices: true, timeout: "120 seconds" })("mail.sy
         generated.reduce((sum, m) => sum + m.attachments.length, 0)
       )
 
-      // the full-text vectors were left out of the sync's path and filled by search.index after it
-      const indexJob = yield* ownerQuery(
+      // the full-text vectors were left out of the sync's path and filled by search.index beside it
+      // (queued by the first stored batch, again by later ones when it had caught up and ended)
+      const indexJobs = yield* ownerQuery(
         Schema.Struct({ id: Schema.String, state: Schema.String }),
         (sql) => sql`SELECT id, state FROM jobs WHERE kind = 'search.index' AND user_id = ${alice}`
       )
-      assert.strictEqual(indexJob.length, 1, "the sync queued one search.index job")
-      const indexed = yield* waitForJob(base, alice, indexJob[0]?.id ?? "")
-      assert.strictEqual(field(indexed, "state"), "succeeded")
-      assert.strictEqual(field(indexed, "result", "indexed"), 300)
+      assert.isAtLeast(indexJobs.length, 1, "the sync queued search.index")
+      let indexedRows = 0
+      for (const indexJob of indexJobs) {
+        const indexed = yield* waitForJob(base, alice, indexJob.id)
+        assert.strictEqual(field(indexed, "state"), "succeeded")
+        indexedRows += Number(field(indexed, "result", "indexed"))
+      }
+      assert.strictEqual(indexedRows, 300, "each message indexed once")
       const vectors = yield* ownerQuery(
         Schema.Struct({ missing: Schema.Number, found: Schema.Number }),
         (sql) => sql`

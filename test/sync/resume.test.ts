@@ -17,6 +17,8 @@ import {
 
 const PASSWORD = "resume-Passw0rd"
 const COUNT = 5_000
+/** Messages appended between the kill and the resumed attempt. */
+const ARRIVING = 20
 const carol = "c3333333-3333-4333-8333-333333333333"
 
 // No worker in this process: workers are real child processes, killed and started by the test.
@@ -37,7 +39,7 @@ const storedCount = (accountId: string) =>
 
 layer(TestLayer, { excludeTestServices: true, timeout: "300 seconds" })("a sync survives its worker", (it) => {
   it.effect(
-    "SIGKILL in the middle of a 5,000-message sync: another worker resumes, exact match, no duplicates",
+    "SIGKILL in the middle of a 5,000-message sync (newest first), mail arrives: another worker resumes, exact match, no duplicates",
     () =>
       Effect.gen(function* () {
         const server = yield* Dovecot
@@ -73,6 +75,20 @@ layer(TestLayer, { excludeTestServices: true, timeout: "300 seconds" })("a sync 
         yield* Effect.promise(() => worker1.exited)
         const atKill = yield* storedCount(accountId)
         assert.isBelow(atKill.n, COUNT, "the worker was killed too late to test anything")
+        // newest first (issue 17): what was stored is the newest messages, the highest UIDs, without a gap
+        const range = yield* ownerQuery(
+          Schema.Struct({ low: Schema.Number, high: Schema.Number, n: Schema.Number }),
+          (sql) =>
+            sql`SELECT min(uid)::int AS low, max(uid)::int AS high, count(*)::int AS n FROM emails
+              WHERE account_id = ${accountId}`
+        ).pipe(Effect.map((rows) => rows[0] ?? { low: 0, high: 0, n: 0 }))
+        assert.strictEqual(range.high, COUNT, "the newest message is stored first")
+        assert.strictEqual(range.high - range.low + 1, range.n, "the stored messages are the newest ones")
+        // mail that arrives while the sync is down: above the pass in progress
+        const arriving = generateMessages(ARRIVING, { seed: 5_001, domain: "arriving.test" })
+        yield* Effect.promise(async () => {
+          for (const message of arriving) await server.append("big", PASSWORD, "INBOX", message.raw)
+        })
         const running = yield* waitForJob(base, carol, jobId, () => true)
         assert.include(["running", "queued"], field(running, "state"))
 
@@ -88,11 +104,11 @@ layer(TestLayer, { excludeTestServices: true, timeout: "300 seconds" })("a sync 
         // the second worker continued from the checkpoint instead of starting over
         const resumed = Number(field(done, "result", "newMessages"))
         assert.isBelow(resumed, COUNT - 900, `the resumed attempt stored ${resumed}`)
-        assert.isAtLeast(resumed + atKill.n, COUNT)
+        assert.isAtLeast(resumed + atKill.n, COUNT + ARRIVING)
 
         const final = yield* storedCount(accountId)
-        assert.strictEqual(final.n, COUNT)
-        assert.strictEqual(final.distinct, COUNT)
+        assert.strictEqual(final.n, COUNT + ARRIVING)
+        assert.strictEqual(final.distinct, COUNT + ARRIVING)
         yield* assertMatchesServer(server, "big", accountId, "INBOX")
 
         // nothing secret in either worker's output (Debug level)

@@ -38,21 +38,33 @@ const TestLayer = syncTestLayer({
   dovecot: { users: [{ user: "slow", pass: PASSWORD }] }
 })
 
-const Stored = Schema.Struct({ n: Schema.Number, distinct: Schema.Number, max: Schema.NullOr(Schema.Number) })
+const Stored = Schema.Struct({
+  n: Schema.Number,
+  distinct: Schema.Number,
+  min: Schema.NullOr(Schema.Number),
+  max: Schema.NullOr(Schema.Number)
+})
 const stored = (accountId: string, path: string) =>
   ownerQuery(
     Stored,
     (sql) =>
-      sql`SELECT count(*)::int AS n, count(DISTINCT (e.uid_validity, e.uid))::int AS distinct, max(e.uid)::float8 AS max
+      sql`SELECT count(*)::int AS n, count(DISTINCT (e.uid_validity, e.uid))::int AS distinct,
+        min(e.uid)::float8 AS min, max(e.uid)::float8 AS max
         FROM emails e JOIN mailboxes m ON m.id = e.mailbox_id WHERE e.account_id = ${accountId} AND m.path = ${path}`
-  ).pipe(Effect.map((rows) => rows[0] ?? { n: 0, distinct: 0, max: null }))
+  ).pipe(Effect.map((rows) => rows[0] ?? { n: 0, distinct: 0, min: null, max: null }))
 
-const Checkpoint = Schema.Struct({ last_uid: Schema.Number, uid_next: Schema.NullOr(Schema.Number) })
+const Checkpoint = Schema.Struct({
+  last_uid: Schema.Number,
+  filled_from_uid: Schema.NullOr(Schema.Number),
+  filled_to_uid: Schema.NullOr(Schema.Number),
+  uid_next: Schema.NullOr(Schema.Number)
+})
 const checkpoint = (accountId: string, path: string) =>
   ownerQuery(
     Checkpoint,
     (sql) =>
-      sql`SELECT last_uid::float8 AS last_uid, uid_next::float8 AS uid_next FROM mailboxes
+      sql`SELECT last_uid::float8 AS last_uid, filled_from_uid::float8 AS filled_from_uid,
+        filled_to_uid::float8 AS filled_to_uid, uid_next::float8 AS uid_next FROM mailboxes
         WHERE account_id = ${accountId} AND path = ${path}`
   ).pipe(Effect.map((rows) => rows[0]))
 
@@ -105,15 +117,23 @@ layer(TestLayer, { excludeTestServices: true, timeout: "240 seconds" })("mail.sy
         const cancelled = yield* waitForJob(base, dave, submitted.jobId)
         assert.strictEqual(field(cancelled, "state"), "cancelled")
 
-        // the checkpoint: every stored message is at or below it, none twice, and it is the last stored UID
+        // the checkpoint (newest first, migration 0061): the stored messages are exactly the range
+        // filled_from_uid..filled_to_uid, the newest ones, none twice; nothing below it is claimed
         const atStop = yield* stored(accountId, "INBOX")
         assert.isAbove(atStop.n, 0, "nothing was stored before the soft limit")
         assert.isBelow(atStop.n, COUNT, "the sync finished before its soft limit: nothing was tested")
         assert.strictEqual(atStop.distinct, atStop.n)
         const inbox = yield* checkpoint(accountId, "INBOX")
         assert.isDefined(inbox)
-        assert.strictEqual(inbox?.last_uid, atStop.max)
-        assert.strictEqual(atStop.n, atStop.max, "UIDs 1..checkpoint are all stored (the seeded UIDs are dense)")
+        assert.strictEqual(inbox?.last_uid, 0)
+        assert.strictEqual(inbox?.filled_to_uid, COUNT, "the newest message was stored first")
+        assert.strictEqual(atStop.max, COUNT)
+        assert.strictEqual(inbox?.filled_from_uid, atStop.min)
+        assert.strictEqual(
+          atStop.n,
+          COUNT - (atStop.min ?? 0) + 1,
+          "the range is all stored (the seeded UIDs are dense)"
+        )
         // the mailbox was left unfinished, so the next sync cannot take it for unchanged
         assert.isNull(inbox?.uid_next ?? null)
         // the mailbox after it was not started

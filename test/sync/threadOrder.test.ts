@@ -86,7 +86,7 @@ const storeLikeTheSync = (target: BatchTarget, batch: ReadonlyArray<{ message: M
       }
     })
     const last = batch[batch.length - 1]?.uid ?? 0
-    yield* store.storeBatch(target, last, prepare, { deferSearchIndex: false })
+    yield* store.storeBatch(target, { _tag: "complete", to: last }, prepare, { deferSearchIndex: false })
   })
 
 /** A fresh account with three mailboxes (threads are per account: every run starts clean). */

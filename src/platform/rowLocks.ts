@@ -1,0 +1,23 @@
+import { Effect } from "effect"
+import type { SqlClient, SqlError, Statement } from "effect/sql"
+
+/**
+ * The one lock order of a user's mail rows (issue 17): every transaction that writes several
+ * `emails` rows first locks all of them in ONE statement, in ascending id, and only then writes.
+ * Two writers over overlapping rows then queue behind each other instead of deadlocking, whatever
+ * order their own statements would visit the rows in (a hash join over a VALUES list, a bitmap scan
+ * in heap order, `= ANY(...)` through an index, one statement per outcome...).
+ *
+ * `no key update` is the lock an UPDATE that leaves the keys alone takes (foreign-key checks of
+ * analysis and embedding rows still pass); `update` is a DELETE's.
+ *
+ * Writers that never wait (search.index: SKIP LOCKED) cannot close a cycle and need no pre-lock.
+ */
+export const lockEmailRows = (
+  sql: SqlClient.SqlClient,
+  where: Statement.Fragment,
+  mode: "no key update" | "update" = "no key update"
+): Effect.Effect<void, SqlError.SqlError> =>
+  sql`
+    SELECT e.id FROM emails e WHERE ${where}
+    ORDER BY e.id ${mode === "update" ? sql`FOR UPDATE` : sql`FOR NO KEY UPDATE`}`.pipe(Effect.asVoid)

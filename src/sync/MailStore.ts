@@ -31,7 +31,7 @@ export interface MailboxRecord {
   readonly highestModseq: string | null
   /** Every message with a UID up to here is stored (under uidValidity). */
   readonly lastUid: number
-  /** A newest-first pass in progress: every message with a UID in this range is stored too (migration 0061). */
+  /** A newest-first pass in progress: every message with a UID in this range is stored too (migration 0060). */
   readonly filled: StoredRange | null
 }
 
@@ -41,7 +41,7 @@ export interface StoredRange {
 }
 
 /**
- * What a stored batch records in the mailbox row, in its transaction (migration 0061):
+ * What a stored batch records in the mailbox row, in its transaction (migration 0060):
  * - `filled`: a batch of a newest-first pass, `from` its lowest UID, `to` the pass's highest;
  * - `raised`: a batch above a pass in progress (mail that arrived since it began), ascending: the
  *   pass's range now reaches `to`;

@@ -11,7 +11,7 @@
  *   4. new messages (UID > checkpoint), newest first: the newest 200 (sizes by UIDNEXT) stored
  *      first, then the rest in descending batches bounded by count and bytes, fetched -> parsed on
  *      the worker threads -> stored, pipelined; each stored batch is one transaction that moves the
- *      checkpoint (migration 0061); the first stored batch queues analysis and indexing;
+ *      checkpoint (migration 0060); the first stored batch queues analysis and indexing;
  *   5. UIDNEXT / HIGHESTMODSEQ / counts stored only once the mailbox pass is complete.
  * A mailbox never sits in memory whole: at most a few batches are in flight.
  *
@@ -127,7 +127,7 @@ export interface PlannedBatch {
 }
 
 /**
- * The batches for the new messages of a mailbox, newest first (migration 0061). `sizes`: the
+ * The batches for the new messages of a mailbox, newest first (migration 0060). `sizes`: the
  * server's UIDs above `lastUid` (ascending), `filled`: the stored range of a pass in progress.
  * - above a pass in progress (mail that arrived since it began): ascending, each batch raises the
  *   pass's top, so what is stored stays one range;
@@ -314,7 +314,7 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
             uidValidity: state.uidValidity
           }
 
-          // the highest stored UID: a pass in progress stored the newest ones (migration 0061)
+          // the highest stored UID: a pass in progress stored the newest ones (migration 0060)
           const storedUpTo = filled?.to ?? lastUid
           // flags and expunges of what is already stored
           if (storedUpTo > 0) {
@@ -361,7 +361,7 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
             }
           }
 
-          // new messages, newest first (migration 0061): the first screen is stored before the rest
+          // new messages, newest first (migration 0060): the first screen is stored before the rest
           if (yield* stopRequested) return false
           let stopped = false
           let done = 0

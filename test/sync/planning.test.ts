@@ -33,7 +33,7 @@ describe("planBatches", () => {
   })
 })
 
-/** The mailbox row's checkpoint columns as MailStore.storeBatch moves them (migration 0061). */
+/** The mailbox row's checkpoint columns as MailStore.storeBatch moves them (migration 0060). */
 interface Row {
   lastUid: number
   filled: StoredRange | null

@@ -117,7 +117,7 @@ layer(TestLayer, { excludeTestServices: true, timeout: "240 seconds" })("mail.sy
         const cancelled = yield* waitForJob(base, dave, submitted.jobId)
         assert.strictEqual(field(cancelled, "state"), "cancelled")
 
-        // the checkpoint (newest first, migration 0061): the stored messages are exactly the range
+        // the checkpoint (newest first, migration 0060): the stored messages are exactly the range
         // filled_from_uid..filled_to_uid, the newest ones, none twice; nothing below it is claimed
         const atStop = yield* stored(accountId, "INBOX")
         assert.isAbove(atStop.n, 0, "nothing was stored before the soft limit")

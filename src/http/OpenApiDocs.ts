@@ -176,6 +176,12 @@ const operationDocs: OperationDocs = {
         "Your synced messages with their analysis, filtered (account, folder, category, tag, score, unread, spam," +
         " analysis state, dates) and sorted by date or score; paged by cursor."
     },
+    matrix: {
+      summary: "Count messages per matrix cell",
+      description:
+        "How many analysed messages fall in each cell of the 3 x 3 urgency x importance matrix (a correction" +
+        " wins), optionally for one account; list a cell with GET /emails?urgency=&importance=."
+    },
     get: {
       summary: "Show a message",
       description: "One message: headers, sanitised body, attachments, folders, the analysis and your corrections."

@@ -11,7 +11,8 @@
  */
 import { Result, Schema } from "effect"
 import { RE2JS } from "re2js"
-import { RuleInput, ruleParseOptions } from "../src/contract/rules/Rule.ts"
+import { ruleParseOptions } from "../src/contract/rules/Rule.ts"
+import { CheckedRuleInput } from "../src/rules/regex.ts"
 import {
   type CompiledRule,
   compileRuleResult,
@@ -29,7 +30,7 @@ const ROUNDS = Number(process.env.ROUNDS ?? 3)
 
 const compileAll = (): ReadonlyArray<CompiledRule> =>
   ruleInputs.map((input, i) => {
-    const decoded = Schema.decodeUnknownSync(RuleInput)(input, ruleParseOptions)
+    const decoded = Schema.decodeUnknownSync(CheckedRuleInput)(input, ruleParseOptions)
     return Result.getOrThrow(compileRuleResult(decoded, { id: `rule-${i}` }))
   })
 

@@ -11,7 +11,7 @@
  *
  * Run: npx tsx bench/rules-regex.ts
  */
-import { checkRegex } from "../src/contract/rules/Rule.ts"
+import { checkRegex } from "../src/rules/regex.ts"
 
 const SIZES_KIB = [1, 4, 8, 16, 64]
 

@@ -25,7 +25,8 @@ import { SqlClient } from "effect/sql"
 import { PlatformLive } from "../src/main/layers.ts"
 import { AccountSessions } from "../src/rules/AccountSessions.ts"
 import { type CompiledRule, compileRuleResult, diffPlan, planActions } from "../src/rules/evaluate.ts"
-import { RuleInput, ruleParseOptions } from "../src/contract/rules/Rule.ts"
+import { ruleParseOptions } from "../src/contract/rules/Rule.ts"
+import { CheckedRuleInput } from "../src/rules/regex.ts"
 import { RuleEvaluator } from "../src/rules/RuleEvaluator.ts"
 import { RuleExecutor } from "../src/rules/RuleExecutor.ts"
 import { RuleMail, type RuleMessage } from "../src/rules/RuleMail.ts"
@@ -167,7 +168,7 @@ const program = (bench: BenchEnvironment) =>
     const sql = yield* SqlClient.SqlClient
 
     for (const input of databaseOnlyRuleInputs) {
-      yield* store.create(owner, Schema.decodeUnknownSync(RuleInput)(input, ruleParseOptions))
+      yield* store.create(owner, Schema.decodeUnknownSync(CheckedRuleInput)(input, ruleParseOptions))
     }
     const compiled: ReadonlyArray<CompiledRule> = (yield* store.list(owner)).map((r) =>
       Result.getOrThrow(compileRuleResult(r.input, { id: r.id }))

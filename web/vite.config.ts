@@ -8,13 +8,18 @@ const contractSources = fileURLToPath(new URL("../src/contract/", import.meta.ur
 
 /**
  * The browser bundle may load the API contract (src/contract) and nothing else of the server: a
- * server module reached through it (directly or transitively) fails the build with its name.
+ * server module reached through it (directly or transitively) fails the build with its name. Nor
+ * re2js (~45 KB gzip): rule regexes are checked by the server (src/rules/regex.ts provides the
+ * contract's RegexSyntax), so the contract must not import it.
  */
 const contractOnly: Plugin = {
   name: "mail-helper:contract-only",
   load(id) {
     if (id.startsWith(serverSources) && !id.startsWith(contractSources)) {
       throw new Error(`the web bundle reached server code outside src/contract: ${id.slice(serverSources.length - 4)}`)
+    }
+    if (id.includes("/node_modules/re2js/")) {
+      throw new Error(`the web bundle reached re2js (the server's regex engine): ${id}`)
     }
     return null
   }

@@ -34,6 +34,9 @@ export interface ListFilters {
   readonly category?: string | undefined
   readonly tag?: string | undefined
   readonly minScore?: number | undefined
+  /** Effective urgency / importance (a correction wins): one cell of the 3 x 3 matrix. */
+  readonly urgency?: number | undefined
+  readonly importance?: number | undefined
   readonly unread?: boolean | undefined
   readonly spam?: boolean | undefined
   readonly analysisState?: typeof AnalysisState.Type | undefined
@@ -151,6 +154,10 @@ const OverridesRow = Schema.Struct({
 
 const IdRow = Schema.Struct({ id: Schema.String })
 
+/** One cell of the urgency x importance matrix: how many analysed messages it holds. */
+const MatrixCellRow = Schema.Struct({ urgency: Level, importance: Level, count: Schema.Int })
+export type MatrixCellCount = typeof MatrixCellRow.Type
+
 const toSummary = (row: SummaryRow): EmailSummary => {
   const score = scoreOf(row.urgency, row.importance)
   return new EmailSummary({
@@ -180,6 +187,14 @@ const toSummary = (row: SummaryRow): EmailSummary => {
 
 export interface EmailsShape {
   readonly list: (userId: UserId, query: ListQuery) => Effect.Effect<ListPage, DatabaseError>
+  /**
+   * Analysed messages (each once, its canonical copy) per effective urgency x importance; cells
+   * without messages are left out.
+   */
+  readonly matrix: (
+    userId: UserId,
+    filters: { readonly accountId?: string | undefined }
+  ) => Effect.Effect<ReadonlyArray<MatrixCellCount>, DatabaseError>
   readonly get: (userId: UserId, id: EmailId) => Effect.Effect<EmailDetail, EmailNotFound | DatabaseError>
   /** The user's messages among `ids`, as summaries keyed by id (unknown and foreign ids are left out). */
   readonly summaries: (
@@ -208,6 +223,7 @@ export class Emails extends Context.Service<Emails, EmailsShape>()("mail-helper/
       const decodeOverrides = decodeRows(OverridesRow)
       const decodeIds = decodeRows(IdRow)
       const decodeCopies = decodeRows(CopyRow)
+      const decodeMatrix = decodeRows(MatrixCellRow)
       const inScope =
         (userId: UserId) =>
         <A, R>(effect: Effect.Effect<A, SqlError.SqlError, R>): Effect.Effect<A, DatabaseError, R> =>
@@ -253,6 +269,8 @@ export class Emails extends Context.Service<Emails, EmailsShape>()("mail-helper/
           ...(f.category === undefined ? [] : [sql`COALESCE(o.category, a.category) = ${f.category}`]),
           ...(f.tag === undefined ? [] : [sql`${f.tag} = ANY(COALESCE(o.tags, a.tags, '{}'))`]),
           ...(f.minScore === undefined ? [] : [sql`${effectiveScore} >= ${f.minScore}`]),
+          ...(f.urgency === undefined ? [] : [sql`COALESCE(o.urgency, a.urgency) = ${f.urgency}`]),
+          ...(f.importance === undefined ? [] : [sql`COALESCE(o.importance, a.importance) = ${f.importance}`]),
           ...(f.spam === undefined
             ? []
             : [f.spam ? sql`COALESCE(o.spam, a.spam) IS TRUE` : sql`COALESCE(o.spam, a.spam) IS NOT TRUE`]),
@@ -472,7 +490,23 @@ export class Emails extends Context.Service<Emails, EmailsShape>()("mail-helper/
           Effect.withSpan("Emails.resetForReprocess")
         )
 
-      return Emails.of({ list, get, summaries, correct, resetForReprocess })
+      const matrix = (userId: UserId, filters: { readonly accountId?: string | undefined }) =>
+        sql`
+          SELECT COALESCE(o.urgency, a.urgency) AS urgency, COALESCE(o.importance, a.importance) AS importance,
+                 count(*)::int AS count
+          FROM emails e ${joins}
+          WHERE ${sql.and([
+            sql`e.user_id = ${userId}`,
+            sql`e.canonical`,
+            sql`e.analysis_state = 'analysed'`,
+            sql`COALESCE(o.urgency, a.urgency) IS NOT NULL`,
+            sql`COALESCE(o.importance, a.importance) IS NOT NULL`,
+            ...(filters.accountId === undefined ? [] : [sql`e.account_id = ${filters.accountId}::uuid`])
+          ])}
+          GROUP BY 1, 2
+          ORDER BY 1 DESC, 2 DESC`.pipe(Effect.flatMap(decodeMatrix), inScope(userId), Effect.withSpan("Emails.matrix"))
+
+      return Emails.of({ list, get, summaries, correct, resetForReprocess, matrix })
     })
   )
 }

@@ -58,6 +58,8 @@ export const EmailsHttpLive = HttpApiBuilder.group(
             category: query.category,
             tag: query.tag?.toLowerCase(),
             minScore: query.minScore,
+            urgency: query.urgency,
+            importance: query.importance,
             unread: flag(query.unread),
             spam: flag(query.spam),
             analysisState: query.analysisState,
@@ -73,6 +75,12 @@ export const EmailsHttpLive = HttpApiBuilder.group(
                 : emailCursor.encode({ s: sort, d: page.next.date, i: page.next.id, c: page.next.score })
           }
         }).pipe(Effect.catchTag("DatabaseError", unavailable))
+      )
+      .handle("matrix", ({ query }) =>
+        CurrentUser.use((user) => emails.matrix(user.id, { accountId: query.accountId })).pipe(
+          Effect.map((cells) => ({ cells, total: cells.reduce((sum, cell) => sum + cell.count, 0) })),
+          Effect.catchTag("DatabaseError", unavailable)
+        )
       )
       .handle("get", ({ params }) =>
         CurrentUser.use((user) => emails.get(user.id, params.id)).pipe(Effect.catchTag("DatabaseError", unavailable))

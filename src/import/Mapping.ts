@@ -11,10 +11,11 @@ import { normalizeTags } from "../emails/Emails.ts"
 import {
   type RuleAction,
   type RuleCondition,
-  RuleInput,
+  type RuleInput,
   type RuleInputEncoded,
   ruleParseOptions
 } from "../contract/rules/Rule.ts"
+import { CheckedRuleInput } from "../rules/regex.ts"
 
 // ---------------------------------------------------------------------------
 // Rules
@@ -387,7 +388,7 @@ export const mapOldRule = (old: OldRuleInput, priority: number): RuleMapping => 
     conditions,
     actions: actions.actions
   }
-  const decoded = Schema.decodeUnknownResult(RuleInput)(candidate, ruleParseOptions)
+  const decoded = Schema.decodeUnknownResult(CheckedRuleInput)(candidate, ruleParseOptions)
   if (Result.isFailure(decoded)) return { _tag: "Unmapped", reasons: schemaProblems(decoded.failure) }
   return { _tag: "Mapped", rule: decoded.success, notes }
 }

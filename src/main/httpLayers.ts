@@ -8,6 +8,7 @@ import { EmailsHttpLayer } from "../emails/EmailsLive.ts"
 import { HealthHttpLive } from "../health/HealthHttp.ts"
 import { Api } from "../contract/Api.ts"
 import { JsonErrorsLive } from "../http/JsonErrors.ts"
+import { DocumentedApi } from "../http/OpenApiDocs.ts"
 import { RequestLimitsLive } from "../http/RequestLimits.ts"
 import { RequestMetricsLive } from "../http/RequestMetrics.ts"
 import { ValidationErrorsLive } from "../http/ValidationErrors.ts"
@@ -25,7 +26,7 @@ import { WebAppLive } from "../webapp/WebApp.ts"
 /** The HTTP application: API groups, OpenAPI document, docs page, the web app at `/`. */
 export const HttpAppLive = <E, R>(authentication: Layer.Layer<Authentication, E, R>) =>
   Layer.mergeAll(
-    HttpApiBuilder.layer(Api, { openapiPath: "/openapi.json" }).pipe(
+    HttpApiBuilder.layer(DocumentedApi, { openapiPath: "/openapi.json" }).pipe(
       Layer.provide([
         HealthHttpLive,
         JobsHttpLive,
@@ -42,7 +43,7 @@ export const HttpAppLive = <E, R>(authentication: Layer.Layer<Authentication, E,
       Layer.provide(RequestMetricsLive),
       Layer.provide(UsersLive)
     ),
-    HttpApiScalar.layer(Api, { path: "/docs" }),
+    HttpApiScalar.layer(DocumentedApi, { path: "/docs" }),
     QueueDashboardLive.pipe(Layer.provide(authentication), Layer.provide(UsersLive)),
     MetricsHttpLive,
     WebAppLive,

@@ -10,7 +10,8 @@ import { SqlClient, type SqlError } from "effect/sql"
 import { type DatabaseError, decodeRows, fromSqlError } from "../platform/Database.ts"
 import type { UserId } from "../contract/users/UserId.ts"
 import { UserScope } from "../users/UserScope.ts"
-import { MatchMode, RuleAction, RuleCondition, type RuleInput, decodeRuleInput } from "../contract/rules/Rule.ts"
+import { MatchMode, RuleAction, RuleCondition, type RuleInput } from "../contract/rules/Rule.ts"
+import { decodeRuleInput } from "./regex.ts"
 import {
   RuleId,
   RuleLimitReached,

@@ -1,4 +1,5 @@
 import { Effect, Layer, Option, Schema, SchemaIssue } from "effect"
+import { HttpRouter } from "effect/http"
 import { HttpApiBuilder } from "effect/http-api"
 import { AccountNotFound } from "../contract/accounts/Account.ts"
 import { Api } from "../contract/Api.ts"
@@ -14,6 +15,7 @@ import { RuleEvaluator } from "./RuleEvaluator.ts"
 import { RuleMail, type RuleMessage } from "./RuleMail.ts"
 import { RuleNotFound } from "../contract/rules/RuleSchemas.ts"
 import { RuleStore, toRuleView } from "./RuleStore.ts"
+import { RegexSyntaxLive } from "./regex.ts"
 import { RunJournal } from "./RunJournal.ts"
 import { RulesUndoJob } from "../contract/jobs/RulesUndoJob.ts"
 import { RuleTestLimits } from "../contract/rules/RulesApi.ts"
@@ -205,5 +207,10 @@ const RulesHandlers = HttpApiBuilder.group(
 
 /** The `rules` API group with the services it needs (needs Jobs, SqlClient and UserScope from the program). */
 export const RulesHttpLive = RulesHandlers.pipe(
-  Layer.provide(Layer.mergeAll(RuleStore.layer, RuleMail.layer, RunJournal.layer, RuleEvaluator.layerConfig))
+  Layer.provide(Layer.mergeAll(RuleStore.layer, RuleMail.layer, RunJournal.layer, RuleEvaluator.layerConfig)),
+  // Rule payloads (RuleInput, RulePatch) are decoded with their regexes checked by re2js. The
+  // builder decodes with the services of this layer's context (Layer.provide; without it every
+  // rules write answered 500), while its types ask for them per request (provideRequest).
+  Layer.provide(RegexSyntaxLive),
+  HttpRouter.provideRequest(RegexSyntaxLive)
 )

@@ -23,7 +23,6 @@ import type { RE2JS } from "re2js"
 import {
   type AddressCondition,
   type CompareOp,
-  checkRegex,
   describeAction,
   foldKey,
   foldText,
@@ -34,6 +33,7 @@ import {
   type TextCondition
 } from "../contract/rules/Rule.ts"
 import { ConditionResult, type ObservedValue } from "../contract/rules/RuleSchemas.ts"
+import { checkRegex } from "./regex.ts"
 
 // ---------------------------------------------------------------------------
 // Inputs

@@ -1,16 +1,36 @@
 import { Config, Console, Effect, Option, Redacted } from "effect"
 import { Argument, Command, Flag, Prompt } from "effect/cli"
+import { text } from "node:stream/consumers"
 import { Auth } from "./Auth.ts"
+import { AuthConfig } from "./AuthConfig.ts"
 import { normaliseEmail, Users } from "./Users.ts"
 
 /**
- * The password of a new user: MAIL_HELPER_PASSWORD when set (for scripts),
- * otherwise asked twice on the terminal, hidden. Never a command-line
- * argument, which other local users could read from the process list.
+ * The first line of standard input, for a password piped in (`printf '%s\n' "$PW" | cli users create ...`)
+ * where there is no terminal to ask on (CI, provisioning, `docker exec` without -t).
+ */
+const passwordFromStdin = Effect.tryPromise({
+  try: () => text(process.stdin),
+  catch: (error) =>
+    `could not read the password from standard input: ${error instanceof Error ? error.message : String(error)}`
+}).pipe(
+  Effect.flatMap((input) => {
+    const line = input.split(/\r?\n/, 1)[0] ?? ""
+    return line.length === 0
+      ? Effect.fail("no password on standard input: pipe it in, or set MAIL_HELPER_PASSWORD")
+      : Effect.succeed(Redacted.make(line))
+  })
+)
+
+/**
+ * The password of a new user: MAIL_HELPER_PASSWORD when set (for scripts), else the first line of
+ * standard input when that is not a terminal, otherwise asked twice on the terminal, hidden. Never a
+ * command-line argument, which other local users could read from the process list.
  */
 const newPassword = Effect.gen(function* () {
   const fromEnv = yield* Config.option(Config.Redacted("MAIL_HELPER_PASSWORD"))
   if (Option.isSome(fromEnv)) return fromEnv.value
+  if (process.stdin.isTTY !== true) return yield* passwordFromStdin
   const first = yield* Prompt.run(Prompt.Password({ message: "Password" }))
   const second = yield* Prompt.run(Prompt.Password({ message: "Password (again)" }))
   if (Redacted.value(first) !== Redacted.value(second)) return yield* Effect.fail("the two passwords differ")
@@ -82,8 +102,21 @@ const create = Command.make(
       const password = yield* newPassword
       const user = yield* createUser({ email, admin, password })
       yield* Console.log(`created ${user.role} ${user.email} (${user.id})`)
+      yield* Console.log(signInHelp(user.email, (yield* AuthConfig).publicOrigins[0]))
     }).pipe(Effect.catch(report))
-).pipe(Command.withDescription("Create a user (MAIL_HELPER_PASSWORD or a prompt gives the password)"))
+).pipe(
+  Command.withDescription(
+    "Create a user (the password comes from MAIL_HELPER_PASSWORD, else standard input when it is not a terminal, else a prompt)"
+  )
+)
+
+/** How the new user signs in: the web app and the API (never the password itself). */
+const signInHelp = (email: string, origin = "http://localhost:3000") =>
+  [
+    `Sign in: ${origin}/sign-in as ${email}`,
+    "Or with curl (session cookie in cookies.txt; then create an API token for scripts):",
+    `  curl -c cookies.txt -H 'content-type: application/json' -d '{"email":"${email}","password":"…"}' ${origin}/api/v1/auth/login`
+  ].join("\n")
 
 const list = Command.make(
   "list",

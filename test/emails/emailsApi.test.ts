@@ -373,4 +373,83 @@ layer(appTestLayer(), { excludeTestServices: true, timeout: "90 seconds" })("ema
       assert.isNull(field(yield* getJson(base, alice, path), "overrides"))
     })
   )
+
+  it.effect(
+    "matrix: counts per urgency x importance equal the analysed list, per account, and follow a correction",
+    () =>
+      Effect.gen(function* () {
+        const { base, a, idsA } = yield* seeded
+        const cellKey = (urgency: unknown, importance: unknown) => `${String(urgency)}x${String(importance)}`
+        /** What the matrix must say: the analysed list, counted by its effective urgency and importance. */
+        const expectedFrom = (list: ReadonlyArray<unknown>) => {
+          const counts = new Map<string, number>()
+          for (const item of list) {
+            const key = cellKey(field(item, "urgency"), field(item, "importance"))
+            counts.set(key, (counts.get(key) ?? 0) + 1)
+          }
+          return counts
+        }
+        const countsOf = (body: unknown) => {
+          const cells = field(body, "cells")
+          assert.isArray(cells)
+          const counts = new Map<string, number>()
+          for (const cell of Array.isArray(cells) ? cells : []) {
+            counts.set(cellKey(field(cell, "urgency"), field(cell, "importance")), Number(field(cell, "count")))
+          }
+          const total = [...counts.values()].reduce((sum, n) => sum + n, 0)
+          assert.strictEqual(field(body, "total"), total)
+          return counts
+        }
+        const compare = (query: string, matrixQuery: string) =>
+          Effect.gen(function* () {
+            const analysed = yield* listAll(base, alice, `analysisState=analysed&limit=100${query}`)
+            assert.isAbove(analysed.length, 0)
+            const counts = countsOf(yield* getJson(base, alice, `/api/v1/emails/matrix${matrixQuery}`))
+            assert.deepStrictEqual([...counts].sort(), [...expectedFrom(analysed)].sort())
+            return counts
+          })
+
+        const before = yield* compare("", "")
+        yield* compare(`&accountId=${a.accountId}`, `?accountId=${a.accountId}`)
+        // a cell's messages are listed with urgency and importance filters, as many as it counts
+        for (const [key, count] of before) {
+          const [urgency, importance] = key.split("x")
+          const cell = yield* listAll(base, alice, `analysisState=analysed&urgency=${urgency}&importance=${importance}`)
+          assert.strictEqual(cell.length, count, key)
+        }
+
+        // a correction moves the message to its new cell
+        const id = idsA[0] ?? ""
+        const detail = yield* getJson(base, alice, `/api/v1/emails/${id}`)
+        const urgency = field(detail, "analysis", "urgency")
+        const importance = field(detail, "analysis", "importance")
+        const corrected = urgency === 3 ? 1 : 3
+        const patched = yield* call(base, "PATCH", `/api/v1/emails/${id}`, {
+          json: { urgency: corrected },
+          headers: as(alice)
+        })
+        assert.strictEqual(patched.status, 200, patched.text)
+        const after = yield* compare("", "")
+        assert.strictEqual(
+          after.get(cellKey(corrected, importance)),
+          (before.get(cellKey(corrected, importance)) ?? 0) + 1
+        )
+        assert.strictEqual(
+          after.get(cellKey(urgency, importance)) ?? 0,
+          (before.get(cellKey(urgency, importance)) ?? 0) - 1
+        )
+        const restored = yield* call(base, "PATCH", `/api/v1/emails/${id}`, {
+          json: { urgency: null },
+          headers: as(alice)
+        })
+        assert.strictEqual(restored.status, 200, restored.text)
+
+        // another user's mail is not counted (Bob's is not analysed); a bad filter is a 400
+        assert.deepStrictEqual(yield* getJson(base, bob, "/api/v1/emails/matrix"), { cells: [], total: 0 })
+        const bad = yield* call(base, "GET", "/api/v1/emails?urgency=4", { headers: as(alice) })
+        assert.strictEqual(bad.status, 400, bad.text)
+        const badAccount = yield* call(base, "GET", "/api/v1/emails/matrix?accountId=nope", { headers: as(alice) })
+        assert.strictEqual(badAccount.status, 400, badAccount.text)
+      })
+  )
 })

@@ -2,7 +2,10 @@ import { assert, layer } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import { HttpRouter } from "effect/http"
 import fc from "fast-check"
+import { mkdtempSync, writeFileSync } from "node:fs"
 import { connect } from "node:net"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { baseUrl, call, field } from "../harness/http.ts"
 import { signUp, withToken } from "../users/helpers.ts"
 import { servedApiLayer } from "./support.ts"
@@ -64,14 +67,27 @@ const assertJsonError = (
   assert.isString(field(response.body, "message"), response.text)
 }
 
-layer(servedApiLayer().pipe(Layer.provideMerge(FailingRoutes), Layer.provideMerge(HttpRouter.layer)), {
-  excludeTestServices: true,
-  timeout: "120 seconds"
-})("every error is JSON with a _tag", (it) => {
+/**
+ * A stand-in web app build: paths outside the API are the web app's (index.html), whether or not
+ * `npm run build:web` ran in this checkout (without a build they are 503 "not built").
+ */
+const webDistDir = mkdtempSync(join(tmpdir(), "mh-errors-web-"))
+writeFileSync(join(webDistDir, "index.html"), "<!doctype html><title>mail-helper</title>")
+
+layer(
+  servedApiLayer({ WEB_DIST_DIR: webDistDir }).pipe(
+    Layer.provideMerge(FailingRoutes),
+    Layer.provideMerge(HttpRouter.layer)
+  ),
+  {
+    excludeTestServices: true,
+    timeout: "120 seconds"
+  }
+)("every error is JSON with a _tag", (it) => {
   it.effect("unknown route: 404 NotFound", () =>
     Effect.gen(function* () {
       const base = yield* baseUrl
-      assertJsonError(yield* call(base, "GET", "/nope"), 404, "NotFound")
+      assertJsonError(yield* call(base, "GET", "/api/v1/nope"), 404, "NotFound")
       assertJsonError(yield* call(base, "POST", "/api/v1/nope", { json: {} }), 404, "NotFound")
       // a path no UTF-8 decodes to is no route either
       assertJsonError(yield* call(base, "GET", "/api/v1/jobs/%ED%A0%80"), 404, "NotFound")

@@ -13,7 +13,7 @@ import {
   pythonRegexDifference,
   pythonTruthy
 } from "../../src/import/Mapping.ts"
-import { checkRegex } from "../../src/contract/rules/Rule.ts"
+import { checkRegex } from "../../src/rules/regex.ts"
 import { compileRuleResult, matchesRule, type RuleSubject } from "../../src/rules/evaluate.ts"
 import { parseMessage } from "../../src/sync/mime.ts"
 import { oldDecision } from "./fixture.ts"

@@ -1,14 +1,7 @@
 import { Effect, Exit, Result, Schema } from "effect"
 import { describe, expect, it } from "vitest"
-import {
-  actionConflicts,
-  checkRegex,
-  decodeRuleInput,
-  RuleAction,
-  RuleCondition,
-  RuleInput,
-  RuleLimits
-} from "../../src/contract/rules/Rule.ts"
+import { actionConflicts, RuleAction, RuleCondition, RuleInput, RuleLimits } from "../../src/contract/rules/Rule.ts"
+import { CheckedRuleInput, checkRegex, decodeRuleInput } from "../../src/rules/regex.ts"
 import { decodeError } from "./fixtures.ts"
 
 const valid = {
@@ -51,7 +44,7 @@ const everyAction = [
 
 describe("RuleInput schema: valid input", () => {
   it("decodes a minimal rule and fills the defaults", () => {
-    const decoded = Schema.decodeUnknownSync(RuleInput)(valid)
+    const decoded = Schema.decodeUnknownSync(CheckedRuleInput)(valid)
     expect(decoded).toEqual({ ...valid, enabled: true, match: "all", stopProcessing: false })
   })
 
@@ -65,7 +58,7 @@ describe("RuleInput schema: valid input", () => {
       actions: everyAction
     }
     expect(decodeError(input)).toBe("")
-    const decoded = Schema.decodeUnknownSync(RuleInput)(input)
+    const decoded = Schema.decodeUnknownSync(CheckedRuleInput)(input)
     expect(decoded.conditions).toHaveLength(everyCondition.length)
     expect(Schema.encodeSync(RuleInput)(decoded)).toEqual(input)
     for (const other of [{ type: "markUnread" }, { type: "unflag" }, { type: "delete" }]) {

@@ -1,6 +1,7 @@
 import { Effect, Exit, Result } from "effect"
 import { describe, expect, it } from "vitest"
-import { checkRegex, type RuleInput } from "../../src/contract/rules/Rule.ts"
+import type { RuleInput } from "../../src/contract/rules/Rule.ts"
+import { checkRegex } from "../../src/rules/regex.ts"
 import {
   compileRule,
   compileRuleResult,

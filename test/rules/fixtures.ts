@@ -1,6 +1,7 @@
 import { Result, Schema } from "effect"
 import { expect } from "vitest"
-import { type RuleInput, RuleInput as RuleInputSchema, ruleParseOptions } from "../../src/contract/rules/Rule.ts"
+import { type RuleInput, ruleParseOptions } from "../../src/contract/rules/Rule.ts"
+import { CheckedRuleInput as RuleInputSchema } from "../../src/rules/regex.ts"
 import {
   type CompiledRule,
   compileRuleResult,

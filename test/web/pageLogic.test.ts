@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Exit, Schema } from "effect"
 import fc from "fast-check"
-import { RuleInput } from "../../src/contract/rules/Rule.ts"
+import { CheckedRuleInput } from "../../src/rules/regex.ts"
 import { correctionOf } from "../../web/src/pages/mail/correction.ts"
 import { inboxQuery, noFilters } from "../../web/src/pages/mail/inboxFilters.ts"
 import {
@@ -62,7 +62,8 @@ describe("search snippets", () => {
   })
 })
 
-const decodesOnServer = (rule: unknown) => Schema.decodeUnknownExit(RuleInput)(rule, { onExcessProperty: "error" })
+const decodesOnServer = (rule: unknown) =>
+  Schema.decodeUnknownExit(CheckedRuleInput)(rule, { onExcessProperty: "error" })
 
 const fieldArb = fc.constantFrom<ConditionField>(...conditionFields)
 // control characters are refused by the schema (and no input field produces them); commas split lists

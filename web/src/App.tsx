@@ -1,26 +1,26 @@
-import { type ComponentType, type JSX, lazy, Suspense, useEffect } from "react"
+import { type JSX, Suspense, useEffect } from "react"
 import { Route, Switch, useLocation } from "wouter"
 import { Layout } from "./components/Layout.tsx"
+import { type LazyPage, lazyPage, PageView } from "./lazyPage.tsx"
 import { NotFoundPage } from "./pages/NotFoundPage.tsx"
 import { SessionProvider, useSession } from "./session.tsx"
 
-// Each page is its own chunk, loaded when first opened: the first screen downloads the shell and one
-// page, not every page (the budget is initial JavaScript; see web/README or the build output).
-const AccountDetailPage = lazy(() =>
-  import("./pages/AccountDetailPage.tsx").then((module) => ({ default: module.AccountDetailPage }))
-)
-const AccountsPage = lazy(() => import("./pages/AccountsPage.tsx").then((module) => ({ default: module.AccountsPage })))
-const AdminPage = lazy(() => import("./pages/AdminPage.tsx").then((module) => ({ default: module.AdminPage })))
-const InboxPage = lazy(() => import("./pages/InboxPage.tsx").then((module) => ({ default: module.InboxPage })))
-const JobsPage = lazy(() => import("./pages/JobsPage.tsx").then((module) => ({ default: module.JobsPage })))
-const MatrixPage = lazy(() => import("./pages/MatrixPage.tsx").then((module) => ({ default: module.MatrixPage })))
-const MessagePage = lazy(() => import("./pages/MessagePage.tsx").then((module) => ({ default: module.MessagePage })))
-const RegisterPage = lazy(() => import("./pages/RegisterPage.tsx").then((module) => ({ default: module.RegisterPage })))
-const RuleEditPage = lazy(() => import("./pages/RuleEditPage.tsx").then((module) => ({ default: module.RuleEditPage })))
-const RulesPage = lazy(() => import("./pages/RulesPage.tsx").then((module) => ({ default: module.RulesPage })))
-const SearchPage = lazy(() => import("./pages/SearchPage.tsx").then((module) => ({ default: module.SearchPage })))
-const SessionsPage = lazy(() => import("./pages/SessionsPage.tsx").then((module) => ({ default: module.SessionsPage })))
-const SignInPage = lazy(() => import("./pages/SignInPage.tsx").then((module) => ({ default: module.SignInPage })))
+// Each page is its own chunk: the first screen downloads the shell and one page, not every page (the
+// budget is initial JavaScript). Once a page is on screen the others are preloaded (see lazyPage.tsx),
+// so a later page change renders without a Suspense fallback.
+const AccountDetailPage = lazyPage(() => import("./pages/AccountDetailPage.tsx").then((m) => m.AccountDetailPage))
+const AccountsPage = lazyPage(() => import("./pages/AccountsPage.tsx").then((m) => m.AccountsPage))
+const AdminPage = lazyPage(() => import("./pages/AdminPage.tsx").then((m) => m.AdminPage))
+const InboxPage = lazyPage(() => import("./pages/InboxPage.tsx").then((m) => m.InboxPage))
+const JobsPage = lazyPage(() => import("./pages/JobsPage.tsx").then((m) => m.JobsPage))
+const MatrixPage = lazyPage(() => import("./pages/MatrixPage.tsx").then((m) => m.MatrixPage))
+const MessagePage = lazyPage(() => import("./pages/MessagePage.tsx").then((m) => m.MessagePage))
+const RegisterPage = lazyPage(() => import("./pages/RegisterPage.tsx").then((m) => m.RegisterPage))
+const RuleEditPage = lazyPage(() => import("./pages/RuleEditPage.tsx").then((m) => m.RuleEditPage))
+const RulesPage = lazyPage(() => import("./pages/RulesPage.tsx").then((m) => m.RulesPage))
+const SearchPage = lazyPage(() => import("./pages/SearchPage.tsx").then((m) => m.SearchPage))
+const SessionsPage = lazyPage(() => import("./pages/SessionsPage.tsx").then((m) => m.SessionsPage))
+const SignInPage = lazyPage(() => import("./pages/SignInPage.tsx").then((m) => m.SignInPage))
 
 /**
  * Every route of the app. The server answers these paths with index.html (src/webapp), so a
@@ -29,7 +29,7 @@ const SignInPage = lazy(() => import("./pages/SignInPage.tsx").then((module) => 
  */
 export const routes: ReadonlyArray<{
   readonly path: string
-  readonly page: ComponentType
+  readonly page: LazyPage
   readonly access: "public" | "signed-in" | "admin"
 }> = [
   { path: "/sign-in", page: SignInPage, access: "public" },
@@ -49,13 +49,7 @@ export const routes: ReadonlyArray<{
 ]
 
 /** Sends a signed-out visitor to sign-in, remembering where they were going. */
-function RequireSignIn({
-  page: Page,
-  admin
-}: {
-  readonly page: ComponentType
-  readonly admin: boolean
-}): JSX.Element | null {
+function RequireSignIn({ page, admin }: { readonly page: LazyPage; readonly admin: boolean }): JSX.Element | null {
   const { session } = useSession()
   const [location, navigate] = useLocation()
   const signedOut = session.status === "signed-out"
@@ -64,7 +58,7 @@ function RequireSignIn({
   }, [signedOut, location, navigate])
   if (session.status !== "signed-in") return null
   if (admin && session.me.role !== "admin") return <NotFoundPage />
-  return <Page />
+  return <PageView page={page} />
 }
 
 export function App(): JSX.Element {
@@ -73,9 +67,13 @@ export function App(): JSX.Element {
       <Layout>
         <Suspense fallback={<p aria-busy="true" className="loading" />}>
           <Switch>
-            {routes.map(({ path, page: Page, access }) => (
+            {routes.map(({ path, page, access }) => (
               <Route key={path} path={path}>
-                {access === "public" ? <Page /> : <RequireSignIn page={Page} admin={access === "admin"} />}
+                {access === "public" ? (
+                  <PageView page={page} />
+                ) : (
+                  <RequireSignIn page={page} admin={access === "admin"} />
+                )}
               </Route>
             ))}
             <Route>

@@ -137,6 +137,14 @@ export const EmailPage = Schema.Struct({
 })
 export type EmailPage = typeof EmailPage.Type
 
+/** Analysed messages per cell of the 3 x 3 matrix (effective urgency x importance); empty cells are left out. */
+export const MatrixCounts = Schema.Struct({
+  cells: Schema.Array(Schema.Struct({ urgency: Level, importance: Level, count: Schema.Int })),
+  /** Sum of the cells' counts. */
+  total: Schema.Int
+})
+export type MatrixCounts = typeof MatrixCounts.Type
+
 const TagInput = Schema.String.pipe(
   Schema.check(Schema.isMinLength(1), Schema.isMaxLength(TAG_MAX_CHARS)),
   Schema.annotate({ description: "Trimmed and lower-cased when stored" })

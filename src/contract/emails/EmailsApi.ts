@@ -8,7 +8,15 @@ import { TooManyRequestsWithRetryAfter } from "../users/UserErrors.ts"
 import { SemanticSearchUnavailable } from "../search/SearchSchemas.ts"
 import { Authentication } from "../users/CurrentUser.ts"
 import { EmailId, EmailNotFound } from "./EmailId.ts"
-import { AnalysisState, CategoryName, Correction, EmailDetail, EmailPage, EmailSummary } from "./EmailViews.ts"
+import {
+  AnalysisState,
+  CategoryName,
+  Correction,
+  EmailDetail,
+  EmailPage,
+  EmailSummary,
+  MatrixCounts
+} from "./EmailViews.ts"
 
 const Uuid = Schema.String.pipe(Schema.check(Schema.isUUID()))
 const BooleanFlag = Schema.Literals(["true", "false"])
@@ -25,6 +33,9 @@ export const EmailListQuery = {
   tag: Schema.optionalKey(Schema.String.pipe(Schema.check(Schema.isMinLength(1), Schema.isMaxLength(TAG_MAX_CHARS)))),
   /** Effective score 3-9 (2 x urgency + importance) at least this. */
   minScore: Schema.optionalKey(intBetween(3, 9)),
+  /** Effective urgency / importance 1-3 (a correction wins): one cell of the matrix. */
+  urgency: Schema.optionalKey(intBetween(1, 3)),
+  importance: Schema.optionalKey(intBetween(1, 3)),
   unread: Schema.optionalKey(BooleanFlag),
   /** `true`: spam only; `false`: everything not judged spam (also what is not analysed yet). */
   spam: Schema.optionalKey(BooleanFlag),
@@ -57,6 +68,13 @@ export class EmailsApi extends HttpApiGroup.make("emails")
     HttpApiEndpoint.get("list", "/emails", {
       query: EmailListQuery,
       success: EmailPage,
+      error: [ValidationError, ServiceUnavailable]
+    })
+  )
+  .add(
+    HttpApiEndpoint.get("matrix", "/emails/matrix", {
+      query: { accountId: Schema.optionalKey(Uuid) },
+      success: MatrixCounts,
       error: [ValidationError, ServiceUnavailable]
     })
   )

@@ -3,8 +3,11 @@
  *
  * A rule is `{ name, enabled, match, priority, stopProcessing, conditions, actions }`.
  * Decoding a rule checks, besides shapes and lengths:
- * - every regex compiles with re2js (linear-time RE2) and is not too large (program size),
- *   the failure names the condition ("condition 2: invalid regex: missing closing ): `(abc`");
+ * - every regex compiles as RE2 (linear time) and is not too large (program size), the failure
+ *   names the condition ("condition 2: invalid regex: missing closing ): `(abc`"). The check is the
+ *   `RegexSyntax` service: decoding conditions needs it, and only the server provides it
+ *   (src/rules/regex.ts, re2js), so the web app's bundle carries no RE2 engine. Encoding (what a
+ *   client does with a payload) needs nothing;
  * - the actions of one rule do not contradict each other (markRead + markUnread, two moves, ...).
  *
  * Semantics that the schema alone does not show (the evaluator lives in `evaluate.ts`):
@@ -15,8 +18,7 @@
  *   (`example.com` matches `mail.example.com`); a leading `@` in the value is ignored.
  * - `negate: true` inverts the condition's result.
  */
-import { Effect, Schema } from "effect"
-import { RE2JS, RE2JSSyntaxException } from "re2js"
+import { Context, Effect, Option, Schema, SchemaIssue } from "effect"
 
 // ---------------------------------------------------------------------------
 // Limits
@@ -46,50 +48,23 @@ export const LevelRange = { minimum: 1, maximum: 3 } as const
 export const ScoreRange = { minimum: 3, maximum: 9 } as const
 
 // ---------------------------------------------------------------------------
-// Regex support (shared with the evaluator)
+// Regex syntax (declared here, provided by the server)
 // ---------------------------------------------------------------------------
 
-/** The re2js flags a regex condition compiles with. */
-export const regexFlags = (caseSensitive: boolean | undefined): number =>
-  caseSensitive === true ? 0 : RE2JS.CASE_INSENSITIVE
-
-export type RegexCheck =
-  | { readonly _tag: "Ok"; readonly regex: RE2JS; readonly programSize: number }
+/** A regex condition's pattern, checked: its RE2 program size, or why it is refused. */
+export type RegexVerdict =
+  | { readonly _tag: "Ok"; readonly programSize: number }
   | { readonly _tag: "Invalid"; readonly problem: string }
 
-const regexProblem = (error: unknown, pattern: string): string => {
-  if (error instanceof RE2JSSyntaxException) {
-    // re2js applies flags as a "(?i)" prefix, which then shows up in the offending fragment
-    const input = error.input ?? ""
-    const fragment = input.startsWith("(?i)") && !pattern.startsWith("(?i)") ? input.slice(4) : input
-    return fragment.length > 0 ? `${error.error}: \`${fragment}\`` : error.error
-  }
-  const message = error instanceof Error ? error.message : String(error)
-  return message.replace(/^error parsing regexp: /, "")
-}
-
 /**
- * Compiles a pattern with re2js and checks its size. `problem` is a short human-readable reason,
- * e.g. "invalid regex: missing closing ): `(abc`".
+ * Checks a regex condition's pattern: RE2 syntax and program size (`RuleLimits.regexMaxProgramSize`).
+ * `problem` is short and human-readable, e.g. "invalid regex: missing closing ): `(abc`". Decoding
+ * `RuleConditions` (so `RuleInput` and `RulePatch`) requires it; the server provides the re2js one.
  */
-export const checkRegex = (pattern: string, caseSensitive?: boolean): RegexCheck => {
-  let regex: RE2JS
-  try {
-    regex = RE2JS.compile(pattern.normalize("NFC"), regexFlags(caseSensitive))
-  } catch (error) {
-    return { _tag: "Invalid", problem: `invalid regex: ${regexProblem(error, pattern)}` }
-  }
-  const programSize = regex.programSize()
-  if (programSize > RuleLimits.regexMaxProgramSize) {
-    return {
-      _tag: "Invalid",
-      problem:
-        `regex too complex: program size ${programSize} exceeds ${RuleLimits.regexMaxProgramSize}` +
-        " (use smaller bounded repeats such as {0,50} instead of {0,1000})"
-    }
-  }
-  return { _tag: "Ok", regex, programSize }
-}
+export class RegexSyntax extends Context.Service<
+  RegexSyntax,
+  { readonly check: (pattern: string, caseSensitive: boolean | undefined) => RegexVerdict }
+>()("mail-helper/RegexSyntax") {}
 
 // ---------------------------------------------------------------------------
 // Building blocks
@@ -257,31 +232,58 @@ export const regexConditions = (
 }
 
 /**
- * Compiles every regex; the issue is reported at `[i, "value"]` and its message names the condition
- * (1-based, as a person counts): "condition 2: invalid regex: missing closing ): `(abc`".
+ * Every regex's problem, reported at `[i, "value"]` with a message naming the condition (1-based, as
+ * a person counts): "condition 2: invalid regex: missing closing ): `(abc`"; then the rule's total
+ * program size.
  */
-const regexesCompile = Schema.makeFilter<ReadonlyArray<RuleCondition>>((conditions) => {
-  const issues: Array<Schema.FilterIssue> = []
+const regexIssues = (
+  syntax: RegexSyntax["Service"],
+  conditions: ReadonlyArray<RuleCondition>
+): ReadonlyArray<SchemaIssue.Issue> => {
+  const issues: Array<SchemaIssue.Issue> = []
   let total = 0
   for (const { index, condition } of regexConditions(conditions)) {
-    const checked = checkRegex(condition.value, condition.caseSensitive)
-    if (checked._tag === "Invalid") {
-      issues.push({ path: [index, "value"], issue: `condition ${index + 1}: ${checked.problem}` })
+    const verdict = syntax.check(condition.value, condition.caseSensitive)
+    if (verdict._tag === "Invalid") {
+      issues.push(
+        new SchemaIssue.Pointer(
+          [index, "value"],
+          new SchemaIssue.InvalidValue({ message: `condition ${index + 1}: ${verdict.problem}` }, condition.value)
+        )
+      )
     } else {
-      total += checked.programSize
+      total += verdict.programSize
     }
   }
   if (issues.length === 0 && total > RuleLimits.ruleMaxRegexProgramSize) {
     issues.push(
-      `regexes too complex together: total program size ${total} exceeds ${RuleLimits.ruleMaxRegexProgramSize}`
+      new SchemaIssue.InvalidValue(
+        {
+          message: `regexes too complex together: total program size ${total} exceeds ${RuleLimits.ruleMaxRegexProgramSize}`
+        },
+        conditions
+      )
     )
   }
   return issues
-})
+}
 
-export const RuleConditions = Schema.Array(RuleCondition).check(
-  Schema.isBetweenLength(1, RuleLimits.maxConditions),
-  regexesCompile
+const ConditionList = Schema.Array(RuleCondition).check(Schema.isBetweenLength(1, RuleLimits.maxConditions))
+
+/** The conditions of a rule; decoding checks every regex with the `RegexSyntax` service. */
+export const RuleConditions = ConditionList.pipe(
+  Schema.middlewareDecoding((decoded) =>
+    Effect.gen(function* () {
+      const conditions = yield* decoded
+      if (Option.isNone(conditions)) return conditions
+      const issues = regexIssues(yield* RegexSyntax, conditions.value)
+      const [first, ...rest] = issues
+      if (first === undefined) return conditions
+      return yield* Effect.fail(
+        rest.length === 0 ? first : new SchemaIssue.Composite(ConditionList.ast, [first, ...rest], conditions.value)
+      )
+    })
+  )
 )
 
 // ---------------------------------------------------------------------------
@@ -516,6 +518,3 @@ export type RuleInputEncoded = typeof RuleInput.Encoded
  * such as `negated` must not silently do nothing).
  */
 export const ruleParseOptions = { errors: "all", onExcessProperty: "error" } as const
-
-/** Decodes untrusted input (an API body, a stored JSON document) into a rule. */
-export const decodeRuleInput = (input: unknown) => Schema.decodeUnknownEffect(RuleInput)(input, ruleParseOptions)

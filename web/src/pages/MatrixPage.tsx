@@ -1,55 +1,72 @@
-import { type JSX, useEffect, useMemo, useState } from "react"
+import { type JSX, useCallback, useEffect, useMemo, useRef, useState } from "react"
 import { Link } from "wouter"
 import { type ApiFailure, callApi } from "../api/client.ts"
+import { useApiQuery } from "../api/useApiQuery.ts"
 import { mailStrings } from "../components/mail/mail.i18n.ts"
 import { MessageList } from "../components/mail/MessageList.tsx"
 import { EmptyState, ErrorMessage, Loading } from "../components/ui.tsx"
 import { formatNumber, useLanguage, useStrings } from "../i18n/index.ts"
 import { matrixStrings } from "./MatrixPage.i18n.ts"
-import { cellKey, groupByCell, type MatrixCell, matrixLevels } from "./mail/matrix.ts"
+import { cellKey, type MatrixCell, matrixLevels } from "./mail/matrix.ts"
 import type { EmailSummary } from "./mail/types.ts"
 import { useMailActivity } from "./mail/useMailActivity.ts"
 
 /**
- * The API has no count per cell (it filters by minimum score, and 2 x urgency + importance does not
- * tell the cell), so the page walks the analysed mail page by page and counts as it goes; the
- * counts grow while it walks and the cells list what was counted.
+ * One cell's messages, highest score first, a page of 100 at a time (GET /emails with the cell's
+ * urgency and importance). A new cell or generation starts again from the first page.
  */
-const useAllAnalysed = (generation: number) => {
+const useCellMessages = (cell: MatrixCell | null, generation: number) => {
   const [items, setItems] = useState<ReadonlyArray<EmailSummary>>([])
-  const [done, setDone] = useState(false)
+  const [cursor, setCursor] = useState<string | null>(null)
+  const [loading, setLoading] = useState(false)
   const [failure, setFailure] = useState<ApiFailure | null>(null)
-  // biome-ignore lint/correctness/useExhaustiveDependencies: a new generation walks again
-  useEffect(() => {
-    const controller = new AbortController()
-    const walk = async () => {
-      let cursor: string | null = null
-      const collected: Array<EmailSummary> = []
-      do {
-        const page = await callApi(
-          (client) =>
-            client.emails.list({
-              query: { sort: "score", analysisState: "analysed", limit: 100, ...(cursor === null ? {} : { cursor }) }
-            }),
-          controller.signal
-        )
-        if (controller.signal.aborted) return
+  const controller = useRef<AbortController | null>(null)
+
+  const load = useCallback(
+    (from: string | null) => {
+      if (cell === null) return
+      controller.current?.abort()
+      const current = new AbortController()
+      controller.current = current
+      setLoading(true)
+      void callApi(
+        (client) =>
+          client.emails.list({
+            query: {
+              sort: "score",
+              analysisState: "analysed",
+              urgency: cell.urgency,
+              importance: cell.importance,
+              limit: 100,
+              ...(from === null ? {} : { cursor: from })
+            }
+          }),
+        current.signal
+      ).then((page) => {
+        if (current.signal.aborted) return
+        setLoading(false)
         if (!page.ok) {
           setFailure(page.failure)
           return
         }
-        collected.push(...page.value.items)
-        setItems([...collected])
-        cursor = page.value.nextCursor
-      } while (cursor !== null)
-      setDone(true)
-    }
-    setDone(false)
-    setFailure(null)
-    void walk()
-    return () => controller.abort()
-  }, [generation])
-  return { items, done, failure }
+        setFailure(null)
+        setItems((before) => (from === null ? page.value.items : [...before, ...page.value.items]))
+        setCursor(page.value.nextCursor)
+      })
+    },
+    [cell]
+  )
+  // biome-ignore lint/correctness/useExhaustiveDependencies: a new generation loads the cell again
+  useEffect(() => {
+    setItems([])
+    setCursor(null)
+    load(null)
+    return () => controller.current?.abort()
+  }, [load, generation])
+  const loadMore = useCallback(() => {
+    if (!loading && cursor !== null) load(cursor)
+  }, [load, loading, cursor])
+  return { items, hasMore: cursor !== null, loading, failure, loadMore }
 }
 
 export function MatrixPage(): JSX.Element {
@@ -57,17 +74,24 @@ export function MatrixPage(): JSX.Element {
   const m = useStrings(mailStrings)
   const language = useLanguage()
   const [generation, setGeneration] = useState(0)
-  const { items, done, failure } = useAllAnalysed(generation)
-  // a walk in progress already sees new mail; a finished one walks again
-  useMailActivity(() => {
-    if (done) setGeneration((n) => n + 1)
-  })
-  const cells = useMemo(() => groupByCell(items), [items])
+  // one request counts every cell (GET /emails/matrix); new mail counts again
+  const counts = useApiQuery((client) => client.emails.matrix({ query: {} }), [generation])
+  useMailActivity(() => setGeneration((n) => n + 1))
+  const cells = useMemo(() => {
+    const byCell = new Map<string, number>()
+    if (counts.state.status === "ok") {
+      for (const cell of counts.state.value.cells) byCell.set(cellKey(cell), cell.count)
+    }
+    return byCell
+  }, [counts.state])
   const [picked, setPicked] = useState<MatrixCell | null>(null)
+  const cellList = useCellMessages(picked, generation)
   const levelName = (level: number) => (level === 1 ? m("level_1") : level === 2 ? m("level_2") : m("level_3"))
-  const pickedItems = picked === null ? [] : (cells.get(cellKey(picked)) ?? [])
+  const done = counts.state.status !== "loading"
+  const total = counts.state.status === "ok" ? counts.state.value.total : 0
+  const failure = counts.state.status === "error" ? counts.state.failure : null
 
-  if (done && items.length === 0 && failure === null) {
+  if (counts.state.status === "ok" && total === 0) {
     return (
       <>
         <h1>{t("title")}</h1>
@@ -84,9 +108,7 @@ export function MatrixPage(): JSX.Element {
       <p>{t("intro")}</p>
       {failure === null ? null : <ErrorMessage failure={failure}>{t("failed")}</ErrorMessage>}
       <p className="hint" aria-live="polite">
-        {done
-          ? t("counted", { count: formatNumber(language, items.length) })
-          : t("counting", { count: formatNumber(language, items.length) })}
+        {done ? t("counted", { count: formatNumber(language, total) }) : null}
       </p>
       {/* rows: urgency high to low; columns: importance low to high */}
       <fieldset className="matrix">
@@ -124,15 +146,21 @@ export function MatrixPage(): JSX.Element {
         ) : (
           <>
             <h2>{t("cellTitle", { urgency: levelName(picked.urgency), importance: levelName(picked.importance) })}</h2>
-            {pickedItems.length === 0 && done ? (
+            {cellList.failure === null ? null : <ErrorMessage failure={cellList.failure}>{t("failed")}</ErrorMessage>}
+            {cellList.items.length === 0 && !cellList.loading && cellList.failure === null ? (
               <p>{t("emptyCell")}</p>
             ) : (
-              <MessageList items={pickedItems} hasMore={false} loading={!done} onEndReached={() => undefined} />
+              <MessageList
+                items={cellList.items}
+                hasMore={cellList.hasMore}
+                loading={cellList.loading}
+                onEndReached={cellList.loadMore}
+              />
             )}
           </>
         )}
       </section>
-      {!done && items.length === 0 && failure === null ? <Loading label={t("counting", { count: 0 })} /> : null}
+      {done ? null : <Loading label={t("counting", { count: 0 })} />}
     </>
   )
 }
@@ -148,7 +176,7 @@ function MatrixRow({
 }: {
   readonly urgency: MatrixCell["urgency"]
   readonly label: string
-  readonly cells: ReadonlyMap<string, ReadonlyArray<EmailSummary>>
+  readonly cells: ReadonlyMap<string, number>
   readonly picked: MatrixCell | null
   readonly onPick: (cell: MatrixCell) => void
   readonly describe: (cell: MatrixCell, count: number) => string
@@ -161,7 +189,7 @@ function MatrixRow({
       </span>
       {matrixLevels.map((importance) => {
         const cell = { urgency, importance }
-        const count = cells.get(cellKey(cell))?.length ?? 0
+        const count = cells.get(cellKey(cell)) ?? 0
         const score = 2 * urgency + importance
         const band = score >= 8 ? "red" : score >= 5 ? "yellow" : "green"
         return (

@@ -1,0 +1,269 @@
+/**
+ * The words of the served OpenAPI document (/openapi.json, /docs): a summary and a description for
+ * every operation, and the two ways to authenticate.
+ *
+ * Why here and not as `OpenApi.annotations` on each endpoint in src/contract: the contract is also
+ * the web app's bundle, and this text would ship to every browser on its first screen (the budget
+ * is initial JavaScript). The table is typed by the contract: an endpoint without an entry, or an
+ * entry for an endpoint that no longer exists, fails `tsc`.
+ */
+import { HttpApi, type HttpApiClient, OpenApi } from "effect/http-api"
+import { Api } from "../contract/Api.ts"
+import { Authentication } from "../contract/users/CurrentUser.ts"
+
+export interface OperationDoc {
+  /** One line, shown in the operation list. */
+  readonly summary: string
+  /** What it does, who may call it, what it answers. */
+  readonly description: string
+}
+
+type ApiClient = HttpApiClient.ForApi<typeof Api>
+export type OperationDocs = {
+  readonly [Group in keyof ApiClient]: { readonly [Endpoint in keyof ApiClient[Group]]: OperationDoc }
+}
+
+/** Scheme names as the document declares them (`components.securitySchemes`). */
+export const SecuritySchemeNames = { session: "sessionCookie", token: "bearerToken" } as const
+
+const securitySchemes = {
+  [SecuritySchemeNames.session]: {
+    type: "apiKey",
+    in: "cookie",
+    name: "mh_session",
+    description:
+      "The session cookie set by POST /api/v1/auth/login (named `__Host-mh_session` when the API runs with" +
+      " Secure cookies). Requests that change something (POST, PUT, PATCH, DELETE) with this cookie must come" +
+      " from the application's own origin: they need an `Origin` header (or `Sec-Fetch-Site`/`Referer`) naming" +
+      " one of PUBLIC_ORIGIN, else they are refused with 403. Browsers send it by themselves; scripts should use" +
+      " a bearer token instead."
+  },
+  [SecuritySchemeNames.token]: {
+    type: "http",
+    scheme: "bearer",
+    description:
+      "An API token (`mh_…`) created with POST /api/v1/auth/tokens, sent as `Authorization: Bearer <token>`." +
+      " Its scopes limit it: `read` for GET/HEAD, `write` for every other method, `admin` to act as an administrator."
+  }
+} as const
+
+const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null
+
+/** `group.endpoint` (the generator's operationId) of every endpoint behind the Authentication middleware. */
+const authenticatedOperations = (): ReadonlySet<string> => {
+  const ids = new Set<string>()
+  HttpApi.reflect(Api, {
+    onGroup: () => undefined,
+    onEndpoint: ({ group, endpoint, middleware }) => {
+      if ([...middleware].some((service) => service.key === Authentication.key))
+        ids.add(`${group.identifier}.${endpoint.identifier}`)
+    }
+  })
+  return ids
+}
+
+/**
+ * Puts the table's words on every operation, declares the security schemes, and marks every
+ * operation behind the Authentication middleware as needing one of them.
+ */
+export const documentOpenApi =
+  (docs: OperationDocs) =>
+  (spec: Record<string, unknown>): Record<string, unknown> => {
+    const authenticated = authenticatedOperations()
+    const byOperationId = new Map<string, OperationDoc>()
+    for (const [group, endpoints] of Object.entries(docs)) {
+      for (const [endpoint, doc] of Object.entries<OperationDoc>(endpoints))
+        byOperationId.set(`${group}.${endpoint}`, doc)
+    }
+    const paths: Record<string, unknown> = {}
+    for (const [path, item] of Object.entries(isRecord(spec["paths"]) ? spec["paths"] : {})) {
+      if (!isRecord(item)) {
+        paths[path] = item
+        continue
+      }
+      const operations: Record<string, unknown> = {}
+      for (const [method, operation] of Object.entries(item)) {
+        if (!isRecord(operation) || typeof operation["operationId"] !== "string") {
+          operations[method] = operation
+          continue
+        }
+        const doc = byOperationId.get(operation["operationId"])
+        operations[method] = {
+          ...operation,
+          ...(doc === undefined ? {} : { summary: doc.summary, description: doc.description }),
+          ...(authenticated.has(operation["operationId"])
+            ? { security: [{ [SecuritySchemeNames.session]: [] }, { [SecuritySchemeNames.token]: [] }] }
+            : {})
+        }
+      }
+      paths[path] = operations
+    }
+    const components = isRecord(spec["components"]) ? spec["components"] : {}
+    return { ...spec, paths, components: { ...components, securitySchemes } }
+  }
+
+const operationDocs: OperationDocs = {
+  health: {
+    live: {
+      summary: "Liveness",
+      description: "Answers 200 while the process runs. Needs no credentials; for container health checks."
+    },
+    ready: {
+      summary: "Readiness",
+      description: "200 when PostgreSQL and Redis answer, else 503 naming what is down. Needs no credentials."
+    }
+  },
+  jobs: {
+    list: {
+      summary: "List your jobs",
+      description:
+        "Your background jobs (sync, analysis, rules runs, ...), newest first, filterable by state, paged by cursor."
+    },
+    get: { summary: "Show a job", description: "One of your jobs: its kind, state, progress, result or error." },
+    cancel: {
+      summary: "Cancel a job",
+      description: "Asks a queued or running job to stop (202). A job that has already finished answers 409."
+    },
+    events: {
+      summary: "Follow a job (Server-Sent Events)",
+      description: "A `text/event-stream` of the job's state and progress; it ends when the job has finished."
+    }
+  },
+  debug: {
+    ping: {
+      summary: "Queue a test job",
+      description: "Queues a `debug.ping` job that waits the given time: checks that workers run. Only when enabled."
+    }
+  },
+  auth: {
+    me: { summary: "Who am I", description: "The signed-in user, the role this request acts with and its scopes." },
+    createToken: {
+      summary: "Create an API token",
+      description: "Creates a bearer token with the given scopes and lifetime. The secret is in this answer only."
+    },
+    listTokens: {
+      summary: "List your API tokens",
+      description: "Your tokens (never their secrets), with scopes and expiry."
+    },
+    revokeToken: { summary: "Revoke an API token", description: "The token stops working at once (204)." },
+    register: {
+      summary: "Register",
+      description:
+        "Creates a user (201). Depending on REGISTRATION_MODE registration is open, needs an invite code, or is closed (403)."
+    },
+    login: {
+      summary: "Sign in",
+      description: "Checks email and password and sets the session cookie. Repeated failures are throttled (429)."
+    },
+    logout: { summary: "Sign out", description: "Ends the session of the cookie sent and clears the cookie (204)." }
+  },
+  admin: {
+    listUsers: { summary: "List users", description: "Every user with role and state. Administrators only." },
+    disableUser: {
+      summary: "Disable a user",
+      description: "The user can no longer sign in; their sessions and tokens stop working. Administrators only."
+    },
+    enableUser: { summary: "Enable a user", description: "Lets a disabled user sign in again. Administrators only." },
+    createInvite: {
+      summary: "Create an invite",
+      description: "An invite code for registration when REGISTRATION_MODE is `invite`. Administrators only."
+    }
+  },
+  emails: {
+    list: {
+      summary: "List messages",
+      description:
+        "Your synced messages with their analysis, filtered (account, folder, category, tag, score, unread, spam," +
+        " analysis state, dates) and sorted by date or score; paged by cursor."
+    },
+    matrix: {
+      summary: "Count messages per matrix cell",
+      description:
+        "How many analysed messages fall in each cell of the 3 x 3 urgency x importance matrix (a correction" +
+        " wins), optionally for one account; list a cell with GET /emails?urgency=&importance=."
+    },
+    get: {
+      summary: "Show a message",
+      description: "One message: headers, sanitised body, attachments, folders, the analysis and your corrections."
+    },
+    correct: {
+      summary: "Correct the analysis",
+      description: "Sets (or with `null` drops) your corrections of urgency, importance, category, spam and tags."
+    },
+    reprocess: {
+      summary: "Analyse a message again",
+      description: "Queues a new analysis and embedding of the message (202 with the jobs)."
+    },
+    similar: {
+      summary: "Similar messages",
+      description: "Messages close in meaning (embeddings). 503 when semantic search is not configured."
+    },
+    reembed: {
+      summary: "Re-embed all messages",
+      description: "Queues embedding of your messages again, e.g. after the embedding model changed (202)."
+    }
+  },
+  search: {
+    search: {
+      summary: "Search messages",
+      description: "Full-text, semantic or both (merged) search over your messages, with highlighted snippets."
+    }
+  },
+  queues: {
+    overview: { summary: "Queue overview", description: "Job counts per queue and state. Administrators only." }
+  },
+  accounts: {
+    create: {
+      summary: "Connect a mail account",
+      description:
+        "Checks the IMAP login first (422 with the server's answer when refused), then stores the account and its" +
+        " encrypted password (201)."
+    },
+    list: { summary: "List accounts", description: "Your mail accounts with state and last sync." },
+    get: {
+      summary: "Show an account",
+      description: "One account: connection, server capabilities, sync strategy and state. Never the password."
+    },
+    update: {
+      summary: "Change an account",
+      description: "Changes the given fields; a new host, port, security or login needs the password and is verified."
+    },
+    remove: {
+      summary: "Remove an account",
+      description: "Deletes the account and its synced mail here (not on the server)."
+    },
+    mailboxes: { summary: "List folders", description: "The account's folders with message counts." },
+    sync: {
+      summary: "Sync now",
+      description: "Queues a sync of the account (202 with the job). 409 while a sync of it is already running."
+    }
+  },
+  rules: {
+    list: { summary: "List rules", description: "Your rules in the order they run (priority)." },
+    create: {
+      summary: "Create a rule",
+      description:
+        "Validates conditions and actions (regexes are RE2 and size-limited; contradicting actions are refused)" +
+        " and stores the rule (201)."
+    },
+    log: { summary: "Rule log", description: "What rules did to which message, newest first." },
+    runs: { summary: "List rule runs", description: "Your rules.apply runs, newest first." },
+    run: { summary: "Show a rule run", description: "One run: its summary and the changes it journaled (for undo)." },
+    undo: { summary: "Undo a rule run", description: "Queues a job that reverts the run's journaled changes (202)." },
+    apply: {
+      summary: "Apply rules to existing mail",
+      description:
+        "Queues a rules.apply run over an account or folder (202); a dry run first tells how many would change."
+    },
+    get: { summary: "Show a rule", description: "One of your rules." },
+    update: { summary: "Change a rule", description: "Changes the given fields; the result is validated as a whole." },
+    remove: { summary: "Delete a rule", description: "Deletes the rule (204); its log stays." },
+    test: {
+      summary: "Test a rule",
+      description: "Evaluates the rule against your recent messages without changing anything and lists the matches."
+    }
+  }
+}
+
+/** The contract with its documentation: what the server serves at /openapi.json and /docs. */
+export const DocumentedApi = Api.annotate(OpenApi.Transform, documentOpenApi(operationDocs))

@@ -2,7 +2,7 @@
  * Which folder of src/ may import which (`npm run check:imports`, run by .ci/run). The layering,
  * lowest first (docs/CONVENTIONS.md has the diagram):
  *
- *   contract   HTTP API groups, job kinds, view and error schemas: effect (and re2js) and itself only
+ *   contract   HTTP API groups, job kinds, view and error schemas: effect and itself only
  *   platform   configuration, database, Redis, metrics, crypto: no feature folder
  *   http       server-side HTTP helpers (error mapping, JSON errors, limits): platform, contract
  *   users      identity, sessions, authorisation: the above
@@ -43,10 +43,10 @@ module.exports = {
     {
       name: "contract-imports-only-effect",
       comment:
-        "A contract is loaded by the browser and by typed clients: it imports effect, other contract modules and re2js (plain JavaScript, for the rules' regular expressions) only.",
+        "A contract is loaded by the browser and by typed clients: it imports effect and other contract modules only (a rule's regex check is declared here as a service; the server provides it with re2js, src/rules/regex.ts).",
       severity: "error",
       from: { path: "^src/contract/" },
-      to: { pathNot: ["^src/contract/", "(^|/)node_modules/(effect|re2js)/", "^(effect|re2js)(/|$)"] }
+      to: { pathNot: ["^src/contract/", "(^|/)node_modules/effect/", "^effect(/|$)"] }
     },
     onlyImports("platform", ["contract"], "The platform knows no feature."),
     onlyImports("http", ["platform", "contract"], "Server-side HTTP helpers shared by the features' handlers."),

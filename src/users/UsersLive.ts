@@ -11,7 +11,7 @@ import { Users } from "./Users.ts"
 import { UserScope } from "./UserScope.ts"
 
 /** Users, sessions, tokens and throttling (needs SqlClient, Redis, AppConfig). */
-export const UsersStoreLive = Layer.mergeAll(
+export const UsersCoreLive = Layer.mergeAll(
   Users.layer,
   ApiTokens.layer,
   Sessions.layer,
@@ -24,5 +24,5 @@ export const UsersStoreLive = Layer.mergeAll(
  * AdminOnly middleware (needs SqlClient, Redis, AppConfig).
  */
 export const UsersLive = Layer.mergeAll(Auth.layer, AuthenticationLive, AdminOnlyLive).pipe(
-  Layer.provideMerge(UsersStoreLive)
+  Layer.provideMerge(UsersCoreLive)
 )

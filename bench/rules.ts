@@ -13,7 +13,7 @@
  *
  * Measured, best of `rounds`:
  *   select     baseline: a plain keyset SELECT of the same rows and columns (pages of 200), no decoding
- *   read       the executor's read path: the same pages through RuleMail.page (view join, decode)
+ *   read       the executor's read path: the same pages through RuleMailStore.page (view join, decode)
  *   evaluate   baseline: planActions + diffPlan over the same messages, in memory (no I/O)
  *   apply      rules.apply, first run: evaluate, write tags/priority overrides and one log row per
  *              rule and changed message (the overrides and log are cleared before each round)
@@ -29,9 +29,9 @@ import { ruleParseOptions } from "../src/contract/rules/Rule.ts"
 import { CheckedRuleInput } from "../src/rules/regex.ts"
 import { RuleEvaluator } from "../src/rules/RuleEvaluator.ts"
 import { RuleExecutor } from "../src/rules/RuleExecutor.ts"
-import { RuleMail, type RuleMessage } from "../src/rules/RuleMail.ts"
+import { RuleMailStore, type RuleMessage } from "../src/rules/RuleMailStore.ts"
 import { RuleStore } from "../src/rules/RuleStore.ts"
-import { RunJournal } from "../src/rules/RunJournal.ts"
+import { RunJournalStore } from "../src/rules/RunJournalStore.ts"
 import { UserId } from "../src/contract/users/UserId.ts"
 import { UserScope } from "../src/users/UserScope.ts"
 import { type BenchEnvironment, benchEnvironment } from "./support/environment.ts"
@@ -120,7 +120,7 @@ const rulesBenchLive = (bench: BenchEnvironment) =>
   RuleExecutor.layer.pipe(
     // the production path: evaluation in the worker threads
     Layer.provideMerge(
-      Layer.mergeAll(RuleStore.layer, RuleMail.layer, RunJournal.layer, NoImap, RuleEvaluator.layerPool(2))
+      Layer.mergeAll(RuleStore.layer, RuleMailStore.layer, RunJournalStore.layer, NoImap, RuleEvaluator.layerPool(2))
     ),
     Layer.provideMerge(PlatformLive),
     Layer.provide(bench.config)
@@ -163,7 +163,7 @@ const program = (bench: BenchEnvironment) =>
   Effect.gen(function* () {
     const executor = yield* RuleExecutor
     const store = yield* RuleStore
-    const mail = yield* RuleMail
+    const mail = yield* RuleMailStore
     const scope = yield* UserScope
     const sql = yield* SqlClient.SqlClient
 
@@ -203,7 +203,7 @@ const program = (bench: BenchEnvironment) =>
     // the executor's read path
     let loaded: ReadonlyArray<RuleMessage> = []
     const read = yield* bestOf(
-      "read (RuleMail.page: view join + decode)",
+      "read (RuleMailStore.page: view join + decode)",
       Effect.gen(function* () {
         const all: Array<RuleMessage> = []
         let after: string | null = null

@@ -15,7 +15,7 @@
  *              check, full int8 scan of 100,000 vectors, exact re-scoring, hydration, snippets
  *   hybrid     both, fused (RRF)
  *   baseline   in the same loop, right after each search: a plain indexed SELECT of the
- *              same rows (Emails.summaries: primary-key lookup of the returned ids with
+ *              same rows (EmailStore.summaries: primary-key lookup of the returned ids with
  *              the analysis/override joins, in the user's scope)
  *
  * Printed: p50/p95 per mode and per query, beside the baseline and the ratio; the cold
@@ -29,8 +29,8 @@ import { spawn } from "node:child_process"
 import { normalize, packQ8, vectorLiteral } from "../src/analysis/embeddingCodec.ts"
 import { embedText } from "../src/analysis/offline/embedding.ts"
 import { embeddingText } from "../src/analysis/ProcessingStore.ts"
-import { Emails } from "../src/emails/Emails.ts"
-import { EmailsServicesLive } from "../src/emails/EmailsLive.ts"
+import { EmailStore } from "../src/emails/EmailStore.ts"
+import { EmailsLive } from "../src/emails/EmailsLive.ts"
 import { PlatformLive } from "../src/main/layers.ts"
 import type { SearchMode } from "../src/contract/search/SearchSchemas.ts"
 import { Search } from "../src/search/Search.ts"
@@ -394,13 +394,13 @@ const main = Effect.gen(function* () {
       `analysis + embeddings + VACUUM ${((loadedAt - emailsAt) / 1000).toFixed(1)} s; database ${size}`
   )
 
-  const services = EmailsServicesLive.pipe(
+  const services = EmailsLive.pipe(
     Layer.provideMerge(PlatformLive),
     Layer.provide(ConfigProvider.layer(ConfigProvider.fromUnknown(bench.env)))
   )
   yield* Effect.gen(function* () {
     const search = yield* Search
-    const emails = yield* Emails
+    const emails = yield* EmailStore
     const index = yield* VectorIndex
     const sql = yield* SqlClient.SqlClient
     const scope = yield* UserScope

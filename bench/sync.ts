@@ -23,7 +23,7 @@ import * as os from "node:os"
 import { type Duration, Effect, Layer, Redacted, Schema } from "effect"
 import { simpleParser } from "mailparser"
 import { AccountId } from "../src/contract/accounts/Account.ts"
-import { AccountsCoreLive } from "../src/accounts/AccountsCoreLive.ts"
+import { AccountsLive } from "../src/accounts/AccountsLive.ts"
 import { AccountStore } from "../src/accounts/AccountStore.ts"
 import { Jobs } from "../src/jobs/Jobs.ts"
 import { JobsLive, PlatformLive } from "../src/main/layers.ts"
@@ -147,7 +147,7 @@ const main = Effect.gen(function* () {
   // Dovecot's CPU is part of what a sync costs the machine
   const dovecotPid = pidByCommandLine(`${server.root}/dovecot.conf`)
   const dovecotCpuNow = () => (dovecotPid === undefined ? Number.NaN : processTreeCpu(dovecotPid))
-  const platform = Layer.mergeAll(AccountsCoreLive).pipe(
+  const platform = Layer.mergeAll(AccountsLive).pipe(
     Layer.provideMerge(JobsLive),
     Layer.provideMerge(PlatformLive),
     Layer.provide(bench.config)

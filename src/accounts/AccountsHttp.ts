@@ -1,11 +1,13 @@
-import { Effect } from "effect"
+import { Effect, Layer } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
 import { Api } from "../contract/Api.ts"
 import { rateLimited, unavailable } from "../http/errorMapping.ts"
 import { CurrentUser } from "../contract/users/CurrentUser.ts"
 import { Accounts } from "./Accounts.ts"
+import { AccountsLive } from "./AccountsLive.ts"
+import { VerifyThrottle } from "./VerifyThrottle.ts"
 
-export const AccountsHttpLive = HttpApiBuilder.group(
+const AccountsHandlers = HttpApiBuilder.group(
   Api,
   "accounts",
   Effect.fn(function* (handlers) {
@@ -48,4 +50,9 @@ export const AccountsHttpLive = HttpApiBuilder.group(
         )
       )
   })
+)
+
+/** The `accounts` API group with its use cases over AccountsLive (needs SqlClient, UserScope, Jobs, JobStore, Redis). */
+export const AccountsHttpLive = AccountsHandlers.pipe(
+  Layer.provide(Accounts.layer.pipe(Layer.provide(VerifyThrottle.layer), Layer.provideMerge(AccountsLive)))
 )

@@ -1,10 +1,19 @@
 import { Layer } from "effect"
-import { Accounts } from "./Accounts.ts"
-import { AccountsCoreLive } from "./AccountsCoreLive.ts"
-import { AccountsHttpLive } from "./AccountsHttp.ts"
-import { VerifyThrottle } from "./VerifyThrottle.ts"
+import { Crypto } from "../platform/Crypto.ts"
+import { Imap } from "../imap/Imap.ts"
+import { AccountSchedules } from "./AccountSchedules.ts"
+import { AccountsConfig } from "./AccountsConfig.ts"
+import { AccountStore } from "./AccountStore.ts"
+import { ImapAccess } from "./ImapAccess.ts"
 
-/** The accounts API group with its service (needs SqlClient, UserScope, Jobs, JobStore, Redis). */
-export const AccountsHttpLayer = AccountsHttpLive.pipe(
-  Layer.provide(Accounts.layer.pipe(Layer.provide(VerifyThrottle.layer), Layer.provideMerge(AccountsCoreLive)))
+/**
+ * The accounts' building blocks for any program: AccountStore (rows, sealed passwords),
+ * ImapAccess (host policy, connect options, login check), AccountSchedules (the one place that
+ * upserts schedulers), with Crypto, Imap and AccountsConfig. Needs SqlClient, UserScope and Jobs.
+ * The API's use cases (Accounts) are composed in AccountsHttp.ts: they load the HTTP errors,
+ * which the worker must not load.
+ */
+export const AccountsLive = Layer.mergeAll(ImapAccess.layer, AccountSchedules.layer).pipe(
+  Layer.provideMerge(AccountStore.layer),
+  Layer.provideMerge(Layer.mergeAll(Crypto.layer, Imap.layer, AccountsConfig.layer))
 )

@@ -5,7 +5,7 @@ import { ServiceUnavailable } from "../contract/http/ApiErrors.ts"
 import { unavailable } from "../http/errorMapping.ts"
 import { Auth } from "../users/Auth.ts"
 import { CurrentUser } from "../contract/users/CurrentUser.ts"
-import { Users } from "../users/Users.ts"
+import { UserStore } from "../users/UserStore.ts"
 
 const redisUnavailable = () => Effect.fail(new ServiceUnavailable({ message: "session store unavailable" }))
 
@@ -13,7 +13,7 @@ export const AdminHttpLive = HttpApiBuilder.group(
   Api,
   "admin",
   Effect.fn(function* (handlers) {
-    const users = yield* Users
+    const users = yield* UserStore
     const auth = yield* Auth
     return handlers
       .handle("listUsers", ({ query }) =>

@@ -1,14 +1,15 @@
-import { Effect, Schema } from "effect"
+import { Effect, Layer, Schema } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
-import { enqueueMessages, enqueueReembedAll } from "../analysis/jobs/enqueue.ts"
 import { Api } from "../contract/Api.ts"
 import { ValidationError } from "../contract/http/ApiErrors.ts"
 import { CursorDate, CursorUuid, cursorCodec, invalidCursor } from "../http/Cursor.ts"
 import { rateLimited, unavailable } from "../http/errorMapping.ts"
-import { Jobs } from "../jobs/Jobs.ts"
 import { Search } from "../search/Search.ts"
+import { SearchHttpLive } from "../search/SearchHttp.ts"
 import { CurrentUser } from "../contract/users/CurrentUser.ts"
-import { Emails, type ListFilters, type SortOrder } from "./Emails.ts"
+import { EmailStore, type ListFilters, type SortOrder } from "./EmailStore.ts"
+import { EmailsLive } from "./EmailsLive.ts"
+import { Reprocessing } from "./Reprocessing.ts"
 
 /** Keyset position of `GET /emails`: the sort it belongs to, then the last message's date, id and score. */
 const emailCursor = cursorCodec(
@@ -32,12 +33,12 @@ const decodeCursor = (cursor: string, sort: SortOrder) =>
 const flag = (value: "true" | "false" | undefined): boolean | undefined =>
   value === undefined ? undefined : value === "true"
 
-export const EmailsHttpLive = HttpApiBuilder.group(
+const EmailsHandlers = HttpApiBuilder.group(
   Api,
   "emails",
   Effect.fn(function* (handlers) {
-    const emails = yield* Emails
-    const jobs = yield* Jobs
+    const emails = yield* EmailStore
+    const reprocessing = yield* Reprocessing
     const search = yield* Search
     return handlers
       .handle("list", ({ query }) =>
@@ -91,18 +92,7 @@ export const EmailsHttpLive = HttpApiBuilder.group(
         )
       )
       .handle("reprocess", ({ params }) =>
-        Effect.gen(function* () {
-          const user = yield* CurrentUser
-          // the user's submit budget first: a refused request leaves the message as it was
-          yield* jobs.admit(user.id)
-          yield* emails.resetForReprocess(user.id, params.id)
-          const { analyze, embed } = yield* enqueueMessages(user.id, [params.id])
-          return {
-            jobId: analyze.jobId,
-            state: analyze.state,
-            embedding: { jobId: embed.jobId, state: embed.state }
-          }
-        }).pipe(
+        CurrentUser.use((user) => reprocessing.message(user.id, params.id)).pipe(
           Effect.catchTag(["DatabaseError", "QueueUnavailable"], unavailable),
           Effect.catchTag("SubmitRateLimited", rateLimited)
         )
@@ -113,15 +103,18 @@ export const EmailsHttpLive = HttpApiBuilder.group(
         )
       )
       .handle("reembed", () =>
-        Effect.gen(function* () {
-          const user = yield* CurrentUser
-          yield* jobs.admit(user.id)
-          const submitted = yield* enqueueReembedAll(user.id, new Date())
-          return { jobId: submitted.jobId, state: submitted.state }
-        }).pipe(
+        CurrentUser.use((user) => reprocessing.reembedAll(user.id)).pipe(
           Effect.catchTag(["DatabaseError", "QueueUnavailable"], unavailable),
           Effect.catchTag("SubmitRateLimited", rateLimited)
         )
       )
   })
+)
+
+/**
+ * The `emails` and `search` API groups with reprocessing over EmailsLive; needs Jobs and the platform.
+ * Search's group is provided here because its hits' summaries come from emails (EmailSummaries).
+ */
+export const EmailsHttpLive = Layer.mergeAll(EmailsHandlers, SearchHttpLive).pipe(
+  Layer.provide(Reprocessing.layer.pipe(Layer.provideMerge(EmailsLive)))
 )

@@ -13,7 +13,7 @@ import { fromSqlError } from "../platform/Database.ts"
 import { RuleLimits } from "../contract/rules/Rule.ts"
 import { RuleStore, RuleStoreLimits } from "../rules/RuleStore.ts"
 import type { UserId } from "../contract/users/UserId.ts"
-import { normaliseEmail, Users } from "../users/Users.ts"
+import { normaliseEmail, UserStore } from "../users/UserStore.ts"
 import { UserScope } from "../users/UserScope.ts"
 import { ImportUserNotFound } from "./ImportErrors.ts"
 import {
@@ -87,7 +87,7 @@ const quoted = (name: string | null) =>
 
 export const runImport = (request: ImportRequest) =>
   Effect.gen(function* () {
-    const users = yield* Users
+    const users = yield* UserStore
     const scope = yield* UserScope
     const sql = yield* SqlClient.SqlClient
     const accounts = yield* AccountStore

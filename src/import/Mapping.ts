@@ -7,7 +7,7 @@ import { Result, Schema } from "effect"
 import { RE2JS } from "re2js"
 import { Host, Label, Password, type Security, Username } from "../contract/accounts/Account.ts"
 import { categories, TAG_MAX_CHARS, TAGS_MAX } from "../contract/analysis/Analysis.ts"
-import { normalizeTags } from "../emails/Emails.ts"
+import { normalizeTags } from "../emails/EmailStore.ts"
 import {
   type RuleAction,
   type RuleCondition,

@@ -1,10 +1,10 @@
 import { Layer } from "effect"
 import { HttpRouter } from "effect/http"
 import { HttpApiBuilder, HttpApiScalar } from "effect/http-api"
-import { AccountsHttpLayer } from "../accounts/AccountsLive.ts"
+import { AccountsHttpLive } from "../accounts/AccountsHttp.ts"
 import { AdminHttpLive } from "../admin/AdminHttp.ts"
 import { DebugHttpLive } from "../debug/DebugHttp.ts"
-import { EmailsHttpLayer } from "../emails/EmailsLive.ts"
+import { EmailsHttpLive } from "../emails/EmailsHttp.ts"
 import { HealthHttpLive } from "../health/HealthHttp.ts"
 import { Api } from "../contract/Api.ts"
 import { JsonErrorsLive } from "../http/JsonErrors.ts"
@@ -34,9 +34,9 @@ export const HttpAppLive = <E, R>(authentication: Layer.Layer<Authentication, E,
         AuthHttpLive,
         AdminHttpLive,
         QueuesHttpLive,
-        AccountsHttpLayer,
+        AccountsHttpLive,
         RulesHttpLive,
-        EmailsHttpLayer
+        EmailsHttpLive
       ]),
       Layer.provide(JobInspector.layer),
       Layer.provide([ValidationErrorsLive, authentication]),

@@ -2,7 +2,7 @@ import { Effect, Layer } from "effect"
 import type { SqlClient } from "effect/sql"
 import { AnalyzeMailJob } from "../contract/jobs/AnalyzeMailJob.ts"
 import { SearchIndexJob } from "../contract/jobs/SearchIndexJob.ts"
-import { enqueueNewMailProcessing } from "../analysis/jobs/enqueue.ts"
+import { enqueueNewMailProcessing } from "../analysis/enqueue.ts"
 import { applyPendingCorrections } from "../import/PendingCorrections.ts"
 import { JobKinds } from "../jobs/JobKinds.ts"
 import { Jobs } from "../jobs/Jobs.ts"
@@ -35,7 +35,7 @@ export const MailFollowUpsLive = Layer.effect(
       mailStored: ({ owner, newMessages, awaitingSearchIndex }) =>
         Effect.gen(function* () {
           if (searchIndexInstalled && awaitingSearchIndex) {
-            // the same submit as search/SearchIndexJob.ts's enqueueSearchIndexing, without loading the processor
+            // the same submit as search/SearchIndexProcessor.ts's enqueueSearchIndexing, without loading the processor
             yield* jobs
               .submit(SearchIndexJob, {}, { ownerId: owner })
               .pipe(

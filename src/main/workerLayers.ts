@@ -3,15 +3,15 @@ import { Effect, Layer } from "effect"
 import { HttpRouter, HttpServerResponse } from "effect/http"
 import { createServer } from "node:http"
 import { withJsonClientErrors } from "../platform/JsonClientErrors.ts"
-import { MailProcessingLive } from "../analysis/MailProcessingLive.ts"
+import { AnalysisLive } from "../analysis/AnalysisLive.ts"
 import { JobInspector } from "../jobs/JobInspector.ts"
 import { QueueMetricsLive } from "../jobs/QueueMetrics.ts"
 import { WorkerIdentity, WorkerRuntimeLive } from "../jobs/WorkerRuntime.ts"
 import { AppConfig } from "../platform/Config.ts"
 import { MetricsHttpLive, ProcessMetricsLive } from "../platform/Metrics.ts"
-import { RuleExecutorLive } from "../rules/RulesLive.ts"
+import { RulesLive } from "../rules/RulesLive.ts"
 import { SearchConfig } from "../search/SearchConfig.ts"
-import { SyncSchedulerWorkerLive, SyncServicesLive } from "../sync/SyncLive.ts"
+import { SyncSchedulerWorkerLive, SyncLive } from "../sync/SyncLive.ts"
 import { type ProcessorServices, processorList } from "./processors.ts"
 
 /** Every processor the worker runs. */
@@ -19,9 +19,9 @@ export const WorkerLive = Layer.mergeAll(
   WorkerRuntimeLive<ProcessorServices>(processorList).pipe(Layer.provide(WorkerIdentity.layer)),
   SyncSchedulerWorkerLive
 ).pipe(
-  Layer.provide(SyncServicesLive),
-  Layer.provide(RuleExecutorLive),
-  Layer.provide(MailProcessingLive),
+  Layer.provide(SyncLive),
+  Layer.provide(RulesLive),
+  Layer.provide(AnalysisLive),
   Layer.provide(SearchConfig.layer)
 )
 

@@ -9,7 +9,7 @@ import type { UserId } from "../contract/users/UserId.ts"
 import type { WireRule } from "./evaluationTask.ts"
 import { compileStored } from "./RuleExecutor.ts"
 import { EvaluationBudgets, RuleEvaluator } from "./RuleEvaluator.ts"
-import { type MessageSelection, RuleMail, type RuleMessage } from "./RuleMail.ts"
+import { type MessageSelection, RuleMailStore, type RuleMessage } from "./RuleMailStore.ts"
 import { RuleStore } from "./RuleStore.ts"
 import { ApplyConfirmationRequired } from "../contract/rules/RuleSchemas.ts"
 
@@ -54,10 +54,10 @@ export const previewApply = (
   ownerId: UserId,
   ruleIds: ReadonlyArray<string> | undefined,
   selection: MessageSelection
-): Effect.Effect<ApplyPreview, DatabaseError, RuleStore | RuleMail | RuleEvaluator> =>
+): Effect.Effect<ApplyPreview, DatabaseError, RuleStore | RuleMailStore | RuleEvaluator> =>
   Effect.gen(function* () {
     const store = yield* RuleStore
-    const mail = yield* RuleMail
+    const mail = yield* RuleMailStore
     const evaluator = yield* RuleEvaluator
     const all = yield* store.list(ownerId)
     const wanted = ruleIds === undefined ? undefined : new Set(ruleIds)

@@ -8,7 +8,7 @@ import { RuleStore } from "./RuleStore.ts"
  * For the mail pipeline (src/main/mailFollowUps.ts), after analysis has saved new mail: submits `rules.apply` for
  * those messages when the user has an enabled rule (one job per 1,000 ids). Returns the submitted
  * jobs (none when the user has no enabled rule). Needs only what every worker has
- * (Jobs, SqlClient, UserScope). Outside ApplyJob.ts so that what submits the job does not load its
+ * (Jobs, SqlClient, UserScope). Outside RulesApplyProcessor.ts so that what submits the job does not load its
  * processor (the API program composes the follow-ups too).
  */
 export const enqueueRulesForNewMail = (ownerId: UserId, emailIds: ReadonlyArray<string>) =>

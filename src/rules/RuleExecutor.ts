@@ -13,7 +13,7 @@
  *    in the server's COPYUID map), guarded by the message's old mailbox + UIDVALIDITY + UID; tags and
  *    priority as user overrides; one `rule_runs` row per rule and message (applied, partial, failed); one
  *    `rule_journal` row per message changed on the server, and one (`kind: "copy"`) per copy made
- *    (for undo, UndoJob.ts).
+ *    (for undo, RulesUndoProcessor.ts).
  *
  * Nothing is written for a change the server did not confirm, so the database never claims a move
  * that did not happen. A change that did happen on the server but not in the database (the attempt
@@ -47,9 +47,9 @@ import {
 } from "./evaluate.ts"
 import type { WireRule } from "./evaluationTask.ts"
 import { EvaluationBudgets, RuleEvaluator } from "./RuleEvaluator.ts"
-import { type NewJournalEntry, RunJournal } from "./RunJournal.ts"
+import { type NewJournalEntry, RunJournalStore } from "./RunJournalStore.ts"
 import { describeAction, type RuleAction } from "../contract/rules/Rule.ts"
-import { type MessageSelection, type OverrideUpdate, RuleMail, type RuleMessage } from "./RuleMail.ts"
+import { type MessageSelection, type OverrideUpdate, RuleMailStore, type RuleMessage } from "./RuleMailStore.ts"
 import type { RunAction, RunOutcome, RunTrigger } from "../contract/rules/RuleSchemas.ts"
 import { type NewRun, RuleStore, type StoredRule } from "./RuleStore.ts"
 
@@ -250,8 +250,8 @@ export class RuleExecutor extends Context.Service<RuleExecutor, RuleExecutorShap
     RuleExecutor,
     Effect.gen(function* () {
       const store = yield* RuleStore
-      const journal = yield* RunJournal
-      const mail = yield* RuleMail
+      const journal = yield* RunJournalStore
+      const mail = yield* RuleMailStore
       const sessions = yield* AccountSessions
       const userScope = yield* UserScope
       const evaluator = yield* RuleEvaluator
@@ -903,7 +903,7 @@ export const dryRunMessages = (
         skipped.push({ email, reason: result?.reason ?? "time_budget" })
         return
       }
-      // RuleMail reads at most maxBodyChars: a body of exactly that length was (in all likelihood) longer
+      // RuleMailStore reads at most maxBodyChars: a body of exactly that length was (in all likelihood) longer
       const length = message.state.bodyText.length
       if ((regexCut !== null && length > regexCut) || (textCut !== null && length >= textCut)) withCutBody += 1
       const { evaluation, explanation, changes } = result.outcome

@@ -1,5 +1,5 @@
 import { Layer } from "effect"
-import { MailProcessingLive } from "../analysis/MailProcessingLive.ts"
+import { AnalysisLive } from "../analysis/AnalysisLive.ts"
 import { Search } from "./Search.ts"
 import { SearchConfig } from "./SearchConfig.ts"
 import { VectorIndex } from "./VectorIndex.ts"
@@ -8,7 +8,7 @@ import { VectorIndex } from "./VectorIndex.ts"
  * Search with the vector index (one per process) and the analysis it embeds queries with, over the
  * platform (SqlClient, UserScope). Needs EmailSummaries (provided by the emails folder).
  */
-export const SearchServicesLive = Search.layer.pipe(
+export const SearchLive = Search.layer.pipe(
   Layer.provideMerge(VectorIndex.layer.pipe(Layer.provide(SearchConfig.layer))),
-  Layer.provideMerge(MailProcessingLive)
+  Layer.provideMerge(AnalysisLive)
 )

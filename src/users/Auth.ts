@@ -11,7 +11,7 @@ import { type SessionUser, Sessions } from "./Sessions.ts"
 import { type EmailTaken, RegistrationClosed, type UserNotFound } from "../contract/users/UserErrors.ts"
 import type { UserId } from "../contract/users/UserId.ts"
 import type { UserView } from "../contract/users/UserViews.ts"
-import { emailProblem, normaliseEmail, Users } from "./Users.ts"
+import { emailProblem, normaliseEmail, UserStore } from "./UserStore.ts"
 
 /** The one answer to a failed sign-in, whatever failed: no hint whether the email exists. */
 export const invalidCredentials = () => new Unauthorized({ message: "invalid email or password" })
@@ -79,7 +79,7 @@ export class Auth extends Context.Service<Auth, AuthShape>()("mail-helper/Auth")
     Auth,
     Effect.gen(function* () {
       const config = yield* AuthConfig
-      const users = yield* Users
+      const users = yield* UserStore
       const passwords = yield* Passwords
       const sessions = yield* Sessions
       const throttle = yield* LoginThrottle

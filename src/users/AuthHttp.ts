@@ -4,7 +4,7 @@ import { HttpApiBuilder } from "effect/http-api"
 import { Api } from "../contract/Api.ts"
 import { Forbidden, ServiceUnavailable, Unauthorized } from "../contract/http/ApiErrors.ts"
 import { unavailable } from "../http/errorMapping.ts"
-import { ApiTokens } from "./ApiTokens.ts"
+import { ApiTokenStore } from "./ApiTokenStore.ts"
 import { Auth } from "./Auth.ts"
 import { AuthConfig, type AuthConfigShape } from "./AuthConfig.ts"
 import { crossSiteRefusal } from "./Csrf.ts"
@@ -47,7 +47,7 @@ export const AuthenticationLive = Layer.effect(
   Effect.gen(function* () {
     const config = yield* AuthConfig
     const sessions = yield* Sessions
-    const tokens = yield* ApiTokens
+    const tokens = yield* ApiTokenStore
     return Authentication.of((httpEffect) =>
       Effect.gen(function* () {
         const request = yield* HttpServerRequest.HttpServerRequest
@@ -92,7 +92,7 @@ export const AuthHttpLive = HttpApiBuilder.group(
   "auth",
   Effect.fn(function* (handlers) {
     const auth = yield* Auth
-    const tokens = yield* ApiTokens
+    const tokens = yield* ApiTokenStore
     const config = yield* AuthConfig
 
     /** Login CSRF and friends: refuse what the browser marks as cross-site. */

@@ -3,7 +3,7 @@ import { Argument, Command, Flag, Prompt } from "effect/cli"
 import { text } from "node:stream/consumers"
 import { Auth } from "./Auth.ts"
 import { AuthConfig } from "./AuthConfig.ts"
-import { normaliseEmail, Users } from "./Users.ts"
+import { normaliseEmail, UserStore } from "./UserStore.ts"
 
 /**
  * The first line of standard input, for a password piped in (`printf '%s\n' "$PW" | cli users create ...`)
@@ -54,7 +54,7 @@ export const createUser = (input: {
 
 const byEmail = (email: string) =>
   Effect.gen(function* () {
-    const users = yield* Users
+    const users = yield* UserStore
     const found = yield* users.findByEmail(normaliseEmail(email))
     if (Option.isNone(found)) return yield* Effect.fail(`no user with email ${normaliseEmail(email)}`)
     return found.value
@@ -123,7 +123,7 @@ const list = Command.make(
   { json: Flag.Boolean("json").pipe(Flag.withDescription("print JSON"), Flag.withDefault(false)) },
   ({ json }) =>
     Effect.gen(function* () {
-      const users = yield* Users
+      const users = yield* UserStore
       const rows: Array<Record<string, unknown>> = []
       let after: string | undefined
       do {

@@ -1,19 +1,19 @@
 import { Layer } from "effect"
 import { AdminOnlyLive } from "./AdminOnly.ts"
-import { ApiTokens } from "./ApiTokens.ts"
+import { ApiTokenStore } from "./ApiTokenStore.ts"
 import { Auth } from "./Auth.ts"
 import { AuthConfig } from "./AuthConfig.ts"
 import { AuthenticationLive } from "./AuthHttp.ts"
 import { LoginThrottle } from "./LoginThrottle.ts"
 import { Passwords } from "./Passwords.ts"
 import { Sessions } from "./Sessions.ts"
-import { Users } from "./Users.ts"
+import { UserStore } from "./UserStore.ts"
 import { UserScope } from "./UserScope.ts"
 
-/** Users, sessions, tokens and throttling (needs SqlClient, Redis, AppConfig). */
-export const UsersStoreLive = Layer.mergeAll(
-  Users.layer,
-  ApiTokens.layer,
+/** UserStore, sessions, tokens and throttling (needs SqlClient, Redis, AppConfig). */
+export const UsersCoreLive = Layer.mergeAll(
+  UserStore.layer,
+  ApiTokenStore.layer,
   Sessions.layer,
   LoginThrottle.layer,
   Passwords.layer
@@ -24,5 +24,5 @@ export const UsersStoreLive = Layer.mergeAll(
  * AdminOnly middleware (needs SqlClient, Redis, AppConfig).
  */
 export const UsersLive = Layer.mergeAll(Auth.layer, AuthenticationLive, AdminOnlyLive).pipe(
-  Layer.provideMerge(UsersStoreLive)
+  Layer.provideMerge(UsersCoreLive)
 )

@@ -3,7 +3,7 @@ import { randomBytes } from "node:crypto"
 import { assert, layer } from "@effect/vitest"
 import { Context, Effect, Layer, Redacted, Schema } from "effect"
 import { AccountId } from "../../src/contract/accounts/Account.ts"
-import { AccountsCoreLive } from "../../src/accounts/AccountsCoreLive.ts"
+import { AccountsLive } from "../../src/accounts/AccountsLive.ts"
 import { AccountStore, passwordAssociatedData } from "../../src/accounts/AccountStore.ts"
 import { rotateSecrets } from "../../src/accounts/KeyRotation.ts"
 import { JobsLive, PlatformLive } from "../../src/main/layers.ts"
@@ -28,7 +28,7 @@ const keyring = (spec: string) => {
 // accounts are created under key 1 only
 const TestLayer = Layer.unwrap(
   Effect.map(makeTestEnv({ SECRET_KEYS: `1:${k1}` }), (env) =>
-    Layer.mergeAll(AccountsCoreLive, ownerDbLayer(env), Layer.succeed(Env, env)).pipe(
+    Layer.mergeAll(AccountsLive, ownerDbLayer(env), Layer.succeed(Env, env)).pipe(
       Layer.provideMerge(JobsLive),
       Layer.provideMerge(PlatformLive),
       Layer.provide(configLayer(env))

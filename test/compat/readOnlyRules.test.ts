@@ -10,7 +10,7 @@ import { HttpRouter } from "effect/http"
 import { HttpApi, HttpApiBuilder } from "effect/http-api"
 import { ImapFlow } from "imapflow"
 import { AccountsApi } from "../../src/contract/accounts/AccountsApi.ts"
-import { AccountsHttpLayer } from "../../src/accounts/AccountsLive.ts"
+import { AccountsHttpLive } from "../../src/accounts/AccountsHttp.ts"
 import { ValidationErrors } from "../../src/contract/http/ValidationErrors.ts"
 import { ValidationErrorsLive } from "../../src/http/ValidationErrors.ts"
 import { JobsApi } from "../../src/contract/jobs/JobsApi.ts"
@@ -19,7 +19,7 @@ import { JobsLive, PlatformLive } from "../../src/main/layers.ts"
 import { WorkerLive } from "../../src/main/workerLayers.ts"
 import { RulesApi } from "../../src/contract/rules/RulesApi.ts"
 import { RulesHttpLive } from "../../src/rules/RulesHttp.ts"
-import { SyncServicesLive } from "../../src/sync/SyncLive.ts"
+import { SyncLive } from "../../src/sync/SyncLive.ts"
 import { Dovecot, publicMailbox } from "../harness/dovecot.ts"
 import { TestAuthenticationLive } from "../harness/TestAuthentication.ts"
 import { configLayer, makeTestEnv } from "../harness/TestEnv.ts"
@@ -46,7 +46,7 @@ class ReadOnlyTestApi extends HttpApi.make("mail-helper")
   .annotate(HttpApi.ParseOptions, { errors: "all", onExcessProperty: "error" }) {}
 
 const HttpLive = HttpApiBuilder.layer(ReadOnlyTestApi).pipe(
-  Layer.provide([JobsHttpLive, AccountsHttpLayer, RulesHttpLive]),
+  Layer.provide([JobsHttpLive, AccountsHttpLive, RulesHttpLive]),
   Layer.provide([ValidationErrorsLive, TestAuthenticationLive])
 )
 
@@ -101,7 +101,7 @@ const TestLayer = Layer.unwrap(
     )
     const dovecot = Dovecot.layer({ users: [READER, PUBLISHER], publicNamespace: true })
     return Layer.mergeAll(http, Layer.succeed(Env, env), ownerDbLayer(env), dovecot, WorkerLive).pipe(
-      Layer.provideMerge(SyncServicesLive),
+      Layer.provideMerge(SyncLive),
       Layer.provideMerge(JobsLive),
       Layer.provideMerge(PlatformLive),
       Layer.provide(configLayer(env))

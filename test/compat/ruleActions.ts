@@ -23,7 +23,7 @@ import { ImapFlow } from "imapflow"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { AccountsApi } from "../../src/contract/accounts/AccountsApi.ts"
-import { AccountsHttpLayer } from "../../src/accounts/AccountsLive.ts"
+import { AccountsHttpLive } from "../../src/accounts/AccountsHttp.ts"
 import { ValidationErrors } from "../../src/contract/http/ValidationErrors.ts"
 import { ValidationErrorsLive } from "../../src/http/ValidationErrors.ts"
 import { JobsApi } from "../../src/contract/jobs/JobsApi.ts"
@@ -43,7 +43,7 @@ class CompatTestApi extends HttpApi.make("mail-helper")
   .annotate(HttpApi.ParseOptions, { errors: "all", onExcessProperty: "error" }) {}
 
 export const CompatHttpLive = HttpApiBuilder.layer(CompatTestApi).pipe(
-  Layer.provide([JobsHttpLive, AccountsHttpLayer, RulesHttpLive]),
+  Layer.provide([JobsHttpLive, AccountsHttpLive, RulesHttpLive]),
   Layer.provide([ValidationErrorsLive, TestAuthenticationLive])
 )
 

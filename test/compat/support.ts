@@ -25,7 +25,7 @@ import { promisify } from "node:util"
 import { JobsLive, PlatformLive } from "../../src/main/layers.ts"
 import { WorkerLive } from "../../src/main/workerLayers.ts"
 import { Imap } from "../../src/imap/Imap.ts"
-import { SyncServicesLive } from "../../src/sync/SyncLive.ts"
+import { SyncLive } from "../../src/sync/SyncLive.ts"
 import { publicMailbox, startDovecot, type StartDovecotOptions } from "../harness/dovecot.ts"
 import {
   CYRUS_ADMIN,
@@ -348,7 +348,7 @@ export const compatLayer = (target: CompatTarget, users: ReadonlyArray<TestImapU
         )
       )
       return Layer.mergeAll(http, Layer.succeed(Env, env), ownerDbLayer(env), server, WorkerLive).pipe(
-        Layer.provideMerge(SyncServicesLive),
+        Layer.provideMerge(SyncLive),
         Layer.provideMerge(JobsLive),
         Layer.provideMerge(PlatformLive),
         Layer.provide(configLayer(env))

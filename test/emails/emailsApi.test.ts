@@ -1,6 +1,6 @@
 import { assert, layer } from "@effect/vitest"
 import { Effect } from "effect"
-import { enqueueNewMailProcessing } from "../../src/analysis/jobs/enqueue.ts"
+import { enqueueNewMailProcessing } from "../../src/analysis/enqueue.ts"
 import { UserId } from "../../src/contract/users/UserId.ts"
 import { baseUrl, call, field } from "../harness/http.ts"
 import { insertMails, type Mailbox, type MailSpec, makeMailbox } from "./fixtures.ts"

@@ -1,7 +1,7 @@
 import { assert, describe, layer } from "@effect/vitest"
 import { Effect } from "effect"
 import { SqlClient } from "effect/sql"
-import { enqueueRulesForNewMail } from "../../src/rules/ApplyJob.ts"
+import { enqueueRulesForNewMail } from "../../src/rules/RulesApplyProcessor.ts"
 import { UserScope } from "../../src/users/UserScope.ts"
 import { Dovecot } from "../harness/dovecot.ts"
 import { baseUrl, call, field } from "../harness/http.ts"

@@ -1,7 +1,7 @@
 import { assert, describe, it, layer } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import { SqlClient } from "effect/sql"
-import { enqueueNewMailProcessing } from "../../src/analysis/jobs/enqueue.ts"
+import { enqueueNewMailProcessing } from "../../src/analysis/enqueue.ts"
 import { reciprocalRankFusion, renderSnippet } from "../../src/search/Search.ts"
 import { defaultSearchConfig, SearchConfig } from "../../src/search/SearchConfig.ts"
 import { scanTopK, VectorIndex } from "../../src/search/VectorIndex.ts"

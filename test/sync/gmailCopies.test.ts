@@ -4,8 +4,8 @@ import { SqlClient } from "effect/sql"
 import { AccountId, MailboxId } from "../../src/contract/accounts/Account.ts"
 import { ProcessingStore } from "../../src/analysis/ProcessingStore.ts"
 import { EmailId } from "../../src/contract/emails/EmailId.ts"
-import { Emails } from "../../src/emails/Emails.ts"
-import { RuleMail } from "../../src/rules/RuleMail.ts"
+import { EmailStore } from "../../src/emails/EmailStore.ts"
+import { RuleMailStore } from "../../src/rules/RuleMailStore.ts"
 import { MailStore } from "../../src/sync/MailStore.ts"
 import { UserId } from "../../src/contract/users/UserId.ts"
 import { UserScope } from "../../src/users/UserScope.ts"
@@ -21,7 +21,7 @@ import { baseUrl, createAccount, expectSucceeded, OwnerDb, syncNow, syncTestLaye
  * never the All Mail one) and the email view lists every folder it is in.
  */
 
-const TestLayer = Layer.mergeAll(RuleMail.layer, Emails.layer, ProcessingStore.layer).pipe(
+const TestLayer = Layer.mergeAll(RuleMailStore.layer, EmailStore.layer, ProcessingStore.layer).pipe(
   Layer.provideMerge(syncTestLayer({ worker: true, dovecot: { gmailLike: true } }))
 )
 
@@ -122,12 +122,12 @@ layer(TestLayer, { excludeTestServices: true, timeout: "120 seconds" })("Gmail-l
       ])
 
       // the email list counts it once; a mailbox's own list still shows its copy
-      const emails = yield* Emails
+      const emails = yield* EmailStore
       const all = yield* emails.list(alice, { filters: { accountId }, sort: "date", limit: 50 })
       assert.strictEqual(all.items.length, 2, "the list counts each message once")
 
       // a rule selects it once, in INBOX (never the All Mail copy)
-      const rules = yield* RuleMail
+      const rules = yield* RuleMailStore
       assert.strictEqual(yield* rules.count(alice, { accountId }), 2)
       const page = yield* rules.page(alice, { accountId }, null, 100)
       const selected = page.filter((row) => row.subjectLine === "Quarterly numbers")

@@ -11,14 +11,14 @@ import { HttpRouter } from "effect/http"
 import { HttpApi, HttpApiBuilder } from "effect/http-api"
 import { SqlClient } from "effect/sql"
 import { AccountsApi } from "../../src/contract/accounts/AccountsApi.ts"
-import { AccountsHttpLayer } from "../../src/accounts/AccountsLive.ts"
+import { AccountsHttpLive } from "../../src/accounts/AccountsHttp.ts"
 import { ValidationErrors } from "../../src/contract/http/ValidationErrors.ts"
 import { ValidationErrorsLive } from "../../src/http/ValidationErrors.ts"
 import { JobsApi } from "../../src/contract/jobs/JobsApi.ts"
 import { JobsHttpLive } from "../../src/jobs/JobsHttp.ts"
 import { JobsLive, PlatformLive } from "../../src/main/layers.ts"
 import { WorkerLive } from "../../src/main/workerLayers.ts"
-import { SyncServicesLive } from "../../src/sync/SyncLive.ts"
+import { SyncLive } from "../../src/sync/SyncLive.ts"
 import { Dovecot, type DovecotServer, type StartDovecotOptions } from "../harness/dovecot.ts"
 import { configLayer, makeTestEnv, type TestEnv } from "../harness/TestEnv.ts"
 import { TestAuthenticationLive } from "../harness/TestAuthentication.ts"
@@ -35,7 +35,7 @@ class SyncTestApi extends HttpApi.make("mail-helper")
   .annotate(HttpApi.ParseOptions, { errors: "all", onExcessProperty: "error" }) {}
 
 export const SyncTestHttpLive = HttpApiBuilder.layer(SyncTestApi).pipe(
-  Layer.provide([JobsHttpLive, AccountsHttpLayer]),
+  Layer.provide([JobsHttpLive, AccountsHttpLive]),
   Layer.provide([ValidationErrorsLive, TestAuthenticationLive])
 )
 
@@ -96,7 +96,7 @@ export const syncTestLayer = (options: SyncTestOptions) =>
         Layer.Services<typeof WorkerLive>
       > = options.worker ? WorkerLive : Layer.empty
       return Layer.mergeAll(base, worker).pipe(
-        Layer.provideMerge(SyncServicesLive),
+        Layer.provideMerge(SyncLive),
         Layer.provideMerge(JobsLive),
         Layer.provideMerge(PlatformLive),
         Layer.provide(configLayer(env)),

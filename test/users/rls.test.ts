@@ -4,7 +4,7 @@ import { SqlClient } from "effect/sql"
 import { PingJob } from "../../src/contract/jobs/PingJob.ts"
 import { Jobs } from "../../src/jobs/Jobs.ts"
 import { DatabaseRoles } from "../../src/platform/Database.ts"
-import { ApiTokens } from "../../src/users/ApiTokens.ts"
+import { ApiTokenStore } from "../../src/users/ApiTokenStore.ts"
 import { Auth } from "../../src/users/Auth.ts"
 import { UserScope } from "../../src/users/UserScope.ts"
 import { apiTestLayer, freshEmail, strongPassword } from "./helpers.ts"
@@ -21,7 +21,7 @@ layer(apiTestLayer(), { excludeTestServices: true, timeout: "60 seconds" })("row
       const sql = yield* SqlClient.SqlClient
       const scope = yield* UserScope
       const jobs = yield* Jobs
-      const tokens = yield* ApiTokens
+      const tokens = yield* ApiTokenStore
       const alice = yield* makeUser("alice")
       const bob = yield* makeUser("bob")
       for (const owner of [alice.id, alice.id, bob.id, null]) {

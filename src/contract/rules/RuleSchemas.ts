@@ -1,7 +1,7 @@
 /**
  * The rules API's schemas: rules as stored and shown, the execution log, dry-run answers, runs and
  * their journal, and the errors the endpoints answer with. Shared by the HTTP contract and the
- * rules services (RuleStore, RuleExecutor, RunJournal), which keep their logic.
+ * rules services (RuleStore, RuleExecutor, RunJournalStore), which keep their logic.
  */
 import { Schema } from "effect"
 import { MatchMode, RuleAction, RuleActions, RuleCondition, RuleConditions, RuleName, RulePriority } from "./Rule.ts"

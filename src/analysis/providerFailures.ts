@@ -1,5 +1,5 @@
-import { PermanentJobError, TransientJobError } from "../../contract/jobs/JobKind.ts"
-import type { AnalysisProviderError } from "../../contract/analysis/Analysis.ts"
+import { PermanentJobError, TransientJobError } from "../contract/jobs/JobKind.ts"
+import type { AnalysisProviderError } from "../contract/analysis/Analysis.ts"
 
 /**
  * A provider failure that no message-by-message handling can fix: the

@@ -1,6 +1,6 @@
 /**
  * The `rules.undo` job (`POST /api/v1/rules/runs/:id/undo`): puts the messages a rule run changed on
- * the server back where they were, with the flags they had, from the run's journal (RunJournal.ts).
+ * the server back where they were, with the flags they had, from the run's journal (RunJournalStore.ts).
  *
  * Per journal row, on the server (never guessed):
  * - the message must still be where the run left it: same mailbox, same UIDVALIDITY, the UID from
@@ -19,20 +19,17 @@
  */
 import { RulesUndoJob, type RulesUndoPayload, UndoLimits, type UndoSummary } from "../contract/jobs/RulesUndoJob.ts"
 import { Effect, Exit, Result, Schema, Scope } from "effect"
-import { SqlClient } from "effect/sql"
-import { lockEmailRows } from "../platform/rowLocks.ts"
 import { CurrentJob, currentOwner } from "../jobs/CurrentJob.ts"
 import { PermanentJobError, TransientJobError } from "../contract/jobs/JobKind.ts"
 import { makeProcessor } from "../jobs/JobProcessor.ts"
 import type { DatabaseError } from "../platform/Database.ts"
 import { type ImapError, type ImapSession, type ImapUnsafeExpunge, isTransientImapError } from "../imap/Imap.ts"
 import type { UserId } from "../contract/users/UserId.ts"
-import { UserScope } from "../users/UserScope.ts"
 import { type AccountSessionError, AccountSessions } from "./AccountSessions.ts"
 import { groupBy } from "./groupBy.ts"
-import { sqlFailure } from "./RuleStore.ts"
 import type { JournalEntry, UndoStatus } from "../contract/rules/RuleSchemas.ts"
-import { RunJournal } from "./RunJournal.ts"
+import { RunJournalStore } from "./RunJournalStore.ts"
+import { RuleMailStore } from "./RuleMailStore.ts"
 
 /** Flags as a comparable set: case-insensitive, without \Recent (the server sets it, nobody can). */
 const flagKey = (flags: ReadonlyArray<string>): string =>
@@ -63,10 +60,9 @@ const isTransient = (error: ImapError | ImapUnsafeExpunge | AccountSessionError)
 export const RulesUndoProcessor = makeProcessor(
   RulesUndoJob,
   Effect.gen(function* () {
-    const journal = yield* RunJournal
+    const journal = yield* RunJournalStore
     const sessions = yield* AccountSessions
-    const sql = yield* SqlClient.SqlClient
-    const userScope = yield* UserScope
+    const mail = yield* RuleMailStore
 
     /** Our row follows the message back (the next sync would too; this keeps the API right meanwhile). */
     const updateRow = (
@@ -76,36 +72,13 @@ export const RulesUndoProcessor = makeProcessor(
     ): Effect.Effect<void, DatabaseError> =>
       entry.emailId === null
         ? Effect.void
-        : userScope
-            .run(
-              ownerId,
-              Effect.gen(function* () {
-                const target = yield* sql<{ readonly id: string }>`
-                  SELECT id FROM mailboxes
-                  WHERE user_id = ${ownerId} AND account_id = ${entry.accountId} AND path = ${entry.before.mailbox}`
-                const mailboxId = target[0]?.id
-                if (mailboxId === undefined) return
-                const lower = entry.before.flags.map((flag) => flag.toLowerCase())
-                // both rows in id order first (src/platform/rowLocks.ts)
-                yield* lockEmailRows(
-                  sql,
-                  sql`e.user_id = ${ownerId} AND (e.id = ${entry.emailId} OR (e.mailbox_id = ${mailboxId}
-                    AND e.uid_validity = ${location.uidValidity} AND e.uid = ${location.uid}))`,
-                  "update"
-                )
-                yield* sql`
-                  DELETE FROM emails
-                  WHERE user_id = ${ownerId} AND mailbox_id = ${mailboxId} AND uid_validity = ${location.uidValidity}
-                    AND uid = ${location.uid} AND id <> ${entry.emailId}`
-                yield* sql`
-                  UPDATE emails SET mailbox_id = ${mailboxId}, uid_validity = ${location.uidValidity},
-                    uid = ${location.uid},
-                    flags = ARRAY(SELECT jsonb_array_elements_text(${JSON.stringify(entry.before.flags)}::jsonb)),
-                    seen = ${lower.includes("\\seen")}, flagged = ${lower.includes("\\flagged")}, updated_at = now()
-                  WHERE id = ${entry.emailId} AND user_id = ${ownerId}`
-              })
-            )
-            .pipe(Effect.catchTag("SqlError", sqlFailure))
+        : mail.restoreMessage(ownerId, {
+            emailId: entry.emailId,
+            accountId: entry.accountId,
+            mailbox: entry.before.mailbox,
+            flags: entry.before.flags,
+            location
+          })
 
     /** Undo of the rows of one mailbox (where the run left them). */
     const undoMailbox = (

@@ -1,11 +1,11 @@
 import { Effect } from "effect"
-import type { EmailId } from "../../contract/emails/EmailId.ts"
-import type { QueueUnavailable } from "../../contract/jobs/Job.ts"
-import { Jobs, type Submitted } from "../../jobs/Jobs.ts"
-import type { DatabaseError } from "../../platform/Database.ts"
-import type { UserId } from "../../contract/users/UserId.ts"
-import { AnalyzeMailJob } from "../../contract/jobs/AnalyzeMailJob.ts"
-import { EmbedMailJob } from "../../contract/jobs/EmbedMailJob.ts"
+import type { EmailId } from "../contract/emails/EmailId.ts"
+import type { QueueUnavailable } from "../contract/jobs/Job.ts"
+import { Jobs, type Submitted } from "../jobs/Jobs.ts"
+import type { DatabaseError } from "../platform/Database.ts"
+import type { UserId } from "../contract/users/UserId.ts"
+import { AnalyzeMailJob } from "../contract/jobs/AnalyzeMailJob.ts"
+import { EmbedMailJob } from "../contract/jobs/EmbedMailJob.ts"
 
 export interface Enqueued {
   readonly analyze: Submitted

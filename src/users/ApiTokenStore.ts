@@ -56,7 +56,7 @@ export interface NewToken {
   readonly expiresInDays?: number | undefined
 }
 
-export interface ApiTokensShape {
+export interface ApiTokenStoreShape {
   /**
    * A new token for the creator, who must be signed in with a session: a token cannot make tokens
    * (so a leaked token cannot outlive its revocation through offspring). Scopes are bounded by the
@@ -77,9 +77,9 @@ export interface ApiTokensShape {
   readonly authenticate: (token: Redacted.Redacted<string>) => Effect.Effect<Option.Option<TokenOwner>, DatabaseError>
 }
 
-export class ApiTokens extends Context.Service<ApiTokens, ApiTokensShape>()("mail-helper/ApiTokens") {
+export class ApiTokenStore extends Context.Service<ApiTokenStore, ApiTokenStoreShape>()("mail-helper/ApiTokenStore") {
   static readonly layer = Layer.effect(
-    ApiTokens,
+    ApiTokenStore,
     Effect.gen(function* () {
       const sql = yield* SqlClient.SqlClient
       const scope = yield* UserScope
@@ -123,7 +123,7 @@ export class ApiTokens extends Context.Service<ApiTokens, ApiTokensShape>()("mai
           const row = rows[0]
           if (row === undefined) return yield* Effect.die(new Error("INSERT ... RETURNING gave no row"))
           return { token, view: toView(row) }
-        }).pipe(Effect.withSpan("ApiTokens.create"))
+        }).pipe(Effect.withSpan("ApiTokenStore.create"))
 
       const list = (userId: UserId) =>
         scope
@@ -137,7 +137,7 @@ export class ApiTokens extends Context.Service<ApiTokens, ApiTokensShape>()("mai
           .pipe(
             Effect.map((rows) => rows.map(toView)),
             dbError,
-            Effect.withSpan("ApiTokens.list")
+            Effect.withSpan("ApiTokenStore.list")
           )
 
       const revoke = (userId: UserId, id: TokenId) =>
@@ -156,7 +156,7 @@ export class ApiTokens extends Context.Service<ApiTokens, ApiTokensShape>()("mai
                 ? Effect.fail(new TokenNotFound({ message: `no API token with id ${id}` }))
                 : Effect.void
             ),
-            Effect.withSpan("ApiTokens.revoke")
+            Effect.withSpan("ApiTokenStore.revoke")
           )
 
       const touch = (tokenId: TokenId, userId: UserId) =>
@@ -167,7 +167,7 @@ export class ApiTokens extends Context.Service<ApiTokens, ApiTokensShape>()("mai
           if (!tokenShape.test(Redacted.value(token))) return Option.none<TokenOwner>()
           // Across users by design: the token is what tells us who the user is.
           const rows = yield* scope.system(
-            "ApiTokens.authenticate",
+            "ApiTokenStore.authenticate",
             sql`
               SELECT t.id AS token_id, u.id AS user_id, u.email, u.role, t.scopes,
                 (t.last_used_at IS NULL OR t.last_used_at < now() - interval '1 minute') AS stale
@@ -189,9 +189,9 @@ export class ApiTokens extends Context.Service<ApiTokens, ApiTokensShape>()("mai
               token: { id: row.token_id, scopes: row.scopes }
             }
           })
-        }).pipe(dbError, Effect.withSpan("ApiTokens.authenticate"))
+        }).pipe(dbError, Effect.withSpan("ApiTokenStore.authenticate"))
 
-      return ApiTokens.of({ create, list, revoke, authenticate })
+      return ApiTokenStore.of({ create, list, revoke, authenticate })
     })
   )
 }

@@ -66,7 +66,7 @@ export interface UserPage {
   readonly nextCursor: string | null
 }
 
-export interface UsersShape {
+export interface UserStoreShape {
   readonly create: (user: NewUser) => Effect.Effect<UserView, EmailTaken | InviteRejected | DatabaseError>
   /** Sign-in lookup by email, across users (the user is not known yet). */
   readonly findCredentials: (email: string) => Effect.Effect<Option.Option<Credentials>, DatabaseError>
@@ -90,9 +90,9 @@ export interface UsersShape {
 }
 
 /** Users and invites in PostgreSQL. Reads for one user run in that user's scope; cross-user work is marked `system`. */
-export class Users extends Context.Service<Users, UsersShape>()("mail-helper/Users") {
+export class UserStore extends Context.Service<UserStore, UserStoreShape>()("mail-helper/UserStore") {
   static readonly layer = Layer.effect(
-    Users,
+    UserStore,
     Effect.gen(function* () {
       const sql = yield* SqlClient.SqlClient
       const scope = yield* UserScope
@@ -103,7 +103,7 @@ export class Users extends Context.Service<Users, UsersShape>()("mail-helper/Use
       const create = (user: NewUser) =>
         scope
           .system(
-            "Users.create",
+            "UserStore.create",
             Effect.gen(function* () {
               if (user.inviteHash !== undefined) {
                 const consumed = yield* sql`
@@ -144,30 +144,33 @@ export class Users extends Context.Service<Users, UsersShape>()("mail-helper/Use
               () => Effect.fail(new EmailTaken({ message: "an account with this email already exists" })),
               (_, error) => Effect.fail(fromSqlError(error))
             ),
-            Effect.withSpan("Users.create")
+            Effect.withSpan("UserStore.create")
           )
 
       const findCredentials = (email: string) =>
         scope
           .system(
-            "Users.findCredentials",
+            "UserStore.findCredentials",
             sql`SELECT * FROM users WHERE email = ${email}`.pipe(Effect.flatMap(firstRow))
           )
           .pipe(
             Effect.map(Option.map((row): Credentials => ({ user: toView(row), passwordHash: row.password_hash }))),
             dbError,
-            Effect.withSpan("Users.findCredentials")
+            Effect.withSpan("UserStore.findCredentials")
           )
 
       const findByEmail = (email: string) =>
         scope
-          .system("Users.findByEmail", sql`SELECT * FROM users WHERE email = ${email}`.pipe(Effect.flatMap(firstRow)))
+          .system(
+            "UserStore.findByEmail",
+            sql`SELECT * FROM users WHERE email = ${email}`.pipe(Effect.flatMap(firstRow))
+          )
           .pipe(Effect.map(Option.map(toView)), dbError)
 
       const get = (id: UserId) =>
         scope
           .run(id, sql`SELECT * FROM users WHERE id = ${id}`.pipe(Effect.flatMap(firstRow)))
-          .pipe(Effect.map(Option.map(toView)), dbError, Effect.withSpan("Users.get"))
+          .pipe(Effect.map(Option.map(toView)), dbError, Effect.withSpan("UserStore.get"))
 
       const recordSignIn = (id: UserId, newPasswordHash: string | undefined) =>
         scope
@@ -188,7 +191,7 @@ export class Users extends Context.Service<Users, UsersShape>()("mail-helper/Use
       const list = (options: { readonly limit: number; readonly after?: string | undefined }) =>
         scope
           .system(
-            "Users.list (admin)",
+            "UserStore.list (admin)",
             sql`
               SELECT * FROM users
               ${options.after === undefined ? sql`` : sql`WHERE email > ${options.after}`}
@@ -206,7 +209,7 @@ export class Users extends Context.Service<Users, UsersShape>()("mail-helper/Use
       const setDisabled = (id: UserId, disabled: boolean) =>
         scope
           .system(
-            disabled ? "Users.disable (admin)" : "Users.enable (admin)",
+            disabled ? "UserStore.disable (admin)" : "UserStore.enable (admin)",
             sql`
               UPDATE users SET
                 disabled_at = ${disabled ? sql`COALESCE(disabled_at, now())` : sql`NULL`},
@@ -232,7 +235,7 @@ export class Users extends Context.Service<Users, UsersShape>()("mail-helper/Use
       }) =>
         scope
           .system(
-            "Users.createInvite (admin)",
+            "UserStore.createInvite (admin)",
             sql<{ readonly expires_at: Date }>`
               INSERT INTO invites (code_hash, email, created_by, expires_at)
               VALUES (${invite.codeHash}, ${invite.email}, ${invite.createdBy}, now() + make_interval(days => ${invite.days}))
@@ -247,7 +250,7 @@ export class Users extends Context.Service<Users, UsersShape>()("mail-helper/Use
             dbError
           )
 
-      return Users.of({ create, findCredentials, findByEmail, get, recordSignIn, list, setDisabled, createInvite })
+      return UserStore.of({ create, findCredentials, findByEmail, get, recordSignIn, list, setDisabled, createInvite })
     })
   )
 }

@@ -185,7 +185,7 @@ const toSummary = (row: SummaryRow): EmailSummary => {
   })
 }
 
-export interface EmailsShape {
+export interface EmailStoreShape {
   readonly list: (userId: UserId, query: ListQuery) => Effect.Effect<ListPage, DatabaseError>
   /**
    * Analysed messages (each once, its canonical copy) per effective urgency x importance; cells
@@ -210,9 +210,9 @@ export interface EmailsShape {
   readonly resetForReprocess: (userId: UserId, id: EmailId) => Effect.Effect<void, EmailNotFound | DatabaseError>
 }
 
-export class Emails extends Context.Service<Emails, EmailsShape>()("mail-helper/Emails") {
+export class EmailStore extends Context.Service<EmailStore, EmailStoreShape>()("mail-helper/EmailStore") {
   static readonly layer = Layer.effect(
-    Emails,
+    EmailStore,
     Effect.gen(function* () {
       const sql = yield* SqlClient.SqlClient
       const scope = yield* UserScope
@@ -305,7 +305,7 @@ export class Emails extends Context.Service<Emails, EmailsShape>()("mail-helper/
             }
           }),
           inScope(userId),
-          Effect.withSpan("Emails.list", { attributes: { "emails.sort": query.sort } })
+          Effect.withSpan("EmailStore.list", { attributes: { "emails.sort": query.sort } })
         )
       }
 
@@ -319,7 +319,7 @@ export class Emails extends Context.Service<Emails, EmailsShape>()("mail-helper/
               Effect.flatMap(decodeSummaries),
               Effect.map((rows) => new Map(rows.map((row) => [row.id, toSummary(row)]))),
               inScope(userId),
-              Effect.withSpan("Emails.summaries")
+              Effect.withSpan("EmailStore.summaries")
             )
 
       const detail = (userId: UserId, id: EmailId) =>
@@ -436,7 +436,7 @@ export class Emails extends Context.Service<Emails, EmailsShape>()("mail-helper/
         })
 
       const get = (userId: UserId, id: EmailId) =>
-        detail(userId, id).pipe(inScope(userId), Effect.flatMap(orNotFound(id)), Effect.withSpan("Emails.get"))
+        detail(userId, id).pipe(inScope(userId), Effect.flatMap(orNotFound(id)), Effect.withSpan("EmailStore.get"))
 
       const correct = (userId: UserId, id: EmailId, correction: Correction) =>
         Effect.gen(function* () {
@@ -476,7 +476,7 @@ export class Emails extends Context.Service<Emails, EmailsShape>()("mail-helper/
                 spam = EXCLUDED.spam, tags = EXCLUDED.tags, updated_at = now()`
           }
           return yield* detail(userId, id)
-        }).pipe(inScope(userId), Effect.flatMap(orNotFound(id)), Effect.withSpan("Emails.correct"))
+        }).pipe(inScope(userId), Effect.flatMap(orNotFound(id)), Effect.withSpan("EmailStore.correct"))
 
       const resetForReprocess = (userId: UserId, id: EmailId) =>
         sql`
@@ -487,7 +487,7 @@ export class Emails extends Context.Service<Emails, EmailsShape>()("mail-helper/
           Effect.flatMap(decodeIds),
           inScope(userId),
           Effect.flatMap((rows) => (rows.length === 0 ? Effect.fail(EmailNotFound.forId(id)) : Effect.void)),
-          Effect.withSpan("Emails.resetForReprocess")
+          Effect.withSpan("EmailStore.resetForReprocess")
         )
 
       const matrix = (userId: UserId, filters: { readonly accountId?: string | undefined }) =>
@@ -504,9 +504,13 @@ export class Emails extends Context.Service<Emails, EmailsShape>()("mail-helper/
             ...(filters.accountId === undefined ? [] : [sql`e.account_id = ${filters.accountId}::uuid`])
           ])}
           GROUP BY 1, 2
-          ORDER BY 1 DESC, 2 DESC`.pipe(Effect.flatMap(decodeMatrix), inScope(userId), Effect.withSpan("Emails.matrix"))
+          ORDER BY 1 DESC, 2 DESC`.pipe(
+          Effect.flatMap(decodeMatrix),
+          inScope(userId),
+          Effect.withSpan("EmailStore.matrix")
+        )
 
-      return Emails.of({ list, get, summaries, correct, resetForReprocess, matrix })
+      return EmailStore.of({ list, get, summaries, correct, resetForReprocess, matrix })
     })
   )
 }

@@ -50,6 +50,15 @@ export interface NewLocation {
   readonly uid: number
 }
 
+export interface RestoredMessage {
+  readonly emailId: string
+  readonly accountId: string
+  /** The mailbox path the message is back in. */
+  readonly mailbox: string
+  readonly flags: ReadonlyArray<string>
+  readonly location: { readonly uidValidity: number; readonly uid: number }
+}
+
 export interface MessageUpdate {
   readonly message: RuleMessage
   /** The message's flags after a confirmed UID STORE. */
@@ -66,7 +75,7 @@ export interface OverrideUpdate {
   readonly importance?: number | undefined
 }
 
-export interface RuleMailShape {
+export interface RuleMailStoreShape {
   readonly count: (ownerId: UserId, selection: MessageSelection) => Effect.Effect<number, DatabaseError>
   /** The next `limit` selected messages with an id greater than `afterId`, in id order. */
   readonly page: (
@@ -93,6 +102,12 @@ export interface RuleMailShape {
     info: MailboxInfo,
     uidValidity: number | null
   ) => Effect.Effect<{ readonly id: string; readonly uidValidity: number | null }, DatabaseError>
+  /**
+   * After an undo moved a message back: its row follows it to `restore.mailbox` (looked up by path
+   * in the account) at `restore.location`, with the flags it had; a row the sync already stored
+   * there for the same UID is replaced. Does nothing when that mailbox has no row.
+   */
+  readonly restoreMessage: (ownerId: UserId, restore: RestoredMessage) => Effect.Effect<void, DatabaseError>
   /** Whether the user has this mail account. */
   readonly hasAccount: (ownerId: UserId, accountId: string) => Effect.Effect<boolean, DatabaseError>
   /** Tags and priority as user overrides (they win over the analysis in `email_effective`). */
@@ -188,9 +203,9 @@ const toMessage = (row: MessageRow): RuleMessage => ({
 
 export { effectiveScore }
 
-export class RuleMail extends Context.Service<RuleMail, RuleMailShape>()("mail-helper/RuleMail") {
+export class RuleMailStore extends Context.Service<RuleMailStore, RuleMailStoreShape>()("mail-helper/RuleMailStore") {
   static readonly layer = Layer.effect(
-    RuleMail,
+    RuleMailStore,
     Effect.gen(function* () {
       const sql = yield* SqlClient.SqlClient
       const scope = yield* UserScope
@@ -281,7 +296,7 @@ export class RuleMail extends Context.Service<RuleMail, RuleMailShape>()("mail-h
           .pipe(
             Effect.map((rows) => rows[0]?.n ?? 0),
             Effect.catchTag("SqlError", sqlFailure),
-            Effect.withSpan("RuleMail.count")
+            Effect.withSpan("RuleMailStore.count")
           )
 
       const page = (ownerId: UserId, selection: MessageSelection, afterId: string | null, limit: number) =>
@@ -298,7 +313,7 @@ export class RuleMail extends Context.Service<RuleMail, RuleMailShape>()("mail-h
               sql`e.id`
             ).pipe(Effect.flatMap(messages))
           )
-          .pipe(Effect.catchTag("SqlError", sqlFailure), Effect.withSpan("RuleMail.page"))
+          .pipe(Effect.catchTag("SqlError", sqlFailure), Effect.withSpan("RuleMailStore.page"))
 
       const byId = (ownerId: UserId, emailId: string) =>
         scope
@@ -313,7 +328,7 @@ export class RuleMail extends Context.Service<RuleMail, RuleMailShape>()("mail-h
           .pipe(
             Effect.map((found) => Option.fromNullishOr(found[0])),
             Effect.catchTag("SqlError", sqlFailure),
-            Effect.withSpan("RuleMail.byId")
+            Effect.withSpan("RuleMailStore.byId")
           )
 
       const latest = (ownerId: UserId, limit: number) =>
@@ -330,7 +345,7 @@ export class RuleMail extends Context.Service<RuleMail, RuleMailShape>()("mail-h
               sql`e.mail_date DESC, e.id DESC`
             ).pipe(Effect.flatMap(messages))
           )
-          .pipe(Effect.catchTag("SqlError", sqlFailure), Effect.withSpan("RuleMail.latest"))
+          .pipe(Effect.catchTag("SqlError", sqlFailure), Effect.withSpan("RuleMailStore.latest"))
 
       const updateMessage = (ownerId: UserId, update: MessageUpdate) =>
         scope
@@ -380,7 +395,7 @@ export class RuleMail extends Context.Service<RuleMail, RuleMailShape>()("mail-h
               return rows.length > 0
             })
           )
-          .pipe(Effect.catchTag("SqlError", sqlFailure), Effect.withSpan("RuleMail.updateMessage"))
+          .pipe(Effect.catchTag("SqlError", sqlFailure), Effect.withSpan("RuleMailStore.updateMessage"))
 
       const ensureMailbox = (ownerId: UserId, accountId: string, info: MailboxInfo, uidValidity: number | null) =>
         scope
@@ -401,7 +416,7 @@ export class RuleMail extends Context.Service<RuleMail, RuleMailShape>()("mail-h
                 : Effect.succeed({ id: rows[0].id, uidValidity: rows[0].uid_validity })
             ),
             Effect.catchTag("SqlError", sqlFailure),
-            Effect.withSpan("RuleMail.ensureMailbox")
+            Effect.withSpan("RuleMailStore.ensureMailbox")
           )
 
       const upsertOverrides = (ownerId: UserId, updates: ReadonlyArray<OverrideUpdate>) => {
@@ -436,8 +451,45 @@ export class RuleMail extends Context.Service<RuleMail, RuleMailShape>()("mail-h
                 importance = COALESCE(EXCLUDED.importance, email_overrides.importance),
                 updated_at = now()`
           )
-          .pipe(Effect.asVoid, Effect.catchTag("SqlError", sqlFailure), Effect.withSpan("RuleMail.upsertOverrides"))
+          .pipe(
+            Effect.asVoid,
+            Effect.catchTag("SqlError", sqlFailure),
+            Effect.withSpan("RuleMailStore.upsertOverrides")
+          )
       }
+
+      const restoreMessage = (ownerId: UserId, restore: RestoredMessage) =>
+        scope
+          .run(
+            ownerId,
+            Effect.gen(function* () {
+              const target = yield* sql<{ readonly id: string }>`
+                SELECT id FROM mailboxes
+                WHERE user_id = ${ownerId} AND account_id = ${restore.accountId} AND path = ${restore.mailbox}`
+              const mailboxId = target[0]?.id
+              if (mailboxId === undefined) return
+              const { location } = restore
+              const lower = restore.flags.map((flag) => flag.toLowerCase())
+              // both rows in id order first (src/platform/rowLocks.ts)
+              yield* lockEmailRows(
+                sql,
+                sql`e.user_id = ${ownerId} AND (e.id = ${restore.emailId} OR (e.mailbox_id = ${mailboxId}
+                  AND e.uid_validity = ${location.uidValidity} AND e.uid = ${location.uid}))`,
+                "update"
+              )
+              yield* sql`
+                DELETE FROM emails
+                WHERE user_id = ${ownerId} AND mailbox_id = ${mailboxId} AND uid_validity = ${location.uidValidity}
+                  AND uid = ${location.uid} AND id <> ${restore.emailId}`
+              yield* sql`
+                UPDATE emails SET mailbox_id = ${mailboxId}, uid_validity = ${location.uidValidity},
+                  uid = ${location.uid},
+                  flags = ARRAY(SELECT jsonb_array_elements_text(${JSON.stringify(restore.flags)}::jsonb)),
+                  seen = ${lower.includes("\\seen")}, flagged = ${lower.includes("\\flagged")}, updated_at = now()
+                WHERE id = ${restore.emailId} AND user_id = ${ownerId}`
+            })
+          )
+          .pipe(Effect.catchTag("SqlError", sqlFailure))
 
       const hasAccount = (ownerId: UserId, accountId: string) =>
         scope
@@ -451,7 +503,7 @@ export class RuleMail extends Context.Service<RuleMail, RuleMailShape>()("mail-h
             Effect.catchTag("SqlError", sqlFailure)
           )
 
-      return RuleMail.of({
+      return RuleMailStore.of({
         count,
         page,
         byId,
@@ -459,6 +511,7 @@ export class RuleMail extends Context.Service<RuleMail, RuleMailShape>()("mail-h
         updateMessage,
         ensureMailbox,
         upsertOverrides,
+        restoreMessage,
         hasAccount
       })
     })

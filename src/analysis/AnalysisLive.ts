@@ -9,4 +9,4 @@ import { Analyzer } from "./providers/Analyzer.ts"
 export const AnalyzerLive = Analyzer.layer.pipe(Layer.provide([AnalysisConfig.layer, FetchHttpClient.layer]))
 
 /** What the mail.analyze / mail.embed processors and the emails/search handlers need; SqlClient and UserScope come from the platform. */
-export const MailProcessingLive = Layer.mergeAll(AnalyzerLive, ProcessingStore.layer, MailProcessingConfig.layer)
+export const AnalysisLive = Layer.mergeAll(AnalyzerLive, ProcessingStore.layer, MailProcessingConfig.layer)

@@ -4,7 +4,7 @@
  * A run is one `rules.apply` job that changed something on the server. Every message it changed on
  * the server has one journal row: where it was and its flags before, where it went and its flags after
  * (UIDPLUS COPYUID, or without UIDPLUS found by Message-ID), the server actions. A copy the run made
- * (copyTo) has a row of its own, `kind: "copy"` (migration 0058): the original before, the copy after. `rules.undo` (UndoJob.ts) reads the rows back and records the
+ * (copyTo) has a row of its own, `kind: "copy"` (migration 0058): the original before, the copy after. `rules.undo` (RulesUndoProcessor.ts) reads the rows back and records the
  * outcome of the undo per row. Every query runs in the owner's `UserScope` and filters by `user_id`:
  * another user's run is not found.
  */
@@ -120,7 +120,7 @@ const toEntry = (row: typeof JournalRow.Type): JournalEntry => ({
   createdAt: row.created_at
 })
 
-export interface RunJournalShape {
+export interface RunJournalStoreShape {
   /** The run of this job (created on first use; a retried attempt gets the same run). */
   readonly ensureRun: (ownerId: UserId, context: RunContext) => Effect.Effect<string, DatabaseError>
   /** Appends journal rows (joins the caller's transaction in the same user's scope). */
@@ -147,9 +147,11 @@ export interface RunJournalShape {
   readonly requestUndo: (ownerId: UserId, runId: string, jobId: string) => Effect.Effect<void, DatabaseError>
 }
 
-export class RunJournal extends Context.Service<RunJournal, RunJournalShape>()("mail-helper/RunJournal") {
+export class RunJournalStore extends Context.Service<RunJournalStore, RunJournalStoreShape>()(
+  "mail-helper/RunJournalStore"
+) {
   static readonly layer = Layer.effect(
-    RunJournal,
+    RunJournalStore,
     Effect.gen(function* () {
       const sql = yield* SqlClient.SqlClient
       const scope = yield* UserScope
@@ -189,7 +191,7 @@ export class RunJournal extends Context.Service<RunJournal, RunJournalShape>()("
         <A, R>(effect: Effect.Effect<A, SqlError.SqlError | DatabaseError, R>) =>
           scope
             .run(ownerId, effect)
-            .pipe(Effect.catchTag("SqlError", sqlFailure), Effect.withSpan(`RunJournal.${span}`))
+            .pipe(Effect.catchTag("SqlError", sqlFailure), Effect.withSpan(`RunJournalStore.${span}`))
 
       const ensureRun = (ownerId: UserId, context: RunContext) =>
         Effect.gen(function* () {
@@ -276,7 +278,7 @@ export class RunJournal extends Context.Service<RunJournal, RunJournalShape>()("
           UPDATE rule_apply_runs SET undo_job_id = ${jobId}, undo_requested_at = now()
           WHERE id = ${runId} AND user_id = ${ownerId}`.pipe(Effect.asVoid, inScope(ownerId, "requestUndo"))
 
-      return RunJournal.of({ ensureRun, record, list, get, entries, markUndo, requestUndo })
+      return RunJournalStore.of({ ensureRun, record, list, get, entries, markUndo, requestUndo })
     })
   )
 }

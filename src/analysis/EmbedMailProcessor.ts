@@ -1,19 +1,19 @@
 import { Effect } from "effect"
-import { currentOwner } from "../../jobs/CurrentJob.ts"
-import { EmbedMailJob, type EmbedMailPayload } from "../../contract/jobs/EmbedMailJob.ts"
-import { CurrentJob } from "../../jobs/CurrentJob.ts"
-import type { JobError } from "../../contract/jobs/JobKind.ts"
-import { makeProcessor } from "../../jobs/JobProcessor.ts"
-import { databaseTrouble } from "../../jobs/DatabaseTrouble.ts"
-import type { AnalysisProviderError } from "../../contract/analysis/Analysis.ts"
-import { MailProcessingConfig } from "../MailProcessingConfig.ts"
+import { currentOwner } from "../jobs/CurrentJob.ts"
+import { EmbedMailJob, type EmbedMailPayload } from "../contract/jobs/EmbedMailJob.ts"
+import { CurrentJob } from "../jobs/CurrentJob.ts"
+import type { JobError } from "../contract/jobs/JobKind.ts"
+import { makeProcessor } from "../jobs/JobProcessor.ts"
+import { databaseTrouble } from "../jobs/DatabaseTrouble.ts"
+import type { AnalysisProviderError } from "../contract/analysis/Analysis.ts"
+import { MailProcessingConfig } from "./MailProcessingConfig.ts"
 import {
   type EmbeddingCandidate,
   type EmbeddingMode,
   type EmbeddingOutcome,
   ProcessingStore
-} from "../ProcessingStore.ts"
-import { Analyzer } from "../providers/Analyzer.ts"
+} from "./ProcessingStore.ts"
+import { Analyzer } from "./providers/Analyzer.ts"
 import { isConfigurationError, providerRejected, providerUnavailable } from "./providerFailures.ts"
 
 type BatchResult = {

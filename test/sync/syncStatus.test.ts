@@ -37,7 +37,16 @@ const TestLayer = syncTestLayer({
  * `schedule: false` for a test that must be the only sync of its account: a BullMQ job scheduler
  * fires its first sync at once, which would race the test's own.
  */
-const storedAccount = (host: string, { schedule = true } = {}) =>
+const storedAccount = (
+  host: string,
+  {
+    schedule = true,
+    beforeSchedule = () => Effect.void
+  }: {
+    readonly schedule?: boolean
+    readonly beforeSchedule?: (accountId: AccountId) => Effect.Effect<void, never, OwnerDb>
+  } = {}
+) =>
   Effect.gen(function* () {
     const base = yield* baseUrl
     // the stand-in authentication creates the user on first sight
@@ -54,6 +63,9 @@ const storedAccount = (host: string, { schedule = true } = {}) =>
       password: Redacted.make("stored-Passw0rd!"),
       syncIntervalMinutes: 5
     })
+    // what the test changes in the row happens before the scheduler exists: its first sync fires at
+    // once, and must meet the row as the test means it (it raced the change before)
+    yield* beforeSchedule(record.id)
     if (schedule) {
       yield* schedules.apply(record)
       assert.isTrue(Option.isSome(yield* schedules.next(record.id)), "the account starts with a scheduler")
@@ -85,8 +97,7 @@ const accountState = (accountId: string) =>
 layer(TestLayer, { excludeTestServices: true, timeout: "60 seconds" })("a sync that fails before IMAP", (it) => {
   it.effect("a password sealed under a retired key: auth_failed, 're-enter the password', no retries", () =>
     Effect.gen(function* () {
-      const accountId = yield* storedAccount("imap.example.com")
-      yield* sealUnderRetiredKey(accountId)
+      const accountId = yield* storedAccount("imap.example.com", { beforeSchedule: sealUnderRetiredKey })
       const base = yield* baseUrl
       const job = yield* syncNow(base, owner, accountId)
       assert.strictEqual(field(job, "state"), "failed", JSON.stringify(job))

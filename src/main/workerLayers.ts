@@ -10,6 +10,7 @@ import { WorkerIdentity, WorkerRuntimeLive } from "../jobs/WorkerRuntime.ts"
 import { AppConfig } from "../platform/Config.ts"
 import { MetricsHttpLive, ProcessMetricsLive } from "../platform/Metrics.ts"
 import { RulesLive } from "../rules/RulesLive.ts"
+import { ImportJobLive } from "../import/ImportJob.ts"
 import { SearchConfig } from "../search/SearchConfig.ts"
 import { SyncSchedulerWorkerLive, SyncLive } from "../sync/SyncLive.ts"
 import { type ProcessorServices, processorList } from "./processors.ts"
@@ -21,6 +22,7 @@ export const WorkerLive = Layer.mergeAll(
 ).pipe(
   Layer.provide(SyncLive),
   Layer.provide(RulesLive),
+  Layer.provide(ImportJobLive),
   Layer.provide(AnalysisLive),
   Layer.provide(SearchConfig.layer)
 )

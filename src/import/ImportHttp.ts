@@ -1,0 +1,68 @@
+import { Effect, Layer, Redacted, Stream } from "effect"
+import { HttpApiBuilder } from "effect/http-api"
+import { Api } from "../contract/Api.ts"
+import { ImportUploadDisabled, ImportUploadInvalid, ImportUploadTooLarge } from "../contract/import/ImportApi.ts"
+import { ImportKiMailHelperJob } from "../contract/jobs/ImportKiMailHelperJob.ts"
+import { CurrentUser } from "../contract/users/CurrentUser.ts"
+import { rateLimited, unavailable } from "../http/errorMapping.ts"
+import { Jobs } from "../jobs/Jobs.ts"
+import { Crypto } from "../platform/Crypto.ts"
+import { ImportUploadConfig, ImportUploads } from "./ImportUploads.ts"
+
+/** SQLite's file header: anything else is refused before a job is queued. */
+const sqliteMagic = Buffer.from("SQLite format 3\u0000", "latin1")
+
+const ImportHandlers = HttpApiBuilder.group(
+  Api,
+  "import",
+  Effect.fn(function* (handlers) {
+    const config = yield* ImportUploadConfig
+    const uploads = yield* ImportUploads
+    const jobs = yield* Jobs
+    return handlers.handle("kiMailHelper", ({ payload, query, headers }) =>
+      Effect.gen(function* () {
+        if (!config.enabled) {
+          return yield* new ImportUploadDisabled({
+            message: "importing an uploaded file is not enabled on this installation (IMPORT_UPLOAD_ENABLED)"
+          })
+        }
+        const user = yield* CurrentUser
+        const tooLarge = new ImportUploadTooLarge({
+          message: `the file is larger than this installation accepts (${config.maxBytes} bytes)`,
+          maxBytes: config.maxBytes
+        })
+        const chunks: Array<Uint8Array> = []
+        let size = 0
+        // counted while reading: one byte past the cap stops the upload (413), the rest is never buffered
+        yield* payload.pipe(
+          Stream.mapError(() => new ImportUploadInvalid({ message: "the upload could not be read to its end" })),
+          Stream.runForEach((chunk) => {
+            size += chunk.length
+            if (size > config.maxBytes) return Effect.fail(tooLarge)
+            chunks.push(chunk)
+            return Effect.void
+          })
+        )
+        const file = Buffer.concat(chunks)
+        if (file.length < sqliteMagic.length || !file.subarray(0, sqliteMagic.length).equals(sqliteMagic)) {
+          return yield* new ImportUploadInvalid({
+            message: "the body is not a SQLite database (KI-Mail-Helper's emails.db)"
+          })
+        }
+        const uploadId = yield* uploads.stage(user.id, {
+          file,
+          masterPassword: Redacted.make(headers["x-import-master-password"])
+        })
+        const submitted = yield* jobs
+          .submitForUser(ImportKiMailHelperJob, { uploadId, dryRun: query.dryRun === "true" }, { ownerId: user.id })
+          .pipe(Effect.tapError(() => Effect.ignore(uploads.remove(user.id, uploadId))))
+        return { jobId: submitted.jobId, state: submitted.state }
+      }).pipe(
+        Effect.catchTag(["DatabaseError", "QueueUnavailable"], unavailable),
+        Effect.catchTag("SubmitRateLimited", rateLimited)
+      )
+    )
+  })
+)
+
+export const ImportHttpLive = ImportHandlers.pipe(Layer.provide(ImportUploads.layer), Layer.provide(Crypto.layer))

@@ -12,6 +12,17 @@ import { ImportUploadConfig, ImportUploads } from "./ImportUploads.ts"
 /** SQLite's file header: anything else is refused before a job is queued. */
 const sqliteMagic = Buffer.from("SQLite format 3\u0000", "latin1")
 
+/** Base64 of UTF-8 -> the password; undefined when it is not canonical base64 of valid UTF-8. */
+const decodePassword = (header: string): Redacted.Redacted<string> | undefined => {
+  const bytes = Buffer.from(header, "base64")
+  if (bytes.length === 0 || bytes.toString("base64") !== header) return undefined
+  try {
+    return Redacted.make(new TextDecoder("utf-8", { fatal: true }).decode(bytes))
+  } catch {
+    return undefined
+  }
+}
+
 const ImportHandlers = HttpApiBuilder.group(
   Api,
   "import",
@@ -49,10 +60,13 @@ const ImportHandlers = HttpApiBuilder.group(
             message: "the body is not a SQLite database (KI-Mail-Helper's emails.db)"
           })
         }
-        const uploadId = yield* uploads.stage(user.id, {
-          file,
-          masterPassword: Redacted.make(headers["x-import-master-password"])
-        })
+        const masterPassword = decodePassword(headers["x-import-master-password"])
+        if (masterPassword === undefined) {
+          return yield* new ImportUploadInvalid({
+            message: "x-import-master-password must be the password's UTF-8 bytes in base64"
+          })
+        }
+        const uploadId = yield* uploads.stage(user.id, { file, masterPassword })
         const submitted = yield* jobs
           .submitForUser(ImportKiMailHelperJob, { uploadId, dryRun: query.dryRun === "true" }, { ownerId: user.id })
           .pipe(Effect.tapError(() => Effect.ignore(uploads.remove(user.id, uploadId))))

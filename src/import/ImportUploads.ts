@@ -73,7 +73,7 @@ export class ImportUploads extends Context.Service<
               .run(
                 owner,
                 sql<{ readonly sealedFile: string; readonly sealedPassword: string }>`
-                  SELECT sealed_file, sealed_password FROM import_uploads WHERE id = ${id} AND user_id = ${owner}`
+                  SELECT sealed_file AS "sealedFile", sealed_password AS "sealedPassword" FROM import_uploads WHERE id = ${id} AND user_id = ${owner}`
               )
               .pipe(failed("reading the staged upload"))
             const row = rows[0]

@@ -33,8 +33,11 @@ export const ImportUploadQuery = {
 }
 
 export const ImportUploadHeaders = {
-  /** The master password of the old installation (sealed at once, never in the job's payload). */
-  "x-import-master-password": Schema.String.pipe(Schema.check(Schema.isMinLength(1), Schema.isMaxLength(1024)))
+  /**
+   * The master password of the old installation, as base64 of its UTF-8 bytes (a header carries only
+   * Latin-1, a password may hold any character); sealed at once, never in the job's payload.
+   */
+  "x-import-master-password": Schema.String.pipe(Schema.check(Schema.isMinLength(1), Schema.isMaxLength(2048)))
 }
 
 /**

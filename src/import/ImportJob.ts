@@ -24,7 +24,7 @@ import { Users } from "../users/Users.ts"
 import type { UserScope } from "../users/UserScope.ts"
 import { countsOf, type ImportReport, ImportKinds, runImport } from "./Importer.ts"
 import { ImportLive } from "./ImportLive.ts"
-import { ImportUploads } from "./ImportUploads.ts"
+import { ImportUploads, ImportUploadsCleanupLive } from "./ImportUploads.ts"
 
 export const toReportView = (report: ImportReport): ImportReportView => ({
   dryRun: report.dryRun,
@@ -100,5 +100,8 @@ export const ImportKiMailHelperProcessor = makeProcessor(
   })
 )
 
-/** What the processor needs on top of the platform. */
-export const ImportJobLive = Layer.provideMerge(ImportUploads.layer, ImportLive)
+/** What the processor needs on top of the platform, and the hourly clean-up of stale uploads. */
+export const ImportJobLive = ImportUploadsCleanupLive.pipe(
+  Layer.provideMerge(ImportUploads.layer),
+  Layer.provideMerge(ImportLive)
+)

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto"
-import { Config, Context, Effect, Layer, Option, Redacted } from "effect"
+import { Config, Context, Effect, Layer, Option, Redacted, Schedule } from "effect"
 import { SqlClient } from "effect/sql"
 import type { UserId } from "../contract/users/UserId.ts"
 import { Crypto, type SecretDecryptionFailed } from "../platform/Crypto.ts"
@@ -101,3 +101,23 @@ export class ImportUploads extends Context.Service<
     })
   )
 }
+
+/**
+ * Deletes staged uploads no job took (cancelled while queued, lost) once an hour in each worker; the
+ * delete is idempotent, so any number of workers may run it.
+ */
+export const ImportUploadsCleanupLive = Layer.effectDiscard(
+  Effect.gen(function* () {
+    const uploads = yield* ImportUploads
+    yield* uploads.removeStale.pipe(
+      Effect.tap((deleted) =>
+        deleted > 0 ? Effect.logInfo("deleted stale import uploads", { deleted }) : Effect.void
+      ),
+      Effect.catch((error) =>
+        Effect.logWarning("stale import uploads not deleted; the next pass tries again", error.message)
+      ),
+      Effect.repeat(Schedule.spaced("1 hour")),
+      Effect.forkScoped
+    )
+  })
+)

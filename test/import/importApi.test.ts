@@ -10,10 +10,12 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { assert, describe, layer } from "@effect/vitest"
-import { Cause, Effect, Layer, Logger, References, Schedule, Schema } from "effect"
+import { Cause, Effect, Layer, Logger, Option, Redacted, References, Schedule, Schema } from "effect"
 import { HttpRouter } from "effect/http"
 import { SqlClient } from "effect/sql"
 import { UserId } from "../../src/contract/users/UserId.ts"
+import { ImportUploads } from "../../src/import/ImportUploads.ts"
+import { Crypto } from "../../src/platform/Crypto.ts"
 import { HttpAppLive } from "../../src/main/httpLayers.ts"
 import { JobsLive, PlatformLive } from "../../src/main/layers.ts"
 import { WorkerLive } from "../../src/main/workerLayers.ts"
@@ -50,7 +52,8 @@ const testLayer = (env: Record<string, string>) =>
         HttpRouter.serve(HttpAppLive(TestAuthenticationLive), { disableLogger: true, disableListenLog: true }).pipe(
           Layer.provideMerge(NodeHttpServer.layerTest)
         ),
-        WorkerLive
+        WorkerLive,
+        ImportUploads.layer.pipe(Layer.provideMerge(Crypto.layer))
       ).pipe(
         Layer.provideMerge(JobsLive),
         Layer.provideMerge(PlatformLive),
@@ -225,6 +228,34 @@ describe("enabled", () => {
         assert.strictEqual(seenByBert.length, 0)
         assert.strictEqual(seenByAnna.length, 1)
         yield* scope.run(anna, sql`DELETE FROM import_uploads`)
+      }).pipe(Effect.orDie)
+    )
+
+    it.effect("a staged upload is sealed at rest; the clean-up deletes rows older than a day, not newer ones", () =>
+      Effect.gen(function* () {
+        yield* ensureTestUser(anna)
+        const uploads = yield* ImportUploads
+        const sql = yield* SqlClient.SqlClient
+        const scope = yield* UserScope
+        const file = oldFile(anna)
+        const fresh = yield* uploads.stage(anna, { file, masterPassword: Redacted.make(MASTER_PASSWORD) })
+        const old = yield* uploads.stage(anna, { file, masterPassword: Redacted.make(MASTER_PASSWORD) })
+        const stored = JSON.stringify(yield* scope.system("test", sql`SELECT * FROM import_uploads`))
+        assert.notInclude(stored, MASTER_PASSWORD)
+        assert.notInclude(stored, file.toString("base64").slice(0, 64))
+        yield* scope.system(
+          "test",
+          sql`UPDATE import_uploads SET created_at = now() - interval '25 hours' WHERE id = ${old}`
+        )
+        assert.strictEqual(yield* uploads.removeStale, 1)
+        assert.ok(Option.isNone(yield* uploads.read(anna, old)))
+        const kept = yield* uploads.read(anna, fresh)
+        assert.ok(Option.isSome(kept) && Buffer.from(kept.value.file).equals(file))
+        assert.ok(Option.isSome(kept) && Redacted.value(kept.value.masterPassword) === MASTER_PASSWORD)
+        // another user's id finds nothing
+        assert.ok(Option.isNone(yield* uploads.read(bert, fresh)))
+        yield* uploads.remove(anna, fresh)
+        assert.strictEqual(yield* countRows("import_uploads", anna), 0)
       }).pipe(Effect.orDie)
     )
 

@@ -8,7 +8,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Effect, Layer, Option, Schema } from "effect"
-import type { SqlClient } from "effect/sql"
+import { SqlClient } from "effect/sql"
 import type { AccountStore } from "../accounts/AccountStore.ts"
 import {
   ImportKiMailHelperJob,
@@ -20,8 +20,8 @@ import { currentOwner } from "../jobs/CurrentJob.ts"
 import { makeProcessor } from "../jobs/JobProcessor.ts"
 import type { Crypto } from "../platform/Crypto.ts"
 import type { RuleStore } from "../rules/RuleStore.ts"
-import { Users } from "../users/Users.ts"
-import type { UserScope } from "../users/UserScope.ts"
+import { fromSqlError } from "../platform/Database.ts"
+import { UserScope } from "../users/UserScope.ts"
 import { countsOf, type ImportReport, ImportKinds, runImport } from "./Importer.ts"
 import { ImportLive } from "./ImportLive.ts"
 import { ImportUploads, ImportUploadsCleanupLive } from "./ImportUploads.ts"
@@ -60,14 +60,20 @@ export const ImportKiMailHelperProcessor = makeProcessor(
   ImportKiMailHelperJob,
   Effect.gen(function* () {
     const uploads = yield* ImportUploads
-    const context = yield* Effect.context<Users | UserScope | SqlClient.SqlClient | AccountStore | RuleStore | Crypto>()
+    const context = yield* Effect.context<UserScope | SqlClient.SqlClient | AccountStore | RuleStore | Crypto>()
 
     return (payload: ImportKiMailHelperPayload) =>
       Effect.gen(function* () {
         const owner = yield* currentOwner
         return yield* Effect.gen(function* () {
-          const users = yield* Users
-          const user = yield* users.get(owner)
+          const scope = yield* UserScope
+          const sql = yield* SqlClient.SqlClient
+          const user = yield* scope
+            .run(owner, sql<{ readonly email: string }>`SELECT email FROM users WHERE id = ${owner}`)
+            .pipe(
+              Effect.map((rows) => Option.fromNullishOr(rows[0])),
+              Effect.mapError(fromSqlError)
+            )
           if (Option.isNone(user)) {
             return yield* new PermanentJobError({ code: "user_not_found", message: "the job's user no longer exists" })
           }

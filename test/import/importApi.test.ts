@@ -34,7 +34,6 @@ const logs: Array<string> = []
 const CaptureLogs = Layer.mergeAll(
   Logger.layer([
     Logger.make<unknown, void>((options) => {
-      if (process.env.SHOW_LOGS) console.error(options.logLevel, JSON.stringify(options.message))
       logs.push(
         `${options.logLevel} ${JSON.stringify(options.message)} ${JSON.stringify(
           options.fiber.getRef(References.CurrentLogAnnotations)
@@ -211,6 +210,21 @@ describe("enabled", () => {
         const foreign = yield* getJob(base, bert, jobId)
         assert.strictEqual(foreign.status, 404)
       })
+    )
+
+    it.effect(
+      "another user uploading someone else's file imports nothing: the old user is matched by the caller's email",
+      () =>
+        Effect.gen(function* () {
+          yield* ensureTestUser(bert)
+          const base = yield* baseUrl
+          const accepted = yield* upload(base, bert, oldFile(anna))
+          const job = yield* finished(base, bert, String(field(accepted.body, "jobId")))
+          assert.strictEqual(field(job, "state"), "failed")
+          assert.strictEqual(field(job, "error", "code"), "import_user_not_found")
+          assert.strictEqual(yield* countRows("mail_accounts", bert), 0)
+          assert.strictEqual(yield* countRows("import_uploads", bert), 0)
+        })
     )
 
     it.effect("another user cannot read a staged upload (row-level security)", () =>

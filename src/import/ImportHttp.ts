@@ -7,7 +7,7 @@ import { CurrentUser } from "../contract/users/CurrentUser.ts"
 import { rateLimited, unavailable } from "../http/errorMapping.ts"
 import { Jobs } from "../jobs/Jobs.ts"
 import { Crypto } from "../platform/Crypto.ts"
-import { ImportUploadConfig, ImportUploads } from "./ImportUploads.ts"
+import { ImportUploadConfig, ImportUploadStore } from "./ImportUploadStore.ts"
 
 /** SQLite's file header: anything else is refused before a job is queued. */
 const sqliteMagic = Buffer.from("SQLite format 3\u0000", "latin1")
@@ -28,7 +28,7 @@ const ImportHandlers = HttpApiBuilder.group(
   "import",
   Effect.fn(function* (handlers) {
     const config = yield* ImportUploadConfig
-    const uploads = yield* ImportUploads
+    const uploads = yield* ImportUploadStore
     const jobs = yield* Jobs
     return handlers.handle("kiMailHelper", ({ payload, query, headers }) =>
       Effect.gen(function* () {
@@ -79,4 +79,4 @@ const ImportHandlers = HttpApiBuilder.group(
   })
 )
 
-export const ImportHttpLive = ImportHandlers.pipe(Layer.provide(ImportUploads.layer), Layer.provide(Crypto.layer))
+export const ImportHttpLive = ImportHandlers.pipe(Layer.provide(ImportUploadStore.layer), Layer.provide(Crypto.layer))

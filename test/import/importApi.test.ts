@@ -14,7 +14,7 @@ import { Cause, Effect, Layer, Logger, Option, Redacted, References, Schedule, S
 import { HttpRouter } from "effect/http"
 import { SqlClient } from "effect/sql"
 import { UserId } from "../../src/contract/users/UserId.ts"
-import { ImportUploads } from "../../src/import/ImportUploads.ts"
+import { ImportUploadStore } from "../../src/import/ImportUploadStore.ts"
 import { Crypto } from "../../src/platform/Crypto.ts"
 import { HttpAppLive } from "../../src/main/httpLayers.ts"
 import { JobsLive, PlatformLive } from "../../src/main/layers.ts"
@@ -52,7 +52,7 @@ const testLayer = (env: Record<string, string>) =>
           Layer.provideMerge(NodeHttpServer.layerTest)
         ),
         WorkerLive,
-        ImportUploads.layer.pipe(Layer.provideMerge(Crypto.layer))
+        ImportUploadStore.layer.pipe(Layer.provideMerge(Crypto.layer))
       ).pipe(
         Layer.provideMerge(JobsLive),
         Layer.provideMerge(PlatformLive),
@@ -248,7 +248,7 @@ describe("enabled", () => {
     it.effect("a staged upload is sealed at rest; the clean-up deletes rows older than a day, not newer ones", () =>
       Effect.gen(function* () {
         yield* ensureTestUser(anna)
-        const uploads = yield* ImportUploads
+        const uploads = yield* ImportUploadStore
         const sql = yield* SqlClient.SqlClient
         const scope = yield* UserScope
         const file = oldFile(anna)

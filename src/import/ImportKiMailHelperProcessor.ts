@@ -7,8 +7,8 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { Effect, Layer, Option, Schema } from "effect"
-import { SqlClient } from "effect/sql"
+import { Effect, Option, Schema } from "effect"
+import type { SqlClient } from "effect/sql"
 import type { AccountStore } from "../accounts/AccountStore.ts"
 import {
   ImportKiMailHelperJob,
@@ -20,11 +20,9 @@ import { currentOwner } from "../jobs/CurrentJob.ts"
 import { makeProcessor } from "../jobs/JobProcessor.ts"
 import type { Crypto } from "../platform/Crypto.ts"
 import type { RuleStore } from "../rules/RuleStore.ts"
-import { fromSqlError } from "../platform/Database.ts"
-import { UserScope } from "../users/UserScope.ts"
+import type { UserScope } from "../users/UserScope.ts"
 import { countsOf, type ImportReport, ImportKinds, runImport } from "./Importer.ts"
-import { ImportLive } from "./ImportLive.ts"
-import { ImportUploads, ImportUploadsCleanupLive } from "./ImportUploads.ts"
+import { ImportUploadStore } from "./ImportUploadStore.ts"
 
 export const toReportView = (report: ImportReport): ImportReportView => ({
   dryRun: report.dryRun,
@@ -59,21 +57,14 @@ const withTemporaryFile = <A, E, R>(file: Uint8Array, use: (path: string) => Eff
 export const ImportKiMailHelperProcessor = makeProcessor(
   ImportKiMailHelperJob,
   Effect.gen(function* () {
-    const uploads = yield* ImportUploads
+    const uploads = yield* ImportUploadStore
     const context = yield* Effect.context<UserScope | SqlClient.SqlClient | AccountStore | RuleStore | Crypto>()
 
     return (payload: ImportKiMailHelperPayload) =>
       Effect.gen(function* () {
         const owner = yield* currentOwner
         return yield* Effect.gen(function* () {
-          const scope = yield* UserScope
-          const sql = yield* SqlClient.SqlClient
-          const user = yield* scope
-            .run(owner, sql<{ readonly email: string }>`SELECT email FROM users WHERE id = ${owner}`)
-            .pipe(
-              Effect.map((rows) => Option.fromNullishOr(rows[0])),
-              Effect.mapError(fromSqlError)
-            )
+          const user = yield* uploads.ownerEmail(owner)
           if (Option.isNone(user)) {
             return yield* new PermanentJobError({ code: "user_not_found", message: "the job's user no longer exists" })
           }
@@ -87,7 +78,7 @@ export const ImportKiMailHelperProcessor = makeProcessor(
           const report = yield* withTemporaryFile(staged.value.file, (path) =>
             runImport({
               source: { _tag: "sqlite", path },
-              email: user.value.email,
+              email: user.value,
               masterPassword: staged.value.masterPassword,
               dryRun: payload.dryRun
             })
@@ -104,10 +95,4 @@ export const ImportKiMailHelperProcessor = makeProcessor(
         Effect.withSpan("import.kiMailHelper", { attributes: { "import.dryRun": payload.dryRun } })
       )
   })
-)
-
-/** What the processor needs on top of the platform, and the hourly clean-up of stale uploads. */
-export const ImportJobLive = ImportUploadsCleanupLive.pipe(
-  Layer.provideMerge(ImportUploads.layer),
-  Layer.provideMerge(ImportLive)
 )

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto"
-import { Config, Context, Effect, Layer, Option, Redacted, Schedule } from "effect"
+import { Config, Context, Effect, Layer, Option, Redacted } from "effect"
 import { SqlClient } from "effect/sql"
 import type { UserId } from "../contract/users/UserId.ts"
 import { Crypto, type SecretDecryptionFailed } from "../platform/Crypto.ts"
@@ -28,8 +28,8 @@ const passwordData = (id: string) => `import_uploads:${id}:password`
  * `import_uploads` (migration 0061): an uploaded old database and its master password, sealed under
  * our keyring, for the `import.kiMailHelper` job, whose payload holds only the row's id.
  */
-export class ImportUploads extends Context.Service<
-  ImportUploads,
+export class ImportUploadStore extends Context.Service<
+  ImportUploadStore,
   {
     readonly stage: (owner: UserId, upload: StagedUpload) => Effect.Effect<string, DatabaseError>
     /** The staged upload, or none when it is gone (deleted, another user's). */
@@ -38,12 +38,14 @@ export class ImportUploads extends Context.Service<
       id: string
     ) => Effect.Effect<Option.Option<StagedUpload>, DatabaseError | SecretDecryptionFailed>
     readonly remove: (owner: UserId, id: string) => Effect.Effect<void, DatabaseError>
+    /** The user's email (the import's `--user`); a plain query, so the worker loads no UserStore.ts. */
+    readonly ownerEmail: (owner: UserId) => Effect.Effect<Option.Option<string>, DatabaseError>
     /** Deletes every user's rows older than `staleUploadHours` (system clean-up); how many. */
     readonly removeStale: Effect.Effect<number, DatabaseError>
   }
->()("mail-helper/ImportUploads") {
+>()("mail-helper/ImportUploadStore") {
   static readonly layer = Layer.effect(
-    ImportUploads,
+    ImportUploadStore,
     Effect.gen(function* () {
       const sql = yield* SqlClient.SqlClient
       const scope = yield* UserScope
@@ -51,7 +53,7 @@ export class ImportUploads extends Context.Service<
       // the SqlError names the statement; fromSqlError keeps its diagnostic
       const failed = (_what: string) => Effect.mapError(fromSqlError)
 
-      return ImportUploads.of({
+      return ImportUploadStore.of({
         stage: (owner, upload) =>
           Effect.gen(function* () {
             const id = randomUUID()
@@ -86,6 +88,11 @@ export class ImportUploads extends Context.Service<
           scope
             .run(owner, sql`DELETE FROM import_uploads WHERE id = ${id} AND user_id = ${owner}`)
             .pipe(Effect.asVoid, failed("deleting the staged upload")),
+        ownerEmail: (owner) =>
+          scope.run(owner, sql<{ readonly email: string }>`SELECT email FROM users WHERE id = ${owner}`).pipe(
+            Effect.map((rows) => Option.fromNullishOr(rows[0]?.email)),
+            failed("reading the user's email")
+          ),
         removeStale: scope
           .system(
             "import uploads clean-up",
@@ -101,23 +108,3 @@ export class ImportUploads extends Context.Service<
     })
   )
 }
-
-/**
- * Deletes staged uploads no job took (cancelled while queued, lost) once an hour in each worker; the
- * delete is idempotent, so any number of workers may run it.
- */
-export const ImportUploadsCleanupLive = Layer.effectDiscard(
-  Effect.gen(function* () {
-    const uploads = yield* ImportUploads
-    yield* uploads.removeStale.pipe(
-      Effect.tap((deleted) =>
-        deleted > 0 ? Effect.logInfo("deleted stale import uploads", { deleted }) : Effect.void
-      ),
-      Effect.catch((error) =>
-        Effect.logWarning("stale import uploads not deleted; the next pass tries again", error.message)
-      ),
-      Effect.repeat(Schedule.spaced("1 hour")),
-      Effect.forkScoped
-    )
-  })
-)

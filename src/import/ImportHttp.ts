@@ -2,12 +2,11 @@ import { Effect, Layer, Redacted, Stream } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
 import { Api } from "../contract/Api.ts"
 import { ImportUploadDisabled, ImportUploadInvalid, ImportUploadTooLarge } from "../contract/import/ImportApi.ts"
-import { ImportKiMailHelperJob } from "../contract/jobs/ImportKiMailHelperJob.ts"
 import { CurrentUser } from "../contract/users/CurrentUser.ts"
 import { rateLimited, unavailable } from "../http/errorMapping.ts"
-import { Jobs } from "../jobs/Jobs.ts"
 import { Crypto } from "../platform/Crypto.ts"
 import { ImportUploadConfig, ImportUploadStore } from "./ImportUploadStore.ts"
+import { ImportUploads } from "./ImportUploads.ts"
 
 /** SQLite's file header: anything else is refused before a job is queued. */
 const sqliteMagic = Buffer.from("SQLite format 3\u0000", "latin1")
@@ -28,8 +27,7 @@ const ImportHandlers = HttpApiBuilder.group(
   "import",
   Effect.fn(function* (handlers) {
     const config = yield* ImportUploadConfig
-    const uploads = yield* ImportUploadStore
-    const jobs = yield* Jobs
+    const uploads = yield* ImportUploads
     return handlers.handle("kiMailHelper", ({ payload, query, headers }) =>
       Effect.gen(function* () {
         if (!config.enabled) {
@@ -66,10 +64,7 @@ const ImportHandlers = HttpApiBuilder.group(
             message: "x-import-master-password must be the password's UTF-8 bytes in base64"
           })
         }
-        const uploadId = yield* uploads.stage(user.id, { file, masterPassword })
-        const submitted = yield* jobs
-          .submitForUser(ImportKiMailHelperJob, { uploadId, dryRun: query.dryRun === "true" }, { ownerId: user.id })
-          .pipe(Effect.tapError(() => Effect.ignore(uploads.remove(user.id, uploadId))))
+        const submitted = yield* uploads.submit(user.id, { file, masterPassword, dryRun: query.dryRun === "true" })
         return { jobId: submitted.jobId, state: submitted.state }
       }).pipe(
         Effect.catchTag(["DatabaseError", "QueueUnavailable"], unavailable),
@@ -79,4 +74,8 @@ const ImportHandlers = HttpApiBuilder.group(
   })
 )
 
-export const ImportHttpLive = ImportHandlers.pipe(Layer.provide(ImportUploadStore.layer), Layer.provide(Crypto.layer))
+export const ImportHttpLive = ImportHandlers.pipe(
+  Layer.provide(ImportUploads.layer),
+  Layer.provide(ImportUploadStore.layer),
+  Layer.provide(Crypto.layer)
+)

@@ -4,6 +4,7 @@ import { AdminApi } from "./admin/AdminApi.ts"
 import { DebugApi } from "./debug/DebugApi.ts"
 import { EmailsApi } from "./emails/EmailsApi.ts"
 import { HealthApi } from "./health/HealthApi.ts"
+import { ImportApi } from "./import/ImportApi.ts"
 import { JobsApi } from "./jobs/JobsApi.ts"
 import { SearchApi } from "./search/SearchApi.ts"
 import { QueuesApi } from "./jobs/QueuesApi.ts"
@@ -23,6 +24,7 @@ export class Api extends HttpApi.make("mail-helper")
   .add(QueuesApi)
   .add(AccountsApi)
   .add(RulesApi)
+  .add(ImportApi)
   .middleware(ValidationErrors)
   // report every invalid field, and refuse fields the schema does not know
   .annotate(HttpApi.ParseOptions, { errors: "all", onExcessProperty: "error" })

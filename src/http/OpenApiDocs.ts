@@ -238,6 +238,17 @@ const operationDocs: OperationDocs = {
       description: "Queues a sync of the account (202 with the job). 409 while a sync of it is already running."
     }
   },
+  import: {
+    kiMailHelper: {
+      summary: "Import from KI-Mail-Helper",
+      description:
+        "Only when the admin set IMPORT_UPLOAD_ENABLED (else 404 ImportUploadDisabled). The body is your old" +
+        " installation's SQLite file (emails.db, application/octet-stream, at most IMPORT_UPLOAD_MAX_BYTES, else" +
+        " 413); the header x-import-master-password is your old master password's UTF-8 bytes in base64;" +
+        " `dryRun=true` writes nothing. Queues an import.kiMailHelper job for you (202); its result is the" +
+        " import's report (counts per kind, each item with its reasons). The old user is found by your email."
+    }
+  },
   rules: {
     list: { summary: "List rules", description: "Your rules in the order they run (priority)." },
     create: {

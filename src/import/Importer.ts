@@ -13,7 +13,7 @@ import { fromSqlError } from "../platform/Database.ts"
 import { RuleLimits } from "../contract/rules/Rule.ts"
 import { RuleStore, RuleStoreLimits } from "../rules/RuleStore.ts"
 import type { UserId } from "../contract/users/UserId.ts"
-import { normaliseEmail, UserStore } from "../users/UserStore.ts"
+import { normaliseEmail } from "../users/normaliseEmail.ts"
 import { UserScope } from "../users/UserScope.ts"
 import { ImportUserNotFound } from "./ImportErrors.ts"
 import {
@@ -87,14 +87,19 @@ const quoted = (name: string | null) =>
 
 export const runImport = (request: ImportRequest) =>
   Effect.gen(function* () {
-    const users = yield* UserStore
     const scope = yield* UserScope
     const sql = yield* SqlClient.SqlClient
     const accounts = yield* AccountStore
     const rules = yield* RuleStore
 
     const email = normaliseEmail(request.email)
-    const found = yield* users.findByEmail(email)
+    // a plain query, not UserStore.findByEmail: the worker (import job) must not load UserStore.ts
+    const found = yield* scope
+      .system("import: user by email", sql<{ readonly id: UserId }>`SELECT id FROM users WHERE email = ${email}`)
+      .pipe(
+        Effect.map((rows) => Option.fromNullishOr(rows[0])),
+        Effect.mapError(fromSqlError)
+      )
     if (Option.isNone(found)) {
       return yield* new ImportUserNotFound({
         message: `no user with email ${email} here; create it first (users create)`

@@ -6,6 +6,7 @@ import { AdminHttpLive } from "../admin/AdminHttp.ts"
 import { DebugHttpLive } from "../debug/DebugHttp.ts"
 import { EmailsHttpLive } from "../emails/EmailsHttp.ts"
 import { HealthHttpLive } from "../health/HealthHttp.ts"
+import { ImportHttpLive } from "../import/ImportHttp.ts"
 import { Api } from "../contract/Api.ts"
 import { JsonErrorsLive } from "../http/JsonErrors.ts"
 import { DocumentedApi } from "../http/OpenApiDocs.ts"
@@ -36,7 +37,8 @@ export const HttpAppLive = <E, R>(authentication: Layer.Layer<Authentication, E,
         QueuesHttpLive,
         AccountsHttpLive,
         RulesHttpLive,
-        EmailsHttpLive
+        EmailsHttpLive,
+        ImportHttpLive
       ]),
       Layer.provide(JobInspector.layer),
       Layer.provide([ValidationErrorsLive, authentication]),

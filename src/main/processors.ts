@@ -4,6 +4,7 @@ import { EmbedMailProcessor } from "../analysis/EmbedMailProcessor.ts"
 import type { CatalogKindName } from "../contract/jobs/catalog.ts"
 import type { SyncTickJob } from "../contract/jobs/SyncTickJob.ts"
 import { PingProcessor } from "../debug/PingProcessor.ts"
+import { ImportKiMailHelperProcessor } from "../import/ImportKiMailHelperProcessor.ts"
 import type { JobProcessor } from "../jobs/JobProcessor.ts"
 import { RulesApplyProcessor } from "../rules/RulesApplyProcessor.ts"
 import { RulesUndoProcessor } from "../rules/RulesUndoProcessor.ts"
@@ -29,7 +30,8 @@ export const processors = {
   "rules.undo": RulesUndoProcessor,
   "mail.analyze": AnalyzeMailProcessor,
   "mail.embed": EmbedMailProcessor,
-  "search.index": SearchIndexProcessor
+  "search.index": SearchIndexProcessor,
+  "import.kiMailHelper": ImportKiMailHelperProcessor
 } as const satisfies {
   readonly [Name in Exclude<CatalogKindName, OwnWorkerKindName>]: Effect.Effect<JobProcessor<Name>, never, unknown>
 }

@@ -10,6 +10,7 @@ import { WorkerIdentity, WorkerRuntimeLive } from "../jobs/WorkerRuntime.ts"
 import { AppConfig } from "../platform/Config.ts"
 import { MetricsHttpLive, ProcessMetricsLive } from "../platform/Metrics.ts"
 import { RulesLive } from "../rules/RulesLive.ts"
+import { ImportLive, ImportUploadCleanupLive } from "../import/ImportLive.ts"
 import { SearchConfig } from "../search/SearchConfig.ts"
 import { SyncSchedulerWorkerLive, SyncLive } from "../sync/SyncLive.ts"
 import { type ProcessorServices, processorList } from "./processors.ts"
@@ -17,10 +18,12 @@ import { type ProcessorServices, processorList } from "./processors.ts"
 /** Every processor the worker runs. */
 export const WorkerLive = Layer.mergeAll(
   WorkerRuntimeLive<ProcessorServices>(processorList).pipe(Layer.provide(WorkerIdentity.layer)),
-  SyncSchedulerWorkerLive
+  SyncSchedulerWorkerLive,
+  ImportUploadCleanupLive
 ).pipe(
   Layer.provide(SyncLive),
   Layer.provide(RulesLive),
+  Layer.provide(ImportLive),
   Layer.provide(AnalysisLive),
   Layer.provide(SearchConfig.layer)
 )

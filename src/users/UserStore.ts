@@ -34,8 +34,7 @@ export interface Credentials {
   readonly passwordHash: string
 }
 
-/** Trims and lower-cases: the one spelling of an email the system stores and compares. */
-export const normaliseEmail = (email: string): string => email.trim().toLowerCase()
+export { normaliseEmail } from "./normaliseEmail.ts"
 
 /** Why an (already normalised) email is refused, or undefined. */
 export const emailProblem = (email: string): string | undefined =>

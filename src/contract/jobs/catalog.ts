@@ -1,5 +1,6 @@
 import { AnalyzeMailJob } from "./AnalyzeMailJob.ts"
 import { EmbedMailJob } from "./EmbedMailJob.ts"
+import { ImportKiMailHelperJob } from "./ImportKiMailHelperJob.ts"
 import { MailSyncJob } from "./MailSyncJob.ts"
 import { PingJob } from "./PingJob.ts"
 import { RulesApplyJob } from "./RulesApplyJob.ts"
@@ -20,7 +21,8 @@ export const jobKinds = [
   RulesUndoJob,
   AnalyzeMailJob,
   EmbedMailJob,
-  SearchIndexJob
+  SearchIndexJob,
+  ImportKiMailHelperJob
 ] as const
 
 export type CatalogKind = (typeof jobKinds)[number]

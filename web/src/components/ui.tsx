@@ -113,3 +113,28 @@ export function QueryProgress({
   if (state.status === "error") return <ErrorMessage failure={state.failure}>{failedText}</ErrorMessage>
   return null
 }
+
+/** A labelled checkbox that reports its new state. */
+export function CheckField({
+  name,
+  checked,
+  onChange,
+  children
+}: {
+  readonly name?: string
+  readonly checked: boolean
+  readonly onChange: (checked: boolean) => void
+  readonly children: ReactNode
+}): JSX.Element {
+  return (
+    <label className="check">
+      <input
+        type="checkbox"
+        name={name}
+        checked={checked}
+        onChange={(event) => onChange(event.currentTarget.checked)}
+      />
+      {children}
+    </label>
+  )
+}

@@ -1,5 +1,6 @@
 import type { JSX, ReactNode } from "react"
 import { useStrings } from "../../i18n/index.ts"
+import { CheckField } from "../ui.tsx"
 import { ruleEditStrings } from "../../pages/RuleEditPage.i18n.ts"
 import {
   type ActionDraft,
@@ -420,29 +421,5 @@ function RemoveAndProblem({
         </span>
       )}
     </>
-  )
-}
-
-function CheckField({
-  name,
-  checked,
-  onChange,
-  children
-}: {
-  readonly name?: string
-  readonly checked: boolean
-  readonly onChange: (checked: boolean) => void
-  readonly children: ReactNode
-}): JSX.Element {
-  return (
-    <label className="check">
-      <input
-        type="checkbox"
-        name={name}
-        checked={checked}
-        onChange={(event) => onChange(event.currentTarget.checked)}
-      />
-      {children}
-    </label>
   )
 }

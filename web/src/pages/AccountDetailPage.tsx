@@ -4,7 +4,7 @@ import { Link, useLocation, useParams } from "wouter"
 import { AccountId } from "../../../src/contract/accounts/Account.ts"
 import { type ApiFailure, callApi } from "../api/client.ts"
 import { useApiQuery } from "../api/useApiQuery.ts"
-import { EmptyState, ErrorMessage, Loading } from "../components/ui.tsx"
+import { EmptyState, ErrorMessage, Loading, DataTable } from "../components/ui.tsx"
 import { formatDateTime, formatNumber, useLanguage, useStrings } from "../i18n/index.ts"
 import { AccountForm, type AccountView, SyncNow } from "./accountParts.tsx"
 import { accountDetailStrings } from "./AccountDetailPage.i18n.ts"
@@ -109,26 +109,15 @@ function AccountDetail({ id }: { readonly id: AccountId }): JSX.Element {
         {mailboxes.length === 0 ? (
           <p className="hint">{t("noMailboxes")}</p>
         ) : (
-          <div className="table-wrap">
-            <table className="responsive">
-              <thead>
-                <tr>
-                  <th scope="col">{t("mailbox")}</th>
-                  <th scope="col">{t("messages")}</th>
-                  <th scope="col">{t("unread")}</th>
-                </tr>
-              </thead>
-              <tbody>
-                {mailboxes.map((mailbox) => (
-                  <tr key={mailbox.id}>
-                    <td data-label={t("mailbox")}>{mailbox.path}</td>
-                    <td data-label={t("messages")}>{formatNumber(language, mailbox.messageCount)}</td>
-                    <td data-label={t("unread")}>{formatNumber(language, mailbox.unreadCount)}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <DataTable className="responsive" headings={[t("mailbox"), t("messages"), t("unread")]}>
+            {mailboxes.map((mailbox) => (
+              <tr key={mailbox.id}>
+                <td data-label={t("mailbox")}>{mailbox.path}</td>
+                <td data-label={t("messages")}>{formatNumber(language, mailbox.messageCount)}</td>
+                <td data-label={t("unread")}>{formatNumber(language, mailbox.unreadCount)}</td>
+              </tr>
+            ))}
+          </DataTable>
         )}
       </section>
 

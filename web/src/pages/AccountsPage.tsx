@@ -1,7 +1,7 @@
 import { type JSX, useState } from "react"
 import { Link } from "wouter"
 import { useApiQuery } from "../api/useApiQuery.ts"
-import { EmptyState, ErrorMessage, Loading } from "../components/ui.tsx"
+import { EmptyState, DataTable, QueryProgress } from "../components/ui.tsx"
 import { formatDateTime, useLanguage, useStrings } from "../i18n/index.ts"
 import { AccountForm, type AccountView, SyncNow } from "./accountParts.tsx"
 import { accountsStrings } from "./AccountsPage.i18n.ts"
@@ -17,10 +17,7 @@ export function AccountsPage(): JSX.Element {
   return (
     <>
       <h1>{t("title")}</h1>
-      {accounts.state.status === "loading" ? <Loading label={t("loading")} /> : null}
-      {accounts.state.status === "error" ? (
-        <ErrorMessage failure={accounts.state.failure}>{t("failed")}</ErrorMessage>
-      ) : null}
+      <QueryProgress state={accounts.state} loadingLabel={t("loading")} failedText={t("failed")} />
       {connected !== undefined ? (
         <p className="notice" role="status">
           {t("connected", { label: connected.label })}
@@ -32,42 +29,30 @@ export function AccountsPage(): JSX.Element {
         </EmptyState>
       ) : null}
       {accounts.state.status === "ok" && accounts.state.value.items.length > 0 ? (
-        <div className="table-wrap">
-          <table className="responsive">
-            <thead>
-              <tr>
-                <th scope="col">{t("account")}</th>
-                <th scope="col">{t("status")}</th>
-                <th scope="col">{t("lastSynced")}</th>
-                <th scope="col">{t("sync")}</th>
-              </tr>
-            </thead>
-            <tbody>
-              {accounts.state.value.items.map((account) => (
-                <tr key={account.id}>
-                  <td data-label={t("account")}>
-                    <Link href={`/accounts/${account.id}`} aria-label={t("detailsNamed", { label: account.label })}>
-                      {account.label}
-                    </Link>
-                    <div className="hint">
-                      {account.username} @ {account.host}:{account.port}
-                    </div>
-                  </td>
-                  <td data-label={t("status")}>
-                    <span className={`badge account-${account.status}`}>{t(statusKey(account.status))}</span>
-                    {account.statusMessage !== null ? <p className="server-answer">{account.statusMessage}</p> : null}
-                  </td>
-                  <td data-label={t("lastSynced")}>
-                    {account.lastSyncedAt === null ? t("never") : formatDateTime(language, account.lastSyncedAt)}
-                  </td>
-                  <td data-label={t("sync")}>
-                    <SyncNow account={account} onFinished={accounts.reload} />
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <DataTable className="responsive" headings={[t("account"), t("status"), t("lastSynced"), t("sync")]}>
+          {accounts.state.value.items.map((account) => (
+            <tr key={account.id}>
+              <td data-label={t("account")}>
+                <Link href={`/accounts/${account.id}`} aria-label={t("detailsNamed", { label: account.label })}>
+                  {account.label}
+                </Link>
+                <div className="hint">
+                  {account.username} @ {account.host}:{account.port}
+                </div>
+              </td>
+              <td data-label={t("status")}>
+                <span className={`badge account-${account.status}`}>{t(statusKey(account.status))}</span>
+                {account.statusMessage !== null ? <p className="server-answer">{account.statusMessage}</p> : null}
+              </td>
+              <td data-label={t("lastSynced")}>
+                {account.lastSyncedAt === null ? t("never") : formatDateTime(language, account.lastSyncedAt)}
+              </td>
+              <td data-label={t("sync")}>
+                <SyncNow account={account} onFinished={accounts.reload} />
+              </td>
+            </tr>
+          ))}
+        </DataTable>
       ) : null}
       <section aria-labelledby="connect-title">
         <h2 id="connect-title">{t("connectTitle")}</h2>

@@ -2,7 +2,7 @@ import { type FormEvent, type JSX, useEffect, useState } from "react"
 import type { UserView } from "../../../src/contract/users/UserViews.ts"
 import { type ApiFailure, callApi } from "../api/client.ts"
 import { useApiQuery } from "../api/useApiQuery.ts"
-import { ErrorMessage, Loading } from "../components/ui.tsx"
+import { ErrorMessage, Loading, DataTable, QueryProgress } from "../components/ui.tsx"
 import { formatDateTime, formatNumber, useLanguage, useStrings } from "../i18n/index.ts"
 import { adminStrings } from "./AdminPage.i18n.ts"
 
@@ -51,47 +51,34 @@ function Users(): JSX.Element {
       <h2 id="users-title">{t("users")}</h2>
       {failure !== undefined ? <ErrorMessage failure={failure}>{t("failedAction")}</ErrorMessage> : null}
       {cursor === undefined && failure === undefined ? <Loading label={t("loading")} /> : null}
-      <div className="table-wrap">
-        <table className="responsive">
-          <thead>
-            <tr>
-              <th scope="col">{t("email")}</th>
-              <th scope="col">{t("role")}</th>
-              <th scope="col">{t("state")}</th>
-              <th scope="col">{t("created")}</th>
-              <th scope="col">{t("lastLogin")}</th>
-              <th scope="col">
-                <span className="visually-hidden">{t("actions")}</span>
-              </th>
-            </tr>
-          </thead>
-          <tbody>
-            {users.map((user) => (
-              <tr key={user.id}>
-                <td data-label={t("email")}>{user.email}</td>
-                <td data-label={t("role")}>{user.role}</td>
-                <td data-label={t("state")}>{user.disabled ? t("disabled") : t("enabled")}</td>
-                <td data-label={t("created")}>{formatDateTime(language, user.createdAt)}</td>
-                <td data-label={t("lastLogin")}>
-                  {user.lastLoginAt === null ? t("never") : formatDateTime(language, user.lastLoginAt)}
-                </td>
-                <td>
-                  <button
-                    type="button"
-                    className={user.disabled ? "secondary" : "danger"}
-                    aria-label={
-                      user.disabled ? t("enableNamed", { email: user.email }) : t("disableNamed", { email: user.email })
-                    }
-                    onClick={() => void toggle(user)}
-                  >
-                    {user.disabled ? t("enable") : t("disable")}
-                  </button>
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+      <DataTable
+        className="responsive"
+        headings={[t("email"), t("role"), t("state"), t("created"), t("lastLogin"), { hidden: t("actions") }]}
+      >
+        {users.map((user) => (
+          <tr key={user.id}>
+            <td data-label={t("email")}>{user.email}</td>
+            <td data-label={t("role")}>{user.role}</td>
+            <td data-label={t("state")}>{user.disabled ? t("disabled") : t("enabled")}</td>
+            <td data-label={t("created")}>{formatDateTime(language, user.createdAt)}</td>
+            <td data-label={t("lastLogin")}>
+              {user.lastLoginAt === null ? t("never") : formatDateTime(language, user.lastLoginAt)}
+            </td>
+            <td>
+              <button
+                type="button"
+                className={user.disabled ? "secondary" : "danger"}
+                aria-label={
+                  user.disabled ? t("enableNamed", { email: user.email }) : t("disableNamed", { email: user.email })
+                }
+                onClick={() => void toggle(user)}
+              >
+                {user.disabled ? t("enable") : t("disable")}
+              </button>
+            </td>
+          </tr>
+        ))}
+      </DataTable>
       {typeof cursor === "string" ? (
         <button type="button" className="secondary" onClick={() => void load(cursor)}>
           {t("moreUsers")}
@@ -187,39 +174,22 @@ function Queues(): JSX.Element {
           {t("refresh")}
         </button>
       </div>
-      {overview.state.status === "loading" ? <Loading label={t("loading")} /> : null}
-      {overview.state.status === "error" ? (
-        <ErrorMessage failure={overview.state.failure}>{t("failedAction")}</ErrorMessage>
-      ) : null}
+      <QueryProgress state={overview.state} loadingLabel={t("loading")} failedText={t("failedAction")} />
       {overview.state.status === "ok" ? (
-        <div className="table-wrap">
-          <table className="responsive">
-            <thead>
-              <tr>
-                <th scope="col">{t("queue")}</th>
-                {columns.map((column) => (
-                  <th key={column} scope="col">
-                    {t(column)}
-                  </th>
-                ))}
-              </tr>
-            </thead>
-            <tbody>
-              {overview.state.value.queues.map((queue) => (
-                <tr key={queue.queue}>
-                  <td data-label={t("queue")}>
-                    <code>{queue.queue}</code>
-                  </td>
-                  {columns.map((column) => (
-                    <td key={column} data-label={t(column)}>
-                      {formatNumber(language, queue[column])}
-                    </td>
-                  ))}
-                </tr>
+        <DataTable className="responsive" headings={[t("queue"), ...columns.map((column) => t(column))]}>
+          {overview.state.value.queues.map((queue) => (
+            <tr key={queue.queue}>
+              <td data-label={t("queue")}>
+                <code>{queue.queue}</code>
+              </td>
+              {columns.map((column) => (
+                <td key={column} data-label={t(column)}>
+                  {formatNumber(language, queue[column])}
+                </td>
               ))}
-            </tbody>
-          </table>
-        </div>
+            </tr>
+          ))}
+        </DataTable>
       ) : null}
     </section>
   )

@@ -2,9 +2,9 @@ import { Effect } from "effect"
 import { type JSX, useMemo, useState } from "react"
 import { Link, useSearch } from "wouter"
 import { useApiQuery } from "../api/useApiQuery.ts"
-import { categoryKey, categoryNames, mailStrings } from "../components/mail/mail.i18n.ts"
+import { CategoryOptions } from "../components/mail/CategoryOptions.tsx"
 import { MessageList } from "../components/mail/MessageList.tsx"
-import { EmptyState, ErrorMessage, Loading } from "../components/ui.tsx"
+import { CheckField, EmptyState, ErrorMessage, Loading } from "../components/ui.tsx"
 import { formatNumber, useLanguage, useStrings } from "../i18n/index.ts"
 import { inboxStrings } from "./InboxPage.i18n.ts"
 import {
@@ -24,7 +24,6 @@ const bands: ReadonlyArray<Band> = ["red", "yellow", "green"]
 /** Mail ordered by priority (score, then newest), filtered, virtualised, refreshed while syncs run. */
 export function InboxPage(): JSX.Element {
   const t = useStrings(inboxStrings)
-  const m = useStrings(mailStrings)
   const language = useLanguage()
   const search = useSearch()
   const threadId = new URLSearchParams(search).get("thread")
@@ -115,14 +114,7 @@ export function InboxPage(): JSX.Element {
           {t("category")}
           <select value={filters.category} onChange={(event) => set("category", event.currentTarget.value)}>
             <option value="">{t("allCategories")}</option>
-            {categoryNames.map((name) => {
-              const key = categoryKey(name)
-              return (
-                <option key={name} value={name}>
-                  {key === undefined ? name : m(key)}
-                </option>
-              )
-            })}
+            <CategoryOptions />
           </select>
         </label>
         <label>
@@ -151,22 +143,12 @@ export function InboxPage(): JSX.Element {
           {t("dateTo")}
           <input type="date" value={filters.dateTo} onChange={(event) => set("dateTo", event.currentTarget.value)} />
         </label>
-        <label className="check">
-          <input
-            type="checkbox"
-            checked={filters.unread}
-            onChange={(event) => set("unread", event.currentTarget.checked)}
-          />
+        <CheckField checked={filters.unread} onChange={(checked) => set("unread", checked)}>
           {t("unreadOnly")}
-        </label>
-        <label className="check">
-          <input
-            type="checkbox"
-            checked={filters.groupThreads}
-            onChange={(event) => set("groupThreads", event.currentTarget.checked)}
-          />
+        </CheckField>
+        <CheckField checked={filters.groupThreads} onChange={(checked) => set("groupThreads", checked)}>
           {t("groupThreads")}
-        </label>
+        </CheckField>
         {filtered ? (
           <button type="button" className="secondary" onClick={() => setFilters(noFilters)}>
             {t("clearFilters")}

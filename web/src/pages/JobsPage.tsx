@@ -3,7 +3,7 @@ import { Link } from "wouter"
 import { type ApiFailure, callApi } from "../api/client.ts"
 import { isFinished, type JobView, useWatchedJob } from "../api/jobs.ts"
 import { JobProgress } from "../components/JobProgress.tsx"
-import { EmptyState, ErrorMessage, Loading } from "../components/ui.tsx"
+import { EmptyState, ErrorMessage, Loading, DataTable } from "../components/ui.tsx"
 import { formatDateTime, useLanguage, useStrings } from "../i18n/index.ts"
 import { jobsStrings } from "./JobsPage.i18n.ts"
 
@@ -179,23 +179,11 @@ export function JobsPage(): JSX.Element {
         </EmptyState>
       ) : null}
       {jobs.length > 0 ? (
-        <div className="table-wrap">
-          <table className="responsive jobs">
-            <thead>
-              <tr>
-                <th scope="col">{t("kind")}</th>
-                <th scope="col">{t("state")}</th>
-                <th scope="col">{t("created")}</th>
-                <th scope="col">{t("actions")}</th>
-              </tr>
-            </thead>
-            <tbody>
-              {jobs.map((job) => (
-                <JobRow key={job.id} job={job} live={streamed.has(job.id)} onChanged={() => void loadFirst()} />
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <DataTable className="responsive jobs" headings={[t("kind"), t("state"), t("created"), t("actions")]}>
+          {jobs.map((job) => (
+            <JobRow key={job.id} job={job} live={streamed.has(job.id)} onChanged={() => void loadFirst()} />
+          ))}
+        </DataTable>
       ) : null}
       {moreCursor !== null && moreCursor !== undefined ? (
         <button type="button" className="secondary" onClick={() => void loadOlder()}>

@@ -2,7 +2,7 @@ import { type JSX, useCallback, useEffect, useMemo, useRef, useState } from "rea
 import { Link } from "wouter"
 import { type ApiFailure, callApi } from "../api/client.ts"
 import { useApiQuery } from "../api/useApiQuery.ts"
-import { mailStrings } from "../components/mail/mail.i18n.ts"
+import { levelKey, mailStrings } from "../components/mail/mail.i18n.ts"
 import { MessageList } from "../components/mail/MessageList.tsx"
 import { EmptyState, ErrorMessage, Loading } from "../components/ui.tsx"
 import { formatNumber, useLanguage, useStrings } from "../i18n/index.ts"
@@ -86,7 +86,7 @@ export function MatrixPage(): JSX.Element {
   }, [counts.state])
   const [picked, setPicked] = useState<MatrixCell | null>(null)
   const cellList = useCellMessages(picked, generation)
-  const levelName = (level: number) => (level === 1 ? m("level_1") : level === 2 ? m("level_2") : m("level_3"))
+  const levelName = (level: number) => m(levelKey(level))
   const done = counts.state.status !== "loading"
   const total = counts.state.status === "ok" ? counts.state.value.total : 0
   const failure = counts.state.status === "error" ? counts.state.failure : null

@@ -1,16 +1,14 @@
-import { type FormEvent, type JSX, useEffect, useRef, useState } from "react"
-import { Link, useLocation, useSearch } from "wouter"
+import { type FormEvent, type JSX, useRef, useState } from "react"
+import { Link, useSearch } from "wouter"
 import { type ApiFailure, callApi } from "../api/client.ts"
-import { ErrorMessage } from "../components/ui.tsx"
+import { AuthFailure, AuthField, AuthSubmit, useLeaveOnceSignedIn } from "../components/authForm.tsx"
 import { useStrings } from "../i18n/index.ts"
-import { useSession } from "../session.tsx"
 import { registerStrings } from "./RegisterPage.i18n.ts"
 
 /** Registers, then signs in with the same credentials and opens the accounts page to connect mail. */
 export function RegisterPage(): JSX.Element {
   const t = useStrings(registerStrings)
-  const { session, refresh } = useSession()
-  const [, navigate] = useLocation()
+  const { refresh } = useLeaveOnceSignedIn("/accounts")
   const search = useSearch()
   const [email, setEmail] = useState("")
   const [password, setPassword] = useState("")
@@ -19,10 +17,6 @@ export function RegisterPage(): JSX.Element {
   const [busy, setBusy] = useState(false)
   const [failure, setFailure] = useState<ApiFailure | undefined>(undefined)
   const inviteRef = useRef<HTMLInputElement>(null)
-  const signedIn = session.status === "signed-in"
-  useEffect(() => {
-    if (signedIn) navigate("/accounts", { replace: true })
-  }, [signedIn, navigate])
 
   const submit = async (event: FormEvent) => {
     event.preventDefault()
@@ -51,58 +45,42 @@ export function RegisterPage(): JSX.Element {
     <section className="stack">
       <h1>{t("title")}</h1>
       <form className="stack" onSubmit={(event) => void submit(event)}>
-        <div className="field">
-          <label htmlFor="register-email">{t("email")}</label>
-          <input
-            id="register-email"
-            type="email"
-            autoComplete="username"
-            required
-            value={email}
-            onChange={(event) => setEmail(event.currentTarget.value)}
-          />
-        </div>
-        <div className="field">
-          <label htmlFor="register-password">{t("password")}</label>
-          <input
-            id="register-password"
-            type="password"
-            autoComplete="new-password"
-            required
-            aria-describedby="register-password-hint"
-            value={password}
-            onChange={(event) => setPassword(event.currentTarget.value)}
-          />
-          <p className="hint" id="register-password-hint">
-            {t("passwordHint")}
-          </p>
-        </div>
-        <div className="field">
-          <label htmlFor="register-invite">{t("inviteCode")}</label>
-          <input
-            id="register-invite"
-            ref={inviteRef}
-            autoComplete="off"
-            aria-describedby="register-invite-hint"
-            value={inviteCode}
-            onChange={(event) => setInviteCode(event.currentTarget.value)}
-          />
-          <p className="hint" id="register-invite-hint">
-            {t("inviteHint")}
-          </p>
-        </div>
+        <AuthField
+          id="register-email"
+          label={t("email")}
+          type="email"
+          autoComplete="username"
+          required
+          value={email}
+          onValue={setEmail}
+        />
+        <AuthField
+          id="register-password"
+          label={t("password")}
+          hint={t("passwordHint")}
+          type="password"
+          autoComplete="new-password"
+          required
+          value={password}
+          onValue={setPassword}
+        />
+        <AuthField
+          id="register-invite"
+          label={t("inviteCode")}
+          hint={t("inviteHint")}
+          autoComplete="off"
+          inputRef={inviteRef}
+          value={inviteCode}
+          onValue={setInviteCode}
+        />
         {failure !== undefined ? (
-          <ErrorMessage failure={failure}>
-            {t("failed")}
-            {/* the CSRF rule refuses a sign-in from an address missing in PUBLIC_ORIGIN (403) */}
-            {failure.tag === "Forbidden" ? <p>{t("wrongOrigin", { origin: window.location.origin })}</p> : null}
-          </ErrorMessage>
+          <AuthFailure
+            failure={failure}
+            failedText={t("failed")}
+            wrongOriginText={t("wrongOrigin", { origin: window.location.origin })}
+          />
         ) : null}
-        <div className="actions">
-          <button type="submit" disabled={busy}>
-            {busy ? t("submitting") : t("submit")}
-          </button>
-        </div>
+        <AuthSubmit busy={busy} label={t("submit")} busyLabel={t("submitting")} />
       </form>
       <p>
         {t("haveAccount")} <Link href="/sign-in">{t("signIn")}</Link>

@@ -4,7 +4,7 @@ import { Link, useLocation, useParams } from "wouter"
 import { type ApiFailure, callApi } from "../api/client.ts"
 import { useApiQuery } from "../api/useApiQuery.ts"
 import { RuleForm } from "../components/mail/RuleForm.tsx"
-import { EmptyState, ErrorMessage, Loading, ProgressBar } from "../components/ui.tsx"
+import { EmptyState, ErrorMessage, Loading, ProgressBar, DataTable, QueryProgress } from "../components/ui.tsx"
 import { formatDateTime, formatNumber, type Translate, useLanguage, useStrings } from "../i18n/index.ts"
 import { ruleEditStrings } from "./RuleEditPage.i18n.ts"
 import { type DraftProblem, emptyDraft, fromRule, type RuleDraft, toRuleInput } from "./mail/ruleForm.ts"
@@ -428,48 +428,33 @@ function History({ ruleId }: { readonly ruleId: RuleId }): JSX.Element {
   return (
     <section aria-labelledby="history-heading">
       <h2 id="history-heading">{t("history")}</h2>
-      {log.state.status === "loading" ? <Loading label={t("loading")} /> : null}
-      {log.state.status === "error" ? (
-        <ErrorMessage failure={log.state.failure}>{t("historyFailed")}</ErrorMessage>
-      ) : null}
+      <QueryProgress state={log.state} loadingLabel={t("loading")} failedText={t("historyFailed")} />
       {log.state.status === "ok" ? (
         log.state.value.items.length === 0 ? (
           <p>{t("historyEmpty")}</p>
         ) : (
-          <div className="table-wrap">
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">{t("when")}</th>
-                  <th scope="col">{t("message")}</th>
-                  <th scope="col">{t("actions")}</th>
-                  <th scope="col">{t("outcome")}</th>
-                </tr>
-              </thead>
-              <tbody>
-                {log.state.value.items.map((run) => (
-                  <tr key={run.id}>
-                    <td>
-                      {formatDateTime(language, run.createdAt)} · {t(`trigger_${run.trigger}`)}
-                    </td>
-                    <td>
-                      {run.email.id === null ? (
-                        (run.email.subject ?? "—")
-                      ) : (
-                        <Link href={`/messages/${run.email.id}`}>{run.email.subject ?? "—"}</Link>
-                      )}
-                      {run.email.mailbox === null ? null : <span className="hint"> ({run.email.mailbox})</span>}
-                    </td>
-                    <td>{run.actions.map((entry) => `${entry.action.type} (${entry.status})`).join(", ")}</td>
-                    <td>
-                      {t(`outcome_${run.outcome}`)}
-                      {run.error === null ? null : <span className="hint"> {run.error.message}</span>}
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <DataTable headings={[t("when"), t("message"), t("actions"), t("outcome")]}>
+            {log.state.value.items.map((run) => (
+              <tr key={run.id}>
+                <td>
+                  {formatDateTime(language, run.createdAt)} · {t(`trigger_${run.trigger}`)}
+                </td>
+                <td>
+                  {run.email.id === null ? (
+                    (run.email.subject ?? "—")
+                  ) : (
+                    <Link href={`/messages/${run.email.id}`}>{run.email.subject ?? "—"}</Link>
+                  )}
+                  {run.email.mailbox === null ? null : <span className="hint"> ({run.email.mailbox})</span>}
+                </td>
+                <td>{run.actions.map((entry) => `${entry.action.type} (${entry.status})`).join(", ")}</td>
+                <td>
+                  {t(`outcome_${run.outcome}`)}
+                  {run.error === null ? null : <span className="hint"> {run.error.message}</span>}
+                </td>
+              </tr>
+            ))}
+          </DataTable>
         )
       ) : null}
     </section>

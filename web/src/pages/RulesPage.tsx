@@ -2,7 +2,7 @@ import { type JSX, useState } from "react"
 import { Link } from "wouter"
 import { type ApiFailure, callApi } from "../api/client.ts"
 import { useApiQuery } from "../api/useApiQuery.ts"
-import { EmptyState, ErrorMessage, Loading } from "../components/ui.tsx"
+import { EmptyState, ErrorMessage, Loading, DataTable, QueryProgress } from "../components/ui.tsx"
 import { formatDateTime, formatNumber, useLanguage, useStrings } from "../i18n/index.ts"
 import { ruleEditStrings } from "./RuleEditPage.i18n.ts"
 import { rulesStrings } from "./RulesPage.i18n.ts"
@@ -43,48 +43,35 @@ function RuleTable({ rules }: { readonly rules: ReadonlyArray<RuleView> }): JSX.
   const r = useStrings(ruleEditStrings)
   const language = useLanguage()
   return (
-    <div className="table-wrap">
-      <table>
-        <thead>
-          <tr>
-            <th scope="col">{t("order")}</th>
-            <th scope="col">{t("name")}</th>
-            <th scope="col">{t("state")}</th>
-            <th scope="col">{t("conditions")}</th>
-            <th scope="col">{t("actions")}</th>
-          </tr>
-        </thead>
-        <tbody>
-          {rules.map((rule) => (
-            <tr key={rule.id}>
-              <td>{formatNumber(language, rule.priority)}</td>
-              <td>
-                <Link href={`/rules/${rule.id}`}>{rule.name}</Link>
-              </td>
-              <td>{rule.enabled ? t("on") : t("off")}</td>
-              <td>
-                {t("conditionCount", {
-                  count: formatNumber(language, rule.conditions.length),
-                  match: rule.match === "all" ? t("all") : t("any")
-                })}
-              </td>
-              <td>
-                {rule.actions
-                  .map((action) => {
-                    const label = r(`a_${action.type}`)
-                    return "mailbox" in action
-                      ? `${label}: ${action.mailbox}`
-                      : "tag" in action
-                        ? `${label}: ${action.tag}`
-                        : label
-                  })
-                  .join(", ")}
-              </td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </div>
+    <DataTable headings={[t("order"), t("name"), t("state"), t("conditions"), t("actions")]}>
+      {rules.map((rule) => (
+        <tr key={rule.id}>
+          <td>{formatNumber(language, rule.priority)}</td>
+          <td>
+            <Link href={`/rules/${rule.id}`}>{rule.name}</Link>
+          </td>
+          <td>{rule.enabled ? t("on") : t("off")}</td>
+          <td>
+            {t("conditionCount", {
+              count: formatNumber(language, rule.conditions.length),
+              match: rule.match === "all" ? t("all") : t("any")
+            })}
+          </td>
+          <td>
+            {rule.actions
+              .map((action) => {
+                const label = r(`a_${action.type}`)
+                return "mailbox" in action
+                  ? `${label}: ${action.mailbox}`
+                  : "tag" in action
+                    ? `${label}: ${action.tag}`
+                    : label
+              })
+              .join(", ")}
+          </td>
+        </tr>
+      ))}
+    </DataTable>
   )
 }
 
@@ -113,48 +100,30 @@ function Runs(): JSX.Element {
         ) : null}
         {undo?.kind === "failed" ? <ErrorMessage failure={undo.failure}>{t("undoFailed")}</ErrorMessage> : null}
       </div>
-      {runs.state.status === "loading" ? <Loading label={t("loading")} /> : null}
-      {runs.state.status === "error" ? (
-        <ErrorMessage failure={runs.state.failure}>{t("runsFailed")}</ErrorMessage>
-      ) : null}
+      <QueryProgress state={runs.state} loadingLabel={t("loading")} failedText={t("runsFailed")} />
       {runs.state.status === "ok" ? (
         runs.state.value.items.length === 0 ? (
           <p>{t("runsEmpty")}</p>
         ) : (
-          <div className="table-wrap">
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">{t("when")}</th>
-                  <th scope="col">{t("confirmed")}</th>
-                  <th scope="col">{t("changed")}</th>
-                  <th scope="col">{t("restored")}</th>
-                  <th scope="col">
-                    <span className="visually-hidden">{t("undo")}</span>
-                  </th>
-                </tr>
-              </thead>
-              <tbody>
-                {runs.state.value.items.map((run) => (
-                  <tr key={run.id}>
-                    <td>{formatDateTime(language, run.createdAt)}</td>
-                    <td>{run.confirmedCount === null ? "—" : formatNumber(language, run.confirmedCount)}</td>
-                    <td>{formatNumber(language, run.messages)}</td>
-                    <td>{formatNumber(language, run.restored)}</td>
-                    <td>
-                      {run.undo !== null ? (
-                        t("undone")
-                      ) : run.messages > 0 ? (
-                        <button type="button" className="secondary" onClick={() => void startUndo(run)}>
-                          {t("undo")}
-                        </button>
-                      ) : null}
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <DataTable headings={[t("when"), t("confirmed"), t("changed"), t("restored"), { hidden: t("undo") }]}>
+            {runs.state.value.items.map((run) => (
+              <tr key={run.id}>
+                <td>{formatDateTime(language, run.createdAt)}</td>
+                <td>{run.confirmedCount === null ? "—" : formatNumber(language, run.confirmedCount)}</td>
+                <td>{formatNumber(language, run.messages)}</td>
+                <td>{formatNumber(language, run.restored)}</td>
+                <td>
+                  {run.undo !== null ? (
+                    t("undone")
+                  ) : run.messages > 0 ? (
+                    <button type="button" className="secondary" onClick={() => void startUndo(run)}>
+                      {t("undo")}
+                    </button>
+                  ) : null}
+                </td>
+              </tr>
+            ))}
+          </DataTable>
         )
       ) : null}
     </section>

@@ -2,7 +2,7 @@ import { type FormEvent, type JSX, useState } from "react"
 import { useLocation } from "wouter"
 import { type ApiFailure, callApi } from "../api/client.ts"
 import { useApiQuery } from "../api/useApiQuery.ts"
-import { EmptyState, ErrorMessage, Loading } from "../components/ui.tsx"
+import { EmptyState, ErrorMessage, DataTable, QueryProgress } from "../components/ui.tsx"
 import { formatDateTime, useLanguage, useStrings } from "../i18n/index.ts"
 import { useSession } from "../session.tsx"
 import { sessionsStrings } from "./SessionsPage.i18n.ts"
@@ -142,59 +142,50 @@ export function SessionsPage(): JSX.Element {
         <h2 id="tokens">{t("tokens")}</h2>
         <p className="hint">{t("tokensIntro")}</p>
         {failure !== undefined ? <ErrorMessage failure={failure}>{t("failed")}</ErrorMessage> : null}
-        {tokens.state.status === "loading" ? <Loading label={t("loading")} /> : null}
-        {tokens.state.status === "error" ? (
-          <ErrorMessage failure={tokens.state.failure}>{t("failed")}</ErrorMessage>
-        ) : null}
+        <QueryProgress state={tokens.state} loadingLabel={t("loading")} failedText={t("failed")} />
         {tokens.state.status === "ok" && tokens.state.value.items.length === 0 ? (
           <EmptyState title={t("noTokens")}>
             <p>{t("noTokensHint")}</p>
           </EmptyState>
         ) : null}
         {tokens.state.status === "ok" && tokens.state.value.items.length > 0 ? (
-          <div className="table-wrap">
-            <table className="responsive">
-              <thead>
-                <tr>
-                  <th scope="col">{t("name")}</th>
-                  <th scope="col">{t("prefix")}</th>
-                  <th scope="col">{t("scopes")}</th>
-                  <th scope="col">{t("created")}</th>
-                  <th scope="col">{t("expires")}</th>
-                  <th scope="col">{t("lastUsed")}</th>
-                  <th scope="col">
-                    <span className="visually-hidden">{t("revoke")}</span>
-                  </th>
-                </tr>
-              </thead>
-              <tbody>
-                {tokens.state.value.items.map((token) => (
-                  <tr key={token.id}>
-                    <td data-label={t("name")}>{token.name}</td>
-                    <td data-label={t("prefix")}>
-                      <code>{token.prefix}…</code>
-                    </td>
-                    <td data-label={t("scopes")}>{token.scopes.join(", ")}</td>
-                    <td data-label={t("created")}>{formatDateTime(language, token.createdAt)}</td>
-                    <td data-label={t("expires")}>{formatDateTime(language, token.expiresAt)}</td>
-                    <td data-label={t("lastUsed")}>
-                      {token.lastUsedAt === null ? t("never") : formatDateTime(language, token.lastUsedAt)}
-                    </td>
-                    <td>
-                      <button
-                        type="button"
-                        className="danger"
-                        aria-label={t("revokeNamed", { name: token.name })}
-                        onClick={() => void revoke(token.id, token.name)}
-                      >
-                        {t("revoke")}
-                      </button>
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <DataTable
+            className="responsive"
+            headings={[
+              t("name"),
+              t("prefix"),
+              t("scopes"),
+              t("created"),
+              t("expires"),
+              t("lastUsed"),
+              { hidden: t("revoke") }
+            ]}
+          >
+            {tokens.state.value.items.map((token) => (
+              <tr key={token.id}>
+                <td data-label={t("name")}>{token.name}</td>
+                <td data-label={t("prefix")}>
+                  <code>{token.prefix}…</code>
+                </td>
+                <td data-label={t("scopes")}>{token.scopes.join(", ")}</td>
+                <td data-label={t("created")}>{formatDateTime(language, token.createdAt)}</td>
+                <td data-label={t("expires")}>{formatDateTime(language, token.expiresAt)}</td>
+                <td data-label={t("lastUsed")}>
+                  {token.lastUsedAt === null ? t("never") : formatDateTime(language, token.lastUsedAt)}
+                </td>
+                <td>
+                  <button
+                    type="button"
+                    className="danger"
+                    aria-label={t("revokeNamed", { name: token.name })}
+                    onClick={() => void revoke(token.id, token.name)}
+                  >
+                    {t("revoke")}
+                  </button>
+                </td>
+              </tr>
+            ))}
+          </DataTable>
         ) : null}
         <CreateToken isAdmin={me?.role === "admin"} onCreated={tokens.reload} />
       </section>

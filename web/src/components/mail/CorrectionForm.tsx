@@ -5,7 +5,8 @@ import { useStrings } from "../../i18n/index.ts"
 import { messageStrings } from "../../pages/MessagePage.i18n.ts"
 import { correctionOf, levels } from "../../pages/mail/correction.ts"
 import type { EmailDetail } from "../../pages/mail/types.ts"
-import { categoryKey, categoryNames, mailStrings } from "./mail.i18n.ts"
+import { CategoryOptions } from "./CategoryOptions.tsx"
+import { levelKey, mailStrings } from "./mail.i18n.ts"
 
 export function CorrectionForm({
   email,
@@ -15,7 +16,6 @@ export function CorrectionForm({
   readonly onSaved: (email: EmailDetail) => void
 }): JSX.Element {
   const t = useStrings(messageStrings)
-  const m = useStrings(mailStrings)
   const overrides = email.overrides
   const [form, setForm] = useState({
     urgency: overrides?.urgency === null || overrides === null ? "" : String(overrides.urgency),
@@ -44,53 +44,28 @@ export function CorrectionForm({
       onSaved(result.value)
     } else setStatus({ kind: "failed", failure: result.failure })
   }
-  const aiLevel = (value: number | undefined) =>
-    value === undefined ? "" : ` (${m(value === 1 ? "level_1" : value === 2 ? "level_2" : "level_3")})`
   return (
     <form className="stack" onSubmit={(event) => void submit(event)} aria-labelledby="correct-heading">
       <h2 id="correct-heading">{t("correct")}</h2>
       <p className="hint">{t("correctHint")}</p>
       <div className="field-row">
-        <label className="field">
-          {t("urgency")}
-          <select name="urgency" value={form.urgency} onChange={set("urgency")}>
-            <option value="">
-              {t("asAnalysed")}
-              {aiLevel(email.analysis?.urgency)}
-            </option>
-            {levels.map((level) => (
-              <option key={level} value={String(level)}>
-                {level} – {m(level === 1 ? "level_1" : level === 2 ? "level_2" : "level_3")}
-              </option>
-            ))}
-          </select>
-        </label>
-        <label className="field">
-          {t("importance")}
-          <select name="importance" value={form.importance} onChange={set("importance")}>
-            <option value="">
-              {t("asAnalysed")}
-              {aiLevel(email.analysis?.importance)}
-            </option>
-            {levels.map((level) => (
-              <option key={level} value={String(level)}>
-                {level} – {m(level === 1 ? "level_1" : level === 2 ? "level_2" : "level_3")}
-              </option>
-            ))}
-          </select>
-        </label>
+        <LevelSelect
+          which="urgency"
+          value={form.urgency}
+          onChange={set("urgency")}
+          analysed={email.analysis?.urgency}
+        />
+        <LevelSelect
+          which="importance"
+          value={form.importance}
+          onChange={set("importance")}
+          analysed={email.analysis?.importance}
+        />
         <label className="field">
           {t("category")}
           <select name="category" value={form.category} onChange={set("category")}>
             <option value="">{t("asAnalysed")}</option>
-            {categoryNames.map((name) => {
-              const key = categoryKey(name)
-              return (
-                <option key={name} value={name}>
-                  {key === undefined ? name : m(key)}
-                </option>
-              )
-            })}
+            <CategoryOptions />
           </select>
         </label>
         <label className="field">
@@ -119,5 +94,37 @@ export function CorrectionForm({
         {status.kind === "failed" ? <ErrorMessage failure={status.failure}>{t("saveFailed")}</ErrorMessage> : null}
       </div>
     </form>
+  )
+}
+
+/** Urgency or importance: "as analysed" (naming the analysis' level when there is one) or a level chosen by hand. */
+function LevelSelect({
+  which,
+  value,
+  onChange,
+  analysed
+}: {
+  readonly which: "urgency" | "importance"
+  readonly value: string
+  readonly onChange: (event: { readonly currentTarget: { readonly value: string } }) => void
+  readonly analysed: number | undefined
+}): JSX.Element {
+  const t = useStrings(messageStrings)
+  const m = useStrings(mailStrings)
+  return (
+    <label className="field">
+      {t(which)}
+      <select name={which} value={value} onChange={onChange}>
+        <option value="">
+          {t("asAnalysed")}
+          {analysed === undefined ? "" : ` (${m(levelKey(analysed))})`}
+        </option>
+        {levels.map((level) => (
+          <option key={level} value={String(level)}>
+            {level} – {m(levelKey(level))}
+          </option>
+        ))}
+      </select>
+    </label>
   )
 }

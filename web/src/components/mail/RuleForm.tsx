@@ -1,5 +1,6 @@
-import type { JSX } from "react"
+import type { JSX, ReactNode } from "react"
 import { useStrings } from "../../i18n/index.ts"
+import { CheckField } from "../ui.tsx"
 import { ruleEditStrings } from "../../pages/RuleEditPage.i18n.ts"
 import {
   type ActionDraft,
@@ -99,41 +100,41 @@ export function RuleForm({ draft, onChange, problems, mailboxes }: RuleFormProps
           </span>
         </label>
       </div>
-      <label className="check">
-        <input
-          type="checkbox"
-          name="enabled"
-          checked={draft.enabled}
-          onChange={(event) => onChange({ ...draft, enabled: event.currentTarget.checked })}
-        />
+      <CheckField
+        name="enabled"
+        checked={draft.enabled}
+        onChange={(checked) => onChange({ ...draft, enabled: checked })}
+      >
         {t("enabled")}
-      </label>
-      <label className="check">
-        <input
-          type="checkbox"
-          name="stopProcessing"
-          checked={draft.stopProcessing}
-          onChange={(event) => onChange({ ...draft, stopProcessing: event.currentTarget.checked })}
-        />
+      </CheckField>
+      <CheckField
+        name="stopProcessing"
+        checked={draft.stopProcessing}
+        onChange={(checked) => onChange({ ...draft, stopProcessing: checked })}
+      >
         {t("stopProcessing")}
-      </label>
+      </CheckField>
 
-      <fieldset>
-        <legend>{t("conditions")}</legend>
-        <label className="field">
-          {t("match")}
-          <select
-            name="match"
-            value={draft.match}
-            onChange={(event) => onChange({ ...draft, match: event.currentTarget.value === "any" ? "any" : "all" })}
-          >
-            <option value="all">{t("matchAll")}</option>
-            <option value="any">{t("matchAny")}</option>
-          </select>
-        </label>
-        {topProblem("conditions") === undefined ? null : (
-          <p className="error">{problemText(topProblem("conditions") ?? "")}</p>
-        )}
+      <RowsFieldset
+        legend={t("conditions")}
+        lead={
+          <label className="field">
+            {t("match")}
+            <select
+              name="match"
+              value={draft.match}
+              onChange={(event) => onChange({ ...draft, match: event.currentTarget.value === "any" ? "any" : "all" })}
+            >
+              <option value="all">{t("matchAll")}</option>
+              <option value="any">{t("matchAny")}</option>
+            </select>
+          </label>
+        }
+        problem={topProblem("conditions")}
+        problemText={problemText}
+        addLabel={t("addCondition")}
+        onAdd={() => onChange({ ...draft, conditions: [...draft.conditions, newCondition()] })}
+      >
         {draft.conditions.map((row, index) => (
           <ConditionRow
             key={row.key}
@@ -145,20 +146,15 @@ export function RuleForm({ draft, onChange, problems, mailboxes }: RuleFormProps
             onRemove={() => onChange({ ...draft, conditions: draft.conditions.filter((_, i) => i !== index) })}
           />
         ))}
-        <button
-          type="button"
-          className="secondary"
-          onClick={() => onChange({ ...draft, conditions: [...draft.conditions, newCondition()] })}
-        >
-          {t("addCondition")}
-        </button>
-      </fieldset>
+      </RowsFieldset>
 
-      <fieldset>
-        <legend>{t("actions")}</legend>
-        {topProblem("actions") === undefined ? null : (
-          <p className="error">{problemText(topProblem("actions") ?? "")}</p>
-        )}
+      <RowsFieldset
+        legend={t("actions")}
+        problem={topProblem("actions")}
+        problemText={problemText}
+        addLabel={t("addAction")}
+        onAdd={() => onChange({ ...draft, actions: [...draft.actions, newAction()] })}
+      >
         {draft.actions.map((row, index) => (
           <ActionRow
             key={row.key}
@@ -170,14 +166,7 @@ export function RuleForm({ draft, onChange, problems, mailboxes }: RuleFormProps
             onRemove={() => onChange({ ...draft, actions: draft.actions.filter((_, i) => i !== index) })}
           />
         ))}
-        <button
-          type="button"
-          className="secondary"
-          onClick={() => onChange({ ...draft, actions: [...draft.actions, newAction()] })}
-        >
-          {t("addAction")}
-        </button>
-      </fieldset>
+      </RowsFieldset>
     </>
   )
 }
@@ -271,36 +260,20 @@ function ConditionRow({
         </label>
       )}
       {takesCase(row.field) ? (
-        <label className="check">
-          <input
-            type="checkbox"
-            checked={row.caseSensitive}
-            onChange={(event) => onChange({ ...row, caseSensitive: event.currentTarget.checked })}
-          />
+        <CheckField checked={row.caseSensitive} onChange={(checked) => onChange({ ...row, caseSensitive: checked })}>
           {t("caseSensitive")}
-        </label>
+        </CheckField>
       ) : null}
-      <label className="check">
-        <input
-          type="checkbox"
-          checked={row.negate}
-          onChange={(event) => onChange({ ...row, negate: event.currentTarget.checked })}
-        />
+      <CheckField checked={row.negate} onChange={(checked) => onChange({ ...row, negate: checked })}>
         {t("negate")}
-      </label>
-      <button
-        type="button"
-        className="secondary"
-        onClick={onRemove}
-        aria-label={`${t("remove")}: ${t("condition", { n: index + 1 })}`}
-      >
-        {t("remove")}
-      </button>
-      {problem === undefined ? null : (
-        <span className="error" id={problemId} role="alert">
-          {problemText(problem)}
-        </span>
-      )}
+      </CheckField>
+      <RemoveAndProblem
+        rowName={t("condition", { n: index + 1 })}
+        onRemove={onRemove}
+        problem={problem}
+        problemId={problemId}
+        problemText={problemText}
+      />
     </fieldset>
   )
 }
@@ -379,12 +352,67 @@ function ActionRow({
           {levelSelect("importance", t("f_importance"))}
         </>
       ) : null}
-      <button
-        type="button"
-        className="secondary"
-        onClick={onRemove}
-        aria-label={`${t("remove")}: ${t("action", { n: index + 1 })}`}
-      >
+      <RemoveAndProblem
+        rowName={t("action", { n: index + 1 })}
+        onRemove={onRemove}
+        problem={problem}
+        problemId={problemId}
+        problemText={problemText}
+      />
+    </fieldset>
+  )
+}
+
+/** A list of condition or action rows under one legend, with the list's own problem and a button adding a row. */
+function RowsFieldset({
+  legend,
+  lead,
+  problem,
+  problemText,
+  addLabel,
+  onAdd,
+  children
+}: {
+  readonly legend: string
+  /** Controls shown before the list's problem, e.g. whether all or any condition must match. */
+  readonly lead?: ReactNode
+  readonly problem: string | undefined
+  readonly problemText: (problem: string) => string
+  readonly addLabel: string
+  readonly onAdd: () => void
+  readonly children: ReactNode
+}): JSX.Element {
+  return (
+    <fieldset>
+      <legend>{legend}</legend>
+      {lead}
+      {problem === undefined ? null : <p className="error">{problemText(problem)}</p>}
+      {children}
+      <button type="button" className="secondary" onClick={onAdd}>
+        {addLabel}
+      </button>
+    </fieldset>
+  )
+}
+
+/** The end of a condition or action row: its remove button (named after the row) and its problem, announced. */
+function RemoveAndProblem({
+  rowName,
+  onRemove,
+  problem,
+  problemId,
+  problemText
+}: {
+  readonly rowName: string
+  readonly onRemove: () => void
+  readonly problem: string | undefined
+  readonly problemId: string
+  readonly problemText: (problem: string) => string
+}): JSX.Element {
+  const t = useStrings(ruleEditStrings)
+  return (
+    <>
+      <button type="button" className="secondary" onClick={onRemove} aria-label={`${t("remove")}: ${rowName}`}>
         {t("remove")}
       </button>
       {problem === undefined ? null : (
@@ -392,6 +420,6 @@ function ActionRow({
           {problemText(problem)}
         </span>
       )}
-    </fieldset>
+    </>
   )
 }

@@ -94,3 +94,6 @@ export const categoryKey = (name: string): MailKey | undefined => {
   const known = categoryNames.find((candidate) => candidate === name)
   return known === undefined ? undefined : categoryLabels[known]
 }
+
+/** The dictionary key of an urgency or importance level (1 low, 2 medium, 3 high). */
+export const levelKey = (level: number): MailKey => (level === 1 ? "level_1" : level === 2 ? "level_2" : "level_3")

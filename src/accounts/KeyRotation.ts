@@ -10,20 +10,13 @@
  * concurrent password change is never overwritten. Runs in the system scope: it must see every
  * user's rows; it never logs or prints a secret.
  */
-import { Console, Effect, Schema } from "effect"
+import { Console, Effect } from "effect"
 import { Command } from "effect/cli"
-import { SqlClient } from "effect/sql"
 import { Crypto } from "../platform/Crypto.ts"
-import { decodeRows, fromSqlError, logDatabaseError } from "../platform/Database.ts"
+import { fromSqlError, logDatabaseError } from "../platform/Database.ts"
 import { UserScope } from "../users/UserScope.ts"
 import { passwordAssociatedData } from "./AccountStore.ts"
-
-/** A column holding sealed secrets, and how each value is bound to its row. */
-export interface SealedColumn {
-  readonly table: string
-  readonly column: string
-  readonly associatedData: (id: string) => string
-}
+import { KeyRotationStore, type SealedColumn } from "./KeyRotationStore.ts"
 
 /** Every sealed secret of the schema. New ones are added here. */
 export const sealedColumns: ReadonlyArray<SealedColumn> = [
@@ -43,13 +36,11 @@ export interface RotationReport {
   readonly failed: ReadonlyArray<{ readonly id: string; readonly message: string }>
 }
 
-const SealedRow = Schema.Struct({ id: Schema.String, sealed: Schema.String })
-const decodeSealed = decodeRows(SealedRow)
 const pageSize = 200
 
 const rotateColumn = (target: SealedColumn) =>
   Effect.gen(function* () {
-    const sql = yield* SqlClient.SqlClient
+    const store = yield* KeyRotationStore
     const scope = yield* UserScope
     const crypto = yield* Crypto
     let total = 0
@@ -63,9 +54,7 @@ const rotateColumn = (target: SealedColumn) =>
       const page = yield* scope.system(
         `keys rotate ${target.table}.${target.column}`,
         Effect.gen(function* () {
-          const rows = yield* sql`
-            SELECT id::text AS id, ${sql(target.column)} AS sealed FROM ${sql(target.table)}
-            WHERE id::text > ${after} ORDER BY id::text LIMIT ${pageSize}`.pipe(Effect.flatMap(decodeSealed))
+          const rows = yield* store.sealedPage(target, after, pageSize)
           for (const row of rows) {
             total++
             if (crypto.versionOf(row.sealed) === crypto.currentVersion) {
@@ -79,11 +68,8 @@ const rotateColumn = (target: SealedColumn) =>
               continue
             }
             const resealed = yield* crypto.encrypt(opened.success, aad)
-            const updated = yield* sql`
-              UPDATE ${sql(target.table)} SET ${sql(target.column)} = ${resealed}
-              WHERE id::text = ${row.id} AND ${sql(target.column)} = ${row.sealed}
-              RETURNING 1`
-            if (updated.length === 1) rotated++
+            const replaced = yield* store.replaceSealed(target, row.id, row.sealed, resealed)
+            if (replaced) rotated++
             else changedMeanwhile++
           }
           return rows
@@ -106,7 +92,11 @@ const rotateColumn = (target: SealedColumn) =>
   }).pipe(Effect.mapError(fromSqlError), Effect.withSpan("KeyRotation.rotateColumn"))
 
 /** Rotates every sealed column; reports counts per column, never a secret. */
-export const rotateSecrets = Effect.forEach(sealedColumns, rotateColumn)
+export const rotateSecrets = Effect.forEach(sealedColumns, rotateColumn).pipe(
+  // the store needs only what the callers have (SqlClient): built here, so the CLI and the tests
+  // provide no more than before
+  Effect.provide(KeyRotationStore.layer)
+)
 
 const rotate = Command.make("rotate", {}, () =>
   Effect.gen(function* () {

@@ -9,7 +9,7 @@ import type { JobProcessor } from "../jobs/JobProcessor.ts"
 import { RulesApplyProcessor } from "../rules/RulesApplyProcessor.ts"
 import { RulesUndoProcessor } from "../rules/RulesUndoProcessor.ts"
 import { SearchIndexProcessor } from "../search/SearchIndexProcessor.ts"
-import { MailSyncProcessor } from "../sync/MailSync.ts"
+import { MailSyncProcessor } from "../sync/MailSyncProcessor.ts"
 
 /**
  * Kinds that WorkerRuntime does not run: the sync tick is fired by a BullMQ job scheduler, which

@@ -1,5 +1,4 @@
-import { Context, Effect, Layer, Schema } from "effect"
-import { SqlClient, type SqlError } from "effect/sql"
+import { Context, Effect, Layer } from "effect"
 import type { AnalysisProviderError } from "../contract/analysis/Analysis.ts"
 import { dot, normalize } from "../analysis/embeddingCodec.ts"
 import { MailProcessingConfig } from "../analysis/MailProcessingConfig.ts"
@@ -7,10 +6,10 @@ import { embeddingText } from "../analysis/ProcessingStore.ts"
 import { Analyzer } from "../analysis/providers/Analyzer.ts"
 import { EmailNotFound } from "../contract/emails/EmailId.ts"
 import type { EmailSummary } from "../contract/emails/EmailViews.ts"
-import { type DatabaseError, decodeRows, fromSqlError } from "../platform/Database.ts"
+import { type DatabaseError, fromSqlError } from "../platform/Database.ts"
 import type { UserId } from "../contract/users/UserId.ts"
-import { UserScope } from "../users/UserScope.ts"
 import { EmailSummaries } from "./EmailSummaries.ts"
+import { SearchStore } from "./SearchStore.ts"
 import { VectorIndex } from "./VectorIndex.ts"
 import { type SearchMode, SemanticSearchUnavailable } from "../contract/search/SearchSchemas.ts"
 
@@ -97,35 +96,6 @@ export const reciprocalRankFusion = (
     .map(([id, entry]) => ({ id, score: entry.score, ranks: entry.ranks }))
 }
 
-const RankRow = Schema.Struct({ id: Schema.String, rank: Schema.Number })
-const SnippetRow = Schema.Struct({ id: Schema.String, snippet: Schema.NullOr(Schema.String) })
-/**
- * Rows of `email_id, vector` (real[] arrives as an array of numbers). Checked by hand rather than
- * by Schema: a re-scoring reads up to 100 vectors of hundreds of numbers on every query.
- */
-const vectorRows = (rows: ReadonlyArray<unknown>): Effect.Effect<Array<{ email_id: string; vector: Array<number> }>> =>
-  Effect.suspend(() => {
-    const out: Array<{ email_id: string; vector: Array<number> }> = []
-    for (const row of rows) {
-      if (typeof row !== "object" || row === null) return Effect.die(new Error("embeddings row is not an object"))
-      const id: unknown = Object.getOwnPropertyDescriptor(row, "email_id")?.value
-      const vector: unknown = Object.getOwnPropertyDescriptor(row, "vector")?.value
-      if (typeof id !== "string" || !Array.isArray(vector)) return Effect.die(new Error("embeddings row has no vector"))
-      const values: Array<number> = []
-      for (const x of vector) {
-        if (typeof x !== "number") return Effect.die(new Error("embeddings vector holds a non-number"))
-        values.push(x)
-      }
-      out.push({ email_id: id, vector: values })
-    }
-    return Effect.succeed(out)
-  })
-const TextRow = Schema.Struct({
-  subject: Schema.NullOr(Schema.String),
-  from_name: Schema.NullOr(Schema.String),
-  body: Schema.String
-})
-
 export interface SearchShape {
   readonly search: (
     userId: UserId,
@@ -144,48 +114,22 @@ export class Search extends Context.Service<Search, SearchShape>()("mail-helper/
   static readonly layer = Layer.effect(
     Search,
     Effect.gen(function* () {
-      const sql = yield* SqlClient.SqlClient
-      const scope = yield* UserScope
+      const store = yield* SearchStore
       const analyzer = yield* Analyzer
       const index = yield* VectorIndex
       const emails = yield* EmailSummaries
       const processing = yield* MailProcessingConfig
-      const decodeRanks = decodeRows(RankRow)
-      const decodeSnippets = decodeRows(SnippetRow)
-      const decodeText = decodeRows(TextRow)
-      const inScope =
-        (userId: UserId) =>
-        <A, R>(effect: Effect.Effect<A, SqlError.SqlError, R>): Effect.Effect<A, DatabaseError, R> =>
-          scope.run(userId, effect).pipe(Effect.mapError(fromSqlError))
-
-      const tsquery = (q: string) =>
-        sql`(websearch_to_tsquery('english', ${q}) || websearch_to_tsquery('german', ${q}) || websearch_to_tsquery('simple', ${q}))`
 
       const fulltext = (userId: UserId, q: string, depth: number) =>
-        sql`
-          SELECT f.email_id::text AS id, f.rank
-          FROM app_fulltext_search(${tsquery(q)}, ${depth}) WITH ORDINALITY AS f(email_id, rank, place)
-          ORDER BY f.place`.pipe(Effect.flatMap(decodeRanks), inScope(userId), Effect.withSpan("Search.fulltext"))
+        store.fulltext(userId, q, depth).pipe(Effect.withSpan("Search.fulltext"))
 
       const snippets = (userId: UserId, q: string, ids: ReadonlyArray<string>) =>
         ids.length === 0
           ? Effect.succeed(new Map<string, string | null>())
-          : sql`
-              SELECT e.id::text AS id,
-                CASE WHEN e.text_body IS NULL OR e.text_body = '' THEN NULL ELSE
-                  ts_headline(
-                    CASE WHEN a.language = 'de' THEN 'german' ELSE 'english' END::regconfig,
-                    translate(left(e.text_body, ${SNIPPET_SOURCE_CHARS}), E'\\x01\\x02', ''),
-                    ${tsquery(q)},
-                    ${SNIPPET_OPTIONS})
-                END AS snippet
-              FROM emails e LEFT JOIN email_analysis a ON a.email_id = e.id
-              WHERE e.user_id = ${userId} AND e.id = ANY(${ids}::uuid[])`.pipe(
-              Effect.flatMap(decodeSnippets),
+          : store.snippets(userId, q, ids, SNIPPET_SOURCE_CHARS, SNIPPET_OPTIONS).pipe(
               Effect.map(
                 (rows) => new Map(rows.map((row) => [row.id, row.snippet === null ? null : renderSnippet(row.snippet)]))
               ),
-              inScope(userId),
               Effect.withSpan("Search.snippets")
             )
 
@@ -216,11 +160,10 @@ export class Search extends Context.Service<Search, SearchShape>()("mail-helper/
             .nearest(userId, model, vector, options.exact ? Math.max(2 * k, k + 20) : k, options.exclude)
             .pipe(Effect.mapError(fromSqlError))
           if (!options.exact || candidates.length === 0) return candidates.filter((hit) => hit.score > 0)
-          const rows = yield* sql`
-            SELECT email_id::text AS email_id, vector FROM embeddings
-            WHERE user_id = ${userId} AND model = ${model} AND email_id = ANY(${candidates.map((c) => c.id)}::uuid[])`.pipe(
-            Effect.flatMap(vectorRows),
-            inScope(userId)
+          const rows = yield* store.vectors(
+            userId,
+            model,
+            candidates.map((c) => c.id)
           )
           if (rows.length < candidates.length) {
             const present = new Set(rows.map((row) => row.email_id))
@@ -324,20 +267,9 @@ export class Search extends Context.Service<Search, SearchShape>()("mail-helper/
       /** The message's stored vector of `model`, or one made now from its text (not stored). */
       const vectorOf = (userId: UserId, emailId: string, model: string) =>
         Effect.gen(function* () {
-          const [stored] = yield* sql`
-            SELECT email_id::text AS email_id, vector FROM embeddings
-            WHERE user_id = ${userId} AND email_id = ${emailId}::uuid AND model = ${model}`.pipe(
-            Effect.flatMap(vectorRows),
-            inScope(userId)
-          )
+          const stored = yield* store.storedVector(userId, emailId, model)
           if (stored !== undefined) return stored.vector
-          const [text] = yield* sql`
-            SELECT left(subject, 1000) AS subject, left(from_name, 200) AS from_name,
-              left(COALESCE(text_body, ''), ${processing.embeddingTextMaxChars}) AS body
-            FROM emails WHERE user_id = ${userId} AND id = ${emailId}::uuid`.pipe(
-            Effect.flatMap(decodeText),
-            inScope(userId)
-          )
+          const text = yield* store.embeddingSource(userId, emailId, processing.embeddingTextMaxChars)
           if (text === undefined) return yield* Effect.fail(EmailNotFound.forId(emailId))
           const embedded = yield* embedQuery(
             embeddingText(text.subject, text.from_name, text.body, processing.embeddingTextMaxChars)

@@ -1,10 +1,9 @@
-import { Context, Effect, Layer, Schema, Semaphore } from "effect"
-import { SqlClient, type SqlError } from "effect/sql"
+import { Context, Effect, Layer, Semaphore } from "effect"
+import type { SqlError } from "effect/sql"
 import { packQ8, unpackQ8 } from "../analysis/embeddingCodec.ts"
-import { decodeRows } from "../platform/Database.ts"
 import type { UserId } from "../contract/users/UserId.ts"
-import { UserScope } from "../users/UserScope.ts"
 import { SearchConfig } from "./SearchConfig.ts"
+import { SearchStore } from "./SearchStore.ts"
 
 /**
  * The in-process vector index behind semantic search (pgvector is not
@@ -195,15 +194,6 @@ export const scanTopK = (
   return out.sort((a, b) => b.score - a.score)
 }
 
-const MaxRow = Schema.Struct({ max: Schema.String })
-const VectorRow = Schema.Struct({
-  seq: Schema.String,
-  email_id: Schema.String,
-  dimension: Schema.Number,
-  q8: Schema.NullOr(Schema.Uint8Array),
-  vector: Schema.NullOr(Schema.Array(Schema.Number))
-})
-
 export interface VectorIndexShape {
   /**
    * The `k` messages of the user whose `model` vectors score highest against
@@ -225,12 +215,9 @@ export class VectorIndex extends Context.Service<VectorIndex, VectorIndexShape>(
   static readonly layer = Layer.effect(
     VectorIndex,
     Effect.gen(function* () {
-      const sql = yield* SqlClient.SqlClient
-      const scope = yield* UserScope
+      const store = yield* SearchStore
       const config = yield* SearchConfig
       const entries = new Map<string, Entry>()
-      const decodeMax = decodeRows(MaxRow)
-      const decodeVectors = decodeRows(VectorRow)
 
       const entryOf = (userId: UserId, model: string): Entry => {
         const key = `${userId}\u0000${model}`
@@ -266,16 +253,7 @@ export class VectorIndex extends Context.Service<VectorIndex, VectorIndexShape>(
       const load = (entry: Entry, data: Data, highest: bigint) =>
         Effect.gen(function* () {
           while (data.watermark < highest) {
-            const rows = yield* scope.run(
-              entry.userId,
-              sql`
-                SELECT m.seq::text AS seq, m.email_id, m.dimension, m.q8, CASE WHEN m.q8 IS NULL THEN m.vector END AS vector
-                FROM embeddings m
-                WHERE m.user_id = ${entry.userId} AND m.model = ${entry.model} AND m.seq > ${data.watermark.toString()}::bigint
-                -- the number, not its text (the output column of the same name)
-                ORDER BY m.seq
-                LIMIT ${config.vectorLoadChunk}`.pipe(Effect.flatMap(decodeVectors))
-            )
+            const rows = yield* store.changedSince(entry.userId, entry.model, data.watermark, config.vectorLoadChunk)
             for (const row of rows) {
               // a row written without its int8 copy (another writer) is quantized here
               const packed = row.q8 ?? (row.vector === null ? null : packQ8(row.vector))
@@ -288,15 +266,7 @@ export class VectorIndex extends Context.Service<VectorIndex, VectorIndexShape>(
           }
         })
 
-      const highestChange = (entry: Entry) =>
-        scope
-          .run(
-            entry.userId,
-            sql`
-              SELECT COALESCE(max(seq), 0)::text AS max FROM embeddings
-              WHERE user_id = ${entry.userId} AND model = ${entry.model}`.pipe(Effect.flatMap(decodeMax))
-          )
-          .pipe(Effect.map(([top]) => BigInt(top?.max ?? "0")))
+      const highestChange = (entry: Entry) => store.highestChange(entry.userId, entry.model)
 
       /** Loads what changed since the last use. */
       const refresh = (entry: Entry) =>

@@ -1,6 +1,6 @@
 /**
- * The `mail.sync` processor: mirrors one IMAP account into PostgreSQL (docs/accounts-and-sync.md,
- * "The `mail.sync` job").
+ * The sync of one account, run by the `mail.sync` processor (MailSyncProcessor.ts): mirrors one IMAP
+ * account into PostgreSQL (docs/accounts-and-sync.md, "The `mail.sync` job").
  *
  * Per account: log in, LIST (+STATUS) the mailboxes and store them with their special-use roles,
  * then for each selectable mailbox (INBOX first):
@@ -30,10 +30,9 @@ import { AccountSchedules } from "../accounts/AccountSchedules.ts"
 import { type AccountRecord, AccountStore } from "../accounts/AccountStore.ts"
 import { ImapAccess } from "../accounts/ImapAccess.ts"
 import type { AccountId, AccountStatus } from "../contract/accounts/Account.ts"
-import { CurrentJob, currentOwner, type ProgressUpdate, type SoftTimeLimit } from "../jobs/CurrentJob.ts"
+import type { ProgressUpdate, SoftTimeLimit } from "../jobs/CurrentJob.ts"
 import { type JobError, PermanentJobError, TransientJobError } from "../contract/jobs/JobKind.ts"
 import { MailFollowUps } from "../pipeline/MailFollowUps.ts"
-import { makeProcessor } from "../jobs/JobProcessor.ts"
 import { logDatabaseError } from "../platform/Database.ts"
 import { syncErrors, syncMessages } from "../platform/Metrics.ts"
 import type { UserId } from "../contract/users/UserId.ts"
@@ -58,7 +57,7 @@ import { normaliseMessageId, type ParsedMessage, threadKeyCandidates } from "./m
 import { MimeParser } from "./ParserPool.ts"
 import { SyncConfig, type SyncConfigShape } from "./SyncConfig.ts"
 import { type SyncPhase, type SyncStepFailed, sqlCause, stepFailed } from "./SyncFailure.ts"
-import { MailSyncJob, type SyncResult } from "../contract/jobs/MailSyncJob.ts"
+import type { SyncResult } from "../contract/jobs/MailSyncJob.ts"
 import { serverProfile } from "./SyncStrategy.ts"
 import { assignThreads, maxCandidates, threadIdFor } from "./threading.ts"
 
@@ -853,22 +852,3 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
     })
   )
 }
-
-/** The `mail.sync` processor: the job's owner is the account's owner. */
-export const MailSyncProcessor = makeProcessor(
-  MailSyncJob,
-  Effect.gen(function* () {
-    const sync = yield* MailSync
-    return (payload: { readonly accountId: AccountId }) =>
-      Effect.gen(function* () {
-        const job = yield* CurrentJob
-        const owner = yield* currentOwner
-        return yield* sync.run(owner, payload.accountId, {
-          attempt: job.attempt,
-          maxAttempts: job.maxAttempts,
-          progress: job.progress,
-          softTimeLimit: job.softTimeLimit
-        })
-      })
-  })
-)

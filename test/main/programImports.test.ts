@@ -89,7 +89,9 @@ describe("program module graphs", () => {
     const loaded = modulesLoadedBy("src/main/api.ts")
     assert.isTrue(loaded.some((url) => url.endsWith("/src/contract/Api.ts")))
     assert.deepStrictEqual(
-      loaded.filter((url) => /\/src\/main\/workerLayers\.ts$|\/src\/sync\/(MailSync|ParserPool)\.ts$/.test(url)),
+      loaded.filter((url) =>
+        /\/src\/main\/workerLayers\.ts$|\/src\/sync\/(MailSync|MailSyncProcessor|ParserPool)\.ts$/.test(url)
+      ),
       []
     )
   })

@@ -4,6 +4,7 @@ import { SqlClient } from "effect/sql"
 import { enqueueNewMailProcessing } from "../../src/analysis/enqueue.ts"
 import { reciprocalRankFusion, renderSnippet } from "../../src/search/Search.ts"
 import { defaultSearchConfig, SearchConfig } from "../../src/search/SearchConfig.ts"
+import { SearchStore } from "../../src/search/SearchStore.ts"
 import { scanTopK, VectorIndex } from "../../src/search/VectorIndex.ts"
 import { UserId } from "../../src/contract/users/UserId.ts"
 import { UserScope } from "../../src/users/UserScope.ts"
@@ -246,7 +247,8 @@ layer(appTestLayer({ SEARCH_VECTOR_LOAD_CHUNK: "3" }), { excludeTestServices: tr
         }).pipe(
           Effect.provide(
             VectorIndex.layer.pipe(
-              Layer.provide(Layer.succeed(SearchConfig, { ...defaultSearchConfig, vectorLoadChunk: 3 }))
+              Layer.provide(Layer.succeed(SearchConfig, { ...defaultSearchConfig, vectorLoadChunk: 3 })),
+              Layer.provide(SearchStore.layer)
             )
           )
         )

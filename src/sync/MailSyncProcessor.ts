@@ -1,0 +1,25 @@
+import { Effect } from "effect"
+import type { AccountId } from "../contract/accounts/Account.ts"
+import { MailSyncJob } from "../contract/jobs/MailSyncJob.ts"
+import { CurrentJob, currentOwner } from "../jobs/CurrentJob.ts"
+import { makeProcessor } from "../jobs/JobProcessor.ts"
+import { MailSync } from "./MailSync.ts"
+
+/** The `mail.sync` processor: the job's owner is the account's owner. */
+export const MailSyncProcessor = makeProcessor(
+  MailSyncJob,
+  Effect.gen(function* () {
+    const sync = yield* MailSync
+    return (payload: { readonly accountId: AccountId }) =>
+      Effect.gen(function* () {
+        const job = yield* CurrentJob
+        const owner = yield* currentOwner
+        return yield* sync.run(owner, payload.accountId, {
+          attempt: job.attempt,
+          maxAttempts: job.maxAttempts,
+          progress: job.progress,
+          softTimeLimit: job.softTimeLimit
+        })
+      })
+  })
+)

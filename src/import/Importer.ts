@@ -6,7 +6,6 @@
  */
 import { createHash } from "node:crypto"
 import { Effect, Option, Redacted, Result } from "effect"
-import { SqlClient } from "effect/sql"
 import { AccountId } from "../contract/accounts/Account.ts"
 import { AccountStore } from "../accounts/AccountStore.ts"
 import { fromSqlError } from "../platform/Database.ts"
@@ -25,6 +24,7 @@ import {
   trustedSenderReason
 } from "./Mapping.ts"
 import { decryptField, unwrapDataKey } from "./OldCrypto.ts"
+import { ImportStore } from "./ImportStore.ts"
 import { describeSource, type OldSnapshot, type OldSource, readOldSnapshot } from "./OldStore.ts"
 import { applyPendingCorrections } from "./PendingCorrections.ts"
 
@@ -88,24 +88,19 @@ const quoted = (name: string | null) =>
 export const runImport = (request: ImportRequest) =>
   Effect.gen(function* () {
     const scope = yield* UserScope
-    const sql = yield* SqlClient.SqlClient
+    const store = yield* ImportStore
     const accounts = yield* AccountStore
     const rules = yield* RuleStore
 
     const email = normaliseEmail(request.email)
     // a plain query, not UserStore.findByEmail: the worker (import job) must not load UserStore.ts
-    const found = yield* scope
-      .system("import: user by email", sql<{ readonly id: UserId }>`SELECT id FROM users WHERE email = ${email}`)
-      .pipe(
-        Effect.map((rows) => Option.fromNullishOr(rows[0])),
-        Effect.mapError(fromSqlError)
-      )
+    const found = yield* store.findUserIdByEmail(email).pipe(Effect.mapError(fromSqlError))
     if (Option.isNone(found)) {
       return yield* new ImportUserNotFound({
         message: `no user with email ${email} here; create it first (users create)`
       })
     }
-    const owner: UserId = found.value.id
+    const owner: UserId = found.value
 
     const snapshot = yield* readOldSnapshot(request.source, email)
     const dek = yield* unwrapDataKey(request.masterPassword, snapshot.user)
@@ -144,19 +139,11 @@ export const runImport = (request: ImportRequest) =>
       owner,
       Effect.gen(function* () {
         // two imports for one user at once would both pass the "already imported" checks
-        yield* sql`SELECT pg_advisory_xact_lock(hashtextextended(${`import:${owner}`}, 0))`
-        const done = yield* sql<{
-          readonly kind: string
-          readonly source_key: string
-          readonly target_id: string | null
-        }>`
-          SELECT kind, source_key, target_id FROM import_items WHERE user_id = ${owner} AND origin = ${origin}`
+        yield* store.lockOwnerImports(owner)
+        const done = yield* store.importedItems(owner, origin)
         const doneKey = new Map(done.map((row) => [`${row.kind}:${row.source_key}`, row.target_id]))
         const record = (kind: "account" | "rule" | "correction", sourceKey: string, targetId: string | null) =>
-          write(sql`
-            INSERT INTO import_items (user_id, origin, kind, source_key, target_id)
-            VALUES (${owner}, ${origin}, ${kind}, ${sourceKey}, ${targetId})
-            ON CONFLICT DO NOTHING`)
+          write(store.recordItem(owner, origin, kind, sourceKey, targetId))
 
         // --- accounts -----------------------------------------------------------------------
         const existing = yield* accounts.list(owner)
@@ -211,13 +198,9 @@ export const runImport = (request: ImportRequest) =>
         }
 
         // --- rules (lower old priority first; after the user's own rules) -------------------------
-        const [last] = yield* sql<{ readonly max: number | null }>`
-          SELECT max(priority)::int AS max FROM rules WHERE user_id = ${owner}`
-        const [countRow] = yield* sql<{
-          readonly n: number
-        }>`SELECT count(*)::int AS n FROM rules WHERE user_id = ${owner}`
-        let ruleCount = countRow?.n ?? 0
-        let nextPriority = (last?.max ?? 0) + 10
+        const standing = yield* store.ruleStanding(owner)
+        let ruleCount = standing.count
+        let nextPriority = (standing.maxPriority ?? 0) + 10
         for (const old of snapshot.rules) {
           const source = `rule ${old.id}${quoted(old.name)}`
           if (doneKey.has(`rule:${old.id}`)) {
@@ -292,12 +275,7 @@ export const runImport = (request: ImportRequest) =>
             })
             continue
           }
-          const c = mapping.correction
-          yield* write(sql`
-            INSERT INTO import_pending_corrections
-              (user_id, account_id, message_id, mailbox, uid, urgency, importance, category, tags)
-            VALUES (${owner}, ${accountId}, ${c.messageId}, ${c.mailbox}, ${c.uid}, ${c.urgency}, ${c.importance},
-              ${c.category}, ${c.tags === null ? null : sql`${c.tags}::text[]`})`)
+          yield* write(store.addPendingCorrection(owner, accountId, mapping.correction))
           yield* record("correction", old.id, null)
           items.push({ kind: "correction", source, outcome: outcomeOf(old.id, "imported"), details: mapping.notes })
         }
@@ -369,6 +347,8 @@ export const runImport = (request: ImportRequest) =>
     return report
   }).pipe(
     Effect.catchTag("SqlError", (error) => Effect.fail(fromSqlError(error))),
+    // the store's own layer: callers (CLI, job) provide only SqlClient and UserScope, as before
+    Effect.provide(ImportStore.layer),
     Effect.withSpan("import.run", {
       attributes: { "import.dryRun": request.dryRun, "import.source": request.source._tag }
     })

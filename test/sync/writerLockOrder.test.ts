@@ -5,7 +5,7 @@ import fc from "fast-check"
 import { AccountId, MailboxId } from "../../src/contract/accounts/Account.ts"
 import { type AnalysisOutcome, type EmbeddingOutcome, ProcessingStore } from "../../src/analysis/ProcessingStore.ts"
 import { PlatformLive } from "../../src/main/layers.ts"
-import { indexPendingBatch } from "../../src/search/SearchIndexing.ts"
+import { SearchIndexStore } from "../../src/search/SearchIndexStore.ts"
 import { type BatchTarget, MailStore } from "../../src/sync/MailStore.ts"
 import { UserId } from "../../src/contract/users/UserId.ts"
 import { UserScope } from "../../src/users/UserScope.ts"
@@ -20,7 +20,7 @@ import { configLayer, withTestEnv } from "../harness/TestEnv.ts"
  */
 
 const TestLayer = withTestEnv((env) =>
-  Layer.mergeAll(ProcessingStore.layer, MailStore.layer).pipe(
+  Layer.mergeAll(ProcessingStore.layer, MailStore.layer, SearchIndexStore.layer).pipe(
     Layer.provideMerge(PlatformLive),
     Layer.provide(configLayer(env))
   )
@@ -69,6 +69,7 @@ layer(TestLayer, { excludeTestServices: true, timeout: "240 seconds" })("one use
       const scope = yield* UserScope
       const processing = yield* ProcessingStore
       const mail = yield* MailStore
+      const searchIndex = yield* SearchIndexStore
       const box = yield* makeMailbox(owner)
       yield* insertMails(
         box,
@@ -150,8 +151,8 @@ layer(TestLayer, { excludeTestServices: true, timeout: "240 seconds" })("one use
           [
             attempt("analysis", processing.saveAnalysis(owner, analysisOutcomes)),
             attempt("embedding", processing.saveEmbeddings(owner, "test-model", embeddingOutcomes)),
-            attempt("search.index", indexPendingBatch(sql, scope, owner, 60)),
-            attempt("search.index", indexPendingBatch(sql, scope, owner, 60)),
+            attempt("search.index", searchIndex.indexBatch(owner, 60)),
+            attempt("search.index", searchIndex.indexBatch(owner, 60)),
             attempt(
               "sync merges",
               mail.storeBatch(target, { _tag: "complete", to: 0 }, Effect.succeed({ emails: [], merges }), {

@@ -5,18 +5,27 @@
  * `applyPendingCorrections` open their own scope; every other statement runs in the one
  * transaction the caller opened with `UserScope.run` for the import.
  */
-import { Context, Effect, Layer, Option } from "effect"
+import { Context, Effect, Layer, Option, Schema } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
-import type { UserId } from "../contract/users/UserId.ts"
+import { UserId } from "../contract/users/UserId.ts"
+import { decodeRows } from "../platform/Database.ts"
 import { UserScope } from "../users/UserScope.ts"
 import type { CorrectionFields } from "./Mapping.ts"
 
 /** One row of `import_items`: what an earlier import of the same origin wrote for an old row. */
-export interface ImportedItem {
-  readonly kind: string
-  readonly source_key: string
-  readonly target_id: string | null
-}
+const ImportedItemRow = Schema.Struct({
+  kind: Schema.String,
+  source_key: Schema.String,
+  target_id: Schema.NullOr(Schema.String)
+})
+export type ImportedItem = typeof ImportedItemRow.Type
+
+// rows are checked against what the statement selects: a mismatch is a defect in this file
+const decodeImportedItems = decodeRows(ImportedItemRow)
+const decodeUserIds = decodeRows(Schema.Struct({ id: UserId }))
+const decodeMax = decodeRows(Schema.Struct({ max: Schema.NullOr(Schema.Number) }))
+const decodeCount = decodeRows(Schema.Struct({ n: Schema.Number }))
+const decodeIds = decodeRows(Schema.Struct({ id: Schema.String }))
 
 export class ImportStore extends Context.Service<
   ImportStore,
@@ -66,15 +75,20 @@ export class ImportStore extends Context.Service<
 
       const findUserIdByEmail = (email: string) =>
         scope
-          .system("import: user by email", sql<{ readonly id: UserId }>`SELECT id FROM users WHERE email = ${email}`)
+          .system(
+            "import: user by email",
+            sql`SELECT id FROM users WHERE email = ${email}`.pipe(Effect.flatMap(decodeUserIds))
+          )
           .pipe(Effect.map((rows) => Option.fromNullishOr(rows[0]).pipe(Option.map((row) => row.id))))
 
       const lockOwnerImports = (owner: UserId) =>
         sql`SELECT pg_advisory_xact_lock(hashtextextended(${`import:${owner}`}, 0))`.pipe(Effect.asVoid)
 
       const importedItems = (owner: UserId, origin: string) =>
-        sql<ImportedItem>`
-          SELECT kind, source_key, target_id FROM import_items WHERE user_id = ${owner} AND origin = ${origin}`
+        sql`
+          SELECT kind, source_key, target_id FROM import_items WHERE user_id = ${owner} AND origin = ${origin}`.pipe(
+          Effect.flatMap(decodeImportedItems)
+        )
 
       const recordItem = (
         owner: UserId,
@@ -90,11 +104,12 @@ export class ImportStore extends Context.Service<
 
       const ruleStanding = (owner: UserId) =>
         Effect.gen(function* () {
-          const [last] = yield* sql<{ readonly max: number | null }>`
-            SELECT max(priority)::int AS max FROM rules WHERE user_id = ${owner}`
-          const [countRow] = yield* sql<{
-            readonly n: number
-          }>`SELECT count(*)::int AS n FROM rules WHERE user_id = ${owner}`
+          const [last] = yield* sql`SELECT max(priority)::int AS max FROM rules WHERE user_id = ${owner}`.pipe(
+            Effect.flatMap(decodeMax)
+          )
+          const [countRow] = yield* sql`SELECT count(*)::int AS n FROM rules WHERE user_id = ${owner}`.pipe(
+            Effect.flatMap(decodeCount)
+          )
           return { maxPriority: last?.max ?? null, count: countRow?.n ?? 0 }
         })
 
@@ -109,7 +124,7 @@ export class ImportStore extends Context.Service<
         scope.run(
           owner,
           Effect.gen(function* () {
-            const rows = yield* sql<{ readonly id: string }>`
+            const rows = yield* sql`
               WITH waiting AS (
                 SELECT p.* FROM import_pending_corrections p
                 WHERE p.user_id = ${owner} AND p.applied_at IS NULL
@@ -138,7 +153,7 @@ export class ImportStore extends Context.Service<
               )
               UPDATE import_pending_corrections SET applied_at = now()
               WHERE id IN (SELECT pending_id FROM matched)
-              RETURNING id`
+              RETURNING id`.pipe(Effect.flatMap(decodeIds))
             return rows.length
           })
         )

@@ -1,9 +1,14 @@
 import { randomUUID } from "node:crypto"
-import { Config, Context, Effect, Layer, Option, Redacted } from "effect"
+import { Config, Context, Effect, Layer, Option, Redacted, Schema } from "effect"
 import { SqlClient } from "effect/sql"
 import type { UserId } from "../contract/users/UserId.ts"
 import { Crypto, type SecretDecryptionFailed } from "../platform/Crypto.ts"
-import { type DatabaseError, fromSqlError } from "../platform/Database.ts"
+import { type DatabaseError, decodeRows, fromSqlError } from "../platform/Database.ts"
+
+// rows are checked against what each statement selects: a mismatch is a defect in this file
+const decodeSealed = decodeRows(Schema.Struct({ sealedFile: Schema.String, sealedPassword: Schema.String }))
+const decodeEmail = decodeRows(Schema.Struct({ email: Schema.String }))
+const decodeIds = decodeRows(Schema.Struct({ id: Schema.String }))
 import { UserScope } from "../users/UserScope.ts"
 
 /** The admin's switch and cap for uploads over the API (README, configuration). */
@@ -74,8 +79,10 @@ export class ImportUploadStore extends Context.Service<
             const rows = yield* scope
               .run(
                 owner,
-                sql<{ readonly sealedFile: string; readonly sealedPassword: string }>`
-                  SELECT sealed_file AS "sealedFile", sealed_password AS "sealedPassword" FROM import_uploads WHERE id = ${id} AND user_id = ${owner}`
+                sql`
+                  SELECT sealed_file AS "sealedFile", sealed_password AS "sealedPassword" FROM import_uploads WHERE id = ${id} AND user_id = ${owner}`.pipe(
+                  Effect.flatMap(decodeSealed)
+                )
               )
               .pipe(failed("reading the staged upload"))
             const row = rows[0]
@@ -89,16 +96,16 @@ export class ImportUploadStore extends Context.Service<
             .run(owner, sql`DELETE FROM import_uploads WHERE id = ${id} AND user_id = ${owner}`)
             .pipe(Effect.asVoid, failed("deleting the staged upload")),
         ownerEmail: (owner) =>
-          scope.run(owner, sql<{ readonly email: string }>`SELECT email FROM users WHERE id = ${owner}`).pipe(
+          scope.run(owner, sql`SELECT email FROM users WHERE id = ${owner}`.pipe(Effect.flatMap(decodeEmail))).pipe(
             Effect.map((rows) => Option.fromNullishOr(rows[0]?.email)),
             failed("reading the user's email")
           ),
         removeStale: scope
           .system(
             "import uploads clean-up",
-            sql<{ readonly id: string }>`
+            sql`
               DELETE FROM import_uploads WHERE created_at < now() - make_interval(hours => ${staleUploadHours})
-              RETURNING id`
+              RETURNING id`.pipe(Effect.flatMap(decodeIds))
           )
           .pipe(
             Effect.map((rows) => rows.length),

@@ -66,8 +66,12 @@ await runDrill("worker-kill", 420, async (report, cleanup) => {
   cleanup(() => api.stop())
   const workers: Array<Program> = []
   const startOne = async (name: string) => {
-    // small index batches, so search.index runs long enough to be caught in the middle
-    const { program } = await startWorker({ ...env.env, SEARCH_INDEX_BATCH_SIZE: "100" }, { name })
+    // small index and embedding batches, so search.index and mail.embed run long enough to be caught in
+    // the middle (a re-embed of 1,200 messages in batches of 64 ended between two polls of the drill)
+    const { program } = await startWorker(
+      { ...env.env, SEARCH_INDEX_BATCH_SIZE: "100", EMBEDDING_BATCH_SIZE: "8" },
+      { name }
+    )
     workers.push(program)
     cleanup(() => program.stop("SIGKILL"))
     return program

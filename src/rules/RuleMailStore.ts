@@ -289,11 +289,9 @@ export class RuleMailStore extends Context.Service<RuleMailStore, RuleMailStoreS
         scope
           .run(
             ownerId,
-            sql`
+            sql<{ readonly n: number }>`
               SELECT count(*)::int AS n FROM emails e JOIN mailboxes m ON m.id = e.mailbox_id
-              WHERE ${filters(ownerId, selection)}`.pipe(
-              Effect.flatMap(decodeRows(Schema.Struct({ n: Schema.Number })))
-            )
+              WHERE ${filters(ownerId, selection)}`
           )
           .pipe(
             Effect.map((rows) => rows[0]?.n ?? 0),
@@ -403,17 +401,13 @@ export class RuleMailStore extends Context.Service<RuleMailStore, RuleMailStoreS
         scope
           .run(
             ownerId,
-            sql`
+            sql<{ readonly id: string; readonly uid_validity: number | null }>`
               INSERT INTO mailboxes (user_id, account_id, path, name, delimiter, special_use, selectable, uid_validity)
               VALUES (${ownerId}, ${accountId}, ${info.path}, ${info.name}, ${info.delimiter}, ${info.specialUse},
                       ${info.selectable}, ${uidValidity})
               ON CONFLICT (account_id, path) DO UPDATE
                 SET uid_validity = COALESCE(mailboxes.uid_validity, EXCLUDED.uid_validity)
-              RETURNING id, uid_validity::float8 AS uid_validity`.pipe(
-              Effect.flatMap(
-                decodeRows(Schema.Struct({ id: Schema.String, uid_validity: Schema.NullOr(Schema.Number) }))
-              )
-            )
+              RETURNING id, uid_validity::float8 AS uid_validity`
           )
           .pipe(
             Effect.flatMap((rows) =>
@@ -469,11 +463,9 @@ export class RuleMailStore extends Context.Service<RuleMailStore, RuleMailStoreS
           .run(
             ownerId,
             Effect.gen(function* () {
-              const target = yield* sql`
+              const target = yield* sql<{ readonly id: string }>`
                 SELECT id FROM mailboxes
-                WHERE user_id = ${ownerId} AND account_id = ${restore.accountId} AND path = ${restore.mailbox}`.pipe(
-                Effect.flatMap(decodeRows(Schema.Struct({ id: Schema.String })))
-              )
+                WHERE user_id = ${ownerId} AND account_id = ${restore.accountId} AND path = ${restore.mailbox}`
               const mailboxId = target[0]?.id
               if (mailboxId === undefined) return
               const { location } = restore
@@ -503,10 +495,8 @@ export class RuleMailStore extends Context.Service<RuleMailStore, RuleMailStoreS
         scope
           .run(
             ownerId,
-            sql`
-              SELECT EXISTS (SELECT 1 FROM mail_accounts WHERE id = ${accountId} AND user_id = ${ownerId}) AS found`.pipe(
-              Effect.flatMap(decodeRows(Schema.Struct({ found: Schema.Boolean })))
-            )
+            sql<{ readonly found: boolean }>`
+              SELECT EXISTS (SELECT 1 FROM mail_accounts WHERE id = ${accountId} AND user_id = ${ownerId}) AS found`
           )
           .pipe(
             Effect.map((rows) => rows[0]?.found === true),

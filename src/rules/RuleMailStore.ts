@@ -289,9 +289,11 @@ export class RuleMailStore extends Context.Service<RuleMailStore, RuleMailStoreS
         scope
           .run(
             ownerId,
-            sql<{ readonly n: number }>`
+            sql`
               SELECT count(*)::int AS n FROM emails e JOIN mailboxes m ON m.id = e.mailbox_id
-              WHERE ${filters(ownerId, selection)}`
+              WHERE ${filters(ownerId, selection)}`.pipe(
+              Effect.flatMap(decodeRows(Schema.Struct({ n: Schema.Number })))
+            )
           )
           .pipe(
             Effect.map((rows) => rows[0]?.n ?? 0),
@@ -401,13 +403,17 @@ export class RuleMailStore extends Context.Service<RuleMailStore, RuleMailStoreS
         scope
           .run(
             ownerId,
-            sql<{ readonly id: string; readonly uid_validity: number | null }>`
+            sql`
               INSERT INTO mailboxes (user_id, account_id, path, name, delimiter, special_use, selectable, uid_validity)
               VALUES (${ownerId}, ${accountId}, ${info.path}, ${info.name}, ${info.delimiter}, ${info.specialUse},
                       ${info.selectable}, ${uidValidity})
               ON CONFLICT (account_id, path) DO UPDATE
                 SET uid_validity = COALESCE(mailboxes.uid_validity, EXCLUDED.uid_validity)
-              RETURNING id, uid_validity::float8 AS uid_validity`
+              RETURNING id, uid_validity::float8 AS uid_validity`.pipe(
+              Effect.flatMap(
+                decodeRows(Schema.Struct({ id: Schema.String, uid_validity: Schema.NullOr(Schema.Number) }))
+              )
+            )
           )
           .pipe(
             Effect.flatMap((rows) =>
@@ -463,9 +469,11 @@ export class RuleMailStore extends Context.Service<RuleMailStore, RuleMailStoreS
           .run(
             ownerId,
             Effect.gen(function* () {
-              const target = yield* sql<{ readonly id: string }>`
+              const target = yield* sql`
                 SELECT id FROM mailboxes
-                WHERE user_id = ${ownerId} AND account_id = ${restore.accountId} AND path = ${restore.mailbox}`
+                WHERE user_id = ${ownerId} AND account_id = ${restore.accountId} AND path = ${restore.mailbox}`.pipe(
+                Effect.flatMap(decodeRows(Schema.Struct({ id: Schema.String })))
+              )
               const mailboxId = target[0]?.id
               if (mailboxId === undefined) return
               const { location } = restore
@@ -495,8 +503,10 @@ export class RuleMailStore extends Context.Service<RuleMailStore, RuleMailStoreS
         scope
           .run(
             ownerId,
-            sql<{ readonly found: boolean }>`
-              SELECT EXISTS (SELECT 1 FROM mail_accounts WHERE id = ${accountId} AND user_id = ${ownerId}) AS found`
+            sql`
+              SELECT EXISTS (SELECT 1 FROM mail_accounts WHERE id = ${accountId} AND user_id = ${ownerId}) AS found`.pipe(
+              Effect.flatMap(decodeRows(Schema.Struct({ found: Schema.Boolean })))
+            )
           )
           .pipe(
             Effect.map((rows) => rows[0]?.found === true),

@@ -230,8 +230,10 @@ export class RuleStore extends Context.Service<RuleStore, RuleStoreShape>()("mai
             Effect.gen(function* () {
               // serialises one user's creates, so two parallel requests cannot both pass the cap
               yield* sql`SELECT pg_advisory_xact_lock(hashtextextended(${`rules:${ownerId}`}, 0))`
-              const [count] = yield* sql<{ readonly n: number }>`
-                SELECT count(*)::int AS n FROM rules WHERE user_id = ${ownerId}`
+              const [count] = yield* sql`
+                SELECT count(*)::int AS n FROM rules WHERE user_id = ${ownerId}`.pipe(
+                Effect.flatMap(decodeRows(Schema.Struct({ n: Schema.Number })))
+              )
               if ((count?.n ?? 0) >= RuleStoreLimits.maxRulesPerUser) {
                 return yield* new RuleLimitReached({
                   message: `a user may have at most ${RuleStoreLimits.maxRulesPerUser} rules; delete one first`,
@@ -283,8 +285,10 @@ export class RuleStore extends Context.Service<RuleStore, RuleStoreShape>()("mai
           : scope
               .run(
                 ownerId,
-                sql<{ readonly id: string }>`
-                  SELECT id FROM rules WHERE user_id = ${ownerId} AND id IN ${sql.in([...ids])}`
+                sql`
+                  SELECT id FROM rules WHERE user_id = ${ownerId} AND id IN ${sql.in([...ids])}`.pipe(
+                  Effect.flatMap(decodeRows(Schema.Struct({ id: Schema.String })))
+                )
               )
               .pipe(
                 Effect.map((rows) => new Set(rows.map((row) => row.id))),
@@ -295,8 +299,10 @@ export class RuleStore extends Context.Service<RuleStore, RuleStoreShape>()("mai
         scope
           .run(
             ownerId,
-            sql<{ readonly found: boolean }>`
-              SELECT EXISTS (SELECT 1 FROM rules WHERE user_id = ${ownerId} AND enabled) AS found`
+            sql`
+              SELECT EXISTS (SELECT 1 FROM rules WHERE user_id = ${ownerId} AND enabled) AS found`.pipe(
+              Effect.flatMap(decodeRows(Schema.Struct({ found: Schema.Boolean })))
+            )
           )
           .pipe(
             Effect.map((rows) => rows[0]?.found === true),

@@ -196,15 +196,17 @@ export class RunJournalStore extends Context.Service<RunJournalStore, RunJournal
       const ensureRun = (ownerId: UserId, context: RunContext) =>
         Effect.gen(function* () {
           if (context.jobId !== null) {
-            const found = yield* sql<{ readonly id: string }>`
-              SELECT id FROM rule_apply_runs WHERE job_id = ${context.jobId} AND user_id = ${ownerId}`
+            const found = yield* sql`
+              SELECT id FROM rule_apply_runs WHERE job_id = ${context.jobId} AND user_id = ${ownerId}`.pipe(
+              Effect.flatMap(decodeRows(Schema.Struct({ id: Schema.String })))
+            )
             if (found[0] !== undefined) return found[0].id
           }
-          const rows = yield* sql<{ readonly id: string }>`
+          const rows = yield* sql`
             INSERT INTO rule_apply_runs (user_id, job_id, trigger, confirmed_count)
             VALUES (${ownerId}, ${context.jobId}, ${context.trigger}, ${context.confirmedCount})
             ON CONFLICT (job_id) DO UPDATE SET job_id = EXCLUDED.job_id
-            RETURNING id`
+            RETURNING id`.pipe(Effect.flatMap(decodeRows(Schema.Struct({ id: Schema.String }))))
           const id = rows[0]?.id
           return id === undefined ? yield* Effect.die(new Error("INSERT INTO rule_apply_runs returned no row")) : id
         }).pipe(inScope(ownerId, "ensureRun"))

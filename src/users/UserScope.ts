@@ -1,6 +1,6 @@
-import { Context, Effect, Layer } from "effect"
+import { Context, Effect, Layer, Schema } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
-import { DatabaseRoles } from "../platform/Database.ts"
+import { DatabaseRoles, decodeRows } from "../platform/Database.ts"
 import type { UserId } from "../contract/users/UserId.ts"
 
 /** The database scope the current fiber is in, so nested scopes can be checked. */
@@ -51,8 +51,12 @@ export class UserScope extends Context.Service<UserScope, UserScopeShape>()("mai
       let verified = false
       const verify = Effect.gen(function* () {
         if (verified) return
-        const [role] = yield* sql<{ readonly name: string; readonly super: boolean; readonly bypass: boolean }>`
-          SELECT rolname AS name, rolsuper AS super, rolbypassrls AS bypass FROM pg_roles WHERE rolname = current_user`
+        const [role] = yield* sql`
+          SELECT rolname AS name, rolsuper AS super, rolbypassrls AS bypass FROM pg_roles WHERE rolname = current_user`.pipe(
+          Effect.flatMap(
+            decodeRows(Schema.Struct({ name: Schema.String, super: Schema.Boolean, bypass: Schema.Boolean }))
+          )
+        )
         if (role === undefined || role.super || role.bypass) {
           return yield* Effect.die(
             new RlsBypassed(

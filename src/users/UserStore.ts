@@ -120,7 +120,9 @@ export class UserStore extends Context.Service<UserStore, UserStoreShape>()("mai
               if (user.role === "first-user-admin") {
                 // Serialise first registrations so two racing requests cannot both become admin.
                 yield* sql`SELECT pg_advisory_xact_lock(hashtext('mail-helper:first-user'))`
-                const [existing] = yield* sql<{ readonly any: boolean }>`SELECT EXISTS (SELECT 1 FROM users) AS any`
+                const [existing] = yield* sql`SELECT EXISTS (SELECT 1 FROM users) AS any`.pipe(
+                  Effect.flatMap(decodeRows(Schema.Struct({ any: Schema.Boolean })))
+                )
                 role = existing?.any === true ? "user" : "admin"
               } else {
                 role = user.role
@@ -235,10 +237,10 @@ export class UserStore extends Context.Service<UserStore, UserStoreShape>()("mai
         scope
           .system(
             "UserStore.createInvite (admin)",
-            sql<{ readonly expires_at: Date }>`
+            sql`
               INSERT INTO invites (code_hash, email, created_by, expires_at)
               VALUES (${invite.codeHash}, ${invite.email}, ${invite.createdBy}, now() + make_interval(days => ${invite.days}))
-              RETURNING expires_at`
+              RETURNING expires_at`.pipe(Effect.flatMap(decodeRows(Schema.Struct({ expires_at: Schema.Date }))))
           )
           .pipe(
             Effect.flatMap((rows) =>

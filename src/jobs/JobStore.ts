@@ -364,10 +364,12 @@ export class JobStore extends Context.Service<JobStore, JobStoreShape>()("mail-h
         )
       ).pipe(RequestResolver.setDelay(batchWindow), RequestResolver.batchN(maxBatch))
 
+      // `queued` too: a first delivery runs before its record is claimed (WorkerRuntime's late claim),
+      // and a progress write in that window was lost, leaving a finished job without its progress
       const saveProgress = (id: string, progress: JobProgress) =>
         system`
           UPDATE jobs SET progress = ${JSON.stringify(progress)}::jsonb, updated_at = now()
-          WHERE id = ${id} AND state = 'running'`.pipe(Effect.asVoid, dbError, traced("saveProgress"))
+          WHERE id = ${id} AND state IN ('queued', 'running')`.pipe(Effect.asVoid, dbError, traced("saveProgress"))
 
       const finish = (id: string, outcome: Outcome, progress?: JobProgress, attempt?: AttemptInfo) =>
         Effect.request(

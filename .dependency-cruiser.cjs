@@ -6,19 +6,35 @@
  *   platform   configuration, database, Redis, metrics, crypto: no feature folder
  *   http       server-side HTTP helpers (error mapping, JSON errors, limits): platform, contract
  *   users      identity, sessions, authorisation: the above
- *   jobs       the job system: the above and users
+ *   events     the user event bus (Redis streams, SSE fan-out): platform, contract
+ *   jobs       the job system: the above, users and events
  *   pipeline   the mail pipeline's announcements (MailFollowUps): contract only
  *   imap       the IMAP client: platform, contract
  *   webapp     serves the built web app (web/): platform, http, contract
- *   features   accounts < sync < analysis < search < emails < rules < import < admin < debug < health < ops:
+ *   features   accounts < sync < watch < analysis < search < emails < rules < webhooks < import < admin < debug
+ *              < health < ops:
  *              the base folders above and the features before them in that order
  *   main       the programs' composition: everything; nothing imports main
  *
  * No cycles at all, also inside a folder. `.dependency-cruiser-known-violations.json` lists the
  * violations present when the check was introduced; a new one fails the check.
  */
-const base = ["contract", "platform", "http", "users", "jobs", "pipeline", "imap"]
-const features = ["accounts", "sync", "analysis", "search", "emails", "rules", "import", "admin", "debug", "health", "ops"]
+const base = ["contract", "platform", "http", "users", "events", "jobs", "pipeline", "imap"]
+const features = [
+  "accounts",
+  "sync",
+  "watch",
+  "analysis",
+  "search",
+  "emails",
+  "rules",
+  "webhooks",
+  "import",
+  "admin",
+  "debug",
+  "health",
+  "ops"
+]
 
 const folders = (names) => `^src/(${names.join("|")})/`
 
@@ -51,7 +67,8 @@ module.exports = {
     onlyImports("platform", ["contract"], "The platform knows no feature."),
     onlyImports("http", ["platform", "contract"], "Server-side HTTP helpers shared by the features' handlers."),
     onlyImports("users", ["platform", "contract", "http"], "Identity and authorisation sit below every feature."),
-    onlyImports("jobs", ["platform", "contract", "http", "users"], "The job system knows no feature's jobs."),
+    onlyImports("events", ["platform", "contract"], "The event bus carries the contract's user events; it knows no feature."),
+    onlyImports("jobs", ["platform", "contract", "http", "users", "events"], "The job system knows no feature's jobs."),
     onlyImports(
       "pipeline",
       ["contract"],

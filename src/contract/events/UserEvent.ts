@@ -1,0 +1,83 @@
+import { Schema } from "effect"
+import { AccountId, AccountStatus, MailboxId } from "../accounts/Account.ts"
+import { EmailId } from "../emails/EmailId.ts"
+import { JobId, JobProgress, JobState } from "../jobs/Job.ts"
+
+/**
+ * What a user hears about: one schema for the SSE stream (`GET /api/v1/events`) and for webhooks,
+ * so a client that reads one reads the other. Every event names its type and when it happened; the
+ * stream's id (a Redis stream entry id) is the transport's, not part of the event.
+ *
+ * Events carry ids and small facts, never message bodies or secrets: a client that wants more asks
+ * the API with its own credentials (and row-level security decides what it sees).
+ */
+
+const occurredAt = Schema.Date
+
+/** A message was stored (new in a sync, or re-stored after a move). */
+export class MailStored extends Schema.TaggedClass<MailStored>()("mail.stored", {
+  occurredAt,
+  accountId: AccountId,
+  mailboxId: MailboxId,
+  emailId: EmailId
+}) {}
+
+/** A message's analysis was written (first analysis, reprocess or rescore). */
+export class MailAnalysed extends Schema.TaggedClass<MailAnalysed>()("mail.analysed", {
+  occurredAt,
+  emailId: EmailId
+}) {}
+
+/** A rule acted on a message (on the server and in the database). */
+export class RuleApplied extends Schema.TaggedClass<RuleApplied>()("rule.applied", {
+  occurredAt,
+  ruleId: Schema.String,
+  emailId: EmailId,
+  actions: Schema.Array(Schema.String)
+}) {}
+
+/** A job of the user's changed state or reported progress (progress is throttled by the publisher). */
+export class JobChanged extends Schema.TaggedClass<JobChanged>()("job.changed", {
+  occurredAt,
+  jobId: JobId,
+  kind: Schema.String,
+  state: JobState,
+  progress: Schema.NullOr(JobProgress)
+}) {}
+
+/** An account's status changed (only on a real change, not on every sync). */
+export class AccountChanged extends Schema.TaggedClass<AccountChanged>()("account.changed", {
+  occurredAt,
+  accountId: AccountId,
+  status: AccountStatus,
+  message: Schema.NullOr(Schema.String)
+}) {}
+
+export const UserEvent = Schema.Union([MailStored, MailAnalysed, RuleApplied, JobChanged, AccountChanged])
+export type UserEvent = typeof UserEvent.Type
+
+/** The event types, for filters (webhook subscriptions, SSE `types` query). */
+export const UserEventType = Schema.Literals([
+  "mail.stored",
+  "mail.analysed",
+  "rule.applied",
+  "job.changed",
+  "account.changed"
+])
+export type UserEventType = typeof UserEventType.Type
+
+/** The wire form: JSON of an event (dates as ISO strings). */
+export const UserEventJson = Schema.fromJsonString(UserEvent)
+
+/**
+ * Redis layout shared by the publisher (src/events) and readers in other processes (the webhook
+ * dispatcher): every event goes to the user's capped stream (the SSE resume window) and to one
+ * global stream read through consumer groups. An entry's fields are `user` (the owner's id) and
+ * `event` (UserEventJson).
+ */
+export const eventStreams = {
+  user: (userId: string): string => `mail-helper:events:user:${userId}`,
+  all: "mail-helper:events:all",
+  fieldUser: "user",
+  fieldEvent: "event"
+} as const

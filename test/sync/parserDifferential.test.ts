@@ -279,7 +279,9 @@ describe("parser differential: postal-mime against mailparser", () => {
         const viaPostal = storedView(yield* parseWith("postal-mime", source))
         assert.deepStrictEqual(viaPostal, viaMailparser, message.messageId)
       }
-    })
+    }),
+    // 6,000 parses: about 20 s on a quiet machine, past 60 s at load 20-30 (a bound against a hang)
+    240_000
   )
 
   it.effect("generated messages (headers, nesting, transfer encodings, charsets) are stored identically", () =>

@@ -269,17 +269,19 @@ describe("parser differential: postal-mime against mailparser", () => {
     })
   )
 
-  it.effect("the bench corpus is stored identically", () =>
-    Effect.gen(function* () {
-      // bench/parser.ts and bench/sync.ts parse these (same generator, same seed)
-      const corpus = generateMessages(3_000, { seed: 20_250_101 })
-      for (const message of corpus) {
-        const source = Buffer.from(message.raw)
-        const viaMailparser = storedView(yield* parseWith("mailparser", source))
-        const viaPostal = storedView(yield* parseWith("postal-mime", source))
-        assert.deepStrictEqual(viaPostal, viaMailparser, message.messageId)
-      }
-    }),
+  it.effect(
+    "the bench corpus is stored identically",
+    () =>
+      Effect.gen(function* () {
+        // bench/parser.ts and bench/sync.ts parse these (same generator, same seed)
+        const corpus = generateMessages(3_000, { seed: 20_250_101 })
+        for (const message of corpus) {
+          const source = Buffer.from(message.raw)
+          const viaMailparser = storedView(yield* parseWith("mailparser", source))
+          const viaPostal = storedView(yield* parseWith("postal-mime", source))
+          assert.deepStrictEqual(viaPostal, viaMailparser, message.messageId)
+        }
+      }),
     // 6,000 parses: about 20 s on a quiet machine, past 60 s at load 20-30 (a bound against a hang)
     240_000
   )

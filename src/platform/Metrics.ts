@@ -49,7 +49,8 @@ export const watchLiveWorkers = Metric.gauge("watch_live_workers", {
   description: "Live workers sharing the accounts, as this worker's last heartbeat saw them"
 })
 export const watchLeaseEvents = Metric.counter("watch_lease_events_total", {
-  description: "Account lease events by event: acquired, released (moved or drained), lost (renewal refused or local deadline passed)"
+  description:
+    "Account lease events by event: acquired, released (moved or drained), lost (renewal refused or local deadline passed)"
 })
 
 export const dbPoolConnections = Metric.gauge("db_pool_connections", {

@@ -1,4 +1,15 @@
-import { Context, Duration, Effect, Layer, Metric, Ref, Schedule, Semaphore, Stream, SubscriptionRef } from "effect"
+import {
+  Context,
+  Duration,
+  Effect,
+  Layer,
+  Metric,
+  Ref,
+  Schedule,
+  Semaphore,
+  type Stream,
+  SubscriptionRef
+} from "effect"
 import { performance } from "node:perf_hooks"
 import { AccountStore } from "../accounts/AccountStore.ts"
 import type { AccountId } from "../contract/accounts/Account.ts"
@@ -191,9 +202,7 @@ export class AccountLeases extends Context.Service<AccountLeases, AccountLeasesS
             ...[...mine].filter((id) => !held.has(id)).map(acquire)
           ],
           (step) =>
-            Effect.result(step).pipe(
-              Effect.map((result) => (result._tag === "Success" ? result.success : false))
-            ),
+            Effect.result(step).pipe(Effect.map((result) => (result._tag === "Success" ? result.success : false))),
           { concurrency: 64 }
         )
         if (results.some((changed) => changed)) yield* publish
@@ -241,15 +250,17 @@ export class AccountLeases extends Context.Service<AccountLeases, AccountLeasesS
             current,
             ({ id, fence }) =>
               event("released", id, fence, "drain").pipe(
-                Effect.andThen(redis
-                  .use("watch lease release", (client) =>
-                    client.eval(releaseScript, 1, leaseKey(id), workerId, String(fence))
-                  )
-                  .pipe(
-                    Effect.catchTag("RedisError", (error) =>
-                      Effect.logWarning("account lease release failed", { accountId: id, error: error.message })
+                Effect.andThen(
+                  redis
+                    .use("watch lease release", (client) =>
+                      client.eval(releaseScript, 1, leaseKey(id), workerId, String(fence))
                     )
-                  ))
+                    .pipe(
+                      Effect.catchTag("RedisError", (error) =>
+                        Effect.logWarning("account lease release failed", { accountId: id, error: error.message })
+                      )
+                    )
+                )
               ),
             { concurrency: 256, discard: true }
           )

@@ -33,7 +33,9 @@ export const leaseSettingsConfig = Config.all({
 })
 
 /** Renewals must fit inside the local deadline with room for one failed attempt, or leases flap. */
-export const checkLeaseSettings = (settings: LeaseSettingsShape): Effect.Effect<LeaseSettingsShape, LeaseSettingsInvalid> =>
+export const checkLeaseSettings = (
+  settings: LeaseSettingsShape
+): Effect.Effect<LeaseSettingsShape, LeaseSettingsInvalid> =>
   settings.safetyMarginMillis < 200 ||
   settings.renewIntervalMillis * 2 > settings.leaseTtlMillis - settings.safetyMarginMillis ||
   settings.heartbeatIntervalMillis * 2 > settings.workerTtlMillis ||

@@ -58,7 +58,7 @@ it.effect(
         waitFor(() => fromA.every((account) => b.owned().has(account)), 60_000, "b takes a's accounts")
       )
       const takeover = Math.max(...fromA.map((account) => (acquiredAt(b, account, killed.at - 1_000) ?? 0) - killed.at))
-      yield* Effect.logInfo(`takeover after SIGKILL: ${takeover} ms for ${fromA.length} accounts`)
+      console.log(`takeover after SIGKILL: ${takeover} ms for ${fromA.length} accounts`)
       assert.isBelow(takeover, 15_000, "accounts of a SIGKILLed worker move within 15 s")
 
       // a third worker joins: it gets a share, b releases that share to it
@@ -82,7 +82,7 @@ it.effect(
       const handback = Math.max(
         ...fromC.map((account) => (acquiredAt(b, account, terminated.at - 5_000) ?? 0) - terminated.at)
       )
-      yield* Effect.logInfo(`takeover after SIGTERM: ${handback} ms for ${fromC.length} accounts`)
+      console.log(`takeover after SIGTERM: ${handback} ms for ${fromC.length} accounts`)
       // released, not expired: taken before the 8 s TTL could have run out
       assert.isBelow(handback, 8_000, "a drained worker's accounts are taken before its leases would expire")
 

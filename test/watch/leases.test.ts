@@ -9,7 +9,16 @@ import { Crypto } from "../../src/platform/Crypto.ts"
 import { AccountLeases, AccountLeasesLive } from "../../src/watch/AccountLeases.ts"
 import { ownerOf } from "../../src/watch/rendezvous.ts"
 import { makeTestEnv, type TestEnv } from "../harness/TestEnv.ts"
-import { createAccounts, redisLeases, startForwarder, waitFor } from "./support/leases.ts"
+import {
+  createAccounts,
+  doubleOwnership,
+  fencesNotGrowing,
+  intervalsOf,
+  type OwnedReport,
+  redisLeases,
+  startForwarder,
+  waitFor
+} from "./support/leases.ts"
 
 /**
  * Several lease instances in this process, each with its own Redis and PostgreSQL connections and
@@ -31,28 +40,53 @@ const Instance = AccountLeasesLive.pipe(
 )
 
 interface Running {
+  readonly name: string
+  readonly reports: Array<OwnedReport>
+  readonly exitedAt: () => number | undefined
   readonly leases: Context.Service.Shape<typeof AccountLeases>
   readonly owned: () => ReadonlyMap<string, { readonly fence: number }>
   readonly close: Effect.Effect<void>
 }
 
-const start = (testEnv: TestEnv, env: Record<string, string> = {}) =>
+const start = (name: string, testEnv: TestEnv, env: Record<string, string> = {}) =>
   Effect.gen(function* () {
     const scope = yield* Scope.make()
     const config = ConfigProvider.layer(ConfigProvider.fromUnknown({ ...testEnv.env, ...fast, ...env }))
     const context = yield* Layer.buildWithScope(Instance.pipe(Layer.provide(config)), scope)
     const leases = Context.get(context, AccountLeases)
     let latest: ReadonlyMap<string, { readonly fence: number }> = new Map()
+    const reports: Array<OwnedReport> = []
+    let closedAt: number | undefined
     yield* leases.owned.pipe(
       Stream.runForEach((owned) =>
         Effect.sync(() => {
           latest = owned.accounts
+          reports.push({
+            at: Date.now(),
+            worker: leases.workerId,
+            accounts: new Map([...owned.accounts].map(([id, { fence }]) => [id, fence]))
+          })
         })
       ),
       Effect.forkIn(scope)
     )
-    yield* Effect.addFinalizer(() => Scope.close(scope, Exit.void))
-    return { leases, owned: () => latest, close: Scope.close(scope, Exit.void) } satisfies Running
+    // the empty set a drain publishes may not reach the stream before its scope closes
+    const close = Scope.close(scope, Exit.void).pipe(
+      Effect.andThen(
+        Effect.sync(() => {
+          closedAt ??= Date.now()
+        })
+      )
+    )
+    yield* Effect.addFinalizer(() => close)
+    return {
+      name,
+      reports,
+      exitedAt: () => closedAt,
+      leases,
+      owned: () => latest,
+      close
+    } satisfies Running
   })
 
 const coveredOnce = (accounts: ReadonlyArray<string>, instances: ReadonlyArray<Running>) => () =>
@@ -79,8 +113,8 @@ it.live(
     Effect.gen(function* () {
       const testEnv = yield* makeTestEnv()
       const accounts = createAccounts(testEnv, 30)
-      const a = yield* start(testEnv)
-      const b = yield* start(testEnv)
+      const a = yield* start("a", testEnv)
+      const b = yield* start("b", testEnv)
       yield* until(() => coveredOnce(accounts, [a, b])() && a.owned().size > 0 && b.owned().size > 0, "a and b")
       for (const account of accounts) {
         const holder = a.owned().has(account) ? a : b
@@ -88,7 +122,7 @@ it.live(
       }
       const ownerBefore = new Map(accounts.map((account) => [account, a.owned().has(account) ? "a" : "b"]))
 
-      const c = yield* start(testEnv)
+      const c = yield* start("c", testEnv)
       yield* until(() => c.owned().size > 0 && coveredOnce(accounts, [a, b, c])(), "c takes its share")
       for (const account of accounts) {
         const now = a.owned().has(account) ? "a" : b.owned().has(account) ? "b" : "c"
@@ -108,6 +142,10 @@ it.live(
         const now = a.owned().get(account) ?? b.owned().get(account)
         assert.isAbove(now?.fence ?? 0, fence, `the fence of ${account} grew`)
       }
+      // over the whole run (join, hand-over, drain), from each instance's owned stream
+      const intervals = intervalsOf([a, b, c])
+      assert.deepStrictEqual(doubleOwnership(intervals), [], "an account claimed by two instances at once")
+      assert.deepStrictEqual(fencesNotGrowing(intervals), [], "fences that did not grow")
     }).pipe(Effect.scoped),
   120_000
 )
@@ -124,7 +162,7 @@ it.live(
         (f) => Effect.promise(() => f.close())
       )
       url.port = String(forwarder.port)
-      const p = yield* start(testEnv, { REDIS_URL: url.toString() })
+      const p = yield* start("p", testEnv, { REDIS_URL: url.toString() })
       yield* until(() => p.owned().size === accounts.length, "p holds every account")
 
       forwarder.cut()
@@ -139,6 +177,31 @@ it.live(
         `leases left in Redis when p dropped: ${remaining.join(",")} ms`
       )
       for (const account of accounts) assert.isFalse(yield* p.leases.holds(asAccountId(account)))
+    }).pipe(Effect.scoped),
+  120_000
+)
+
+it.live(
+  "an account whose lease another worker holds is not taken until that lease is released or expires",
+  () =>
+    Effect.gen(function* () {
+      const testEnv = yield* makeTestEnv()
+      const [account] = createAccounts(testEnv, 1)
+      const leaseKey = `${testEnv.redisPrefix}:watch:lease:${account}`
+      const redis = new IORedis(testEnv.redisUrl, { maxRetriesPerRequest: 1 })
+      yield* Effect.addFinalizer(() => Effect.sync(() => redis.disconnect()))
+      // a worker that is not in the registry (partitioned, say) still holds the lease for 4 s
+      yield* Effect.promise(() => redis.hset(leaseKey, "holder", "ghost", "fence", "7"))
+      yield* Effect.promise(() => redis.hset(`${testEnv.redisPrefix}:watch:fences`, account ?? "", "7"))
+      const ghostSince = Date.now()
+      yield* Effect.promise(() => redis.pexpire(leaseKey, 4_000))
+      const a = yield* start("a", testEnv)
+      yield* until(() => a.owned().size === 1, "a takes the account once the ghost's lease expired")
+      const takenAt = a.reports.find((report) => report.accounts.size === 1)?.at ?? 0
+      // a renews and acquires every 300 ms: it could only succeed once the ghost's lease was gone
+      // (a lower bound: a loaded machine only makes it later)
+      assert.isAtLeast(takenAt, ghostSince + 4_000 - 50, "a took the account while the ghost still held it")
+      assert.strictEqual(a.owned().get(account ?? "")?.fence, 8, "the fence continues after the ghost's 7")
     }).pipe(Effect.scoped),
   120_000
 )

@@ -138,7 +138,9 @@ export interface Interval {
 }
 
 /** Every stretch during which a process claimed an account, from its reports. */
-export const intervalsOf = (processes: ReadonlyArray<LeaseProcess>): ReadonlyArray<Interval> => {
+export const intervalsOf = (
+  processes: ReadonlyArray<Pick<LeaseProcess, "name" | "reports" | "exitedAt">>
+): ReadonlyArray<Interval> => {
   const intervals: Array<Interval> = []
   for (const process of processes) {
     const open = new Map<string, { fence: number; from: number }>()

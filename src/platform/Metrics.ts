@@ -42,6 +42,17 @@ export const analysisMessages = Metric.counter("analysis_messages_total", {
   description: "Messages analysed, by provider and outcome"
 })
 
+export const watchLeasedAccounts = Metric.gauge("watch_leased_accounts", {
+  description: "Accounts this worker holds a lease on (src/watch/AccountLeases.ts)"
+})
+export const watchLiveWorkers = Metric.gauge("watch_live_workers", {
+  description: "Live workers sharing the accounts, as this worker's last heartbeat saw them"
+})
+export const watchLeaseEvents = Metric.counter("watch_lease_events_total", {
+  description:
+    "Account lease events by event: acquired, released (moved or drained), lost (renewal refused or local deadline passed)"
+})
+
 export const dbPoolConnections = Metric.gauge("db_pool_connections", {
   description: "Open connections of each database pool (app, system) by state: in_use (checked out) or idle"
 })

@@ -120,7 +120,8 @@ export interface PersonalModelStoreShape {
   ) => Effect.Effect<{ readonly fingerprint: string; readonly count: number }, SqlError.SqlError>
   /**
    * The owner's corrected, analysed messages (newest first, at most `limit`), and as many of
-   * their uncorrected analysed ones (newest first): the implicit examples.
+   * their uncorrected analysed ones from senders they never corrected (newest first): the
+   * implicit examples.
    */
   readonly trainingRows: (owner: UserId, limit: number) => Effect.Effect<ReadonlyArray<TrainingRow>, SqlError.SqlError>
   /** Saves one training's targets as the next version; keeps the latest VERSIONS_KEPT. Returns the version. */
@@ -149,7 +150,15 @@ export interface PersonalModelStoreShape {
   readonly saveScored: (
     owner: UserId,
     scored: ReadonlyArray<{ readonly emailId: string; readonly scored: Scored }>
-  ) => Effect.Effect<number, SqlError.SqlError>
+  ) => Effect.Effect<{ readonly updated: number; readonly changed: number }, SqlError.SqlError>
+  /** The owner's embeddings of some messages (vector and model), by message id. */
+  readonly embeddingsOf: (
+    owner: UserId,
+    ids: ReadonlyArray<string>
+  ) => Effect.Effect<
+    ReadonlyMap<string, { readonly vector: ReadonlyArray<number>; readonly model: string }>,
+    SqlError.SqlError
+  >
 }
 
 export class PersonalModelStore extends Context.Service<PersonalModelStore, PersonalModelStoreShape>()(
@@ -167,6 +176,23 @@ export class PersonalModelStore extends Context.Service<PersonalModelStore, Pers
       const decodeHistory = decodeRows(HistoryRow)
       const decodeVersion = decodeRows(Version)
       const decodeCount = decodeRows(Schema.Struct({ n: Schema.Number }))
+      const decodeChanged = decodeRows(Schema.Struct({ changed: Schema.Boolean }))
+      const decodeEmbeddings = decodeRows(
+        Schema.Struct({ email_id: Schema.String, vector: Schema.Array(Schema.Number), model: Schema.String })
+      )
+
+      const embeddingsOf = (owner: UserId, ids: ReadonlyArray<string>) =>
+        ids.length === 0
+          ? Effect.succeed(new Map<string, { readonly vector: ReadonlyArray<number>; readonly model: string }>())
+          : scope.run(
+              owner,
+              sql`
+                SELECT email_id::text AS email_id, vector, model FROM embeddings
+                WHERE user_id = ${owner} AND email_id = ANY(${ids}::uuid[])`.pipe(
+                Effect.flatMap(decodeEmbeddings),
+                Effect.map((rows) => new Map(rows.map((row) => [row.email_id, { vector: row.vector, model: row.model }])))
+              )
+            )
 
       const featureColumns = sql`
         e.id::text AS email_id, e.from_address, e.subject, e.headers,
@@ -216,6 +242,11 @@ export class PersonalModelStore extends Context.Service<PersonalModelStore, Pers
                   LEFT JOIN embeddings m ON m.email_id = e.id
                   WHERE e.user_id = ${owner} AND e.canonical
                     AND NOT EXISTS (SELECT 1 FROM email_overrides o WHERE o.email_id = e.id)
+                    -- mail from a sender the user corrected is no evidence that they accept its base:
+                    -- they may just not have got to it yet
+                    AND NOT EXISTS (
+                      SELECT 1 FROM email_overrides o JOIN emails c ON c.id = o.email_id
+                      WHERE o.user_id = ${owner} AND c.from_address = e.from_address)
                   ORDER BY a.analysed_at DESC, e.id
                   LIMIT ${corrected.length}`.pipe(Effect.flatMap(decodeTraining))
             return [...corrected, ...implicit].map(
@@ -358,7 +389,7 @@ export class PersonalModelStore extends Context.Service<PersonalModelStore, Pers
         scored: ReadonlyArray<{ readonly emailId: string; readonly scored: Scored }>
       ) =>
         scored.length === 0
-          ? Effect.succeed(0)
+          ? Effect.succeed({ updated: 0, changed: 0 })
           : Effect.gen(function* () {
               // the row-lock order every writer of emails keeps (src/platform/rowLocks.ts)
               yield* lockEmailRows(
@@ -374,7 +405,11 @@ export class PersonalModelStore extends Context.Service<PersonalModelStore, Pers
                 decisions: s.decisions,
                 tag_suggestions: s.tagSuggestions
               }))
+              const ids = scored.map((s) => s.emailId)
               const updated = yield* sql`
+                WITH old AS (
+                  SELECT email_id, urgency, importance, category, spam FROM email_analysis
+                  WHERE user_id = ${owner} AND email_id = ANY(${ids}::uuid[]))
                 UPDATE email_analysis a SET
                   base_urgency = COALESCE(a.base_urgency, a.urgency),
                   base_importance = COALESCE(a.base_importance, a.importance),
@@ -386,9 +421,13 @@ export class PersonalModelStore extends Context.Service<PersonalModelStore, Pers
                 FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS r(
                   email_id uuid, urgency smallint, importance smallint, category text, spam boolean,
                   decisions jsonb, tag_suggestions text[])
+                JOIN old ON old.email_id = r.email_id
                 WHERE a.email_id = r.email_id AND a.user_id = ${owner}
-                RETURNING a.email_id`
-              return updated.length
+                RETURNING ((old.urgency, old.importance, old.category, old.spam)
+                  IS DISTINCT FROM (r.urgency, r.importance, r.category, r.spam)) AS changed`.pipe(
+                Effect.flatMap(decodeChanged)
+              )
+              return { updated: updated.length, changed: updated.filter((row) => row.changed).length }
             }).pipe((effect) => scope.run(owner, effect))
 
       return PersonalModelStore.of({
@@ -400,7 +439,8 @@ export class PersonalModelStore extends Context.Service<PersonalModelStore, Pers
         scoringRows,
         rescoreBatch,
         countRescore,
-        saveScored
+        saveScored,
+        embeddingsOf
       })
     })
   )

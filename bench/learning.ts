@@ -74,10 +74,9 @@ interface Message {
 }
 
 const fill = (text: string) =>
-  text.replaceAll("{d}", pick(["Monday", "Tuesday", "Friday", "12 May", "next week"])).replaceAll(
-    "{n}",
-    String(Math.floor(rand() * 90) + 10)
-  )
+  text
+    .replaceAll("{d}", pick(["Monday", "Tuesday", "Friday", "12 May", "next week"]))
+    .replaceAll("{n}", String(Math.floor(rand() * 90) + 10))
 
 const message = (pattern: Pattern): Message => {
   const [subjectTemplate, bodyTemplate] =
@@ -90,7 +89,8 @@ const message = (pattern: Pattern): Message => {
       : pattern === "football"
         ? `${pick(people)}@${pick(["fc-north.example", "kicker.example", ...domains])}`
         : `${pick(people)}@${pick(domains)}`
-  const headers = pattern === "deals" || subject.includes("newsletter") ? { listUnsubscribe: "<https://x.example/u>" } : {}
+  const headers =
+    pattern === "deals" || subject.includes("newsletter") ? { listUnsubscribe: "<https://x.example/u>" } : {}
   const input: AnalysisInput = {
     subject,
     from: { address },

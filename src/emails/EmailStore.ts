@@ -559,7 +559,12 @@ const decisionsOf = (
   const pick = (key: keyof Decisions): Decision => {
     const recorded = stored?.[key] ?? noModel
     return overrides !== null && overrides[key] !== null
-      ? { source: "correction", reason: "your correction of this message", modelVersion: recorded.modelVersion, weight: 0 }
+      ? {
+          source: "correction",
+          reason: "your correction of this message",
+          modelVersion: recorded.modelVersion,
+          weight: 0
+        }
       : recorded
   }
   return { urgency: pick("urgency"), importance: pick("importance"), category: pick("category"), spam: pick("spam") }

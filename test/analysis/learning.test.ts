@@ -139,7 +139,11 @@ layer(appTestLayer({ LEARNING_MIN_CORRECTIONS: "5", LEARNING_DEBOUNCE_MS: "3000"
         const first = yield* detail(base, alice, a.ids[0] ?? "")
         const baseImportance = field(first, "importance")
         // the pattern is one the base gets "wrong" for alice: she wants 3
-        assert.notStrictEqual(baseImportance, 3, "the base must disagree with the preference for this test to mean anything")
+        assert.notStrictEqual(
+          baseImportance,
+          3,
+          "the base must disagree with the preference for this test to mean anything"
+        )
         assert.strictEqual(field(first, "decisions", "importance", "source"), "base")
 
         // a burst of corrections: one job, one training

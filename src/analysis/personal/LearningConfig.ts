@@ -35,7 +35,10 @@ export const learningConfig = Config.all({
 export class LearningConfig extends Context.Service<LearningConfig, LearningConfigShape>()(
   "mail-helper/LearningConfig"
 ) {
-  static readonly layer = Layer.effect(LearningConfig, Effect.gen(function* () {
-    return yield* learningConfig
-  }))
+  static readonly layer = Layer.effect(
+    LearningConfig,
+    Effect.gen(function* () {
+      return yield* learningConfig
+    })
+  )
 }

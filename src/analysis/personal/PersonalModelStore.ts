@@ -190,7 +190,9 @@ export class PersonalModelStore extends Context.Service<PersonalModelStore, Pers
                 SELECT email_id::text AS email_id, vector, model FROM embeddings
                 WHERE user_id = ${owner} AND email_id = ANY(${ids}::uuid[])`.pipe(
                 Effect.flatMap(decodeEmbeddings),
-                Effect.map((rows) => new Map(rows.map((row) => [row.email_id, { vector: row.vector, model: row.model }])))
+                Effect.map(
+                  (rows) => new Map(rows.map((row) => [row.email_id, { vector: row.vector, model: row.model }]))
+                )
               )
             )
 

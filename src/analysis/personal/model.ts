@@ -106,8 +106,7 @@ const shuffled = <A>(items: ReadonlyArray<A>, next: () => number): Array<A> => {
 /** Passes over the examples: small sets get more, so a few dozen corrections still converge. */
 export const epochsFor = (rows: number): number => Math.max(5, Math.min(40, Math.ceil(4_000 / Math.max(1, rows))))
 
-const asVector = (features: Float64Array) =>
-  new ndarray("float64", features, [features.length], [1], 0, "row-major")
+const asVector = (features: Float64Array) => new ndarray("float64", features, [features.length], [1], 0, "row-major")
 
 /** One-vs-rest classifiers over the classes the examples carry. */
 export const train = (

@@ -2,6 +2,8 @@ import { Layer } from "effect"
 import { FetchHttpClient } from "effect/http"
 import { MailProcessingConfig } from "./MailProcessingConfig.ts"
 import { ProcessingStore } from "./ProcessingStore.ts"
+import { LearningConfig } from "./personal/LearningConfig.ts"
+import { PersonalModelStore } from "./personal/PersonalModelStore.ts"
 import { AnalysisConfig } from "./providers/AnalysisConfig.ts"
 import { Analyzer } from "./providers/Analyzer.ts"
 
@@ -9,4 +11,10 @@ import { Analyzer } from "./providers/Analyzer.ts"
 export const AnalyzerLive = Analyzer.layer.pipe(Layer.provide([AnalysisConfig.layer, FetchHttpClient.layer]))
 
 /** What the mail.analyze / mail.embed processors and the emails/search handlers need; SqlClient and UserScope come from the platform. */
-export const AnalysisLive = Layer.mergeAll(AnalyzerLive, ProcessingStore.layer, MailProcessingConfig.layer)
+export const AnalysisLive = Layer.mergeAll(
+  AnalyzerLive,
+  ProcessingStore.layer,
+  MailProcessingConfig.layer,
+  PersonalModelStore.layer,
+  LearningConfig.layer
+)

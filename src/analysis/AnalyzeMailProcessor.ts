@@ -7,10 +7,13 @@ import { CurrentJob } from "../jobs/CurrentJob.ts"
 import { makeProcessor } from "../jobs/JobProcessor.ts"
 import { databaseTrouble } from "../jobs/DatabaseTrouble.ts"
 import type { AnalysisProviderError } from "../contract/analysis/Analysis.ts"
+import type { UserId } from "../contract/users/UserId.ts"
 import { MailProcessingConfig } from "./MailProcessingConfig.ts"
 import { type AnalysisOutcome, type PendingAnalysis, ProcessingStore } from "./ProcessingStore.ts"
 import { Analyzer } from "./providers/Analyzer.ts"
 import { isConfigurationError, providerRejected, providerUnavailable } from "./providerFailures.ts"
+import { PersonalModelStore } from "./personal/PersonalModelStore.ts"
+import { score } from "./personal/scoring.ts"
 
 const countOutcomes = (provider: string, saved: { readonly analysed: number; readonly failed: number }) =>
   Effect.all([
@@ -28,6 +31,41 @@ export const AnalyzeMailProcessor = makeProcessor(
     const config = yield* MailProcessingConfig
     // what runs on analysed mail (rules) is wired in src/main: this stage only announces it
     const followUps = yield* MailFollowUps
+    const personalModels = yield* PersonalModelStore
+
+    /** Blends the batch's results with the owner's latest personal models (read per batch: a training may land meanwhile). */
+    const blendBatch = (owner: UserId, batch: ReadonlyArray<PendingAnalysis>, steps: ReadonlyArray<Step>) =>
+      Effect.gen(function* () {
+        const analysed = steps.flatMap((step) => (step._tag === "analysed" ? [step] : []))
+        if (analysed.length === 0) return steps
+        const models = yield* personalModels.latest(owner)
+        if (models.length === 0) return steps
+        const embeddings = yield* personalModels.embeddingsOf(
+          owner,
+          analysed.map((step) => step.id)
+        )
+        const inputs = new Map(batch.map((message) => [message.id, message.input]))
+        return steps.map((step): Step => {
+          const input = inputs.get(step.id)
+          if (step._tag !== "analysed" || input === undefined) return step
+          const embedding = embeddings.get(step.id)
+          const personal = score(models, {
+            fromAddress: input.from.address,
+            subject: input.subject,
+            headers: input.headers,
+            base: {
+              urgency: step.result.urgency,
+              importance: step.result.importance,
+              category: step.result.category,
+              spam: step.result.spam,
+              tags: step.result.tags
+            },
+            embedding: embedding?.vector ?? null,
+            embeddingModel: embedding?.model ?? null
+          })
+          return { ...step, personal }
+        })
+      })
 
     const analyzeOne = (message: PendingAnalysis): Effect.Effect<Step> =>
       analyzer.analyze(message.input).pipe(
@@ -58,7 +96,9 @@ export const AnalyzeMailProcessor = makeProcessor(
           )
           if (batch.length === 0) break
           for (const message of batch) seen.add(message.id)
-          const steps = yield* Effect.forEach(batch, analyzeOne, { concurrency: config.analysisConcurrency })
+          const steps = yield* Effect.forEach(batch, analyzeOne, { concurrency: config.analysisConcurrency }).pipe(
+            Effect.flatMap((steps) => blendBatch(owner, batch, steps))
+          )
           const stop = steps.find((step) => step._tag === "stop")
           // Finished messages are saved even when the batch stops; stopped ones record the attempt and stay pending.
           const outcomes = steps.map(

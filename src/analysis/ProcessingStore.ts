@@ -7,6 +7,7 @@ import { UserScope } from "../users/UserScope.ts"
 import type { AnalysisInput, ProviderAnalysis } from "../contract/analysis/Analysis.ts"
 import { normalize, packQ8, vectorLiteral } from "./embeddingCodec.ts"
 import { addressesOf, analysisHeadersOf } from "./mailFields.ts"
+import type { Scored } from "./personal/scoring.ts"
 
 /**
  * The database side of the `mail.analyze` and `mail.embed` jobs: which of a
@@ -31,7 +32,13 @@ export interface PendingAnalysis {
 }
 
 export type AnalysisOutcome =
-  | { readonly _tag: "analysed"; readonly id: string; readonly result: ProviderAnalysis }
+  /** `personal`: the blend with the owner's personal models (null: none yet; the provider's values stand). */
+  | {
+      readonly _tag: "analysed"
+      readonly id: string
+      readonly result: ProviderAnalysis
+      readonly personal?: Scored | null | undefined
+    }
   /** The message cannot be analysed (invalid model output, a request the provider refuses): marked failed. */
   | { readonly _tag: "failed"; readonly id: string; readonly reason: string }
   /** A transient failure: the attempt and reason are recorded, the message stays pending. */
@@ -213,13 +220,21 @@ export class ProcessingStore extends Context.Service<ProcessingStore, Processing
             const rows = results
               .filter((o) => taken.has(o.id))
               .map(
-                ({ id, result }): Record<string, unknown> => ({
+                ({ id, result, personal }): Record<string, unknown> => ({
                   email_id: id,
                   user_id: owner,
-                  urgency: result.urgency,
-                  importance: result.importance,
-                  category: result.category,
-                  spam: result.spam,
+                  // the provider's values are kept apart, so blending and rescoring can be redone
+                  base_urgency: result.urgency,
+                  base_importance: result.importance,
+                  base_category: result.category,
+                  base_spam: result.spam,
+                  base_tags: [...result.tags],
+                  urgency: personal?.values.urgency ?? result.urgency,
+                  importance: personal?.values.importance ?? result.importance,
+                  category: personal?.values.category ?? result.category,
+                  spam: personal?.values.spam ?? result.spam,
+                  decisions: personal == null ? null : JSON.stringify(personal.decisions),
+                  tag_suggestions: personal == null ? [] : [...personal.tagSuggestions],
                   summary: result.summary,
                   tags: [...result.tags],
                   language: result.language,
@@ -235,7 +250,11 @@ export class ProcessingStore extends Context.Service<ProcessingStore, Processing
                   urgency = EXCLUDED.urgency, importance = EXCLUDED.importance, category = EXCLUDED.category,
                   spam = EXCLUDED.spam, summary = EXCLUDED.summary, tags = EXCLUDED.tags,
                   language = EXCLUDED.language, provider = EXCLUDED.provider, model = EXCLUDED.model,
-                  confidence = EXCLUDED.confidence, analysed_at = now()`
+                  confidence = EXCLUDED.confidence, analysed_at = now(),
+                  base_urgency = EXCLUDED.base_urgency, base_importance = EXCLUDED.base_importance,
+                  base_category = EXCLUDED.base_category, base_spam = EXCLUDED.base_spam,
+                  base_tags = EXCLUDED.base_tags, decisions = EXCLUDED.decisions,
+                  tag_suggestions = EXCLUDED.tag_suggestions`
             }
             analysed = rows.length
           }

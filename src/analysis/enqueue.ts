@@ -1,11 +1,13 @@
 import { Effect } from "effect"
 import type { EmailId } from "../contract/emails/EmailId.ts"
-import type { QueueUnavailable } from "../contract/jobs/Job.ts"
+import type { QueueUnavailable, SubmitRateLimited } from "../contract/jobs/Job.ts"
 import { Jobs, type Submitted } from "../jobs/Jobs.ts"
 import type { DatabaseError } from "../platform/Database.ts"
 import type { UserId } from "../contract/users/UserId.ts"
 import { AnalyzeMailJob } from "../contract/jobs/AnalyzeMailJob.ts"
 import { EmbedMailJob } from "../contract/jobs/EmbedMailJob.ts"
+import { AnalysisRescoreJob } from "../contract/jobs/AnalysisRescoreJob.ts"
+import { ModelTrainJob } from "../contract/jobs/ModelTrainJob.ts"
 
 export interface Enqueued {
   readonly analyze: Submitted
@@ -53,4 +55,29 @@ export const enqueueReembedAll = (
   Effect.gen(function* () {
     const jobs = yield* Jobs
     return yield* jobs.submit(EmbedMailJob, { refreshBefore: requestedAt }, { ownerId })
+  })
+
+/**
+ * After a correction: queues the owner's `model.train` (debounced in the job; while one is queued
+ * or running, the call returns it, so a burst of corrections is one job). System work: a
+ * correction never spends the user's submit budget.
+ */
+export const enqueueTraining = (ownerId: UserId): Effect.Effect<Submitted, QueueUnavailable | DatabaseError, Jobs> =>
+  Effect.gen(function* () {
+    const jobs = yield* Jobs
+    return yield* jobs.submit(ModelTrainJob, {}, { ownerId })
+  }).pipe(Effect.withSpan("enqueueTraining"))
+
+/** Re-blends the owner's mail of a window with their latest personal models (a request of the user's). */
+export const enqueueRescore = (
+  ownerId: UserId,
+  window: { readonly since: Date; readonly until?: Date | undefined }
+): Effect.Effect<Submitted, QueueUnavailable | SubmitRateLimited | DatabaseError, Jobs> =>
+  Effect.gen(function* () {
+    const jobs = yield* Jobs
+    return yield* jobs.submitForUser(
+      AnalysisRescoreJob,
+      window.until === undefined ? { since: window.since } : { since: window.since, until: window.until },
+      { ownerId }
+    )
   })

@@ -1,6 +1,7 @@
 import { HttpApi } from "effect/http-api"
 import { AccountsApi } from "./accounts/AccountsApi.ts"
 import { AdminApi } from "./admin/AdminApi.ts"
+import { AnalysisApi } from "./analysis/AnalysisApi.ts"
 import { DebugApi } from "./debug/DebugApi.ts"
 import { EmailsApi } from "./emails/EmailsApi.ts"
 import { HealthApi } from "./health/HealthApi.ts"
@@ -25,6 +26,7 @@ export class Api extends HttpApi.make("mail-helper")
   .add(AccountsApi)
   .add(RulesApi)
   .add(ImportApi)
+  .add(AnalysisApi)
   .middleware(ValidationErrors)
   // report every invalid field, and refuse fields the schema does not know
   .annotate(HttpApi.ParseOptions, { errors: "all", onExcessProperty: "error" })

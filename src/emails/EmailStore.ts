@@ -1,3 +1,4 @@
+import { type Decision, Decisions } from "../contract/analysis/Decisions.ts"
 import { Context, Effect, Layer, Option, Schema } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
 import { Level } from "../contract/analysis/Analysis.ts"
@@ -140,7 +141,9 @@ const AnalysisRow = Schema.Struct({
   provider: Schema.String,
   model: Schema.String,
   confidence: Schema.Number,
-  analysed_at: Schema.Date
+  analysed_at: Schema.Date,
+  decisions: Schema.NullOr(Decisions),
+  tag_suggestions: Schema.Array(Schema.String)
 })
 
 const OverridesRow = Schema.Struct({
@@ -222,6 +225,7 @@ export class EmailStore extends Context.Service<EmailStore, EmailStoreShape>()("
       const decodeAnalysis = decodeRows(AnalysisRow)
       const decodeOverrides = decodeRows(OverridesRow)
       const decodeIds = decodeRows(IdRow)
+      const decodeTags = decodeRows(Schema.Struct({ tags: Schema.Array(Schema.String) }))
       const decodeCopies = decodeRows(CopyRow)
       const decodeMatrix = decodeRows(MatrixCellRow)
       const inScope =
@@ -339,7 +343,10 @@ export class EmailStore extends Context.Service<EmailStore, EmailStoreShape>()("
             FROM attachments WHERE user_id = ${userId} AND email_id = ${id}::uuid
             ORDER BY position`.pipe(Effect.flatMap(decodeAttachments))
           const [analysisRow] = yield* sql`
-            SELECT urgency, importance, category, spam, summary, tags, language, provider, model, confidence, analysed_at
+            SELECT COALESCE(base_urgency, urgency) AS urgency, COALESCE(base_importance, importance) AS importance,
+              COALESCE(base_category, category) AS category, COALESCE(base_spam, spam) AS spam, summary,
+              COALESCE(base_tags, tags) AS tags, language, provider, model, confidence, analysed_at,
+              decisions, tag_suggestions
             FROM email_analysis WHERE user_id = ${userId} AND email_id = ${row.canonical_id}::uuid`.pipe(
             Effect.flatMap(decodeAnalysis)
           )
@@ -414,6 +421,11 @@ export class EmailStore extends Context.Service<EmailStore, EmailStoreShape>()("
               })),
               analysis,
               overrides,
+              decisions:
+                analysisRow === undefined
+                  ? null
+                  : decisionsOf(analysisRow.decisions, overridesRow === undefined ? null : overridesRow),
+              tagSuggestions: (analysisRow?.tag_suggestions ?? []).filter((tag) => !summary.tags.includes(tag)),
               analysisAttempts: row.analysis_attempts,
               analysisError: row.analysis_error,
               embeddingState: row.embedding_state,
@@ -456,7 +468,24 @@ export class EmailStore extends Context.Service<EmailStore, EmailStoreShape>()("
             FROM email_overrides WHERE email_id = ${target}::uuid`.pipe(Effect.flatMap(decodeOverrides))
           const pick = <K extends "urgency" | "importance" | "category" | "spam" | "tags">(key: K) =>
             correction[key] === undefined ? (current?.[key] ?? null) : correction[key]
-          const tags = pick("tags")
+          const accepted = correction.acceptSuggestedTag
+          const tags =
+            accepted === undefined
+              ? pick("tags")
+              : yield* Effect.gen(function* () {
+                  // accepting a suggestion adds it to the tags the message shows now (a correction's,
+                  // else the analysis's); the result is a tag correction, which the next training
+                  // learns from as a positive example
+                  const given = correction.tags === undefined ? (current?.tags ?? null) : correction.tags
+                  const shown =
+                    given ??
+                    (yield* sql`
+                      SELECT tags FROM email_analysis WHERE email_id = ${target}::uuid`.pipe(
+                      Effect.flatMap(decodeTags),
+                      Effect.map((rows) => rows[0]?.tags ?? [])
+                    ))
+                  return [...shown, accepted]
+                })
           const next = {
             urgency: pick("urgency"),
             importance: pick("importance"),
@@ -513,6 +542,32 @@ export class EmailStore extends Context.Service<EmailStore, EmailStoreShape>()("
       return EmailStore.of({ list, get, summaries, correct, resetForReprocess, matrix })
     })
   )
+}
+
+const noModel: Decision = { source: "base", reason: "no personal model yet", modelVersion: null, weight: 0 }
+
+/** Per value, who decided: the user's correction when there is one, else what the analysis recorded. */
+const decisionsOf = (
+  stored: Decisions | null,
+  overrides: {
+    readonly urgency: number | null
+    readonly importance: number | null
+    readonly category: string | null
+    readonly spam: boolean | null
+  } | null
+): Decisions => {
+  const pick = (key: keyof Decisions): Decision => {
+    const recorded = stored?.[key] ?? noModel
+    return overrides !== null && overrides[key] !== null
+      ? {
+          source: "correction",
+          reason: "your correction of this message",
+          modelVersion: recorded.modelVersion,
+          weight: 0
+        }
+      : recorded
+  }
+  return { urgency: pick("urgency"), importance: pick("importance"), category: pick("category"), spam: pick("spam") }
 }
 
 /** Lower-cased, trimmed, inner whitespace collapsed, empty ones and duplicates dropped, order kept. */

@@ -9,6 +9,7 @@ import { SearchHttpLive } from "../search/SearchHttp.ts"
 import { CurrentUser } from "../contract/users/CurrentUser.ts"
 import { EmailStore, type ListFilters, type SortOrder } from "./EmailStore.ts"
 import { EmailsLive } from "./EmailsLive.ts"
+import { Corrections } from "./Corrections.ts"
 import { Reprocessing } from "./Reprocessing.ts"
 
 /** Keyset position of `GET /emails`: the sort it belongs to, then the last message's date, id and score. */
@@ -39,6 +40,7 @@ const EmailsHandlers = HttpApiBuilder.group(
   Effect.fn(function* (handlers) {
     const emails = yield* EmailStore
     const reprocessing = yield* Reprocessing
+    const corrections = yield* Corrections
     const search = yield* Search
     return handlers
       .handle("list", ({ query }) =>
@@ -87,8 +89,8 @@ const EmailsHandlers = HttpApiBuilder.group(
         CurrentUser.use((user) => emails.get(user.id, params.id)).pipe(Effect.catchTag("DatabaseError", unavailable))
       )
       .handle("correct", ({ params, payload }) =>
-        CurrentUser.use((user) => emails.correct(user.id, params.id, payload)).pipe(
-          Effect.catchTag("DatabaseError", unavailable)
+        CurrentUser.use((user) => corrections.correct(user.id, params.id, payload)).pipe(
+          Effect.catchTag(["DatabaseError", "QueueUnavailable"], unavailable)
         )
       )
       .handle("reprocess", ({ params }) =>
@@ -116,5 +118,5 @@ const EmailsHandlers = HttpApiBuilder.group(
  * Search's group is provided here because its hits' summaries come from emails (EmailSummaries).
  */
 export const EmailsHttpLive = Layer.mergeAll(EmailsHandlers, SearchHttpLive).pipe(
-  Layer.provide(Reprocessing.layer.pipe(Layer.provideMerge(EmailsLive)))
+  Layer.provide(Layer.mergeAll(Reprocessing.layer, Corrections.layer).pipe(Layer.provideMerge(EmailsLive)))
 )

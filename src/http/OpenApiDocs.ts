@@ -184,11 +184,17 @@ const operationDocs: OperationDocs = {
     },
     get: {
       summary: "Show a message",
-      description: "One message: headers, sanitised body, attachments, folders, the analysis and your corrections."
+      description:
+        "One message: headers, sanitised body, attachments, folders, the analysis (the provider's base values), your" +
+        " corrections, per value which source decided it (`decisions`: base, personal model or correction, and why)" +
+        " and the tags your personal model suggests (`tagSuggestions`)."
     },
     correct: {
       summary: "Correct the analysis",
-      description: "Sets (or with `null` drops) your corrections of urgency, importance, category, spam and tags."
+      description:
+        "Sets (or with `null` drops) your corrections of urgency, importance, category, spam and tags;" +
+        " `acceptSuggestedTag` adds one suggested tag. Every correction queues the training of your personal" +
+        " model (model.train, debounced)."
     },
     reprocess: {
       summary: "Analyse a message again",
@@ -236,6 +242,22 @@ const operationDocs: OperationDocs = {
     sync: {
       summary: "Sync now",
       description: "Queues a sync of the account (202 with the job). 409 while a sync of it is already running."
+    }
+  },
+  analysis: {
+    quality: {
+      summary: "Quality of your personal model",
+      description:
+        "Per target (urgency, importance, category, spam, tag:<name>): cross-validated accuracy and per-class" +
+        " precision/recall of your personal model and of the base analysis on your held-out corrections, whether" +
+        " the model is used and why not (too few corrections, not better than the base), and a series per target" +
+        " over the kept versions for a chart."
+    },
+    rescore: {
+      summary: "Re-score mail with your personal model",
+      description:
+        "Queues an analysis.rescore job (202) that blends your analysed mail dated in [since, until) again with" +
+        " your latest personal model. Your corrections still win."
     }
   },
   import: {

@@ -3,6 +3,7 @@ import { HttpRouter } from "effect/http"
 import { HttpApiBuilder, HttpApiScalar } from "effect/http-api"
 import { AccountsHttpLive } from "../accounts/AccountsHttp.ts"
 import { AdminHttpLive } from "../admin/AdminHttp.ts"
+import { AnalysisHttpLive } from "../analysis/AnalysisHttp.ts"
 import { DebugHttpLive } from "../debug/DebugHttp.ts"
 import { EmailsHttpLive } from "../emails/EmailsHttp.ts"
 import { HealthHttpLive } from "../health/HealthHttp.ts"
@@ -38,7 +39,8 @@ export const HttpAppLive = <E, R>(authentication: Layer.Layer<Authentication, E,
         AccountsHttpLive,
         RulesHttpLive,
         EmailsHttpLive,
-        ImportHttpLive
+        ImportHttpLive,
+        AnalysisHttpLive
       ]),
       Layer.provide(JobInspector.layer),
       Layer.provide([ValidationErrorsLive, authentication]),

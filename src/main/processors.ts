@@ -1,6 +1,8 @@
 import type { Effect } from "effect"
 import { AnalyzeMailProcessor } from "../analysis/AnalyzeMailProcessor.ts"
 import { EmbedMailProcessor } from "../analysis/EmbedMailProcessor.ts"
+import { AnalysisRescoreProcessor } from "../analysis/AnalysisRescoreProcessor.ts"
+import { ModelTrainProcessor } from "../analysis/ModelTrainProcessor.ts"
 import type { CatalogKindName } from "../contract/jobs/catalog.ts"
 import type { SyncTickJob } from "../contract/jobs/SyncTickJob.ts"
 import { PingProcessor } from "../debug/PingProcessor.ts"
@@ -31,7 +33,9 @@ export const processors = {
   "mail.analyze": AnalyzeMailProcessor,
   "mail.embed": EmbedMailProcessor,
   "search.index": SearchIndexProcessor,
-  "import.kiMailHelper": ImportKiMailHelperProcessor
+  "import.kiMailHelper": ImportKiMailHelperProcessor,
+  "model.train": ModelTrainProcessor,
+  "analysis.rescore": AnalysisRescoreProcessor
 } as const satisfies {
   readonly [Name in Exclude<CatalogKindName, OwnWorkerKindName>]: Effect.Effect<JobProcessor<Name>, never, unknown>
 }

@@ -1,5 +1,6 @@
 import { Schema } from "effect"
 import { band, categories, Level, TAG_MAX_CHARS, TAGS_MAX } from "../analysis/Analysis.ts"
+import { Decisions } from "../analysis/Decisions.ts"
 import { EmailId } from "./EmailId.ts"
 
 /**
@@ -64,7 +65,10 @@ export const AttachmentView = Schema.Struct({
   sha256: Schema.NullOr(Schema.String)
 })
 
-/** The analysis as the provider gave it (corrections are apart, in `overrides`). */
+/**
+ * The analysis as the provider gave it (the base: before the personal model's blend; corrections
+ * are apart, in `overrides`). The effective values above are the blend, or the correction.
+ */
 export const AnalysisView = Schema.Struct({
   urgency: Level,
   importance: Level,
@@ -120,6 +124,13 @@ export class EmailDetail extends Schema.Class<EmailDetail>("EmailDetail")({
   attachments: Schema.Array(AttachmentView),
   analysis: Schema.NullOr(AnalysisView),
   overrides: Schema.NullOr(OverridesView),
+  /** Per value, which source decided it (base, personal model, correction) and why; null until analysed. */
+  decisions: Schema.NullOr(Decisions),
+  /**
+   * Tags your personal model suggests for this message (learnt from tags you applied and removed);
+   * not applied: accept one with `PATCH /emails/:id` `{ "acceptSuggestedTag": "..." }`.
+   */
+  tagSuggestions: Schema.Array(Schema.String),
   analysisAttempts: Schema.Int,
   /** Why the last analysis attempt failed (also kept while a transient failure is retried). */
   analysisError: Schema.NullOr(Schema.String),
@@ -160,7 +171,9 @@ export const Correction = Schema.Struct({
   importance: Schema.optionalKey(Schema.NullOr(Level)),
   category: Schema.optionalKey(Schema.NullOr(CategoryName)),
   spam: Schema.optionalKey(Schema.NullOr(Schema.Boolean)),
-  tags: Schema.optionalKey(Schema.NullOr(Schema.Array(TagInput).pipe(Schema.check(Schema.isMaxLength(TAGS_MAX)))))
+  tags: Schema.optionalKey(Schema.NullOr(Schema.Array(TagInput).pipe(Schema.check(Schema.isMaxLength(TAGS_MAX))))),
+  /** Adds one tag (a suggestion, `tagSuggestions`) to the message's current tags; with `tags`, added to those. */
+  acceptSuggestedTag: Schema.optionalKey(TagInput)
 })
 export type Correction = typeof Correction.Type
 

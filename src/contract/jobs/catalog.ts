@@ -2,6 +2,8 @@ import { AnalyzeMailJob } from "./AnalyzeMailJob.ts"
 import { EmbedMailJob } from "./EmbedMailJob.ts"
 import { ImportKiMailHelperJob } from "./ImportKiMailHelperJob.ts"
 import { MailSyncJob } from "./MailSyncJob.ts"
+import { ModelTrainJob } from "./ModelTrainJob.ts"
+import { AnalysisRescoreJob } from "./AnalysisRescoreJob.ts"
 import { PingJob } from "./PingJob.ts"
 import { RulesApplyJob } from "./RulesApplyJob.ts"
 import { RulesUndoJob } from "./RulesUndoJob.ts"
@@ -22,7 +24,9 @@ export const jobKinds = [
   AnalyzeMailJob,
   EmbedMailJob,
   SearchIndexJob,
-  ImportKiMailHelperJob
+  ImportKiMailHelperJob,
+  ModelTrainJob,
+  AnalysisRescoreJob
 ] as const
 
 export type CatalogKind = (typeof jobKinds)[number]

@@ -8,7 +8,7 @@
 import { Context, Effect, Layer, Option, type Redacted, Schema } from "effect"
 import { SqlClient, type SqlError, type Statement } from "effect/sql"
 import { type DatabaseError, decodeRows, fromSqlError } from "../platform/Database.ts"
-import { Crypto, type SecretDecryptionFailed } from "../platform/Crypto.ts"
+import { Crypto, SecretDecryptionFailed } from "../platform/Crypto.ts"
 import { UserId } from "../contract/users/UserId.ts"
 import { UserScope } from "../users/UserScope.ts"
 import {
@@ -17,6 +17,7 @@ import {
   AccountId,
   AccountStatus,
   AccountView,
+  AuthKind,
   MailboxId,
   MailboxView,
   Security,
@@ -35,7 +36,9 @@ const AccountRow = Schema.Struct({
   port: Schema.Int,
   security: Security,
   username: Schema.String,
-  password_sealed: Schema.String,
+  password_sealed: Schema.NullOr(Schema.String),
+  auth_kind: AuthKind,
+  oauth_provider: Schema.NullOr(Schema.String),
   sync_interval_minutes: Schema.NullOr(Schema.Int),
   status: AccountStatus,
   status_message: Schema.NullOr(Schema.String),
@@ -57,7 +60,11 @@ export interface AccountRecord {
   readonly port: number
   readonly security: Security
   readonly username: string
-  readonly passwordSealed: string
+  /** null for an OAuth2 account (its tokens are in oauth_grants). */
+  readonly passwordSealed: string | null
+  readonly authKind: AuthKind
+  /** The configured provider of an OAuth2 account; null for a password account. */
+  readonly oauthProvider: string | null
   readonly syncIntervalMinutes: number | null
   readonly status: AccountStatus
   readonly statusMessage: string | null
@@ -90,6 +97,8 @@ const toRecord = (row: AccountRow): AccountRecord => ({
   security: row.security,
   username: row.username,
   passwordSealed: row.password_sealed,
+  authKind: row.auth_kind,
+  oauthProvider: row.oauth_provider,
   syncIntervalMinutes: row.sync_interval_minutes,
   status: row.status,
   statusMessage: row.status_message,
@@ -107,6 +116,8 @@ export const toAccountView = (record: AccountRecord): AccountView =>
     port: record.port,
     security: record.security,
     username: record.username,
+    authKind: record.authKind,
+    oauthProvider: record.oauthProvider,
     syncIntervalMinutes: record.syncIntervalMinutes,
     status: record.status,
     statusMessage: record.statusMessage,
@@ -140,6 +151,18 @@ export interface NewAccount {
   readonly syncIntervalMinutes: number | null
 }
 
+/** An OAuth2 account: no password; its grant is stored next to it (OAuthStore). */
+export interface NewOAuthAccount {
+  readonly id: AccountId
+  readonly label: string
+  readonly host: string
+  readonly port: number
+  readonly security: Security
+  readonly username: string
+  readonly provider: string
+  readonly syncIntervalMinutes: number | null
+}
+
 export interface AccountChanges {
   readonly label?: string
   readonly host?: string
@@ -164,6 +187,24 @@ export interface ScheduleTarget {
 
 export interface AccountStoreShape {
   readonly insert: (owner: UserId, account: NewAccount) => Effect.Effect<AccountRecord, AccountExists | DatabaseError>
+  readonly insertOAuth: (
+    owner: UserId,
+    account: NewOAuthAccount
+  ) => Effect.Effect<AccountRecord, AccountExists | DatabaseError>
+  /** The user's account for this server and login name (the identity the unique index keeps). */
+  readonly findByIdentity: (
+    owner: UserId,
+    identity: { readonly host: string; readonly port: number; readonly username: string }
+  ) => Effect.Effect<Option.Option<AccountRecord>, DatabaseError>
+  /**
+   * Makes the account an OAuth2 account of `provider` (a reconnect after `reauth_required`, or a
+   * password account switched to OAuth2): the password is dropped, the status back to active.
+   */
+  readonly reconnectOAuth: (
+    owner: UserId,
+    id: AccountId,
+    provider: string
+  ) => Effect.Effect<Option.Option<AccountRecord>, DatabaseError>
   readonly list: (owner: UserId) => Effect.Effect<ReadonlyArray<AccountRecord>, DatabaseError>
   readonly find: (owner: UserId, id: string) => Effect.Effect<Option.Option<AccountRecord>, DatabaseError>
   readonly update: (
@@ -234,6 +275,48 @@ export class AccountStore extends Context.Service<AccountStore, AccountStoreShap
           return record.value
         }).pipe(uniqueToExists, Effect.withSpan("AccountStore.insert"))
 
+      const insertOAuth = (owner: UserId, account: NewOAuthAccount) =>
+        Effect.gen(function* () {
+          const rows = yield* scope.run(
+            owner,
+            sql`
+              INSERT INTO mail_accounts (id, user_id, label, host, port, security, username, password_sealed, auth_kind,
+                oauth_provider, sync_interval_minutes)
+              VALUES (${account.id}, ${owner}, ${account.label}, ${account.host}, ${account.port}, ${account.security},
+                ${account.username}, NULL, 'oauth', ${account.provider}, ${account.syncIntervalMinutes})
+              RETURNING *`
+          )
+          const record = yield* first(rows)
+          if (Option.isNone(record)) return yield* Effect.die(new Error("INSERT ... RETURNING gave no row"))
+          return record.value
+        }).pipe(uniqueToExists, Effect.withSpan("AccountStore.insertOAuth"))
+
+      const findByIdentity = (
+        owner: UserId,
+        identity: { readonly host: string; readonly port: number; readonly username: string }
+      ) =>
+        scope
+          .run(
+            owner,
+            sql`
+              SELECT * FROM mail_accounts
+              WHERE user_id = ${owner} AND lower(host) = lower(${identity.host}) AND port = ${identity.port}
+                AND username = ${identity.username}`
+          )
+          .pipe(Effect.flatMap(first), dbError, Effect.withSpan("AccountStore.findByIdentity"))
+
+      const reconnectOAuth = (owner: UserId, id: AccountId, provider: string) =>
+        scope
+          .run(
+            owner,
+            sql`
+              UPDATE mail_accounts SET auth_kind = 'oauth', oauth_provider = ${provider}, password_sealed = NULL,
+                status = 'active', status_message = NULL, updated_at = now()
+              WHERE id = ${id} AND user_id = ${owner}
+              RETURNING *`
+          )
+          .pipe(Effect.flatMap(first), dbError, Effect.withSpan("AccountStore.reconnectOAuth"))
+
       const list = (owner: UserId) =>
         scope.run(owner, sql`SELECT * FROM mail_accounts WHERE user_id = ${owner} ORDER BY created_at, id`).pipe(
           Effect.flatMap(decode),
@@ -257,7 +340,8 @@ export class AccountStore extends Context.Service<AccountStore, AccountStoreShap
           if (changes.username !== undefined) sets.push(sql`username = ${changes.username}`)
           if (changes.password !== undefined) {
             const sealed = yield* crypto.encrypt(changes.password, passwordAssociatedData(id))
-            sets.push(sql`password_sealed = ${sealed}`)
+            // a password replaces an OAuth2 grant: the account logs in with the password from now on
+            sets.push(sql`password_sealed = ${sealed}, auth_kind = 'password', oauth_provider = NULL`)
           }
           if (changes.syncIntervalMinutes !== undefined) {
             sets.push(sql`sync_interval_minutes = ${changes.syncIntervalMinutes}`)
@@ -267,6 +351,9 @@ export class AccountStore extends Context.Service<AccountStore, AccountStoreShap
           return yield* scope.run(
             owner,
             Effect.gen(function* () {
+              if (changes.password !== undefined) {
+                yield* sql`DELETE FROM oauth_grants WHERE id = ${id} AND user_id = ${owner}`
+              }
               if (changes.resetMail === true) {
                 yield* sql`DELETE FROM mailboxes WHERE account_id = ${id} AND user_id = ${owner}`
               }
@@ -359,7 +446,9 @@ export class AccountStore extends Context.Service<AccountStore, AccountStoreShap
           )
 
       const password = (record: AccountRecord) =>
-        crypto.decrypt(record.passwordSealed, passwordAssociatedData(record.id))
+        record.passwordSealed === null
+          ? Effect.fail(new SecretDecryptionFailed({ message: "the account has no password: it signs in with OAuth2" }))
+          : crypto.decrypt(record.passwordSealed, passwordAssociatedData(record.id))
 
       const TargetRow = Schema.Struct({
         id: AccountId,
@@ -400,6 +489,9 @@ export class AccountStore extends Context.Service<AccountStore, AccountStoreShap
 
       return AccountStore.of({
         insert,
+        insertOAuth,
+        findByIdentity,
+        reconnectOAuth,
         list,
         find,
         update,

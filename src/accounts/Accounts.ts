@@ -218,6 +218,12 @@ export class Accounts extends Context.Service<Accounts, AccountsShape>()("mail-h
           if (account.status === "disabled") {
             return yield* new Conflict({ message: "the account is disabled" })
           }
+          if (account.status === "reauth_required") {
+            // a sync would fail at once: only a new consent helps (no job, no call to the provider)
+            return yield* new Conflict({
+              message: `${account.statusMessage ?? "the account's OAuth2 access was refused"}`
+            })
+          }
           const submitted = yield* jobs.submitForUser(MailSyncJob, { accountId: account.id }, { ownerId: owner })
           return { jobId: submitted.jobId, state: submitted.state }
         }).pipe(Effect.withSpan("Accounts.requestSync"))

@@ -5,15 +5,23 @@ import { AccountSchedules } from "./AccountSchedules.ts"
 import { AccountsConfig } from "./AccountsConfig.ts"
 import { AccountStore } from "./AccountStore.ts"
 import { ImapAccess } from "./ImapAccess.ts"
+import { OAuthClient } from "./OAuthClient.ts"
+import { OAuthConfig } from "./OAuthConfig.ts"
+import { OAuthStore } from "./OAuthStore.ts"
+import { OAuthTokens } from "./OAuthTokens.ts"
 
 /**
  * The accounts' building blocks for any program: AccountStore (rows, sealed passwords),
- * ImapAccess (host policy, connect options, login check), AccountSchedules (the one place that
- * upserts schedulers), with Crypto, Imap and AccountsConfig. Needs SqlClient, UserScope and Jobs.
- * The API's use cases (Accounts) are composed in AccountsHttp.ts: they load the HTTP errors,
- * which the worker must not load.
+ * ImapAccess (host policy, connect options, the login of a stored account, login check),
+ * OAuthTokens (OAuth2 access tokens, refreshed once across workers) with OAuthStore, OAuthClient
+ * and OAuthConfig, AccountSchedules (the one place that upserts schedulers), with Crypto, Imap and
+ * AccountsConfig. Needs SqlClient, UserScope and Jobs. The API's use cases (Accounts,
+ * OAuthConnect) are composed in AccountsHttp.ts / OAuthHttp.ts: they load the HTTP errors, which
+ * the worker must not load.
  */
 export const AccountsLive = Layer.mergeAll(ImapAccess.layer, AccountSchedules.layer).pipe(
+  Layer.provideMerge(OAuthTokens.layer),
+  Layer.provideMerge(Layer.mergeAll(OAuthStore.layer, OAuthClient.layer)),
   Layer.provideMerge(AccountStore.layer),
-  Layer.provideMerge(Layer.mergeAll(Crypto.layer, Imap.layer, AccountsConfig.layer))
+  Layer.provideMerge(Layer.mergeAll(Crypto.layer, Imap.layer, AccountsConfig.layer, OAuthConfig.layer))
 )

@@ -6,14 +6,20 @@
  * the resolved addresses at connect time) is not here but in `Imap.connect` itself
  * (src/imap/ImapDestinations.ts), so no caller can open a connection around it.
  */
-import { Context, Effect, Layer, type Redacted } from "effect"
+import { Context, Effect, Layer, type Redacted, type Scope } from "effect"
 import {
   Imap,
   type ImapAuthenticationError,
   type ImapConnectionError,
   type ImapConnectOptions,
-  type ImapProtocolError
+  type ImapCredential,
+  type ImapProtocolError,
+  type ImapSession
 } from "../imap/Imap.ts"
+import type { DatabaseError } from "../platform/Database.ts"
+import type { SecretDecryptionFailed } from "../platform/Crypto.ts"
+import { type AccountRecord, AccountStore } from "./AccountStore.ts"
+import { type OAuthReauthRequired, type OAuthTokenUnavailable, OAuthTokens } from "./OAuthTokens.ts"
 import { AccountVerificationFailed, type Security, type VerificationFailure } from "../contract/accounts/Account.ts"
 import { AccountsConfig } from "./AccountsConfig.ts"
 
@@ -24,17 +30,38 @@ export interface ImapTarget {
   readonly username: string
 }
 
+/** Why no login can be attempted: the stored secret does not open, or the OAuth2 grant gives no token. */
+export type LoginUnavailable = SecretDecryptionFailed | OAuthReauthRequired | OAuthTokenUnavailable | DatabaseError
+
 export interface ImapAccessShape {
   /** Connect options for `target`, after the host policy. */
   readonly connectOptions: (
     target: ImapTarget,
-    password: Redacted.Redacted<string>,
+    credential: Redacted.Redacted<string> | ImapCredential,
     purpose: "verify" | "sync"
   ) => Effect.Effect<ImapConnectOptions>
+  /**
+   * The stored account's connect options: its password, or an OAuth2 access token (cached, or
+   * refreshed once for all workers). Every login of a stored account goes through here.
+   */
+  readonly loginOptions: (
+    account: AccountRecord,
+    purpose: "verify" | "sync"
+  ) => Effect.Effect<ImapConnectOptions, LoginUnavailable>
+  /** The server refused the account's login: an OAuth2 account's cached token is dropped (the next login refreshes). */
+  readonly loginRefused: (account: AccountRecord) => Effect.Effect<void, DatabaseError>
+  /**
+   * Connects and logs in as the stored account. An OAuth2 account whose token the server refuses
+   * is tried once more with a refreshed token (a token revoked before its expiry).
+   */
+  readonly connect: (
+    account: AccountRecord,
+    purpose: "verify" | "sync"
+  ) => Effect.Effect<ImapSession, ConnectFailure | LoginUnavailable, Scope.Scope>
   /** Logs in and out within the verification timeout; the failure carries the server's reason. */
   readonly verify: (
     target: ImapTarget,
-    password: Redacted.Redacted<string>
+    credential: Redacted.Redacted<string> | ImapCredential
   ) => Effect.Effect<void, AccountVerificationFailed>
 }
 
@@ -71,22 +98,28 @@ export class ImapAccess extends Context.Service<ImapAccess, ImapAccessShape>()("
     Effect.gen(function* () {
       const config = yield* AccountsConfig
       const imap = yield* Imap
+      const store = yield* AccountStore
+      const tokens = yield* OAuthTokens
 
-      const connectOptions = (target: ImapTarget, password: Redacted.Redacted<string>, purpose: "verify" | "sync") =>
+      const connectOptions = (
+        target: ImapTarget,
+        credential: Redacted.Redacted<string> | ImapCredential,
+        purpose: "verify" | "sync"
+      ) =>
         Effect.succeed({
           host: target.host,
           port: target.port,
           security: target.security,
           username: target.username,
-          password,
+          ...("password" in credential || "accessToken" in credential ? credential : { password: credential }),
           timeoutMs: purpose === "verify" ? config.verifyTimeoutMs : config.connectTimeoutMs,
           socketTimeoutMs: purpose === "verify" ? config.verifyTimeoutMs : config.socketTimeoutMs,
           ...(config.tlsCa === null ? {} : { tls: { ca: config.tlsCa } })
         } satisfies ImapConnectOptions)
 
-      const verify = (target: ImapTarget, password: Redacted.Redacted<string>) =>
+      const verify = (target: ImapTarget, credential: Redacted.Redacted<string> | ImapCredential) =>
         Effect.gen(function* () {
-          const options = yield* connectOptions(target, password, "verify")
+          const options = yield* connectOptions(target, credential, "verify")
           yield* Effect.scoped(imap.connect(options))
         }).pipe(
           Effect.mapError(verificationFailure),
@@ -95,7 +128,35 @@ export class ImapAccess extends Context.Service<ImapAccess, ImapAccessShape>()("
           })
         )
 
-      return ImapAccess.of({ connectOptions, verify })
+      const loginOptions = (account: AccountRecord, purpose: "verify" | "sync") =>
+        Effect.gen(function* () {
+          const credential: ImapCredential =
+            account.authKind === "oauth"
+              ? { accessToken: yield* tokens.accessToken(account) }
+              : { password: yield* store.password(account) }
+          return yield* connectOptions(account, credential, purpose)
+        })
+
+      const loginRefused = (account: AccountRecord) =>
+        account.authKind === "oauth" ? tokens.refused(account) : Effect.void
+
+      const connect = (account: AccountRecord, purpose: "verify" | "sync") =>
+        Effect.gen(function* () {
+          const options = yield* loginOptions(account, purpose)
+          // the destination policy is applied by imap.connect (refusal: ImapConnectionError not_allowed)
+          return yield* imap.connect(options).pipe(
+            Effect.catchTag("ImapAuthenticationError", (error) =>
+              account.authKind !== "oauth"
+                ? Effect.fail(error)
+                : loginRefused(account).pipe(
+                    Effect.andThen(loginOptions(account, purpose)),
+                    Effect.flatMap((again) => imap.connect(again))
+                  )
+            )
+          )
+        }).pipe(Effect.withSpan("ImapAccess.connect", { attributes: { "account.id": account.id, purpose } }))
+
+      return ImapAccess.of({ connectOptions, loginOptions, loginRefused, connect, verify })
     })
   )
 }

@@ -17,10 +17,13 @@ import { fromSqlError, logDatabaseError } from "../platform/Database.ts"
 import { UserScope } from "../users/UserScope.ts"
 import { passwordAssociatedData } from "./AccountStore.ts"
 import { KeyRotationStore, type SealedColumn } from "./KeyRotationStore.ts"
+import { accessAssociatedData, refreshAssociatedData } from "./OAuthStore.ts"
 
 /** Every sealed secret of the schema. New ones are added here. */
 export const sealedColumns: ReadonlyArray<SealedColumn> = [
-  { table: "mail_accounts", column: "password_sealed", associatedData: passwordAssociatedData }
+  { table: "mail_accounts", column: "password_sealed", associatedData: passwordAssociatedData },
+  { table: "oauth_grants", column: "refresh_sealed", associatedData: refreshAssociatedData },
+  { table: "oauth_grants", column: "access_sealed", associatedData: accessAssociatedData }
 ]
 
 export interface RotationReport {

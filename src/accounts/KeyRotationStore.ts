@@ -21,7 +21,7 @@ const decodeSealed = decodeRows(SealedRow)
 export class KeyRotationStore extends Context.Service<
   KeyRotationStore,
   {
-    /** Up to `limit` rows of the column with an id after `after`, by id (keyset pagination). */
+    /** Up to `limit` rows holding a value (NULL: no secret, e.g. an OAuth2 account's password) with an id after `after`, by id (keyset pagination). */
     readonly sealedPage: (
       target: SealedColumn,
       after: string,
@@ -46,7 +46,9 @@ export class KeyRotationStore extends Context.Service<
       const sealedPage = (target: SealedColumn, after: string, limit: number) =>
         sql`
           SELECT id::text AS id, ${sql(target.column)} AS sealed FROM ${sql(target.table)}
-          WHERE id::text > ${after} ORDER BY id::text LIMIT ${limit}`.pipe(Effect.flatMap(decodeSealed))
+          WHERE id::text > ${after} AND ${sql(target.column)} IS NOT NULL ORDER BY id::text LIMIT ${limit}`.pipe(
+          Effect.flatMap(decodeSealed)
+        )
       const replaceSealed = (target: SealedColumn, id: string, expected: string, resealed: string) =>
         sql`
           UPDATE ${sql(target.table)} SET ${sql(target.column)} = ${resealed}

@@ -1,5 +1,6 @@
 import { HttpApi } from "effect/http-api"
 import { AccountsApi } from "./accounts/AccountsApi.ts"
+import { OAuthApi } from "./accounts/OAuthApi.ts"
 import { AdminApi } from "./admin/AdminApi.ts"
 import { AnalysisApi } from "./analysis/AnalysisApi.ts"
 import { DebugApi } from "./debug/DebugApi.ts"
@@ -24,6 +25,7 @@ export class Api extends HttpApi.make("mail-helper")
   .add(SearchApi)
   .add(QueuesApi)
   .add(AccountsApi)
+  .add(OAuthApi)
   .add(RulesApi)
   .add(ImportApi)
   .add(AnalysisApi)

@@ -218,6 +218,27 @@ const operationDocs: OperationDocs = {
   queues: {
     overview: { summary: "Queue overview", description: "Job counts per queue and state. Administrators only." }
   },
+  oauth: {
+    providers: {
+      summary: "List the OAuth2 providers",
+      description:
+        "The OAuth2 providers the administrator configured (OAUTH_PROVIDERS): name, label and kind only, for the" +
+        ' web app\'s "Connect with ..." buttons.'
+    },
+    start: {
+      summary: "Start connecting an OAuth2 account",
+      description:
+        "Answers the provider's authorisation URL (authorisation code flow with PKCE S256, a one-time state bound" +
+        " to the signed-in user and session, valid for 10 minutes). 404 for an unknown provider."
+    },
+    callback: {
+      summary: "OAuth2 redirect target",
+      description:
+        "Where the provider sends the browser back: consumes the state, exchanges the code, reads the mailbox" +
+        " address, checks an IMAP login with the new access token, creates or reconnects the account and redirects" +
+        " to /accounts?oauth=<outcome>. Never answers a token."
+    }
+  },
   accounts: {
     create: {
       summary: "Connect a mail account",

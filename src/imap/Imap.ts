@@ -45,13 +45,26 @@ export type { ImapLimits } from "./ImapLimits.ts"
 
 export type ImapSecurity = "tls" | "starttls" | "none"
 
-export interface ImapConnectOptions {
+/**
+ * How the session logs in: LOGIN / AUTHENTICATE PLAIN with a password, or an OAuth2 access token
+ * (imapflow's `accessToken`: AUTHENTICATE OAUTHBEARER or XOAUTH2, whichever the server offers).
+ */
+export type ImapCredential =
+  | { readonly password: Redacted.Redacted<string> }
+  | { readonly accessToken: Redacted.Redacted<string> }
+
+/** The secret of a credential (redacted from every error message). */
+export const credentialSecret = (credential: ImapCredential): string =>
+  "accessToken" in credential ? Redacted.value(credential.accessToken) : Redacted.value(credential.password)
+
+export type ImapConnectOptions = ImapConnectBase & ImapCredential
+
+export interface ImapConnectBase {
   readonly host: string
   readonly port: number
   /** "tls": implicit TLS (993); "starttls": upgrade required, fails if not offered; "none": cleartext. */
   readonly security: ImapSecurity
   readonly username: string
-  readonly password: Redacted.Redacted<string>
   readonly tls?: {
     /** PEM of a CA (or self-signed certificate) to trust in addition to the system store. */
     readonly ca?: string
@@ -303,7 +316,10 @@ const clientOptions = (
     ...(options.tls?.servername !== undefined ? { servername: options.tls.servername } : {}),
     rejectUnauthorized: options.tls?.rejectUnauthorized ?? true
   },
-  auth: { user: options.username, pass: Redacted.value(options.password) },
+  auth:
+    "accessToken" in options
+      ? { user: options.username, accessToken: Redacted.value(options.accessToken) }
+      : { user: options.username, pass: Redacted.value(options.password) },
   logger: false,
   // a sync session issues commands back to back; IDLE in between only costs round trips
   disableAutoIdle: true,
@@ -339,7 +355,7 @@ const connectChecked = (options: ImapConnectOptions, destinations: ImapDestinati
 
 const connect = (options: ImapConnectOptions, limits: ImapLimits) =>
   Effect.gen(function* () {
-    const secret = Redacted.value(options.password)
+    const secret = credentialSecret(options)
     // vanishedSince() collects VANISHED (EARLIER) UIDs here while its UID FETCH runs
     let vanishedCollector: Set<number> | null = null
     const client = new ImapFlow(

@@ -2,6 +2,7 @@ import { Layer } from "effect"
 import { HttpRouter } from "effect/http"
 import { HttpApiBuilder, HttpApiScalar } from "effect/http-api"
 import { AccountsHttpLive } from "../accounts/AccountsHttp.ts"
+import { OAuthHttpLive } from "../accounts/OAuthHttp.ts"
 import { AdminHttpLive } from "../admin/AdminHttp.ts"
 import { AnalysisHttpLive } from "../analysis/AnalysisHttp.ts"
 import { DebugHttpLive } from "../debug/DebugHttp.ts"
@@ -37,6 +38,7 @@ export const HttpAppLive = <E, R>(authentication: Layer.Layer<Authentication, E,
         AdminHttpLive,
         QueuesHttpLive,
         AccountsHttpLive,
+        OAuthHttpLive,
         RulesHttpLive,
         EmailsHttpLive,
         ImportHttpLive,

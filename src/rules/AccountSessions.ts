@@ -1,27 +1,29 @@
 /**
  * Opens an IMAP session on one of a user's accounts, for the rule actions.
  *
- * Built on src/accounts (the account row, its sealed password and the host policy / connect options
- * of `ImapAccess`). When src/accounts offers its own "connect(owner, account)" this service becomes a
- * thin adapter over it (or is replaced by it): the executor only depends on `AccountSessions`.
+ * A thin adapter over `ImapAccess.connect` (src/accounts: the login of a stored account with its
+ * password or OAuth2 access token, and the host policy): the executor only depends on
+ * `AccountSessions`.
  */
 import { Context, Effect, Layer, Option, Schema, type Scope } from "effect"
 import { AccountStore } from "../accounts/AccountStore.ts"
 import { ImapAccess } from "../accounts/ImapAccess.ts"
 import { type DatabaseError, logDatabaseError } from "../platform/Database.ts"
-import {
-  Imap,
-  type ImapAuthenticationError,
-  type ImapConnectionError,
-  type ImapProtocolError,
-  type ImapSession
-} from "../imap/Imap.ts"
+import type { ImapAuthenticationError, ImapConnectionError, ImapProtocolError, ImapSession } from "../imap/Imap.ts"
 import type { UserId } from "../contract/users/UserId.ts"
 
 /** The account cannot be used for IMAP work: gone, switched off, refused before, or its secret is unreadable. */
 export class AccountUnavailable extends Schema.TaggedError<AccountUnavailable>()("AccountUnavailable", {
   accountId: Schema.String,
-  reason: Schema.Literals(["missing", "disabled", "auth_failed", "secret", "host_not_allowed"]),
+  reason: Schema.Literals([
+    "missing",
+    "disabled",
+    "auth_failed",
+    "reauth_required",
+    "secret",
+    "oauth_unavailable",
+    "host_not_allowed"
+  ]),
   message: Schema.String
 }) {}
 
@@ -40,13 +42,12 @@ export interface AccountSessionsShape {
 export class AccountSessions extends Context.Service<AccountSessions, AccountSessionsShape>()(
   "mail-helper/rules/AccountSessions"
 ) {
-  /** Needs AccountStore, ImapAccess and Imap (src/accounts, src/sync). */
+  /** Needs AccountStore and ImapAccess (src/accounts). */
   static readonly layer = Layer.effect(
     AccountSessions,
     Effect.gen(function* () {
       const accounts = yield* AccountStore
       const access = yield* ImapAccess
-      const imap = yield* Imap
 
       const connect = (ownerId: UserId, accountId: string) =>
         Effect.gen(function* () {
@@ -59,30 +60,32 @@ export class AccountSessions extends Context.Service<AccountSessions, AccountSes
             })
           }
           const account = found.value
-          if (account.status === "disabled" || account.status === "auth_failed") {
+          if (
+            account.status === "disabled" ||
+            account.status === "auth_failed" ||
+            account.status === "reauth_required"
+          ) {
             return yield* new AccountUnavailable({
               accountId,
               reason: account.status,
               message:
                 account.status === "disabled"
                   ? "the account is disabled"
-                  : "the server refused the account's credentials; update them first"
+                  : account.status === "reauth_required"
+                    ? "the account's OAuth2 access was refused; connect it again first"
+                    : "the server refused the account's credentials; update them first"
             })
           }
-          const password = yield* accounts
-            .password(account)
-            .pipe(
-              Effect.mapError(
-                (error) => new AccountUnavailable({ accountId, reason: "secret", message: error.message })
-              )
-            )
-          // the destination policy is applied by imap.connect (refusal: ImapConnectionError not_allowed)
-          const options = yield* access.connectOptions(
-            { host: account.host, port: account.port, security: account.security, username: account.username },
-            password,
-            "sync"
-          )
-          return yield* imap.connect(options).pipe(
+          // the password or the OAuth2 access token, and the login: ImapAccess, the one way in
+          return yield* access.connect(account, "sync").pipe(
+            Effect.catchTags({
+              SecretDecryptionFailed: (error) =>
+                Effect.fail(new AccountUnavailable({ accountId, reason: "secret", message: error.message })),
+              OAuthReauthRequired: (error) =>
+                Effect.fail(new AccountUnavailable({ accountId, reason: "reauth_required", message: error.message })),
+              OAuthTokenUnavailable: (error) =>
+                Effect.fail(new AccountUnavailable({ accountId, reason: "oauth_unavailable", message: error.message }))
+            }),
             // the design: an account whose login fails is marked and not retried in a loop
             Effect.tapErrorTag("ImapAuthenticationError", (error) =>
               accounts

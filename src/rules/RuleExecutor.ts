@@ -184,7 +184,8 @@ const failureOf = (error: ImapError | ImapUnsafeExpunge | AccountSessionError): 
     case "ImapLimitExceeded":
       return { code: "imap_limit_exceeded", message: error.message, transient: false }
     case "AccountUnavailable":
-      return { code: "account_unavailable", message: error.message, transient: false }
+      // an OAuth2 provider that could not give a token now may tomorrow
+      return { code: "account_unavailable", message: error.message, transient: error.reason === "oauth_unavailable" }
     case "DatabaseError":
       return { code: "database", message: error.message, transient: true }
   }

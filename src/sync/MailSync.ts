@@ -38,7 +38,6 @@ import { syncErrors, syncMessages } from "../platform/Metrics.ts"
 import type { UserId } from "../contract/users/UserId.ts"
 import {
   type FetchedMessage,
-  Imap,
   type ImapError,
   type ImapSession,
   isTransientImapError,
@@ -226,6 +225,8 @@ type SyncFailure = SyncStepFailed | JobError
 
 /** The stored IMAP password does not decrypt (its key left SECRET_KEYS, or the row was tampered with). */
 const SECRET_UNREADABLE = "secret_unreadable"
+/** The OAuth2 grant was refused: only the user can reconnect the account. */
+const REAUTH_REQUIRED = "reauth_required"
 
 /** Names the step and mailbox of whatever `effect` fails with. */
 const step =
@@ -241,7 +242,6 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
   static readonly layer = Layer.effect(
     MailSync,
     Effect.gen(function* () {
-      const imap = yield* Imap
       const access = yield* ImapAccess
       const accounts = yield* AccountStore
       const schedules = yield* AccountSchedules
@@ -630,7 +630,10 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
               maxAttempts: attempt.maxAttempts,
               message: failure.message
             })
-            if (failure._tag === "PermanentJobError" && failure.code === SECRET_UNREADABLE) {
+            if (failure._tag === "PermanentJobError" && failure.code === REAUTH_REQUIRED) {
+              // OAuthTokens saved reauth_required with the provider's reason: the scheduler stops
+              yield* stopScheduledSyncs(account)
+            } else if (failure._tag === "PermanentJobError" && failure.code === SECRET_UNREADABLE) {
               // only the user can fix it, by entering the password again (PATCH verifies it and
               // reactivates the account): the same state as a password the server refused
               yield* saveStatus(owner, account, "auth_failed", failure.message)
@@ -748,19 +751,30 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
           })
           // where the soft time limit stopped the sync (the mailbox left unfinished), if it did
           const stoppedAt = yield* Effect.gen(function* () {
-            const password = yield* accounts.password(account).pipe(
-              Effect.mapError(
-                (error) =>
-                  new PermanentJobError({
-                    code: SECRET_UNREADABLE,
-                    message: `the stored IMAP password could not be read: ${error.message}; enter the account's password again`
-                  })
-              )
-            )
-            // the destination policy is applied by imap.connect (refusal: ImapConnectionError not_allowed)
-            const options = yield* access.connectOptions(account, password, "sync")
             yield* attempt.progress({ phase: "connecting", done: 0, total: null, message: account.host })
-            const session = yield* imap.connect(options).pipe(step("connect", null))
+            // the password or the OAuth2 access token, then the login (ImapAccess: the one way in);
+            // the destination policy is applied by imap.connect (refusal: ImapConnectionError not_allowed)
+            const session = yield* access.connect(account, "sync").pipe(
+              Effect.catchTags({
+                SecretDecryptionFailed: (error) =>
+                  Effect.fail(
+                    new PermanentJobError({
+                      code: SECRET_UNREADABLE,
+                      message: `the stored IMAP password could not be read: ${error.message}; enter the account's password again`
+                    })
+                  ),
+                // the status is reauth_required already (OAuthTokens): no retry, no scheduled sync
+                OAuthReauthRequired: (error) =>
+                  Effect.fail(new PermanentJobError({ code: REAUTH_REQUIRED, message: error.message })),
+                OAuthTokenUnavailable: (error) =>
+                  Effect.fail(new TransientJobError({ code: "oauth_unavailable", message: error.message })),
+                DatabaseError: (error) =>
+                  Effect.fail(new TransientJobError({ code: "database", message: error.message })),
+                ImapConnectionError: (error) => Effect.fail(stepFailed("connect", null, error)),
+                ImapAuthenticationError: (error) => Effect.fail(stepFailed("connect", null, error)),
+                ImapProtocolError: (error) => Effect.fail(stepFailed("connect", null, error))
+              })
+            )
             yield* recordServer(owner, account, session)
             yield* attempt.progress({ phase: "mailboxes", done: 0, total: null, message: null })
             const listed = yield* session.listMailboxes({ status: true }).pipe(step("list", null))

@@ -6,6 +6,7 @@ import { AccountId } from "../../src/contract/accounts/Account.ts"
 import { AccountsLive } from "../../src/accounts/AccountsLive.ts"
 import { AccountStore, passwordAssociatedData } from "../../src/accounts/AccountStore.ts"
 import { rotateSecrets } from "../../src/accounts/KeyRotation.ts"
+import { accessAssociatedData, OAuthStore, refreshAssociatedData } from "../../src/accounts/OAuthStore.ts"
 import { JobsLive, PlatformLive } from "../../src/main/layers.ts"
 import { Crypto, makeCrypto, parseKeyring } from "../../src/platform/Crypto.ts"
 import { UserId } from "../../src/contract/users/UserId.ts"
@@ -43,7 +44,8 @@ const owners = [
 const Sealed = Schema.Struct({ id: Schema.String, sealed: Schema.String })
 const sealedRows = ownerQuery(
   Sealed,
-  (sql) => sql`SELECT id::text AS id, password_sealed AS sealed FROM mail_accounts ORDER BY id`
+  (sql) =>
+    sql`SELECT id::text AS id, password_sealed AS sealed FROM mail_accounts WHERE password_sealed IS NOT NULL ORDER BY id`
 )
 
 layer(TestLayer, { excludeTestServices: true, timeout: "120 seconds" })("keys rotate", (it) => {
@@ -75,6 +77,24 @@ layer(TestLayer, { excludeTestServices: true, timeout: "120 seconds" })("keys ro
           })
         }
         for (const row of yield* sealedRows) assert.match(row.sealed, /^v1\./)
+        // an OAuth2 account: no password (NULL is skipped), a sealed refresh and access token
+        const oauthOwner = owners[0] ?? UserId.make("d4444444-4444-4444-8444-444444444441")
+        const oauthAccount = yield* store.insertOAuth(oauthOwner, {
+          id: AccountId.make(crypto.randomUUID()),
+          label: "oauth",
+          host: "imap.example.org",
+          port: 993,
+          security: "tls",
+          username: "oauth@example.org",
+          provider: "corp",
+          syncIntervalMinutes: null
+        })
+        const grants = yield* OAuthStore
+        yield* grants.saveGrant(oauthOwner, oauthAccount.id, "subject", {
+          refreshToken: Redacted.make("refresh-token-secret"),
+          accessToken: Redacted.make("access-token-secret"),
+          accessExpiresAt: new Date(Date.now() + 3_600_000)
+        })
 
         const v2 = keyring(`1:${k1},2:${k2}`)
         const first = yield* rotateSecrets.pipe(Effect.provideService(Crypto, Crypto.of(v2)))
@@ -86,8 +106,25 @@ layer(TestLayer, { excludeTestServices: true, timeout: "120 seconds" })("keys ro
             alreadyCurrent,
             failed
           })),
-          [{ table: "mail_accounts", total: 5, rotated: 5, alreadyCurrent: 0, failed: [] }]
+          [
+            { table: "mail_accounts", total: 5, rotated: 5, alreadyCurrent: 0, failed: [] },
+            { table: "oauth_grants", total: 1, rotated: 1, alreadyCurrent: 0, failed: [] },
+            { table: "oauth_grants", total: 1, rotated: 1, alreadyCurrent: 0, failed: [] }
+          ]
         )
+        // the grant's tokens open with key 2 alone, on their own row and column
+        const grant = yield* grants.findGrant(oauthOwner, oauthAccount.id).pipe(Effect.orDie)
+        if (grant._tag === "None" || grant.value.accessSealed === null) return assert.fail("grant missing")
+        const refreshOpened = yield* keyring(`2:${k2}`).decrypt(
+          grant.value.refreshSealed,
+          refreshAssociatedData(oauthAccount.id)
+        )
+        assert.strictEqual(Redacted.value(refreshOpened), "refresh-token-secret")
+        const accessOpened = yield* keyring(`2:${k2}`).decrypt(
+          grant.value.accessSealed,
+          accessAssociatedData(oauthAccount.id)
+        )
+        assert.strictEqual(Redacted.value(accessOpened), "access-token-secret")
         // every secret is now under key 2 and opens with key 2 alone
         const only2 = keyring(`2:${k2}`)
         for (const row of yield* sealedRows) {

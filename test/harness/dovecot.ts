@@ -97,6 +97,42 @@ export interface StartDovecotOptions {
    * a `dovecot-acl` file in each mailbox's folder). Its mailboxes are made with `publicMailbox`.
    */
   readonly publicNamespace?: boolean
+  /**
+   * Also accept OAuth2 logins (XOAUTH2, OAUTHBEARER) with Dovecot's `oauth2` passdb, which checks
+   * each token at the provider's RFC 7662 introspection endpoint (POST, client credentials in the
+   * URL). The passwd-file users still log in with their passwords (PLAIN, LOGIN).
+   */
+  readonly oauth2?: {
+    /** `http://client:secret@host:port/token/introspection` */
+    readonly introspectionUrl: string
+    /** The introspection response field that must equal the login name (e.g. `sub`). */
+    readonly usernameAttribute: string
+  }
+}
+
+const oauth2Text = (root: string, options: StartDovecotOptions): string =>
+  options.oauth2 === undefined
+    ? ""
+    : `passdb {
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = ${root}/dovecot-oauth2.conf.ext
+}
+`
+
+const writeOAuth2 = (root: string, oauth2: NonNullable<StartDovecotOptions["oauth2"]>) => {
+  const file = path.join(root, "dovecot-oauth2.conf.ext")
+  fs.writeFileSync(
+    file,
+    `introspection_mode = post
+introspection_url = ${oauth2.introspectionUrl}
+username_attribute = ${oauth2.usernameAttribute}
+active_attribute = active
+active_value = true
+force_introspection = yes
+`
+  )
+  fs.chmodSync(file, 0o644)
 }
 
 /** Creates (if missing) a public mailbox and writes its ACL file: `identifier rights` lines. */
@@ -187,13 +223,14 @@ protocols = imap
 listen = 127.0.0.1
 ${tls === null ? "ssl = no" : `ssl = yes\nssl_cert = <${root}/cert.pem\nssl_key = <${root}/key.pem`}
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = plain login${options.oauth2 === undefined ? "" : " xoauth2 oauthbearer"}
 auth_failure_delay = 0
 
 passdb {
   driver = passwd-file
   args = scheme=PLAIN username_format=%u ${root}/users
-}
+${options.oauth2 === undefined ? "" : "  mechanisms = plain login\n"}}
+${oauth2Text(root, options)}
 userdb {
   driver = passwd-file
   args = username_format=%u ${root}/users
@@ -328,6 +365,7 @@ const startOnce = async (options: StartDovecotOptions): Promise<DovecotServer | 
   fs.chmodSync(usersFile, 0o644)
   if (tls !== null) await makeCertificate(root)
   if (options.gmailLike === true) writeGmailVirtual(root)
+  if (options.oauth2 !== undefined) writeOAuth2(root, options.oauth2)
   if (options.publicNamespace === true) {
     fs.mkdirSync(path.join(root, "public"))
     if (isRoot) fs.chownSync(path.join(root, "public"), MAIL_UID, MAIL_GID)

@@ -12,6 +12,8 @@ import { HttpApi, HttpApiBuilder } from "effect/http-api"
 import { SqlClient } from "effect/sql"
 import { AccountsApi } from "../../src/contract/accounts/AccountsApi.ts"
 import { AccountsHttpLive } from "../../src/accounts/AccountsHttp.ts"
+import { OAuthApi } from "../../src/contract/accounts/OAuthApi.ts"
+import { OAuthHttpLive } from "../../src/accounts/OAuthHttp.ts"
 import { ValidationErrors } from "../../src/contract/http/ValidationErrors.ts"
 import { ValidationErrorsLive } from "../../src/http/ValidationErrors.ts"
 import { JobsApi } from "../../src/contract/jobs/JobsApi.ts"
@@ -19,23 +21,26 @@ import { JobsHttpLive } from "../../src/jobs/JobsHttp.ts"
 import { JobsLive, PlatformLive } from "../../src/main/layers.ts"
 import { WorkerLive } from "../../src/main/workerLayers.ts"
 import { SyncLive } from "../../src/sync/SyncLive.ts"
+import { tracingWith } from "../../src/platform/Telemetry.ts"
+import type { SpanProcessor } from "@opentelemetry/sdk-trace-base"
 import { Dovecot, type DovecotServer, type StartDovecotOptions } from "../harness/dovecot.ts"
 import { configLayer, makeTestEnv, type TestEnv } from "../harness/TestEnv.ts"
 import { TestAuthenticationLive } from "../harness/TestAuthentication.ts"
 import { type ApiResponse, baseUrl, call, field } from "../harness/http.ts"
 
 /**
- * The groups these tests use (accounts, jobs), served like the real API (same middleware and
+ * The groups these tests use (accounts, OAuth2 accounts, jobs), served like the real API (same middleware and
  * parse options) but without the groups other features are still building.
  */
 class SyncTestApi extends HttpApi.make("mail-helper")
   .add(JobsApi)
   .add(AccountsApi)
+  .add(OAuthApi)
   .middleware(ValidationErrors)
   .annotate(HttpApi.ParseOptions, { errors: "all", onExcessProperty: "error" }) {}
 
 export const SyncTestHttpLive = HttpApiBuilder.layer(SyncTestApi).pipe(
-  Layer.provide([JobsHttpLive, AccountsHttpLive]),
+  Layer.provide([JobsHttpLive, AccountsHttpLive, OAuthHttpLive]),
   Layer.provide([ValidationErrorsLive, TestAuthenticationLive])
 )
 
@@ -76,6 +81,10 @@ export interface SyncTestOptions {
   readonly worker: boolean
   readonly env?: Record<string, string>
   readonly dovecot?: StartDovecotOptions
+  /** A Dovecot the test started itself (its port is needed in `env`); the layer does not stop it. */
+  readonly dovecotServer?: DovecotServer
+  /** Exports every span of the API and the worker here (e.g. an InMemorySpanExporter's processor). */
+  readonly spanProcessor?: SpanProcessor
 }
 
 /**
@@ -89,7 +98,14 @@ export const syncTestLayer = (options: SyncTestOptions) =>
         disableLogger: true,
         disableListenLog: true
       }).pipe(Layer.provideMerge(NodeHttpServer.layerTest))
-      const base = Layer.mergeAll(http, Layer.succeed(Env, env), ownerDbLayer(env), Dovecot.layer(options.dovecot))
+      const base = Layer.mergeAll(
+        http,
+        Layer.succeed(Env, env),
+        ownerDbLayer(env),
+        options.dovecotServer === undefined
+          ? Dovecot.layer(options.dovecot)
+          : Layer.succeed(Dovecot, options.dovecotServer)
+      )
       const worker: Layer.Layer<
         never,
         Layer.Error<typeof WorkerLive>,
@@ -99,6 +115,11 @@ export const syncTestLayer = (options: SyncTestOptions) =>
         Layer.provideMerge(SyncLive),
         Layer.provideMerge(JobsLive),
         Layer.provideMerge(PlatformLive),
+        Layer.provide(
+          options.spanProcessor === undefined
+            ? Layer.empty
+            : tracingWith(options.spanProcessor, { serviceName: "mail-helper-test" })
+        ),
         Layer.provide(configLayer(env)),
         Layer.provideMerge(CaptureLogsLive)
       )

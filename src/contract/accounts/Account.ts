@@ -14,9 +14,11 @@ export type Security = typeof Security.Type
 /**
  * `active`: syncing normally. `auth_failed`: the server refused the credentials; no scheduled sync
  * runs until they are changed (PATCH). `unreachable`: the last sync could not reach the server after
- * every retry; scheduled syncs go on. `disabled`: kept, never synced.
+ * every retry; scheduled syncs go on. `disabled`: kept, never synced. `reauth_required`: an OAuth2
+ * account whose grant the provider refused (revoked or expired): nothing syncs it until the user
+ * connects it again (POST /api/v1/oauth/:provider/start).
  */
-export const AccountStatus = Schema.Literals(["active", "auth_failed", "unreachable", "disabled"])
+export const AccountStatus = Schema.Literals(["active", "auth_failed", "unreachable", "disabled", "reauth_required"])
 export type AccountStatus = typeof AccountStatus.Type
 
 export const SpecialUse = Schema.Literals(["inbox", "sent", "drafts", "trash", "junk", "archive", "all", "flagged"])
@@ -152,7 +154,11 @@ export const AccountServer = Schema.Struct({
 })
 export type AccountServer = typeof AccountServer.Type
 
-/** A mail account as the API shows it: never the password. */
+/** How the account logs in: the stored IMAP password, or an OAuth2 grant (XOAUTH2 / OAUTHBEARER). */
+export const AuthKind = Schema.Literals(["password", "oauth"])
+export type AuthKind = typeof AuthKind.Type
+
+/** A mail account as the API shows it: never the password, never a token. */
 export class AccountView extends Schema.Class<AccountView>("MailAccount")({
   id: AccountId,
   label: Schema.String,
@@ -160,6 +166,9 @@ export class AccountView extends Schema.Class<AccountView>("MailAccount")({
   port: Schema.Int,
   security: Security,
   username: Schema.String,
+  authKind: AuthKind,
+  /** The OAuth2 provider's configured name (`google`, `microsoft`, ...); null for a password account. */
+  oauthProvider: Schema.NullOr(Schema.String),
   syncIntervalMinutes: Schema.NullOr(Schema.Int),
   status: AccountStatus,
   /** Why the status is not `active` (the server's words for `auth_failed`). */

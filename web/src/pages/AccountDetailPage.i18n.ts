@@ -31,7 +31,8 @@ export const accountDetailStrings = defineStrings(
     status_active: "active",
     status_auth_failed: "login refused",
     status_unreachable: "unreachable",
-    status_disabled: "disabled"
+    status_disabled: "disabled",
+    status_reauth_required: "connect again"
   },
   {
     back: "Alle Konten",
@@ -62,6 +63,7 @@ export const accountDetailStrings = defineStrings(
     status_active: "aktiv",
     status_auth_failed: "Anmeldung abgelehnt",
     status_unreachable: "nicht erreichbar",
-    status_disabled: "deaktiviert"
+    status_disabled: "deaktiviert",
+    status_reauth_required: "neu verbinden"
   }
 )

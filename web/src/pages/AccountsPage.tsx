@@ -1,5 +1,6 @@
 import { type JSX, useState } from "react"
-import { Link } from "wouter"
+import { Link, useSearch } from "wouter"
+import { callApi } from "../api/client.ts"
 import { useApiQuery } from "../api/useApiQuery.ts"
 import { EmptyState, DataTable, QueryProgress } from "../components/ui.tsx"
 import { formatDateTime, useLanguage, useStrings } from "../i18n/index.ts"
@@ -8,11 +9,54 @@ import { accountsStrings } from "./AccountsPage.i18n.ts"
 
 export const statusKey = (status: AccountView["status"]) => `status_${status}` as const
 
+const oauthOutcomes = [
+  "connected",
+  "reconnected",
+  "denied",
+  "invalid_state",
+  "exchange_failed",
+  "no_address",
+  "no_refresh_token",
+  "imap_refused",
+  "account_exists",
+  "unavailable"
+] as const
+type OAuthOutcome = (typeof oauthOutcomes)[number]
+const isOutcome = (value: string | null): value is OAuthOutcome => oauthOutcomes.some((outcome) => outcome === value)
+
+/** Starts the provider's sign-in: the browser leaves for the provider and comes back to `/accounts?oauth=...`. */
+function OAuthButton({ provider, label }: { readonly provider: string; readonly label: string }): JSX.Element {
+  const t = useStrings(accountsStrings)
+  const [busy, setBusy] = useState(false)
+  const [failed, setFailed] = useState(false)
+  const start = async () => {
+    setBusy(true)
+    setFailed(false)
+    const result = await callApi((client) => client.oauth.start({ params: { provider } }))
+    if (!result.ok) {
+      setBusy(false)
+      setFailed(true)
+      return
+    }
+    window.location.assign(result.value.authorizationUrl)
+  }
+  return (
+    <>
+      <button type="button" disabled={busy} onClick={() => void start()}>
+        {label}
+      </button>
+      {failed ? <p role="alert">{t("oauthStartFailed")}</p> : null}
+    </>
+  )
+}
+
 export function AccountsPage(): JSX.Element {
   const t = useStrings(accountsStrings)
   const language = useLanguage()
   const accounts = useApiQuery((client) => client.accounts.list(), [])
   const [connected, setConnected] = useState<AccountView | undefined>(undefined)
+  const providers = useApiQuery((client) => client.oauth.providers(), [])
+  const returned = new URLSearchParams(useSearch()).get("oauth")
 
   return (
     <>
@@ -21,6 +65,11 @@ export function AccountsPage(): JSX.Element {
       {connected !== undefined ? (
         <p className="notice" role="status">
           {t("connected", { label: connected.label })}
+        </p>
+      ) : null}
+      {isOutcome(returned) ? (
+        <p className="notice" role="status">
+          {t(`oauth_${returned}`)}
         </p>
       ) : null}
       {accounts.state.status === "ok" && accounts.state.value.items.length === 0 ? (
@@ -43,6 +92,9 @@ export function AccountsPage(): JSX.Element {
               <td data-label={t("status")}>
                 <span className={`badge account-${account.status}`}>{t(statusKey(account.status))}</span>
                 {account.statusMessage !== null ? <p className="server-answer">{account.statusMessage}</p> : null}
+                {account.status === "reauth_required" && account.oauthProvider !== null ? (
+                  <OAuthButton provider={account.oauthProvider} label={t("oauthReconnect")} />
+                ) : null}
               </td>
               <td data-label={t("lastSynced")}>
                 {account.lastSyncedAt === null ? t("never") : formatDateTime(language, account.lastSyncedAt)}
@@ -53,6 +105,19 @@ export function AccountsPage(): JSX.Element {
             </tr>
           ))}
         </DataTable>
+      ) : null}
+      {providers.state.status === "ok" && providers.state.value.items.length > 0 ? (
+        <section aria-labelledby="oauth-title">
+          <h2 id="oauth-title">{t("oauthTitle")}</h2>
+          <p className="hint">{t("oauthHint")}</p>
+          {providers.state.value.items.map((provider) => (
+            <OAuthButton
+              key={provider.name}
+              provider={provider.name}
+              label={t("oauthConnect", { label: provider.label })}
+            />
+          ))}
+        </section>
       ) : null}
       <section aria-labelledby="connect-title">
         <h2 id="connect-title">{t("connectTitle")}</h2>

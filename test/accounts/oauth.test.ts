@@ -1,0 +1,275 @@
+/**
+ * OAuth2 accounts against a real OpenID provider (oidc-provider, in this process) and a real
+ * Dovecot whose `oauth2` passdb checks every token at the provider's introspection endpoint.
+ *
+ * connect -> sync -> the access token expires -> 16 concurrent token requests from two service
+ * instances (two workers) refresh once -> the rotated refresh token works -> the grant is revoked
+ * -> reauth_required, and nothing calls the provider again -> reconnect. Refused: forged and
+ * replayed states, another user's and another session's callback, a code issued to another
+ * client, a wrong PKCE verifier. No token in logs, answers, redirects, job payloads or spans.
+ */
+import { InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base"
+import { afterAll, assert, layer } from "@effect/vitest"
+import { Effect, Redacted, Schema } from "effect"
+import { AccountId } from "../../src/contract/accounts/Account.ts"
+import { AccountStore } from "../../src/accounts/AccountStore.ts"
+import { hashState } from "../../src/accounts/OAuthConnect.ts"
+import { OAuthTokens } from "../../src/accounts/OAuthTokens.ts"
+import { UserId } from "../../src/contract/users/UserId.ts"
+import { Crypto } from "../../src/platform/Crypto.ts"
+import { Dovecot, startDovecot } from "../harness/dovecot.ts"
+import { startOidcProvider } from "../harness/oidcProvider.ts"
+import {
+  api,
+  baseUrl,
+  capturedLogs,
+  expectSucceeded,
+  field,
+  OwnerDb,
+  seenResponses,
+  syncNow,
+  syncTestLayer
+} from "../sync/support.ts"
+
+const ORIGIN = "http://mail-helper.test"
+const PROVIDER = "corp"
+const CALLBACK = `${ORIGIN}/api/v1/oauth/${PROVIDER}/callback`
+const MAILBOX = "alice@mail.test"
+const alice = "a7777777-7777-4777-8777-777777777777"
+const bob = "b7777777-7777-4777-8777-777777777777"
+
+const oidc = await startOidcProvider({ redirectUris: [CALLBACK], accessTokenTtl: 300 })
+const dovecot = await startDovecot({
+  users: [{ user: MAILBOX, pass: "unused-password-of-the-userdb" }],
+  oauth2: {
+    introspectionUrl: `http://${oidc.introspector.clientId}:${oidc.introspector.clientSecret}@127.0.0.1:${oidc.port}/token/introspection`,
+    usernameAttribute: "sub"
+  }
+})
+afterAll(async () => {
+  await dovecot.stop()
+  await oidc.stop()
+})
+const spans = new InMemorySpanExporter()
+
+const TestLayer = syncTestLayer({
+  worker: true,
+  spanProcessor: new SimpleSpanProcessor(spans),
+  env: {
+    OAUTH_PUBLIC_ORIGIN: ORIGIN,
+    OAUTH_PROVIDERS: JSON.stringify([
+      {
+        kind: "oidc",
+        name: PROVIDER,
+        label: "Corp ID",
+        issuer: oidc.issuer,
+        clientId: oidc.app.clientId,
+        clientSecret: oidc.app.clientSecret,
+        usernameClaim: "email",
+        allowInsecureHttp: true,
+        imap: { host: dovecot.host, port: dovecot.port, security: "none" }
+      }
+    ])
+  },
+  dovecotServer: dovecot
+})
+
+/** Every redirect the callback answered (Location), to look for tokens. */
+const redirects: Array<string> = []
+const session = (user: string, name = "one") => ({ "x-test-user": user, cookie: `mh_session=${user}-${name}` })
+
+const start = (user: string, name = "one") =>
+  Effect.gen(function* () {
+    const base = yield* baseUrl
+    const response = yield* Effect.promise(() =>
+      fetch(`${base}/api/v1/oauth/${PROVIDER}/start`, { method: "POST", headers: session(user, name) })
+    )
+    const text = yield* Effect.promise(() => response.text())
+    seenResponses.push(text)
+    assert.strictEqual(response.status, 200, text)
+    return String(field(JSON.parse(text), "authorizationUrl"))
+  })
+
+/** The provider's redirect (code, state) delivered to our callback; answers the outcome code. */
+const deliver = (user: string, providerRedirect: URL, name = "one") =>
+  Effect.gen(function* () {
+    const base = yield* baseUrl
+    const response = yield* Effect.promise(() =>
+      fetch(`${base}/api/v1/oauth/${PROVIDER}/callback${providerRedirect.search}`, {
+        redirect: "manual",
+        headers: session(user, name)
+      })
+    )
+    const location = response.headers.get("location") ?? ""
+    redirects.push(location)
+    seenResponses.push(yield* Effect.promise(() => response.text()))
+    assert.strictEqual(response.status, 302)
+    return new URL(location, base).searchParams.get("oauth")
+  })
+
+const signIn = (authorizationUrl: string) => Effect.promise(() => oidc.browse(authorizationUrl, CALLBACK))
+
+const accountCount = Effect.gen(function* () {
+  const sql = yield* OwnerDb
+  const rows = yield* sql<{ n: number }>`SELECT count(*)::int AS n FROM mail_accounts`.pipe(Effect.orDie)
+  return rows[0]?.n ?? -1
+})
+
+const accountOf = (user: string) =>
+  Effect.gen(function* () {
+    const store = yield* AccountStore
+    const accounts = yield* store.list(Schema.decodeUnknownSync(UserId)(user)).pipe(Effect.orDie)
+    assert.strictEqual(accounts.length, 1)
+    const account = accounts[0]
+    if (account === undefined) return yield* Effect.die(new Error("no account"))
+    return account
+  })
+
+const expireAccessToken = Effect.gen(function* () {
+  const sql = yield* OwnerDb
+  yield* sql`UPDATE oauth_grants SET access_expires_at = now() - interval '1 minute'`.pipe(Effect.orDie)
+})
+
+layer(TestLayer, { excludeTestServices: true, timeout: "180 seconds" })("OAuth2 accounts", (it) => {
+  it.effect("refuses forged, replayed, foreign-user, foreign-session, other-client and wrong-verifier callbacks", () =>
+    Effect.gen(function* () {
+      oidc.nextLogin.sub = MAILBOX
+      // a forged state
+      const url = yield* start(alice)
+      const redirect = yield* signIn(url)
+      const forged = new URL(redirect)
+      forged.searchParams.set("state", "forged-state-value")
+      assert.strictEqual(yield* deliver(alice, forged), "invalid_state")
+
+      // another user's callback: bob cannot use alice's state (and it stays alice's)
+      assert.strictEqual(yield* deliver(bob, redirect), "invalid_state")
+      // another session of the same user: refused, and the state is spent
+      assert.strictEqual(yield* deliver(alice, redirect, "two"), "invalid_state")
+      assert.strictEqual(yield* deliver(alice, redirect), "invalid_state")
+
+      // a code issued to another client, with our state and PKCE challenge
+      const foreign = new URL(yield* start(alice))
+      foreign.searchParams.set("client_id", oidc.otherApp.clientId)
+      assert.strictEqual(yield* deliver(alice, yield* signIn(foreign.href)), "exchange_failed")
+
+      // a PKCE verifier that does not match the challenge the provider saw
+      const pkce = yield* start(alice)
+      const pkceRedirect = yield* signIn(pkce)
+      const state = pkceRedirect.searchParams.get("state") ?? ""
+      const crypto = yield* Crypto
+      const wrong = yield* crypto.encrypt(
+        Redacted.make("a-wrong-verifier-of-enough-length-0123456789abcdefghijk"),
+        `oauth_states:${hashState(state)}:verifier`
+      )
+      const sql = yield* OwnerDb
+      yield* sql`UPDATE oauth_states SET verifier_sealed = ${wrong} WHERE state_hash = ${hashState(state)}`.pipe(
+        Effect.orDie
+      )
+      assert.strictEqual(yield* deliver(alice, pkceRedirect), "exchange_failed")
+
+      assert.strictEqual(yield* accountCount, 0, "no refused callback created an account")
+    })
+  )
+
+  it.effect("connects, syncs, refreshes once for many workers, rotates, goes reauth_required, reconnects", () =>
+    Effect.gen(function* () {
+      const base = yield* baseUrl
+      oidc.nextLogin.sub = MAILBOX
+      const server = yield* Dovecot
+      yield* Effect.promise(() =>
+        server.seedMaildir(MAILBOX, "INBOX", [
+          { raw: "From: a@example.org\r\nSubject: hello oauth\r\nMessage-ID: <o1@x>\r\n\r\nbody\r\n" }
+        ])
+      )
+
+      // connect (the provider's IMAP preset points at this test's Dovecot)
+      const outcome = yield* deliver(alice, yield* signIn(yield* start(alice)))
+      assert.strictEqual(outcome, "connected")
+      let account = yield* accountOf(alice)
+      assert.strictEqual(account.authKind, "oauth")
+      assert.strictEqual(account.username, MAILBOX)
+      assert.isNull(account.passwordSealed)
+      const listed = yield* api(base, alice, "GET", "/api/v1/accounts")
+      assert.strictEqual(field(listed.body, "items", 0, "oauthProvider"), PROVIDER)
+
+      // sync with the access token (XOAUTH2/OAUTHBEARER, introspected by Dovecot)
+      expectSucceeded(yield* syncNow(base, alice, account.id))
+      const sql = yield* OwnerDb
+      const stored = yield* sql<{
+        n: number
+      }>`SELECT count(*)::int AS n FROM emails WHERE account_id = ${account.id}`.pipe(Effect.orDie)
+      assert.strictEqual(stored[0]?.n, 1)
+      assert.strictEqual(oidc.grants.refresh_token, 0)
+
+      // the access token expires: 16 concurrent requests on two service instances refresh once
+      yield* expireAccessToken
+      const before = oidc.grants.refresh_token
+      const current = account
+      const worker = Effect.gen(function* () {
+        const tokens = yield* OAuthTokens
+        return yield* Effect.forEach(Array.from({ length: 8 }), () => tokens.accessToken(current), {
+          concurrency: "unbounded"
+        })
+      })
+      const [first, second] = yield* Effect.all(
+        [Effect.provide(worker, OAuthTokens.layer), Effect.provide(worker, OAuthTokens.layer)],
+        { concurrency: "unbounded" }
+      )
+      assert.strictEqual(oidc.grants.refresh_token - before, 1, "exactly one refresh at the provider")
+      const handedOut = new Set([...first, ...second].map((token) => Redacted.value(token)))
+      assert.strictEqual(handedOut.size, 1, "every caller got the same new access token")
+
+      // the rotated refresh token was stored: the next refresh works (reusing the old one would revoke the grant)
+      yield* expireAccessToken
+      expectSucceeded(yield* syncNow(base, alice, account.id))
+      assert.strictEqual(oidc.grants.refresh_token - before, 2)
+
+      // the user revokes the app at the provider
+      yield* Effect.promise(() => oidc.revokeAll())
+      yield* expireAccessToken
+      const failed = yield* syncNow(base, alice, account.id)
+      assert.strictEqual(field(failed, "state"), "failed", JSON.stringify(failed))
+      account = yield* accountOf(alice)
+      assert.strictEqual(account.status, "reauth_required")
+      assert.match(account.statusMessage ?? "", /connect the account again/)
+      const refreshesAfterRevoke = oidc.grants.refresh_token
+      // no loop: a manual sync is refused without a job, a token request calls nobody
+      const manual = yield* api(base, alice, "POST", `/api/v1/accounts/${account.id}/sync`)
+      assert.strictEqual(manual.status, 409, manual.text)
+      const tokens = yield* OAuthTokens
+      const refused = yield* Effect.result(tokens.accessToken(account))
+      assert.isTrue(refused._tag === "Failure")
+      assert.strictEqual(oidc.grants.refresh_token, refreshesAfterRevoke, "no provider call after reauth_required")
+
+      // reconnect: the same account comes back
+      const again = yield* deliver(alice, yield* signIn(yield* start(alice)))
+      assert.strictEqual(again, "reconnected")
+      account = yield* accountOf(alice)
+      assert.strictEqual(account.status, "active")
+      assert.strictEqual(account.id, Schema.decodeUnknownSync(AccountId)(account.id))
+      expectSucceeded(yield* syncNow(base, alice, account.id))
+
+      // no token anywhere: logs, answers, redirects, job payloads and results, spans
+      const jobs = yield* sql<{ t: string }>`SELECT payload::text || coalesce(result::text, '') AS t FROM jobs`.pipe(
+        Effect.orDie
+      )
+      const spanText = JSON.stringify(
+        spans.getFinishedSpans().map((span) => ({ name: span.name, attributes: span.attributes, events: span.events }))
+      )
+      const haystacks = {
+        logs: capturedLogs.join("\n"),
+        answers: seenResponses.join("\n"),
+        redirects: redirects.join("\n"),
+        jobs: jobs.map((row) => row.t).join("\n"),
+        spans: spanText
+      }
+      assert.isAbove(oidc.issuedTokens.length, 6)
+      assert.isAbove(spans.getFinishedSpans().length, 10)
+      for (const token of oidc.issuedTokens) {
+        for (const [where, text] of Object.entries(haystacks)) {
+          assert.isFalse(text.includes(token), `a token appeared in ${where}`)
+        }
+      }
+    })
+  )
+})

@@ -243,6 +243,44 @@ layer(TestLayer, { excludeTestServices: true, timeout: "90 seconds" })("user eve
     )
   })
 
+  describe("publishers", () => {
+    it.effect("a job's job.changed sequence: queued, running (with progress), succeeded", () =>
+      Effect.gen(function* () {
+        const base = yield* baseUrl
+        const user = newUser()
+        const stream = yield* sse(base, user, "?types=job.changed")
+        yield* connected(stream)
+        const response = yield* call(base, "POST", "/api/v1/debug/ping", {
+          json: { steps: 4, sleepMillis: 400 },
+          headers: as(user)
+        })
+        assert.strictEqual(response.status, 202, response.text)
+        const jobId = String(field(response.body, "jobId"))
+        const changes = () =>
+          stream
+            .events()
+            .map((message) => JSON.parse(message.data ?? "null"))
+            .filter((event) => field(event, "jobId") === jobId)
+        yield* eventually("the job's end", () => changes().some((event) => field(event, "state") === "succeeded"))
+        const states = changes().map((event) => String(field(event, "state")))
+        assert.strictEqual(states[0], "queued", states.join(","))
+        assert.strictEqual(states.at(-1), "succeeded", states.join(","))
+        assert.deepStrictEqual(
+          [...new Set(states)],
+          ["queued", "running", "succeeded"],
+          `states in order: ${states.join(",")}`
+        )
+        assert.isTrue(
+          changes().some(
+            (event) => field(event, "state") === "running" && field(event, "progress", "done") !== undefined
+          ),
+          "a progress report"
+        )
+        for (const event of changes()) assert.strictEqual(field(event, "kind"), "debug.ping")
+      }).pipe(Effect.scoped)
+    )
+  })
+
   describe("hang-up", () => {
     it.effect("a client that hangs up frees its registration at once", () =>
       Effect.gen(function* () {

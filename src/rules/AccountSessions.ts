@@ -17,6 +17,8 @@ import {
   type ImapSession
 } from "../imap/Imap.ts"
 import type { UserId } from "../contract/users/UserId.ts"
+import { AccountChanged } from "../contract/events/UserEvent.ts"
+import { EventBus } from "../events/EventBus.ts"
 
 /** The account cannot be used for IMAP work: gone, switched off, refused before, or its secret is unreadable. */
 export class AccountUnavailable extends Schema.TaggedError<AccountUnavailable>()("AccountUnavailable", {
@@ -45,6 +47,7 @@ export class AccountSessions extends Context.Service<AccountSessions, AccountSes
     AccountSessions,
     Effect.gen(function* () {
       const accounts = yield* AccountStore
+      const bus = yield* EventBus
       const access = yield* ImapAccess
       const imap = yield* Imap
 
@@ -85,15 +88,26 @@ export class AccountSessions extends Context.Service<AccountSessions, AccountSes
           return yield* imap.connect(options).pipe(
             // the design: an account whose login fails is marked and not retried in a loop
             Effect.tapErrorTag("ImapAuthenticationError", (error) =>
-              accounts
-                .setStatus(ownerId, account.id, "auth_failed", error.message)
-                .pipe(
-                  Effect.catchTag("DatabaseError", (failure) =>
-                    logDatabaseError(failure).pipe(
-                      Effect.andThen(Effect.logWarning("account status auth_failed not saved", failure.message))
-                    )
+              accounts.setStatus(ownerId, account.id, "auth_failed", error.message).pipe(
+                Effect.andThen(
+                  account.status === "auth_failed"
+                    ? Effect.void
+                    : bus.publish(
+                        ownerId,
+                        new AccountChanged({
+                          occurredAt: new Date(),
+                          accountId: account.id,
+                          status: "auth_failed",
+                          message: error.message
+                        })
+                      )
+                ),
+                Effect.catchTag("DatabaseError", (failure) =>
+                  logDatabaseError(failure).pipe(
+                    Effect.andThen(Effect.logWarning("account status auth_failed not saved", failure.message))
                   )
                 )
+              )
             )
           )
         }).pipe(Effect.withSpan("AccountSessions.connect", { attributes: { "account.id": accountId } }))

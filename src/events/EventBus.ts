@@ -1,5 +1,6 @@
 import { type Cause, Context, Effect, Layer, Metric, Option, Queue, Schema, Scope, Semaphore, Stream } from "effect"
 import type { Redis as IORedis } from "ioredis"
+import { createHash } from "node:crypto"
 import { eventStreams, type UserEvent, UserEventJson, UserEventType } from "../contract/events/UserEvent.ts"
 import { eventStreamsOpen, eventsPublished, eventsPublishFailed } from "../platform/Metrics.ts"
 import { Redis, RedisError } from "../platform/Redis.ts"
@@ -56,6 +57,8 @@ redis.call('PEXPIRE', KEYS[2], ARGV[3])
 return id
 `
 
+const publishSha = createHash("sha1").update(publishScript).digest("hex")
+
 /**
  * What decides whether a position is inside a user's window: nil when the stream does not exist,
  * else { length, last generated id, entries ever added, first id ('' when empty) }.
@@ -79,11 +82,27 @@ const WindowInfo = Schema.NullOr(Schema.Tuple([Schema.String, Schema.String, Sch
 const decodeWindow = Schema.decodeUnknownEffect(WindowInfo)
 
 /** A stream entry as ioredis returns it: [id, [field, value, ...]]. */
-const Entry = Schema.Tuple([Schema.String, Schema.Array(Schema.String)])
-const Entries = Schema.Array(Entry)
-const decodeEntries = Schema.decodeUnknownEffect(Entries)
-const XReadReply = Schema.NullOr(Schema.Array(Schema.Tuple([Schema.String, Entries])))
-const decodeXRead = Schema.decodeUnknownEffect(XReadReply)
+type Entry = readonly [string, ReadonlyArray<string>]
+
+// hand-written guards: the reader checks every reply of a busy stream, a schema decode costs too much there
+const isStringArray = (value: unknown): value is ReadonlyArray<string> =>
+  Array.isArray(value) && value.every((item) => typeof item === "string")
+const isEntry = (value: unknown): value is Entry =>
+  Array.isArray(value) && value.length === 2 && typeof value[0] === "string" && isStringArray(value[1])
+const isEntries = (value: unknown): value is ReadonlyArray<Entry> => Array.isArray(value) && value.every(isEntry)
+const decodeEntries = (value: unknown): Effect.Effect<ReadonlyArray<Entry>, string> =>
+  isEntries(value) ? Effect.succeed(value) : Effect.fail("not a list of stream entries")
+/** XREAD's reply: null (timed out) or [[stream, entries], ...]. */
+const decodeXRead = (value: unknown): Effect.Effect<ReadonlyArray<Entry>, string> => {
+  if (value === null) return Effect.succeed([])
+  if (!Array.isArray(value)) return Effect.fail("not an XREAD reply")
+  const entries: Array<Entry> = []
+  for (const stream of value) {
+    if (!Array.isArray(stream) || !isEntries(stream[1])) return Effect.fail("not an XREAD reply")
+    entries.push(...stream[1])
+  }
+  return Effect.succeed(entries)
+}
 
 const decodeType = Schema.decodeUnknownOption(Schema.fromJsonString(Schema.Struct({ _tag: UserEventType })))
 const encodeEvent = Schema.encodeEffect(UserEventJson)
@@ -129,10 +148,8 @@ export class EventBus extends Context.Service<EventBus, EventBusShape>()("mail-h
         encodeEvent(event).pipe(
           Effect.mapError((error) => new RedisError({ message: `event not encodable: ${error.message}` })),
           Effect.flatMap((json) =>
-            redis.use("events publish", (client) =>
-              client.eval(
-                publishScript,
-                2,
+            redis.use("events publish", (client) => {
+              const args = [
                 eventStreams.all,
                 eventStreams.user(userId),
                 config.globalStreamMaxLen,
@@ -142,8 +159,14 @@ export class EventBus extends Context.Service<EventBus, EventBusShape>()("mail-h
                 userId,
                 eventStreams.fieldEvent,
                 json
-              )
-            )
+              ] as const
+              // by hash (the script is sent once per Redis process, not with every event)
+              return client
+                .evalsha(publishSha, 2, ...args)
+                .catch((error: unknown) =>
+                  String(error).includes("NOSCRIPT") ? client.eval(publishScript, 2, ...args) : Promise.reject(error)
+                )
+            })
           ),
           Effect.andThen(Metric.update(Metric.withAttributes(eventsPublished, { type: event._tag }), 1)),
           Effect.catch((error) =>
@@ -161,7 +184,7 @@ export class EventBus extends Context.Service<EventBus, EventBusShape>()("mail-h
       let open = 0
       const gaugeOpen = Effect.suspend(() => Metric.update(eventStreamsOpen, open))
 
-      const dispatch = (entries: ReadonlyArray<readonly [string, ReadonlyArray<string>]>) => {
+      const dispatch = (entries: ReadonlyArray<Entry>) => {
         for (const [id, fields] of entries) {
           const user = fieldOf(fields, eventStreams.fieldUser)
           const subscribers = user === undefined ? undefined : registry.get(user)
@@ -187,12 +210,10 @@ export class EventBus extends Context.Service<EventBus, EventBusShape>()("mail-h
             catch: redisError("events xread")
           }).pipe(
             Effect.flatMap((reply) => Effect.mapError(decodeXRead(reply), redisError("events xread reply"))),
-            Effect.flatMap((reply) => {
-              for (const [, entries] of reply ?? []) {
-                dispatch(entries)
-                const last = entries.at(-1)
-                if (last !== undefined) position = last[0]
-              }
+            Effect.flatMap((entries) => {
+              dispatch(entries)
+              const last = entries.at(-1)
+              if (last !== undefined) position = last[0]
               return Effect.void
             }),
             Effect.catch((error) =>
@@ -235,7 +256,7 @@ export class EventBus extends Context.Service<EventBus, EventBusShape>()("mail-h
               ? null
               : { length: Number(info[0]), lastGenerated: info[1], added: Number(info[2]), first: info[3] }
           if (outsideWindow(after, parsed)) return { reset: true as const, entries: [] as const }
-          const entries: Array<readonly [string, ReadonlyArray<string>]> = []
+          const entries: Array<Entry> = []
           let cursor = after
           for (;;) {
             const page = yield* redis.use("events xrange", (client) =>

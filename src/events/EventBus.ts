@@ -42,6 +42,8 @@ export interface EventBusShape {
   readonly ready: Effect.Effect<void, RedisError>
   /** Subscriptions open in this process. */
   readonly subscribers: Effect.Effect<number>
+  /** Subscriptions of one user open in this process. */
+  readonly subscribersOf: (userId: string) => Effect.Effect<number>
 }
 
 /**
@@ -316,7 +318,13 @@ export class EventBus extends Context.Service<EventBus, EventBusShape>()("mail-h
           return Stream.concat(Stream.fromIterable(head), live)
         })
 
-      return EventBus.of({ publish, subscribe, ready: ensureReader, subscribers: Effect.sync(() => open) })
+      return EventBus.of({
+        publish,
+        subscribe,
+        ready: ensureReader,
+        subscribers: Effect.sync(() => open),
+        subscribersOf: (userId) => Effect.sync(() => registry.get(userId)?.size ?? 0)
+      })
     })
   )
 }

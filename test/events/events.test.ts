@@ -287,13 +287,14 @@ layer(TestLayer, { excludeTestServices: true, timeout: "90 seconds" })("user eve
         const base = yield* baseUrl
         const bus = yield* EventBus
         const user = newUser()
-        const before = yield* bus.subscribers
+        assert.strictEqual(yield* bus.subscribersOf(user), 0)
         const stream = yield* sse(base, user)
         yield* connected(stream)
-        assert.strictEqual(yield* bus.subscribers, before + 1)
+        assert.strictEqual(yield* bus.subscribersOf(user), 1)
+        assert.isAtLeast(yield* bus.subscribers, 1)
         stream.close()
-        yield* bus.subscribers.pipe(
-          Effect.flatMap((open) => (open === before ? Effect.void : Effect.fail(`still ${open} open`))),
+        yield* bus.subscribersOf(user).pipe(
+          Effect.flatMap((open) => (open === 0 ? Effect.void : Effect.fail(`still ${open} open`))),
           Effect.retry(Schedule.spaced("20 millis").pipe(Schedule.upTo({ times: 500 }))),
           Effect.orDie
         )

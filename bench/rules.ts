@@ -22,7 +22,7 @@
 import { PgClient } from "@effect/sql-pg"
 import { Effect, Layer, Redacted, Result, Schema } from "effect"
 import { SqlClient } from "effect/sql"
-import { PlatformLive } from "../src/main/layers.ts"
+import { EventsLive, PlatformLive } from "../src/main/layers.ts"
 import { AccountSessions } from "../src/rules/AccountSessions.ts"
 import { type CompiledRule, compileRuleResult, diffPlan, planActions } from "../src/rules/evaluate.ts"
 import { ruleParseOptions } from "../src/contract/rules/Rule.ts"
@@ -120,7 +120,14 @@ const rulesBenchLive = (bench: BenchEnvironment) =>
   RuleExecutor.layer.pipe(
     // the production path: evaluation in the worker threads
     Layer.provideMerge(
-      Layer.mergeAll(RuleStore.layer, RuleMailStore.layer, RunJournalStore.layer, NoImap, RuleEvaluator.layerPool(2))
+      Layer.mergeAll(
+        RuleStore.layer,
+        RuleMailStore.layer,
+        RunJournalStore.layer,
+        NoImap,
+        RuleEvaluator.layerPool(2),
+        EventsLive
+      )
     ),
     Layer.provideMerge(PlatformLive),
     Layer.provide(bench.config)

@@ -3,6 +3,9 @@ import { currentOwner } from "../jobs/CurrentJob.ts"
 import { AnalyzeMailJob, type AnalyzeMailPayload } from "../contract/jobs/AnalyzeMailJob.ts"
 import { analysisMessages } from "../platform/Metrics.ts"
 import { MailFollowUps } from "../pipeline/MailFollowUps.ts"
+import { MailAnalysed } from "../contract/events/UserEvent.ts"
+import { EmailId } from "../contract/emails/EmailId.ts"
+import { EventBus } from "../events/EventBus.ts"
 import { CurrentJob } from "../jobs/CurrentJob.ts"
 import { makeProcessor } from "../jobs/JobProcessor.ts"
 import { databaseTrouble } from "../jobs/DatabaseTrouble.ts"
@@ -66,6 +69,7 @@ export const AnalyzeMailProcessor = makeProcessor(
           return { ...step, personal }
         })
       })
+    const bus = yield* EventBus
 
     const analyzeOne = (message: PendingAnalysis): Effect.Effect<Step> =>
       analyzer.analyze(message.input).pipe(
@@ -107,6 +111,13 @@ export const AnalyzeMailProcessor = makeProcessor(
           )
           const saved = yield* store.saveAnalysis(owner, outcomes)
           yield* countOutcomes(analyzer.provider, saved)
+          // committed: the owner hears of each analysed message (a publish never fails the job)
+          const occurredAt = new Date()
+          yield* Effect.forEach(
+            outcomes.filter((outcome) => outcome._tag === "analysed"),
+            (outcome) => bus.publish(owner, new MailAnalysed({ occurredAt, emailId: EmailId.make(outcome.id) })),
+            { discard: true }
+          )
           yield* followUps.mailAnalysed({
             owner,
             emailIds: outcomes.filter((outcome) => outcome._tag !== "deferred").map((outcome) => outcome.id)

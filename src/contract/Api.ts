@@ -5,6 +5,7 @@ import { AdminApi } from "./admin/AdminApi.ts"
 import { AnalysisApi } from "./analysis/AnalysisApi.ts"
 import { DebugApi } from "./debug/DebugApi.ts"
 import { EmailsApi } from "./emails/EmailsApi.ts"
+import { EventsApi } from "./events/EventsApi.ts"
 import { HealthApi } from "./health/HealthApi.ts"
 import { ImportApi } from "./import/ImportApi.ts"
 import { JobsApi } from "./jobs/JobsApi.ts"
@@ -29,6 +30,7 @@ export class Api extends HttpApi.make("mail-helper")
   .add(RulesApi)
   .add(ImportApi)
   .add(AnalysisApi)
+  .add(EventsApi)
   .middleware(ValidationErrors)
   // report every invalid field, and refuse fields the schema does not know
   .annotate(HttpApi.ParseOptions, { errors: "all", onExcessProperty: "error" })

@@ -292,6 +292,18 @@ const operationDocs: OperationDocs = {
         " import's report (counts per kind, each item with its reasons). The old user is found by your email."
     }
   },
+  events: {
+    stream: {
+      summary: "Your events (Server-Sent Events)",
+      description:
+        "A `text/event-stream` of your events: `mail.stored`, `mail.analysed`, `rule.applied`, `job.changed`," +
+        " `account.changed` (the same JSON as webhooks). Each message is `id: <stream id>`, `event: <type>`," +
+        " `data: <event JSON>`. Reconnect with the `Last-Event-ID` header (or `lastEventId=`) to get exactly the" +
+        " events you missed, within the window (the last 1,000 events by default); when your position is older" +
+        " than the window, `event: reset` comes first: reload your state. `types=mail.stored,job.changed` filters." +
+        " A comment line every 15 s keeps idle connections open. Only your own events."
+    }
+  },
   rules: {
     list: { summary: "List rules", description: "Your rules in the order they run (priority)." },
     create: {

@@ -1,6 +1,8 @@
 import { Context, Effect, Layer, PubSub, Schema, Scope, Stream } from "effect"
 import { Redis } from "../platform/Redis.ts"
-import { JobProgress, JobState } from "../contract/jobs/Job.ts"
+import { JobChanged } from "../contract/events/UserEvent.ts"
+import { JobId, JobProgress, JobState } from "../contract/jobs/Job.ts"
+import { EventBus } from "../events/EventBus.ts"
 
 /** A change of one job, fanned out to every API instance for live streams. */
 export const JobEvent = Schema.Struct({
@@ -12,9 +14,18 @@ export type JobEvent = typeof JobEvent.Type
 
 const decodeEvent = Schema.decodeUnknownOption(Schema.fromJsonString(JobEvent))
 
+/** Whose job it is and of which kind: what the owner's `job.changed` event names. */
+export interface JobOwnership {
+  readonly ownerId: string | null
+  readonly kind: string
+}
+
 export interface JobEventsShape {
-  /** Best effort and not awaited: a lost event only delays a live view, the durable record is the truth. */
-  readonly publish: (event: JobEvent) => Effect.Effect<void>
+  /**
+   * Best effort and not awaited: a lost event only delays a live view, the durable record is the truth.
+   * The owner of a job with one also gets a `job.changed` user event (EventBus: SSE, webhooks).
+   */
+  readonly publish: (event: JobEvent, job: JobOwnership) => Effect.Effect<void>
   /** Events of one job from now on. */
   readonly subscribe: (jobId: string) => Effect.Effect<Stream.Stream<JobEvent>, never, Scope.Scope>
 }
@@ -24,6 +35,7 @@ export class JobEvents extends Context.Service<JobEvents, JobEventsShape>()("mai
     JobEvents,
     Effect.gen(function* () {
       const redis = yield* Redis
+      const bus = yield* EventBus
       const channel = redis.key("job-events")
       const hub = yield* Effect.acquireRelease(PubSub.unbounded<JobEvent>(), PubSub.shutdown)
       // One subscriber connection per process, opened on first use: workers only publish.
@@ -43,12 +55,29 @@ export class JobEvents extends Context.Service<JobEvents, JobEventsShape>()("mai
       // order they were published (one connection, commands in order), and no job waits a
       // round trip for a view that is best effort anyway.
       const logLost = Effect.runForkWith(yield* Effect.context<never>())
-      const publish = (event: JobEvent) =>
+      /** The owner's `job.changed`; an event that cannot be built (a bug) is logged, never fails the job. */
+      const publishChanged = (ownerId: string, event: JobEvent, kind: string) =>
+        Effect.try({
+          try: () =>
+            new JobChanged({
+              occurredAt: new Date(),
+              jobId: JobId.make(event.jobId),
+              kind,
+              state: event.state,
+              progress: event.progress
+            }),
+          catch: (cause) => String(cause)
+        }).pipe(
+          Effect.flatMap((changed) => bus.publish(ownerId, changed)),
+          Effect.catch((cause) => Effect.logWarning("job.changed not built", { jobId: event.jobId, cause }))
+        )
+
+      const publish = (event: JobEvent, job: JobOwnership) =>
         Effect.sync(() => {
           redis.client.publish(channel, JSON.stringify(event)).catch((cause: unknown) => {
             logLost(Effect.logWarning("job event not published", { jobId: event.jobId, cause: String(cause) }))
           })
-        })
+        }).pipe(Effect.andThen(job.ownerId === null ? Effect.void : publishChanged(job.ownerId, event, job.kind)))
 
       const subscribe = (jobId: string) =>
         Effect.gen(function* () {

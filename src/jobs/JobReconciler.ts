@@ -61,7 +61,10 @@ export class JobReconciler extends Context.Service<
             state: outcome.state,
             reason: outcome.state === "succeeded" ? "" : outcome.message
           })
-          yield* events.publish({ jobId: record.view.id, state: outcome.state, progress: record.view.progress })
+          yield* events.publish(
+            { jobId: record.view.id, state: outcome.state, progress: record.view.progress },
+            { ownerId: record.ownerId, kind: record.view.kind }
+          )
           return "ended" as const
         })
 

@@ -278,6 +278,12 @@ export class Jobs extends Context.Service<Jobs, JobsShape>()("mail-helper/Jobs")
                 yield* Effect.logWarning("failpoint: submit paused between record and queue", { jobId: id })
                 yield* Effect.sleep(config.failpointSubmitPauseMillis.value)
               }
+              // the owner's `job.changed` (queued) leaves before a worker can take the job and publish
+              // its next state; if the add fails because Redis is down, so does this publish
+              yield* events.publish(
+                { jobId: id, state: "queued", progress: null },
+                { ownerId: options.ownerId, kind: kind.name }
+              )
               const added = yield* addJob(queue, kind, envelope)
               const state: JobState = "queued"
               const accepted = { jobId: id, state, created }
@@ -363,7 +369,10 @@ export class Jobs extends Context.Service<Jobs, JobsShape>()("mail-helper/Jobs")
               : bullState === "missing"
           if (removed) {
             yield* store.finish(id, { state: "cancelled", message: "cancelled before it started" })
-            yield* events.publish({ jobId: id, state: "cancelled", progress: record.view.progress })
+            yield* events.publish(
+              { jobId: id, state: "cancelled", progress: record.view.progress },
+              { ownerId: record.ownerId, kind: record.view.kind }
+            )
           } else {
             yield* redis
               .use("publish cancel", (client) => client.publish(cancelChannel(redis.key), id))

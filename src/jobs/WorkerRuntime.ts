@@ -10,7 +10,7 @@ import { perJobSpan } from "../platform/Telemetry.ts"
 import { CurrentJob, type ProgressUpdate } from "./CurrentJob.ts"
 import { isTerminal, type JobProgress } from "../contract/jobs/Job.ts"
 import { backoffStrategyName, cancelChannel, JobEnvelope } from "./JobEnvelope.ts"
-import { JobEvents } from "./JobEvents.ts"
+import { JobEvents, type JobOwnership } from "./JobEvents.ts"
 import { type JobError, PermanentJobError, TransientJobError } from "../contract/jobs/JobKind.ts"
 import { retryDelayMillis } from "./RetryBackoff.ts"
 import type { JobProcessor } from "./JobProcessor.ts"
@@ -139,7 +139,7 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
        * attempt ends goes into the final statement, so a short job costs no
        * progress write at all.
        */
-      const progressReporter = (jobId: string) => {
+      const progressReporter = (jobId: string, job: JobOwnership) => {
         let lastWrite = Date.now()
         let latest: JobProgress | undefined
         let pending = false
@@ -160,7 +160,7 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
               Effect.catchTag("DatabaseError", (error) =>
                 logDatabaseError(error).pipe(Effect.andThen(Effect.logWarning("progress not saved", error.message)))
               ),
-              Effect.andThen(events.publish({ jobId, state: "running", progress }))
+              Effect.andThen(events.publish({ jobId, state: "running", progress }, job))
             )
           })
         return {
@@ -211,11 +211,15 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
               return { _tag: "done", result: found.value.view.result } satisfies Disposition
             }
             yield* patiently(jobId, store.finish(jobId, { state: "cancelled", message: "cancelled before it started" }))
-            yield* events.publish({ jobId, state: "cancelled", progress: found.value.view.progress })
+            yield* events.publish(
+              { jobId, state: "cancelled", progress: found.value.view.progress },
+              { ownerId: found.value.ownerId, kind: found.value.view.kind }
+            )
             return { _tag: "fail", message: "cancelled" } satisfies Disposition
           }
           const record = claimed.value
-          const progress = progressReporter(jobId)
+          const ownership = { ownerId: record.ownerId, kind: kind.name }
+          const progress = progressReporter(jobId, ownership)
           const attemptStarted = performance.now()
           const recordAttempt = (outcome: AttemptOutcome) => {
             const metrics = attemptMetrics(kind.name, outcome)
@@ -254,7 +258,7 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
               Option.match({
                 onNone: () => Effect.sync(() => abortWith?.("user")),
                 onSome: (claim) =>
-                  events.publish({ jobId, state: "running", progress: progress.latest() ?? claim.progress })
+                  events.publish({ jobId, state: "running", progress: progress.latest() ?? claim.progress }, ownership)
               })
             ),
             Effect.catchTag("DatabaseError", (error) =>
@@ -331,7 +335,7 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
           const ending = attemptEnding(exit, attempt >= record.maxAttempts)
           yield* recordAttempt(ending.outcome.state)
           yield* patiently(jobId, store.finish(jobId, ending.outcome, unwritten, attemptInfo))
-          yield* events.publish({ jobId, state: ending.outcome.state, progress: lastProgress })
+          yield* events.publish({ jobId, state: ending.outcome.state, progress: lastProgress }, ownership)
           return ending.disposition
         }).pipe(
           // bookkeeping itself failed (database down): let BullMQ retry the attempt later
@@ -403,7 +407,10 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
                   jobId,
                   store.finish(jobId, { state: "failed", code: "stalled", message: job.failedReason })
                 )
-                yield* events.publish({ jobId, state: "failed", progress: record.value.view.progress })
+                yield* events.publish(
+                  { jobId, state: "failed", progress: record.value.view.progress },
+                  { ownerId: record.value.ownerId, kind: record.value.view.kind }
+                )
               }
             }).pipe(
               Effect.catch((error) =>

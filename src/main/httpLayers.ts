@@ -7,6 +7,7 @@ import { AdminHttpLive } from "../admin/AdminHttp.ts"
 import { AnalysisHttpLive } from "../analysis/AnalysisHttp.ts"
 import { DebugHttpLive } from "../debug/DebugHttp.ts"
 import { EmailsHttpLive } from "../emails/EmailsHttp.ts"
+import { EventsHttpLive } from "../events/EventsHttp.ts"
 import { HealthHttpLive } from "../health/HealthHttp.ts"
 import { ImportHttpLive } from "../import/ImportHttp.ts"
 import { Api } from "../contract/Api.ts"
@@ -42,7 +43,8 @@ export const HttpAppLive = <E, R>(authentication: Layer.Layer<Authentication, E,
         RulesHttpLive,
         EmailsHttpLive,
         ImportHttpLive,
-        AnalysisHttpLive
+        AnalysisHttpLive,
+        EventsHttpLive
       ]),
       Layer.provide(JobInspector.layer),
       Layer.provide([ValidationErrorsLive, authentication]),

@@ -1,5 +1,7 @@
 import { Layer } from "effect"
 import { jobKinds } from "../contract/jobs/catalog.ts"
+import { EventBus } from "../events/EventBus.ts"
+import { EventsConfig } from "../events/EventsConfig.ts"
 import { JobEvents } from "../jobs/JobEvents.ts"
 import { JobKinds } from "../jobs/JobKinds.ts"
 import { Jobs } from "../jobs/Jobs.ts"
@@ -24,6 +26,9 @@ export const PlatformLive = Layer.mergeAll(
   Redis.layer
 ).pipe(Layer.provideMerge(AppConfig.layer))
 
+/** The user event bus (src/events): every program publishes; the API also streams (SSE). */
+export const EventsLive = EventBus.layer.pipe(Layer.provideMerge(EventsConfig.layer))
+
 /**
  * The job system as producers see it (records, queues, events), with the mail pipeline's follow-ups
  * (main/mailFollowUps.ts), which are job submits: every program that submits jobs can announce.
@@ -32,7 +37,8 @@ export const JobsLive = MailFollowUpsLive.pipe(
   Layer.provideMerge(Jobs.layer),
   Layer.provideMerge(
     Layer.mergeAll(JobStore.layer, JobEvents.layer, JobKinds.layer(jobKinds), SubmitLimiter.layer).pipe(
-      Layer.provideMerge(JobsConfig.layer)
+      Layer.provideMerge(JobsConfig.layer),
+      Layer.provideMerge(EventsLive)
     )
   )
 )

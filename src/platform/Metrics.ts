@@ -52,6 +52,15 @@ export const watchLeaseEvents = Metric.counter("watch_lease_events_total", {
   description:
     "Account lease events by event: acquired, released (moved or drained), lost (renewal refused or local deadline passed)"
 })
+export const eventsPublished = Metric.counter("events_published_total", {
+  description: "User events published to the event streams (SSE, webhooks), by type"
+})
+export const eventsPublishFailed = Metric.counter("events_publish_failed_total", {
+  description: "User events that could not be published (Redis unavailable), by type; the work went on"
+})
+export const eventStreamsOpen = Metric.gauge("event_streams_open", {
+  description: "Server-sent event streams (GET /api/v1/events) open on this API process"
+})
 
 export const dbPoolConnections = Metric.gauge("db_pool_connections", {
   description: "Open connections of each database pool (app, system) by state: in_use (checked out) or idle"
@@ -95,6 +104,9 @@ export const metricCatalogue: ReadonlyArray<{
   { metric: dbPoolConnections, labels: ["pool", "state"], exportedBy: ["api", "worker"] },
   { metric: dbPoolWaiting, labels: ["pool"], exportedBy: ["api", "worker"] },
   { metric: dbPoolAcquireDuration, labels: ["pool"], exportedBy: ["api", "worker"] },
+  { metric: eventsPublished, labels: ["type"], exportedBy: ["api", "worker"] },
+  { metric: eventsPublishFailed, labels: ["type"], exportedBy: ["api", "worker"] },
+  { metric: eventStreamsOpen, labels: [], exportedBy: ["api"] },
   { metric: residentMemory, labels: [], exportedBy: ["api", "worker"] },
   { metric: heapUsed, labels: [], exportedBy: ["api", "worker"] },
   { metric: eventLoopLag, labels: [], exportedBy: ["api", "worker"] }

@@ -11,6 +11,8 @@ import { ImapAccess } from "../accounts/ImapAccess.ts"
 import { type DatabaseError, logDatabaseError } from "../platform/Database.ts"
 import type { ImapAuthenticationError, ImapConnectionError, ImapProtocolError, ImapSession } from "../imap/Imap.ts"
 import type { UserId } from "../contract/users/UserId.ts"
+import { AccountChanged } from "../contract/events/UserEvent.ts"
+import { EventBus } from "../events/EventBus.ts"
 
 /** The account cannot be used for IMAP work: gone, switched off, refused before, or its secret is unreadable. */
 export class AccountUnavailable extends Schema.TaggedError<AccountUnavailable>()("AccountUnavailable", {
@@ -47,6 +49,7 @@ export class AccountSessions extends Context.Service<AccountSessions, AccountSes
     AccountSessions,
     Effect.gen(function* () {
       const accounts = yield* AccountStore
+      const bus = yield* EventBus
       const access = yield* ImapAccess
 
       const connect = (ownerId: UserId, accountId: string) =>
@@ -88,15 +91,26 @@ export class AccountSessions extends Context.Service<AccountSessions, AccountSes
             }),
             // the design: an account whose login fails is marked and not retried in a loop
             Effect.tapErrorTag("ImapAuthenticationError", (error) =>
-              accounts
-                .setStatus(ownerId, account.id, "auth_failed", error.message)
-                .pipe(
-                  Effect.catchTag("DatabaseError", (failure) =>
-                    logDatabaseError(failure).pipe(
-                      Effect.andThen(Effect.logWarning("account status auth_failed not saved", failure.message))
-                    )
+              accounts.setStatus(ownerId, account.id, "auth_failed", error.message).pipe(
+                Effect.andThen(
+                  account.status === "auth_failed"
+                    ? Effect.void
+                    : bus.publish(
+                        ownerId,
+                        new AccountChanged({
+                          occurredAt: new Date(),
+                          accountId: account.id,
+                          status: "auth_failed",
+                          message: error.message
+                        })
+                      )
+                ),
+                Effect.catchTag("DatabaseError", (failure) =>
+                  logDatabaseError(failure).pipe(
+                    Effect.andThen(Effect.logWarning("account status auth_failed not saved", failure.message))
                   )
                 )
+              )
             )
           )
         }).pipe(Effect.withSpan("AccountSessions.connect", { attributes: { "account.id": accountId } }))

@@ -52,6 +52,9 @@ import { describeAction, type RuleAction } from "../contract/rules/Rule.ts"
 import { type MessageSelection, type OverrideUpdate, RuleMailStore, type RuleMessage } from "./RuleMailStore.ts"
 import type { RunAction, RunOutcome, RunTrigger } from "../contract/rules/RuleSchemas.ts"
 import { type NewRun, RuleStore, type StoredRule } from "./RuleStore.ts"
+import { RuleApplied } from "../contract/events/UserEvent.ts"
+import { EmailId } from "../contract/emails/EmailId.ts"
+import { EventBus } from "../events/EventBus.ts"
 
 // ---------------------------------------------------------------------------
 // Public shapes
@@ -252,6 +255,7 @@ export class RuleExecutor extends Context.Service<RuleExecutor, RuleExecutorShap
     Effect.gen(function* () {
       const store = yield* RuleStore
       const journal = yield* RunJournalStore
+      const bus = yield* EventBus
       const mail = yield* RuleMailStore
       const sessions = yield* AccountSessions
       const userScope = yield* UserScope
@@ -368,7 +372,22 @@ export class RuleExecutor extends Context.Service<RuleExecutor, RuleExecutorShap
 
               // 3. database: confirmed changes, overrides, the log
               const written = yield* writePage(ownerId, request, items, runRef)
-              summary.runs += written
+              summary.runs += written.length
+              // committed: the owner hears of each rule that acted on a message (never fails the run)
+              const occurredAt = new Date()
+              yield* Effect.forEach(
+                written,
+                (run) => {
+                  const actions = run.actions.filter((a) => a.status === "applied").map((a) => a.action.type)
+                  return run.ruleId === null || actions.length === 0
+                    ? Effect.void
+                    : bus.publish(
+                        ownerId,
+                        new RuleApplied({ occurredAt, ruleId: run.ruleId, emailId: EmailId.make(run.emailId), actions })
+                      )
+                },
+                { discard: true }
+              )
               for (const item of items) {
                 const applied = item.status.filter((s) => s._tag === "applied").length
                 const failed = item.status.filter((s) => s._tag === "failed").length
@@ -624,7 +643,8 @@ export class RuleExecutor extends Context.Service<RuleExecutor, RuleExecutorShap
         request: ApplyRequest,
         items: ReadonlyArray<Item>,
         runRef: { id: string | null }
-      ) => (items.length === 0 ? Effect.succeed(0) : writeChanges(ownerId, request, items, runRef))
+      ) =>
+        items.length === 0 ? Effect.succeed<ReadonlyArray<NewRun>>([]) : writeChanges(ownerId, request, items, runRef)
 
       const writeChanges = (
         ownerId: UserId,
@@ -768,7 +788,7 @@ export class RuleExecutor extends Context.Service<RuleExecutor, RuleExecutorShap
             })
             yield* journal.record(ownerId, runRef.id, entries)
           }
-          return runs.length
+          return runs
         }).pipe(scopeOf(ownerId))
 
       const scopeOf =

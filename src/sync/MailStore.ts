@@ -14,6 +14,7 @@ import { type AccountId, MailboxId } from "../contract/accounts/Account.ts"
 import { lockEmailRows } from "../platform/rowLocks.ts"
 import { decodeRows } from "../platform/Database.ts"
 import type { UserId } from "../contract/users/UserId.ts"
+import { EmailId } from "../contract/emails/EmailId.ts"
 import { UserScope } from "../users/UserScope.ts"
 import type { FlagState, MailboxInfo } from "../imap/Imap.ts"
 import { messageKeyFor } from "./messageKey.ts"
@@ -178,7 +179,15 @@ export interface MailStoreShape {
       SqlError.SqlError
     >,
     options: { readonly deferSearchIndex: boolean }
-  ) => Effect.Effect<{ readonly inserted: number; readonly stored: number }, SqlError.SqlError>
+  ) => Effect.Effect<
+    {
+      readonly inserted: number
+      readonly stored: number
+      /** The ids of the rows inserted (new messages), in the batch's order. */
+      readonly insertedIds: ReadonlyArray<EmailId>
+    },
+    SqlError.SqlError
+  >
   /** Whether any of the owner's messages still waits for its full-text vector. */
   readonly hasUnindexed: (owner: UserId) => Effect.Effect<boolean, SqlError.SqlError>
   /** The end of a mailbox pass: counts, UIDNEXT and HIGHESTMODSEQ (only now: the pass is complete). */
@@ -456,6 +465,7 @@ export class MailStore extends Context.Service<MailStore, MailStoreShape>()("mai
               )
             }
             let inserted = 0
+            const insertedIds: Array<EmailId> = []
             if (emails.length > 0) {
               const rows = emails.map((email) => {
                 const flags = normaliseFlags(email.flags)
@@ -526,6 +536,7 @@ export class MailStore extends Context.Service<MailStore, MailStoreShape>()("mai
               for (const row of result) {
                 if (!row.inserted) continue
                 inserted++
+                insertedIds.push(EmailId.make(row.id))
                 const email = byUid.get(row.uid)
                 email?.attachments.forEach((attachment, position) => {
                   attachments.push({
@@ -565,7 +576,7 @@ export class MailStore extends Context.Service<MailStore, MailStoreShape>()("mai
             yield* sql`
               UPDATE mailboxes SET ${checkpointColumns(checkpoint)}, updated_at = now()
               WHERE id = ${target.mailboxId} AND uid_validity = ${target.uidValidity}`
-            return { inserted, stored: emails.length }
+            return { inserted, stored: emails.length, insertedIds }
           })
         )
 

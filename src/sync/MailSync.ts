@@ -30,6 +30,8 @@ import { AccountSchedules } from "../accounts/AccountSchedules.ts"
 import { type AccountRecord, AccountStore } from "../accounts/AccountStore.ts"
 import { ImapAccess } from "../accounts/ImapAccess.ts"
 import type { AccountId, AccountStatus } from "../contract/accounts/Account.ts"
+import { AccountChanged, MailStored } from "../contract/events/UserEvent.ts"
+import { EventBus } from "../events/EventBus.ts"
 import type { ProgressUpdate, SoftTimeLimit } from "../jobs/CurrentJob.ts"
 import { type JobError, PermanentJobError, TransientJobError } from "../contract/jobs/JobKind.ts"
 import { MailFollowUps } from "../pipeline/MailFollowUps.ts"
@@ -249,6 +251,7 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
       const parser = yield* MimeParser
       const config = yield* SyncConfig
       const followUps = yield* MailFollowUps
+      const bus = yield* EventBus
       // the full-text vectors are computed after the sync, by a follow-up job, when the pipeline has one
       const deferSearchIndex = followUps.searchIndexDeferred
       const hasUnindexed = (owner: UserId) =>
@@ -415,6 +418,22 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
                   yield* Metric.update(syncMessages, stored.inserted)
                   yield* report("messages", done, total)
                   if (stored.inserted > 0) yield* onStored
+                  // committed: the owner hears of each new message (a publish never fails the sync)
+                  const occurredAt = new Date()
+                  yield* Effect.forEach(
+                    stored.insertedIds,
+                    (emailId) =>
+                      bus.publish(
+                        target.owner,
+                        new MailStored({
+                          occurredAt,
+                          accountId: target.accountId,
+                          mailboxId: target.mailboxId,
+                          emailId
+                        })
+                      ),
+                    { discard: true }
+                  )
                 })
               )
             )
@@ -546,9 +565,16 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
         })
         return Effect.map(store.storeBatch(target, checkpoint, prepare, { deferSearchIndex }), (result) => ({
           inserted: result.inserted,
+          insertedIds: result.insertedIds,
           withWarnings
         }))
       }
+
+      /** `account.changed` for the owner, only when the status really changed from the one the sync started with. */
+      const statusChanged = (owner: UserId, before: AccountRecord, status: AccountStatus, message: string | null) =>
+        before.status === status
+          ? Effect.void
+          : bus.publish(owner, new AccountChanged({ occurredAt: new Date(), accountId: before.id, status, message }))
 
       /**
        * Saves the account's status for the user. The job's verdict does not depend on it, but a
@@ -562,7 +588,7 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
                   account: account.id,
                   status
                 })
-              : Effect.void
+              : statusChanged(owner, account, updated.value.status, updated.value.statusMessage)
           ),
           Effect.catch((error) =>
             Effect.andThen(
@@ -832,6 +858,8 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
               )
             )
           )
+          if (Option.isSome(synced))
+            yield* statusChanged(owner, account, synced.value.status, synced.value.statusMessage)
           // back from auth_failed (a manual sync after the server accepted the password again): schedule again
           if (account.status === "auth_failed" && Option.isSome(synced)) {
             yield* schedules.apply(synced.value).pipe(

@@ -17,6 +17,7 @@ import {
   type ImapSession
 } from "../imap/Imap.ts"
 import type { UserId } from "../contract/users/UserId.ts"
+import { ImapSlots, type ImapSlotUnavailable } from "../imap/ImapSlots.ts"
 
 /** The account cannot be used for IMAP work: gone, switched off, refused before, or its secret is unreadable. */
 export class AccountUnavailable extends Schema.TaggedError<AccountUnavailable>()("AccountUnavailable", {
@@ -30,23 +31,28 @@ export type AccountSessionError =
   | ImapConnectionError
   | ImapAuthenticationError
   | ImapProtocolError
+  | ImapSlotUnavailable
   | DatabaseError
 
 export interface AccountSessionsShape {
-  /** Connects and logs in as the account's owner; the scope logs out. */
+  /**
+   * Connects and logs in as the account's owner, holding one of the account's IMAP connection slots
+   * (ImapSlots) for as long as the scope is open; the scope logs out, then frees the slot.
+   */
   readonly connect: (ownerId: UserId, accountId: string) => Effect.Effect<ImapSession, AccountSessionError, Scope.Scope>
 }
 
 export class AccountSessions extends Context.Service<AccountSessions, AccountSessionsShape>()(
   "mail-helper/rules/AccountSessions"
 ) {
-  /** Needs AccountStore, ImapAccess and Imap (src/accounts, src/sync). */
+  /** Needs AccountStore, ImapAccess, ImapSlots and Imap (src/accounts). */
   static readonly layer = Layer.effect(
     AccountSessions,
     Effect.gen(function* () {
       const accounts = yield* AccountStore
       const access = yield* ImapAccess
       const imap = yield* Imap
+      const slots = yield* ImapSlots
 
       const connect = (ownerId: UserId, accountId: string) =>
         Effect.gen(function* () {
@@ -82,6 +88,8 @@ export class AccountSessions extends Context.Service<AccountSessions, AccountSes
             password,
             "sync"
           )
+          // the server's connection limit is per account: wait (bounded) for a free slot first
+          yield* slots.acquire(account.id)
           return yield* imap.connect(options).pipe(
             // the design: an account whose login fails is marked and not retried in a loop
             Effect.tapErrorTag("ImapAuthenticationError", (error) =>

@@ -185,6 +185,9 @@ const failureOf = (error: ImapError | ImapUnsafeExpunge | AccountSessionError): 
       return { code: "imap_limit_exceeded", message: error.message, transient: false }
     case "AccountUnavailable":
       return { code: "account_unavailable", message: error.message, transient: false }
+    case "ImapSlotUnavailable":
+      // every connection slot of the account stayed busy (or Redis was unreachable): try again later
+      return { code: "imap_busy", message: error.message, transient: true }
     case "DatabaseError":
       return { code: "database", message: error.message, transient: true }
   }

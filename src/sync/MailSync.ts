@@ -32,6 +32,7 @@ import { ImapAccess } from "../accounts/ImapAccess.ts"
 import type { AccountId, AccountStatus } from "../contract/accounts/Account.ts"
 import type { ProgressUpdate, SoftTimeLimit } from "../jobs/CurrentJob.ts"
 import { type JobError, PermanentJobError, TransientJobError } from "../contract/jobs/JobKind.ts"
+import { ImapSlots } from "../imap/ImapSlots.ts"
 import { MailFollowUps } from "../pipeline/MailFollowUps.ts"
 import { logDatabaseError } from "../platform/Database.ts"
 import { syncErrors, syncMessages } from "../platform/Metrics.ts"
@@ -243,6 +244,7 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
     Effect.gen(function* () {
       const imap = yield* Imap
       const access = yield* ImapAccess
+      const slots = yield* ImapSlots
       const accounts = yield* AccountStore
       const schedules = yield* AccountSchedules
       const store = yield* MailStore
@@ -760,6 +762,12 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
             // the destination policy is applied by imap.connect (refusal: ImapConnectionError not_allowed)
             const options = yield* access.connectOptions(account, password, "sync")
             yield* attempt.progress({ phase: "connecting", done: 0, total: null, message: account.host })
+            // the server's connection limit is per account: one of the account's slots for the
+            // whole session (released after the logout); none free within IMAP_SLOT_WAIT_MS: the job
+            // retries later (transient), nothing of the account's state changes
+            yield* slots
+              .acquire(account.id)
+              .pipe(Effect.mapError((error) => new TransientJobError({ code: "imap_busy", message: error.message })))
             const session = yield* imap.connect(options).pipe(step("connect", null))
             yield* recordServer(owner, account, session)
             yield* attempt.progress({ phase: "mailboxes", done: 0, total: null, message: null })

@@ -5,7 +5,6 @@ import * as net from "node:net"
 import { AccountId } from "../../src/contract/accounts/Account.ts"
 import { UserId } from "../../src/contract/users/UserId.ts"
 import { ImapSlots } from "../../src/imap/ImapSlots.ts"
-import { Redis } from "../../src/platform/Redis.ts"
 import { AccountSessions } from "../../src/rules/AccountSessions.ts"
 import { MailSync } from "../../src/sync/MailSync.ts"
 import { UserLimitsStore } from "../../src/users/UserLimitsStore.ts"
@@ -19,7 +18,10 @@ import { baseUrl, createAccount, Env, syncTestLayer } from "./support.ts"
 
 const PASSWORD = "cap-Passw0rd!"
 const CAP = 2
-const LEASE_TTL_MS = 2_000
+// this process's leases: long, so that event-loop stalls of a loaded test machine do not expire them
+// (a lease lost to a stall lets the cap be exceeded; docs/limits.md); the killed child's: short
+const LEASE_TTL_MS = 30_000
+const CHILD_LEASE_TTL_MS = 2_000
 const alice = UserId.make("c0111111-1111-4111-8111-111111111111")
 
 const TestLayer = syncTestLayer({
@@ -161,7 +163,7 @@ layer(TestLayer, { excludeTestServices: true, timeout: "240 seconds" })("IMAP co
       const slots = yield* ImapSlots
       const accountId = crypto.randomUUID()
       const child = spawn(process.execPath, ["--import", "tsx", "test/imap/slotHolder.ts", accountId, String(CAP)], {
-        env: { ...process.env, ...env.env, LOG_LEVEL: "Warn" },
+        env: { ...process.env, ...env.env, LOG_LEVEL: "Warn", IMAP_SLOT_LEASE_TTL_MS: String(CHILD_LEASE_TTL_MS) },
         stdio: ["ignore", "pipe", "pipe"]
       })
       yield* Effect.addFinalizer(() => Effect.sync(() => child.kill("SIGKILL")))
@@ -174,19 +176,20 @@ layer(TestLayer, { excludeTestServices: true, timeout: "240 seconds" })("IMAP co
         child.once("exit", (code) => resume(Effect.die(new Error(`slot holder exited (${code}): ${output}`))))
       })
       // held (and refreshed) for longer than one TTL: still taken
-      yield* Effect.sleep(LEASE_TTL_MS * 2)
+      yield* Effect.sleep(CHILD_LEASE_TTL_MS * 2)
       const busy = yield* Effect.exit(Effect.scoped(slots.acquire(accountId, { wait: 0 })))
       assert.isTrue(Exit.isFailure(busy), "both slots are still held by the live child")
 
       const killedAt = Date.now()
       child.kill("SIGKILL")
-      // no release ran: the slots come free when the leases expire
-      yield* Effect.scoped(slots.acquire(accountId, { wait: "60 seconds" }))
+      // no release ran: the slots come free when the leases expire, both of them
+      yield* Effect.scoped(
+        Effect.gen(function* () {
+          for (let i = 0; i < CAP; i++) yield* slots.acquire(accountId, { wait: "60 seconds" })
+        })
+      )
       const freedAfterMs = Date.now() - killedAt
-      yield* Effect.log(`slots of the killed holder free after ${freedAfterMs} ms (TTL ${LEASE_TTL_MS} ms)`)
-      const redis = yield* Redis
-      const left = yield* redis.use("test", (client) => client.zcard(redis.key("imap-slots", accountId)))
-      assert.strictEqual(left, 0, "the released lease is gone, the expired ones were dropped")
+      yield* Effect.log(`slots of the killed holder free after ${freedAfterMs} ms (TTL ${CHILD_LEASE_TTL_MS} ms)`)
     }).pipe(Effect.orDie)
   )
 

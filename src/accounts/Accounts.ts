@@ -1,5 +1,10 @@
 import { Context, Effect, Layer, Option, Redacted, Schedule } from "effect"
-import { Conflict, type TooManyRequests } from "../contract/http/ApiErrors.ts"
+import { Conflict, TooManyRequests } from "../contract/http/ApiErrors.ts"
+import { ImapSlots } from "../imap/ImapSlots.ts"
+
+/** How long a credentials change waits for a free IMAP connection slot of the account. */
+const VERIFY_SLOT_WAIT = "5 seconds"
+const VERIFY_SLOT_RETRY_SECONDS = 5
 import type { JobAccepted, QueueUnavailable, SubmitRateLimited } from "../contract/jobs/Job.ts"
 import { Jobs } from "../jobs/Jobs.ts"
 import type { DatabaseError } from "../platform/Database.ts"
@@ -77,6 +82,7 @@ export class Accounts extends Context.Service<Accounts, AccountsShape>()("mail-h
     Effect.gen(function* () {
       const store = yield* AccountStore
       const access = yield* ImapAccess
+      const slots = yield* ImapSlots
       const schedules = yield* AccountSchedules
       const jobs = yield* Jobs
       const throttle = yield* VerifyThrottle
@@ -169,7 +175,17 @@ export class Accounts extends Context.Service<Accounts, AccountsShape>()("mail-h
                 )
               ))
             yield* throttle.attempt(owner)
-            yield* access.verify(target, secret)
+            // the login check of an existing account is one of its IMAP connections: it takes a slot
+            // (a request waits a few seconds at most, then gets a 429 to try again)
+            yield* Effect.scoped(
+              slots.acquire(current.id, { wait: VERIFY_SLOT_WAIT }).pipe(Effect.andThen(access.verify(target, secret)))
+            ).pipe(
+              Effect.catchTag("ImapSlotUnavailable", (error) =>
+                Effect.fail(
+                  new TooManyRequests({ message: error.message, retryAfterSeconds: VERIFY_SLOT_RETRY_SECONDS })
+                )
+              )
+            )
             Object.assign(changes, target)
             if (password !== undefined) changes.password = password
             changes.reactivate = true

@@ -22,6 +22,7 @@ import { type AccountRecord, AccountStore } from "./AccountStore.ts"
 import { type OAuthReauthRequired, type OAuthTokenUnavailable, OAuthTokens } from "./OAuthTokens.ts"
 import { AccountVerificationFailed, type Security, type VerificationFailure } from "../contract/accounts/Account.ts"
 import { AccountsConfig } from "./AccountsConfig.ts"
+import { ImapSlots, type ImapSlotUnavailable } from "../imap/ImapSlots.ts"
 
 export interface ImapTarget {
   readonly host: string
@@ -52,12 +53,14 @@ export interface ImapAccessShape {
   readonly loginRefused: (account: AccountRecord) => Effect.Effect<void, DatabaseError>
   /**
    * Connects and logs in as the stored account. An OAuth2 account whose token the server refuses
-   * is tried once more with a refreshed token (a token revoked before its expiry).
+   * is tried once more with a refreshed token (a token revoked before its expiry). Holds one of the
+   * account's connection slots (ImapSlots) while the scope is open; none free within
+   * IMAP_SLOT_WAIT_MS: ImapSlotUnavailable.
    */
   readonly connect: (
     account: AccountRecord,
     purpose: "verify" | "sync"
-  ) => Effect.Effect<ImapSession, ConnectFailure | LoginUnavailable, Scope.Scope>
+  ) => Effect.Effect<ImapSession, ConnectFailure | LoginUnavailable | ImapSlotUnavailable, Scope.Scope>
   /** Logs in and out within the verification timeout; the failure carries the server's reason. */
   readonly verify: (
     target: ImapTarget,
@@ -100,6 +103,7 @@ export class ImapAccess extends Context.Service<ImapAccess, ImapAccessShape>()("
       const imap = yield* Imap
       const store = yield* AccountStore
       const tokens = yield* OAuthTokens
+      const slots = yield* ImapSlots
 
       const connectOptions = (
         target: ImapTarget,
@@ -142,6 +146,9 @@ export class ImapAccess extends Context.Service<ImapAccess, ImapAccessShape>()("
 
       const connect = (account: AccountRecord, purpose: "verify" | "sync") =>
         Effect.gen(function* () {
+          // the server's connection limit is per account: one of the account's slots for the whole
+          // session, taken first and freed after the logout (the scope's finalizers run in reverse)
+          yield* slots.acquire(account.id)
           const options = yield* loginOptions(account, purpose)
           // the destination policy is applied by imap.connect (refusal: ImapConnectionError not_allowed)
           return yield* imap.connect(options).pipe(

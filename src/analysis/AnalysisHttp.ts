@@ -10,6 +10,8 @@ import { enqueueRescore } from "./enqueue.ts"
 import { LearningConfig } from "./personal/LearningConfig.ts"
 import { PersonalModelStore } from "./personal/PersonalModelStore.ts"
 import { qualityOf } from "./personal/quality.ts"
+import { TokenBudgetLive } from "./AnalysisLive.ts"
+import { TokenBudget } from "./TokenBudget.ts"
 
 const AnalysisHandlers = HttpApiBuilder.group(
   Api,
@@ -18,7 +20,14 @@ const AnalysisHandlers = HttpApiBuilder.group(
     const store = yield* PersonalModelStore
     const config = yield* LearningConfig
     const jobs = yield* Jobs
+    const budget = yield* TokenBudget
     return handlers
+      .handle("budget", () =>
+        // only ever the signed-in user's own budget: the route takes no user id
+        CurrentUser.use((user) => budget.status(user.id)).pipe(
+          Effect.catchTag(["DatabaseError", "RedisError"], unavailable)
+        )
+      )
       .handle("quality", () =>
         CurrentUser.use((user) => store.history(user.id)).pipe(
           Effect.map((history) => qualityOf(history, config.minCorrections)),
@@ -45,7 +54,7 @@ const AnalysisHandlers = HttpApiBuilder.group(
   })
 )
 
-/** The `analysis` API group (quality of the personal models, rescore) over the store and learning config. */
+/** The `analysis` API group (quality of the personal models, rescore, the token budget) over the store, learning config and budget. */
 export const AnalysisHttpLive = AnalysisHandlers.pipe(
-  Layer.provide(Layer.mergeAll(PersonalModelStore.layer, LearningConfig.layer))
+  Layer.provide(Layer.mergeAll(PersonalModelStore.layer, LearningConfig.layer, TokenBudgetLive))
 )

@@ -14,6 +14,8 @@ import type { UserId } from "../contract/users/UserId.ts"
 import { MailProcessingConfig } from "./MailProcessingConfig.ts"
 import { type AnalysisOutcome, type PendingAnalysis, ProcessingStore } from "./ProcessingStore.ts"
 import { Analyzer } from "./providers/Analyzer.ts"
+import { TokenUsageRecorder } from "./providers/TokenUsage.ts"
+import { budgetGate, TokenBudget, tokenUsageRecorderFor } from "./TokenBudget.ts"
 import { isConfigurationError, providerRejected, providerUnavailable } from "./providerFailures.ts"
 import { PersonalModelStore } from "./personal/PersonalModelStore.ts"
 import { score } from "./personal/scoring.ts"
@@ -24,6 +26,8 @@ const countOutcomes = (provider: string, saved: { readonly analysed: number; rea
     Metric.update(Metric.withAttributes(analysisMessages, { provider, outcome: "failed" }), saved.failed)
   ])
 
+const OFFLINE = "offline"
+
 type Step = AnalysisOutcome | { readonly _tag: "stop"; readonly id: string; readonly error: AnalysisProviderError }
 
 export const AnalyzeMailProcessor = makeProcessor(
@@ -32,6 +36,9 @@ export const AnalyzeMailProcessor = makeProcessor(
     const analyzer = yield* Analyzer
     const store = yield* ProcessingStore
     const config = yield* MailProcessingConfig
+    const budget = yield* TokenBudget
+    // the budget counts what an OpenAI-compatible provider reports; the offline one uses no tokens
+    const budgeted = analyzer.provider !== OFFLINE
     // what runs on analysed mail (rules) is wired in src/main: this stage only announces it
     const followUps = yield* MailFollowUps
     const personalModels = yield* PersonalModelStore
@@ -93,14 +100,18 @@ export const AnalyzeMailProcessor = makeProcessor(
         let analysed = 0
         let failed = 0
         const seen = new Set<string>()
+        const recorded = yield* tokenUsageRecorderFor(budget, owner)
         yield* job.progress({ phase: "analysing", done, total })
         while (true) {
           const batch = (yield* store.pendingAnalysis(owner, selection, config.analysisBatchSize)).filter(
             (message) => !seen.has(message.id)
           )
           if (batch.length === 0) break
+          // the budget is checked before each batch: what was done stays, the rest stays pending
+          if (budgeted) yield* budgetGate(budget, owner, "mail.analyze")
           for (const message of batch) seen.add(message.id)
           const steps = yield* Effect.forEach(batch, analyzeOne, { concurrency: config.analysisConcurrency }).pipe(
+            Effect.provideService(TokenUsageRecorder, recorded.recorder),
             Effect.flatMap((steps) => blendBatch(owner, batch, steps))
           )
           const stop = steps.find((step) => step._tag === "stop")
@@ -127,6 +138,7 @@ export const AnalyzeMailProcessor = makeProcessor(
           done += batch.length
           total = Math.max(total, done)
           yield* job.progress({ phase: "analysing", done, total, message: `${analysed} analysed, ${failed} failed` })
+          yield* recorded.failIfLost
           if (stop !== undefined && stop._tag === "stop") {
             return yield* stop.error.reason === "transient"
               ? Effect.fail(providerUnavailable(stop.error))

@@ -14,6 +14,8 @@ import {
   ProcessingStore
 } from "./ProcessingStore.ts"
 import { Analyzer } from "./providers/Analyzer.ts"
+import { TokenUsageRecorder } from "./providers/TokenUsage.ts"
+import { budgetGate, TokenBudget, tokenUsageRecorderFor } from "./TokenBudget.ts"
 import { isConfigurationError, providerRejected, providerUnavailable } from "./providerFailures.ts"
 
 type BatchResult = {
@@ -30,6 +32,9 @@ export const EmbedMailProcessor = makeProcessor(
     const analyzer = yield* Analyzer
     const store = yield* ProcessingStore
     const config = yield* MailProcessingConfig
+    const budget = yield* TokenBudget
+    // the budget counts what an OpenAI-compatible provider reports; the offline one uses no tokens
+    const budgeted = analyzer.provider !== "offline"
 
     /** One request for the batch; when the provider refuses it, one by one to find the message at fault. */
     const embedBatch = (items: ReadonlyArray<EmbeddingCandidate>): Effect.Effect<BatchResult> =>
@@ -94,6 +99,7 @@ export const EmbedMailProcessor = makeProcessor(
         let failed = 0
         let model = analyzer.embeddingModel
         const seen = new Set<string>()
+        const recorded = yield* tokenUsageRecorderFor(budget, owner)
         yield* job.progress({ phase, done, total })
         while (true) {
           const batch = (yield* store.embeddingCandidates(
@@ -104,8 +110,10 @@ export const EmbedMailProcessor = makeProcessor(
             config.embeddingTextMaxChars
           )).filter((item) => !seen.has(item.id))
           if (batch.length === 0) break
+          // the budget is checked before each batch: what was done stays, the rest stays pending
+          if (budgeted) yield* budgetGate(budget, owner, "mail.embed")
           for (const item of batch) seen.add(item.id)
-          const result = yield* embedBatch(batch)
+          const result = yield* embedBatch(batch).pipe(Effect.provideService(TokenUsageRecorder, recorded.recorder))
           if (result.model !== undefined) model = result.model
           const saved = yield* store.saveEmbeddings(owner, model, result.outcomes)
           embedded += saved.embedded
@@ -113,6 +121,7 @@ export const EmbedMailProcessor = makeProcessor(
           done += batch.length
           total = Math.max(total, done)
           yield* job.progress({ phase, done, total, message: `${embedded} embedded, ${failed} failed` })
+          yield* recorded.failIfLost
           if (result.stop !== undefined) {
             const error: JobError =
               result.stop.reason === "transient" ? providerUnavailable(result.stop) : providerRejected(result.stop)

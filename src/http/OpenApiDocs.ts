@@ -167,6 +167,26 @@ const operationDocs: OperationDocs = {
     createInvite: {
       summary: "Create an invite",
       description: "An invite code for registration when REGISTRATION_MODE is `invite`. Administrators only."
+    },
+    getTokenBudget: {
+      summary: "Show a user's AI token budget",
+      description:
+        "The user's daily AI token budget (override, AI_DAILY_TOKEN_BUDGET default) and today's use. Administrators only."
+    },
+    setTokenBudget: {
+      summary: "Set a user's AI token budget",
+      description:
+        "Overrides the daily AI token budget of the user; `null` goes back to the default. Administrators only."
+    },
+    getImapConnections: {
+      summary: "Show a user's IMAP connection cap",
+      description:
+        "Simultaneous IMAP connections allowed per account of the user (override, IMAP_MAX_CONNECTIONS_PER_ACCOUNT default). Administrators only."
+    },
+    setImapConnections: {
+      summary: "Set a user's IMAP connection cap",
+      description:
+        "Overrides the simultaneous IMAP connections per account for all of the user's accounts; `null` goes back to the default. Administrators only."
     }
   },
   emails: {
@@ -266,6 +286,11 @@ const operationDocs: OperationDocs = {
     }
   },
   analysis: {
+    budget: {
+      summary: "Your AI token budget",
+      description:
+        "Your daily AI token budget: limit (null: none), tokens used today (UTC), remaining and when it resets. When it is used up, analysis and embedding jobs stop with `token_budget_exhausted` and the mail stays pending."
+    },
     quality: {
       summary: "Quality of your personal model",
       description:

@@ -61,6 +61,18 @@ export const eventsPublishFailed = Metric.counter("events_publish_failed_total",
 export const eventStreamsOpen = Metric.gauge("event_streams_open", {
   description: "Server-sent event streams (GET /api/v1/events) open on this API process"
 })
+export const aiTokenBudgetExhausted = Metric.counter("ai_token_budget_exhausted_total", {
+  description:
+    "AI jobs (mail.analyze, mail.embed) stopped because their owner's daily token budget was used up, by kind"
+})
+export const imapSlotWaits = Metric.counter("imap_connection_slot_waits_total", {
+  description:
+    "Waits for a per-account IMAP connection slot, by outcome: immediate (a slot was free), acquired (after waiting), timed_out"
+})
+export const imapSlotWaitDuration = Metric.histogram("imap_connection_slot_wait_seconds", {
+  description: "Time spent waiting for a per-account IMAP connection slot, in seconds, by outcome",
+  boundaries: [0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60]
+})
 
 export const dbPoolConnections = Metric.gauge("db_pool_connections", {
   description: "Open connections of each database pool (app, system) by state: in_use (checked out) or idle"
@@ -101,6 +113,9 @@ export const metricCatalogue: ReadonlyArray<{
   { metric: syncMessages, labels: [], exportedBy: ["worker"] },
   { metric: syncErrors, labels: ["reason"], exportedBy: ["worker"] },
   { metric: analysisMessages, labels: ["provider", "outcome"], exportedBy: ["worker"] },
+  { metric: aiTokenBudgetExhausted, labels: ["kind"], exportedBy: ["worker"] },
+  { metric: imapSlotWaits, labels: ["outcome"], exportedBy: ["api", "worker"] },
+  { metric: imapSlotWaitDuration, labels: ["outcome"], exportedBy: ["api", "worker"] },
   { metric: dbPoolConnections, labels: ["pool", "state"], exportedBy: ["api", "worker"] },
   { metric: dbPoolWaiting, labels: ["pool"], exportedBy: ["api", "worker"] },
   { metric: dbPoolAcquireDuration, labels: ["pool"], exportedBy: ["api", "worker"] },

@@ -13,6 +13,7 @@ import type { ImapAuthenticationError, ImapConnectionError, ImapProtocolError, I
 import type { UserId } from "../contract/users/UserId.ts"
 import { AccountChanged } from "../contract/events/UserEvent.ts"
 import { EventBus } from "../events/EventBus.ts"
+import type { ImapSlotUnavailable } from "../imap/ImapSlots.ts"
 
 /** The account cannot be used for IMAP work: gone, switched off, refused before, or its secret is unreadable. */
 export class AccountUnavailable extends Schema.TaggedError<AccountUnavailable>()("AccountUnavailable", {
@@ -34,17 +35,21 @@ export type AccountSessionError =
   | ImapConnectionError
   | ImapAuthenticationError
   | ImapProtocolError
+  | ImapSlotUnavailable
   | DatabaseError
 
 export interface AccountSessionsShape {
-  /** Connects and logs in as the account's owner; the scope logs out. */
+  /**
+   * Connects and logs in as the account's owner, holding one of the account's IMAP connection slots
+   * (ImapSlots) for as long as the scope is open; the scope logs out, then frees the slot.
+   */
   readonly connect: (ownerId: UserId, accountId: string) => Effect.Effect<ImapSession, AccountSessionError, Scope.Scope>
 }
 
 export class AccountSessions extends Context.Service<AccountSessions, AccountSessionsShape>()(
   "mail-helper/rules/AccountSessions"
 ) {
-  /** Needs AccountStore and ImapAccess (src/accounts). */
+  /** Needs AccountStore, EventBus and ImapAccess (which holds one of the account's ImapSlots per session). */
   static readonly layer = Layer.effect(
     AccountSessions,
     Effect.gen(function* () {

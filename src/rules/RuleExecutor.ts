@@ -189,6 +189,9 @@ const failureOf = (error: ImapError | ImapUnsafeExpunge | AccountSessionError): 
     case "AccountUnavailable":
       // an OAuth2 provider that could not give a token now may tomorrow
       return { code: "account_unavailable", message: error.message, transient: error.reason === "oauth_unavailable" }
+    case "ImapSlotUnavailable":
+      // every connection slot of the account stayed busy (or Redis was unreachable): try again later
+      return { code: "imap_busy", message: error.message, transient: true }
     case "DatabaseError":
       return { code: "database", message: error.message, transient: true }
   }

@@ -55,7 +55,9 @@ class UndoImapUnavailable extends Schema.TaggedError<UndoImapUnavailable>()("Und
 const describeImap = (error: ImapError | ImapUnsafeExpunge | AccountSessionError): string => error.message
 
 const isTransient = (error: ImapError | ImapUnsafeExpunge | AccountSessionError): boolean =>
-  error._tag === "DatabaseError" || (error._tag === "ImapConnectionError" && isTransientImapError(error))
+  error._tag === "DatabaseError" ||
+  error._tag === "ImapSlotUnavailable" ||
+  (error._tag === "ImapConnectionError" && isTransientImapError(error))
 
 export const RulesUndoProcessor = makeProcessor(
   RulesUndoJob,

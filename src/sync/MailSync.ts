@@ -794,6 +794,10 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
                   Effect.fail(new PermanentJobError({ code: REAUTH_REQUIRED, message: error.message })),
                 OAuthTokenUnavailable: (error) =>
                   Effect.fail(new TransientJobError({ code: "oauth_unavailable", message: error.message })),
+                // the server's connection limit is per account (ImapSlots, taken by ImapAccess.connect):
+                // none free within IMAP_SLOT_WAIT_MS, the job retries later; nothing of the account changes
+                ImapSlotUnavailable: (error) =>
+                  Effect.fail(new TransientJobError({ code: "imap_busy", message: error.message })),
                 DatabaseError: (error) =>
                   Effect.fail(new TransientJobError({ code: "database", message: error.message })),
                 ImapConnectionError: (error) => Effect.fail(stepFailed("connect", null, error)),

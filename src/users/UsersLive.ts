@@ -7,12 +7,14 @@ import { AuthenticationLive } from "./AuthHttp.ts"
 import { LoginThrottle } from "./LoginThrottle.ts"
 import { Passwords } from "./Passwords.ts"
 import { Sessions } from "./Sessions.ts"
+import { UserLimitsStore } from "./UserLimitsStore.ts"
 import { UserStore } from "./UserStore.ts"
 import { UserScope } from "./UserScope.ts"
 
 /** UserStore, sessions, tokens and throttling (needs SqlClient, Redis, AppConfig). */
 export const UsersCoreLive = Layer.mergeAll(
   UserStore.layer,
+  UserLimitsStore.layer,
   ApiTokenStore.layer,
   Sessions.layer,
   LoginThrottle.layer,

@@ -20,6 +20,7 @@ import { truncateAtWord } from "../offline/text.ts"
 import type { OpenAiCompatibleConfig } from "./AnalysisConfig.ts"
 import type { AnalyzerShape } from "./AnalyzerShape.ts"
 import { buildPrompt } from "./prompt.ts"
+import { recordTokenUsage } from "./TokenUsage.ts"
 
 /**
  * OpenAI-compatible provider (OpenAI, Ollama, vLLM, LM Studio, Mistral, ...):
@@ -280,6 +281,10 @@ const toChatMessages = (prompt: Prompt.Prompt): Effect.Effect<Array<ChatMessage>
     return Effect.succeed(out)
   })
 
+/** A usage figure as reported, 0 when missing or not a non-negative integer. */
+const tokenCount = (n: number | null | undefined): number =>
+  typeof n === "number" && Number.isInteger(n) && n >= 0 ? n : 0
+
 const optionalInt = (n: number | null | undefined): { readonly total?: number } =>
   typeof n === "number" && Number.isInteger(n) && n >= 0 ? { total: n } : {}
 
@@ -323,6 +328,11 @@ export const makeOpenAiLanguageModel = (config: OpenAiCompatibleConfig) =>
               })
             )
           )
+        )
+        // every answered call is billed, also one whose content turns out unusable: count it now
+        yield* recordTokenUsage(
+          tokenCount(completion.usage?.prompt_tokens) + tokenCount(completion.usage?.completion_tokens),
+          "analyze"
         )
         const choice = completion.choices[0]
         if (choice === undefined)
@@ -391,6 +401,7 @@ export const makeOpenAiEmbeddingModel = (config: OpenAiCompatibleConfig) =>
               )
             )
           )
+          yield* recordTokenUsage(tokenCount(response.usage?.prompt_tokens), "embed")
           const ordered = response.data.map((d, i) => ({ index: d.index ?? i, vector: d.embedding }))
           ordered.sort((a, b) => a.index - b.index)
           const tokens = response.usage?.prompt_tokens

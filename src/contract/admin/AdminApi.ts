@@ -5,6 +5,7 @@ import { Authentication } from "../users/CurrentUser.ts"
 import { UserNotFound } from "../users/UserErrors.ts"
 import { UserId } from "../users/UserId.ts"
 import { UserView } from "../users/UserViews.ts"
+import { TokenBudgetView } from "../analysis/AnalysisApi.ts"
 import { AdminOnly } from "./AdminOnly.ts"
 
 export const UserListQuery = {
@@ -30,6 +31,34 @@ export const CreateInviteRequest = Schema.Struct({
 export const CreatedInvite = Schema.Struct({ code: Schema.String, expiresAt: Schema.Date })
 
 const UserIdParams = { id: UserId }
+
+/** A user's daily AI token budget as the admin sees it: the override (null = the default) and today's figures. */
+export const AdminTokenBudget = Schema.Struct({
+  userId: UserId,
+  override: Schema.NullOr(Schema.Int),
+  default: Schema.NullOr(Schema.Int),
+  budget: TokenBudgetView
+})
+
+/** `dailyTokens` null: back to AI_DAILY_TOKEN_BUDGET. */
+export const SetTokenBudgetRequest = Schema.Struct({
+  dailyTokens: Schema.NullOr(
+    Schema.Int.pipe(Schema.check(Schema.isBetween({ minimum: 0, maximum: 1_000_000_000_000 })))
+  )
+})
+
+/** The cap of simultaneous IMAP connections for each of a user's accounts. */
+export const AdminImapConnections = Schema.Struct({
+  userId: UserId,
+  override: Schema.NullOr(Schema.Int),
+  default: Schema.Int,
+  maxPerAccount: Schema.Int
+})
+
+/** `maxPerAccount` null: back to IMAP_MAX_CONNECTIONS_PER_ACCOUNT. */
+export const SetImapConnectionsRequest = Schema.Struct({
+  maxPerAccount: Schema.NullOr(Schema.Int.pipe(Schema.check(Schema.isBetween({ minimum: 1, maximum: 100 }))))
+})
 
 /** User administration; every endpoint needs an admin (403 for other users). */
 export class AdminApi extends HttpApiGroup.make("admin")
@@ -59,6 +88,36 @@ export class AdminApi extends HttpApiGroup.make("admin")
       payload: CreateInviteRequest,
       success: CreatedInvite.pipe(HttpApiSchema.status(201)),
       error: [ValidationError, ServiceUnavailable]
+    })
+  )
+  .add(
+    HttpApiEndpoint.get("getTokenBudget", "/admin/users/:id/token-budget", {
+      params: UserIdParams,
+      success: AdminTokenBudget,
+      error: [UserNotFound, ServiceUnavailable]
+    })
+  )
+  .add(
+    HttpApiEndpoint.put("setTokenBudget", "/admin/users/:id/token-budget", {
+      params: UserIdParams,
+      payload: SetTokenBudgetRequest,
+      success: AdminTokenBudget,
+      error: [UserNotFound, ServiceUnavailable]
+    })
+  )
+  .add(
+    HttpApiEndpoint.get("getImapConnections", "/admin/users/:id/imap-connections", {
+      params: UserIdParams,
+      success: AdminImapConnections,
+      error: [UserNotFound, ServiceUnavailable]
+    })
+  )
+  .add(
+    HttpApiEndpoint.put("setImapConnections", "/admin/users/:id/imap-connections", {
+      params: UserIdParams,
+      payload: SetImapConnectionsRequest,
+      success: AdminImapConnections,
+      error: [UserNotFound, ServiceUnavailable]
     })
   )
   .middleware(AdminOnly)

@@ -68,7 +68,26 @@ export const RescoreRequest = Schema.Struct({
   until: Schema.optionalKey(DateTimeFilter)
 })
 
+/**
+ * A user's daily AI token budget (OpenAI-compatible provider): tokens the provider reported as used
+ * today (UTC) by the user's mail.analyze / mail.embed jobs. `limit` null: no budget.
+ */
+export const TokenBudgetView = Schema.Struct({
+  limit: Schema.NullOr(Schema.Int),
+  used: Schema.Int,
+  remaining: Schema.NullOr(Schema.Int),
+  /** When `used` starts again from 0: the next UTC midnight. */
+  resetAt: Schema.Date
+})
+export type TokenBudgetView = typeof TokenBudgetView.Type
+
 export class AnalysisApi extends HttpApiGroup.make("analysis")
+  .add(
+    HttpApiEndpoint.get("budget", "/analysis/budget", {
+      success: TokenBudgetView,
+      error: ServiceUnavailable
+    })
+  )
   .add(
     HttpApiEndpoint.get("quality", "/analysis/quality", {
       success: QualityResponse,

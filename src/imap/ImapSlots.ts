@@ -1,0 +1,217 @@
+import { randomUUID } from "node:crypto"
+import { Config, Context, Duration, Effect, Layer, Metric, Schedule, Schema, type Scope } from "effect"
+import { imapSlotWaitDuration, imapSlotWaits } from "../platform/Metrics.ts"
+import { Redis } from "../platform/Redis.ts"
+
+/**
+ * Concurrent IMAP connections per account (issue 15, item 3): a counting semaphore in Redis shared
+ * by every process that opens an IMAP connection for an account (sync, rule actions, undo, the login
+ * check of an existing account, and the long-lived watchers).
+ *
+ * Layout: one sorted set per account, `<prefix>:imap-slots:<accountId>`, member = a lease id, score
+ * = the lease's expiry in Redis server time (ms). Acquiring (one Lua script, atomic) drops expired
+ * leases, then adds the new one if fewer than the limit remain. A holder refreshes its lease every
+ * third of the TTL while it holds it; a holder that dies without releasing (SIGKILL, a lost network)
+ * stops refreshing, and its slot is free again at most one TTL later. Redis' own clock is used, so
+ * the processes' clocks do not matter.
+ *
+ * A caller that finds no free slot polls (backoff 100 ms .. 2 s, jittered) for at most the wait
+ * bound (IMAP_SLOT_WAIT_MS), then fails with ImapSlotUnavailable (`busy`); jobs turn it into a
+ * transient error, so the job is retried later with backoff and nothing of the user's work fails.
+ */
+
+export class ImapSlotUnavailable extends Schema.TaggedError<ImapSlotUnavailable>()("ImapSlotUnavailable", {
+  accountId: Schema.String,
+  /** busy: every slot stayed taken for the wait bound; unavailable: Redis or the limit lookup failed. */
+  reason: Schema.Literals(["busy", "unavailable"]),
+  message: Schema.String
+}) {}
+
+/** What the admin can override per user (migration 0065); provided by src/accounts, which knows the owner. */
+export class ImapSlotLimits extends Context.Service<
+  ImapSlotLimits,
+  {
+    /** The override for the account's owner, or null for the configured default. */
+    readonly overrideFor: (accountId: string) => Effect.Effect<number | null, { readonly message: string }>
+  }
+>()("mail-helper/ImapSlotLimits") {
+  /** No overrides: every account gets IMAP_MAX_CONNECTIONS_PER_ACCOUNT. */
+  static readonly layerDefaults = Layer.succeed(ImapSlotLimits, { overrideFor: () => Effect.succeed(null) })
+}
+
+export const imapSlotsConfig = Config.all({
+  /** Default cap of simultaneous IMAP connections per account. */
+  maxPerAccount: Config.schema(
+    Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 100 })),
+    "IMAP_MAX_CONNECTIONS_PER_ACCOUNT"
+  ).pipe(Config.withDefault(3)),
+  /** A lease not refreshed for this long is free again (a holder that died). */
+  leaseTtlMs: Config.schema(
+    Schema.Int.check(Schema.isBetween({ minimum: 1_000, maximum: 600_000 })),
+    "IMAP_SLOT_LEASE_TTL_MS"
+  ).pipe(Config.withDefault(30_000)),
+  /** How long a caller waits for a free slot before giving up (the job retries later). */
+  waitMs: Config.schema(Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 600_000 })), "IMAP_SLOT_WAIT_MS").pipe(
+    Config.withDefault(30_000)
+  )
+})
+
+// KEYS[1] the account's set; ARGV: limit, ttl ms, lease id. 1 = acquired (or still held), 0 = full.
+const ACQUIRE = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local ttl = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZSCORE', KEYS[1], ARGV[3]) or redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
+  redis.call('ZADD', KEYS[1], now + ttl, ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], ttl * 2)
+  return 1
+end
+return 0`
+
+// KEYS[1] the account's set; ARGV: ttl ms, lease id. 1 = extended, 0 = the lease had expired (lost).
+const REFRESH = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local ttl = tonumber(ARGV[1])
+local score = redis.call('ZSCORE', KEYS[1], ARGV[2])
+if not score or tonumber(score) <= now then
+  redis.call('ZREM', KEYS[1], ARGV[2])
+  return 0
+end
+redis.call('ZADD', KEYS[1], now + ttl, ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ttl * 2)
+return 1`
+
+export interface ImapSlotLease {
+  readonly accountId: string
+  readonly leaseId: string
+}
+
+export interface ImapSlotsShape {
+  /**
+   * Takes a slot of the account for the caller's scope (released when the scope closes; refreshed
+   * while it is open). For long-lived holders (watchers): keep the scope open as long as the
+   * connection. Waits at most `wait` (default IMAP_SLOT_WAIT_MS) for a free slot.
+   */
+  readonly acquire: (
+    accountId: string,
+    options?: { readonly wait?: Duration.Input }
+  ) => Effect.Effect<ImapSlotLease, ImapSlotUnavailable, Scope.Scope>
+  /** Runs `effect` holding a slot of the account (acquire + release around it). */
+  readonly withSlot: <A, E, R>(
+    accountId: string,
+    effect: Effect.Effect<A, E, R>
+  ) => Effect.Effect<A, E | ImapSlotUnavailable, Exclude<R, Scope.Scope>>
+  /** The cap that applies to the account (override or default). */
+  readonly limitFor: (accountId: string) => Effect.Effect<number, ImapSlotUnavailable>
+}
+
+export class ImapSlots extends Context.Service<ImapSlots, ImapSlotsShape>()("mail-helper/ImapSlots") {
+  /** Needs Redis and ImapSlotLimits; reads IMAP_MAX_CONNECTIONS_PER_ACCOUNT, IMAP_SLOT_LEASE_TTL_MS, IMAP_SLOT_WAIT_MS. */
+  static readonly layer = Layer.effect(
+    ImapSlots,
+    Effect.gen(function* () {
+      const redis = yield* Redis
+      const limits = yield* ImapSlotLimits
+      const config = yield* imapSlotsConfig.pipe(Effect.orDie)
+      const keyOf = (accountId: string) => redis.key("imap-slots", accountId)
+      const unavailable = (accountId: string, what: string) =>
+        new ImapSlotUnavailable({
+          accountId,
+          reason: "unavailable",
+          message: `IMAP connection slots unavailable: ${what}`
+        })
+
+      const limitFor = (accountId: string) =>
+        limits.overrideFor(accountId).pipe(
+          Effect.map((override) => override ?? config.maxPerAccount),
+          Effect.mapError((error) => unavailable(accountId, error.message))
+        )
+
+      const tryOnce = (accountId: string, limit: number, leaseId: string) =>
+        redis
+          .use("imap-slots.acquire", (client) =>
+            client.eval(ACQUIRE, 1, keyOf(accountId), String(limit), String(config.leaseTtlMs), leaseId)
+          )
+          .pipe(
+            Effect.map((answer) => answer === 1),
+            Effect.mapError((error) => unavailable(accountId, error.message))
+          )
+
+      const record = (outcome: "immediate" | "acquired" | "timed_out", startedAt: number) =>
+        Effect.all([
+          Metric.update(Metric.withAttributes(imapSlotWaits, { outcome }), 1),
+          Metric.update(Metric.withAttributes(imapSlotWaitDuration, { outcome }), (Date.now() - startedAt) / 1000)
+        ])
+
+      const release = (accountId: string, leaseId: string) =>
+        redis
+          .use("imap-slots.release", (client) => client.zrem(keyOf(accountId), leaseId))
+          .pipe(
+            Effect.catchTag("RedisError", (error) =>
+              // the lease then expires by itself within the TTL
+              Effect.logWarning("IMAP slot not released; it expires by itself", { accountId, error: error.message })
+            )
+          )
+
+      const refresh = (accountId: string, leaseId: string) =>
+        redis
+          .use("imap-slots.refresh", (client) =>
+            client.eval(REFRESH, 1, keyOf(accountId), String(config.leaseTtlMs), leaseId)
+          )
+          .pipe(
+            Effect.flatMap((answer) =>
+              answer === 1
+                ? Effect.void
+                : Effect.logWarning("IMAP slot lease had expired before its refresh (the holder was stalled)", {
+                    accountId
+                  })
+            ),
+            Effect.catchTag("RedisError", (error) =>
+              Effect.logWarning("IMAP slot lease not refreshed", { accountId, error: error.message })
+            )
+          )
+
+      const acquire = (accountId: string, options?: { readonly wait?: Duration.Input }) =>
+        Effect.gen(function* () {
+          const limit = yield* limitFor(accountId)
+          const leaseId = randomUUID()
+          const startedAt = Date.now()
+          const waitMs =
+            options?.wait === undefined ? config.waitMs : Duration.toMillis(Duration.fromInputUnsafe(options.wait))
+          const first = yield* tryOnce(accountId, limit, leaseId)
+          let got = first
+          let delayMs = 100
+          while (!got) {
+            const left = waitMs - (Date.now() - startedAt)
+            if (left <= 0) {
+              yield* record("timed_out", startedAt)
+              return yield* new ImapSlotUnavailable({
+                accountId,
+                reason: "busy",
+                message: `all ${limit} IMAP connection slots of the account stayed in use for ${waitMs} ms`
+              })
+            }
+            // jittered backoff, so waiters of one account do not poll in step
+            yield* Effect.sleep(Duration.millis(Math.min(left, delayMs * (0.5 + Math.random()))))
+            delayMs = Math.min(delayMs * 2, 2_000)
+            got = yield* tryOnce(accountId, limit, leaseId)
+          }
+          yield* record(first ? "immediate" : "acquired", startedAt)
+          yield* Effect.addFinalizer(() => release(accountId, leaseId))
+          yield* refresh(accountId, leaseId).pipe(
+            Effect.repeat(Schedule.spaced(Duration.millis(Math.max(250, Math.floor(config.leaseTtlMs / 3))))),
+            Effect.delay(Duration.millis(Math.max(250, Math.floor(config.leaseTtlMs / 3)))),
+            Effect.forkScoped
+          )
+          return { accountId, leaseId } satisfies ImapSlotLease
+        }).pipe(Effect.withSpan("ImapSlots.acquire", { attributes: { "account.id": accountId } }))
+
+      const withSlot = <A, E, R>(accountId: string, effect: Effect.Effect<A, E, R>) =>
+        Effect.scoped(Effect.andThen(acquire(accountId), effect))
+
+      return ImapSlots.of({ acquire, withSlot, limitFor })
+    })
+  )
+}

@@ -52,6 +52,19 @@ export const watchLeaseEvents = Metric.counter("watch_lease_events_total", {
   description:
     "Account lease events by event: acquired, released (moved or drained), lost (renewal refused or local deadline passed)"
 })
+export const watchAccounts = Metric.gauge("watch_accounts", {
+  description: "Accounts this worker watches (connected or reconnecting)"
+})
+export const watchConnections = Metric.gauge("watch_connections", {
+  description: "Open watching IMAP connections of this worker, by mode (notify, idle)"
+})
+export const watchReconnects = Metric.counter("watch_reconnects_total", {
+  description: "Watching connections re-established after they broke, by reason"
+})
+export const watchLag = Metric.histogram("watch_lag_seconds", {
+  description: "From a change heard on a watching connection to its targeted sync having stored it",
+  boundaries: [0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300]
+})
 
 export const dbPoolConnections = Metric.gauge("db_pool_connections", {
   description: "Open connections of each database pool (app, system) by state: in_use (checked out) or idle"
@@ -92,6 +105,10 @@ export const metricCatalogue: ReadonlyArray<{
   { metric: syncMessages, labels: [], exportedBy: ["worker"] },
   { metric: syncErrors, labels: ["reason"], exportedBy: ["worker"] },
   { metric: analysisMessages, labels: ["provider", "outcome"], exportedBy: ["worker"] },
+  { metric: watchAccounts, labels: [], exportedBy: ["worker"] },
+  { metric: watchConnections, labels: ["mode"], exportedBy: ["worker"] },
+  { metric: watchReconnects, labels: ["reason"], exportedBy: ["worker"] },
+  { metric: watchLag, labels: [], exportedBy: ["worker"] },
   { metric: dbPoolConnections, labels: ["pool", "state"], exportedBy: ["api", "worker"] },
   { metric: dbPoolWaiting, labels: ["pool"], exportedBy: ["api", "worker"] },
   { metric: dbPoolAcquireDuration, labels: ["pool"], exportedBy: ["api", "worker"] },

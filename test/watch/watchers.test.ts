@@ -43,7 +43,7 @@ const TestLayer = syncTestLayer({
 const poll = Schedule.spaced("200 millis").pipe(Schedule.upTo({ times: 600 }))
 
 /** Retries `check` (a failing Effect) until it holds, for at most two minutes. */
-const eventually = <A>(what: string, check: Effect.Effect<A, string, never>) =>
+const eventually = <A, R>(what: string, check: Effect.Effect<A, string, R>) =>
   check.pipe(
     Effect.retry(poll),
     Effect.mapError((last) => new Error(`${what}: ${last}`)),

@@ -12,6 +12,7 @@ import {
   baseUrl,
   capturedLogs,
   createAccount,
+  field,
   OwnerDb,
   storedEmails,
   syncNow,
@@ -40,7 +41,7 @@ const TestLayer = syncTestLayer({
 })
 
 const poll = Schedule.spaced("200 millis").pipe(Schedule.upTo({ times: 600 }))
-const eventually = <A>(what: string, check: Effect.Effect<A, string, never>) =>
+const eventually = <A, R>(what: string, check: Effect.Effect<A, string, R>) =>
   check.pipe(
     Effect.retry(poll),
     Effect.mapError(
@@ -82,7 +83,10 @@ layer(TestLayer, { excludeTestServices: true, timeout: "300 seconds" })("watcher
         yield* Effect.promise(() => server.createMailbox(a.user, "Work"))
         yield* Effect.promise(() => server.createMailbox(a.user, "Other"))
         const accountA = yield* createAccount(base, owner, server, { username: a.user, password: a.pass })
-        yield* sql`UPDATE mail_accounts SET watch_folders = ARRAY['Work'] WHERE id = ${accountA}`.pipe(Effect.orDie)
+        // the watch folder is set through the accounts API (PATCH watchFolders)
+        const patched = yield* api(base, owner, "PATCH", `/api/v1/accounts/${accountA}`, { watchFolders: ["Work"] })
+        assert.strictEqual(patched.status, 200, patched.text)
+        assert.deepStrictEqual(field(patched.body, "watchFolders"), ["Work"])
         // the watcher may have connected before the update: a dropped connection re-reads the folders
         yield* eventually(
           "A watched in IDLE mode on 2 connections",

@@ -108,6 +108,16 @@ layer(TestLayer, { excludeTestServices: true, timeout: "300 seconds" })("watcher
         yield* Effect.promise(() => server.append(a.user, a.pass, "Work", message("idle work")))
         yield* stored(accountA, "Work", "idle work")
 
+        // no sync of A queued, running or waiting for its retry (a kick above also ends a running
+        // sync's session, and its retry would sync every folder)
+        yield* eventually(
+          "A's syncs ended before the unwatched folder changes",
+          Effect.flatMap(
+            sql`SELECT count(*)::int AS n FROM jobs WHERE kind = 'mail.sync' AND payload->>'accountId' = ${accountA}
+              AND state NOT IN ('succeeded', 'failed', 'cancelled')`.pipe(Effect.orDie),
+            (rows) => (Number(rows[0]?.["n"] ?? 1) === 0 ? Effect.void : Effect.fail("a sync still runs"))
+          )
+        )
         // Other is not watched: after Work's targeted sync (later than the APPEND to Other) it is still
         // missing; the (here: manual) sync, the safety net, brings it
         yield* Effect.promise(() => server.append(a.user, a.pass, "Other", message("other folder")))

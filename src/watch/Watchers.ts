@@ -5,7 +5,7 @@
  *
  * - Every (re)connect queues one whole-account `mail.sync` (a restart, a reconnect or a server
  *   restart misses nothing: what changed while nobody listened is caught up).
- * - Login takes the sync's credential path (AccountStore.password, ImapAccess.connectOptions), and
+ * - Login takes the sync's credential path (ImapAccess.loginOptions: the password or an OAuth2 token), and
  *   the connection the sync's connect steps (destination policy, limits).
  * - A refused login marks the account `auth_failed` (as the sync does: status, no more scheduled
  *   syncs) after that one attempt, and the watcher stops: only the user can fix the password.
@@ -23,7 +23,7 @@ import type { AccountId } from "../contract/accounts/Account.ts"
 import { isTerminal } from "../contract/jobs/Job.ts"
 import { MailSyncJob } from "../contract/jobs/MailSyncJob.ts"
 import type { UserId } from "../contract/users/UserId.ts"
-import type { ImapError } from "../imap/Imap.ts"
+import { ImapConnectionError, type ImapError } from "../imap/Imap.ts"
 import { ImapWatch, type WatchMode } from "../imap/ImapWatch.ts"
 import { Jobs } from "../jobs/Jobs.ts"
 import { watchAccounts, watchConnections, watchLag, watchReconnects } from "../platform/Metrics.ts"
@@ -141,9 +141,19 @@ export class Watchers extends Context.Service<Watchers, WatchersShape>()("mail-h
           const found = yield* accounts.find(owner, accountId).pipe(Effect.orElseSucceed(() => Option.none()))
           if (Option.isNone(found)) return yield* Effect.fail<Stop>("gone")
           const account = found.value
-          // the sync's credential path: a password that no longer decrypts is the sync's to report
-          const password = yield* accounts.password(account).pipe(Effect.mapError((): Stop => "password_unreadable"))
-          const options = yield* access.connectOptions(account, password, "sync")
+          // the sync's credential path (ImapAccess.loginOptions: the password or an OAuth2 access token).
+          // A secret that no longer opens or a grant that needs the user: stop (the sync reports it on
+          // the account); a token that cannot be had now or the database: reconnect later
+          const options = yield* access.loginOptions(account, "sync").pipe(
+            Effect.catchTags({
+              SecretDecryptionFailed: () => Effect.fail<Stop>("password_unreadable"),
+              OAuthReauthRequired: () => Effect.fail<Stop>("password_unreadable"),
+              OAuthTokenUnavailable: (error) =>
+                Effect.fail(new ImapConnectionError({ reason: "other", message: error.message })),
+              DatabaseError: (error) =>
+                Effect.fail(new ImapConnectionError({ reason: "other", message: error.message }))
+            })
+          )
           const folders = target.value.watchFolders.slice(0, config.maxIdleFolders)
           const ready: { mode: WatchMode | null; connections: number } = { mode: null, connections: 0 }
           return yield* imapWatch
@@ -170,6 +180,12 @@ export class Watchers extends Context.Service<Watchers, WatchersShape>()("mail-h
               ),
               Effect.catchTag("ImapAuthenticationError", (error) =>
                 Effect.gen(function* () {
+                  if (account.authKind === "oauth") {
+                    // a revoked or expired token: dropped, the next connection refreshes it (the sync marks
+                    // reauth_required when the grant itself is refused)
+                    yield* access.loginRefused(account).pipe(Effect.ignore)
+                    return yield* error
+                  }
                   yield* Effect.logWarning("watcher's login refused: account marked auth_failed", {
                     account: accountId,
                     message: error.message

@@ -40,6 +40,7 @@ const AccountRow = Schema.Struct({
   auth_kind: AuthKind,
   oauth_provider: Schema.NullOr(Schema.String),
   sync_interval_minutes: Schema.NullOr(Schema.Int),
+  watch_folders: Schema.Array(Schema.String),
   status: AccountStatus,
   status_message: Schema.NullOr(Schema.String),
   last_synced_at: Schema.NullOr(Schema.Date),
@@ -66,6 +67,8 @@ export interface AccountRecord {
   /** The configured provider of an OAuth2 account; null for a password account. */
   readonly oauthProvider: string | null
   readonly syncIntervalMinutes: number | null
+  /** Folders IDLEd on besides INBOX without NOTIFY (migration 0067). */
+  readonly watchFolders: ReadonlyArray<string>
   readonly status: AccountStatus
   readonly statusMessage: string | null
   readonly lastSyncedAt: Date | null
@@ -100,6 +103,7 @@ const toRecord = (row: AccountRow): AccountRecord => ({
   authKind: row.auth_kind,
   oauthProvider: row.oauth_provider,
   syncIntervalMinutes: row.sync_interval_minutes,
+  watchFolders: row.watch_folders,
   status: row.status,
   statusMessage: row.status_message,
   lastSyncedAt: row.last_synced_at,
@@ -119,6 +123,7 @@ export const toAccountView = (record: AccountRecord): AccountView =>
     authKind: record.authKind,
     oauthProvider: record.oauthProvider,
     syncIntervalMinutes: record.syncIntervalMinutes,
+    watchFolders: record.watchFolders,
     status: record.status,
     statusMessage: record.statusMessage,
     lastSyncedAt: record.lastSyncedAt,
@@ -171,6 +176,7 @@ export interface AccountChanges {
   readonly username?: string
   readonly password?: Redacted.Redacted<string>
   readonly syncIntervalMinutes?: number | null
+  readonly watchFolders?: ReadonlyArray<string>
   /** New credentials were verified: back to active, message cleared. */
   readonly reactivate?: boolean
   /** The mailbox store changed (other host or user): drop mailboxes and mail. */
@@ -345,6 +351,9 @@ export class AccountStore extends Context.Service<AccountStore, AccountStoreShap
           }
           if (changes.syncIntervalMinutes !== undefined) {
             sets.push(sql`sync_interval_minutes = ${changes.syncIntervalMinutes}`)
+          }
+          if (changes.watchFolders !== undefined) {
+            sets.push(sql`watch_folders = ${[...changes.watchFolders]}::text[]`)
           }
           if (changes.reactivate === true) sets.push(sql`status = 'active', status_message = NULL`)
           sets.push(sql`updated_at = now()`)

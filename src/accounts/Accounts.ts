@@ -153,6 +153,7 @@ export class Accounts extends Context.Service<Accounts, AccountsShape>()("mail-h
           } = {}
           if (patch.label !== undefined) changes.label = patch.label
           if (patch.syncIntervalMinutes !== undefined) changes.syncIntervalMinutes = patch.syncIntervalMinutes
+          if (patch.watchFolders !== undefined) changes.watchFolders = [...new Set(patch.watchFolders)]
           if (credentials) {
             const target = {
               host: host ?? current.host,

@@ -301,11 +301,15 @@ const chunk = <A>(items: ReadonlyArray<A>, size: number): Array<ReadonlyArray<A>
   return out
 }
 
-const clientOptions = (
-  options: ImapConnectOptions,
-  limits: ImapLimits,
-  onExpunge: ImapFlowOptions["expungeHandler"]
-): ImapFlowOptions => ({
+/** What differs between a sync session and a watching connection; the rest of the options is shared. */
+export interface ClientTuning {
+  /** imapflow's expunge reports (EXPUNGE, VANISHED) of the selected mailbox. */
+  readonly onExpunge?: ImapFlowOptions["expungeHandler"]
+  /** A watching connection: IDLE is restarted after this many milliseconds (RFC 2177: under 29 minutes). */
+  readonly maxIdleTimeMs?: number
+}
+
+const clientOptions = (options: ImapConnectOptions, limits: ImapLimits, tuning: ClientTuning): ImapFlowOptions => ({
   host: options.host,
   port: options.port,
   secure: options.security === "tls",
@@ -321,8 +325,10 @@ const clientOptions = (
       ? { user: options.username, accessToken: Redacted.value(options.accessToken) }
       : { user: options.username, pass: Redacted.value(options.password) },
   logger: false,
-  // a sync session issues commands back to back; IDLE in between only costs round trips
+  // a sync session issues commands back to back; IDLE in between only costs round trips. A watching
+  // connection runs its IDLE itself (ImapWatch.ts), restarted every `maxIdleTimeMs`
   disableAutoIdle: true,
+  ...(tuning.maxIdleTimeMs === undefined ? {} : { maxIdleTime: tuning.maxIdleTimeMs }),
   qresync: true,
   connectionTimeout: options.timeoutMs,
   greetingTimeout: options.timeoutMs,
@@ -333,36 +339,48 @@ const clientOptions = (
   maxLiteralSize: limits.maxLiteralBytes,
   maxResponseSize: limits.maxResponseBytes,
   maxResponseTokens: limits.maxResponseTokens,
-  expungeHandler: onExpunge
+  ...(tuning.onExpunge === undefined ? {} : { expungeHandler: tuning.onExpunge })
 })
 
+/** A connected, logged-in imapflow client and the way to call it with typed errors. */
+export interface OpenClient {
+  readonly client: ImapFlow
+  /** Runs one imapflow call; interruption closes the connection (imapflow has no AbortSignal). */
+  readonly call: <A>(command: string, f: () => Promise<A>, path?: string) => Effect.Effect<A, ImapError>
+  /** The error imapflow reported between commands (the socket broke), if any. */
+  readonly lastError: () => ImapError | null
+  readonly attributes: Record<string, string | number>
+}
+
 /**
- * Resolves the host once under the policy, then connects to the checked address; TLS (SNI and the
- * certificate check) still uses the host name.
+ * The connect steps every IMAP connection of the application takes (sync sessions here, watching
+ * connections in ImapWatch.ts): the destination policy (the host resolved once under it, then the
+ * checked address; TLS SNI and the certificate check still use the host name), the client options
+ * with the size limits, the bounded connect + login, and the scope that logs out.
  */
-const connectChecked = (options: ImapConnectOptions, destinations: ImapDestinationsShape, limits: ImapLimits) =>
+export const openClient = (
+  options: ImapConnectOptions,
+  destinations: ImapDestinationsShape,
+  limits: ImapLimits,
+  tuning: ClientTuning = {}
+): Effect.Effect<OpenClient, ImapConnectionError | ImapAuthenticationError | ImapProtocolError, Scope.Scope> =>
   Effect.flatMap(destinations.resolve(options.host), (destination) => {
     const servername = destination.servername ?? options.tls?.servername
-    return connect(
+    return openResolved(
       {
         ...options,
         host: destination.address,
         tls: { ...options.tls, ...(servername === undefined ? {} : { servername }) }
       },
-      limits
+      limits,
+      tuning
     )
   })
 
-const connect = (options: ImapConnectOptions, limits: ImapLimits) =>
+const openResolved = (options: ImapConnectOptions, limits: ImapLimits, tuning: ClientTuning) =>
   Effect.gen(function* () {
     const secret = credentialSecret(options)
-    // vanishedSince() collects VANISHED (EARLIER) UIDs here while its UID FETCH runs
-    let vanishedCollector: Set<number> | null = null
-    const client = new ImapFlow(
-      clientOptions(options, limits, (event) => {
-        if (vanishedCollector !== null && event.vanished && event.uid !== undefined) vanishedCollector.add(event.uid)
-      })
-    )
+    const client = new ImapFlow(clientOptions(options, limits, tuning))
     // imapflow emits 'error' when the socket breaks between commands; without a listener
     // Node would crash the process. The next command reports the failure instead.
     let lastError: ImapError | null = null
@@ -372,7 +390,6 @@ const connect = (options: ImapConnectOptions, limits: ImapLimits) =>
 
     const attributes = { "imap.host": options.host, "imap.port": options.port, "imap.security": options.security }
 
-    /** Runs one imapflow call; interruption closes the connection (imapflow has no AbortSignal). */
     const call = <A>(command: string, f: () => Promise<A>, path?: string): Effect.Effect<A, ImapError> =>
       Effect.tryPromise({
         try: (signal) => {
@@ -416,6 +433,18 @@ const connect = (options: ImapConnectOptions, limits: ImapLimits) =>
       }),
       Effect.withSpan("imap.connect", { attributes })
     )
+    return { client, call, lastError: () => lastError, attributes } satisfies OpenClient
+  })
+
+const connectChecked = (options: ImapConnectOptions, destinations: ImapDestinationsShape, limits: ImapLimits) =>
+  Effect.gen(function* () {
+    // vanishedSince() collects VANISHED (EARLIER) UIDs here while its UID FETCH runs
+    let vanishedCollector: Set<number> | null = null
+    const { client, call, attributes } = yield* openClient(options, destinations, limits, {
+      onExpunge: (event) => {
+        if (vanishedCollector !== null && event.vanished && event.uid !== undefined) vanishedCollector.add(event.uid)
+      }
+    })
 
     /*
      * Namespaces. imapflow's normalizePath puts the personal namespace prefix (`client.namespace.prefix`,

@@ -13,13 +13,15 @@ import { RulesLive } from "../rules/RulesLive.ts"
 import { ImportLive, ImportUploadCleanupLive } from "../import/ImportLive.ts"
 import { SearchConfig } from "../search/SearchConfig.ts"
 import { SyncSchedulerWorkerLive, SyncLive } from "../sync/SyncLive.ts"
+import { WatchLocalWorkerLive } from "../watch/WatchLive.ts"
 import { type ProcessorServices, processorList } from "./processors.ts"
 
 /** Every processor the worker runs. */
 export const WorkerLive = Layer.mergeAll(
   WorkerRuntimeLive<ProcessorServices>(processorList).pipe(Layer.provide(WorkerIdentity.layer)),
   SyncSchedulerWorkerLive,
-  ImportUploadCleanupLive
+  ImportUploadCleanupLive,
+  WatchLocalWorkerLive
 ).pipe(
   Layer.provide(SyncLive),
   Layer.provide(RulesLive),

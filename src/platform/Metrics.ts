@@ -73,6 +73,19 @@ export const imapSlotWaitDuration = Metric.histogram("imap_connection_slot_wait_
   description: "Time spent waiting for a per-account IMAP connection slot, in seconds, by outcome",
   boundaries: [0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60]
 })
+export const watchAccounts = Metric.gauge("watch_accounts", {
+  description: "Accounts this worker watches (connected or reconnecting)"
+})
+export const watchConnections = Metric.gauge("watch_connections", {
+  description: "Open watching IMAP connections of this worker, by mode (notify, idle)"
+})
+export const watchReconnects = Metric.counter("watch_reconnects_total", {
+  description: "Watching connections re-established after they broke, by reason"
+})
+export const watchLag = Metric.histogram("watch_lag_seconds", {
+  description: "From a change heard on a watching connection to its targeted sync having stored it",
+  boundaries: [0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300]
+})
 
 export const dbPoolConnections = Metric.gauge("db_pool_connections", {
   description: "Open connections of each database pool (app, system) by state: in_use (checked out) or idle"
@@ -116,6 +129,13 @@ export const metricCatalogue: ReadonlyArray<{
   { metric: aiTokenBudgetExhausted, labels: ["kind"], exportedBy: ["worker"] },
   { metric: imapSlotWaits, labels: ["outcome"], exportedBy: ["api", "worker"] },
   { metric: imapSlotWaitDuration, labels: ["outcome"], exportedBy: ["api", "worker"] },
+  { metric: watchAccounts, labels: [], exportedBy: ["worker"] },
+  { metric: watchLeasedAccounts, labels: [], exportedBy: ["worker"] },
+  { metric: watchLiveWorkers, labels: [], exportedBy: ["worker"] },
+  { metric: watchLeaseEvents, labels: ["event"], exportedBy: ["worker"] },
+  { metric: watchConnections, labels: ["mode"], exportedBy: ["worker"] },
+  { metric: watchReconnects, labels: ["reason"], exportedBy: ["worker"] },
+  { metric: watchLag, labels: [], exportedBy: ["worker"] },
   { metric: dbPoolConnections, labels: ["pool", "state"], exportedBy: ["api", "worker"] },
   { metric: dbPoolWaiting, labels: ["pool"], exportedBy: ["api", "worker"] },
   { metric: dbPoolAcquireDuration, labels: ["pool"], exportedBy: ["api", "worker"] },

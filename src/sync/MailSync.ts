@@ -72,6 +72,23 @@ export interface SyncAttempt {
    * ends with `exceeded` (code `soft_time_limit`); the next attempt continues from the checkpoint.
    */
   readonly softTimeLimit?: Pick<SoftTimeLimit, "passed" | "exceeded">
+  /**
+   * A targeted sync (a watcher heard a change there): only these mailboxes, after the mailbox list.
+   * When none of them is among the listed selectable mailboxes (renamed, or a name the watcher
+   * could not map), the whole account is synced instead.
+   */
+  readonly mailboxes?: ReadonlyArray<string>
+}
+
+/** The mailboxes a sync goes through: the targeted ones when any of them is listed, else all. */
+export const targetMailboxes = <M extends { readonly path: string }>(
+  selectable: ReadonlyArray<M>,
+  targets: ReadonlyArray<string> | undefined
+): ReadonlyArray<M> => {
+  if (targets === undefined) return selectable
+  const wanted = new Set(targets)
+  const chosen = selectable.filter((mailbox) => wanted.has(mailbox.path))
+  return chosen.length > 0 ? chosen : selectable
 }
 
 const notStopped: Effect.Effect<boolean> = Effect.succeed(false)
@@ -810,9 +827,12 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
             const listed = yield* session.listMailboxes({ status: true }).pipe(step("list", null))
             const rows = yield* store.syncMailboxList(owner, account.id, listed).pipe(step("store_mailboxes", null))
             const byPath = new Map(listed.map((mailbox) => [mailbox.path, mailbox]))
-            const selectable = rows
-              .filter((mailbox) => mailbox.selectable)
-              .sort((a, b) => mailboxOrder(a) - mailboxOrder(b) || a.path.localeCompare(b.path))
+            const selectable = targetMailboxes(
+              rows
+                .filter((mailbox) => mailbox.selectable)
+                .sort((a, b) => mailboxOrder(a) - mailboxOrder(b) || a.path.localeCompare(b.path)),
+              attempt.mailboxes
+            )
             stats.mailboxes = selectable.length
             let index = 0
             for (const mailbox of selectable) {

@@ -1,6 +1,5 @@
 import { Effect } from "effect"
-import type { AccountId } from "../contract/accounts/Account.ts"
-import { MailSyncJob } from "../contract/jobs/MailSyncJob.ts"
+import { MailSyncJob, type SyncPayload } from "../contract/jobs/MailSyncJob.ts"
 import { CurrentJob, currentOwner } from "../jobs/CurrentJob.ts"
 import { makeProcessor } from "../jobs/JobProcessor.ts"
 import { MailSync } from "./MailSync.ts"
@@ -10,7 +9,7 @@ export const MailSyncProcessor = makeProcessor(
   MailSyncJob,
   Effect.gen(function* () {
     const sync = yield* MailSync
-    return (payload: { readonly accountId: AccountId }) =>
+    return (payload: SyncPayload) =>
       Effect.gen(function* () {
         const job = yield* CurrentJob
         const owner = yield* currentOwner
@@ -18,7 +17,8 @@ export const MailSyncProcessor = makeProcessor(
           attempt: job.attempt,
           maxAttempts: job.maxAttempts,
           progress: job.progress,
-          softTimeLimit: job.softTimeLimit
+          softTimeLimit: job.softTimeLimit,
+          ...(payload.mailboxes === undefined ? {} : { mailboxes: payload.mailboxes })
         })
       })
   })

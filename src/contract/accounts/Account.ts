@@ -56,6 +56,14 @@ export type CreateAccountRequest = typeof CreateAccountRequest.Type
  * Every field optional; a change of host, port, security, username or password is verified first.
  * A change of a credential-bound field must carry the credential too (see `credentialBoundFields`).
  */
+/**
+ * Folders (besides INBOX) watched by IDLE when the server offers no NOTIFY; the worker uses at most
+ * WATCH_MAX_IDLE_FOLDERS of them. With NOTIFY every folder is watched anyway.
+ */
+export const WatchFolders = Schema.Array(
+  Schema.String.pipe(Schema.check(Schema.isMinLength(1), Schema.isMaxLength(1_000)))
+).pipe(Schema.check(Schema.isMaxLength(20)))
+
 export const UpdateAccountRequest = Schema.Struct({
   label: Schema.optionalKey(Label),
   host: Schema.optionalKey(Host),
@@ -63,7 +71,8 @@ export const UpdateAccountRequest = Schema.Struct({
   security: Schema.optionalKey(Security),
   username: Schema.optionalKey(Username),
   password: Schema.optionalKey(Password),
-  syncIntervalMinutes: Schema.optionalKey(Schema.NullOr(SyncInterval))
+  syncIntervalMinutes: Schema.optionalKey(Schema.NullOr(SyncInterval)),
+  watchFolders: Schema.optionalKey(WatchFolders)
 })
 export type UpdateAccountRequest = typeof UpdateAccountRequest.Type
 
@@ -170,6 +179,8 @@ export class AccountView extends Schema.Class<AccountView>("MailAccount")({
   /** The OAuth2 provider's configured name (`google`, `microsoft`, ...); null for a password account. */
   oauthProvider: Schema.NullOr(Schema.String),
   syncIntervalMinutes: Schema.NullOr(Schema.Int),
+  /** Folders IDLEd on besides INBOX when the server has no NOTIFY (PATCH `watchFolders`). */
+  watchFolders: Schema.Array(Schema.String),
   status: AccountStatus,
   /** Why the status is not `active` (the server's words for `auth_failed`). */
   statusMessage: Schema.NullOr(Schema.String),

@@ -2,8 +2,18 @@ import { Schema } from "effect"
 import { AccountId } from "../accounts/Account.ts"
 import { defineJobKind } from "./JobKind.ts"
 
-/** Only the account id travels through the queue: the worker reads and decrypts the rest itself. */
-export const SyncPayload = Schema.Struct({ accountId: AccountId })
+/** A mailbox path named by a targeted sync (bounded: they come from the IMAP server). */
+const MailboxPath = Schema.String.pipe(Schema.check(Schema.isMaxLength(1_000)))
+
+/**
+ * Only the account id travels through the queue: the worker reads and decrypts the rest itself.
+ * `mailboxes`: a targeted sync (queued by the watchers, src/watch/): only these mailboxes are
+ * synced, after the mailbox list; absent (every payload before it existed) = the whole account.
+ */
+export const SyncPayload = Schema.Struct({
+  accountId: AccountId,
+  mailboxes: Schema.optionalKey(Schema.Array(MailboxPath).pipe(Schema.check(Schema.isMaxLength(100))))
+})
 export type SyncPayload = typeof SyncPayload.Type
 
 const Count = Schema.Int.pipe(Schema.check(Schema.isGreaterThanOrEqualTo(0)))

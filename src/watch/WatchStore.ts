@@ -1,0 +1,74 @@
+import { Context, Effect, Layer, Option, Schema } from "effect"
+import { SqlClient } from "effect/sql"
+import { AccountId } from "../contract/accounts/Account.ts"
+import { UserId } from "../contract/users/UserId.ts"
+import { type DatabaseError, decodeRows, fromSqlError } from "../platform/Database.ts"
+import { UserScope } from "../users/UserScope.ts"
+
+/** An account a watcher may watch: its owner and the folders to IDLE on without NOTIFY (migration 0067). */
+export interface WatchTarget {
+  readonly id: AccountId
+  readonly userId: UserId
+  readonly watchFolders: ReadonlyArray<string>
+}
+
+const TargetRow = Schema.Struct({
+  id: AccountId,
+  user_id: UserId,
+  watch_folders: Schema.Array(Schema.String)
+})
+
+const toTarget = (row: typeof TargetRow.Type): WatchTarget => ({
+  id: row.id,
+  userId: row.user_id,
+  watchFolders: row.watch_folders
+})
+
+/**
+ * What the watchers read of the accounts (system scope: a watcher has no user). Watchable: `active`
+ * or `unreachable` (a server that comes back is watched again); never `auth_failed` (only the user
+ * can fix the password) nor `disabled`.
+ */
+export class WatchStore extends Context.Service<
+  WatchStore,
+  {
+    readonly watchable: Effect.Effect<ReadonlyArray<WatchTarget>, DatabaseError>
+    readonly target: (id: AccountId) => Effect.Effect<Option.Option<WatchTarget>, DatabaseError>
+  }
+>()("mail-helper/WatchStore") {
+  static readonly layer = Layer.effect(
+    WatchStore,
+    Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      const scope = yield* UserScope
+      const decode = decodeRows(TargetRow)
+
+      const watchable = scope
+        .system(
+          "WatchStore.watchable",
+          sql`SELECT id, user_id, watch_folders FROM mail_accounts
+              WHERE status IN ('active', 'unreachable') ORDER BY id`
+        )
+        .pipe(
+          Effect.flatMap(decode),
+          Effect.map((rows) => rows.map(toTarget)),
+          Effect.mapError(fromSqlError)
+        )
+
+      const target = (id: AccountId) =>
+        scope
+          .system(
+            "WatchStore.target",
+            sql`SELECT id, user_id, watch_folders FROM mail_accounts
+                WHERE id = ${id} AND status IN ('active', 'unreachable')`
+          )
+          .pipe(
+            Effect.flatMap(decode),
+            Effect.map((rows) => Option.map(Option.fromNullishOr(rows[0]), toTarget)),
+            Effect.mapError(fromSqlError)
+          )
+
+      return WatchStore.of({ watchable, target })
+    })
+  )
+}

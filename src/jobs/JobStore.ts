@@ -107,6 +107,14 @@ export interface AttemptInfo {
   readonly startedAt: Date
 }
 
+const UserQueueRowSchema = Schema.Struct({
+  user_id: Schema.NullOr(Schema.String),
+  waiting: Schema.Int,
+  running: Schema.Int,
+  oldest_wait_seconds: Schema.NullOr(Schema.Number)
+})
+export type UserQueueRow = typeof UserQueueRowSchema.Type
+
 export interface JobStoreShape {
   /** Inserts a record, or returns the active job that holds the same de-duplication key. */
   readonly create: (
@@ -154,6 +162,11 @@ export interface JobStoreShape {
   ) => Effect.Effect<boolean, DatabaseError>
   readonly requestCancel: (id: string) => Effect.Effect<void, DatabaseError>
   readonly remove: (id: string) => Effect.Effect<void, DatabaseError>
+  /**
+   * Per owner with unfinished jobs (system jobs as null): waiting (queued or retrying) and running
+   * counts and the seconds the oldest queued job has waited, most waiting first. For administrators.
+   */
+  readonly userQueueStats: (limit: number) => Effect.Effect<ReadonlyArray<UserQueueRow>, DatabaseError>
   /** Deletes finished records older than the given age; returns how many. */
   readonly prune: (olderThanDays: number) => Effect.Effect<number, DatabaseError>
 }
@@ -438,6 +451,18 @@ export class JobStore extends Context.Service<JobStore, JobStoreShape>()("mail-h
       const remove = (id: string) =>
         system`DELETE FROM jobs WHERE id = ${id}`.pipe(Effect.asVoid, dbError, traced("remove"))
 
+      const decodeUserQueue = decodeRows(UserQueueRowSchema)
+      const userQueueStats = (limit: number) =>
+        system`
+          SELECT user_id,
+            (count(*) FILTER (WHERE state IN ('queued', 'retrying')))::int AS waiting,
+            (count(*) FILTER (WHERE state = 'running'))::int AS running,
+            extract(epoch FROM now() - min(created_at) FILTER (WHERE state = 'queued'))::float8 AS oldest_wait_seconds
+          FROM jobs WHERE state IN ${system.in(unfinished)}
+          GROUP BY user_id
+          ORDER BY waiting DESC, running DESC
+          LIMIT ${limit}`.pipe(Effect.flatMap(decodeUserQueue), dbError, traced("userQueueStats"))
+
       const prune = (olderThanDays: number) =>
         system<{ readonly n: number }>`
           WITH gone AS (
@@ -462,6 +487,7 @@ export class JobStore extends Context.Service<JobStore, JobStoreShape>()("mail-h
         finish,
         requestCancel,
         remove,
+        userQueueStats,
         prune
       })
     })

@@ -8,6 +8,7 @@ import { AnalyzeMailJob } from "../contract/jobs/AnalyzeMailJob.ts"
 import { EmbedMailJob } from "../contract/jobs/EmbedMailJob.ts"
 import { AnalysisRescoreJob } from "../contract/jobs/AnalysisRescoreJob.ts"
 import { ModelTrainJob } from "../contract/jobs/ModelTrainJob.ts"
+import type { WorkClass } from "../contract/jobs/JobKind.ts"
 
 export interface Enqueued {
   readonly analyze: Submitted
@@ -26,12 +27,13 @@ export interface Enqueued {
  * accepted then); the messages stay pending and the next call picks them up.
  */
 export const enqueueNewMailProcessing = (
-  ownerId: UserId
+  ownerId: UserId,
+  workClass: WorkClass = "interactive"
 ): Effect.Effect<Enqueued, QueueUnavailable | DatabaseError, Jobs> =>
   Effect.gen(function* () {
     const jobs = yield* Jobs
-    const analyze = yield* jobs.submit(AnalyzeMailJob, {}, { ownerId })
-    const embed = yield* jobs.submit(EmbedMailJob, {}, { ownerId })
+    const analyze = yield* jobs.submit(AnalyzeMailJob, {}, { ownerId, workClass })
+    const embed = yield* jobs.submit(EmbedMailJob, {}, { ownerId, workClass })
     return { analyze, embed }
   }).pipe(Effect.withSpan("enqueueNewMailProcessing"))
 
@@ -54,7 +56,8 @@ export const enqueueReembedAll = (
 ): Effect.Effect<Submitted, QueueUnavailable | DatabaseError, Jobs> =>
   Effect.gen(function* () {
     const jobs = yield* Jobs
-    return yield* jobs.submit(EmbedMailJob, { refreshBefore: requestedAt }, { ownerId })
+    // a re-embed of everything is a backlog: bulk
+    return yield* jobs.submit(EmbedMailJob, { refreshBefore: requestedAt }, { ownerId, workClass: "bulk" })
   })
 
 /**

@@ -236,7 +236,23 @@ const operationDocs: OperationDocs = {
     }
   },
   queues: {
-    overview: { summary: "Queue overview", description: "Job counts per queue and state. Administrators only." }
+    overview: {
+      summary: "Queue overview",
+      description:
+        "Job counts per queue and state, workers, kinds, active jobs and, per user, waiting and running jobs with" +
+        " the oldest wait. Administrators only."
+    },
+    jobLimits: {
+      summary: "A user's job limits",
+      description:
+        "Jobs of each kind the user may run at once (kinds not listed take JOB_USER_CONCURRENCY). Administrators only."
+    },
+    setJobLimits: {
+      summary: "Set a user's job limits",
+      description:
+        "Replaces the user's limits per kind; a job past its owner's limit waits (`waiting: quota`) without using" +
+        " an attempt. Administrators only."
+    }
   },
   oauth: {
     providers: {

@@ -7,10 +7,14 @@ const choices = {
   active: { shows: "jobs running now, with their worker and progress", empty: "no active jobs" },
   stats: { shows: "jobs per queue and state, and the workers consuming each queue", empty: "no queues" },
   registered: { shows: "the job kinds this version knows, with their limits", empty: "no registered job kinds" },
-  workers: { shows: "live worker connections per queue", empty: "no live workers" }
+  workers: { shows: "live worker connections per queue", empty: "no live workers" },
+  users: {
+    shows: "per user: waiting and running jobs and the oldest wait",
+    empty: "no user has jobs waiting or running"
+  }
 } as const
 type Choice = keyof typeof choices
-const names = ["active", "stats", "registered", "workers"] as const satisfies ReadonlyArray<Choice>
+const names = ["active", "stats", "registered", "workers", "users"] as const satisfies ReadonlyArray<Choice>
 
 const print = (what: Choice, rows: ReadonlyArray<unknown>, json: boolean) =>
   json
@@ -42,6 +46,10 @@ export const InspectCommand = Command.make(
           return yield* print(what, yield* inspector.active, json)
         case "workers":
           return yield* print(what, yield* inspector.workers, json)
+        case "users":
+          return yield* print(what, yield* inspector.users, json)
       }
     })
-).pipe(Command.withDescription("Show registered job kinds, queue statistics, active jobs or live workers"))
+).pipe(
+  Command.withDescription("Show registered job kinds, queue statistics, active jobs, live workers or per-user queues")
+)

@@ -2,7 +2,7 @@ import type { Queue } from "bullmq"
 import { Context, Duration, Effect, Layer, Option } from "effect"
 import type { DatabaseError } from "../platform/Database.ts"
 import { QueueUnavailable } from "../contract/jobs/Job.ts"
-import type { ActiveJob, QueueStats, RegisteredKind, WorkerInfo } from "../contract/jobs/QueueViews.ts"
+import type { ActiveJob, QueueStats, RegisteredKind, UserQueueStats, WorkerInfo } from "../contract/jobs/QueueViews.ts"
 import { JobKinds } from "./JobKinds.ts"
 import { Jobs } from "./Jobs.ts"
 import { JobStore } from "./JobStore.ts"
@@ -18,6 +18,8 @@ export interface JobInspectorShape {
   /** Jobs BullMQ holds as active, joined with their durable records. */
   readonly active: Effect.Effect<ReadonlyArray<typeof ActiveJob.Type>, QueueUnavailable | DatabaseError>
   readonly workers: Effect.Effect<ReadonlyArray<typeof WorkerInfo.Type>, QueueUnavailable>
+  /** Per user: waiting and running jobs, and the oldest wait (from the durable records; top 200). */
+  readonly users: Effect.Effect<ReadonlyArray<typeof UserQueueStats.Type>, DatabaseError>
 }
 
 export class JobInspector extends Context.Service<JobInspector, JobInspectorShape>()("mail-helper/JobInspector") {
@@ -66,7 +68,9 @@ export class JobInspector extends Context.Service<JobInspector, JobInspectorShap
           const workers = yield* call("getWorkersCount", () => queue.getWorkersCount())
           return {
             queue: name,
-            waiting: counts["waiting"] ?? 0,
+            // with fair share every job waits in BullMQ's prioritized set (its priority is its turn):
+            // waiting counts both, as an operator means it; `prioritized` still shows the share
+            waiting: (counts["waiting"] ?? 0) + (counts["prioritized"] ?? 0),
             active: counts["active"] ?? 0,
             delayed: counts["delayed"] ?? 0,
             failed: counts["failed"] ?? 0,
@@ -122,7 +126,16 @@ export class JobInspector extends Context.Service<JobInspector, JobInspectorShap
         (perQueue) => perQueue.flat()
       )
 
-      return JobInspector.of({ registered, stats, active, workers })
+      const users = Effect.map(store.userQueueStats(200), (rows) =>
+        rows.map((row) => ({
+          userId: row.user_id,
+          waiting: row.waiting,
+          running: row.running,
+          oldestWaitSeconds: row.oldest_wait_seconds
+        }))
+      )
+
+      return JobInspector.of({ registered, stats, active, workers, users })
     })
   )
 }

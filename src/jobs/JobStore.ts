@@ -107,11 +107,27 @@ export interface AttemptInfo {
   readonly startedAt: Date
 }
 
+const UserQueueRowSchema = Schema.Struct({
+  user_id: Schema.NullOr(Schema.String),
+  waiting: Schema.Int,
+  running: Schema.Int,
+  oldest_wait_seconds: Schema.NullOr(Schema.Number)
+})
+export type UserQueueRow = typeof UserQueueRowSchema.Type
+
 export interface JobStoreShape {
   /** Inserts a record, or returns the active job that holds the same de-duplication key. */
   readonly create: (
     job: NewJob
   ) => Effect.Effect<{ readonly record: JobRecord; readonly created: boolean }, DatabaseError>
+  /**
+   * `create` for jobs of one owner at once: one INSERT under the owner's row-level security; a job
+   * whose key an active job holds gets that job (looked up only when some did), in the input's order.
+   */
+  readonly createMany: (
+    ownerId: UserId | null,
+    jobs: ReadonlyArray<NewJob>
+  ) => Effect.Effect<ReadonlyArray<{ readonly record: JobRecord; readonly created: boolean }>, DatabaseError>
   readonly get: (ownerId: UserId, id: string) => Effect.Effect<JobRecord, JobNotFound | DatabaseError>
   readonly list: (ownerId: UserId, query: ListQuery) => Effect.Effect<ReadonlyArray<JobRecord>, DatabaseError>
   /** The owner's queued or running job of a kind that holds a (stored) de-duplication key. */
@@ -146,6 +162,11 @@ export interface JobStoreShape {
   ) => Effect.Effect<boolean, DatabaseError>
   readonly requestCancel: (id: string) => Effect.Effect<void, DatabaseError>
   readonly remove: (id: string) => Effect.Effect<void, DatabaseError>
+  /**
+   * Per owner with unfinished jobs (system jobs as null): waiting (queued or retrying) and running
+   * counts and the seconds the oldest queued job has waited, most waiting first. For administrators.
+   */
+  readonly userQueueStats: (limit: number) => Effect.Effect<ReadonlyArray<UserQueueRow>, DatabaseError>
   /** Deletes finished records older than the given age; returns how many. */
   readonly prune: (olderThanDays: number) => Effect.Effect<number, DatabaseError>
 }
@@ -239,6 +260,38 @@ export class JobStore extends Context.Service<JobStore, JobStoreShape>()("mail-h
           }
           return yield* Effect.die(new Error(`job de-duplication kept racing for kind ${job.kind}`))
         }).pipe(dbError, Effect.withSpan("JobStore.create", { attributes: { "job.kind": job.kind } }, perJobSpan))
+
+      const createMany = (ownerId: UserId | null, jobs: ReadonlyArray<NewJob>) =>
+        Effect.gen(function* () {
+          if (jobs.length === 0) return []
+          const rows = jobs.map((job) => ({
+            id: job.id,
+            user_id: ownerId,
+            kind: job.kind,
+            payload: job.payload,
+            max_attempts: job.maxAttempts,
+            deduplication_key: job.deduplicationKey,
+            trace_id: job.traceId
+          }))
+          const inserted = yield* sql`
+            INSERT INTO jobs (id, user_id, kind, payload, max_attempts, deduplication_key, trace_id)
+            SELECT v.id, v.user_id, v.kind, v.payload, v.max_attempts, v.deduplication_key, v.trace_id
+            FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb)
+              AS v(id uuid, user_id uuid, kind text, payload jsonb, max_attempts integer, deduplication_key text,
+                trace_id text)
+            ON CONFLICT (kind, deduplication_key)
+              WHERE deduplication_key IS NOT NULL AND state IN ('queued', 'running', 'retrying')
+            DO NOTHING
+            RETURNING *`.pipe(Effect.flatMap(records), asOwner(ownerId), dbError)
+          const byId = new Map(inserted.map((record) => [record.view.id, record]))
+          const result: Array<{ record: JobRecord; created: boolean }> = []
+          for (const job of jobs) {
+            const record = byId.get(job.id)
+            // a key held by an active job (or by an earlier job of this batch): that job, as `create` answers
+            result.push(record === undefined ? yield* create(job) : { record, created: true })
+          }
+          return result
+        }).pipe(Effect.withSpan("JobStore.createMany", { attributes: { "jobs.count": jobs.length } }, perJobSpan))
 
       const get = (ownerId: UserId, id: string) =>
         sql`SELECT * FROM jobs WHERE id = ${id} AND user_id = ${ownerId}`.pipe(
@@ -398,6 +451,18 @@ export class JobStore extends Context.Service<JobStore, JobStoreShape>()("mail-h
       const remove = (id: string) =>
         system`DELETE FROM jobs WHERE id = ${id}`.pipe(Effect.asVoid, dbError, traced("remove"))
 
+      const decodeUserQueue = decodeRows(UserQueueRowSchema)
+      const userQueueStats = (limit: number) =>
+        system`
+          SELECT user_id,
+            (count(*) FILTER (WHERE state IN ('queued', 'retrying')))::int AS waiting,
+            (count(*) FILTER (WHERE state = 'running'))::int AS running,
+            extract(epoch FROM now() - min(created_at) FILTER (WHERE state = 'queued'))::float8 AS oldest_wait_seconds
+          FROM jobs WHERE state IN ${system.in(unfinished)}
+          GROUP BY user_id
+          ORDER BY waiting DESC, running DESC
+          LIMIT ${limit}`.pipe(Effect.flatMap(decodeUserQueue), dbError, traced("userQueueStats"))
+
       const prune = (olderThanDays: number) =>
         system<{ readonly n: number }>`
           WITH gone AS (
@@ -410,6 +475,7 @@ export class JobStore extends Context.Service<JobStore, JobStoreShape>()("mail-h
 
       return JobStore.of({
         create,
+        createMany,
         get,
         list,
         findActive,
@@ -421,6 +487,7 @@ export class JobStore extends Context.Service<JobStore, JobStoreShape>()("mail-h
         finish,
         requestCancel,
         remove,
+        userQueueStats,
         prune
       })
     })

@@ -1,6 +1,6 @@
 import { Queue } from "bullmq"
 import { createHash } from "node:crypto"
-import { Context, Duration, Effect, Layer, Option, Schema, type Scope, Stream } from "effect"
+import { Context, Duration, Effect, Layer, Option, Schema, type Scope, Stream, type Tracer } from "effect"
 import { HttpTraceContext } from "effect/http"
 import type { DatabaseError } from "../platform/Database.ts"
 import { perJobSpan } from "../platform/Telemetry.ts"
@@ -14,13 +14,15 @@ import {
   type JobNotFound,
   type JobState,
   type JobView,
+  type JobWaiting,
   QueueUnavailable,
   type SubmitRateLimited,
   UnknownJobKind
 } from "../contract/jobs/Job.ts"
 import { backoffStrategyName, cancelChannel, type JobEnvelope } from "./JobEnvelope.ts"
 import { type JobEvent, JobEvents } from "./JobEvents.ts"
-import type { AnyJobKind, JobKind } from "../contract/jobs/JobKind.ts"
+import { type AnyJobKind, type JobKind, lowerClass, type WorkClass } from "../contract/jobs/JobKind.ts"
+import { assignScript, assignScriptSha, bands, fallbackPriority, ownerKey } from "./FairShare.ts"
 import { JobKinds } from "./JobKinds.ts"
 import { JobsConfig } from "./JobsConfig.ts"
 import { type JobRecord, type ListQuery, JobStore } from "./JobStore.ts"
@@ -37,6 +39,17 @@ export interface SubmitOptions {
   readonly timeout?: Duration.Input | undefined
   /** A soft time limit tighter than the kind's (CurrentJob.softTimeLimit); ignored unless before the hard one. */
   readonly softTimeout?: Duration.Input | undefined
+  /** A lower class than the kind's (`bulk` for an interactive kind); a higher one is ignored. */
+  readonly workClass?: WorkClass | undefined
+}
+
+/** Why a queued job has not started: its turn has not come (fair share), or its owner's limit is reached. */
+export type Waiting = JobWaiting
+
+/** A job as GET /jobs/:id shows it: its view and why it waits, never its position among others' jobs. */
+export interface JobStatus {
+  readonly view: JobView
+  readonly waiting: Waiting
 }
 
 export interface Submitted extends JobAccepted {
@@ -88,7 +101,19 @@ export interface JobsShape {
    * still holds): the reconciler's repair for a record whose queue entry never landed or was lost.
    */
   readonly requeue: (record: JobRecord) => Effect.Effect<void, QueueUnavailable | UnknownJobKind>
+  /**
+   * Records and queues several jobs of one kind and owner at once (a sync's follow-up work): one
+   * statement under the owner's row-level security, one fair-share call, one BullMQ addBulk. Each
+   * job is de-duplicated as `submit` does; the results are in the payloads' order.
+   */
+  readonly submitMany: <P, PE, R, RE>(
+    kind: JobKind<string, P, PE, R, RE>,
+    payloads: ReadonlyArray<P>,
+    options: SubmitOptions
+  ) => Effect.Effect<ReadonlyArray<Submitted>, QueueUnavailable | DatabaseError>
   readonly get: (ownerId: UserId, id: string) => Effect.Effect<JobView, JobNotFound | DatabaseError>
+  /** The job and why it waits (a queued job only; null otherwise, or when the queue cannot say). */
+  readonly status: (ownerId: UserId, id: string) => Effect.Effect<JobStatus, JobNotFound | DatabaseError>
   readonly list: (ownerId: UserId, query: ListQuery) => Effect.Effect<ReadonlyArray<JobView>, DatabaseError>
   /** Removes a waiting job or interrupts a running one, on whichever worker holds it. */
   readonly cancel: (
@@ -148,6 +173,9 @@ export const storedDeduplicationKey = (key: string): string =>
 const nextRun = (next: number | null | undefined): Date | undefined =>
   next === undefined || next === null ? undefined : new Date(next)
 
+/** The fair-share script's answer: whether it re-based, then one turn per job. */
+const decodeTurns = Schema.decodeUnknownEffect(Schema.TupleWithRest(Schema.Tuple([Schema.Number]), [Schema.Number]))
+
 const removableStates: ReadonlyArray<string> = ["waiting", "delayed", "prioritized", "waiting-children", "paused"]
 
 /** A call to BullMQ (Redis) as an Effect; a failure, or no answer within 3 s, is QueueUnavailable naming the call. */
@@ -200,9 +228,62 @@ export class Jobs extends Context.Service<Jobs, JobsShape>()("mail-helper/Jobs")
           Effect.orDie
         )
 
+      /**
+       * The turns (BullMQ priorities) of jobs of one kind and class, one per owner in order
+       * (FairShare.ts), or none when fair share is off. Never fails: when Redis does not answer
+       * (timed out, connection down) each job gets its class's last priority and the add that
+       * follows decides, as before fair share, whether the job was queued, not sent, or unknown.
+       */
+      const assignTurns = (
+        queue: Queue,
+        kind: AnyJobKind,
+        workClass: WorkClass,
+        owners: ReadonlyArray<string | null>
+      ): Effect.Effect<ReadonlyArray<number | undefined>> => {
+        if (!config.fairShare || owners.length === 0) return Effect.succeed(owners.map(() => undefined))
+        const band = bands[workClass]
+        const keys = [redis.key("fair", kind.name), queue.keys["prioritized"] ?? "", queue.keys["delayed"] ?? ""]
+        const args = [String(band.low), String(band.high), workClass, queue.toKey(""), ...owners.map(ownerKey)]
+        const fallback = owners.map(() => fallbackPriority(workClass))
+        return Effect.tryPromise({
+          try: () =>
+            redis.client
+              .evalsha(assignScriptSha, keys.length, ...keys, ...args)
+              .catch((error: unknown) =>
+                error instanceof Error && error.message.includes("NOSCRIPT")
+                  ? redis.client.eval(assignScript, keys.length, ...keys, ...args)
+                  : Promise.reject(error)
+              ),
+          catch: (cause) => (cause instanceof Error ? cause.message : String(cause))
+        }).pipe(
+          Effect.flatMap((answer) =>
+            Effect.mapError(decodeTurns(answer), (error) => `unexpected answer: ${error.message}`)
+          ),
+          Effect.timeoutOrElse({ duration: "2 seconds", orElse: () => Effect.fail("timed out") }),
+          Effect.flatMap(([rebased, ...turns]) =>
+            rebased === 1
+              ? Effect.as(Effect.logInfo("fair-share turns re-based", { kind: kind.name, workClass }), turns)
+              : Effect.succeed(turns)
+          ),
+          Effect.catch((reason) =>
+            Effect.as(
+              Effect.logWarning("fair-share turn not assigned; the job takes its class's last turn", {
+                kind: kind.name,
+                reason
+              }),
+              fallback
+            )
+          )
+        )
+      }
+
+      const classOf = (kind: AnyJobKind, asked: WorkClass | undefined) =>
+        lowerClass(kind.workClass ?? "interactive", asked)
+
       /** BullMQ options of every job of a kind (the same for a first add and a reconciler's re-add). */
-      const addOptions = (kind: AnyJobKind, id: string) => ({
+      const addOptions = (kind: AnyJobKind, id: string, priority: number | undefined) => ({
         jobId: id,
+        ...(priority === undefined ? {} : { priority }),
         attempts: kind.retry.attempts,
         backoff: { type: backoffStrategyName },
         // BullMQ keeps finished jobs only briefly: the durable record lives in PostgreSQL
@@ -216,9 +297,9 @@ export class Jobs extends Context.Service<Jobs, JobsShape>()("mail-helper/Jobs")
        * the offline queue being off), so the job is certainly not queued; `unknown` when it was sent
        * and no answer came (timed out, or the connection dropped after sending): it may have landed.
        */
-      const addJob = (queue: Queue, kind: AnyJobKind, envelope: JobEnvelope) =>
+      const addJob = (queue: Queue, kind: AnyJobKind, envelope: JobEnvelope, priority: number | undefined) =>
         Effect.tryPromise({
-          try: () => queue.add(kind.name, envelope, addOptions(kind, envelope.jobId)),
+          try: () => queue.add(kind.name, envelope, addOptions(kind, envelope.jobId, priority)),
           catch: (cause) => (cause instanceof Error ? cause.message : String(cause))
         }).pipe(
           Effect.timeoutOption("3 seconds"),
@@ -234,27 +315,36 @@ export class Jobs extends Context.Service<Jobs, JobsShape>()("mail-helper/Jobs")
           })
         )
 
+      const envelopeOf = (
+        id: JobId,
+        encoded: unknown,
+        options: SubmitOptions,
+        span: Option.Option<Tracer.Span>
+      ): JobEnvelope => {
+        const traceparent = Option.flatMap(span, (s) =>
+          Option.fromNullishOr(HttpTraceContext.toHeaders(s)["traceparent"])
+        )
+        return {
+          jobId: id,
+          payload: encoded,
+          ownerId: options.ownerId,
+          ...Option.match(traceparent, { onNone: () => ({}), onSome: (value) => ({ traceparent: value }) }),
+          ...(options.timeout === undefined
+            ? {}
+            : { timeoutMillis: Duration.toMillis(Duration.fromInputUnsafe(options.timeout)) }),
+          ...(options.softTimeout === undefined
+            ? {}
+            : { softTimeoutMillis: Duration.toMillis(Duration.fromInputUnsafe(options.softTimeout)) })
+        }
+      }
+
       const submit = <P, PE, R, RE>(kind: JobKind<string, P, PE, R, RE>, payload: P, options: SubmitOptions) =>
         Effect.gen(function* () {
           const queue = yield* registeredQueue(kind)
           const encoded = yield* encodePayload(kind, payload)
           const span = yield* Effect.option(Effect.currentSpan)
-          const traceparent = Option.flatMap(span, (s) =>
-            Option.fromNullishOr(HttpTraceContext.toHeaders(s)["traceparent"])
-          )
           const id = JobId.make(crypto.randomUUID())
-          const envelope: JobEnvelope = {
-            jobId: id,
-            payload: encoded,
-            ownerId: options.ownerId,
-            ...Option.match(traceparent, { onNone: () => ({}), onSome: (value) => ({ traceparent: value }) }),
-            ...(options.timeout === undefined
-              ? {}
-              : { timeoutMillis: Duration.toMillis(Duration.fromInputUnsafe(options.timeout)) }),
-            ...(options.softTimeout === undefined
-              ? {}
-              : { softTimeoutMillis: Duration.toMillis(Duration.fromInputUnsafe(options.softTimeout)) })
-          }
+          const envelope = envelopeOf(id, encoded, options, span)
           // The record's commit and the queue add form one critical section that an interruption
           // (a client resetting its connection, a request timeout) cannot split: it waits for the
           // section, bounded by one statement and the add's 3 s timeout. A process that dies inside
@@ -284,7 +374,8 @@ export class Jobs extends Context.Service<Jobs, JobsShape>()("mail-helper/Jobs")
                 { jobId: id, state: "queued", progress: null },
                 { ownerId: options.ownerId, kind: kind.name }
               )
-              const added = yield* addJob(queue, kind, envelope)
+              const [priority] = yield* assignTurns(queue, kind, classOf(kind, options.workClass), [options.ownerId])
+              const added = yield* addJob(queue, kind, envelope, priority)
               const state: JobState = "queued"
               const accepted = { jobId: id, state, created }
               if (added._tag === "added") return accepted
@@ -318,6 +409,103 @@ export class Jobs extends Context.Service<Jobs, JobsShape>()("mail-helper/Jobs")
           )
         }).pipe(Effect.withSpan("Jobs.submit", { attributes: { "job.kind": kind.name } }, perJobSpan))
 
+      const submitMany = <P, PE, R, RE>(
+        kind: JobKind<string, P, PE, R, RE>,
+        payloads: ReadonlyArray<P>,
+        options: SubmitOptions
+      ) =>
+        Effect.gen(function* () {
+          if (payloads.length === 0) return []
+          const queue = yield* registeredQueue(kind)
+          const span = yield* Effect.option(Effect.currentSpan)
+          const jobs = yield* Effect.forEach(payloads, (payload) =>
+            Effect.map(encodePayload(kind, payload), (encoded) => {
+              const id = JobId.make(crypto.randomUUID())
+              return {
+                envelope: envelopeOf(id, encoded, options, span),
+                record: {
+                  id,
+                  kind: kind.name,
+                  ownerId: options.ownerId,
+                  payload: encoded,
+                  maxAttempts: kind.retry.attempts,
+                  deduplicationKey:
+                    kind.deduplicationKey === undefined
+                      ? null
+                      : storedDeduplicationKey(kind.deduplicationKey(payload, options.ownerId)),
+                  traceId: Option.match(span, { onNone: () => null, onSome: (s) => s.traceId })
+                }
+              }
+            })
+          )
+          // one critical section, as in `submit`: records committed, then every queue entry
+          return yield* Effect.uninterruptible(
+            Effect.gen(function* () {
+              const created = yield* store.createMany(
+                options.ownerId,
+                jobs.map((job) => job.record)
+              )
+              const fresh = jobs.filter((_, index) => created[index]?.created === true)
+              const turns = yield* assignTurns(
+                queue,
+                kind,
+                classOf(kind, options.workClass),
+                fresh.map(() => options.ownerId)
+              )
+              const accepted = created.map(({ record, created }) => ({
+                jobId: record.view.id,
+                state: created ? ("queued" as const) : record.view.state,
+                created
+              }))
+              if (fresh.length === 0) return accepted
+              const added = yield* Effect.tryPromise({
+                try: () =>
+                  queue.addBulk(
+                    fresh.map((job, index) => ({
+                      name: kind.name,
+                      data: job.envelope,
+                      opts: addOptions(kind, job.envelope.jobId, turns[index])
+                    }))
+                  ),
+                catch: (cause) => (cause instanceof Error ? cause.message : String(cause))
+              }).pipe(
+                Effect.timeoutOrElse({ duration: "5 seconds", orElse: () => Effect.fail("timed out") }),
+                Effect.match({ onSuccess: () => undefined, onFailure: (reason) => reason })
+              )
+              if (added === undefined) return accepted
+              if (!/Stream isn't writeable|enableOfflineQueue/.test(added)) {
+                yield* Effect.logWarning(
+                  "bulk queue add unconfirmed; the jobs are accepted and the reconciler ensures them",
+                  {
+                    kind: kind.name,
+                    jobs: fresh.length,
+                    reason: added
+                  }
+                )
+                return accepted
+              }
+              // certainly not queued: withdraw the new records (or, if that fails too, leave them to the reconciler)
+              const withdrawn = yield* Effect.forEach(fresh, (job) => store.remove(job.envelope.jobId), {
+                discard: true
+              }).pipe(
+                Effect.as(true),
+                Effect.catch((error) =>
+                  Effect.as(
+                    Effect.logWarning("records of unqueued jobs not withdrawn; the reconciler will queue them", {
+                      error: error.message
+                    }),
+                    false
+                  )
+                )
+              )
+              if (!withdrawn) return accepted
+              return yield* new QueueUnavailable({ message: `job queue unavailable (addBulk: ${added})` })
+            })
+          )
+        }).pipe(
+          Effect.withSpan("Jobs.submitMany", { attributes: { "job.kind": kind.name, "jobs.count": payloads.length } })
+        )
+
       const admit = (ownerId: UserId) => limiter.take(ownerId)
 
       const submitForUser = <P, PE, R, RE>(
@@ -338,10 +526,32 @@ export class Jobs extends Context.Service<Jobs, JobsShape>()("mail-helper/Jobs")
             payload: record.payload,
             ownerId: record.ownerId
           }
-          yield* queueCall("add", () => queue.add(kind.name, envelope, addOptions(kind, record.view.id)))
+          // the same priority path as a submit (the record does not keep a lowered class: the kind's)
+          const [priority] = yield* assignTurns(queue, kind, classOf(kind, undefined), [record.ownerId])
+          yield* queueCall("add", () => queue.add(kind.name, envelope, addOptions(kind, record.view.id, priority)))
         })
 
       const get = (ownerId: UserId, id: string) => Effect.map(store.get(ownerId, id), (record) => record.view)
+
+      const status = (ownerId: UserId, id: string) =>
+        Effect.gen(function* () {
+          const view = yield* get(ownerId, id)
+          if (view.state !== "queued") return { view, waiting: null }
+          const queue = queues.get(view.kind)
+          if (queue === undefined) return { view, waiting: null }
+          // the job's own BullMQ state only: its position among other users' jobs is never shown
+          const state = yield* queueCall("getState", () => queue.getJobState(id)).pipe(
+            Effect.orElseSucceed(() => "unknown")
+          )
+          // a queued record whose entry is delayed was held back by its owner's limit (a retry's record is `retrying`)
+          const waiting: Waiting =
+            state === "delayed"
+              ? "quota"
+              : config.fairShare && (state === "prioritized" || state === "waiting")
+                ? "fair share"
+                : null
+          return { view, waiting }
+        })
 
       const list = (ownerId: UserId, query: ListQuery) =>
         Effect.map(store.list(ownerId, query), (records) => records.map((record) => record.view))
@@ -489,8 +699,10 @@ export class Jobs extends Context.Service<Jobs, JobsShape>()("mail-helper/Jobs")
         submit,
         admit,
         submitForUser,
+        submitMany,
         requeue,
         get,
+        status,
         list,
         cancel,
         cancelByKey,

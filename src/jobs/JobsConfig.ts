@@ -9,6 +9,8 @@ import { Config, Context, Effect, Layer, Option, Schema } from "effect"
  * | JOB_RECONCILE_GRACE_MS     | 60000   | a record younger than this is never touched (a submit may be in flight)  |
  * | JOB_SUBMIT_RATE_PER_MINUTE | 120     | user-initiated submits per user and minute (token refill; 0 = no limit)  |
  * | JOB_SUBMIT_BURST           | 60      | submits a user may make at once before the rate applies                   |
+ * | JOB_FAIR_SHARE             | true    | users take turns within a class (false: plain FIFO per kind; FairShare.ts)|
+ * | JOB_USER_CONCURRENCY       | 0       | running jobs per user and kind unless an admin set the user's (0 = none)  |
  *
  * MH_FAILPOINT_SUBMIT_PAUSE_MS (tests only, honoured only when NODE_ENV=test): a submit pauses this
  * long after its record is committed and before it queues the job, so a test can kill the process
@@ -20,6 +22,8 @@ export interface JobsConfigShape {
   readonly submitRatePerMinute: number
   readonly submitBurst: number
   readonly failpointSubmitPauseMillis: Option.Option<number>
+  readonly fairShare: boolean
+  readonly userConcurrency: number
 }
 
 const bounded = (name: string, min: number, max: number, fallback: number) =>
@@ -33,6 +37,8 @@ export const jobsConfig = Effect.gen(function* () {
   const reconcileGraceMillis = yield* bounded("JOB_RECONCILE_GRACE_MS", 0, 86_400_000, 60_000)
   const submitRatePerMinute = yield* bounded("JOB_SUBMIT_RATE_PER_MINUTE", 0, 1_000_000, 120)
   const submitBurst = yield* bounded("JOB_SUBMIT_BURST", 1, 1_000_000, 60)
+  const fairShare = yield* Config.Boolean("JOB_FAIR_SHARE").pipe(Config.withDefault(true))
+  const userConcurrency = yield* bounded("JOB_USER_CONCURRENCY", 0, 100_000, 0)
   // a failpoint must never be reachable in a deployment: outside tests the variable is not even read
   const failpointSubmitPauseMillis =
     environment === "test"
@@ -40,7 +46,15 @@ export const jobsConfig = Effect.gen(function* () {
           Option.filter((millis) => millis > 0)
         )
       : Option.none<number>()
-  return { reconcileIntervalMillis, reconcileGraceMillis, submitRatePerMinute, submitBurst, failpointSubmitPauseMillis }
+  return {
+    reconcileIntervalMillis,
+    reconcileGraceMillis,
+    submitRatePerMinute,
+    submitBurst,
+    failpointSubmitPauseMillis,
+    fairShare,
+    userConcurrency
+  }
 })
 
 export class JobsConfig extends Context.Service<JobsConfig, JobsConfigShape>()("mail-helper/JobsConfig") {

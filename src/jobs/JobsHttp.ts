@@ -35,7 +35,10 @@ export const JobsHttpLive = HttpApiBuilder.group(
         }).pipe(Effect.catchTag("DatabaseError", unavailable))
       )
       .handle("get", ({ params }) =>
-        CurrentUser.use((user) => jobs.get(user.id, params.id)).pipe(Effect.catchTag("DatabaseError", unavailable))
+        CurrentUser.use((user) => jobs.status(user.id, params.id)).pipe(
+          Effect.map(({ view, waiting }) => ({ ...view, waiting })),
+          Effect.catchTag("DatabaseError", unavailable)
+        )
       )
       .handle("cancel", ({ params }) =>
         CurrentUser.use((user) => jobs.cancel(user.id, params.id)).pipe(

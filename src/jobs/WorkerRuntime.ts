@@ -1,10 +1,10 @@
-import { type Job, UnrecoverableError, Worker } from "bullmq"
+import { DelayedError, type Job, UnrecoverableError, Worker } from "bullmq"
 import { Cause, Context, Duration, Effect, Exit, Fiber, Layer, Metric, Option, Schedule, Schema } from "effect"
 import { Headers, HttpTraceContext } from "effect/http"
 import { hostname } from "node:os"
 import { AppConfig } from "../platform/Config.ts"
 import { type DatabaseError, logDatabaseError } from "../platform/Database.ts"
-import { jobDuration, jobsCompleted } from "../platform/Metrics.ts"
+import { jobDuration, jobsCompleted, jobWait } from "../platform/Metrics.ts"
 import { Redis } from "../platform/Redis.ts"
 import { perJobSpan } from "../platform/Telemetry.ts"
 import { CurrentJob, type ProgressUpdate } from "./CurrentJob.ts"
@@ -16,6 +16,30 @@ import { retryDelayMillis } from "./RetryBackoff.ts"
 import type { JobProcessor } from "./JobProcessor.ts"
 import { type AttemptInfo, type ClaimedJob, JobStore, type Outcome } from "./JobStore.ts"
 import { attemptSoftLimitMillis, checkTimeLimits, makeSoftTimeLimit } from "./SoftTimeLimit.ts"
+import { bands } from "./FairShare.ts"
+import { JobLimits } from "./JobLimits.ts"
+
+/**
+ * KEYS[1] the sorted set of one user's running jobs of one kind (member job id, score the time its
+ * claim expires). ARGV[1] now, ARGV[2] the claim's expiry, ARGV[3] the job id, ARGV[4] the limit.
+ * Drops expired claims (a worker killed while running them), then claims a slot: 1, or 0 when the
+ * user runs as many jobs of the kind as the limit allows. A job that holds a slot already (handed
+ * over after a stall) keeps it.
+ */
+const claimSlotScript = `
+redis.call("ZREMRANGEBYSCORE", KEYS[1], "-inf", ARGV[1])
+if redis.call("ZSCORE", KEYS[1], ARGV[3]) then
+  redis.call("ZADD", KEYS[1], ARGV[2], ARGV[3])
+  return 1
+end
+if redis.call("ZCARD", KEYS[1]) >= tonumber(ARGV[4]) then return 0 end
+redis.call("ZADD", KEYS[1], ARGV[2], ARGV[3])
+redis.call("PEXPIREAT", KEYS[1], ARGV[2])
+return 1
+`
+
+/** How long a job past its owner's limit waits before it asks again (jittered). */
+const quotaRetryMillis = 500
 
 /** Identity of this worker process, as BullMQ and the job records show it. */
 export class WorkerIdentity extends Context.Service<WorkerIdentity, { readonly name: string }>()(
@@ -111,6 +135,7 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
       const store = yield* JobStore
       const events = yield* JobEvents
       const identity = yield* WorkerIdentity
+      const limits = yield* JobLimits
       const built = yield* Effect.all(processors)
       // a soft time limit at or after the hard one: a defect at start-up, naming the kind
       yield* Effect.try({ try: () => checkTimeLimits(built.map((p) => p.kind)), catch: (error) => error }).pipe(
@@ -345,6 +370,54 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
           Effect.annotateLogs({ kind: processor.kind.name, bullJobId: job.id ?? "" })
         )
 
+      // one labelled wait histogram per kind and class, made once
+      const waitMetrics = new Map<string, typeof jobWait>()
+      const recordWait = (job: Job, kindName: string, declared: "interactive" | "bulk") =>
+        Effect.suspend(() => {
+          // only a first start (a job held back by its owner's limit counts its whole wait): a retry's
+          // wait is its backoff, not the submit's wait
+          if (job.attemptsMade > 0 || job.stalledCounter > 0) return Effect.void
+          const workClass =
+            job.priority === undefined || job.priority === 0
+              ? declared
+              : job.priority >= bands.bulk.low
+                ? "bulk"
+                : "interactive"
+          const key = `${kindName}\u0000${workClass}`
+          let metric = waitMetrics.get(key)
+          if (metric === undefined) {
+            metric = Metric.withAttributes(jobWait, { kind: kindName, class: workClass })
+            waitMetrics.set(key, metric)
+          }
+          return Metric.update(metric, Math.max(0, Date.now() - job.timestamp) / 1000)
+        })
+
+      const slotsKey = (kindName: string, owner: string) => redis.key("fair", kindName, "running", owner)
+
+      /**
+       * The owner's per-kind limit (JobLimits): true when the job may start (and holds a slot until
+       * `releaseSlot`), false when the owner already runs as many jobs of the kind as allowed. Without
+       * an owner, without a limit, or when Redis or the database cannot say, the job starts.
+       */
+      const claimSlot = (job: Job, kindName: string, owner: string, holdMillis: number) =>
+        Effect.gen(function* () {
+          const limit = yield* limits.limitFor(owner, kindName)
+          if (limit <= 0) return true
+          const now = Date.now()
+          const answer = yield* redis.use("claim job slot", (client) =>
+            client.eval(claimSlotScript, 1, slotsKey(kindName, owner), now, now + holdMillis, job.id ?? "", limit)
+          )
+          return answer !== 0
+        }).pipe(
+          Effect.catch((error) =>
+            Effect.as(Effect.logWarning("job limit not checked; the job starts", { error: error.message }), true)
+          )
+        )
+      const releaseSlot = (kindName: string, owner: string, jobId: string) =>
+        redis
+          .use("release job slot", (client) => client.zrem(slotsKey(kindName, owner), jobId))
+          .pipe(Effect.catch((error) => Effect.logWarning("job slot not released; it expires", error.message)))
+
       const workers: Array<Worker> = []
       for (const processor of built) {
         const kind = processor.kind
@@ -354,8 +427,31 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
             () =>
               new Worker(
                 kind.name,
-                async (job) => {
-                  const exit = await runExit(processJob(processor, job))
+                async (job, token) => {
+                  const owner = Option.getOrNull(
+                    Option.flatMap(decodeEnvelope(job.data), (envelope) => Option.fromNullishOr(envelope.ownerId))
+                  )
+                  if (owner !== null) {
+                    // a claim outlives the attempt's time limit only by the lock: a worker killed while
+                    // running the job frees its slot by then at the latest
+                    const holdMillis =
+                      Duration.toMillis(Duration.fromInputUnsafe(kind.timeout)) + config.jobLockMillis * 2
+                    const admitted = await runExit(claimSlot(job, kind.name, owner, holdMillis))
+                    if (Exit.isSuccess(admitted) && !admitted.value) {
+                      // past the owner's limit: back to delayed, keeping its priority (its turn) and without
+                      // spending an attempt (BullMQ's DelayedError), so the record stays `queued` and
+                      // GET /jobs/:id says `waiting: quota`
+                      await job.moveToDelayed(
+                        Date.now() + quotaRetryMillis + Math.floor(Math.random() * quotaRetryMillis),
+                        token
+                      )
+                      throw new DelayedError()
+                    }
+                  }
+                  await runExit(recordWait(job, kind.name, kind.workClass ?? "interactive"))
+                  const exit = await runExit(processJob(processor, job)).finally(() =>
+                    owner === null || job.id === undefined ? undefined : runExit(releaseSlot(kind.name, owner, job.id))
+                  )
                   if (Exit.isFailure(exit)) throw new Error("job runtime failed")
                   const disposition = exit.value
                   switch (disposition._tag) {

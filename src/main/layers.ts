@@ -5,6 +5,7 @@ import { EventsConfig } from "../events/EventsConfig.ts"
 import { JobEvents } from "../jobs/JobEvents.ts"
 import { JobKinds } from "../jobs/JobKinds.ts"
 import { Jobs } from "../jobs/Jobs.ts"
+import { JobLimits } from "../jobs/JobLimits.ts"
 import { JobsConfig } from "../jobs/JobsConfig.ts"
 import { JobStore } from "../jobs/JobStore.ts"
 import { SubmitLimiter } from "../jobs/SubmitLimiter.ts"
@@ -34,7 +35,7 @@ export const EventsLive = EventBus.layer.pipe(Layer.provideMerge(EventsConfig.la
  * (main/mailFollowUps.ts), which are job submits: every program that submits jobs can announce.
  */
 export const JobsLive = MailFollowUpsLive.pipe(
-  Layer.provideMerge(Jobs.layer),
+  Layer.provideMerge(Layer.mergeAll(Jobs.layer, JobLimits.layerLive)),
   Layer.provideMerge(
     Layer.mergeAll(JobStore.layer, JobEvents.layer, JobKinds.layer(jobKinds), SubmitLimiter.layer).pipe(
       Layer.provideMerge(JobsConfig.layer),

@@ -19,6 +19,9 @@ import type { UserScope } from "../users/UserScope.ts"
  * A job that cannot be queued is logged: the stage's own work is saved, and the next sync (or
  * POST /rules/apply) picks the mail up again.
  */
+/** A sync run that stored more new messages than this queues its follow-up work as bulk. */
+export const bulkFollowUpThreshold = 200
+
 export const MailFollowUpsLive = Layer.effect(
   MailFollowUps,
   Effect.gen(function* () {
@@ -34,10 +37,13 @@ export const MailFollowUpsLive = Layer.effect(
       searchIndexDeferred: searchIndexInstalled,
       mailStored: ({ owner, newMessages, awaitingSearchIndex }) =>
         Effect.gen(function* () {
+          // a run that stored a backlog (an initial sync) queues its follow-ups as bulk work, so the
+          // owner's and everyone's fresh mail is analysed first (docs/jobs.md)
+          const workClass = newMessages > bulkFollowUpThreshold ? "bulk" : "interactive"
           if (searchIndexInstalled && awaitingSearchIndex) {
             // the same submit as search/SearchIndexProcessor.ts's enqueueSearchIndexing, without loading the processor
             yield* jobs
-              .submit(SearchIndexJob, {}, { ownerId: owner })
+              .submit(SearchIndexJob, {}, { ownerId: owner, workClass })
               .pipe(
                 Effect.catch((error) =>
                   Effect.logWarning("search indexing of new mail not queued; the next sync will", error.message)
@@ -55,7 +61,7 @@ export const MailFollowUpsLive = Layer.effect(
             )
           }
           if (newMessages > 0 && analysisInstalled) {
-            yield* enqueueNewMailProcessing(owner).pipe(
+            yield* enqueueNewMailProcessing(owner, workClass).pipe(
               Effect.provideService(Jobs, jobs),
               Effect.catch((error) =>
                 Effect.logWarning("analysis of new mail not queued; the next sync will", error.message)

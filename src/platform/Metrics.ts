@@ -28,6 +28,11 @@ export const jobDuration = Metric.histogram("job_duration_seconds", {
   description: "Duration of one job attempt in seconds, by kind and outcome",
   boundaries: jobBoundaries
 })
+export const jobWait = Metric.histogram("job_wait_seconds", {
+  description:
+    "Time from a job's submit to its first start in seconds, by kind and class of work (no user label: users are unbounded)",
+  boundaries: jobBoundaries
+})
 export const queueJobs = Metric.gauge("queue_jobs", {
   description: "Jobs in each BullMQ queue by state (waiting, active, delayed, failed, prioritized)"
 })
@@ -122,6 +127,7 @@ export const metricCatalogue: ReadonlyArray<{
   { metric: httpRequestDuration, labels: ["method", "route", "status"], exportedBy: ["api"] },
   { metric: jobsCompleted, labels: ["kind", "outcome"], exportedBy: ["worker"] },
   { metric: jobDuration, labels: ["kind", "outcome"], exportedBy: ["worker"] },
+  { metric: jobWait, labels: ["kind", "class"], exportedBy: ["worker"] },
   { metric: queueJobs, labels: ["queue", "state"], exportedBy: ["worker"] },
   { metric: syncMessages, labels: [], exportedBy: ["worker"] },
   { metric: syncErrors, labels: ["reason"], exportedBy: ["worker"] },

@@ -17,11 +17,12 @@ export const enqueueRulesForNewMail = (ownerId: UserId, emailIds: ReadonlyArray<
     const jobs = yield* Jobs
     if (!(yield* (yield* RuleStore).hasEnabled(ownerId))) return []
     const unique = [...new Set(emailIds)]
-    const submitted: Array<Submitted> = []
+    const payloads: Array<{ readonly trigger: "new_mail"; readonly emailIds: ReadonlyArray<string> }> = []
     for (let i = 0; i < unique.length; i += ApplyLimits.maxEmailIds) {
-      const chunk = unique.slice(i, i + ApplyLimits.maxEmailIds)
-      submitted.push(yield* jobs.submit(RulesApplyJob, { trigger: "new_mail", emailIds: chunk }, { ownerId }))
+      payloads.push({ trigger: "new_mail", emailIds: unique.slice(i, i + ApplyLimits.maxEmailIds) })
     }
+    // one batched submit (one statement, one fair-share call, one addBulk) for all the chunks
+    const submitted: ReadonlyArray<Submitted> = yield* jobs.submitMany(RulesApplyJob, payloads, { ownerId })
     return submitted
   }).pipe(
     // RuleStore needs only what the callers have (SqlClient, UserScope): built here, so the callers

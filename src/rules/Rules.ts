@@ -140,7 +140,8 @@ export class Rules extends Context.Service<Rules, RulesShape>()("mail-helper/Rul
               ...(request.since === undefined ? {} : { since: request.since }),
               confirmedCount: preview.count
             },
-            { ownerId: owner }
+            // rules on past mail are a backlog: bulk (docs/jobs.md)
+            { ownerId: owner, workClass: "bulk" }
           )
           return { jobId: submitted.jobId, state: submitted.state }
         })

@@ -1,5 +1,6 @@
 import { assert, layer } from "@effect/vitest"
 import { Queue } from "bullmq"
+import { bands } from "../../src/jobs/FairShare.ts"
 import { Context, Effect, Layer, Schedule } from "effect"
 import { MaintenanceLive } from "../../src/jobs/Maintenance.ts"
 import { JobStore } from "../../src/jobs/JobStore.ts"
@@ -69,17 +70,21 @@ layer(TestLayer, { excludeTestServices: true, timeout: "30 seconds" })("maintena
         `INSERT INTO jobs (kind, payload, max_attempts) VALUES ('debug.ping', '{"message":"stranded"}', 3) RETURNING id`
       )
       const queue = new Queue("debug.ping", { connection: redis.client, prefix: redis.prefix })
-      // no worker here: the periodic pass (every second in this test) adds the job, where it waits
+      // no worker here: the periodic pass (every second in this test) adds the job, where it waits:
+      // through the same priority path as a submit, so it takes a fair-share turn (prioritized)
       const state = yield* Effect.promise(() => queue.getJobState(id)).pipe(
         Effect.filterOrFail(
-          (state) => state === "waiting",
+          (state) => state === "prioritized",
           (state) => `still ${state}`
         ),
         Effect.retry(Schedule.spaced("100 millis")),
         Effect.timeout("10 seconds")
       )
-      assert.strictEqual(state, "waiting")
+      assert.strictEqual(state, "prioritized")
       const job = yield* Effect.promise(() => queue.getJob(id))
+      // a turn of the interactive band (FairShare.ts), not a fallback
+      assert.isAtLeast(job?.priority ?? 0, bands.interactive.low)
+      assert.isBelow(job?.priority ?? Number.POSITIVE_INFINITY, bands.interactive.high)
       assert.deepStrictEqual(job?.data, { jobId: id, payload: { message: "stranded" }, ownerId: null })
       yield* Effect.promise(() => queue.close())
     })

@@ -38,5 +38,6 @@ export const ImportKiMailHelperJob = defineJobKind({
   // the staging row is deleted when an attempt ends: a second attempt would find nothing
   retryOnTimeout: false,
   retry: { attempts: 1, initialDelay: "1 second", maxDelay: "1 second", jitter: 0 },
+  workClass: "bulk",
   userVisible: true
 })

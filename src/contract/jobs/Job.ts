@@ -46,6 +46,18 @@ export class JobView extends Schema.Class<JobView>("Job")({
   updatedAt: Schema.Date
 }) {}
 
+/**
+ * Why a queued job has not started: `fair share` while other users' turns come first (or its own
+ * earlier jobs'), `quota` while its owner runs as many jobs of the kind as their limit allows; null
+ * when it does not wait. Never a position: how many other users' jobs are ahead is not shown.
+ */
+export const JobWaiting = Schema.NullOr(Schema.Literals(["fair share", "quota"]))
+export type JobWaiting = typeof JobWaiting.Type
+
+/** A job as GET /jobs/:id shows it: the view and why it waits. */
+export const JobStatusView = Schema.Struct({ ...JobView.fields, waiting: JobWaiting })
+export type JobStatusView = typeof JobStatusView.Type
+
 /** What POST endpoints that start work answer with (202). */
 export const JobAccepted = Schema.Struct({ jobId: JobId, state: JobState })
 export type JobAccepted = typeof JobAccepted.Type

@@ -1,5 +1,18 @@
 import { type Duration, Schema } from "effect"
 
+/**
+ * How urgent a job's work is (docs/jobs.md has the table of kinds): `interactive` when a user is
+ * waiting for it (a manual sync, a rule test, fresh mail's analysis), `bulk` for backlogs (an
+ * initial sync's analysis, re-embedding, rules on past mail, imports). Interactive jobs of a kind
+ * always start before its bulk ones; within a class users take turns (src/jobs/FairShare.ts).
+ */
+export const WorkClass = Schema.Literals(["interactive", "bulk"])
+export type WorkClass = typeof WorkClass.Type
+
+/** The lower of two classes: a submit may lower its kind's class, never raise it. */
+export const lowerClass = (declared: WorkClass, asked: WorkClass | undefined): WorkClass =>
+  declared === "bulk" || asked === "bulk" ? "bulk" : "interactive"
+
 export interface RetryPolicy {
   /** Total attempts, the first one included. */
   readonly attempts: number
@@ -42,6 +55,8 @@ export interface JobKind<Name extends string, Payload, PayloadEncoded, Result, R
    * digest (Jobs.storedDeduplicationKey).
    */
   readonly deduplicationKey?: (payload: Payload, owner: string | null) => string
+  /** The kind's class of work (default interactive); a submit may lower it (SubmitOptions.workClass). */
+  readonly workClass?: WorkClass
   /** Shown in the user's job list; system jobs (clean-up) are not. */
   readonly userVisible: boolean
 }

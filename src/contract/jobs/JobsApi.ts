@@ -2,7 +2,7 @@ import { Schema } from "effect"
 import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema } from "effect/http-api"
 import { ServiceUnavailable } from "../http/ApiErrors.ts"
 import { Authentication } from "../users/CurrentUser.ts"
-import { JobAlreadyFinished, JobId, JobNotFound, JobState, JobView } from "./Job.ts"
+import { JobAlreadyFinished, JobId, JobNotFound, JobState, JobStatusView, JobView } from "./Job.ts"
 
 export const JobIdParams = { id: JobId }
 
@@ -45,7 +45,7 @@ export class JobsApi extends HttpApiGroup.make("jobs")
   .add(
     HttpApiEndpoint.get("get", "/jobs/:id", {
       params: JobIdParams,
-      success: JobView,
+      success: JobStatusView,
       error: [JobNotFound404, Unavailable503]
     })
   )

@@ -42,3 +42,12 @@ export const WorkerInfo = Schema.Struct({
   address: Schema.String,
   idleSeconds: Schema.Number
 })
+
+/** One user's share of the queues (admin only): waiting and running jobs, and the oldest wait. */
+export const UserQueueStats = Schema.Struct({
+  userId: Schema.NullOr(Schema.String),
+  waiting: Schema.Int,
+  running: Schema.Int,
+  /** Seconds the user's oldest waiting job has waited; null when none waits. */
+  oldestWaitSeconds: Schema.NullOr(Schema.Number)
+})

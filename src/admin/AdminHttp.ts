@@ -30,6 +30,15 @@ export const AdminHttpLive = HttpApiBuilder.group(
       .handle("enableUser", ({ params }) =>
         auth.enableUser(params.id).pipe(Effect.catchTag("DatabaseError", unavailable))
       )
+      .handle("listInvites", () =>
+        users.listInvites(200).pipe(
+          Effect.map((items) => ({ items })),
+          Effect.catchTag("DatabaseError", unavailable)
+        )
+      )
+      .handle("revokeInvite", ({ params }) =>
+        users.revokeInvite(params.id).pipe(Effect.catchTag("DatabaseError", unavailable))
+      )
       .handle("createInvite", ({ payload }) =>
         CurrentUser.use((admin) =>
           auth.createInvite({ createdBy: admin.id, email: payload.email, days: payload.expiresInDays })

@@ -146,6 +146,16 @@ const operationDocs: OperationDocs = {
       description: "Your tokens (never their secrets), with scopes and expiry."
     },
     revokeToken: { summary: "Revoke an API token", description: "The token stops working at once (204)." },
+    listSessions: {
+      summary: "List your sessions",
+      description:
+        "Your signed-in browsers: user agent, sign-in time, last use, expiry and which one made this request." +
+        " The id is a prefix of the hash the server stores, never the cookie."
+    },
+    revokeSession: {
+      summary: "End a session",
+      description: "Signs that browser out at once (204); 404 for an id that is not one of your sessions."
+    },
     register: {
       summary: "Register",
       description:
@@ -167,6 +177,16 @@ const operationDocs: OperationDocs = {
     createInvite: {
       summary: "Create an invite",
       description: "An invite code for registration when REGISTRATION_MODE is `invite`. Administrators only."
+    },
+    listInvites: {
+      summary: "List invites",
+      description:
+        "Every invite, newest first, with its state (pending, used, expired, revoked); never the code. Administrators only."
+    },
+    revokeInvite: {
+      summary: "Revoke an invite",
+      description:
+        "The code registers nobody from now on; 409 when it was used already, 404 for an unknown id. Administrators only."
     }
   },
   emails: {

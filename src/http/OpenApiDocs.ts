@@ -325,6 +325,13 @@ const operationDocs: OperationDocs = {
     }
   },
   rules: {
+    archiveEmail: {
+      summary: "Archive a message",
+      description:
+        "Queues a `rules.apply` run of one rule that moves the message to its account's special-use Archive" +
+        " mailbox (202 with the job); the move is logged and can be undone like any rule run's. 409 when the" +
+        " account has no Archive mailbox or the message is in it already; 404 for an unknown message."
+    },
     list: { summary: "List rules", description: "Your rules in the order they run (priority)." },
     create: {
       summary: "Create a rule",

@@ -291,7 +291,11 @@ export class UserStore extends Context.Service<UserStore, UserStoreShape>()("mai
               Effect.flatMap(decodeInvites)
             )
           )
-          .pipe(Effect.map((rows) => rows.map(inviteView)), dbError, Effect.withSpan("UserStore.listInvites"))
+          .pipe(
+            Effect.map((rows) => rows.map(inviteView)),
+            dbError,
+            Effect.withSpan("UserStore.listInvites")
+          )
 
       const revokeInvite = (id: InviteId) =>
         scope
@@ -299,9 +303,10 @@ export class UserStore extends Context.Service<UserStore, UserStoreShape>()("mai
             "UserStore.revokeInvite (admin)",
             Effect.gen(function* () {
               // the row lock orders this against a registration consuming the same code
-              const [row] = yield* sql`SELECT ${sql.literal(inviteColumns)} FROM invites WHERE id = ${id} FOR UPDATE`.pipe(
-                Effect.flatMap(decodeInvites)
-              )
+              const [row] =
+                yield* sql`SELECT ${sql.literal(inviteColumns)} FROM invites WHERE id = ${id} FOR UPDATE`.pipe(
+                  Effect.flatMap(decodeInvites)
+                )
               if (row === undefined) return Option.none()
               if (row.used_at !== null || row.revoked_at !== null) return Option.some(row)
               const [revoked] = yield* sql`

@@ -47,13 +47,23 @@ layer(apiTestLayer(), { excludeTestServices: true, timeout: "60 seconds" })("ses
       const otherSecret = second.split("=")[1] ?? ""
       assert.strictEqual(String(field(other, "id")), secretHash(otherSecret).slice(0, 16))
 
-      const ended = yield* call(base, "DELETE", `/api/v1/auth/sessions/${String(field(other, "id"))}`, withCookie(first))
+      const ended = yield* call(
+        base,
+        "DELETE",
+        `/api/v1/auth/sessions/${String(field(other, "id"))}`,
+        withCookie(first)
+      )
       assert.strictEqual(ended.status, 204, ended.text)
       assert.strictEqual((yield* call(base, "GET", "/api/v1/auth/me", withCookie(second))).status, 401)
       assert.strictEqual((yield* call(base, "GET", "/api/v1/auth/me", withCookie(first))).status, 200)
       const after = yield* call(base, "GET", "/api/v1/auth/sessions", withCookie(first))
       assert.strictEqual(items(after.body).length, 1)
-      const again = yield* call(base, "DELETE", `/api/v1/auth/sessions/${String(field(other, "id"))}`, withCookie(first))
+      const again = yield* call(
+        base,
+        "DELETE",
+        `/api/v1/auth/sessions/${String(field(other, "id"))}`,
+        withCookie(first)
+      )
       assert.strictEqual(again.status, 404, again.text)
       assert.strictEqual(
         (yield* call(base, "DELETE", "/api/v1/auth/sessions/not-a-session", withCookie(first))).status,

@@ -4,7 +4,13 @@ import { Forbidden, ServiceUnavailable, Unauthorized, ValidationError } from "..
 import { ApiTokenView, defaultTokenDays, maxTokenDays, SessionId, SessionView, TokenId } from "./UserViews.ts"
 import { Authentication, Role, TokenScope } from "./CurrentUser.ts"
 import { maxPasswordLength } from "./UserViews.ts"
-import { EmailTaken, RegistrationClosed, SessionNotFound, TokenNotFound, TooManyRequestsWithRetryAfter } from "./UserErrors.ts"
+import {
+  EmailTaken,
+  RegistrationClosed,
+  SessionNotFound,
+  TokenNotFound,
+  TooManyRequestsWithRetryAfter
+} from "./UserErrors.ts"
 import { UserId } from "./UserId.ts"
 import { UserView } from "./UserViews.ts"
 

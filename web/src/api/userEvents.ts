@@ -15,7 +15,8 @@ import { UserEvent } from "../../../src/contract/events/UserEvent.ts"
 
 // The contract's `UserEventJson` is `fromJsonString(UserEvent)`, whose `Schema.Date` fields do not
 // decode the ISO strings JSON carries; the JSON codec of the same schema does (dates as ISO strings).
-const decodeEvent = Schema.decodeUnknownOption(Schema.fromJsonString(Schema.toCodecJson(UserEvent)))
+/** One SSE `data:` field as the event it carries; None for data this client cannot read. */
+export const decodeEvent = Schema.decodeUnknownOption(Schema.fromJsonString(Schema.toCodecJson(UserEvent)))
 
 export type StreamEvent = UserEvent | { readonly _tag: "reset" }
 export type StreamStatus = "connecting" | "live" | "unavailable"
@@ -76,7 +77,8 @@ const open = () => {
     everOpened = true
   })
   for (const type of eventTypes) {
-    stream.addEventListener(type, (message: MessageEvent) => {
+    stream.addEventListener(type, (message: Event) => {
+      if (!(message instanceof MessageEvent)) return
       const decoded = decodeEvent(message.data)
       // an event this client cannot read is skipped; the next one (or a reset) brings the pages up to date
       if (Option.isSome(decoded)) emit(decoded.value)

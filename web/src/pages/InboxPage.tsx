@@ -188,7 +188,7 @@ export function InboxPage(): JSX.Element {
           onEndReached={pages.loadMore}
           threadCounts={counts}
           label={t("title")}
-          onArchive={(email) => void archiveKey.request(email)}
+          onArchive={archiveKey.anyArchive ? (email) => void archiveKey.request(email) : undefined}
         />
       )}
     </>

@@ -22,7 +22,7 @@ interface Archivable {
  */
 export const useArchiveKey = () => {
   const t = useStrings(mailStrings)
-  const { canArchive, archive } = useArchive()
+  const { targets, canArchive, archive } = useArchive()
   const [note, setNote] = useState<ArchiveNote>({ kind: "none" })
   const [archivedIds, setArchivedIds] = useState<ReadonlySet<string>>(new Set())
   const request = useCallback(
@@ -44,7 +44,9 @@ export const useArchiveKey = () => {
     },
     [archive, canArchive, t]
   )
-  return { note, request, archivedIds, canArchive }
+  /** Whether `e` means anything on this page: some account has an Archive folder (known once loaded). */
+  const anyArchive = targets.status === "ok" && targets.accounts.size > 0
+  return { note, request, archivedIds, canArchive, anyArchive }
 }
 
 /** One live line saying what the last `e` did (or why it is off). */

@@ -312,5 +312,5 @@ describe("web app in Chromium", () => {
     }
     assert.deepStrictEqual(cspReports, [], "the browser reported CSP violations")
     assert.deepStrictEqual(violations, [], "axe-core: serious or critical violations")
-  }, 240_000)
+  }, 360_000)
 })

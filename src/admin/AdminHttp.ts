@@ -54,6 +54,15 @@ const AdminHandlers = HttpApiBuilder.group(
       .handle("enableUser", ({ params }) =>
         auth.enableUser(params.id).pipe(Effect.catchTag("DatabaseError", unavailable))
       )
+      .handle("listInvites", () =>
+        users.listInvites(200).pipe(
+          Effect.map((items) => ({ items })),
+          Effect.catchTag("DatabaseError", unavailable)
+        )
+      )
+      .handle("revokeInvite", ({ params }) =>
+        users.revokeInvite(params.id).pipe(Effect.catchTag("DatabaseError", unavailable))
+      )
       .handle("createInvite", ({ payload }) =>
         CurrentUser.use((admin) =>
           auth.createInvite({ createdBy: admin.id, email: payload.email, days: payload.expiresInDays })

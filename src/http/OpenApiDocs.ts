@@ -146,6 +146,16 @@ const operationDocs: OperationDocs = {
       description: "Your tokens (never their secrets), with scopes and expiry."
     },
     revokeToken: { summary: "Revoke an API token", description: "The token stops working at once (204)." },
+    listSessions: {
+      summary: "List your sessions",
+      description:
+        "Your signed-in browsers: user agent, sign-in time, last use, expiry and which one made this request." +
+        " The id is a prefix of the hash the server stores, never the cookie."
+    },
+    revokeSession: {
+      summary: "End a session",
+      description: "Signs that browser out at once (204); 404 for an id that is not one of your sessions."
+    },
     register: {
       summary: "Register",
       description:
@@ -187,6 +197,16 @@ const operationDocs: OperationDocs = {
       summary: "Set a user's IMAP connection cap",
       description:
         "Overrides the simultaneous IMAP connections per account for all of the user's accounts; `null` goes back to the default. Administrators only."
+    },
+    listInvites: {
+      summary: "List invites",
+      description:
+        "Every invite, newest first, with its state (pending, used, expired, revoked); never the code. Administrators only."
+    },
+    revokeInvite: {
+      summary: "Revoke an invite",
+      description:
+        "The code registers nobody from now on; 409 when it was used already, 404 for an unknown id. Administrators only."
     }
   },
   emails: {
@@ -346,6 +366,13 @@ const operationDocs: OperationDocs = {
     }
   },
   rules: {
+    archiveEmail: {
+      summary: "Archive a message",
+      description:
+        "Queues a `rules.apply` run of one rule that moves the message to its account's special-use Archive" +
+        " mailbox (202 with the job); the move is logged and can be undone like any rule run's. 409 when the" +
+        " account has no Archive mailbox or the message is in it already; 404 for an unknown message."
+    },
     list: { summary: "List rules", description: "Your rules in the order they run (priority)." },
     create: {
       summary: "Create a rule",

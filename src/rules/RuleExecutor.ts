@@ -48,7 +48,7 @@ import {
 import type { WireRule } from "./evaluationTask.ts"
 import { EvaluationBudgets, RuleEvaluator } from "./RuleEvaluator.ts"
 import { type NewJournalEntry, RunJournalStore } from "./RunJournalStore.ts"
-import { describeAction, type RuleAction } from "../contract/rules/Rule.ts"
+import { describeAction, type RuleAction, type RuleInput } from "../contract/rules/Rule.ts"
 import { type MessageSelection, type OverrideUpdate, RuleMailStore, type RuleMessage } from "./RuleMailStore.ts"
 import type { RunAction, RunOutcome, RunTrigger } from "../contract/rules/RuleSchemas.ts"
 import { type NewRun, RuleStore, type StoredRule } from "./RuleStore.ts"
@@ -64,6 +64,11 @@ export interface ApplyRequest {
   readonly ownerId: UserId
   /** Only these rules (still only the enabled ones); all of the user's when absent. */
   readonly ruleIds?: ReadonlyArray<string> | undefined
+  /**
+   * Rules that are not stored, applied instead of the user's (the archive key's move). Each gets a
+   * fresh id for this run, which names no stored rule: the log keeps its name only.
+   */
+  readonly adhocRules?: ReadonlyArray<RuleInput> | undefined
   readonly selection: MessageSelection
   readonly jobId: string | null
   readonly trigger: RunTrigger
@@ -233,7 +238,9 @@ const emptySummary = (rules: number): ApplySummary => ({
 })
 
 /** Compiles stored rules; one that no longer compiles (a newer regex engine) is skipped with a warning. */
-export const compileStored = (rules: ReadonlyArray<StoredRule>): Effect.Effect<ReadonlyArray<CompiledRule>> =>
+export const compileStored = (
+  rules: ReadonlyArray<Pick<StoredRule, "input"> & { readonly id: string }>
+): Effect.Effect<ReadonlyArray<CompiledRule>> =>
   Effect.gen(function* () {
     const compiled: Array<CompiledRule> = []
     for (const rule of rules) {
@@ -268,11 +275,14 @@ export class RuleExecutor extends Context.Service<RuleExecutor, RuleExecutorShap
         Effect.scoped(
           Effect.gen(function* () {
             const { ownerId } = request
-            const all = yield* store.list(ownerId)
             const wanted = request.ruleIds === undefined ? undefined : new Set(request.ruleIds)
-            const rules = yield* compileStored(
-              all.filter((rule) => rule.input.enabled && (wanted === undefined || wanted.has(rule.id)))
-            )
+            const stored =
+              request.adhocRules === undefined
+                ? (yield* store.list(ownerId)).filter(
+                    (rule) => rule.input.enabled && (wanted === undefined || wanted.has(rule.id))
+                  )
+                : request.adhocRules.map((input) => ({ id: crypto.randomUUID(), input }))
+            const rules = yield* compileStored(stored)
             if (rules.length === 0) return { summary: emptySummary(0), transient: null } satisfies ApplyOutcome
             const wireRules = rules.map((rule): WireRule => ({ id: rule.id ?? "", input: rule.source }))
 

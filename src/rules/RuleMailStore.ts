@@ -110,6 +110,8 @@ export interface RuleMailStoreShape {
   readonly restoreMessage: (ownerId: UserId, restore: RestoredMessage) => Effect.Effect<void, DatabaseError>
   /** Whether the user has this mail account. */
   readonly hasAccount: (ownerId: UserId, accountId: string) => Effect.Effect<boolean, DatabaseError>
+  /** The path of the account's special-use Archive mailbox (the first by path when several), if it has one. */
+  readonly archiveMailbox: (ownerId: UserId, accountId: string) => Effect.Effect<Option.Option<string>, DatabaseError>
   /** Tags and priority as user overrides (they win over the analysis in `email_effective`). */
   readonly upsertOverrides: (
     ownerId: UserId,
@@ -499,6 +501,21 @@ export class RuleMailStore extends Context.Service<RuleMailStore, RuleMailStoreS
           )
           .pipe(Effect.catchTag("SqlError", sqlFailure))
 
+      const archiveMailbox = (ownerId: UserId, accountId: string) =>
+        scope
+          .run(
+            ownerId,
+            sql`
+              SELECT path FROM mailboxes
+              WHERE user_id = ${ownerId} AND account_id = ${accountId} AND special_use = 'archive' AND selectable
+              ORDER BY path LIMIT 1`.pipe(Effect.flatMap(decodeRows(Schema.Struct({ path: Schema.String }))))
+          )
+          .pipe(
+            Effect.map((rows) => Option.fromNullishOr(rows[0]?.path)),
+            Effect.catchTag("SqlError", sqlFailure),
+            Effect.withSpan("RuleMailStore.archiveMailbox")
+          )
+
       const hasAccount = (ownerId: UserId, accountId: string) =>
         scope
           .run(
@@ -522,7 +539,8 @@ export class RuleMailStore extends Context.Service<RuleMailStore, RuleMailStoreS
         ensureMailbox,
         upsertOverrides,
         restoreMessage,
-        hasAccount
+        hasAccount,
+        archiveMailbox
       })
     })
   )

@@ -5,7 +5,8 @@
  */
 import { Context, Effect, Layer, Option } from "effect"
 import { AccountNotFound } from "../contract/accounts/Account.ts"
-import { NotFound, ValidationError } from "../contract/http/ApiErrors.ts"
+import { Conflict, NotFound, ValidationError } from "../contract/http/ApiErrors.ts"
+import { EmailNotFound } from "../contract/emails/EmailId.ts"
 import type { JobAccepted, QueueUnavailable, SubmitRateLimited } from "../contract/jobs/Job.ts"
 import { RulesApplyJob } from "../contract/jobs/RulesApplyJob.ts"
 import { RulesUndoJob } from "../contract/jobs/RulesUndoJob.ts"
@@ -58,6 +59,15 @@ export interface RulesShape {
     JobAccepted,
     RuleNotFound | AccountNotFound | ApplyConfirmationRequired | QueueUnavailable | SubmitRateLimited | DatabaseError
   >
+  /**
+   * Archives one message (the `e` key): a `rules.apply` run of one ad-hoc rule that moves it to its
+   * account's special-use Archive mailbox, so the move, the stored state, the log and the undo journal
+   * are a rule run's. Conflict when the account has no Archive or the message is in it already.
+   */
+  readonly archive: (
+    owner: UserId,
+    emailId: string
+  ) => Effect.Effect<JobAccepted, EmailNotFound | Conflict | QueueUnavailable | SubmitRateLimited | DatabaseError>
   /** The execution log; the rule and the email filtered on must be the owner's. */
   readonly log: (owner: UserId, query: RunQuery) => Effect.Effect<RunPage, RuleNotFound | NotFound | DatabaseError>
   /** Runs, newest first, `limit` at a time. */
@@ -146,6 +156,32 @@ export class Rules extends Context.Service<Rules, RulesShape>()("mail-helper/Rul
           return { jobId: submitted.jobId, state: submitted.state }
         })
 
+      const archive: RulesShape["archive"] = (owner, emailId) =>
+        Effect.gen(function* () {
+          const found = yield* mail.byId(owner, emailId)
+          if (Option.isNone(found)) return yield* EmailNotFound.forId(emailId)
+          const message = found.value
+          const archivePath = yield* mail.archiveMailbox(owner, message.accountId)
+          if (Option.isNone(archivePath)) {
+            return yield* new Conflict({
+              message: "this account has no Archive mailbox (a folder with the \\Archive special use) to archive to"
+            })
+          }
+          if (archivePath.value === message.mailboxPath) {
+            return yield* new Conflict({ message: `the message is in ${archivePath.value} already` })
+          }
+          const submitted = yield* jobs.submitForUser(
+            RulesApplyJob,
+            {
+              trigger: "manual",
+              emailIds: [message.id],
+              adhocMove: { name: "Archive", mailbox: message.mailboxPath, moveTo: archivePath.value }
+            },
+            { ownerId: owner }
+          )
+          return { jobId: submitted.jobId, state: submitted.state }
+        }).pipe(Effect.withSpan("Rules.archive"))
+
       const log: RulesShape["log"] = (owner, query) =>
         Effect.gen(function* () {
           if (query.ruleId !== undefined) yield* store.get(owner, query.ruleId)
@@ -176,7 +212,14 @@ export class Rules extends Context.Service<Rules, RulesShape>()("mail-helper/Rul
           return { jobId: submitted.jobId, state: submitted.state }
         })
 
-      return Rules.of({ test, apply, log, runs, undo })
+      return Rules.of({
+        archive,
+        test,
+        apply,
+        log,
+        runs,
+        undo
+      })
     })
   )
 }

@@ -5,13 +5,25 @@
  * Idempotent: a retry (or a second job over the same mail) re-plans from the stored state, and
  * `diffPlan` leaves out whatever is already true, so nothing is applied twice.
  */
-import { RulesApplyJob, type RulesApplyPayload } from "../contract/jobs/RulesApplyJob.ts"
+import { type AdhocMove, RulesApplyJob, type RulesApplyPayload } from "../contract/jobs/RulesApplyJob.ts"
 import { Effect } from "effect"
 import { CurrentJob, currentOwner } from "../jobs/CurrentJob.ts"
 import { TransientJobError } from "../contract/jobs/JobKind.ts"
 import { makeProcessor } from "../jobs/JobProcessor.ts"
 import { logDatabaseError } from "../platform/Database.ts"
 import { RuleExecutor } from "./RuleExecutor.ts"
+import type { RuleInput } from "../contract/rules/Rule.ts"
+
+/** The one rule of an ad-hoc move: what is still in `mailbox` moves to `moveTo`. */
+export const adhocMoveRule = (move: AdhocMove): RuleInput => ({
+  name: move.name,
+  enabled: true,
+  match: "all",
+  priority: 0,
+  stopProcessing: false,
+  conditions: [{ field: "mailbox", op: "equals", value: move.mailbox }],
+  actions: [{ type: "moveTo", mailbox: move.moveTo }]
+})
 
 export const RulesApplyProcessor = makeProcessor(
   RulesApplyJob,
@@ -25,6 +37,7 @@ export const RulesApplyProcessor = makeProcessor(
           .apply({
             ownerId: owner,
             ruleIds: payload.ruleIds,
+            adhocRules: payload.adhocMove === undefined ? undefined : [adhocMoveRule(payload.adhocMove)],
             selection: {
               accountId: payload.accountId,
               mailbox: payload.mailbox,

@@ -84,6 +84,12 @@ const RulesHandlers = HttpApiBuilder.group(
           Effect.catchTag("SubmitRateLimited", rateLimited)
         )
       )
+      .handle("archiveEmail", ({ params }) =>
+        CurrentUser.use((user) => rules.archive(user.id, params.id)).pipe(
+          Effect.catchTag(["DatabaseError", "QueueUnavailable"], unavailable),
+          Effect.catchTag("SubmitRateLimited", rateLimited)
+        )
+      )
       .handle("log", ({ query }) =>
         Effect.gen(function* () {
           const user = yield* CurrentUser

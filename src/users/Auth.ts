@@ -54,6 +54,8 @@ export interface AuthShape {
     readonly password: Redacted.Redacted<string>
     readonly address: string
     readonly previousSession: Option.Option<Redacted.Redacted<string>>
+    /** The browser's User-Agent, kept with the session so its owner can tell sessions apart. */
+    readonly userAgent?: string | undefined
   }) => Effect.Effect<SignedIn, Unauthorized | TooManyRequests | DatabaseError | RedisError>
   readonly logout: (session: Redacted.Redacted<string>) => Effect.Effect<void, RedisError>
   /** Disables a user; their sessions end now and their tokens stop working with the next request. */
@@ -163,6 +165,7 @@ export class Auth extends Context.Service<Auth, AuthShape>()("mail-helper/Auth")
         readonly password: Redacted.Redacted<string>
         readonly address: string
         readonly previousSession: Option.Option<Redacted.Redacted<string>>
+        readonly userAgent?: string | undefined
       }) =>
         Effect.gen(function* () {
           const email = normaliseEmail(input.email)
@@ -179,7 +182,7 @@ export class Auth extends Context.Service<Auth, AuthShape>()("mail-helper/Auth")
           yield* throttle.succeeded(input.address, email)
           if (Option.isSome(input.previousSession)) yield* sessions.revoke(input.previousSession.value)
           const sessionUser: SessionUser = { id: user.id, email: user.email, role: user.role }
-          const session = yield* sessions.create(sessionUser)
+          const session = yield* sessions.create(sessionUser, input.userAgent)
           const rehashed = passwords.needsRehash(passwordHash) ? yield* passwords.hash(input.password) : undefined
           // Checked after the session exists: a disable that raced this sign-in either ended the
           // session already (it was listed) or is seen here.

@@ -9,7 +9,9 @@ import { Auth } from "./Auth.ts"
 import { AuthConfig, type AuthConfigShape } from "./AuthConfig.ts"
 import { crossSiteRefusal } from "./Csrf.ts"
 import { Authentication, CurrentUser, scopesOfRole, type TokenScope } from "../contract/users/CurrentUser.ts"
-import { Sessions } from "./Sessions.ts"
+import { SessionNotFound } from "../contract/users/UserErrors.ts"
+import { SessionId, SessionView } from "../contract/users/UserViews.ts"
+import { Sessions, sessionIdOf } from "./Sessions.ts"
 
 const bearerToken = (authorization: string): Option.Option<Redacted.Redacted<string>> => {
   const match = /^bearer +(\S+) *$/i.exec(authorization)
@@ -94,6 +96,7 @@ export const AuthHttpLive = HttpApiBuilder.group(
     const auth = yield* Auth
     const tokens = yield* ApiTokenStore
     const config = yield* AuthConfig
+    const sessions = yield* Sessions
 
     /** Login CSRF and friends: refuse what the browser marks as cross-site. */
     const checkProvenance = Effect.gen(function* () {
@@ -130,6 +133,35 @@ export const AuthHttpLive = HttpApiBuilder.group(
       .handle("revokeToken", ({ params }) =>
         CurrentUser.use((user) => tokens.revoke(user.id, params.id)).pipe(Effect.catchTag("DatabaseError", unavailable))
       )
+      .handle("listSessions", () =>
+        Effect.gen(function* () {
+          const user = yield* CurrentUser
+          const request = yield* HttpServerRequest.HttpServerRequest
+          // a request with a bearer token has no current session
+          const current =
+            request.headers["authorization"] === undefined
+              ? Option.map(sessionCookie(request, config), sessionIdOf)
+              : Option.none()
+          const listed = yield* sessions.list(user.id)
+          return {
+            items: listed.map(
+              (session) =>
+                new SessionView({
+                  ...session,
+                  id: SessionId.make(session.id),
+                  current: Option.contains(current, session.id)
+                })
+            )
+          }
+        }).pipe(Effect.catchTag("RedisError", redisUnavailable))
+      )
+      .handle("revokeSession", ({ params }) =>
+        Effect.gen(function* () {
+          const user = yield* CurrentUser
+          const revoked = yield* sessions.revokeById(user.id, params.id)
+          if (!revoked) return yield* new SessionNotFound({ message: `no session ${params.id} of yours` })
+        }).pipe(Effect.catchTag("RedisError", redisUnavailable))
+      )
       .handle("register", ({ payload }) =>
         Effect.gen(function* () {
           const request = yield* checkProvenance
@@ -148,7 +180,8 @@ export const AuthHttpLive = HttpApiBuilder.group(
             email: payload.email,
             password: Redacted.make(payload.password),
             address: Option.getOrElse(request.remoteAddress, () => "unknown"),
-            previousSession: sessionCookie(request, config)
+            previousSession: sessionCookie(request, config),
+            userAgent: request.headers["user-agent"]
           })
           const value = Redacted.value(signedIn.session)
           yield* HttpEffect.appendPreResponseHandler((_request, response) =>

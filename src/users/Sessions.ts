@@ -18,11 +18,33 @@ export interface NewSession {
   readonly expiresAt: Date
 }
 
+/** A live session as its owner lists it (never the cookie). */
+export interface SessionInfo {
+  /** The first characters of the stored hash (see `sessionIdOf`). */
+  readonly id: string
+  readonly userAgent: string | null
+  readonly signedInAt: Date
+  readonly lastUsedAt: Date
+  readonly expiresAt: Date
+}
+
+/** Characters of the session's SHA-256 (hex) that name it in the API: 64 bits, not the cookie. */
+const sessionIdLength = 16
+/** The API's id of the session whose cookie is `token`. */
+export const sessionIdOf = (token: Redacted.Redacted<string>): string => secretHash(token).slice(0, sessionIdLength)
+
+/** Longest User-Agent kept with a session. */
+const maxUserAgentLength = 300
+
 export interface SessionsShape {
-  readonly create: (user: SessionUser) => Effect.Effect<NewSession, RedisError>
+  readonly create: (user: SessionUser, userAgent?: string | undefined) => Effect.Effect<NewSession, RedisError>
   /** The session's user, refreshing its idle timer; None when unknown, idle too long or past its absolute end. */
   readonly validate: (token: Redacted.Redacted<string>) => Effect.Effect<Option.Option<SessionUser>, RedisError>
   readonly revoke: (token: Redacted.Redacted<string>) => Effect.Effect<void, RedisError>
+  /** The user's live sessions, newest sign-in first. */
+  readonly list: (userId: UserId) => Effect.Effect<ReadonlyArray<SessionInfo>, RedisError>
+  /** Ends the user's session with this id; false when the user has none with it (another user's id included). */
+  readonly revokeById: (userId: UserId, id: string) => Effect.Effect<boolean, RedisError>
   /** Ends every session of a user at once (disable, password change). */
   readonly revokeAll: (userId: UserId) => Effect.Effect<number, RedisError>
 }
@@ -43,11 +65,17 @@ if (not absolute) or now >= absolute then
   return nil
 end
 redis.call('PEXPIRE', KEYS[1], math.min(tonumber(ARGV[2]), absolute - now))
+redis.call('HSET', KEYS[1], 'l', ARGV[1])
 return {s[1], s[2], s[3]}
 `
 
 const SessionFields = Schema.Tuple([UserId, Schema.String, Role])
 const decodeFields = Schema.decodeUnknownOption(SessionFields)
+
+const millis = (value: string | null | undefined): number | undefined => {
+  const parsed = value === null || value === undefined ? Number.NaN : Number(value)
+  return Number.isFinite(parsed) ? parsed : undefined
+}
 
 export class Sessions extends Context.Service<Sessions, SessionsShape>()("mail-helper/Sessions") {
   static readonly layer = Layer.effect(
@@ -69,7 +97,7 @@ export class Sessions extends Context.Service<Sessions, SessionsShape>()("mail-h
           if (gone.length > 0) await client.srem(userKey(userId), ...gone)
         })
 
-      const create = (user: SessionUser) =>
+      const create = (user: SessionUser, userAgent?: string | undefined) =>
         Effect.gen(function* () {
           const token = randomSecret()
           const hash = secretHash(token)
@@ -78,7 +106,15 @@ export class Sessions extends Context.Service<Sessions, SessionsShape>()("mail-h
           yield* redis.use("create session", (client) =>
             client
               .multi()
-              .hset(sessionKey(hash), { u: user.id, e: user.email, r: user.role, c: String(now), a: String(absolute) })
+              .hset(sessionKey(hash), {
+                u: user.id,
+                e: user.email,
+                r: user.role,
+                c: String(now),
+                l: String(now),
+                a: String(absolute),
+                ua: (userAgent ?? "").slice(0, maxUserAgentLength)
+              })
               .pexpire(sessionKey(hash), Math.min(idleMillis, absoluteMillis))
               .sadd(userKey(user.id), hash)
               .pexpire(userKey(user.id), absoluteMillis)
@@ -122,7 +158,52 @@ export class Sessions extends Context.Service<Sessions, SessionsShape>()("mail-h
           })
           .pipe(Effect.withSpan("Sessions.revokeAll"))
 
-      return Sessions.of({ create, validate, revoke, revokeAll })
+      const list = (userId: UserId) =>
+        redis
+          .use("list sessions", async (client) => {
+            const members = await client.smembers(userKey(userId))
+            const now = Date.now()
+            const rows = await Promise.all(
+              members.map(async (hash) => {
+                const [fields, ttl] = await Promise.all([
+                  client.hmget(sessionKey(hash), "u", "c", "l", "a", "ua"),
+                  client.pttl(sessionKey(hash))
+                ])
+                return { hash, fields, ttl }
+              })
+            )
+            const sessions: Array<SessionInfo> = []
+            for (const { hash, fields, ttl } of rows) {
+              const [owner, created, lastUsed, absolute, userAgent] = fields
+              const signedInAt = millis(created)
+              const end = millis(absolute)
+              // gone meanwhile, someone else's (cannot happen: the set is per user), or past its end
+              if (owner !== userId || signedInAt === undefined || end === undefined || ttl < 0 || end <= now) continue
+              sessions.push({
+                id: hash.slice(0, sessionIdLength),
+                userAgent: userAgent === null || userAgent === undefined || userAgent === "" ? null : userAgent,
+                signedInAt: new Date(signedInAt),
+                lastUsedAt: new Date(millis(lastUsed) ?? signedInAt),
+                expiresAt: new Date(Math.min(end, now + ttl))
+              })
+            }
+            return sessions.sort((a, b) => b.signedInAt.getTime() - a.signedInAt.getTime())
+          })
+          .pipe(Effect.withSpan("Sessions.list"))
+
+      const revokeById = (userId: UserId, id: string) =>
+        redis
+          .use("revoke session by id", async (client) => {
+            // only the user's own set is searched: another user's session id is not found
+            const members = await client.smembers(userKey(userId))
+            const hash = id.length === sessionIdLength ? members.find((member) => member.startsWith(id)) : undefined
+            if (hash === undefined) return false
+            const [deleted] = (await client.multi().del(sessionKey(hash)).srem(userKey(userId), hash).exec()) ?? []
+            return deleted?.[1] === 1
+          })
+          .pipe(Effect.withSpan("Sessions.revokeById"))
+
+      return Sessions.of({ create, validate, revoke, revokeById, list, revokeAll })
     })
   )
 }

@@ -2,8 +2,9 @@ import { Context, Effect, Layer, Option, Schema } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
 import { type DatabaseError, decodeRows, fromSqlError } from "../platform/Database.ts"
 import { Role } from "../contract/users/CurrentUser.ts"
-import { UserView } from "../contract/users/UserViews.ts"
-import { EmailTaken, UserNotFound } from "../contract/users/UserErrors.ts"
+import { InviteId, InviteView, UserView } from "../contract/users/UserViews.ts"
+import { EmailTaken, InviteNotFound, UserNotFound } from "../contract/users/UserErrors.ts"
+import { Conflict } from "../contract/http/ApiErrors.ts"
 import { UserId } from "../contract/users/UserId.ts"
 import { UserScope } from "./UserScope.ts"
 
@@ -27,6 +28,31 @@ const toView = (row: UserRow): UserView =>
     createdAt: row.created_at,
     lastLoginAt: row.last_login_at
   })
+
+const InviteRow = Schema.Struct({
+  id: InviteId,
+  email: Schema.NullOr(Schema.String),
+  created_at: Schema.Date,
+  expires_at: Schema.Date,
+  used_at: Schema.NullOr(Schema.Date),
+  revoked_at: Schema.NullOr(Schema.Date),
+  expired: Schema.Boolean
+})
+type InviteRow = typeof InviteRow.Type
+
+const inviteView = (row: InviteRow): InviteView =>
+  new InviteView({
+    id: row.id,
+    email: row.email,
+    state: row.used_at !== null ? "used" : row.revoked_at !== null ? "revoked" : row.expired ? "expired" : "pending",
+    createdAt: row.created_at,
+    expiresAt: row.expires_at,
+    usedAt: row.used_at,
+    revokedAt: row.revoked_at
+  })
+
+/** The invite columns a view needs (never the code's hash), with expiry judged by the database's clock. */
+const inviteColumns = "id, email, created_at, expires_at, used_at, revoked_at, expires_at <= now() AS expired"
 
 /** What sign-in needs to know about an account. */
 export interface Credentials {
@@ -86,6 +112,10 @@ export interface UserStoreShape {
     readonly createdBy: UserId | null
     readonly days: number
   }) => Effect.Effect<Date, DatabaseError>
+  /** Admin: the newest invites first (never a code or its hash). */
+  readonly listInvites: (limit: number) => Effect.Effect<ReadonlyArray<InviteView>, DatabaseError>
+  /** Admin: the code registers nobody from now on; revoking a revoked or expired invite changes nothing. */
+  readonly revokeInvite: (id: InviteId) => Effect.Effect<InviteView, InviteNotFound | Conflict | DatabaseError>
 }
 
 /** Users and invites in PostgreSQL. Reads for one user run in that user's scope; cross-user work is marked `system`. */
@@ -107,7 +137,7 @@ export class UserStore extends Context.Service<UserStore, UserStoreShape>()("mai
               if (user.inviteHash !== undefined) {
                 const consumed = yield* sql`
                   UPDATE invites SET used_at = now()
-                  WHERE code_hash = ${user.inviteHash} AND used_at IS NULL AND expires_at > now()
+                  WHERE code_hash = ${user.inviteHash} AND used_at IS NULL AND revoked_at IS NULL AND expires_at > now()
                     AND (email IS NULL OR email = ${user.email})
                   RETURNING id`
                 if (consumed.length === 0) {
@@ -251,7 +281,64 @@ export class UserStore extends Context.Service<UserStore, UserStoreShape>()("mai
             dbError
           )
 
-      return UserStore.of({ create, findCredentials, findByEmail, get, recordSignIn, list, setDisabled, createInvite })
+      const decodeInvites = decodeRows(InviteRow)
+
+      const listInvites = (limit: number) =>
+        scope
+          .system(
+            "UserStore.listInvites (admin)",
+            sql`SELECT ${sql.literal(inviteColumns)} FROM invites ORDER BY created_at DESC, id LIMIT ${limit}`.pipe(
+              Effect.flatMap(decodeInvites)
+            )
+          )
+          .pipe(
+            Effect.map((rows) => rows.map(inviteView)),
+            dbError,
+            Effect.withSpan("UserStore.listInvites")
+          )
+
+      const revokeInvite = (id: InviteId) =>
+        scope
+          .system(
+            "UserStore.revokeInvite (admin)",
+            Effect.gen(function* () {
+              // the row lock orders this against a registration consuming the same code
+              const [row] =
+                yield* sql`SELECT ${sql.literal(inviteColumns)} FROM invites WHERE id = ${id} FOR UPDATE`.pipe(
+                  Effect.flatMap(decodeInvites)
+                )
+              if (row === undefined) return Option.none()
+              if (row.used_at !== null || row.revoked_at !== null) return Option.some(row)
+              const [revoked] = yield* sql`
+                UPDATE invites SET revoked_at = now() WHERE id = ${id}
+                RETURNING ${sql.literal(inviteColumns)}`.pipe(Effect.flatMap(decodeInvites))
+              return Option.fromNullishOr(revoked)
+            })
+          )
+          .pipe(
+            dbError,
+            Effect.flatMap((found): Effect.Effect<InviteView, InviteNotFound | Conflict> => {
+              if (Option.isNone(found)) return Effect.fail(new InviteNotFound({ message: `no invite with id ${id}` }))
+              if (found.value.used_at !== null) {
+                return Effect.fail(new Conflict({ message: "this invite was used already; disable the user instead" }))
+              }
+              return Effect.succeed(inviteView(found.value))
+            }),
+            Effect.withSpan("UserStore.revokeInvite")
+          )
+
+      return UserStore.of({
+        create,
+        findCredentials,
+        findByEmail,
+        get,
+        recordSignIn,
+        list,
+        setDisabled,
+        createInvite,
+        listInvites,
+        revokeInvite
+      })
     })
   )
 }

@@ -174,6 +174,60 @@ layer(apiTestLayer({ REGISTRATION_MODE: "invite" }), { excludeTestServices: true
           )
         })
       )
+
+      it.effect("invites are listed with their state, never their code; a revoked code registers nobody", () =>
+        Effect.gen(function* () {
+          const base = yield* baseUrl
+          const admin = yield* adminOf(base)
+          const created = yield* call(base, "POST", "/api/v1/admin/invites", withToken(admin, { json: {} }))
+          const code = String(field(created.body, "code"))
+          const usedInvite = yield* call(base, "POST", "/api/v1/admin/invites", withToken(admin, { json: {} }))
+          const usedCode = String(field(usedInvite.body, "code"))
+          assert.strictEqual(
+            (yield* register(base, freshEmail("usedcode"), strongPassword, { inviteCode: usedCode })).status,
+            201
+          )
+
+          const listed = yield* call(base, "GET", "/api/v1/admin/invites", withToken(admin))
+          assert.strictEqual(listed.status, 200, listed.text)
+          assert.notInclude(listed.text, code.slice(4))
+          assert.notInclude(listed.text, usedCode.slice(4))
+          assert.notInclude(listed.text, "hash")
+          const [newest, second] = items(listed.body)
+          // newest first: the used invite, then the pending one
+          assert.strictEqual(field(newest, "state"), "used")
+          assert.strictEqual(field(second, "state"), "pending")
+          const pendingId = String(field(second, "id"))
+          const usedId = String(field(newest, "id"))
+
+          const revoked = yield* call(base, "DELETE", `/api/v1/admin/invites/${pendingId}`, withToken(admin))
+          assert.strictEqual(revoked.status, 200, revoked.text)
+          assert.strictEqual(field(revoked.body, "state"), "revoked")
+          const refused = yield* register(base, freshEmail("revoked"), strongPassword, { inviteCode: code })
+          assert.strictEqual(refused.status, 400, refused.text)
+          assert.include(refused.text, "payload.inviteCode")
+          const again = yield* call(base, "GET", "/api/v1/admin/invites", withToken(admin))
+          assert.strictEqual(
+            field(
+              items(again.body).find((item) => field(item, "id") === pendingId),
+              "state"
+            ),
+            "revoked"
+          )
+
+          const usedRevoke = yield* call(base, "DELETE", `/api/v1/admin/invites/${usedId}`, withToken(admin))
+          assert.strictEqual(usedRevoke.status, 409, usedRevoke.text)
+          const unknown = yield* call(base, "DELETE", `/api/v1/admin/invites/${crypto.randomUUID()}`, withToken(admin))
+          assert.strictEqual(unknown.status, 404, unknown.text)
+
+          const user = yield* signUpWithInvite(base, admin)
+          assert.strictEqual((yield* call(base, "GET", "/api/v1/admin/invites", withToken(user))).status, 403)
+          assert.strictEqual(
+            (yield* call(base, "DELETE", `/api/v1/admin/invites/${usedId}`, withToken(user))).status,
+            403
+          )
+        })
+      )
     })
   }
 )

@@ -237,13 +237,45 @@ describe("web app in Chromium", () => {
       const secret = await page.getByLabel("New token").inputValue()
       assert.match(secret, /^mh_/)
       await page.getByRole("cell", { name: "backup script", exact: true }).waitFor()
+
+      // signed-in browsers: this one, and a second sign-in (another program) that can be ended here
+      const browsers = page.getByRole("table").filter({ has: page.getByRole("columnheader", { name: "Browser" }) })
+      await browsers.getByText("this browser").waitFor()
+      const other = await fetch(`${started().base}/api/v1/auth/login`, {
+        method: "POST",
+        headers: { "content-type": "application/json", origin: started().base, "user-agent": "curl/8.5.0" },
+        body: JSON.stringify({ email, password })
+      })
+      assert.strictEqual(other.status, 200)
+      const otherCookie = (other.headers.getSetCookie()[0] ?? "").split(";")[0] ?? ""
+      const otherMe = () =>
+        fetch(`${started().base}/api/v1/auth/me`, { headers: { cookie: otherCookie } }).then((r) => r.status)
+      assert.strictEqual(await otherMe(), 200)
+      await page.reload()
+      const endOther = page.getByRole("button", { name: /^Sign out the session of curl\/8\.5\.0/ })
+      await endOther.waitFor()
       await check(page, "sessions")
+      page.once("dialog", (dialog) => void dialog.accept())
+      await endOther.click()
+      await endOther.waitFor({ state: "detached" })
+      assert.strictEqual(await otherMe(), 401, "the ended session no longer works")
+      assert.strictEqual(await browsers.locator("tbody tr").count(), 1)
 
       // the first user of an open installation is its administrator
       await page.getByRole("link", { name: "Admin" }).click()
       await page.getByRole("cell", { name: email, exact: true }).waitFor()
       await page.getByRole("cell", { name: "mail.sync", exact: true }).waitFor()
+      // an invite is listed (never its code) and can be revoked; its code then registers nobody
+      await page.getByRole("button", { name: "Create invite" }).click()
+      const code = (await page.locator(".notice .secret").first().textContent()) ?? ""
+      assert.match(code, /^mhi_/)
+      const inviteRow = page.locator("tr[data-invite-id]").first()
+      await inviteRow.getByRole("cell", { name: "open", exact: true }).waitFor()
+      assert.notInclude((await page.locator("table").last().textContent()) ?? "", code)
       await check(page, "admin")
+      page.once("dialog", (dialog) => void dialog.accept())
+      await inviteRow.getByRole("button", { name: /^Revoke the invite/ }).click()
+      await inviteRow.getByRole("cell", { name: "revoked", exact: true }).waitFor()
 
       // the other pages of the app (inbox, priorities, search, rules), and an unknown address
       for (const [path, name] of [
@@ -280,5 +312,5 @@ describe("web app in Chromium", () => {
     }
     assert.deepStrictEqual(cspReports, [], "the browser reported CSP violations")
     assert.deepStrictEqual(violations, [], "axe-core: serious or critical violations")
-  }, 240_000)
+  }, 360_000)
 })

@@ -328,6 +328,63 @@ describe("mail pages in Chromium", () => {
     expect(await inspectPage(page, "mail-matrix")).toEqual([])
   }, 300_000)
 
+  it("e archives, from the list and from a message: a rules run moves it to Archive on the server", async () => {
+    const { page } = world
+    const archivedOnServer = async (ids: ReadonlyArray<string>) =>
+      waitUntil(
+        async () => {
+          const inArchive = (await dovecot.doveadmFetch(imapUser.user, "Archive")).map((m) => m.messageId)
+          return ids.every((id) => inArchive.includes(id)) ? inArchive : undefined
+        },
+        60_000,
+        500
+      )
+    // the list: the hint names the key once the accounts' Archive folders are known
+    await page.goto(`${world.base}/`)
+    await page.getByText("e to archive").waitFor({ timeout: 30_000 })
+    await page.locator("[role=option][data-email-id]").first().waitFor()
+    const firstId = (await page.locator("[role=option][data-email-id]").first().getAttribute("data-email-id")) ?? ""
+    const first = await apiCall(world, "GET", `/api/v1/emails/${firstId}`)
+    const firstMessageId = String(field(first.body, "messageId"))
+    await page.getByRole("listbox", { name: "Inbox" }).focus()
+    await page.keyboard.press("e")
+    await page.locator("[data-archive-status=archived]").waitFor()
+    await page.locator(`[role=option][data-email-id="${firstId}"]`).waitFor({ state: "detached" })
+    expect(await inspectPage(page, "mail-archived-from-list")).toEqual([])
+    expect(await archivedOnServer([firstMessageId]), "moved on the server").toBeDefined()
+
+    // the message page: the button and the key
+    const lunch = (await emailsByApi("limit=100&sort=score")).find(
+      (email) => field(email, "subject") === "Lunch on Friday?"
+    )
+    const lunchId = String(field(lunch, "id"))
+    await page.goto(`${world.base}/messages/${lunchId}`)
+    await page.getByRole("heading", { name: "Analysis", exact: true }).waitFor()
+    const button = page.getByRole("button", { name: "Archive (e)" })
+    await waitUntil(async () => ((await button.isEnabled()) ? true : undefined), 30_000, 200)
+    await page.keyboard.press("e")
+    await page.locator("[data-archive-status=archived]").waitFor()
+    expect(await button.isDisabled(), "archived: the button is off").toBe(true)
+    expect(await inspectPage(page, "mail-archived-from-message")).toEqual([])
+    expect(await archivedOnServer([firstMessageId, messageId("lunch")]), "moved on the server").toBeDefined()
+    // the stored copy follows, and the move is a rules run (the log names it)
+    const movedLunch = await waitUntil(
+      async () => {
+        const answer = await apiCall(world, "GET", `/api/v1/emails/${lunchId}`)
+        const copies = field(answer.body, "copies")
+        return Array.isArray(copies) && copies.some((copy) => field(copy, "mailboxPath") === "Archive")
+          ? true
+          : undefined
+      },
+      30_000,
+      500
+    )
+    expect(movedLunch).toBe(true)
+    const log = await apiCall(world, "GET", `/api/v1/rules/log?emailId=${lunchId}`)
+    const entries = field(log.body, "items")
+    expect(Array.isArray(entries) ? entries.map((entry) => field(entry, "rule", "name")) : []).toContain("Archive")
+  }, 180_000)
+
   it("a hostile message's HTML runs no script and loads nothing remote, sanitised or not", async () => {
     // run on its own (-t), nothing is synced yet
     if ((await emailsByApi("limit=1")).length === 0) await apiCall(world, "POST", `/api/v1/accounts/${accountId}/sync`)

@@ -48,6 +48,19 @@ export const routes: ReadonlyArray<{
   { path: "/admin", page: AdminPage, access: "admin" }
 ]
 
+const patternOf = (path: string): RegExp =>
+  new RegExp(`^${path.replace(/[.*+?^${}()|[\]\\]/g, "\\$&").replace(/:\w+/g, "[^/]+")}/?$`)
+
+/**
+ * Starts loading the chunk of the page at `pathname` (the first route that matches, as the Switch
+ * picks it), so it downloads while the session is checked rather than after.
+ */
+export const preloadRoute = (pathname: string): void => {
+  const route = routes.find(({ path }) => patternOf(path).test(pathname))
+  // a failed load is retried (and shown) when the page renders
+  route?.page.preload().catch(() => undefined)
+}
+
 /** Sends a signed-out visitor to sign-in, remembering where they were going. */
 function RequireSignIn({ page, admin }: { readonly page: LazyPage; readonly admin: boolean }): JSX.Element | null {
   const { session } = useSession()

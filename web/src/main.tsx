@@ -1,11 +1,21 @@
 import { StrictMode } from "react"
 import { createRoot } from "react-dom/client"
-import { App } from "./App.tsx"
+import { prefetchEmailPage } from "./api/boot.ts"
+import { App, preloadRoute } from "./App.tsx"
 import { initI18n } from "./i18n/index.ts"
+import { inboxPageSize } from "./pages/mail/useEmailPages.ts"
+import { inboxQuery, noFilters } from "./pages/mail/inboxFilters.ts"
 import "./styles.css"
 
 const container = document.getElementById("root")
 if (container === null) throw new Error("index.html has no #root element")
+
+// The first screen's work, all at once: the session check started with session.tsx's import; here
+// the page's chunk and, on the inbox, its first page of mail (api/boot.ts). React renders meanwhile.
+preloadRoute(window.location.pathname)
+if (window.location.pathname === "/" && window.location.search === "") {
+  prefetchEmailPage({ ...inboxQuery(noFilters, null), limit: inboxPageSize })
+}
 
 void initI18n().then(() => {
   createRoot(container).render(

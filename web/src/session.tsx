@@ -20,9 +20,20 @@ interface SessionContextValue {
 
 const SessionContext = createContext<SessionContextValue | undefined>(undefined)
 
+/** The first `GET /auth/me`, started when this module loads (with the entry script), not after the first render. */
+let firstCheck: Promise<SessionState> | undefined = callApi((client) => client.auth.me()).then(
+  (result): SessionState => (result.ok ? { status: "signed-in", me: result.value } : { status: "signed-out" })
+)
+
 export function SessionProvider({ children }: { readonly children: ReactNode }): JSX.Element {
   const [session, setSession] = useState<SessionState>({ status: "loading" })
   const refresh = useCallback(async () => {
+    const early = firstCheck
+    firstCheck = undefined
+    if (early !== undefined) {
+      setSession(await early)
+      return
+    }
     const result = await callApi((client) => client.auth.me())
     setSession(result.ok ? { status: "signed-in", me: result.value } : { status: "signed-out" })
   }, [])

@@ -2,9 +2,9 @@ import { Schema } from "effect"
 import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema } from "effect/http-api"
 import { Conflict, ServiceUnavailable, ValidationError } from "../http/ApiErrors.ts"
 import { Authentication } from "../users/CurrentUser.ts"
-import { UserNotFound } from "../users/UserErrors.ts"
+import { InviteNotFound, UserNotFound } from "../users/UserErrors.ts"
 import { UserId } from "../users/UserId.ts"
-import { UserView } from "../users/UserViews.ts"
+import { InviteId, InviteView, UserView } from "../users/UserViews.ts"
 import { TokenBudgetView } from "../analysis/AnalysisApi.ts"
 import { AdminOnly } from "./AdminOnly.ts"
 
@@ -29,6 +29,9 @@ export const CreateInviteRequest = Schema.Struct({
 
 /** Shown once: only the code's hash is stored. */
 export const CreatedInvite = Schema.Struct({ code: Schema.String, expiresAt: Schema.Date })
+
+/** Every invite, newest first (at most the 200 newest). */
+export const InviteList = Schema.Struct({ items: Schema.Array(InviteView) })
 
 const UserIdParams = { id: UserId }
 
@@ -118,6 +121,20 @@ export class AdminApi extends HttpApiGroup.make("admin")
       payload: SetImapConnectionsRequest,
       success: AdminImapConnections,
       error: [UserNotFound, ServiceUnavailable]
+    })
+  )
+  .add(
+    HttpApiEndpoint.get("listInvites", "/admin/invites", {
+      success: InviteList,
+      error: ServiceUnavailable
+    })
+  )
+  .add(
+    HttpApiEndpoint.delete("revokeInvite", "/admin/invites/:id", {
+      params: { id: InviteId },
+      success: InviteView,
+      // 409: the invite was used already (revoking cannot undo a registration)
+      error: [InviteNotFound, Conflict, ServiceUnavailable]
     })
   )
   .middleware(AdminOnly)

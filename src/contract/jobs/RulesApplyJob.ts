@@ -11,6 +11,18 @@ export const ApplyLimits = {
   maxEmailIds: 1000
 } as const
 
+/**
+ * A one-off rule the run applies instead of the user's stored rules (the `e` key's archive): every
+ * selected message still in `mailbox` is moved to `moveTo`. It is logged by its name, journalled and
+ * undone like any rule's move.
+ */
+export const AdhocMove = Schema.Struct({
+  name: Schema.String.pipe(Schema.check(Schema.isMinLength(1), Schema.isMaxLength(200))),
+  mailbox: MailboxPath,
+  moveTo: MailboxPath
+})
+export type AdhocMove = typeof AdhocMove.Type
+
 export const RulesApplyPayload = Schema.Struct({
   trigger: RunTrigger,
   ruleIds: Schema.optionalKey(Schema.Array(Uuid).check(Schema.isBetweenLength(1, ApplyLimits.maxRuleIds))),
@@ -18,6 +30,7 @@ export const RulesApplyPayload = Schema.Struct({
   mailbox: Schema.optionalKey(MailboxPath),
   since: Schema.optionalKey(IsoDateTime),
   emailIds: Schema.optionalKey(Schema.Array(Uuid).check(Schema.isBetweenLength(1, ApplyLimits.maxEmailIds))),
+  adhocMove: Schema.optionalKey(AdhocMove),
   /** POST /rules/apply: the number of messages the user confirmed; the run changes no more. */
   confirmedCount: Schema.optionalKey(Schema.Int.pipe(Schema.check(Schema.isGreaterThanOrEqualTo(0))))
 })

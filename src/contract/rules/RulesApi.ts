@@ -1,7 +1,8 @@
 import { Schema } from "effect"
 import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema } from "effect/http-api"
 import { AccountNotFound } from "../accounts/Account.ts"
-import { NotFound, ServiceUnavailable, ValidationError } from "../http/ApiErrors.ts"
+import { Conflict, NotFound, ServiceUnavailable, ValidationError } from "../http/ApiErrors.ts"
+import { EmailId, EmailNotFound } from "../emails/EmailId.ts"
 import { JobAccepted } from "../jobs/Job.ts"
 import { TooManyRequestsWithRetryAfter } from "../users/UserErrors.ts"
 import { Authentication } from "../users/CurrentUser.ts"
@@ -143,6 +144,15 @@ export class RulesApi extends HttpApiGroup.make("rules")
         TooManyRequestsWithRetryAfter,
         ServiceUnavailable
       ]
+    })
+  )
+  .add(
+    // the `e` key: a `rules.apply` run of one ad-hoc rule (move to the account's Archive)
+    HttpApiEndpoint.post("archiveEmail", "/emails/:id/archive", {
+      params: { id: EmailId },
+      success: JobAccepted.pipe(HttpApiSchema.status(202)),
+      // 409: the account has no special-use Archive mailbox, or the message is in it already
+      error: [EmailNotFound, Conflict, TooManyRequestsWithRetryAfter, ServiceUnavailable]
     })
   )
   .add(

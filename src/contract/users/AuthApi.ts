@@ -1,10 +1,16 @@
 import { Schema } from "effect"
 import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema } from "effect/http-api"
 import { Forbidden, ServiceUnavailable, Unauthorized, ValidationError } from "../http/ApiErrors.ts"
-import { ApiTokenView, defaultTokenDays, maxTokenDays, TokenId } from "./UserViews.ts"
+import { ApiTokenView, defaultTokenDays, maxTokenDays, SessionId, SessionView, TokenId } from "./UserViews.ts"
 import { Authentication, Role, TokenScope } from "./CurrentUser.ts"
 import { maxPasswordLength } from "./UserViews.ts"
-import { EmailTaken, RegistrationClosed, TokenNotFound, TooManyRequestsWithRetryAfter } from "./UserErrors.ts"
+import {
+  EmailTaken,
+  RegistrationClosed,
+  SessionNotFound,
+  TokenNotFound,
+  TooManyRequestsWithRetryAfter
+} from "./UserErrors.ts"
 import { UserId } from "./UserId.ts"
 import { UserView } from "./UserViews.ts"
 
@@ -54,6 +60,9 @@ export const CreatedToken = Schema.Struct({ ...ApiTokenView.fields, token: Schem
 
 export const TokenList = Schema.Struct({ items: Schema.Array(ApiTokenView) })
 
+/** The current user's live sessions, newest sign-in first. */
+export const SessionList = Schema.Struct({ items: Schema.Array(SessionView) })
+
 /** Refusals of the authentication middleware (401 no/invalid credentials, 403 cross-site) and 503. */
 const authErrors = [Unauthorized, Forbidden, ServiceUnavailable] as const
 
@@ -82,6 +91,19 @@ export class AuthApi extends HttpApiGroup.make("auth")
       params: { id: TokenId },
       success: HttpApiSchema.NoContent,
       error: [TokenNotFound, ServiceUnavailable]
+    })
+  )
+  .add(
+    HttpApiEndpoint.get("listSessions", "/auth/sessions", {
+      success: SessionList,
+      error: ServiceUnavailable
+    })
+  )
+  .add(
+    HttpApiEndpoint.delete("revokeSession", "/auth/sessions/:id", {
+      params: { id: SessionId },
+      success: HttpApiSchema.NoContent,
+      error: [SessionNotFound, ServiceUnavailable]
     })
   )
   // everything above needs a session cookie or a bearer token

@@ -30,6 +30,20 @@ export class TokenNotFound extends Schema.TaggedError<TokenNotFound>()(
   { httpApiStatus: 404 }
 ) {}
 
+/** No such session among the current user's (404, also for another user's session id). */
+export class SessionNotFound extends Schema.TaggedError<SessionNotFound>()(
+  "SessionNotFound",
+  { message: Schema.String },
+  { httpApiStatus: 404 }
+) {}
+
+/** No such invite (admin endpoints) (404). */
+export class InviteNotFound extends Schema.TaggedError<InviteNotFound>()(
+  "InviteNotFound",
+  { message: Schema.String },
+  { httpApiStatus: 404 }
+) {}
+
 const TooManyRequestsBody = Schema.Struct({
   _tag: Schema.tag("TooManyRequests"),
   message: Schema.String,

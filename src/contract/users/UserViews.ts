@@ -38,3 +38,37 @@ export class ApiTokenView extends Schema.Class<ApiTokenView>("ApiToken")({
   expiresAt: Schema.Date,
   lastUsedAt: Schema.NullOr(Schema.Date)
 }) {}
+
+/** A session as its owner sees it: `id` is the first characters of the SHA-256 Redis stores, never the cookie. */
+export const SessionId = Schema.String.pipe(Schema.check(Schema.isPattern(/^[0-9a-f]{16}$/)), Schema.brand("SessionId"))
+export type SessionId = typeof SessionId.Type
+
+export class SessionView extends Schema.Class<SessionView>("Session")({
+  id: SessionId,
+  /** The browser's User-Agent at sign-in (at most 300 characters), null when it sent none. */
+  userAgent: Schema.NullOr(Schema.String),
+  signedInAt: Schema.Date,
+  lastUsedAt: Schema.Date,
+  /** When it ends unless used again (idle timeout), never past its absolute end. */
+  expiresAt: Schema.Date,
+  /** The session this request came with. */
+  current: Schema.Boolean
+}) {}
+
+export const InviteId = Schema.String.pipe(Schema.check(Schema.isUUID()), Schema.brand("InviteId"))
+export type InviteId = typeof InviteId.Type
+
+export const InviteState = Schema.Literals(["pending", "used", "expired", "revoked"])
+export type InviteState = typeof InviteState.Type
+
+/** An invite as an admin lists it: never its code (only the hash is stored). */
+export class InviteView extends Schema.Class<InviteView>("Invite")({
+  id: InviteId,
+  /** The one email it registers, or null for anyone holding the code. */
+  email: Schema.NullOr(Schema.String),
+  state: InviteState,
+  createdAt: Schema.Date,
+  expiresAt: Schema.Date,
+  usedAt: Schema.NullOr(Schema.Date),
+  revokedAt: Schema.NullOr(Schema.Date)
+}) {}

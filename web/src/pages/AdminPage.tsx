@@ -95,6 +95,7 @@ function Invites(): JSX.Element {
   const [days, setDays] = useState(7)
   const [created, setCreated] = useState<{ code: string; expiresAt: Date } | undefined>(undefined)
   const [failure, setFailure] = useState<ApiFailure | undefined>(undefined)
+  const invites = useApiQuery((client) => client.admin.listInvites(), [])
 
   const submit = async (event: FormEvent) => {
     event.preventDefault()
@@ -108,6 +109,15 @@ function Invites(): JSX.Element {
       return
     }
     setCreated(result.value)
+    invites.reload()
+  }
+
+  const revoke = async (id: string) => {
+    const listed = invites.state.status === "ok" ? invites.state.value.items.find((item) => item.id === id) : undefined
+    if (listed === undefined || !window.confirm(t("revokeInviteConfirm"))) return
+    const result = await callApi((client) => client.admin.revokeInvite({ params: { id: listed.id } }))
+    setFailure(result.ok ? undefined : result.failure)
+    invites.reload()
   }
 
   return (
@@ -154,6 +164,38 @@ function Invites(): JSX.Element {
             onFocus={(event) => event.currentTarget.select()}
           />
         </div>
+      ) : null}
+      <h3>{t("inviteList")}</h3>
+      <QueryProgress state={invites.state} loadingLabel={t("loading")} failedText={t("failedAction")} />
+      {invites.state.status === "ok" && invites.state.value.items.length === 0 ? <p>{t("noInvites")}</p> : null}
+      {invites.state.status === "ok" && invites.state.value.items.length > 0 ? (
+        <DataTable
+          className="responsive"
+          headings={[t("inviteFor"), t("inviteState"), t("inviteExpires"), { hidden: t("revokeInvite") }]}
+        >
+          {invites.state.value.items.map((invite) => {
+            const who = invite.email ?? t("anyone")
+            return (
+              <tr key={invite.id} data-invite-id={invite.id}>
+                <td data-label={t("inviteFor")}>{who}</td>
+                <td data-label={t("inviteState")}>{t(`state_${invite.state}`)}</td>
+                <td data-label={t("inviteExpires")}>{formatDateTime(language, invite.expiresAt)}</td>
+                <td>
+                  {invite.state === "pending" ? (
+                    <button
+                      type="button"
+                      className="danger"
+                      aria-label={t("revokeInviteNamed", { who, date: formatDateTime(language, invite.createdAt) })}
+                      onClick={() => void revoke(invite.id)}
+                    >
+                      {t("revokeInvite")}
+                    </button>
+                  ) : null}
+                </td>
+              </tr>
+            )
+          })}
+        </DataTable>
       ) : null}
     </section>
   )

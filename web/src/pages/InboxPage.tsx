@@ -2,6 +2,7 @@ import { Effect } from "effect"
 import { type JSX, useMemo, useState } from "react"
 import { Link, useSearch } from "wouter"
 import { useApiQuery } from "../api/useApiQuery.ts"
+import { ArchiveStatus, useArchiveKey } from "../components/mail/ArchiveStatus.tsx"
 import { CategoryOptions } from "../components/mail/CategoryOptions.tsx"
 import { MessageList } from "../components/mail/MessageList.tsx"
 import { CheckField, EmptyState, ErrorMessage, Loading } from "../components/ui.tsx"
@@ -41,11 +42,12 @@ export function InboxPage(): JSX.Element {
   const query = useMemo(() => inboxQuery(filters, threadId), [filters, threadId])
   const pages = useEmailPages(query)
   useMailActivity(pages.refresh)
+  const archiveKey = useArchiveKey()
 
   const visible = useMemo(() => {
-    const byBand = keepByBand(pages.items, filters.band)
+    const byBand = keepByBand(pages.items, filters.band).filter((email) => !archiveKey.archivedIds.has(email.id))
     return filters.groupThreads && threadId === null ? oneLinePerThread(byBand) : byBand
-  }, [pages.items, filters.band, filters.groupThreads, threadId])
+  }, [pages.items, filters.band, filters.groupThreads, threadId, archiveKey.archivedIds])
   const counts = useMemo(
     () => (filters.groupThreads && threadId === null ? threadCounts(pages.items) : undefined),
     [pages.items, filters.groupThreads, threadId]
@@ -163,6 +165,7 @@ export function InboxPage(): JSX.Element {
       <p className="hint" aria-live="polite">
         {t("count", { count: formatNumber(language, pages.items.length) })} · {t("live")}
       </p>
+      <ArchiveStatus note={archiveKey.note} />
       {pages.failure === null ? null : <ErrorMessage failure={pages.failure}>{t("failed")}</ErrorMessage>}
       {pages.loading && pages.items.length === 0 ? (
         <Loading label={t("loading")} />
@@ -185,6 +188,7 @@ export function InboxPage(): JSX.Element {
           onEndReached={pages.loadMore}
           threadCounts={counts}
           label={t("title")}
+          onArchive={archiveKey.anyArchive ? (email) => void archiveKey.request(email) : undefined}
         />
       )}
     </>

@@ -2,6 +2,7 @@ import { type JSX, useCallback, useEffect, useState } from "react"
 import { Link } from "wouter"
 import { type ApiFailure, callApi } from "../api/client.ts"
 import { isFinished, type JobView, useWatchedJob } from "../api/jobs.ts"
+import { changesJobs, subscribeUserEvents } from "../api/userEvents.ts"
 import { JobProgress } from "../components/JobProgress.tsx"
 import { EmptyState, ErrorMessage, Loading, DataTable } from "../components/ui.tsx"
 import { formatDateTime, useLanguage, useStrings } from "../i18n/index.ts"
@@ -116,9 +117,20 @@ export function JobsPage(): JSX.Element {
     const timer = window.setInterval(() => {
       if (document.visibilityState === "visible") void loadFirst(controller.signal)
     }, refreshMillis)
+    // a job of the user's changed (the event stream, when the API has one): refresh now
+    let pending: number | undefined
+    const unsubscribe = subscribeUserEvents((event) => {
+      if (!changesJobs(event) || pending !== undefined) return
+      pending = window.setTimeout(() => {
+        pending = undefined
+        void loadFirst(controller.signal)
+      }, 300)
+    })
     return () => {
       controller.abort()
       window.clearInterval(timer)
+      if (pending !== undefined) window.clearTimeout(pending)
+      unsubscribe()
     }
   }, [loadFirst])
 

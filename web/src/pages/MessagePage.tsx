@@ -2,6 +2,7 @@ import { type JSX, useEffect, useState } from "react"
 import { Link, useParams } from "wouter"
 import { type ApiFailure, callApi } from "../api/client.ts"
 import { useApiQuery } from "../api/useApiQuery.ts"
+import { ArchiveStatus, useArchiveKey } from "../components/mail/ArchiveStatus.tsx"
 import { CorrectionForm } from "../components/mail/CorrectionForm.tsx"
 import { categoryKey, mailStrings } from "../components/mail/mail.i18n.ts"
 import { MessageFrame } from "../components/mail/MessageFrame.tsx"
@@ -48,6 +49,26 @@ function MessageView({ id }: { readonly id: EmailId }): JSX.Element {
   useMailActivity(() => {
     if (email !== null && email.analysisState === "pending") query.reload()
   })
+  const archiveKey = useArchiveKey()
+  const { request: requestArchive } = archiveKey
+  // `e` anywhere on the page but in a form control archives the message
+  useEffect(() => {
+    if (email === null) return
+    const onKey = (event: KeyboardEvent) => {
+      if (event.key !== "e" || event.altKey || event.ctrlKey || event.metaKey || event.defaultPrevented) return
+      const target = event.target
+      if (
+        target instanceof HTMLElement &&
+        (target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName))
+      ) {
+        return
+      }
+      event.preventDefault()
+      void requestArchive(email)
+    }
+    document.addEventListener("keydown", onKey)
+    return () => document.removeEventListener("keydown", onKey)
+  }, [email, requestArchive])
 
   if (query.state.status === "error" && email === null) {
     return (
@@ -92,6 +113,12 @@ function MessageView({ id }: { readonly id: EmailId }): JSX.Element {
       <p>
         <Link href={`/?thread=${encodeURIComponent(email.threadId)}`}>{t("thread")}</Link>
       </p>
+      <ArchiveButton
+        archived={archiveKey.archivedIds.has(email.id)}
+        available={archiveKey.canArchive(email.accountId)}
+        onArchive={() => void requestArchive(email)}
+      />
+      <ArchiveStatus note={archiveKey.note} />
       <AnalysisSection email={email} t={t} />
       <CorrectionForm key={email.id} email={email} onSaved={setEmail} />
       <section aria-labelledby="body-heading">
@@ -130,6 +157,39 @@ function MessageView({ id }: { readonly id: EmailId }): JSX.Element {
       <Reprocess id={email.id} />
       <Similar id={email.id} />
     </article>
+  )
+}
+
+/** The archive action; off (with the reason as its description) when the account has no Archive folder. */
+function ArchiveButton({
+  archived,
+  available,
+  onArchive
+}: {
+  readonly archived: boolean
+  readonly available: boolean | undefined
+  readonly onArchive: () => void
+}): JSX.Element {
+  const m = useStrings(mailStrings)
+  return (
+    <p>
+      <button
+        type="button"
+        className="secondary"
+        aria-keyshortcuts="e"
+        disabled={available !== true || archived}
+        aria-describedby={available === false ? "archive-off" : undefined}
+        onClick={onArchive}
+      >
+        {m("archive")}
+      </button>
+      {available === false ? (
+        <span id="archive-off" className="hint">
+          {" "}
+          {m("noArchive")}
+        </span>
+      ) : null}
+    </p>
   )
 }
 

@@ -32,7 +32,17 @@ export const sessionsStrings = defineStrings(
     createdSecret: "Copy the token now: it is shown only once.",
     newToken: "New token",
     failed: "That did not work.",
-    loading: "Loading…"
+    loading: "Loading…",
+    sessions: "Signed-in browsers",
+    sessionsIntro: "Every browser signed in as you. End the ones you do not recognise or no longer use.",
+    browser: "Browser",
+    unknownBrowser: "unknown browser",
+    signedIn: "Signed in",
+    lastActive: "Last active",
+    current: "this browser",
+    endSession: "Sign out",
+    endSessionNamed: "Sign out the session of {{browser}}, signed in {{date}}",
+    endSessionConfirm: "Sign out that browser? It has to sign in again."
   },
   {
     title: "Sitzungen & API-Tokens",
@@ -65,6 +75,17 @@ export const sessionsStrings = defineStrings(
     createdSecret: "Kopieren Sie das Token jetzt: Es wird nur einmal angezeigt.",
     newToken: "Neues Token",
     failed: "Das hat nicht geklappt.",
-    loading: "Wird geladen…"
+    loading: "Wird geladen…",
+    sessions: "Angemeldete Browser",
+    sessionsIntro:
+      "Jeder Browser, der als Sie angemeldet ist. Beenden Sie die, die Sie nicht kennen oder nicht mehr nutzen.",
+    browser: "Browser",
+    unknownBrowser: "unbekannter Browser",
+    signedIn: "Angemeldet",
+    lastActive: "Zuletzt aktiv",
+    current: "dieser Browser",
+    endSession: "Abmelden",
+    endSessionNamed: "Sitzung von {{browser}} abmelden, angemeldet {{date}}",
+    endSessionConfirm: "Diesen Browser abmelden? Er muss sich neu anmelden."
   }
 )

@@ -104,6 +104,78 @@ function CreateToken({ isAdmin, onCreated }: { readonly isAdmin: boolean; readon
   )
 }
 
+/** A short name for a User-Agent: the browser and the system, as far as the string says. */
+export const browserName = (userAgent: string | null): string | null => {
+  if (userAgent === null) return null
+  const browser =
+    /\b(Edg|Firefox|Chrome|Chromium|Safari|curl|HeadlessChrome)\/[\d.]+/
+      .exec(userAgent)?.[0]
+      ?.replace("Edg/", "Edge/") ?? userAgent.slice(0, 40)
+  const system = /\((?:[^;)]*; )?([^;)]+)/.exec(userAgent)?.[1]
+  return system === undefined ? browser : `${browser} (${system})`
+}
+
+function BrowserSessions(): JSX.Element {
+  const t = useStrings(sessionsStrings)
+  const language = useLanguage()
+  const sessions = useApiQuery((client) => client.auth.listSessions(), [])
+  const [failure, setFailure] = useState<ApiFailure | undefined>(undefined)
+
+  const end = async (id: string) => {
+    const listed =
+      sessions.state.status === "ok" ? sessions.state.value.items.find((item) => item.id === id) : undefined
+    if (listed === undefined || !window.confirm(t("endSessionConfirm"))) return
+    const result = await callApi((client) => client.auth.revokeSession({ params: { id: listed.id } }))
+    setFailure(result.ok ? undefined : result.failure)
+    sessions.reload()
+  }
+
+  return (
+    <section aria-labelledby="browser-sessions">
+      <h2 id="browser-sessions">{t("sessions")}</h2>
+      <p className="hint">{t("sessionsIntro")}</p>
+      {failure !== undefined ? <ErrorMessage failure={failure}>{t("failed")}</ErrorMessage> : null}
+      <QueryProgress state={sessions.state} loadingLabel={t("loading")} failedText={t("failed")} />
+      {sessions.state.status === "ok" && sessions.state.value.items.length > 0 ? (
+        <DataTable
+          className="responsive"
+          headings={[t("browser"), t("signedIn"), t("lastActive"), t("expires"), { hidden: t("endSession") }]}
+        >
+          {sessions.state.value.items.map((item) => {
+            const browser = browserName(item.userAgent) ?? t("unknownBrowser")
+            return (
+              <tr key={item.id} data-session-id={item.id}>
+                <td data-label={t("browser")}>
+                  {browser}
+                  {item.current ? <span className="badge">{t("current")}</span> : null}
+                </td>
+                <td data-label={t("signedIn")}>{formatDateTime(language, item.signedInAt)}</td>
+                <td data-label={t("lastActive")}>{formatDateTime(language, item.lastUsedAt)}</td>
+                <td data-label={t("expires")}>{formatDateTime(language, item.expiresAt)}</td>
+                <td>
+                  {item.current ? null : (
+                    <button
+                      type="button"
+                      className="danger"
+                      aria-label={t("endSessionNamed", {
+                        browser,
+                        date: formatDateTime(language, item.signedInAt)
+                      })}
+                      onClick={() => void end(item.id)}
+                    >
+                      {t("endSession")}
+                    </button>
+                  )}
+                </td>
+              </tr>
+            )
+          })}
+        </DataTable>
+      ) : null}
+    </section>
+  )
+}
+
 export function SessionsPage(): JSX.Element {
   const t = useStrings(sessionsStrings)
   const language = useLanguage()
@@ -138,6 +210,7 @@ export function SessionsPage(): JSX.Element {
           {t("signOut")}
         </button>
       </section>
+      <BrowserSessions />
       <section aria-labelledby="tokens">
         <h2 id="tokens">{t("tokens")}</h2>
         <p className="hint">{t("tokensIntro")}</p>

@@ -17,6 +17,8 @@ export interface MessageListProps {
   /** Per thread id: how many loaded messages share it (when threads are grouped). */
   readonly threadCounts?: ReadonlyMap<string, number> | undefined
   readonly label?: string | undefined
+  /** The `e` key: archives the selected message (absent: no archive key on this list). */
+  readonly onArchive?: ((email: EmailSummary) => void) | undefined
 }
 
 /**
@@ -30,7 +32,8 @@ export function MessageList({
   loading,
   onEndReached,
   threadCounts,
-  label
+  label,
+  onArchive
 }: MessageListProps): JSX.Element {
   const t = useStrings(mailStrings)
   const language = useLanguage()
@@ -67,7 +70,10 @@ export function MessageList({
     else if (event.key === "k" || event.key === "ArrowUp") move(selected - 1)
     else if (event.key === "Home") move(0)
     else if (event.key === "End") move(items.length - 1)
-    else if (event.key === "Enter") {
+    else if (event.key === "e" && onArchive !== undefined) {
+      const email = items[selected]
+      if (email !== undefined) onArchive(email)
+    } else if (event.key === "Enter") {
       const email = items[selected]
       if (email !== undefined) navigate(`/messages/${email.id}`)
     } else return
@@ -78,7 +84,7 @@ export function MessageList({
   return (
     <div className="message-list-wrap">
       <p className="hint" id="message-list-keys">
-        {t("keyboardHint")}
+        {onArchive === undefined ? t("keyboardHint") : t("keyboardHintArchive")}
       </p>
       <div
         ref={scroller}

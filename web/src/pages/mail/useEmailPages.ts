@@ -1,4 +1,5 @@
 import { useCallback, useEffect, useRef, useState } from "react"
+import { takeEmailPage } from "../../api/boot.ts"
 import { type ApiFailure, callApi } from "../../api/client.ts"
 import type { EmailListQuery, EmailSummary } from "./types.ts"
 
@@ -21,7 +22,10 @@ type Query = NonNullable<EmailListQuery>
  * end. A change of query (or `refresh`) starts a new generation; answers of an older generation are
  * dropped, so a slow page never lands in the wrong list.
  */
-export const useEmailPages = (query: Query, pageSize = 100): PagedEmails => {
+/** Messages per page of the inbox (main.tsx prefetches the first page with it). */
+export const inboxPageSize = 100
+
+export const useEmailPages = (query: Query, pageSize = inboxPageSize): PagedEmails => {
   const key = JSON.stringify(query)
   const [items, setItems] = useState<ReadonlyArray<EmailSummary>>([])
   const [hasMore, setHasMore] = useState(true)
@@ -47,7 +51,11 @@ export const useEmailPages = (query: Query, pageSize = 100): PagedEmails => {
         limit: pageSize,
         ...(first || cursor.current === null ? {} : { cursor: cursor.current })
       }
-      void callApi((client) => client.emails.list({ query: pageQuery }), controller.signal).then((result) => {
+      const ask = () => callApi((client) => client.emails.list({ query: pageQuery }), controller.signal)
+      // the first page of the first screen may be on its way already (api/boot.ts)
+      const prefetched = first ? takeEmailPage(pageQuery) : undefined
+      const answer = prefetched === undefined ? ask() : prefetched.then((result) => (result.ok ? result : ask()))
+      void answer.then((result) => {
         if (controller.signal.aborted || requested !== current.current) return
         inFlight.current = null
         setLoading(false)

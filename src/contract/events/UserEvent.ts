@@ -66,8 +66,12 @@ export const UserEventType = Schema.Literals([
 ])
 export type UserEventType = typeof UserEventType.Type
 
-/** The wire form: JSON of an event (dates as ISO strings). */
-export const UserEventJson = Schema.fromJsonString(UserEvent)
+/**
+ * The wire form: JSON of an event, dates as ISO strings both ways (`toCodecJson`: with `UserEvent`
+ * alone the encoder wrote ISO strings through JSON.stringify but the decoder wanted Date objects,
+ * so a client could not read what the server sent).
+ */
+export const UserEventJson = Schema.fromJsonString(Schema.toCodecJson(UserEvent))
 
 /**
  * Redis layout shared by the publisher (src/events) and readers in other processes (the webhook

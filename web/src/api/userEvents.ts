@@ -1,5 +1,5 @@
 import { Option, Schema } from "effect"
-import { UserEvent } from "../../../src/contract/events/UserEvent.ts"
+import { type UserEvent, UserEventJson } from "../../../src/contract/events/UserEvent.ts"
 
 /**
  * The user's live event stream, `GET /api/v1/events` (Server-Sent Events): `id:` the stream entry
@@ -13,10 +13,8 @@ import { UserEvent } from "../../../src/contract/events/UserEvent.ts"
  * the status is `unavailable` and the pages keep following the job event streams (useMailActivity).
  */
 
-// The contract's `UserEventJson` is `fromJsonString(UserEvent)`, whose `Schema.Date` fields do not
-// decode the ISO strings JSON carries; the JSON codec of the same schema does (dates as ISO strings).
 /** One SSE `data:` field as the event it carries; None for data this client cannot read. */
-export const decodeEvent = Schema.decodeUnknownOption(Schema.fromJsonString(Schema.toCodecJson(UserEvent)))
+export const decodeEvent = Schema.decodeUnknownOption(UserEventJson)
 
 export type StreamEvent = UserEvent | { readonly _tag: "reset" }
 export type StreamStatus = "connecting" | "live" | "unavailable"

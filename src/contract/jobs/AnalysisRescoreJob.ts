@@ -33,5 +33,7 @@ export const AnalysisRescoreJob = defineJobKind({
   retry: { attempts: 5, initialDelay: "10 seconds", maxDelay: "5 minutes", jitter: 0.3 },
   deduplicationKey: (payload, owner) =>
     `${owner ?? "system"}:rescore:${payload.since.toISOString()}:${payload.until?.toISOString() ?? "open"}`,
+  // a window of past mail: bulk, like applying rules to past mail
+  workClass: "bulk",
   userVisible: true
 })

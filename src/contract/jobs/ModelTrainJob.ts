@@ -33,5 +33,7 @@ export const ModelTrainJob = defineJobKind({
   retryOnTimeout: false,
   retry: { attempts: 3, initialDelay: "10 seconds", maxDelay: "2 minutes", jitter: 0.3 },
   deduplicationKey: (_payload, owner) => `${owner ?? "system"}:train`,
+  // nobody waits on a training: it never holds up another user's fresh mail
+  workClass: "bulk",
   userVisible: true
 })

@@ -13,16 +13,18 @@ import { RulesLive } from "../rules/RulesLive.ts"
 import { ImportLive, ImportUploadCleanupLive } from "../import/ImportLive.ts"
 import { SearchConfig } from "../search/SearchConfig.ts"
 import { SyncSchedulerWorkerLive, SyncLive } from "../sync/SyncLive.ts"
-import { WatchLocalWorkerLive } from "../watch/WatchLive.ts"
+import { WatchWorkerLive } from "../watch/WatchLive.ts"
 import { type ProcessorServices, processorList } from "./processors.ts"
 
 /** Every processor the worker runs. */
 export const WorkerLive = Layer.mergeAll(
-  WorkerRuntimeLive<ProcessorServices>(processorList).pipe(Layer.provide(WorkerIdentity.layer)),
+  WorkerRuntimeLive<ProcessorServices>(processorList),
   SyncSchedulerWorkerLive,
   ImportUploadCleanupLive,
-  WatchLocalWorkerLive
+  WatchWorkerLive
 ).pipe(
+  // one id per worker process: the job runtime's locks and the account leases name the same worker
+  Layer.provide(WorkerIdentity.layer),
   Layer.provide(SyncLive),
   Layer.provide(RulesLive),
   Layer.provide(ImportLive),

@@ -2,8 +2,13 @@ import { Config, Context, Effect, Layer } from "effect"
 
 /** Settings of the watchers (docs/operations.md, "Watchers"). */
 export interface WatchConfigShape {
-  /** Run the watchers in this worker (with the local ownership: only one worker may have it on). */
+  /** Run the watchers in this worker. */
   readonly enabled: boolean
+  /**
+   * Who decides which accounts this worker watches: `leases` (Redis leases spread over every
+   * worker with it on, AccountLeases.ts) or `local` (every watchable account: one worker only).
+   */
+  readonly ownership: "leases" | "local"
   /** Watching connections to one IMAP host from this worker (many accounts on one provider). */
   readonly maxConnectionsPerHost: number
   /** Without NOTIFY: further folders (besides INBOX) IDLEd on per account, each its own connection. */
@@ -21,6 +26,7 @@ export interface WatchConfigShape {
 
 export const watchConfig = Config.all({
   enabled: Config.Boolean("WATCH_ENABLED").pipe(Config.withDefault(false)),
+  ownership: Config.Literals(["leases", "local"], "WATCH_OWNERSHIP").pipe(Config.withDefault("leases" as const)),
   maxConnectionsPerHost: Config.Int("WATCH_MAX_CONNECTIONS_PER_HOST").pipe(Config.withDefault(50)),
   maxIdleFolders: Config.Int("WATCH_MAX_IDLE_FOLDERS").pipe(Config.withDefault(3)),
   coalesceMillis: Config.Int("WATCH_COALESCE_MILLIS").pipe(Config.withDefault(300)),
@@ -31,6 +37,7 @@ export const watchConfig = Config.all({
   Config.map(
     (config): WatchConfigShape => ({
       enabled: config.enabled,
+      ownership: config.ownership,
       maxConnectionsPerHost: Math.max(1, config.maxConnectionsPerHost),
       maxIdleFolders: Math.min(20, Math.max(0, config.maxIdleFolders)),
       coalesceMillis: Math.min(60_000, Math.max(0, config.coalesceMillis)),

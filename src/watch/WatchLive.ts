@@ -1,4 +1,5 @@
 import { Effect, Layer } from "effect"
+import { AccountLeasesLive } from "./AccountLeases.ts"
 import { LocalOwnershipLive } from "./LocalOwnership.ts"
 import { WatchConfig } from "./WatchConfig.ts"
 import { WatchStore } from "./WatchStore.ts"
@@ -12,19 +13,21 @@ import { WatchersLive } from "./Watchers.ts"
 export const WatchLive = WatchersLive
 
 /**
- * The worker's watchers until the leases land: with WATCH_ENABLED=true, every watchable account
- * of the database is watched by this worker (LocalOwnership.ts: no lease, so only one worker may
- * have it on); with WATCH_ENABLED=false (the default) nothing is watched and the scheduled syncs
- * alone keep the mail current.
+ * The worker's watchers. With WATCH_ENABLED=false (the default) nothing is watched and the
+ * scheduled syncs alone keep the mail current. With it on, the accounts are leased
+ * (WATCH_OWNERSHIP=leases, the default: any number of workers share them, each watched by one) or,
+ * with WATCH_OWNERSHIP=local, every watchable account is watched by this worker (one worker only).
+ * The watchers are built above the ownership, so on shutdown they stop before the leases are
+ * released (no moment where this worker watches an account it no longer holds).
+ * Needs WorkerIdentity (the job runtime's, so a worker has one id in the logs and in Redis).
  */
-export const WatchLocalWorkerLive = Layer.unwrap(
+export const WatchWorkerLive = Layer.unwrap(
   Effect.gen(function* () {
     const config = yield* WatchConfig
     if (!config.enabled) return Layer.empty
-    return Layer.effectDiscard(Effect.void).pipe(
-      Layer.provide(WatchersLive),
-      Layer.provide(LocalOwnershipLive),
-      Layer.provide(WatchStore.layer)
-    )
+    const watchers = Layer.effectDiscard(Effect.void).pipe(Layer.provide(WatchersLive))
+    return config.ownership === "local"
+      ? watchers.pipe(Layer.provide(LocalOwnershipLive), Layer.provide(WatchStore.layer))
+      : watchers.pipe(Layer.provide(AccountLeasesLive), Layer.provide(WatchStore.layer))
   })
 ).pipe(Layer.provide(WatchConfig.layer))

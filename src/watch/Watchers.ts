@@ -24,6 +24,7 @@ import { isTerminal } from "../contract/jobs/Job.ts"
 import { MailSyncJob } from "../contract/jobs/MailSyncJob.ts"
 import type { UserId } from "../contract/users/UserId.ts"
 import { ImapConnectionError, type ImapError } from "../imap/Imap.ts"
+import { ImapSlots } from "../imap/ImapSlots.ts"
 import { ImapWatch, type WatchMode } from "../imap/ImapWatch.ts"
 import { Jobs } from "../jobs/Jobs.ts"
 import { watchAccounts, watchConnections, watchLag, watchReconnects } from "../platform/Metrics.ts"
@@ -64,6 +65,7 @@ export class Watchers extends Context.Service<Watchers, WatchersShape>()("mail-h
       const store = yield* WatchStore
       const accounts = yield* AccountStore
       const access = yield* ImapAccess
+      const slots = yield* ImapSlots
       const imapWatch = yield* ImapWatch
       const schedules = yield* AccountSchedules
       const jobs = yield* Jobs
@@ -156,6 +158,19 @@ export class Watchers extends Context.Service<Watchers, WatchersShape>()("mail-h
           )
           const folders = target.value.watchFolders.slice(0, config.maxIdleFolders)
           const ready: { mode: WatchMode | null; connections: number } = { mode: null, connections: 0 }
+          // one of the account's IMAP connection slots (ImapSlots, shared with its syncs and rule
+          // actions) for the watcher's lifetime: the server's limit is per account. The extra IDLE
+          // folders without NOTIFY are not counted (bounded by WATCH_MAX_IDLE_FOLDERS instead), so a
+          // watcher never takes the slots its own account's syncs need. None free: reconnect later.
+          yield* slots.acquire(accountId).pipe(
+            Effect.mapError(
+              (error) =>
+                new ImapConnectionError({
+                  reason: "other",
+                  message: `no free IMAP connection slot for the account: ${error.message}`
+                })
+            )
+          )
           return yield* imapWatch
             .watch(options, {
               folders,
@@ -209,7 +224,7 @@ export class Watchers extends Context.Service<Watchers, WatchersShape>()("mail-h
                 })
               )
             )
-        })
+        }).pipe(Effect.scoped)
 
       const isStop = (error: Stop | ImapError): error is Stop => typeof error === "string"
 

@@ -36,7 +36,13 @@ const users = [
 
 const TestLayer = syncTestLayer({
   worker: true,
-  env: { WATCH_ENABLED: "true", WATCH_REFRESH_SECONDS: "1", WATCH_COALESCE_MILLIS: "300" },
+  env: {
+    WATCH_ENABLED: "true",
+    WATCH_REFRESH_SECONDS: "1",
+    // the worker leases the accounts (WATCH_OWNERSHIP=leases, the default): re-read them as often
+    WATCH_ACCOUNTS_REFRESH_MS: "1000",
+    WATCH_COALESCE_MILLIS: "300"
+  },
   dovecot: { users }
 })
 

@@ -30,6 +30,8 @@ const TestLayer = syncTestLayer({
   env: {
     WATCH_ENABLED: "true",
     WATCH_REFRESH_SECONDS: "1",
+    // the worker leases the accounts (WATCH_OWNERSHIP=leases, the default): re-read them as often
+    WATCH_ACCOUNTS_REFRESH_MS: "1000",
     WATCH_COALESCE_MILLIS: "300",
     WATCH_MAX_CONNECTIONS_PER_HOST: "2"
   },

@@ -453,4 +453,48 @@ describe("mail pages in Chromium", () => {
       await page.close()
     }
   }, 180_000)
+
+  it("a message APPENDed on the server and synced appears in the open inbox without a reload, from the event stream", async () => {
+    const { page } = world
+    // run on its own (-t), nothing is synced yet: the inbox needs its first page
+    if ((await emailsByApi("limit=1")).length === 0) await apiCall(world, "POST", `/api/v1/accounts/${accountId}/sync`)
+    await waitUntil(async () => ((await emailsByApi("limit=1")).length > 0 ? true : undefined), 120_000, 500)
+    const eventStreams: Array<string> = []
+    page.on("request", (request) => {
+      if (new URL(request.url()).pathname === "/api/v1/events") eventStreams.push(request.url())
+    })
+    await page.goto(`${world.base}/`)
+    await page.locator("[role=option][data-email-id]").first().waitFor({ timeout: 60_000 })
+    await waitUntil(async () => (eventStreams.length > 0 ? true : undefined), 30_000, 200)
+    expect(eventStreams.length, "the page listens to GET /api/v1/events").toBeGreaterThan(0)
+    await page.evaluate(() => {
+      Object.assign(globalThis, { __sameDocument: true })
+    })
+    // wait until nothing of this user runs: a sync still running could pick the message up at once
+    await waitUntil(
+      async () => {
+        const jobs = await apiCall(world, "GET", "/api/v1/jobs?state=running&limit=1")
+        const items = field(jobs.body, "items")
+        return Array.isArray(items) && items.length === 0 ? true : undefined
+      },
+      120_000,
+      500
+    )
+    const subject = `Live arrival ${Date.now()}`
+    const imap = new ImapFlow({ host: dovecot.host, port: dovecot.port, secure: false, auth: imapUser, logger: false })
+    await imap.connect()
+    try {
+      await imap.append(
+        "INBOX",
+        plain(`live-${Date.now()}`, subject, "Arrived while the inbox was open.", "Mon, 30 Nov 2026 10:00:00 +0000")
+      )
+    } finally {
+      await imap.logout()
+    }
+    const sync = await apiCall(world, "POST", `/api/v1/accounts/${accountId}/sync`)
+    expect([202, 409]).toContain(sync.status)
+    // mail.stored (then mail.analysed) on the stream refreshes the open list: no reload, no navigation
+    await page.getByText(subject).first().waitFor({ timeout: 90_000 })
+    expect(await page.evaluate(() => "__sameDocument" in globalThis), "no reload").toBe(true)
+  }, 240_000)
 })

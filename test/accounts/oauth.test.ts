@@ -9,125 +9,29 @@
  * client, a wrong PKCE verifier. No token in logs, answers, redirects, job payloads or spans.
  */
 import { InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base"
-import { afterAll, assert, layer } from "@effect/vitest"
+import { assert, layer } from "@effect/vitest"
 import { Effect, Redacted, Schema } from "effect"
 import { AccountId } from "../../src/contract/accounts/Account.ts"
-import { AccountStore } from "../../src/accounts/AccountStore.ts"
 import { hashState } from "../../src/accounts/OAuthConnect.ts"
 import { OAuthTokens } from "../../src/accounts/OAuthTokens.ts"
-import { UserId } from "../../src/contract/users/UserId.ts"
 import { Crypto } from "../../src/platform/Crypto.ts"
-import { Dovecot, startDovecot } from "../harness/dovecot.ts"
-import { startOidcProvider } from "../harness/oidcProvider.ts"
-import {
-  api,
-  baseUrl,
-  capturedLogs,
-  expectSucceeded,
-  field,
-  OwnerDb,
-  seenResponses,
-  syncNow,
-  syncTestLayer
-} from "../sync/support.ts"
+import { Dovecot } from "../harness/dovecot.ts"
+import { api, baseUrl, capturedLogs, expectSucceeded, field, OwnerDb, seenResponses, syncNow } from "../sync/support.ts"
+import { accountCount, accountOf, expireAccessToken, MAILBOX, oauthWorld, PROVIDER } from "./oauthSupport.ts"
 
-const ORIGIN = "http://mail-helper.test"
-const PROVIDER = "corp"
-const CALLBACK = `${ORIGIN}/api/v1/oauth/${PROVIDER}/callback`
-const MAILBOX = "alice@mail.test"
 const alice = "a7777777-7777-4777-8777-777777777777"
 const bob = "b7777777-7777-4777-8777-777777777777"
 
-const oidc = await startOidcProvider({ redirectUris: [CALLBACK], accessTokenTtl: 300 })
-const dovecot = await startDovecot({
-  users: [{ user: MAILBOX, pass: "unused-password-of-the-userdb" }],
-  oauth2: {
-    introspectionUrl: `http://${oidc.introspector.clientId}:${oidc.introspector.clientSecret}@127.0.0.1:${oidc.port}/token/introspection`,
-    usernameAttribute: "sub"
-  }
-})
-afterAll(async () => {
-  await dovecot.stop()
-  await oidc.stop()
-})
 const spans = new InMemorySpanExporter()
-
-const TestLayer = syncTestLayer({
-  worker: true,
-  spanProcessor: new SimpleSpanProcessor(spans),
-  env: {
-    OAUTH_PUBLIC_ORIGIN: ORIGIN,
-    OAUTH_PROVIDERS: JSON.stringify([
-      {
-        kind: "oidc",
-        name: PROVIDER,
-        label: "Corp ID",
-        issuer: oidc.issuer,
-        clientId: oidc.app.clientId,
-        clientSecret: oidc.app.clientSecret,
-        usernameClaim: "email",
-        allowInsecureHttp: true,
-        imap: { host: dovecot.host, port: dovecot.port, security: "none" }
-      }
-    ])
-  },
-  dovecotServer: dovecot
-})
-
-/** Every redirect the callback answered (Location), to look for tokens. */
-const redirects: Array<string> = []
-const session = (user: string, name = "one") => ({ "x-test-user": user, cookie: `mh_session=${user}-${name}` })
-
-const start = (user: string, name = "one") =>
-  Effect.gen(function* () {
-    const base = yield* baseUrl
-    const response = yield* Effect.promise(() =>
-      fetch(`${base}/api/v1/oauth/${PROVIDER}/start`, { method: "POST", headers: session(user, name) })
-    )
-    const text = yield* Effect.promise(() => response.text())
-    seenResponses.push(text)
-    assert.strictEqual(response.status, 200, text)
-    return String(field(JSON.parse(text), "authorizationUrl"))
-  })
-
-/** The provider's redirect (code, state) delivered to our callback; answers the outcome code. */
-const deliver = (user: string, providerRedirect: URL, name = "one") =>
-  Effect.gen(function* () {
-    const base = yield* baseUrl
-    const response = yield* Effect.promise(() =>
-      fetch(`${base}/api/v1/oauth/${PROVIDER}/callback${providerRedirect.search}`, {
-        redirect: "manual",
-        headers: session(user, name)
-      })
-    )
-    const location = response.headers.get("location") ?? ""
-    redirects.push(location)
-    seenResponses.push(yield* Effect.promise(() => response.text()))
-    assert.strictEqual(response.status, 302)
-    return new URL(location, base).searchParams.get("oauth")
-  })
-
-const signIn = (authorizationUrl: string) => Effect.promise(() => oidc.browse(authorizationUrl, CALLBACK))
-
-const accountCount = Effect.gen(function* () {
-  const sql = yield* OwnerDb
-  const rows = yield* sql<{ n: number }>`SELECT count(*)::int AS n FROM mail_accounts`.pipe(Effect.orDie)
-  return rows[0]?.n ?? -1
-})
-
-const accountOf = (user: string) =>
-  Effect.gen(function* () {
-    const store = yield* AccountStore
-    const accounts = yield* store.list(Schema.decodeUnknownSync(UserId)(user)).pipe(Effect.orDie)
-    assert.strictEqual(accounts.length, 1)
-    const account = accounts[0]
-    if (account === undefined) return yield* Effect.die(new Error("no account"))
-    return account
-  })
-
-const expireAccessToken = Effect.gen(function* () {
-  const sql = yield* OwnerDb
-  yield* sql`UPDATE oauth_grants SET access_expires_at = now() - interval '1 minute'`.pipe(Effect.orDie)
+const {
+  oidc,
+  layer: TestLayer,
+  redirects,
+  start,
+  deliver,
+  signIn
+} = await oauthWorld({
+  spanProcessor: new SimpleSpanProcessor(spans)
 })
 
 layer(TestLayer, { excludeTestServices: true, timeout: "180 seconds" })("OAuth2 accounts", (it) => {

@@ -11,6 +11,16 @@ import { TokenBudgetLive } from "../analysis/AnalysisLive.ts"
 import { dailyTokenBudgetConfig, TokenBudget } from "../analysis/TokenBudget.ts"
 import { imapSlotsConfig } from "../imap/ImapSlots.ts"
 import type { UserId } from "../contract/users/UserId.ts"
+import { UserNotFound } from "../contract/users/UserErrors.ts"
+
+/** The limits store answers None for an unknown user: 404 for the admin. */
+const knownUser =
+  (userId: UserId) =>
+  (limits: Option.Option<UserLimits>): Effect.Effect<UserLimits, UserNotFound> =>
+    Option.match(limits, {
+      onNone: () => Effect.fail(new UserNotFound({ message: `no user with id ${userId}` })),
+      onSome: Effect.succeed
+    })
 
 const redisUnavailable = () => Effect.fail(new ServiceUnavailable({ message: "session store unavailable" }))
 
@@ -73,6 +83,7 @@ const AdminHandlers = HttpApiBuilder.group(
       )
       .handle("getTokenBudget", ({ params }) =>
         limits.get(params.id).pipe(
+          Effect.flatMap(knownUser(params.id)),
           Effect.flatMap((overrides) => tokenBudgetView(params.id, overrides)),
           Effect.catchTag(["DatabaseError", "RedisError"], unavailable)
         )
@@ -81,12 +92,14 @@ const AdminHandlers = HttpApiBuilder.group(
         CurrentUser.use((admin) =>
           limits.set(admin.id, params.id, { _tag: "aiDailyTokenBudget", value: payload.dailyTokens })
         ).pipe(
+          Effect.flatMap(knownUser(params.id)),
           Effect.flatMap((overrides) => tokenBudgetView(params.id, overrides)),
           Effect.catchTag(["DatabaseError", "RedisError"], unavailable)
         )
       )
       .handle("getImapConnections", ({ params }) =>
         limits.get(params.id).pipe(
+          Effect.flatMap(knownUser(params.id)),
           Effect.map((overrides) => imapView(params.id, overrides)),
           Effect.catchTag("DatabaseError", unavailable)
         )
@@ -95,6 +108,7 @@ const AdminHandlers = HttpApiBuilder.group(
         CurrentUser.use((admin) =>
           limits.set(admin.id, params.id, { _tag: "imapMaxConnectionsPerAccount", value: payload.maxPerAccount })
         ).pipe(
+          Effect.flatMap(knownUser(params.id)),
           Effect.map((overrides) => imapView(params.id, overrides)),
           Effect.catchTag("DatabaseError", unavailable)
         )

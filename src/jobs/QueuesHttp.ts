@@ -1,16 +1,16 @@
-import { Effect } from "effect"
+import { Effect, Layer } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
 import { Api } from "../contract/Api.ts"
 import { unavailable } from "../http/errorMapping.ts"
 import { JobInspector } from "./JobInspector.ts"
-import { JobLimits } from "./JobLimits.ts"
+import { JobLimitsAdmin } from "./JobLimitsAdmin.ts"
 
-export const QueuesHttpLive = HttpApiBuilder.group(
+const QueuesHandlers = HttpApiBuilder.group(
   Api,
   "queues",
   Effect.fn(function* (handlers) {
     const inspector = yield* JobInspector
-    const limits = yield* JobLimits
+    const limits = yield* JobLimitsAdmin
     return handlers
       .handle("overview", () =>
         Effect.all(
@@ -30,3 +30,6 @@ export const QueuesHttpLive = HttpApiBuilder.group(
       )
   })
 )
+
+/** The queues group with its API-only use cases (JobLimitsAdmin). */
+export const QueuesHttpLive = QueuesHandlers.pipe(Layer.provide(JobLimitsAdmin.layerLive))

@@ -1,6 +1,5 @@
 import { Context, Effect, Layer, Option, Schema } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
-import { UserNotFound } from "../contract/users/UserErrors.ts"
 import type { UserId } from "../contract/users/UserId.ts"
 import { type DatabaseError, decodeRows, fromSqlError } from "../platform/Database.ts"
 import { UserScope } from "./UserScope.ts"
@@ -29,18 +28,21 @@ export type LimitChange =
   | { readonly _tag: "imapMaxConnectionsPerAccount"; readonly value: number | null }
 
 export interface UserLimitsStoreShape {
-  /** The user's overrides (admin; system scope); UserNotFound for an unknown user. */
-  readonly get: (userId: UserId) => Effect.Effect<UserLimits, UserNotFound | DatabaseError>
+  /**
+   * The user's overrides (admin; system scope); None for an unknown user. (Not the HTTP contract's
+   * UserNotFound: the worker loads this store and must not load the API's errors.)
+   */
+  readonly get: (userId: UserId) => Effect.Effect<Option.Option<UserLimits>, DatabaseError>
   /** The user's own overrides, read in the user's scope (a user sees only their own row). */
   readonly own: (userId: UserId) => Effect.Effect<UserLimits, DatabaseError>
   /** The overrides of the account's owner (the worker, before it opens an IMAP connection; system scope). */
   readonly forAccount: (accountId: string) => Effect.Effect<UserLimits, DatabaseError>
-  /** Sets one override (admin; system scope); UserNotFound for an unknown user. */
+  /** Sets one override (admin; system scope); None (nothing written) for an unknown user. */
   readonly set: (
     admin: UserId,
     userId: UserId,
     change: LimitChange
-  ) => Effect.Effect<UserLimits, UserNotFound | DatabaseError>
+  ) => Effect.Effect<Option.Option<UserLimits>, DatabaseError>
 }
 
 export class UserLimitsStore extends Context.Service<UserLimitsStore, UserLimitsStoreShape>()(
@@ -56,11 +58,9 @@ export class UserLimitsStore extends Context.Service<UserLimitsStore, UserLimits
       const columns = sql`
         l.ai_daily_token_budget::float8 AS ai_daily_token_budget,
         l.imap_max_connections_per_account AS imap_max_connections_per_account`
-      const found = (userId: UserId) => (rows: ReadonlyArray<typeof LimitsRow.Type>) => {
+      const found = (rows: ReadonlyArray<typeof LimitsRow.Type>): Option.Option<UserLimits> => {
         const row = rows[0]
-        return row === undefined || !row.user_exists
-          ? Effect.fail(new UserNotFound({ message: `no user with id ${userId}` }))
-          : Effect.succeed(toLimits(row))
+        return row === undefined || !row.user_exists ? Option.none() : Option.some(toLimits(row))
       }
 
       const get = (userId: UserId) =>
@@ -72,7 +72,7 @@ export class UserLimitsStore extends Context.Service<UserLimitsStore, UserLimits
               FROM users u LEFT JOIN user_limits l ON l.user_id = u.id
               WHERE u.id = ${userId}`.pipe(Effect.flatMap(decode))
           )
-          .pipe(dbError, Effect.flatMap(found(userId)))
+          .pipe(dbError, Effect.map(found))
 
       const own = (userId: UserId) =>
         scope
@@ -125,7 +125,7 @@ export class UserLimitsStore extends Context.Service<UserLimitsStore, UserLimits
           )
           .pipe(
             dbError,
-            Effect.flatMap(found(userId)),
+            Effect.map(found),
             Effect.withSpan("UserLimitsStore.set", { attributes: { "limit.kind": change._tag } })
           )
       }

@@ -41,12 +41,17 @@ layer(apiTestLayer(), { excludeTestServices: true, timeout: "120 seconds" })(
 
         for (const [template, operations] of Object.entries(paths)) {
           if (!template.includes("{")) continue
+          // the OAuth2 callback's parameter is a configured provider's name, not a user's resource, and
+          // it answers every outcome as a redirect to the web app (its refusals: test/accounts/oauth.test.ts)
+          if (template.endsWith("/oauth/{provider}/callback")) continue
           const collection = template.slice(0, template.indexOf("/{"))
           for (const [method, operation] of Object.entries(record(operations))) {
             const verb = method.toUpperCase()
             if (template.includes("/admin/")) {
               const url = template.replace(/\{[^}]+\}/g, alice.id)
-              const response = yield* call(base, verb, url, withToken(bob.token, { json: {} }))
+              // a body only where the method may carry one (fetch refuses a GET or HEAD with a body)
+              const body = verb === "GET" || verb === "HEAD" ? {} : { json: {} }
+              const response = yield* call(base, verb, url, withToken(bob.token, body))
               assert.strictEqual(response.status, 403, `${verb} ${template} for a non-admin: ${response.text}`)
               continue
             }

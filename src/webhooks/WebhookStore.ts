@@ -7,7 +7,7 @@ import { Context, Effect, Layer, Option, Schema } from "effect"
 import { SqlClient } from "effect/sql"
 import { UserEventType } from "../contract/events/UserEvent.ts"
 import type { UserId } from "../contract/users/UserId.ts"
-import { DeliveryState } from "../contract/webhooks/WebhooksApi.ts"
+import { DeliveryState } from "../contract/webhooks/WebhookSchemas.ts"
 import { type DatabaseError, decodeRows, fromSqlError } from "../platform/Database.ts"
 import { UserScope } from "../users/UserScope.ts"
 

@@ -6,12 +6,12 @@ import { Context, Effect, Layer, Option, type Redacted } from "effect"
 import type { UserEventType } from "../contract/events/UserEvent.ts"
 import type { UserId } from "../contract/users/UserId.ts"
 import {
-  type DeliveryView,
   WebhookLimitReached,
   WebhookNotFound,
   WebhookUrlRefused,
   type WebhookView
 } from "../contract/webhooks/WebhooksApi.ts"
+import type { DeliveryView } from "../contract/webhooks/WebhookSchemas.ts"
 import { Crypto } from "../platform/Crypto.ts"
 import type { DatabaseError } from "../platform/Database.ts"
 import { secretData } from "./WebhookDelivery.ts"

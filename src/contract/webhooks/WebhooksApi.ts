@@ -3,6 +3,7 @@ import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema } from "effect/http-api"
 import { UserEventType } from "../events/UserEvent.ts"
 import { ServiceUnavailable } from "../http/ApiErrors.ts"
 import { Authentication } from "../users/CurrentUser.ts"
+import { DeliveryView } from "./WebhookSchemas.ts"
 
 const Uuid = Schema.String.pipe(Schema.check(Schema.isUUID()))
 
@@ -55,28 +56,6 @@ export const WebhookWithSecret = Schema.Struct({
 }).annotate({ identifier: "WebhookWithSecret" })
 
 export const WebhookList = Schema.Struct({ items: Schema.Array(WebhookView) })
-
-export const DeliveryState = Schema.Literals(["pending", "delivered", "failed"])
-export type DeliveryState = typeof DeliveryState.Type
-
-/** One entry of a webhook's delivery log. */
-export const DeliveryView = Schema.Struct({
-  id: Uuid,
-  /** The event's id on the event stream (as on GET /events). */
-  eventId: Schema.String,
-  eventType: UserEventType,
-  state: DeliveryState,
-  attempts: Schema.Int,
-  /** HTTP status of the last attempt, null when it got none (refused, timed out, connection failed). */
-  lastStatus: Schema.NullOr(Schema.Int),
-  lastError: Schema.NullOr(Schema.String),
-  /** Duration of the last attempt in milliseconds. */
-  durationMs: Schema.NullOr(Schema.Int),
-  createdAt: Schema.Date,
-  lastAttemptAt: Schema.NullOr(Schema.Date),
-  deliveredAt: Schema.NullOr(Schema.Date)
-}).annotate({ identifier: "DeliveryView" })
-export type DeliveryView = typeof DeliveryView.Type
 
 export const DeliveryList = Schema.Struct({ items: Schema.Array(DeliveryView) })
 

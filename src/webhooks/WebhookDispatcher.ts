@@ -67,6 +67,8 @@ export const runDispatcher = Effect.gen(function* () {
   const jobs = yield* Jobs
   const config = yield* WebhooksConfig
   const group = config.consumerGroup
+  // one consumer per worker process (not WorkerIdentity: the API loads this module's layer file, and
+  // jobs/WorkerRuntime.ts is the worker's)
   const consumer = `${hostname()}:${process.pid}:${crypto.randomUUID().slice(0, 8)}`
   const connection: IORedis = yield* redis.connection("webhooks-dispatcher", "blocking")
 

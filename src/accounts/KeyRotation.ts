@@ -23,7 +23,10 @@ import { accessAssociatedData, refreshAssociatedData } from "./OAuthStore.ts"
 export const sealedColumns: ReadonlyArray<SealedColumn> = [
   { table: "mail_accounts", column: "password_sealed", associatedData: passwordAssociatedData },
   { table: "oauth_grants", column: "refresh_sealed", associatedData: refreshAssociatedData },
-  { table: "oauth_grants", column: "access_sealed", associatedData: accessAssociatedData }
+  { table: "oauth_grants", column: "access_sealed", associatedData: accessAssociatedData },
+  // webhooks' signing secrets: the associated data of src/webhooks/WebhookDelivery.ts `secretData`
+  // (spelled out here: accounts sits below webhooks; test/accounts/keys.test.ts checks both agree)
+  { table: "webhooks", column: "sealed_secret", associatedData: (id) => `webhooks:${id}:secret` }
 ]
 
 export interface RotationReport {

@@ -13,6 +13,7 @@ import { SearchApi } from "./search/SearchApi.ts"
 import { QueuesApi } from "./jobs/QueuesApi.ts"
 import { RulesApi } from "./rules/RulesApi.ts"
 import { AuthApi } from "./users/AuthApi.ts"
+import { WebhooksApi } from "./webhooks/WebhooksApi.ts"
 import { ValidationErrors } from "./http/ValidationErrors.ts"
 
 /** The whole HTTP contract (served as OpenAPI at /openapi.json, /docs); each feature contributes its group. */
@@ -32,6 +33,7 @@ export class Api extends HttpApi.make("mail-helper")
   .add(ImportApi)
   .add(AnalysisApi)
   .add(EventsApi)
+  .add(WebhooksApi)
   .middleware(ValidationErrors)
   // report every invalid field, and refuse fields the schema does not know
   .annotate(HttpApi.ParseOptions, { errors: "all", onExcessProperty: "error" })

@@ -365,6 +365,37 @@ const operationDocs: OperationDocs = {
         " A comment line every 15 s keeps idle connections open. Only your own events."
     }
   },
+  webhooks: {
+    list: { summary: "List webhooks", description: "Your webhooks, without their secrets." },
+    create: {
+      summary: "Create a webhook",
+      description:
+        "Registers an https endpoint for the given event types (201). The answer holds the signing secret, shown" +
+        " only here: every delivery is a POST of the event JSON signed with" +
+        ' `X-MailHelper-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>` (docs/webhooks.md).' +
+        " URLs in private, loopback and link-local ranges are refused (400) unless the admin allows them."
+    },
+    get: {
+      summary: "Show a webhook",
+      description: "One of your webhooks: whether it is enabled, and why it was disabled (too many failures in a row)."
+    },
+    update: {
+      summary: "Change a webhook",
+      description:
+        "Changes the URL, the event types, the description, or enables it again (its failure count restarts)."
+    },
+    remove: { summary: "Delete a webhook", description: "Deletes the webhook and its delivery log (204)." },
+    rotateSecret: {
+      summary: "Rotate a webhook's secret",
+      description: "Replaces the signing secret; the new one is in the answer, shown only there."
+    },
+    deliveries: {
+      summary: "A webhook's delivery log",
+      description:
+        "Its deliveries, newest first: event type, state (pending, delivered, failed), attempts, the last HTTP" +
+        " status or error and the last attempt's duration."
+    }
+  },
   rules: {
     archiveEmail: {
       summary: "Archive a message",

@@ -25,6 +25,7 @@ import { RulesHttpLive } from "../rules/RulesHttp.ts"
 import { AuthHttpLive } from "../users/AuthHttp.ts"
 import type { Authentication } from "../contract/users/CurrentUser.ts"
 import { UsersLive } from "../users/UsersLive.ts"
+import { WebhooksHttpLive } from "../webhooks/WebhooksHttp.ts"
 import { WebAppLive } from "../webapp/WebApp.ts"
 
 /** The HTTP application: API groups, OpenAPI document, docs page, the web app at `/`. */
@@ -44,7 +45,8 @@ export const HttpAppLive = <E, R>(authentication: Layer.Layer<Authentication, E,
         EmailsHttpLive,
         ImportHttpLive,
         AnalysisHttpLive,
-        EventsHttpLive
+        EventsHttpLive,
+        WebhooksHttpLive
       ]),
       Layer.provide(JobInspector.layer),
       Layer.provide([ValidationErrorsLive, authentication]),

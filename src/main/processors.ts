@@ -12,6 +12,7 @@ import { RulesApplyProcessor } from "../rules/RulesApplyProcessor.ts"
 import { RulesUndoProcessor } from "../rules/RulesUndoProcessor.ts"
 import { SearchIndexProcessor } from "../search/SearchIndexProcessor.ts"
 import { MailSyncProcessor } from "../sync/MailSyncProcessor.ts"
+import { WebhookDeliverProcessor } from "../webhooks/WebhookDeliverProcessor.ts"
 
 /**
  * Kinds that WorkerRuntime does not run: the sync tick is fired by a BullMQ job scheduler, which
@@ -35,7 +36,8 @@ export const processors = {
   "search.index": SearchIndexProcessor,
   "import.kiMailHelper": ImportKiMailHelperProcessor,
   "model.train": ModelTrainProcessor,
-  "analysis.rescore": AnalysisRescoreProcessor
+  "analysis.rescore": AnalysisRescoreProcessor,
+  "webhook.deliver": WebhookDeliverProcessor
 } as const satisfies {
   readonly [Name in Exclude<CatalogKindName, OwnWorkerKindName>]: Effect.Effect<JobProcessor<Name>, never, unknown>
 }

@@ -14,6 +14,7 @@ import { ImportLive, ImportUploadCleanupLive } from "../import/ImportLive.ts"
 import { SearchConfig } from "../search/SearchConfig.ts"
 import { SyncSchedulerWorkerLive, SyncLive } from "../sync/SyncLive.ts"
 import { WatchWorkerLive } from "../watch/WatchLive.ts"
+import { WebhooksDispatcherWorkerLive, WebhooksLive } from "../webhooks/WebhooksLive.ts"
 import { type ProcessorServices, processorList } from "./processors.ts"
 
 /** Every processor the worker runs. */
@@ -21,7 +22,8 @@ export const WorkerLive = Layer.mergeAll(
   WorkerRuntimeLive<ProcessorServices>(processorList),
   SyncSchedulerWorkerLive,
   ImportUploadCleanupLive,
-  WatchWorkerLive
+  WatchWorkerLive,
+  WebhooksDispatcherWorkerLive
 ).pipe(
   // one id per worker process: the job runtime's locks and the account leases name the same worker
   Layer.provide(WorkerIdentity.layer),
@@ -29,6 +31,7 @@ export const WorkerLive = Layer.mergeAll(
   Layer.provide(RulesLive),
   Layer.provide(ImportLive),
   Layer.provide(AnalysisLive),
+  Layer.provide(WebhooksLive),
   Layer.provide(SearchConfig.layer)
 )
 

@@ -10,6 +10,7 @@ import { accessAssociatedData, OAuthStore, refreshAssociatedData } from "../../s
 import { JobsLive, PlatformLive } from "../../src/main/layers.ts"
 import { Crypto, makeCrypto, parseKeyring } from "../../src/platform/Crypto.ts"
 import { UserId } from "../../src/contract/users/UserId.ts"
+import { secretData } from "../../src/webhooks/WebhookDelivery.ts"
 import { configLayer, makeTestEnv, type TestEnv } from "../harness/TestEnv.ts"
 import { OwnerDb, ownerDbLayer, ownerQuery } from "../sync/support.ts"
 
@@ -96,6 +97,13 @@ layer(TestLayer, { excludeTestServices: true, timeout: "120 seconds" })("keys ro
           accessExpiresAt: new Date(Date.now() + 3_600_000)
         })
 
+        // a webhook's signing secret, sealed under key 1 as WebhookStore writes it
+        const webhookId = crypto.randomUUID()
+        const webhookSecret = `whsec_${key()}`
+        const webhookSealed = yield* keyring(`1:${k1}`).encrypt(Redacted.make(webhookSecret), secretData(webhookId))
+        yield* sql`INSERT INTO webhooks (id, user_id, url, events, sealed_secret)
+                   VALUES (${webhookId}, ${oauthOwner}, 'https://hooks.example/in', '{mail.stored}', ${webhookSealed})`
+
         const v2 = keyring(`1:${k1},2:${k2}`)
         const first = yield* rotateSecrets.pipe(Effect.provideService(Crypto, Crypto.of(v2)))
         assert.deepStrictEqual(
@@ -109,9 +117,19 @@ layer(TestLayer, { excludeTestServices: true, timeout: "120 seconds" })("keys ro
           [
             { table: "mail_accounts", total: 5, rotated: 5, alreadyCurrent: 0, failed: [] },
             { table: "oauth_grants", total: 1, rotated: 1, alreadyCurrent: 0, failed: [] },
-            { table: "oauth_grants", total: 1, rotated: 1, alreadyCurrent: 0, failed: [] }
+            { table: "oauth_grants", total: 1, rotated: 1, alreadyCurrent: 0, failed: [] },
+            { table: "webhooks", total: 1, rotated: 1, alreadyCurrent: 0, failed: [] }
           ]
         )
+        // the webhook's signing secret opens with key 2 alone, under the associated data deliveries use
+        const [hook] = yield* sql<{
+          sealed: string
+        }>`SELECT sealed_secret AS sealed FROM webhooks WHERE id = ${webhookId}`
+        assert.match(hook?.sealed ?? "", /^v2\./)
+        const opened = yield* keyring(`2:${k2}`)
+          .decrypt(hook?.sealed ?? "", secretData(webhookId))
+          .pipe(Effect.orDie)
+        assert.strictEqual(Redacted.value(opened), webhookSecret)
         // the grant's tokens open with key 2 alone, on their own row and column
         const grant = yield* grants.findGrant(oauthOwner, oauthAccount.id).pipe(Effect.orDie)
         if (grant._tag === "None" || grant.value.accessSealed === null) return assert.fail("grant missing")

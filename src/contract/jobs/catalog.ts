@@ -9,6 +9,7 @@ import { RulesApplyJob } from "./RulesApplyJob.ts"
 import { RulesUndoJob } from "./RulesUndoJob.ts"
 import { SearchIndexJob } from "./SearchIndexJob.ts"
 import { SyncTickJob } from "./SyncTickJob.ts"
+import { WebhookDeliverJob } from "./WebhookDeliverJob.ts"
 
 /**
  * Every job kind of the installation, in one place: the API and the CLI submit them, the worker
@@ -26,7 +27,8 @@ export const jobKinds = [
   SearchIndexJob,
   ImportKiMailHelperJob,
   ModelTrainJob,
-  AnalysisRescoreJob
+  AnalysisRescoreJob,
+  WebhookDeliverJob
 ] as const
 
 export type CatalogKind = (typeof jobKinds)[number]

@@ -1,0 +1,153 @@
+/**
+ * The worker side of webhooks: reads the global event stream (`eventStreams.all`) through the
+ * consumer group WEBHOOK_CONSUMER_GROUP (every worker one consumer, so each event is dispatched by
+ * one of them), and for each event writes one delivery row per matching enabled webhook of its
+ * owner and queues one `webhook.deliver` job per row (payload: the row's id). The entry is
+ * acknowledged (XACK) only after that; an entry whose handling failed stays pending and is claimed
+ * again (XAUTOCLAIM, also from a consumer that died) once it has been idle for a minute. Reading an
+ * event twice is harmless: the rows are unique per webhook and event, the jobs de-duplicated by
+ * delivery, and a delivered delivery is not sent again.
+ */
+import { Effect, Option, Schema } from "effect"
+import type { Redis as IORedis } from "ioredis"
+import { hostname } from "node:os"
+import { eventStreams, UserEventType } from "../contract/events/UserEvent.ts"
+import { WebhookDeliverJob } from "../contract/jobs/WebhookDeliverJob.ts"
+import { UserId } from "../contract/users/UserId.ts"
+import { Jobs } from "../jobs/Jobs.ts"
+import { Redis, RedisError } from "../platform/Redis.ts"
+import { WebhookStore } from "./WebhookStore.ts"
+import { WebhooksConfig } from "./WebhooksConfig.ts"
+
+/** An entry as ioredis returns it: [id, [field, value, ...]] (fields null for an entry deleted while pending). */
+type Entry = readonly [string, ReadonlyArray<string> | null]
+
+const isFields = (value: unknown): value is ReadonlyArray<string> | null =>
+  value === null || (Array.isArray(value) && value.every((item) => typeof item === "string"))
+const isEntry = (value: unknown): value is Entry =>
+  Array.isArray(value) && value.length === 2 && typeof value[0] === "string" && isFields(value[1])
+const isEntries = (value: unknown): value is ReadonlyArray<Entry> => Array.isArray(value) && value.every(isEntry)
+
+const decodeReadGroup = (value: unknown): ReadonlyArray<Entry> | undefined => {
+  if (value === null) return []
+  if (!Array.isArray(value)) return undefined
+  const entries: Array<Entry> = []
+  for (const stream of value) {
+    if (!Array.isArray(stream) || !isEntries(stream[1])) return undefined
+    entries.push(...stream[1])
+  }
+  return entries
+}
+/** XAUTOCLAIM's reply: [next cursor, entries, deleted ids]. */
+const decodeAutoClaim = (
+  value: unknown
+): { readonly next: string; readonly entries: ReadonlyArray<Entry> } | undefined =>
+  Array.isArray(value) && typeof value[0] === "string" && isEntries(value[1])
+    ? { next: value[0], entries: value[1] }
+    : undefined
+
+const fieldOf = (fields: ReadonlyArray<string>, name: string): string | undefined => {
+  for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === name) return fields[i + 1]
+  return undefined
+}
+
+const decodeType = Schema.decodeUnknownOption(Schema.fromJsonString(Schema.Struct({ _tag: UserEventType })))
+const decodeUser = Schema.decodeUnknownOption(UserId)
+
+const redisError = (what: string) => (cause: unknown) =>
+  new RedisError({ message: `redis ${what} failed: ${cause instanceof Error ? cause.message : String(cause)}` })
+
+/** Entries idle this long in another consumer's (or our own) pending list are claimed again. */
+const claimIdleMillis = 60_000
+
+/** Runs the dispatcher in a fiber of the current scope (WebhooksDispatcherWorkerLive). */
+export const runDispatcher = Effect.gen(function* () {
+  const redis = yield* Redis
+  const store = yield* WebhookStore
+  const jobs = yield* Jobs
+  const config = yield* WebhooksConfig
+  const group = config.consumerGroup
+  // one consumer per worker process (not WorkerIdentity: the API loads this module's layer file, and
+  // jobs/WorkerRuntime.ts is the worker's)
+  const consumer = `${hostname()}:${process.pid}:${crypto.randomUUID().slice(0, 8)}`
+  const connection: IORedis = yield* redis.connection("webhooks-dispatcher", "blocking")
+
+  const command = <A>(what: string, run: () => Promise<A>) => Effect.tryPromise({ try: run, catch: redisError(what) })
+
+  const ensureGroup = command("webhooks xgroup", () =>
+    connection.xgroup("CREATE", eventStreams.all, group, "$", "MKSTREAM")
+  ).pipe(
+    Effect.asVoid,
+    Effect.catch((error) => (error.message.includes("BUSYGROUP") ? Effect.void : Effect.fail(error)))
+  )
+
+  const ack = (id: string) => command("webhooks xack", () => connection.xack(eventStreams.all, group, id))
+
+  /** One entry: its deliveries written and queued, then acknowledged; a failure leaves it pending. */
+  const handle = ([id, fields]: Entry) =>
+    Effect.gen(function* () {
+      const user = fields === null ? undefined : fieldOf(fields, eventStreams.fieldUser)
+      const data = fields === null ? undefined : fieldOf(fields, eventStreams.fieldEvent)
+      const owner = user === undefined ? Option.none() : decodeUser(user)
+      const type = data === undefined ? Option.none() : decodeType(data)
+      if (data !== undefined && Option.isSome(owner) && Option.isSome(type)) {
+        const created = yield* store.createDeliveries(owner.value, { id, type: type.value._tag, payload: data })
+        for (const delivery of created) {
+          if (delivery.state !== "pending") continue
+          yield* jobs.submit(WebhookDeliverJob, { deliveryId: delivery.id }, { ownerId: owner.value })
+        }
+      } else if (fields !== null) {
+        yield* Effect.logWarning("webhooks: an event stream entry without a user or event; skipped", { id })
+      }
+      yield* ack(id)
+    }).pipe(
+      Effect.catch((error) =>
+        Effect.logWarning("webhooks: event not dispatched; it is claimed again later", {
+          id,
+          error: error.message
+        })
+      )
+    )
+
+  let lastClaim = 0
+  const claimStale = Effect.gen(function* () {
+    let cursor = "0-0"
+    for (let page = 0; page < 10; page++) {
+      const reply = yield* command("webhooks xautoclaim", () =>
+        connection.xautoclaim(eventStreams.all, group, consumer, claimIdleMillis, cursor, "COUNT", 100)
+      )
+      const decoded = decodeAutoClaim(reply)
+      if (decoded === undefined)
+        return yield* new RedisError({ message: "redis webhooks xautoclaim: unexpected reply" })
+      yield* Effect.forEach(decoded.entries, handle, { discard: true })
+      if (decoded.next === "0-0") return
+      cursor = decoded.next
+    }
+  })
+
+  const step = Effect.gen(function* () {
+    if (Date.now() - lastClaim > claimIdleMillis / 2) {
+      lastClaim = Date.now()
+      yield* claimStale
+    }
+    const reply = yield* command("webhooks xreadgroup", () =>
+      connection.xreadgroup("GROUP", group, consumer, "COUNT", 100, "BLOCK", 5000, "STREAMS", eventStreams.all, ">")
+    )
+    const entries = decodeReadGroup(reply)
+    if (entries === undefined) return yield* new RedisError({ message: "redis webhooks xreadgroup: unexpected reply" })
+    yield* Effect.forEach(entries, handle, { discard: true })
+  }).pipe(
+    Effect.catch((error) =>
+      Effect.logWarning("webhooks dispatcher: read failed; retrying", error.message).pipe(
+        Effect.andThen(Effect.sleep("1 second")),
+        // the group is gone when the stream was deleted: made again
+        Effect.andThen(Effect.ignore(ensureGroup))
+      )
+    )
+  )
+
+  yield* ensureGroup.pipe(
+    Effect.catch((error) => Effect.logWarning("webhooks dispatcher: consumer group not created yet", error.message))
+  )
+  yield* Effect.forkScoped(Effect.forever(step))
+})

@@ -66,10 +66,18 @@ await runDrill("worker-kill", 420, async (report, cleanup) => {
   cleanup(() => api.stop())
   const workers: Array<Program> = []
   const startOne = async (name: string) => {
-    // small index and embedding batches, so search.index and mail.embed run long enough to be caught in
-    // the middle (a re-embed of 1,200 messages in batches of 64 ended between two polls of the drill)
+    // small index, embedding and analysis batches, so search.index, mail.embed and mail.analyze run long
+    // enough to be caught in the middle (a re-embed of 1,200 messages in batches of 64 ended between two
+    // polls of the drill; on a quiet machine the analysis of the new mail kept pace with the sync and its
+    // last job had ended before the drill looked for it)
     const { program } = await startWorker(
-      { ...env.env, SEARCH_INDEX_BATCH_SIZE: "100", EMBEDDING_BATCH_SIZE: "8" },
+      {
+        ...env.env,
+        SEARCH_INDEX_BATCH_SIZE: "100",
+        EMBEDDING_BATCH_SIZE: "8",
+        ANALYSIS_BATCH_SIZE: "2",
+        ANALYSIS_CONCURRENCY: "1"
+      },
       { name }
     )
     workers.push(program)

@@ -15,7 +15,7 @@ export const WatchLive = WatchersLive
 /**
  * The worker's watchers. With WATCH_ENABLED=false (the default) nothing is watched and the
  * scheduled syncs alone keep the mail current. With it on, the accounts are leased
- * (WATCH_OWNERSHIP=leases, the default: any number of workers share them, each watched by one) or,
+ * (WATCH_OWNERSHIP=leases, the default: every worker with it on shares them, each watched by one) or,
  * with WATCH_OWNERSHIP=local, every watchable account is watched by this worker (one worker only).
  * The watchers are built above the ownership, so on shutdown they stop before the leases are
  * released (no moment where this worker watches an account it no longer holds).

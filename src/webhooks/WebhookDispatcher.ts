@@ -1,5 +1,5 @@
 /**
- * The worker side of webhooks: reads the global event stream (`eventStreams.all`) through the
+ * The worker side of webhooks: reads the global event stream (`eventStreams.all`, under REDIS_PREFIX) through the
  * consumer group WEBHOOK_CONSUMER_GROUP (every worker one consumer, so each event is dispatched by
  * one of them), and for each event writes one delivery row per matching enabled webhook of its
  * owner and queues one `webhook.deliver` job per row (payload: the row's id). The entry is
@@ -67,6 +67,7 @@ export const runDispatcher = Effect.gen(function* () {
   const jobs = yield* Jobs
   const config = yield* WebhooksConfig
   const group = config.consumerGroup
+  const stream = eventStreams.all(redis.prefix)
   // one consumer per worker process (not WorkerIdentity: the API loads this module's layer file, and
   // jobs/WorkerRuntime.ts is the worker's)
   const consumer = `${hostname()}:${process.pid}:${crypto.randomUUID().slice(0, 8)}`
@@ -75,13 +76,13 @@ export const runDispatcher = Effect.gen(function* () {
   const command = <A>(what: string, run: () => Promise<A>) => Effect.tryPromise({ try: run, catch: redisError(what) })
 
   const ensureGroup = command("webhooks xgroup", () =>
-    connection.xgroup("CREATE", eventStreams.all, group, "$", "MKSTREAM")
+    connection.xgroup("CREATE", stream, group, "$", "MKSTREAM")
   ).pipe(
     Effect.asVoid,
     Effect.catch((error) => (error.message.includes("BUSYGROUP") ? Effect.void : Effect.fail(error)))
   )
 
-  const ack = (id: string) => command("webhooks xack", () => connection.xack(eventStreams.all, group, id))
+  const ack = (id: string) => command("webhooks xack", () => connection.xack(stream, group, id))
 
   /** One entry: its deliveries written and queued, then acknowledged; a failure leaves it pending. */
   const handle = ([id, fields]: Entry) =>
@@ -114,7 +115,7 @@ export const runDispatcher = Effect.gen(function* () {
     let cursor = "0-0"
     for (let page = 0; page < 10; page++) {
       const reply = yield* command("webhooks xautoclaim", () =>
-        connection.xautoclaim(eventStreams.all, group, consumer, claimIdleMillis, cursor, "COUNT", 100)
+        connection.xautoclaim(stream, group, consumer, claimIdleMillis, cursor, "COUNT", 100)
       )
       const decoded = decodeAutoClaim(reply)
       if (decoded === undefined)
@@ -131,7 +132,7 @@ export const runDispatcher = Effect.gen(function* () {
       yield* claimStale
     }
     const reply = yield* command("webhooks xreadgroup", () =>
-      connection.xreadgroup("GROUP", group, consumer, "COUNT", 100, "BLOCK", 5000, "STREAMS", eventStreams.all, ">")
+      connection.xreadgroup("GROUP", group, consumer, "COUNT", 100, "BLOCK", 5000, "STREAMS", stream, ">")
     )
     const entries = decodeReadGroup(reply)
     if (entries === undefined) return yield* new RedisError({ message: "redis webhooks xreadgroup: unexpected reply" })

@@ -24,7 +24,9 @@ const DropGroupLive = Layer.effectDiscard(
   Effect.gen(function* () {
     const redis = yield* Redis
     yield* Effect.addFinalizer(() =>
-      Effect.ignore(redis.use("drop test group", (client) => client.xgroup("DESTROY", eventStreams.all, group)))
+      Effect.ignore(
+        redis.use("drop test group", (client) => client.xgroup("DESTROY", eventStreams.all(redis.prefix), group))
+      )
     )
   })
 )

@@ -77,11 +77,13 @@ export const UserEventJson = Schema.fromJsonString(Schema.toCodecJson(UserEvent)
  * Redis layout shared by the publisher (src/events) and readers in other processes (the webhook
  * dispatcher): every event goes to the user's capped stream (the SSE resume window) and to one
  * global stream read through consumer groups. An entry's fields are `user` (the owner's id) and
- * `event` (UserEventJson).
+ * `event` (UserEventJson). Both keys are under the installation's REDIS_PREFIX (as the job queues
+ * are), so installations sharing a Redis database never see each other's events; a consumer group
+ * lives on its stream, so it is the installation's too.
  */
 export const eventStreams = {
-  user: (userId: string): string => `mail-helper:events:user:${userId}`,
-  all: "mail-helper:events:all",
+  user: (prefix: string, userId: string): string => `${prefix}:events:user:${userId}`,
+  all: (prefix: string): string => `${prefix}:events:all`,
   fieldUser: "user",
   fieldEvent: "event"
 } as const

@@ -2,6 +2,7 @@ import { NodeHttpServer } from "@effect/platform-node"
 import { assert, describe, layer } from "@effect/vitest"
 import { Effect, Layer, Schedule } from "effect"
 import { HttpRouter } from "effect/http"
+import { PrometheusMetrics } from "effect/observability"
 import { SqlClient } from "effect/sql"
 import { createHmac, timingSafeEqual } from "node:crypto"
 import { MailAnalysed, eventStreams } from "../../src/contract/events/UserEvent.ts"
@@ -62,6 +63,22 @@ const until = <E, R>(what: string, check: Effect.Effect<boolean, E, R>) =>
     Effect.orDie
   )
 
+/** webhook_deliveries_total by outcome, as this process (the test's worker) exports it. */
+const deliveryOutcomes = PrometheusMetrics.format().pipe(
+  Effect.map((text) => {
+    const counts: Record<string, number> = {}
+    for (const match of text.matchAll(/^webhook_deliveries_total\{outcome="([a-z_]+)"\} (\S+)$/gm))
+      counts[match[1] ?? ""] = Number(match[2])
+    return counts
+  })
+)
+const increase = (before: Record<string, number>, after: Record<string, number>) =>
+  Object.fromEntries(
+    Object.entries(after)
+      .map(([outcome, value]) => [outcome, value - (before[outcome] ?? 0)] as const)
+      .filter(([, value]) => value > 0)
+  )
+
 const publishAnalysed = (user: string) =>
   Effect.gen(function* () {
     const bus = yield* EventBus
@@ -99,10 +116,15 @@ layer(TestLayer, { excludeTestServices: true, timeout: "180 seconds" })("webhook
           const id = String(field(created.body, "webhook", "id"))
           assert.match(secret, /^whsec_/)
 
+          const countedBefore = yield* deliveryOutcomes
           const emailId = yield* publishAnalysed(user)
           yield* until(
             "delivered",
             Effect.sync(() => sink.received.some((r) => r.path === "/signed"))
+          )
+          yield* until(
+            "delivery counted",
+            Effect.map(deliveryOutcomes, (after) => (after["delivered"] ?? 0) > (countedBefore["delivered"] ?? 0))
           )
           const request = sink.received.find((r) => r.path === "/signed")
           assert.isDefined(request)
@@ -221,6 +243,7 @@ layer(TestLayer, { excludeTestServices: true, timeout: "180 seconds" })("webhook
           sink.behaviours.set("/broken", "fail")
           const created = yield* create(base, user, sink.url("/broken"))
           const id = String(field(created.body, "webhook", "id"))
+          const countedBefore = yield* deliveryOutcomes
           yield* publishAnalysed(user)
           yield* until(
             "disabled",
@@ -232,6 +255,8 @@ layer(TestLayer, { excludeTestServices: true, timeout: "180 seconds" })("webhook
           assert.match(String(field(webhook.body, "disabledReason")), /3 failed deliveries in a row.*answered 500/)
           const attempts = sink.received.filter((r) => r.path === "/broken").length
           assert.strictEqual(attempts, 3)
+          // two failures retried, the third disabled the webhook (webhook_deliveries_total)
+          assert.deepStrictEqual(increase(countedBefore, yield* deliveryOutcomes), { retrying: 2, disabled: 1 })
           // disabled: a new event is not delivered
           const logBefore = yield* call(base, "GET", `/api/v1/webhooks/${id}/deliveries`, { headers: as(user) })
           assert.strictEqual(field(logBefore.body, "items", 0, "lastStatus"), 500)

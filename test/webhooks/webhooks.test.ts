@@ -313,6 +313,57 @@ layer(TestLayer, { excludeTestServices: true, timeout: "180 seconds" })("webhook
   })
 
   describe("isolation", () => {
+    it.effect("events of users without a webhook write no delivery, queue no job and cost no per-event query", () =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const base = yield* baseUrl
+          const sink = yield* receiver
+          const sql = yield* SqlClient.SqlClient
+          const scope = yield* UserScope
+          const subscriber = newUser()
+          const created = yield* create(base, subscriber, sink.url("/marker"))
+          assert.strictEqual(created.status, 201, created.text)
+          // a user whose only webhook receives other types is one "without a webhook" for these events
+          const otherTypes = newUser()
+          assert.strictEqual((yield* create(base, otherTypes, sink.url("/other"), ["rule.applied"])).status, 201)
+          // transactions committed in this database (every per-event insert was one)
+          const committed = scope
+            .system(
+              "test: transactions committed",
+              sql<{ n: string }>`SELECT pg_stat_clear_snapshot()::text AS n UNION ALL
+              SELECT xact_commit::text FROM pg_stat_database WHERE datname = current_database()`
+            )
+            .pipe(Effect.map((rows) => Number(rows[1]?.n ?? Number.NaN)))
+          yield* Effect.sleep("1500 millis")
+          const before = yield* committed
+          const silent = Array.from({ length: 400 }, (_, i) => (i === 0 ? otherTypes : newUser()))
+          for (const user of silent) yield* publishAnalysed(user)
+          // dispatched in order: once the subscriber's later event is delivered, the others were handled
+          const marker = yield* publishAnalysed(subscriber)
+          yield* until(
+            "marker delivered",
+            Effect.sync(() => sink.received.some((r) => r.body.includes(marker)))
+          )
+          // statistics reach the shared counters within a second or so of a backend going idle
+          yield* Effect.sleep("1500 millis")
+          const spent = (yield* committed) - before
+          assert.isBelow(spent, 200, `${spent} transactions for 400 events of users without a webhook`)
+
+          const rows = yield* scope.system(
+            "test: deliveries and jobs of the silent users",
+            sql<{ n: string }>`
+              SELECT count(*)::text AS n FROM webhook_deliveries WHERE user_id = ANY(${`{${silent.join(",")}}`}::uuid[])
+              UNION ALL SELECT count(*)::text FROM jobs
+              WHERE kind = 'webhook.deliver' AND user_id = ANY(${`{${silent.join(",")}}`}::uuid[])`
+          )
+          assert.deepStrictEqual(
+            rows.map((row) => row.n),
+            ["0", "0"]
+          )
+        })
+      )
+    )
+
     it.effect("another user's webhooks and deliveries are not found, and their events never reach my webhook", () =>
       Effect.scoped(
         Effect.gen(function* () {

@@ -199,9 +199,13 @@ export class Accounts extends Context.Service<Accounts, AccountsShape>()("mail-h
           return toAccountView(updated.value)
         }).pipe(Effect.withSpan("Accounts.update"))
 
-      /** Interrupts the account's sync if one is queued or running (best effort). */
+      /** Interrupts the account's syncs, whole and targeted, queued or running (best effort). */
       const cancelSync = (owner: UserId, accountId: AccountId) =>
-        jobs.cancelByKey(owner, MailSyncJob, { accountId }).pipe(Effect.ignore)
+        Effect.gen(function* () {
+          yield* Effect.ignore(jobs.cancelByKey(owner, MailSyncJob, { accountId }))
+          // any `mailboxes` names the targeted sync's key (syncDeduplicationKey)
+          yield* Effect.ignore(jobs.cancelByKey(owner, MailSyncJob, { accountId, mailboxes: [] }))
+        })
 
       const remove = (owner: UserId, id: string) =>
         Effect.gen(function* () {

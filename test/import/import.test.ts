@@ -25,6 +25,7 @@ import { Dovecot } from "../harness/dovecot.ts"
 import { baseUrl } from "../harness/http.ts"
 import { adminSql, serverUrl } from "../harness/postgres.ts"
 import { capturedLogs, Env, expectSucceeded, OwnerDb, ownerQuery, syncNow, syncTestLayer } from "../sync/support.ts"
+import { connected, eventually, openSse } from "../events/sseClient.ts"
 import { ensureTestUser } from "../users/fixtures.ts"
 import {
   IMAP_PASSWORD,
@@ -143,7 +144,9 @@ layer(TestLayer, { excludeTestServices: true, timeout: "240 seconds" })("import 
         assert.match(item?.details.join("\n") ?? "", rule.expected, rule.name)
       }
 
-      // the import
+      // the import (its owner's clients hear of the account it creates, after the dry run said nothing)
+      const events = yield* openSse(`${base}/api/v1/events?types=account.changed`, { "x-test-user": anna })
+      yield* connected(events)
       const report = yield* importFrom(file, anna)
       assert.deepStrictEqual(counts(report), expectedCounts)
       const text = formatReport(report)
@@ -167,6 +170,17 @@ layer(TestLayer, { excludeTestServices: true, timeout: "240 seconds" })("import 
       assert.strictEqual(account.syncIntervalMinutes, 15)
       assert.notInclude(account.passwordSealed, IMAP_PASSWORD)
       assert.strictEqual(Redacted.value(yield* store.password(account)), IMAP_PASSWORD)
+      yield* eventually("account.changed (created) of the imported account", () =>
+        events
+          .events()
+          .some(
+            (message) =>
+              message.data?.includes(`"accountId":"${account.id}"`) === true &&
+              message.data.includes(`"change":"created"`)
+          )
+      )
+      const created = events.events().filter((message) => message.data?.includes(`"change":"created"`) === true)
+      assert.lengthOf(created, 1, "one created event: the dry run announced nothing")
 
       // the rules, in the old order
       const rules = yield* (yield* RuleStore).list(anna)
@@ -309,7 +323,7 @@ layer(TestLayer, { excludeTestServices: true, timeout: "240 seconds" })("import 
         (sql) => sql`SELECT count(*)::int AS n FROM email_overrides WHERE user_id = ${anna} AND urgency = 1`
       )
       assert.isAtLeast(kept?.n ?? 0, 1)
-    })
+    }).pipe(Effect.scoped)
   )
 
   it.effect("PostgreSQL source: the same import, only the named user's rows", () =>

@@ -45,12 +45,27 @@ export class JobChanged extends Schema.TaggedClass<JobChanged>()("job.changed", 
   progress: Schema.NullOr(JobProgress)
 }) {}
 
-/** An account's status changed (only on a real change, not on every sync). */
+/**
+ * What happened to an account: `created`, `updated` (settings, watched folders, credentials entered
+ * again), `removed`, `status` (the sync or a watcher set its status), `watch` (its watching
+ * connection came up or went down: see `watching`).
+ */
+export const AccountChange = Schema.Literals(["created", "updated", "removed", "status", "watch"])
+export type AccountChange = typeof AccountChange.Type
+
+/**
+ * An account was created, changed, removed, changed status, or its watcher connected or lost its
+ * connection (only on a real change, not on every sync). `change` and `watching` are absent in
+ * events published before they existed (those were all status changes): old events stay decodable.
+ */
 export class AccountChanged extends Schema.TaggedClass<AccountChanged>()("account.changed", {
   occurredAt,
   accountId: AccountId,
   status: AccountStatus,
-  message: Schema.NullOr(Schema.String)
+  message: Schema.NullOr(Schema.String),
+  change: Schema.optionalKey(AccountChange),
+  /** With `change: "watch"`: a worker now holds a watching connection (true) or no longer does (false). */
+  watching: Schema.optionalKey(Schema.Boolean)
 }) {}
 
 export const UserEvent = Schema.Union([MailStored, MailAnalysed, RuleApplied, JobChanged, AccountChanged])

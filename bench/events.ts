@@ -7,8 +7,8 @@
  *   npx tsx bench/events.ts [subscribers=200] [eventsPerSecond=2000] [seconds=10]
  *
  * Prints the delivery latency (publish call to the subscriber's hand, p50/p95/p99/max) and the
- * Redis connections each way needs. Uses Redis database 5 by default (BENCH_REDIS_URL): the event
- * streams' keys are not under an installation prefix; the users' streams are deleted afterwards.
+ * Redis connections each way needs. Uses Redis database 5 by default (BENCH_REDIS_URL); the event
+ * streams are under the run's own prefix and deleted afterwards.
  */
 import { ConfigProvider, Effect, Fiber, Layer, Stream } from "effect"
 import { Redis as IORedis } from "ioredis"
@@ -139,7 +139,9 @@ const perConnection = Effect.gen(function* () {
     const loop = (async () => {
       let position = "$"
       while (running) {
-        const reply = await client.xread("BLOCK", 1000, "STREAMS", eventStreams.user(user), position).catch(() => null)
+        const reply = await client
+          .xread("BLOCK", 1000, "STREAMS", eventStreams.user(serviceName, user), position)
+          .catch(() => null)
         for (const [, entries] of reply ?? []) {
           for (const [id, fields] of entries) {
             position = id
@@ -173,9 +175,11 @@ const main = Effect.gen(function* () {
   console.log(
     `latency ratio (EventBus / per-connection): p50 ${(bus.p50 / raw.p50).toFixed(2)}  p95 ${(bus.p95 / raw.p95).toFixed(2)}`
   )
-  // the users' streams of this run (the global stream is capped)
+  // the streams of this run
   const admin = new IORedis(redisUrl)
-  yield* Effect.promise(() => admin.unlink(...users.map(eventStreams.user)))
+  yield* Effect.promise(() =>
+    admin.unlink(eventStreams.all(serviceName), ...users.map((user) => eventStreams.user(serviceName, user)))
+  )
   admin.disconnect()
 }).pipe(Effect.provide(BusLive))
 

@@ -1,5 +1,7 @@
 import { Context, Effect, Layer, Option, Redacted, Schedule } from "effect"
 import { Conflict, TooManyRequests } from "../contract/http/ApiErrors.ts"
+import { AccountChanged, type AccountChange } from "../contract/events/UserEvent.ts"
+import { EventBus } from "../events/EventBus.ts"
 import { ImapSlots } from "../imap/ImapSlots.ts"
 
 /** How long a credentials change waits for a free IMAP connection slot of the account. */
@@ -86,6 +88,20 @@ export class Accounts extends Context.Service<Accounts, AccountsShape>()("mail-h
       const schedules = yield* AccountSchedules
       const jobs = yield* Jobs
       const throttle = yield* VerifyThrottle
+      const bus = yield* EventBus
+
+      /** `account.changed` for the owner's clients and webhooks (never fails: EventBus logs a lost one). */
+      const announce = (owner: UserId, record: AccountRecord, change: AccountChange) =>
+        bus.publish(
+          owner,
+          new AccountChanged({
+            occurredAt: new Date(),
+            accountId: record.id,
+            status: record.status,
+            message: record.statusMessage,
+            change
+          })
+        )
 
       const existing = (owner: UserId, id: string) =>
         store
@@ -126,6 +142,7 @@ export class Accounts extends Context.Service<Accounts, AccountsShape>()("mail-h
               input.syncIntervalMinutes === undefined ? defaultSyncIntervalMinutes : input.syncIntervalMinutes
           })
           yield* schedule(record)
+          yield* announce(owner, record, "created")
           return toAccountView(record)
         }).pipe(Effect.withSpan("Accounts.create"))
 
@@ -196,12 +213,17 @@ export class Accounts extends Context.Service<Accounts, AccountsShape>()("mail-h
           const updated = yield* store.update(owner, current.id, changes)
           if (Option.isNone(updated)) return yield* AccountNotFound.forId(id)
           yield* schedule(updated.value)
+          yield* announce(owner, updated.value, "updated")
           return toAccountView(updated.value)
         }).pipe(Effect.withSpan("Accounts.update"))
 
-      /** Interrupts the account's sync if one is queued or running (best effort). */
+      /** Interrupts the account's syncs, whole and targeted, queued or running (best effort). */
       const cancelSync = (owner: UserId, accountId: AccountId) =>
-        jobs.cancelByKey(owner, MailSyncJob, { accountId }).pipe(Effect.ignore)
+        Effect.gen(function* () {
+          yield* Effect.ignore(jobs.cancelByKey(owner, MailSyncJob, { accountId }))
+          // any `mailboxes` names the targeted sync's key (syncDeduplicationKey)
+          yield* Effect.ignore(jobs.cancelByKey(owner, MailSyncJob, { accountId, mailboxes: [] }))
+        })
 
       const remove = (owner: UserId, id: string) =>
         Effect.gen(function* () {
@@ -224,6 +246,7 @@ export class Accounts extends Context.Service<Accounts, AccountsShape>()("mail-h
             })
           )
           if (!removed) return yield* AccountNotFound.forId(id)
+          yield* announce(owner, current, "removed")
         }).pipe(Effect.withSpan("Accounts.remove"))
 
       const mailboxes = (owner: UserId, id: string) =>

@@ -145,6 +145,8 @@ export class EventBus extends Context.Service<EventBus, EventBusShape>()("mail-h
       const redis = yield* Redis
       const config = yield* EventsConfig
       const layerScope = yield* Effect.scope
+      const globalStream = eventStreams.all(redis.prefix)
+      const userStream = (userId: string) => eventStreams.user(redis.prefix, userId)
 
       const publish = (userId: string, event: UserEvent) =>
         encodeEvent(event).pipe(
@@ -152,8 +154,8 @@ export class EventBus extends Context.Service<EventBus, EventBusShape>()("mail-h
           Effect.flatMap((json) =>
             redis.use("events publish", (client) => {
               const args = [
-                eventStreams.all,
-                eventStreams.user(userId),
+                globalStream,
+                userStream(userId),
                 config.globalStreamMaxLen,
                 config.userStreamMaxLen,
                 config.userStreamTtlSeconds * 1000,
@@ -208,7 +210,7 @@ export class EventBus extends Context.Service<EventBus, EventBusShape>()("mail-h
         Effect.gen(function* () {
           let position = from
           const step = Effect.tryPromise({
-            try: () => connection.xread("COUNT", 1000, "BLOCK", 5000, "STREAMS", eventStreams.all, position),
+            try: () => connection.xread("COUNT", 1000, "BLOCK", 5000, "STREAMS", globalStream, position),
             catch: redisError("events xread")
           }).pipe(
             Effect.flatMap((reply) => Effect.mapError(decodeXRead(reply), redisError("events xread reply"))),
@@ -237,7 +239,7 @@ export class EventBus extends Context.Service<EventBus, EventBusShape>()("mail-h
             ? Effect.void
             : Effect.gen(function* () {
                 const latest = yield* redis.use("events position", (client) =>
-                  client.xrevrange(eventStreams.all, "+", "-", "COUNT", 1)
+                  client.xrevrange(globalStream, "+", "-", "COUNT", 1)
                 )
                 const entries = yield* Effect.mapError(decodeEntries(latest), redisError("events position reply"))
                 const from = entries[0]?.[0] ?? "0-0"
@@ -250,7 +252,7 @@ export class EventBus extends Context.Service<EventBus, EventBusShape>()("mail-h
 
       const readBacklog = (userId: string, after: string) =>
         Effect.gen(function* () {
-          const key = eventStreams.user(userId)
+          const key = userStream(userId)
           const window = yield* redis.use("events window", (client) => client.eval(windowScript, 1, key))
           const info = yield* Effect.mapError(decodeWindow(window), redisError("events window reply"))
           const parsed =

@@ -18,6 +18,7 @@ import {
 import { PermanentJobError } from "../contract/jobs/JobKind.ts"
 import { currentOwner } from "../jobs/CurrentJob.ts"
 import { makeProcessor } from "../jobs/JobProcessor.ts"
+import type { EventBus } from "../events/EventBus.ts"
 import type { Crypto } from "../platform/Crypto.ts"
 import type { RuleStore } from "../rules/RuleStore.ts"
 import type { UserScope } from "../users/UserScope.ts"
@@ -58,7 +59,9 @@ export const ImportKiMailHelperProcessor = makeProcessor(
   ImportKiMailHelperJob,
   Effect.gen(function* () {
     const uploads = yield* ImportUploadStore
-    const context = yield* Effect.context<UserScope | SqlClient.SqlClient | AccountStore | RuleStore | Crypto>()
+    const context = yield* Effect.context<
+      UserScope | SqlClient.SqlClient | AccountStore | RuleStore | Crypto | EventBus
+    >()
 
     return (payload: ImportKiMailHelperPayload) =>
       Effect.gen(function* () {

@@ -8,6 +8,8 @@ import { createHash } from "node:crypto"
 import { Effect, Option, Redacted, Result } from "effect"
 import { AccountId } from "../contract/accounts/Account.ts"
 import { AccountStore } from "../accounts/AccountStore.ts"
+import { AccountChanged } from "../contract/events/UserEvent.ts"
+import { EventBus } from "../events/EventBus.ts"
 import { fromSqlError } from "../platform/Database.ts"
 import { RuleLimits } from "../contract/rules/Rule.ts"
 import { RuleStore, RuleStoreLimits } from "../rules/RuleStore.ts"
@@ -91,6 +93,7 @@ export const runImport = (request: ImportRequest) =>
     const store = yield* ImportStore
     const accounts = yield* AccountStore
     const rules = yield* RuleStore
+    const bus = yield* EventBus
 
     const email = normaliseEmail(request.email)
     // a plain query, not UserStore.findByEmail: the worker (import job) must not load UserStore.ts
@@ -131,6 +134,8 @@ export const runImport = (request: ImportRequest) =>
     ).pipe(Effect.ensuring(Effect.sync(() => Redacted.value(dek).fill(0))))
 
     const items: Array<ImportItem> = []
+    /** Accounts this import created, announced (`account.changed`) once its transaction committed. */
+    const createdAccounts: Array<{ readonly id: AccountId; readonly disabled: boolean }> = []
     /** A write: skipped in a dry run (which then yields undefined). */
     const write = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A | undefined, E, R> =>
       request.dryRun ? Effect.succeed(undefined) : effect
@@ -194,6 +199,7 @@ export const runImport = (request: ImportRequest) =>
             })
           )
           yield* record("account", old.id, id)
+          if (!request.dryRun) createdAccounts.push({ id, disabled: fields.disabled })
           items.push({ kind: "account", source, outcome: "imported", details: mapping.notes })
         }
 
@@ -334,6 +340,22 @@ export const runImport = (request: ImportRequest) =>
         // mail that is already here (the account existed, or a sync ran before) gets its corrections now
         return request.dryRun ? 0 : yield* applyPendingCorrections(owner)
       })
+    )
+
+    yield* Effect.forEach(
+      createdAccounts,
+      ({ id, disabled }) =>
+        bus.publish(
+          owner,
+          new AccountChanged({
+            occurredAt: new Date(),
+            accountId: id,
+            status: disabled ? "disabled" : "active",
+            message: disabled ? "imported disabled" : null,
+            change: "created"
+          })
+        ),
+      { discard: true }
     )
 
     const report: ImportReport = {

@@ -10,7 +10,7 @@ import { Crypto } from "../platform/Crypto.ts"
 import { migrateAsOwner } from "../platform/Database.ts"
 import { UsersCommand } from "../users/UsersCli.ts"
 import { UsersLive } from "../users/UsersLive.ts"
-import { JobsLive, PlatformLive } from "./layers.ts"
+import { EventsLive, JobsLive, PlatformLive } from "./layers.ts"
 
 const MigrateCommand = Command.make("migrate", {}, () => migrateAsOwner).pipe(
   Command.withDescription("Apply pending database migrations")
@@ -25,7 +25,8 @@ const Cli = Command.make("mail-helper").pipe(
     Inspect,
     UsersCommand.pipe(Command.provide(UsersLive)),
     KeysCommand.pipe(Command.provide(Crypto.layer)),
-    ImportCommand.pipe(Command.provide(ImportLive))
+    // the import announces the accounts it creates (account.changed)
+    ImportCommand.pipe(Command.provide(Layer.merge(ImportLive, EventsLive)))
   ])
 )
 

@@ -63,6 +63,10 @@ export const eventsPublished = Metric.counter("events_published_total", {
 export const eventsPublishFailed = Metric.counter("events_publish_failed_total", {
   description: "User events that could not be published (Redis unavailable), by type; the work went on"
 })
+export const webhookDeliveries = Metric.counter("webhook_deliveries_total", {
+  description:
+    "Webhook delivery attempts by outcome: delivered, retrying, failed (last attempt), disabled (this failure disabled the webhook), refused_destination, skipped, error"
+})
 export const eventStreamsOpen = Metric.gauge("event_streams_open", {
   description: "Server-sent event streams (GET /api/v1/events) open on this API process"
 })
@@ -148,6 +152,7 @@ export const metricCatalogue: ReadonlyArray<{
   { metric: eventsPublished, labels: ["type"], exportedBy: ["api", "worker"] },
   { metric: eventsPublishFailed, labels: ["type"], exportedBy: ["api", "worker"] },
   { metric: eventStreamsOpen, labels: [], exportedBy: ["api"] },
+  { metric: webhookDeliveries, labels: ["outcome"], exportedBy: ["worker"] },
   { metric: residentMemory, labels: [], exportedBy: ["api", "worker"] },
   { metric: heapUsed, labels: [], exportedBy: ["api", "worker"] },
   { metric: eventLoopLag, labels: [], exportedBy: ["api", "worker"] }

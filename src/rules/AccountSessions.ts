@@ -106,7 +106,8 @@ export class AccountSessions extends Context.Service<AccountSessions, AccountSes
                           occurredAt: new Date(),
                           accountId: account.id,
                           status: "auth_failed",
-                          message: error.message
+                          message: error.message,
+                          change: "status"
                         })
                       )
                 ),

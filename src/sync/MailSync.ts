@@ -591,7 +591,10 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
       const statusChanged = (owner: UserId, before: AccountRecord, status: AccountStatus, message: string | null) =>
         before.status === status
           ? Effect.void
-          : bus.publish(owner, new AccountChanged({ occurredAt: new Date(), accountId: before.id, status, message }))
+          : bus.publish(
+              owner,
+              new AccountChanged({ occurredAt: new Date(), accountId: before.id, status, message, change: "status" })
+            )
 
       /**
        * Saves the account's status for the user. The job's verdict does not depend on it, but a

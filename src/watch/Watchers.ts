@@ -19,10 +19,12 @@ import { Context, Effect, Fiber, Layer, Metric, Option, Schedule, Semaphore, Str
 import { AccountSchedules } from "../accounts/AccountSchedules.ts"
 import { AccountStore } from "../accounts/AccountStore.ts"
 import { ImapAccess } from "../accounts/ImapAccess.ts"
-import type { AccountId } from "../contract/accounts/Account.ts"
+import type { AccountId, AccountStatus } from "../contract/accounts/Account.ts"
+import { AccountChanged } from "../contract/events/UserEvent.ts"
 import { isTerminal } from "../contract/jobs/Job.ts"
 import { MailSyncJob } from "../contract/jobs/MailSyncJob.ts"
 import type { UserId } from "../contract/users/UserId.ts"
+import { EventBus } from "../events/EventBus.ts"
 import { ImapConnectionError, type ImapError } from "../imap/Imap.ts"
 import { ImapSlots } from "../imap/ImapSlots.ts"
 import { ImapWatch, type WatchMode } from "../imap/ImapWatch.ts"
@@ -69,7 +71,26 @@ export class Watchers extends Context.Service<Watchers, WatchersShape>()("mail-h
       const imapWatch = yield* ImapWatch
       const schedules = yield* AccountSchedules
       const jobs = yield* Jobs
+      const bus = yield* EventBus
       const scope = yield* Effect.scope
+
+      /** `account.changed` to the owner: the watcher's connection came up or went down (never fails). */
+      const announceWatching = (
+        owner: UserId,
+        account: { readonly id: AccountId; readonly status: AccountStatus; readonly statusMessage: string | null },
+        watching: boolean
+      ) =>
+        bus.publish(
+          owner,
+          new AccountChanged({
+            occurredAt: new Date(),
+            accountId: account.id,
+            status: account.status,
+            message: account.statusMessage,
+            change: "watch",
+            watching
+          })
+        )
 
       // --- the change -> sync path -------------------------------------------------------------
 
@@ -182,6 +203,7 @@ export class Watchers extends Context.Service<Watchers, WatchersShape>()("mail-h
                   ready.mode = mode
                   ready.connections = connections
                   yield* countConnections(mode, connections)
+                  yield* announceWatching(owner, account, true)
                   yield* Effect.logInfo("watching account", { account: accountId, fence, mode, connections })
                   // catch up on whatever changed while nobody listened
                   coalescer.offer(owner, accountId, null, Date.now())
@@ -190,7 +212,11 @@ export class Watchers extends Context.Service<Watchers, WatchersShape>()("mail-h
             .pipe(
               Effect.ensuring(
                 Effect.suspend(() =>
-                  ready.mode === null ? Effect.void : countConnections(ready.mode, -ready.connections)
+                  ready.mode === null
+                    ? Effect.void
+                    : countConnections(ready.mode, -ready.connections).pipe(
+                        Effect.andThen(announceWatching(owner, account, false))
+                      )
                 )
               ),
               Effect.catchTag("ImapAuthenticationError", (error) =>
@@ -205,13 +231,25 @@ export class Watchers extends Context.Service<Watchers, WatchersShape>()("mail-h
                     account: accountId,
                     message: error.message
                   })
-                  yield* accounts
-                    .setStatus(owner, accountId, "auth_failed", error.message)
-                    .pipe(
-                      Effect.catch((failure) =>
-                        Effect.logWarning("account status not saved", { account: accountId, error: failure.message })
-                      )
+                  yield* accounts.setStatus(owner, accountId, "auth_failed", error.message).pipe(
+                    Effect.andThen(
+                      account.status === "auth_failed"
+                        ? Effect.void
+                        : bus.publish(
+                            owner,
+                            new AccountChanged({
+                              occurredAt: new Date(),
+                              accountId,
+                              status: "auth_failed",
+                              message: error.message,
+                              change: "status"
+                            })
+                          )
+                    ),
+                    Effect.catch((failure) =>
+                      Effect.logWarning("account status not saved", { account: accountId, error: failure.message })
                     )
+                  )
                   yield* schedules.apply({ ...account, status: "auth_failed" }).pipe(
                     Effect.catch((failure) =>
                       Effect.logWarning("scheduled syncs of the account not stopped", {

@@ -2,10 +2,11 @@
  * One attempt of one delivery (the `webhook.deliver` job): re-check the destination on the
  * resolved address, sign, POST, and record the outcome on the delivery and its webhook.
  */
-import { Clock, Context, Effect, Layer, Option, Schema } from "effect"
+import { Clock, Context, Effect, Layer, Metric, Option, Schema } from "effect"
 import type { UserId } from "../contract/users/UserId.ts"
 import { Crypto, type SecretDecryptionFailed } from "../platform/Crypto.ts"
 import type { DatabaseError } from "../platform/Database.ts"
+import { webhookDeliveries } from "../platform/Metrics.ts"
 import { WebhookDestinations } from "./WebhookDestinations.ts"
 import { send } from "./WebhookSender.ts"
 import { deliveryHeader, eventHeader, signatureHeader, signatureValue } from "./WebhookSignature.ts"
@@ -20,6 +21,19 @@ export type AttemptResult =
   | { readonly _tag: "Skipped"; readonly reason: string }
   /** Another attempt may succeed (unless the webhook was disabled by this one: `enabled` false). */
   | { readonly _tag: "Failed"; readonly message: string; readonly enabled: boolean }
+
+/** The `outcome` label of webhook_deliveries_total: a bounded set, no per-user or per-webhook label. */
+export type DeliveryOutcome =
+  | "delivered"
+  | "retrying"
+  | "failed"
+  | "disabled"
+  | "refused_destination"
+  | "skipped"
+  | "error"
+
+const countOutcome = (outcome: DeliveryOutcome) =>
+  Metric.update(Metric.withAttributes(webhookDeliveries, { outcome }), 1)
 
 export class DeliveryNotFound extends Schema.TaggedError<DeliveryNotFound>()("DeliveryNotFound", {
   message: Schema.String
@@ -72,8 +86,10 @@ export class WebhookDelivery extends Context.Service<
                 )
               })
             ),
-            Effect.map((result) => ({ status: result.status, error: null })),
-            Effect.catch((error) => Effect.succeed({ status: null, error: error.message }))
+            Effect.map((result) => ({ status: result.status, error: null, refused: false })),
+            Effect.catch((error) =>
+              Effect.succeed({ status: null, error: error.message, refused: error._tag === "DestinationRefused" })
+            )
           )
           const durationMs = (yield* Clock.currentTimeMillis) - started
           if (outcome.status !== null && outcome.status >= 200 && outcome.status < 300) {
@@ -94,8 +110,22 @@ export class WebhookDelivery extends Context.Service<
               reason: `disabled after ${config.disableAfter} failed deliveries in a row; the last: ${message}`
             }
           )
+          // a refused destination is retried like any failure; counted apart, it is a policy matter
+          yield* countOutcome(
+            !enabled ? "disabled" : outcome.refused ? "refused_destination" : options.final ? "failed" : "retrying"
+          )
           return { _tag: "Failed", message, enabled } as const
-        }).pipe(Effect.withSpan("WebhookDelivery.attempt", { attributes: { "webhook.delivery": deliveryId } }))
+        }).pipe(
+          Effect.tap((result) =>
+            result._tag === "Delivered"
+              ? countOutcome("delivered")
+              : result._tag === "Skipped"
+                ? countOutcome("skipped")
+                : Effect.void
+          ),
+          Effect.tapError(() => countOutcome("error")),
+          Effect.withSpan("WebhookDelivery.attempt", { attributes: { "webhook.delivery": deliveryId } })
+        )
 
       return WebhookDelivery.of({ attempt })
     })

@@ -1,8 +1,10 @@
 /**
- * The worker side of webhooks: reads the global event stream (`eventStreams.all`) through the
+ * The worker side of webhooks: reads the global event stream (`eventStreams.all`, under REDIS_PREFIX) through the
  * consumer group WEBHOOK_CONSUMER_GROUP (every worker one consumer, so each event is dispatched by
  * one of them), and for each event writes one delivery row per matching enabled webhook of its
- * owner and queues one `webhook.deliver` job per row (payload: the row's id). The entry is
+ * owner and queues one `webhook.deliver` job per row (payload: the row's id); one query per batch
+ * first finds which owners have an enabled webhook for which types, so the events of everyone else
+ * (most users) cost no write and no per-event query. The entry is
  * acknowledged (XACK) only after that; an entry whose handling failed stays pending and is claimed
  * again (XAUTOCLAIM, also from a consumer that died) once it has been idle for a minute. Reading an
  * event twice is harmless: the rows are unique per webhook and event, the jobs de-duplicated by
@@ -67,6 +69,7 @@ export const runDispatcher = Effect.gen(function* () {
   const jobs = yield* Jobs
   const config = yield* WebhooksConfig
   const group = config.consumerGroup
+  const stream = eventStreams.all(redis.prefix)
   // one consumer per worker process (not WorkerIdentity: the API loads this module's layer file, and
   // jobs/WorkerRuntime.ts is the worker's)
   const consumer = `${hostname()}:${process.pid}:${crypto.randomUUID().slice(0, 8)}`
@@ -75,26 +78,39 @@ export const runDispatcher = Effect.gen(function* () {
   const command = <A>(what: string, run: () => Promise<A>) => Effect.tryPromise({ try: run, catch: redisError(what) })
 
   const ensureGroup = command("webhooks xgroup", () =>
-    connection.xgroup("CREATE", eventStreams.all, group, "$", "MKSTREAM")
+    connection.xgroup("CREATE", stream, group, "$", "MKSTREAM")
   ).pipe(
     Effect.asVoid,
     Effect.catch((error) => (error.message.includes("BUSYGROUP") ? Effect.void : Effect.fail(error)))
   )
 
-  const ack = (id: string) => command("webhooks xack", () => connection.xack(eventStreams.all, group, id))
+  const ack = (id: string) => command("webhooks xack", () => connection.xack(stream, group, id))
+
+  /** The owner and event of an entry, when it has both (else a warning, and it is only acknowledged). */
+  const parse = ([id, fields]: Entry) => {
+    const user = fields === null ? undefined : fieldOf(fields, eventStreams.fieldUser)
+    const data = fields === null ? undefined : fieldOf(fields, eventStreams.fieldEvent)
+    const owner = user === undefined ? Option.none() : decodeUser(user)
+    const type = data === undefined ? Option.none() : decodeType(data)
+    return data !== undefined && Option.isSome(owner) && Option.isSome(type)
+      ? Option.some({ id, owner: owner.value, type: type.value._tag, payload: data })
+      : Option.none()
+  }
 
   /** One entry: its deliveries written and queued, then acknowledged; a failure leaves it pending. */
-  const handle = ([id, fields]: Entry) =>
+  const handle = (entry: Entry, subscribed: ReadonlyMap<string, ReadonlySet<UserEventType>>) =>
     Effect.gen(function* () {
-      const user = fields === null ? undefined : fieldOf(fields, eventStreams.fieldUser)
-      const data = fields === null ? undefined : fieldOf(fields, eventStreams.fieldEvent)
-      const owner = user === undefined ? Option.none() : decodeUser(user)
-      const type = data === undefined ? Option.none() : decodeType(data)
-      if (data !== undefined && Option.isSome(owner) && Option.isSome(type)) {
-        const created = yield* store.createDeliveries(owner.value, { id, type: type.value._tag, payload: data })
-        for (const delivery of created) {
-          if (delivery.state !== "pending") continue
-          yield* jobs.submit(WebhookDeliverJob, { deliveryId: delivery.id }, { ownerId: owner.value })
+      const [id, fields] = entry
+      const event = parse(entry)
+      if (Option.isSome(event)) {
+        const { owner, type, payload } = event.value
+        // no enabled webhook of the owner receives this type: nothing to write (most events)
+        if (subscribed.get(owner)?.has(type) === true) {
+          const created = yield* store.createDeliveries(owner, { id, type, payload })
+          for (const delivery of created) {
+            if (delivery.state !== "pending") continue
+            yield* jobs.submit(WebhookDeliverJob, { deliveryId: delivery.id }, { ownerId: owner })
+          }
         }
       } else if (fields !== null) {
         yield* Effect.logWarning("webhooks: an event stream entry without a user or event; skipped", { id })
@@ -103,7 +119,26 @@ export const runDispatcher = Effect.gen(function* () {
     }).pipe(
       Effect.catch((error) =>
         Effect.logWarning("webhooks: event not dispatched; it is claimed again later", {
-          id,
+          id: entry[0],
+          error: error.message
+        })
+      )
+    )
+
+  /**
+   * A batch: one query for which of its owners have webhooks for which types, then each entry. The
+   * look-up failing leaves the whole batch pending (claimed again later), as a failed entry would.
+   */
+  const handleBatch = (entries: ReadonlyArray<Entry>) =>
+    Effect.gen(function* () {
+      if (entries.length === 0) return
+      const owners = entries.flatMap((entry) => Option.toArray(Option.map(parse(entry), (event) => event.owner)))
+      const subscribed = yield* store.subscriptions(owners)
+      yield* Effect.forEach(entries, (entry) => handle(entry, subscribed), { discard: true })
+    }).pipe(
+      Effect.catch((error) =>
+        Effect.logWarning("webhooks: a batch of events not dispatched; it is claimed again later", {
+          entries: entries.length,
           error: error.message
         })
       )
@@ -114,12 +149,12 @@ export const runDispatcher = Effect.gen(function* () {
     let cursor = "0-0"
     for (let page = 0; page < 10; page++) {
       const reply = yield* command("webhooks xautoclaim", () =>
-        connection.xautoclaim(eventStreams.all, group, consumer, claimIdleMillis, cursor, "COUNT", 100)
+        connection.xautoclaim(stream, group, consumer, claimIdleMillis, cursor, "COUNT", 100)
       )
       const decoded = decodeAutoClaim(reply)
       if (decoded === undefined)
         return yield* new RedisError({ message: "redis webhooks xautoclaim: unexpected reply" })
-      yield* Effect.forEach(decoded.entries, handle, { discard: true })
+      yield* handleBatch(decoded.entries)
       if (decoded.next === "0-0") return
       cursor = decoded.next
     }
@@ -131,11 +166,11 @@ export const runDispatcher = Effect.gen(function* () {
       yield* claimStale
     }
     const reply = yield* command("webhooks xreadgroup", () =>
-      connection.xreadgroup("GROUP", group, consumer, "COUNT", 100, "BLOCK", 5000, "STREAMS", eventStreams.all, ">")
+      connection.xreadgroup("GROUP", group, consumer, "COUNT", 100, "BLOCK", 5000, "STREAMS", stream, ">")
     )
     const entries = decodeReadGroup(reply)
     if (entries === undefined) return yield* new RedisError({ message: "redis webhooks xreadgroup: unexpected reply" })
-    yield* Effect.forEach(entries, handle, { discard: true })
+    yield* handleBatch(entries)
   }).pipe(
     Effect.catch((error) =>
       Effect.logWarning("webhooks dispatcher: read failed; retrying", error.message).pipe(

@@ -58,6 +58,7 @@ const decodeDeliveries = decodeRows(DeliveryRow)
 const decodeTargets = decodeRows(TargetRow)
 const decodeIds = decodeRows(Schema.Struct({ id: Schema.String }))
 const decodeCreated = decodeRows(Schema.Struct({ id: Schema.String, state: DeliveryState }))
+const decodeSubscriptions = decodeRows(Schema.Struct({ userId: Schema.String, events: Schema.Array(UserEventType) }))
 const decodeCount = decodeRows(Schema.Struct({ n: Schema.Number }))
 const decodeFailures = decodeRows(Schema.Struct({ enabled: Schema.Boolean }))
 
@@ -112,6 +113,14 @@ export class WebhookStore extends Context.Service<
      * One pending delivery per enabled webhook of the owner that receives `eventType` (none twice
      * for one event: an event read again returns the existing rows). The ids and states returned.
      */
+    /**
+     * Of these owners, the event types some enabled webhook of theirs receives (owners without one
+     * are absent): one query for a batch of events, across users (the system role), so the
+     * dispatcher touches no user's rows for the events nobody subscribed to.
+     */
+    readonly subscriptions: (
+      owners: ReadonlyArray<UserId>
+    ) => Effect.Effect<ReadonlyMap<string, ReadonlySet<UserEventType>>, DatabaseError>
     readonly createDeliveries: (
       owner: UserId,
       event: { readonly id: string; readonly type: UserEventType; readonly payload: string }
@@ -252,6 +261,30 @@ export class WebhookStore extends Context.Service<
                 LIMIT ${limit}`.pipe(Effect.flatMap(decodeDeliveries))
             )
             .pipe(failed),
+        subscriptions: (owners) =>
+          owners.length === 0
+            ? Effect.succeed(new Map())
+            : scope
+                .system(
+                  "WebhookStore.subscriptions: which owners of an event batch have webhooks",
+                  sql`
+                    SELECT user_id AS "userId", events FROM webhooks
+                    WHERE enabled AND user_id = ANY(${`{${[...new Set(owners)].join(",")}}`}::uuid[])`.pipe(
+                    Effect.flatMap(decodeSubscriptions)
+                  )
+                )
+                .pipe(
+                  Effect.map((rows) => {
+                    const types = new Map<string, Set<UserEventType>>()
+                    for (const row of rows) {
+                      const set = types.get(row.userId) ?? new Set<UserEventType>()
+                      for (const type of row.events) set.add(type)
+                      types.set(row.userId, set)
+                    }
+                    return types
+                  }),
+                  failed
+                ),
         createDeliveries: (owner, event) =>
           scope
             .run(

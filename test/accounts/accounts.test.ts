@@ -352,6 +352,7 @@ layer(TestLayer, { excludeTestServices: true, timeout: "120 seconds" })("account
       Effect.gen(function* () {
         const server = yield* Dovecot
         const base = yield* baseUrl
+        const createdAt = new Date().toISOString()
         const id = yield* createAccount(base, alice, server, {
           username: "authfail",
           password: PASSWORD,
@@ -359,7 +360,20 @@ layer(TestLayer, { excludeTestServices: true, timeout: "120 seconds" })("account
         })
         const schedules = yield* AccountSchedules
         assert.isTrue(Option.isSome(yield* schedules.next(id)))
-        // the initial scheduled run may be under way: let it end
+        // the initial scheduled run: wait until its tick has queued it (idle alone could pass before
+        // that, and the "sync now" below then got the initial run, logged in with the old password)
+        yield* api(base, alice, "GET", "/api/v1/jobs?kind=mail.sync&limit=100").pipe(
+          Effect.flatMap((response) =>
+            (field(response.body, "items") as Array<unknown>).some(
+              (job) => String(field(job, "createdAt")) >= createdAt
+            )
+              ? Effect.void
+              : Effect.fail("the initial sync is not queued yet")
+          ),
+          Effect.retry(Schedule.spaced("100 millis").pipe(Schedule.upTo({ times: 300 }))),
+          Effect.orDie
+        )
+        // then let it end
         yield* idle(base, alice)
         yield* changeServerPassword(server, "authfail", "a-new-password")
 

@@ -26,7 +26,7 @@ const TestLayer = withTestEnv(
   { EVENTS_USER_STREAM_MAXLEN: "5", EVENTS_HEARTBEAT_SECONDS: "1" }
 )
 
-/** Every test its own users: the event streams' keys are not under the test's Redis prefix. */
+/** Every test its own users (the streams are under the test file's Redis prefix). */
 const newUser = () => crypto.randomUUID()
 const as = (user: string) => ({ "x-test-user": user })
 

@@ -12,7 +12,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { assert, layer } from "@effect/vitest"
 import { InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base"
-import { Effect, Exit, Layer, Redacted, Schedule, Schema } from "effect"
+import { Effect, Exit, Layer, Redacted, Schedule, Schema, Stream } from "effect"
 import { AccountStore } from "../../src/accounts/AccountStore.ts"
 import { ImportLive } from "../../src/import/ImportLive.ts"
 import { countsOf, formatReport, type ImportReport, runImport } from "../../src/import/Importer.ts"
@@ -25,6 +25,8 @@ import { Dovecot } from "../harness/dovecot.ts"
 import { baseUrl } from "../harness/http.ts"
 import { adminSql, serverUrl } from "../harness/postgres.ts"
 import { capturedLogs, Env, expectSucceeded, OwnerDb, ownerQuery, syncNow, syncTestLayer } from "../sync/support.ts"
+import { EventBus } from "../../src/events/EventBus.ts"
+import { eventually } from "../events/sseClient.ts"
 import { ensureTestUser } from "../users/fixtures.ts"
 import {
   IMAP_PASSWORD,
@@ -122,6 +124,19 @@ layer(TestLayer, { excludeTestServices: true, timeout: "240 seconds" })("import 
       const file = path.join(tmp, "emails.db")
       writeSqlite(file, installation(emailOf(anna), server.host, server.port))
 
+      // the owner's events from here on: the import announces the account it creates, the dry run nothing
+      // (the subscription GET /api/v1/events streams; this file's API has no events route)
+      const heard: Array<string> = []
+      const subscription = yield* (yield* EventBus).subscribe(anna, {
+        lastEventId: undefined,
+        types: new Set(["account.changed"])
+      })
+      yield* subscription.pipe(
+        Stream.runForEach((message) =>
+          Effect.sync(() => heard.push(message._tag === "event" ? message.data : "reset"))
+        ),
+        Effect.forkScoped
+      )
       // dry run: the full report, nothing written
       const before = yield* footprint(anna)
       const dry = yield* importFrom(file, anna, { dryRun: true })
@@ -167,6 +182,14 @@ layer(TestLayer, { excludeTestServices: true, timeout: "240 seconds" })("import 
       assert.strictEqual(account.syncIntervalMinutes, 15)
       assert.notInclude(account.passwordSealed, IMAP_PASSWORD)
       assert.strictEqual(Redacted.value(yield* store.password(account)), IMAP_PASSWORD)
+      yield* eventually("account.changed (created) of the imported account", () =>
+        heard.some((data) => data.includes(`"accountId":"${account.id}"`) && data.includes(`"change":"created"`))
+      )
+      assert.lengthOf(
+        heard.filter((data) => data.includes(`"change":"created"`)),
+        1,
+        "one created event: the dry run announced nothing"
+      )
 
       // the rules, in the old order
       const rules = yield* (yield* RuleStore).list(anna)
@@ -309,7 +332,7 @@ layer(TestLayer, { excludeTestServices: true, timeout: "240 seconds" })("import 
         (sql) => sql`SELECT count(*)::int AS n FROM email_overrides WHERE user_id = ${anna} AND urgency = 1`
       )
       assert.isAtLeast(kept?.n ?? 0, 1)
-    })
+    }).pipe(Effect.scoped)
   )
 
   it.effect("PostgreSQL source: the same import, only the named user's rows", () =>

@@ -2,6 +2,7 @@ import { NodeHttpServer } from "@effect/platform-node"
 import { assert, describe, layer } from "@effect/vitest"
 import { Effect, Layer, Schedule } from "effect"
 import { HttpRouter } from "effect/http"
+import { PrometheusMetrics } from "effect/observability"
 import { SqlClient } from "effect/sql"
 import { createHmac, timingSafeEqual } from "node:crypto"
 import { MailAnalysed, eventStreams } from "../../src/contract/events/UserEvent.ts"
@@ -24,7 +25,9 @@ const DropGroupLive = Layer.effectDiscard(
   Effect.gen(function* () {
     const redis = yield* Redis
     yield* Effect.addFinalizer(() =>
-      Effect.ignore(redis.use("drop test group", (client) => client.xgroup("DESTROY", eventStreams.all, group)))
+      Effect.ignore(
+        redis.use("drop test group", (client) => client.xgroup("DESTROY", eventStreams.all(redis.prefix), group))
+      )
     )
   })
 )
@@ -58,6 +61,22 @@ const until = <E, R>(what: string, check: Effect.Effect<boolean, E, R>) =>
     Effect.retry(Schedule.spaced("100 millis").pipe(Schedule.upTo({ times: 1200 }))),
     Effect.mapError((error) => new Error(`timed out waiting: ${String(error)}`)),
     Effect.orDie
+  )
+
+/** webhook_deliveries_total by outcome, as this process (the test's worker) exports it. */
+const deliveryOutcomes = PrometheusMetrics.format().pipe(
+  Effect.map((text) => {
+    const counts: Record<string, number> = {}
+    for (const match of text.matchAll(/^webhook_deliveries_total\{outcome="([a-z_]+)"\} (\S+)$/gm))
+      counts[match[1] ?? ""] = Number(match[2])
+    return counts
+  })
+)
+const increase = (before: Record<string, number>, after: Record<string, number>) =>
+  Object.fromEntries(
+    Object.entries(after)
+      .map(([outcome, value]) => [outcome, value - (before[outcome] ?? 0)] as const)
+      .filter(([, value]) => value > 0)
   )
 
 const publishAnalysed = (user: string) =>
@@ -97,10 +116,15 @@ layer(TestLayer, { excludeTestServices: true, timeout: "180 seconds" })("webhook
           const id = String(field(created.body, "webhook", "id"))
           assert.match(secret, /^whsec_/)
 
+          const countedBefore = yield* deliveryOutcomes
           const emailId = yield* publishAnalysed(user)
           yield* until(
             "delivered",
             Effect.sync(() => sink.received.some((r) => r.path === "/signed"))
+          )
+          yield* until(
+            "delivery counted",
+            Effect.map(deliveryOutcomes, (after) => (after["delivered"] ?? 0) > (countedBefore["delivered"] ?? 0))
           )
           const request = sink.received.find((r) => r.path === "/signed")
           assert.isDefined(request)
@@ -219,6 +243,7 @@ layer(TestLayer, { excludeTestServices: true, timeout: "180 seconds" })("webhook
           sink.behaviours.set("/broken", "fail")
           const created = yield* create(base, user, sink.url("/broken"))
           const id = String(field(created.body, "webhook", "id"))
+          const countedBefore = yield* deliveryOutcomes
           yield* publishAnalysed(user)
           yield* until(
             "disabled",
@@ -230,6 +255,8 @@ layer(TestLayer, { excludeTestServices: true, timeout: "180 seconds" })("webhook
           assert.match(String(field(webhook.body, "disabledReason")), /3 failed deliveries in a row.*answered 500/)
           const attempts = sink.received.filter((r) => r.path === "/broken").length
           assert.strictEqual(attempts, 3)
+          // two failures retried, the third disabled the webhook (webhook_deliveries_total)
+          assert.deepStrictEqual(increase(countedBefore, yield* deliveryOutcomes), { retrying: 2, disabled: 1 })
           // disabled: a new event is not delivered
           const logBefore = yield* call(base, "GET", `/api/v1/webhooks/${id}/deliveries`, { headers: as(user) })
           assert.strictEqual(field(logBefore.body, "items", 0, "lastStatus"), 500)
@@ -286,6 +313,57 @@ layer(TestLayer, { excludeTestServices: true, timeout: "180 seconds" })("webhook
   })
 
   describe("isolation", () => {
+    it.effect("events of users without a webhook write no delivery, queue no job and cost no per-event query", () =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const base = yield* baseUrl
+          const sink = yield* receiver
+          const sql = yield* SqlClient.SqlClient
+          const scope = yield* UserScope
+          const subscriber = newUser()
+          const created = yield* create(base, subscriber, sink.url("/marker"))
+          assert.strictEqual(created.status, 201, created.text)
+          // a user whose only webhook receives other types is one "without a webhook" for these events
+          const otherTypes = newUser()
+          assert.strictEqual((yield* create(base, otherTypes, sink.url("/other"), ["rule.applied"])).status, 201)
+          // transactions committed in this database (every per-event insert was one)
+          const committed = scope
+            .system(
+              "test: transactions committed",
+              sql<{ n: string }>`SELECT pg_stat_clear_snapshot()::text AS n UNION ALL
+              SELECT xact_commit::text FROM pg_stat_database WHERE datname = current_database()`
+            )
+            .pipe(Effect.map((rows) => Number(rows[1]?.n ?? Number.NaN)))
+          yield* Effect.sleep("1500 millis")
+          const before = yield* committed
+          const silent = Array.from({ length: 400 }, (_, i) => (i === 0 ? otherTypes : newUser()))
+          for (const user of silent) yield* publishAnalysed(user)
+          // dispatched in order: once the subscriber's later event is delivered, the others were handled
+          const marker = yield* publishAnalysed(subscriber)
+          yield* until(
+            "marker delivered",
+            Effect.sync(() => sink.received.some((r) => r.body.includes(marker)))
+          )
+          // statistics reach the shared counters within a second or so of a backend going idle
+          yield* Effect.sleep("1500 millis")
+          const spent = (yield* committed) - before
+          assert.isBelow(spent, 200, `${spent} transactions for 400 events of users without a webhook`)
+
+          const rows = yield* scope.system(
+            "test: deliveries and jobs of the silent users",
+            sql<{ n: string }>`
+              SELECT count(*)::text AS n FROM webhook_deliveries WHERE user_id = ANY(${`{${silent.join(",")}}`}::uuid[])
+              UNION ALL SELECT count(*)::text FROM jobs
+              WHERE kind = 'webhook.deliver' AND user_id = ANY(${`{${silent.join(",")}}`}::uuid[])`
+          )
+          assert.deepStrictEqual(
+            rows.map((row) => row.n),
+            ["0", "0"]
+          )
+        })
+      )
+    )
+
     it.effect("another user's webhooks and deliveries are not found, and their events never reach my webhook", () =>
       Effect.scoped(
         Effect.gen(function* () {

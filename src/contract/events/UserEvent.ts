@@ -45,12 +45,27 @@ export class JobChanged extends Schema.TaggedClass<JobChanged>()("job.changed", 
   progress: Schema.NullOr(JobProgress)
 }) {}
 
-/** An account's status changed (only on a real change, not on every sync). */
+/**
+ * What happened to an account: `created`, `updated` (settings, watched folders, credentials entered
+ * again), `removed`, `status` (the sync or a watcher set its status), `watch` (its watching
+ * connection came up or went down: see `watching`).
+ */
+export const AccountChange = Schema.Literals(["created", "updated", "removed", "status", "watch"])
+export type AccountChange = typeof AccountChange.Type
+
+/**
+ * An account was created, changed, removed, changed status, or its watcher connected or lost its
+ * connection (only on a real change, not on every sync). `change` and `watching` are absent in
+ * events published before they existed (those were all status changes): old events stay decodable.
+ */
 export class AccountChanged extends Schema.TaggedClass<AccountChanged>()("account.changed", {
   occurredAt,
   accountId: AccountId,
   status: AccountStatus,
-  message: Schema.NullOr(Schema.String)
+  message: Schema.NullOr(Schema.String),
+  change: Schema.optionalKey(AccountChange),
+  /** With `change: "watch"`: a worker now holds a watching connection (true) or no longer does (false). */
+  watching: Schema.optionalKey(Schema.Boolean)
 }) {}
 
 export const UserEvent = Schema.Union([MailStored, MailAnalysed, RuleApplied, JobChanged, AccountChanged])
@@ -77,11 +92,13 @@ export const UserEventJson = Schema.fromJsonString(Schema.toCodecJson(UserEvent)
  * Redis layout shared by the publisher (src/events) and readers in other processes (the webhook
  * dispatcher): every event goes to the user's capped stream (the SSE resume window) and to one
  * global stream read through consumer groups. An entry's fields are `user` (the owner's id) and
- * `event` (UserEventJson).
+ * `event` (UserEventJson). Both keys are under the installation's REDIS_PREFIX (as the job queues
+ * are), so installations sharing a Redis database never see each other's events; a consumer group
+ * lives on its stream, so it is the installation's too.
  */
 export const eventStreams = {
-  user: (userId: string): string => `mail-helper:events:user:${userId}`,
-  all: "mail-helper:events:all",
+  user: (prefix: string, userId: string): string => `${prefix}:events:user:${userId}`,
+  all: (prefix: string): string => `${prefix}:events:all`,
   fieldUser: "user",
   fieldEvent: "event"
 } as const

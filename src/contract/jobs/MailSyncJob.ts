@@ -37,8 +37,18 @@ export const SyncResult = Schema.Struct({
 export type SyncResult = typeof SyncResult.Type
 
 /**
- * Mirrors one IMAP account into PostgreSQL. One per account at a time (the second request gets the
- * running job). Resumable: every stored batch moves the mailbox's checkpoint, so a retry (or a
+ * The de-duplication key of a sync: whole-account and targeted syncs apart, so that a whole-account
+ * request (the user's "sync now", the scheduler, a watcher's reconnect) queued while a targeted sync
+ * of the account is queued or running is a job of its own and not that targeted one (the folders
+ * nobody watches would wait another interval). At most one of each per account is queued or running;
+ * two at once write safely (MailStore takes the account's lock per batch, as for a stalled job's twin).
+ */
+export const syncDeduplicationKey = (payload: SyncPayload): string =>
+  payload.mailboxes === undefined ? payload.accountId : `${payload.accountId}:targeted`
+
+/**
+ * Mirrors one IMAP account into PostgreSQL. One whole-account and one targeted sync per account at a
+ * time (a second request of either gets the queued or running one: `syncDeduplicationKey`). Resumable: every stored batch moves the mailbox's checkpoint, so a retry (or a
  * worker taking over a stalled job) continues where the last attempt stopped. At the soft time limit it stops at a batch
  * boundary by itself (code `soft_time_limit`, retried from the checkpoint).
  */
@@ -55,6 +65,6 @@ export const MailSyncJob = defineJobKind({
   // the checkpoint makes a timed-out (or soft-stopped) attempt worth continuing
   retryOnTimeout: true,
   retry: { attempts: 5, initialDelay: "15 seconds", maxDelay: "10 minutes", jitter: 0.3 },
-  deduplicationKey: (payload) => payload.accountId,
+  deduplicationKey: syncDeduplicationKey,
   userVisible: true
 })

@@ -145,27 +145,24 @@ const MailboxRow = Schema.Struct({
   last_synced_at: Schema.NullOr(Schema.Date)
 })
 
-export interface NewAccount {
+/** What every new account names, whatever signs it in. */
+interface NewAccountFields {
   readonly id: AccountId
   readonly label: string
   readonly host: string
   readonly port: number
   readonly security: Security
   readonly username: string
-  readonly password: Redacted.Redacted<string>
   readonly syncIntervalMinutes: number | null
 }
 
+export interface NewAccount extends NewAccountFields {
+  readonly password: Redacted.Redacted<string>
+}
+
 /** An OAuth2 account: no password; its grant is stored next to it (OAuthStore). */
-export interface NewOAuthAccount {
-  readonly id: AccountId
-  readonly label: string
-  readonly host: string
-  readonly port: number
-  readonly security: Security
-  readonly username: string
+export interface NewOAuthAccount extends NewAccountFields {
   readonly provider: string
-  readonly syncIntervalMinutes: number | null
 }
 
 export interface AccountChanges {
@@ -253,6 +250,16 @@ export class AccountStore extends Context.Service<AccountStore, AccountStoreShap
       const decodeMailboxes = decodeRows(MailboxRow)
       const first = (rows: ReadonlyArray<unknown>) =>
         Effect.map(decode(rows), (decoded) => Option.map(Option.fromNullishOr(decoded[0]), toRecord))
+      /** The row an INSERT ... RETURNING gave back; none is a bug. */
+      const inserted = (rows: ReadonlyArray<unknown>) =>
+        first(rows).pipe(
+          Effect.flatMap(
+            Option.match({
+              onNone: () => Effect.die(new Error("INSERT ... RETURNING gave no row")),
+              onSome: Effect.succeed
+            })
+          )
+        )
       const dbError = <A, R>(effect: Effect.Effect<A, SqlError.SqlError, R>) => Effect.mapError(effect, fromSqlError)
       const uniqueToExists = <A, R>(effect: Effect.Effect<A, SqlError.SqlError, R>) =>
         effect.pipe(
@@ -276,9 +283,7 @@ export class AccountStore extends Context.Service<AccountStore, AccountStoreShap
                 ${account.username}, ${sealed}, ${account.syncIntervalMinutes})
               RETURNING *`
           )
-          const record = yield* first(rows)
-          if (Option.isNone(record)) return yield* Effect.die(new Error("INSERT ... RETURNING gave no row"))
-          return record.value
+          return yield* inserted(rows)
         }).pipe(uniqueToExists, Effect.withSpan("AccountStore.insert"))
 
       const insertOAuth = (owner: UserId, account: NewOAuthAccount) =>
@@ -292,9 +297,7 @@ export class AccountStore extends Context.Service<AccountStore, AccountStoreShap
                 ${account.username}, NULL, 'oauth', ${account.provider}, ${account.syncIntervalMinutes})
               RETURNING *`
           )
-          const record = yield* first(rows)
-          if (Option.isNone(record)) return yield* Effect.die(new Error("INSERT ... RETURNING gave no row"))
-          return record.value
+          return yield* inserted(rows)
         }).pipe(uniqueToExists, Effect.withSpan("AccountStore.insertOAuth"))
 
       const findByIdentity = (

@@ -1,4 +1,5 @@
-import { Config, Context, Effect, Layer, Schema } from "effect"
+import { Config, Context, Effect, Layer } from "effect"
+import { boundedInt } from "../platform/Config.ts"
 
 /**
  * How the `mail.analyze` and `mail.embed` jobs work through a user's mail.
@@ -24,17 +25,12 @@ export const defaultMailProcessingConfig: MailProcessingConfigShape = {
   embeddingTextMaxChars: 8_000
 }
 
-const bounded = (name: string, min: number, max: number, fallback: number) =>
-  Config.schema(Schema.Int.check(Schema.isBetween({ minimum: min, maximum: max })), name).pipe(
-    Config.withDefault(fallback)
-  )
-
 export const mailProcessingConfig = Effect.gen(function* () {
   return yield* Config.all({
-    analysisBatchSize: bounded("ANALYSIS_BATCH_SIZE", 1, 1_000, defaultMailProcessingConfig.analysisBatchSize),
-    analysisConcurrency: bounded("ANALYSIS_CONCURRENCY", 1, 64, defaultMailProcessingConfig.analysisConcurrency),
-    embeddingBatchSize: bounded("EMBEDDING_BATCH_SIZE", 1, 512, defaultMailProcessingConfig.embeddingBatchSize),
-    embeddingTextMaxChars: bounded(
+    analysisBatchSize: boundedInt("ANALYSIS_BATCH_SIZE", 1, 1_000, defaultMailProcessingConfig.analysisBatchSize),
+    analysisConcurrency: boundedInt("ANALYSIS_CONCURRENCY", 1, 64, defaultMailProcessingConfig.analysisConcurrency),
+    embeddingBatchSize: boundedInt("EMBEDDING_BATCH_SIZE", 1, 512, defaultMailProcessingConfig.embeddingBatchSize),
+    embeddingTextMaxChars: boundedInt(
       "EMBEDDING_TEXT_MAX_CHARS",
       100,
       100_000,

@@ -1,11 +1,11 @@
 import { type Decision, Decisions } from "../contract/analysis/Decisions.ts"
 import { Context, Effect, Layer, Option, Schema } from "effect"
-import { SqlClient, type SqlError } from "effect/sql"
+import { SqlClient } from "effect/sql"
 import { Level } from "../contract/analysis/Analysis.ts"
 import { addressesOf } from "../analysis/mailFields.ts"
-import { type DatabaseError, decodeRows, fromSqlError } from "../platform/Database.ts"
+import { type DatabaseError, decodeRows } from "../platform/Database.ts"
 import type { UserId } from "../contract/users/UserId.ts"
-import { UserScope } from "../users/UserScope.ts"
+import { inUserScope, UserScope } from "../users/UserScope.ts"
 import { EmailId, EmailNotFound } from "../contract/emails/EmailId.ts"
 import {
   type AnalysisView,
@@ -228,10 +228,7 @@ export class EmailStore extends Context.Service<EmailStore, EmailStoreShape>()("
       const decodeTags = decodeRows(Schema.Struct({ tags: Schema.Array(Schema.String) }))
       const decodeCopies = decodeRows(CopyRow)
       const decodeMatrix = decodeRows(MatrixCellRow)
-      const inScope =
-        (userId: UserId) =>
-        <A, R>(effect: Effect.Effect<A, SqlError.SqlError, R>): Effect.Effect<A, DatabaseError, R> =>
-          scope.run(userId, effect).pipe(Effect.mapError(fromSqlError))
+      const inScope = inUserScope(scope)
 
       const summaryColumns = sql`
         e.id, e.account_id, e.mailbox_id, e.thread_id, e.subject, e.from_name, e.from_address, e.mail_date,

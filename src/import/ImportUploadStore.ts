@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto"
+import { tmpdir } from "node:os"
 import { Config, Context, Effect, Layer, Option, Redacted, Schema } from "effect"
 import { SqlClient } from "effect/sql"
 import type { UserId } from "../contract/users/UserId.ts"
@@ -14,7 +15,9 @@ import { UserScope } from "../users/UserScope.ts"
 /** The admin's switch and cap for uploads over the API (README, configuration). */
 export const ImportUploadConfig = Config.all({
   enabled: Config.Boolean("IMPORT_UPLOAD_ENABLED").pipe(Config.withDefault(false)),
-  maxBytes: Config.Int("IMPORT_UPLOAD_MAX_BYTES").pipe(Config.withDefault(64 * 1024 * 1024))
+  maxBytes: Config.Int("IMPORT_UPLOAD_MAX_BYTES").pipe(Config.withDefault(64 * 1024 * 1024)),
+  /** Where an upload is written while it arrives (a directory of its own, deleted when the request ends). */
+  tempDir: Config.String("IMPORT_UPLOAD_TEMP_DIR").pipe(Config.withDefault(tmpdir()))
 })
 
 /** Staged uploads a job never took (cancelled while queued, worker gone) are deleted after this. */

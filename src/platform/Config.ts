@@ -1,4 +1,4 @@
-import { Config, Context, Effect, Layer, Option, Redacted } from "effect"
+import { Config, Context, Effect, Layer, Option, Redacted, Schema } from "effect"
 
 /**
  * Settings shared by every program. Each value comes from one environment
@@ -86,3 +86,12 @@ const redacted = (value: string): Redacted.Redacted<string> => Redacted.make(val
 export class AppConfig extends Context.Service<AppConfig, AppConfigShape>()("mail-helper/AppConfig") {
   static readonly layer = Layer.effect(AppConfig, appConfig)
 }
+
+/**
+ * A whole number from the environment variable `name` within [min, max], `fallback` when unset; a
+ * value outside the range stops start-up with a ConfigError that names the variable.
+ */
+export const boundedInt = (name: string, min: number, max: number, fallback: number): Config.Config<number> =>
+  Config.schema(Schema.Int.check(Schema.isBetween({ minimum: min, maximum: max })), name).pipe(
+    Config.withDefault(fallback)
+  )

@@ -1,4 +1,5 @@
-import { Config, Context, Effect, Layer, Schema } from "effect"
+import { Context, Effect, Layer } from "effect"
+import { boundedInt } from "../platform/Config.ts"
 
 /**
  * | variable                      | default | meaning                                                             |
@@ -24,19 +25,14 @@ export const defaultSearchConfig: SearchConfigShape = {
   indexBatchSize: 100
 }
 
-const bounded = (name: string, min: number, max: number, fallback: number) =>
-  Config.schema(Schema.Int.check(Schema.isBetween({ minimum: min, maximum: max })), name).pipe(
-    Config.withDefault(fallback)
-  )
-
 export class SearchConfig extends Context.Service<SearchConfig, SearchConfigShape>()("mail-helper/SearchConfig") {
   static readonly layer = Layer.effect(
     SearchConfig,
     Effect.gen(function* () {
-      const megabytes = yield* bounded("SEARCH_VECTOR_CACHE_MB", 16, 65_536, 256)
-      const minutes = yield* bounded("SEARCH_VECTOR_RELOAD_MINUTES", 1, 1_440, 30)
-      const chunk = yield* bounded("SEARCH_VECTOR_LOAD_CHUNK", 1, 50_000, 5_000)
-      const indexBatchSize = yield* bounded("SEARCH_INDEX_BATCH_SIZE", 1, 10_000, defaultSearchConfig.indexBatchSize)
+      const megabytes = yield* boundedInt("SEARCH_VECTOR_CACHE_MB", 16, 65_536, 256)
+      const minutes = yield* boundedInt("SEARCH_VECTOR_RELOAD_MINUTES", 1, 1_440, 30)
+      const chunk = yield* boundedInt("SEARCH_VECTOR_LOAD_CHUNK", 1, 50_000, 5_000)
+      const indexBatchSize = yield* boundedInt("SEARCH_INDEX_BATCH_SIZE", 1, 10_000, defaultSearchConfig.indexBatchSize)
       return {
         vectorCacheBytes: megabytes * 1024 * 1024,
         vectorReloadMillis: minutes * 60_000,

@@ -1,8 +1,8 @@
 import { Context, Effect, Layer, Schema } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
 import type { UserId } from "../contract/users/UserId.ts"
-import { type DatabaseError, decodeRows, fromSqlError } from "../platform/Database.ts"
-import { UserScope } from "../users/UserScope.ts"
+import { type DatabaseError, decodeRows } from "../platform/Database.ts"
+import { inUserScope, UserScope } from "../users/UserScope.ts"
 
 /**
  * The SQL of search (Search.ts) and of its vector index (VectorIndex.ts), every statement in the
@@ -133,10 +133,7 @@ export class SearchStore extends Context.Service<SearchStore, SearchStoreShape>(
       const decodeText = decodeRows(TextRow)
       const decodeMax = decodeRows(MaxRow)
       const decodeVectors = decodeRows(VectorRow)
-      const inScope =
-        (userId: UserId) =>
-        <A, R>(effect: Effect.Effect<A, SqlError.SqlError, R>): Effect.Effect<A, DatabaseError, R> =>
-          scope.run(userId, effect).pipe(Effect.mapError(fromSqlError))
+      const inScope = inUserScope(scope)
 
       const tsquery = (q: string) =>
         sql`(websearch_to_tsquery('english', ${q}) || websearch_to_tsquery('german', ${q}) || websearch_to_tsquery('simple', ${q}))`

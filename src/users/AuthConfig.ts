@@ -1,5 +1,5 @@
 import { Config, Context, Effect, Layer, Schema } from "effect"
-import { AppConfig } from "../platform/Config.ts"
+import { AppConfig, boundedInt } from "../platform/Config.ts"
 
 export const RegistrationMode = Schema.Literals(["open", "invite", "closed"])
 export type RegistrationMode = typeof RegistrationMode.Type
@@ -34,11 +34,6 @@ export interface AuthConfigShape {
   readonly inviteDays: number
 }
 
-const bounded = (name: string, min: number, max: number, fallback: number) =>
-  Config.schema(Schema.Int.pipe(Schema.check(Schema.isBetween({ minimum: min, maximum: max }))), name).pipe(
-    Config.withDefault(fallback)
-  )
-
 /** An http(s) origin such as `https://mail.example.org` (a trailing slash is tolerated). */
 const Origin = Schema.String.pipe(
   Schema.check(
@@ -61,23 +56,23 @@ export const authConfig = Effect.gen(function* () {
     registrationMode: Config.schema(RegistrationMode, "REGISTRATION_MODE").pipe(
       Config.withDefault(app.environment === "production" ? ("invite" as const) : ("open" as const))
     ),
-    passwordMinLength: bounded("PASSWORD_MIN_LENGTH", 8, 128, 10),
-    passwordMinScore: bounded("PASSWORD_MIN_SCORE", 0, 4, 3),
+    passwordMinLength: boundedInt("PASSWORD_MIN_LENGTH", 8, 128, 10),
+    passwordMinScore: boundedInt("PASSWORD_MIN_SCORE", 0, 4, 3),
     argon2: Config.all({
       // OWASP's argon2id baseline: 19 MiB, 2 passes, 1 lane (about 30-60 ms on one core).
-      memoryKib: bounded("ARGON2_MEMORY_KIB", 8 * 1024, 1024 * 1024, 19 * 1024),
-      timeCost: bounded("ARGON2_TIME_COST", 1, 10, 2),
-      parallelism: bounded("ARGON2_PARALLELISM", 1, 16, 1)
+      memoryKib: boundedInt("ARGON2_MEMORY_KIB", 8 * 1024, 1024 * 1024, 19 * 1024),
+      timeCost: boundedInt("ARGON2_TIME_COST", 1, 10, 2),
+      parallelism: boundedInt("ARGON2_PARALLELISM", 1, 16, 1)
     }),
-    sessionIdleSeconds: bounded("SESSION_IDLE_SECONDS", 1, 365 * 86_400, 2 * 3600),
-    sessionAbsoluteSeconds: bounded("SESSION_ABSOLUTE_SECONDS", 1, 365 * 86_400, 7 * 86_400),
+    sessionIdleSeconds: boundedInt("SESSION_IDLE_SECONDS", 1, 365 * 86_400, 2 * 3600),
+    sessionAbsoluteSeconds: boundedInt("SESSION_ABSOLUTE_SECONDS", 1, 365 * 86_400, 7 * 86_400),
     cookieSameSite: Config.Literals(["lax", "strict"], "SESSION_COOKIE_SAMESITE").pipe(
       Config.withDefault("lax" as const)
     ),
-    loginMaxPerAddress: bounded("LOGIN_MAX_PER_ADDRESS", 1, 100_000, 30),
-    loginMaxPerAccount: bounded("LOGIN_MAX_PER_ACCOUNT", 1, 10_000, 5),
-    loginWindowSeconds: bounded("LOGIN_WINDOW_SECONDS", 1, 86_400, 15 * 60),
-    inviteDays: bounded("INVITE_DAYS", 1, 365, 7)
+    loginMaxPerAddress: boundedInt("LOGIN_MAX_PER_ADDRESS", 1, 100_000, 30),
+    loginMaxPerAccount: boundedInt("LOGIN_MAX_PER_ACCOUNT", 1, 10_000, 5),
+    loginWindowSeconds: boundedInt("LOGIN_WINDOW_SECONDS", 1, 86_400, 15 * 60),
+    inviteDays: boundedInt("INVITE_DAYS", 1, 365, 7)
   })
   return {
     ...rest,

@@ -1,6 +1,6 @@
 import { Context, Effect, Layer, Schema } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
-import { DatabaseRoles, decodeRows } from "../platform/Database.ts"
+import { type DatabaseError, DatabaseRoles, decodeRows, fromSqlError } from "../platform/Database.ts"
 import type { UserId } from "../contract/users/UserId.ts"
 
 /** The database scope the current fiber is in, so nested scopes can be checked. */
@@ -109,3 +109,13 @@ export class UserScope extends Context.Service<UserScope, UserScopeShape>()("mai
     })
   )
 }
+
+/**
+ * A store's usual wrapper around its queries: `inUserScope(scope)(userId)(query)` runs `query` in
+ * `userId`'s scope (`UserScope.run`) and turns a driver error into a DatabaseError.
+ */
+export const inUserScope =
+  (scope: UserScopeShape) =>
+  (userId: UserId) =>
+  <A, R>(query: Effect.Effect<A, SqlError.SqlError, R>): Effect.Effect<A, DatabaseError, R> =>
+    scope.run(userId, query).pipe(Effect.mapError(fromSqlError))

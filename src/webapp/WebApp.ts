@@ -20,19 +20,24 @@ export const webAppConfig = Config.all({
 })
 
 /**
- * The HTML's policy: scripts from this origin only (the build inlines none; no eval), API calls to
- * this origin, no framing of the app by other sites, no plugins, no <base>, forms only to here.
+ * The HTML's policy: scripts from this origin only (the build inlines none; no eval), styles from
+ * this origin only (the build's CSS files; React's `style` props go through the CSSOM, which CSP does
+ * not govern), API calls to this origin, no framing of the app by other sites, no plugins, no
+ * <base>, forms only to here.
  *
- * Two directives are wider than the app itself needs, for the message page: it shows a mail's
- * sanitised HTML in a sandboxed `srcdoc` frame (no scripts, no same origin) with its own, stricter
- * CSP meta; a srcdoc frame also inherits this policy, and both must allow a load. Mail HTML styles
- * itself inline (`style-src 'unsafe-inline'`, which runs no code), and remote images the user
- * chose to show come from anywhere (`img-src https: http:`). The app renders neither.
+ * The message page shows a mail's sanitised HTML in a sandboxed `srcdoc` frame (no scripts, no
+ * same origin) with its own, stricter CSP meta (web/src/pages/mail/messageFrame.ts); a srcdoc frame
+ * also inherits this policy, and both must allow a load. Remote images the user chose to show come
+ * from anywhere, so `img-src https: http:` is wider than the app needs. Styles are not: the
+ * sanitiser (src/sync/htmlSanitizer.ts) keeps no `style` attribute or element, the frame strips them
+ * again and its own policy says `style-src 'none'`, so `'unsafe-inline'` here would admit nothing
+ * in the frame and only widen what an injection into the app could do (CSS-based exfiltration,
+ * UI redressing). A per-response nonce or hash cannot help style attributes anyway.
  */
 export const contentSecurityPolicy = [
   "default-src 'self'",
   "script-src 'self'",
-  "style-src 'self' 'unsafe-inline'",
+  "style-src 'self'",
   "img-src 'self' data: https: http:",
   "font-src 'self'",
   "connect-src 'self'",

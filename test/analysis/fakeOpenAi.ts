@@ -39,15 +39,26 @@ export interface FakeOpenAi {
   readonly onEmbeddings: (behaviour: Behaviour) => void
 }
 
-/** A chat completion whose message content is `content`. */
-export const completion = (content: string | null, finishReason = "stop"): Reply => ({
+/** What a chat completion reports as used (OpenAI's `usage` object). */
+export interface ChatUsage {
+  readonly prompt_tokens: number
+  readonly completion_tokens: number
+  readonly total_tokens: number
+}
+
+/** A chat completion whose message content is `content`, reporting `usage`. */
+export const completion = (
+  content: string | null,
+  finishReason = "stop",
+  usage: ChatUsage = { prompt_tokens: 100, completion_tokens: 40, total_tokens: 140 }
+): Reply => ({
   json: {
     id: "chatcmpl-test",
     object: "chat.completion",
     created: 1_773_136_800,
     model: "fake-model",
     choices: [{ index: 0, message: { role: "assistant", content }, finish_reason: finishReason }],
-    usage: { prompt_tokens: 100, completion_tokens: 40, total_tokens: 140 }
+    usage
   }
 })
 
@@ -73,24 +84,35 @@ export const fakeVector = (text: string): Array<number> => {
   return v.map((x) => x / norm)
 }
 
-const defaultChat: Behaviour = () => completion(JSON.stringify(validAnalysis))
-const defaultEmbeddings: Behaviour = (request) => {
-  const body = request.body
-  const input =
-    typeof body === "object" && body !== null && "input" in body && Array.isArray(body.input) ? body.input : []
-  return {
-    json: {
-      object: "list",
-      model: "fake-embed",
-      data: input.map((text: unknown, index: number) => ({
-        object: "embedding",
-        index,
-        embedding: fakeVector(String(text))
-      })),
-      usage: { prompt_tokens: 10, total_tokens: 10 }
+export interface EmbeddingsOptions {
+  /** The tokens the answer reports as used for a request of `inputs` texts (default: 10 whatever the count). */
+  readonly tokens?: (inputs: number) => number
+}
+
+/** Answers every input with its `fakeVector`, in input order, reporting `options.tokens` as usage. */
+export const embeddings =
+  (options: EmbeddingsOptions = {}): Behaviour =>
+  (request) => {
+    const body = request.body
+    const input =
+      typeof body === "object" && body !== null && "input" in body && Array.isArray(body.input) ? body.input : []
+    const tokens = options.tokens?.(input.length) ?? 10
+    return {
+      json: {
+        object: "list",
+        model: "fake-embed",
+        data: input.map((text: unknown, index: number) => ({
+          object: "embedding",
+          index,
+          embedding: fakeVector(String(text))
+        })),
+        usage: { prompt_tokens: tokens, total_tokens: tokens }
+      }
     }
   }
-}
+
+const defaultChat: Behaviour = () => completion(JSON.stringify(validAnalysis))
+const defaultEmbeddings: Behaviour = embeddings()
 
 const parseJson = (raw: string): unknown => {
   try {

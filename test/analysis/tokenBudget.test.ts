@@ -7,7 +7,7 @@ import { Jobs } from "../../src/jobs/Jobs.ts"
 import { emailState, insertMails, type MailSpec, makeMailbox } from "../emails/fixtures.ts"
 import { appTestLayer, as, getJson, waitForJob } from "../emails/helpers.ts"
 import { baseUrl, call, field } from "../harness/http.ts"
-import { type FakeOpenAi, fakeVector, startFakeOpenAi, validAnalysis } from "./fakeOpenAi.ts"
+import { completion, embeddings, type FakeOpenAi, startFakeOpenAi, validAnalysis } from "./fakeOpenAi.ts"
 
 // The daily AI token budget (issue 15, item 3) against the fake OpenAI-compatible server: usage is
 // counted exactly as the server reports it, a job stops before the batch after the one that used the
@@ -26,33 +26,10 @@ class Fake extends Context.Service<Fake, FakeOpenAi>()("test/FakeOpenAi") {}
 
 /** Chat answers that report 70 + 30 = 100 tokens, embeddings that report 7 tokens per input. */
 const scripted = (fake: FakeOpenAi) => {
-  fake.onChat(() => ({
-    json: {
-      object: "chat.completion",
-      model: "fake-model",
-      choices: [
-        { index: 0, message: { role: "assistant", content: JSON.stringify(validAnalysis) }, finish_reason: "stop" }
-      ],
-      usage: { prompt_tokens: 70, completion_tokens: 30, total_tokens: 100 }
-    }
-  }))
-  fake.onEmbeddings((request) => {
-    const body = request.body
-    const input =
-      typeof body === "object" && body !== null && "input" in body && Array.isArray(body.input) ? body.input : []
-    return {
-      json: {
-        object: "list",
-        model: "fake-embed",
-        data: input.map((text: unknown, index: number) => ({
-          object: "embedding",
-          index,
-          embedding: fakeVector(String(text))
-        })),
-        usage: { prompt_tokens: 7 * input.length, total_tokens: 7 * input.length }
-      }
-    }
-  })
+  fake.onChat(() =>
+    completion(JSON.stringify(validAnalysis), "stop", { prompt_tokens: 70, completion_tokens: 30, total_tokens: 100 })
+  )
+  fake.onEmbeddings(embeddings({ tokens: (inputs) => 7 * inputs }))
 }
 
 const fakeLayer = Layer.unwrap(

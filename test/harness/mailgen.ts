@@ -1,3 +1,5 @@
+import { seededRandom } from "../../src/platform/seededRandom.ts"
+
 /**
  * Deterministic generator of realistic messages for tests and benchmarks: plain text,
  * multipart/alternative, attachments, German and English, threads (References / In-Reply-To),
@@ -31,18 +33,6 @@ export interface MailgenOptions {
   /** Share of messages that answer an earlier one (0..1). */
   readonly replyRatio?: number
   readonly startDate?: Date
-}
-
-/** mulberry32: small, fast, good enough for test data. */
-const prng = (seed: number) => {
-  let state = seed >>> 0
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
 }
 
 const PEOPLE = [
@@ -168,7 +158,7 @@ const escapeHtml = (text: string): string =>
   text.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;").replaceAll('"', "&quot;")
 
 export const makeMailgen = (options: MailgenOptions = {}) => {
-  const random = prng(options.seed ?? 1)
+  const random = seededRandom(options.seed ?? 1)
   const domain = options.domain ?? "mailgen.test"
   const replyRatio = options.replyRatio ?? 0.35
   let clock = (options.startDate ?? new Date("2025-01-06T08:00:00Z")).getTime()

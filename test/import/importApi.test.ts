@@ -7,6 +7,7 @@
  */
 import { NodeHttpServer } from "@effect/platform-node"
 import * as fs from "node:fs"
+import * as http from "node:http"
 import * as os from "node:os"
 import * as path from "node:path"
 import { assert, describe, layer } from "@effect/vitest"
@@ -64,6 +65,7 @@ const testLayer = (env: Record<string, string>) =>
 
 const anna = UserId.make("a8888888-8888-4888-8888-888888888881")
 const bert = UserId.make("a8888888-8888-4888-8888-888888888882")
+const carl = UserId.make("a8888888-8888-4888-8888-888888888883")
 const emailOf = (id: UserId) => `${id}@test.invalid`
 const as = (user: UserId) => ({ "x-test-user": user })
 
@@ -98,6 +100,88 @@ const upload = (
     return { status: response.status, body: JSON.parse(text) as unknown }
   })
 
+/** Where the API writes uploads while they arrive (IMPORT_UPLOAD_TEMP_DIR of the enabled layer). */
+const spoolDir = fs.mkdtempSync(path.join(os.tmpdir(), "mh-import-spool-"))
+/** The upload files under spoolDir (each upload has a directory of its own), with their sizes. */
+const spooled = () =>
+  fs
+    .readdirSync(spoolDir, { recursive: true, withFileTypes: true })
+    .filter((entry) => entry.isFile())
+    .map((entry) => fs.statSync(path.join(entry.parentPath, entry.name)).size)
+/** What is left under spoolDir once the server has had up to 10 s to clean up. */
+const leftInSpool = Effect.promise(async () => {
+  for (let i = 0; i < 100 && fs.readdirSync(spoolDir).length > 0; i++) await new Promise((r) => setTimeout(r, 100))
+  return fs.readdirSync(spoolDir)
+})
+
+const rawUpload = (base: string, user: UserId) =>
+  http.request(`${base}/api/v1/import/ki-mail-helper`, {
+    method: "POST",
+    headers: {
+      ...as(user),
+      "content-type": "application/octet-stream",
+      "x-import-master-password": Buffer.from(MASTER_PASSWORD).toString("base64")
+    }
+  })
+
+/**
+ * A client that never stops sending: chunks until the server answers (or gives up after 50 times
+ * the cap, which fails the test). The status and how much was sent by then.
+ */
+const endlessUpload = (base: string, user: UserId) =>
+  Effect.promise(
+    () =>
+      new Promise<{ readonly status: number | undefined; readonly sent: number }>((resolve, reject) => {
+        let sent = 0
+        let answered = false
+        const request = rawUpload(base, user)
+        request.on("response", (response) => {
+          answered = true
+          resolve({ status: response.statusCode, sent })
+          request.destroy()
+        })
+        // the server may close the connection as it answers; only an error before the answer counts
+        request.on("error", (error) => {
+          if (!answered)
+            reject(new Error(`the endless upload broke off before an answer, after ${sent} bytes`, { cause: error }))
+        })
+        const chunk = Buffer.alloc(64 * 1024)
+        const pump = () => {
+          while (!answered && !request.destroyed) {
+            if (sent > 50 * MAX_BYTES) {
+              request.destroy()
+              reject(new Error(`no answer after ${sent} bytes`))
+              return
+            }
+            sent += chunk.length
+            if (!request.write(chunk)) {
+              request.once("drain", pump)
+              return
+            }
+          }
+        }
+        pump()
+      })
+  )
+
+/**
+ * Sends `body` without ending it, waits until the server has written all of it to a temporary file
+ * (true), or 20 s (false), then hangs up.
+ */
+const hangUpMidUpload = (base: string, user: UserId, body: Uint8Array) =>
+  Effect.promise(async () => {
+    const request = rawUpload(base, user)
+    request.on("error", () => {})
+    request.write(body)
+    let onDisk = false
+    for (let i = 0; i < 200 && !onDisk; i++) {
+      await new Promise((r) => setTimeout(r, 100))
+      onDisk = spooled().includes(body.length)
+    }
+    request.destroy()
+    return onDisk
+  })
+
 const getJob = (base: string, user: UserId, id: string) =>
   call(base, "GET", `/api/v1/jobs/${id}`, { headers: as(user) }).pipe(
     Effect.tap((response) => Effect.sync(() => answers.push(response.text)))
@@ -117,7 +201,7 @@ const finished = (base: string, user: UserId, id: string) =>
 
 const Count = Schema.Struct({ n: Schema.Number })
 /** Rows across every user (the system role): what RLS hides from a user is still counted here. */
-const countRows = (table: "import_uploads" | "mail_accounts" | "rules", owner: UserId) =>
+const countRows = (table: "import_uploads" | "mail_accounts" | "rules" | "jobs", owner: UserId) =>
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     const scope = yield* UserScope
@@ -154,10 +238,17 @@ describe("disabled (the default)", () => {
 })
 
 describe("enabled", () => {
-  layer(testLayer({ IMPORT_UPLOAD_ENABLED: "true", IMPORT_UPLOAD_MAX_BYTES: String(MAX_BYTES) }), {
-    timeout: 120_000,
-    excludeTestServices: true
-  })((it) => {
+  layer(
+    testLayer({
+      IMPORT_UPLOAD_ENABLED: "true",
+      IMPORT_UPLOAD_MAX_BYTES: String(MAX_BYTES),
+      IMPORT_UPLOAD_TEMP_DIR: spoolDir
+    }),
+    {
+      timeout: 120_000,
+      excludeTestServices: true
+    }
+  )((it) => {
     it.effect("a wrong master password fails the job with its code, writes nothing, deletes the staging row", () =>
       Effect.gen(function* () {
         yield* ensureTestUser(anna)
@@ -286,6 +377,35 @@ describe("enabled", () => {
         assert.strictEqual(notSqlite.status, 400)
         assert.strictEqual(field(notSqlite.body, "_tag"), "ImportUploadInvalid")
         assert.strictEqual(yield* countRows("import_uploads", anna), 0)
+      })
+    )
+
+    it.effect("an endless body is cut at IMPORT_UPLOAD_MAX_BYTES with 413 and leaves no temporary file", () =>
+      Effect.gen(function* () {
+        yield* ensureTestUser(carl)
+        const base = yield* baseUrl
+        const answer = yield* endlessUpload(base, carl)
+        assert.strictEqual(answer.status, 413, `after ${answer.sent} bytes`)
+        assert.isAbove(answer.sent, MAX_BYTES)
+        assert.deepStrictEqual(yield* leftInSpool, [])
+        assert.strictEqual(yield* countRows("import_uploads", carl), 0)
+        assert.strictEqual(yield* countRows("jobs", carl), 0)
+      })
+    )
+
+    it.effect("an upload arrives in a temporary file; a client hanging up mid-upload leaves no file and no job", () =>
+      Effect.gen(function* () {
+        yield* ensureTestUser(carl)
+        const base = yield* baseUrl
+        const half = new Uint8Array(MAX_BYTES / 2)
+        half.set(oldFile(anna).subarray(0, 16))
+        assert.isTrue(
+          yield* hangUpMidUpload(base, carl, half),
+          "the received half was written to IMPORT_UPLOAD_TEMP_DIR"
+        )
+        assert.deepStrictEqual(yield* leftInSpool, [])
+        assert.strictEqual(yield* countRows("import_uploads", carl), 0)
+        assert.strictEqual(yield* countRows("jobs", carl), 0)
       })
     )
 

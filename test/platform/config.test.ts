@@ -1,9 +1,16 @@
 import { assert, describe, it } from "@effect/vitest"
 import { ConfigProvider, Effect, Option, Redacted, Result } from "effect"
-import { appConfig } from "../../src/platform/Config.ts"
+import { appConfig, boundedInt } from "../../src/platform/Config.ts"
 
 const load = (env: Record<string, string>) =>
   Effect.result(appConfig).pipe(Effect.provide(ConfigProvider.layer(ConfigProvider.fromUnknown(env))))
+
+const loadBounded = (env: Record<string, string>) =>
+  Effect.result(
+    Effect.gen(function* () {
+      return yield* boundedInt("SOME_COUNT", 1, 10, 4)
+    })
+  ).pipe(Effect.provide(ConfigProvider.layer(ConfigProvider.fromUnknown(env))))
 
 describe("configuration", () => {
   it.effect("works on this machine with no environment at all", () =>
@@ -50,6 +57,18 @@ describe("configuration", () => {
       const result = yield* load({ DATABASE_URL: "postgres://app:s3cret-pw@db:5432/mail" })
       assert.isTrue(Result.isSuccess(result))
       if (Result.isSuccess(result)) assert.notInclude(JSON.stringify(result.success), "s3cret-pw")
+    })
+  )
+
+  it.effect("a bounded whole number: the fallback when unset, the value within the range, a named error outside", () =>
+    Effect.gen(function* () {
+      assert.deepStrictEqual(yield* loadBounded({}), Result.succeed(4))
+      assert.deepStrictEqual(yield* loadBounded({ SOME_COUNT: "10" }), Result.succeed(10))
+      for (const value of ["0", "11", "2.5", "many"]) {
+        const result = yield* loadBounded({ SOME_COUNT: value })
+        assert.isTrue(Result.isFailure(result), `SOME_COUNT=${value} was accepted`)
+        if (Result.isFailure(result)) assert.include(String(result.failure), "SOME_COUNT")
+      }
     })
   )
 })

@@ -79,9 +79,11 @@ describe("web app in Chromium", () => {
     for (const directive of ["script-src 'self'", "connect-src 'self'", "frame-ancestors 'none'"]) {
       assert.include(csp, directive, csp)
     }
-    // scripts only from the app's own files (styles may be inline: mail HTML in the message frame)
+    // scripts and styles only from the app's own files
     const scriptSrc = csp.split(";").find((directive) => directive.trim().startsWith("script-src")) ?? ""
     assert.strictEqual(scriptSrc.trim(), "script-src 'self'")
+    const styleSrc = csp.split(";").find((directive) => directive.trim().startsWith("style-src")) ?? ""
+    assert.strictEqual(styleSrc.trim(), "style-src 'self'")
     assert.notInclude(csp, "unsafe-eval")
     const built = readFileSync(distIndex, "utf8")
     assert.deepStrictEqual(inlineScripts(built), [], "inline script in dist/web/index.html")

@@ -165,6 +165,12 @@ afterAll(async () => {
 describe("mail pages in Chromium", () => {
   it("inbox fills in priority order during the sync -> open -> correct -> search -> rule form -> dry run -> apply -> moved on the server", async () => {
     const { page } = world
+    // whatever the app's or the message frame's CSP refuses (an inline style, say) is a page that
+    // renders differently from what was built: none in the inbox and on the message page
+    const refusedByCsp: Array<string> = []
+    page.on("console", (message) => {
+      if (message.text().includes("Content Security Policy")) refusedByCsp.push(message.text())
+    })
     await page.goto(`${world.base}/`)
     await page.getByRole("heading", { name: "Inbox" }).waitFor()
     // a marker that a reload would lose: the rows must arrive without one
@@ -216,6 +222,7 @@ describe("mail pages in Chromium", () => {
     await page.getByRole("heading", { name: "Analysis", exact: true }).waitFor()
 
     expect(await inspectPage(page, "mail-message")).toEqual([])
+    expect(refusedByCsp, "the inbox and the message (its frame too) render as built").toEqual([])
 
     // correct the priority down to the lowest: the correction wins
     await page.getByLabel("Urgency").selectOption("1")

@@ -52,6 +52,9 @@ const assertAppHtml = (response: { status: number; headers: Headers; text: strin
   }
   const scriptSrc = csp.split(";").find((directive) => directive.trim().startsWith("script-src")) ?? ""
   assert.strictEqual(scriptSrc.trim(), "script-src 'self'", path)
+  // no inline style either: the message frame's mail HTML carries none (WebApp.ts says why)
+  const styleSrc = csp.split(";").find((directive) => directive.trim().startsWith("style-src")) ?? ""
+  assert.strictEqual(styleSrc.trim(), "style-src 'self'", path)
   assert.notInclude(csp, "unsafe-eval", path)
   assert.strictEqual(response.headers.get("x-content-type-options"), "nosniff", path)
 }

@@ -1,4 +1,5 @@
-import { Config, Context, Effect, Layer, Schema } from "effect"
+import { Config, Context, Effect, Layer } from "effect"
+import { boundedInt } from "../../platform/Config.ts"
 
 /**
  * Learning from corrections (personal models).
@@ -21,15 +22,10 @@ export const defaultLearningConfig: LearningConfigShape = {
   maxCorrections: 5_000
 }
 
-const bounded = (name: string, min: number, max: number, fallback: number) =>
-  Config.schema(Schema.Int.check(Schema.isBetween({ minimum: min, maximum: max })), name).pipe(
-    Config.withDefault(fallback)
-  )
-
 export const learningConfig = Config.all({
-  minCorrections: bounded("LEARNING_MIN_CORRECTIONS", 1, 1_000, defaultLearningConfig.minCorrections),
-  debounceMs: bounded("LEARNING_DEBOUNCE_MS", 0, 600_000, defaultLearningConfig.debounceMs),
-  maxCorrections: bounded("LEARNING_MAX_CORRECTIONS", 100, 100_000, defaultLearningConfig.maxCorrections)
+  minCorrections: boundedInt("LEARNING_MIN_CORRECTIONS", 1, 1_000, defaultLearningConfig.minCorrections),
+  debounceMs: boundedInt("LEARNING_DEBOUNCE_MS", 0, 600_000, defaultLearningConfig.debounceMs),
+  maxCorrections: boundedInt("LEARNING_MAX_CORRECTIONS", 100, 100_000, defaultLearningConfig.maxCorrections)
 })
 
 export class LearningConfig extends Context.Service<LearningConfig, LearningConfigShape>()(

@@ -204,6 +204,11 @@ export class PersonalModelStore extends Context.Service<PersonalModelStore, Pers
         COALESCE(a.base_spam, a.spam) AS base_spam,
         COALESCE(a.base_tags, a.tags) AS base_tags,
         m.vector, m.model AS embedding_model`
+      // the mail, its analysis and its embedding that featureColumns reads, for a query over mail
+      const featureSource = sql`
+        FROM emails e
+        JOIN email_analysis a ON a.email_id = e.id
+        LEFT JOIN embeddings m ON m.email_id = e.id`
 
       const correctionsFingerprint = (owner: UserId) =>
         scope.run(
@@ -239,9 +244,7 @@ export class PersonalModelStore extends Context.Service<PersonalModelStore, Pers
                   SELECT ${featureColumns}, false AS corrected,
                     NULL::smallint AS o_urgency, NULL::smallint AS o_importance, NULL::text AS o_category,
                     NULL::boolean AS o_spam, NULL::text[] AS o_tags
-                  FROM emails e
-                  JOIN email_analysis a ON a.email_id = e.id
-                  LEFT JOIN embeddings m ON m.email_id = e.id
+                  ${featureSource}
                   WHERE e.user_id = ${owner} AND e.canonical
                     AND NOT EXISTS (SELECT 1 FROM email_overrides o WHERE o.email_id = e.id)
                     -- mail from a sender the user corrected is no evidence that they accept its base:
@@ -336,9 +339,7 @@ export class PersonalModelStore extends Context.Service<PersonalModelStore, Pers
               owner,
               sql`
                 SELECT ${featureColumns}
-                FROM emails e
-                JOIN email_analysis a ON a.email_id = e.id
-                LEFT JOIN embeddings m ON m.email_id = e.id
+                ${featureSource}
                 WHERE e.user_id = ${owner} AND e.id = ANY(${ids}::uuid[])
                 ORDER BY e.id`.pipe(
                 Effect.flatMap(decodeFeatures),
@@ -364,9 +365,7 @@ export class PersonalModelStore extends Context.Service<PersonalModelStore, Pers
           owner,
           sql`
             SELECT ${featureColumns}
-            FROM emails e
-            JOIN email_analysis a ON a.email_id = e.id
-            LEFT JOIN embeddings m ON m.email_id = e.id
+            ${featureSource}
             WHERE ${windowFilter(owner, window)} ${afterId === null ? sql`` : sql`AND e.id > ${afterId}::uuid`}
             ORDER BY e.id
             LIMIT ${limit}`.pipe(

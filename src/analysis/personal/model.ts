@@ -1,6 +1,7 @@
 import incrBinaryClassification from "@stdlib/ml-incr-binary-classification"
 import ndarray from "@stdlib/ndarray-ctor"
 import { Schema } from "effect"
+import { seededRandom } from "../../platform/seededRandom.ts"
 
 /**
  * One personal model per user and target: one-vs-rest logistic classifiers
@@ -77,18 +78,6 @@ export interface TrainingOptions {
   readonly lambda?: number
 }
 
-/** Deterministic PRNG (mulberry32), so a training is repeatable. */
-const random = (seed: number) => {
-  let state = seed >>> 0
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296
-  }
-}
-
 const shuffled = <A>(items: ReadonlyArray<A>, next: () => number): Array<A> => {
   const out = [...items]
   for (let i = out.length - 1; i > 0; i--) {
@@ -120,7 +109,7 @@ export const train = (
   const classes = [...new Set(examples.map((e) => e.label))].sort()
   if (first === undefined || length === 0) return { classes, weights: [], embeddingDimension, embeddingModel }
   const epochs = options.epochs ?? epochsFor(examples.length)
-  const next = random(options.seed ?? 1)
+  const next = seededRandom(options.seed ?? 1)
   const order: Array<Array<number>> = []
   const indexes = examples.map((_, i) => i)
   for (let epoch = 0; epoch < epochs; epoch++) order.push(shuffled(indexes, next))
@@ -229,7 +218,7 @@ export const trainAndMeasure = (
   if (folds >= 2) {
     const order = shuffled(
       corrections.map((_, i) => i),
-      random((options.seed ?? 1) + 7)
+      seededRandom((options.seed ?? 1) + 7)
     )
     for (let fold = 0; fold < folds; fold++) {
       const heldOut = order.filter((_, i) => i % folds === fold)

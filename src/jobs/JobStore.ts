@@ -105,6 +105,8 @@ export interface ListQuery {
 export type Outcome =
   | { readonly state: "succeeded"; readonly result: unknown }
   | { readonly state: "retrying" | "failed"; readonly code: string; readonly message: string }
+  /** Back to waiting without spending an attempt (no IMAP slot of its account was free): `code` says why. */
+  | { readonly state: "queued"; readonly code: string; readonly message: string }
   | { readonly state: "cancelled"; readonly message: string }
 
 /** Which attempt an outcome ends: recorded with it when the attempt never claimed the record. */
@@ -442,7 +444,7 @@ export class JobStore extends Context.Service<JobStore, JobStoreShape>()("mail-h
               progress: progress ?? null,
               code: outcome.state === "succeeded" ? null : outcome.state === "cancelled" ? "cancelled" : outcome.code,
               message: outcome.state === "succeeded" ? null : outcome.message,
-              terminal: outcome.state !== "retrying",
+              terminal: outcome.state !== "retrying" && outcome.state !== "queued",
               attempt: attempt?.attempt ?? null,
               worker: attempt?.worker ?? null,
               started: attempt?.startedAt.toISOString() ?? null

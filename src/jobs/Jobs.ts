@@ -21,7 +21,7 @@ import {
 import { backoffStrategyName, cancelChannel, type JobEnvelope } from "./JobEnvelope.ts"
 import { type JobEvent, JobEvents } from "./JobEvents.ts"
 import { type AnyJobKind, type JobKind, lowerClass, type WorkClass } from "../contract/jobs/JobKind.ts"
-import { assignScript, assignScriptSha, bands, fallbackPriority, ownerKey } from "./FairShare.ts"
+import { assignScript, assignScriptSha, bands, fallbackPriority, imapSlotBusyCode, ownerKey } from "./FairShare.ts"
 import { JobKinds } from "./JobKinds.ts"
 import { JobsConfig } from "./JobsConfig.ts"
 import { type JobRecord, type ListQuery, JobStore, type NewJob } from "./JobStore.ts"
@@ -543,10 +543,13 @@ export class Jobs extends Context.Service<Jobs, JobsShape>()("mail-helper/Jobs")
           const state = yield* queueCall("getState", () => queue.getJobState(id)).pipe(
             Effect.orElseSucceed(() => "unknown")
           )
-          // a queued record whose entry is delayed was held back by its owner's limit (a retry's record is `retrying`)
+          // a queued record whose entry is delayed was held back by its owner's limit, or by its account's
+          // IMAP slots when its last attempt said so (a retry's record is `retrying`)
           const waiting: Waiting =
             state === "delayed"
-              ? "quota"
+              ? view.error?.code === imapSlotBusyCode
+                ? "imap slot"
+                : "quota"
               : config.fairShare && (state === "prioritized" || state === "waiting")
                 ? "fair share"
                 : null

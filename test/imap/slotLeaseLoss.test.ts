@@ -38,12 +38,12 @@ layer(TestLayer, { excludeTestServices: true, timeout: "60 seconds" })("IMAP slo
         slots.withSlot(
           accountId,
           Effect.gen(function* () {
-            const members = yield* Effect.promise(() => redis.client.zrange(key, 0, -1))
+            const members = yield* Effect.promise(() => redis.client.zrange(key, "0", "-1"))
             assert.lengthOf(members, 1)
             // the holder's lease vanishes as if it had stalled past the TTL
             yield* Effect.promise(() => redis.client.del(key))
             yield* Effect.sleep(TTL_MS)
-            const again = yield* Effect.promise(() => redis.client.zrange(key, 0, -1))
+            const again = yield* Effect.promise(() => redis.client.zrange(key, "0", "-1"))
             assert.deepStrictEqual(again, members, "the same lease is back")
             return "done"
           })

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto"
-import { Config, Context, Duration, Effect, Layer, Metric, Schedule, Schema, type Scope } from "effect"
-import { imapSlotWaitDuration, imapSlotWaits } from "../platform/Metrics.ts"
+import { Config, Context, Deferred, Duration, Effect, Layer, Metric, Schedule, Schema, type Scope } from "effect"
+import { imapSlotLeasesLost, imapSlotWaitDuration, imapSlotWaits } from "../platform/Metrics.ts"
 import { Redis } from "../platform/Redis.ts"
 
 /**
@@ -17,13 +17,28 @@ import { Redis } from "../platform/Redis.ts"
  *
  * A caller that finds no free slot polls (backoff 100 ms .. 2 s, jittered) for at most the wait
  * bound (IMAP_SLOT_WAIT_MS), then fails with ImapSlotUnavailable (`busy`); jobs turn it into a
- * transient error, so the job is retried later with backoff and nothing of the user's work fails.
+ * TransientJobError `imap_busy`, which the worker treats as contention: the job goes back to
+ * waiting (`waiting: imap slot`) without spending an attempt (src/jobs/WorkerRuntime.ts).
+ *
+ * A lost lease: a holder stalled longer than the TTL (a blocked event loop, a paused VM) finds at its
+ * next refresh that its lease expired, and another caller may hold the slot by then, so the account
+ * may have one connection more than its cap. The holder then tries at once to take a slot again
+ * under the same lease: `reacquired` when one is free (the cap held after all). When none is free
+ * the lease is `lost`: an error log names the account, imap_connection_slot_leases_lost_total counts
+ * it, the lease's `lost` effect fails with ImapSlotUnavailable (`lost`), and `withSlot` interrupts
+ * the work it runs with that error, so the holder stops using the connection (a job then waits for
+ * a slot again, as on `busy`). A holder using `acquire` directly races `lease.lost` against its work
+ * to do the same. Meanwhile every refresh keeps trying to re-take a slot, so the excess lasts at
+ * most until one frees.
  */
 
 export class ImapSlotUnavailable extends Schema.TaggedError<ImapSlotUnavailable>()("ImapSlotUnavailable", {
   accountId: Schema.String,
-  /** busy: every slot stayed taken for the wait bound; unavailable: Redis or the limit lookup failed. */
-  reason: Schema.Literals(["busy", "unavailable"]),
+  /**
+   * busy: every slot stayed taken for the wait bound; unavailable: Redis or the limit lookup failed;
+   * lost: a held slot's lease expired under a stalled holder and no slot was free to take again.
+   */
+  reason: Schema.Literals(["busy", "unavailable", "lost"]),
   message: Schema.String
 }) {}
 
@@ -86,6 +101,8 @@ return 1`
 export interface ImapSlotLease {
   readonly accountId: string
   readonly leaseId: string
+  /** Fails with ImapSlotUnavailable (`lost`) once the lease is lost (see above); never succeeds. */
+  readonly lost: Effect.Effect<never, ImapSlotUnavailable>
 }
 
 export interface ImapSlotsShape {
@@ -155,23 +172,47 @@ export class ImapSlots extends Context.Service<ImapSlots, ImapSlotsShape>()("mai
             )
           )
 
-      const refresh = (accountId: string, leaseId: string) =>
-        redis
-          .use("imap-slots.refresh", (client) =>
+      /**
+       * One renewal of a held lease. An expired lease (the holder stalled past the TTL) is taken again
+       * at once under the same id when a slot is free (`reacquired`); when none is, the lease is
+       * `lost` and the holder is told once through `onLost`. A lost lease keeps trying to come back.
+       */
+      const refresh = (
+        accountId: string,
+        limit: number,
+        leaseId: string,
+        state: { lost: boolean },
+        onLost: Effect.Effect<void>
+      ) =>
+        Effect.gen(function* () {
+          const answer = yield* redis.use("imap-slots.refresh", (client) =>
             client.eval(REFRESH, 1, keyOf(accountId), String(config.leaseTtlMs), leaseId)
           )
-          .pipe(
-            Effect.flatMap((answer) =>
-              answer === 1
-                ? Effect.void
-                : Effect.logWarning("IMAP slot lease had expired before its refresh (the holder was stalled)", {
-                    accountId
-                  })
-            ),
-            Effect.catchTag("RedisError", (error) =>
-              Effect.logWarning("IMAP slot lease not refreshed", { accountId, error: error.message })
-            )
+          if (answer === 1) return
+          const retaken = yield* tryOnce(accountId, limit, leaseId)
+          if (retaken) {
+            yield* Metric.update(Metric.withAttributes(imapSlotLeasesLost, { outcome: "reacquired" }), 1)
+            yield* Effect.logWarning("IMAP slot lease had expired (the holder stalled past the TTL); taken again", {
+              accountId,
+              leaseTtlMs: config.leaseTtlMs
+            })
+            state.lost = false
+            return
+          }
+          if (state.lost) return
+          state.lost = true
+          yield* Metric.update(Metric.withAttributes(imapSlotLeasesLost, { outcome: "lost" }), 1)
+          yield* Effect.logError(
+            "IMAP slot lease lost: the holder stalled past the TTL and every slot is taken; it stops using its connection",
+            { accountId, limit, leaseTtlMs: config.leaseTtlMs }
           )
+          yield* onLost
+        }).pipe(
+          Effect.catch((error) =>
+            // Redis did not answer: the lease may still be valid; the next renewal tells
+            Effect.logWarning("IMAP slot lease not refreshed", { accountId, error: error.message })
+          )
+        )
 
       const acquire = (accountId: string, options?: { readonly wait?: Duration.Input }) =>
         Effect.gen(function* () {
@@ -200,16 +241,27 @@ export class ImapSlots extends Context.Service<ImapSlots, ImapSlotsShape>()("mai
           }
           yield* record(first ? "immediate" : "acquired", startedAt)
           yield* Effect.addFinalizer(() => release(accountId, leaseId))
-          yield* refresh(accountId, leaseId).pipe(
+          const lost = yield* Deferred.make<never, ImapSlotUnavailable>()
+          const state = { lost: false }
+          const signalLost = Deferred.fail(
+            lost,
+            new ImapSlotUnavailable({
+              accountId,
+              reason: "lost",
+              message: `the IMAP connection slot's lease expired (holder stalled longer than ${config.leaseTtlMs} ms) and all ${limit} slots of the account are taken`
+            })
+          ).pipe(Effect.asVoid)
+          yield* refresh(accountId, limit, leaseId, state, signalLost).pipe(
             Effect.repeat(Schedule.spaced(Duration.millis(Math.max(250, Math.floor(config.leaseTtlMs / 3))))),
             Effect.delay(Duration.millis(Math.max(250, Math.floor(config.leaseTtlMs / 3)))),
             Effect.forkScoped
           )
-          return { accountId, leaseId } satisfies ImapSlotLease
+          return { accountId, leaseId, lost: Deferred.await(lost) } satisfies ImapSlotLease
         }).pipe(Effect.withSpan("ImapSlots.acquire", { attributes: { "account.id": accountId } }))
 
+      // the work stops (interrupted, failing with `lost`) when the lease is lost
       const withSlot = <A, E, R>(accountId: string, effect: Effect.Effect<A, E, R>) =>
-        Effect.scoped(Effect.andThen(acquire(accountId), effect))
+        Effect.scoped(Effect.flatMap(acquire(accountId), (lease) => Effect.raceFirst(effect, lease.lost)))
 
       return ImapSlots.of({ acquire, withSlot, limitFor })
     })

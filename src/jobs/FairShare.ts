@@ -16,6 +16,13 @@ import type { WorkClass } from "../contract/jobs/JobKind.ts"
  * the virtual time, in the same script, so the order of what waits is unchanged.
  */
 
+/**
+ * The code of the TransientJobError a job ends with when every IMAP connection slot of its account
+ * stayed taken (MailSync, RuleExecutor): the worker sends it back to waiting (WorkerRuntime), and
+ * GET /jobs/:id says `waiting: imap slot`.
+ */
+export const imapSlotBusyCode = "imap_busy"
+
 /** BullMQ's highest priority (2^21 - 1). */
 export const maxPriority = 2 ** 21 - 1
 

@@ -5,6 +5,7 @@ import { perJobSpan } from "../platform/Telemetry.ts"
 import type { UserId } from "../contract/users/UserId.ts"
 import { UserScope } from "../users/UserScope.ts"
 import { JobId, JobNotFound, JobProgress, JobState, JobView } from "../contract/jobs/Job.ts"
+import { WorkClass } from "../contract/jobs/JobKind.ts"
 
 /** A row of `jobs`, as stored. */
 const JobRow = Schema.Struct({
@@ -25,7 +26,9 @@ const JobRow = Schema.Struct({
   created_at: Schema.Date,
   started_at: Schema.NullOr(Schema.Date),
   finished_at: Schema.NullOr(Schema.Date),
-  updated_at: Schema.Date
+  updated_at: Schema.Date,
+  /** The class the job was submitted in (null: a record from before migration 0070). */
+  work_class: Schema.NullOr(WorkClass)
 })
 type JobRow = typeof JobRow.Type
 
@@ -35,12 +38,15 @@ export interface JobRecord {
   readonly ownerId: string | null
   readonly payload: unknown
   readonly worker: string | null
+  /** The class of work it was submitted in (a lowered class is kept), null for an old record. */
+  readonly workClass: WorkClass | null
 }
 
 const toRecord = (row: JobRow): JobRecord => ({
   ownerId: row.user_id,
   payload: row.payload,
   worker: row.worker,
+  workClass: row.work_class,
   // the row was just decoded against JobRow: skip re-running the same checks
   view: new JobView(
     {
@@ -85,6 +91,7 @@ export interface NewJob {
   readonly maxAttempts: number
   readonly deduplicationKey: string | null
   readonly traceId: string | null
+  readonly workClass: WorkClass
 }
 
 export interface ListQuery {
@@ -98,6 +105,8 @@ export interface ListQuery {
 export type Outcome =
   | { readonly state: "succeeded"; readonly result: unknown }
   | { readonly state: "retrying" | "failed"; readonly code: string; readonly message: string }
+  /** Back to waiting without spending an attempt (no IMAP slot of its account was free): `code` says why. */
+  | { readonly state: "queued"; readonly code: string; readonly message: string }
   | { readonly state: "cancelled"; readonly message: string }
 
 /** Which attempt an outcome ends: recorded with it when the attempt never claimed the record. */
@@ -236,9 +245,9 @@ export class JobStore extends Context.Service<JobStore, JobStoreShape>()("mail-h
       const insertOrFindActive = (job: NewJob) =>
         Effect.gen(function* () {
           const inserted = yield* sql`
-            INSERT INTO jobs (id, user_id, kind, payload, max_attempts, deduplication_key, trace_id)
+            INSERT INTO jobs (id, user_id, kind, payload, max_attempts, deduplication_key, trace_id, work_class)
             VALUES (${job.id}, ${job.ownerId}, ${job.kind}, ${JSON.stringify(job.payload)}::jsonb,
-                    ${job.maxAttempts}, ${job.deduplicationKey}, ${job.traceId})
+                    ${job.maxAttempts}, ${job.deduplicationKey}, ${job.traceId}, ${job.workClass})
             ON CONFLICT (kind, deduplication_key)
               WHERE deduplication_key IS NOT NULL AND state IN ('queued', 'running', 'retrying')
             DO NOTHING
@@ -271,14 +280,15 @@ export class JobStore extends Context.Service<JobStore, JobStoreShape>()("mail-h
             payload: job.payload,
             max_attempts: job.maxAttempts,
             deduplication_key: job.deduplicationKey,
-            trace_id: job.traceId
+            trace_id: job.traceId,
+            work_class: job.workClass
           }))
           const inserted = yield* sql`
-            INSERT INTO jobs (id, user_id, kind, payload, max_attempts, deduplication_key, trace_id)
-            SELECT v.id, v.user_id, v.kind, v.payload, v.max_attempts, v.deduplication_key, v.trace_id
+            INSERT INTO jobs (id, user_id, kind, payload, max_attempts, deduplication_key, trace_id, work_class)
+            SELECT v.id, v.user_id, v.kind, v.payload, v.max_attempts, v.deduplication_key, v.trace_id, v.work_class
             FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb)
               AS v(id uuid, user_id uuid, kind text, payload jsonb, max_attempts integer, deduplication_key text,
-                trace_id text)
+                trace_id text, work_class text)
             ON CONFLICT (kind, deduplication_key)
               WHERE deduplication_key IS NOT NULL AND state IN ('queued', 'running', 'retrying')
             DO NOTHING
@@ -434,7 +444,7 @@ export class JobStore extends Context.Service<JobStore, JobStoreShape>()("mail-h
               progress: progress ?? null,
               code: outcome.state === "succeeded" ? null : outcome.state === "cancelled" ? "cancelled" : outcome.code,
               message: outcome.state === "succeeded" ? null : outcome.message,
-              terminal: outcome.state !== "retrying",
+              terminal: outcome.state !== "retrying" && outcome.state !== "queued",
               attempt: attempt?.attempt ?? null,
               worker: attempt?.worker ?? null,
               started: attempt?.startedAt.toISOString() ?? null

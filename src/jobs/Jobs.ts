@@ -12,7 +12,6 @@ import {
   type JobAccepted,
   JobId,
   type JobNotFound,
-  type JobState,
   type JobView,
   type JobWaiting,
   QueueUnavailable,
@@ -22,10 +21,10 @@ import {
 import { backoffStrategyName, cancelChannel, type JobEnvelope } from "./JobEnvelope.ts"
 import { type JobEvent, JobEvents } from "./JobEvents.ts"
 import { type AnyJobKind, type JobKind, lowerClass, type WorkClass } from "../contract/jobs/JobKind.ts"
-import { assignScript, assignScriptSha, bands, fallbackPriority, ownerKey } from "./FairShare.ts"
+import { assignScript, assignScriptSha, bands, fallbackPriority, imapSlotBusyCode, ownerKey } from "./FairShare.ts"
 import { JobKinds } from "./JobKinds.ts"
 import { JobsConfig } from "./JobsConfig.ts"
-import { type JobRecord, type ListQuery, JobStore } from "./JobStore.ts"
+import { type JobRecord, type ListQuery, JobStore, type NewJob } from "./JobStore.ts"
 import { SubmitLimiter } from "./SubmitLimiter.ts"
 
 export class InvalidJobPayload extends Schema.TaggedError<InvalidJobPayload>()("InvalidJobPayload", {
@@ -292,17 +291,33 @@ export class Jobs extends Context.Service<Jobs, JobsShape>()("mail-helper/Jobs")
       })
 
       /**
-       * The add of a submit, told apart by what Redis may have done with it: `added`; `notSent` when
-       * the client refused to send it (ioredis fails a command at once while its connection is down,
-       * the offline queue being off), so the job is certainly not queued; `unknown` when it was sent
-       * and no answer came (timed out, or the connection dropped after sending): it may have landed.
+       * The add of one or several new jobs, told apart by what Redis may have done with it: `added`;
+       * `notSent` when the client refused to send it (ioredis fails a command at once while its
+       * connection is down, the offline queue being off), so no job is queued; `unknown` when it was
+       * sent and no answer came (timed out, or the connection dropped after sending): it may have landed.
        */
-      const addJob = (queue: Queue, kind: AnyJobKind, envelope: JobEnvelope, priority: number | undefined) =>
+      const addJobs = (
+        queue: Queue,
+        kind: AnyJobKind,
+        envelopes: ReadonlyArray<JobEnvelope>,
+        priorities: ReadonlyArray<number | undefined>
+      ) =>
         Effect.tryPromise({
-          try: () => queue.add(kind.name, envelope, addOptions(kind, envelope.jobId, priority)),
+          try: (): Promise<unknown> => {
+            const [only] = envelopes
+            return envelopes.length === 1 && only !== undefined
+              ? queue.add(kind.name, only, addOptions(kind, only.jobId, priorities[0]))
+              : queue.addBulk(
+                  envelopes.map((envelope, index) => ({
+                    name: kind.name,
+                    data: envelope,
+                    opts: addOptions(kind, envelope.jobId, priorities[index])
+                  }))
+                )
+          },
           catch: (cause) => (cause instanceof Error ? cause.message : String(cause))
         }).pipe(
-          Effect.timeoutOption("3 seconds"),
+          Effect.timeoutOption(envelopes.length === 1 ? "3 seconds" : "5 seconds"),
           Effect.match({
             onSuccess: Option.match({
               onNone: () => ({ _tag: "unknown" as const, reason: "timed out" }),
@@ -314,6 +329,60 @@ export class Jobs extends Context.Service<Jobs, JobsShape>()("mail-helper/Jobs")
                 : { _tag: "unknown" as const, reason: message }
           })
         )
+
+      /**
+       * The tail of `submit` and `submitMany`, once records are committed: the new jobs' turns, their
+       * queue add, and what the caller is told. Added: `accepted`. Unknown (it may have landed, and a
+       * worker may run it already): the records stay and the jobs are accepted; the reconciler queues
+       * them again (same ids) if they did not land. Certainly not queued: the records are withdrawn and
+       * QueueUnavailable says nothing was accepted; if PostgreSQL cannot take the withdrawal either,
+       * the records stay and the jobs are accepted after all (the reconciler queues them once Redis is back).
+       */
+      const enqueueFresh = <A>(
+        queue: Queue,
+        kind: AnyJobKind,
+        workClass: WorkClass,
+        ownerId: UserId | null,
+        envelopes: ReadonlyArray<JobEnvelope>,
+        accepted: A
+      ): Effect.Effect<A, QueueUnavailable> =>
+        Effect.gen(function* () {
+          if (envelopes.length === 0) return accepted
+          const what = envelopes.length === 1 ? "add" : "addBulk"
+          const turns = yield* assignTurns(
+            queue,
+            kind,
+            workClass,
+            envelopes.map(() => ownerId)
+          )
+          const added = yield* addJobs(queue, kind, envelopes, turns)
+          if (added._tag === "added") return accepted
+          const jobIds = envelopes.map((envelope) => envelope.jobId)
+          if (added._tag === "unknown") {
+            yield* Effect.logWarning("queue add unconfirmed; the jobs are accepted and the reconciler ensures them", {
+              kind: kind.name,
+              jobIds: jobIds.slice(0, 10).join(","),
+              jobs: jobIds.length,
+              reason: added.reason
+            })
+            return accepted
+          }
+          const withdrawn = yield* Effect.forEach(jobIds, (id) => store.remove(id), { discard: true }).pipe(
+            Effect.as(true),
+            Effect.catch((error) =>
+              Effect.as(
+                Effect.logWarning("records of unqueued jobs not withdrawn; the reconciler will queue them", {
+                  kind: kind.name,
+                  jobs: jobIds.length,
+                  error: error.message
+                }),
+                false
+              )
+            )
+          )
+          if (!withdrawn) return accepted
+          return yield* new QueueUnavailable({ message: `job queue unavailable (${what}: ${added.reason})` })
+        })
 
       const envelopeOf = (
         id: JobId,
@@ -338,6 +407,29 @@ export class Jobs extends Context.Service<Jobs, JobsShape>()("mail-helper/Jobs")
         }
       }
 
+      /** The record of a new job; its class is kept, so a reconciler's re-add keeps a lowered class. */
+      const newRecord = <P, PE, R, RE>(
+        kind: JobKind<string, P, PE, R, RE>,
+        id: JobId,
+        payload: P,
+        encoded: unknown,
+        options: SubmitOptions,
+        workClass: WorkClass,
+        span: Option.Option<Tracer.Span>
+      ): NewJob => ({
+        id,
+        kind: kind.name,
+        ownerId: options.ownerId,
+        payload: encoded,
+        maxAttempts: kind.retry.attempts,
+        deduplicationKey:
+          kind.deduplicationKey === undefined
+            ? null
+            : storedDeduplicationKey(kind.deduplicationKey(payload, options.ownerId)),
+        traceId: Option.match(span, { onNone: () => null, onSome: (s) => s.traceId }),
+        workClass
+      })
+
       const submit = <P, PE, R, RE>(kind: JobKind<string, P, PE, R, RE>, payload: P, options: SubmitOptions) =>
         Effect.gen(function* () {
           const queue = yield* registeredQueue(kind)
@@ -345,24 +437,16 @@ export class Jobs extends Context.Service<Jobs, JobsShape>()("mail-helper/Jobs")
           const span = yield* Effect.option(Effect.currentSpan)
           const id = JobId.make(crypto.randomUUID())
           const envelope = envelopeOf(id, encoded, options, span)
+          const workClass = classOf(kind, options.workClass)
           // The record's commit and the queue add form one critical section that an interruption
           // (a client resetting its connection, a request timeout) cannot split: it waits for the
           // section, bounded by one statement and the add's 3 s timeout. A process that dies inside
           // it leaves a `queued` record without a queue entry, which the reconciler queues again.
           return yield* Effect.uninterruptible(
             Effect.gen(function* () {
-              const { record, created } = yield* store.create({
-                id,
-                kind: kind.name,
-                ownerId: options.ownerId,
-                payload: encoded,
-                maxAttempts: kind.retry.attempts,
-                deduplicationKey:
-                  kind.deduplicationKey === undefined
-                    ? null
-                    : storedDeduplicationKey(kind.deduplicationKey(payload, options.ownerId)),
-                traceId: Option.match(span, { onNone: () => null, onSome: (s) => s.traceId })
-              })
+              const { record, created } = yield* store.create(
+                newRecord(kind, id, payload, encoded, options, workClass, span)
+              )
               if (!created) return { jobId: record.view.id, state: record.view.state, created }
               if (Option.isSome(config.failpointSubmitPauseMillis)) {
                 yield* Effect.logWarning("failpoint: submit paused between record and queue", { jobId: id })
@@ -374,37 +458,8 @@ export class Jobs extends Context.Service<Jobs, JobsShape>()("mail-helper/Jobs")
                 { jobId: id, state: "queued", progress: null },
                 { ownerId: options.ownerId, kind: kind.name }
               )
-              const [priority] = yield* assignTurns(queue, kind, classOf(kind, options.workClass), [options.ownerId])
-              const added = yield* addJob(queue, kind, envelope, priority)
-              const state: JobState = "queued"
-              const accepted = { jobId: id, state, created }
-              if (added._tag === "added") return accepted
-              if (added._tag === "unknown") {
-                // It may have landed, and then a worker may run it already: the record must stay, so the
-                // job is accepted; the reconciler queues it again (same id) if it did not land.
-                yield* Effect.logWarning("queue add unconfirmed; the job is accepted and the reconciler ensures it", {
-                  jobId: id,
-                  reason: added.reason
-                })
-                return accepted
-              }
-              // Certainly not queued: withdraw the record and say nothing was accepted. If PostgreSQL
-              // cannot take the withdrawal either, the record stays and the job is accepted after all:
-              // the reconciler queues it once Redis is back.
-              const withdrawn = yield* store.remove(id).pipe(
-                Effect.as(true),
-                Effect.catch((error) =>
-                  Effect.as(
-                    Effect.logWarning("record of an unqueued job not withdrawn; the reconciler will queue it", {
-                      jobId: id,
-                      error: error.message
-                    }),
-                    false
-                  )
-                )
-              )
-              if (!withdrawn) return accepted
-              return yield* new QueueUnavailable({ message: `job queue unavailable (add: ${added.reason})` })
+              const accepted: Submitted = { jobId: id, state: "queued", created }
+              return yield* enqueueFresh(queue, kind, workClass, options.ownerId, [envelope], accepted)
             })
           )
         }).pipe(Effect.withSpan("Jobs.submit", { attributes: { "job.kind": kind.name } }, perJobSpan))
@@ -418,23 +473,13 @@ export class Jobs extends Context.Service<Jobs, JobsShape>()("mail-helper/Jobs")
           if (payloads.length === 0) return []
           const queue = yield* registeredQueue(kind)
           const span = yield* Effect.option(Effect.currentSpan)
+          const workClass = classOf(kind, options.workClass)
           const jobs = yield* Effect.forEach(payloads, (payload) =>
             Effect.map(encodePayload(kind, payload), (encoded) => {
               const id = JobId.make(crypto.randomUUID())
               return {
                 envelope: envelopeOf(id, encoded, options, span),
-                record: {
-                  id,
-                  kind: kind.name,
-                  ownerId: options.ownerId,
-                  payload: encoded,
-                  maxAttempts: kind.retry.attempts,
-                  deduplicationKey:
-                    kind.deduplicationKey === undefined
-                      ? null
-                      : storedDeduplicationKey(kind.deduplicationKey(payload, options.ownerId)),
-                  traceId: Option.match(span, { onNone: () => null, onSome: (s) => s.traceId })
-                }
+                record: newRecord(kind, id, payload, encoded, options, workClass, span)
               }
             })
           )
@@ -445,61 +490,13 @@ export class Jobs extends Context.Service<Jobs, JobsShape>()("mail-helper/Jobs")
                 options.ownerId,
                 jobs.map((job) => job.record)
               )
-              const fresh = jobs.filter((_, index) => created[index]?.created === true)
-              const turns = yield* assignTurns(
-                queue,
-                kind,
-                classOf(kind, options.workClass),
-                fresh.map(() => options.ownerId)
-              )
               const accepted = created.map(({ record, created }) => ({
                 jobId: record.view.id,
                 state: created ? ("queued" as const) : record.view.state,
                 created
               }))
-              if (fresh.length === 0) return accepted
-              const added = yield* Effect.tryPromise({
-                try: () =>
-                  queue.addBulk(
-                    fresh.map((job, index) => ({
-                      name: kind.name,
-                      data: job.envelope,
-                      opts: addOptions(kind, job.envelope.jobId, turns[index])
-                    }))
-                  ),
-                catch: (cause) => (cause instanceof Error ? cause.message : String(cause))
-              }).pipe(
-                Effect.timeoutOrElse({ duration: "5 seconds", orElse: () => Effect.fail("timed out") }),
-                Effect.match({ onSuccess: () => undefined, onFailure: (reason) => reason })
-              )
-              if (added === undefined) return accepted
-              if (!/Stream isn't writeable|enableOfflineQueue/.test(added)) {
-                yield* Effect.logWarning(
-                  "bulk queue add unconfirmed; the jobs are accepted and the reconciler ensures them",
-                  {
-                    kind: kind.name,
-                    jobs: fresh.length,
-                    reason: added
-                  }
-                )
-                return accepted
-              }
-              // certainly not queued: withdraw the new records (or, if that fails too, leave them to the reconciler)
-              const withdrawn = yield* Effect.forEach(fresh, (job) => store.remove(job.envelope.jobId), {
-                discard: true
-              }).pipe(
-                Effect.as(true),
-                Effect.catch((error) =>
-                  Effect.as(
-                    Effect.logWarning("records of unqueued jobs not withdrawn; the reconciler will queue them", {
-                      error: error.message
-                    }),
-                    false
-                  )
-                )
-              )
-              if (!withdrawn) return accepted
-              return yield* new QueueUnavailable({ message: `job queue unavailable (addBulk: ${added})` })
+              const fresh = jobs.filter((_, index) => created[index]?.created === true).map((job) => job.envelope)
+              return yield* enqueueFresh(queue, kind, workClass, options.ownerId, fresh, accepted)
             })
           )
         }).pipe(
@@ -526,8 +523,11 @@ export class Jobs extends Context.Service<Jobs, JobsShape>()("mail-helper/Jobs")
             payload: record.payload,
             ownerId: record.ownerId
           }
-          // the same priority path as a submit (the record does not keep a lowered class: the kind's)
-          const [priority] = yield* assignTurns(queue, kind, classOf(kind, undefined), [record.ownerId])
+          // the same priority path as a submit, in the class the submit gave (a lowered class stays lowered;
+          // a record from before migration 0070 has none: the kind's)
+          const [priority] = yield* assignTurns(queue, kind, classOf(kind, record.workClass ?? undefined), [
+            record.ownerId
+          ])
           yield* queueCall("add", () => queue.add(kind.name, envelope, addOptions(kind, record.view.id, priority)))
         })
 
@@ -543,10 +543,13 @@ export class Jobs extends Context.Service<Jobs, JobsShape>()("mail-helper/Jobs")
           const state = yield* queueCall("getState", () => queue.getJobState(id)).pipe(
             Effect.orElseSucceed(() => "unknown")
           )
-          // a queued record whose entry is delayed was held back by its owner's limit (a retry's record is `retrying`)
+          // a queued record whose entry is delayed was held back by its owner's limit, or by its account's
+          // IMAP slots when its last attempt said so (a retry's record is `retrying`)
           const waiting: Waiting =
             state === "delayed"
-              ? "quota"
+              ? view.error?.code === imapSlotBusyCode
+                ? "imap slot"
+                : "quota"
               : config.fairShare && (state === "prioritized" || state === "waiting")
                 ? "fair share"
                 : null

@@ -4,7 +4,7 @@ import { Headers, HttpTraceContext } from "effect/http"
 import { hostname } from "node:os"
 import { AppConfig } from "../platform/Config.ts"
 import { type DatabaseError, logDatabaseError } from "../platform/Database.ts"
-import { jobDuration, jobsCompleted, jobWait } from "../platform/Metrics.ts"
+import { jobDuration, jobImapSlotRequeues, jobsCompleted, jobWait } from "../platform/Metrics.ts"
 import { Redis } from "../platform/Redis.ts"
 import { perJobSpan } from "../platform/Telemetry.ts"
 import { CurrentJob, type ProgressUpdate } from "./CurrentJob.ts"
@@ -16,7 +16,7 @@ import { retryDelayMillis } from "./RetryBackoff.ts"
 import type { JobProcessor } from "./JobProcessor.ts"
 import { type AttemptInfo, type ClaimedJob, JobStore, type Outcome } from "./JobStore.ts"
 import { attemptSoftLimitMillis, checkTimeLimits, makeSoftTimeLimit } from "./SoftTimeLimit.ts"
-import { bands } from "./FairShare.ts"
+import { bands, imapSlotBusyCode } from "./FairShare.ts"
 import { JobLimits } from "./JobLimits.ts"
 
 /**
@@ -41,6 +41,18 @@ return 1
 /** How long a job past its owner's limit waits before it asks again (jittered). */
 const quotaRetryMillis = 500
 
+/**
+ * The code of a TransientJobError that means "every IMAP connection slot of the account stayed taken
+ * for IMAP_SLOT_WAIT_MS" (MailSync, RuleExecutor): contention, not a failure of the job. Such an
+ * attempt goes back to waiting like a job over its quota, without spending an attempt, at most
+ * `maxImapSlotRequeues` times per job; past that the wait is an ordinary transient failure (it spends
+ * an attempt and retries with backoff), so a slot that never frees cannot keep a job waiting forever.
+ * Each requeue counts in job_imap_slot_requeues_total; reaching the bound is logged as a warning.
+ */
+export const maxImapSlotRequeues = 60
+/** The pause before a job sent back by a busy account asks again (jittered; it already waited IMAP_SLOT_WAIT_MS). */
+const imapSlotRequeueMillis = 1_000
+
 /** Identity of this worker process, as BullMQ and the job records show it. */
 export class WorkerIdentity extends Context.Service<WorkerIdentity, { readonly name: string }>()(
   "mail-helper/WorkerIdentity"
@@ -55,6 +67,8 @@ type Disposition =
   | { readonly _tag: "done"; readonly result: unknown }
   | { readonly _tag: "retry"; readonly message: string }
   | { readonly _tag: "fail"; readonly message: string }
+  /** Back to delayed without spending an attempt (BullMQ's DelayedError), to start again after `delayMillis`. */
+  | { readonly _tag: "wait"; readonly delayMillis: number }
 
 class Cancelled extends Schema.TaggedError<Cancelled>()("Cancelled", {
   reason: Schema.Literals(["user", "shutdown"])
@@ -195,6 +209,61 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
           latest: (): JobProgress | null => latest ?? null
         }
       }
+
+      const requeueMetrics = new Map<string, typeof jobImapSlotRequeues>()
+      const countRequeue = (kindName: string, outcome: "requeued" | "limit_reached") => {
+        const key = `${kindName}\u0000${outcome}`
+        let metric = requeueMetrics.get(key)
+        if (metric === undefined) {
+          metric = Metric.withAttributes(jobImapSlotRequeues, { kind: kindName, outcome })
+          requeueMetrics.set(key, metric)
+        }
+        return Metric.update(metric, 1)
+      }
+
+      /**
+       * True when the attempt ended only because no IMAP connection slot of its account was free and
+       * the job may go back to waiting without spending an attempt (fewer than `maxImapSlotRequeues`
+       * such waits so far, counted in Redis per job so every worker sees them). When Redis cannot
+       * count, the wait is an ordinary transient failure.
+       */
+      const imapSlotRequeue = (exit: Exit.Exit<unknown, JobError | Cancelled>, jobId: string, kindName: string) =>
+        Effect.gen(function* () {
+          if (Exit.isSuccess(exit)) return false
+          const error = Cause.findErrorOption(exit.cause)
+          if (Option.isNone(error) || error.value._tag !== "TransientJobError") return false
+          if (error.value.code !== imapSlotBusyCode) return false
+          const key = redis.key("fair", "imap-slot-requeues", jobId)
+          const count = yield* redis.use("count IMAP slot requeues", (client) =>
+            client
+              .multi()
+              .incr(key)
+              .pexpire(key, 24 * 3600 * 1000)
+              .exec()
+              .then((replies) => Number(replies?.[0]?.[1] ?? Number.NaN))
+          )
+          if (Number.isFinite(count) && count <= maxImapSlotRequeues) {
+            yield* countRequeue(kindName, "requeued")
+            if (count === 1) yield* Effect.logInfo("no IMAP slot of the account free; the job waits", { jobId })
+            return true
+          }
+          yield* countRequeue(kindName, "limit_reached")
+          yield* Effect.logWarning("IMAP slots of the account busy too long; the wait now spends an attempt", {
+            jobId,
+            requeues: maxImapSlotRequeues
+          })
+          return false
+        }).pipe(
+          Effect.catch((error) =>
+            Effect.as(
+              Effect.logWarning("IMAP slot requeues not counted; the wait spends an attempt", {
+                jobId,
+                error: error.message
+              }),
+              false
+            )
+          )
+        )
 
       const processJob = (processor: JobProcessor, job: Job) =>
         Effect.gen(function* () {
@@ -356,6 +425,21 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
           if (Exit.isFailure(exit) && Option.isNone(Cause.findErrorOption(exit.cause))) {
             yield* Effect.logError("job died", Cause.pretty(exit.cause))
           }
+          if (yield* imapSlotRequeue(exit, jobId, kind.name)) {
+            // no IMAP slot of the account was free: back to `queued` with the attempt not counted
+            // (GET /jobs/:id says `waiting: imap slot` from the code), and no attempt metric
+            const wait: Outcome = {
+              state: "queued",
+              code: imapSlotBusyCode,
+              message: "waiting for an IMAP connection slot of the account"
+            }
+            yield* patiently(jobId, store.finish(jobId, wait, unwritten, { ...attemptInfo, attempt: attempt - 1 }))
+            yield* events.publish({ jobId, state: "queued", progress: lastProgress }, ownership)
+            return {
+              _tag: "wait",
+              delayMillis: imapSlotRequeueMillis + Math.floor(Math.random() * imapSlotRequeueMillis)
+            } satisfies Disposition
+          }
           // one path for every ending: metrics, the record's final (or retrying) state, the event
           const ending = attemptEnding(exit, attempt >= record.maxAttempts)
           yield* recordAttempt(ending.outcome.state)
@@ -461,6 +545,10 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
                       throw new Error(disposition.message)
                     case "fail":
                       throw new UnrecoverableError(disposition.message)
+                    case "wait":
+                      // keeps its priority (its turn); BullMQ counts no attempt for a DelayedError
+                      await job.moveToDelayed(Date.now() + disposition.delayMillis, token)
+                      throw new DelayedError()
                   }
                 },
                 {

@@ -78,6 +78,14 @@ export const imapSlotWaits = Metric.counter("imap_connection_slot_waits_total", 
   description:
     "Waits for a per-account IMAP connection slot, by outcome: immediate (a slot was free), acquired (after waiting), timed_out"
 })
+export const jobImapSlotRequeues = Metric.counter("job_imap_slot_requeues_total", {
+  description:
+    "Jobs that found no IMAP connection slot of their account and went back to waiting without spending an attempt (outcome requeued), or, past the bound of such waits, spent one (limit_reached), by kind"
+})
+export const imapSlotLeasesLost = Metric.counter("imap_connection_slot_leases_lost_total", {
+  description:
+    "IMAP connection slot leases found expired at renewal (the holder stalled longer than IMAP_SLOT_LEASE_TTL_MS), by outcome: reacquired (a slot was free) or lost (the holder stops using its connection)"
+})
 export const imapSlotWaitDuration = Metric.histogram("imap_connection_slot_wait_seconds", {
   description: "Time spent waiting for a per-account IMAP connection slot, in seconds, by outcome",
   boundaries: [0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60]
@@ -139,6 +147,8 @@ export const metricCatalogue: ReadonlyArray<{
   { metric: aiTokenBudgetExhausted, labels: ["kind"], exportedBy: ["worker"] },
   { metric: imapSlotWaits, labels: ["outcome"], exportedBy: ["api", "worker"] },
   { metric: imapSlotWaitDuration, labels: ["outcome"], exportedBy: ["api", "worker"] },
+  { metric: jobImapSlotRequeues, labels: ["kind", "outcome"], exportedBy: ["worker"] },
+  { metric: imapSlotLeasesLost, labels: ["outcome"], exportedBy: ["api", "worker"] },
   { metric: watchAccounts, labels: [], exportedBy: ["worker"] },
   { metric: watchLeasedAccounts, labels: [], exportedBy: ["worker"] },
   { metric: watchLiveWorkers, labels: [], exportedBy: ["worker"] },

@@ -48,10 +48,11 @@ export class JobView extends Schema.Class<JobView>("Job")({
 
 /**
  * Why a queued job has not started: `fair share` while other users' turns come first (or its own
- * earlier jobs'), `quota` while its owner runs as many jobs of the kind as their limit allows; null
- * when it does not wait. Never a position: how many other users' jobs are ahead is not shown.
+ * earlier jobs'), `quota` while its owner runs as many jobs of the kind as their limit allows,
+ * `imap slot` while every IMAP connection slot of its account is taken (it went back to waiting
+ * without spending an attempt); null when it does not wait. Never a position: how many other users' jobs are ahead is not shown.
  */
-export const JobWaiting = Schema.NullOr(Schema.Literals(["fair share", "quota"]))
+export const JobWaiting = Schema.NullOr(Schema.Literals(["fair share", "quota", "imap slot"]))
 export type JobWaiting = typeof JobWaiting.Type
 
 /** A job as GET /jobs/:id shows it: the view and why it waits. */

@@ -9,7 +9,8 @@
  * Per size: the time to the first page (the newest 200 messages of INBOX) stored and analysed, each
  * stage's finish time (stored, searchable, analysed, embedded, rules applied) and "fully processed",
  * the failed job attempts (deadlocks and other retried failures: must be 0), the worker's peak RSS
- * and its RSS once idle again. At the end: 50,000 against 10,000 (time and peak RSS ratios).
+ * and its RSS once idle again (and by kind: V8 heap pages, malloc, mapped files). The worker gets production's glibc
+ * malloc settings (MALLOC_ARENA_MAX=2, MALLOC_TRIM_THRESHOLD_=131072; BENCH_WORKER_MALLOC=default drops them). At the end: 50,000 against 10,000 (time and peak RSS ratios).
  *
  * Prints messages/s of both, the ratio, the worker's stage times and its peak RSS (VmHWM of the
  * worker process, parser threads included). The full-text vectors are not part of the sync (it
@@ -31,7 +32,7 @@ import { MailSyncJob } from "../src/contract/jobs/MailSyncJob.ts"
 import { UserId } from "../src/contract/users/UserId.ts"
 import { startDovecot } from "../test/harness/dovecot.ts"
 import { generateMessages } from "../test/harness/mailgen.ts"
-import { memoryOf, pidByCommandLine, processCpu, processTreeCpu, threadCpu } from "./support/cpu.ts"
+import { memoryBreakdown, memoryOf, pidByCommandLine, processCpu, processTreeCpu, threadCpu } from "./support/cpu.ts"
 import { benchEnvironment, rate } from "./support/environment.ts"
 import { fetchAllRaw, messageRateLine, openRawInbox, seedInbox } from "./support/mailbox.ts"
 
@@ -81,13 +82,18 @@ const startWorker = async (env: Record<string, string>): Promise<ChildProcess> =
       LOG_FORMAT: "json",
       LOG_LEVEL: "Info",
       WORKER_METRICS_PORT: String(port),
-      MIME_PARSER_THREADS: String(threads)
+      MIME_PARSER_THREADS: String(threads),
+      // glibc malloc as production sets it (Dockerfile ENV, deploy/, npm run worker);
+      // BENCH_WORKER_MALLOC=default leaves glibc's defaults, for an A/B
+      ...(process.env["BENCH_WORKER_MALLOC"] === "default"
+        ? {}
+        : { MALLOC_ARENA_MAX: "2", MALLOC_TRIM_THRESHOLD_: "131072" })
     },
     stdio: ["ignore", "pipe", "pipe"]
   })
   let output = ""
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`worker did not start:\n${output}`)), 60_000)
+    const timer = setTimeout(() => reject(new Error(`worker did not start:\n${output}`)), 180_000)
     const onData = (chunk: Buffer) => {
       output += chunk.toString("utf8")
       if (output.includes('"message":"worker started')) {
@@ -243,6 +249,7 @@ const runSize = (
     )
     const pid = worker.pid ?? 0
     const idle = memoryOf(pid)
+    const idleParts = memoryBreakdown(pid)
     const database = bench.databaseUrl.split("/").at(-1) ?? ""
     /** PostgreSQL CPU (ms) of the database's backends since `before`. */
     const pgCpuSince = (before: Map<number, number>) => {
@@ -398,8 +405,14 @@ const runSize = (
       const idleAfter5 = memoryOf(pid).current
       yield* Effect.sleep("25 seconds")
       const idleAfter = memoryOf(pid).current
+      const idleAfterParts = memoryBreakdown(pid)
+      const parts = (p: ReturnType<typeof memoryBreakdown>) =>
+        `V8 pages ${p.v8Pages}, malloc ${p.malloc}, files ${p.files}, other ${p.other}`
       console.log(
         `  worker RSS: idle ${Math.round(idle.current / 1024)} MB, peak ${Math.round(peak / 1024)} MB (VmHWM; sampled max ${Math.round(peakSampled / 1024)} MB), idle again ${Math.round(idleAfter5 / 1024)} MB 5 s and ${Math.round(idleAfter / 1024)} MB 30 s after everything finished`
+      )
+      console.log(
+        `  worker RSS by kind (MB): idle before: ${parts(idleParts)}; idle 30 s after: ${parts(idleAfterParts)}`
       )
 
       // ---- a periodic sync's case: a few hundred new messages in the now large mailbox

@@ -73,6 +73,52 @@ export const memoryOf = (pid: number): { readonly peak: number; readonly current
   return { peak: kb("VmHWM"), current: kb("VmRSS") }
 }
 
+/**
+ * Where a process's resident memory is (MB), from its /proc smaps, by the shape of each mapping:
+ * V8 heap pages (256 KB anonymous mappings, large objects excepted), glibc malloc (the main
+ * arena's `[heap]`, and thread arenas: 64 MB-aligned anonymous heaps), mapped files (the binary
+ * and its libraries) and the rest (stacks, large V8 objects, other mmaps). An estimate by shape,
+ * to tell a heap that did not shrink from an allocator that kept freed memory.
+ */
+export const memoryBreakdown = (
+  pid: number
+): { readonly v8Pages: number; readonly malloc: number; readonly files: number; readonly other: number } => {
+  const totals = { v8Pages: 0, malloc: 0, files: 0, other: 0 }
+  let text: string
+  try {
+    text = fs.readFileSync(`/proc/${pid}/smaps`, "utf8")
+  } catch {
+    return totals // gone
+  }
+  let kind: keyof typeof totals = "other"
+  for (const line of text.split("\n")) {
+    const mapping = /^([0-9a-f]+)-([0-9a-f]+) (\S+) \S+ \S+ \S+\s*(.*)$/.exec(line)
+    if (mapping !== null) {
+      const start = BigInt(`0x${mapping[1]}`)
+      const sizeKb = Number((BigInt(`0x${mapping[2]}`) - start) / 1024n)
+      const name = mapping[4] ?? ""
+      const writable = (mapping[3] ?? "").startsWith("rw")
+      kind =
+        name === "[heap]" || (name === "" && writable && start % (64n << 20n) === 0n)
+          ? "malloc"
+          : name.startsWith("/")
+            ? "files"
+            : name === "" && sizeKb === 256
+              ? "v8Pages"
+              : "other"
+      continue
+    }
+    const rss = /^Rss:\s+(\d+) kB/.exec(line)
+    if (rss !== null) totals[kind] += Number(rss[1]) / 1024
+  }
+  return {
+    v8Pages: Math.round(totals.v8Pages),
+    malloc: Math.round(totals.malloc),
+    files: Math.round(totals.files),
+    other: Math.round(totals.other)
+  }
+}
+
 /** CPU time per thread of a process (name#tid -> ms), e.g. to tell a main thread from worker threads. */
 export const threadCpu = (pid: number): Map<string, number> => {
   const out = new Map<string, number>()

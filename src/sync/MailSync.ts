@@ -153,6 +153,9 @@ export const planBatches = (
 /** Most messages of the first batch of a newest-first pass: the first screen, stored (and queued for analysis) first. */
 export const FIRST_PAGE = 200
 
+/** `mail.stored` publishes of one stored batch in flight at once. */
+const PUBLISH_CONCURRENCY = 32
+
 /** While a sync stores mail, its follow-up jobs are queued again at most this often. */
 const FOLLOW_UP_INTERVAL_MILLIS = 1_000
 
@@ -454,11 +457,11 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
                   stats.newMessages += stored.inserted
                   stats.messagesWithWarnings += stored.withWarnings
                   yield* Metric.update(syncMessages, stored.inserted)
-                  yield* report("messages", done, total)
-                  if (stored.inserted > 0) yield* onStored
-                  // committed: the owner hears of each new message (a publish never fails the sync)
+                  // committed: the owner hears of each new message (a publish never fails the sync) while
+                  // the follow-up jobs are queued (a few round trips), not after them; the publishes go
+                  // out together (one connection pipelines them)
                   const occurredAt = new Date()
-                  yield* Effect.forEach(
+                  const published = Effect.forEach(
                     stored.insertedIds,
                     (emailId) =>
                       bus.publish(
@@ -470,8 +473,13 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
                           emailId
                         })
                       ),
-                    { discard: true }
+                    { discard: true, concurrency: PUBLISH_CONCURRENCY }
                   )
+                  yield* Effect.all([published, stored.inserted > 0 ? onStored : Effect.void], {
+                    concurrency: 2,
+                    discard: true
+                  })
+                  yield* report("messages", done, total)
                 })
               )
             )

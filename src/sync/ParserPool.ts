@@ -71,10 +71,13 @@ export class MimeParser extends Context.Service<
     MimeParser,
     Effect.gen(function* () {
       const threads = yield* Config.Int("MIME_PARSER_THREADS").pipe(Config.withDefault(os.availableParallelism()))
+      const warmThreads = yield* Config.Int("MIME_PARSER_WARM_THREADS").pipe(
+        Config.withDefault(defaultParserWarmThreads)
+      )
       const parser = yield* Config.Literals(mimeParserNames, "MAIL_PARSER").pipe(
         Config.withDefault(defaultMimeLimits.parser)
       )
-      return yield* makePoolParser({ threads, limits: { ...defaultMimeLimits, parser } })
+      return yield* makePoolParser({ threads, warmThreads, limits: { ...defaultMimeLimits, parser } })
     })
   )
 

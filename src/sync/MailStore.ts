@@ -140,6 +140,11 @@ export interface MailStoreShape {
     accountId: AccountId,
     mailboxes: ReadonlyArray<MailboxInfo>
   ) => Effect.Effect<ReadonlyArray<MailboxRecord>, SqlError.SqlError>
+  /** The account's stored mailboxes, as the last listing left them (a targeted sync lists nothing). */
+  readonly storedMailboxes: (
+    owner: UserId,
+    accountId: AccountId
+  ) => Effect.Effect<ReadonlyArray<MailboxRecord>, SqlError.SqlError>
   /** A new UIDVALIDITY: every stored message of the mailbox is void. Returns how many were dropped. */
   readonly resetMailbox: (
     owner: UserId,
@@ -257,6 +262,16 @@ export class MailStore extends Context.Service<MailStore, MailStoreShape>()("mai
                 WHERE (mailboxes.name, mailboxes.delimiter, mailboxes.special_use, mailboxes.selectable, mailboxes.subscribed)
                   IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.delimiter, EXCLUDED.special_use, EXCLUDED.selectable, EXCLUDED.subscribed)`
             }
+            const rows = yield* sql`
+              SELECT ${mailboxColumns} FROM mailboxes WHERE account_id = ${accountId} AND user_id = ${owner}`
+            return (yield* decodeMailboxes(rows)).map(toMailboxRecord)
+          })
+        )
+
+      const storedMailboxes = (owner: UserId, accountId: AccountId) =>
+        scope.run(
+          owner,
+          Effect.gen(function* () {
             const rows = yield* sql`
               SELECT ${mailboxColumns} FROM mailboxes WHERE account_id = ${accountId} AND user_id = ${owner}`
             return (yield* decodeMailboxes(rows)).map(toMailboxRecord)
@@ -598,6 +613,7 @@ export class MailStore extends Context.Service<MailStore, MailStoreShape>()("mai
 
       return MailStore.of({
         syncMailboxList,
+        storedMailboxes,
         resetMailbox,
         applyFlags,
         deleteUids,

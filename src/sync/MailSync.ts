@@ -91,6 +91,25 @@ export const targetMailboxes = <M extends { readonly path: string }>(
   return chosen.length > 0 ? chosen : selectable
 }
 
+/**
+ * The stored mailboxes a targeted sync goes through without listing, or null when one of the
+ * targets is not a stored selectable mailbox (a new folder, or one the list has not seen): then
+ * the sync lists every mailbox first.
+ */
+export const knownTargets = <M extends { readonly path: string; readonly selectable: boolean }>(
+  stored: ReadonlyArray<M>,
+  targets: ReadonlyArray<string>
+): ReadonlyArray<M> | null => {
+  const selectable = new Map(stored.filter((mailbox) => mailbox.selectable).map((mailbox) => [mailbox.path, mailbox]))
+  const chosen: Array<M> = []
+  for (const path of new Set(targets)) {
+    const mailbox = selectable.get(path)
+    if (mailbox === undefined) return null
+    chosen.push(mailbox)
+  }
+  return chosen.length > 0 ? chosen : null
+}
+
 const notStopped: Effect.Effect<boolean> = Effect.succeed(false)
 
 /** One planned UID FETCH: consecutive UIDs, bounded by count and bytes. */
@@ -133,6 +152,9 @@ export const planBatches = (
 
 /** Most messages of the first batch of a newest-first pass: the first screen, stored (and queued for analysis) first. */
 export const FIRST_PAGE = 200
+
+/** `mail.stored` publishes of one stored batch in flight at once. */
+const PUBLISH_CONCURRENCY = 32
 
 /** While a sync stores mail, its follow-up jobs are queued again at most this often. */
 const FOLLOW_UP_INTERVAL_MILLIS = 1_000
@@ -199,6 +221,8 @@ interface Stats {
   expunged: number
   uidValidityResets: number
   messagesWithWarnings: number
+  /** Mailboxes that SELECT found gone (deleted or renamed on the server since they were listed). */
+  missingMailboxes: number
 }
 
 /** Stored headers (`headers` jsonb): what analysis and rules look at. */
@@ -433,11 +457,11 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
                   stats.newMessages += stored.inserted
                   stats.messagesWithWarnings += stored.withWarnings
                   yield* Metric.update(syncMessages, stored.inserted)
-                  yield* report("messages", done, total)
-                  if (stored.inserted > 0) yield* onStored
-                  // committed: the owner hears of each new message (a publish never fails the sync)
+                  // committed: the owner hears of each new message (a publish never fails the sync) while
+                  // the follow-up jobs are queued (a few round trips), not after them; the publishes go
+                  // out together (one connection pipelines them)
                   const occurredAt = new Date()
-                  yield* Effect.forEach(
+                  const published = Effect.forEach(
                     stored.insertedIds,
                     (emailId) =>
                       bus.publish(
@@ -449,8 +473,13 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
                           emailId
                         })
                       ),
-                    { discard: true }
+                    { discard: true, concurrency: PUBLISH_CONCURRENCY }
                   )
+                  yield* Effect.all([published, stored.inserted > 0 ? onStored : Effect.void], {
+                    concurrency: 2,
+                    discard: true
+                  })
+                  yield* report("messages", done, total)
                 })
               )
             )
@@ -497,7 +526,7 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
                   Effect.logInfo("mailbox vanished during the sync", {
                     mailbox: mailbox.path,
                     message: failure.message
-                  }),
+                  }).pipe(Effect.tap(() => Effect.sync(() => stats.missingMailboxes++))),
                   true
                 )
               : Effect.fail(failure)
@@ -781,7 +810,8 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
             flagUpdates: 0,
             expunged: 0,
             uidValidityResets: 0,
-            messagesWithWarnings: 0
+            messagesWithWarnings: 0,
+            missingMailboxes: 0
           }
           const stopRequested = attempt.softTimeLimit?.passed ?? notStopped
           // the first stored batch (the newest messages) queues analysis, embedding and the full-text
@@ -827,9 +857,24 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
             )
             yield* recordServer(owner, account, session)
             yield* attempt.progress({ phase: "mailboxes", done: 0, total: null, message: null })
-            const listed = yield* session.listMailboxes({ status: true }).pipe(step("list", null))
-            const rows = yield* store.syncMailboxList(owner, account.id, listed).pipe(step("store_mailboxes", null))
-            const byPath = new Map(listed.map((mailbox) => [mailbox.path, mailbox]))
+            // LIST (+STATUS) every mailbox and store the list: what a whole-account sync starts with
+            const listAll = Effect.gen(function* () {
+              const listed = yield* session.listMailboxes({ status: true }).pipe(step("list", null))
+              const rows = yield* store.syncMailboxList(owner, account.id, listed).pipe(step("store_mailboxes", null))
+              return { rows, byPath: new Map(listed.map((mailbox) => [mailbox.path, mailbox])) }
+            })
+            // a targeted sync whose mailboxes are all stored lists nothing: straight to their SELECT
+            // (the LIST of every mailbox was most of a one-message sync; whole-account syncs keep
+            // the list current, and a targeted mailbox found gone is listed again below)
+            const known =
+              attempt.mailboxes === undefined
+                ? null
+                : knownTargets(
+                    yield* store.storedMailboxes(owner, account.id).pipe(step("store_mailboxes", null)),
+                    attempt.mailboxes
+                  )
+            const { rows, byPath } =
+              known === null ? yield* listAll : { rows: known, byPath: new Map<string, MailboxInfo>() }
             const selectable = targetMailboxes(
               rows
                 .filter((mailbox) => mailbox.selectable)
@@ -856,6 +901,8 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
                   )
               if (!complete) return `${mailbox.path} (mailbox ${position})`
             }
+            // a targeted mailbox was deleted or renamed on the server: the stored list follows now
+            if (known !== null && stats.missingMailboxes > 0) yield* listAll
             return null
           }).pipe(Effect.scoped, Effect.catch(classify(owner, account, attempt)))
           if (stoppedAt !== null && attempt.softTimeLimit !== undefined) {
@@ -905,7 +952,7 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
             total: stats.newMessages,
             message: `${stats.mailboxes} mailboxes, ${stats.newMessages} new, ${stats.flagUpdates} flag changes, ${stats.expunged} expunged`
           })
-          const { fetchMillis, parseMillis, storeMillis, ...counts } = stats
+          const { fetchMillis, parseMillis, storeMillis, missingMailboxes: _missing, ...counts } = stats
           return {
             ...counts,
             durationMillis: Date.now() - started,

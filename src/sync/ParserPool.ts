@@ -4,7 +4,9 @@
  * over the workers. A worker that crashes or overruns its deadline is replaced; its chunk is
  * retried one message at a time, and a message that still fails gets a header-only result with
  * a warning, so `parseBatch` never fails. Threads start with the first batch and stop after
- * `idleMillis` without work: an idle worker process does not keep about 40 MB per thread.
+ * `idleMillis` without work: an idle worker process does not keep about 40 MB per thread. The
+ * first `warmThreads` stay once started: a thread takes a few hundred milliseconds to start (0.9 s
+ * on a loaded machine), which the one new message a watcher hears after a quiet minute would wait for.
  */
 import * as os from "node:os"
 import { type ResourceLimits, Worker } from "node:worker_threads"
@@ -37,10 +39,15 @@ export interface MimeParserOptions {
   readonly resourceLimits: ResourceLimits
   /** A thread without work for this long stops (the next batch starts it again). */
   readonly idleMillis: number
+  /** Threads that do not stop when idle, once started (the first ones a batch goes to). */
+  readonly warmThreads: number
 }
 
 /** How long an idle parser thread lives: longer than the pauses between a sync's batches. */
 export const defaultParserIdleMillis = 60_000
+
+/** One thread stays: single new messages (the watchers' common case) never wait for a thread to start. */
+export const defaultParserWarmThreads = 1
 
 /** 128 MB old generation, 8 MB young generation per parser thread. */
 export const defaultParserResourceLimits: ResourceLimits = { maxOldGenerationSizeMb: 128, maxYoungGenerationSizeMb: 8 }
@@ -64,10 +71,13 @@ export class MimeParser extends Context.Service<
     MimeParser,
     Effect.gen(function* () {
       const threads = yield* Config.Int("MIME_PARSER_THREADS").pipe(Config.withDefault(os.availableParallelism()))
+      const warmThreads = yield* Config.Int("MIME_PARSER_WARM_THREADS").pipe(
+        Config.withDefault(defaultParserWarmThreads)
+      )
       const parser = yield* Config.Literals(mimeParserNames, "MAIL_PARSER").pipe(
         Config.withDefault(defaultMimeLimits.parser)
       )
-      return yield* makePoolParser({ threads, limits: { ...defaultMimeLimits, parser } })
+      return yield* makePoolParser({ threads, warmThreads, limits: { ...defaultMimeLimits, parser } })
     })
   )
 
@@ -95,7 +105,8 @@ const makePoolParser = (options: Partial<MimeParserOptions>) =>
             options.limits ?? defaultMimeLimits,
             options.workerUrl ?? workerUrl,
             options.resourceLimits ?? defaultParserResourceLimits,
-            options.idleMillis ?? defaultParserIdleMillis
+            options.idleMillis ?? defaultParserIdleMillis,
+            options.warmThreads ?? defaultParserWarmThreads
           )
       ),
       (pool) => Effect.promise(() => pool.close())
@@ -167,19 +178,22 @@ export class WorkerPool {
   private readonly entry: URL
   private readonly resourceLimits: ResourceLimits
   private readonly idleMillis: number
+  private readonly warmThreads: number
 
   constructor(
     size: number,
     limits: MimeLimits,
     entry: URL = workerUrl,
     resourceLimits: ResourceLimits = defaultParserResourceLimits,
-    idleMillis: number = defaultParserIdleMillis
+    idleMillis: number = defaultParserIdleMillis,
+    warmThreads = 0
   ) {
     this.size = size
     this.limits = limits
     this.entry = entry
     this.resourceLimits = resourceLimits
     this.idleMillis = idleMillis
+    this.warmThreads = Math.max(0, Math.floor(warmThreads))
     for (let i = 0; i < size; i++)
       this.slots.push({ worker: null, task: null, timer: null, idleTimer: null, lastError: null })
   }
@@ -233,6 +247,9 @@ export class WorkerPool {
     slot.task = null
     slot.worker?.unref()
     if (slot.idleTimer !== null) clearTimeout(slot.idleTimer)
+    slot.idleTimer = null
+    // the first slots take the work first (dispatch goes in order) and stay warm
+    if (this.slots.indexOf(slot) < this.warmThreads) return
     slot.idleTimer = setTimeout(() => this.retire(slot), this.idleMillis)
     slot.idleTimer.unref()
   }

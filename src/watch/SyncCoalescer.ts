@@ -12,7 +12,11 @@ export interface SyncRequest {
 }
 
 export interface SyncCoalescerOptions {
-  /** Changes of one account within this window become one request. */
+  /**
+   * Requests of one account are at least this far apart: the first change after a quiet window is
+   * asked for at once (leading edge), the changes heard in the window after a request become one
+   * request at its end (trailing edge).
+   */
   readonly windowMillis: number
   /** After a request that queued nothing (an equal sync was queued or running), try again this much later. */
   readonly retryMillis: number
@@ -33,10 +37,11 @@ interface Pending {
 }
 
 /**
- * Turns a stream of changes into a few targeted `mail.sync` requests: the changes of one account
- * heard within `windowMillis` of the first are one request naming every mailbox they touched (a
- * burst of a thousand APPENDs is one or a few syncs, not a thousand). `offer` is synchronous (it is
- * called from imapflow's callbacks); the requests are made by a fiber of the scope.
+ * Turns a stream of changes into a few targeted `mail.sync` requests. A change of a quiet account
+ * is asked for at once (a single new message does not wait for a window); the changes heard within
+ * `windowMillis` of a request are one request at the window's end, naming every mailbox they
+ * touched (a burst of a thousand APPENDs is one or a few syncs, not a thousand). `offer` is
+ * synchronous (it is called from imapflow's callbacks); the requests are made by a fiber of the scope.
  */
 export const makeSyncCoalescer = (
   options: SyncCoalescerOptions
@@ -47,14 +52,21 @@ export const makeSyncCoalescer = (
 > =>
   Effect.gen(function* () {
     const pending = new Map<AccountId, Pending>()
+    /** When each account's last request was made (kept while it is within the window). */
+    const lastRequest = new Map<AccountId, number>()
     const due = yield* Queue.unbounded<AccountId>()
 
     const flush = (accountId: AccountId): Effect.Effect<void> =>
       Effect.gen(function* () {
-        yield* Effect.sleep(options.windowMillis)
+        // leading edge: nothing asked within the window, no wait; else the window's end
+        const previous = lastRequest.get(accountId)
+        const wait = previous === undefined ? 0 : previous + options.windowMillis - Date.now()
+        if (wait > 0) yield* Effect.sleep(wait)
         const entry = pending.get(accountId)
         if (entry === undefined) return
         pending.delete(accountId)
+        const requestedAt = Date.now()
+        lastRequest.set(accountId, requestedAt)
         const request: SyncRequest = {
           owner: entry.owner,
           accountId,
@@ -62,7 +74,12 @@ export const makeSyncCoalescer = (
           heardAt: entry.heardAt
         }
         const queued = yield* options.submit(request)
-        if (queued) return
+        if (queued) {
+          // forgotten once its window has passed: an account heard once keeps nothing here
+          yield* Effect.sleep(Math.max(0, requestedAt + options.windowMillis - Date.now()))
+          if (lastRequest.get(accountId) === requestedAt) lastRequest.delete(accountId)
+          return
+        }
         // not queued: what was asked goes back. Changes heard meanwhile have their own flush: merged
         // into them, it goes with that one; else this flush tries again later
         const later = pending.get(accountId)

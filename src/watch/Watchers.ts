@@ -39,6 +39,14 @@ import { WatchStore } from "./WatchStore.ts"
 const STABLE_MILLIS = 30_000
 /** How long the lag of a sync is followed (then it is not recorded). */
 const LAG_FOLLOW_MILLIS = 10 * 60_000
+/**
+ * Changes heard while the account's sync runs wait for its end, polled from 50 ms (a sync of a few
+ * new messages takes a few hundred) growing to 1 s (a long first sync), at most this long at a time.
+ */
+const RUNNING_SYNC_WAIT_MILLIS = 30_000
+const endPolls = Schedule.min([Schedule.exponential("50 millis", 1.5), Schedule.spaced("1 second")])
+/** After a submit that failed (database or queue down), the changes are asked for again this much later. */
+const FAILED_SUBMIT_RETRY_MILLIS = 1_000
 
 /** The delay before reconnect number `attempt` (0-based): doubling, capped, with jitter (50-100 %). */
 export const reconnectDelay = (
@@ -107,6 +115,16 @@ export class Watchers extends Context.Service<Watchers, WatchersShape>()("mail-h
           Effect.catch((error) => Effect.logDebug("lag of a watcher's sync not followed", { error: error.message }))
         )
 
+      /** Waits (bounded) until the job has ended: polled soon after it started, then less often. */
+      const untilEnded = (owner: UserId, jobId: string) =>
+        jobs
+          .get(owner, jobId)
+          .pipe(
+            Effect.repeat({ schedule: endPolls, until: (job) => isTerminal(job.state) }),
+            Effect.timeoutOption(RUNNING_SYNC_WAIT_MILLIS),
+            Effect.asVoid
+          )
+
       const submit = (request: SyncRequest): Effect.Effect<boolean> =>
         Effect.gen(function* () {
           if (!(yield* ownership.holds(request.accountId))) return true // not ours any more: drop it
@@ -118,20 +136,27 @@ export class Watchers extends Context.Service<Watchers, WatchersShape>()("mail-h
             },
             { ownerId: request.owner }
           )
-          if (submitted.created) yield* Effect.forkIn(followLag(request.owner, submitted.jobId, request.heardAt), scope)
-          return submitted.created
+          if (submitted.created) {
+            yield* Effect.forkIn(followLag(request.owner, submitted.jobId, request.heardAt), scope)
+            return true
+          }
+          // the account's sync is queued or running and may have passed the mailbox already: the
+          // changes are asked for again as soon as it ends, not a fixed while later
+          yield* untilEnded(request.owner, submitted.jobId)
+          return false
         }).pipe(
           Effect.catch((error) =>
             Effect.as(
               Effect.logWarning("watcher's sync not queued", { account: request.accountId, error: error.message }),
               false
-            )
+            ).pipe(Effect.delay(FAILED_SUBMIT_RETRY_MILLIS))
           )
         )
 
       const coalescer = yield* makeSyncCoalescer({
         windowMillis: config.coalesceMillis,
-        retryMillis: Math.max(1_000, config.coalesceMillis),
+        // the submit itself waited for the account's running sync to end (or for a while after a failure)
+        retryMillis: 0,
         submit
       })
 

@@ -126,6 +126,25 @@ describe("MimeParser worker pool recovery", () => {
     assert.strictEqual(pool.liveThreads, 0)
   }, 30_000)
 
+  it("keeps its warm threads when idle: a single message after a quiet while does not wait for a thread", async () => {
+    const pool = new WorkerPool(2, defaultMimeLimits, undefined, undefined, 300, 1)
+    try {
+      await pool.parse(sources.slice(0, 20), 4)
+      assert.strictEqual(pool.liveThreads, 2)
+      const stopped = Date.now()
+      while (pool.liveThreads > 1 && Date.now() - stopped < 5_000) await new Promise((r) => setTimeout(r, 50))
+      // the other thread's idle time has passed twice over: the warm one is still there
+      await new Promise((r) => setTimeout(r, 600))
+      assert.strictEqual(pool.liveThreads, 1, "the warm thread stayed")
+      const [single] = await pool.parse(sources.slice(0, 1), 4)
+      assert.isTrue(single?.bodyParsed)
+      assert.strictEqual(pool.liveThreads, 1, "the single message went to the warm thread")
+    } finally {
+      await pool.close()
+    }
+    assert.strictEqual(pool.liveThreads, 0)
+  }, 30_000)
+
   it.effect("the in-process layer gives the same results", () =>
     Effect.gen(function* () {
       const parser = yield* MimeParser

@@ -1,7 +1,7 @@
 /**
  * The pure parts of the change -> sync path: old `mail.sync` payloads still decode, the coalescer
- * makes one request of many changes and asks again for changes a de-duplicated submit did not
- * queue, and the reconnect delay doubles up to its cap with jitter.
+ * makes one request of many changes (the first change of a quiet account at once, the changes
+ * after it at the window's end) and asks again for changes a de-duplicated submit did not queue, and the reconnect delay doubles up to its cap with jitter.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Schedule, Schema } from "effect"
@@ -51,6 +51,33 @@ describe("SyncCoalescer", () => {
         coalescer.offer(owner, account, null, 6)
         yield* until("second request", () => requests.length === 2)
         assert.strictEqual(requests[1]?.mailboxes, null)
+      })
+    )
+  )
+
+  it.live("a change of a quiet account is asked for at once; the changes after it wait for the window", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const requests: Array<SyncRequest> = []
+        const coalescer = yield* makeSyncCoalescer({
+          // far longer than the test: a request made within it was not made at the window's end
+          windowMillis: 60_000,
+          retryMillis: 60_000,
+          submit: (request) => Effect.sync(() => requests.push(request)).pipe(Effect.as(true))
+        })
+        coalescer.offer(owner, account, "INBOX", 1)
+        yield* until("the leading request", () => requests.length === 1)
+        assert.deepStrictEqual(requests[0]?.mailboxes, ["INBOX"])
+        // within the window: held for one trailing request, not asked for one by one
+        coalescer.offer(owner, account, "Work", 2)
+        coalescer.offer(owner, account, "INBOX", 3)
+        yield* Effect.sleep("300 millis")
+        assert.strictEqual(requests.length, 1)
+        // another account is quiet: its change goes at once
+        const other = Schema.decodeUnknownSync(AccountId)(randomUUID())
+        coalescer.offer(owner, other, "INBOX", 4)
+        yield* until("the other account's leading request", () => requests.length === 2)
+        assert.strictEqual(requests[1]?.accountId, other)
       })
     )
   )

@@ -62,34 +62,47 @@ const initialJsGzip = (distDir: string) => {
   return { scripts, raw, gzip }
 }
 
+/** A field of a performance entry as JSON (the page's entries cross to Node as JSON). */
+const entryField = (entry: unknown, key: string): number | string | undefined => {
+  if (typeof entry !== "object" || entry === null || !(key in entry)) return undefined
+  const value: unknown = Reflect.get(entry, key)
+  return typeof value === "number" || typeof value === "string" ? value : undefined
+}
+const entryNumber = (entry: unknown, key: string): number => {
+  const value = entryField(entry, key)
+  return typeof value === "number" ? value : Number.NaN
+}
+
 /**
- * Where a first render's time went, from the page's own performance entries (run in the page):
- * the document, each script and API call as start -> end (ttfb: the server's time plus the
- * network), CSS, and the first paint; ms since navigation start.
+ * Where a first render's time went, from the page's own performance entries: the document, each
+ * script and API call as start -> end (ttfb: the server's time plus the network), CSS, and the
+ * first paint; ms since navigation start.
  */
-const timeline = (): string => {
-  // no inner function literals: tsx names them with a helper the page does not have
-  const ms = Math.round
+const timeline = (entriesJson: string): string => {
+  const entries: unknown = JSON.parse(entriesJson)
+  const ms = (value: number) => Math.round(value)
   const parts: Array<string> = []
-  const [nav] = performance.getEntriesByType("navigation")
-  if (nav instanceof PerformanceNavigationTiming) {
-    parts.push(
-      `html ${ms(nav.requestStart)}->${ms(nav.responseEnd)} (ttfb ${ms(nav.responseStart - nav.requestStart)})`
-    )
-    parts.push(`DOMContentLoaded ${ms(nav.domContentLoadedEventEnd)}`)
+  for (const entry of Array.isArray(entries) ? entries : []) {
+    const type = entryField(entry, "entryType")
+    const name = String(entryField(entry, "name") ?? "")
+    const start = entryNumber(entry, "startTime")
+    const ttfb = entryNumber(entry, "responseStart") - entryNumber(entry, "requestStart")
+    if (type === "navigation") {
+      parts.push(
+        `html ${ms(entryNumber(entry, "requestStart"))}->${ms(entryNumber(entry, "responseEnd"))} (ttfb ${ms(ttfb)})`
+      )
+      parts.push(`DOMContentLoaded ${ms(entryNumber(entry, "domContentLoadedEventEnd"))}`)
+    } else if (type === "resource") {
+      const url = new URL(name)
+      const label = url.pathname.startsWith("/assets/")
+        ? url.pathname.slice(8).replace(/-[\w-]{8}\./, ".")
+        : `${url.pathname.replace("/api/v1", "")}${url.search}`
+      const cached = entryNumber(entry, "transferSize") === 0 ? " cached" : ""
+      parts.push(`${label} ${ms(start)}->${ms(entryNumber(entry, "responseEnd"))} ttfb ${ms(ttfb)}${cached}`)
+    } else if (type === "paint") {
+      parts.push(`${name} ${ms(start)}`)
+    }
   }
-  for (const entry of performance.getEntriesByType("resource")) {
-    if (!(entry instanceof PerformanceResourceTiming)) continue
-    const url = new URL(entry.name)
-    const name = url.pathname.startsWith("/assets/")
-      ? url.pathname.slice(8).replace(/-[\w-]{8}\./, ".")
-      : `${url.pathname.replace("/api/v1", "")}${url.search === "" ? "" : "?"}`
-    const ttfb = entry.responseStart > 0 ? ` ttfb ${ms(entry.responseStart - entry.requestStart)}` : ""
-    parts.push(
-      `${name} ${ms(entry.startTime)}->${ms(entry.responseEnd)}${ttfb}${entry.transferSize === 0 ? " cached" : ""}`
-    )
-  }
-  for (const paint of performance.getEntriesByType("paint")) parts.push(`${paint.name} ${ms(paint.startTime)}`)
   return parts.join("; ")
 }
 
@@ -201,7 +214,10 @@ const main = async () => {
     inbox.push(await page.evaluate(() => performance.now()))
     const cpu1 = await pageCpu()
     inboxCpu.push({ task: cpu1.task - cpu0.task, script: cpu1.script - cpu0.script })
-    if (i === 0 || i === runs - 1) inboxParts.push(`${i === 0 ? "cold" : "warm"}: ${await page.evaluate(timeline)}`)
+    if (i === 0 || i === runs - 1)
+      inboxParts.push(
+        `${i === 0 ? "cold" : "warm"}: ${timeline(await page.evaluate(() => JSON.stringify(performance.getEntries())))}`
+      )
     inboxRows.push(await page.locator("[role=option][data-email-id]").count())
     inboxApi.push((await rawFetch("/api/v1/emails?sort=score&limit=100")).ms)
     if (i === 0) page.off("response", onResponse)

@@ -20,7 +20,7 @@
  * TaskDuration, ScriptDuration) and the API process's CPU (/proc/<pid>/stat), since the machine is
  * shared and wall time alone says little.
  */
-import { readFileSync } from "node:fs"
+import { readFileSync, rmSync } from "node:fs"
 import { join } from "node:path"
 import { gzipSync } from "node:zlib"
 import { chromium } from "playwright-core"
@@ -109,6 +109,7 @@ const timeline = (entriesJson: string): string => {
 const main = async () => {
   log("building the web app")
   const distDir = buildWeb()
+  cleanup(() => rmSync(distDir, { recursive: true, force: true }))
   const js = initialJsGzip(distDir)
   const env = await makeDrillEnv("webapp_bench", cleanup, { extraEnv: { WEB_DIST_DIR: distDir, LOG_LEVEL: "Warn" } })
   const { program: api, base } = await startApi(env.env)

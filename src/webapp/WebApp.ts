@@ -142,6 +142,21 @@ const notBuilt = (distDir: string) =>
     { status: 503, headers: { "cache-control": "no-store" } }
   )
 
+/**
+ * The first screen's API calls, announced with the HTML (`Link: rel=preload`) so the browser starts
+ * them while it parses the page and evaluates the scripts, instead of after (~100-300 ms later):
+ * the session check on every page, and on the inbox with no filters (`/`) the first page of mail
+ * when the request carries a session cookie. The URLs are exactly what the web app asks for
+ * (web/src/main.tsx: `client.auth.me()` and the inbox's first `client.emails.list`), so its fetch
+ * takes the preloaded answer; test/web/app.test.ts checks that each is requested once.
+ */
+const sessionPreload = "</api/v1/auth/me>; rel=preload; as=fetch; crossorigin"
+const inboxPreload = "</api/v1/emails?sort=score&limit=100>; rel=preload; as=fetch; crossorigin"
+const hasSessionCookie = (cookie: string | undefined): boolean => /(?:^|;\s*)(?:__Host-)?mh_session=/.test(cookie ?? "")
+
+const preloadsFor = (url: string, cookie: string | undefined): string =>
+  url === "/" && hasSessionCookie(cookie) ? `${sessionPreload}, ${inboxPreload}` : sessionPreload
+
 const indexModified = (distDir: string): number | undefined =>
   statSync(join(distDir, "index.html"), { throwIfNoEntry: false })?.mtimeMs
 
@@ -183,7 +198,10 @@ export const WebAppLive = Layer.effectDiscard(
       if (looksLikeFile(path) && path !== "/index.html") return HttpServerResponse.empty({ status: 404 })
       const index = build.get("/index.html")
       if (index === undefined) return notBuilt(distDir)
-      return respond(index, request, { "content-security-policy": contentSecurityPolicy })
+      return respond(index, request, {
+        "content-security-policy": contentSecurityPolicy,
+        link: preloadsFor(request.url, request.headers.cookie)
+      })
     })
     yield* router.add("GET", "/", handler)
     yield* router.add("GET", "/*", handler)

@@ -1,7 +1,7 @@
 import { createServer, type Server } from "node:http"
 import type { AddressInfo } from "node:net"
 import { ImapFlow } from "imapflow"
-import type { Page } from "playwright-core"
+import type { Page, Request } from "playwright-core"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { psql, waitUntil } from "../../scripts/drills/support.ts"
 import { type DovecotServer, startDovecot } from "../harness/dovecot.ts"
@@ -171,8 +171,25 @@ describe("mail pages in Chromium", () => {
     page.on("console", (message) => {
       if (message.text().includes("Content Security Policy")) refusedByCsp.push(message.text())
     })
-    await page.goto(`${world.base}/`)
+    // the HTML announces the first screen's calls (Link: rel=preload, src/webapp), and the app asks for
+    // exactly the preloaded URLs, so it takes the preloaded answers (a refresh while a sync runs asks
+    // the same URL again)
+    const firstCalls: Array<string> = []
+    const record = (request: Request) => {
+      const url = new URL(request.url())
+      if (url.pathname.startsWith("/api/v1/")) firstCalls.push(`${request.method()} ${url.pathname}${url.search}`)
+    }
+    page.on("request", record)
+    const html = await page.goto(`${world.base}/`)
     await page.getByRole("heading", { name: "Inbox" }).waitFor()
+    await page.getByText("No messages here").or(page.locator("[role=option][data-email-id]").first()).waitFor()
+    page.off("request", record)
+    const firstPage = "/api/v1/emails?sort=score&limit=100"
+    expect(html?.headers().link ?? "").toContain(`<${firstPage}>; rel=preload; as=fetch`)
+    expect(html?.headers().link ?? "").toContain("</api/v1/auth/me>; rel=preload; as=fetch")
+    const listCalls = firstCalls.filter((call) => call.startsWith("GET /api/v1/emails"))
+    expect(listCalls.length, firstCalls.join(", ")).toBeGreaterThan(0)
+    expect(new Set(listCalls), firstCalls.join(", ")).toEqual(new Set([`GET ${firstPage}`]))
     // a marker that a reload would lose: the rows must arrive without one
     await page.evaluate(() => {
       Object.assign(globalThis, { __sameDocument: true })

@@ -1,4 +1,5 @@
 import { type ComponentType, type JSX, use, useEffect } from "react"
+import { whenCallsSettle } from "./api/client.ts"
 
 /**
  * A page kept in its own chunk that does not suspend once its chunk is loaded.
@@ -21,7 +22,16 @@ export interface LazyPage {
 const pages: Array<LazyPage> = []
 let preloadScheduled = false
 
-/** Loads every page chunk when the browser is idle; called once, after the first page is on screen. */
+const whenIdle = (callback: () => void): void => {
+  if (typeof window.requestIdleCallback === "function") window.requestIdleCallback(callback, { timeout: 2000 })
+  else window.setTimeout(callback, 200)
+}
+
+/**
+ * Loads every page chunk when the browser is idle; called once, after the first page is on screen.
+ * The page is idle while it waits for its data, so the chunks wait for its calls to answer too:
+ * their evaluation would otherwise delay the first rows (bench/webapp.ts).
+ */
 const preloadEveryPageWhenIdle = (): void => {
   if (preloadScheduled) return
   preloadScheduled = true
@@ -31,8 +41,7 @@ const preloadEveryPageWhenIdle = (): void => {
       page.preload().catch(() => undefined)
     }
   }
-  if (typeof window.requestIdleCallback === "function") window.requestIdleCallback(preloadAll, { timeout: 2000 })
-  else window.setTimeout(preloadAll, 200)
+  whenIdle(() => whenCallsSettle(() => whenIdle(preloadAll)))
 }
 
 export const lazyPage = (load: () => Promise<ComponentType>): LazyPage => {

@@ -1,5 +1,5 @@
 import { Cause, Effect, Exit, Option, Predicate } from "effect"
-import { FetchHttpClient } from "effect/http"
+import { FetchHttpClient, HttpClient } from "effect/http"
 import { HttpApiClient } from "effect/http-api"
 import { Api } from "./contract.ts"
 
@@ -8,12 +8,96 @@ import { Api } from "./contract.ts"
  * server fails the web build. Credentials: the session cookie (same-origin fetch sends it); the API's
  * CSRF rule wants an `Origin` header on unsafe requests with a cookie, which browsers add to every
  * same-origin POST/PATCH/DELETE made by fetch, so nothing is added here.
+ *
+ * Built group by group, when a call first reaches the group: building the whole API's client
+ * compiles every endpoint's schemas (~150 endpoints), which cost the first inbox render more than a
+ * third of its main-thread time before its first request could start (bench/webapp.ts); the inbox
+ * needs four groups.
  */
-const makeClient = HttpApiClient.make(Api, { baseUrl: window.location.origin })
+const httpClient = Effect.runSync(
+  Effect.gen(function* () {
+    return yield* HttpClient.HttpClient
+  }).pipe(Effect.provide(FetchHttpClient.layer))
+)
 
-export type ApiClient = Effect.Success<typeof makeClient>
+/** A value built on its first use. */
+const once = <A>(build: () => A): (() => A) => {
+  let built: { readonly value: A } | undefined
+  return () => {
+    if (built === undefined) built = { value: build() }
+    return built.value
+  }
+}
 
-const clientPromise: Promise<ApiClient> = Effect.runPromise(makeClient.pipe(Effect.provide(FetchHttpClient.layer)))
+const baseUrl = window.location.origin
+const groups = {
+  health: once(() => Effect.runSync(HttpApiClient.group(Api, { group: "health", httpClient, baseUrl }))),
+  jobs: once(() => Effect.runSync(HttpApiClient.group(Api, { group: "jobs", httpClient, baseUrl }))),
+  debug: once(() => Effect.runSync(HttpApiClient.group(Api, { group: "debug", httpClient, baseUrl }))),
+  auth: once(() => Effect.runSync(HttpApiClient.group(Api, { group: "auth", httpClient, baseUrl }))),
+  admin: once(() => Effect.runSync(HttpApiClient.group(Api, { group: "admin", httpClient, baseUrl }))),
+  emails: once(() => Effect.runSync(HttpApiClient.group(Api, { group: "emails", httpClient, baseUrl }))),
+  search: once(() => Effect.runSync(HttpApiClient.group(Api, { group: "search", httpClient, baseUrl }))),
+  analysis: once(() => Effect.runSync(HttpApiClient.group(Api, { group: "analysis", httpClient, baseUrl }))),
+  queues: once(() => Effect.runSync(HttpApiClient.group(Api, { group: "queues", httpClient, baseUrl }))),
+  accounts: once(() => Effect.runSync(HttpApiClient.group(Api, { group: "accounts", httpClient, baseUrl }))),
+  oauth: once(() => Effect.runSync(HttpApiClient.group(Api, { group: "oauth", httpClient, baseUrl }))),
+  rules: once(() => Effect.runSync(HttpApiClient.group(Api, { group: "rules", httpClient, baseUrl }))),
+  import: once(() => Effect.runSync(HttpApiClient.group(Api, { group: "import", httpClient, baseUrl }))),
+  events: once(() => Effect.runSync(HttpApiClient.group(Api, { group: "events", httpClient, baseUrl }))),
+  webhooks: once(() => Effect.runSync(HttpApiClient.group(Api, { group: "webhooks", httpClient, baseUrl })))
+}
+
+/** The whole API's client; each group is built when first read. */
+const client = {
+  get health() {
+    return groups.health()
+  },
+  get jobs() {
+    return groups.jobs()
+  },
+  get debug() {
+    return groups.debug()
+  },
+  get auth() {
+    return groups.auth()
+  },
+  get admin() {
+    return groups.admin()
+  },
+  get emails() {
+    return groups.emails()
+  },
+  get search() {
+    return groups.search()
+  },
+  get analysis() {
+    return groups.analysis()
+  },
+  get queues() {
+    return groups.queues()
+  },
+  get accounts() {
+    return groups.accounts()
+  },
+  get oauth() {
+    return groups.oauth()
+  },
+  get rules() {
+    return groups.rules()
+  },
+  get import() {
+    return groups.import()
+  },
+  get events() {
+    return groups.events()
+  },
+  get webhooks() {
+    return groups.webhooks()
+  }
+}
+
+export type ApiClient = typeof client
 
 /** What a failed call shows: the server's own message when it sent one. */
 export interface ApiFailure {
@@ -71,6 +155,18 @@ export type ApiResult<A> =
   | { readonly ok: true; readonly value: A }
   | { readonly ok: false; readonly failure: ApiFailure }
 
+let callsInFlight = 0
+const settledListeners: Array<() => void> = []
+
+/**
+ * Runs `callback` once no call is in flight (at once when none is): work that may wait, such as
+ * loading other pages' chunks, then does not compete with the first screen's answers.
+ */
+export const whenCallsSettle = (callback: () => void): void => {
+  if (callsInFlight === 0) callback()
+  else settledListeners.push(callback)
+}
+
 /**
  * Runs one call. Typed failures come back as `{ ok: false }` with the server's message; an aborted
  * call (the page went away) also resolves, as `Interrupted`, so no promise is left rejecting.
@@ -79,8 +175,14 @@ export const callApi = async <A, E>(
   call: (client: ApiClient) => Effect.Effect<A, E>,
   signal?: AbortSignal
 ): Promise<ApiResult<A>> => {
-  const client = await clientPromise
-  const exit = await Effect.runPromiseExit(call(client), signal === undefined ? undefined : { signal })
+  callsInFlight += 1
+  const exit = await Effect.runPromiseExit(
+    Effect.suspend(() => call(client)),
+    signal === undefined ? undefined : { signal }
+  ).finally(() => {
+    callsInFlight -= 1
+    if (callsInFlight === 0) for (const listener of settledListeners.splice(0)) listener()
+  })
   if (Exit.isSuccess(exit)) return { ok: true, value: exit.value }
   const failure = Cause.findErrorOption(exit.cause)
   const described = Option.isSome(failure)

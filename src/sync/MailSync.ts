@@ -24,17 +24,18 @@
  * the session leaves its message on the account (a transient one on the last attempt). A status
  * that cannot be saved is logged with the database's reason.
  */
-import { Context, Effect, Layer, Metric, Option, Stream } from "effect"
+import { Context, Effect, Layer, Metric, Option, Schedule, Stream } from "effect"
 import type { SqlError } from "effect/sql"
 import { AccountSchedules } from "../accounts/AccountSchedules.ts"
 import { type AccountRecord, AccountStore } from "../accounts/AccountStore.ts"
 import { ImapAccess } from "../accounts/ImapAccess.ts"
 import type { AccountId, AccountStatus } from "../contract/accounts/Account.ts"
+import type { EmailId } from "../contract/emails/EmailId.ts"
 import { AccountChanged, MailStored } from "../contract/events/UserEvent.ts"
 import { EventBus } from "../events/EventBus.ts"
 import type { ProgressUpdate, SoftTimeLimit } from "../jobs/CurrentJob.ts"
 import { type JobError, PermanentJobError, TransientJobError } from "../contract/jobs/JobKind.ts"
-import { MailFollowUps } from "../pipeline/MailFollowUps.ts"
+import { type FirstPageFollowUp, MailFollowUps } from "../pipeline/MailFollowUps.ts"
 import { logDatabaseError } from "../platform/Database.ts"
 import { syncErrors, syncMessages } from "../platform/Metrics.ts"
 import type { UserId } from "../contract/users/UserId.ts"
@@ -133,6 +134,13 @@ export const planBatches = (
 
 /** Most messages of the first batch of a newest-first pass: the first screen, stored (and queued for analysis) first. */
 export const FIRST_PAGE = 200
+
+/**
+ * Longest a sync that ended before its first page was analysed waits for that analysis before it
+ * queues the rest's follow-ups (a small mailbox; the wait keeps the first page first, and the rest's
+ * analysis from analysing the same messages beside it). Past it, the rest is queued anyway.
+ */
+const FIRST_PAGE_WAIT = "30 seconds"
 
 /** While a sync stores mail, its follow-up jobs are queued again at most this often. */
 const FOLLOW_UP_INTERVAL_MILLIS = 1_000
@@ -289,8 +297,11 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
         report: (phase: string, done: number, total: number | null) => Effect.Effect<void>,
         /** The soft time limit passed: stop before the next fetch. */
         stopRequested: Effect.Effect<boolean>,
-        /** After each stored batch with new messages (queues their follow-up jobs). */
-        onStored: Effect.Effect<void>
+        /**
+         * After each stored batch with new messages (queues their follow-up jobs); `firstPage`: the
+         * batch is the newest messages of a mailbox that had none stored (the first screen).
+         */
+        onStored: (insertedIds: ReadonlyArray<EmailId>, firstPage: boolean) => Effect.Effect<void>
       ) =>
         // true: the mailbox pass is complete; false: stopped at the soft time limit, not finished
         Effect.gen(function* () {
@@ -382,6 +393,8 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
 
           // new messages, newest first (migration 0060): the first screen is stored before the rest
           if (yield* stopRequested) return false
+          // nothing stored yet: the first stored batch is the mailbox's first page
+          let firstPage = lastUid === 0 && filled === null
           let stopped = false
           let done = 0
           let total: number | null = null
@@ -434,7 +447,8 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
                   stats.messagesWithWarnings += stored.withWarnings
                   yield* Metric.update(syncMessages, stored.inserted)
                   yield* report("messages", done, total)
-                  if (stored.inserted > 0) yield* onStored
+                  if (stored.inserted > 0) yield* onStored(stored.insertedIds, firstPage)
+                  firstPage = false
                   // committed: the owner hears of each new message (a publish never fails the sync)
                   const occurredAt = new Date()
                   yield* Effect.forEach(
@@ -789,11 +803,31 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
           // Later batches queue them again (at most once a second): a follow-up job that caught up
           // with the sync and ended is started again, so the pipeline runs beside the sync
           let followUpsQueuedAt: number | null = null
-          const queueFollowUpsWhileSyncing = Effect.suspend(() => {
-            const now = Date.now()
-            if (followUpsQueuedAt !== null && now - followUpsQueuedAt < FOLLOW_UP_INTERVAL_MILLIS) return Effect.void
-            followUpsQueuedAt = now
-            return announceStored(owner, accountId, stats)
+          // the first page of the run's first new mailbox (INBOX of a new account): analysed by a job
+          // of its own, and nothing else of this sync's follow-up work is queued until it ended
+          let firstPage: FirstPageFollowUp | null = null
+          const queueFollowUpsWhileSyncing = (insertedIds: ReadonlyArray<EmailId>, isFirstPage: boolean) =>
+            Effect.gen(function* () {
+              if (isFirstPage && firstPage === null) {
+                firstPage = yield* followUps.firstPageStored({ owner, accountId, emailIds: insertedIds })
+                return
+              }
+              const now = Date.now()
+              if (followUpsQueuedAt !== null && now - followUpsQueuedAt < FOLLOW_UP_INTERVAL_MILLIS) return
+              if (firstPage !== null && (yield* firstPage.analysing)) return
+              followUpsQueuedAt = now
+              yield* announceStored(owner, accountId, stats)
+            })
+          /** At the end of the run: the rest's follow-ups, after the first page's analysis (bounded wait). */
+          const announceAfterFirstPage = Effect.gen(function* () {
+            const page = firstPage
+            if (page !== null) {
+              yield* page.analysing.pipe(
+                Effect.repeat({ while: (analysing) => analysing, schedule: Schedule.spaced("100 millis") }),
+                Effect.timeoutOption(FIRST_PAGE_WAIT)
+              )
+            }
+            yield* announceStored(owner, accountId, stats)
           })
           // where the soft time limit stopped the sync (the mailbox left unfinished), if it did
           const stoppedAt = yield* Effect.gen(function* () {
@@ -860,7 +894,7 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
           }).pipe(Effect.scoped, Effect.catch(classify(owner, account, attempt)))
           if (stoppedAt !== null && attempt.softTimeLimit !== undefined) {
             // the session is closed (logged out); what was stored is kept, the account stays as it is
-            yield* announceStored(owner, account.id, stats)
+            yield* announceAfterFirstPage
             const message = `stopped at the soft time limit in ${stoppedAt} after storing ${stats.newMessages} new messages; the next attempt continues from the checkpoint`
             yield* attempt.progress({ phase: "stopped", done: stats.newMessages, total: null, message })
             yield* Effect.logInfo("sync stopped at the soft time limit", {
@@ -898,7 +932,7 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
               )
             )
           }
-          yield* announceStored(owner, account.id, stats)
+          yield* announceAfterFirstPage
           yield* attempt.progress({
             phase: "done",
             done: stats.newMessages,

@@ -11,7 +11,8 @@
  *   4. new messages (UID > checkpoint), newest first: the newest 200 (sizes by UIDNEXT) stored
  *      first, then the rest in descending batches bounded by count and bytes, fetched -> parsed on
  *      the worker threads -> stored, pipelined; each stored batch is one transaction that moves the
- *      checkpoint (migration 0060); the first stored batch queues analysis and indexing;
+ *      checkpoint (migration 0060); the first stored batch queues analysis and indexing (a new
+ *      mailbox's first page: its own analysis job first, the rest's follow-ups once it ended);
  *   5. UIDNEXT / HIGHESTMODSEQ / counts stored only once the mailbox pass is complete.
  * A mailbox never sits in memory whole: at most a few batches are in flight.
  *
@@ -798,14 +799,25 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
             messagesWithWarnings: 0
           }
           const stopRequested = attempt.softTimeLimit?.passed ?? notStopped
-          // the first stored batch (the newest messages) queues analysis, embedding and the full-text
-          // index at once: the first screen is processed while the rest is fetched, not after it.
-          // Later batches queue them again (at most once a second): a follow-up job that caught up
-          // with the sync and ended is started again, so the pipeline runs beside the sync
+          // The first page of the run's first new mailbox (INBOX of a new account): analysed by an
+          // interactive job of its own, queued right after its commit; nothing else of this sync's
+          // follow-up work (search index, embeddings, the rest's analysis) competes with it, the
+          // sync queues it once that job ended. Otherwise the first stored batch queues the
+          // follow-ups at once, so the pipeline runs beside the sync. Later batches queue them again
+          // (at most once a second): a follow-up job that caught up with the sync and ended is
+          // started again.
           let followUpsQueuedAt: number | null = null
-          // the first page of the run's first new mailbox (INBOX of a new account): analysed by a job
-          // of its own, and nothing else of this sync's follow-up work is queued until it ended
           let firstPage: FirstPageFollowUp | null = null
+          let firstPageAnalysed = false
+          const firstPageAnalysing = Effect.suspend(() =>
+            firstPage === null || firstPageAnalysed
+              ? Effect.succeed(false)
+              : Effect.tap(firstPage.analysing, (analysing) =>
+                  Effect.sync(() => {
+                    firstPageAnalysed = !analysing
+                  })
+                )
+          )
           const queueFollowUpsWhileSyncing = (insertedIds: ReadonlyArray<EmailId>, isFirstPage: boolean) =>
             Effect.gen(function* () {
               if (isFirstPage && firstPage === null) {
@@ -814,15 +826,14 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
               }
               const now = Date.now()
               if (followUpsQueuedAt !== null && now - followUpsQueuedAt < FOLLOW_UP_INTERVAL_MILLIS) return
-              if (firstPage !== null && (yield* firstPage.analysing)) return
+              if (yield* firstPageAnalysing) return
               followUpsQueuedAt = now
               yield* announceStored(owner, accountId, stats)
             })
           /** At the end of the run: the rest's follow-ups, after the first page's analysis (bounded wait). */
           const announceAfterFirstPage = Effect.gen(function* () {
-            const page = firstPage
-            if (page !== null) {
-              yield* page.analysing.pipe(
+            if (firstPage !== null) {
+              yield* firstPageAnalysing.pipe(
                 Effect.repeat({ while: (analysing) => analysing, schedule: Schedule.spaced("100 millis") }),
                 Effect.timeoutOption(FIRST_PAGE_WAIT)
               )

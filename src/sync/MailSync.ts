@@ -139,7 +139,8 @@ export const FIRST_PAGE = 200
 /**
  * Longest a sync that ended before its first page was analysed waits for that analysis before it
  * queues the rest's follow-ups (a small mailbox; the wait keeps the first page first, and the rest's
- * analysis from analysing the same messages beside it). Past it, the rest is queued anyway.
+ * analysis from analysing the same messages beside it). Past it, the rest is queued anyway; a sync
+ * stopped at its soft time limit does not wait.
  */
 const FIRST_PAGE_WAIT = "30 seconds"
 
@@ -904,8 +905,9 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
             return null
           }).pipe(Effect.scoped, Effect.catch(classify(owner, account, attempt)))
           if (stoppedAt !== null && attempt.softTimeLimit !== undefined) {
-            // the session is closed (logged out); what was stored is kept, the account stays as it is
-            yield* announceAfterFirstPage
+            // the session is closed (logged out); what was stored is kept, the account stays as it is;
+            // past its time budget the sync does not wait for the first page's analysis
+            yield* announceStored(owner, account.id, stats)
             const message = `stopped at the soft time limit in ${stoppedAt} after storing ${stats.newMessages} new messages; the next attempt continues from the checkpoint`
             yield* attempt.progress({ phase: "stopped", done: stats.newMessages, total: null, message })
             yield* Effect.logInfo("sync stopped at the soft time limit", {

@@ -821,7 +821,9 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
           )
           const queueFollowUpsWhileSyncing = (insertedIds: ReadonlyArray<EmailId>, isFirstPage: boolean) =>
             Effect.gen(function* () {
-              if (isFirstPage && firstPage === null) {
+              // only the run's first new mail (a mailbox that comes fresh after others stored mail is not
+              // what the user looks at first: e.g. a new folder in an account's later sync)
+              if (isFirstPage && firstPage === null && stats.newMessages === insertedIds.length) {
                 firstPage = yield* followUps.firstPageStored({ owner, accountId, emailIds: insertedIds })
                 return
               }

@@ -4,7 +4,11 @@
  * threads -> store in PostgreSQL), against the raw
  * pipeline (imapflow fetch + mailparser simpleParser, no storage) on the same machine, same run.
  *
- *   npx tsx bench/sync.ts [sizes=10000,50000] [parser threads=availableParallelism]
+ *   npx tsx bench/sync.ts [sizes=10000,50000] [parser threads=availableParallelism] [--first-page]
+ *
+ * `--first-page`: per size, only the time to the first page (stored, analysed) and where it went (the
+ * sync's start, the first batch, each `mail.analyze` job's submit, start and end, the first page's
+ * last analysis), then the next size: no raw pipeline (the warm-up fetch stays), no wait for the rest.
  *
  * Per size: the time to the first page (the newest 200 messages of INBOX) stored and analysed, each
  * stage's finish time (stored, searchable, analysed, embedded, rules applied) and "fully processed",
@@ -36,10 +40,13 @@ import { memoryBreakdown, memoryOf, pidByCommandLine, processCpu, processTreeCpu
 import { benchEnvironment, rate } from "./support/environment.ts"
 import { fetchAllRaw, messageRateLine, openRawInbox, seedInbox } from "./support/mailbox.ts"
 
-const sizes = (process.argv[2] ?? "10000,50000").split(",").map(Number)
+const positional = process.argv.slice(2).filter((arg) => !arg.startsWith("--"))
+/** Only the first page of each size (see the header). */
+const firstPageOnly = process.argv.includes("--first-page")
+const sizes = (positional[0] ?? "10000,50000").split(",").map(Number)
 /** The first screen: the newest messages of INBOX the sync stores (and queues for analysis) first. */
 const FIRST_PAGE = 200
-const threads = Number(process.argv[3] ?? os.availableParallelism())
+const threads = Number(positional[1] ?? os.availableParallelism())
 /** New messages for the incremental sync after the initial one. */
 const INCREMENTAL = 250
 const userFor = (size: number) => `bench${size}`
@@ -108,11 +115,11 @@ const startWorker = async (env: Record<string, string>): Promise<ChildProcess> =
   return child
 }
 
-/** Graceful stop (SIGTERM), SIGKILL after 30 s. */
+/** Graceful stop (SIGTERM), SIGKILL after 30 s (at once with `--first-page`: the sync is still running). */
 const stopWorker = (child: ChildProcess): Promise<void> =>
   new Promise((resolve) => {
     if (child.exitCode !== null || child.signalCode !== null) return resolve()
-    const timer = setTimeout(() => child.kill("SIGKILL"), 30_000)
+    const timer = setTimeout(() => child.kill("SIGKILL"), firstPageOnly ? 0 : 30_000)
     child.once("exit", () => {
       clearTimeout(timer)
       resolve()
@@ -161,7 +168,12 @@ const main = Effect.gen(function* () {
   const results: Array<SizeResult> = []
   for (const count of sizes) {
     console.log(`\n==== ${count} messages (load average ${loadAverage()})`)
-    results.push(yield* runSize(count, bench, server, dovecotCpuNow).pipe(Effect.provide(platform)))
+    const result = yield* runSize(count, bench, server, dovecotCpuNow).pipe(Effect.provide(platform))
+    if (result !== null) results.push(result)
+  }
+  if (firstPageOnly) {
+    console.log(`load average at end: ${loadAverage()}`)
+    return
   }
   console.log("\n==== summary")
   for (const r of results) {
@@ -202,6 +214,7 @@ const runSize = (
           if (message.source !== undefined) n++
         }
         line("(warm-up: Dovecot indexes the Maildir)", n, performance.now() - start)
+        if (firstPageOnly) return { parsed: 0, ms: 0, cpuMs: 0, dovecotMs: 0 }
         start = performance.now()
         const cpuStart = process.cpuUsage()
         const dovecotStart = dovecotCpuNow()
@@ -222,10 +235,11 @@ const runSize = (
         await close()
       }
     })
-    line("raw: imapflow fetch + simpleParser (1 core, no storage)", raw.parsed, raw.ms)
-    console.log(
-      `  CPU per message: ${(raw.cpuMs / raw.parsed).toFixed(2)} ms in this process (about ${Math.round((1000 * raw.parsed) / raw.cpuMs)} msg/s on one idle core), Dovecot ${(raw.dovecotMs / raw.parsed).toFixed(2)} ms`
-    )
+    if (!firstPageOnly) line("raw: imapflow fetch + simpleParser (1 core, no storage)", raw.parsed, raw.ms)
+    if (!firstPageOnly)
+      console.log(
+        `  CPU per message: ${(raw.cpuMs / raw.parsed).toFixed(2)} ms in this process (about ${Math.round((1000 * raw.parsed) / raw.cpuMs)} msg/s on one idle core), Dovecot ${(raw.dovecotMs / raw.parsed).toFixed(2)} ms`
+      )
 
     // ---- the real worker
     const owner = UserId.make(crypto.randomUUID())
@@ -271,7 +285,11 @@ const runSize = (
     const threadsBefore = threadCpu(pid)
     const pgCpuBefore = backendCpu(bench.psql, database)
     const dovecotCpuBefore = dovecotCpuNow()
+    // the database's clock at the submit, for the first page's breakdown (timestamps of rows and jobs)
+    const beforeClock = performance.now()
+    const databaseStart = Number(bench.psql("SELECT round(extract(epoch FROM clock_timestamp()) * 1000)"))
     const started = performance.now()
+    const clockSkew = (started - beforeClock) / 2
     const since = () => performance.now() - started
     const submitted = yield* jobs.submit(MailSyncJob, { accountId: account.id }, { ownerId: owner })
     let peakSampled = idle.current
@@ -297,6 +315,12 @@ const runSize = (
     for (;;) {
       yield* Effect.sleep(firstAnalysed === null ? "20 millis" : "100 millis")
       watchFirstPage()
+      if (firstPageOnly && firstAnalysed !== null && firstStored !== null) {
+        line(`first page (newest ${firstPage}): stored and listed`, firstPage, firstStored)
+        line(`first page (newest ${firstPage}): analysed`, firstPage, firstAnalysed)
+        firstPageBreakdown(bench.psql, { owner, accountId: account.id, count, firstPage, databaseStart, clockSkew })
+        return null
+      }
       const now = memoryOf(pid).current
       peakSampled = Math.max(peakSampled, now)
       if (process.env["BENCH_RSS_TIMELINE"] !== undefined) {
@@ -452,6 +476,52 @@ const runSize = (
       } satisfies SizeResult
     }
   }).pipe(Effect.scoped)
+
+/**
+ * Where the time to the first page went, on the database's clock (ms after the submit): the sync's
+ * start, the first page's rows (their transaction's start), each analysis job (its payload: the
+ * first page's ids or all pending; submitted, started, finished), the first and last analysis of
+ * the first page and the first analysis of an older message.
+ */
+const firstPageBreakdown = (
+  psql: (query: string) => string,
+  run: {
+    readonly owner: string
+    readonly accountId: string
+    readonly count: number
+    readonly firstPage: number
+    readonly databaseStart: number
+    readonly clockSkew: number
+  }
+) => {
+  const at = (column: string) =>
+    `round(extract(epoch FROM ${column}) * 1000 - ${run.databaseStart} - ${run.clockSkew.toFixed(0)})`
+  const newest = `e.uid > ${run.count - run.firstPage}`
+  const inbox = `FROM emails e JOIN mailboxes m ON m.id = e.mailbox_id AND m.path = 'INBOX'`
+  const analysedInbox = `${inbox} JOIN email_analysis a ON a.email_id = e.id WHERE e.account_id = '${run.accountId}'`
+  const rows = psql(`
+    SELECT 'sync started', ${at("min(started_at)")} FROM jobs WHERE user_id = '${run.owner}' AND kind = 'mail.sync'
+    UNION ALL SELECT 'first page rows written (transaction start)', ${at("max(e.created_at)")}
+      ${inbox} WHERE e.account_id = '${run.accountId}' AND ${newest}
+    UNION ALL SELECT 'first page: first analysis written', ${at("min(a.analysed_at)")} ${analysedInbox} AND ${newest}
+    UNION ALL SELECT 'first page: last analysis written', ${at("max(a.analysed_at)")} ${analysedInbox} AND ${newest}
+    UNION ALL SELECT 'older mail: first analysis written', ${at("min(a.analysed_at)")} ${analysedInbox} AND NOT ${newest}`)
+  const jobs = psql(`
+    SELECT kind || ' (' || CASE WHEN payload ? 'emailIds' THEN jsonb_array_length(payload->'emailIds') || ' ids' ELSE 'all pending' END || ')',
+      ${at("created_at")}, coalesce(${at("started_at")}::text, '-'), coalesce(${at("finished_at")}::text, '-')
+    FROM jobs WHERE user_id = '${run.owner}' AND kind IN ('mail.analyze', 'mail.embed', 'search.index')
+    ORDER BY created_at LIMIT 12`)
+  console.log("  where the time went (ms after the submit, database clock):")
+  for (const row of rows.split("\n")) {
+    const [what, ms] = row.split("|")
+    console.log(`    ${(what ?? "").padEnd(48)} ${ms === "" ? "-" : ms}`)
+  }
+  console.log(`    ${"job (payload)".padEnd(48)} submitted / started / finished`)
+  for (const row of jobs.split("\n").filter((line) => line !== "")) {
+    const [what, created, startedAt, finished] = row.split("|")
+    console.log(`    ${(what ?? "").padEnd(48)} ${created} / ${startedAt} / ${finished}`)
+  }
+}
 
 const startDovecotEffect = (users: Parameters<typeof startDovecot>[0]) => Effect.promise(() => startDovecot(users))
 

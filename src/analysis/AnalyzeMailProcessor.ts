@@ -1,4 +1,5 @@
 import { Effect, Metric } from "effect"
+import type { SqlError } from "effect/sql"
 import { currentOwner } from "../jobs/CurrentJob.ts"
 import { AnalyzeMailJob, type AnalyzeMailPayload } from "../contract/jobs/AnalyzeMailJob.ts"
 import { analysisMessages } from "../platform/Metrics.ts"
@@ -18,7 +19,7 @@ import { TokenUsageRecorder } from "./providers/TokenUsage.ts"
 import { budgetGate, TokenBudget, tokenUsageRecorderFor } from "./TokenBudget.ts"
 import { isConfigurationError, providerRejected, providerUnavailable } from "./providerFailures.ts"
 import { PersonalModelStore } from "./personal/PersonalModelStore.ts"
-import { score } from "./personal/scoring.ts"
+import { type PersonalModels, score } from "./personal/scoring.ts"
 
 const countOutcomes = (provider: string, saved: { readonly analysed: number; readonly failed: number }) =>
   Effect.all([
@@ -27,6 +28,9 @@ const countOutcomes = (provider: string, saved: { readonly analysed: number; rea
   ])
 
 const OFFLINE = "offline"
+
+/** A job reads the owner's personal models again once its copy is this old. */
+const PERSONAL_MODELS_MAX_AGE_MILLIS = 60_000
 
 type Step = AnalysisOutcome | { readonly _tag: "stop"; readonly id: string; readonly error: AnalysisProviderError }
 
@@ -43,12 +47,17 @@ export const AnalyzeMailProcessor = makeProcessor(
     const followUps = yield* MailFollowUps
     const personalModels = yield* PersonalModelStore
 
-    /** Blends the batch's results with the owner's latest personal models (read per batch: a training may land meanwhile). */
-    const blendBatch = (owner: UserId, batch: ReadonlyArray<PendingAnalysis>, steps: ReadonlyArray<Step>) =>
+    /** Blends the batch's results with the owner's latest personal models (`models`: read once per job, see below). */
+    const blendBatch = (
+      owner: UserId,
+      batch: ReadonlyArray<PendingAnalysis>,
+      steps: ReadonlyArray<Step>,
+      latestModels: Effect.Effect<PersonalModels, SqlError.SqlError>
+    ) =>
       Effect.gen(function* () {
         const analysed = steps.flatMap((step) => (step._tag === "analysed" ? [step] : []))
         if (analysed.length === 0) return steps
-        const models = yield* personalModels.latest(owner)
+        const models = yield* latestModels
         if (models.length === 0) return steps
         const embeddings = yield* personalModels.embeddingsOf(
           owner,
@@ -101,6 +110,21 @@ export const AnalyzeMailProcessor = makeProcessor(
         let failed = 0
         const seen = new Set<string>()
         const recorded = yield* tokenUsageRecorderFor(budget, owner)
+        // the owner's personal models, read at the job's first analysed batch and again only once
+        // they are PERSONAL_MODELS_MAX_AGE old (a training may land during a long backlog's job),
+        // not once per batch: a first page's batches each paid the read
+        let models: { readonly models: PersonalModels; readonly readAt: number } | null = null
+        const latestModels = Effect.suspend(() => {
+          const now = Date.now()
+          if (models !== null && now - models.readAt < PERSONAL_MODELS_MAX_AGE_MILLIS) {
+            return Effect.succeed(models.models)
+          }
+          return Effect.tap(personalModels.latest(owner), (read) =>
+            Effect.sync(() => {
+              models = { models: read, readAt: now }
+            })
+          )
+        })
         yield* job.progress({ phase: "analysing", done, total })
         while (true) {
           const batch = (yield* store.pendingAnalysis(owner, selection, config.analysisBatchSize)).filter(
@@ -112,7 +136,7 @@ export const AnalyzeMailProcessor = makeProcessor(
           for (const message of batch) seen.add(message.id)
           const steps = yield* Effect.forEach(batch, analyzeOne, { concurrency: config.analysisConcurrency }).pipe(
             Effect.provideService(TokenUsageRecorder, recorded.recorder),
-            Effect.flatMap((steps) => blendBatch(owner, batch, steps))
+            Effect.flatMap((steps) => blendBatch(owner, batch, steps, latestModels))
           )
           const stop = steps.find((step) => step._tag === "stop")
           // Finished messages are saved even when the batch stops; stopped ones record the attempt and stay pending.

@@ -1,6 +1,7 @@
-import { Effect, Layer } from "effect"
+import { Array as Arr, Effect, Layer } from "effect"
 import type { SqlClient } from "effect/sql"
 import { AnalyzeMailJob } from "../contract/jobs/AnalyzeMailJob.ts"
+import { isTerminal } from "../contract/jobs/Job.ts"
 import { SearchIndexJob } from "../contract/jobs/SearchIndexJob.ts"
 import { enqueueNewMailProcessing } from "../analysis/enqueue.ts"
 import { applyPendingCorrections } from "../import/PendingCorrections.ts"
@@ -69,6 +70,35 @@ export const MailFollowUpsLive = Layer.effect(
             )
           }
         }),
+      firstPageStored: ({ owner, accountId, emailIds }) =>
+        Effect.gen(function* () {
+          const none = { analysing: Effect.succeed(false) }
+          if (!analysisInstalled || !Arr.isReadonlyArrayNonEmpty(emailIds)) return none
+          // the first screen: its own interactive job (the kind's class), queued before anything else
+          // of the sync's follow-up work; its embeddings and search vectors come with the rest
+          const submitted = yield* jobs.submit(AnalyzeMailJob, { emailIds, accountId }, { ownerId: owner })
+          return {
+            analysing: jobs.get(owner, submitted.jobId).pipe(
+              Effect.map((job) => !isTerminal(job.state)),
+              // not found (removed) or the database not answering: the rest is not held back
+              Effect.catch((error) =>
+                Effect.as(
+                  Effect.logWarning("first page's analysis job not looked up; the rest is queued", error.message),
+                  false
+                )
+              )
+            )
+          }
+        }).pipe(
+          Effect.catch((error) =>
+            Effect.as(
+              Effect.logWarning("analysis of the first page not queued; it comes with the rest", error.message),
+              {
+                analysing: Effect.succeed(false)
+              }
+            )
+          )
+        ),
       mailAnalysed: ({ owner, emailIds }) =>
         enqueueRulesForNewMail(owner, emailIds).pipe(
           Effect.provideContext(rulesContext),

@@ -1,5 +1,6 @@
 import { Context, type Effect } from "effect"
 import type { AccountId } from "../contract/accounts/Account.ts"
+import type { EmailId } from "../contract/emails/EmailId.ts"
 import type { UserId } from "../contract/users/UserId.ts"
 
 /**
@@ -24,6 +25,22 @@ export interface MailStored {
   readonly awaitingSearchIndex: boolean
 }
 
+/**
+ * The first stored batch of a mailbox without stored mail (a new account's INBOX first): its newest
+ * messages, the first screen the user looks at (MailSync.FIRST_PAGE).
+ */
+export interface FirstPageStored {
+  readonly owner: UserId
+  readonly accountId: AccountId
+  readonly emailIds: ReadonlyArray<EmailId>
+}
+
+/** What was queued for a first page: whether its analysis is still queued or running. */
+export interface FirstPageFollowUp {
+  /** True while the first page's analysis job is queued or running (false when none was queued). */
+  readonly analysing: Effect.Effect<boolean>
+}
+
 /** An analysis batch saved its results (analysed or failed for good; deferred messages are not listed). */
 export interface MailAnalysed {
   readonly owner: UserId
@@ -37,6 +54,13 @@ export interface MailFollowUpsShape {
    */
   readonly searchIndexDeferred: boolean
   readonly mailStored: (event: MailStored) => Effect.Effect<void>
+  /**
+   * The first page of a new mailbox was stored: its analysis is queued at once as interactive work of
+   * its own, ahead of the rest. The sync announces the rest (`mailStored`: search index, embeddings,
+   * the other messages' analysis, as bulk) once `analysing` is false, so nothing of the sync's own
+   * follow-up work competes with the first screen's analysis.
+   */
+  readonly firstPageStored: (event: FirstPageStored) => Effect.Effect<FirstPageFollowUp>
   readonly mailAnalysed: (event: MailAnalysed) => Effect.Effect<void>
 }
 

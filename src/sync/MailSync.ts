@@ -11,7 +11,8 @@
  *   4. new messages (UID > checkpoint), newest first: the newest 200 (sizes by UIDNEXT) stored
  *      first, then the rest in descending batches bounded by count and bytes, fetched -> parsed on
  *      the worker threads -> stored, pipelined; each stored batch is one transaction that moves the
- *      checkpoint (migration 0060); the first stored batch queues analysis and indexing;
+ *      checkpoint (migration 0060); the first stored batch queues analysis and indexing (a new
+ *      mailbox's first page: its own analysis job first, the rest's follow-ups once it ended);
  *   5. UIDNEXT / HIGHESTMODSEQ / counts stored only once the mailbox pass is complete.
  * A mailbox never sits in memory whole: at most a few batches are in flight.
  *
@@ -24,17 +25,18 @@
  * the session leaves its message on the account (a transient one on the last attempt). A status
  * that cannot be saved is logged with the database's reason.
  */
-import { Context, Effect, Layer, Metric, Option, Stream } from "effect"
+import { Context, Effect, Layer, Metric, Option, Schedule, Stream } from "effect"
 import type { SqlError } from "effect/sql"
 import { AccountSchedules } from "../accounts/AccountSchedules.ts"
 import { type AccountRecord, AccountStore } from "../accounts/AccountStore.ts"
 import { ImapAccess } from "../accounts/ImapAccess.ts"
 import type { AccountId, AccountStatus } from "../contract/accounts/Account.ts"
+import type { EmailId } from "../contract/emails/EmailId.ts"
 import { AccountChanged, MailStored } from "../contract/events/UserEvent.ts"
 import { EventBus } from "../events/EventBus.ts"
 import type { ProgressUpdate, SoftTimeLimit } from "../jobs/CurrentJob.ts"
 import { type JobError, PermanentJobError, TransientJobError } from "../contract/jobs/JobKind.ts"
-import { MailFollowUps } from "../pipeline/MailFollowUps.ts"
+import { type FirstPageFollowUp, MailFollowUps } from "../pipeline/MailFollowUps.ts"
 import { logDatabaseError } from "../platform/Database.ts"
 import { syncErrors, syncMessages } from "../platform/Metrics.ts"
 import type { UserId } from "../contract/users/UserId.ts"
@@ -155,6 +157,14 @@ export const FIRST_PAGE = 200
 
 /** `mail.stored` publishes of one stored batch in flight at once. */
 const PUBLISH_CONCURRENCY = 32
+
+/**
+ * Longest a sync that ended before its first page was analysed waits for that analysis before it
+ * queues the rest's follow-ups (a small mailbox; the wait keeps the first page first, and the rest's
+ * analysis from analysing the same messages beside it). Past it, the rest is queued anyway; a sync
+ * stopped at its soft time limit does not wait.
+ */
+const FIRST_PAGE_WAIT = "30 seconds"
 
 /** While a sync stores mail, its follow-up jobs are queued again at most this often. */
 const FOLLOW_UP_INTERVAL_MILLIS = 1_000
@@ -313,8 +323,11 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
         report: (phase: string, done: number, total: number | null) => Effect.Effect<void>,
         /** The soft time limit passed: stop before the next fetch. */
         stopRequested: Effect.Effect<boolean>,
-        /** After each stored batch with new messages (queues their follow-up jobs). */
-        onStored: Effect.Effect<void>
+        /**
+         * After each stored batch with new messages (queues their follow-up jobs); `firstPage`: the
+         * batch is the newest messages of a mailbox that had none stored (the first screen).
+         */
+        onStored: (insertedIds: ReadonlyArray<EmailId>, firstPage: boolean) => Effect.Effect<void>
       ) =>
         // true: the mailbox pass is complete; false: stopped at the soft time limit, not finished
         Effect.gen(function* () {
@@ -406,6 +419,8 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
 
           // new messages, newest first (migration 0060): the first screen is stored before the rest
           if (yield* stopRequested) return false
+          // nothing stored yet: the first stored batch is the mailbox's first page
+          let firstPage = lastUid === 0 && filled === null
           let stopped = false
           let done = 0
           let total: number | null = null
@@ -460,6 +475,8 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
                   // committed: the owner hears of each new message (a publish never fails the sync) while
                   // the follow-up jobs are queued (a few round trips), not after them; the publishes go
                   // out together (one connection pipelines them)
+                  const isFirstPage = firstPage
+                  firstPage = false
                   const occurredAt = new Date()
                   const published = Effect.forEach(
                     stored.insertedIds,
@@ -475,10 +492,13 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
                       ),
                     { discard: true, concurrency: PUBLISH_CONCURRENCY }
                   )
-                  yield* Effect.all([published, stored.inserted > 0 ? onStored : Effect.void], {
-                    concurrency: 2,
-                    discard: true
-                  })
+                  yield* Effect.all(
+                    [published, stored.inserted > 0 ? onStored(stored.insertedIds, isFirstPage) : Effect.void],
+                    {
+                      concurrency: 2,
+                      discard: true
+                    }
+                  )
                   yield* report("messages", done, total)
                 })
               )
@@ -814,16 +834,48 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
             missingMailboxes: 0
           }
           const stopRequested = attempt.softTimeLimit?.passed ?? notStopped
-          // the first stored batch (the newest messages) queues analysis, embedding and the full-text
-          // index at once: the first screen is processed while the rest is fetched, not after it.
-          // Later batches queue them again (at most once a second): a follow-up job that caught up
-          // with the sync and ended is started again, so the pipeline runs beside the sync
+          // The first page of the run's first new mailbox (INBOX of a new account): analysed by an
+          // interactive job of its own, queued right after its commit; nothing else of this sync's
+          // follow-up work (search index, embeddings, the rest's analysis) competes with it, the
+          // sync queues it once that job ended. Otherwise the first stored batch queues the
+          // follow-ups at once, so the pipeline runs beside the sync. Later batches queue them again
+          // (at most once a second): a follow-up job that caught up with the sync and ended is
+          // started again.
           let followUpsQueuedAt: number | null = null
-          const queueFollowUpsWhileSyncing = Effect.suspend(() => {
-            const now = Date.now()
-            if (followUpsQueuedAt !== null && now - followUpsQueuedAt < FOLLOW_UP_INTERVAL_MILLIS) return Effect.void
-            followUpsQueuedAt = now
-            return announceStored(owner, accountId, stats)
+          let firstPage: FirstPageFollowUp | null = null
+          let firstPageAnalysed = false
+          const firstPageAnalysing = Effect.suspend(() =>
+            firstPage === null || firstPageAnalysed
+              ? Effect.succeed(false)
+              : Effect.tap(firstPage.analysing, (analysing) =>
+                  Effect.sync(() => {
+                    firstPageAnalysed = !analysing
+                  })
+                )
+          )
+          const queueFollowUpsWhileSyncing = (insertedIds: ReadonlyArray<EmailId>, isFirstPage: boolean) =>
+            Effect.gen(function* () {
+              // only the run's first new mail (a mailbox that comes fresh after others stored mail is not
+              // what the user looks at first: e.g. a new folder in an account's later sync)
+              if (isFirstPage && firstPage === null && stats.newMessages === insertedIds.length) {
+                firstPage = yield* followUps.firstPageStored({ owner, accountId, emailIds: insertedIds })
+                return
+              }
+              const now = Date.now()
+              if (followUpsQueuedAt !== null && now - followUpsQueuedAt < FOLLOW_UP_INTERVAL_MILLIS) return
+              if (yield* firstPageAnalysing) return
+              followUpsQueuedAt = now
+              yield* announceStored(owner, accountId, stats)
+            })
+          /** At the end of the run: the rest's follow-ups, after the first page's analysis (bounded wait). */
+          const announceAfterFirstPage = Effect.gen(function* () {
+            if (firstPage !== null) {
+              yield* firstPageAnalysing.pipe(
+                Effect.repeat({ while: (analysing) => analysing, schedule: Schedule.spaced("100 millis") }),
+                Effect.timeoutOption(FIRST_PAGE_WAIT)
+              )
+            }
+            yield* announceStored(owner, accountId, stats)
           })
           // where the soft time limit stopped the sync (the mailbox left unfinished), if it did
           const stoppedAt = yield* Effect.gen(function* () {
@@ -906,7 +958,8 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
             return null
           }).pipe(Effect.scoped, Effect.catch(classify(owner, account, attempt)))
           if (stoppedAt !== null && attempt.softTimeLimit !== undefined) {
-            // the session is closed (logged out); what was stored is kept, the account stays as it is
+            // the session is closed (logged out); what was stored is kept, the account stays as it is;
+            // past its time budget the sync does not wait for the first page's analysis
             yield* announceStored(owner, account.id, stats)
             const message = `stopped at the soft time limit in ${stoppedAt} after storing ${stats.newMessages} new messages; the next attempt continues from the checkpoint`
             yield* attempt.progress({ phase: "stopped", done: stats.newMessages, total: null, message })
@@ -945,7 +998,7 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
               )
             )
           }
-          yield* announceStored(owner, account.id, stats)
+          yield* announceAfterFirstPage
           yield* attempt.progress({
             phase: "done",
             done: stats.newMessages,

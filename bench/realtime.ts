@@ -347,6 +347,10 @@ const run = async (report: Report, cleanup: Cleanup) => {
       // every account is on this one host: the per-host cap (default 50 per worker) must not be what limits
       WATCH_MAX_CONNECTIONS_PER_HOST: String(accountCount + 100),
       WATCH_ACCOUNTS_REFRESH_MS: "2000",
+      // production's job locks: the drills' 2 s lock (makeDrillEnv) is lost under load, and a
+      // thousand catch-up syncs then stall ("could not renew lock") instead of being measured
+      JOB_LOCK_MS: "30000",
+      JOB_STALLED_INTERVAL_MS: "30000",
       IMAP_VERIFY_MAX_PER_WINDOW: "100000",
       LOG_LEVEL: "Warn"
     }

@@ -283,13 +283,14 @@ interface Worker {
 }
 
 /** The sum of a metric's series on a worker's /metrics, or undefined when the worker does not answer. */
-const metricSum = async (worker: Worker, name: string): Promise<number | undefined> => {
+const metricSum = async (worker: Worker, name: string, labels = ""): Promise<number | undefined> => {
   const reply = await request(`http://127.0.0.1:${worker.metricsPort}`, "GET", "/metrics", { timeoutMillis: 5_000 })
   if (reply.status !== 200) return undefined
   let sum = 0
   for (const line of reply.text.split("\n")) {
     const match = /^([A-Za-z_:][\w:]*?)(\{[^}]*\})? (\S+)$/.exec(line)
-    if (match?.[1]?.endsWith(name) && match[3] !== undefined) sum += Number(match[3])
+    if (match?.[1]?.endsWith(name) && (match[2] ?? "").includes(labels) && match[3] !== undefined)
+      sum += Number(match[3])
   }
   return sum
 }
@@ -474,12 +475,14 @@ const run = async (report: Report, cleanup: Cleanup) => {
   )
 
   // 3. idle
+  // the accounts each worker watches now (leases may have moved some since the watch check)
+  const idleSplit = await Promise.all(workers.map(watching))
   const cpuBefore = workers.map((worker) => processCpu(worker.program.pid))
   const idleStart = Date.now()
   await sleep(idleSeconds * 1000)
   const idleMillis = Date.now() - idleStart
   for (const [i, worker] of workers.entries()) {
-    const watched = split[i] ?? 0
+    const watched = idleSplit[i] ?? 0
     const cpuPercent = ((processCpu(worker.program.pid) - (cpuBefore[i] ?? 0)) / idleMillis) * 100
     const rss = memoryOf(worker.program.pid).current
     const perAccount = watched > 0 ? (rss - (baseline[i] ?? 0)) / watched : 0
@@ -489,6 +492,17 @@ const run = async (report: Report, cleanup: Cleanup) => {
     )
   }
   report.figure("load average after idle window", load())
+  // what the idle figures stand on: leases lost (each one rebuilds watchers and queues a catch-up
+  // sync) and requests waiting for a database connection
+  for (const [i, worker] of workers.entries()) {
+    const lost = await metricSum(worker, "watch_lease_events_total", 'event="lost"')
+    const waiting = await metricSum(worker, "db_pool_waiting", 'pool="app"')
+    const reconnects = await metricSum(worker, "watch_reconnects_total")
+    report.figure(
+      `worker-${i + 1} health`,
+      `leases lost so far ${lost ?? "?"}, watch reconnects ${reconnects ?? "?"}, requests waiting for a database connection ${waiting ?? "?"}`
+    )
+  }
 
   // 4. steady APPENDs
   let seq = 0

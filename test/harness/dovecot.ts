@@ -108,6 +108,12 @@ export interface StartDovecotOptions {
     /** The introspection response field that must equal the login name (e.g. `sub`). */
     readonly usernameAttribute: string
   }
+  /**
+   * Dovecot settings appended after the harness's own (a later setting overrides, a repeated
+   * `service x { }` block is merged into the first), e.g. the process and client limits a
+   * benchmark with a thousand IDLE sessions needs (bench/realtime.ts).
+   */
+  readonly extraConfig?: string
 }
 
 const oauth2Text = (root: string, options: StartDovecotOptions): string =>
@@ -257,7 +263,7 @@ service imap-login {
     port = ${tls === null ? 0 : tls.port}
   }
 }
-`
+${options.extraConfig ?? ""}`
 
 /** Reads the first line the server sends; resolves "" when the connection fails. */
 const readGreeting = (port: number): Promise<string> =>

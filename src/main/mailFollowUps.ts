@@ -74,6 +74,14 @@ export const MailFollowUpsLive = Layer.effect(
         Effect.gen(function* () {
           const none = { analysing: Effect.succeed(false) }
           if (!analysisInstalled || !Arr.isReadonlyArrayNonEmpty(emailIds)) return none
+          // corrections imported from another installation that waited for this mail come first, as
+          // for any stored mail: the first page is analysed and ruled with them, not before them
+          yield* applyPendingCorrections(owner).pipe(
+            Effect.provideContext(storeContext),
+            Effect.catch((error) =>
+              Effect.logWarning("imported corrections not applied; the next sync will", error.message)
+            )
+          )
           // the first screen: its own interactive job (the kind's class), queued before anything else
           // of the sync's follow-up work; its embeddings and search vectors come with the rest
           const submitted = yield* jobs.submit(AnalyzeMailJob, { emailIds, accountId }, { ownerId: owner })

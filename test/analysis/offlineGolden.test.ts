@@ -2,11 +2,12 @@ import { createHash } from "node:crypto"
 import { readFileSync, writeFileSync } from "node:fs"
 import { assert, describe, it } from "@effect/vitest"
 import { explain } from "../../src/analysis/offline/classifier.ts"
+import { embedText } from "../../src/analysis/offline/embedding.ts"
 import { type CorpusEntry, fixtureCorpus, generatedCorpus } from "./offlineCorpus.ts"
 
 /**
  * The offline classifier's full output (`explain`: result, scores, signals, sender and link
- * profiles, deadline) over a fixed corpus must stay what it was: performance work on it must not
+ * profiles, deadline) and its embeddings (same tokeniser) over a fixed corpus must stay what it was: performance work on it must not
  * change a single value. The digests in fixtures/offlineGolden.json were taken before that work;
  * a deliberate change of the classifier regenerates them with UPDATE_OFFLINE_GOLDEN=1.
  */
@@ -15,17 +16,23 @@ const GOLDEN = new URL("./fixtures/offlineGolden.json", import.meta.url)
 /** Budgets: the default and a small one (cuts in the middle of bodies). */
 const BUDGETS = [20_000, 600] as const
 
-const digest = (entry: CorpusEntry, textBudget: number): string =>
-  createHash("sha256")
-    .update(JSON.stringify(explain(entry.input, { textBudget })))
-    .digest("hex")
-    .slice(0, 16)
+const hash = (value: unknown): string => createHash("sha256").update(JSON.stringify(value)).digest("hex").slice(0, 16)
+
+const digest = (entry: CorpusEntry, textBudget: number): string => hash(explain(entry.input, { textBudget }))
+
+/** The offline embedding of the same text (it shares the tokeniser). */
+const embeddingDigest = (entry: CorpusEntry, textBudget: number): string =>
+  hash(embedText(`${entry.input.subject}\n${entry.input.text}`, 384, textBudget))
 
 describe("offline classifier output", () => {
   it("is unchanged over the fixture and generated corpus", { timeout: 120_000 }, async () => {
     const corpus = [...fixtureCorpus(), ...(await generatedCorpus(300, 17))]
     const actual: Record<string, string> = {}
-    for (const entry of corpus) for (const budget of BUDGETS) actual[`${entry.name} @${budget}`] = digest(entry, budget)
+    for (const entry of corpus)
+      for (const budget of BUDGETS) {
+        actual[`${entry.name} @${budget}`] = digest(entry, budget)
+        actual[`${entry.name} embedding @${budget}`] = embeddingDigest(entry, budget)
+      }
     if (process.env.UPDATE_OFFLINE_GOLDEN === "1") writeFileSync(GOLDEN, `${JSON.stringify(actual, null, 1)}\n`)
     const expected: unknown = JSON.parse(readFileSync(GOLDEN, "utf8"))
     assert.deepStrictEqual(actual, expected)

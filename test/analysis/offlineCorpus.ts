@@ -52,6 +52,13 @@ const bareTail = (input: AnalysisInput): AnalysisInput => {
   return { ...input, text: lines.join("\n") }
 }
 
+/** The 40th sentence in a trailing block of bare short lines (a signature), which the summary drops. */
+const sentenceCapInSignature = (input: AnalysisInput): AnalysisInput => {
+  const lines: Array<string> = []
+  for (let i = 0; i < 38; i++) lines.push(`Line ${i} says something about the project`)
+  return { ...input, text: `${lines.join("\n")}\nMax Mustermann\nTeam Lead\nBeispiel GmbH\nHamburg\nGermany` }
+}
+
 export const fixtureCorpus = (): Array<CorpusEntry> => {
   const out: Array<CorpusEntry> = []
   ;[...devSet, ...holdoutSet].forEach((m, i) => {
@@ -61,6 +68,7 @@ export const fixtureCorpus = (): Array<CorpusEntry> => {
     out.push({ name: `fixture ${i} quoted`, input: quotedReply(m.input) })
     out.push({ name: `fixture ${i} sentences`, input: manySentences(m.input, i) })
     out.push({ name: `fixture ${i} bare tail`, input: bareTail(m.input) })
+    out.push({ name: `fixture ${i} sentence cap in signature`, input: sentenceCapInSignature(m.input) })
   })
   return out
 }

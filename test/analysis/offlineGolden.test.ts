@@ -3,6 +3,7 @@ import { readFileSync, writeFileSync } from "node:fs"
 import { assert, describe, it } from "@effect/vitest"
 import { explain } from "../../src/analysis/offline/classifier.ts"
 import { embedText } from "../../src/analysis/offline/embedding.ts"
+import { contentLines, sentencesOf, summarySentences } from "../../src/analysis/offline/summary.ts"
 import { type CorpusEntry, fixtureCorpus, generatedCorpus } from "./offlineCorpus.ts"
 
 /**
@@ -24,7 +25,24 @@ const digest = (entry: CorpusEntry, textBudget: number): string => hash(explain(
 const embeddingDigest = (entry: CorpusEntry, textBudget: number): string =>
   hash(embedText(`${entry.input.subject}\n${entry.input.text}`, 384, textBudget))
 
+/** What the summary chose from before it read lines lazily: every content line, then the first 40 sentences. */
+const eagerSummarySentences = (text: string, textBudget: number): Array<string> =>
+  contentLines(text, textBudget)
+    .flatMap((line) => sentencesOf(line))
+    .slice(0, 40)
+
 describe("offline classifier output", () => {
+  it("summarises from the same sentences as reading every content line", { timeout: 120_000 }, async () => {
+    const corpus = [...fixtureCorpus(), ...(await generatedCorpus(100, 17))]
+    for (const entry of corpus)
+      for (const budget of BUDGETS)
+        assert.deepStrictEqual(
+          summarySentences(entry.input.text, budget),
+          eagerSummarySentences(entry.input.text, budget),
+          `${entry.name} @${budget}`
+        )
+  })
+
   it("is unchanged over the fixture and generated corpus", { timeout: 120_000 }, async () => {
     const corpus = [...fixtureCorpus(), ...(await generatedCorpus(300, 17))]
     const actual: Record<string, string> = {}

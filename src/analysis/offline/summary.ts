@@ -329,21 +329,25 @@ interface Scored {
 
 const MAX_SENTENCES = 40
 
+/** The sentences a summary is chosen from: the first MAX_SENTENCES of the body's content lines. */
+export const summarySentences = (text: string, textBudget: number): Array<string> => {
+  const sentences: Array<string> = []
+  for (const line of leadingContentLines(text, textBudget)) {
+    for (const s of sentencesOf(line)) {
+      sentences.push(s)
+      if (sentences.length >= MAX_SENTENCES) return sentences
+    }
+  }
+  return sentences
+}
+
 export const summarize = (
   subject: string,
   text: string,
   maxChars: number = SUMMARY_MAX_CHARS,
   textBudget = 20_000
 ): string => {
-  const lines = leadingContentLines(text, textBudget)
-  const sentences: Array<string> = []
-  for (const line of lines) {
-    for (const s of sentencesOf(line)) {
-      sentences.push(s)
-      if (sentences.length >= MAX_SENTENCES) break
-    }
-    if (sentences.length >= MAX_SENTENCES) break
-  }
+  const sentences = summarySentences(text, textBudget)
   const subjectWords = new Set(contentWords(subject))
   const scored: Array<Scored> = []
   sentences.forEach((s, index) => {

@@ -1,7 +1,7 @@
 /**
  * Offline analysis throughput.
  *
- *   npx tsx bench/analysis.ts [messages=10000] [runs=5] [--large]
+ *   npx tsx bench/analysis.ts [messages=10000] [runs=5] [--large | --generated]
  *
  * The labelled fixture set (test/analysis/fixtures) repeated to ~10,000
  * messages goes through, in the same process and run:
@@ -12,7 +12,8 @@
  *              (what a job processor calls)
  *   embed      offline hashing embeddings (384 dims) of subject + body
  * Each is run `runs` times after a warm-up; the median is printed with
- * messages/s and the ratio to the baseline.
+ * messages/s, the process CPU per message (less sensitive to a loaded host than wall time) and the
+ * ratio to the baseline.
  */
 import { Effect } from "effect"
 import type { AnalysisInput } from "../src/contract/analysis/Analysis.ts"
@@ -21,11 +22,14 @@ import { embedText } from "../src/analysis/offline/embedding.ts"
 import { Analyzer } from "../src/analysis/providers/Analyzer.ts"
 import { devSet } from "../test/analysis/fixtures/dev.ts"
 import { holdoutSet } from "../test/analysis/fixtures/holdout.ts"
+import { generatedCorpus } from "../test/analysis/offlineCorpus.ts"
 
 const total = Number(process.argv[2] ?? 10_000)
 const runs = Number(process.argv[3] ?? 5)
 /** `large`: every body repeated to >= 4,000 characters (closer to real mail with quotes and footers). */
 const large = process.argv.includes("--large")
+/** `generated`: 500 generated messages (test/harness/mailgen.ts, parsed as the sync does) instead of the fixtures. */
+const generated = process.argv.includes("--generated")
 
 const grow = (m: AnalysisInput): AnalysisInput => {
   if (!large) return m
@@ -34,7 +38,9 @@ const grow = (m: AnalysisInput): AnalysisInput => {
   return { ...m, text }
 }
 
-const fixtures = [...devSet, ...holdoutSet].map((m) => grow(m.input))
+const fixtures = generated
+  ? (await generatedCorpus(500, 7)).map((entry) => entry.input)
+  : [...devSet, ...holdoutSet].map((m) => grow(m.input))
 const messages: Array<AnalysisInput> = []
 for (let i = 0; messages.length < total; i++) {
   const m = fixtures[i % fixtures.length]
@@ -65,16 +71,29 @@ const analyzeAll = Effect.gen(function* () {
   for (const m of messages) sink += (yield* analyzer.analyze(m)).urgency
 }).pipe(Effect.provide(Analyzer.layerOffline()))
 
-const time = (f: () => void): number => {
-  const t0 = performance.now()
-  f()
-  return performance.now() - t0
+/** Process CPU (user + system) of each timed run, by name, in ms. */
+const cpu: Record<string, Array<number>> = { baseline: [], classify: [], analyze: [], embed: [] }
+const cpuMillis = (since: NodeJS.CpuUsage): number => {
+  const used = process.cpuUsage(since)
+  return (used.user + used.system) / 1000
 }
 
-const timeEffect = async (): Promise<number> => {
+const time = (name: string, f: () => void): number => {
+  const c0 = process.cpuUsage()
+  const t0 = performance.now()
+  f()
+  const ms = performance.now() - t0
+  cpu[name]?.push(cpuMillis(c0))
+  return ms
+}
+
+const timeEffect = async (name: string): Promise<number> => {
+  const c0 = process.cpuUsage()
   const t0 = performance.now()
   await Effect.runPromise(analyzeAll)
-  return performance.now() - t0
+  const ms = performance.now() - t0
+  cpu[name]?.push(cpuMillis(c0))
+  return ms
 }
 
 const median = (xs: ReadonlyArray<number>): number => {
@@ -87,27 +106,32 @@ const main = async () => {
   baseline()
   classifyAll()
   embedAll()
-  await timeEffect()
+  await Effect.runPromise(analyzeAll)
 
   const results: Record<string, Array<number>> = { baseline: [], classify: [], analyze: [], embed: [] }
   for (let r = 0; r < runs; r++) {
-    results.baseline?.push(time(baseline))
-    results.classify?.push(time(classifyAll))
-    results.analyze?.push(await timeEffect())
-    results.embed?.push(time(embedAll))
+    results.baseline?.push(time("baseline", baseline))
+    results.classify?.push(time("classify", classifyAll))
+    results.analyze?.push(await timeEffect("analyze"))
+    results.embed?.push(time("embed", embedAll))
   }
 
   const baseMs = median(results.baseline ?? [])
   console.log(
-    `offline analysis benchmark: ${messages.length} messages (${fixtures.length} fixtures repeated), ` +
+    `offline analysis benchmark: ${messages.length} messages (${fixtures.length} ${generated ? "generated messages" : "fixtures"} repeated), ` +
       `${(chars / messages.length).toFixed(0)} chars/message on average, median of ${runs} runs, node ${process.version}`
   )
-  console.log(`${"".padEnd(10)} ${"ms".padStart(9)} ${"msg/s".padStart(10)} ${"vs baseline".padStart(12)}`)
+  console.log(
+    `${"".padEnd(10)} ${"ms".padStart(9)} ${"msg/s".padStart(10)} ${"CPU ms/msg".padStart(11)} ${"vs baseline".padStart(12)}`
+  )
   for (const [name, xs] of Object.entries(results)) {
     const ms = median(xs)
     const rate = (messages.length / ms) * 1000
     const ratio = name === "baseline" ? "1.00x" : `${(baseMs / ms).toFixed(3)}x`
-    console.log(`${name.padEnd(10)} ${ms.toFixed(1).padStart(9)} ${rate.toFixed(0).padStart(10)} ${ratio.padStart(12)}`)
+    const cpuPerMessage = median(cpu[name] ?? []) / messages.length
+    console.log(
+      `${name.padEnd(10)} ${ms.toFixed(1).padStart(9)} ${rate.toFixed(0).padStart(10)} ${cpuPerMessage.toFixed(3).padStart(11)} ${ratio.padStart(12)}`
+    )
   }
   const analyzeRate = (messages.length / median(results.analyze ?? [])) * 1000
   console.log(

@@ -258,24 +258,30 @@ export class ProcessingStore extends Context.Service<ProcessingStore, Processing
             }
             analysed = rows.length
           }
-          for (const outcome of outcomes) {
-            if (outcome._tag === "failed") {
-              const marked = yield* sql`
-                UPDATE emails SET analysis_state = 'failed', analysis_attempts = analysis_attempts + 1,
-                  analysis_error = ${clip(outcome.reason)}, updated_at = now()
-                WHERE user_id = ${owner} AND id = ${outcome.id}::uuid AND analysis_state = 'pending'
-                RETURNING id`.pipe(Effect.flatMap(decodeIds))
-              if (marked.length > 0) {
-                // an older result (before a reprocess) must not pass for the answer to this run
-                yield* sql`DELETE FROM email_analysis WHERE email_id = ${outcome.id}::uuid`
-                failed++
-              }
-            } else if (outcome._tag === "deferred") {
-              yield* sql`
-                UPDATE emails SET analysis_attempts = analysis_attempts + 1,
-                  analysis_error = ${clip(outcome.reason)}, updated_at = now()
-                WHERE user_id = ${owner} AND id = ${outcome.id}::uuid AND analysis_state = 'pending'`
+          // failed and deferred outcomes: one statement each for the whole batch (rows locked above)
+          const failures = outcomes.flatMap((o) => (o._tag === "failed" ? [o] : []))
+          if (failures.length > 0) {
+            const marked = yield* sql`
+              UPDATE emails e SET analysis_state = 'failed', analysis_attempts = e.analysis_attempts + 1,
+                analysis_error = f.reason, updated_at = now()
+              FROM unnest(${failures.map((o) => o.id)}::uuid[], ${failures.map((o) => clip(o.reason))}::text[])
+                AS f(id, reason)
+              WHERE e.user_id = ${owner} AND e.id = f.id AND e.analysis_state = 'pending'
+              RETURNING e.id`.pipe(Effect.flatMap(decodeIds))
+            if (marked.length > 0) {
+              // an older result (before a reprocess) must not pass for the answer to this run
+              yield* sql`DELETE FROM email_analysis WHERE email_id = ANY(${marked.map((row) => row.id)}::uuid[])`
+              failed = marked.length
             }
+          }
+          const deferrals = outcomes.flatMap((o) => (o._tag === "deferred" ? [o] : []))
+          if (deferrals.length > 0) {
+            yield* sql`
+              UPDATE emails e SET analysis_attempts = e.analysis_attempts + 1,
+                analysis_error = d.reason, updated_at = now()
+              FROM unnest(${deferrals.map((o) => o.id)}::uuid[], ${deferrals.map((o) => clip(o.reason))}::text[])
+                AS d(id, reason)
+              WHERE e.user_id = ${owner} AND e.id = d.id AND e.analysis_state = 'pending'`
           }
           return { analysed, failed }
         }).pipe((effect) => scope.run(owner, effect))

@@ -132,6 +132,24 @@ const fullYear = (y: number | undefined, fallback: number): number | undefined =
   return undefined
 }
 
+/** Words a date expression can start with besides a number (see readDate). */
+const DATE_WORDS: ReadonlySet<string> = new Set([
+  ...RELATIVE_DAYS.keys(),
+  ...WEEKDAYS.keys(),
+  ...MONTHS.keys(),
+  "ende",
+  "end",
+  "next",
+  "nachste",
+  "nachsten"
+])
+
+/** Whether readDate can read anything at this token: most words of a body cannot, and are skipped at once. */
+const mayStartDate = (token: string): boolean => {
+  const c = token.charCodeAt(0)
+  return (c >= 48 && c <= 57) || DATE_WORDS.has(token)
+}
+
 /**
  * Try to read a date expression starting at tokens[i]. Returns the absolute
  * UTC day number, or undefined.
@@ -144,7 +162,7 @@ const readDate = (
   durations = true
 ): number | undefined => {
   const t = tokens[i]
-  if (t === undefined) return undefined
+  if (t === undefined || !mayStartDate(t)) return undefined
   const rel = RELATIVE_DAYS.get(t)
   if (rel !== undefined) return today + rel
   const weekday = WEEKDAYS.get(t)

@@ -1,5 +1,5 @@
 import { englishStopwords, germanStopwords } from "./language.ts"
-import { normalize, tokens } from "./text.ts"
+import { normalizedWords } from "./text.ts"
 
 /**
  * Hashing-based text embeddings ("feature hashing"): word unigrams and
@@ -59,7 +59,7 @@ const fmix32 = (x: number): number => {
 
 export const featureWords = (text: string, maxChars: number): Array<string> => {
   const out: Array<string> = []
-  for (const w of tokens(normalize(text, maxChars))) {
+  for (const w of normalizedWords(text, maxChars)) {
     if (w.length < 2 || germanStopwords.has(w) || englishStopwords.has(w)) continue
     out.push(stem(w))
   }

@@ -1,6 +1,6 @@
 import { SUMMARY_MAX_CHARS } from "../../contract/analysis/Analysis.ts"
 import { germanStopwords, englishStopwords } from "./language.ts"
-import { normalize, tokens, truncateAtWord } from "./text.ts"
+import { normalizedWords, truncateAtWord } from "./text.ts"
 
 /**
  * Extractive summary: drop greetings, quoted replies, signatures and list
@@ -166,29 +166,69 @@ const stripBullet = (line: string): string => {
   return line
 }
 
-/** The lines of the body that carry content. */
-export const contentLines = (text: string, maxChars: number): Array<string> => {
-  const out: Array<string> = []
-  const lines = text.slice(0, maxChars).split("\n")
-  for (const raw of lines) {
+/**
+ * Reads the body's content lines in order, handing each to `take`; stops at the end of the
+ * content (a reply header, a signature, a closing) or when `take` returns false. `take` sees the
+ * lines before the trailing sign-off rule (see contentLines).
+ */
+const eachContentLine = (text: string, maxChars: number, take: (line: string) => boolean): void => {
+  const limit = Math.min(text.length, maxChars)
+  let start = 0
+  while (start <= limit) {
+    let end = text.indexOf("\n", start)
+    if (end === -1 || end > limit) end = limit
+    const raw = text.slice(start, end)
+    start = end + 1
     const line = raw.trim()
     if (line.length === 0) continue
     const lower = line.toLowerCase()
     if (line.startsWith(">")) continue
-    if (startsWithAny(lower, REPLY_MARKERS)) break
+    if (startsWithAny(lower, REPLY_MARKERS)) return
     if ((lower.startsWith("on ") && lower.endsWith("wrote:")) || (lower.startsWith("am ") && lower.includes("schrieb")))
-      break
-    if (line === "--" || raw.startsWith("-- ")) break
-    if (line.length < 45 && startsWithAny(lower, CLOSINGS)) break
+      return
+    if (line === "--" || raw.startsWith("-- ")) return
+    if (line.length < 45 && startsWithAny(lower, CLOSINGS)) return
     if (line.length < 60 && startsWithAny(lower, GREETINGS)) continue
     if (includesAny(lower, FOOTER_MARKERS)) continue
     if (isUrlOnly(line)) continue
     if (line.length < 45 && isTeamSignOff(lower)) continue
-    out.push(stripBullet(line))
+    if (!take(stripBullet(line))) return
   }
-  // trailing sign-off lines: a name, "Reception Tower B", "Ihre Sparkasse KölnBonn"
-  while (out.length > 1 && isBareShortLine(out[out.length - 1] ?? "")) out.pop()
-  return out
+}
+
+/** Drops trailing sign-off lines: a name, "Reception Tower B", "Ihre Sparkasse KölnBonn". */
+const dropSignOff = (lines: Array<string>): Array<string> => {
+  while (lines.length > 1 && isBareShortLine(lines[lines.length - 1] ?? "")) lines.pop()
+  return lines
+}
+
+/** The lines of the body that carry content. */
+export const contentLines = (text: string, maxChars: number): Array<string> => {
+  const out: Array<string> = []
+  eachContentLine(text, maxChars, (line) => {
+    out.push(line)
+    return true
+  })
+  return dropSignOff(out)
+}
+
+/**
+ * The content lines `summarize` reads: the first ones up to the MAX_SENTENCES-th sentence, the
+ * same prefix as contentLines gives, without reading the rest of a long body. Reading stops at a
+ * line that is not a bare short line once the sentences are enough: the sign-off rule only drops
+ * the bare short lines at the very end, so it cannot reach that line or any before it.
+ */
+const leadingContentLines = (text: string, maxChars: number): Array<string> => {
+  const out: Array<string> = []
+  let sentences = 0
+  eachContentLine(text, maxChars, (line) => {
+    out.push(line)
+    const bare = isBareShortLine(line)
+    if (sentences >= MAX_SENTENCES && !bare) return false
+    sentences += sentencesOf(line).length
+    return !(sentences >= MAX_SENTENCES && !bare)
+  })
+  return dropSignOff(out)
 }
 
 const isTeamSignOff = (lower: string): boolean => {
@@ -264,7 +304,7 @@ const REQUEST_WORDS: ReadonlySet<string> = new Set([
 ])
 
 const contentWords = (s: string): Array<string> =>
-  tokens(normalize(s)).filter((w) => w.length > 2 && !germanStopwords.has(w) && !englishStopwords.has(w))
+  normalizedWords(s).filter((w) => w.length > 2 && !germanStopwords.has(w) && !englishStopwords.has(w))
 
 const hasMoneyOrNumber = (s: string): { money: boolean; digits: boolean } => {
   let money = false
@@ -289,21 +329,25 @@ interface Scored {
 
 const MAX_SENTENCES = 40
 
+/** The sentences a summary is chosen from: the first MAX_SENTENCES of the body's content lines. */
+export const summarySentences = (text: string, textBudget: number): Array<string> => {
+  const sentences: Array<string> = []
+  for (const line of leadingContentLines(text, textBudget)) {
+    for (const s of sentencesOf(line)) {
+      sentences.push(s)
+      if (sentences.length >= MAX_SENTENCES) return sentences
+    }
+  }
+  return sentences
+}
+
 export const summarize = (
   subject: string,
   text: string,
   maxChars: number = SUMMARY_MAX_CHARS,
   textBudget = 20_000
 ): string => {
-  const lines = contentLines(text, textBudget)
-  const sentences: Array<string> = []
-  for (const line of lines) {
-    for (const s of sentencesOf(line)) {
-      sentences.push(s)
-      if (sentences.length >= MAX_SENTENCES) break
-    }
-    if (sentences.length >= MAX_SENTENCES) break
-  }
+  const sentences = summarySentences(text, textBudget)
   const subjectWords = new Set(contentWords(subject))
   const scored: Array<Scored> = []
   sentences.forEach((s, index) => {

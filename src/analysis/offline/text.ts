@@ -1,3 +1,5 @@
+import { Buffer } from "node:buffer"
+
 /**
  * Text normalisation shared by the offline classifier, the summary and the
  * embeddings. Everything here is a single linear pass over char codes: no
@@ -96,26 +98,81 @@ export const normalizeToString = (input: string): string => {
   return s
 }
 
-/** Split normalised symbols into word tokens. */
+/** The symbols' characters as char codes (see SYMBOL_CHARS). */
+const SYMBOL_CODES = Uint8Array.from(SYMBOL_CHARS, (c) => c.charCodeAt(0))
+
+/**
+ * Split normalised symbols into word tokens. The symbols become one ASCII string at once and the
+ * words are cut from it: building each word a character at a time made rope strings that every
+ * later Set lookup flattened again.
+ */
 export const tokens = (norm: Normalized): Array<string> => {
   const out: Array<string> = []
   const { symbols, length } = norm
+  const codes = new Uint8Array(length)
+  for (let i = 0; i < length; i++) codes[i] = SYMBOL_CODES[symbols[i] ?? SPACE_SYMBOL] ?? 32
+  const text = Buffer.from(codes.buffer, 0, length).toString("latin1")
   let start = -1
-  let word = ""
   for (let i = 0; i < length; i++) {
-    const s = symbols[i] ?? SPACE_SYMBOL
-    if (s === SPACE_SYMBOL) {
+    if (codes[i] === 32) {
       if (start !== -1) {
-        out.push(word)
-        word = ""
+        out.push(text.slice(start, i))
         start = -1
       }
-    } else {
-      if (start === -1) start = i
-      word += SYMBOL_CHARS[s]
-    }
+    } else if (start === -1) start = i
   }
   return out
+}
+
+/** Reused by normalizedWords (one thread, no re-entry): sized to the longest text seen so far. */
+let wordScratch = new Uint8Array(1_024)
+
+/**
+ * `tokens(normalize(input, maxChars))` without the two intermediate arrays: the normal form is
+ * written as ASCII into a reused buffer and the words are cut from one string of it. For the many
+ * short texts (sentences, subjects) where allocating per call was most of the cost.
+ */
+export const normalizedWords = (input: string, maxChars: number = input.length): Array<string> => {
+  const limit = Math.min(input.length, maxChars)
+  if (wordScratch.length < limit * 2 + 2) wordScratch = new Uint8Array(Math.max(limit * 2 + 2, wordScratch.length * 2))
+  const out = wordScratch
+  let n = 0
+  out[n++] = 32
+  let lastSpace = true
+  for (let i = 0; i < limit; i++) {
+    const code = input.charCodeAt(i)
+    const sym = code < 128 ? symbolOf(code) : -1
+    if (sym >= 0) {
+      out[n++] = SYMBOL_CODES[sym] ?? 32
+      lastSpace = false
+      continue
+    }
+    if (code >= 128) {
+      const folded = FOLD.get(code)
+      if (folded !== undefined) {
+        for (let k = 0; k < folded.length; k++) out[n++] = folded.charCodeAt(k)
+        lastSpace = false
+        continue
+      }
+    }
+    if (!lastSpace) {
+      out[n++] = 32
+      lastSpace = true
+    }
+  }
+  if (!lastSpace) out[n++] = 32
+  const text = Buffer.from(out.buffer, 0, n).toString("latin1")
+  const words: Array<string> = []
+  let start = -1
+  for (let i = 0; i < n; i++) {
+    if (out[i] === 32) {
+      if (start !== -1) {
+        words.push(text.slice(start, i))
+        start = -1
+      }
+    } else if (start === -1) start = i
+  }
+  return words
 }
 
 /** Cut `text` to at most `max` chars, at a word boundary when one is close. */

@@ -7,7 +7,7 @@ import { enqueueNewMailProcessing } from "../analysis/enqueue.ts"
 import { applyPendingCorrections } from "../import/PendingCorrections.ts"
 import { JobKinds } from "../jobs/JobKinds.ts"
 import { Jobs } from "../jobs/Jobs.ts"
-import { MailFollowUps } from "../pipeline/MailFollowUps.ts"
+import { type FirstPageFollowUp, type FirstPagePhase, MailFollowUps } from "../pipeline/MailFollowUps.ts"
 import { enqueueRulesForNewMail } from "../rules/NewMailRules.ts"
 import type { UserScope } from "../users/UserScope.ts"
 
@@ -22,6 +22,9 @@ import type { UserScope } from "../users/UserScope.ts"
  */
 /** A sync run that stored more new messages than this queues its follow-up work as bulk. */
 export const bulkFollowUpThreshold = 200
+
+/** No first-page job (analysis not installed, nothing stored, or the submit failed): nothing to wait for. */
+const noFirstPage: FirstPageFollowUp = { phase: Effect.succeed("ended") }
 
 export const MailFollowUpsLive = Layer.effect(
   MailFollowUps,
@@ -72,8 +75,7 @@ export const MailFollowUpsLive = Layer.effect(
         }),
       firstPageStored: ({ owner, accountId, emailIds }) =>
         Effect.gen(function* () {
-          const none = { analysing: Effect.succeed(false) }
-          if (!analysisInstalled || !Arr.isReadonlyArrayNonEmpty(emailIds)) return none
+          if (!analysisInstalled || !Arr.isReadonlyArrayNonEmpty(emailIds)) return noFirstPage
           // corrections imported from another installation that waited for this mail come first, as
           // for any stored mail: the first page is analysed and ruled with them, not before them
           yield* applyPendingCorrections(owner).pipe(
@@ -86,24 +88,24 @@ export const MailFollowUpsLive = Layer.effect(
           // of the sync's follow-up work; its embeddings and search vectors come with the rest
           const submitted = yield* jobs.submit(AnalyzeMailJob, { emailIds, accountId }, { ownerId: owner })
           return {
-            analysing: jobs.get(owner, submitted.jobId).pipe(
-              Effect.map((job) => !isTerminal(job.state)),
+            phase: jobs.get(owner, submitted.jobId).pipe(
+              Effect.map(
+                (job): FirstPagePhase =>
+                  isTerminal(job.state) ? "ended" : job.state === "queued" ? "waiting" : "running"
+              ),
               // not found (removed) or the database not answering: the rest is not held back
               Effect.catch((error) =>
-                Effect.as(
-                  Effect.logWarning("first page's analysis job not looked up; the rest is queued", error.message),
-                  false
+                Effect.logWarning("first page's analysis job not looked up; the rest is queued", error.message).pipe(
+                  Effect.as<FirstPagePhase>("ended")
                 )
               )
             )
-          }
+          } satisfies FirstPageFollowUp
         }).pipe(
           Effect.catch((error) =>
             Effect.as(
               Effect.logWarning("analysis of the first page not queued; it comes with the rest", error.message),
-              {
-                analysing: Effect.succeed(false)
-              }
+              noFirstPage
             )
           )
         ),

@@ -36,9 +36,14 @@ export interface FirstPageStored {
 }
 
 /** What was queued for a first page: whether its analysis is still queued or running. */
+/**
+ * Where the first page's analysis job is: `waiting` for a worker, `running` (also between attempts),
+ * or `ended` (done, failed, cancelled, not found, or none was queued).
+ */
+export type FirstPagePhase = "waiting" | "running" | "ended"
+
 export interface FirstPageFollowUp {
-  /** True while the first page's analysis job is queued or running (false when none was queued). */
-  readonly analysing: Effect.Effect<boolean>
+  readonly phase: Effect.Effect<FirstPagePhase>
 }
 
 /** An analysis batch saved its results (analysed or failed for good; deferred messages are not listed). */

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto"
-import { Config, Context, Deferred, Duration, Effect, Layer, Metric, Schedule, Schema, type Scope } from "effect"
+import { Config, Context, Deferred, Duration, Effect, Layer, Metric, Schema, type Scope } from "effect"
 import { imapSlotLeasesLost, imapSlotWaitDuration, imapSlotWaits } from "../platform/Metrics.ts"
 import { Redis } from "../platform/Redis.ts"
 
@@ -10,8 +10,8 @@ import { Redis } from "../platform/Redis.ts"
  *
  * Layout: one sorted set per account, `<prefix>:imap-slots:<accountId>`, member = a lease id, score
  * = the lease's expiry in Redis server time (ms). Acquiring (one Lua script, atomic) drops expired
- * leases, then adds the new one if fewer than the limit remain. A holder refreshes its lease every
- * third of the TTL while it holds it; a holder that dies without releasing (SIGKILL, a lost network)
+ * leases, then adds the new one if fewer than the limit remain. The process refreshes all the leases it holds
+ * every third of the TTL, in one script call per 500 leases; a holder that dies without releasing (SIGKILL, a lost network)
  * stops refreshing, and its slot is free again at most one TTL later. Redis' own clock is used, so
  * the processes' clocks do not matter.
  *
@@ -85,7 +85,7 @@ end
 return 0`
 
 // KEYS[1] the account's set; ARGV: ttl ms, lease id. 1 = extended, 0 = the lease had expired (lost).
-const REFRESH = `
+const _REFRESH = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local ttl = tonumber(ARGV[1])
@@ -97,6 +97,30 @@ end
 redis.call('ZADD', KEYS[1], now + ttl, ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ttl * 2)
 return 1`
+
+// REFRESH for many leases at once: KEYS the accounts' sets, ARGV[1] ttl ms, ARGV[1 + i] the lease id in
+// KEYS[i]; answers 1 (extended) or 0 (expired: lost) per key, in order, each judged on its own.
+const REFRESH_MANY = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local ttl = tonumber(ARGV[1])
+local answers = {}
+for i, key in ipairs(KEYS) do
+  local lease = ARGV[1 + i]
+  local score = redis.call('ZSCORE', key, lease)
+  if not score or tonumber(score) <= now then
+    redis.call('ZREM', key, lease)
+    answers[i] = 0
+  else
+    redis.call('ZADD', key, now + ttl, lease)
+    redis.call('PEXPIRE', key, ttl * 2)
+    answers[i] = 1
+  end
+end
+return answers`
+
+/** Leases refreshed by one script call. */
+const REFRESH_BATCH = 500
 
 export interface ImapSlotLease {
   readonly accountId: string
@@ -172,23 +196,23 @@ export class ImapSlots extends Context.Service<ImapSlots, ImapSlotsShape>()("mai
             )
           )
 
+      /** A lease this process holds, refreshed by the process-wide tick below. */
+      interface Held {
+        readonly accountId: string
+        readonly limit: number
+        readonly leaseId: string
+        readonly state: { lost: boolean }
+        readonly onLost: Effect.Effect<void>
+      }
+      const held = new Map<string, Held>()
+
       /**
-       * One renewal of a held lease. An expired lease (the holder stalled past the TTL) is taken again
-       * at once under the same id when a slot is free (`reacquired`); when none is, the lease is
-       * `lost` and the holder is told once through `onLost`. A lost lease keeps trying to come back.
+       * A refresh that found the lease expired (the holder stalled past the TTL): taken again at once
+       * under the same id when a slot is free (`reacquired`); when none is, the lease is `lost` and the
+       * holder is told once through `onLost`. A lost lease keeps trying to come back at every tick.
        */
-      const refresh = (
-        accountId: string,
-        limit: number,
-        leaseId: string,
-        state: { lost: boolean },
-        onLost: Effect.Effect<void>
-      ) =>
+      const expired = ({ accountId, limit, leaseId, state, onLost }: Held) =>
         Effect.gen(function* () {
-          const answer = yield* redis.use("imap-slots.refresh", (client) =>
-            client.eval(REFRESH, 1, keyOf(accountId), String(config.leaseTtlMs), leaseId)
-          )
-          if (answer === 1) return
           const retaken = yield* tryOnce(accountId, limit, leaseId)
           if (retaken) {
             yield* Metric.update(Metric.withAttributes(imapSlotLeasesLost, { outcome: "reacquired" }), 1)
@@ -209,10 +233,55 @@ export class ImapSlots extends Context.Service<ImapSlots, ImapSlotsShape>()("mai
           yield* onLost
         }).pipe(
           Effect.catch((error) =>
-            // Redis did not answer: the lease may still be valid; the next renewal tells
-            Effect.logWarning("IMAP slot lease not refreshed", { accountId, error: error.message })
+            // Redis did not answer: the next tick tries again
+            Effect.logWarning("IMAP slot lease not taken again", { accountId, error: error.message })
           )
         )
+
+      /**
+       * Refreshes every lease the process holds, REFRESH_BATCH per script call: one Redis call per tick
+       * for up to that many leases (a watcher holds one for its connection's life), not a call and a
+       * timer per lease.
+       */
+      const refreshAll = Effect.suspend(() => {
+        const leases = [...held.values()]
+        const batches: Array<ReadonlyArray<Held>> = []
+        for (let start = 0; start < leases.length; start += REFRESH_BATCH) {
+          batches.push(leases.slice(start, start + REFRESH_BATCH))
+        }
+        return Effect.forEach(
+          batches,
+          (batch) =>
+            redis
+              .use("imap-slots.refresh", (client) =>
+                client.eval(
+                  REFRESH_MANY,
+                  batch.length,
+                  ...batch.map((lease) => keyOf(lease.accountId)),
+                  String(config.leaseTtlMs),
+                  ...batch.map((lease) => lease.leaseId)
+                )
+              )
+              .pipe(
+                Effect.flatMap((answers) => {
+                  const refused = batch.filter((_lease, index) => !Array.isArray(answers) || answers[index] !== 1)
+                  // released meanwhile (the holder's scope closed): nothing to take again
+                  return Effect.forEach(
+                    refused.filter((lease) => held.get(lease.leaseId) === lease),
+                    expired,
+                    { concurrency: 16, discard: true }
+                  )
+                }),
+                Effect.catchTag("RedisError", (error) =>
+                  // Redis did not answer: the leases may still be valid; the next tick tells
+                  Effect.logWarning("IMAP slot leases not refreshed", { leases: batch.length, error: error.message })
+                )
+              ),
+          { concurrency: 4, discard: true }
+        )
+      })
+      const refreshEvery = Duration.millis(Math.max(250, Math.floor(config.leaseTtlMs / 3)))
+      yield* refreshAll.pipe(Effect.delay(refreshEvery), Effect.forever, Effect.forkScoped)
 
       const acquire = (accountId: string, options?: { readonly wait?: Duration.Input }) =>
         Effect.gen(function* () {
@@ -240,7 +309,12 @@ export class ImapSlots extends Context.Service<ImapSlots, ImapSlotsShape>()("mai
             got = yield* tryOnce(accountId, limit, leaseId)
           }
           yield* record(first ? "immediate" : "acquired", startedAt)
-          yield* Effect.addFinalizer(() => release(accountId, leaseId))
+          yield* Effect.addFinalizer(() =>
+            Effect.suspend(() => {
+              held.delete(leaseId)
+              return release(accountId, leaseId)
+            })
+          )
           const lost = yield* Deferred.make<never, ImapSlotUnavailable>()
           const state = { lost: false }
           const signalLost = Deferred.fail(
@@ -251,11 +325,7 @@ export class ImapSlots extends Context.Service<ImapSlots, ImapSlotsShape>()("mai
               message: `the IMAP connection slot's lease expired (holder stalled longer than ${config.leaseTtlMs} ms) and all ${limit} slots of the account are taken`
             })
           ).pipe(Effect.asVoid)
-          yield* refresh(accountId, limit, leaseId, state, signalLost).pipe(
-            Effect.repeat(Schedule.spaced(Duration.millis(Math.max(250, Math.floor(config.leaseTtlMs / 3))))),
-            Effect.delay(Duration.millis(Math.max(250, Math.floor(config.leaseTtlMs / 3)))),
-            Effect.forkScoped
-          )
+          held.set(leaseId, { accountId, limit, leaseId, state, onLost: signalLost })
           return { accountId, leaseId, lost: Deferred.await(lost) } satisfies ImapSlotLease
         }).pipe(Effect.withSpan("ImapSlots.acquire", { attributes: { "account.id": accountId } }))
 

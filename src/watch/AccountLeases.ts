@@ -58,14 +58,24 @@ redis.call('HSET', KEYS[1], 'holder', ARGV[1], 'fence', fence)
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return fence
 `
-/** Extends the lease only while it is still this worker's under the same fence; 1 when it did. */
-const renewScript = `
-if redis.call('HGET', KEYS[1], 'holder') == ARGV[1] and redis.call('HGET', KEYS[1], 'fence') == ARGV[3] then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  return 1
+/**
+ * Extends each lease only while it is still this worker's under the same fence, many at once: KEYS the leases, ARGV[1] worker, ARGV[2] TTL, ARGV[2 + i]
+ * the fence of KEYS[i]; answers 1 or 0 per key, in order. Each key is judged on its own.
+ */
+const renewManyScript = `
+local renewed = {}
+for i, key in ipairs(KEYS) do
+  if redis.call('HGET', key, 'holder') == ARGV[1] and redis.call('HGET', key, 'fence') == ARGV[2 + i] then
+    redis.call('PEXPIRE', key, ARGV[2])
+    renewed[i] = 1
+  else
+    renewed[i] = 0
+  end
 end
-return 0
+return renewed
 `
+/** Leases renewed by one script call (the call blocks Redis for its length: a few ms at this size). */
+export const RENEW_BATCH = 500
 /** Deletes the lease only while it is still this worker's under the same fence; 1 when it did. */
 const releaseScript = `
 if redis.call('HGET', KEYS[1], 'holder') == ARGV[1] and redis.call('HGET', KEYS[1], 'fence') == ARGV[2] then
@@ -85,6 +95,12 @@ interface Held {
 }
 
 const monotonicNow = Effect.sync(() => performance.now())
+
+const chunksOf = <A>(items: ReadonlyArray<A>, size: number): ReadonlyArray<ReadonlyArray<A>> => {
+  const chunks: Array<ReadonlyArray<A>> = []
+  for (let start = 0; start < items.length; start += size) chunks.push(items.slice(start, start + size))
+  return chunks
+}
 
 export class AccountLeases extends Context.Service<AccountLeases, AccountLeasesShape>()("mail-helper/AccountLeases") {
   /** Runs the lease loop and its watchdog from build to scope close; drains on close. */
@@ -143,22 +159,51 @@ export class AccountLeases extends Context.Service<AccountLeases, AccountLeasesS
           return true
         })
 
-      const renew = (accountId: AccountId, fence: number) =>
-        Effect.gen(function* () {
-          const sentAt = yield* monotonicNow
-          const reply = yield* redis.use("watch lease renew", (client) =>
-            client.eval(renewScript, 1, leaseKey(accountId), workerId, ttl, String(fence))
-          )
-          const entry = held.get(accountId)
-          if (entry === undefined || entry.fence !== fence) return false
-          if (reply === 1) {
-            entry.deadline = Math.max(entry.deadline, deadlineAfter(sentAt))
-            return false
-          }
-          // expired and taken (or deleted) in Redis: stop claiming it now
-          if (yield* forget(accountId, fence)) yield* event("lost", accountId, fence, "renewal refused")
-          return true
-        })
+      /**
+       * Renews held leases, RENEW_BATCH per script call (one call per tick up to that many accounts,
+       * not one per account). A renewal refused for one key loses only that lease; a failed call
+       * extends nothing (the watchdog drops what is not renewed in time). True when a lease was lost.
+       */
+      const renewAll = (leases: ReadonlyArray<{ readonly id: AccountId; readonly fence: number }>) =>
+        Effect.forEach(
+          chunksOf(leases, RENEW_BATCH),
+          (batch) =>
+            Effect.gen(function* () {
+              const sentAt = yield* monotonicNow
+              const reply = yield* redis.use("watch lease renew", (client) =>
+                client.eval(
+                  renewManyScript,
+                  batch.length,
+                  ...batch.map(({ id }) => leaseKey(id)),
+                  workerId,
+                  ttl,
+                  ...batch.map(({ fence }) => String(fence))
+                )
+              )
+              const renewed = Array.isArray(reply) ? reply : []
+              let lost = false
+              for (const [index, { id, fence }] of batch.entries()) {
+                const entry = held.get(id)
+                if (entry === undefined || entry.fence !== fence) continue
+                if (renewed[index] === 1) {
+                  entry.deadline = Math.max(entry.deadline, deadlineAfter(sentAt))
+                } else if (yield* forget(id, fence)) {
+                  // expired and taken (or deleted) in Redis: stop claiming it now
+                  yield* event("lost", id, fence, "renewal refused")
+                  lost = true
+                }
+              }
+              return lost
+            }).pipe(
+              Effect.catchTag("RedisError", (error) =>
+                Effect.as(
+                  Effect.logWarning("account lease renewal failed", { accounts: batch.length, error: error.message }),
+                  false
+                )
+              )
+            ),
+          { concurrency: 4 }
+        ).pipe(Effect.map((lost) => lost.some(Boolean)))
 
       const release = (accountId: AccountId, fence: number, reason: string) =>
         Effect.gen(function* () {
@@ -194,18 +239,19 @@ export class AccountLeases extends Context.Service<AccountLeases, AccountLeasesS
         // before the first read of the accounts, only keep what is held (nothing, at start)
         const mine = new Set(accounts === undefined ? held.keys() : desired(workers, accounts))
         const current = [...held.entries()].map(([id, entry]) => ({ id, fence: entry.fence }))
+        const lost = yield* renewAll(current.filter(({ id }) => mine.has(id)))
         const results = yield* Effect.forEach(
           [
-            ...current.map(({ id, fence }) =>
-              mine.has(id) ? renew(id, fence) : release(id, fence, "hashes to another worker")
-            ),
+            ...current
+              .filter(({ id }) => !mine.has(id))
+              .map(({ id, fence }) => release(id, fence, "hashes to another worker")),
             ...[...mine].filter((id) => !held.has(id)).map(acquire)
           ],
           (step) =>
             Effect.result(step).pipe(Effect.map((result) => (result._tag === "Success" ? result.success : false))),
           { concurrency: 64 }
         )
-        if (results.some((changed) => changed)) yield* publish
+        if (lost || results.some((changed) => changed)) yield* publish
       })
 
       /** Drops every account whose local deadline passed; runs on its own fiber, whatever Redis does. */

@@ -15,13 +15,12 @@
  *   waits for a free slot; the scheduled sync keeps the account current meanwhile.
  * - Before queueing a sync the watcher checks that this process still holds the account.
  */
-import { Context, Effect, Fiber, Layer, Metric, Option, Schedule, Semaphore, Stream } from "effect"
+import { Context, Effect, Fiber, Layer, Metric, Option, Semaphore, Stream } from "effect"
 import { AccountSchedules } from "../accounts/AccountSchedules.ts"
 import { AccountStore } from "../accounts/AccountStore.ts"
 import { ImapAccess } from "../accounts/ImapAccess.ts"
 import type { AccountId, AccountStatus } from "../contract/accounts/Account.ts"
 import { AccountChanged } from "../contract/events/UserEvent.ts"
-import { isTerminal } from "../contract/jobs/Job.ts"
 import { MailSyncJob } from "../contract/jobs/MailSyncJob.ts"
 import type { UserId } from "../contract/users/UserId.ts"
 import { EventBus } from "../events/EventBus.ts"
@@ -31,6 +30,7 @@ import { ImapWatch, type WatchMode } from "../imap/ImapWatch.ts"
 import { Jobs } from "../jobs/Jobs.ts"
 import { watchAccounts, watchConnections, watchLag, watchReconnects } from "../platform/Metrics.ts"
 import { AccountOwnership } from "./AccountOwnership.ts"
+import { JobEnds } from "./JobEnds.ts"
 import { makeSyncCoalescer, type SyncRequest } from "./SyncCoalescer.ts"
 import { WatchConfig, type WatchConfigShape } from "./WatchConfig.ts"
 import { WatchStore } from "./WatchStore.ts"
@@ -39,12 +39,8 @@ import { WatchStore } from "./WatchStore.ts"
 const STABLE_MILLIS = 30_000
 /** How long the lag of a sync is followed (then it is not recorded). */
 const LAG_FOLLOW_MILLIS = 10 * 60_000
-/**
- * Changes heard while the account's sync runs wait for its end, polled from 50 ms (a sync of a few
- * new messages takes a few hundred) growing to 1 s (a long first sync), at most this long at a time.
- */
+/** Changes heard while the account's sync runs wait for its end (JobEnds' tick), at most this long at a time. */
 const RUNNING_SYNC_WAIT_MILLIS = 30_000
-const endPolls = Schedule.min([Schedule.exponential("50 millis", 1.5), Schedule.spaced("1 second")])
 /** After a submit that failed (database or queue down), the changes are asked for again this much later. */
 const FAILED_SUBMIT_RETRY_MILLIS = 1_000
 
@@ -79,6 +75,7 @@ export class Watchers extends Context.Service<Watchers, WatchersShape>()("mail-h
       const imapWatch = yield* ImapWatch
       const schedules = yield* AccountSchedules
       const jobs = yield* Jobs
+      const jobEnds = yield* JobEnds
       const bus = yield* EventBus
       const scope = yield* Effect.scope
 
@@ -102,27 +99,18 @@ export class Watchers extends Context.Service<Watchers, WatchersShape>()("mail-h
 
       // --- the change -> sync path -------------------------------------------------------------
 
-      /** Follows a queued sync to its end and records the lag from the change heard to mail stored. */
-      const followLag = (owner: UserId, jobId: string, heardAt: number) =>
-        jobs.get(owner, jobId).pipe(
-          Effect.repeat({ schedule: Schedule.spaced("200 millis"), until: (job) => isTerminal(job.state) }),
-          Effect.timeoutOption(LAG_FOLLOW_MILLIS),
-          Effect.flatMap((job) =>
-            Option.isSome(job) && job.value.state === "succeeded"
-              ? Metric.update(watchLag, (Date.now() - heardAt) / 1_000)
-              : Effect.void
-          ),
-          Effect.catch((error) => Effect.logDebug("lag of a watcher's sync not followed", { error: error.message }))
-        )
-
-      /** Waits (bounded) until the job has ended: polled soon after it started, then less often. */
-      const untilEnded = (owner: UserId, jobId: string) =>
-        jobs
-          .get(owner, jobId)
+      /**
+       * Follows a queued sync to its end and records the lag from the change heard to mail stored. One
+       * process-wide poll for all followed jobs (JobEnds), not one per job: a backlog of syncs costs
+       * one query per tick, not one transaction per job per tick.
+       */
+      const followLag = (jobId: string, heardAt: number) =>
+        jobEnds
+          .awaitEnd(jobId, LAG_FOLLOW_MILLIS)
           .pipe(
-            Effect.repeat({ schedule: endPolls, until: (job) => isTerminal(job.state) }),
-            Effect.timeoutOption(RUNNING_SYNC_WAIT_MILLIS),
-            Effect.asVoid
+            Effect.flatMap((end) =>
+              end === "succeeded" ? Metric.update(watchLag, (Date.now() - heardAt) / 1_000) : Effect.void
+            )
           )
 
       const submit = (request: SyncRequest): Effect.Effect<boolean> =>
@@ -137,12 +125,12 @@ export class Watchers extends Context.Service<Watchers, WatchersShape>()("mail-h
             { ownerId: request.owner }
           )
           if (submitted.created) {
-            yield* Effect.forkIn(followLag(request.owner, submitted.jobId, request.heardAt), scope)
+            yield* Effect.forkIn(followLag(submitted.jobId, request.heardAt), scope)
             return true
           }
           // the account's sync is queued or running and may have passed the mailbox already: the
           // changes are asked for again as soon as it ends, not a fixed while later
-          yield* untilEnded(request.owner, submitted.jobId)
+          yield* jobEnds.awaitEnd(submitted.jobId, RUNNING_SYNC_WAIT_MILLIS)
           return false
         }).pipe(
           Effect.catch((error) =>
@@ -346,4 +334,6 @@ export class Watchers extends Context.Service<Watchers, WatchersShape>()("mail-h
 }
 
 /** The watchers over an ownership provider, with what they read. Needs AccountOwnership, WatchConfig. */
-export const WatchersLive = Watchers.layer.pipe(Layer.provide(Layer.mergeAll(ImapWatch.layer, WatchStore.layer)))
+export const WatchersLive = Watchers.layer.pipe(
+  Layer.provide(Layer.mergeAll(ImapWatch.layer, WatchStore.layer, JobEnds.layer))
+)

@@ -9,6 +9,7 @@ import { Crypto } from "../../src/platform/Crypto.ts"
 import { AccountLeases, AccountLeasesLive } from "../../src/watch/AccountLeases.ts"
 import { ownerOf } from "../../src/watch/rendezvous.ts"
 import { makeTestEnv, type TestEnv } from "../harness/TestEnv.ts"
+import { recordRedisCommands } from "../harness/redisCommands.ts"
 import {
   createAccounts,
   doubleOwnership,
@@ -202,6 +203,42 @@ it.live(
       // (a lower bound: a loaded machine only makes it later)
       assert.isAtLeast(takenAt, ghostSince + 4_000 - 50, "a took the account while the ghost still held it")
       assert.strictEqual(a.owned().get(account ?? "")?.fence, 8, "the fence continues after the ghost's 7")
+    }).pipe(Effect.scoped),
+  120_000
+)
+
+it.live(
+  "the held leases are renewed by one Redis call per tick, and a renewal refused for one account loses only that lease",
+  () =>
+    Effect.gen(function* () {
+      const testEnv = yield* makeTestEnv()
+      const accounts = createAccounts(testEnv, 200)
+      const a = yield* start("a", testEnv)
+      yield* until(() => a.owned().size === accounts.length, "a holds all 200 accounts")
+      const leasePrefix = `${testEnv.redisPrefix}:watch:lease:`
+      // renewals over ~6 ticks (300 ms apart): before, one EVAL per account per tick (~1,200)
+      const { seen } = yield* recordRedisCommands(
+        testEnv.redisUrl,
+        (command) => command.name === "eval" && command.args.some((arg) => arg.startsWith(leasePrefix)),
+        Effect.sleep("1800 millis")
+      )
+      assert.isAtLeast(seen.length, 1, "no renewal seen")
+      assert.isAtMost(seen.length, 12, `${seen.length} renewal calls for ~6 ticks`)
+      for (const call of seen) assert.strictEqual(call.args[1], "200", "a renewal call covers every held lease")
+
+      // one lease taken over by another holder: only it is lost (and taken again, with a larger fence, once it expired)
+      const fencesBefore = new Map([...a.owned()].map(([account, { fence }]) => [account, fence]))
+      const [victim] = accounts
+      const redis = new IORedis(testEnv.redisUrl, { maxRetriesPerRequest: 1 })
+      yield* Effect.addFinalizer(() => Effect.sync(() => redis.disconnect()))
+      yield* Effect.promise(() => redis.hset(`${leasePrefix}${victim}`, "holder", "ghost"))
+      yield* until(() => !a.owned().has(victim ?? ""), "the refused lease is dropped")
+      yield* until(() => a.owned().has(victim ?? ""), "the account is acquired again")
+      for (const account of accounts) {
+        if (account === victim) continue
+        assert.strictEqual(a.owned().get(account)?.fence, fencesBefore.get(account), `${account} kept its lease`)
+      }
+      assert.isAbove(a.owned().get(victim ?? "")?.fence ?? 0, fencesBefore.get(victim ?? "") ?? 0)
     }).pipe(Effect.scoped),
   120_000
 )

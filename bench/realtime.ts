@@ -220,7 +220,13 @@ class Tracker {
   private readonly open = new Map<string, Array<Sent>>()
   private readonly byEmail = new Map<string, Sent>()
   private readonly folderOf = new Map<string, string>()
+  /** analysed / rule.applied events that arrived before their message's stored event (kept until it comes). */
+  private readonly early = new Map<string, { analysedAt?: number; ruleAt?: number }>()
   unmatched = 0
+  /** mail.analysed events that came before the message's mail.stored on the stream. */
+  analysedBeforeStored = 0
+  /** mail.analysed events for a message that had one already. */
+  analysedTwice = 0
 
   private readonly mailboxPath: (mailboxId: string) => string
 
@@ -249,12 +255,31 @@ class Tracker {
       }
       sent.storedAt = event.at
       this.byEmail.set(emailId, sent)
+      const early = this.early.get(emailId)
+      if (early !== undefined) {
+        this.early.delete(emailId)
+        if (early.analysedAt !== undefined) sent.analysedAt = early.analysedAt
+        if (early.ruleAt !== undefined) sent.ruleAt = early.ruleAt
+      }
     } else if (event.type === "mail.analysed") {
       const sent = this.byEmail.get(emailId)
-      if (sent !== undefined) sent.analysedAt ??= event.at
+      if (sent === undefined) {
+        // the stored event may still come (another worker's publish): counted, and kept for it
+        const early = this.early.get(emailId) ?? {}
+        if (early.analysedAt === undefined) this.analysedBeforeStored++
+        else this.analysedTwice++
+        early.analysedAt ??= event.at
+        this.early.set(emailId, early)
+      } else if (sent.analysedAt !== undefined) this.analysedTwice++
+      else sent.analysedAt = event.at
     } else if (event.type === "rule.applied") {
       const sent = this.byEmail.get(emailId)
       if (sent !== undefined) sent.ruleAt ??= event.at
+      else {
+        const early = this.early.get(emailId) ?? {}
+        early.ruleAt ??= event.at
+        this.early.set(emailId, early)
+      }
     }
   }
 }
@@ -557,6 +582,11 @@ const run = async (report: Report, cleanup: Cleanup) => {
     "every APPEND analysed and its rule applied",
     ruled.length === steady.length && analysed.length === steady.length,
     `analysed ${analysed.length}, rule applied ${ruled.length} of ${steady.length}`
+  )
+  report.check(
+    "one mail.analysed per message, after its mail.stored",
+    tracker.analysedBeforeStored === 0 && tracker.analysedTwice === 0,
+    `analysed before stored ${tracker.analysedBeforeStored}, analysed twice ${tracker.analysedTwice}`
   )
   const lagSum = (
     await Promise.all(workers.map((worker) => metricSum(worker, "watch_lag_seconds_sum")))

@@ -29,6 +29,9 @@ const countOutcomes = (provider: string, saved: { readonly analysed: number; rea
 
 const OFFLINE = "offline"
 
+/** A batch's events go out together (one Redis connection pipelines them). */
+const PUBLISH_CONCURRENCY = 32
+
 /** A job reads the owner's personal models again once its copy is this old. */
 const PERSONAL_MODELS_MAX_AGE_MILLIS = 60_000
 
@@ -146,17 +149,18 @@ export const AnalyzeMailProcessor = makeProcessor(
           )
           const saved = yield* store.saveAnalysis(owner, outcomes)
           yield* countOutcomes(analyzer.provider, saved)
-          // committed: the owner hears of each analysed message (a publish never fails the job)
+          // committed: the owner hears once of each message this save moved out of pending (one that
+          // another job analysed too, e.g. a first page's job beside the owner's, is announced by the
+          // job that saved it); a publish never fails the job. The rules of the batch are queued at the
+          // same time, not after every publish went out.
           const occurredAt = new Date()
-          yield* Effect.forEach(
-            outcomes.filter((outcome) => outcome._tag === "analysed"),
-            (outcome) => bus.publish(owner, new MailAnalysed({ occurredAt, emailId: EmailId.make(outcome.id) })),
-            { discard: true }
+          const announced = Effect.forEach(
+            saved.analysedIds,
+            (id) => bus.publish(owner, new MailAnalysed({ occurredAt, emailId: EmailId.make(id) })),
+            { discard: true, concurrency: PUBLISH_CONCURRENCY }
           )
-          yield* followUps.mailAnalysed({
-            owner,
-            emailIds: outcomes.filter((outcome) => outcome._tag !== "deferred").map((outcome) => outcome.id)
-          })
+          const rulesQueued = followUps.mailAnalysed({ owner, emailIds: [...saved.analysedIds, ...saved.failedIds] })
+          yield* Effect.all([announced, rulesQueued], { concurrency: 2, discard: true })
           analysed += saved.analysed
           failed += saved.failed
           done += batch.length

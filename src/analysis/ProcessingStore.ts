@@ -112,6 +112,16 @@ const toInput = (row: AnalysisRow): AnalysisInput => ({
 
 const clip = (reason: string): string => (reason.length > REASON_MAX_CHARS ? reason.slice(0, REASON_MAX_CHARS) : reason)
 
+/** What one saveAnalysis call changed. */
+export interface SavedAnalysis {
+  readonly analysed: number
+  readonly failed: number
+  /** The messages this call marked analysed. */
+  readonly analysedIds: ReadonlyArray<string>
+  /** The messages this call marked failed. */
+  readonly failedIds: ReadonlyArray<string>
+}
+
 export interface ProcessingStoreShape {
   readonly countAnalysisPending: (owner: UserId, selection: Selection) => Effect.Effect<number, SqlError.SqlError>
   /** Up to `limit` pending messages, oldest first. */
@@ -120,10 +130,15 @@ export interface ProcessingStoreShape {
     selection: Selection,
     limit: number
   ) => Effect.Effect<ReadonlyArray<PendingAnalysis>, SqlError.SqlError>
+  /**
+   * Saves the outcomes of messages still pending; a message another job (or an earlier attempt) already
+   * moved out of pending is left as it is. Returns the ids this call moved, so that each message is
+   * announced (and handed to rules) once even when two jobs analysed it.
+   */
   readonly saveAnalysis: (
     owner: UserId,
     outcomes: ReadonlyArray<AnalysisOutcome>
-  ) => Effect.Effect<{ readonly analysed: number; readonly failed: number }, SqlError.SqlError>
+  ) => Effect.Effect<SavedAnalysis, SqlError.SqlError>
   readonly countEmbedding: (
     owner: UserId,
     selection: Selection,
@@ -203,8 +218,8 @@ export class ProcessingStore extends Context.Service<ProcessingStore, Processing
 
       const saveAnalysis = (owner: UserId, outcomes: ReadonlyArray<AnalysisOutcome>) =>
         Effect.gen(function* () {
-          let analysed = 0
-          let failed = 0
+          const analysedIds: Array<string> = []
+          const failedIds: Array<string> = []
           // every row this transaction writes, locked at once in id order (src/platform/rowLocks.ts)
           yield* lockOutcomeRows(owner, outcomes)
           const results = outcomes.flatMap((o) => (o._tag === "analysed" ? [o] : []))
@@ -217,32 +232,31 @@ export class ProcessingStore extends Context.Service<ProcessingStore, Processing
                 AND id = ANY(${results.map((o) => o.id)}::uuid[])
               RETURNING id`.pipe(Effect.flatMap(decodeIds))
             const taken = new Set(updated.map((row) => row.id))
-            const rows = results
-              .filter((o) => taken.has(o.id))
-              .map(
-                ({ id, result, personal }): Record<string, unknown> => ({
-                  email_id: id,
-                  user_id: owner,
-                  // the provider's values are kept apart, so blending and rescoring can be redone
-                  base_urgency: result.urgency,
-                  base_importance: result.importance,
-                  base_category: result.category,
-                  base_spam: result.spam,
-                  base_tags: [...result.tags],
-                  urgency: personal?.values.urgency ?? result.urgency,
-                  importance: personal?.values.importance ?? result.importance,
-                  category: personal?.values.category ?? result.category,
-                  spam: personal?.values.spam ?? result.spam,
-                  decisions: personal == null ? null : JSON.stringify(personal.decisions),
-                  tag_suggestions: personal == null ? [] : [...personal.tagSuggestions],
-                  summary: result.summary,
-                  tags: [...result.tags],
-                  language: result.language,
-                  provider: result.provider,
-                  model: result.model,
-                  confidence: result.confidence
-                })
-              )
+            const takenResults = results.filter((o) => taken.has(o.id))
+            const rows = takenResults.map(
+              ({ id, result, personal }): Record<string, unknown> => ({
+                email_id: id,
+                user_id: owner,
+                // the provider's values are kept apart, so blending and rescoring can be redone
+                base_urgency: result.urgency,
+                base_importance: result.importance,
+                base_category: result.category,
+                base_spam: result.spam,
+                base_tags: [...result.tags],
+                urgency: personal?.values.urgency ?? result.urgency,
+                importance: personal?.values.importance ?? result.importance,
+                category: personal?.values.category ?? result.category,
+                spam: personal?.values.spam ?? result.spam,
+                decisions: personal == null ? null : JSON.stringify(personal.decisions),
+                tag_suggestions: personal == null ? [] : [...personal.tagSuggestions],
+                summary: result.summary,
+                tags: [...result.tags],
+                language: result.language,
+                provider: result.provider,
+                model: result.model,
+                confidence: result.confidence
+              })
+            )
             if (Arr.isReadonlyArrayNonEmpty(rows)) {
               yield* sql`
                 INSERT INTO email_analysis ${sql.insert(rows)}
@@ -256,7 +270,7 @@ export class ProcessingStore extends Context.Service<ProcessingStore, Processing
                   base_tags = EXCLUDED.base_tags, decisions = EXCLUDED.decisions,
                   tag_suggestions = EXCLUDED.tag_suggestions`
             }
-            analysed = rows.length
+            for (const o of takenResults) analysedIds.push(o.id)
           }
           // failed and deferred outcomes: one statement each for the whole batch (rows locked above)
           const failures = outcomes.flatMap((o) => (o._tag === "failed" ? [o] : []))
@@ -271,7 +285,7 @@ export class ProcessingStore extends Context.Service<ProcessingStore, Processing
             if (marked.length > 0) {
               // an older result (before a reprocess) must not pass for the answer to this run
               yield* sql`DELETE FROM email_analysis WHERE email_id = ANY(${marked.map((row) => row.id)}::uuid[])`
-              failed = marked.length
+              for (const row of marked) failedIds.push(row.id)
             }
           }
           const deferrals = outcomes.flatMap((o) => (o._tag === "deferred" ? [o] : []))
@@ -283,7 +297,13 @@ export class ProcessingStore extends Context.Service<ProcessingStore, Processing
                 AS d(id, reason)
               WHERE e.user_id = ${owner} AND e.id = d.id AND e.analysis_state = 'pending'`
           }
-          return { analysed, failed }
+          const saved: SavedAnalysis = {
+            analysed: analysedIds.length,
+            failed: failedIds.length,
+            analysedIds,
+            failedIds
+          }
+          return saved
         }).pipe((effect) => scope.run(owner, effect))
 
       const embeddingFilter = (owner: UserId, selection: Selection, mode: EmbeddingMode) =>

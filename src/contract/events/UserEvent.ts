@@ -22,7 +22,17 @@ export class MailStored extends Schema.TaggedClass<MailStored>()("mail.stored", 
   emailId: EmailId
 }) {}
 
-/** A message's analysis was written (first analysis, reprocess or rescore). */
+/**
+ * A message became analysed: once per message each time it goes from pending to analysed (its first
+ * analysis, or again after a reprocess), published by the job that saved the result; a second job
+ * that analysed the same message at the same time finds it saved and says nothing. A message
+ * stored in several copies (the same message in several folders of an account, e.g. Gmail labels)
+ * is analysed once, as its canonical copy: the event names that copy, and the other copies (whose
+ * `mail.stored` named them) get no event of their own; they show the canonical copy's analysis
+ * (`GET /emails/{id}` lists the copies and which one is canonical). A message whose analysis failed
+ * gets no event (its rules still run). A rescore (`analysis.rescore`) re-blends stored analyses and
+ * publishes no event per message: its `job.changed` says when it ended.
+ */
 export class MailAnalysed extends Schema.TaggedClass<MailAnalysed>()("mail.analysed", {
   occurredAt,
   emailId: EmailId

@@ -39,6 +39,9 @@ export default defineConfig({
     assetsDir: "assets",
     // the CSP forbids inline script; never inline the module preload polyfill
     modulePreload: { polyfill: false },
+    // .vite/manifest.json: which files each page's chunk needs, so the API can announce the inbox's
+    // with the HTML (src/webapp/WebApp.ts, Link: rel=modulepreload)
+    manifest: true,
     reportCompressedSize: true,
     rolldownOptions: {
       output: {

@@ -1,4 +1,4 @@
-import { Config, Effect, Layer } from "effect"
+import { Config, Effect, Layer, Schema } from "effect"
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { readdirSync, readFileSync, statSync } from "node:fs"
 import { extname, join, relative, sep } from "node:path"
@@ -154,8 +154,54 @@ const sessionPreload = "</api/v1/auth/me>; rel=preload; as=fetch; crossorigin"
 const inboxPreload = "</api/v1/emails?sort=score&limit=100>; rel=preload; as=fetch; crossorigin"
 const hasSessionCookie = (cookie: string | undefined): boolean => /(?:^|;\s*)(?:__Host-)?mh_session=/.test(cookie ?? "")
 
-const preloadsFor = (url: string, cookie: string | undefined): string =>
-  url === "/" && hasSessionCookie(cookie) ? `${sessionPreload}, ${inboxPreload}` : sessionPreload
+/** The part of Vite's build manifest (`.vite/manifest.json`, `build.manifest`) read here. */
+const BuildManifest = Schema.Record(
+  Schema.String,
+  Schema.Struct({
+    file: Schema.String,
+    isEntry: Schema.optional(Schema.Boolean),
+    imports: Schema.optional(Schema.Array(Schema.String)),
+    css: Schema.optional(Schema.Array(Schema.String))
+  })
+)
+const decodeBuildManifest = Schema.decodeUnknownSync(Schema.fromJsonString(BuildManifest))
+
+/** The inbox page's module in the manifest (web/src/App.tsx loads it lazily for `/`). */
+const inboxPageSource = "src/pages/InboxPage.tsx"
+
+/**
+ * The inbox page's code, announced with the HTML for `/` (`rel=modulepreload`, and its CSS): the app
+ * loads it lazily, so without this the browser asks for it only once the entry and the libraries
+ * have run (~430 ms into a cold first visit, then one more round trip). Its chunk and every chunk it
+ * imports, without those index.html already preloads (the entry's); empty without a manifest.
+ */
+const inboxModulePreloads = (manifestText: string | undefined): string => {
+  if (manifestText === undefined) return ""
+  const manifest = decodeBuildManifest(manifestText)
+  const entryFiles = new Set<string>()
+  const collect = (key: string, into: Set<string>) => {
+    const chunk = manifest[key]
+    if (chunk === undefined || into.has(chunk.file)) return
+    into.add(chunk.file)
+    for (const imported of chunk.imports ?? []) collect(imported, into)
+  }
+  for (const [key, chunk] of Object.entries(manifest)) if (chunk.isEntry === true) collect(key, entryFiles)
+  const inboxFiles = new Set<string>()
+  collect(inboxPageSource, inboxFiles)
+  const scripts = [...inboxFiles].filter((file) => !entryFiles.has(file))
+  const styles = [...inboxFiles].flatMap((file) =>
+    Object.values(manifest).flatMap((chunk) => (chunk.file === file ? (chunk.css ?? []) : []))
+  )
+  return [
+    ...scripts.map((file) => `</${file}>; rel=modulepreload`),
+    ...styles.map((file) => `</${file}>; rel=preload; as=style`)
+  ].join(", ")
+}
+
+const preloadsFor = (url: string, cookie: string | undefined, inboxModules: string): string =>
+  url === "/" && hasSessionCookie(cookie)
+    ? [sessionPreload, inboxPreload, inboxModules].filter((link) => link !== "").join(", ")
+    : sessionPreload
 
 const indexModified = (distDir: string): number | undefined =>
   statSync(join(distDir, "index.html"), { throwIfNoEntry: false })?.mtimeMs
@@ -166,20 +212,34 @@ export const WebAppLive = Layer.effectDiscard(
     const { distDir } = yield* webAppConfig
     // (re)read the build when index.html appears or changes: `npm run build:web` while the API runs
     // replaces every hashed name, and an old index.html would point at files that are gone
-    let loaded: { readonly modified: number; readonly files: ReadonlyMap<string, StaticFile> } | undefined
+    let loaded:
+      | { readonly modified: number; readonly files: ReadonlyMap<string, StaticFile>; readonly inboxModules: string }
+      | undefined
     const current = Effect.gen(function* () {
       const modified = yield* Effect.try({
         try: () => indexModified(distDir),
         catch: (cause) => new Error(`cannot stat ${distDir}/index.html: ${String(cause)}`)
       })
       if (modified === undefined) return undefined
-      if (loaded?.modified === modified) return loaded.files
+      if (loaded?.modified === modified) return loaded
       const files = yield* Effect.try({
         try: () => loadBuild(distDir),
         catch: (cause) => new Error(`cannot read the web build in ${distDir}: ${String(cause)}`)
       })
-      loaded = files === undefined ? undefined : { modified, files }
-      return files
+      if (files === undefined) {
+        loaded = undefined
+        return undefined
+      }
+      const manifest = files.get("/.vite/manifest.json")
+      const inboxModules = yield* Effect.try({
+        try: () => inboxModulePreloads(manifest === undefined ? undefined : new TextDecoder().decode(manifest.body)),
+        catch: (cause) => new Error(`cannot read the web build's manifest in ${distDir}/.vite: ${String(cause)}`)
+      }).pipe(
+        // the app works without the announcement, only its first visit is slower
+        Effect.catch((error) => Effect.as(Effect.logWarning(error.message), ""))
+      )
+      loaded = { modified, files, inboxModules }
+      return loaded
     }).pipe(
       // a build being written right now: answer "not built" this once and say why in the log
       Effect.catch((error) => Effect.as(Effect.logWarning(error.message), undefined))
@@ -191,8 +251,9 @@ export const WebAppLive = Layer.effectDiscard(
       const request = yield* HttpServerRequest.HttpServerRequest
       const path = pathOf(request.url)
       if (isServerPath(path)) return HttpServerResponse.empty({ status: 404 })
-      const build = yield* current
-      if (build === undefined) return notBuilt(distDir)
+      const served = yield* current
+      if (served === undefined) return notBuilt(distDir)
+      const build = served.files
       const file = build.get(path)
       if (file !== undefined && path !== "/index.html") return respond(file, request, {})
       if (looksLikeFile(path) && path !== "/index.html") return HttpServerResponse.empty({ status: 404 })
@@ -200,7 +261,7 @@ export const WebAppLive = Layer.effectDiscard(
       if (index === undefined) return notBuilt(distDir)
       return respond(index, request, {
         "content-security-policy": contentSecurityPolicy,
-        link: preloadsFor(request.url, request.headers.cookie)
+        link: preloadsFor(request.url, request.headers.cookie, served.inboxModules)
       })
     })
     yield* router.add("GET", "/", handler)

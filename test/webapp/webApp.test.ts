@@ -16,8 +16,26 @@ import { baseUrl, call, field } from "../harness/http.ts"
 const indexHtml = `<!doctype html><html><head><script type="module" src="/assets/index-AbC123.js"></script></head><body><div id="root"></div></body></html>`
 const script = `console.log("app");${" ".repeat(4000)}`
 
+/**
+ * Vite's manifest of a build whose entry and inbox page share a chunk: the inbox page's own chunks
+ * (and its CSS) are announced with `/`, the shared one is the entry's (index.html preloads it).
+ */
+const manifest = {
+  "index.html": { file: "assets/index-AbC123.js", isEntry: true, imports: ["_shared-S1.js"] },
+  "_shared-S1.js": { file: "assets/shared-S1.js" },
+  "_list-L1.js": { file: "assets/list-L1.js", imports: ["_shared-S1.js"], css: ["assets/list-L1.css"] },
+  "src/pages/InboxPage.tsx": {
+    file: "assets/InboxPage-I1.js",
+    isDynamicEntry: true,
+    imports: ["_shared-S1.js", "index.html", "_list-L1.js"]
+  },
+  "src/pages/RulesPage.tsx": { file: "assets/RulesPage-R1.js", isDynamicEntry: true, imports: ["_shared-S1.js"] }
+}
+
 const makeBuild = (dir: string) => {
   mkdirSync(join(dir, "assets"), { recursive: true })
+  mkdirSync(join(dir, ".vite"), { recursive: true })
+  writeFileSync(join(dir, ".vite", "manifest.json"), JSON.stringify(manifest))
   writeFileSync(join(dir, "index.html"), indexHtml)
   writeFileSync(join(dir, "assets", "index-AbC123.js"), script)
   writeFileSync(join(dir, "robots.txt"), "User-agent: *\n")
@@ -68,6 +86,39 @@ layer(apiTestLayer({ WEB_DIST_DIR: builtDir }), { excludeTestServices: true, tim
         for (const path of ["/", "/messages/123", "/rules/new", "/accounts/abc?tab=edit", "/sign-in"]) {
           assertAppHtml(yield* call(base, "GET", path), path)
         }
+      })
+    )
+
+    it.effect("announces the inbox page's code with `/` for a session, from the build's manifest", () =>
+      Effect.gen(function* () {
+        const base = yield* baseUrl
+        const links = (response: { headers: Headers }) =>
+          (response.headers.get("link") ?? "").split(",").map((link) => link.trim())
+        const signedIn = links(yield* call(base, "GET", "/", { headers: { cookie: "mh_session=abc" } }))
+        for (const expected of [
+          "</assets/InboxPage-I1.js>; rel=modulepreload",
+          "</assets/list-L1.js>; rel=modulepreload",
+          "</assets/list-L1.css>; rel=preload; as=style"
+        ]) {
+          assert.include(signedIn, expected, signedIn.join(" | "))
+        }
+        // the entry's chunks are index.html's to preload; other pages' code is not announced
+        assert.isFalse(
+          signedIn.some(
+            (link) => link.includes("shared-S1") || link.includes("index-AbC123") || link.includes("RulesPage")
+          )
+        )
+        // no session: the sign-in page comes first, so no inbox code
+        const anonymous = links(yield* call(base, "GET", "/"))
+        assert.isFalse(
+          anonymous.some((link) => link.includes("modulepreload")),
+          anonymous.join(" | ")
+        )
+        const otherRoute = links(yield* call(base, "GET", "/rules", { headers: { cookie: "mh_session=abc" } }))
+        assert.isFalse(
+          otherRoute.some((link) => link.includes("modulepreload")),
+          otherRoute.join(" | ")
+        )
       })
     )
 

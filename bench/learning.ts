@@ -27,16 +27,10 @@ import { embedText, offlineEmbeddingModelName } from "../src/analysis/offline/em
 import { type FeatureSource, featureVector } from "../src/analysis/personal/features.ts"
 import { argmax, epochsFor, type Example, predict, trainAndMeasure } from "../src/analysis/personal/model.ts"
 import { type LoadedModel, score } from "../src/analysis/personal/scoring.ts"
+import { seededRandom } from "../src/platform/seededRandom.ts"
 
 const seedArg = process.argv.find((a) => a.startsWith("--seed="))
-let state = Number(seedArg?.slice(7) ?? 42) >>> 0
-const rand = () => {
-  state = (state + 0x6d2b79f5) >>> 0
-  let t = state
-  t = Math.imul(t ^ (t >>> 15), t | 1)
-  t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-  return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296
-}
+const rand = seededRandom(Number(seedArg?.slice(7) ?? 42))
 const pick = <A>(items: ReadonlyArray<A>): A => items[Math.floor(rand() * items.length)] as A
 
 const MINIMUM = 10

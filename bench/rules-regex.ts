@@ -11,17 +11,15 @@
  *
  * Run: npx tsx bench/rules-regex.ts
  */
+import { seededRandom } from "../src/platform/seededRandom.ts"
 import { checkRegex } from "../src/rules/regex.ts"
 
 const SIZES_KIB = [1, 4, 8, 16, 64]
 
-const lcgText = (chars: number, alphabet: string, seed = 12345): string => {
-  let x = seed
+const randomText = (chars: number, alphabet: string, seed = 12345): string => {
+  const random = seededRandom(seed)
   const out: Array<string> = []
-  for (let i = 0; i < chars; i++) {
-    x = (x * 1103515245 + 12345) & 0x7fffffff
-    out.push(alphabet[(x >> 8) % alphabet.length] ?? " ")
-  }
+  for (let i = 0; i < chars; i++) out.push(alphabet[Math.floor(random() * alphabet.length)] ?? " ")
   return out.join("")
 }
 
@@ -64,7 +62,7 @@ for (const [label, pattern] of regexes) {
   if (checked._tag !== "Ok") throw new Error(`${label}: ${checked.problem}`)
   console.log(`\n${label} (program size ${checked.programSize})`)
   for (const [textLabel, make] of [
-    ["random letters", (n: number) => lcgText(n, letters)],
+    ["random letters", (n: number) => randomText(n, letters)],
     ["prose", prose]
   ] as const) {
     const row = SIZES_KIB.map((kib) => {

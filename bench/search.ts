@@ -32,6 +32,7 @@ import { embeddingText } from "../src/analysis/ProcessingStore.ts"
 import { EmailStore } from "../src/emails/EmailStore.ts"
 import { EmailsLive } from "../src/emails/EmailsLive.ts"
 import { PlatformLive } from "../src/main/layers.ts"
+import { seededRandom } from "../src/platform/seededRandom.ts"
 import type { SearchMode } from "../src/contract/search/SearchSchemas.ts"
 import { Search } from "../src/search/Search.ts"
 import { VectorIndex } from "../src/search/VectorIndex.ts"
@@ -49,13 +50,7 @@ const owner = UserId.make("5ea4c400-0000-4000-8000-000000000001")
 // a deterministic mailbox
 // ---------------------------------------------------------------------------
 
-let seed = 0x2545f491
-const random = () => {
-  seed = (seed + 0x6d2b79f5) | 0
-  let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
-  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-}
+const random = seededRandom(0x2545f491)
 const pick = <A>(xs: ReadonlyArray<A>): A => xs[Math.floor(random() * xs.length)] as A
 /** Zipf-like: low indexes much more often. */
 const zipf = <A>(xs: ReadonlyArray<A>): A => xs[Math.floor(xs.length * random() ** 2.2)] as A

@@ -1,5 +1,5 @@
 import { assert, describe, it, layer } from "@effect/vitest"
-import { Context, Effect, Layer } from "effect"
+import { Effect } from "effect"
 import { SqlClient } from "effect/sql"
 import { AnalyzeMailJob } from "../../src/contract/jobs/AnalyzeMailJob.ts"
 import { selectionKey } from "../../src/contract/jobs/MailSelection.ts"
@@ -11,7 +11,8 @@ import { UserScope } from "../../src/users/UserScope.ts"
 import { emailState, insertMails, type MailSpec, makeMailbox } from "../emails/fixtures.ts"
 import { appTestLayer, as, getJson, waitForJob } from "../emails/helpers.ts"
 import { baseUrl, call, field } from "../harness/http.ts"
-import { completion, type FakeOpenAi, startFakeOpenAi, validAnalysis } from "./fakeOpenAi.ts"
+import { completion, validAnalysis } from "./fakeOpenAi.ts"
+import { FakeOpenAiServer, fakeOpenAiAppLayer } from "./fakeOpenAiApp.ts"
 
 const newUser = () => UserId.make(crypto.randomUUID())
 
@@ -222,22 +223,7 @@ layer(appTestLayer({ ANALYSIS_BATCH_SIZE: "2" }), { excludeTestServices: true, t
   }
 )
 
-class Fake extends Context.Service<Fake, FakeOpenAi>()("test/FakeOpenAi") {}
-
-const fakeLayer = Layer.unwrap(
-  Effect.gen(function* () {
-    const fake = yield* startFakeOpenAi
-    return appTestLayer({
-      AI_PROVIDER: "openai",
-      AI_BASE_URL: fake.baseUrl,
-      AI_MODEL: "fake-model",
-      AI_EMBEDDING_MODEL: "fake-embed",
-      AI_MAX_RETRIES: "0",
-      AI_RETRY_BASE_MS: "5",
-      AI_TIMEOUT_MS: "2000"
-    }).pipe(Layer.merge(Layer.succeed(Fake, fake)))
-  })
-)
+const fakeLayer = fakeOpenAiAppLayer({ AI_TIMEOUT_MS: "2000" })
 
 layer(fakeLayer, { excludeTestServices: true, timeout: "90 seconds" })(
   "mail.analyze and mail.embed against an OpenAI-compatible server",
@@ -245,7 +231,7 @@ layer(fakeLayer, { excludeTestServices: true, timeout: "90 seconds" })(
     it.effect("stores the model's answer with provider, model and confidence; vectors with model and dimension", () =>
       Effect.gen(function* () {
         const base = yield* baseUrl
-        const fake = yield* Fake
+        const fake = yield* FakeOpenAiServer
         fake.onChat(() => completion(JSON.stringify(validAnalysis)))
         const owner = newUser()
         const box = yield* makeMailbox(owner)
@@ -277,7 +263,7 @@ layer(fakeLayer, { excludeTestServices: true, timeout: "90 seconds" })(
     it.effect("retries a transient provider failure as a job retry; finished work is kept", () =>
       Effect.gen(function* () {
         const base = yield* baseUrl
-        const fake = yield* Fake
+        const fake = yield* FakeOpenAiServer
         // the first request fails (503), every later one answers
         fake.onChat((_request, n) =>
           n === 1
@@ -301,7 +287,7 @@ layer(fakeLayer, { excludeTestServices: true, timeout: "90 seconds" })(
     it.effect("marks a message failed with the reason when the output does not match the schema", () =>
       Effect.gen(function* () {
         const base = yield* baseUrl
-        const fake = yield* Fake
+        const fake = yield* FakeOpenAiServer
         fake.onChat(() => completion('{"urgency": 7, "category": "whatever"'))
         const owner = newUser()
         const box = yield* makeMailbox(owner)
@@ -326,7 +312,7 @@ layer(fakeLayer, { excludeTestServices: true, timeout: "90 seconds" })(
     it.effect("fails the job on a rejected key and leaves the mail pending", () =>
       Effect.gen(function* () {
         const base = yield* baseUrl
-        const fake = yield* Fake
+        const fake = yield* FakeOpenAiServer
         fake.onChat(() => ({ status: 401, json: { error: { message: "Incorrect API key provided" } } }))
         const owner = newUser()
         const box = yield* makeMailbox(owner)
@@ -344,7 +330,7 @@ layer(fakeLayer, { excludeTestServices: true, timeout: "90 seconds" })(
     it.effect("marks a message failed when the provider refuses it (400), and goes on with the others", () =>
       Effect.gen(function* () {
         const base = yield* baseUrl
-        const fake = yield* Fake
+        const fake = yield* FakeOpenAiServer
         fake.onChat((request) =>
           request.rawBody.includes("POISON")
             ? { status: 400, json: { error: { message: "context length exceeded" } } }

@@ -1,13 +1,14 @@
 import { assert, layer } from "@effect/vitest"
-import { Context, Effect, Layer } from "effect"
+import { Effect } from "effect"
 import { AnalyzeMailJob } from "../../src/contract/jobs/AnalyzeMailJob.ts"
 import { EmbedMailJob } from "../../src/contract/jobs/EmbedMailJob.ts"
 import { UserId } from "../../src/contract/users/UserId.ts"
 import { Jobs } from "../../src/jobs/Jobs.ts"
 import { emailState, insertMails, type MailSpec, makeMailbox } from "../emails/fixtures.ts"
-import { appTestLayer, as, getJson, waitForJob } from "../emails/helpers.ts"
+import { as, getJson, waitForJob } from "../emails/helpers.ts"
 import { baseUrl, call, field } from "../harness/http.ts"
-import { completion, embeddings, type FakeOpenAi, startFakeOpenAi, validAnalysis } from "./fakeOpenAi.ts"
+import { completion, embeddings, type FakeOpenAi, validAnalysis } from "./fakeOpenAi.ts"
+import { FakeOpenAiServer, fakeOpenAiAppLayer } from "./fakeOpenAiApp.ts"
 
 // The daily AI token budget (issue 15, item 3) against the fake OpenAI-compatible server: usage is
 // counted exactly as the server reports it, a job stops before the batch after the one that used the
@@ -22,8 +23,6 @@ const mail = (n: number): MailSpec => ({
   text: `Hello, this is message number ${n}. Please reply by Friday.`
 })
 
-class Fake extends Context.Service<Fake, FakeOpenAi>()("test/FakeOpenAi") {}
-
 /** Chat answers that report 70 + 30 = 100 tokens, embeddings that report 7 tokens per input. */
 const scripted = (fake: FakeOpenAi) => {
   fake.onChat(() =>
@@ -32,24 +31,15 @@ const scripted = (fake: FakeOpenAi) => {
   fake.onEmbeddings(embeddings({ tokens: (inputs) => 7 * inputs }))
 }
 
-const fakeLayer = Layer.unwrap(
-  Effect.gen(function* () {
-    const fake = yield* startFakeOpenAi
-    scripted(fake)
-    return appTestLayer({
-      AI_PROVIDER: "openai",
-      AI_BASE_URL: fake.baseUrl,
-      AI_MODEL: "fake-model",
-      AI_EMBEDDING_MODEL: "fake-embed",
-      AI_MAX_RETRIES: "0",
-      AI_RETRY_BASE_MS: "5",
-      AI_TIMEOUT_MS: "5000",
-      ANALYSIS_BATCH_SIZE: "2",
-      ANALYSIS_CONCURRENCY: "2",
-      EMBEDDING_BATCH_SIZE: "2",
-      AI_DAILY_TOKEN_BUDGET: "300"
-    }).pipe(Layer.merge(Layer.succeed(Fake, fake)))
-  })
+const fakeLayer = fakeOpenAiAppLayer(
+  {
+    AI_TIMEOUT_MS: "5000",
+    ANALYSIS_BATCH_SIZE: "2",
+    ANALYSIS_CONCURRENCY: "2",
+    EMBEDDING_BATCH_SIZE: "2",
+    AI_DAILY_TOKEN_BUDGET: "300"
+  },
+  scripted
 )
 
 const submitAndWait = (kind: "analyze" | "embed", owner: UserId) =>
@@ -72,7 +62,7 @@ layer(fakeLayer, { excludeTestServices: true, timeout: "120 seconds" })("daily A
   it.effect("counts reported usage, stops at the batch after the limit, later jobs make no call, others go on", () =>
     Effect.gen(function* () {
       const base = yield* baseUrl
-      const fake = yield* Fake
+      const fake = yield* FakeOpenAiServer
       const alice = newUser()
       const bob = newUser()
       const aliceTag = `alice-${alice.slice(0, 8)}`

@@ -1,31 +1,18 @@
 import { assert, layer } from "@effect/vitest"
-import { Context, Effect, Layer } from "effect"
+import { Effect } from "effect"
 import { AnalyzeMailJob } from "../../src/contract/jobs/AnalyzeMailJob.ts"
 import { EmailId } from "../../src/contract/emails/EmailId.ts"
 import { UserId } from "../../src/contract/users/UserId.ts"
 import { Jobs } from "../../src/jobs/Jobs.ts"
-import { completion, type FakeOpenAi, startFakeOpenAi, validAnalysis } from "../analysis/fakeOpenAi.ts"
+import { completion, validAnalysis } from "../analysis/fakeOpenAi.ts"
+import { FakeOpenAiServer, fakeOpenAiAppLayer } from "../analysis/fakeOpenAiApp.ts"
 import { emailState, insertMails, makeMailbox } from "../emails/fixtures.ts"
-import { appTestLayer, as, waitForJob } from "../emails/helpers.ts"
+import { as, waitForJob } from "../emails/helpers.ts"
 import { baseUrl, call, field } from "../harness/http.ts"
 import { connected, eventually, openSse } from "./sseClient.ts"
 
-class Fake extends Context.Service<Fake, FakeOpenAi>()("test/events/FakeOpenAi") {}
-
 /** The real API and worker, analysing through a scripted OpenAI-compatible server (its answers can be held back). */
-const TestLayer = Layer.unwrap(
-  Effect.gen(function* () {
-    const fake = yield* startFakeOpenAi
-    return appTestLayer({
-      AI_PROVIDER: "openai",
-      AI_BASE_URL: fake.baseUrl,
-      AI_MODEL: "fake-model",
-      AI_EMBEDDING_MODEL: "fake-embed",
-      AI_MAX_RETRIES: "0",
-      AI_TIMEOUT_MS: "20000"
-    }).pipe(Layer.merge(Layer.succeed(Fake, fake)))
-  })
-)
+const TestLayer = fakeOpenAiAppLayer({ AI_TIMEOUT_MS: "20000" })
 
 layer(TestLayer, { excludeTestServices: true, timeout: "120 seconds" })("mail.analysed: once per message", (it) => {
   it.effect(
@@ -33,7 +20,7 @@ layer(TestLayer, { excludeTestServices: true, timeout: "120 seconds" })("mail.an
     () =>
       Effect.gen(function* () {
         const base = yield* baseUrl
-        const fake = yield* Fake
+        const fake = yield* FakeOpenAiServer
         const jobs = yield* Jobs
         // the first analysis is held back, so the second job reads the same message as pending and saves
         // it first; the first then finds it analysed

@@ -7,6 +7,7 @@ import { monitorEventLoopDelay } from "node:perf_hooks"
 import { assert, describe, layer } from "@effect/vitest"
 import { Effect } from "effect"
 import { SqlClient } from "effect/sql"
+import { seededRandom } from "../../src/platform/seededRandom.ts"
 import { EvaluationLimits } from "../../src/rules/evaluate.ts"
 import { EvaluationBudgets } from "../../src/rules/RuleEvaluator.ts"
 import { UserScope } from "../../src/users/UserScope.ts"
@@ -22,20 +23,17 @@ import { allRuns, applyAndWait, as, createRule, rulesTestLayer, seedAccount, see
  */
 const HANG_BOUND_MS = 600
 
-const lcgText = (chars: number, seed: number): string => {
+const randomText = (chars: number, seed: number): string => {
   const alphabet = "abcdefghijklmnopqrstuvwxyz "
-  let x = seed
+  const random = seededRandom(seed)
   const out: Array<string> = []
-  for (let i = 0; i < chars; i++) {
-    x = (x * 1103515245 + 12345) & 0x7fffffff
-    out.push(alphabet[(x >> 8) % alphabet.length] ?? " ")
-  }
+  for (let i = 0; i < chars; i++) out.push(alphabet[Math.floor(random() * alphabet.length)] ?? " ")
   return out.join("")
 }
 
 /** 64 KiB of random letters (no digit: the heavy regexes match nothing), with `insert` at `at`. */
 const body = (seed: number, insert?: { readonly at: number; readonly text: string }) => {
-  const text = lcgText(64 * 1024, seed)
+  const text = randomText(64 * 1024, seed)
   return insert === undefined ? text : `${text.slice(0, insert.at)}${insert.text}${text.slice(insert.at)}`
 }
 

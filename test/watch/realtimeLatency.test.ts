@@ -96,33 +96,28 @@ if (describeProbe === null) {
           const poller = setInterval(drain, 2)
           yield* Effect.addFinalizer(() => Effect.sync(() => clearInterval(poller)))
 
+          /** A plain imapflow client of the probe's user, connected; `autoIdle` lets it IDLE when it has nothing to do. */
+          const connectImap = async (autoIdle: boolean) => {
+            const c = new ImapFlow({
+              host: server.host,
+              port: server.port,
+              secure: false,
+              auth: { user: IMAP_USER, pass: PASSWORD },
+              logger: false,
+              disableAutoIdle: !autoIdle
+            })
+            await c.connect()
+            return c
+          }
           const imap = yield* Effect.acquireRelease(
-            Effect.promise(async () => {
-              const c = new ImapFlow({
-                host: server.host,
-                port: server.port,
-                secure: false,
-                auth: { user: IMAP_USER, pass: PASSWORD },
-                logger: false,
-                disableAutoIdle: true
-              })
-              await c.connect()
-              return c
-            }),
+            Effect.promise(() => connectImap(false)),
             (c) => Effect.promise(() => c.logout().catch(() => undefined))
           )
           // the server's own floor: a plain IDLE client on INBOX hears EXISTS this long after the APPEND
           let existsAt = Number.NaN
           const listener = yield* Effect.acquireRelease(
             Effect.promise(async () => {
-              const c = new ImapFlow({
-                host: server.host,
-                port: server.port,
-                secure: false,
-                auth: { user: IMAP_USER, pass: PASSWORD },
-                logger: false
-              })
-              await c.connect()
+              const c = await connectImap(true)
               await c.mailboxOpen("INBOX")
               c.on("exists", () => {
                 if (Number.isNaN(existsAt)) existsAt = performance.now()
@@ -136,14 +131,7 @@ if (describeProbe === null) {
           // what the library alone needs to bring one new message in: connect, login, SELECT, FETCH the newest
           const rawFetch = Effect.promise(async () => {
             const start = performance.now()
-            const c = new ImapFlow({
-              host: server.host,
-              port: server.port,
-              secure: false,
-              auth: { user: IMAP_USER, pass: PASSWORD },
-              logger: false
-            })
-            await c.connect()
+            const c = await connectImap(true)
             const loggedIn = performance.now()
             await c.mailboxOpen("INBOX", { readOnly: true })
             await c.fetchOne("*", { uid: true, source: true, flags: true })

@@ -324,7 +324,12 @@ const run = async (report: Report, cleanup: Cleanup) => {
       MALLOC_TRIM_THRESHOLD_: "131072",
       ...(tls ? { NODE_EXTRA_CA_CERTS: path.join(dovecot.root, "cert.pem") } : {})
     },
-    { name: "worker", nodeArgs: ["--max-semi-space-size=4", "--max-old-space-size=384", "--inspect=127.0.0.1:0"] }
+    {
+      name: "worker",
+      nodeArgs: ["--max-semi-space-size=4", "--max-old-space-size=384", "--inspect=127.0.0.1:0"],
+      // a loaded machine takes longer than the tests' 45 s to start a worker
+      timeoutMillis: 180_000
+    }
   )
   cleanup(() => worker.stop("SIGKILL"))
   const url = /Debugger listening on (ws:\/\/\S+)/.exec(worker.output())?.[1]

@@ -152,7 +152,7 @@ export const startApi = async (env: Record<string, string>, options: { echo?: bo
 /** A worker program with its metrics server on a free loopback port. */
 export const startWorker = async (
   env: Record<string, string>,
-  options: { echo?: boolean; name?: string; nodeArgs?: ReadonlyArray<string> } = {}
+  options: { echo?: boolean; name?: string; nodeArgs?: ReadonlyArray<string>; timeoutMillis?: number } = {}
 ) => {
   const port = await freePort()
   const program = await startProgram({
@@ -167,7 +167,8 @@ export const startWorker = async (
     },
     ready: (output) => output.includes('"message":"worker started'),
     ...(options.echo === undefined ? {} : { echo: options.echo }),
-    ...(options.nodeArgs === undefined ? {} : { nodeArgs: options.nodeArgs })
+    ...(options.nodeArgs === undefined ? {} : { nodeArgs: options.nodeArgs }),
+    ...(options.timeoutMillis === undefined ? {} : { timeoutMillis: options.timeoutMillis })
   })
   return { program, metricsPort: port }
 }

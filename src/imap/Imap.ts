@@ -307,6 +307,13 @@ export interface ClientTuning {
   readonly onExpunge?: ImapFlowOptions["expungeHandler"]
   /** A watching connection: IDLE is restarted after this many milliseconds (RFC 2177: under 29 minutes). */
   readonly maxIdleTimeMs?: number
+  /**
+   * Never negotiate COMPRESS=DEFLATE (RFC 4978), even where the server offers it. imapflow's DEFLATE
+   * pair holds ~300 kB of native zlib state for the connection's whole life (a level-6 deflate with a
+   * 32 kB window: 256 kB, the inflate: ~40 kB): worth it for a sync that fetches, not for a watching
+   * connection that idles for hours and receives a few short untagged lines.
+   */
+  readonly disableCompression?: boolean
 }
 
 const clientOptions = (options: ImapConnectOptions, limits: ImapLimits, tuning: ClientTuning): ImapFlowOptions => ({
@@ -329,6 +336,7 @@ const clientOptions = (options: ImapConnectOptions, limits: ImapLimits, tuning: 
   // connection runs its IDLE itself (ImapWatch.ts), restarted every `maxIdleTimeMs`
   disableAutoIdle: true,
   ...(tuning.maxIdleTimeMs === undefined ? {} : { maxIdleTime: tuning.maxIdleTimeMs }),
+  ...(tuning.disableCompression === true ? { disableCompression: true } : {}),
   qresync: true,
   connectionTimeout: options.timeoutMs,
   greetingTimeout: options.timeoutMs,

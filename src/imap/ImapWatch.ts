@@ -11,6 +11,8 @@
  *   watches only the selected mailbox); the scheduled sync is the safety net for the rest.
  *
  * IDLE is restarted every `maxIdleTimeMs` (RFC 2177: servers may drop an IDLE after 30 minutes).
+ * A watching connection never negotiates COMPRESS=DEFLATE: its zlib pair would hold ~300 kB of native
+ * memory per watched account for a few short lines an hour (ClientTuning.disableCompression).
  * Connections take the same path as a sync's (`openClient` in Imap.ts: destination policy, limits,
  * bounded login). `watch` runs until a connection breaks, then fails: the caller reconnects.
  */
@@ -152,7 +154,7 @@ const watchAccount = (
     Effect.gen(function* () {
       const connectOne = Effect.andThen(
         watch.permit,
-        openClient(options, destinations, limits, { maxIdleTimeMs: watch.maxIdleTimeMs })
+        openClient(options, destinations, limits, { maxIdleTimeMs: watch.maxIdleTimeMs, disableCompression: true })
       )
       const first = yield* connectOne
       const { client, call } = first

@@ -54,12 +54,14 @@ export interface StartOptions {
   readonly timeoutMillis?: number
   /** Echo the output to this process's stderr with a prefix (drills). */
   readonly echo?: boolean
+  /** Node flags before `--import tsx` (e.g. the worker script's production heap flags). */
+  readonly nodeArgs?: ReadonlyArray<string>
 }
 
 /** Starts `node --import tsx <script>` (Node 24 under npm) and waits until it is ready. */
 export const startProgram = async (options: StartOptions): Promise<Program> => {
   const name = options.name ?? options.script
-  const child = spawn(process.execPath, ["--import", "tsx", options.script], {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), "--import", "tsx", options.script], {
     env: { ...process.env, ...options.env },
     stdio: ["ignore", "pipe", "pipe"]
   })
@@ -148,7 +150,10 @@ export const startApi = async (env: Record<string, string>, options: { echo?: bo
 }
 
 /** A worker program with its metrics server on a free loopback port. */
-export const startWorker = async (env: Record<string, string>, options: { echo?: boolean; name?: string } = {}) => {
+export const startWorker = async (
+  env: Record<string, string>,
+  options: { echo?: boolean; name?: string; nodeArgs?: ReadonlyArray<string>; timeoutMillis?: number } = {}
+) => {
   const port = await freePort()
   const program = await startProgram({
     script: "src/main/worker.ts",
@@ -161,7 +166,9 @@ export const startWorker = async (env: Record<string, string>, options: { echo?:
       HOST: "127.0.0.1"
     },
     ready: (output) => output.includes('"message":"worker started'),
-    ...(options.echo === undefined ? {} : { echo: options.echo })
+    ...(options.echo === undefined ? {} : { echo: options.echo }),
+    ...(options.nodeArgs === undefined ? {} : { nodeArgs: options.nodeArgs }),
+    ...(options.timeoutMillis === undefined ? {} : { timeoutMillis: options.timeoutMillis })
   })
   return { program, metricsPort: port }
 }

@@ -184,7 +184,7 @@ describe("mail pages in Chromium", () => {
     await page.getByRole("heading", { name: "Inbox" }).waitFor()
     await page.getByText("No messages here").or(page.locator("[role=option][data-email-id]").first()).waitFor()
     page.off("request", record)
-    const firstPage = "/api/v1/emails?sort=score&limit=100"
+    const firstPage = "/api/v1/emails?sort=score&limit=50"
     expect(html?.headers().link ?? "").toContain(`<${firstPage}>; rel=preload; as=fetch`)
     expect(html?.headers().link ?? "").toContain("</api/v1/auth/me>; rel=preload; as=fetch")
     const listCalls = firstCalls.filter((call) => call.startsWith("GET /api/v1/emails"))

@@ -190,6 +190,11 @@ describe("mail pages in Chromium", () => {
     const listCalls = firstCalls.filter((call) => call.startsWith("GET /api/v1/emails"))
     expect(listCalls.length, firstCalls.join(", ")).toBeGreaterThan(0)
     expect(new Set(listCalls), firstCalls.join(", ")).toEqual(new Set([`GET ${firstPage}`]))
+    // the account filter and the e key's Archive check share one account list (pages/mail/accountList.ts)
+    expect(
+      firstCalls.filter((call) => call === "GET /api/v1/accounts"),
+      firstCalls.join(", ")
+    ).toEqual(["GET /api/v1/accounts"])
     // a marker that a reload would lose: the rows must arrive without one
     await page.evaluate(() => {
       Object.assign(globalThis, { __sameDocument: true })

@@ -151,7 +151,7 @@ const notBuilt = (distDir: string) =>
  * takes the preloaded answer; test/web/app.test.ts checks that each is requested once.
  */
 const sessionPreload = "</api/v1/auth/me>; rel=preload; as=fetch; crossorigin"
-const inboxPreload = "</api/v1/emails?sort=score&limit=100>; rel=preload; as=fetch; crossorigin"
+const inboxPreload = "</api/v1/emails?sort=score&limit=50>; rel=preload; as=fetch; crossorigin"
 const hasSessionCookie = (cookie: string | undefined): boolean => /(?:^|;\s*)(?:__Host-)?mh_session=/.test(cookie ?? "")
 
 /** The part of Vite's build manifest (`.vite/manifest.json`, `build.manifest`) read here. */

@@ -184,12 +184,17 @@ describe("mail pages in Chromium", () => {
     await page.getByRole("heading", { name: "Inbox" }).waitFor()
     await page.getByText("No messages here").or(page.locator("[role=option][data-email-id]").first()).waitFor()
     page.off("request", record)
-    const firstPage = "/api/v1/emails?sort=score&limit=100"
+    const firstPage = "/api/v1/emails?sort=score&limit=50"
     expect(html?.headers().link ?? "").toContain(`<${firstPage}>; rel=preload; as=fetch`)
     expect(html?.headers().link ?? "").toContain("</api/v1/auth/me>; rel=preload; as=fetch")
     const listCalls = firstCalls.filter((call) => call.startsWith("GET /api/v1/emails"))
     expect(listCalls.length, firstCalls.join(", ")).toBeGreaterThan(0)
     expect(new Set(listCalls), firstCalls.join(", ")).toEqual(new Set([`GET ${firstPage}`]))
+    // the account filter and the e key's Archive check share one account list (pages/mail/accountList.ts)
+    expect(
+      firstCalls.filter((call) => call === "GET /api/v1/accounts"),
+      firstCalls.join(", ")
+    ).toEqual(["GET /api/v1/accounts"])
     // a marker that a reload would lose: the rows must arrive without one
     await page.evaluate(() => {
       Object.assign(globalThis, { __sameDocument: true })

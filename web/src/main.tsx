@@ -3,7 +3,7 @@ import { createRoot } from "react-dom/client"
 import { prefetchEmailPage } from "./api/boot.ts"
 import { App, preloadRoute } from "./App.tsx"
 import { initI18n } from "./i18n/index.ts"
-import { inboxPageSize } from "./pages/mail/useEmailPages.ts"
+import { inboxFirstPageSize } from "./pages/mail/useEmailPages.ts"
 import { inboxQuery, noFilters } from "./pages/mail/inboxFilters.ts"
 import "./styles.css"
 
@@ -14,7 +14,7 @@ if (container === null) throw new Error("index.html has no #root element")
 // the page's chunk and, on the inbox, its first page of mail (api/boot.ts). React renders meanwhile.
 preloadRoute(window.location.pathname)
 if (window.location.pathname === "/" && window.location.search === "") {
-  prefetchEmailPage({ ...inboxQuery(noFilters, null), limit: inboxPageSize })
+  prefetchEmailPage({ ...inboxQuery(noFilters, null), limit: inboxFirstPageSize })
 }
 
 void initI18n().then(() => {

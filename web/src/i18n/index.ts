@@ -85,7 +85,28 @@ export const useLanguage = (): Language => {
   return isLanguage(current) ? current : "en"
 }
 
-export const formatDateTime = (language: Language, date: Date): string =>
-  new Intl.DateTimeFormat(language, { dateStyle: "medium", timeStyle: "short" }).format(date)
+/**
+ * One formatter per language and kind: building an Intl formatter loads locale data and costs far more
+ * than formatting (the inbox formats a date per row; a new DateTimeFormat per row was a measurable part
+ * of its first render, bench/webapp.ts).
+ */
+const dateTimeFormats = new Map<Language, Intl.DateTimeFormat>()
+const numberFormats = new Map<Language, Intl.NumberFormat>()
 
-export const formatNumber = (language: Language, value: number): string => new Intl.NumberFormat(language).format(value)
+export const formatDateTime = (language: Language, date: Date): string => {
+  let format = dateTimeFormats.get(language)
+  if (format === undefined) {
+    format = new Intl.DateTimeFormat(language, { dateStyle: "medium", timeStyle: "short" })
+    dateTimeFormats.set(language, format)
+  }
+  return format.format(date)
+}
+
+export const formatNumber = (language: Language, value: number): string => {
+  let format = numberFormats.get(language)
+  if (format === undefined) {
+    format = new Intl.NumberFormat(language)
+    numberFormats.set(language, format)
+  }
+  return format.format(value)
+}

@@ -17,6 +17,7 @@ import {
   oneLinePerThread
 } from "./mail/inboxFilters.ts"
 import type { Band } from "./mail/types.ts"
+import { useAccounts } from "./mail/accountList.ts"
 import { useEmailPages } from "./mail/useEmailPages.ts"
 import { useMailActivity } from "./mail/useMailActivity.ts"
 
@@ -29,7 +30,7 @@ export function InboxPage(): JSX.Element {
   const search = useSearch()
   const threadId = new URLSearchParams(search).get("thread")
   const [filters, setFilters] = useState<InboxFilters>(noFilters)
-  const accounts = useApiQuery((client) => client.accounts.list(), [])
+  const accounts = useAccounts()
   const mailboxes = useApiQuery(
     (client) =>
       filters.accountId === ""
@@ -37,7 +38,7 @@ export function InboxPage(): JSX.Element {
         : client.accounts.mailboxes({ params: { id: filters.accountId } }),
     [filters.accountId]
   )
-  const accountItems = accounts.state.status === "ok" ? accounts.state.value.items : []
+  const accountItems = accounts.status === "ok" ? accounts.value.items : []
   const mailboxItems = mailboxes.state.status === "ok" ? mailboxes.state.value.items : []
   const query = useMemo(() => inboxQuery(filters, threadId), [filters, threadId])
   const pages = useEmailPages(query)
@@ -55,7 +56,7 @@ export function InboxPage(): JSX.Element {
   const set = <K extends keyof InboxFilters>(key: K, value: InboxFilters[K]) =>
     setFilters((before) => ({ ...before, [key]: value, ...(key === "accountId" ? { mailboxId: "" } : {}) }))
 
-  if (accounts.state.status === "ok" && accounts.state.value.items.length === 0) {
+  if (accounts.status === "ok" && accounts.value.items.length === 0) {
     return (
       <>
         <h1>{t("title")}</h1>

@@ -45,7 +45,11 @@ export function MessageList({
     count,
     getScrollElement: () => scroller.current,
     estimateSize: () => ROW_HEIGHT,
-    overscan: 10
+    overscan: 10,
+    // the list's size before it is measured (mail.css: the viewport less ~16rem, at least 18rem), so
+    // the first render already has the visible rows; without it the first pass rendered none and the
+    // rows came with a second render after the layout effect measured the list
+    initialRect: { width: 0, height: Math.max(288, window.innerHeight - 256) }
   })
   const virtualRows = virtualizer.getVirtualItems()
   const lastIndex = virtualRows.at(-1)?.index ?? 0

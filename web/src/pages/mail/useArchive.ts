@@ -1,6 +1,7 @@
 import { Effect } from "effect"
 import { useCallback, useEffect, useState } from "react"
 import { type ApiResult, callApi } from "../../api/client.ts"
+import { loadAccounts } from "./accountList.ts"
 import type { AccountId, EmailId } from "./types.ts"
 
 /** Which accounts have an Archive mailbox: loading, or the set of those that do. */
@@ -10,7 +11,7 @@ export type ArchiveTargets =
 
 /**
  * The `e` key: whether a message's account has a special-use Archive mailbox (from the accounts'
- * mailbox lists, once per page), and the archive call (`POST /emails/:id/archive`, a rules run
+ * mailbox lists, once per page; the account list is shared with the page's own, accountList.ts), and the archive call (`POST /emails/:id/archive`, a rules run
  * that moves the message on the server; 202 with its job).
  */
 export const useArchive = (): {
@@ -21,29 +22,30 @@ export const useArchive = (): {
   const [targets, setTargets] = useState<ArchiveTargets>({ status: "loading" })
   useEffect(() => {
     const controller = new AbortController()
-    void callApi(
-      (client) =>
-        client.accounts.list().pipe(
-          Effect.flatMap(({ items }) =>
-            Effect.forEach(
-              items,
-              (account) =>
-                client.accounts
-                  .mailboxes({ params: { id: account.id } })
-                  .pipe(
-                    Effect.map(({ items: boxes }) =>
-                      boxes.some((box) => box.specialUse === "archive" && box.selectable) ? [account.id] : []
-                    )
-                  ),
-              { concurrency: 4 }
-            )
+    const archiveTargets = async (): Promise<ReadonlySet<string>> => {
+      const accounts = await loadAccounts()
+      if (!accounts.ok || controller.signal.aborted) return new Set()
+      const lists = await callApi(
+        (client) =>
+          Effect.forEach(
+            accounts.value.items,
+            (account) =>
+              client.accounts
+                .mailboxes({ params: { id: account.id } })
+                .pipe(
+                  Effect.map(({ items: boxes }) =>
+                    boxes.some((box) => box.specialUse === "archive" && box.selectable) ? [account.id] : []
+                  )
+                ),
+            { concurrency: 4 }
           ),
-          Effect.map((lists) => new Set(lists.flat()))
-        ),
-      controller.signal
-    ).then((result) => {
-      // unknown (the lists failed): every account counts as without Archive, the server decides anyway
-      if (!controller.signal.aborted) setTargets({ status: "ok", accounts: result.ok ? result.value : new Set() })
+        controller.signal
+      )
+      return lists.ok ? new Set(lists.value.flat()) : new Set()
+    }
+    // unknown (the lists failed): every account counts as without Archive, the server decides anyway
+    void archiveTargets().then((accounts) => {
+      if (!controller.signal.aborted) setTargets({ status: "ok", accounts })
     })
     return () => controller.abort()
   }, [])

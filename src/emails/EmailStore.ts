@@ -244,16 +244,19 @@ export class EmailStore extends Context.Service<EmailStore, EmailStoreShape>()("
       // of the message's canonical copy
       const joins = sql`
         LEFT JOIN LATERAL (
-          SELECT c.id, c.analysis_state FROM emails c
+          SELECT c.id, c.analysis_state, c.priority_score FROM emails c
           WHERE NOT e.canonical AND c.account_id = e.account_id AND c.message_key = e.message_key AND c.canonical
         ) cc ON true
         LEFT JOIN email_analysis a ON a.email_id = COALESCE(cc.id, e.id)
         LEFT JOIN email_overrides o ON o.email_id = COALESCE(cc.id, e.id)`
-      // the same formula as the email_effective view (migration 0030); 0 sorts unknown scores last
-      const effectiveScore = sql`COALESCE(2 * COALESCE(o.urgency, a.urgency) + COALESCE(o.importance, a.importance), 0)`
 
       const list = (userId: UserId, query: ListQuery) => {
         const f = query.filters
+        // The stored sort key (migration 0071): the effective score, kept by triggers. The lists of one
+        // message per row (canonical copies) read the row's own key, which emails_priority_order
+        // serves without a sort; a mailbox's list shows copies, whose key is their canonical copy's.
+        const score =
+          f.mailboxId === undefined ? sql`e.priority_score` : sql`COALESCE(cc.priority_score, e.priority_score)`
         const conditions = [
           sql`e.user_id = ${userId}`,
           // a message once (its canonical copy), except in a mailbox's own list, which shows its copies
@@ -269,7 +272,7 @@ export class EmailStore extends Context.Service<EmailStore, EmailStoreShape>()("
             : [sql`COALESCE(cc.analysis_state, e.analysis_state) = ${f.analysisState}`]),
           ...(f.category === undefined ? [] : [sql`COALESCE(o.category, a.category) = ${f.category}`]),
           ...(f.tag === undefined ? [] : [sql`${f.tag} = ANY(COALESCE(o.tags, a.tags, '{}'))`]),
-          ...(f.minScore === undefined ? [] : [sql`${effectiveScore} >= ${f.minScore}`]),
+          ...(f.minScore === undefined ? [] : [sql`${score} >= ${f.minScore}`]),
           ...(f.urgency === undefined ? [] : [sql`COALESCE(o.urgency, a.urgency) = ${f.urgency}`]),
           ...(f.importance === undefined ? [] : [sql`COALESCE(o.importance, a.importance) = ${f.importance}`]),
           ...(f.spam === undefined
@@ -280,13 +283,11 @@ export class EmailStore extends Context.Service<EmailStore, EmailStoreShape>()("
             : query.sort === "date"
               ? [sql`(e.mail_date, e.id) < (${query.after.date}, ${query.after.id}::uuid)`]
               : [
-                  sql`(${effectiveScore}, e.mail_date, e.id) < (${query.after.score}, ${query.after.date}, ${query.after.id}::uuid)`
+                  sql`(${score}, e.mail_date, e.id) < (${query.after.score}, ${query.after.date}, ${query.after.id}::uuid)`
                 ])
         ]
         const order =
-          query.sort === "date"
-            ? sql`e.mail_date DESC, e.id DESC`
-            : sql`${effectiveScore} DESC, e.mail_date DESC, e.id DESC`
+          query.sort === "date" ? sql`e.mail_date DESC, e.id DESC` : sql`${score} DESC, e.mail_date DESC, e.id DESC`
         return sql`
           SELECT ${summaryColumns}
           FROM emails e ${joins}

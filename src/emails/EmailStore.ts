@@ -4,7 +4,7 @@ import { SqlClient } from "effect/sql"
 import { Level } from "../contract/analysis/Analysis.ts"
 import { addressesOf } from "../analysis/mailFields.ts"
 import { type DatabaseError, decodeRows } from "../platform/Database.ts"
-import type { UserId } from "../contract/users/UserId.ts"
+import { UserId } from "../contract/users/UserId.ts"
 import { inUserScope, UserScope } from "../users/UserScope.ts"
 import { EmailId, EmailNotFound } from "../contract/emails/EmailId.ts"
 import {
@@ -211,6 +211,13 @@ export interface EmailStoreShape {
   ) => Effect.Effect<EmailDetail, EmailNotFound | DatabaseError>
   /** Sets analysis and embedding back to pending (attempts and errors cleared) before a reprocess. */
   readonly resetForReprocess: (userId: UserId, id: EmailId) => Effect.Effect<void, EmailNotFound | DatabaseError>
+  /**
+   * The inbox's first page for nobody (row-level security shows no row) on `connections` pool
+   * connections at once, and one made-up row through the list's decoding: opens those connections,
+   * loads their backends' catalog caches for the list's tables, and runs the code of the list once,
+   * which the API's first GET /emails after its start paid for otherwise (issue 16). Reads nothing.
+   */
+  readonly warmUp: (connections: number) => Effect.Effect<void, DatabaseError>
 }
 
 export class EmailStore extends Context.Service<EmailStore, EmailStoreShape>()("mail-helper/EmailStore") {
@@ -249,6 +256,15 @@ export class EmailStore extends Context.Service<EmailStore, EmailStoreShape>()("
         ) cc ON true
         LEFT JOIN email_analysis a ON a.email_id = COALESCE(cc.id, e.id)
         LEFT JOIN email_overrides o ON o.email_id = COALESCE(cc.id, e.id)`
+      // the same for lists of canonical copies only, where `cc` is always empty: joined on e.id, the
+      // planner looks each page row's analysis up by key (with COALESCE it scanned the user's analysis)
+      const canonicalJoins = sql`
+        LEFT JOIN LATERAL (
+          SELECT c.id, c.analysis_state, c.priority_score FROM emails c
+          WHERE NOT e.canonical AND c.account_id = e.account_id AND c.message_key = e.message_key AND c.canonical
+        ) cc ON true
+        LEFT JOIN email_analysis a ON a.email_id = e.id
+        LEFT JOIN email_overrides o ON o.email_id = e.id`
 
       const list = (userId: UserId, query: ListQuery) => {
         const f = query.filters
@@ -290,7 +306,7 @@ export class EmailStore extends Context.Service<EmailStore, EmailStoreShape>()("
           query.sort === "date" ? sql`e.mail_date DESC, e.id DESC` : sql`${score} DESC, e.mail_date DESC, e.id DESC`
         return sql`
           SELECT ${summaryColumns}
-          FROM emails e ${joins}
+          FROM emails e ${f.mailboxId === undefined ? canonicalJoins : joins}
           WHERE ${sql.and(conditions)}
           ORDER BY ${order}
           LIMIT ${query.limit + 1}`.pipe(
@@ -537,9 +553,49 @@ export class EmailStore extends Context.Service<EmailStore, EmailStoreShape>()("
           Effect.withSpan("EmailStore.matrix")
         )
 
-      return EmailStore.of({ list, get, summaries, correct, resetForReprocess, matrix })
+      const warmUp = (connections: number) =>
+        Effect.all(
+          Array.from({ length: Math.max(1, connections) }, () =>
+            list(nobody, { filters: {}, sort: "score", limit: 50 })
+          ),
+          { concurrency: "unbounded", discard: true }
+        ).pipe(
+          Effect.andThen(decodeSummaries([sampleRow])),
+          Effect.map((rows) => rows.map(toSummary)),
+          Effect.asVoid,
+          Effect.withSpan("EmailStore.warmUp")
+        )
+
+      return EmailStore.of({ list, get, summaries, correct, resetForReprocess, matrix, warmUp })
     })
   )
+}
+
+/** No user has this id (a v4 UUID of zeros): under row-level security the warm-up reads no row. */
+const nobody = UserId.make("00000000-0000-4000-8000-000000000000")
+
+/** A list row as the driver returns it, for the warm-up's decoding. */
+const sampleRow = {
+  id: "00000000-0000-4000-8000-000000000001",
+  account_id: "00000000-0000-4000-8000-000000000002",
+  mailbox_id: "00000000-0000-4000-8000-000000000003",
+  thread_id: "warm-up",
+  subject: "warm-up",
+  from_name: null,
+  from_address: "warm-up@example.invalid",
+  mail_date: new Date(0),
+  seen: false,
+  flagged: false,
+  has_attachments: false,
+  size: 0,
+  analysis_state: "analysed",
+  urgency: 1,
+  importance: 1,
+  category: "other",
+  spam: false,
+  tags: [],
+  summary: null,
+  corrected: false
 }
 
 const noModel: Decision = { source: "base", reason: "no personal model yet", modelVersion: null, weight: 0 }

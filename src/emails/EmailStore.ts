@@ -4,7 +4,7 @@ import { SqlClient } from "effect/sql"
 import { Level } from "../contract/analysis/Analysis.ts"
 import { addressesOf } from "../analysis/mailFields.ts"
 import { type DatabaseError, decodeRows } from "../platform/Database.ts"
-import type { UserId } from "../contract/users/UserId.ts"
+import { UserId } from "../contract/users/UserId.ts"
 import { inUserScope, UserScope } from "../users/UserScope.ts"
 import { EmailId, EmailNotFound } from "../contract/emails/EmailId.ts"
 import {
@@ -211,6 +211,13 @@ export interface EmailStoreShape {
   ) => Effect.Effect<EmailDetail, EmailNotFound | DatabaseError>
   /** Sets analysis and embedding back to pending (attempts and errors cleared) before a reprocess. */
   readonly resetForReprocess: (userId: UserId, id: EmailId) => Effect.Effect<void, EmailNotFound | DatabaseError>
+  /**
+   * The inbox's first page for nobody (row-level security shows no row) on `connections` pool
+   * connections at once, and one made-up row through the list's decoding: opens those connections,
+   * loads their backends' catalog caches for the list's tables, and runs the code of the list once,
+   * which the API's first GET /emails after its start paid for otherwise (issue 16). Reads nothing.
+   */
+  readonly warmUp: (connections: number) => Effect.Effect<void, DatabaseError>
 }
 
 export class EmailStore extends Context.Service<EmailStore, EmailStoreShape>()("mail-helper/EmailStore") {
@@ -244,16 +251,28 @@ export class EmailStore extends Context.Service<EmailStore, EmailStoreShape>()("
       // of the message's canonical copy
       const joins = sql`
         LEFT JOIN LATERAL (
-          SELECT c.id, c.analysis_state FROM emails c
+          SELECT c.id, c.analysis_state, c.priority_score FROM emails c
           WHERE NOT e.canonical AND c.account_id = e.account_id AND c.message_key = e.message_key AND c.canonical
         ) cc ON true
         LEFT JOIN email_analysis a ON a.email_id = COALESCE(cc.id, e.id)
         LEFT JOIN email_overrides o ON o.email_id = COALESCE(cc.id, e.id)`
-      // the same formula as the email_effective view (migration 0030); 0 sorts unknown scores last
-      const effectiveScore = sql`COALESCE(2 * COALESCE(o.urgency, a.urgency) + COALESCE(o.importance, a.importance), 0)`
+      // the same for lists of canonical copies only, where `cc` is always empty: joined on e.id, the
+      // planner looks each page row's analysis up by key (with COALESCE it scanned the user's analysis)
+      const canonicalJoins = sql`
+        LEFT JOIN LATERAL (
+          SELECT c.id, c.analysis_state, c.priority_score FROM emails c
+          WHERE NOT e.canonical AND c.account_id = e.account_id AND c.message_key = e.message_key AND c.canonical
+        ) cc ON true
+        LEFT JOIN email_analysis a ON a.email_id = e.id
+        LEFT JOIN email_overrides o ON o.email_id = e.id`
 
       const list = (userId: UserId, query: ListQuery) => {
         const f = query.filters
+        // The stored sort key (migration 0071): the effective score, kept by triggers. The lists of one
+        // message per row (canonical copies) read the row's own key, which emails_priority_order
+        // serves without a sort; a mailbox's list shows copies, whose key is their canonical copy's.
+        const score =
+          f.mailboxId === undefined ? sql`e.priority_score` : sql`COALESCE(cc.priority_score, e.priority_score)`
         const conditions = [
           sql`e.user_id = ${userId}`,
           // a message once (its canonical copy), except in a mailbox's own list, which shows its copies
@@ -269,7 +288,7 @@ export class EmailStore extends Context.Service<EmailStore, EmailStoreShape>()("
             : [sql`COALESCE(cc.analysis_state, e.analysis_state) = ${f.analysisState}`]),
           ...(f.category === undefined ? [] : [sql`COALESCE(o.category, a.category) = ${f.category}`]),
           ...(f.tag === undefined ? [] : [sql`${f.tag} = ANY(COALESCE(o.tags, a.tags, '{}'))`]),
-          ...(f.minScore === undefined ? [] : [sql`${effectiveScore} >= ${f.minScore}`]),
+          ...(f.minScore === undefined ? [] : [sql`${score} >= ${f.minScore}`]),
           ...(f.urgency === undefined ? [] : [sql`COALESCE(o.urgency, a.urgency) = ${f.urgency}`]),
           ...(f.importance === undefined ? [] : [sql`COALESCE(o.importance, a.importance) = ${f.importance}`]),
           ...(f.spam === undefined
@@ -280,16 +299,14 @@ export class EmailStore extends Context.Service<EmailStore, EmailStoreShape>()("
             : query.sort === "date"
               ? [sql`(e.mail_date, e.id) < (${query.after.date}, ${query.after.id}::uuid)`]
               : [
-                  sql`(${effectiveScore}, e.mail_date, e.id) < (${query.after.score}, ${query.after.date}, ${query.after.id}::uuid)`
+                  sql`(${score}, e.mail_date, e.id) < (${query.after.score}, ${query.after.date}, ${query.after.id}::uuid)`
                 ])
         ]
         const order =
-          query.sort === "date"
-            ? sql`e.mail_date DESC, e.id DESC`
-            : sql`${effectiveScore} DESC, e.mail_date DESC, e.id DESC`
+          query.sort === "date" ? sql`e.mail_date DESC, e.id DESC` : sql`${score} DESC, e.mail_date DESC, e.id DESC`
         return sql`
           SELECT ${summaryColumns}
-          FROM emails e ${joins}
+          FROM emails e ${f.mailboxId === undefined ? canonicalJoins : joins}
           WHERE ${sql.and(conditions)}
           ORDER BY ${order}
           LIMIT ${query.limit + 1}`.pipe(
@@ -536,9 +553,49 @@ export class EmailStore extends Context.Service<EmailStore, EmailStoreShape>()("
           Effect.withSpan("EmailStore.matrix")
         )
 
-      return EmailStore.of({ list, get, summaries, correct, resetForReprocess, matrix })
+      const warmUp = (connections: number) =>
+        Effect.all(
+          Array.from({ length: Math.max(1, connections) }, () =>
+            list(nobody, { filters: {}, sort: "score", limit: 50 })
+          ),
+          { concurrency: "unbounded", discard: true }
+        ).pipe(
+          Effect.andThen(decodeSummaries([sampleRow])),
+          Effect.map((rows) => rows.map(toSummary)),
+          Effect.asVoid,
+          Effect.withSpan("EmailStore.warmUp")
+        )
+
+      return EmailStore.of({ list, get, summaries, correct, resetForReprocess, matrix, warmUp })
     })
   )
+}
+
+/** No user has this id (a v4 UUID of zeros): under row-level security the warm-up reads no row. */
+const nobody = UserId.make("00000000-0000-4000-8000-000000000000")
+
+/** A list row as the driver returns it, for the warm-up's decoding. */
+const sampleRow = {
+  id: "00000000-0000-4000-8000-000000000001",
+  account_id: "00000000-0000-4000-8000-000000000002",
+  mailbox_id: "00000000-0000-4000-8000-000000000003",
+  thread_id: "warm-up",
+  subject: "warm-up",
+  from_name: null,
+  from_address: "warm-up@example.invalid",
+  mail_date: new Date(0),
+  seen: false,
+  flagged: false,
+  has_attachments: false,
+  size: 0,
+  analysis_state: "analysed",
+  urgency: 1,
+  importance: 1,
+  category: "other",
+  spam: false,
+  tags: [],
+  summary: null,
+  corrected: false
 }
 
 const noModel: Decision = { source: "base", reason: "no personal model yet", modelVersion: null, weight: 0 }

@@ -1,4 +1,5 @@
 import { Effect, Layer, Schema } from "effect"
+import { AppConfig } from "../platform/Config.ts"
 import { HttpApiBuilder } from "effect/http-api"
 import { Api } from "../contract/Api.ts"
 import { ValidationError } from "../contract/http/ApiErrors.ts"
@@ -117,6 +118,24 @@ const EmailsHandlers = HttpApiBuilder.group(
  * The `emails` and `search` API groups with reprocessing over EmailsLive; needs Jobs and the platform.
  * Search's group is provided here because its hits' summaries come from emails (EmailSummaries).
  */
-export const EmailsHttpLive = Layer.mergeAll(EmailsHandlers, SearchHttpLive).pipe(
+/**
+ * The API's first GET /emails after its start (issue 16): at start, in the background, the first
+ * page's statement runs for nobody on a few pool connections (EmailStore.warmUp), so the first
+ * user's request finds open connections with warm catalog caches and code that ran once. A failure
+ * (the database not there yet) is logged; the first request then pays as before.
+ */
+const EmailsWarmUp = Layer.effectDiscard(
+  Effect.gen(function* () {
+    const emails = yield* EmailStore
+    const config = yield* AppConfig
+    yield* emails.warmUp(Math.min(WARM_CONNECTIONS, config.databaseMaxConnections)).pipe(
+      Effect.catch((error) => Effect.logWarning("emails warm-up failed; the first list pays for it", error.message)),
+      Effect.forkScoped
+    )
+  })
+)
+const WARM_CONNECTIONS = 4
+
+export const EmailsHttpLive = Layer.mergeAll(EmailsHandlers, SearchHttpLive, EmailsWarmUp).pipe(
   Layer.provide(Layer.mergeAll(Reprocessing.layer, Corrections.layer).pipe(Layer.provideMerge(EmailsLive)))
 )

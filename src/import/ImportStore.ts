@@ -6,6 +6,7 @@
  * transaction the caller opened with `UserScope.run` for the import.
  */
 import { Context, Effect, Layer, Option, Schema } from "effect"
+import { lockEmailRows } from "../platform/rowLocks.ts"
 import { SqlClient, type SqlError } from "effect/sql"
 import { UserId } from "../contract/users/UserId.ts"
 import { decodeRows } from "../platform/Database.ts"
@@ -124,6 +125,17 @@ export class ImportStore extends Context.Service<
         scope.run(
           owner,
           Effect.gen(function* () {
+            // the overrides' trigger writes the mail rows' sort key (migration 0071): the canonical
+            // copies a waiting correction may match, locked first in id order (src/platform/rowLocks.ts)
+            yield* lockEmailRows(
+              sql,
+              sql`e.user_id = ${owner} AND e.canonical AND EXISTS (
+                SELECT 1 FROM import_pending_corrections w
+                LEFT JOIN mailboxes m ON m.id = e.mailbox_id
+                WHERE w.user_id = ${owner} AND w.applied_at IS NULL AND w.account_id = e.account_id
+                  AND ((w.message_id IS NOT NULL AND e.message_id = w.message_id)
+                    OR (w.message_id IS NULL AND m.path = w.mailbox AND e.uid = w.uid)))`
+            )
             const rows = yield* sql`
               WITH waiting AS (
                 SELECT p.* FROM import_pending_corrections p

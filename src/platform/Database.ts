@@ -318,8 +318,11 @@ export const logDatabaseError = (error: DatabaseError | SqlError.SqlError): Effe
   return log.pipe(Effect.annotateLogs(annotations))
 }
 
-/** Decodes rows read from our own schema; a mismatch is a bug, so it dies. */
-export const decodeRows =
-  <S extends Schema.Codec<unknown, unknown>>(schema: S) =>
-  (rows: ReadonlyArray<unknown>): Effect.Effect<ReadonlyArray<S["Type"]>> =>
-    Schema.decodeUnknownEffect(Schema.Array(schema))(rows).pipe(Effect.orDie)
+/**
+ * Decodes rows read from our own schema; a mismatch is a bug, so it dies. The array's decoder is
+ * built once per `decodeRows(schema)` (stores call it once, when their layer is built), not per read.
+ */
+export const decodeRows = <S extends Schema.Codec<unknown, unknown>>(schema: S) => {
+  const decode = Schema.decodeUnknownEffect(Schema.Array(schema))
+  return (rows: ReadonlyArray<unknown>): Effect.Effect<ReadonlyArray<S["Type"]>> => decode(rows).pipe(Effect.orDie)
+}

@@ -435,11 +435,24 @@ export class RuleMailStore extends Context.Service<RuleMailStore, RuleMailStoreS
           urgency: update.urgency ?? null,
           importance: update.importance ?? null
         }))
+        const ids = updates.map((update) => update.emailId)
         // a null value leaves the override (or its absence) as it is
         return scope
           .run(
             ownerId,
-            sql`
+            // the overrides' trigger writes the mail rows' sort key (migration 0071): the rows it writes
+            // (each message's canonical copy) locked first, in id order (src/platform/rowLocks.ts)
+            lockEmailRows(
+              sql,
+              sql`e.user_id = ${ownerId} AND e.id IN (
+                SELECT COALESCE(
+                  (SELECT c.id FROM emails s JOIN emails c
+                     ON c.account_id = s.account_id AND c.message_key = s.message_key AND c.canonical
+                   WHERE s.id = x.id AND NOT s.canonical),
+                  x.id)
+                FROM unnest(${ids}::uuid[]) AS x(id))`
+            ).pipe(
+              Effect.andThen(sql`
               INSERT INTO email_overrides (email_id, user_id, tags, urgency, importance)
               SELECT DISTINCT ON (target.id) target.id, ${ownerId},
                      CASE WHEN x.tags IS NULL THEN NULL ELSE ARRAY(SELECT jsonb_array_elements_text(x.tags)) END,
@@ -457,7 +470,8 @@ export class RuleMailStore extends Context.Service<RuleMailStore, RuleMailStoreS
                 tags = COALESCE(EXCLUDED.tags, email_overrides.tags),
                 urgency = COALESCE(EXCLUDED.urgency, email_overrides.urgency),
                 importance = COALESCE(EXCLUDED.importance, email_overrides.importance),
-                updated_at = now()`
+                updated_at = now()`)
+            )
           )
           .pipe(
             Effect.asVoid,

@@ -5,10 +5,12 @@
  * Maildir files; the real worker as a child process: sync, analysis, embeddings, search index,
  * rules) while `others` users each get one new message per second: APPENDed to their Dovecot INBOX,
  * and the worker's watchers (WATCH_ENABLED=true, WATCH_OWNERSHIP=local) take it from there as for users.
- * Each other user has one rule (subject contains "fresh": flag). Latency of a fresh message: from
- * its APPEND's answer ("arrived on the server") to its rule run ("analysed and rules applied",
- * rule_runs.created_at). Prints p50/p95/p99 of it and A's total (first sync submitted to A's mail
- * fully analysed and embedded, no job of A's left).
+ * Each other user has one rule (subject contains "fresh": flag). Per fresh message, from its
+ * APPEND's answer ("arrived on the server") to: stored (emails.created_at), analysed
+ * (email_analysis.analysed_at), rules applied (rule_runs.created_at); p50/p95/p99 of each. A's total:
+ * her first job (her watcher's catch-up sync, the initial sync) to her mail fully analysed and
+ * embedded, no job of hers left. Also per kind and class, A's jobs apart from the others': wait
+ * (created -> started) and run (started -> finished), and the worker's event-loop delay.
  *
  *   npx tsx bench/fairness.ts imap [aMessages=20000] [others=10] [arrivalSeconds=auto]
  *

@@ -4,11 +4,13 @@
  * `imap` (issue 15's benchmark): user A's initial sync of a large mailbox (real Dovecot, seeded as
  * Maildir files; the real worker as a child process: sync, analysis, embeddings, search index,
  * rules) while `others` users each get one new message per second: APPENDed to their Dovecot INBOX,
- * then a manual mail.sync submitted (as a watcher would on IDLE; the bench does not run watchers).
- * Each other user has one rule (subject contains "fresh": flag). Latency of a fresh message: from
- * its APPEND's answer ("arrived on the server") to its rule run ("analysed and rules applied",
- * rule_runs.created_at). Prints p50/p95/p99 of it and A's total (first sync submitted to A's mail
- * fully analysed and embedded, no job of A's left).
+ * and the worker's watchers (WATCH_ENABLED=true, WATCH_OWNERSHIP=local) take it from there as for users.
+ * Each other user has one rule (subject contains "fresh": flag). Per fresh message, from its
+ * APPEND's answer ("arrived on the server") to: stored (emails.created_at), analysed
+ * (email_analysis.analysed_at), rules applied (rule_runs.created_at); p50/p95/p99 of each. A's total:
+ * her first job (her watcher's catch-up sync, the initial sync) to her mail fully analysed and
+ * embedded, no job of hers left. Also per kind and class, A's jobs apart from the others': wait
+ * (created -> started) and run (started -> finished), and the worker's event-loop delay.
  *
  *   npx tsx bench/fairness.ts imap [aMessages=20000] [others=10] [arrivalSeconds=auto]
  *
@@ -27,15 +29,12 @@
  * the last job's end) both ways, and the CPU per job (node, Redis, PostgreSQL) to compare with
  * `npm run bench:jobs`.
  */
-import { type ChildProcess, spawn } from "node:child_process"
-import * as net from "node:net"
 import * as os from "node:os"
 import { Effect, Layer, Redacted } from "effect"
 import { ImapFlow } from "imapflow"
 import { AccountsLive } from "../src/accounts/AccountsLive.ts"
 import { AccountStore } from "../src/accounts/AccountStore.ts"
 import { AccountId } from "../src/contract/accounts/Account.ts"
-import { MailSyncJob } from "../src/contract/jobs/MailSyncJob.ts"
 import { startDovecot } from "../test/harness/dovecot.ts"
 import { seedInbox } from "./support/mailbox.ts"
 import { PingJob } from "../src/contract/jobs/PingJob.ts"
@@ -46,6 +45,7 @@ import { WorkerLive } from "../src/main/workerLayers.ts"
 import { SystemDatabase } from "../src/platform/Database.ts"
 import { cpuPerUnit, cpuSnapshot, processTreeCpu } from "./support/cpu.ts"
 import { benchEnvironment } from "./support/environment.ts"
+import { startWorkerProcess, stopWorkerProcess } from "./support/worker.ts"
 
 const args = process.argv.slice(2)
 const mode = args[0] === "imap" ? "imap" : "ping"
@@ -133,51 +133,6 @@ const otherCount = Number(modeArgs[1] ?? 10)
 const arrivalSeconds = modeArgs[2] === undefined ? undefined : Number(modeArgs[2])
 const PASS = "bench-Passw0rd"
 
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const server = net.createServer()
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      const port = typeof address === "object" && address !== null ? address.port : 0
-      server.close(() => resolve(port))
-    })
-  })
-
-/** The production worker as a child process (as bench/sync.ts starts it). */
-const startWorker = async (env: Record<string, string>): Promise<ChildProcess> => {
-  const port = await freePort()
-  const child = spawn(process.execPath, ["--max-semi-space-size=4", "--max-old-space-size=384", "src/main/worker.ts"], {
-    env: { ...process.env, ...env, LOG_FORMAT: "json", LOG_LEVEL: "Info", WORKER_METRICS_PORT: String(port) },
-    stdio: ["ignore", "pipe", "pipe"]
-  })
-  let output = ""
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`worker did not start:\n${output}`)), 120_000)
-    const onData = (chunk: Buffer) => {
-      output = (output + chunk.toString("utf8")).slice(-20_000)
-      if (output.includes('"message":"worker started')) {
-        clearTimeout(timer)
-        resolve()
-      }
-    }
-    child.stdout?.on("data", onData)
-    child.stderr?.on("data", onData)
-    child.once("exit", () => reject(new Error(`worker exited:\n${output}`)))
-  })
-  return child
-}
-
-const stopWorker = (child: ChildProcess): Promise<void> =>
-  new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve()
-    const timer = setTimeout(() => child.kill("SIGKILL"), 30_000)
-    child.once("exit", () => {
-      clearTimeout(timer)
-      resolve()
-    })
-    child.kill("SIGTERM")
-  })
-
 const freshMessage = (user: string, n: number, messageId: string) =>
   [
     `From: Sender ${n} <sender${n}@fresh.example>`,
@@ -215,7 +170,6 @@ const imapScenario = (fairShare: boolean) =>
       )
       return yield* Effect.gen(function* () {
         const accounts = yield* AccountStore
-        const jobs = yield* Jobs
         const addUser = (name: string) =>
           Effect.gen(function* () {
             const owner = UserId.make(crypto.randomUUID())
@@ -240,25 +194,47 @@ const imapScenario = (fairShare: boolean) =>
               `'[{"field":"subject","op":"contains","value":"fresh"}]', '[{"type":"flag"}]')`
           )
         }
-        // the others' first (empty) syncs, before the clock starts: their mailboxes are known
-        for (const other of others) {
-          yield* jobs.submit(MailSyncJob, { accountId: other.accountId }, { ownerId: other.owner })
-        }
+        // the worker with watchers (WATCH_OWNERSHIP=local: this one worker watches every account): the
+        // others' mail reaches the worker as it reaches users, through IDLE/NOTIFY and the watchers'
+        // targeted syncs (src/watch/: a change a de-duplicated submit did not queue is asked for
+        // again, so no message waits for a later one). A's initial sync is her watcher's first
+        // catch-up sync: A's clock starts with her first job.
         const worker = yield* Effect.acquireRelease(
-          Effect.promise(() => startWorker(bench.env)),
-          (child) => Effect.promise(() => stopWorker(child))
+          Effect.promise(() =>
+            startWorkerProcess({ env: { ...bench.env, WATCH_ENABLED: "true", WATCH_OWNERSHIP: "local" } })
+          ),
+          (w) => Effect.promise(() => stopWorkerProcess(w.child))
         )
-        const workerPid = worker.pid ?? 0
+        const workerPid = worker.child.pid ?? 0
         const cpuStart = processTreeCpu(workerPid)
-        while (
-          Number(bench.psql(`SELECT count(*) FROM jobs WHERE state NOT IN ('succeeded', 'failed', 'cancelled')`)) > 0
-        ) {
+        const metric = (name: string) =>
+          Effect.promise(async () => {
+            const reply = await fetch(`http://127.0.0.1:${worker.metricsPort}/metrics`).catch(() => null)
+            if (reply === null || !reply.ok) return Number.NaN
+            let sum = 0
+            for (const line of (await reply.text()).split("\n")) {
+              const match = /^([A-Za-z_:][\w:]*?)(\{[^}]*\})? (\S+)$/.exec(line)
+              if (match?.[1] === name && match[3] !== undefined) sum += Number(match[3])
+            }
+            return sum
+          })
+        const othersOpen = () =>
+          Number(
+            bench.psql(
+              `SELECT count(*) FROM jobs WHERE user_id <> '${a.owner}' AND state NOT IN ('succeeded', 'failed', 'cancelled')`
+            )
+          )
+        // every account watched and the others' first (empty) syncs done: their mailboxes are known
+        const readyDeadline = Date.now() + 120_000
+        while (Date.now() < readyDeadline) {
+          if ((yield* metric("watch_connections")) >= otherCount + 1 && othersOpen() === 0) break
           yield* Effect.sleep("200 millis")
         }
-
-        // A's initial sync: the clock starts
-        const started = Date.now()
-        yield* jobs.submit(MailSyncJob, { accountId: a.accountId }, { ownerId: a.owner })
+        const started = Number(
+          bench.psql(
+            `SELECT coalesce((extract(epoch FROM min(created_at)) * 1000)::bigint, 0) FROM jobs WHERE user_id = '${a.owner}'`
+          )
+        )
         const aLeft = () =>
           Number(
             bench.psql(
@@ -269,7 +245,7 @@ const imapScenario = (fairShare: boolean) =>
           )
         const aStored = () => Number(bench.psql(`SELECT count(*) FROM emails WHERE user_id = '${a.owner}'`))
 
-        // the others' mail: one message per user per second, APPEND then a manual sync
+        // the others' mail: one message per user per second, APPENDed; the watchers do the rest
         const clients = yield* Effect.forEach(others, (other) =>
           Effect.acquireRelease(
             Effect.promise(async () => {
@@ -287,8 +263,10 @@ const imapScenario = (fairShare: boolean) =>
           )
         )
         const arrivals: Array<{ readonly owner: string; readonly messageId: string; readonly arrived: number }> = []
+        const lags: Array<number> = []
         let aDoneAt: number | null = null
-        const deadline = started + (arrivalSeconds ?? 240) * 1000
+        const ticksFrom = Date.now()
+        const deadline = ticksFrom + (arrivalSeconds ?? 240) * 1000
         for (let tick = 0; ; tick++) {
           const tickStart = Date.now()
           yield* Effect.forEach(
@@ -300,72 +278,81 @@ const imapScenario = (fairShare: boolean) =>
                 const messageId = `${other.name}.${tick}.${label}@fresh.example`
                 yield* Effect.promise(() => client.append("INBOX", freshMessage(other.name, tick, messageId)))
                 arrivals.push({ owner: other.owner, messageId, arrived: Date.now() })
-                yield* jobs.submit(MailSyncJob, { accountId: other.accountId }, { ownerId: other.owner })
               }),
             { concurrency: "unbounded", discard: true }
           )
+          // the worker's event-loop delay (p99 over its last 5 s)
+          if (tick % 5 === 0) lags.push(yield* metric("nodejs_eventloop_lag_seconds"))
           if (aDoneAt === null && aStored() >= aMessages && aLeft() === 0) aDoneAt = Date.now()
           const now = Date.now()
           if (arrivalSeconds === undefined ? aDoneAt !== null || now > deadline : now > deadline) break
           yield* Effect.sleep(Math.max(0, 1000 - (now - tickStart)))
         }
-        // a sync submitted while the account's sync runs is de-duplicated into it and may miss the newest
-        // message (the next tick's sync takes it): once the others' syncs have ended, one last sync per
-        // user takes what the last tick left
-        const othersSyncing = () =>
+        const ruled = () =>
           Number(
             bench.psql(
-              `SELECT count(*) FROM jobs WHERE kind = 'mail.sync' AND user_id <> '${a.owner}' AND state NOT IN ('succeeded', 'failed', 'cancelled')`
+              `SELECT count(DISTINCT e.message_id) FROM rule_runs r JOIN emails e ON e.id = r.email_id WHERE r.user_id <> '${a.owner}'`
             )
           )
-        while (othersSyncing() > 0) yield* Effect.sleep("100 millis")
-        yield* Effect.forEach(
-          others,
-          (other) => jobs.submit(MailSyncJob, { accountId: other.accountId }, { ownerId: other.owner }),
-          { discard: true }
-        )
         // the last arrivals' rules, and A's work if the arrivals stopped first (bounded: 10 minutes)
         const drainDeadline = Date.now() + 600_000
         while (Date.now() < drainDeadline) {
           if (aDoneAt === null && aStored() >= aMessages && aLeft() === 0) aDoneAt = Date.now()
-          const open = Number(
-            bench.psql(
-              `SELECT count(*) FROM jobs WHERE user_id <> '${a.owner}' AND state NOT IN ('succeeded', 'failed', 'cancelled')`
-            )
-          )
-          if (aDoneAt !== null && open === 0) break
+          if (aDoneAt !== null && (ruled() >= arrivals.length || othersOpen() === 0)) break
           yield* Effect.sleep("250 millis")
         }
         const workerCpuMs = processTreeCpu(workerPid) - cpuStart
-        const ran = new Map(
+        // per message: first stored, analysed, first rule run (epoch ms; empty when it never got there)
+        const stagesOf = new Map(
           bench
             .psql(
-              `SELECT e.message_id || '|' || (extract(epoch FROM min(r.created_at)) * 1000)::bigint
-               FROM rule_runs r JOIN emails e ON e.id = r.email_id
-               WHERE r.user_id <> '${a.owner}' GROUP BY e.message_id`
+              `SELECT e.message_id || '|' || coalesce((extract(epoch FROM min(e.created_at)) * 1000)::bigint::text, '')
+                 || '|' || coalesce((extract(epoch FROM min(an.analysed_at)) * 1000)::bigint::text, '')
+                 || '|' || coalesce((extract(epoch FROM min(r.created_at)) * 1000)::bigint::text, '')
+               FROM emails e LEFT JOIN email_analysis an ON an.email_id = e.id LEFT JOIN rule_runs r ON r.email_id = e.id
+               WHERE e.user_id <> '${a.owner}' GROUP BY e.message_id`
             )
             .split("\n")
             .filter((row) => row.includes("|"))
             .map((row) => {
-              const [id, at] = row.split("|")
-              return [(id ?? "").replace(/[<>]/g, ""), Number(at)] as const
+              const [id, stored, analysed, rules] = row.split("|")
+              const at = (text: string | undefined) => (text === undefined || text === "" ? Number.NaN : Number(text))
+              return [(id ?? "").replace(/[<>]/g, ""), { stored: at(stored), analysed: at(analysed), rules: at(rules) }]
             })
         )
-        const latencies = arrivals
-          .map((arrival) => {
-            const at = ran.get(arrival.messageId)
-            return at === undefined ? Number.NaN : (at - arrival.arrived) / 1000
-          })
-          .filter((seconds) => Number.isFinite(seconds))
-          .sort((x, y) => x - y)
+        const stage = (pick: (s: { stored: number; analysed: number; rules: number }) => number) =>
+          arrivals
+            .map((arrival) => {
+              const found = stagesOf.get(arrival.messageId)
+              return found === undefined ? Number.NaN : (pick(found) - arrival.arrived) / 1000
+            })
+            .filter((seconds) => Number.isFinite(seconds))
+            .sort((x, y) => x - y)
+        // where the time goes: each kind's wait (created -> started, the last attempt's start) and run
+        // (started -> finished), A's jobs apart from the others', by class, from the clock's start on
+        const jobTimings = bench.psql(
+          `SELECT CASE WHEN user_id = '${a.owner}' THEN 'A' ELSE 'others' END || '|' || kind || '|' || coalesce(work_class, '-')
+             || '|' || count(*)
+             || '|' || round(percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM started_at - created_at))::numeric, 2)
+             || '|' || round(percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM started_at - created_at))::numeric, 2)
+             || '|' || round(percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM finished_at - started_at))::numeric, 2)
+             || '|' || round(percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM finished_at - started_at))::numeric, 2)
+             || '|' || round(max(extract(epoch FROM finished_at - started_at))::numeric, 2)
+           FROM jobs WHERE started_at IS NOT NULL AND finished_at IS NOT NULL AND created_at >= to_timestamp(${started} / 1000.0)
+           GROUP BY user_id = '${a.owner}', kind, work_class ORDER BY 1`
+        )
         const failed = bench.psql(`SELECT count(*) FROM jobs WHERE state = 'failed'`)
         return {
-          latencies,
+          stored: stage((s) => s.stored),
+          analysed: stage((s) => s.analysed),
+          latencies: stage((s) => s.rules),
           arrivals: arrivals.length,
           aSeconds: aDoneAt === null ? Number.NaN : (aDoneAt - started) / 1000,
           aStored: aStored(),
           failed,
-          workerCpuMs
+          workerCpuMs,
+          lags: lags.filter((lag) => Number.isFinite(lag)).sort((x, y) => x - y),
+          jobTimings
         }
       }).pipe(Effect.provide(platform))
     })
@@ -382,14 +369,23 @@ const imapMain = Effect.gen(function* () {
   console.log(`load after fair share: ${load()}`)
   const fifo = yield* imapScenario(false)
   console.log(`load after FIFO: ${load()}`)
-  const row = (label: string, figures: typeof fair) =>
-    `${label.padEnd(10)} others' arrival -> rules applied: p50 ${percentile(figures.latencies, 50).toFixed(2)} s, ` +
-    `p95 ${percentile(figures.latencies, 95).toFixed(2)} s, p99 ${percentile(figures.latencies, 99).toFixed(2)} s ` +
-    `(${figures.latencies.length} of ${figures.arrivals} messages ruled); A's total ${figures.aSeconds.toFixed(1)} s ` +
-    `(${figures.aStored} stored); failed jobs ${figures.failed}; worker CPU ${(figures.workerCpuMs / 1000).toFixed(1)} s`
+  const spread = (values: ReadonlyArray<number>) =>
+    `p50 ${percentile(values, 50).toFixed(2)} s, p95 ${percentile(values, 95).toFixed(2)} s, p99 ${percentile(values, 99).toFixed(2)} s`
+  const rows = (label: string, figures: typeof fair) => [
+    `${label}: A's total ${figures.aSeconds.toFixed(1)} s (${figures.aStored} stored); failed jobs ${figures.failed}; ` +
+      `worker CPU ${(figures.workerCpuMs / 1000).toFixed(1)} s; worker event-loop delay (p99 per 5 s) ` +
+      `median ${percentile(figures.lags, 50).toFixed(3)} s, max ${(figures.lags.at(-1) ?? Number.NaN).toFixed(3)} s`,
+    `  others' arrival -> stored:        ${spread(figures.stored)} (${figures.stored.length} of ${figures.arrivals})`,
+    `  others' arrival -> analysed:      ${spread(figures.analysed)} (${figures.analysed.length})`,
+    `  others' arrival -> rules applied: ${spread(figures.latencies)} (${figures.latencies.length})`,
+    "  jobs (who|kind|class|count|wait p50|wait p95|run p50|run p95|run max, seconds):",
+    ...figures.jobTimings
+      .split("\n")
+      .filter((line) => line.includes("|"))
+      .map((line) => `    ${line}`)
+  ]
   console.log("")
-  console.log(row("fair share", fair))
-  console.log(row("FIFO", fifo))
+  for (const line of [...rows("fair share", fair), ...rows("FIFO", fifo)]) console.log(line)
   console.log(`\nA's total, fair share / FIFO: ${(fair.aSeconds / fifo.aSeconds).toFixed(2)}`)
 })
 

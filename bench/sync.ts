@@ -22,8 +22,7 @@
  * prints when the mailbox became searchable by words. Then it APPENDs 250 new messages and times the
  * incremental sync that picks them up, as a periodic sync of a large mailbox would.
  */
-import { type ChildProcess, spawn } from "node:child_process"
-import * as net from "node:net"
+import type { ChildProcess } from "node:child_process"
 import * as os from "node:os"
 import { type Duration, Effect, Layer, Redacted, Schema } from "effect"
 import { simpleParser } from "mailparser"
@@ -39,6 +38,7 @@ import { generateMessages } from "../test/harness/mailgen.ts"
 import { memoryBreakdown, memoryOf, pidByCommandLine, processCpu, processTreeCpu, threadCpu } from "./support/cpu.ts"
 import { benchEnvironment, rate } from "./support/environment.ts"
 import { fetchAllRaw, messageRateLine, openRawInbox, seedInbox } from "./support/mailbox.ts"
+import { startWorkerProcess, stopWorkerProcess } from "./support/worker.ts"
 
 const positional = process.argv.slice(2).filter((arg) => !arg.startsWith("--"))
 /** Only the first page of each size (see the header). */
@@ -54,16 +54,6 @@ const PASS = "bench-Passw0rd"
 
 const line = messageRateLine(52)
 
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const server = net.createServer()
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      const port = typeof address === "object" && address !== null ? address.port : 0
-      server.close(() => resolve(port))
-    })
-  })
-
 /** CPU time of the PostgreSQL backends serving a database (they live as long as the pool's connections). */
 const backendCpu = (psql: (query: string) => string, database: string): Map<number, number> =>
   new Map(
@@ -74,21 +64,11 @@ const backendCpu = (psql: (query: string) => string, database: string): Map<numb
   )
 
 const startWorker = async (env: Record<string, string>): Promise<ChildProcess> => {
-  const port = await freePort()
   // as production runs it (Dockerfile, docker-compose.yml, deploy/): Node's own type stripping, the
-  // young-generation flag; BENCH_WORKER_FLAGS adds more (e.g. --max-old-space-size=160)
-  const flags = [
-    "--max-semi-space-size=4",
-    "--max-old-space-size=384",
-    ...(process.env["BENCH_WORKER_FLAGS"] ?? "").split(" ").filter(Boolean)
-  ]
-  const child = spawn(process.execPath, [...flags, "src/main/worker.ts"], {
+  // young-generation flag (bench/support/worker.ts); BENCH_WORKER_FLAGS adds more (e.g. --max-old-space-size=160)
+  const worker = await startWorkerProcess({
     env: {
-      ...process.env,
       ...env,
-      LOG_FORMAT: "json",
-      LOG_LEVEL: "Info",
-      WORKER_METRICS_PORT: String(port),
       MIME_PARSER_THREADS: String(threads),
       // glibc malloc as production sets it (Dockerfile ENV, deploy/, npm run worker);
       // BENCH_WORKER_MALLOC=default leaves glibc's defaults, for an A/B
@@ -96,36 +76,14 @@ const startWorker = async (env: Record<string, string>): Promise<ChildProcess> =
         ? {}
         : { MALLOC_ARENA_MAX: "2", MALLOC_TRIM_THRESHOLD_: "131072" })
     },
-    stdio: ["ignore", "pipe", "pipe"]
+    flags: (process.env["BENCH_WORKER_FLAGS"] ?? "").split(" ").filter(Boolean),
+    startTimeoutMs: 180_000
   })
-  let output = ""
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`worker did not start:\n${output}`)), 180_000)
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString("utf8")
-      if (output.includes('"message":"worker started')) {
-        clearTimeout(timer)
-        resolve()
-      }
-    }
-    child.stdout?.on("data", onData)
-    child.stderr?.on("data", onData)
-    child.once("exit", () => reject(new Error(`worker exited:\n${output}`)))
-  })
-  return child
+  return worker.child
 }
 
 /** Graceful stop (SIGTERM), SIGKILL after 30 s (at once with `--first-page`: the sync is still running). */
-const stopWorker = (child: ChildProcess): Promise<void> =>
-  new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve()
-    const timer = setTimeout(() => child.kill("SIGKILL"), firstPageOnly ? 0 : 30_000)
-    child.once("exit", () => {
-      clearTimeout(timer)
-      resolve()
-    })
-    child.kill("SIGTERM")
-  })
+const stopWorker = (child: ChildProcess): Promise<void> => stopWorkerProcess(child, firstPageOnly ? 0 : 30_000)
 
 const JobRow = Schema.Struct({ state: Schema.String, result: Schema.NullOr(Schema.Unknown) })
 

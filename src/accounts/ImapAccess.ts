@@ -148,19 +148,27 @@ export class ImapAccess extends Context.Service<ImapAccess, ImapAccessShape>()("
         Effect.gen(function* () {
           // the server's connection limit is per account: one of the account's slots for the whole
           // session, taken first and freed after the logout (the scope's finalizers run in reverse)
-          yield* slots.acquire(account.id)
-          const options = yield* loginOptions(account, purpose)
+          const lease = yield* slots.acquire(account.id)
           // the destination policy is applied by imap.connect (refusal: ImapConnectionError not_allowed)
-          return yield* imap.connect(options).pipe(
-            Effect.catchTag("ImapAuthenticationError", (error) =>
-              account.authKind !== "oauth"
-                ? Effect.fail(error)
-                : loginRefused(account).pipe(
-                    Effect.andThen(loginOptions(account, purpose)),
-                    Effect.flatMap((again) => imap.connect(again))
-                  )
+          const login = Effect.flatMap(loginOptions(account, purpose), (options) =>
+            imap.connect(options).pipe(
+              Effect.catchTag("ImapAuthenticationError", (error) =>
+                account.authKind !== "oauth"
+                  ? Effect.fail(error)
+                  : loginRefused(account).pipe(
+                      Effect.andThen(loginOptions(account, purpose)),
+                      Effect.flatMap((again) => imap.connect(again))
+                    )
+              )
             )
           )
+          // a lost lease (this holder stalled past its TTL and the slot went to another holder; see
+          // ImapSlots) ends the session: during the login the login fails with ImapSlotUnavailable
+          // `lost`, after it the connection is closed, so the command in flight and every later one
+          // fail instead of going on over the account's cap (what withSlot does for its effect)
+          const session = yield* Effect.raceFirst(login, lease.lost)
+          yield* Effect.forkScoped(Effect.catch(lease.lost, () => session.close))
+          return session
         }).pipe(Effect.withSpan("ImapAccess.connect", { attributes: { "account.id": account.id, purpose } }))
 
       return ImapAccess.of({ connectOptions, loginOptions, loginRefused, connect, verify })

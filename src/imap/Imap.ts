@@ -176,6 +176,12 @@ export interface ImapSession {
   /** The personal namespace (NAMESPACE, or imapflow's LIST fallback); null when unknown. */
   readonly namespace: { readonly prefix: string; readonly delimiter: string | null } | null
   readonly isConnected: Effect.Effect<boolean>
+  /**
+   * Ends the session at once: closes the socket without LOGOUT, so the command in flight and every
+   * later one fail (ImapConnectionError `closed`). For a holder that must stop using the connection
+   * (ImapAccess.connect, when its connection slot's lease is lost); the scope's close is the usual end.
+   */
+  readonly close: Effect.Effect<void>
   listMailboxes(options?: { readonly status?: boolean }): Effect.Effect<ReadonlyArray<MailboxInfo>, ImapError>
   /** SELECT (or EXAMINE with readOnly) and report the mailbox's current state. */
   openMailbox(path: string, options?: { readonly readOnly?: boolean }): Effect.Effect<MailboxState, ImapError>
@@ -1141,6 +1147,7 @@ const connectChecked = (options: ImapConnectOptions, destinations: ImapDestinati
       serverId: idOf(client.serverInfo),
       namespace: personal === null ? null : { prefix: personal.prefix ?? "", delimiter: personal.delimiter ?? null },
       isConnected: Effect.sync(() => client.usable && !client.isClosed),
+      close: Effect.sync(() => client.close()),
       listMailboxes,
       openMailbox,
       fetchMessages,

@@ -53,7 +53,7 @@ export const spawnWorker = (testEnv: TestEnv, extraEnv: Record<string, string> =
         child.once("exit", (code, signal) => resolve({ code, signal, at: Date.now() }))
       )
       await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`worker did not start in time:\n${output}`)), 30_000)
+        const timer = setTimeout(() => reject(new Error(`worker did not start in time:\n${output}`)), 120_000)
         const onData = (chunk: Buffer) => {
           output += chunk.toString("utf8")
           if (output.includes('"message":"worker started')) {

@@ -7,6 +7,8 @@
  * `idleMillis` without work: an idle worker process does not keep about 40 MB per thread. The
  * first `warmThreads` stay once started: a thread takes a few hundred milliseconds to start (0.9 s
  * on a loaded machine), which the one new message a watcher hears after a quiet minute would wait for.
+ * The worker's pool (`layerConfig`) starts them with the pool, so that the first page of an account's
+ * first sync after a restart does not wait for one either.
  */
 import * as os from "node:os"
 import { type ResourceLimits, Worker } from "node:worker_threads"
@@ -41,6 +43,12 @@ export interface MimeParserOptions {
   readonly idleMillis: number
   /** Threads that do not stop when idle, once started (the first ones a batch goes to). */
   readonly warmThreads: number
+  /**
+   * Start the warm threads with the pool rather than with the first batch. The worker does: an
+   * account's first sync after the worker started would otherwise wait for a thread to load its
+   * parser modules before the first page can be stored (a few hundred ms, more on a busy machine).
+   */
+  readonly startWarm: boolean
 }
 
 /** How long an idle parser thread lives: longer than the pauses between a sync's batches. */
@@ -77,7 +85,7 @@ export class MimeParser extends Context.Service<
       const parser = yield* Config.Literals(mimeParserNames, "MAIL_PARSER").pipe(
         Config.withDefault(defaultMimeLimits.parser)
       )
-      return yield* makePoolParser({ threads, warmThreads, limits: { ...defaultMimeLimits, parser } })
+      return yield* makePoolParser({ threads, warmThreads, startWarm: true, limits: { ...defaultMimeLimits, parser } })
     })
   )
 
@@ -111,6 +119,7 @@ const makePoolParser = (options: Partial<MimeParserOptions>) =>
       ),
       (pool) => Effect.promise(() => pool.close())
     )
+    if (options.startWarm === true) pool.startWarmThreads()
     const chunkSize = Math.max(1, Math.floor(options.chunkSize ?? 16))
     return MimeParser.of({
       parseBatch: (sources) =>
@@ -196,6 +205,12 @@ export class WorkerPool {
     this.warmThreads = Math.max(0, Math.floor(warmThreads))
     for (let i = 0; i < size; i++)
       this.slots.push({ worker: null, task: null, timer: null, idleTimer: null, lastError: null })
+  }
+
+  /** Starts the warm threads that are not running yet; they wait for work and never idle out. */
+  startWarmThreads(): void {
+    if (this.closed) return
+    for (const slot of this.slots.slice(0, this.warmThreads)) if (slot.worker === null) this.start(slot)
   }
 
   /** Threads running now (for tests and diagnostics). */

@@ -145,6 +145,22 @@ describe("MimeParser worker pool recovery", () => {
     assert.strictEqual(pool.liveThreads, 0)
   }, 30_000)
 
+  it("starts its warm threads before any work when asked; the first message goes to one of them", async () => {
+    const pool = new WorkerPool(2, defaultMimeLimits, undefined, undefined, 300, 1)
+    try {
+      pool.startWarmThreads()
+      assert.strictEqual(pool.liveThreads, 1, "the warm thread runs before any batch")
+      pool.startWarmThreads()
+      assert.strictEqual(pool.liveThreads, 1, "asking again starts nothing more")
+      const [single] = await pool.parse(sources.slice(0, 1), 4)
+      assert.isTrue(single?.bodyParsed)
+      assert.strictEqual(pool.liveThreads, 1, "the message went to the warm thread")
+    } finally {
+      await pool.close()
+    }
+    assert.strictEqual(pool.liveThreads, 0)
+  }, 30_000)
+
   it.effect("the in-process layer gives the same results", () =>
     Effect.gen(function* () {
       const parser = yield* MimeParser

@@ -250,6 +250,20 @@ const runSize = (
     const clockSkew = (started - beforeClock) / 2
     const since = () => performance.now() - started
     const submitted = yield* jobs.submit(MailSyncJob, { accountId: account.id }, { ownerId: owner })
+    // the statements PostgreSQL is running (with what they wait for) at each poll, sync and follow-ups
+    const activeStatements = new Map<string, number>()
+    let statementSamples = 0
+    const sampleStatements = () => {
+      statementSamples++
+      for (const statement of bench
+        .psql(
+          `SELECT coalesce(wait_event_type || ':' || wait_event, 'cpu') || ' ' || regexp_replace(left(query, 100), '\\s+', ' ', 'g') FROM pg_stat_activity WHERE datname = '${database}' AND state = 'active' AND pid <> pg_backend_pid()`
+        )
+        .split("\n")
+        .filter((s) => s !== "")) {
+        activeStatements.set(statement, (activeStatements.get(statement) ?? 0) + 1)
+      }
+    }
     let peakSampled = idle.current
     const timeline: Array<string> = []
     // the first screen: the newest FIRST_PAGE messages of INBOX (the highest UIDs), stored and analysed
@@ -273,6 +287,7 @@ const runSize = (
     for (;;) {
       yield* Effect.sleep(firstAnalysed === null ? "20 millis" : "100 millis")
       watchFirstPage()
+      sampleStatements()
       if (firstPageOnly && firstAnalysed !== null && firstStored !== null) {
         line(`first page (newest ${firstPage}): stored and listed`, firstPage, firstStored)
         line(`first page (newest ${firstPage}): analysed`, firstPage, firstAnalysed)
@@ -342,7 +357,37 @@ const runSize = (
           (SELECT count(*) FROM jobs WHERE user_id = '${owner}' AND kind = 'rules.apply' AND state IN ('queued', 'running', 'retrying')),
           (SELECT count(*) FROM jobs WHERE user_id = '${owner}' AND state IN ('queued', 'running', 'retrying'))`
       const finished: Record<string, number> = { stored: wall }
+      // after the sync: CPU of the worker's threads and of PostgreSQL while only follow-up work runs
+      // (analysis, embeddings, rules), and the statements PostgreSQL was running at each poll
+      const afterSyncThreads = threadCpu(pid)
+      const afterSyncWorker = processCpu(pid)
+      const afterSyncPg = backendCpu(bench.psql, database)
+      // BENCH_FOLLOWUP_TIMELINE: every ~5 s after the sync, messages analysed and embedded so far and the
+      // CPU the worker's main thread and PostgreSQL spent in that interval (a share of one core)
+      const followUpTimeline: Array<string> = []
+      const mainThreadCpu = () => {
+        let total = 0
+        for (const [name, cpu] of threadCpu(pid))
+          if (name.startsWith("MainThread") || name.startsWith("node")) total += cpu
+        return total
+      }
+      let tick = { at: since(), main: mainThreadCpu(), pg: pgCpuSince(afterSyncPg) }
+      const doneCounts = () =>
+        bench.psql(
+          `SELECT count(*) FILTER (WHERE analysis_state <> 'pending'), count(*) FILTER (WHERE embedding_state <> 'pending') FROM emails WHERE user_id = '${owner}' AND canonical`
+        )
+      if (process.env["BENCH_FOLLOWUP_TIMELINE"] !== undefined)
+        followUpTimeline.push(`${(tick.at / 1000).toFixed(1)}s ${doneCounts()}`)
       for (;;) {
+        sampleStatements()
+        if (process.env["BENCH_FOLLOWUP_TIMELINE"] !== undefined && since() - tick.at >= 5000) {
+          const next = { at: since(), main: mainThreadCpu(), pg: pgCpuSince(afterSyncPg) }
+          const interval = next.at - tick.at
+          followUpTimeline.push(
+            `${(next.at / 1000).toFixed(1)}s ${doneCounts()} main ${Math.round((100 * (next.main - tick.main)) / interval)}% pg ${Math.round((100 * (next.pg - tick.pg)) / interval)}%`
+          )
+          tick = next
+        }
         watchFirstPage()
         peakSampled = Math.max(peakSampled, memoryOf(pid).current)
         const [unindexed, unanalysed, unembedded, rulesActive, active] = bench.psql(stageQuery).split("|").map(Number)
@@ -359,6 +404,40 @@ const runSize = (
         yield* Effect.sleep("250 millis")
       }
       const fullyProcessed = Math.max(...Object.values(finished))
+      const followUpThreads = [...threadCpu(pid)]
+        .map(([name, cpu]) => [name, cpu - (afterSyncThreads.get(name) ?? 0)] as const)
+        .filter(([, cpu]) => cpu / stored >= 0.05)
+        .sort((a, b) => b[1] - a[1])
+      console.log(
+        `  after the sync (${((fullyProcessed - wall) / 1000).toFixed(1)} s of follow-up work), CPU ms per message: worker ${perMessage(processCpu(pid) - afterSyncWorker)} (${followUpThreads.map(([name, cpu]) => `${name.replace(/#\d+$/, "")} ${perMessage(cpu)}`).join(", ")}), PostgreSQL ${perMessage(pgCpuSince(afterSyncPg))}`
+      )
+      // per job kind: jobs, their messages (from the result), busy (started -> finished) and waiting (created -> started)
+      if (followUpTimeline.length > 0)
+        console.log(`  follow-up timeline (t analysed|embedded, CPU share of one core): ${followUpTimeline.join(", ")}`)
+      console.log(
+        "  per job kind (ms after the submit; busy = sum of started->finished, wait = sum of created->started):"
+      )
+      for (const row of bench
+        .psql(
+          `SELECT kind, count(*), coalesce(sum(coalesce((result->>'analysed')::int, 0) + coalesce((result->>'failed')::int, 0) + coalesce((result->>'embedded')::int, 0)), 0),
+             round(sum(extract(epoch FROM finished_at - started_at)) * 1000), round(sum(extract(epoch FROM started_at - created_at)) * 1000),
+             round(extract(epoch FROM min(started_at)) * 1000 - ${databaseStart}), round(extract(epoch FROM max(finished_at)) * 1000 - ${databaseStart}),
+             max(attempts)
+           FROM jobs WHERE user_id = '${owner}' GROUP BY kind ORDER BY kind`
+        )
+        .split("\n")
+        .filter((l) => l !== "")) {
+        const [kind, n, messages, busy, wait, first, last, attempts] = row.split("|")
+        console.log(
+          `    ${kind}: ${n} jobs, ${messages} messages (result), busy ${(Number(busy) / 1000).toFixed(1)} s, waiting ${(Number(wait) / 1000).toFixed(1)} s, first start ${first} ms, last finish ${last} ms, max attempts ${attempts}`
+        )
+      }
+      console.log(
+        `  PostgreSQL statements active at ${statementSamples} polls (sync and follow-ups; count, wait event, statement):`
+      )
+      for (const [statement, n] of [...activeStatements].sort((a, b) => b[1] - a[1]).slice(0, 16)) {
+        console.log(`    ${n} ${statement}`)
+      }
       if (firstStored !== null) line(`first page (newest ${firstPage}): stored and listed`, firstPage, firstStored)
       else console.log("  first page: not observed")
       if (firstAnalysed !== null) line(`first page (newest ${firstPage}): analysed`, firstPage, firstAnalysed)

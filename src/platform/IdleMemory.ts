@@ -109,12 +109,20 @@ export const makeIdleMemory = (
           Effect.andThen(
             Effect.sleep(delayMillis).pipe(
               // cleared before the trim: a job starting while it runs (it is synchronous) finds nothing to cancel
-              Effect.andThen(Effect.sync(() => void (pending = undefined))),
+              Effect.andThen(
+                Effect.sync(() => {
+                  pending = undefined
+                })
+              ),
               Effect.andThen(release),
               Effect.forkIn(scope)
             )
           ),
-          Effect.tap((fiber) => Effect.sync(() => void (pending = fiber))),
+          Effect.tap((fiber) =>
+            Effect.sync(() => {
+              pending = fiber
+            })
+          ),
           Effect.asVoid
         )
       })

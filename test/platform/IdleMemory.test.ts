@@ -6,7 +6,12 @@ import { loadMallocTrim, MallocTrimFailed, makeIdleMemory } from "../../src/plat
 /** A stand-in for malloc_trim that counts its calls. */
 const countingTrim = () => {
   let calls = 0
-  return { trim: () => Effect.sync(() => (calls += 1) > 0), calls: () => calls }
+  const trim = () =>
+    Effect.sync(() => {
+      calls += 1
+      return true
+    })
+  return { trim, calls: () => calls }
 }
 
 describe("IdleMemory", () => {

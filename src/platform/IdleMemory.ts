@@ -73,19 +73,24 @@ export const makeIdleMemory = (
   delayMillis: number
 ): Effect.Effect<IdleMemoryShape, never, Scope.Scope> =>
   Effect.gen(function* () {
-    const scope = yield* Effect.scope
+    // the timer runs as its own fiber with the layer's context: forked from the job that ended last,
+    // its log line would carry that job's annotations (kind, job id)
+    const runFork = Effect.runForkWith(yield* Effect.context<never>())
     let running = 0
     let pending: Fiber.Fiber<void> | undefined
     const release = Effect.gen(function* () {
       const before = process.memoryUsage.rss()
       const started = performance.now()
+      const cpuBefore = process.threadCpuUsage()
       const released = yield* trim()
+      const cpu = process.threadCpuUsage(cpuBefore)
       const after = process.memoryUsage.rss()
       yield* Effect.logInfo("idle worker gave free malloc memory back (malloc_trim)", {
         rssBeforeMb: megabytes(before),
         rssAfterMb: megabytes(after),
         released,
-        trimMillis: Math.round(performance.now() - started)
+        trimMillis: Math.round(performance.now() - started),
+        trimCpuMillis: Math.round((cpu.user + cpu.system) / 1000)
       })
     }).pipe(
       Effect.catchTag("MallocTrimFailed", (error) =>
@@ -97,6 +102,16 @@ export const makeIdleMemory = (
       pending = undefined
       return fiber === undefined ? Effect.void : Fiber.interrupt(fiber)
     })
+    yield* Effect.addFinalizer(() => cancelPending)
+    const timer = Effect.sleep(delayMillis).pipe(
+      // cleared before the trim: a job starting while it runs (it is synchronous) finds nothing to cancel
+      Effect.andThen(
+        Effect.sync(() => {
+          pending = undefined
+        })
+      ),
+      Effect.andThen(release)
+    )
     return {
       jobStarted: Effect.suspend(() => {
         running += 1
@@ -107,23 +122,10 @@ export const makeIdleMemory = (
         if (running > 0) return Effect.void
         return cancelPending.pipe(
           Effect.andThen(
-            Effect.sleep(delayMillis).pipe(
-              // cleared before the trim: a job starting while it runs (it is synchronous) finds nothing to cancel
-              Effect.andThen(
-                Effect.sync(() => {
-                  pending = undefined
-                })
-              ),
-              Effect.andThen(release),
-              Effect.forkIn(scope)
-            )
-          ),
-          Effect.tap((fiber) =>
             Effect.sync(() => {
-              pending = fiber
+              pending = runFork(timer)
             })
-          ),
-          Effect.asVoid
+          )
         )
       })
     }

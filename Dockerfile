@@ -39,7 +39,8 @@ ARG NODE_IMAGE=node:24-bookworm-slim
 
 # ---------------------------------------------------------------------------------------------
 # deps: production dependencies only (native addons come as prebuilt optional packages:
-# @node-rs/argon2-linux-x64-gnu, @msgpackr-extract/*; no compiler needed).
+# @node-rs/argon2-linux-x64-gnu, @msgpackr-extract/*, @koromix/koffi-linux-x64 for the worker's idle
+# malloc_trim (src/platform/IdleMemory.ts); no compiler needed).
 # ---------------------------------------------------------------------------------------------
 FROM ${NODE_IMAGE} AS deps
 WORKDIR /app

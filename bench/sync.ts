@@ -79,6 +79,16 @@ const startWorker = async (env: Record<string, string>): Promise<ChildProcess> =
     flags: (process.env["BENCH_WORKER_FLAGS"] ?? "").split(" ").filter(Boolean),
     startTimeoutMs: 180_000
   })
+  // BENCH_WORKER_LOG=text: echo the worker's log lines that contain it (e.g. "malloc_trim": when the idle trim ran)
+  const echo = process.env["BENCH_WORKER_LOG"]
+  if (echo !== undefined && echo !== "") {
+    let partial = ""
+    worker.child.stdout?.on("data", (chunk: Buffer) => {
+      const lines = (partial + chunk.toString("utf8")).split("\n")
+      partial = lines.pop() ?? ""
+      for (const logLine of lines) if (logLine.includes(echo)) console.log(`  worker log: ${logLine}`)
+    })
+  }
   return worker.child
 }
 
@@ -462,6 +472,7 @@ const runSize = (
       const peak = memoryOf(pid).peak
       // idle again: what the worker keeps once the sync and its follow-ups are done (V8 gives memory
       // back to the system some seconds into idleness, its memory reducer: 5 s and 30 s)
+      console.log(`  everything finished at ${new Date().toISOString()}`)
       yield* Effect.sleep("5 seconds")
       const idleAfter5 = memoryOf(pid).current
       yield* Effect.sleep("25 seconds")

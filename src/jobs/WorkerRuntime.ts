@@ -4,6 +4,7 @@ import { Headers, HttpTraceContext } from "effect/http"
 import { hostname } from "node:os"
 import { AppConfig } from "../platform/Config.ts"
 import { type DatabaseError, logDatabaseError } from "../platform/Database.ts"
+import { IdleMemory } from "../platform/IdleMemory.ts"
 import { jobDuration, jobImapSlotRequeues, jobsCompleted, jobWait } from "../platform/Metrics.ts"
 import { Redis } from "../platform/Redis.ts"
 import { perJobSpan } from "../platform/Telemetry.ts"
@@ -158,6 +159,11 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
       const context = yield* Effect.context<never>()
       const runExit = Effect.runPromiseExitWith(context)
       const running = new Map<string, RunningJob>()
+      // the worker program's idle memory release (src/main/worker.ts), told when attempts start and end;
+      // absent in the API + worker process (start.ts)
+      const idleMemory = yield* Effect.serviceOption(IdleMemory)
+      const jobStarted = Option.match(idleMemory, { onNone: () => Effect.void, onSome: (idle) => idle.jobStarted })
+      const jobEnded = Option.match(idleMemory, { onNone: () => Effect.void, onSome: (idle) => idle.jobEnded })
       // one labelled metric per kind and outcome, made once: labelling per attempt hashed the labels every time
       const labelled = new Map<string, { completed: typeof jobsCompleted; duration: typeof jobDuration }>()
       const attemptMetrics = (kind: string, outcome: AttemptOutcome) => {
@@ -335,6 +341,7 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
             abortWith = (reason) => resume(Effect.fail(new Cancelled({ reason })))
           })
           running.set(jobId, { abort: (reason) => abortWith?.(reason) })
+          yield* jobStarted
           // Once the attempt has lasted a moment: the late claim (a record that cannot be claimed
           // was cancelled meanwhile: the attempt is interrupted as cancelled), then the `running`
           // event. A short job goes from queued straight to its final state and event.
@@ -415,7 +422,7 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
               perJobSpan
             ),
             Effect.exit,
-            Effect.ensuring(Effect.sync(() => running.delete(jobId)))
+            Effect.ensuring(Effect.sync(() => running.delete(jobId)).pipe(Effect.andThen(jobEnded)))
           )
           // a claim already sent must land before the outcome (a late `running` must not follow `retrying`)
           yield* lateClaimIssued ? Fiber.join(starter) : Fiber.interrupt(starter)

@@ -1,6 +1,6 @@
 import { Effect, Metric } from "effect"
 import type { SqlError } from "effect/sql"
-import { currentOwner } from "../jobs/CurrentJob.ts"
+import { currentOwner, yieldToInteractive } from "../jobs/CurrentJob.ts"
 import { AnalyzeMailJob, type AnalyzeMailPayload } from "../contract/jobs/AnalyzeMailJob.ts"
 import { analysisMessages } from "../platform/Metrics.ts"
 import { MailFollowUps } from "../pipeline/MailFollowUps.ts"
@@ -134,6 +134,9 @@ export const AnalyzeMailProcessor = makeProcessor(
             (message) => !seen.has(message.id)
           )
           if (batch.length === 0) break
+          // a bulk job (an initial sync's backlog) gives its slot to waiting interactive analysis
+          // between batches: it runs again later from what is still pending (no attempt spent)
+          if (done > 0) yield* yieldToInteractive
           // the budget is checked before each batch: what was done stays, the rest stays pending
           if (budgeted) yield* budgetGate(budget, owner, "mail.analyze")
           for (const message of batch) seen.add(message.id)

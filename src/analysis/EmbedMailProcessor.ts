@@ -1,5 +1,5 @@
 import { Effect } from "effect"
-import { currentOwner } from "../jobs/CurrentJob.ts"
+import { currentOwner, yieldToInteractive } from "../jobs/CurrentJob.ts"
 import { EmbedMailJob, type EmbedMailPayload } from "../contract/jobs/EmbedMailJob.ts"
 import { CurrentJob } from "../jobs/CurrentJob.ts"
 import type { JobError } from "../contract/jobs/JobKind.ts"
@@ -110,6 +110,9 @@ export const EmbedMailProcessor = makeProcessor(
             config.embeddingTextMaxChars
           )).filter((item) => !seen.has(item.id))
           if (batch.length === 0) break
+          // a bulk job (a backlog, a re-embed) gives its slot to waiting interactive embedding between
+          // batches: it runs again later from what still needs a vector (no attempt spent)
+          if (done > 0) yield* yieldToInteractive
           // the budget is checked before each batch: what was done stays, the rest stays pending
           if (budgeted) yield* budgetGate(budget, owner, "mail.embed")
           for (const item of batch) seen.add(item.id)

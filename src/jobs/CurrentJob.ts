@@ -1,6 +1,7 @@
 import { Context, Effect, Option, Schema } from "effect"
-import { type JobError, PermanentJobError } from "../contract/jobs/JobKind.ts"
+import { type JobError, PermanentJobError, TransientJobError } from "../contract/jobs/JobKind.ts"
 import { UserId } from "../contract/users/UserId.ts"
+import { yieldedCode } from "./FairShare.ts"
 
 export interface ProgressUpdate {
   readonly phase: string
@@ -42,6 +43,14 @@ export class CurrentJob extends Context.Service<
     /** Records progress; writes are coalesced to a bounded rate, the last one always lands. */
     readonly progress: (update: ProgressUpdate) => Effect.Effect<void>
     readonly softTimeLimit: SoftTimeLimit
+    /**
+     * Whether this job should give its slot to interactive work now: true only when the job runs
+     * in the bulk class, an interactive job of its kind waits for its turn, and every slot of the
+     * kind in this worker is busy. At most one Redis call (none for an interactive job or while a
+     * slot is free); false when Redis cannot say. A long bulk job asks between its batches and, on
+     * true, ends its attempt with `yieldToInteractive` (see below).
+     */
+    readonly shouldYield: Effect.Effect<boolean>
   }
 >()("mail-helper/CurrentJob") {}
 
@@ -60,4 +69,22 @@ export const currentOwner: Effect.Effect<UserId, PermanentJobError, CurrentJob> 
       ),
     onSome: Effect.succeed
   })
+)
+
+/**
+ * Asked between the batches of a long bulk job, after at least one batch of the attempt is done:
+ * when `shouldYield`, fails with code `yielded` (yieldedCode), which the worker turns into
+ * a wait: the job goes back to waiting with its turn, no attempt spent, and runs again (from what is
+ * still pending, so its work must be idempotent) once no interactive work of its kind waits.
+ */
+export const yieldToInteractive: Effect.Effect<void, TransientJobError, CurrentJob> = Effect.flatMap(
+  CurrentJob,
+  (job) =>
+    Effect.flatMap(job.shouldYield, (yields) =>
+      yields
+        ? Effect.fail(
+            new TransientJobError({ code: yieldedCode, message: `${job.kind} yielded its slot to interactive work` })
+          )
+        : Effect.void
+    )
 )

@@ -23,6 +23,22 @@ import type { WorkClass } from "../contract/jobs/JobKind.ts"
  */
 export const imapSlotBusyCode = "imap_busy"
 
+/**
+ * The code of the TransientJobError a bulk job ends its attempt with when it yields its slot to
+ * interactive work of its kind (CurrentJob.shouldYield, `yieldToInteractive`): the worker sends it
+ * back to waiting without spending an attempt (WorkerRuntime), and GET /jobs/:id says `fair share`.
+ */
+export const yieldedCode = "yielded"
+
+/**
+ * BullMQ's prioritized sorted set scores a job `priority * 2^32 + counter`: the scores of one band's
+ * jobs are `[low * 2^32, (high + 1) * 2^32 - 1]` (exact in a double: 2^53 is above them all).
+ */
+export const bandScores = (band: Band): { readonly min: string; readonly max: string } => ({
+  min: String(band.low * 2 ** 32),
+  max: String((band.high + 1) * 2 ** 32 - 1)
+})
+
 /** BullMQ's highest priority (2^21 - 1). */
 export const maxPriority = 2 ** 21 - 1
 

@@ -21,7 +21,15 @@ import {
 import { backoffStrategyName, cancelChannel, type JobEnvelope } from "./JobEnvelope.ts"
 import { type JobEvent, JobEvents } from "./JobEvents.ts"
 import { type AnyJobKind, type JobKind, lowerClass, type WorkClass } from "../contract/jobs/JobKind.ts"
-import { assignScript, assignScriptSha, bands, fallbackPriority, imapSlotBusyCode, ownerKey } from "./FairShare.ts"
+import {
+  assignScript,
+  assignScriptSha,
+  bands,
+  fallbackPriority,
+  imapSlotBusyCode,
+  ownerKey,
+  yieldedCode
+} from "./FairShare.ts"
 import { JobKinds } from "./JobKinds.ts"
 import { JobsConfig } from "./JobsConfig.ts"
 import { type JobRecord, type ListQuery, JobStore, type NewJob } from "./JobStore.ts"
@@ -545,11 +553,14 @@ export class Jobs extends Context.Service<Jobs, JobsShape>()("mail-helper/Jobs")
           )
           // a queued record whose entry is delayed was held back by its owner's limit, or by its account's
           // IMAP slots when its last attempt said so (a retry's record is `retrying`)
+          // a bulk job that yielded its slot to interactive work is briefly delayed: it waits for its turn
           const waiting: Waiting =
             state === "delayed"
               ? view.error?.code === imapSlotBusyCode
                 ? "imap slot"
-                : "quota"
+                : view.error?.code === yieldedCode
+                  ? "fair share"
+                  : "quota"
               : config.fairShare && (state === "prioritized" || state === "waiting")
                 ? "fair share"
                 : null

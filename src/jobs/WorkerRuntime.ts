@@ -17,7 +17,7 @@ import { retryDelayMillis } from "./RetryBackoff.ts"
 import type { JobProcessor } from "./JobProcessor.ts"
 import { type AttemptInfo, type ClaimedJob, JobStore, type Outcome } from "./JobStore.ts"
 import { attemptSoftLimitMillis, checkTimeLimits, makeSoftTimeLimit } from "./SoftTimeLimit.ts"
-import { bands, imapSlotBusyCode } from "./FairShare.ts"
+import { bandScores, bands, imapSlotBusyCode, yieldedCode } from "./FairShare.ts"
 import { JobLimits } from "./JobLimits.ts"
 
 /**
@@ -53,6 +53,13 @@ const quotaRetryMillis = 500
 export const maxImapSlotRequeues = 60
 /** The pause before a job sent back by a busy account asks again (jittered; it already waited IMAP_SLOT_WAIT_MS). */
 const imapSlotRequeueMillis = 1_000
+/**
+ * The pause before a bulk job that yielded its slot to interactive work is back among the waiting
+ * (jittered): short, since its bulk turn already keeps it behind every waiting interactive job.
+ * A yield needs no bound: a job asks only after a batch of the attempt is done (yieldToInteractive),
+ * so every attempt makes progress and a job yields at most once per batch of its backlog.
+ */
+const yieldRequeueMillis = 100
 
 /** Identity of this worker process, as BullMQ and the job records show it. */
 export class WorkerIdentity extends Context.Service<WorkerIdentity, { readonly name: string }>()(
@@ -271,6 +278,42 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
           )
         )
 
+      /** Per kind: the jobs this worker's BullMQ worker has handed to us and not yet finished (its busy slots). */
+      const busySlots = new Map<string, number>()
+      /**
+       * CurrentJob.shouldYield: a job of the bulk class (its BullMQ priority in the bulk band; without
+       * fair share there are no priorities and no job yields), every slot of its kind in this worker
+       * busy, and an interactive job of the kind waiting for its turn (one ZCOUNT of the interactive
+       * band of the queue's prioritized set). A job held back by its owner's limit or an IMAP slot is
+       * delayed, not prioritized: it could not take the slot, and it is not counted.
+       */
+      const shouldYield = (job: Job, kindName: string, concurrency: number): Effect.Effect<boolean> =>
+        Effect.suspend(() => {
+          if (job.priority < bands.bulk.low) return Effect.succeed(false)
+          if ((busySlots.get(kindName) ?? 0) < concurrency) return Effect.succeed(false)
+          const { min, max } = bandScores(bands.interactive)
+          return redis
+            .use("look for waiting interactive work", (client) =>
+              client.zcount(`${job.queueQualifiedName}:prioritized`, min, max)
+            )
+            .pipe(
+              Effect.map((waiting) => waiting > 0),
+              Effect.catch((error) =>
+                Effect.as(
+                  Effect.logWarning("waiting interactive work not looked up; the job goes on", error.message),
+                  false
+                )
+              )
+            )
+        })
+
+      /** True when the attempt ended because the job yielded to interactive work (`yieldToInteractive`). */
+      const yieldedAttempt = (exit: Exit.Exit<unknown, JobError | Cancelled>) => {
+        if (Exit.isSuccess(exit)) return false
+        const error = Cause.findErrorOption(exit.cause)
+        return Option.isSome(error) && error.value._tag === "TransientJobError" && error.value.code === yieldedCode
+      }
+
       const processJob = (processor: JobProcessor, job: Job) =>
         Effect.gen(function* () {
           const kind = processor.kind
@@ -385,7 +428,8 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
                 attempt,
                 maxAttempts: record.maxAttempts,
                 progress: progress.report,
-                softTimeLimit: soft.limit
+                softTimeLimit: soft.limit,
+                shouldYield: shouldYield(job, kind.name, kind.concurrency)
               })
             ),
             soft.arm,
@@ -407,7 +451,7 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
             Effect.raceFirst(aborted),
             // inside the span, so the line carries the trace id of the request that enqueued the job
             Effect.tapError((error) =>
-              error._tag === "Cancelled"
+              error._tag === "Cancelled" || (error._tag === "TransientJobError" && error.code === yieldedCode)
                 ? Effect.void
                 : Effect.logWarning("job attempt failed", { code: error.code, message: error.message, attempt })
             ),
@@ -445,6 +489,22 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
             return {
               _tag: "wait",
               delayMillis: imapSlotRequeueMillis + Math.floor(Math.random() * imapSlotRequeueMillis)
+            } satisfies Disposition
+          }
+          if (yieldedAttempt(exit)) {
+            // a bulk job gave its slot to interactive work: back to `queued` with its turn and the
+            // attempt not counted (GET /jobs/:id says `fair share`), no attempt metric
+            const wait: Outcome = {
+              state: "queued",
+              code: yieldedCode,
+              message: "yielded its slot to interactive work; waiting for its turn"
+            }
+            yield* patiently(jobId, store.finish(jobId, wait, unwritten, { ...attemptInfo, attempt: attempt - 1 }))
+            yield* events.publish({ jobId, state: "queued", progress: lastProgress }, ownership)
+            yield* Effect.logInfo("bulk job yielded its slot to interactive work", { jobId })
+            return {
+              _tag: "wait",
+              delayMillis: yieldRequeueMillis + Math.floor(Math.random() * yieldRequeueMillis)
             } satisfies Disposition
           }
           // one path for every ending: metrics, the record's final (or retrying) state, the event
@@ -513,49 +573,57 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
       for (const processor of built) {
         const kind = processor.kind
         const connection = yield* redis.connection(`worker:${kind.name}`, "blocking")
+        /** One BullMQ attempt of a job of this kind: the owner's limit, then the job, then what BullMQ is told. */
+        const runJob = async (job: Job, token: string | undefined): Promise<unknown> => {
+          const owner = Option.getOrNull(
+            Option.flatMap(decodeEnvelope(job.data), (envelope) => Option.fromNullishOr(envelope.ownerId))
+          )
+          if (owner !== null) {
+            // a claim outlives the attempt's time limit only by the lock: a worker killed while
+            // running the job frees its slot by then at the latest
+            const holdMillis = Duration.toMillis(Duration.fromInputUnsafe(kind.timeout)) + config.jobLockMillis * 2
+            const admitted = await runExit(claimSlot(job, kind.name, owner, holdMillis))
+            if (Exit.isSuccess(admitted) && !admitted.value) {
+              // past the owner's limit: back to delayed, keeping its priority (its turn) and without
+              // spending an attempt (BullMQ's DelayedError), so the record stays `queued` and
+              // GET /jobs/:id says `waiting: quota`
+              await job.moveToDelayed(
+                Date.now() + quotaRetryMillis + Math.floor(Math.random() * quotaRetryMillis),
+                token
+              )
+              throw new DelayedError()
+            }
+          }
+          await runExit(recordWait(job, kind.name, kind.workClass ?? "interactive"))
+          const exit = await runExit(processJob(processor, job)).finally(() =>
+            owner === null || job.id === undefined ? undefined : runExit(releaseSlot(kind.name, owner, job.id))
+          )
+          if (Exit.isFailure(exit)) throw new Error("job runtime failed")
+          const disposition = exit.value
+          switch (disposition._tag) {
+            case "done":
+              return disposition.result
+            case "retry":
+              throw new Error(disposition.message)
+            case "fail":
+              throw new UnrecoverableError(disposition.message)
+            case "wait":
+              // keeps its priority (its turn); BullMQ counts no attempt for a DelayedError
+              await job.moveToDelayed(Date.now() + disposition.delayMillis, token)
+              throw new DelayedError()
+          }
+        }
         const worker = yield* Effect.acquireRelease(
           Effect.sync(
             () =>
               new Worker(
                 kind.name,
                 async (job, token) => {
-                  const owner = Option.getOrNull(
-                    Option.flatMap(decodeEnvelope(job.data), (envelope) => Option.fromNullishOr(envelope.ownerId))
-                  )
-                  if (owner !== null) {
-                    // a claim outlives the attempt's time limit only by the lock: a worker killed while
-                    // running the job frees its slot by then at the latest
-                    const holdMillis =
-                      Duration.toMillis(Duration.fromInputUnsafe(kind.timeout)) + config.jobLockMillis * 2
-                    const admitted = await runExit(claimSlot(job, kind.name, owner, holdMillis))
-                    if (Exit.isSuccess(admitted) && !admitted.value) {
-                      // past the owner's limit: back to delayed, keeping its priority (its turn) and without
-                      // spending an attempt (BullMQ's DelayedError), so the record stays `queued` and
-                      // GET /jobs/:id says `waiting: quota`
-                      await job.moveToDelayed(
-                        Date.now() + quotaRetryMillis + Math.floor(Math.random() * quotaRetryMillis),
-                        token
-                      )
-                      throw new DelayedError()
-                    }
-                  }
-                  await runExit(recordWait(job, kind.name, kind.workClass ?? "interactive"))
-                  const exit = await runExit(processJob(processor, job)).finally(() =>
-                    owner === null || job.id === undefined ? undefined : runExit(releaseSlot(kind.name, owner, job.id))
-                  )
-                  if (Exit.isFailure(exit)) throw new Error("job runtime failed")
-                  const disposition = exit.value
-                  switch (disposition._tag) {
-                    case "done":
-                      return disposition.result
-                    case "retry":
-                      throw new Error(disposition.message)
-                    case "fail":
-                      throw new UnrecoverableError(disposition.message)
-                    case "wait":
-                      // keeps its priority (its turn); BullMQ counts no attempt for a DelayedError
-                      await job.moveToDelayed(Date.now() + disposition.delayMillis, token)
-                      throw new DelayedError()
+                  busySlots.set(kind.name, (busySlots.get(kind.name) ?? 0) + 1)
+                  try {
+                    return await runJob(job, token)
+                  } finally {
+                    busySlots.set(kind.name, (busySlots.get(kind.name) ?? 1) - 1)
                   }
                 },
                 {

@@ -95,7 +95,9 @@ export const startProgram = async (options: StartOptions): Promise<Program> => {
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(
         () => reject(new Error(`${name} did not start in time:\n${output}`)),
-        options.timeoutMillis ?? 45_000
+        // a guard against a program that never starts, not a measure of start-up time: on a loaded
+        // 2-core CI host (load ~15) an API took over 45 s to load its modules
+        options.timeoutMillis ?? 120_000
       )
       const check = () => {
         if (options.ready(output)) {

@@ -55,10 +55,16 @@ const patternOf = (path: string): RegExp =>
  * Starts loading the chunk of the page at `pathname` (the first route that matches, as the Switch
  * picks it), so it downloads while the session is checked rather than after.
  */
-export const preloadRoute = (pathname: string): void => {
+/** Starts loading the page of `pathname`; settles when it has loaded or failed (never rejects). */
+export const preloadRoute = (pathname: string): Promise<void> => {
   const route = routes.find(({ path }) => patternOf(path).test(pathname))
   // a failed load is retried (and shown) when the page renders
-  route?.page.preload().catch(() => undefined)
+  return route === undefined
+    ? Promise.resolve()
+    : route.page.preload().then(
+        () => undefined,
+        () => undefined
+      )
 }
 
 /** Sends a signed-out visitor to sign-in, remembering where they were going. */

@@ -7,10 +7,10 @@
  */
 import { assert, layer } from "@effect/vitest"
 import { Effect } from "effect"
-import * as net from "node:net"
 import { FIRST_PAGE } from "../../src/sync/MailSync.ts"
 import { Dovecot } from "../harness/dovecot.ts"
 import { baseUrl } from "../harness/http.ts"
+import { imapCommands, recordingProxy } from "../harness/recordingProxy.ts"
 import { createAccount, expectSucceeded, storedEmails, syncNow, syncTestLayer } from "./support.ts"
 
 const owner = "f6666666-6666-4666-8666-666666666666"
@@ -20,52 +20,6 @@ const PASS = "first-Commands-Passw0rd"
 const COUNT = 1_000
 
 const TestLayer = syncTestLayer({ worker: true, dovecot: { users: [{ user: USER, pass: PASS }] } })
-
-/** A TCP proxy to Dovecot that records what the client sends (clear text: no TLS here). */
-const recordingProxy = (target: number) =>
-  Effect.acquireRelease(
-    Effect.promise(
-      () =>
-        new Promise<{ port: number; sent: () => string; close: () => void }>((resolve) => {
-          let sent = ""
-          const sockets = new Set<net.Socket>()
-          const server = net.createServer((client) => {
-            const upstream = net.connect({ host: "127.0.0.1", port: target })
-            sockets.add(client).add(upstream)
-            client.on("data", (chunk) => {
-              sent += chunk.toString("latin1")
-              upstream.write(chunk)
-            })
-            upstream.pipe(client)
-            const end = () => {
-              client.destroy()
-              upstream.destroy()
-            }
-            client.on("error", end).on("close", end)
-            upstream.on("error", end).on("close", end)
-          })
-          server.listen(0, "127.0.0.1", () => {
-            const address = server.address()
-            resolve({
-              port: typeof address === "object" && address !== null ? address.port : 0,
-              sent: () => sent,
-              close: () => {
-                for (const socket of sockets) socket.destroy()
-                server.close()
-              }
-            })
-          })
-        })
-    ),
-    (proxy) => Effect.sync(() => proxy.close())
-  )
-
-/** The IMAP commands in what the client sent (tag stripped). */
-const commands = (text: string) =>
-  text
-    .split("\r\n")
-    .map((line) => /^[A-Za-z0-9.]+ ([A-Z]+.*)$/.exec(line)?.[1] ?? "")
-    .filter((line) => line !== "")
 
 /** A command over every message: a UID or sequence range from 1 to the end, or SEARCH ALL. */
 const coversAll = (command: string) =>
@@ -108,7 +62,7 @@ layer(TestLayer, { excludeTestServices: true, timeout: "300 seconds" })("the fir
         expectSucceeded(yield* syncNow(base, owner, accountId))
         assert.strictEqual((yield* storedEmails(accountId, "INBOX")).length, COUNT)
 
-        const sent = commands(proxy.sent())
+        const sent = imapCommands(proxy.sent())
         const firstBodies = sent.findIndex((command) => /^UID FETCH .*BODY\.PEEK\[\]/.test(command))
         assert.isAtLeast(firstBodies, 0, `no body FETCH:\n${sent.join("\n")}`)
         const before = sent.slice(0, firstBodies)

@@ -8,13 +8,13 @@
 import { assert, layer } from "@effect/vitest"
 import { Effect, Schema } from "effect"
 import { randomUUID } from "node:crypto"
-import * as net from "node:net"
 import { AccountId } from "../../src/contract/accounts/Account.ts"
 import { MailSyncJob } from "../../src/contract/jobs/MailSyncJob.ts"
 import { UserId } from "../../src/contract/users/UserId.ts"
 import { Jobs } from "../../src/jobs/Jobs.ts"
 import { Dovecot } from "../harness/dovecot.ts"
 import { baseUrl } from "../harness/http.ts"
+import { imapCommands, recordingProxy } from "../harness/recordingProxy.ts"
 import {
   createAccount,
   expectSucceeded,
@@ -30,55 +30,6 @@ const USER = "targeted"
 const PASS = "targeted-pass"
 
 const TestLayer = syncTestLayer({ worker: true, dovecot: { users: [{ user: USER, pass: PASS }] } })
-
-/** A TCP proxy to Dovecot that records what the client sends (the commands, in clear text: no TLS here). */
-const recordingProxy = (target: number) =>
-  Effect.acquireRelease(
-    Effect.promise(
-      () =>
-        new Promise<{ port: number; sent: () => string; reset: () => void; close: () => void }>((resolve) => {
-          let sent = ""
-          const sockets = new Set<net.Socket>()
-          const server = net.createServer((client) => {
-            const upstream = net.connect({ host: "127.0.0.1", port: target })
-            sockets.add(client).add(upstream)
-            client.on("data", (chunk) => {
-              sent += chunk.toString("latin1")
-              upstream.write(chunk)
-            })
-            upstream.pipe(client)
-            const end = () => {
-              client.destroy()
-              upstream.destroy()
-            }
-            client.on("error", end).on("close", end)
-            upstream.on("error", end).on("close", end)
-          })
-          server.listen(0, "127.0.0.1", () => {
-            const address = server.address()
-            resolve({
-              port: typeof address === "object" && address !== null ? address.port : 0,
-              sent: () => sent,
-              reset: () => {
-                sent = ""
-              },
-              close: () => {
-                for (const socket of sockets) socket.destroy()
-                server.close()
-              }
-            })
-          })
-        })
-    ),
-    (proxy) => Effect.sync(() => proxy.close())
-  )
-
-/** The IMAP commands in what the client sent (tag stripped), e.g. `EXAMINE Projects (QRESYNC ...)`. */
-const commands = (text: string) =>
-  text
-    .split("\r\n")
-    .map((line) => /^[A-Za-z0-9.]+ ([A-Z]+.*)$/.exec(line)?.[1] ?? "")
-    .filter((line) => line !== "")
 
 /** A LIST (or LSUB) of anything but `mailbox` itself: a pattern (`*`, `%`) or another name. */
 const listsOthers = (command: string, mailbox: string) => {
@@ -110,8 +61,8 @@ layer(TestLayer, { excludeTestServices: true, timeout: "180 seconds" })("a targe
       expectSucceeded(yield* syncNow(base, owner, accountId))
       // the whole-account sync lists: the proxy sees the client's commands
       assert.isTrue(
-        commands(proxy.sent()).some((command) => command.startsWith("LIST")),
-        commands(proxy.sent()).join("\n")
+        imapCommands(proxy.sent()).some((command) => command.startsWith("LIST")),
+        imapCommands(proxy.sent()).join("\n")
       )
 
       const targeted = (mailboxes: ReadonlyArray<string>) =>
@@ -124,7 +75,7 @@ layer(TestLayer, { excludeTestServices: true, timeout: "180 seconds" })("a targe
           )
           const job = yield* waitForJob(base, owner, submitted.jobId)
           expectSucceeded(job)
-          return commands(proxy.sent())
+          return imapCommands(proxy.sent())
         }).pipe(Effect.orDie)
 
       // a stored mailbox: straight to it

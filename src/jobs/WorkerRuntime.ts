@@ -476,36 +476,31 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
           if (Exit.isFailure(exit) && Option.isNone(Cause.findErrorOption(exit.cause))) {
             yield* Effect.logError("job died", Cause.pretty(exit.cause))
           }
+          // back to `queued` with the attempt not counted and no attempt metric; the job waits
+          // `base`-`2 × base` ms in BullMQ's delayed set and keeps its turn
+          const backToWaiting = (code: string, message: string, base: number) =>
+            Effect.gen(function* () {
+              const wait: Outcome = { state: "queued", code, message }
+              yield* patiently(jobId, store.finish(jobId, wait, unwritten, { ...attemptInfo, attempt: attempt - 1 }))
+              yield* events.publish({ jobId, state: "queued", progress: lastProgress }, ownership)
+              return { _tag: "wait", delayMillis: base + Math.floor(Math.random() * base) } satisfies Disposition
+            })
           if (yield* imapSlotRequeue(exit, jobId, kind.name)) {
-            // no IMAP slot of the account was free: back to `queued` with the attempt not counted
-            // (GET /jobs/:id says `waiting: imap slot` from the code), and no attempt metric
-            const wait: Outcome = {
-              state: "queued",
-              code: imapSlotBusyCode,
-              message: "waiting for an IMAP connection slot of the account"
-            }
-            yield* patiently(jobId, store.finish(jobId, wait, unwritten, { ...attemptInfo, attempt: attempt - 1 }))
-            yield* events.publish({ jobId, state: "queued", progress: lastProgress }, ownership)
-            return {
-              _tag: "wait",
-              delayMillis: imapSlotRequeueMillis + Math.floor(Math.random() * imapSlotRequeueMillis)
-            } satisfies Disposition
+            // no IMAP slot of the account was free (GET /jobs/:id says `waiting: imap slot` from the code)
+            return yield* backToWaiting(
+              imapSlotBusyCode,
+              "waiting for an IMAP connection slot of the account",
+              imapSlotRequeueMillis
+            )
           }
           if (yieldedAttempt(exit)) {
-            // a bulk job gave its slot to interactive work: back to `queued` with its turn and the
-            // attempt not counted (GET /jobs/:id says `fair share`), no attempt metric
-            const wait: Outcome = {
-              state: "queued",
-              code: yieldedCode,
-              message: "yielded its slot to interactive work; waiting for its turn"
-            }
-            yield* patiently(jobId, store.finish(jobId, wait, unwritten, { ...attemptInfo, attempt: attempt - 1 }))
-            yield* events.publish({ jobId, state: "queued", progress: lastProgress }, ownership)
+            // a bulk job gave its slot to interactive work (GET /jobs/:id says `fair share`)
             yield* Effect.logInfo("bulk job yielded its slot to interactive work", { jobId })
-            return {
-              _tag: "wait",
-              delayMillis: yieldRequeueMillis + Math.floor(Math.random() * yieldRequeueMillis)
-            } satisfies Disposition
+            return yield* backToWaiting(
+              yieldedCode,
+              "yielded its slot to interactive work; waiting for its turn",
+              yieldRequeueMillis
+            )
           }
           // one path for every ending: metrics, the record's final (or retrying) state, the event
           const ending = attemptEnding(exit, attempt >= record.maxAttempts)

@@ -9,6 +9,10 @@
  * `--first-page`: per size, only the time to the first page (stored, analysed) and where it went (the
  * sync's start, the first batch, each `mail.analyze` job's submit, start and end, the first page's
  * last analysis), then the next size: no raw pipeline (the warm-up fetch stays), no wait for the rest.
+ * It also prints the CPU spent from the submit to the first page stored and analysed (the worker's
+ * threads by name, PostgreSQL, Dovecot: on a busy machine the wall clock says little, the CPU does)
+ * and the sync's IMAP commands up to its first body FETCH, each with when it was sent and answered
+ * (the worker talks to Dovecot through a timing proxy, bench/support/imapTimeline.ts).
  *
  * Per size: the time to the first page (the newest 200 messages of INBOX) stored and analysed, each
  * stage's finish time (stored, searchable, analysed, embedded, rules applied) and "fully processed",
@@ -37,6 +41,7 @@ import { startDovecot } from "../test/harness/dovecot.ts"
 import { generateMessages } from "../test/harness/mailgen.ts"
 import { memoryBreakdown, memoryOf, pidByCommandLine, processCpu, processTreeCpu, threadCpu } from "./support/cpu.ts"
 import { benchEnvironment, rate } from "./support/environment.ts"
+import { type ImapTimeline, imapTimeline } from "./support/imapTimeline.ts"
 import { fetchAllRaw, messageRateLine, openRawInbox, seedInbox } from "./support/mailbox.ts"
 import { startWorkerProcess, stopWorkerProcess } from "./support/worker.ts"
 
@@ -93,7 +98,11 @@ const startWorker = async (env: Record<string, string>): Promise<ChildProcess> =
 }
 
 /** Graceful stop (SIGTERM), SIGKILL after 30 s (at once with `--first-page`: the sync is still running). */
-const stopWorker = (child: ChildProcess): Promise<void> => stopWorkerProcess(child, firstPageOnly ? 0 : 30_000)
+const stopWorker = (child: ChildProcess): Promise<void> =>
+  stopWorkerProcess(
+    child,
+    firstPageOnly && !(process.env["BENCH_WORKER_FLAGS"] ?? "").includes("--cpu-prof") ? 0 : 30_000
+  )
 
 const JobRow = Schema.Struct({ state: Schema.String, result: Schema.NullOr(Schema.Unknown) })
 
@@ -214,11 +223,18 @@ const runSize = (
     bench.psql(`INSERT INTO users (id, email, password_hash) VALUES ('${owner}', '${owner}@bench.invalid', '!')`)
     const accounts = yield* AccountStore
     const jobs = yield* Jobs
+    // --first-page: the worker talks to Dovecot through a proxy that times each command and its answer
+    const wire = firstPageOnly
+      ? yield* Effect.acquireRelease(
+          Effect.promise(() => imapTimeline(server.port)),
+          (proxy) => Effect.sync(() => proxy.close())
+        )
+      : null
     const account = yield* accounts.insert(owner, {
       id: AccountId.make(crypto.randomUUID()),
       label: "bench",
       host: server.host,
-      port: server.port,
+      port: wire?.port ?? server.port,
       security: "none",
       username: USER,
       password: Redacted.make(PASS),
@@ -291,8 +307,35 @@ const runSize = (
         )
         .split("|")
         .map(Number)
-      if (firstStored === null && stored === firstPage) firstStored = since()
-      if (firstStored !== null && analysed === firstPage) firstAnalysed = since()
+      if (firstStored === null && stored === firstPage) {
+        firstStored = since()
+        cpuAtStored = cpuSnapshot()
+      }
+      if (firstStored !== null && analysed === firstPage) {
+        firstAnalysed = since()
+        cpuAtAnalysed = cpuSnapshot()
+      }
+    }
+    /** CPU (ms) since the submit: the worker's threads by name, PostgreSQL's backends, Dovecot. */
+    const cpuSnapshot = () => {
+      const byName = new Map<string, number>()
+      for (const [name, cpu] of threadCpu(pid)) {
+        const kind = name.replace(/#\d+$/, "")
+        byName.set(kind, (byName.get(kind) ?? 0) + cpu - (threadsBefore.get(name) ?? 0))
+      }
+      return { threads: byName, pg: pgCpuSince(pgCpuBefore), dovecot: dovecotCpuNow() - dovecotCpuBefore }
+    }
+    let cpuAtStored: ReturnType<typeof cpuSnapshot> | null = null
+    let cpuAtAnalysed: ReturnType<typeof cpuSnapshot> | null = null
+    const printCpu = (what: string, snapshot: ReturnType<typeof cpuSnapshot> | null) => {
+      if (snapshot === null) return
+      const threads = [...snapshot.threads]
+        .filter(([, cpu]) => cpu >= 5)
+        .sort((a, b) => b[1] - a[1])
+        .map(([name, cpu]) => `${name} ${Math.round(cpu)}`)
+      console.log(
+        `  CPU ms from the submit to ${what}: worker threads ${threads.join(", ")}; PostgreSQL ${Math.round(snapshot.pg)}; Dovecot ${Math.round(snapshot.dovecot)}`
+      )
     }
     for (;;) {
       yield* Effect.sleep(firstAnalysed === null ? "20 millis" : "100 millis")
@@ -302,6 +345,9 @@ const runSize = (
         line(`first page (newest ${firstPage}): stored and listed`, firstPage, firstStored)
         line(`first page (newest ${firstPage}): analysed`, firstPage, firstAnalysed)
         firstPageBreakdown(bench.psql, { owner, accountId: account.id, count, firstPage, databaseStart, clockSkew })
+        printCpu("stored", cpuAtStored)
+        printCpu("analysed", cpuAtAnalysed)
+        if (wire !== null) printWire(wire, started)
         return null
       }
       const now = memoryOf(pid).current
@@ -568,6 +614,21 @@ const firstPageBreakdown = (
   for (const row of jobs.split("\n").filter((line) => line !== "")) {
     const [what, created, startedAt, finished] = row.split("|")
     console.log(`    ${(what ?? "").padEnd(48)} ${created} / ${startedAt} / ${finished}`)
+  }
+}
+
+/** The sync's IMAP commands up to its first body FETCH's answer and a little after (ms after the submit). */
+const printWire = (wire: ImapTimeline, started: number) => {
+  const ms = (t: number | null) => (t === null ? "-" : (t - started).toFixed(0))
+  console.log("  on the wire (ms after the submit; sent -> answered, bytes from the server):")
+  for (const c of wire.connections())
+    console.log(`    connection ${c.connection}: opened ${ms(c.opened)}, greeting ${ms(c.greeted)}`)
+  const commands = wire.commands()
+  const firstBodies = commands.findIndex((c) => c.command.includes("BODY.PEEK[]"))
+  for (const c of commands.slice(0, firstBodies < 0 ? 20 : firstBodies + 3)) {
+    console.log(
+      `    #${c.connection} ${ms(c.sent).padStart(6)} -> ${ms(c.answered).padStart(6)} ${String(c.bytes).padStart(9)} B  ${c.command}`
+    )
   }
 }
 

@@ -33,3 +33,6 @@ port.on("message", async (message: unknown) => {
   for (const source of message.sources) results.push(await parseMessage(source, limits))
   port.postMessage({ id: message.id, results })
 })
+
+// loaded: the pool sends work from now on (ParserPool.ts), not while this thread was starting
+port.postMessage({ ready: true })

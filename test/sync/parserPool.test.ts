@@ -1,8 +1,10 @@
 import { assert, describe, it, layer } from "@effect/vitest"
 import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
 import { Cause, ConfigProvider, Effect, Exit, Layer } from "effect"
 import { defaultMimeLimits, parseMessage } from "../../src/sync/mime.ts"
-import { MimeParser, WorkerPool } from "../../src/sync/ParserPool.ts"
+import { MimeParser, WorkerPool, warmUpMessages } from "../../src/sync/ParserPool.ts"
 import { generateMessages } from "../harness/mailgen.ts"
 
 const sources = generateMessages(120, { seed: 2024 }).map((message) => Buffer.from(message.raw))
@@ -54,6 +56,7 @@ layer(MimeParser.layerPool({ threads: 2 }), { excludeTestServices: true })("Mime
 })
 
 const faultyWorker = new URL("./support/faultyMimeWorker.ts", import.meta.url)
+const slowStartWorker = new URL("./support/slowStartMimeWorker.ts", import.meta.url)
 const faulty = (kind: "crash" | "hang", index: number) =>
   Buffer.from(`Subject: faulty ${index}\r\nMessage-ID: <faulty-${index}@x>\r\nX-Test-Fault: ${kind}\r\n\r\nbody\r\n`)
 
@@ -145,6 +148,40 @@ describe("MimeParser worker pool recovery", () => {
     assert.strictEqual(pool.liveThreads, 0)
   }, 30_000)
 
+  it("a batch does not wait for a thread that is still starting: the threads that are ready parse it", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "slow-start-"))
+    process.env["SLOW_START_DIR"] = dir
+    // the second thread never gets ready; before, it was handed a chunk as it started and the batch
+    // waited for it (here: until its deadline, then the fallback for its messages)
+    const pool = new WorkerPool(2, { ...defaultMimeLimits, timeoutMs: 100 }, slowStartWorker, undefined, 300, 1)
+    try {
+      await pool.warmUp()
+      const results = await pool.parse(sources.slice(0, 40), 4)
+      assert.isTrue(
+        results.every((result) => result.bodyParsed && result.warnings.length === 0),
+        results.flatMap((result) => result.warnings).join("; ")
+      )
+      assert.deepStrictEqual(
+        results.map((result) => result.messageId),
+        (await Promise.all(sources.slice(0, 40).map((source) => parseMessage(source)))).map((p) => p.messageId)
+      )
+      assert.strictEqual(pool.liveThreads, 2, "the second thread was started for the batch")
+    } finally {
+      await pool.close()
+      delete process.env["SLOW_START_DIR"]
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
+  }, 30_000)
+
+  it("warms its threads up with mail shaped like a mailbox's, not one tiny message", async () => {
+    // multipart with HTML and an attachment, quoted-printable, base64, Latin-1: the parser's code paths
+    const parsed = await Promise.all(warmUpMessages.map((source) => parseMessage(source)))
+    assert.isAtLeast(warmUpMessages.length, 16)
+    assert.isTrue(parsed.some((message) => message.htmlBody !== null && message.attachments.length > 0))
+    assert.isTrue(parsed.some((message) => message.textBody?.includes("Grüße") === true))
+    assert.isTrue(parsed.every((message) => message.warnings.length === 0 && message.bodyParsed))
+  })
+
   it("starts its warm threads before any work when asked; the first message goes to one of them", async () => {
     const pool = new WorkerPool(2, defaultMimeLimits, undefined, undefined, 300, 1)
     try {
@@ -218,7 +255,10 @@ describe("worker entry", () => {
     })
     try {
       const reply = await new Promise<unknown>((resolve, reject) => {
-        worker.once("message", resolve)
+        // the first message says the thread is ready; the answer comes after it
+        worker.on("message", (message: unknown) => {
+          if (typeof message === "object" && message !== null && "id" in message) resolve(message)
+        })
         worker.once("error", reject)
         worker.postMessage({
           id: 1,

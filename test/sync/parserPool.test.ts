@@ -153,7 +153,8 @@ describe("MimeParser worker pool recovery", () => {
     process.env["SLOW_START_DIR"] = dir
     // the second thread never gets ready; before, it was handed a chunk as it started and the batch
     // waited for it (here: until its deadline, then the fallback for its messages)
-    const pool = new WorkerPool(2, { ...defaultMimeLimits, timeoutMs: 100 }, slowStartWorker, undefined, 300, 1)
+    // a deadline far above a loaded parse (CI, helpers beside it) and still met by nothing a never-ready thread holds
+    const pool = new WorkerPool(2, { ...defaultMimeLimits, timeoutMs: 2_000 }, slowStartWorker, undefined, 300, 1)
     try {
       await pool.warmUp()
       const results = await pool.parse(sources.slice(0, 40), 4)

@@ -28,14 +28,9 @@
  *
  * Env: DRILL_POSTGRES_URL, DRILL_REDIS_URL (defaults: localhost).
  */
-import { randomUUID } from "node:crypto"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { spawnSync } from "node:child_process"
-import { Effect, Redacted } from "effect"
-import { passwordAssociatedData } from "../src/accounts/AccountStore.ts"
-import { makeCrypto, parseKeyring } from "../src/platform/Crypto.ts"
 import { startDovecot } from "../test/harness/dovecot.ts"
 import {
   type Cleanup,
@@ -50,6 +45,7 @@ import {
   startWorker,
   waitUntil
 } from "../scripts/drills/support.ts"
+import { insertAccounts } from "./support/accounts.ts"
 import { memoryBreakdown, memoryOf } from "./support/cpu.ts"
 import { dovecotLimits } from "./support/dovecotLimits.ts"
 
@@ -83,42 +79,6 @@ const load = () =>
 const userName = (index: number) => `rm${index}`
 
 // --- accounts --------------------------------------------------------------------------------------
-
-const psqlInput = (databaseUrl: string, sql: string): string => {
-  const result = spawnSync("psql", [databaseUrl, "-v", "ON_ERROR_STOP=1", "-qAt"], { input: sql, encoding: "utf8" })
-  if (result.status !== 0) throw new Error(`psql failed: ${result.stderr}`)
-  return result.stdout.trim()
-}
-
-/** Accounts `from`..`to - 1` of `owner`, one per Dovecot user, as the API would store them. */
-const insertAccounts = (
-  databaseUrl: string,
-  secretKeys: string,
-  owner: string,
-  host: string,
-  port: number,
-  security: "none" | "tls",
-  from: number,
-  to: number
-) => {
-  const keyring = parseKeyring(secretKeys)
-  if (typeof keyring === "string") throw new Error(`SECRET_KEYS: ${keyring}`)
-  const crypto = makeCrypto(keyring)
-  const rows: Array<string> = []
-  for (let i = from; i < to; i++) {
-    const id = randomUUID()
-    const sealed = Effect.runSync(crypto.encrypt(Redacted.make(IMAP_PASSWORD), passwordAssociatedData(id)))
-    rows.push(
-      `('${id}', '${owner}', 'rm ${i}', '${host}', ${port}, '${security}', '${userName(i)}', '${sealed}', NULL)`
-    )
-  }
-  if (rows.length === 0) return
-  psqlInput(
-    databaseUrl,
-    `INSERT INTO mail_accounts (id, user_id, label, host, port, security, username, password_sealed, sync_interval_minutes) VALUES
-     ${rows.join(",\n")};`
-  )
-}
 
 const seedMessage = (user: string, i: number) => ({
   raw: [
@@ -349,16 +309,18 @@ const run = async (report: Report, cleanup: Cleanup) => {
   let present = 0
   for (const target of steps) {
     const startedAt = Date.now()
-    insertAccounts(
-      env.databaseUrl,
-      env.env["SECRET_KEYS"] ?? "",
+    insertAccounts({
+      databaseUrl: env.databaseUrl,
+      secretKeys: env.env["SECRET_KEYS"] ?? "",
       owner,
-      tls ? "localhost" : dovecot.host,
-      tlsPort ?? dovecot.port,
-      tls ? "tls" : "none",
-      present,
-      target
-    )
+      host: tls ? "localhost" : dovecot.host,
+      port: tlsPort ?? dovecot.port,
+      security: tls ? "tls" : "none",
+      userPrefix: "rm",
+      password: IMAP_PASSWORD,
+      from: present,
+      to: target
+    })
     present = target
     const watched = await waitUntil(
       async () => ((await metricSum(metricsPort, "watch_connections")) >= target ? true : undefined),

@@ -28,15 +28,11 @@
  * Env: DRILL_POSTGRES_URL, DRILL_REDIS_URL (defaults: localhost). Wall-clock figures depend on the
  * machine's load: the load average is printed with them.
  */
-import { spawnSync } from "node:child_process"
 import { randomUUID } from "node:crypto"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { Effect, Redacted } from "effect"
 import { ImapFlow } from "imapflow"
-import { passwordAssociatedData } from "../src/accounts/AccountStore.ts"
-import { makeCrypto, parseKeyring } from "../src/platform/Crypto.ts"
 import { startDovecot } from "../test/harness/dovecot.ts"
 import {
   type Cleanup,
@@ -56,7 +52,9 @@ import {
   waitUntil
 } from "../scripts/drills/support.ts"
 import { memoryOf, processCpu } from "./support/cpu.ts"
+import { insertAccounts } from "./support/accounts.ts"
 import { dovecotLimits } from "./support/dovecotLimits.ts"
+import { probeWatchMemory } from "./support/watchMemoryProbe.ts"
 
 // --- arguments ------------------------------------------------------------------------------------
 
@@ -86,34 +84,7 @@ const load = () =>
 
 // --- accounts --------------------------------------------------------------------------------------
 
-const psqlInput = (databaseUrl: string, sql: string): string => {
-  const result = spawnSync("psql", [databaseUrl, "-v", "ON_ERROR_STOP=1", "-qAt"], { input: sql, encoding: "utf8" })
-  if (result.status !== 0) throw new Error(`psql failed: ${result.stderr}`)
-  return result.stdout.trim()
-}
-
 const userName = (index: number) => `rt${index}`
-
-/** `accounts` mail accounts of `owner`, one per Dovecot user, as the API would store them. */
-const insertAccounts = (databaseUrl: string, secretKeys: string, owner: string, host: string, port: number) => {
-  const keyring = parseKeyring(secretKeys)
-  if (typeof keyring === "string") throw new Error(`SECRET_KEYS: ${keyring}`)
-  const crypto = makeCrypto(keyring)
-  const ids: Array<string> = []
-  const rows: Array<string> = []
-  for (let i = 0; i < accountCount; i++) {
-    const id = randomUUID()
-    ids.push(id)
-    const sealed = Effect.runSync(crypto.encrypt(Redacted.make(IMAP_PASSWORD), passwordAssociatedData(id)))
-    rows.push(`('${id}', '${owner}', 'rt ${i}', '${host}', ${port}, 'none', '${userName(i)}', '${sealed}', NULL)`)
-  }
-  psqlInput(
-    databaseUrl,
-    `INSERT INTO mail_accounts (id, user_id, label, host, port, security, username, password_sealed, sync_interval_minutes) VALUES
-     ${rows.join(",\n")};`
-  )
-  return ids
-}
 
 // --- the SSE stream --------------------------------------------------------------------------------
 
@@ -312,23 +283,15 @@ const run = async (report: Report, cleanup: Cleanup) => {
 
   // 0. memory of a watching connection alone, layer by layer (bench/support/watchMemory.ts)
   const probeCount = Math.min(200, accountCount)
-  const probe = spawnSync(
-    process.execPath,
-    [
-      "--expose-gc",
-      "--import",
-      "tsx",
-      "bench/support/watchMemory.ts",
-      String(dovecot.port),
-      String(probeCount),
-      "rt",
-      IMAP_PASSWORD
-    ],
-    { encoding: "utf8", env: { ...process.env, NODE_ENV: "test", LOG_LEVEL: "Warn" }, timeout: 180_000 }
-  )
   report.figure(
     `memory per watching connection, alone (${probeCount} connections, kB after GC)`,
-    probe.status === 0 ? probe.stdout.trim() : `probe failed: ${probe.stderr.slice(-500)}`
+    probeWatchMemory({
+      port: dovecot.port,
+      connections: probeCount,
+      userPrefix: "rt",
+      password: IMAP_PASSWORD,
+      timeoutMs: 180_000
+    })
   )
 
   const env = await makeDrillEnv("realtime", cleanup, {
@@ -423,7 +386,18 @@ const run = async (report: Report, cleanup: Cleanup) => {
   cleanup(() => events.close())
 
   // 2. watch every account
-  const accountIds = insertAccounts(env.databaseUrl, env.env["SECRET_KEYS"] ?? "", owner, dovecot.host, dovecot.port)
+  const accountIds = insertAccounts({
+    databaseUrl: env.databaseUrl,
+    secretKeys: env.env["SECRET_KEYS"] ?? "",
+    owner,
+    host: dovecot.host,
+    port: dovecot.port,
+    security: "none",
+    userPrefix: "rt",
+    password: IMAP_PASSWORD,
+    from: 0,
+    to: accountCount
+  })
   const insertedAt = Date.now()
   const allWatched = await waitUntil(
     async () => {

@@ -7,10 +7,10 @@
  * connection kB (after GC) of each layer for both: the difference of the `imapflow` lines is the
  * zlib pair's cost; the `imapWatch` line should be the same in both.
  */
-import { spawnSync } from "node:child_process"
 import * as os from "node:os"
 import { startDovecot } from "../test/harness/dovecot.ts"
 import { dovecotLimits } from "./support/dovecotLimits.ts"
+import { probeWatchMemory } from "./support/watchMemoryProbe.ts"
 
 const given = process.argv.find((arg) => arg.startsWith("--connections="))
 const connections = given === undefined ? 100 : Number(given.slice("--connections=".length))
@@ -21,22 +21,15 @@ for (const compress of [true, false]) {
   const zlib = compress ? "\nprotocol imap {\n  mail_plugins = $mail_plugins imap_zlib\n}\n" : ""
   const dovecot = await startDovecot({ users, extraConfig: dovecotLimits(connections) + zlib })
   try {
-    const probe = spawnSync(
-      process.execPath,
-      [
-        "--expose-gc",
-        "--import",
-        "tsx",
-        "bench/support/watchMemory.ts",
-        String(dovecot.port),
-        String(connections),
-        "wc",
-        password
-      ],
-      { encoding: "utf8", env: { ...process.env, NODE_ENV: "test", LOG_LEVEL: "Warn" }, timeout: 300_000 }
-    )
+    const probe = probeWatchMemory({
+      port: dovecot.port,
+      connections,
+      userPrefix: "wc",
+      password,
+      timeoutMs: 300_000
+    })
     process.stdout.write(
-      `COMPRESS=DEFLATE offered ${compress}: ${probe.status === 0 ? probe.stdout.trim() : `probe failed: ${probe.stderr.slice(-500)}`} (load ${os
+      `COMPRESS=DEFLATE offered ${compress}: ${probe} (load ${os
         .loadavg()
         .map((value) => value.toFixed(2))
         .join(" ")})\n`

@@ -1,5 +1,5 @@
 import { Effect, Layer, Schema } from "effect"
-import { AppConfig } from "../platform/Config.ts"
+import { AppConfig, boundedInt } from "../platform/Config.ts"
 import { HttpApiBuilder } from "effect/http-api"
 import { Api } from "../contract/Api.ts"
 import { ValidationError } from "../contract/http/ApiErrors.ts"
@@ -123,18 +123,21 @@ const EmailsHandlers = HttpApiBuilder.group(
  * page's statement runs for nobody on a few pool connections (EmailStore.warmUp), so the first
  * user's request finds open connections with warm catalog caches and code that ran once. A failure
  * (the database not there yet) is logged; the first request then pays as before.
+ * EMAILS_WARM_UP_CONNECTIONS (default 4, at most the pool's size; 0: no warm-up): the tests' harness
+ * turns it off (test/harness/TestEnv.ts), its checkouts would count in their pool figures.
  */
 const EmailsWarmUp = Layer.effectDiscard(
   Effect.gen(function* () {
     const emails = yield* EmailStore
     const config = yield* AppConfig
-    yield* emails.warmUp(Math.min(WARM_CONNECTIONS, config.databaseMaxConnections)).pipe(
+    const connections = yield* boundedInt("EMAILS_WARM_UP_CONNECTIONS", 0, 64, 4)
+    if (connections === 0) return
+    yield* emails.warmUp(Math.min(connections, config.databaseMaxConnections)).pipe(
       Effect.catch((error) => Effect.logWarning("emails warm-up failed; the first list pays for it", error.message)),
       Effect.forkScoped
     )
   })
 )
-const WARM_CONNECTIONS = 4
 
 export const EmailsHttpLive = Layer.mergeAll(EmailsHandlers, SearchHttpLive, EmailsWarmUp).pipe(
   Layer.provide(Layer.mergeAll(Reprocessing.layer, Corrections.layer).pipe(Layer.provideMerge(EmailsLive)))

@@ -7,6 +7,7 @@ import { Config, Context, Effect, Layer, Option, Schema } from "effect"
  * |----------------------------|---------|--------------------------------------------------------------------------|
  * | JOB_RECONCILE_INTERVAL_MS  | 60000   | how often a worker looks for job records without a queue entry (1000-…)  |
  * | JOB_RECONCILE_GRACE_MS     | 60000   | a record younger than this is never touched (a submit may be in flight)  |
+ * | JOB_RECONCILE_RECONNECT_GRACE_MS | 15000 | the pass after Redis comes back: this long after the disconnect, over records older than this |
  * | JOB_SUBMIT_RATE_PER_MINUTE | 120     | user-initiated submits per user and minute (token refill; 0 = no limit)  |
  * | JOB_SUBMIT_BURST           | 60      | submits a user may make at once before the rate applies                   |
  * | JOB_FAIR_SHARE             | true    | users take turns within a class (false: plain FIFO per kind; FairShare.ts)|
@@ -19,6 +20,7 @@ import { Config, Context, Effect, Layer, Option, Schema } from "effect"
 export interface JobsConfigShape {
   readonly reconcileIntervalMillis: number
   readonly reconcileGraceMillis: number
+  readonly reconcileReconnectGraceMillis: number
   readonly submitRatePerMinute: number
   readonly submitBurst: number
   readonly failpointSubmitPauseMillis: Option.Option<number>
@@ -35,6 +37,7 @@ export const jobsConfig = Effect.gen(function* () {
   const environment = yield* Config.String("NODE_ENV").pipe(Config.withDefault("development"))
   const reconcileIntervalMillis = yield* bounded("JOB_RECONCILE_INTERVAL_MS", 1_000, 86_400_000, 60_000)
   const reconcileGraceMillis = yield* bounded("JOB_RECONCILE_GRACE_MS", 0, 86_400_000, 60_000)
+  const reconcileReconnectGraceMillis = yield* bounded("JOB_RECONCILE_RECONNECT_GRACE_MS", 0, 86_400_000, 15_000)
   const submitRatePerMinute = yield* bounded("JOB_SUBMIT_RATE_PER_MINUTE", 0, 1_000_000, 120)
   const submitBurst = yield* bounded("JOB_SUBMIT_BURST", 1, 1_000_000, 60)
   const fairShare = yield* Config.Boolean("JOB_FAIR_SHARE").pipe(Config.withDefault(true))
@@ -49,6 +52,7 @@ export const jobsConfig = Effect.gen(function* () {
   return {
     reconcileIntervalMillis,
     reconcileGraceMillis,
+    reconcileReconnectGraceMillis,
     submitRatePerMinute,
     submitBurst,
     failpointSubmitPauseMillis,

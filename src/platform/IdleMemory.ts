@@ -1,4 +1,4 @@
-import { Context, Effect, Fiber, Layer, Option, Schema, type Scope } from "effect"
+import { Clock, Context, Effect, Layer, Option, Queue, Schema, type Scope } from "effect"
 import { boundedInt } from "./Config.ts"
 
 /**
@@ -67,17 +67,22 @@ export interface IdleMemoryShape {
  * The idle detector: `delayMillis` after the last running job ended (and no job started since), one
  * trim; the next trim needs a job to run and end again. A trim that fails is logged and the worker
  * goes on.
+ *
+ * One fiber for the worker's life, forked here with the layer's context (forked from the job that
+ * ended last, its log line would carry that job's annotations: kind, job id). A job's start and end
+ * only update counters and the time of the last end, and wake the fiber when the worker became idle;
+ * the fiber sleeps until that time plus the delay, and trims if no job ran in between.
  */
 export const makeIdleMemory = (
   trim: MallocTrim,
   delayMillis: number
 ): Effect.Effect<IdleMemoryShape, never, Scope.Scope> =>
   Effect.gen(function* () {
-    // the timer runs as its own fiber with the layer's context: forked from the job that ended last,
-    // its log line would carry that job's annotations (kind, job id)
-    const runFork = Effect.runForkWith(yield* Effect.context<never>())
+    const clock = yield* Clock.Clock
     let running = 0
-    let pending: Fiber.Fiber<void> | undefined
+    /** An idle period began (the last running job ended) and has not been trimmed yet. */
+    let idleSince: number | undefined
+    const wake = yield* Queue.sliding<void>(1)
     const release = Effect.gen(function* () {
       const before = process.memoryUsage.rss()
       const started = performance.now()
@@ -97,36 +102,26 @@ export const makeIdleMemory = (
         Effect.logWarning("idle worker could not give memory back", { error: error.message })
       )
     )
-    const cancelPending = Effect.suspend(() => {
-      const fiber = pending
-      pending = undefined
-      return fiber === undefined ? Effect.void : Fiber.interrupt(fiber)
+    /** Waits out the idle period that woke the fiber; trims when it lasted the delay. */
+    const idlePeriod: Effect.Effect<void> = Effect.suspend(() => {
+      if (idleSince === undefined || running > 0) return Effect.void
+      const due = idleSince + delayMillis - clock.currentTimeMillisUnsafe()
+      if (due > 0) return Effect.andThen(Effect.sleep(due), idlePeriod)
+      // cleared before the trim (it is synchronous): the next trim needs another idle period
+      idleSince = undefined
+      return release
     })
-    yield* Effect.addFinalizer(() => cancelPending)
-    const timer = Effect.sleep(delayMillis).pipe(
-      // cleared before the trim: a job starting while it runs (it is synchronous) finds nothing to cancel
-      Effect.andThen(
-        Effect.sync(() => {
-          pending = undefined
-        })
-      ),
-      Effect.andThen(release)
-    )
+    yield* Queue.take(wake).pipe(Effect.andThen(idlePeriod), Effect.forever, Effect.forkScoped)
     return {
-      jobStarted: Effect.suspend(() => {
+      jobStarted: Effect.sync(() => {
         running += 1
-        return cancelPending
+        idleSince = undefined
       }),
-      jobEnded: Effect.suspend(() => {
+      jobEnded: Effect.sync(() => {
         running = Math.max(0, running - 1)
-        if (running > 0) return Effect.void
-        return cancelPending.pipe(
-          Effect.andThen(
-            Effect.sync(() => {
-              pending = runFork(timer)
-            })
-          )
-        )
+        if (running > 0) return
+        idleSince = clock.currentTimeMillisUnsafe()
+        Queue.offerUnsafe(wake, undefined)
       })
     }
   })

@@ -45,6 +45,9 @@ export const makeTestEnv = (overrides: Record<string, string> = {}) =>
         SHUTDOWN_GRACE_SECONDS: "10",
         // test files create and patch many accounts per user; the throttle's own test sets it low
         IMAP_VERIFY_MAX_PER_WINDOW: "10000",
+        // the API's start-up warm-up (EmailsHttp.ts) checks out pool connections in the background,
+        // which tests of the pool would count (test/ops/dbPool.test.ts); a test may set it again
+        EMAILS_WARM_UP_CONNECTIONS: "0",
         ...overrides
       }
       return {

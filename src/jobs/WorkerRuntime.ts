@@ -18,13 +18,12 @@ import type { JobProcessor } from "./JobProcessor.ts"
 import { type AttemptInfo, type ClaimedJob, JobStore, type Outcome } from "./JobStore.ts"
 import { attemptSoftLimitMillis, checkTimeLimits, makeSoftTimeLimit } from "./SoftTimeLimit.ts"
 import {
-  assignScript,
-  assignScriptSha,
   bandScores,
   bands,
   fallbackPriority,
   imapSlotBusyCode,
   ownerKey,
+  runAssignScript,
   yieldedCode
 } from "./FairShare.ts"
 import { JobLimits } from "./JobLimits.ts"
@@ -352,15 +351,7 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
         const keys = [redis.key("fair", kindName), `${queueKey}:prioritized`, `${queueKey}:delayed`]
         const args = [String(band.low), String(band.high), "bulk", `${queueKey}:`, ownerKey(ownerId)]
         return redis
-          .use("assign a bulk turn", (client) =>
-            client
-              .evalsha(assignScriptSha, keys.length, ...keys, ...args)
-              .catch((error: unknown) =>
-                error instanceof Error && error.message.includes("NOSCRIPT")
-                  ? client.eval(assignScript, keys.length, ...keys, ...args)
-                  : Promise.reject(error)
-              )
-          )
+          .use("assign a bulk turn", (client) => runAssignScript(client, keys, args))
           .pipe(
             Effect.map((answer) => {
               const turn = Array.isArray(answer) ? Number(answer[1]) : Number.NaN

@@ -180,7 +180,6 @@ layer(TestLayer, { excludeTestServices: true, timeout: "600 seconds" })(
           const yields = starts.filter((start) => start.tag !== "fresh").length - 2
           // it took a lowered job's slot at that job's next batch boundary, not after one of them ended
           assert.isBelow(freshStart, firstLongEnd, `fresh started ${freshStart - submittedAt} ms after its submit`)
-          assert.isBelow(freshStart - submittedAt, BATCH_MILLIS * 10, "started within about a batch (loaded machine)")
           assert.isAtLeast(yields, 1, "a lowered job yielded")
           // the one(s) that yielded went back under a bulk turn; the fresh job kept its interactive one
           const lowered = yield* Effect.forEach(long, (job) => priorityOf(redis, job.jobId))

@@ -12,9 +12,13 @@
  * embedded, no job of hers left. Also per kind and class, A's jobs apart from the others': wait
  * (created -> started) and run (started -> finished), and the worker's event-loop delay.
  *
- *   npx tsx bench/fairness.ts imap [aMessages=20000] [others=10] [arrivalSeconds=auto]
+ *   npx tsx bench/fairness.ts imap [aMessages=20000] [others=10] [arrivalSeconds=90]
  *
- * arrivalSeconds: how long the others get mail (default: until A's work is done, at most 240 s).
+ * arrivalSeconds: how long the others get mail, the same in both runs (like with like: the others'
+ * load does not grow with A's run, so A's totals compare the same work); `auto` = until A's work is
+ * done (at most 240 s: the run that keeps A longer then also carries more of the others' mail).
+ * Also printed per run: the yields (job_yields_total by kind: attempts that gave their slot to
+ * interactive work and ran again from their checkpoint), apart from A's total.
  *
  * `ping` (the scheduling alone): user A queues a backlog of bulk debug.ping jobs (an
  * initial sync's follow-up work, through Jobs.submitMany) while ten other users each queue one
@@ -130,7 +134,7 @@ const pingMain = Effect.gen(function* () {
 
 const aMessages = Number(modeArgs[0] ?? 20_000)
 const otherCount = Number(modeArgs[1] ?? 10)
-const arrivalSeconds = modeArgs[2] === undefined ? undefined : Number(modeArgs[2])
+const arrivalSeconds = modeArgs[2] === "auto" ? undefined : Number(modeArgs[2] ?? 90)
 const PASS = "bench-Passw0rd"
 
 const freshMessage = (user: string, n: number, messageId: string) =>
@@ -256,6 +260,9 @@ const imapScenario = (fairShare: boolean) =>
                 auth: { user: other.name, pass: PASS },
                 logger: false
               })
+              // a socket timeout on a loaded machine (load 35) is an 'error' event: without a listener it
+              // ended the bench; the APPEND that needed the connection fails and says so instead
+              client.on("error", (error: Error) => console.error(`${other.name}'s APPEND connection: ${error.message}`))
               await client.connect()
               return client
             }),
@@ -276,8 +283,16 @@ const imapScenario = (fairShare: boolean) =>
                 const client = clients[index]
                 if (client === undefined) return
                 const messageId = `${other.name}.${tick}.${label}@fresh.example`
-                yield* Effect.promise(() => client.append("INBOX", freshMessage(other.name, tick, messageId)))
-                arrivals.push({ owner: other.owner, messageId, arrived: Date.now() })
+                const appended = yield* Effect.promise(() =>
+                  client.append("INBOX", freshMessage(other.name, tick, messageId)).then(
+                    () => true,
+                    (error: unknown) => {
+                      console.error(`${other.name}'s APPEND failed: ${String(error)}`)
+                      return false
+                    }
+                  )
+                )
+                if (appended) arrivals.push({ owner: other.owner, messageId, arrived: Date.now() })
               }),
             { concurrency: "unbounded", discard: true }
           )
@@ -302,6 +317,17 @@ const imapScenario = (fairShare: boolean) =>
           yield* Effect.sleep("250 millis")
         }
         const workerCpuMs = processTreeCpu(workerPid) - cpuStart
+        // the yields (attempts that gave their slot to interactive work and ran again), by kind
+        const yields = yield* Effect.promise(async () => {
+          const reply = await fetch(`http://127.0.0.1:${worker.metricsPort}/metrics`).catch(() => null)
+          if (reply === null || !reply.ok) return "unknown"
+          const found: Array<string> = []
+          for (const line of (await reply.text()).split("\n")) {
+            const match = /^job_yields_total\{[^}]*kind="([^"]+)"[^}]*\} (\S+)$/.exec(line)
+            if (match !== null) found.push(`${match[1]} ${match[2]}`)
+          }
+          return found.length === 0 ? "none" : found.join(", ")
+        })
         // per message: first stored, analysed, first rule run (epoch ms; empty when it never got there)
         const stagesOf = new Map(
           bench
@@ -351,6 +377,7 @@ const imapScenario = (fairShare: boolean) =>
           aStored: aStored(),
           failed,
           workerCpuMs,
+          yields,
           lags: lags.filter((lag) => Number.isFinite(lag)).sort((x, y) => x - y),
           jobTimings
         }
@@ -364,7 +391,13 @@ const imapMain = Effect.gen(function* () {
       .loadavg()
       .map((n) => n.toFixed(2))
       .join(" ")
-  console.log(`imap: A ${aMessages} messages, ${otherCount} other users with 1 message/s each; load ${load()}`)
+  console.log(
+    `imap: A ${aMessages} messages, ${otherCount} other users with 1 message/s each ` +
+      (arrivalSeconds === undefined
+        ? "until A's work is done (the runs' arrivals differ)"
+        : `for ${arrivalSeconds} s in both runs (the same load beside A)`) +
+      `; load ${load()}`
+  )
   const fair = yield* imapScenario(true)
   console.log(`load after fair share: ${load()}`)
   const fifo = yield* imapScenario(false)
@@ -375,6 +408,7 @@ const imapMain = Effect.gen(function* () {
     `${label}: A's total ${figures.aSeconds.toFixed(1)} s (${figures.aStored} stored); failed jobs ${figures.failed}; ` +
       `worker CPU ${(figures.workerCpuMs / 1000).toFixed(1)} s; worker event-loop delay (p99 per 5 s) ` +
       `median ${percentile(figures.lags, 50).toFixed(3)} s, max ${(figures.lags.at(-1) ?? Number.NaN).toFixed(3)} s`,
+    `  yields (slot given to interactive work, run again from the checkpoint): ${figures.yields}`,
     `  others' arrival -> stored:        ${spread(figures.stored)} (${figures.stored.length} of ${figures.arrivals})`,
     `  others' arrival -> analysed:      ${spread(figures.analysed)} (${figures.analysed.length})`,
     `  others' arrival -> rules applied: ${spread(figures.latencies)} (${figures.latencies.length})`,

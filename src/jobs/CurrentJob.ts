@@ -51,6 +51,13 @@ export class CurrentJob extends Context.Service<
      * true, ends its attempt with `yieldToInteractive` (see below).
      */
     readonly shouldYield: Effect.Effect<boolean>
+    /**
+     * The rest of this job is bulk work (a large sync past its first page): from now on
+     * `shouldYield` answers as for a bulk job, and when the job yields it goes back to waiting with a
+     * bulk turn (the class stays lowered for its later runs). Only lowers, never raises; nothing
+     * without fair share (no classes then). The job's record keeps the class its submit gave.
+     */
+    readonly continueAsBulk: Effect.Effect<void>
   }
 >()("mail-helper/CurrentJob") {}
 

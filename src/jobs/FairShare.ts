@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto"
+import type { Redis as IORedis } from "ioredis"
 import type { WorkClass } from "../contract/jobs/JobKind.ts"
 
 /**
@@ -143,3 +144,21 @@ return result
 `
 
 export const assignScriptSha = createHash("sha1").update(assignScript).digest("hex")
+
+/**
+ * Runs the turn script (by its SHA, loading it on NOSCRIPT): the submit's path (Jobs) and the
+ * worker's, for a job that lowered itself to bulk and yielded (WorkerRuntime). Keys and arguments as
+ * described above `assignScript`; the caller decodes the answer.
+ */
+export const runAssignScript = (
+  client: IORedis,
+  keys: ReadonlyArray<string>,
+  args: ReadonlyArray<string>
+): Promise<unknown> =>
+  client
+    .evalsha(assignScriptSha, keys.length, ...keys, ...args)
+    .catch((error: unknown) =>
+      error instanceof Error && error.message.includes("NOSCRIPT")
+        ? client.eval(assignScript, keys.length, ...keys, ...args)
+        : Promise.reject(error)
+    )

@@ -21,15 +21,7 @@ import {
 import { backoffStrategyName, cancelChannel, type JobEnvelope } from "./JobEnvelope.ts"
 import { type JobEvent, JobEvents } from "./JobEvents.ts"
 import { type AnyJobKind, type JobKind, lowerClass, type WorkClass } from "../contract/jobs/JobKind.ts"
-import {
-  assignScript,
-  assignScriptSha,
-  bands,
-  fallbackPriority,
-  imapSlotBusyCode,
-  ownerKey,
-  yieldedCode
-} from "./FairShare.ts"
+import { bands, fallbackPriority, imapSlotBusyCode, ownerKey, runAssignScript, yieldedCode } from "./FairShare.ts"
 import { JobKinds } from "./JobKinds.ts"
 import { JobsConfig } from "./JobsConfig.ts"
 import { type JobRecord, type ListQuery, JobStore, type NewJob } from "./JobStore.ts"
@@ -253,14 +245,7 @@ export class Jobs extends Context.Service<Jobs, JobsShape>()("mail-helper/Jobs")
         const args = [String(band.low), String(band.high), workClass, queue.toKey(""), ...owners.map(ownerKey)]
         const fallback = owners.map(() => fallbackPriority(workClass))
         return Effect.tryPromise({
-          try: () =>
-            redis.client
-              .evalsha(assignScriptSha, keys.length, ...keys, ...args)
-              .catch((error: unknown) =>
-                error instanceof Error && error.message.includes("NOSCRIPT")
-                  ? redis.client.eval(assignScript, keys.length, ...keys, ...args)
-                  : Promise.reject(error)
-              ),
+          try: () => runAssignScript(redis.client, keys, args),
           catch: (cause) => (cause instanceof Error ? cause.message : String(cause))
         }).pipe(
           Effect.flatMap((answer) =>

@@ -5,7 +5,7 @@ import { hostname } from "node:os"
 import { AppConfig } from "../platform/Config.ts"
 import { type DatabaseError, logDatabaseError } from "../platform/Database.ts"
 import { IdleMemory } from "../platform/IdleMemory.ts"
-import { jobDuration, jobImapSlotRequeues, jobsCompleted, jobWait } from "../platform/Metrics.ts"
+import { jobDuration, jobImapSlotRequeues, jobsCompleted, jobWait, jobYields } from "../platform/Metrics.ts"
 import { Redis } from "../platform/Redis.ts"
 import { perJobSpan } from "../platform/Telemetry.ts"
 import { CurrentJob, type ProgressUpdate } from "./CurrentJob.ts"
@@ -17,7 +17,15 @@ import { retryDelayMillis } from "./RetryBackoff.ts"
 import type { JobProcessor } from "./JobProcessor.ts"
 import { type AttemptInfo, type ClaimedJob, JobStore, type Outcome } from "./JobStore.ts"
 import { attemptSoftLimitMillis, checkTimeLimits, makeSoftTimeLimit } from "./SoftTimeLimit.ts"
-import { bandScores, bands, imapSlotBusyCode, yieldedCode } from "./FairShare.ts"
+import {
+  bandScores,
+  bands,
+  fallbackPriority,
+  imapSlotBusyCode,
+  ownerKey,
+  runAssignScript,
+  yieldedCode
+} from "./FairShare.ts"
 import { JobLimits } from "./JobLimits.ts"
 
 /**
@@ -75,8 +83,11 @@ type Disposition =
   | { readonly _tag: "done"; readonly result: unknown }
   | { readonly _tag: "retry"; readonly message: string }
   | { readonly _tag: "fail"; readonly message: string }
-  /** Back to delayed without spending an attempt (BullMQ's DelayedError), to start again after `delayMillis`. */
-  | { readonly _tag: "wait"; readonly delayMillis: number }
+  /**
+   * Back to delayed without spending an attempt (BullMQ's DelayedError), to start again after
+   * `delayMillis`; with `priority`, under that turn (a job that lowered itself to bulk) instead of its own.
+   */
+  | { readonly _tag: "wait"; readonly delayMillis: number; readonly priority?: number }
 
 class Cancelled extends Schema.TaggedError<Cancelled>()("Cancelled", {
   reason: Schema.Literals(["user", "shutdown"])
@@ -223,6 +234,16 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
         }
       }
 
+      const yieldMetrics = new Map<string, typeof jobYields>()
+      const yieldsMetric = (kindName: string) => {
+        let metric = yieldMetrics.get(kindName)
+        if (metric === undefined) {
+          metric = Metric.withAttributes(jobYields, { kind: kindName })
+          yieldMetrics.set(kindName, metric)
+        }
+        return metric
+      }
+
       const requeueMetrics = new Map<string, typeof jobImapSlotRequeues>()
       const countRequeue = (kindName: string, outcome: "requeued" | "limit_reached") => {
         const key = `${kindName}\u0000${outcome}`
@@ -287,9 +308,14 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
        * band of the queue's prioritized set). A job held back by its owner's limit or an IMAP slot is
        * delayed, not prioritized: it could not take the slot, and it is not counted.
        */
-      const shouldYield = (job: Job, kindName: string, concurrency: number): Effect.Effect<boolean> =>
+      const shouldYield = (
+        job: Job,
+        kindName: string,
+        concurrency: number,
+        lowered: () => boolean
+      ): Effect.Effect<boolean> =>
         Effect.suspend(() => {
-          if (job.priority < bands.bulk.low) return Effect.succeed(false)
+          if (job.priority < bands.bulk.low && !lowered()) return Effect.succeed(false)
           if ((busySlots.get(kindName) ?? 0) < concurrency) return Effect.succeed(false)
           const { min, max } = bandScores(bands.interactive)
           return redis
@@ -312,6 +338,32 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
         if (Exit.isSuccess(exit)) return false
         const error = Cause.findErrorOption(exit.cause)
         return Option.isSome(error) && error.value._tag === "TransientJobError" && error.value.code === yieldedCode
+      }
+
+      /**
+       * A bulk turn for a job that lowered itself to bulk (CurrentJob.continueAsBulk) and yielded:
+       * the submit's script (FairShare.ts) over the job's queue, as if its owner submitted it as bulk
+       * now. When Redis does not answer, the bulk class's last turn (still behind every interactive job).
+       */
+      const bulkTurn = (job: Job, kindName: string, ownerId: string | null): Effect.Effect<number> => {
+        const band = bands.bulk
+        const queueKey = job.queueQualifiedName
+        const keys = [redis.key("fair", kindName), `${queueKey}:prioritized`, `${queueKey}:delayed`]
+        const args = [String(band.low), String(band.high), "bulk", `${queueKey}:`, ownerKey(ownerId)]
+        return redis
+          .use("assign a bulk turn", (client) => runAssignScript(client, keys, args))
+          .pipe(
+            Effect.map((answer) => {
+              const turn = Array.isArray(answer) ? Number(answer[1]) : Number.NaN
+              return Number.isInteger(turn) && turn >= band.low && turn <= band.high ? turn : fallbackPriority("bulk")
+            }),
+            Effect.catch((error) =>
+              Effect.as(
+                Effect.logWarning("bulk turn not assigned; the job takes the bulk class's last turn", error.message),
+                fallbackPriority("bulk")
+              )
+            )
+          )
       }
 
       const processJob = (processor: JobProcessor, job: Job) =>
@@ -384,6 +436,12 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
             abortWith = (reason) => resume(Effect.fail(new Cancelled({ reason })))
           })
           running.set(jobId, { abort: (reason) => abortWith?.(reason) })
+          // CurrentJob.continueAsBulk: the rest of the job is bulk work (only with fair share: a job
+          // without a priority has no class to lower)
+          let lowered = false
+          const continueAsBulk = Effect.sync(() => {
+            if (job.priority > 0) lowered = true
+          })
           yield* jobStarted
           // Once the attempt has lasted a moment: the late claim (a record that cannot be claimed
           // was cancelled meanwhile: the attempt is interrupted as cancelled), then the `running`
@@ -429,7 +487,8 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
                 maxAttempts: record.maxAttempts,
                 progress: progress.report,
                 softTimeLimit: soft.limit,
-                shouldYield: shouldYield(job, kind.name, kind.concurrency)
+                shouldYield: shouldYield(job, kind.name, kind.concurrency, () => lowered),
+                continueAsBulk
               })
             ),
             soft.arm,
@@ -478,12 +537,16 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
           }
           // back to `queued` with the attempt not counted and no attempt metric; the job waits
           // `base`-`2 × base` ms in BullMQ's delayed set and keeps its turn
-          const backToWaiting = (code: string, message: string, base: number) =>
+          const backToWaiting = (
+            code: string,
+            message: string,
+            base: number
+          ): Effect.Effect<Disposition, DatabaseError> =>
             Effect.gen(function* () {
               const wait: Outcome = { state: "queued", code, message }
               yield* patiently(jobId, store.finish(jobId, wait, unwritten, { ...attemptInfo, attempt: attempt - 1 }))
               yield* events.publish({ jobId, state: "queued", progress: lastProgress }, ownership)
-              return { _tag: "wait", delayMillis: base + Math.floor(Math.random() * base) } satisfies Disposition
+              return { _tag: "wait", delayMillis: base + Math.floor(Math.random() * base) }
             })
           if (yield* imapSlotRequeue(exit, jobId, kind.name)) {
             // no IMAP slot of the account was free (GET /jobs/:id says `waiting: imap slot` from the code)
@@ -496,11 +559,16 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
           if (yieldedAttempt(exit)) {
             // a bulk job gave its slot to interactive work (GET /jobs/:id says `fair share`)
             yield* Effect.logInfo("bulk job yielded its slot to interactive work", { jobId })
-            return yield* backToWaiting(
+            yield* Metric.update(yieldsMetric(kind.name), 1)
+            const wait = yield* backToWaiting(
               yieldedCode,
               "yielded its slot to interactive work; waiting for its turn",
               yieldRequeueMillis
             )
+            // a job that lowered itself to bulk waits under a bulk turn from now on, not its interactive one
+            return wait._tag === "wait" && lowered && job.priority < bands.bulk.low
+              ? { ...wait, priority: yield* bulkTurn(job, kind.name, record.ownerId) }
+              : wait
           }
           // one path for every ending: metrics, the record's final (or retrying) state, the event
           const ending = attemptEnding(exit, attempt >= record.maxAttempts)
@@ -603,7 +671,9 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
             case "fail":
               throw new UnrecoverableError(disposition.message)
             case "wait":
-              // keeps its priority (its turn); BullMQ counts no attempt for a DelayedError
+              // keeps its priority (its turn), or takes the one it was given (promotion from delayed
+              // reads the job's `priority`); BullMQ counts no attempt for a DelayedError
+              if (disposition.priority !== undefined) await job.changePriority({ priority: disposition.priority })
               await job.moveToDelayed(Date.now() + disposition.delayMillis, token)
               throw new DelayedError()
           }

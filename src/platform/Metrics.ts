@@ -82,6 +82,10 @@ export const jobImapSlotRequeues = Metric.counter("job_imap_slot_requeues_total"
   description:
     "Jobs that found no IMAP connection slot of their account and went back to waiting without spending an attempt (outcome requeued), or, past the bound of such waits, spent one (limit_reached), by kind"
 })
+export const jobYields = Metric.counter("job_yields_total", {
+  description:
+    "Attempts that gave their slot to waiting interactive work between batches and went back to waiting without spending an attempt (bulk jobs, and syncs past their first page), by kind"
+})
 export const imapSlotLeasesLost = Metric.counter("imap_connection_slot_leases_lost_total", {
   description:
     "IMAP connection slot leases found expired at renewal (the holder stalled longer than IMAP_SLOT_LEASE_TTL_MS), by outcome: reacquired (a slot was free) or lost (the holder stops using its connection)"
@@ -148,6 +152,7 @@ export const metricCatalogue: ReadonlyArray<{
   { metric: imapSlotWaits, labels: ["outcome"], exportedBy: ["api", "worker"] },
   { metric: imapSlotWaitDuration, labels: ["outcome"], exportedBy: ["api", "worker"] },
   { metric: jobImapSlotRequeues, labels: ["kind", "outcome"], exportedBy: ["worker"] },
+  { metric: jobYields, labels: ["kind"], exportedBy: ["worker"] },
   { metric: imapSlotLeasesLost, labels: ["outcome"], exportedBy: ["api", "worker"] },
   { metric: watchAccounts, labels: [], exportedBy: ["worker"] },
   { metric: watchLeasedAccounts, labels: [], exportedBy: ["worker"] },

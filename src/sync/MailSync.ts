@@ -75,6 +75,18 @@ export interface SyncAttempt {
    */
   readonly softTimeLimit?: Pick<SoftTimeLimit, "passed" | "exceeded">
   /**
+   * Fair share (issue 15): once the run stored new mail (its first page: the newest batch), the rest
+   * of the sync is bulk work (`continueAsBulk`, asked once), and before each further fetch the sync
+   * asks `shouldYield`; on true it stops as at the soft time limit (batches in flight stored, the
+   * mailbox left unfinished) and ends with `yielded()`: the job waits for its turn and the next run
+   * continues from the checkpoint. A sync that stores one batch (a targeted sync of new mail) never asks.
+   */
+  readonly bulkAfterFirstPage?: {
+    readonly continueAsBulk: Effect.Effect<void>
+    readonly shouldYield: Effect.Effect<boolean>
+    readonly yielded: (message: string) => JobError
+  }
+  /**
    * A targeted sync (a watcher heard a change there): only these mailboxes, after the mailbox list.
    * When none of them is among the listed selectable mailboxes (renamed, or a name the watcher
    * could not map), the whole account is synced instead.
@@ -836,7 +848,27 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
             messagesWithWarnings: 0,
             missingMailboxes: 0
           }
-          const stopRequested = attempt.softTimeLimit?.passed ?? notStopped
+          // why the run stops early, once it does (sticky: every check after it answers the same)
+          let stopReason: "soft_time_limit" | "yield" | null = null
+          let lowered = false
+          const softPassed = attempt.softTimeLimit?.passed ?? notStopped
+          const bulk = attempt.bulkAfterFirstPage
+          const stopRequested: Effect.Effect<boolean> = Effect.gen(function* () {
+            if (stopReason !== null) return true
+            if (yield* softPassed) {
+              stopReason = "soft_time_limit"
+              return true
+            }
+            // the first page is interactive work; what the run fetches after it is bulk
+            if (bulk === undefined || stats.newMessages === 0) return false
+            if (!lowered) {
+              lowered = true
+              yield* bulk.continueAsBulk
+            }
+            if (!(yield* bulk.shouldYield)) return false
+            stopReason = "yield"
+            return true
+          })
           // The first page of the run's first new mailbox (INBOX of a new account): analysed by an
           // interactive job of its own, queued right after its commit; the sync pauses while it runs
           // (bounded), and nothing else of this sync's follow-up work (search index, embeddings, the
@@ -971,6 +1003,14 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
             if (known !== null && stats.missingMailboxes > 0) yield* listAll
             return null
           }).pipe(Effect.scoped, Effect.catch(classify(owner, account, attempt)))
+          if (stoppedAt !== null && stopReason === "yield" && bulk !== undefined) {
+            // gave its slot to interactive work: as at the soft limit, what was stored is kept and
+            // announced, and the next run continues from the checkpoint
+            yield* announceStored(owner, account.id, stats)
+            const message = `yielded to interactive work in ${stoppedAt} after storing ${stats.newMessages} new messages; the next run continues from the checkpoint`
+            yield* attempt.progress({ phase: "yielded", done: stats.newMessages, total: null, message })
+            return yield* bulk.yielded(message)
+          }
           if (stoppedAt !== null && attempt.softTimeLimit !== undefined) {
             // the session is closed (logged out); what was stored is kept, the account stays as it is;
             // past its time budget the sync does not wait for the first page's analysis

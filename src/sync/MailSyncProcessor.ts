@@ -1,6 +1,8 @@
 import { Effect } from "effect"
 import { MailSyncJob, type SyncPayload } from "../contract/jobs/MailSyncJob.ts"
+import { TransientJobError } from "../contract/jobs/JobKind.ts"
 import { CurrentJob, currentOwner } from "../jobs/CurrentJob.ts"
+import { yieldedCode } from "../jobs/FairShare.ts"
 import { makeProcessor } from "../jobs/JobProcessor.ts"
 import { MailSync } from "./MailSync.ts"
 
@@ -18,6 +20,12 @@ export const MailSyncProcessor = makeProcessor(
           maxAttempts: job.maxAttempts,
           progress: job.progress,
           softTimeLimit: job.softTimeLimit,
+          // fair share: past its first page a sync is bulk work and gives its slot to interactive syncs
+          bulkAfterFirstPage: {
+            continueAsBulk: job.continueAsBulk,
+            shouldYield: job.shouldYield,
+            yielded: (message: string) => new TransientJobError({ code: yieldedCode, message })
+          },
           ...(payload.mailboxes === undefined ? {} : { mailboxes: payload.mailboxes })
         })
       })

@@ -27,6 +27,9 @@ const mailbox = (count: number, batchSize: number) => {
   return { pending, log, processed, written, read, land }
 }
 
+/** The fake mailbox's read and ids, nothing asked between batches unless `before` says so. */
+const over = (box: ReturnType<typeof mailbox>) => ({ read: box.read, id: (id: string) => id, before: Effect.void })
+
 /** A hang guard, not a time limit: without the overlap the pipeline would wait forever. */
 const guarded = <A, E>(effect: Effect.Effect<A, E>) =>
   effect.pipe(Effect.timeout("20 seconds"), Effect.orDie) as Effect.Effect<A>
@@ -41,9 +44,7 @@ describe("runBatchPipeline", () => {
       let writes = 0
       yield* guarded(
         runBatchPipeline({
-          read: box.read,
-          id: (id) => id,
-          before: Effect.void,
+          ...over(box),
           process: (batch) =>
             Effect.sync(() => {
               box.processed.push(...batch)
@@ -77,8 +78,7 @@ describe("runBatchPipeline", () => {
       const exit = yield* guarded(
         Effect.exit(
           runBatchPipeline({
-            read: box.read,
-            id: (id) => id,
+            ...over(box),
             // the bulk yield, asked before the second batch
             before: Effect.andThen(Deferred.succeed(yieldAsked, undefined), Effect.fail("yielded" as const)),
             process: (batch) =>
@@ -103,9 +103,7 @@ describe("runBatchPipeline", () => {
       const exit = yield* guarded(
         Effect.exit(
           runBatchPipeline({
-            read: box.read,
-            id: (id) => id,
-            before: Effect.void,
+            ...over(box),
             process: (batch) =>
               Effect.sync(() => {
                 batches++
@@ -130,9 +128,7 @@ describe("runBatchPipeline", () => {
       let arrived = false
       yield* guarded(
         runBatchPipeline({
-          read: box.read,
-          id: (id) => id,
-          before: Effect.void,
+          ...over(box),
           process: (batch) => Effect.sync(() => box.processed.push(...batch)),
           stops: () => false,
           write: (batch) =>

@@ -135,9 +135,11 @@ export const AnalyzeMailProcessor = makeProcessor(
           // a bulk job (an initial sync's backlog) gives its slot to waiting interactive analysis
           // between batches: it runs again later from what is still pending (no attempt spent);
           // the budget is checked before each batch: what was done stays, the rest stays pending
-          before: budgeted
-            ? Effect.andThen(yieldToInteractive, budgetGate(budget, owner, "mail.analyze"))
-            : yieldToInteractive,
+          before: (first) =>
+            Effect.andThen(
+              first ? Effect.void : yieldToInteractive,
+              budgeted ? budgetGate(budget, owner, "mail.analyze") : Effect.void
+            ),
           process: (batch) =>
             Effect.forEach(batch, analyzeOne, { concurrency: config.analysisConcurrency }).pipe(
               Effect.provideService(TokenUsageRecorder, recorded.recorder),

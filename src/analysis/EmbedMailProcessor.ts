@@ -125,9 +125,11 @@ export const EmbedMailProcessor = makeProcessor(
           // a bulk job (a backlog, a re-embed) gives its slot to waiting interactive embedding between
           // batches: it runs again later from what still needs a vector (no attempt spent); the budget
           // is checked before each batch: what was done stays, the rest stays pending
-          before: budgeted
-            ? Effect.andThen(yieldToInteractive, budgetGate(budget, owner, "mail.embed"))
-            : yieldToInteractive,
+          before: (first) =>
+            Effect.andThen(
+              first ? Effect.void : yieldToInteractive,
+              budgeted ? budgetGate(budget, owner, "mail.embed") : Effect.void
+            ),
           process: (batch) => embedBatch(batch).pipe(Effect.provideService(TokenUsageRecorder, recorded.recorder)),
           stops: (result) => result.stop !== undefined,
           write: (batch, result) =>

@@ -19,8 +19,8 @@ export interface BatchPipeline<Item, Work, E, R> {
   /** Up to one batch of due items, none of whose ids are in `exclude` (read, not yet written). */
   readonly read: (exclude: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<Item>, E, R>
   readonly id: (item: Item) => string
-  /** Before each batch after the first: the bulk yield, the budget gate. */
-  readonly before: Effect.Effect<void, E, R>
+  /** Before each batch's provider calls (`first`: the attempt's first batch): the bulk yield, the budget gate. */
+  readonly before: (first: boolean) => Effect.Effect<void, E, R>
   /** The batch's provider calls (no transaction open). */
   readonly process: (batch: ReadonlyArray<Item>) => Effect.Effect<Work, E, R>
   /** Whether the job ends after writing this batch (a transient or configuration failure). */
@@ -55,7 +55,7 @@ export const runBatchPipeline = <Item, Work, E, R>(
         }
         const ids = batch.map(pipeline.id)
         for (const id of ids) seen.add(id)
-        if (!first) yield* pipeline.before
+        yield* pipeline.before(first)
         first = false
         // the next batch is read while this one's provider calls run and the previous one is written
         next = yield* Effect.forkChild(pipeline.read([...ids, ...(writing?.ids ?? [])]))

@@ -28,7 +28,11 @@ const mailbox = (count: number, batchSize: number) => {
 }
 
 /** The fake mailbox's read and ids, nothing asked between batches unless `before` says so. */
-const over = (box: ReturnType<typeof mailbox>) => ({ read: box.read, id: (id: string) => id, before: Effect.void })
+const over = (box: ReturnType<typeof mailbox>) => ({
+  read: box.read,
+  id: (id: string) => id,
+  before: (_first: boolean) => Effect.void
+})
 
 /** A hang guard, not a time limit: without the overlap the pipeline would wait forever. */
 const guarded = <A, E>(effect: Effect.Effect<A, E>) =>
@@ -80,7 +84,10 @@ describe("runBatchPipeline", () => {
           runBatchPipeline({
             ...over(box),
             // the bulk yield, asked before the second batch
-            before: Effect.andThen(Deferred.succeed(yieldAsked, undefined), Effect.fail("yielded" as const)),
+            before: (first: boolean) =>
+              first
+                ? Effect.void
+                : Effect.andThen(Deferred.succeed(yieldAsked, undefined), Effect.fail("yielded" as const)),
             process: (batch) =>
               Effect.sync(() => {
                 box.processed.push(...batch)

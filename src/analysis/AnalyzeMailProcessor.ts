@@ -12,6 +12,7 @@ import { makeProcessor } from "../jobs/JobProcessor.ts"
 import { databaseTrouble } from "../jobs/DatabaseTrouble.ts"
 import type { AnalysisProviderError } from "../contract/analysis/Analysis.ts"
 import type { UserId } from "../contract/users/UserId.ts"
+import { runBatchPipeline } from "./batchPipeline.ts"
 import { MailProcessingConfig } from "./MailProcessingConfig.ts"
 import { type AnalysisOutcome, type PendingAnalysis, ProcessingStore } from "./ProcessingStore.ts"
 import { Analyzer } from "./providers/Analyzer.ts"
@@ -111,7 +112,6 @@ export const AnalyzeMailProcessor = makeProcessor(
         let done = 0
         let analysed = 0
         let failed = 0
-        const seen = new Set<string>()
         const recorded = yield* tokenUsageRecorderFor(budget, owner)
         // the owner's personal models, read at the job's first analysed batch and again only once
         // they are PERSONAL_MODELS_MAX_AGE old (a training may land during a long backlog's job),
@@ -129,53 +129,66 @@ export const AnalyzeMailProcessor = makeProcessor(
           )
         })
         yield* job.progress({ phase: "analysing", done, total })
-        while (true) {
-          const batch = (yield* store.pendingAnalysis(owner, selection, config.analysisBatchSize)).filter(
-            (message) => !seen.has(message.id)
-          )
-          if (batch.length === 0) break
+        yield* runBatchPipeline({
+          read: (exclude) => store.pendingAnalysis(owner, selection, config.analysisBatchSize, exclude),
+          id: (message) => message.id,
           // a bulk job (an initial sync's backlog) gives its slot to waiting interactive analysis
-          // between batches: it runs again later from what is still pending (no attempt spent)
-          if (done > 0) yield* yieldToInteractive
+          // between batches: it runs again later from what is still pending (no attempt spent);
           // the budget is checked before each batch: what was done stays, the rest stays pending
-          if (budgeted) yield* budgetGate(budget, owner, "mail.analyze")
-          for (const message of batch) seen.add(message.id)
-          const steps = yield* Effect.forEach(batch, analyzeOne, { concurrency: config.analysisConcurrency }).pipe(
-            Effect.provideService(TokenUsageRecorder, recorded.recorder),
-            Effect.flatMap((steps) => blendBatch(owner, batch, steps, latestModels))
-          )
-          const stop = steps.find((step) => step._tag === "stop")
-          // Finished messages are saved even when the batch stops; stopped ones record the attempt and stay pending.
-          const outcomes = steps.map(
-            (step): AnalysisOutcome =>
-              step._tag === "stop" ? { _tag: "deferred", id: step.id, reason: step.error.message } : step
-          )
-          const saved = yield* store.saveAnalysis(owner, outcomes)
-          yield* countOutcomes(analyzer.provider, saved)
-          // committed: the owner hears once of each message this save moved out of pending (one that
-          // another job analysed too, e.g. a first page's job beside the owner's, is announced by the
-          // job that saved it); a publish never fails the job. The rules of the batch are queued at the
-          // same time, not after every publish went out.
-          const occurredAt = new Date()
-          const announced = Effect.forEach(
-            saved.analysedIds,
-            (id) => bus.publish(owner, new MailAnalysed({ occurredAt, emailId: EmailId.make(id) })),
-            { discard: true, concurrency: PUBLISH_CONCURRENCY }
-          )
-          const rulesQueued = followUps.mailAnalysed({ owner, emailIds: [...saved.analysedIds, ...saved.failedIds] })
-          yield* Effect.all([announced, rulesQueued], { concurrency: 2, discard: true })
-          analysed += saved.analysed
-          failed += saved.failed
-          done += batch.length
-          total = Math.max(total, done)
-          yield* job.progress({ phase: "analysing", done, total, message: `${analysed} analysed, ${failed} failed` })
-          yield* recorded.failIfLost
-          if (stop !== undefined && stop._tag === "stop") {
-            return yield* stop.error.reason === "transient"
-              ? Effect.fail(providerUnavailable(stop.error))
-              : Effect.fail(providerRejected(stop.error))
-          }
-        }
+          before: (first) =>
+            Effect.andThen(
+              first ? Effect.void : yieldToInteractive,
+              budgeted ? budgetGate(budget, owner, "mail.analyze") : Effect.void
+            ),
+          process: (batch) =>
+            Effect.forEach(batch, analyzeOne, { concurrency: config.analysisConcurrency }).pipe(
+              Effect.provideService(TokenUsageRecorder, recorded.recorder),
+              Effect.flatMap((steps) => blendBatch(owner, batch, steps, latestModels))
+            ),
+          stops: (steps) => steps.some((step) => step._tag === "stop"),
+          write: (batch, steps) =>
+            Effect.gen(function* () {
+              const stop = steps.find((step) => step._tag === "stop")
+              // Finished messages are saved even when the batch stops; stopped ones record the attempt and stay pending.
+              const outcomes = steps.map(
+                (step): AnalysisOutcome =>
+                  step._tag === "stop" ? { _tag: "deferred", id: step.id, reason: step.error.message } : step
+              )
+              const saved = yield* store.saveAnalysis(owner, outcomes)
+              yield* countOutcomes(analyzer.provider, saved)
+              // committed: the owner hears once of each message this save moved out of pending (one that
+              // another job analysed too, e.g. a first page's job beside the owner's, is announced by the
+              // job that saved it); a publish never fails the job. The rules of the batch are queued at the
+              // same time, not after every publish went out.
+              const occurredAt = new Date()
+              const announced = Effect.forEach(
+                saved.analysedIds,
+                (id) => bus.publish(owner, new MailAnalysed({ occurredAt, emailId: EmailId.make(id) })),
+                { discard: true, concurrency: PUBLISH_CONCURRENCY }
+              )
+              const rulesQueued = followUps.mailAnalysed({
+                owner,
+                emailIds: [...saved.analysedIds, ...saved.failedIds]
+              })
+              yield* Effect.all([announced, rulesQueued], { concurrency: 2, discard: true })
+              analysed += saved.analysed
+              failed += saved.failed
+              done += batch.length
+              total = Math.max(total, done)
+              yield* job.progress({
+                phase: "analysing",
+                done,
+                total,
+                message: `${analysed} analysed, ${failed} failed`
+              })
+              yield* recorded.failIfLost
+              if (stop !== undefined && stop._tag === "stop") {
+                return yield* stop.error.reason === "transient"
+                  ? Effect.fail(providerUnavailable(stop.error))
+                  : Effect.fail(providerRejected(stop.error))
+              }
+            })
+        })
         return { analysed, failed }
       }).pipe(
         Effect.catchTag("SqlError", databaseTrouble),

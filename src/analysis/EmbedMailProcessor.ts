@@ -6,6 +6,7 @@ import type { JobError } from "../contract/jobs/JobKind.ts"
 import { makeProcessor } from "../jobs/JobProcessor.ts"
 import { databaseTrouble } from "../jobs/DatabaseTrouble.ts"
 import type { AnalysisProviderError } from "../contract/analysis/Analysis.ts"
+import { runBatchPipeline } from "./batchPipeline.ts"
 import { MailProcessingConfig } from "./MailProcessingConfig.ts"
 import {
   type EmbeddingCandidate,
@@ -98,41 +99,56 @@ export const EmbedMailProcessor = makeProcessor(
         let embedded = 0
         let failed = 0
         let model = analyzer.embeddingModel
-        const seen = new Set<string>()
         const recorded = yield* tokenUsageRecorderFor(budget, owner)
         yield* job.progress({ phase, done, total })
-        while (true) {
-          const batch = (yield* store.embeddingCandidates(
-            owner,
-            selection,
-            mode,
-            config.embeddingBatchSize,
-            config.embeddingTextMaxChars
-          )).filter((item) => !seen.has(item.id))
-          if (batch.length === 0) break
+        yield* runBatchPipeline({
+          read: (exclude) =>
+            store
+              .embeddingCandidates(
+                owner,
+                selection,
+                mode,
+                config.embeddingBatchSize,
+                config.embeddingTextMaxChars,
+                exclude
+              )
+              .pipe(
+                // a re-embed walks the mailbox in id order: the next read starts after this batch
+                Effect.tap((batch) =>
+                  Effect.sync(() => {
+                    const last = batch.at(-1)
+                    if (mode._tag === "refresh" && last !== undefined) mode = { ...mode, afterId: last.id }
+                  })
+                )
+              ),
+          id: (item) => item.id,
           // a bulk job (a backlog, a re-embed) gives its slot to waiting interactive embedding between
-          // batches: it runs again later from what still needs a vector (no attempt spent)
-          if (done > 0) yield* yieldToInteractive
-          // the budget is checked before each batch: what was done stays, the rest stays pending
-          if (budgeted) yield* budgetGate(budget, owner, "mail.embed")
-          for (const item of batch) seen.add(item.id)
-          const result = yield* embedBatch(batch).pipe(Effect.provideService(TokenUsageRecorder, recorded.recorder))
-          if (result.model !== undefined) model = result.model
-          const saved = yield* store.saveEmbeddings(owner, model, result.outcomes)
-          embedded += saved.embedded
-          failed += saved.failed
-          done += batch.length
-          total = Math.max(total, done)
-          yield* job.progress({ phase, done, total, message: `${embedded} embedded, ${failed} failed` })
-          yield* recorded.failIfLost
-          if (result.stop !== undefined) {
-            const error: JobError =
-              result.stop.reason === "transient" ? providerUnavailable(result.stop) : providerRejected(result.stop)
-            return yield* Effect.fail(error)
-          }
-          const last = batch.at(-1)
-          if (mode._tag === "refresh" && last !== undefined) mode = { ...mode, afterId: last.id }
-        }
+          // batches: it runs again later from what still needs a vector (no attempt spent); the budget
+          // is checked before each batch: what was done stays, the rest stays pending
+          before: (first) =>
+            Effect.andThen(
+              first ? Effect.void : yieldToInteractive,
+              budgeted ? budgetGate(budget, owner, "mail.embed") : Effect.void
+            ),
+          process: (batch) => embedBatch(batch).pipe(Effect.provideService(TokenUsageRecorder, recorded.recorder)),
+          stops: (result) => result.stop !== undefined,
+          write: (batch, result) =>
+            Effect.gen(function* () {
+              if (result.model !== undefined) model = result.model
+              const saved = yield* store.saveEmbeddings(owner, model, result.outcomes)
+              embedded += saved.embedded
+              failed += saved.failed
+              done += batch.length
+              total = Math.max(total, done)
+              yield* job.progress({ phase, done, total, message: `${embedded} embedded, ${failed} failed` })
+              yield* recorded.failIfLost
+              if (result.stop !== undefined) {
+                const error: JobError =
+                  result.stop.reason === "transient" ? providerUnavailable(result.stop) : providerRejected(result.stop)
+                return yield* Effect.fail(error)
+              }
+            })
+        })
         return { embedded, failed, model }
       }).pipe(
         Effect.catchTag("SqlError", databaseTrouble),

@@ -124,11 +124,12 @@ export interface SavedAnalysis {
 
 export interface ProcessingStoreShape {
   readonly countAnalysisPending: (owner: UserId, selection: Selection) => Effect.Effect<number, SqlError.SqlError>
-  /** Up to `limit` pending messages, oldest first. */
+  /** Up to `limit` pending messages, oldest first, none of `exclude` (a job's batch in flight). */
   readonly pendingAnalysis: (
     owner: UserId,
     selection: Selection,
-    limit: number
+    limit: number,
+    exclude?: ReadonlyArray<string>
   ) => Effect.Effect<ReadonlyArray<PendingAnalysis>, SqlError.SqlError>
   /**
    * Saves the outcomes of messages still pending; a message another job (or an earlier attempt) already
@@ -149,7 +150,8 @@ export interface ProcessingStoreShape {
     selection: Selection,
     mode: EmbeddingMode,
     limit: number,
-    maxChars: number
+    maxChars: number,
+    exclude?: ReadonlyArray<string>
   ) => Effect.Effect<ReadonlyArray<EmbeddingCandidate>, SqlError.SqlError>
   readonly saveEmbeddings: (
     owner: UserId,
@@ -180,6 +182,9 @@ export class ProcessingStore extends Context.Service<ProcessingStore, Processing
           selection.accountId === undefined ? sql`TRUE` : sql`e.account_id = ${selection.accountId}::uuid`
         ])
 
+      const notIn = (exclude: ReadonlyArray<string> | undefined) =>
+        exclude === undefined || exclude.length === 0 ? sql`` : sql`AND NOT (e.id = ANY(${exclude}::uuid[]))`
+
       const countOf = (rows: ReadonlyArray<unknown>) => Effect.map(decodeCount(rows), (rs) => rs[0]?.n ?? 0)
 
       const countAnalysisPending = (owner: UserId, selection: Selection) =>
@@ -192,7 +197,7 @@ export class ProcessingStore extends Context.Service<ProcessingStore, Processing
           )
         )
 
-      const pendingAnalysis = (owner: UserId, selection: Selection, limit: number) =>
+      const pendingAnalysis = (owner: UserId, selection: Selection, limit: number, exclude?: ReadonlyArray<string>) =>
         scope.run(
           owner,
           sql`
@@ -204,6 +209,7 @@ export class ProcessingStore extends Context.Service<ProcessingStore, Processing
                 '{}') AS attachment_names
             FROM emails e
             WHERE e.user_id = ${owner} AND e.analysis_state = 'pending' AND ${selectionFilter(selection)}
+              ${notIn(exclude)}
             ORDER BY e.created_at, e.id
             LIMIT ${limit}`.pipe(
             Effect.flatMap(decodeAnalysis),
@@ -327,7 +333,8 @@ export class ProcessingStore extends Context.Service<ProcessingStore, Processing
         selection: Selection,
         mode: EmbeddingMode,
         limit: number,
-        maxChars: number
+        maxChars: number,
+        exclude?: ReadonlyArray<string>
       ) =>
         scope.run(
           owner,
@@ -337,6 +344,7 @@ export class ProcessingStore extends Context.Service<ProcessingStore, Processing
             FROM emails e
             WHERE ${embeddingFilter(owner, selection, mode)}
               ${mode._tag === "refresh" && mode.afterId !== null ? sql`AND e.id > ${mode.afterId}::uuid` : sql``}
+              ${notIn(exclude)}
             ORDER BY ${mode._tag === "pending" ? sql`e.created_at, e.id` : sql`e.id`}
             LIMIT ${limit}`.pipe(
             Effect.flatMap(decodeEmbedding),

@@ -30,13 +30,15 @@ export const chromiumArgs = [
   "--no-first-run"
 ]
 
-/** `vite build` of web/ into a fresh folder (the repository's dist/web is left alone). */
+/** `vite build` of web/ into a fresh folder (the repository's dist/web is left alone), as `npm run build:web` does. */
 export const buildWeb = (): string => {
   const outDir = mkdtempSync(join(tmpdir(), "mh-webpages-"))
   const result = spawnSync(
     process.execPath,
     ["node_modules/vite/bin/vite.js", "build", "--config", "web/vite.config.ts", "--outDir", outDir, "--emptyOutDir"],
-    { encoding: "utf8" }
+    // vitest sets NODE_ENV=test, with which Vite builds React's development code (StrictMode then runs
+    // every effect twice, so the first screen asked for its data twice); the app is built as shipped
+    { encoding: "utf8", env: { ...process.env, NODE_ENV: "production" } }
   )
   if (result.status !== 0) throw new Error(`web build failed:\n${result.stdout}\n${result.stderr}`)
   return outDir

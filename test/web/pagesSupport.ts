@@ -15,6 +15,7 @@ import {
   type DrillEnv,
   field,
   makeDrillEnv,
+  psql,
   request,
   startApi,
   startWorker
@@ -30,13 +31,15 @@ export const chromiumArgs = [
   "--no-first-run"
 ]
 
-/** `vite build` of web/ into a fresh folder (the repository's dist/web is left alone). */
+/** `vite build` of web/ into a fresh folder (the repository's dist/web is left alone), as `npm run build:web` does. */
 export const buildWeb = (): string => {
   const outDir = mkdtempSync(join(tmpdir(), "mh-webpages-"))
   const result = spawnSync(
     process.execPath,
     ["node_modules/vite/bin/vite.js", "build", "--config", "web/vite.config.ts", "--outDir", outDir, "--emptyOutDir"],
-    { encoding: "utf8" }
+    // vitest sets NODE_ENV=test, with which Vite builds React's development code (StrictMode then runs
+    // every effect twice, so the first screen asked for its data twice); the app is built as shipped
+    { encoding: "utf8", env: { ...process.env, NODE_ENV: "production" } }
   )
   if (result.status !== 0) throw new Error(`web build failed:\n${result.stdout}\n${result.stderr}`)
   return outDir
@@ -112,6 +115,70 @@ export const signInContext = async (context: BrowserContext, base: string, email
     headers: { origin: base }
   })
   if (response.status() !== 200) throw new Error(`sign-in: ${response.status()} ${await response.text()}`)
+}
+
+/**
+ * An IMAP account for the user (`headers`: their session cookie and Origin) and `messages` analysed
+ * messages in its INBOX, inserted straight into the database (one INSERT ... SELECT from
+ * generate_series; the search vector is filled by the table's trigger), then VACUUM ANALYZE.
+ */
+export const insertAnalysedMail = async (options: {
+  readonly base: string
+  readonly databaseUrl: string
+  readonly headers: Record<string, string>
+  readonly dovecot: { readonly host: string; readonly port: number }
+  readonly imapUser: string
+  readonly imapPassword: string
+  readonly messages: number
+}): Promise<{ readonly accountId: string; readonly userId: string }> => {
+  const { base, databaseUrl, headers, dovecot, messages } = options
+  const account = await request(base, "POST", "/api/v1/accounts", {
+    json: {
+      label: "bench",
+      host: dovecot.host,
+      port: dovecot.port,
+      security: "none",
+      username: options.imapUser,
+      password: options.imapPassword,
+      syncIntervalMinutes: null
+    },
+    headers
+  })
+  if (account.status !== 201) throw new Error(`account: ${account.text}`)
+  const accountId = String(field(account.body, "id"))
+  const userId = psql(databaseUrl, `SELECT user_id FROM mail_accounts WHERE id = '${accountId}'`)
+
+  psql(
+    databaseUrl,
+    `WITH box AS (
+       INSERT INTO mailboxes (user_id, account_id, path, name, delimiter, special_use, uid_validity, uid_next, last_uid, message_count)
+       VALUES ('${userId}', '${accountId}', 'INBOX', 'INBOX', '/', 'inbox', 1, ${messages + 1}, ${messages}, ${messages})
+       RETURNING id
+     ), mail AS (
+       INSERT INTO emails (user_id, account_id, mailbox_id, uid_validity, uid, message_id, thread_id, subject, from_name,
+                           from_address, sent_at, received_at, seen, size, text_body, analysis_state, embedding_state)
+       SELECT '${userId}', '${accountId}', box.id, 1, n, '<bench-' || n || '@webapp.example>', 'thread-' || (n / 3),
+              (ARRAY['Invoice', 'Meeting', 'Newsletter', 'Delivery', 'Password reset', 'Holiday'])[1 + n % 6] || ' ' || n,
+              'Sender ' || (n % 97), 'sender' || (n % 97) || '@example.org',
+              now() - make_interval(mins => n), now() - make_interval(mins => n), n % 4 = 0, 2000 + n % 5000,
+              'Text of message ' || n || ' about ' || (ARRAY['payment', 'agenda', 'offers', 'parcel', 'account', 'travel'])[1 + n % 6],
+              'analysed', 'pending'
+       FROM box, generate_series(1, ${messages}) AS n
+       RETURNING id, uid
+     )
+     INSERT INTO email_analysis (email_id, user_id, urgency, importance, category, spam, summary, tags, language, provider, model, confidence)
+     SELECT id, '${userId}', 1 + uid % 3, 1 + (uid / 3) % 3,
+            (ARRAY['finance', 'work', 'newsletter', 'shopping', 'security', 'travel'])[1 + uid % 6], false,
+            'Summary of message ' || uid, ARRAY['bench'], 'en', 'bench', 'bench', 0.9
+     FROM mail`
+  )
+  // statistics as a database that has lived with this mail has them (autovacuum's analyse after the
+  // sync): without them the planner expects ~15 rows and the list's joins become a nested loop over
+  // 10,000 x 10,000 rows (seconds, not the query a user gets)
+  psql(databaseUrl, "VACUUM ANALYZE emails")
+  psql(databaseUrl, "VACUUM ANALYZE email_analysis")
+  psql(databaseUrl, "VACUUM ANALYZE email_overrides")
+  return { accountId, userId }
 }
 
 export { field, request }

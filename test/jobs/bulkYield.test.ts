@@ -1,22 +1,13 @@
 import { assert, layer } from "@effect/vitest"
-import { Context, Effect, Layer, Schedule, Schema } from "effect"
-import { jobKinds } from "../../src/contract/jobs/catalog.ts"
+import { Context, Effect, Layer, Schema } from "effect"
 import { defineJobKind } from "../../src/contract/jobs/JobKind.ts"
 import { UserId } from "../../src/contract/users/UserId.ts"
 import { CurrentJob, yieldToInteractive } from "../../src/jobs/CurrentJob.ts"
-import { JobEvents } from "../../src/jobs/JobEvents.ts"
-import { JobKinds } from "../../src/jobs/JobKinds.ts"
-import { JobLimits } from "../../src/jobs/JobLimits.ts"
 import { makeProcessor } from "../../src/jobs/JobProcessor.ts"
 import { Jobs } from "../../src/jobs/Jobs.ts"
-import { JobsConfig } from "../../src/jobs/JobsConfig.ts"
-import { JobStore } from "../../src/jobs/JobStore.ts"
-import { SubmitLimiter } from "../../src/jobs/SubmitLimiter.ts"
-import { WorkerIdentity, WorkerRuntimeLive } from "../../src/jobs/WorkerRuntime.ts"
-import { EventsLive, PlatformLive } from "../../src/main/layers.ts"
-import { psqlValue } from "../harness/postgres.ts"
-import { configLayer, makeTestEnv, type TestEnv } from "../harness/TestEnv.ts"
+import { makeTestEnv, type TestEnv } from "../harness/TestEnv.ts"
 import { ensureTestUser } from "../users/fixtures.ts"
+import { allStarted, inProcessWorkerLayer, jobRecord, jobsFinished } from "./support/inProcessWorker.ts"
 
 /*
  * Issue 15: fair share orders what waits, but a long bulk job keeps its slot. A bulk job asks between
@@ -74,60 +65,16 @@ const BulkTestProcessor = makeProcessor(
 
 const TestLayer = Layer.unwrap(
   Effect.map(makeTestEnv({ JOB_SUBMIT_RATE_PER_MINUTE: "0" }), (env) =>
-    Layer.mergeAll(
-      WorkerRuntimeLive([BulkTestProcessor]).pipe(Layer.provide(WorkerIdentity.layer)),
-      Layer.succeed(Env, env)
-    ).pipe(
-      Layer.provideMerge(Layer.mergeAll(Jobs.layer, JobLimits.layerLive)),
-      Layer.provideMerge(
-        Layer.mergeAll(
-          JobStore.layer,
-          JobEvents.layer,
-          JobKinds.layer([...jobKinds, BulkTestJob]),
-          SubmitLimiter.layer
-        ).pipe(Layer.provideMerge(JobsConfig.layer), Layer.provideMerge(EventsLive))
-      ),
-      Layer.provideMerge(PlatformLive),
-      Layer.provide(configLayer(env))
-    )
+    Layer.mergeAll(inProcessWorkerLayer(env, [BulkTestProcessor], [BulkTestJob]), Layer.succeed(Env, env))
   )
 )
 
 const owner = UserId.make("b0b0b0b0-0015-4015-8015-b0b0b0b0b0b0")
 const other = UserId.make("b1b1b1b1-0015-4015-8015-b1b1b1b1b1b1")
 
-const record = (env: TestEnv, id: string) =>
-  psqlValue(env.databaseUrl, `SELECT state, attempts FROM jobs WHERE id = '${id}'`)
+const finished = (env: TestEnv, ids: ReadonlyArray<string>) => jobsFinished(env, ids, "2 minutes")
 
-/** Polls until every job's record is finished (bounded: 2 minutes on a loaded machine). */
-const finished = (env: TestEnv, ids: ReadonlyArray<string>) =>
-  Effect.sync(() =>
-    Number(
-      psqlValue(
-        env.databaseUrl,
-        `SELECT count(*) FROM jobs WHERE id IN (${ids.map((id) => `'${id}'`).join(",")})
-           AND state NOT IN ('succeeded', 'failed', 'cancelled')`
-      )
-    )
-  ).pipe(
-    Effect.filterOrFail(
-      (left) => left === 0,
-      (left) => `${left} jobs not finished`
-    ),
-    Effect.retry(Schedule.spaced("100 millis").pipe(Schedule.upTo({ duration: "2 minutes" }))),
-    Effect.orDie
-  )
-
-/** Polls until every tag has started once. */
-const started = (tags: ReadonlyArray<string>) =>
-  Effect.sync(() => tags.every((tag) => starts.some((start) => start.tag === tag))).pipe(
-    Effect.filterOrFail(
-      (all) => all,
-      () => "not started"
-    ),
-    Effect.retry(Schedule.spaced("20 millis").pipe(Schedule.upTo({ duration: "1 minute" }))),
-    Effect.orDie
-  )
+const started = (tags: ReadonlyArray<string>) => allStarted(starts, tags)
 
 const bulk = (jobs: typeof Jobs.Service, tag: string, batches: number) =>
   jobs.submit(BulkTestJob, { tag, batches }, { ownerId: owner, workClass: "bulk" }).pipe(Effect.orDie)
@@ -162,7 +109,7 @@ layer(TestLayer, { excludeTestServices: true, timeout: "240 seconds" })("bulk jo
       assert.isBelow(startedAt - submittedAt, BATCH_MILLIS * 10, "started within about a batch (loaded machine)")
       assert.isAtLeast(yields, 1, "a bulk job yielded")
       // every job completed without spending an attempt on a yield, each batch done exactly once
-      for (const job of [first, second, interactive]) assert.strictEqual(record(env, job.jobId), "succeeded|1")
+      for (const job of [first, second, interactive]) assert.strictEqual(jobRecord(env, job.jobId), "succeeded|1")
       assertEveryBatchOnce("bulk-1", batches)
       assertEveryBatchOnce("bulk-2", batches)
       assertEveryBatchOnce("interactive", 1)
@@ -185,7 +132,7 @@ layer(TestLayer, { excludeTestServices: true, timeout: "240 seconds" })("bulk jo
         assert.strictEqual(starts.filter((start) => start.tag === tag).length, 1, `${tag} ran in one attempt`)
         assertEveryBatchOnce(tag, batches)
       }
-      for (const job of submitted) assert.strictEqual(record(env, job.jobId), "succeeded|1")
+      for (const job of submitted) assert.strictEqual(jobRecord(env, job.jobId), "succeeded|1")
     })
   )
 })

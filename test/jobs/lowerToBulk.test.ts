@@ -1,24 +1,15 @@
 import { assert, layer } from "@effect/vitest"
-import { Context, Effect, Layer, Schedule, Schema } from "effect"
-import { jobKinds } from "../../src/contract/jobs/catalog.ts"
+import { Context, Effect, Layer, Schema } from "effect"
 import { defineJobKind } from "../../src/contract/jobs/JobKind.ts"
 import { UserId } from "../../src/contract/users/UserId.ts"
 import { CurrentJob, yieldToInteractive } from "../../src/jobs/CurrentJob.ts"
 import { bands } from "../../src/jobs/FairShare.ts"
-import { JobEvents } from "../../src/jobs/JobEvents.ts"
-import { JobKinds } from "../../src/jobs/JobKinds.ts"
-import { JobLimits } from "../../src/jobs/JobLimits.ts"
 import { makeProcessor } from "../../src/jobs/JobProcessor.ts"
 import { Jobs } from "../../src/jobs/Jobs.ts"
-import { JobsConfig } from "../../src/jobs/JobsConfig.ts"
-import { JobStore } from "../../src/jobs/JobStore.ts"
-import { SubmitLimiter } from "../../src/jobs/SubmitLimiter.ts"
-import { WorkerIdentity, WorkerRuntimeLive } from "../../src/jobs/WorkerRuntime.ts"
-import { EventsLive, PlatformLive } from "../../src/main/layers.ts"
 import { Redis } from "../../src/platform/Redis.ts"
-import { psqlValue } from "../harness/postgres.ts"
-import { configLayer, makeTestEnv, type TestEnv } from "../harness/TestEnv.ts"
+import { makeTestEnv, type TestEnv } from "../harness/TestEnv.ts"
 import { ensureTestUser } from "../users/fixtures.ts"
+import { allStarted, inProcessWorkerLayer, jobRecord, jobsFinished } from "./support/inProcessWorker.ts"
 
 /*
  * Issue 15: a job of an interactive kind whose rest is bulk work (mail.sync past its first page: a
@@ -86,60 +77,17 @@ const TestLayer = Layer.unwrap(
       JOB_LOCK_MS: "30000",
       JOB_STALLED_INTERVAL_MS: "30000"
     }),
-    (env) =>
-      Layer.mergeAll(
-        WorkerRuntimeLive([LowerTestProcessor]).pipe(Layer.provide(WorkerIdentity.layer)),
-        Layer.succeed(Env, env)
-      ).pipe(
-        Layer.provideMerge(Layer.mergeAll(Jobs.layer, JobLimits.layerLive)),
-        Layer.provideMerge(
-          Layer.mergeAll(
-            JobStore.layer,
-            JobEvents.layer,
-            JobKinds.layer([...jobKinds, LowerTestJob]),
-            SubmitLimiter.layer
-          ).pipe(Layer.provideMerge(JobsConfig.layer), Layer.provideMerge(EventsLive))
-        ),
-        Layer.provideMerge(PlatformLive),
-        Layer.provide(configLayer(env))
-      )
+    (env) => Layer.mergeAll(inProcessWorkerLayer(env, [LowerTestProcessor], [LowerTestJob]), Layer.succeed(Env, env))
   )
 )
 
 const owner = UserId.make("c0c0c0c0-0015-4015-8015-c0c0c0c0c0c0")
 const other = UserId.make("c1c1c1c1-0015-4015-8015-c1c1c1c1c1c1")
 
-const record = (env: TestEnv, id: string) =>
-  psqlValue(env.databaseUrl, `SELECT state, attempts FROM jobs WHERE id = '${id}'`)
+// 4 minutes: at load 35, ten 200 ms batches took 45 s
+const finished = (env: TestEnv, ids: ReadonlyArray<string>) => jobsFinished(env, ids, "4 minutes")
 
-const finished = (env: TestEnv, ids: ReadonlyArray<string>) =>
-  Effect.sync(() =>
-    Number(
-      psqlValue(
-        env.databaseUrl,
-        `SELECT count(*) FROM jobs WHERE id IN (${ids.map((id) => `'${id}'`).join(",")})
-           AND state NOT IN ('succeeded', 'failed', 'cancelled')`
-      )
-    )
-  ).pipe(
-    Effect.filterOrFail(
-      (left) => left === 0,
-      (left) => `${left} jobs not finished`
-    ),
-    // bounded: 4 minutes (at load 35, ten 200 ms batches took 45 s)
-    Effect.retry(Schedule.spaced("100 millis").pipe(Schedule.upTo({ duration: "4 minutes" }))),
-    Effect.orDie
-  )
-
-const started = (tags: ReadonlyArray<string>) =>
-  Effect.sync(() => tags.every((tag) => starts.some((start) => start.tag === tag))).pipe(
-    Effect.filterOrFail(
-      (all) => all,
-      () => "not started"
-    ),
-    Effect.retry(Schedule.spaced("20 millis").pipe(Schedule.upTo({ duration: "1 minute" }))),
-    Effect.orDie
-  )
+const started = (tags: ReadonlyArray<string>) => allStarted(starts, tags)
 
 const assertEveryBatchOnce = (tag: string, batches: number) => {
   for (let n = 0; n < batches; n++) assert.strictEqual(batchRuns.get(`${tag}:${n}`), 1, `${tag} batch ${n}`)
@@ -189,7 +137,7 @@ layer(TestLayer, { excludeTestServices: true, timeout: "600 seconds" })(
           )
           assert.isBelow(yield* priorityOf(redis, fresh.jobId), bands.bulk.low)
           // no attempt spent on a yield, every batch done exactly once
-          for (const job of [...long, fresh]) assert.strictEqual(record(env, job.jobId), "succeeded|1")
+          for (const job of [...long, fresh]) assert.strictEqual(jobRecord(env, job.jobId), "succeeded|1")
           assertEveryBatchOnce("long-1", batches)
           assertEveryBatchOnce("long-2", batches)
           assertEveryBatchOnce("fresh", 1)

@@ -94,6 +94,13 @@ const turns = (n: number) =>
     for (let i = 0; i < n; i++) await new Promise((resolve) => setImmediate(resolve))
   })
 
+/**
+ * The submit's pause between its two writes, in which a test breaks Redis once it sees the record. Seeing
+ * it takes a psql poll, which on a loaded machine can outlast 1 s: CI once saw the add land first (202
+ * where the test had meant Redis to be down already).
+ */
+const pauseBetweenWrites = "4000"
+
 const waitForRecord = (env: TestEnv, where: string) =>
   Effect.sync(() => rows(env, where)).pipe(
     Effect.filterOrFail(
@@ -246,7 +253,7 @@ layer(TestLayer, { excludeTestServices: true, timeout: "120 seconds" })("submit 
       Effect.gen(function* () {
         const env = yield* Env
         const proxy = yield* redisProxy(env.redisUrl)
-        const api = yield* spawnApi(env, { REDIS_URL: proxy.url, MH_FAILPOINT_SUBMIT_PAUSE_MS: "1000" })
+        const api = yield* spawnApi(env, { REDIS_URL: proxy.url, MH_FAILPOINT_SUBMIT_PAUSE_MS: pauseBetweenWrites })
         const response = postPing(api.base, { message: "hung" })
         const record = yield* waitForRecord(env, "payload->>'message' = 'hung'")
         proxy.hold()
@@ -278,7 +285,7 @@ layer(TestLayer, { excludeTestServices: true, timeout: "120 seconds" })("submit 
       Effect.gen(function* () {
         const env = yield* Env
         const proxy = yield* redisProxy(env.redisUrl)
-        const api = yield* spawnApi(env, { REDIS_URL: proxy.url, MH_FAILPOINT_SUBMIT_PAUSE_MS: "1000" })
+        const api = yield* spawnApi(env, { REDIS_URL: proxy.url, MH_FAILPOINT_SUBMIT_PAUSE_MS: pauseBetweenWrites })
         const response = postPing(api.base, { message: "lost" })
         const record = yield* waitForRecord(env, "payload->>'message' = 'lost'")
         proxy.hold()
@@ -302,7 +309,7 @@ layer(TestLayer, { excludeTestServices: true, timeout: "120 seconds" })("submit 
       Effect.gen(function* () {
         const env = yield* Env
         const proxy = yield* redisProxy(env.redisUrl)
-        const api = yield* spawnApi(env, { REDIS_URL: proxy.url, MH_FAILPOINT_SUBMIT_PAUSE_MS: "1000" })
+        const api = yield* spawnApi(env, { REDIS_URL: proxy.url, MH_FAILPOINT_SUBMIT_PAUSE_MS: pauseBetweenWrites })
         const response = postPing(api.base, { message: "down" })
         const record = yield* waitForRecord(env, "payload->>'message' = 'down'")
         proxy.down()

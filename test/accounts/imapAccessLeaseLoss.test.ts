@@ -68,7 +68,7 @@ layer(TestLayer, { excludeTestServices: true, timeout: "120 seconds" })("ImapAcc
           while ((yield* session.isConnected) && Date.now() < deadline) yield* Effect.sleep(100)
           assert.isFalse(yield* session.isConnected, "the connection is closed once the lease is lost")
           assert.deepStrictEqual(
-            yield* Effect.promise(() => redis.client.zrange(key, 0, -1)),
+            yield* Effect.promise(() => redis.client.zrange(key, "0", "-1")),
             ["holder-that-took-the-slot"],
             "the other holder keeps the only slot"
           )

@@ -1,4 +1,3 @@
-import { HttpApi } from "effect/http-api"
 import { AccountsApi } from "./accounts/AccountsApi.ts"
 import { OAuthApi } from "./accounts/OAuthApi.ts"
 import { AdminApi } from "./admin/AdminApi.ts"
@@ -14,27 +13,27 @@ import { QueuesApi } from "./jobs/QueuesApi.ts"
 import { RulesApi } from "./rules/RulesApi.ts"
 import { AuthApi } from "./users/AuthApi.ts"
 import { WebhooksApi } from "./webhooks/WebhooksApi.ts"
-import { ValidationErrors } from "./http/ValidationErrors.ts"
+import { makeApi } from "./makeApi.ts"
 
-/** The whole HTTP contract (served as OpenAPI at /openapi.json, /docs); each feature contributes its group. */
-export class Api extends HttpApi.make("mail-helper")
-  .add(HealthApi)
-  .add(JobsApi)
-  .add(DebugApi)
-  .add(AuthApi)
-  .add(AdminApi)
-  .add(EmailsApi)
-  .add(SearchApi)
-  .add(AnalysisApi)
-  .add(QueuesApi)
-  .add(AccountsApi)
-  .add(OAuthApi)
-  .add(RulesApi)
-  .add(ImportApi)
-  .add(AnalysisApi)
-  .add(EventsApi)
-  .add(WebhooksApi)
-  .middleware(ValidationErrors)
-  // report every invalid field, and refuse fields the schema does not know
-  .annotate(HttpApi.ParseOptions, { errors: "all", onExcessProperty: "error" })
-  .annotate(HttpApi.HeadersParseOptions, { errors: "all" }) {}
+/**
+ * The whole HTTP contract (served as OpenAPI at /openapi.json, /docs); each feature contributes its
+ * group, and `makeApi` adds the middleware and parse options every group shares.
+ */
+export class Api extends makeApi(
+  HealthApi,
+  JobsApi,
+  DebugApi,
+  AuthApi,
+  AdminApi,
+  EmailsApi,
+  SearchApi,
+  AnalysisApi,
+  QueuesApi,
+  AccountsApi,
+  OAuthApi,
+  RulesApi,
+  ImportApi,
+  AnalysisApi,
+  EventsApi,
+  WebhooksApi
+) {}

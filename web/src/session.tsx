@@ -4,7 +4,7 @@ import type { ApiClient } from "./api/client.ts"
 import type { Effect } from "effect"
 
 /** Who is signed in, as `GET /api/v1/auth/me` says. */
-const meCall = (client: ApiClient) => client.auth.me()
+const meCall = (auth: ApiClient["auth"]) => auth.me()
 export type Me = Effect.Success<ReturnType<typeof meCall>>
 
 export type SessionState =
@@ -21,7 +21,7 @@ interface SessionContextValue {
 const SessionContext = createContext<SessionContextValue | undefined>(undefined)
 
 /** The first `GET /auth/me`, started when this module loads (with the entry script), not after the first render. */
-let firstCheck: Promise<SessionState> | undefined = callApi((client) => client.auth.me()).then(
+let firstCheck: Promise<SessionState> | undefined = callApi("auth", (auth) => auth.me()).then(
   (result): SessionState => (result.ok ? { status: "signed-in", me: result.value } : { status: "signed-out" })
 )
 
@@ -34,7 +34,7 @@ export function SessionProvider({ children }: { readonly children: ReactNode }):
       setSession(await early)
       return
     }
-    const result = await callApi((client) => client.auth.me())
+    const result = await callApi("auth", (auth) => auth.me())
     setSession(result.ok ? { status: "signed-in", me: result.value } : { status: "signed-out" })
   }, [])
   useEffect(() => {

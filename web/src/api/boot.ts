@@ -18,7 +18,7 @@ export const prefetchEmailPage = (query: Query): void => {
   if (!emailPages.has(key))
     emailPages.set(
       key,
-      callApi((client) => client.emails.list({ query }))
+      callApi("emails", (emails) => emails.list({ query }))
     )
 }
 

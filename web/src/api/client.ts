@@ -1,18 +1,20 @@
-import { Cause, Effect, Exit, Option, Predicate } from "effect"
+import { Cause, Data, Effect, Exit, Option, Predicate } from "effect"
 import { FetchHttpClient, HttpClient } from "effect/http"
 import { HttpApiClient } from "effect/http-api"
-import { Api } from "./contract.ts"
+import { makeApi } from "../../../src/contract/makeApi.ts"
 
 /**
- * The browser's one client of `/api/v1`, typed by the server's own `HttpApi`: a field renamed on the
+ * The browser's one client of `/api/v1`, typed by the server's own contract: a field renamed on the
  * server fails the web build. Credentials: the session cookie (same-origin fetch sends it); the API's
  * CSRF rule wants an `Origin` header on unsafe requests with a cookie, which browsers add to every
  * same-origin POST/PATCH/DELETE made by fetch, so nothing is added here.
  *
- * Built group by group, when a call first reaches the group: building the whole API's client
- * compiles every endpoint's schemas (~150 endpoints), which cost the first inbox render more than a
- * third of its main-thread time before its first request could start (bench/webapp.ts); the inbox
- * needs four groups.
+ * Group by group, loaded when a call first reaches the group: each group's contract module
+ * (src/contract/<feature>/<Group>Api.ts) is a lazy chunk, and its client is `makeApi(group)`, the
+ * same middleware and parse options as the server's whole `Api`. The first inbox needs auth, emails
+ * and accounts; evaluating every group's schemas (and building their clients) cost the first render
+ * most of its main-thread time (bench/webapp.ts). The first screen's groups are in the `contract`
+ * chunk the entry imports (web/vite.config.ts), so their import does not wait for a round trip.
  */
 const httpClient = Effect.runSync(
   Effect.gen(function* () {
@@ -20,84 +22,110 @@ const httpClient = Effect.runSync(
   }).pipe(Effect.provide(FetchHttpClient.layer))
 )
 
-/** A value built on its first use. */
-const once = <A>(build: () => A): (() => A) => {
-  let built: { readonly value: A } | undefined
-  return () => {
-    if (built === undefined) built = { value: build() }
-    return built.value
-  }
-}
-
 const baseUrl = window.location.origin
-const groups = {
-  health: once(() => Effect.runSync(HttpApiClient.group(Api, { group: "health", httpClient, baseUrl }))),
-  jobs: once(() => Effect.runSync(HttpApiClient.group(Api, { group: "jobs", httpClient, baseUrl }))),
-  debug: once(() => Effect.runSync(HttpApiClient.group(Api, { group: "debug", httpClient, baseUrl }))),
-  auth: once(() => Effect.runSync(HttpApiClient.group(Api, { group: "auth", httpClient, baseUrl }))),
-  admin: once(() => Effect.runSync(HttpApiClient.group(Api, { group: "admin", httpClient, baseUrl }))),
-  emails: once(() => Effect.runSync(HttpApiClient.group(Api, { group: "emails", httpClient, baseUrl }))),
-  search: once(() => Effect.runSync(HttpApiClient.group(Api, { group: "search", httpClient, baseUrl }))),
-  analysis: once(() => Effect.runSync(HttpApiClient.group(Api, { group: "analysis", httpClient, baseUrl }))),
-  queues: once(() => Effect.runSync(HttpApiClient.group(Api, { group: "queues", httpClient, baseUrl }))),
-  accounts: once(() => Effect.runSync(HttpApiClient.group(Api, { group: "accounts", httpClient, baseUrl }))),
-  oauth: once(() => Effect.runSync(HttpApiClient.group(Api, { group: "oauth", httpClient, baseUrl }))),
-  rules: once(() => Effect.runSync(HttpApiClient.group(Api, { group: "rules", httpClient, baseUrl }))),
-  import: once(() => Effect.runSync(HttpApiClient.group(Api, { group: "import", httpClient, baseUrl }))),
-  events: once(() => Effect.runSync(HttpApiClient.group(Api, { group: "events", httpClient, baseUrl }))),
-  webhooks: once(() => Effect.runSync(HttpApiClient.group(Api, { group: "webhooks", httpClient, baseUrl })))
-}
 
-/** The whole API's client; each group is built when first read. */
-const client = {
-  get health() {
-    return groups.health()
-  },
-  get jobs() {
-    return groups.jobs()
-  },
-  get debug() {
-    return groups.debug()
-  },
-  get auth() {
-    return groups.auth()
-  },
-  get admin() {
-    return groups.admin()
-  },
-  get emails() {
-    return groups.emails()
-  },
-  get search() {
-    return groups.search()
-  },
-  get analysis() {
-    return groups.analysis()
-  },
-  get queues() {
-    return groups.queues()
-  },
-  get accounts() {
-    return groups.accounts()
-  },
-  get oauth() {
-    return groups.oauth()
-  },
-  get rules() {
-    return groups.rules()
-  },
-  get import() {
-    return groups.import()
-  },
-  get events() {
-    return groups.events()
-  },
-  get webhooks() {
-    return groups.webhooks()
+/** A group's client, built on its first call; a failed import is tried again on the next call. */
+const lazyGroup = <A>(load: () => Promise<A>): (() => Promise<A>) => {
+  let loading: Promise<A> | undefined
+  return () => {
+    if (loading === undefined) {
+      loading = load()
+      loading.catch(() => {
+        loading = undefined
+      })
+    }
+    return loading
   }
 }
 
-export type ApiClient = typeof client
+const groups = {
+  health: lazyGroup(() =>
+    import("../../../src/contract/health/HealthApi.ts").then(({ HealthApi }) =>
+      Effect.runSync(HttpApiClient.group(makeApi(HealthApi), { group: "health", httpClient, baseUrl }))
+    )
+  ),
+  jobs: lazyGroup(() =>
+    import("../../../src/contract/jobs/JobsApi.ts").then(({ JobsApi }) =>
+      Effect.runSync(HttpApiClient.group(makeApi(JobsApi), { group: "jobs", httpClient, baseUrl }))
+    )
+  ),
+  debug: lazyGroup(() =>
+    import("../../../src/contract/debug/DebugApi.ts").then(({ DebugApi }) =>
+      Effect.runSync(HttpApiClient.group(makeApi(DebugApi), { group: "debug", httpClient, baseUrl }))
+    )
+  ),
+  auth: lazyGroup(() =>
+    import("../../../src/contract/users/AuthApi.ts").then(({ AuthApi }) =>
+      Effect.runSync(HttpApiClient.group(makeApi(AuthApi), { group: "auth", httpClient, baseUrl }))
+    )
+  ),
+  admin: lazyGroup(() =>
+    import("../../../src/contract/admin/AdminApi.ts").then(({ AdminApi }) =>
+      Effect.runSync(HttpApiClient.group(makeApi(AdminApi), { group: "admin", httpClient, baseUrl }))
+    )
+  ),
+  emails: lazyGroup(() =>
+    import("../../../src/contract/emails/EmailsApi.ts").then(({ EmailsApi }) =>
+      Effect.runSync(HttpApiClient.group(makeApi(EmailsApi), { group: "emails", httpClient, baseUrl }))
+    )
+  ),
+  search: lazyGroup(() =>
+    import("../../../src/contract/search/SearchApi.ts").then(({ SearchApi }) =>
+      Effect.runSync(HttpApiClient.group(makeApi(SearchApi), { group: "search", httpClient, baseUrl }))
+    )
+  ),
+  analysis: lazyGroup(() =>
+    import("../../../src/contract/analysis/AnalysisApi.ts").then(({ AnalysisApi }) =>
+      Effect.runSync(HttpApiClient.group(makeApi(AnalysisApi), { group: "analysis", httpClient, baseUrl }))
+    )
+  ),
+  queues: lazyGroup(() =>
+    import("../../../src/contract/jobs/QueuesApi.ts").then(({ QueuesApi }) =>
+      Effect.runSync(HttpApiClient.group(makeApi(QueuesApi), { group: "queues", httpClient, baseUrl }))
+    )
+  ),
+  accounts: lazyGroup(() =>
+    import("../../../src/contract/accounts/AccountsApi.ts").then(({ AccountsApi }) =>
+      Effect.runSync(HttpApiClient.group(makeApi(AccountsApi), { group: "accounts", httpClient, baseUrl }))
+    )
+  ),
+  oauth: lazyGroup(() =>
+    import("../../../src/contract/accounts/OAuthApi.ts").then(({ OAuthApi }) =>
+      Effect.runSync(HttpApiClient.group(makeApi(OAuthApi), { group: "oauth", httpClient, baseUrl }))
+    )
+  ),
+  rules: lazyGroup(() =>
+    import("../../../src/contract/rules/RulesApi.ts").then(({ RulesApi }) =>
+      Effect.runSync(HttpApiClient.group(makeApi(RulesApi), { group: "rules", httpClient, baseUrl }))
+    )
+  ),
+  import: lazyGroup(() =>
+    import("../../../src/contract/import/ImportApi.ts").then(({ ImportApi }) =>
+      Effect.runSync(HttpApiClient.group(makeApi(ImportApi), { group: "import", httpClient, baseUrl }))
+    )
+  ),
+  events: lazyGroup(() =>
+    import("../../../src/contract/events/EventsApi.ts").then(({ EventsApi }) =>
+      Effect.runSync(HttpApiClient.group(makeApi(EventsApi), { group: "events", httpClient, baseUrl }))
+    )
+  ),
+  webhooks: lazyGroup(() =>
+    import("../../../src/contract/webhooks/WebhooksApi.ts").then(({ WebhooksApi }) =>
+      Effect.runSync(HttpApiClient.group(makeApi(WebhooksApi), { group: "webhooks", httpClient, baseUrl }))
+    )
+  )
+}
+
+/** The API's groups by name, as `callApi` hands them to a call. */
+export type ApiClient = { readonly [Name in keyof typeof groups]: Awaited<ReturnType<(typeof groups)[Name]>> }
+export type ApiGroupName = keyof ApiClient
+const loadGroup: { readonly [Name in ApiGroupName]: () => Promise<ApiClient[Name]> } = groups
+
+/** A group's contract module could not be loaded (network, a build replaced while the page was open). */
+export class ContractLoadError extends Data.TaggedError("ContractLoadError")<{
+  readonly group: ApiGroupName
+  readonly message: string
+}> {}
 
 /** What a failed call shows: the server's own message when it sent one. */
 export interface ApiFailure {
@@ -168,16 +196,24 @@ export const whenCallsSettle = (callback: () => void): void => {
 }
 
 /**
- * Runs one call. Typed failures come back as `{ ok: false }` with the server's message; an aborted
+ * Runs one call on the client of `group` (loaded first, see `groups`). Typed failures come back as `{ ok: false }` with the server's message; an aborted
  * call (the page went away) also resolves, as `Interrupted`, so no promise is left rejecting.
  */
-export const callApi = async <A, E>(
-  call: (client: ApiClient) => Effect.Effect<A, E>,
+export const callApi = async <Name extends ApiGroupName, A, E>(
+  group: Name,
+  call: (client: ApiClient[Name]) => Effect.Effect<A, E>,
   signal?: AbortSignal
 ): Promise<ApiResult<A>> => {
   callsInFlight += 1
   const exit = await Effect.runPromiseExit(
-    Effect.suspend(() => call(client)),
+    Effect.tryPromise({
+      try: () => loadGroup[group](),
+      catch: (cause) =>
+        new ContractLoadError({
+          group,
+          message: `cannot load the API's ${group} contract: ${cause instanceof Error ? cause.message : String(cause)}`
+        })
+    }).pipe(Effect.flatMap(call)),
     signal === undefined ? undefined : { signal }
   ).finally(() => {
     callsInFlight -= 1

@@ -14,8 +14,9 @@ export const isFinished = (job: JobView): boolean => terminal.has(job.state)
  */
 export const watchJob = (id: JobId, onJob: (job: JobView) => void, signal: AbortSignal) =>
   callApi(
-    (client) =>
-      client.jobs.events({ params: { id } }).pipe(
+    "jobs",
+    (jobs) =>
+      jobs.events({ params: { id } }).pipe(
         Effect.flatMap((events) =>
           events.pipe(
             Stream.takeUntil((event) => isFinished(event.data)),

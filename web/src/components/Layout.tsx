@@ -52,7 +52,7 @@ export function Layout({ children }: { readonly children: ReactNode }): JSX.Elem
     if (location !== firstLocation.current) mainRef.current?.focus()
   }, [location])
   const signOut = async () => {
-    await callApi((client) => client.auth.logout())
+    await callApi("auth", (auth) => auth.logout())
     await refresh()
     navigate("/sign-in")
   }

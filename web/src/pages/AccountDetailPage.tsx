@@ -17,10 +17,11 @@ function AccountDetail({ id }: { readonly id: AccountId }): JSX.Element {
   const [, navigate] = useLocation()
   // the account and its folders in one load, so a sync's end refreshes both
   const loaded = useApiQuery(
-    (client) =>
+    "accounts",
+    (accounts) =>
       Effect.all({
-        account: client.accounts.get({ params: { id } }),
-        mailboxes: client.accounts.mailboxes({ params: { id } })
+        account: accounts.get({ params: { id } }),
+        mailboxes: accounts.mailboxes({ params: { id } })
       }),
     [id]
   )
@@ -46,7 +47,7 @@ function AccountDetail({ id }: { readonly id: AccountId }): JSX.Element {
   const remove = async () => {
     if (!window.confirm(t("removeConfirm", { label: account.label }))) return
     setRemoving(true)
-    const result = await callApi((client) => client.accounts.remove({ params: { id } }))
+    const result = await callApi("accounts", (accounts) => accounts.remove({ params: { id } }))
     setRemoving(false)
     if (!result.ok) {
       setFailure(result.failure)

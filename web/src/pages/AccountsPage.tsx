@@ -32,7 +32,7 @@ function OAuthButton({ provider, label }: { readonly provider: string; readonly 
   const start = async () => {
     setBusy(true)
     setFailed(false)
-    const result = await callApi((client) => client.oauth.start({ params: { provider } }))
+    const result = await callApi("oauth", (oauth) => oauth.start({ params: { provider } }))
     if (!result.ok) {
       setBusy(false)
       setFailed(true)
@@ -53,9 +53,9 @@ function OAuthButton({ provider, label }: { readonly provider: string; readonly 
 export function AccountsPage(): JSX.Element {
   const t = useStrings(accountsStrings)
   const language = useLanguage()
-  const accounts = useApiQuery((client) => client.accounts.list(), [])
+  const accounts = useApiQuery("accounts", (accounts) => accounts.list(), [])
   const [connected, setConnected] = useState<AccountView | undefined>(undefined)
-  const providers = useApiQuery((client) => client.oauth.providers(), [])
+  const providers = useApiQuery("oauth", (oauth) => oauth.providers(), [])
   const returned = new URLSearchParams(useSearch()).get("oauth")
 
   return (

@@ -17,8 +17,8 @@ function Users(): JSX.Element {
   const [failure, setFailure] = useState<ApiFailure | undefined>(undefined)
 
   const load = async (after?: string) => {
-    const result = await callApi((client) =>
-      client.admin.listUsers({ query: { limit: 50, ...(after === undefined ? {} : { cursor: after }) } })
+    const result = await callApi("admin", (admin) =>
+      admin.listUsers({ query: { limit: 50, ...(after === undefined ? {} : { cursor: after }) } })
     )
     if (!result.ok) {
       setFailure(result.failure)
@@ -34,10 +34,8 @@ function Users(): JSX.Element {
 
   const toggle = async (user: UserView) => {
     if (!user.disabled && !window.confirm(t("disableConfirm", { email: user.email }))) return
-    const result = await callApi((client) =>
-      user.disabled
-        ? client.admin.enableUser({ params: { id: user.id } })
-        : client.admin.disableUser({ params: { id: user.id } })
+    const result = await callApi("admin", (admin) =>
+      user.disabled ? admin.enableUser({ params: { id: user.id } }) : admin.disableUser({ params: { id: user.id } })
     )
     if (!result.ok) {
       setFailure(result.failure)
@@ -95,14 +93,14 @@ function Invites(): JSX.Element {
   const [days, setDays] = useState(7)
   const [created, setCreated] = useState<{ code: string; expiresAt: Date } | undefined>(undefined)
   const [failure, setFailure] = useState<ApiFailure | undefined>(undefined)
-  const invites = useApiQuery((client) => client.admin.listInvites(), [])
+  const invites = useApiQuery("admin", (admin) => admin.listInvites(), [])
 
   const submit = async (event: FormEvent) => {
     event.preventDefault()
     setFailure(undefined)
     const bound = email.trim()
-    const result = await callApi((client) =>
-      client.admin.createInvite({ payload: { expiresInDays: days, ...(bound === "" ? {} : { email: bound }) } })
+    const result = await callApi("admin", (admin) =>
+      admin.createInvite({ payload: { expiresInDays: days, ...(bound === "" ? {} : { email: bound }) } })
     )
     if (!result.ok) {
       setFailure(result.failure)
@@ -115,7 +113,7 @@ function Invites(): JSX.Element {
   const revoke = async (id: string) => {
     const listed = invites.state.status === "ok" ? invites.state.value.items.find((item) => item.id === id) : undefined
     if (listed === undefined || !window.confirm(t("revokeInviteConfirm"))) return
-    const result = await callApi((client) => client.admin.revokeInvite({ params: { id: listed.id } }))
+    const result = await callApi("admin", (admin) => admin.revokeInvite({ params: { id: listed.id } }))
     setFailure(result.ok ? undefined : result.failure)
     invites.reload()
   }
@@ -204,7 +202,7 @@ function Invites(): JSX.Element {
 function Queues(): JSX.Element {
   const t = useStrings(adminStrings)
   const language = useLanguage()
-  const overview = useApiQuery((client) => client.queues.overview(), [])
+  const overview = useApiQuery("queues", (queues) => queues.overview(), [])
   const columns = ["waiting", "active", "delayed", "failed", "completed", "workers"] as const
   return (
     <section aria-labelledby="queues-title">

@@ -32,10 +32,11 @@ export function InboxPage(): JSX.Element {
   const [filters, setFilters] = useState<InboxFilters>(noFilters)
   const accounts = useAccounts()
   const mailboxes = useApiQuery(
+    "accounts",
     (client) =>
       filters.accountId === ""
         ? Effect.succeed({ items: [] as const })
-        : client.accounts.mailboxes({ params: { id: filters.accountId } }),
+        : client.mailboxes({ params: { id: filters.accountId } }),
     [filters.accountId]
   )
   const accountItems = accounts.status === "ok" ? accounts.value.items : []

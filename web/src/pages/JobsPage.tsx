@@ -44,7 +44,7 @@ function JobRow({
 
   const cancel = async () => {
     setFailure(undefined)
-    const result = await callApi((client) => client.jobs.cancel({ params: { id: job.id } }))
+    const result = await callApi("jobs", (jobs) => jobs.cancel({ params: { id: job.id } }))
     if (result.ok) setCancelled(result.value)
     else setFailure(result.failure)
     onChanged()
@@ -97,7 +97,7 @@ export function JobsPage(): JSX.Element {
 
   const loadFirst = useCallback(
     async (signal?: AbortSignal) => {
-      const result = await callApi((client) => client.jobs.list({ query: query() }), signal)
+      const result = await callApi("jobs", (jobs) => jobs.list({ query: query() }), signal)
       if (signal?.aborted === true) return
       if (result.ok) {
         setFirst(result.value)
@@ -137,7 +137,7 @@ export function JobsPage(): JSX.Element {
   const loadOlder = async () => {
     const cursor = olderCursor === undefined ? first?.nextCursor : olderCursor
     if (cursor === null || cursor === undefined) return
-    const result = await callApi((client) => client.jobs.list({ query: query(cursor) }))
+    const result = await callApi("jobs", (jobs) => jobs.list({ query: query(cursor) }))
     if (!result.ok) {
       setFailure(result.failure)
       return

@@ -30,8 +30,9 @@ const useCellMessages = (cell: MatrixCell | null, generation: number) => {
       controller.current = current
       setLoading(true)
       void callApi(
-        (client) =>
-          client.emails.list({
+        "emails",
+        (emails) =>
+          emails.list({
             query: {
               sort: "score",
               analysisState: "analysed",
@@ -75,7 +76,7 @@ export function MatrixPage(): JSX.Element {
   const language = useLanguage()
   const [generation, setGeneration] = useState(0)
   // one request counts every cell (GET /emails/matrix); new mail counts again
-  const counts = useApiQuery((client) => client.emails.matrix({ query: {} }), [generation])
+  const counts = useApiQuery("emails", (emails) => emails.matrix({ query: {} }), [generation])
   useMailActivity(() => setGeneration((n) => n + 1))
   const cells = useMemo(() => {
     const byCell = new Map<string, number>()

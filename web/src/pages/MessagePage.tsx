@@ -40,7 +40,7 @@ export function MessagePage(): JSX.Element {
 function MessageView({ id }: { readonly id: EmailId }): JSX.Element {
   const t = useStrings(messageStrings)
   const language = useLanguage()
-  const query = useApiQuery((client) => client.emails.get({ params: { id } }), [id])
+  const query = useApiQuery("emails", (emails) => emails.get({ params: { id } }), [id])
   const [email, setEmail] = useState<EmailDetail | null>(null)
   useEffect(() => {
     if (query.state.status === "ok") setEmail(query.state.value)
@@ -269,7 +269,7 @@ function Reprocess({ id }: { readonly id: EmailId }): JSX.Element {
   >({ kind: "idle" })
   const run = async () => {
     setState({ kind: "busy" })
-    const result = await callApi((client) => client.emails.reprocess({ params: { id } }))
+    const result = await callApi("emails", (emails) => emails.reprocess({ params: { id } }))
     setState(result.ok ? { kind: "queued", jobId: result.value.jobId } : { kind: "failed", failure: result.failure })
   }
   return (
@@ -294,7 +294,7 @@ function Reprocess({ id }: { readonly id: EmailId }): JSX.Element {
 function Similar({ id }: { readonly id: EmailId }): JSX.Element {
   const t = useStrings(messageStrings)
   const language = useLanguage()
-  const similar = useApiQuery((client) => client.emails.similar({ params: { id }, query: { limit: 5 } }), [id])
+  const similar = useApiQuery("emails", (emails) => emails.similar({ params: { id }, query: { limit: 5 } }), [id])
   return (
     <section aria-labelledby="similar-heading">
       <h2 id="similar-heading">{t("similar")}</h2>

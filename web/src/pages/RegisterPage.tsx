@@ -23,8 +23,8 @@ export function RegisterPage(): JSX.Element {
     setBusy(true)
     setFailure(undefined)
     const code = inviteCode.trim()
-    const registered = await callApi((client) =>
-      client.auth.register({ payload: { email, password, ...(code === "" ? {} : { inviteCode: code }) } })
+    const registered = await callApi("auth", (auth) =>
+      auth.register({ payload: { email, password, ...(code === "" ? {} : { inviteCode: code }) } })
     )
     if (!registered.ok) {
       setBusy(false)
@@ -32,7 +32,7 @@ export function RegisterPage(): JSX.Element {
       if (registered.failure.tag === "RegistrationClosed") inviteRef.current?.focus()
       return
     }
-    const signedInNow = await callApi((client) => client.auth.login({ payload: { email, password } }))
+    const signedInNow = await callApi("auth", (auth) => auth.login({ payload: { email, password } }))
     setBusy(false)
     if (!signedInNow.ok) {
       setFailure(signedInNow.failure)

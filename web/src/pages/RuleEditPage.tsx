@@ -17,7 +17,7 @@ type T = Translate<typeof ruleEditStrings.en>
 export function RuleEditPage(): JSX.Element {
   const t = useStrings(ruleEditStrings)
   const params = useParams<{ id?: string }>()
-  const rules = useApiQuery((client) => client.rules.list(), [])
+  const rules = useApiQuery("rules", (rules) => rules.list(), [])
   if (params.id === undefined) return <RuleEditor rule={null} />
   if (rules.state.status === "loading") return <Loading label={t("loading")} />
   if (rules.state.status === "error") return <ErrorMessage failure={rules.state.failure}>{t("notFound")}</ErrorMessage>
@@ -36,10 +36,11 @@ export function RuleEditPage(): JSX.Element {
 /** Folder paths of every account, for the form's suggestions. */
 const useMailboxPaths = (): ReadonlyArray<string> => {
   const paths = useApiQuery(
-    (client) =>
-      client.accounts.list().pipe(
+    "accounts",
+    (accounts) =>
+      accounts.list().pipe(
         Effect.flatMap(({ items }) =>
-          Effect.forEach(items, (account) => client.accounts.mailboxes({ params: { id: account.id } }), {
+          Effect.forEach(items, (account) => accounts.mailboxes({ params: { id: account.id } }), {
             concurrency: 4
           })
         ),
@@ -76,8 +77,8 @@ function RuleEditor({ rule }: { readonly rule: RuleView | null }): JSX.Element {
     const current = saved
     const result =
       current === null
-        ? await callApi((client) => client.rules.create({ payload: checked.rule }))
-        : await callApi((client) => client.rules.update({ params: { id: current.id }, payload: checked.rule }))
+        ? await callApi("rules", (rules) => rules.create({ payload: checked.rule }))
+        : await callApi("rules", (rules) => rules.update({ params: { id: current.id }, payload: checked.rule }))
     if (!result.ok) {
       setStatus({ kind: "failed", failure: result.failure })
       return null
@@ -94,7 +95,7 @@ function RuleEditor({ rule }: { readonly rule: RuleView | null }): JSX.Element {
   }
   const remove = async () => {
     if (saved === null || !window.confirm(t("deleteConfirm"))) return
-    const result = await callApi((client) => client.rules.remove({ params: { id: saved.id } }))
+    const result = await callApi("rules", (rules) => rules.remove({ params: { id: saved.id } }))
     if (result.ok) navigate("/rules")
     else setStatus({ kind: "failed", failure: result.failure })
   }
@@ -165,7 +166,7 @@ function DryRun({
     if (!(await beforeRun())) return
     setState({ kind: "running" })
     const count = Math.max(1, Math.min(100, Math.trunc(Number(limit)) || 20))
-    const result = await callApi((client) => client.rules.test({ params: { id: ruleId }, payload: { limit: count } }))
+    const result = await callApi("rules", (rules) => rules.test({ params: { id: ruleId }, payload: { limit: count } }))
     setState(result.ok ? { kind: "done", response: result.value } : { kind: "failed", failure: result.failure })
   }
   return (
@@ -265,7 +266,7 @@ type ApplyState =
 function ApplyToPastMail({ ruleId }: { readonly ruleId: RuleId }): JSX.Element {
   const t = useStrings(ruleEditStrings)
   const language = useLanguage()
-  const accounts = useApiQuery((client) => client.accounts.list(), [])
+  const accounts = useApiQuery("accounts", (accounts) => accounts.list(), [])
   const accountItems = accounts.state.status === "ok" ? accounts.state.value.items : []
   const [accountId, setAccountId] = useState<AccountId | "">("")
   const [mailbox, setMailbox] = useState("")
@@ -286,8 +287,8 @@ function ApplyToPastMail({ ruleId }: { readonly ruleId: RuleId }): JSX.Element {
   /** Without `confirm` the API starts nothing and answers 409 with the count: that is the preview. */
   const send = async (confirm: number | undefined) => {
     setState({ kind: "counting" })
-    const result = await callApi((client) =>
-      client.rules.apply({ payload: request(confirm) }).pipe(
+    const result = await callApi("rules", (rules) =>
+      rules.apply({ payload: request(confirm) }).pipe(
         Effect.map((accepted): ApplyState => ({ kind: "started", jobId: accepted.jobId })),
         Effect.catchTag("ApplyConfirmationRequired", (required) =>
           Effect.succeed<ApplyState>({
@@ -419,7 +420,7 @@ function History({ ruleId }: { readonly ruleId: RuleId }): JSX.Element {
   const t = useStrings(ruleEditStrings)
   const language = useLanguage()
   const [generation, setGeneration] = useState(0)
-  const log = useApiQuery((client) => client.rules.log({ query: { ruleId, limit: 50 } }), [ruleId, generation])
+  const log = useApiQuery("rules", (rules) => rules.log({ query: { ruleId, limit: 50 } }), [ruleId, generation])
   // refreshed now and then: new mail runs rules in the background
   useEffect(() => {
     const timer = setInterval(() => setGeneration((n) => n + 1), 15_000)

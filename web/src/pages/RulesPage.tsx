@@ -11,7 +11,7 @@ import type { ApplyRunPage, RuleView } from "./mail/types.ts"
 /** The user's rules in the order they run, and the runs on past mail (with undo). */
 export function RulesPage(): JSX.Element {
   const t = useStrings(rulesStrings)
-  const rules = useApiQuery((client) => client.rules.list(), [])
+  const rules = useApiQuery("rules", (rules) => rules.list(), [])
   return (
     <>
       <h1>{t("title")}</h1>
@@ -78,14 +78,14 @@ function RuleTable({ rules }: { readonly rules: ReadonlyArray<RuleView> }): JSX.
 function Runs(): JSX.Element {
   const t = useStrings(rulesStrings)
   const language = useLanguage()
-  const runs = useApiQuery((client) => client.rules.runs({ query: { limit: 20 } }), [])
+  const runs = useApiQuery("rules", (rules) => rules.runs({ query: { limit: 20 } }), [])
   const [undo, setUndo] = useState<
     | { readonly kind: "queued"; readonly jobId: string }
     | { readonly kind: "failed"; readonly failure: ApiFailure }
     | null
   >(null)
   const startUndo = async (run: ApplyRunPage["items"][number]) => {
-    const result = await callApi((client) => client.rules.undo({ params: { id: run.id } }))
+    const result = await callApi("rules", (rules) => rules.undo({ params: { id: run.id } }))
     setUndo(result.ok ? { kind: "queued", jobId: result.value.jobId } : { kind: "failed", failure: result.failure })
     runs.reload()
   }

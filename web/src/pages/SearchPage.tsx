@@ -85,7 +85,7 @@ function Results({
 }): JSX.Element {
   const t = useStrings(searchStrings)
   const language = useLanguage()
-  const result = useApiQuery((client) => client.search.search({ query: { q, mode, limit: 50 } }), [q, mode])
+  const result = useApiQuery("search", (search) => search.search({ query: { q, mode, limit: 50 } }), [q, mode])
   if (result.state.status === "loading") return <Loading label={t("searching")} />
   if (result.state.status === "error") {
     const semantic = result.state.failure.tag === "SemanticSearchUnavailable"

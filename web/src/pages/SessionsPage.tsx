@@ -25,8 +25,8 @@ function CreateToken({ isAdmin, onCreated }: { readonly isAdmin: boolean; readon
     setBusy(true)
     setFailure(undefined)
     const chosen = offered.filter((scope) => scopes.has(scope))
-    const result = await callApi((client) =>
-      client.auth.createToken({ payload: { name, scopes: chosen, expiresInDays: days } })
+    const result = await callApi("auth", (auth) =>
+      auth.createToken({ payload: { name, scopes: chosen, expiresInDays: days } })
     )
     setBusy(false)
     if (!result.ok) {
@@ -118,14 +118,14 @@ export const browserName = (userAgent: string | null): string | null => {
 function BrowserSessions(): JSX.Element {
   const t = useStrings(sessionsStrings)
   const language = useLanguage()
-  const sessions = useApiQuery((client) => client.auth.listSessions(), [])
+  const sessions = useApiQuery("auth", (auth) => auth.listSessions(), [])
   const [failure, setFailure] = useState<ApiFailure | undefined>(undefined)
 
   const end = async (id: string) => {
     const listed =
       sessions.state.status === "ok" ? sessions.state.value.items.find((item) => item.id === id) : undefined
     if (listed === undefined || !window.confirm(t("endSessionConfirm"))) return
-    const result = await callApi((client) => client.auth.revokeSession({ params: { id: listed.id } }))
+    const result = await callApi("auth", (auth) => auth.revokeSession({ params: { id: listed.id } }))
     setFailure(result.ok ? undefined : result.failure)
     sessions.reload()
   }
@@ -181,12 +181,12 @@ export function SessionsPage(): JSX.Element {
   const language = useLanguage()
   const { session, refresh } = useSession()
   const [, navigate] = useLocation()
-  const tokens = useApiQuery((client) => client.auth.listTokens(), [])
+  const tokens = useApiQuery("auth", (auth) => auth.listTokens(), [])
   const [failure, setFailure] = useState<ApiFailure | undefined>(undefined)
   const me = session.status === "signed-in" ? session.me : undefined
 
   const signOut = async () => {
-    await callApi((client) => client.auth.logout())
+    await callApi("auth", (auth) => auth.logout())
     await refresh()
     navigate("/sign-in")
   }
@@ -194,7 +194,7 @@ export function SessionsPage(): JSX.Element {
   const revoke = async (id: string, name: string) => {
     const token = tokens.state.status === "ok" ? tokens.state.value.items.find((item) => item.id === id) : undefined
     if (token === undefined || !window.confirm(t("revokeConfirm", { name }))) return
-    const result = await callApi((client) => client.auth.revokeToken({ params: { id: token.id } }))
+    const result = await callApi("auth", (auth) => auth.revokeToken({ params: { id: token.id } }))
     if (!result.ok) setFailure(result.failure)
     tokens.reload()
   }

@@ -24,7 +24,7 @@ export function SignInPage(): JSX.Element {
     event.preventDefault()
     setBusy(true)
     setFailure(undefined)
-    const result = await callApi((client) => client.auth.login({ payload: { email, password } }))
+    const result = await callApi("auth", (auth) => auth.login({ payload: { email, password } }))
     setBusy(false)
     if (!result.ok) {
       setFailure(result.failure)

@@ -78,13 +78,13 @@ export function AccountForm({
     setFailure(undefined)
     const result =
       account === undefined
-        ? await callApi((client) =>
-            client.accounts.create({
+        ? await callApi("accounts", (accounts) =>
+            accounts.create({
               payload: { label, host: host.trim(), port, security, username, password, syncIntervalMinutes }
             })
           )
-        : await callApi((client) =>
-            client.accounts.update({
+        : await callApi("accounts", (accounts) =>
+            accounts.update({
               params: { id: account.id },
               payload: {
                 ...(label !== account.label ? { label } : {}),
@@ -252,7 +252,7 @@ export function SyncNow({
   const start = async () => {
     setBusy(true)
     setFailure(undefined)
-    const result = await callApi((client) => client.accounts.sync({ params: { id: account.id } }))
+    const result = await callApi("accounts", (accounts) => accounts.sync({ params: { id: account.id } }))
     setBusy(false)
     if (!result.ok) {
       setFailure(result.failure)

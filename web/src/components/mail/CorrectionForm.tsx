@@ -38,7 +38,7 @@ export function CorrectionForm({
     event.preventDefault()
     setStatus({ kind: "saving" })
     const payload = correctionOf(email, form)
-    const result = await callApi((client) => client.emails.correct({ params: { id: email.id }, payload }))
+    const result = await callApi("emails", (emails) => emails.correct({ params: { id: email.id }, payload }))
     if (result.ok) {
       setStatus({ kind: "saved" })
       onSaved(result.value)

@@ -15,7 +15,7 @@ let inFlight: Promise<ApiResult<AccountList>> | undefined
  */
 export const loadAccounts = (): Promise<ApiResult<AccountList>> => {
   if (inFlight !== undefined) return inFlight
-  const call = callApi((client) => client.accounts.list())
+  const call = callApi("accounts", (accounts) => accounts.list())
   inFlight = call
   void call.then(() => {
     if (inFlight === call) inFlight = undefined

@@ -26,11 +26,12 @@ export const useArchive = (): {
       const accounts = await loadAccounts()
       if (!accounts.ok || controller.signal.aborted) return new Set()
       const lists = await callApi(
+        "accounts",
         (client) =>
           Effect.forEach(
             accounts.value.items,
             (account) =>
-              client.accounts
+              client
                 .mailboxes({ params: { id: account.id } })
                 .pipe(
                   Effect.map(({ items: boxes }) =>
@@ -53,6 +54,6 @@ export const useArchive = (): {
     (accountId: string) => (targets.status === "loading" ? undefined : targets.accounts.has(accountId)),
     [targets]
   )
-  const archive = useCallback((id: EmailId) => callApi((client) => client.rules.archiveEmail({ params: { id } })), [])
+  const archive = useCallback((id: EmailId) => callApi("rules", (rules) => rules.archiveEmail({ params: { id } })), [])
   return { targets, canArchive, archive }
 }

@@ -64,7 +64,7 @@ export const useEmailPages = (
         limit: first ? firstPageSize : pageSize,
         ...(first || cursor.current === null ? {} : { cursor: cursor.current })
       }
-      const ask = () => callApi((client) => client.emails.list({ query: pageQuery }), controller.signal)
+      const ask = () => callApi("emails", (emails) => emails.list({ query: pageQuery }), controller.signal)
       // the first page of the first screen may be on its way already (api/boot.ts)
       const prefetched = first ? takeEmailPage(pageQuery) : undefined
       const answer = prefetched === undefined ? ask() : prefetched.then((result) => (result.ok ? result : ask()))

@@ -92,7 +92,7 @@ const followJobs = (changed: () => void): (() => void) => {
   // ended between two polls changes it too, though no stream ever saw it
   let lastSignature: string | null = null
   const poll = async () => {
-    const result = await callApi((client) => client.jobs.list({ query: { limit: 20 } }))
+    const result = await callApi("jobs", (jobs) => jobs.list({ query: { limit: 20 } }))
     if (stopped || !result.ok) return
     const relevant = result.value.items.filter((job) => mailChangingKinds.has(job.kind))
     const signature = relevant.map((job) => `${job.id}:${job.state}:${job.updatedAt.getTime()}`).join(",")

@@ -1,5 +1,5 @@
 import { Array as Arr, Context, Effect, Layer, Schema } from "effect"
-import { SqlClient, type SqlError } from "effect/sql"
+import { SqlClient, type SqlError, type Statement } from "effect/sql"
 import { lockEmailRows } from "../platform/rowLocks.ts"
 import { decodeRows } from "../platform/Database.ts"
 import type { UserId } from "../contract/users/UserId.ts"
@@ -216,7 +216,27 @@ export class ProcessingStore extends Context.Service<ProcessingStore, Processing
           )
         )
 
-      const claimUntil = (claimSeconds: number) => sql`now() + make_interval(secs => ${claimSeconds})`
+      type ClaimColumn = "analysis_claimed_until" | "embedding_claimed_until"
+
+      /** The CTE `claimed(id)`: up to `limit` of the `due` messages, oldest first, claimed (see claimAnalysis). */
+      const claimedBatch = (
+        column: ClaimColumn,
+        due: Statement.Fragment,
+        limit: number,
+        claimSeconds: number,
+        exclude: ReadonlyArray<string> | undefined
+      ) => sql`
+        WITH picked AS MATERIALIZED (
+          SELECT e.id FROM emails e
+          WHERE ${due} AND (e.${sql(column)} IS NULL OR e.${sql(column)} <= now())
+            ${notIn(exclude)}
+          ORDER BY e.created_at, e.id
+          LIMIT ${limit}
+          FOR NO KEY UPDATE SKIP LOCKED),
+        claimed AS (
+          UPDATE emails c SET ${sql(column)} = now() + make_interval(secs => ${claimSeconds})
+          FROM picked WHERE c.id = picked.id
+          RETURNING c.id)`
 
       // The batch is chosen, locked and stamped in one statement. The pick walks the partial pending
       // index in its order (created_at, id), drops rows whose claim runs and skips rows another
@@ -236,18 +256,13 @@ export class ProcessingStore extends Context.Service<ProcessingStore, Processing
         scope.run(
           owner,
           sql`
-            WITH picked AS MATERIALIZED (
-              SELECT e.id FROM emails e
-              WHERE e.user_id = ${owner} AND e.analysis_state = 'pending' AND ${selectionFilter(selection)}
-                AND (e.analysis_claimed_until IS NULL OR e.analysis_claimed_until <= now())
-                ${notIn(exclude)}
-              ORDER BY e.created_at, e.id
-              LIMIT ${limit}
-              FOR NO KEY UPDATE SKIP LOCKED),
-            claimed AS (
-              UPDATE emails c SET analysis_claimed_until = ${claimUntil(claimSeconds)}
-              FROM picked WHERE c.id = picked.id
-              RETURNING c.id)
+            ${claimedBatch(
+              "analysis_claimed_until",
+              sql`e.user_id = ${owner} AND e.analysis_state = 'pending' AND ${selectionFilter(selection)}`,
+              limit,
+              claimSeconds,
+              exclude
+            )}
             SELECT e.id, e.subject, e.from_name, e.from_address, e.to_addresses, e.mail_date,
               left(e.text_body, ${ANALYSIS_TEXT_MAX_CHARS}) AS text_body, e.headers, e.has_attachments,
               COALESCE(
@@ -263,20 +278,19 @@ export class ProcessingStore extends Context.Service<ProcessingStore, Processing
 
       // Never waits: a row locked right now (its outcome being written, say) keeps its claim until the
       // write clears it or it expires. Only unexpired claims are cleared (an expired one is nobody's).
-      const releaseClaims =
-        (column: "analysis_claimed_until" | "embedding_claimed_until") => (owner: UserId, ids: ReadonlyArray<string>) =>
-          ids.length === 0
-            ? Effect.void
-            : scope.run(
-                owner,
-                sql`
+      const releaseClaims = (column: ClaimColumn) => (owner: UserId, ids: ReadonlyArray<string>) =>
+        ids.length === 0
+          ? Effect.void
+          : scope.run(
+              owner,
+              sql`
                   UPDATE emails c SET ${sql(column)} = NULL
                   FROM (
                     SELECT e.id FROM emails e
                     WHERE e.user_id = ${owner} AND e.id = ANY(${ids}::uuid[]) AND e.${sql(column)} > now()
                     FOR NO KEY UPDATE SKIP LOCKED) held
                   WHERE c.id = held.id`.pipe(Effect.asVoid)
-              )
+            )
 
       const lockOutcomeRows = (owner: UserId, outcomes: ReadonlyArray<{ readonly id: string }>) =>
         outcomes.length === 0
@@ -403,18 +417,7 @@ export class ProcessingStore extends Context.Service<ProcessingStore, Processing
           (mode._tag === "pending"
             ? // claimed as claimAnalysis claims (see there)
               sql`
-                WITH picked AS MATERIALIZED (
-                  SELECT e.id FROM emails e
-                  WHERE ${embeddingFilter(owner, selection, mode)}
-                    AND (e.embedding_claimed_until IS NULL OR e.embedding_claimed_until <= now())
-                    ${notIn(exclude)}
-                  ORDER BY e.created_at, e.id
-                  LIMIT ${limit}
-                  FOR NO KEY UPDATE SKIP LOCKED),
-                claimed AS (
-                  UPDATE emails c SET embedding_claimed_until = ${claimUntil(claimSeconds)}
-                  FROM picked WHERE c.id = picked.id
-                  RETURNING c.id)
+                ${claimedBatch("embedding_claimed_until", embeddingFilter(owner, selection, mode), limit, claimSeconds, exclude)}
                 SELECT e.id, left(e.subject, 1000) AS subject, left(e.from_name, 200) AS from_name,
                   left(COALESCE(e.text_body, ''), ${maxChars}) AS body
                 FROM claimed JOIN emails e ON e.id = claimed.id

@@ -130,7 +130,10 @@ export const AnalyzeMailProcessor = makeProcessor(
         })
         yield* job.progress({ phase: "analysing", done, total })
         yield* runBatchPipeline({
-          read: (exclude) => store.pendingAnalysis(owner, selection, config.analysisBatchSize, exclude),
+          // a claimed batch: another job of the owner skips it (ProcessingStore, "Claims" in the README)
+          read: (exclude) =>
+            store.claimAnalysis(owner, selection, config.analysisBatchSize, config.claimSeconds, exclude),
+          release: (ids) => store.releaseAnalysisClaims(owner, ids),
           id: (message) => message.id,
           // a bulk job (an initial sync's backlog) gives its slot to waiting interactive analysis
           // between batches: it runs again later from what is still pending (no attempt spent);

@@ -110,6 +110,7 @@ export const EmbedMailProcessor = makeProcessor(
                 mode,
                 config.embeddingBatchSize,
                 config.embeddingTextMaxChars,
+                config.claimSeconds,
                 exclude
               )
               .pipe(
@@ -122,6 +123,7 @@ export const EmbedMailProcessor = makeProcessor(
                 )
               ),
           id: (item) => item.id,
+          release: (ids) => store.releaseEmbeddingClaims(owner, ids),
           // a bulk job (a backlog, a re-embed) gives its slot to waiting interactive embedding between
           // batches: it runs again later from what still needs a vector (no attempt spent); the budget
           // is checked before each batch: what was done stays, the rest stays pending

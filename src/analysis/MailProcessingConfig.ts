@@ -10,19 +10,31 @@ import { boundedInt } from "../platform/Config.ts"
  * | ANALYSIS_CONCURRENCY     | 4       | provider calls in flight per job (1-64)                         |
  * | EMBEDDING_BATCH_SIZE     | 64      | texts per embedding request and write (1-512)                  |
  * | EMBEDDING_TEXT_MAX_CHARS | 8000    | characters of subject + body that are embedded (100-100000)    |
+ * | MAIL_CLAIM_SECONDS       | 900     | how long a job's claim on a batch holds (1-3600, see below)     |
+ *
+ * MAIL_CLAIM_SECONDS: a batch is claimed when it is read and the claim is cleared when its outcomes
+ * are written, so it must outlast one batch's provider calls: at the defaults (50 messages, 4 in
+ * flight, AI_TIMEOUT_MS 30 s, 2 retries) a batch whose every call times out takes ~13 x 3 x 30 s
+ * = ~20 min, a healthy one seconds. 15 minutes covers all but that worst case (then another job
+ * may take the rest again: at least once, never lost), and is how long the mail of a job that
+ * died (SIGKILL, a lost worker) waits before another job takes it. It stays below the kinds' hard
+ * time limit (1 hour), past which an attempt is gone anyway.
  */
 export interface MailProcessingConfigShape {
   readonly analysisBatchSize: number
   readonly analysisConcurrency: number
   readonly embeddingBatchSize: number
   readonly embeddingTextMaxChars: number
+  /** How long a claim on a read batch holds, in seconds. */
+  readonly claimSeconds: number
 }
 
 export const defaultMailProcessingConfig: MailProcessingConfigShape = {
   analysisBatchSize: 50,
   analysisConcurrency: 4,
   embeddingBatchSize: 64,
-  embeddingTextMaxChars: 8_000
+  embeddingTextMaxChars: 8_000,
+  claimSeconds: 900
 }
 
 export const mailProcessingConfig = Effect.gen(function* () {
@@ -35,7 +47,8 @@ export const mailProcessingConfig = Effect.gen(function* () {
       100,
       100_000,
       defaultMailProcessingConfig.embeddingTextMaxChars
-    )
+    ),
+    claimSeconds: boundedInt("MAIL_CLAIM_SECONDS", 1, 3_600, defaultMailProcessingConfig.claimSeconds)
   })
 })
 

@@ -1,5 +1,5 @@
 import { Array as Arr, Context, Effect, Layer, Schema } from "effect"
-import { SqlClient, type SqlError } from "effect/sql"
+import { SqlClient, type SqlError, type Statement } from "effect/sql"
 import { lockEmailRows } from "../platform/rowLocks.ts"
 import { decodeRows } from "../platform/Database.ts"
 import type { UserId } from "../contract/users/UserId.ts"
@@ -18,6 +18,13 @@ import type { Scored } from "./personal/scoring.ts"
  * Outcomes are written idempotently: a result lands only on a message that is
  * still pending, the analysis row is upserted on its natural key (email_id),
  * so a rerun after a crash creates no duplicates and redoes nothing finished.
+ *
+ * Claims (migration 0072): a job takes its batch with a claim that expires
+ * (`analysis_claimed_until` / `embedding_claimed_until`), selected and stamped in
+ * one statement under `FOR NO KEY UPDATE SKIP LOCKED`, so two jobs of one owner
+ * never take the same pending message while its claim runs. Writing an outcome
+ * clears the claim; a job that ends before writing releases what it still holds;
+ * one that dies leaves its claims to expire, and the messages are due again.
  */
 
 /** Which messages a job looks at: all of the owner's, or some ids, or one account's. */
@@ -124,13 +131,19 @@ export interface SavedAnalysis {
 
 export interface ProcessingStoreShape {
   readonly countAnalysisPending: (owner: UserId, selection: Selection) => Effect.Effect<number, SqlError.SqlError>
-  /** Up to `limit` pending messages, oldest first, none of `exclude` (a job's batch in flight). */
-  readonly pendingAnalysis: (
+  /**
+   * Claims up to `limit` pending messages for `claimSeconds`, oldest first: none of `exclude` (a job's
+   * batch in flight), none another job holds (an unexpired claim, or a row locked right now: skipped).
+   */
+  readonly claimAnalysis: (
     owner: UserId,
     selection: Selection,
     limit: number,
+    claimSeconds: number,
     exclude?: ReadonlyArray<string>
   ) => Effect.Effect<ReadonlyArray<PendingAnalysis>, SqlError.SqlError>
+  /** Gives up the claims on `ids` (read, not written: the job ends early); rows locked right now keep theirs. */
+  readonly releaseAnalysisClaims: (owner: UserId, ids: ReadonlyArray<string>) => Effect.Effect<void, SqlError.SqlError>
   /**
    * Saves the outcomes of messages still pending; a message another job (or an earlier attempt) already
    * moved out of pending is left as it is. Returns the ids this call moved, so that each message is
@@ -145,14 +158,20 @@ export interface ProcessingStoreShape {
     selection: Selection,
     mode: EmbeddingMode
   ) => Effect.Effect<number, SqlError.SqlError>
+  /**
+   * Up to `limit` messages to embed. `pending` mode claims them for `claimSeconds`, as `claimAnalysis`
+   * does; a `refresh` walk (one per owner, by its key) takes no claim and skips none.
+   */
   readonly embeddingCandidates: (
     owner: UserId,
     selection: Selection,
     mode: EmbeddingMode,
     limit: number,
     maxChars: number,
+    claimSeconds: number,
     exclude?: ReadonlyArray<string>
   ) => Effect.Effect<ReadonlyArray<EmbeddingCandidate>, SqlError.SqlError>
+  readonly releaseEmbeddingClaims: (owner: UserId, ids: ReadonlyArray<string>) => Effect.Effect<void, SqlError.SqlError>
   readonly saveEmbeddings: (
     owner: UserId,
     model: string,
@@ -197,25 +216,81 @@ export class ProcessingStore extends Context.Service<ProcessingStore, Processing
           )
         )
 
-      const pendingAnalysis = (owner: UserId, selection: Selection, limit: number, exclude?: ReadonlyArray<string>) =>
+      type ClaimColumn = "analysis_claimed_until" | "embedding_claimed_until"
+
+      /** The CTE `claimed(id)`: up to `limit` of the `due` messages, oldest first, claimed (see claimAnalysis). */
+      const claimedBatch = (
+        column: ClaimColumn,
+        due: Statement.Fragment,
+        limit: number,
+        claimSeconds: number,
+        exclude: ReadonlyArray<string> | undefined
+      ) => sql`
+        WITH picked AS MATERIALIZED (
+          SELECT e.id FROM emails e
+          WHERE ${due} AND (e.${sql(column)} IS NULL OR e.${sql(column)} <= now())
+            ${notIn(exclude)}
+          ORDER BY e.created_at, e.id
+          LIMIT ${limit}
+          FOR NO KEY UPDATE SKIP LOCKED),
+        claimed AS (
+          UPDATE emails c SET ${sql(column)} = now() + make_interval(secs => ${claimSeconds})
+          FROM picked WHERE c.id = picked.id
+          RETURNING c.id)`
+
+      // The batch is chosen, locked and stamped in one statement. The pick walks the partial pending
+      // index in its order (created_at, id), drops rows whose claim runs and skips rows another
+      // transaction has locked (SKIP LOCKED: this statement never waits on a row lock, so it cannot
+      // close a deadlock cycle, src/platform/rowLocks.ts); the UPDATE touches only the rows it locked.
+      // The pick is MATERIALIZED, evaluated once: as a subquery in the UPDATE's FROM it was rescanned
+      // per row of a nested loop, each rescan skipped the rows the UPDATE had just changed (they
+      // count as locked) and took the next ones, and a claim of 5 stamped all 12 pending messages.
+      // The outer SELECT reads the text from the statement's snapshot (the claim changes no text).
+      const claimAnalysis = (
+        owner: UserId,
+        selection: Selection,
+        limit: number,
+        claimSeconds: number,
+        exclude?: ReadonlyArray<string>
+      ) =>
         scope.run(
           owner,
           sql`
+            ${claimedBatch(
+              "analysis_claimed_until",
+              sql`e.user_id = ${owner} AND e.analysis_state = 'pending' AND ${selectionFilter(selection)}`,
+              limit,
+              claimSeconds,
+              exclude
+            )}
             SELECT e.id, e.subject, e.from_name, e.from_address, e.to_addresses, e.mail_date,
               left(e.text_body, ${ANALYSIS_TEXT_MAX_CHARS}) AS text_body, e.headers, e.has_attachments,
               COALESCE(
                 (SELECT array_agg(left(a.filename, 200) ORDER BY a.position) FROM attachments a
                  WHERE a.email_id = e.id AND a.filename IS NOT NULL),
                 '{}') AS attachment_names
-            FROM emails e
-            WHERE e.user_id = ${owner} AND e.analysis_state = 'pending' AND ${selectionFilter(selection)}
-              ${notIn(exclude)}
-            ORDER BY e.created_at, e.id
-            LIMIT ${limit}`.pipe(
+            FROM claimed JOIN emails e ON e.id = claimed.id
+            ORDER BY e.created_at, e.id`.pipe(
             Effect.flatMap(decodeAnalysis),
             Effect.map((rows) => rows.map((row) => ({ id: row.id, input: toInput(row) })))
           )
         )
+
+      // Never waits: a row locked right now (its outcome being written, say) keeps its claim until the
+      // write clears it or it expires. Only unexpired claims are cleared (an expired one is nobody's).
+      const releaseClaims = (column: ClaimColumn) => (owner: UserId, ids: ReadonlyArray<string>) =>
+        ids.length === 0
+          ? Effect.void
+          : scope.run(
+              owner,
+              sql`
+                  UPDATE emails c SET ${sql(column)} = NULL
+                  FROM (
+                    SELECT e.id FROM emails e
+                    WHERE e.user_id = ${owner} AND e.id = ANY(${ids}::uuid[]) AND e.${sql(column)} > now()
+                    FOR NO KEY UPDATE SKIP LOCKED) held
+                  WHERE c.id = held.id`.pipe(Effect.asVoid)
+            )
 
       const lockOutcomeRows = (owner: UserId, outcomes: ReadonlyArray<{ readonly id: string }>) =>
         outcomes.length === 0
@@ -233,7 +308,7 @@ export class ProcessingStore extends Context.Service<ProcessingStore, Processing
             // Only messages still pending take a result (a rerun or a concurrent job finds them done).
             const updated = yield* sql`
               UPDATE emails SET analysis_state = 'analysed', analysis_attempts = analysis_attempts + 1,
-                analysis_error = NULL, updated_at = now()
+                analysis_error = NULL, analysis_claimed_until = NULL, updated_at = now()
               WHERE user_id = ${owner} AND analysis_state = 'pending'
                 AND id = ANY(${results.map((o) => o.id)}::uuid[])
               RETURNING id`.pipe(Effect.flatMap(decodeIds))
@@ -283,7 +358,7 @@ export class ProcessingStore extends Context.Service<ProcessingStore, Processing
           if (failures.length > 0) {
             const marked = yield* sql`
               UPDATE emails e SET analysis_state = 'failed', analysis_attempts = e.analysis_attempts + 1,
-                analysis_error = f.reason, updated_at = now()
+                analysis_error = f.reason, analysis_claimed_until = NULL, updated_at = now()
               FROM unnest(${failures.map((o) => o.id)}::uuid[], ${failures.map((o) => clip(o.reason))}::text[])
                 AS f(id, reason)
               WHERE e.user_id = ${owner} AND e.id = f.id AND e.analysis_state = 'pending'
@@ -298,7 +373,7 @@ export class ProcessingStore extends Context.Service<ProcessingStore, Processing
           if (deferrals.length > 0) {
             yield* sql`
               UPDATE emails e SET analysis_attempts = e.analysis_attempts + 1,
-                analysis_error = d.reason, updated_at = now()
+                analysis_error = d.reason, analysis_claimed_until = NULL, updated_at = now()
               FROM unnest(${deferrals.map((o) => o.id)}::uuid[], ${deferrals.map((o) => clip(o.reason))}::text[])
                 AS d(id, reason)
               WHERE e.user_id = ${owner} AND e.id = d.id AND e.analysis_state = 'pending'`
@@ -334,19 +409,29 @@ export class ProcessingStore extends Context.Service<ProcessingStore, Processing
         mode: EmbeddingMode,
         limit: number,
         maxChars: number,
+        claimSeconds: number,
         exclude?: ReadonlyArray<string>
       ) =>
         scope.run(
           owner,
-          sql`
-            SELECT e.id, left(e.subject, 1000) AS subject, left(e.from_name, 200) AS from_name,
-              left(COALESCE(e.text_body, ''), ${maxChars}) AS body
-            FROM emails e
-            WHERE ${embeddingFilter(owner, selection, mode)}
-              ${mode._tag === "refresh" && mode.afterId !== null ? sql`AND e.id > ${mode.afterId}::uuid` : sql``}
-              ${notIn(exclude)}
-            ORDER BY ${mode._tag === "pending" ? sql`e.created_at, e.id` : sql`e.id`}
-            LIMIT ${limit}`.pipe(
+          (mode._tag === "pending"
+            ? // claimed as claimAnalysis claims (see there)
+              sql`
+                ${claimedBatch("embedding_claimed_until", embeddingFilter(owner, selection, mode), limit, claimSeconds, exclude)}
+                SELECT e.id, left(e.subject, 1000) AS subject, left(e.from_name, 200) AS from_name,
+                  left(COALESCE(e.text_body, ''), ${maxChars}) AS body
+                FROM claimed JOIN emails e ON e.id = claimed.id
+                ORDER BY e.created_at, e.id`
+            : sql`
+                SELECT e.id, left(e.subject, 1000) AS subject, left(e.from_name, 200) AS from_name,
+                  left(COALESCE(e.text_body, ''), ${maxChars}) AS body
+                FROM emails e
+                WHERE ${embeddingFilter(owner, selection, mode)}
+                  ${mode.afterId !== null ? sql`AND e.id > ${mode.afterId}::uuid` : sql``}
+                  ${notIn(exclude)}
+                ORDER BY e.id
+                LIMIT ${limit}`
+          ).pipe(
             Effect.flatMap(decodeEmbedding),
             Effect.map((rows) =>
               rows.map((row) => ({ id: row.id, text: embeddingText(row.subject, row.from_name, row.body, maxChars) }))
@@ -366,7 +451,7 @@ export class ProcessingStore extends Context.Service<ProcessingStore, Processing
           if (vectors.length > 0) {
             const updated = yield* sql`
               UPDATE emails SET embedding_state = 'embedded', embedding_attempts = embedding_attempts + 1,
-                embedding_error = NULL, updated_at = now()
+                embedding_error = NULL, embedding_claimed_until = NULL, updated_at = now()
               WHERE user_id = ${owner} AND id = ANY(${vectors.map((o) => o.id)}::uuid[])
               RETURNING id`.pipe(Effect.flatMap(decodeIds))
             const taken = new Set(updated.map((row) => row.id))
@@ -399,7 +484,7 @@ export class ProcessingStore extends Context.Service<ProcessingStore, Processing
               UPDATE emails SET
                 embedding_state = ${failedNow ? "failed" : "pending"},
                 embedding_attempts = embedding_attempts + 1,
-                embedding_error = ${clip(outcome.reason)}, updated_at = now()
+                embedding_error = ${clip(outcome.reason)}, embedding_claimed_until = NULL, updated_at = now()
               WHERE user_id = ${owner} AND id = ${outcome.id}::uuid
               RETURNING id`.pipe(Effect.flatMap(decodeIds))
             if (failedNow && marked.length > 0) {
@@ -413,10 +498,12 @@ export class ProcessingStore extends Context.Service<ProcessingStore, Processing
 
       return ProcessingStore.of({
         countAnalysisPending,
-        pendingAnalysis,
+        claimAnalysis,
+        releaseAnalysisClaims: releaseClaims("analysis_claimed_until"),
         saveAnalysis,
         countEmbedding,
         embeddingCandidates,
+        releaseEmbeddingClaims: releaseClaims("embedding_claimed_until"),
         saveEmbeddings
       })
     })

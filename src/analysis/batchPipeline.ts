@@ -14,6 +14,11 @@ import { Effect, Fiber } from "effect"
  * - The next read excludes the messages read and not yet written (they are still pending), so the
  *   two batches in flight are disjoint. Once a read finds nothing, the job waits for its last write
  *   and reads once more (mail stored meanwhile); a message read before (`seen`) is not taken again.
+ * - A read claims what it returns (ProcessingStore: other jobs skip it until it is written or the
+ *   claim expires). Whatever the job read and did not write when it ends (a stop, the bulk yield, the
+ *   budget, a failure, an interruption: the batch in hand, the next batch read ahead, a read seen
+ *   before) is handed to `release`, so it is due again at once instead of after the claim's expiry.
+ *   A process that dies releases nothing: its claims expire.
  */
 export interface BatchPipeline<Item, Work, E, R> {
   /** Up to one batch of due items, none of whose ids are in `exclude` (read, not yet written). */
@@ -27,6 +32,8 @@ export interface BatchPipeline<Item, Work, E, R> {
   readonly stops: (work: Work) => boolean
   /** Writes the batch's outcomes, announces them, reports progress; fails to end the job (a stop). */
   readonly write: (batch: ReadonlyArray<Item>, work: Work) => Effect.Effect<void, E, R>
+  /** Gives up the claims on ids read and not written (the job ends); its failure is the job's. */
+  readonly release: (ids: ReadonlyArray<string>) => Effect.Effect<void, E, R>
 }
 
 export const runBatchPipeline = <Item, Work, E, R>(
@@ -34,6 +41,27 @@ export const runBatchPipeline = <Item, Work, E, R>(
 ): Effect.Effect<void, E, R> =>
   Effect.gen(function* () {
     const seen = new Set<string>()
+    // claimed by a read, not yet written: released when the job ends
+    const held = new Set<string>()
+    // a read and its bookkeeping are one step: an interruption cannot fall between the claim's
+    // commit and `held` (that claim would wait for its expiry)
+    const read = (exclude: ReadonlyArray<string>) =>
+      Effect.uninterruptible(
+        Effect.tap(pipeline.read(exclude), (items) =>
+          Effect.sync(() => {
+            for (const item of items) held.add(pipeline.id(item))
+          })
+        )
+      )
+    const written = (ids: ReadonlyArray<string>) =>
+      Effect.sync(() => {
+        for (const id of ids) held.delete(id)
+      })
+    const releaseHeld = Effect.suspend(() => {
+      const ids = [...held]
+      held.clear()
+      return ids.length === 0 ? Effect.void : pipeline.release(ids)
+    })
     let writing: { readonly fiber: Fiber.Fiber<void, E>; readonly ids: ReadonlyArray<string> } | undefined
     // the write in flight lands before anything else ends the job (its failure, if any, is the job's)
     const settle = Effect.suspend(() => {
@@ -41,32 +69,49 @@ export const runBatchPipeline = <Item, Work, E, R>(
       writing = undefined
       return current === undefined ? Effect.void : Fiber.join(current.fiber)
     })
+    // the read in flight (the next batch, read ahead)
+    let next: Fiber.Fiber<ReadonlyArray<Item>, E> | undefined
     const body = Effect.gen(function* () {
-      let next = yield* Effect.forkChild(pipeline.read([]))
+      next = yield* Effect.forkChild(read([]))
       let first = true
       while (true) {
-        const batch = (yield* Fiber.join(next)).filter((item) => !seen.has(pipeline.id(item)))
+        const batch: ReadonlyArray<Item> = (yield* Fiber.join(next)).filter((item) => !seen.has(pipeline.id(item)))
         if (batch.length === 0) {
           if (writing === undefined) return
           // what is being written was excluded from the read: once it landed, read again
           yield* settle
-          next = yield* Effect.forkChild(pipeline.read([]))
+          next = yield* Effect.forkChild(read([]))
           continue
         }
-        const ids = batch.map(pipeline.id)
+        const ids: ReadonlyArray<string> = batch.map(pipeline.id)
         for (const id of ids) seen.add(id)
         yield* pipeline.before(first)
         first = false
         // the next batch is read while this one's provider calls run and the previous one is written
-        next = yield* Effect.forkChild(pipeline.read([...ids, ...(writing?.ids ?? [])]))
+        next = yield* Effect.forkChild(read([...ids, ...(writing?.ids ?? [])]))
         const work = yield* pipeline.process(batch)
         yield* settle
         if (pipeline.stops(work)) {
           yield* Fiber.interrupt(next)
-          return yield* pipeline.write(batch, work)
+          yield* pipeline.write(batch, work)
+          return yield* written(ids)
         }
-        writing = { fiber: yield* Effect.forkChild(pipeline.write(batch, work)), ids }
+        writing = { fiber: yield* Effect.forkChild(Effect.andThen(pipeline.write(batch, work), written(ids))), ids }
       }
     })
-    yield* body.pipe(Effect.onError(() => Effect.ignore(settle)))
+    // a read ahead still running is interrupted first; it cannot stop mid-read, so what it claimed
+    // is in `held` when the release runs
+    const stopReading = Effect.suspend(() => (next === undefined ? Effect.void : Fiber.interrupt(next)))
+    yield* body.pipe(
+      Effect.onError(() => Effect.ignore(settle)),
+      Effect.onExit((exit) =>
+        Effect.andThen(
+          stopReading,
+          exit._tag === "Success"
+            ? releaseHeld
+            : // the job's own failure stands; a release that fails leaves the claims to expire
+              Effect.ignore(releaseHeld)
+        )
+      )
+    )
   })

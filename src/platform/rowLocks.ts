@@ -11,7 +11,8 @@ import type { SqlClient, SqlError, Statement } from "effect/sql"
  * `no key update` is the lock an UPDATE that leaves the keys alone takes (foreign-key checks of
  * analysis and embedding rows still pass); `update` is a DELETE's.
  *
- * Writers that never wait (search.index: SKIP LOCKED) cannot close a cycle and need no pre-lock.
+ * Writers that never wait (search.index, the claims of mail.analyze / mail.embed and their release:
+ * SKIP LOCKED) cannot close a cycle and need no pre-lock.
  */
 export const lockEmailRows = (
   sql: SqlClient.SqlClient,

@@ -31,7 +31,8 @@ const mailbox = (count: number, batchSize: number) => {
 const over = (box: ReturnType<typeof mailbox>) => ({
   read: box.read,
   id: (id: string) => id,
-  before: (_first: boolean) => Effect.void
+  before: (_first: boolean) => Effect.void,
+  release: (_ids: ReadonlyArray<string>) => Effect.void
 })
 
 /** A hang guard, not a time limit: without the overlap the pipeline would wait forever. */
@@ -74,38 +75,45 @@ describe("runBatchPipeline", () => {
     })
   )
 
-  it.live("the write in flight lands before a yield (or any failure between batches) ends the job", () =>
-    Effect.gen(function* () {
-      const box = mailbox(9, 3)
-      // the first write is still running when the yield comes: it finishes only after the yield was asked
-      const yieldAsked = yield* Deferred.make<void>()
-      const exit = yield* guarded(
-        Effect.exit(
-          runBatchPipeline({
-            ...over(box),
-            // the bulk yield, asked before the second batch
-            before: (first: boolean) =>
-              first
-                ? Effect.void
-                : Effect.andThen(Deferred.succeed(yieldAsked, undefined), Effect.fail("yielded" as const)),
-            process: (batch) =>
-              Effect.sync(() => {
-                box.processed.push(...batch)
-              }),
-            stops: () => false,
-            write: (batch) => Effect.andThen(Deferred.await(yieldAsked), box.land(batch))
-          })
+  it.live(
+    "the write in flight lands before a yield (or any failure between batches) ends the job; the batch in hand is released",
+    () =>
+      Effect.gen(function* () {
+        const box = mailbox(9, 3)
+        const released: Array<string> = []
+        // the first write is still running when the yield comes: it finishes only after the yield was asked
+        const yieldAsked = yield* Deferred.make<void>()
+        const exit = yield* guarded(
+          Effect.exit(
+            runBatchPipeline({
+              ...over(box),
+              // the bulk yield, asked before the second batch
+              before: (first: boolean) =>
+                first
+                  ? Effect.void
+                  : Effect.andThen(Deferred.succeed(yieldAsked, undefined), Effect.fail("yielded" as const)),
+              process: (batch) =>
+                Effect.sync(() => {
+                  box.processed.push(...batch)
+                }),
+              stops: () => false,
+              write: (batch) => Effect.andThen(Deferred.await(yieldAsked), box.land(batch)),
+              release: (ids) => Effect.sync(() => released.push(...ids))
+            })
+          )
         )
-      )
-      assert.strictEqual(exit._tag, "Failure")
-      assert.deepStrictEqual(box.written, ["m000", "m001", "m002"])
-      assert.strictEqual(box.pending.length, 6)
-    })
+        assert.strictEqual(exit._tag, "Failure")
+        assert.deepStrictEqual(box.written, ["m000", "m001", "m002"])
+        assert.strictEqual(box.pending.length, 6)
+        // read (claimed) and not written: due again at once, not after the claim's expiry
+        assert.deepStrictEqual(released, ["m003", "m004", "m005"])
+      })
   )
 
-  it.live("a stopping batch is written and ends the job; no later batch is processed", () =>
+  it.live("a stopping batch is written and ends the job; no later batch is processed; what it holds is released", () =>
     Effect.gen(function* () {
       const box = mailbox(9, 3)
+      const released: Array<string> = []
       let batches = 0
       const exit = yield* guarded(
         Effect.exit(
@@ -119,39 +127,52 @@ describe("runBatchPipeline", () => {
               }),
             stops: (stop) => stop,
             write: (batch, stop) =>
-              Effect.andThen(box.land(batch), stop ? Effect.fail("provider down" as const) : Effect.void)
+              Effect.andThen(box.land(batch), stop ? Effect.fail("provider down" as const) : Effect.void),
+            release: (ids) => Effect.sync(() => released.push(...ids))
           })
         )
       )
       assert.strictEqual(exit._tag, "Failure")
       assert.strictEqual(batches, 2)
       assert.deepStrictEqual(box.written, ["m000", "m001", "m002", "m003", "m004", "m005"])
+      // the stopping batch's write failed (it cannot tell whether its outcomes landed: a release of a
+      // written message changes nothing) and the read ahead, if it ran, are released; nothing written before
+      assert.deepStrictEqual(released.slice(0, 3), ["m003", "m004", "m005"])
+      assert.isTrue(
+        released.slice(3).every((id) => ["m006", "m007", "m008"].includes(id)),
+        released.join()
+      )
     })
   )
 
-  it.live("mail that arrives while the last batch is written is taken too, and nothing twice", () =>
-    Effect.gen(function* () {
-      const box = mailbox(4, 3)
-      let arrived = false
-      yield* guarded(
-        runBatchPipeline({
-          ...over(box),
-          process: (batch) => Effect.sync(() => box.processed.push(...batch)),
-          stops: () => false,
-          write: (batch) =>
-            Effect.andThen(
-              box.land(batch),
-              Effect.sync(() => {
-                if (!arrived) {
-                  arrived = true
-                  box.pending.push("n000", "n001")
-                }
-              })
-            )
-        })
-      )
-      assert.deepStrictEqual(box.processed, ["m000", "m001", "m002", "m003", "n000", "n001"])
-      assert.deepStrictEqual(box.written, box.processed)
-    })
+  it.live(
+    "mail that arrives while the last batch is written is taken too, and nothing twice; nothing is released",
+    () =>
+      Effect.gen(function* () {
+        const box = mailbox(4, 3)
+        const released: Array<string> = []
+        let arrived = false
+        yield* guarded(
+          runBatchPipeline({
+            ...over(box),
+            process: (batch) => Effect.sync(() => box.processed.push(...batch)),
+            stops: () => false,
+            write: (batch) =>
+              Effect.andThen(
+                box.land(batch),
+                Effect.sync(() => {
+                  if (!arrived) {
+                    arrived = true
+                    box.pending.push("n000", "n001")
+                  }
+                })
+              ),
+            release: (ids) => Effect.sync(() => released.push(...ids))
+          })
+        )
+        assert.deepStrictEqual(box.processed, ["m000", "m001", "m002", "m003", "n000", "n001"])
+        assert.deepStrictEqual(box.written, box.processed)
+        assert.deepStrictEqual(released, [])
+      })
   )
 })

@@ -16,7 +16,8 @@ import { configLayer, withTestEnv } from "../harness/TestEnv.ts"
  * Issue 17: `mail.analyze` and `mail.embed` attempts failed with DeadlockError while a sync or
  * `search.index` of the same user ran. Every writer of a user's mail rows takes its row locks in
  * one order (ascending id, before it writes); here they run concurrently over the same rows, in
- * orders fast-check picks, round after round, and not one transaction may end in a deadlock.
+ * orders fast-check picks, round after round, and not one transaction may end in a deadlock. The
+ * jobs' claims (SKIP LOCKED, they never wait) and their releases run among them.
  */
 
 const TestLayer = withTestEnv((env) =>
@@ -109,6 +110,7 @@ layer(TestLayer, { excludeTestServices: true, timeout: "240 seconds" })("one use
           .run(
             owner,
             sql`UPDATE emails SET analysis_state = 'pending', embedding_state = 'pending', search_vector = NULL,
+              analysis_claimed_until = NULL, embedding_claimed_until = NULL,
               thread_id = 'thread-' || (uid % ${THREADS})`
           )
           .pipe(Effect.orDie)
@@ -153,6 +155,16 @@ layer(TestLayer, { excludeTestServices: true, timeout: "240 seconds" })("one use
             attempt("embedding", processing.saveEmbeddings(owner, "test-model", embeddingOutcomes)),
             attempt("search.index", searchIndex.indexBatch(owner, 60)),
             attempt("search.index", searchIndex.indexBatch(owner, 60)),
+            // the jobs' claims (migration 0072) and their release: they never wait on a row lock
+            attempt("analysis claim", processing.claimAnalysis(owner, {}, 60, 60)),
+            attempt("embedding claim", processing.embeddingCandidates(owner, {}, { _tag: "pending" }, 60, 200, 60)),
+            attempt(
+              "claim release",
+              processing.releaseAnalysisClaims(
+                owner,
+                round.analysis.map(([index]) => idAt(index))
+              )
+            ),
             attempt(
               "sync merges",
               mail.storeBatch(target, { _tag: "complete", to: 0 }, Effect.succeed({ emails: [], merges }), {

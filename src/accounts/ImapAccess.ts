@@ -222,23 +222,27 @@ export class ImapAccess extends Context.Service<ImapAccess, ImapAccessShape>()("
           const kept = idle.get(account.id)
           if (kept === undefined) return null
           idle.delete(account.id)
-          if (kept.expiry !== null) yield* Fiber.interrupt(kept.expiry)
-          kept.expiry = null
-          if (kept.key !== keyOf(account) || kept.lost.value || !(yield* kept.session.isConnected)) {
-            yield* Scope.close(kept.scope, Exit.void)
-            return null
-          }
-          // a server that closed the connection meanwhile (restart, idle timeout): a fresh login instead
-          const alive = yield* kept.session.noop.pipe(
-            Effect.timeoutOption(Duration.millis(KEPT_CHECK_MILLIS)),
-            Effect.map(Option.isSome),
-            Effect.catch(() => Effect.succeed(false))
-          )
-          if (!alive) {
-            yield* Scope.close(kept.scope, Exit.void)
-            return null
-          }
-          return kept
+          // out of the map, the session is this caller's: closed unless it is handed over (also when the
+          // caller is interrupted during the check, so no slot stays held by a session nobody has)
+          return yield* Effect.gen(function* () {
+            if (kept.expiry !== null) yield* Fiber.interrupt(kept.expiry)
+            kept.expiry = null
+            if (kept.key !== keyOf(account) || kept.lost.value || !(yield* kept.session.isConnected)) {
+              yield* Scope.close(kept.scope, Exit.void)
+              return null
+            }
+            // a server that closed the connection meanwhile (restart, idle timeout): a fresh login instead
+            const alive = yield* kept.session.noop.pipe(
+              Effect.timeoutOption(Duration.millis(KEPT_CHECK_MILLIS)),
+              Effect.map(Option.isSome),
+              Effect.catch(() => Effect.succeed(false))
+            )
+            if (!alive) {
+              yield* Scope.close(kept.scope, Exit.void)
+              return null
+            }
+            return kept
+          }).pipe(Effect.onInterrupt(() => Scope.close(kept.scope, Exit.void)))
         })
 
       const openKept = (account: AccountRecord, purpose: "verify" | "sync") =>

@@ -13,6 +13,10 @@
  * (created -> started) and run (started -> finished), and the worker's event-loop delay.
  *
  *   npx tsx bench/fairness.ts imap [aMessages=20000] [others=10] [arrivalSeconds=90]
+ *   BENCH_BASELINE_ENV=IMAP_SESSION_IDLE_MS=0 npx tsx bench/fairness.ts imap ...   (an A/B in one run)
+ *
+ * BENCH_BASELINE_ENV (NAME=value[,NAME=value]): the worker's setting to compare; fair share and FIFO run
+ * with it first, then as configured, and both tables and ratios are printed.
  *
  * arrivalSeconds: how long the others get mail, the same in both runs (like with like: the others'
  * load does not grow with A's run, so A's totals compare the same work); `auto` = until A's work is
@@ -151,13 +155,14 @@ const freshMessage = (user: string, n: number, messageId: string) =>
     ""
   ].join("\r\n")
 
-const imapScenario = (fairShare: boolean) =>
+const imapScenario = (fairShare: boolean, extraEnv: Record<string, string> = {}, variant = "") =>
   Effect.scoped(
     Effect.gen(function* () {
-      const label = fairShare ? "fair_on" : "fair_off"
+      const label = `${fairShare ? "fair_on" : "fair_off"}${variant}`
       const bench = yield* benchEnvironment(`imap_${label}`, {
         JOB_FAIR_SHARE: String(fairShare),
-        JOB_SUBMIT_RATE_PER_MINUTE: "0"
+        JOB_SUBMIT_RATE_PER_MINUTE: "0",
+        ...extraEnv
       })
       const otherNames = Array.from({ length: otherCount }, (_, n) => `other${n + 1}`)
       const server = yield* Effect.acquireRelease(
@@ -398,6 +403,27 @@ const imapMain = Effect.gen(function* () {
         : `for ${arrivalSeconds} s in both runs (the same load beside A)`) +
       `; load ${load()}`
   )
+  // the A/B of a setting (BENCH_BASELINE_ENV, e.g. IMAP_SESSION_IDLE_MS=0): fair share and FIFO with it
+  // first, then as configured, in one run
+  const baselineEnv = Object.fromEntries(
+    (process.env["BENCH_BASELINE_ENV"] ?? "")
+      .split(",")
+      .map((pair) => pair.trim().split("="))
+      .flatMap(([name, value]) => (name === undefined || name === "" || value === undefined ? [] : [[name, value]]))
+  )
+  const baselineLabel = Object.entries(baselineEnv)
+    .map(([name, value]) => `${name}=${value}`)
+    .join(" ")
+  const baseline =
+    baselineLabel === ""
+      ? null
+      : yield* Effect.gen(function* () {
+          const fair = yield* imapScenario(true, baselineEnv, "_baseline")
+          console.log(`load after fair share (${baselineLabel}): ${load()}`)
+          const fifo = yield* imapScenario(false, baselineEnv, "_baseline")
+          console.log(`load after FIFO (${baselineLabel}): ${load()}`)
+          return { fair, fifo }
+        })
   const fair = yield* imapScenario(true)
   console.log(`load after fair share: ${load()}`)
   const fifo = yield* imapScenario(false)
@@ -419,8 +445,26 @@ const imapMain = Effect.gen(function* () {
       .map((line) => `    ${line}`)
   ]
   console.log("")
+  if (baseline !== null) {
+    for (const line of [
+      ...rows(`fair share (${baselineLabel})`, baseline.fair),
+      ...rows(`FIFO (${baselineLabel})`, baseline.fifo)
+    ])
+      console.log(line)
+  }
   for (const line of [...rows("fair share", fair), ...rows("FIFO", fifo)]) console.log(line)
-  console.log(`\nA's total, fair share / FIFO: ${(fair.aSeconds / fifo.aSeconds).toFixed(2)}`)
+  if (baseline !== null) {
+    console.log(
+      `\n${baselineLabel}: A's total, fair share / FIFO: ${(baseline.fair.aSeconds / baseline.fifo.aSeconds).toFixed(2)}; ` +
+        `others' arrival -> rules applied p95 with fair share ${percentile(baseline.fair.latencies, 95).toFixed(2)} s; ` +
+        `worker CPU fair ${(baseline.fair.workerCpuMs / 1000).toFixed(1)} s, FIFO ${(baseline.fifo.workerCpuMs / 1000).toFixed(1)} s`
+    )
+  }
+  console.log(
+    `${baseline === null ? "\n" : ""}as configured: A's total, fair share / FIFO: ${(fair.aSeconds / fifo.aSeconds).toFixed(2)}; ` +
+      `others' arrival -> rules applied p95 with fair share ${percentile(fair.latencies, 95).toFixed(2)} s; ` +
+      `worker CPU fair ${(fair.workerCpuMs / 1000).toFixed(1)} s, FIFO ${(fifo.workerCpuMs / 1000).toFixed(1)} s`
+  )
 })
 
 const program: Effect.Effect<void, unknown> = mode === "imap" ? imapMain : pingMain

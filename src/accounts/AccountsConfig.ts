@@ -17,6 +17,11 @@ export interface AccountsConfigShape {
   readonly verifyWindowSeconds: number
   /** Extra CA certificates (PEM) trusted for IMAP TLS, e.g. a company CA; null: the system store only. */
   readonly tlsCa: string | null
+  /**
+   * A sync or rule-action session is kept logged in this long after its job ended, for the
+   * account's next job to reuse (ImapAccess.connect); 0: every job logs in and out.
+   */
+  readonly sessionIdleMs: number
 }
 
 export const accountsConfig = Effect.gen(function* () {
@@ -26,7 +31,8 @@ export const accountsConfig = Effect.gen(function* () {
     socketTimeoutMs: Config.Int("IMAP_SOCKET_TIMEOUT_MS").pipe(Config.withDefault(5 * 60_000)),
     verifyMaxPerWindow: Config.Int("IMAP_VERIFY_MAX_PER_WINDOW").pipe(Config.withDefault(10)),
     verifyWindowSeconds: Config.Int("IMAP_VERIFY_WINDOW_SECONDS").pipe(Config.withDefault(600)),
-    tlsCaFile: Config.option(Config.String("IMAP_TLS_CA_FILE"))
+    tlsCaFile: Config.option(Config.String("IMAP_TLS_CA_FILE")),
+    sessionIdleMs: Config.Int("IMAP_SESSION_IDLE_MS").pipe(Config.withDefault(10_000))
   })
   const tlsCa = yield* Option.match(config.tlsCaFile, {
     onNone: () => Effect.succeed(null),
@@ -42,7 +48,8 @@ export const accountsConfig = Effect.gen(function* () {
     socketTimeoutMs: Math.max(10_000, config.socketTimeoutMs),
     verifyMaxPerWindow: Math.max(1, config.verifyMaxPerWindow),
     verifyWindowSeconds: Math.max(1, config.verifyWindowSeconds),
-    tlsCa
+    tlsCa,
+    sessionIdleMs: Math.min(600_000, Math.max(0, config.sessionIdleMs))
   } satisfies AccountsConfigShape
 })
 

@@ -6,7 +6,7 @@
  * the resolved addresses at connect time) is not here but in `Imap.connect` itself
  * (src/imap/ImapDestinations.ts), so no caller can open a connection around it.
  */
-import { Context, Effect, Layer, type Redacted, type Scope } from "effect"
+import { Context, Duration, Effect, Exit, Fiber, Layer, Option, type Redacted, Scope } from "effect"
 import {
   Imap,
   type ImapAuthenticationError,
@@ -55,7 +55,9 @@ export interface ImapAccessShape {
    * Connects and logs in as the stored account. An OAuth2 account whose token the server refuses
    * is tried once more with a refreshed token (a token revoked before its expiry). Holds one of the
    * account's connection slots (ImapSlots) while the scope is open; none free within
-   * IMAP_SLOT_WAIT_MS: ImapSlotUnavailable.
+   * IMAP_SLOT_WAIT_MS: ImapSlotUnavailable. With IMAP_SESSION_IDLE_MS > 0 the session of a scope
+   * that ended well is kept (logged in, slot held) for the account's next `connect` in this process
+   * for that long, and reused after a NOOP check (docs/accounts-and-sync.md).
    */
   readonly connect: (
     account: AccountRecord,
@@ -67,6 +69,9 @@ export interface ImapAccessShape {
     credential: Redacted.Redacted<string> | ImapCredential
   ) => Effect.Effect<void, AccountVerificationFailed>
 }
+
+/** A kept session's NOOP before reuse: no answer within this long, a fresh login instead. */
+const KEPT_CHECK_MILLIS = 5_000
 
 type ConnectFailure = ImapConnectionError | ImapAuthenticationError | ImapProtocolError
 
@@ -104,6 +109,7 @@ export class ImapAccess extends Context.Service<ImapAccess, ImapAccessShape>()("
       const store = yield* AccountStore
       const tokens = yield* OAuthTokens
       const slots = yield* ImapSlots
+      const layerScope = yield* Effect.scope
 
       const connectOptions = (
         target: ImapTarget,
@@ -144,7 +150,8 @@ export class ImapAccess extends Context.Service<ImapAccess, ImapAccessShape>()("
       const loginRefused = (account: AccountRecord) =>
         account.authKind === "oauth" ? tokens.refused(account) : Effect.void
 
-      const connect = (account: AccountRecord, purpose: "verify" | "sync") =>
+      /** Logs in holding one of the account's slots, both for the scope; a lost lease closes the connection. */
+      const open = (account: AccountRecord, purpose: "verify" | "sync") =>
         Effect.gen(function* () {
           // the server's connection limit is per account: one of the account's slots for the whole
           // session, taken first and freed after the logout (the scope's finalizers run in reverse)
@@ -167,8 +174,128 @@ export class ImapAccess extends Context.Service<ImapAccess, ImapAccessShape>()("
           // `lost`, after it the connection is closed, so the command in flight and every later one
           // fail instead of going on over the account's cap (what withSlot does for its effect)
           const session = yield* Effect.raceFirst(login, lease.lost)
-          yield* Effect.forkScoped(Effect.catch(lease.lost, () => session.close))
-          return session
+          const lost = { value: false }
+          yield* Effect.forkScoped(
+            Effect.catch(lease.lost, () =>
+              Effect.andThen(
+                Effect.sync(() => {
+                  lost.value = true
+                }),
+                session.close
+              )
+            )
+          )
+          return { session, lost }
+        })
+
+      // --- sessions kept open between jobs (IMAP_SESSION_IDLE_MS) --------------------------------
+      // A job's session is not logged out at its end but kept, still holding its slot, for the
+      // account's next job: a watcher's targeted sync of one new message then costs a NOOP instead of
+      // a connect + login (docs/accounts-and-sync.md, "Sessions kept open between jobs").
+      interface Kept {
+        readonly key: string
+        readonly session: ImapSession
+        /** Holds the slot lease, the connection and the lost-lease watcher; closing it logs out. */
+        readonly scope: Scope.Closeable
+        readonly lost: { value: boolean }
+        /** Closes the session once it stayed unused for IMAP_SESSION_IDLE_MS. */
+        expiry: Fiber.Fiber<void> | null
+      }
+      /** The idle sessions, at most one per account. */
+      const idle = new Map<string, Kept>()
+      let shuttingDown = false
+      // the session is for the same server and login as the account has now
+      const keyOf = (account: AccountRecord) =>
+        `${account.host}\u0000${account.port}\u0000${account.security}\u0000${account.username}\u0000${account.authKind}`
+      yield* Effect.addFinalizer(() =>
+        Effect.suspend(() => {
+          shuttingDown = true
+          const all = [...idle.values()]
+          idle.clear()
+          return Effect.forEach(all, (kept) => Scope.close(kept.scope, Exit.void), { concurrency: 16, discard: true })
+        })
+      )
+
+      /** The account's idle session if it still answers (NOOP, bounded), else null (it is closed). */
+      const takeIdle = (account: AccountRecord) =>
+        Effect.gen(function* () {
+          const kept = idle.get(account.id)
+          if (kept === undefined) return null
+          idle.delete(account.id)
+          // out of the map, the session is this caller's: closed unless it is handed over (also when the
+          // caller is interrupted during the check, so no slot stays held by a session nobody has)
+          return yield* Effect.gen(function* () {
+            if (kept.expiry !== null) yield* Fiber.interrupt(kept.expiry)
+            kept.expiry = null
+            if (kept.key !== keyOf(account) || kept.lost.value || !(yield* kept.session.isConnected)) {
+              yield* Scope.close(kept.scope, Exit.void)
+              return null
+            }
+            // a server that closed the connection meanwhile (restart, idle timeout): a fresh login instead
+            const alive = yield* kept.session.noop.pipe(
+              Effect.timeoutOption(Duration.millis(KEPT_CHECK_MILLIS)),
+              Effect.map(Option.isSome),
+              Effect.catch(() => Effect.succeed(false))
+            )
+            if (!alive) {
+              yield* Scope.close(kept.scope, Exit.void)
+              return null
+            }
+            return kept
+          }).pipe(Effect.onInterrupt(() => Scope.close(kept.scope, Exit.void)))
+        })
+
+      const openKept = (account: AccountRecord, purpose: "verify" | "sync") =>
+        Effect.gen(function* () {
+          const scope = yield* Scope.fork(layerScope)
+          const opened = yield* open(account, purpose).pipe(
+            Scope.provide(scope),
+            Effect.onExit((exit) => (Exit.isSuccess(exit) ? Effect.void : Scope.close(scope, exit)))
+          )
+          return { key: keyOf(account), session: opened.session, scope, lost: opened.lost, expiry: null } satisfies Kept
+        })
+
+      /** At the end of a job: kept for the next one when it ended well and the session is sound, else logged out. */
+      const giveBack = (accountId: string, kept: Kept, exit: Exit.Exit<unknown, unknown>) =>
+        Effect.gen(function* () {
+          const sound =
+            Exit.isSuccess(exit) &&
+            !shuttingDown &&
+            !kept.lost.value &&
+            !idle.has(accountId) &&
+            (yield* kept.session.isConnected)
+          if (!sound) return yield* Scope.close(kept.scope, Exit.void)
+          idle.set(accountId, kept)
+          kept.expiry = yield* Effect.sleep(Duration.millis(config.sessionIdleMs)).pipe(
+            Effect.andThen(
+              Effect.suspend(() => {
+                if (idle.get(accountId) !== kept) return Effect.void
+                idle.delete(accountId)
+                kept.expiry = null
+                return Scope.close(kept.scope, Exit.void)
+              })
+            ),
+            Effect.forkIn(layerScope)
+          )
+        })
+
+      const connect = (account: AccountRecord, purpose: "verify" | "sync") =>
+        Effect.gen(function* () {
+          if (config.sessionIdleMs === 0 || purpose !== "sync") {
+            const opened = yield* open(account, purpose)
+            return opened.session
+          }
+          // the kept session is checked or a new one opened interruptibly; the hand-back is registered
+          // uninterruptibly once one is held (a fresh one closes its scope itself when interrupted)
+          return yield* Effect.uninterruptibleMask((restore) =>
+            Effect.gen(function* () {
+              const reused = yield* restore(takeIdle(account))
+              const kept = reused ?? (yield* restore(openKept(account, purpose)))
+              yield* Effect.annotateCurrentSpan("imap.session_reused", reused !== null)
+              yield* Effect.addFinalizer((exit) => giveBack(account.id, kept, exit))
+              return kept.session
+            })
+          )
         }).pipe(Effect.withSpan("ImapAccess.connect", { attributes: { "account.id": account.id, purpose } }))
 
       return ImapAccess.of({ connectOptions, loginOptions, loginRefused, connect, verify })

@@ -182,6 +182,8 @@ export interface ImapSession {
    * (ImapAccess.connect, when its connection slot's lease is lost); the scope's close is the usual end.
    */
   readonly close: Effect.Effect<void>
+  /** NOOP: the server still answers on this connection (a kept-open session's check before reuse). */
+  readonly noop: Effect.Effect<void, ImapError>
   listMailboxes(options?: { readonly status?: boolean }): Effect.Effect<ReadonlyArray<MailboxInfo>, ImapError>
   /** SELECT (or EXAMINE with readOnly) and report the mailbox's current state. */
   openMailbox(path: string, options?: { readonly readOnly?: boolean }): Effect.Effect<MailboxState, ImapError>
@@ -1148,6 +1150,14 @@ const connectChecked = (options: ImapConnectOptions, destinations: ImapDestinati
       namespace: personal === null ? null : { prefix: personal.prefix ?? "", delimiter: personal.delimiter ?? null },
       isConnected: Effect.sync(() => client.usable && !client.isClosed),
       close: Effect.sync(() => client.close()),
+      noop: call("noop", async () => {
+        // imapflow's noop() resolves whatever happened; its NOOP command answers false on a failure
+        const run: unknown = Reflect.get(client, "run")
+        if (typeof run !== "function") throw new Error("imapflow offers no NOOP command (ImapFlow.run is missing)")
+        const answered: unknown = await Reflect.apply(run, client, ["NOOP"])
+        if (answered !== true || !client.usable || client.isClosed)
+          throw new Error("NOOP failed: the connection is closed")
+      }).pipe(span("noop")),
       listMailboxes,
       openMailbox,
       fetchMessages,

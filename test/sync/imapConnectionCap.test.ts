@@ -151,7 +151,9 @@ layer(TestLayer, { excludeTestServices: true, timeout: "240 seconds" })("IMAP co
       for (const exit of syncExits) assert.isTrue(Exit.isSuccess(exit), String(exit))
       for (const exit of sessionExits) assert.isTrue(Exit.isSuccess(exit), String(exit))
       const stats = proxy.stats()
-      assert.strictEqual(stats.accepted, 8, "every sync and session connected once")
+      // at most once each: a session kept after a caller's end (IMAP_SESSION_IDLE_MS) serves a later one
+      assert.isAtMost(stats.accepted, 8, "every sync and session connected at most once")
+      assert.isAtLeast(stats.accepted, CAP)
       assert.isAtMost(stats.peak, CAP, `at most ${CAP} connections at once, saw ${stats.peak}`)
       assert.strictEqual(stats.peak, CAP, "the callers did overlap up to the cap")
     }).pipe(Effect.orDie)

@@ -17,15 +17,7 @@ import { retryDelayMillis } from "./RetryBackoff.ts"
 import type { JobProcessor } from "./JobProcessor.ts"
 import { type AttemptInfo, type ClaimedJob, JobStore, type Outcome } from "./JobStore.ts"
 import { attemptSoftLimitMillis, checkTimeLimits, makeSoftTimeLimit } from "./SoftTimeLimit.ts"
-import {
-  bandScores,
-  bands,
-  fallbackPriority,
-  imapSlotBusyCode,
-  ownerKey,
-  runAssignScript,
-  yieldedCode
-} from "./FairShare.ts"
+import { assignTurns, bandScores, bands, fallbackPriority, imapSlotBusyCode, yieldedCode } from "./FairShare.ts"
 import { JobLimits } from "./JobLimits.ts"
 
 /**
@@ -345,26 +337,11 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
        * the submit's script (FairShare.ts) over the job's queue, as if its owner submitted it as bulk
        * now. When Redis does not answer, the bulk class's last turn (still behind every interactive job).
        */
-      const bulkTurn = (job: Job, kindName: string, ownerId: string | null): Effect.Effect<number> => {
-        const band = bands.bulk
-        const queueKey = job.queueQualifiedName
-        const keys = [redis.key("fair", kindName), `${queueKey}:prioritized`, `${queueKey}:delayed`]
-        const args = [String(band.low), String(band.high), "bulk", `${queueKey}:`, ownerKey(ownerId)]
-        return redis
-          .use("assign a bulk turn", (client) => runAssignScript(client, keys, args))
-          .pipe(
-            Effect.map((answer) => {
-              const turn = Array.isArray(answer) ? Number(answer[1]) : Number.NaN
-              return Number.isInteger(turn) && turn >= band.low && turn <= band.high ? turn : fallbackPriority("bulk")
-            }),
-            Effect.catch((error) =>
-              Effect.as(
-                Effect.logWarning("bulk turn not assigned; the job takes the bulk class's last turn", error.message),
-                fallbackPriority("bulk")
-              )
-            )
-          )
-      }
+      const bulkTurn = (job: Job, kindName: string, ownerId: string | null): Effect.Effect<number> =>
+        Effect.map(
+          assignTurns(redis, job.queueQualifiedName, kindName, "bulk", [ownerId]),
+          ([turn]) => turn ?? fallbackPriority("bulk")
+        )
 
       const processJob = (processor: JobProcessor, job: Job) =>
         Effect.gen(function* () {

@@ -23,6 +23,7 @@ import { Analyzer } from "../src/analysis/providers/Analyzer.ts"
 import { devSet } from "../test/analysis/fixtures/dev.ts"
 import { holdoutSet } from "../test/analysis/fixtures/holdout.ts"
 import { generatedCorpus } from "../test/analysis/offlineCorpus.ts"
+import { median } from "./support/stats.ts"
 
 const total = Number(process.argv[2] ?? 10_000)
 const runs = Number(process.argv[3] ?? 5)
@@ -94,11 +95,6 @@ const timeEffect = async (name: string): Promise<number> => {
   const ms = performance.now() - t0
   cpu[name]?.push(cpuMillis(c0))
   return ms
-}
-
-const median = (xs: ReadonlyArray<number>): number => {
-  const s = [...xs].sort((a, b) => a - b)
-  return s[Math.floor(s.length / 2)] ?? Number.NaN
 }
 
 const main = async () => {

@@ -5,7 +5,7 @@
  *   npx tsx bench/emailsFirstPage.ts [messages=10000] [restarts=5] [otherUsersMessages=10000]
  *
  * One user's `messages` messages with their analysis (and another user's mail beside them) are
- * inserted straight into a throw-away database, as bench/webapp.ts does. Then, `restarts` times, the
+ * inserted straight into a throw-away database, as bench/webapp.ts does (test/web/pagesSupport.ts). Then, `restarts` times, the
  * API program starts afresh and, with a session cookie made before, GET /emails is timed: the first
  * request after the start (cold: the pool's connections, the first plan of the statement, the code
  * paths run for the first time), then the second and third (warm), and the API process's CPU for
@@ -17,7 +17,10 @@
  * an Index Scan on emails_priority_order under the Limit and no Sort node.
  */
 import { readFileSync } from "node:fs"
-import { freePort, log, makeDrillEnv, psql, request, startProgram } from "../scripts/drills/support.ts"
+import { log, makeDrillEnv, psql, registerAndSignIn, request, startApi } from "../scripts/drills/support.ts"
+import { analyseMailTables, insertInboxMail } from "../test/web/pagesSupport.ts"
+import { processCpu } from "./support/cpu.ts"
+import { median } from "./support/stats.ts"
 
 const messages = Number(process.argv[2] ?? 10_000)
 const restarts = Number(process.argv[3] ?? 5)
@@ -26,74 +29,31 @@ const others = Number(process.argv[4] ?? 10_000)
 const tasks: Array<() => unknown> = []
 const cleanup = (task: () => unknown) => tasks.push(task)
 
-const median = (values: ReadonlyArray<number>) => {
-  const sorted = [...values].sort((a, b) => a - b)
-  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN
-}
-
-/** User + system CPU of a process so far, in ms (Linux /proc). */
-const processCpuMs = (pid: number): number => {
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? []
-  return ((Number(fields[11] ?? 0) + Number(fields[12] ?? 0)) * 1000) / 100
-}
-
-/** The API program (as startApi, with a start-up allowance for a loaded machine). */
-const startApi = async (env: Record<string, string>) => {
-  const port = await freePort()
-  const program = await startProgram({
-    script: "src/main/api.ts",
-    name: "api",
-    env: { LOG_FORMAT: "json", ...env, LOG_LEVEL: "Info", HOST: "127.0.0.1", PORT: String(port) },
-    ready: (output) => output.includes(`Listening on http://127.0.0.1:${port}`),
-    timeoutMillis: 240_000
-  })
-  return { program, base: `http://127.0.0.1:${port}` }
-}
+/** The API program, with a start-up allowance for a loaded machine. */
+const startLoadedApi = (env: Record<string, string>) => startApi(env, { timeoutMillis: 240_000 })
 
 const loadAverage = () => readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")
 
-const insertMail = (databaseUrl: string, userId: string, count: number, label: string) =>
-  psql(
+/** A mail account of the user (no server behind it) and `count` analysed messages in its INBOX. */
+const insertMail = (databaseUrl: string, userId: string, count: number, label: string) => {
+  const accountId = psql(
     databaseUrl,
-    `WITH account AS (
-       INSERT INTO mail_accounts (user_id, label, host, port, security, username, password_sealed)
-       VALUES ('${userId}', '${label}', 'imap.example.test', 993, 'tls', '${label}-${userId}', 'sealed')
-       RETURNING id
-     ), box AS (
-       INSERT INTO mailboxes (user_id, account_id, path, name, delimiter, special_use, uid_validity)
-       SELECT '${userId}', account.id, 'INBOX', 'INBOX', '/', 'inbox', 1 FROM account
-       RETURNING id, account_id
-     ), mail AS (
-       INSERT INTO emails (user_id, account_id, mailbox_id, uid_validity, uid, message_id, thread_id, subject, from_name,
-                           from_address, sent_at, received_at, seen, size, text_body, analysis_state, embedding_state)
-       SELECT '${userId}', box.account_id, box.id, 1, n, '<${label}-' || n || '@bench.example>', 'thread-' || (n / 3),
-              (ARRAY['Invoice', 'Meeting', 'Newsletter', 'Delivery', 'Password reset', 'Holiday'])[1 + n % 6] || ' ' || n,
-              'Sender ' || (n % 97), 'sender' || (n % 97) || '@example.org',
-              now() - make_interval(mins => n), now() - make_interval(mins => n), n % 4 = 0, 2000 + n % 5000,
-              'Text of message ' || n, 'analysed', 'pending'
-       FROM box, generate_series(1, ${count}) AS n
-       RETURNING id, uid
-     )
-     INSERT INTO email_analysis (email_id, user_id, urgency, importance, category, spam, summary, tags, language, provider, model, confidence)
-     SELECT id, '${userId}', 1 + uid % 3, 1 + (uid / 3) % 3,
-            (ARRAY['finance', 'work', 'newsletter', 'shopping', 'security', 'travel'])[1 + uid % 6], false,
-            'Summary of message ' || uid, ARRAY['bench'], 'en', 'bench', 'bench', 0.9
-     FROM mail`
+    `INSERT INTO mail_accounts (user_id, label, host, port, security, username, password_sealed)
+     VALUES ('${userId}', '${label}', 'imap.example.test', 993, 'tls', '${label}-${userId}', 'sealed')
+     RETURNING id`
   )
+  insertInboxMail(databaseUrl, { userId, accountId, messages: count, label })
+}
 
 const register = async (base: string, name: string) => {
   const email = `${name}.${Date.now()}@bench.example`
-  const password = "bench first page password 1"
-  const registered = await request(base, "POST", "/api/v1/auth/register", { json: { email, password } })
-  if (registered.status !== 201) throw new Error(`register: ${registered.text}`)
-  const login = await request(base, "POST", "/api/v1/auth/login", { json: { email, password } })
-  const cookie = (login.headers.getSetCookie()[0] ?? "").split(";")[0] ?? ""
+  const cookie = await registerAndSignIn(base, email, "bench first page password 1")
   return { email, cookie }
 }
 
 const main = async () => {
   const env = await makeDrillEnv("emails_first_page", cleanup, { extraEnv: { LOG_LEVEL: "Warn" } })
-  const first = await startApi(env.env)
+  const first = await startLoadedApi(env.env)
   const user = await register(first.base, "reader")
   const other = await register(first.base, "other")
   await first.program.stop()
@@ -102,9 +62,7 @@ const main = async () => {
   log(`inserting ${messages} messages (and ${others} of another user) with their analysis`)
   insertMail(env.databaseUrl, idOf(other.email), others, "other")
   insertMail(env.databaseUrl, userId, messages, "reader")
-  psql(env.databaseUrl, "VACUUM ANALYZE emails")
-  psql(env.databaseUrl, "VACUUM ANALYZE email_analysis")
-  psql(env.databaseUrl, "VACUUM ANALYZE email_overrides")
+  analyseMailTables(env.databaseUrl)
 
   const path = "/api/v1/emails?sort=score&limit=50"
   const firstMs: Array<number> = []
@@ -116,18 +74,18 @@ const main = async () => {
   const afterMeMs: Array<number> = []
   const afterMeCpu: Array<number> = []
   for (let i = 0; i < restarts; i++) {
-    const { program, base } = await startApi(env.env)
+    const { program, base } = await startLoadedApi(env.env)
     // the process settles (its start-up work done) before the first request
     await new Promise((resolve) => setTimeout(resolve, 1500))
     const timed = async (url = path) => {
-      const cpu0 = processCpuMs(program.pid)
+      const cpu0 = processCpu(program.pid)
       const t0 = performance.now()
       const answer = await request(base, "GET", url, { headers: { cookie: user.cookie, origin: base } })
       const ms = performance.now() - t0
       if (answer.status !== 200) throw new Error(`${url}: ${answer.status} ${answer.text.slice(0, 200)}`)
       // the response is sent before the CPU is read: a short pause lets the process finish the request
       await new Promise((resolve) => setTimeout(resolve, 50))
-      return { ms, cpu: processCpuMs(program.pid) - cpu0 }
+      return { ms, cpu: processCpu(program.pid) - cpu0 }
     }
     // every other start asks for /auth/me first (the session, the pool), to tell those apart
     const me = i % 2 === 1 ? await timed("/api/v1/auth/me") : undefined

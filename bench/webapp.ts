@@ -28,10 +28,12 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { gzipSync } from "node:zlib"
 import { type Page, chromium } from "playwright-core"
-import { log, makeDrillEnv, request, startApi } from "../scripts/drills/support.ts"
+import { log, makeDrillEnv, registerAndSignIn, request, startApi } from "../scripts/drills/support.ts"
 import { startDovecot } from "../test/harness/dovecot.ts"
 import { initialJsBudgetBytes, initialJsGzip } from "../test/web/initialJs.ts"
 import { chromiumArgs, insertAnalysedMail, signInContext } from "../test/web/pagesSupport.ts"
+import { processCpu } from "./support/cpu.ts"
+import { median } from "./support/stats.ts"
 
 const messages = Number(process.argv[2] ?? 10_000)
 const runs = Number(process.argv[3] ?? 7)
@@ -39,18 +41,7 @@ const runs = Number(process.argv[3] ?? 7)
 const tasks: Array<() => unknown> = []
 const cleanup = (task: () => unknown) => tasks.push(task)
 
-const median = (values: ReadonlyArray<number>) => {
-  const sorted = [...values].sort((a, b) => a - b)
-  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN
-}
 const fmt = (ms: number) => `${ms.toFixed(1)} ms`
-
-/** User + system CPU of a process so far, in ms (Linux /proc). */
-const processCpuMs = (pid: number): number => {
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? []
-  const ticks = Number(fields[11] ?? 0) + Number(fields[12] ?? 0)
-  return (ticks * 1000) / 100
-}
 
 /** A field of a performance entry as JSON (the page's entries cross to Node as JSON). */
 const entryField = (entry: unknown, key: string): number | string | undefined => {
@@ -368,10 +359,7 @@ const main = async () => {
 
   const email = `bench.${Date.now()}@webapp.example`
   const password = "bench webapp password 1"
-  const registered = await request(base, "POST", "/api/v1/auth/register", { json: { email, password } })
-  if (registered.status !== 201) throw new Error(`register: ${registered.text}`)
-  const login = await request(base, "POST", "/api/v1/auth/login", { json: { email, password } })
-  const cookie = (login.headers.getSetCookie()[0] ?? "").split(";")[0] ?? ""
+  const cookie = await registerAndSignIn(base, email, password)
   const headers = { cookie, origin: base }
   log(`inserting ${messages} messages with their analysis`)
   const started = performance.now()
@@ -489,7 +477,7 @@ const main = async () => {
   const open: Array<number> = []
   const openApi: Array<number> = []
   const openCpu: Array<{ task: number; script: number }> = []
-  const apiCpuBefore = processCpuMs(api.pid)
+  const apiCpuBefore = processCpu(api.pid)
   for (let i = 0; i < runs; i++) {
     await page.goto(`${base}/`)
     await page.waitForSelector("[role=option][data-email-id]")
@@ -504,7 +492,7 @@ const main = async () => {
     openCpu.push({ task: cpu1.task - cpu0.task, script: cpu1.script - cpu0.script })
     openApi.push((await rawFetch(`/api/v1/emails/${id}`)).ms)
   }
-  const apiCpuOpen = processCpuMs(api.pid) - apiCpuBefore
+  const apiCpuOpen = processCpu(api.pid) - apiCpuBefore
 
   // search round trip
   const words = ["invoice", "meeting", "parcel", "holiday", "agenda", "payment", "travel", "offers", "delivery"]

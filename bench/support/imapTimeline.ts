@@ -4,7 +4,7 @@
  * the wire). Clear text only; a line of a message body that happens to start with a pending tag
  * would end that command early (the bench's generated mail has none).
  */
-import * as net from "node:net"
+import { tcpProxy } from "../../test/harness/tcpProxy.ts"
 
 export interface TimedCommand {
   readonly connection: number
@@ -30,21 +30,16 @@ export interface ImapTimeline {
   readonly close: () => void
 }
 
-export const imapTimeline = (target: number): Promise<ImapTimeline> =>
-  new Promise((resolve) => {
-    const commands: Array<{ -readonly [K in keyof TimedCommand]: TimedCommand[K] } & { tag: string }> = []
-    const connections: Array<ConnectionTimes> = []
-    const sockets = new Set<net.Socket>()
-    let next = 0
-    const server = net.createServer((client) => {
-      const connection = ++next
-      const times: ConnectionTimes = { connection, opened: performance.now(), greeted: null }
-      connections.push(times)
-      const upstream = net.connect({ host: "127.0.0.1", port: target })
-      sockets.add(client).add(upstream)
-      let fromClient = ""
-      let fromServer = ""
-      client.on("data", (chunk) => {
+export const imapTimeline = async (target: number): Promise<ImapTimeline> => {
+  const commands: Array<{ -readonly [K in keyof TimedCommand]: TimedCommand[K] } & { tag: string }> = []
+  const connections: Array<ConnectionTimes> = []
+  const proxy = await tcpProxy(target, (connection) => {
+    const times: ConnectionTimes = { connection, opened: performance.now(), greeted: null }
+    connections.push(times)
+    let fromClient = ""
+    let fromServer = ""
+    return {
+      fromClient: (chunk) => {
         const now = performance.now()
         fromClient += chunk.toString("latin1")
         const lines = fromClient.split("\r\n")
@@ -61,9 +56,8 @@ export const imapTimeline = (target: number): Promise<ImapTimeline> =>
             bytes: 0
           })
         }
-        upstream.write(chunk)
-      })
-      upstream.on("data", (chunk) => {
+      },
+      fromServer: (chunk) => {
         const now = performance.now()
         times.greeted ??= now
         const pending = commands.filter((c) => c.connection === connection && c.answered === null)
@@ -76,25 +70,13 @@ export const imapTimeline = (target: number): Promise<ImapTimeline> =>
           const open = tag === undefined ? undefined : pending.find((c) => c.tag === tag && c.answered === null)
           if (open !== undefined) open.answered = now
         }
-        client.write(chunk)
-      })
-      const end = () => {
-        client.destroy()
-        upstream.destroy()
       }
-      client.on("error", end).on("close", end)
-      upstream.on("error", end).on("close", end)
-    })
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      resolve({
-        port: typeof address === "object" && address !== null ? address.port : 0,
-        commands: () => commands.map(({ tag: _tag, ...rest }) => rest),
-        connections: () => connections,
-        close: () => {
-          for (const socket of sockets) socket.destroy()
-          server.close()
-        }
-      })
-    })
+    }
   })
+  return {
+    port: proxy.port,
+    commands: () => commands.map(({ tag: _tag, ...rest }) => rest),
+    connections: () => connections,
+    close: proxy.close
+  }
+}

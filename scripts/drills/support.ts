@@ -401,15 +401,20 @@ export interface DrillUser {
   readonly headers: Record<string, string>
 }
 
-/** Registers, signs in and makes a bearer token. */
-export const signUp = async (base: string, name: string): Promise<DrillUser> => {
-  const email = `${name}.${randomBytes(4).toString("hex")}@drill.example`
-  const password = `drill ${randomBytes(12).toString("base64url")}`
+/** Registers a user and signs them in: their session cookie (`name=value`). */
+export const registerAndSignIn = async (base: string, email: string, password: string): Promise<string> => {
   const registered = await request(base, "POST", "/api/v1/auth/register", { json: { email, password } })
   if (registered.status !== 201) throw new Error(`register ${email}: ${registered.status} ${registered.text}`)
   const signedIn = await request(base, "POST", "/api/v1/auth/login", { json: { email, password } })
   if (signedIn.status !== 200) throw new Error(`login ${email}: ${signedIn.status} ${signedIn.text}`)
-  const cookie = (signedIn.headers.getSetCookie()[0] ?? "").split(";")[0] ?? ""
+  return (signedIn.headers.getSetCookie()[0] ?? "").split(";")[0] ?? ""
+}
+
+/** Registers, signs in and makes a bearer token. */
+export const signUp = async (base: string, name: string): Promise<DrillUser> => {
+  const email = `${name}.${randomBytes(4).toString("hex")}@drill.example`
+  const password = `drill ${randomBytes(12).toString("base64url")}`
+  const cookie = await registerAndSignIn(base, email, password)
   const origin = new URL(base).origin
   const created = await request(base, "POST", "/api/v1/auth/tokens", {
     json: { name: "drill" },

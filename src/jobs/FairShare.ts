@@ -1,6 +1,8 @@
+import { Effect, Schema } from "effect"
 import { createHash } from "node:crypto"
 import type { Redis as IORedis } from "ioredis"
 import type { WorkClass } from "../contract/jobs/JobKind.ts"
+import type { RedisShape } from "../platform/Redis.ts"
 
 /**
  * Fair share between users on open-source BullMQ (no groups): every job's BullMQ `priority` is its
@@ -145,16 +147,8 @@ return result
 
 export const assignScriptSha = createHash("sha1").update(assignScript).digest("hex")
 
-/**
- * Runs the turn script (by its SHA, loading it on NOSCRIPT): the submit's path (Jobs) and the
- * worker's, for a job that lowered itself to bulk and yielded (WorkerRuntime). Keys and arguments as
- * described above `assignScript`; the caller decodes the answer.
- */
-export const runAssignScript = (
-  client: IORedis,
-  keys: ReadonlyArray<string>,
-  args: ReadonlyArray<string>
-): Promise<unknown> =>
+/** Runs the turn script by its SHA, loading it on NOSCRIPT. */
+const runAssignScript = (client: IORedis, keys: ReadonlyArray<string>, args: ReadonlyArray<string>): Promise<unknown> =>
   client
     .evalsha(assignScriptSha, keys.length, ...keys, ...args)
     .catch((error: unknown) =>
@@ -162,3 +156,49 @@ export const runAssignScript = (
         ? client.eval(assignScript, keys.length, ...keys, ...args)
         : Promise.reject(error)
     )
+
+/** The turn script's answer: whether it re-based, then one turn per job. */
+const decodeTurns = Schema.decodeUnknownEffect(Schema.TupleWithRest(Schema.Tuple([Schema.Number]), [Schema.Number]))
+
+/**
+ * The turns (BullMQ priorities) of jobs of one kind and class, one per owner in order: the submit's
+ * path (Jobs) and the worker's, for a job that lowered itself to bulk and yielded (WorkerRuntime).
+ * `queue` is the queue's qualified name (`<prefix>:<queue>`: BullMQ's `Queue.qualifiedName`,
+ * `Job.queueQualifiedName`). Never fails: when Redis does not answer within 2 s (timed out,
+ * connection down) or answers something that is not the script's answer, each job gets its class's
+ * last priority and a warning says why. A re-base is logged.
+ */
+export const assignTurns = (
+  redis: RedisShape,
+  queue: string,
+  kindName: string,
+  workClass: WorkClass,
+  owners: ReadonlyArray<string | null>
+): Effect.Effect<ReadonlyArray<number>> => {
+  if (owners.length === 0) return Effect.succeed([])
+  const band = bands[workClass]
+  const keys = [redis.key("fair", kindName), `${queue}:prioritized`, `${queue}:delayed`]
+  const args = [String(band.low), String(band.high), workClass, `${queue}:`, ...owners.map(ownerKey)]
+  return Effect.tryPromise({
+    try: () => runAssignScript(redis.client, keys, args),
+    catch: (cause) => (cause instanceof Error ? cause.message : String(cause))
+  }).pipe(
+    Effect.flatMap((answer) => Effect.mapError(decodeTurns(answer), (error) => `unexpected answer: ${error.message}`)),
+    Effect.timeoutOrElse({ duration: "2 seconds", orElse: () => Effect.fail("timed out") }),
+    Effect.flatMap(([rebased, ...turns]) =>
+      rebased === 1
+        ? Effect.as(Effect.logInfo("fair-share turns re-based", { kind: kindName, workClass }), turns)
+        : Effect.succeed(turns)
+    ),
+    Effect.catch((reason) =>
+      Effect.as(
+        Effect.logWarning("fair-share turn not assigned; the job takes its class's last turn", {
+          kind: kindName,
+          workClass,
+          reason
+        }),
+        owners.map(() => fallbackPriority(workClass))
+      )
+    )
+  )
+}

@@ -21,7 +21,7 @@ import {
 import { backoffStrategyName, cancelChannel, type JobEnvelope } from "./JobEnvelope.ts"
 import { type JobEvent, JobEvents } from "./JobEvents.ts"
 import { type AnyJobKind, type JobKind, lowerClass, type WorkClass } from "../contract/jobs/JobKind.ts"
-import { bands, fallbackPriority, imapSlotBusyCode, ownerKey, runAssignScript, yieldedCode } from "./FairShare.ts"
+import { assignTurns, imapSlotBusyCode, yieldedCode } from "./FairShare.ts"
 import { JobKinds } from "./JobKinds.ts"
 import { JobsConfig } from "./JobsConfig.ts"
 import { type JobRecord, type ListQuery, JobStore, type NewJob } from "./JobStore.ts"
@@ -172,9 +172,6 @@ export const storedDeduplicationKey = (key: string): string =>
 const nextRun = (next: number | null | undefined): Date | undefined =>
   next === undefined || next === null ? undefined : new Date(next)
 
-/** The fair-share script's answer: whether it re-based, then one turn per job. */
-const decodeTurns = Schema.decodeUnknownEffect(Schema.TupleWithRest(Schema.Tuple([Schema.Number]), [Schema.Number]))
-
 const removableStates: ReadonlyArray<string> = ["waiting", "delayed", "prioritized", "waiting-children", "paused"]
 
 /** A call to BullMQ (Redis) as an Effect; a failure, or no answer within 3 s, is QueueUnavailable naming the call. */
@@ -233,41 +230,15 @@ export class Jobs extends Context.Service<Jobs, JobsShape>()("mail-helper/Jobs")
        * (timed out, connection down) each job gets its class's last priority and the add that
        * follows decides, as before fair share, whether the job was queued, not sent, or unknown.
        */
-      const assignTurns = (
+      const turnsFor = (
         queue: Queue,
         kind: AnyJobKind,
         workClass: WorkClass,
         owners: ReadonlyArray<string | null>
-      ): Effect.Effect<ReadonlyArray<number | undefined>> => {
-        if (!config.fairShare || owners.length === 0) return Effect.succeed(owners.map(() => undefined))
-        const band = bands[workClass]
-        const keys = [redis.key("fair", kind.name), queue.keys["prioritized"] ?? "", queue.keys["delayed"] ?? ""]
-        const args = [String(band.low), String(band.high), workClass, queue.toKey(""), ...owners.map(ownerKey)]
-        const fallback = owners.map(() => fallbackPriority(workClass))
-        return Effect.tryPromise({
-          try: () => runAssignScript(redis.client, keys, args),
-          catch: (cause) => (cause instanceof Error ? cause.message : String(cause))
-        }).pipe(
-          Effect.flatMap((answer) =>
-            Effect.mapError(decodeTurns(answer), (error) => `unexpected answer: ${error.message}`)
-          ),
-          Effect.timeoutOrElse({ duration: "2 seconds", orElse: () => Effect.fail("timed out") }),
-          Effect.flatMap(([rebased, ...turns]) =>
-            rebased === 1
-              ? Effect.as(Effect.logInfo("fair-share turns re-based", { kind: kind.name, workClass }), turns)
-              : Effect.succeed(turns)
-          ),
-          Effect.catch((reason) =>
-            Effect.as(
-              Effect.logWarning("fair-share turn not assigned; the job takes its class's last turn", {
-                kind: kind.name,
-                reason
-              }),
-              fallback
-            )
-          )
-        )
-      }
+      ): Effect.Effect<ReadonlyArray<number | undefined>> =>
+        config.fairShare
+          ? assignTurns(redis, queue.qualifiedName, kind.name, workClass, owners)
+          : Effect.succeed(owners.map(() => undefined))
 
       const classOf = (kind: AnyJobKind, asked: WorkClass | undefined) =>
         lowerClass(kind.workClass ?? "interactive", asked)
@@ -342,7 +313,7 @@ export class Jobs extends Context.Service<Jobs, JobsShape>()("mail-helper/Jobs")
         Effect.gen(function* () {
           if (envelopes.length === 0) return accepted
           const what = envelopes.length === 1 ? "add" : "addBulk"
-          const turns = yield* assignTurns(
+          const turns = yield* turnsFor(
             queue,
             kind,
             workClass,
@@ -518,7 +489,7 @@ export class Jobs extends Context.Service<Jobs, JobsShape>()("mail-helper/Jobs")
           }
           // the same priority path as a submit, in the class the submit gave (a lowered class stays lowered;
           // a record from before migration 0070 has none: the kind's)
-          const [priority] = yield* assignTurns(queue, kind, classOf(kind, record.workClass ?? undefined), [
+          const [priority] = yield* turnsFor(queue, kind, classOf(kind, record.workClass ?? undefined), [
             record.ownerId
           ])
           yield* queueCall("add", () => queue.add(kind.name, envelope, addOptions(kind, record.view.id, priority)))

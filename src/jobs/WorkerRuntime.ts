@@ -5,7 +5,14 @@ import { hostname } from "node:os"
 import { AppConfig } from "../platform/Config.ts"
 import { type DatabaseError, logDatabaseError } from "../platform/Database.ts"
 import { IdleMemory } from "../platform/IdleMemory.ts"
-import { jobDuration, jobImapSlotRequeues, jobsCompleted, jobWait, jobYields } from "../platform/Metrics.ts"
+import {
+  jobDuration,
+  jobImapSlotRequeues,
+  jobsCompleted,
+  jobWait,
+  jobYields,
+  withAttributesMemo
+} from "../platform/Metrics.ts"
 import { Redis } from "../platform/Redis.ts"
 import { perJobSpan } from "../platform/Telemetry.ts"
 import { CurrentJob, type ProgressUpdate } from "./CurrentJob.ts"
@@ -17,15 +24,7 @@ import { retryDelayMillis } from "./RetryBackoff.ts"
 import type { JobProcessor } from "./JobProcessor.ts"
 import { type AttemptInfo, type ClaimedJob, JobStore, type Outcome } from "./JobStore.ts"
 import { attemptSoftLimitMillis, checkTimeLimits, makeSoftTimeLimit } from "./SoftTimeLimit.ts"
-import {
-  bandScores,
-  bands,
-  fallbackPriority,
-  imapSlotBusyCode,
-  ownerKey,
-  runAssignScript,
-  yieldedCode
-} from "./FairShare.ts"
+import { assignTurns, bandScores, bands, fallbackPriority, imapSlotBusyCode, yieldedCode } from "./FairShare.ts"
 import { JobLimits } from "./JobLimits.ts"
 
 /**
@@ -182,20 +181,12 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
       const idleMemory = yield* Effect.serviceOption(IdleMemory)
       const jobStarted = Option.match(idleMemory, { onNone: () => Effect.void, onSome: (idle) => idle.jobStarted })
       const jobEnded = Option.match(idleMemory, { onNone: () => Effect.void, onSome: (idle) => idle.jobEnded })
-      // one labelled metric per kind and outcome, made once: labelling per attempt hashed the labels every time
-      const labelled = new Map<string, { completed: typeof jobsCompleted; duration: typeof jobDuration }>()
-      const attemptMetrics = (kind: string, outcome: AttemptOutcome) => {
-        const key = `${kind}\u0000${outcome}`
-        let metrics = labelled.get(key)
-        if (metrics === undefined) {
-          metrics = {
-            completed: Metric.withAttributes(jobsCompleted, { kind, outcome }),
-            duration: Metric.withAttributes(jobDuration, { kind, outcome })
-          }
-          labelled.set(key, metrics)
-        }
-        return metrics
-      }
+      // labelled metrics, each made once per kind and label (withAttributesMemo)
+      const completedMetric = withAttributesMemo(jobsCompleted)
+      const durationMetric = withAttributesMemo(jobDuration)
+      const yieldsMetric = withAttributesMemo(jobYields)
+      const requeuesMetric = withAttributesMemo(jobImapSlotRequeues)
+      const waitMetric = withAttributesMemo(jobWait)
 
       /**
        * Progress is written at most once per interval; what is pending when the
@@ -234,26 +225,8 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
         }
       }
 
-      const yieldMetrics = new Map<string, typeof jobYields>()
-      const yieldsMetric = (kindName: string) => {
-        let metric = yieldMetrics.get(kindName)
-        if (metric === undefined) {
-          metric = Metric.withAttributes(jobYields, { kind: kindName })
-          yieldMetrics.set(kindName, metric)
-        }
-        return metric
-      }
-
-      const requeueMetrics = new Map<string, typeof jobImapSlotRequeues>()
-      const countRequeue = (kindName: string, outcome: "requeued" | "limit_reached") => {
-        const key = `${kindName}\u0000${outcome}`
-        let metric = requeueMetrics.get(key)
-        if (metric === undefined) {
-          metric = Metric.withAttributes(jobImapSlotRequeues, { kind: kindName, outcome })
-          requeueMetrics.set(key, metric)
-        }
-        return Metric.update(metric, 1)
-      }
+      const countRequeue = (kindName: string, outcome: "requeued" | "limit_reached") =>
+        Metric.update(requeuesMetric({ kind: kindName, outcome }), 1)
 
       /**
        * True when the attempt ended only because no IMAP connection slot of its account was free and
@@ -345,26 +318,11 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
        * the submit's script (FairShare.ts) over the job's queue, as if its owner submitted it as bulk
        * now. When Redis does not answer, the bulk class's last turn (still behind every interactive job).
        */
-      const bulkTurn = (job: Job, kindName: string, ownerId: string | null): Effect.Effect<number> => {
-        const band = bands.bulk
-        const queueKey = job.queueQualifiedName
-        const keys = [redis.key("fair", kindName), `${queueKey}:prioritized`, `${queueKey}:delayed`]
-        const args = [String(band.low), String(band.high), "bulk", `${queueKey}:`, ownerKey(ownerId)]
-        return redis
-          .use("assign a bulk turn", (client) => runAssignScript(client, keys, args))
-          .pipe(
-            Effect.map((answer) => {
-              const turn = Array.isArray(answer) ? Number(answer[1]) : Number.NaN
-              return Number.isInteger(turn) && turn >= band.low && turn <= band.high ? turn : fallbackPriority("bulk")
-            }),
-            Effect.catch((error) =>
-              Effect.as(
-                Effect.logWarning("bulk turn not assigned; the job takes the bulk class's last turn", error.message),
-                fallbackPriority("bulk")
-              )
-            )
-          )
-      }
+      const bulkTurn = (job: Job, kindName: string, ownerId: string | null): Effect.Effect<number> =>
+        Effect.map(
+          assignTurns(redis, job.queueQualifiedName, kindName, "bulk", [ownerId]),
+          ([turn]) => turn ?? fallbackPriority("bulk")
+        )
 
       const processJob = (processor: JobProcessor, job: Job) =>
         Effect.gen(function* () {
@@ -417,10 +375,10 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
           const progress = progressReporter(jobId, ownership)
           const attemptStarted = performance.now()
           const recordAttempt = (outcome: AttemptOutcome) => {
-            const metrics = attemptMetrics(kind.name, outcome)
+            const attributes = { kind: kind.name, outcome }
             return Effect.all([
-              Metric.update(metrics.completed, 1),
-              Metric.update(metrics.duration, (performance.now() - attemptStarted) / 1000)
+              Metric.update(completedMetric(attributes), 1),
+              Metric.update(durationMetric(attributes), (performance.now() - attemptStarted) / 1000)
             ])
           }
           const timeoutMillis = Math.min(
@@ -559,7 +517,7 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
           if (yieldedAttempt(exit)) {
             // a bulk job gave its slot to interactive work (GET /jobs/:id says `fair share`)
             yield* Effect.logInfo("bulk job yielded its slot to interactive work", { jobId })
-            yield* Metric.update(yieldsMetric(kind.name), 1)
+            yield* Metric.update(yieldsMetric({ kind: kind.name }), 1)
             const wait = yield* backToWaiting(
               yieldedCode,
               "yielded its slot to interactive work; waiting for its turn",
@@ -584,8 +542,6 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
           Effect.annotateLogs({ kind: processor.kind.name, bullJobId: job.id ?? "" })
         )
 
-      // one labelled wait histogram per kind and class, made once
-      const waitMetrics = new Map<string, typeof jobWait>()
       const recordWait = (job: Job, kindName: string, declared: "interactive" | "bulk") =>
         Effect.suspend(() => {
           // only a first start (a job held back by its owner's limit counts its whole wait): a retry's
@@ -597,13 +553,10 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
               : job.priority >= bands.bulk.low
                 ? "bulk"
                 : "interactive"
-          const key = `${kindName}\u0000${workClass}`
-          let metric = waitMetrics.get(key)
-          if (metric === undefined) {
-            metric = Metric.withAttributes(jobWait, { kind: kindName, class: workClass })
-            waitMetrics.set(key, metric)
-          }
-          return Metric.update(metric, Math.max(0, Date.now() - job.timestamp) / 1000)
+          return Metric.update(
+            waitMetric({ kind: kindName, class: workClass }),
+            Math.max(0, Date.now() - job.timestamp) / 1000
+          )
         })
 
       const slotsKey = (kindName: string, owner: string) => redis.key("fair", kindName, "running", owner)

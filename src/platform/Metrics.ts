@@ -128,6 +128,25 @@ export const eventLoopLag = Metric.gauge("nodejs_eventloop_lag_seconds", {
 })
 
 /**
+ * `metric` with attributes, made once per distinct set of attributes and reused after: a path that
+ * runs per job attempt should not build a labelled metric (and hash its attributes) every time.
+ */
+export const withAttributesMemo = <Input, State>(
+  metric: Metric.Metric<Input, State>
+): ((attributes: Readonly<Record<string, string>>) => Metric.Metric<Input, State>) => {
+  const made = new Map<string, Metric.Metric<Input, State>>()
+  return (attributes) => {
+    const key = Object.entries(attributes).flat().join("\u0000")
+    let labelled = made.get(key)
+    if (labelled === undefined) {
+      labelled = Metric.withAttributes(metric, attributes)
+      made.set(key, labelled)
+    }
+    return labelled
+  }
+}
+
+/**
  * Every metric with the label names its samples carry: the contract the Grafana dashboard
  * (otel/grafana/dashboards) and the alert rules (otel/alerts.yml) are written against, checked
  * by test/ops/metrics.test.ts against real scrapes of the api and the worker.

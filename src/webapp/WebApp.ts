@@ -194,7 +194,9 @@ const inboxModulePreloads = (manifestText: string | undefined): string => {
   )
   return [
     ...scripts.map((file) => `</${file}>; rel=modulepreload`),
-    ...styles.map((file) => `</${file}>; rel=preload; as=style`)
+    // crossorigin: Vite's lazy loader adds the page's CSS as <link rel=stylesheet crossorigin>, a CORS
+    // request; a preload in another mode is not reused (Chromium warns and fetches the file again)
+    ...styles.map((file) => `</${file}>; rel=preload; as=style; crossorigin`)
   ].join(", ")
 }
 

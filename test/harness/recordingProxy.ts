@@ -2,8 +2,8 @@
  * A TCP proxy in front of a test server that records what the client sends, in clear text (no TLS
  * in these tests): tests read an IMAP client's commands in order without timing anything.
  */
-import * as net from "node:net"
 import { Effect } from "effect"
+import { tcpProxy } from "./tcpProxy.ts"
 
 export interface RecordingProxy {
   readonly port: number
@@ -15,42 +15,22 @@ export interface RecordingProxy {
 /** A proxy to `127.0.0.1:target`, closed (with its connections) when the scope closes. */
 export const recordingProxy = (target: number) =>
   Effect.acquireRelease(
-    Effect.promise(
-      () =>
-        new Promise<RecordingProxy & { readonly close: () => void }>((resolve) => {
-          let sent = ""
-          const sockets = new Set<net.Socket>()
-          const server = net.createServer((client) => {
-            const upstream = net.connect({ host: "127.0.0.1", port: target })
-            sockets.add(client).add(upstream)
-            client.on("data", (chunk) => {
-              sent += chunk.toString("latin1")
-              upstream.write(chunk)
-            })
-            upstream.pipe(client)
-            const end = () => {
-              client.destroy()
-              upstream.destroy()
-            }
-            client.on("error", end).on("close", end)
-            upstream.on("error", end).on("close", end)
-          })
-          server.listen(0, "127.0.0.1", () => {
-            const address = server.address()
-            resolve({
-              port: typeof address === "object" && address !== null ? address.port : 0,
-              sent: () => sent,
-              reset: () => {
-                sent = ""
-              },
-              close: () => {
-                for (const socket of sockets) socket.destroy()
-                server.close()
-              }
-            })
-          })
-        })
-    ),
+    Effect.promise(async () => {
+      let sent = ""
+      const proxy = await tcpProxy(target, () => ({
+        fromClient: (chunk) => {
+          sent += chunk.toString("latin1")
+        }
+      }))
+      return {
+        port: proxy.port,
+        sent: () => sent,
+        reset: () => {
+          sent = ""
+        },
+        close: proxy.close
+      }
+    }),
     (proxy) => Effect.sync(() => proxy.close())
   )
 

@@ -1,67 +1,30 @@
 import { assert, layer } from "@effect/vitest"
-import { Context, Effect, Layer, Schema } from "effect"
-import { defineJobKind } from "../../src/contract/jobs/JobKind.ts"
+import { Context, Effect, Layer } from "effect"
 import { UserId } from "../../src/contract/users/UserId.ts"
-import { CurrentJob, yieldToInteractive } from "../../src/jobs/CurrentJob.ts"
-import { makeProcessor } from "../../src/jobs/JobProcessor.ts"
 import { Jobs } from "../../src/jobs/Jobs.ts"
 import { makeTestEnv, type TestEnv } from "../harness/TestEnv.ts"
 import { ensureTestUser } from "../users/fixtures.ts"
-import { allStarted, inProcessWorkerLayer, jobRecord, jobsFinished } from "./support/inProcessWorker.ts"
+import { BATCH_MILLIS, makeBatchJob } from "./support/batchJob.ts"
+import { inProcessWorkerLayer, jobRecord, jobsFinished } from "./support/inProcessWorker.ts"
 
 /*
  * Issue 15: fair share orders what waits, but a long bulk job keeps its slot. A bulk job asks between
  * its batches whether to yield (CurrentJob.shouldYield) and, when an interactive job of its kind waits
  * while every slot of the kind is busy, goes back to waiting without spending an attempt; it runs
- * again from what is still pending. A test kind with concurrency 2 (mail.analyze's), whose "pending
- * rows" are batch numbers kept in this process; the worker runtime runs in this process too.
+ * again from what is still pending. A test kind (support/batchJob.ts) submitted as bulk; the worker
+ * runtime runs in this process too.
  */
 
 class Env extends Context.Service<Env, TestEnv>()("test/BulkYieldEnv") {}
 
-const BATCH_MILLIS = 200
-
-const BulkPayload = Schema.Struct({ tag: Schema.String, batches: Schema.Int })
-
-const BulkTestJob = defineJobKind({
-  name: "test.bulk-yield",
-  description: "Works through batches, asking to yield between them",
-  payload: BulkPayload,
-  result: Schema.Struct({ batches: Schema.Int }),
-  concurrency: 2,
-  timeout: "2 minutes",
-  retryOnTimeout: false,
-  retry: { attempts: 3, initialDelay: "200 millis", maxDelay: "1 second", jitter: 0.2 },
-  userVisible: true
-})
-
-/** What the processor did, by job tag: each batch's runs, each attempt's start, the end. */
-const batchRuns = new Map<string, number>()
-const starts: Array<{ readonly tag: string; readonly at: number }> = []
-const ends = new Map<string, number>()
-
-const BulkTestProcessor = makeProcessor(
-  BulkTestJob,
-  Effect.succeed((payload: typeof BulkPayload.Type) =>
-    Effect.gen(function* () {
-      yield* CurrentJob
-      starts.push({ tag: payload.tag, at: Date.now() })
-      let doneNow = 0
-      while (true) {
-        // the "pending rows": the batches not done yet, so a job run again carries on
-        let next = 0
-        while (next < payload.batches && (batchRuns.get(`${payload.tag}:${next}`) ?? 0) > 0) next++
-        if (next === payload.batches) break
-        if (doneNow > 0) yield* yieldToInteractive
-        yield* Effect.sleep(BATCH_MILLIS)
-        batchRuns.set(`${payload.tag}:${next}`, (batchRuns.get(`${payload.tag}:${next}`) ?? 0) + 1)
-        doneNow++
-      }
-      ends.set(payload.tag, Date.now())
-      return { batches: payload.batches }
-    })
-  )
-)
+const {
+  kind: BulkTestJob,
+  processor: BulkTestProcessor,
+  starts,
+  ends,
+  started,
+  assertEveryBatchOnce
+} = makeBatchJob("test.bulk-yield")
 
 const TestLayer = Layer.unwrap(
   Effect.map(makeTestEnv({ JOB_SUBMIT_RATE_PER_MINUTE: "0" }), (env) =>
@@ -74,14 +37,8 @@ const other = UserId.make("b1b1b1b1-0015-4015-8015-b1b1b1b1b1b1")
 
 const finished = (env: TestEnv, ids: ReadonlyArray<string>) => jobsFinished(env, ids, "2 minutes")
 
-const started = (tags: ReadonlyArray<string>) => allStarted(starts, tags)
-
 const bulk = (jobs: typeof Jobs.Service, tag: string, batches: number) =>
-  jobs.submit(BulkTestJob, { tag, batches }, { ownerId: owner, workClass: "bulk" }).pipe(Effect.orDie)
-
-const assertEveryBatchOnce = (tag: string, batches: number) => {
-  for (let n = 0; n < batches; n++) assert.strictEqual(batchRuns.get(`${tag}:${n}`), 1, `${tag} batch ${n}`)
-}
+  jobs.submit(BulkTestJob, { tag, batches, lower: false }, { ownerId: owner, workClass: "bulk" }).pipe(Effect.orDie)
 
 layer(TestLayer, { excludeTestServices: true, timeout: "240 seconds" })("bulk jobs yield to interactive work", (it) => {
   it.effect("an interactive job starts within about a batch while bulk jobs hold every slot; nothing is lost", () =>
@@ -97,7 +54,7 @@ layer(TestLayer, { excludeTestServices: true, timeout: "240 seconds" })("bulk jo
       yield* Effect.sleep(BATCH_MILLIS * 2)
       const submittedAt = Date.now()
       const interactive = yield* jobs
-        .submit(BulkTestJob, { tag: "interactive", batches: 1 }, { ownerId: other })
+        .submit(BulkTestJob, { tag: "interactive", batches: 1, lower: false }, { ownerId: other })
         .pipe(Effect.orDie)
       yield* finished(env, [first.jobId, second.jobId, interactive.jobId])
 

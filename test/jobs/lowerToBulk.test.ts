@@ -1,72 +1,33 @@
 import { assert, layer } from "@effect/vitest"
-import { Context, Effect, Layer, Schema } from "effect"
-import { defineJobKind } from "../../src/contract/jobs/JobKind.ts"
+import { Context, Effect, Layer } from "effect"
 import { UserId } from "../../src/contract/users/UserId.ts"
-import { CurrentJob, yieldToInteractive } from "../../src/jobs/CurrentJob.ts"
 import { bands } from "../../src/jobs/FairShare.ts"
-import { makeProcessor } from "../../src/jobs/JobProcessor.ts"
 import { Jobs } from "../../src/jobs/Jobs.ts"
 import { Redis } from "../../src/platform/Redis.ts"
 import { makeTestEnv, type TestEnv } from "../harness/TestEnv.ts"
 import { ensureTestUser } from "../users/fixtures.ts"
-import { allStarted, inProcessWorkerLayer, jobRecord, jobsFinished } from "./support/inProcessWorker.ts"
+import { BATCH_MILLIS, makeBatchJob } from "./support/batchJob.ts"
+import { inProcessWorkerLayer, jobRecord, jobsFinished } from "./support/inProcessWorker.ts"
 
 /*
  * Issue 15: a job of an interactive kind whose rest is bulk work (mail.sync past its first page: a
  * large initial sync) lowers itself with CurrentJob.continueAsBulk. From then on it yields its slot
  * between batches like a bulk job when every slot of its kind is busy and interactive work of the kind
  * waits, and it goes back to waiting under a bulk turn, so the interactive work it yielded to (and any
- * that comes later) goes first. An interactive test kind with concurrency 2; the worker runtime runs
- * in this process; the "pending rows" are batch numbers kept in this process.
+ * that comes later) goes first. A test kind (support/batchJob.ts) whose jobs lower themselves when
+ * their payload says `lower`; the worker runtime runs in this process.
  */
 
 class Env extends Context.Service<Env, TestEnv>()("test/LowerToBulkEnv") {}
 
-const BATCH_MILLIS = 200
-
-const Payload = Schema.Struct({ tag: Schema.String, batches: Schema.Int, lower: Schema.Boolean })
-
-const LowerTestJob = defineJobKind({
-  name: "test.lower-to-bulk",
-  description: "Works through batches; past its first batch the rest is bulk work when asked",
-  payload: Payload,
-  result: Schema.Struct({ batches: Schema.Int }),
-  concurrency: 2,
-  timeout: "2 minutes",
-  retryOnTimeout: false,
-  retry: { attempts: 3, initialDelay: "200 millis", maxDelay: "1 second", jitter: 0.2 },
-  userVisible: true
-})
-
-const batchRuns = new Map<string, number>()
-const starts: Array<{ readonly tag: string; readonly at: number }> = []
-const ends = new Map<string, number>()
-
-const LowerTestProcessor = makeProcessor(
-  LowerTestJob,
-  Effect.succeed((payload: typeof Payload.Type) =>
-    Effect.gen(function* () {
-      const job = yield* CurrentJob
-      starts.push({ tag: payload.tag, at: Date.now() })
-      let doneNow = 0
-      while (true) {
-        let next = 0
-        while (next < payload.batches && (batchRuns.get(`${payload.tag}:${next}`) ?? 0) > 0) next++
-        if (next === payload.batches) break
-        // as mail.sync: after the attempt's first batch (the first page) the rest is bulk work
-        if (doneNow > 0) {
-          if (payload.lower) yield* job.continueAsBulk
-          yield* yieldToInteractive
-        }
-        yield* Effect.sleep(BATCH_MILLIS)
-        batchRuns.set(`${payload.tag}:${next}`, (batchRuns.get(`${payload.tag}:${next}`) ?? 0) + 1)
-        doneNow++
-      }
-      ends.set(payload.tag, Date.now())
-      return { batches: payload.batches }
-    })
-  )
-)
+const {
+  kind: LowerTestJob,
+  processor: LowerTestProcessor,
+  starts,
+  ends,
+  started,
+  assertEveryBatchOnce
+} = makeBatchJob("test.lower-to-bulk")
 
 const TestLayer = Layer.unwrap(
   Effect.map(
@@ -86,12 +47,6 @@ const other = UserId.make("c1c1c1c1-0015-4015-8015-c1c1c1c1c1c1")
 
 // 4 minutes: at load 35, ten 200 ms batches took 45 s
 const finished = (env: TestEnv, ids: ReadonlyArray<string>) => jobsFinished(env, ids, "4 minutes")
-
-const started = (tags: ReadonlyArray<string>) => allStarted(starts, tags)
-
-const assertEveryBatchOnce = (tag: string, batches: number) => {
-  for (let n = 0; n < batches; n++) assert.strictEqual(batchRuns.get(`${tag}:${n}`), 1, `${tag} batch ${n}`)
-}
 
 /** The BullMQ priority (turn) a job's hash holds now (finished jobs are kept an hour). */
 const priorityOf = (redis: typeof Redis.Service, jobId: string) =>

@@ -139,14 +139,18 @@ const readableLevel = (env: Record<string, string>): string => {
 }
 
 /** The API program on a free loopback port; resolves with its base URL. */
-export const startApi = async (env: Record<string, string>, options: { echo?: boolean; name?: string } = {}) => {
+export const startApi = async (
+  env: Record<string, string>,
+  options: { echo?: boolean; name?: string; timeoutMillis?: number } = {}
+) => {
   const port = await freePort()
   const program = await startProgram({
     script: "src/main/api.ts",
     name: options.name ?? "api",
     env: { LOG_FORMAT: "json", ...env, LOG_LEVEL: readableLevel(env), HOST: "127.0.0.1", PORT: String(port) },
     ready: (output) => output.includes(`Listening on http://127.0.0.1:${port}`),
-    ...(options.echo === undefined ? {} : { echo: options.echo })
+    ...(options.echo === undefined ? {} : { echo: options.echo }),
+    ...(options.timeoutMillis === undefined ? {} : { timeoutMillis: options.timeoutMillis })
   })
   return { program, port, base: `http://127.0.0.1:${port}` }
 }

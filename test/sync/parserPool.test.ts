@@ -100,22 +100,27 @@ describe("MimeParser worker pool recovery", () => {
           MimeParser.layerPool({
             threads: 1,
             workerUrl: faultyWorker,
-            limits: { ...defaultMimeLimits, timeoutMs: 100 }
+            // the parse limit of the healthy message (which the hang costs its first try, so a fresh
+            // thread parses it): far above a warm thread's parse on a loaded machine (100 ms was
+            // not); the hang's deadline is twice it plus 1 s a message (4 s for the chunk, 3 s alone)
+            limits: { ...defaultMimeLimits, timeoutMs: 1_000 }
           })
         )
       ),
-    30_000
+    60_000
   )
 
   it("starts threads with the first batch and stops them when idle, then starts them again", async () => {
-    const pool = new WorkerPool(2, defaultMimeLimits, undefined, undefined, 300)
+    // the idle time is above what one thread can be done before the other on a loaded machine: with
+    // 300 ms, a thread that got its last chunk early stopped before the batch ended
+    const pool = new WorkerPool(2, defaultMimeLimits, undefined, undefined, 3_000)
     try {
       assert.strictEqual(pool.liveThreads, 0, "no thread before any work")
       const first = await pool.parse(sources.slice(0, 20), 4)
       assert.isTrue(first.every((result) => result.bodyParsed))
       assert.strictEqual(pool.liveThreads, 2)
       const stopped = Date.now()
-      while (pool.liveThreads > 0 && Date.now() - stopped < 5_000) await new Promise((r) => setTimeout(r, 50))
+      while (pool.liveThreads > 0 && Date.now() - stopped < 20_000) await new Promise((r) => setTimeout(r, 50))
       assert.strictEqual(pool.liveThreads, 0, "idle threads stopped")
       const again = await pool.parse(sources.slice(20, 30), 4)
       assert.deepStrictEqual(
@@ -127,7 +132,7 @@ describe("MimeParser worker pool recovery", () => {
       await pool.close()
     }
     assert.strictEqual(pool.liveThreads, 0)
-  }, 30_000)
+  }, 60_000)
 
   it("keeps its warm threads when idle: a single message after a quiet while does not wait for a thread", async () => {
     const pool = new WorkerPool(2, defaultMimeLimits, undefined, undefined, 300, 1)

@@ -147,7 +147,20 @@ export const insertAnalysedMail = async (options: {
   if (account.status !== 201) throw new Error(`account: ${account.text}`)
   const accountId = String(field(account.body, "id"))
   const userId = psql(databaseUrl, `SELECT user_id FROM mail_accounts WHERE id = '${accountId}'`)
+  insertInboxMail(databaseUrl, { userId, accountId, messages, label: "bench" })
+  analyseMailTables(databaseUrl)
+  return { accountId, userId }
+}
 
+/**
+ * An INBOX for the account and `messages` analysed messages in it (`<label>-<n>@bench.example`), one
+ * INSERT ... SELECT from generate_series; the search vector is filled by the table's trigger.
+ */
+export const insertInboxMail = (
+  databaseUrl: string,
+  options: { readonly userId: string; readonly accountId: string; readonly messages: number; readonly label: string }
+): void => {
+  const { userId, accountId, messages, label } = options
   psql(
     databaseUrl,
     `WITH box AS (
@@ -157,7 +170,7 @@ export const insertAnalysedMail = async (options: {
      ), mail AS (
        INSERT INTO emails (user_id, account_id, mailbox_id, uid_validity, uid, message_id, thread_id, subject, from_name,
                            from_address, sent_at, received_at, seen, size, text_body, analysis_state, embedding_state)
-       SELECT '${userId}', '${accountId}', box.id, 1, n, '<bench-' || n || '@webapp.example>', 'thread-' || (n / 3),
+       SELECT '${userId}', '${accountId}', box.id, 1, n, '<${label}-' || n || '@bench.example>', 'thread-' || (n / 3),
               (ARRAY['Invoice', 'Meeting', 'Newsletter', 'Delivery', 'Password reset', 'Holiday'])[1 + n % 6] || ' ' || n,
               'Sender ' || (n % 97), 'sender' || (n % 97) || '@example.org',
               now() - make_interval(mins => n), now() - make_interval(mins => n), n % 4 = 0, 2000 + n % 5000,
@@ -172,13 +185,17 @@ export const insertAnalysedMail = async (options: {
             'Summary of message ' || uid, ARRAY['bench'], 'en', 'bench', 'bench', 0.9
      FROM mail`
   )
-  // statistics as a database that has lived with this mail has them (autovacuum's analyse after the
-  // sync): without them the planner expects ~15 rows and the list's joins become a nested loop over
-  // 10,000 x 10,000 rows (seconds, not the query a user gets)
+}
+
+/**
+ * Statistics as a database that has lived with this mail has them (autovacuum's analyse after the
+ * sync): without them the planner expects ~15 rows and the list's joins become a nested loop over
+ * 10,000 x 10,000 rows (seconds, not the query a user gets).
+ */
+export const analyseMailTables = (databaseUrl: string): void => {
   psql(databaseUrl, "VACUUM ANALYZE emails")
   psql(databaseUrl, "VACUUM ANALYZE email_analysis")
   psql(databaseUrl, "VACUUM ANALYZE email_overrides")
-  return { accountId, userId }
 }
 
 export { field, request }

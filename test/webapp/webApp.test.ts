@@ -98,7 +98,8 @@ layer(apiTestLayer({ WEB_DIST_DIR: builtDir }), { excludeTestServices: true, tim
         for (const expected of [
           "</assets/InboxPage-I1.js>; rel=modulepreload",
           "</assets/list-L1.js>; rel=modulepreload",
-          "</assets/list-L1.css>; rel=preload; as=style"
+          // in the CORS mode of the <link rel=stylesheet crossorigin> Vite's lazy loader adds
+          "</assets/list-L1.css>; rel=preload; as=style; crossorigin"
         ]) {
           assert.include(signedIn, expected, signedIn.join(" | "))
         }

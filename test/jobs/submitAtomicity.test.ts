@@ -95,11 +95,25 @@ const turns = (n: number) =>
   })
 
 /**
- * The submit's pause between its two writes, in which a test breaks Redis once it sees the record. Seeing
- * it takes a psql poll, which on a loaded machine can outlast 1 s: CI once saw the add land first (202
- * where the test had meant Redis to be down already).
+ * The submit's pause between its two writes, in which a test breaks Redis. The test acts when the
+ * child logs that it paused (its output is piped, so that is at once), not when a psql poll sees the
+ * record: on a loaded machine a poll outlasted the pause and the add landed first (202 where 503 was
+ * meant), in CI with a 1 s pause and again locally at load ~29 with 4 s.
  */
 const pauseBetweenWrites = "4000"
+
+/** Waits until the child API logged its failpoint pause (the record is committed, the add not sent). */
+const pausedBetweenWrites = (output: () => string) =>
+  Effect.sync(() => output().includes("failpoint: submit paused between record and queue")).pipe(
+    Effect.filterOrFail(
+      (paused) => paused,
+      () => "not paused yet"
+    ),
+    Effect.retry(Schedule.spaced("10 millis").pipe(Schedule.upTo({ times: 2_000 }))),
+    Effect.catch(() =>
+      Effect.die(new Error(`the submit never paused between its writes; the API logged:\n${output()}`))
+    )
+  )
 
 const waitForRecord = (env: TestEnv, where: string) =>
   Effect.sync(() => rows(env, where)).pipe(
@@ -255,8 +269,9 @@ layer(TestLayer, { excludeTestServices: true, timeout: "120 seconds" })("submit 
         const proxy = yield* redisProxy(env.redisUrl)
         const api = yield* spawnApi(env, { REDIS_URL: proxy.url, MH_FAILPOINT_SUBMIT_PAUSE_MS: pauseBetweenWrites })
         const response = postPing(api.base, { message: "hung" })
-        const record = yield* waitForRecord(env, "payload->>'message' = 'hung'")
+        yield* pausedBetweenWrites(api.output)
         proxy.hold()
+        const record = yield* waitForRecord(env, "payload->>'message' = 'hung'")
         // no answer from Redis: the add may still land, so the record stays and the job is accepted
         const answer = yield* answered(response, api.output)
         assert.strictEqual(answer.status, 202, answer.text)
@@ -287,8 +302,9 @@ layer(TestLayer, { excludeTestServices: true, timeout: "120 seconds" })("submit 
         const proxy = yield* redisProxy(env.redisUrl)
         const api = yield* spawnApi(env, { REDIS_URL: proxy.url, MH_FAILPOINT_SUBMIT_PAUSE_MS: pauseBetweenWrites })
         const response = postPing(api.base, { message: "lost" })
-        const record = yield* waitForRecord(env, "payload->>'message' = 'lost'")
+        yield* pausedBetweenWrites(api.output)
         proxy.hold()
+        const record = yield* waitForRecord(env, "payload->>'message' = 'lost'")
         const answer = yield* answered(response, api.output)
         assert.strictEqual(answer.status, 202, answer.text)
         // the held add is lost with the connection
@@ -311,8 +327,9 @@ layer(TestLayer, { excludeTestServices: true, timeout: "120 seconds" })("submit 
         const proxy = yield* redisProxy(env.redisUrl)
         const api = yield* spawnApi(env, { REDIS_URL: proxy.url, MH_FAILPOINT_SUBMIT_PAUSE_MS: pauseBetweenWrites })
         const response = postPing(api.base, { message: "down" })
-        const record = yield* waitForRecord(env, "payload->>'message' = 'down'")
+        yield* pausedBetweenWrites(api.output)
         proxy.down()
+        const record = yield* waitForRecord(env, "payload->>'message' = 'down'")
         const answer = yield* answered(response, api.output)
         assert.strictEqual(answer.status, 503, answer.text)
         assert.deepStrictEqual(rows(env, `id = '${record.id}'`), [])

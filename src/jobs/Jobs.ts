@@ -442,34 +442,50 @@ export class Jobs extends Context.Service<Jobs, JobsShape>()("mail-helper/Jobs")
         workClass
       })
 
-      const submit = <P, PE, R, RE>(kind: JobKind<string, P, PE, R, RE>, payload: P, options: SubmitOptions) =>
+      /** What a submit prepares before its critical section: the queue, the job's id, envelope, class and record. */
+      const prepare = <P, PE, R, RE>(kind: JobKind<string, P, PE, R, RE>, payload: P, options: SubmitOptions) =>
         Effect.gen(function* () {
           const queue = yield* registeredQueue(kind)
           const encoded = yield* encodePayload(kind, payload)
           const span = yield* Effect.option(Effect.currentSpan)
           const id = JobId.make(crypto.randomUUID())
-          const envelope = envelopeOf(id, encoded, options, span)
           const workClass = classOf(kind, options.workClass)
+          const envelope = envelopeOf(id, encoded, options, span)
+          return {
+            queue,
+            id,
+            envelope,
+            workClass,
+            record: newRecord(kind, id, payload, encoded, options, workClass, span)
+          }
+        })
+
+      /**
+       * Between a new record's commit and its queue add: the tests' failpoint, then the owner's
+       * `job.changed` (queued), which leaves before a worker can take the job and publish its next
+       * state; if the add fails because Redis is down, so does this publish.
+       */
+      const committed = (kind: AnyJobKind, id: JobId, ownerId: UserId | null) =>
+        Effect.gen(function* () {
+          if (Option.isSome(config.failpointSubmitPauseMillis)) {
+            yield* Effect.logWarning("failpoint: submit paused between record and queue", { jobId: id })
+            yield* Effect.sleep(config.failpointSubmitPauseMillis.value)
+          }
+          yield* events.publish({ jobId: id, state: "queued", progress: null }, { ownerId, kind: kind.name })
+        })
+
+      const submit = <P, PE, R, RE>(kind: JobKind<string, P, PE, R, RE>, payload: P, options: SubmitOptions) =>
+        Effect.gen(function* () {
+          const { queue, id, envelope, workClass, record: fresh } = yield* prepare(kind, payload, options)
           // The record's commit and the queue add form one critical section that an interruption
           // (a client resetting its connection, a request timeout) cannot split: it waits for the
           // section, bounded by one statement and the add's 3 s timeout. A process that dies inside
           // it leaves a `queued` record without a queue entry, which the reconciler queues again.
           return yield* Effect.uninterruptible(
             Effect.gen(function* () {
-              const { record, created } = yield* store.create(
-                newRecord(kind, id, payload, encoded, options, workClass, span)
-              )
+              const { record, created } = yield* store.create(fresh)
               if (!created) return { jobId: record.view.id, state: record.view.state, created }
-              if (Option.isSome(config.failpointSubmitPauseMillis)) {
-                yield* Effect.logWarning("failpoint: submit paused between record and queue", { jobId: id })
-                yield* Effect.sleep(config.failpointSubmitPauseMillis.value)
-              }
-              // the owner's `job.changed` (queued) leaves before a worker can take the job and publish
-              // its next state; if the add fails because Redis is down, so does this publish
-              yield* events.publish(
-                { jobId: id, state: "queued", progress: null },
-                { ownerId: options.ownerId, kind: kind.name }
-              )
+              yield* committed(kind, id, options.ownerId)
               const accepted: Submitted = { jobId: id, state: "queued", created }
               return yield* enqueueFresh(queue, kind, workClass, options.ownerId, [envelope], accepted)
             })
@@ -483,12 +499,7 @@ export class Jobs extends Context.Service<Jobs, JobsShape>()("mail-helper/Jobs")
         write: Effect.Effect<A, E, R>
       ) =>
         Effect.gen(function* () {
-          const queue = yield* registeredQueue(kind)
-          const encoded = yield* encodePayload(kind, payload)
-          const span = yield* Effect.option(Effect.currentSpan)
-          const id = JobId.make(crypto.randomUUID())
-          const envelope = envelopeOf(id, encoded, options, span)
-          const workClass = classOf(kind, options.workClass)
+          const { queue, id, envelope, workClass, record } = yield* prepare(kind, payload, options)
           // as in `submit`, one critical section; the caller's rows and the record commit together
           return yield* Effect.uninterruptible(
             Effect.gen(function* () {
@@ -497,7 +508,7 @@ export class Jobs extends Context.Service<Jobs, JobsShape>()("mail-helper/Jobs")
                   options.ownerId,
                   Effect.all({
                     written: write,
-                    job: store.create(newRecord(kind, id, payload, encoded, options, workClass, span))
+                    job: store.create(record)
                   })
                 )
                 .pipe(Effect.mapError((error) => (SqlError.isSqlError(error) ? fromSqlError(error) : error)))
@@ -507,14 +518,7 @@ export class Jobs extends Context.Service<Jobs, JobsShape>()("mail-helper/Jobs")
                   submitted: { jobId: job.record.view.id, state: job.record.view.state, created: false }
                 }
               }
-              if (Option.isSome(config.failpointSubmitPauseMillis)) {
-                yield* Effect.logWarning("failpoint: submit paused between record and queue", { jobId: id })
-                yield* Effect.sleep(config.failpointSubmitPauseMillis.value)
-              }
-              yield* events.publish(
-                { jobId: id, state: "queued", progress: null },
-                { ownerId: options.ownerId, kind: kind.name }
-              )
+              yield* committed(kind, id, options.ownerId)
               const turns = yield* assignTurns(queue, kind, workClass, [options.ownerId])
               const added = yield* addJobs(queue, kind, [envelope], turns)
               if (added._tag !== "added") {

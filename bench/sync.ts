@@ -6,16 +6,16 @@
  *
  *   npx tsx bench/sync.ts [sizes=10000,50000] [parser threads=availableParallelism] [--first-page]
  *
- * `--first-page`: per size, only the time to the first page (stored, analysed) and where it went (the
- * sync's start, the first batch, each `mail.analyze` job's submit, start and end, the first page's
- * last analysis), then the next size: no raw pipeline (the warm-up fetch stays), no wait for the rest.
- * It also prints the CPU spent from the submit to the first page stored and analysed (the worker's
- * threads by name, PostgreSQL, Dovecot: on a busy machine the wall clock says little, the CPU does)
- * and, with BENCH_IMAP_TIMELINE=1, the sync's IMAP commands up to its first body FETCH, each with when
- * it was sent and answered (the worker then talks to Dovecot through a timing proxy,
- * bench/support/imapTimeline.ts). Off by default: the proxy runs in this process, whose synchronous
- * psql polls hold each command and answer back (~300 ms a round trip on a quiet machine: the first
- * page stored at 4.9 s through it against 2.9 s without), so its times show the order, not the cost.
+ * `--first-page`: per size, only the time from adding an account to its first page (stored, analysed),
+ * A/B in one run: the account added as before issue 17's fix (`tick`: row, then the scheduler, whose
+ * first tick the worker turns into the sync) and by `Accounts.create` (`direct`: row and first sync
+ * in one transaction), BENCH_FIRST_PAGE_ROUNDS rounds (default 3) of each, alternating, each with a
+ * fresh idle worker; then the medians (bench/support/firstPage.ts). No raw pipeline (the warm-up
+ * fetch stays), no wait for the rest. BENCH_TRACE=1 adds the worker's spans up to the first page
+ * (its OTLP export goes to a sink in this process; the spans carry the worker's own clock).
+ * The IMAP timing proxy (BENCH_IMAP_TIMELINE=1, bench/support/imapTimeline.ts) is no longer used by
+ * `--first-page`: it ran in this process, whose synchronous psql polls held each command and answer
+ * back (~300 ms a round trip), so its times showed the order, not the cost.
  *
  * Per size: the time to the first page (the newest 200 messages of INBOX) stored and analysed, each
  * stage's finish time (stored, searchable, analysed, embedded, rules applied) and "fully processed",
@@ -34,8 +34,11 @@ import * as os from "node:os"
 import { type Duration, Effect, Layer, Redacted, Schema } from "effect"
 import { simpleParser } from "mailparser"
 import { AccountId } from "../src/contract/accounts/Account.ts"
+import { Accounts } from "../src/accounts/Accounts.ts"
 import { AccountsLive } from "../src/accounts/AccountsLive.ts"
+import { VerifyThrottle } from "../src/accounts/VerifyThrottle.ts"
 import { AccountStore } from "../src/accounts/AccountStore.ts"
+import { JobKinds } from "../src/jobs/JobKinds.ts"
 import { Jobs } from "../src/jobs/Jobs.ts"
 import { JobsLive, PlatformLive } from "../src/main/layers.ts"
 import { MailSyncJob } from "../src/contract/jobs/MailSyncJob.ts"
@@ -44,7 +47,7 @@ import { startDovecot } from "../test/harness/dovecot.ts"
 import { generateMessages } from "../test/harness/mailgen.ts"
 import { memoryBreakdown, memoryOf, pidByCommandLine, processCpu, processTreeCpu, threadCpu } from "./support/cpu.ts"
 import { benchEnvironment, rate } from "./support/environment.ts"
-import { type ImapTimeline, imapTimeline } from "./support/imapTimeline.ts"
+import { type FirstPageRun, firstPageRun, spanSink, type Variant } from "./support/firstPage.ts"
 import { fetchAllRaw, messageRateLine, openRawInbox, seedInbox } from "./support/mailbox.ts"
 import { startWorkerProcess, stopWorkerProcess } from "./support/worker.ts"
 
@@ -142,7 +145,9 @@ const main = Effect.gen(function* () {
   // Dovecot's CPU is part of what a sync costs the machine
   const dovecotPid = pidByCommandLine(`${server.root}/dovecot.conf`)
   const dovecotCpuNow = () => (dovecotPid === undefined ? Number.NaN : processTreeCpu(dovecotPid))
-  const platform = Layer.mergeAll(AccountsLive).pipe(
+  const platform = Accounts.layer.pipe(
+    Layer.provide(VerifyThrottle.layer),
+    Layer.provideMerge(AccountsLive),
     Layer.provideMerge(JobsLive),
     Layer.provideMerge(PlatformLive),
     Layer.provide(bench.config)
@@ -154,6 +159,7 @@ const main = Effect.gen(function* () {
     if (result !== null) results.push(result)
   }
   if (firstPageOnly) {
+    printFirstPageSummary(firstPageResults)
     console.log(`load average at end: ${loadAverage()}`)
     return
   }
@@ -217,6 +223,10 @@ const runSize = (
         await close()
       }
     })
+    if (firstPageOnly) {
+      yield* firstPageRounds(count, bench, server)
+      return null
+    }
     if (!skipRaw) line("raw: imapflow fetch + simpleParser (1 core, no storage)", raw.parsed, raw.ms)
     if (!skipRaw)
       console.log(
@@ -228,19 +238,11 @@ const runSize = (
     bench.psql(`INSERT INTO users (id, email, password_hash) VALUES ('${owner}', '${owner}@bench.invalid', '!')`)
     const accounts = yield* AccountStore
     const jobs = yield* Jobs
-    // --first-page with BENCH_IMAP_TIMELINE=1: the worker talks to Dovecot through a proxy that times each command and its answer (see the header: it slows them)
-    const wire =
-      firstPageOnly && process.env["BENCH_IMAP_TIMELINE"] === "1"
-        ? yield* Effect.acquireRelease(
-            Effect.promise(() => imapTimeline(server.port)),
-            (proxy) => Effect.sync(() => proxy.close())
-          )
-        : null
     const account = yield* accounts.insert(owner, {
       id: AccountId.make(crypto.randomUUID()),
       label: "bench",
       host: server.host,
-      port: wire?.port ?? server.port,
+      port: server.port,
       security: "none",
       username: USER,
       password: Redacted.make(PASS),
@@ -275,11 +277,9 @@ const runSize = (
     const threadsBefore = threadCpu(pid)
     const pgCpuBefore = backendCpu(bench.psql, database)
     const dovecotCpuBefore = dovecotCpuNow()
-    // the database's clock at the submit, for the first page's breakdown (timestamps of rows and jobs)
-    const beforeClock = performance.now()
+    // the database's clock at the submit (per job kind: first start, last finish)
     const databaseStart = Number(bench.psql("SELECT round(extract(epoch FROM clock_timestamp()) * 1000)"))
     const started = performance.now()
-    const clockSkew = (started - beforeClock) / 2
     const since = () => performance.now() - started
     const submitted = yield* jobs.submit(MailSyncJob, { accountId: account.id }, { ownerId: owner })
     // the statements PostgreSQL is running (with what they wait for) at each poll, sync and follow-ups
@@ -313,49 +313,13 @@ const runSize = (
         )
         .split("|")
         .map(Number)
-      if (firstStored === null && stored === firstPage) {
-        firstStored = since()
-        cpuAtStored = cpuSnapshot()
-      }
-      if (firstStored !== null && analysed === firstPage) {
-        firstAnalysed = since()
-        cpuAtAnalysed = cpuSnapshot()
-      }
-    }
-    /** CPU (ms) since the submit: the worker's threads by name, PostgreSQL's backends, Dovecot. */
-    const cpuSnapshot = () => {
-      const byName = new Map<string, number>()
-      for (const [name, cpu] of threadCpu(pid)) {
-        const kind = name.replace(/#\d+$/, "")
-        byName.set(kind, (byName.get(kind) ?? 0) + cpu - (threadsBefore.get(name) ?? 0))
-      }
-      return { threads: byName, pg: pgCpuSince(pgCpuBefore), dovecot: dovecotCpuNow() - dovecotCpuBefore }
-    }
-    let cpuAtStored: ReturnType<typeof cpuSnapshot> | null = null
-    let cpuAtAnalysed: ReturnType<typeof cpuSnapshot> | null = null
-    const printCpu = (what: string, snapshot: ReturnType<typeof cpuSnapshot> | null) => {
-      if (snapshot === null) return
-      const threads = [...snapshot.threads]
-        .filter(([, cpu]) => cpu >= 5)
-        .sort((a, b) => b[1] - a[1])
-        .map(([name, cpu]) => `${name} ${Math.round(cpu)}`)
-      console.log(
-        `  CPU ms from the submit to ${what}: worker threads ${threads.join(", ")}; PostgreSQL ${Math.round(snapshot.pg)}; Dovecot ${Math.round(snapshot.dovecot)}`
-      )
+      if (firstStored === null && stored === firstPage) firstStored = since()
+      if (firstStored !== null && analysed === firstPage) firstAnalysed = since()
     }
     for (;;) {
       yield* Effect.sleep(firstAnalysed === null ? "20 millis" : "100 millis")
       watchFirstPage()
       sampleStatements()
-      if (firstPageOnly && firstAnalysed !== null && firstStored !== null) {
-        line(`first page (newest ${firstPage}): stored and listed`, firstPage, firstStored)
-        line(`first page (newest ${firstPage}): analysed`, firstPage, firstAnalysed)
-        firstPageBreakdown(bench.psql, { owner, accountId: account.id, count, firstPage, databaseStart, clockSkew })
-        printCpu("stored", cpuAtStored)
-        printCpu("analysed", cpuAtAnalysed)
-        if (wire !== null) printWire(wire, started)
-        return null
-      }
       const now = memoryOf(pid).current
       peakSampled = Math.max(peakSampled, now)
       if (process.env["BENCH_RSS_TIMELINE"] !== undefined) {
@@ -577,64 +541,83 @@ const runSize = (
     }
   }).pipe(Effect.scoped)
 
-/**
- * Where the time to the first page went, on the database's clock (ms after the submit): the sync's
- * start, the first page's rows (their transaction's start), each analysis job (its payload: the
- * first page's ids or all pending; submitted, started, finished), the first and last analysis of
- * the first page and the first analysis of an older message.
- */
-const firstPageBreakdown = (
-  psql: (query: string) => string,
-  run: {
-    readonly owner: string
-    readonly accountId: string
-    readonly count: number
-    readonly firstPage: number
-    readonly databaseStart: number
-    readonly clockSkew: number
-  }
-) => {
-  const at = (column: string) =>
-    `round(extract(epoch FROM ${column}) * 1000 - ${run.databaseStart} - ${run.clockSkew.toFixed(0)})`
-  const newest = `e.uid > ${run.count - run.firstPage}`
-  const inbox = `FROM emails e JOIN mailboxes m ON m.id = e.mailbox_id AND m.path = 'INBOX'`
-  const analysedInbox = `${inbox} JOIN email_analysis a ON a.email_id = e.id WHERE e.account_id = '${run.accountId}'`
-  const rows = psql(`
-    SELECT 'sync started', ${at("min(started_at)")} FROM jobs WHERE user_id = '${run.owner}' AND kind = 'mail.sync'
-    UNION ALL SELECT 'first page rows written (transaction start)', ${at("max(e.created_at)")}
-      ${inbox} WHERE e.account_id = '${run.accountId}' AND ${newest}
-    UNION ALL SELECT 'first page: first analysis written', ${at("min(a.analysed_at)")} ${analysedInbox} AND ${newest}
-    UNION ALL SELECT 'first page: last analysis written', ${at("max(a.analysed_at)")} ${analysedInbox} AND ${newest}
-    UNION ALL SELECT 'older mail: first analysis written', ${at("min(a.analysed_at)")} ${analysedInbox} AND NOT ${newest}`)
-  const jobs = psql(`
-    SELECT kind || ' (' || CASE WHEN payload ? 'emailIds' THEN jsonb_array_length(payload->'emailIds') || ' ids' ELSE 'all pending' END || ')',
-      ${at("created_at")}, coalesce(${at("started_at")}::text, '-'), coalesce(${at("finished_at")}::text, '-')
-    FROM jobs WHERE user_id = '${run.owner}' AND kind IN ('mail.analyze', 'mail.embed', 'search.index')
-    ORDER BY created_at LIMIT 12`)
-  console.log("  where the time went (ms after the submit, database clock):")
-  for (const row of rows.split("\n")) {
-    const [what, ms] = row.split("|")
-    console.log(`    ${(what ?? "").padEnd(48)} ${ms === "" ? "-" : ms}`)
-  }
-  console.log(`    ${"job (payload)".padEnd(48)} submitted / started / finished`)
-  for (const row of jobs.split("\n").filter((line) => line !== "")) {
-    const [what, created, startedAt, finished] = row.split("|")
-    console.log(`    ${(what ?? "").padEnd(48)} ${created} / ${startedAt} / ${finished}`)
-  }
+/** `--first-page`: rounds of each variant per size (bench/support/firstPage.ts), for the summary at the end. */
+const firstPageResults: Array<{ readonly size: number; readonly run: FirstPageRun }> = []
+const ROUNDS = Number(process.env["BENCH_FIRST_PAGE_ROUNDS"] ?? "3")
+
+const firstPageRounds = (
+  count: number,
+  bench: Effect.Success<ReturnType<typeof benchEnvironment>>,
+  server: Effect.Success<ReturnType<typeof startDovecotEffect>>
+) =>
+  Effect.gen(function* () {
+    // BENCH_TRACE=1: the worker's spans (OTLP/HTTP JSON) to a sink in this process
+    const sink = process.env["BENCH_TRACE"] === "1" ? yield* spanSink() : null
+    const env = {
+      ...bench.env,
+      ...(sink === null
+        ? {}
+        : { OTEL_EXPORTER_OTLP_ENDPOINT: sink.url, OTEL_LOGS_EXPORTER: "none", OTEL_BSP_SCHEDULE_DELAY: "100" })
+    }
+    for (let round = 1; round <= ROUNDS; round++) {
+      const order: ReadonlyArray<Variant> = round % 2 === 1 ? ["tick", "direct"] : ["direct", "tick"]
+      for (const variant of order) {
+        const run = yield* Effect.scoped(
+          Effect.gen(function* () {
+            const worker = yield* Effect.acquireRelease(
+              Effect.promise(() => startWorker(env)),
+              (child) => Effect.promise(() => stopWorker(child))
+            )
+            return yield* firstPageRun({
+              variant,
+              worker,
+              server,
+              user: userFor(count),
+              pass: PASS,
+              count,
+              firstPage: Math.min(FIRST_PAGE, count),
+              psql: bench.psql,
+              spans: sink?.spans ?? null
+            })
+          })
+        )
+        // the killed worker's jobs (the sync, its follow-ups) would be handed to the next worker once
+        // their locks expire and compete with the next account: every queue of the bench is emptied
+        const jobs = yield* Jobs
+        for (const kind of (yield* JobKinds).all) {
+          const queue = yield* Effect.orDie(jobs.queue(kind.name))
+          yield* Effect.promise(() => queue.obliterate({ force: true }))
+        }
+        firstPageResults.push({ size: count, run })
+        const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`
+        console.log(
+          `  round ${round} ${variant.padEnd(6)}: create answered ${s(run.created)}, first page stored ${s(run.stored)} (${s(run.stored - run.created)} after the answer), analysed ${s(run.analysed)} (${s(run.analysed - run.created)}); worker CPU ${Math.round(run.workerCpuStored)} / ${Math.round(run.workerCpuAnalysed)} ms (load ${loadAverage()})`
+        )
+        console.log(
+          `    ms after the create's start: ${run.breakdown.map(([what, ms]) => `${what} ${ms ?? "-"}`).join(", ")}`
+        )
+        for (const span of run.spans) console.log(`    ${span}`)
+      }
+    }
+  })
+
+const median = (values: ReadonlyArray<number>) => {
+  const sorted = [...values].sort((a, b) => a - b)
+  const middle = Math.floor(sorted.length / 2)
+  return sorted.length % 2 === 1 ? (sorted[middle] ?? 0) : ((sorted[middle - 1] ?? 0) + (sorted[middle] ?? 0)) / 2
 }
 
-/** The sync's IMAP commands up to its first body FETCH's answer and a little after (ms after the submit). */
-const printWire = (wire: ImapTimeline, started: number) => {
-  const ms = (t: number | null) => (t === null ? "-" : (t - started).toFixed(0))
-  console.log("  on the wire (ms after the submit; sent -> answered, bytes from the server):")
-  for (const c of wire.connections())
-    console.log(`    connection ${c.connection}: opened ${ms(c.opened)}, greeting ${ms(c.greeted)}`)
-  const commands = wire.commands()
-  const firstBodies = commands.findIndex((c) => c.command.includes("BODY.PEEK[]"))
-  for (const c of commands.slice(0, firstBodies < 0 ? 20 : firstBodies + 3)) {
-    console.log(
-      `    #${c.connection} ${ms(c.sent).padStart(6)} -> ${ms(c.answered).padStart(6)} ${String(c.bytes).padStart(9)} B  ${c.command}`
-    )
+const printFirstPageSummary = (results: ReadonlyArray<{ readonly size: number; readonly run: FirstPageRun }>) => {
+  console.log("\n==== first page, medians (s after the create's start; after its answer in brackets; worker CPU ms)")
+  for (const size of [...new Set(results.map((r) => r.size))]) {
+    for (const variant of ["tick", "direct"] as const) {
+      const runs = results.filter((r) => r.size === size && r.run.variant === variant).map((r) => r.run)
+      if (runs.length === 0) continue
+      const s = (f: (run: FirstPageRun) => number) => (median(runs.map(f)) / 1000).toFixed(2)
+      console.log(
+        `${String(size).padStart(6)} ${variant.padEnd(6)} (${runs.length} runs): create ${s((r) => r.created)}, stored ${s((r) => r.stored)} (${s((r) => r.stored - r.created)}), analysed ${s((r) => r.analysed)} (${s((r) => r.analysed - r.created)}); worker CPU to stored ${Math.round(median(runs.map((r) => r.workerCpuStored)))}, to analysed ${Math.round(median(runs.map((r) => r.workerCpuAnalysed)))}`
+      )
+    }
   }
 }
 

@@ -36,10 +36,17 @@ const scheduledStatuses: ReadonlyArray<AccountStatus> = ["active", "unreachable"
 export const wantsSchedule = (target: Pick<ScheduleTarget, "status" | "syncIntervalMinutes">): boolean =>
   target.syncIntervalMinutes !== null && scheduledStatuses.includes(target.status)
 
+/**
+ * When a new scheduler first fires: `now` (the default: a changed interval or fixed credentials sync
+ * at once), or `after interval` (a new account, whose first sync was submitted with its row).
+ */
+export type FirstRun = "now" | "after interval"
+
 export interface AccountSchedulesShape {
   /** Upserts or removes the account's scheduler to match its interval and status. */
   readonly apply: (
-    target: Pick<ScheduleTarget, "id" | "status" | "syncIntervalMinutes">
+    target: Pick<ScheduleTarget, "id" | "status" | "syncIntervalMinutes">,
+    options?: { readonly firstRun: FirstRun }
   ) => Effect.Effect<void, QueueUnavailable>
   readonly remove: (accountId: string) => Effect.Effect<void, QueueUnavailable>
   /** Makes the schedulers match every account (system scope); returns what changed. */
@@ -60,14 +67,17 @@ export class AccountSchedules extends Context.Service<AccountSchedules, AccountS
       const jobs = yield* Jobs
       const store = yield* AccountStore
 
-      const upsert = (accountId: AccountId, minutes: number, spread: boolean) =>
-        jobs.schedule(SyncTickJob, schedulerId(accountId), { everyMillis: minutes * 60_000, spread }, { accountId })
+      const upsert = (accountId: AccountId, minutes: number, firstRun: "now" | "spread" | "after interval") =>
+        jobs.schedule(SyncTickJob, schedulerId(accountId), { everyMillis: minutes * 60_000, firstRun }, { accountId })
 
       const remove = (accountId: string) => jobs.unschedule(SyncTickJob, schedulerId(accountId))
 
-      const apply = (target: Pick<ScheduleTarget, "id" | "status" | "syncIntervalMinutes">) =>
+      const apply = (
+        target: Pick<ScheduleTarget, "id" | "status" | "syncIntervalMinutes">,
+        options?: { readonly firstRun: FirstRun }
+      ) =>
         (wantsSchedule(target) && target.syncIntervalMinutes !== null
-          ? upsert(target.id, target.syncIntervalMinutes, false)
+          ? upsert(target.id, target.syncIntervalMinutes, options?.firstRun ?? "now")
           : remove(target.id)
         ).pipe(Effect.withSpan("AccountSchedules.apply", { attributes: { "account.id": target.id } }))
 
@@ -81,7 +91,7 @@ export class AccountSchedules extends Context.Service<AccountSchedules, AccountS
           const id = schedulerId(target.id)
           wanted.add(id)
           // an existing scheduler with the same interval keeps its next run
-          yield* upsert(target.id, target.syncIntervalMinutes, !existing.has(id))
+          yield* upsert(target.id, target.syncIntervalMinutes, existing.has(id) ? "now" : "spread")
           scheduled++
         }
         let removed = 0

@@ -27,7 +27,7 @@ import {
   type MailboxView,
   type UpdateAccountRequest
 } from "../contract/accounts/Account.ts"
-import { AccountSchedules } from "./AccountSchedules.ts"
+import { AccountSchedules, type FirstRun, wantsSchedule } from "./AccountSchedules.ts"
 import { type AccountChanges, type AccountRecord, AccountStore, toAccountView } from "./AccountStore.ts"
 import { ImapAccess } from "./ImapAccess.ts"
 import { VerifyThrottle } from "./VerifyThrottle.ts"
@@ -113,9 +113,9 @@ export class Accounts extends Context.Service<Accounts, AccountsShape>()("mail-h
           )
 
       /** The scheduler follows the row; if Redis is down now, the worker's reconciliation fixes it later. */
-      const schedule = (record: AccountRecord) =>
+      const schedule = (record: AccountRecord, options?: { readonly firstRun: FirstRun }) =>
         schedules
-          .apply(record)
+          .apply(record, options)
           .pipe(
             Effect.catchTag("QueueUnavailable", (error) =>
               Effect.logWarning("sync schedule not updated; the next reconciliation will", error.message)
@@ -133,15 +133,26 @@ export class Accounts extends Context.Service<Accounts, AccountsShape>()("mail-h
           }
           yield* throttle.attempt(owner)
           yield* access.verify(target, password)
-          const record = yield* store.insert(owner, {
+          const account = {
             id: AccountId.make(crypto.randomUUID()),
             label: input.label,
             ...target,
             password,
             syncIntervalMinutes:
               input.syncIntervalMinutes === undefined ? defaultSyncIntervalMinutes : input.syncIntervalMinutes
-          })
-          yield* schedule(record)
+          }
+          const insert = store.insert(owner, account)
+          // A scheduled account's first sync is submitted with its row, in one transaction (the
+          // first screen of mail should not wait for the scheduler's tick: a BullMQ job, its worker,
+          // an account lookup, then the submit); its scheduler then runs one interval later. An
+          // account synced only on request (no interval) gets no sync until it is asked for.
+          const record = wantsSchedule({ status: "active", syncIntervalMinutes: account.syncIntervalMinutes })
+            ? yield* Effect.map(
+                jobs.submitWith(MailSyncJob, { accountId: account.id }, { ownerId: owner }, insert),
+                ({ written }) => written
+              )
+            : yield* insert
+          yield* schedule(record, { firstRun: "after interval" })
           yield* announce(owner, record, "created")
           return toAccountView(record)
         }).pipe(Effect.withSpan("Accounts.create"))

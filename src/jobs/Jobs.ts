@@ -2,7 +2,8 @@ import { Queue } from "bullmq"
 import { createHash } from "node:crypto"
 import { Context, Duration, Effect, Layer, Option, Schema, type Scope, Stream, type Tracer } from "effect"
 import { HttpTraceContext } from "effect/http"
-import type { DatabaseError } from "../platform/Database.ts"
+import { SqlError } from "effect/sql"
+import { type DatabaseError, fromSqlError } from "../platform/Database.ts"
 import { perJobSpan } from "../platform/Telemetry.ts"
 import { Redis } from "../platform/Redis.ts"
 import type { UserId } from "../contract/users/UserId.ts"
@@ -26,6 +27,7 @@ import { JobKinds } from "./JobKinds.ts"
 import { JobsConfig } from "./JobsConfig.ts"
 import { type JobRecord, type ListQuery, JobStore, type NewJob } from "./JobStore.ts"
 import { SubmitLimiter } from "./SubmitLimiter.ts"
+import { UserScope } from "../users/UserScope.ts"
 
 export class InvalidJobPayload extends Schema.TaggedError<InvalidJobPayload>()("InvalidJobPayload", {
   message: Schema.String
@@ -79,6 +81,21 @@ export interface JobsShape {
     options: SubmitOptions
   ) => Effect.Effect<Submitted, QueueUnavailable | DatabaseError>
   /**
+   * `submit` whose record commits in one transaction with `write` (the caller's own rows, in the
+   * owner's row-level-security scope): both or neither. A process that dies after the commit and
+   * before the queue add leaves a `queued` record that the reconciler queues again
+   * (JOB_RECONCILE_GRACE_MS). Unlike `submit`, an add that certainly did not reach Redis keeps the
+   * record (the rows it goes with are committed): the job is accepted and the reconciler queues it
+   * once Redis answers, so this never fails with QueueUnavailable. E.g. a new account and its first
+   * sync (accounts/Accounts.ts).
+   */
+  readonly submitWith: <A, E, R, P, PE, KR, KRE>(
+    kind: JobKind<string, P, PE, KR, KRE>,
+    payload: P,
+    options: SubmitOptions & { readonly ownerId: UserId },
+    write: Effect.Effect<A, E, R>
+  ) => Effect.Effect<{ readonly written: A; readonly submitted: Submitted }, E | DatabaseError, R>
+  /**
    * `submit` for work a user asks for through the API: first spends one of the user's submit tokens
    * (SubmitLimiter), failing with SubmitRateLimited past the budget. Every API handler that queues a
    * job uses this; what the system queues on its own (a sync's follow-up analysis, a scheduler tick)
@@ -131,15 +148,16 @@ export interface JobsShape {
   ) => Effect.Effect<Option.Option<JobView>, QueueUnavailable | DatabaseError>
   /**
    * Runs `kind` every `everyMillis` through a BullMQ job scheduler named `schedulerId` (upserted: an
-   * existing one with the same interval keeps its next run). With `spread`, a new scheduler's first
-   * run falls at a random point of the first interval, so many created at once do not fire together.
+   * existing one with the same interval keeps its next run). A new scheduler's first run: `now`;
+   * `spread`, at a random point of the first interval, so many created at once do not fire together;
+   * `after interval`, one interval from now (its first run was submitted otherwise).
    * Scheduled jobs have no record: their kind must have its own worker that submits recorded jobs
    * (see accounts/AccountSchedules.ts).
    */
   readonly schedule: <P, PE, R, RE>(
     kind: JobKind<string, P, PE, R, RE>,
     schedulerId: string,
-    options: { readonly everyMillis: number; readonly spread: boolean },
+    options: { readonly everyMillis: number; readonly firstRun: "now" | "spread" | "after interval" },
     payload: P
   ) => Effect.Effect<void, QueueUnavailable>
   readonly unschedule: (kind: AnyJobKind, schedulerId: string) => Effect.Effect<void, QueueUnavailable>
@@ -196,6 +214,7 @@ export class Jobs extends Context.Service<Jobs, JobsShape>()("mail-helper/Jobs")
       const kinds = yield* JobKinds
       const config = yield* JobsConfig
       const limiter = yield* SubmitLimiter
+      const scope = yield* UserScope
 
       const queues = new Map<string, Queue>()
       for (const kind of kinds.all) {
@@ -394,39 +413,96 @@ export class Jobs extends Context.Service<Jobs, JobsShape>()("mail-helper/Jobs")
         workClass
       })
 
-      const submit = <P, PE, R, RE>(kind: JobKind<string, P, PE, R, RE>, payload: P, options: SubmitOptions) =>
+      /** What a submit prepares before its critical section: the queue, the job's id, envelope, class and record. */
+      const prepare = <P, PE, R, RE>(kind: JobKind<string, P, PE, R, RE>, payload: P, options: SubmitOptions) =>
         Effect.gen(function* () {
           const queue = yield* registeredQueue(kind)
           const encoded = yield* encodePayload(kind, payload)
           const span = yield* Effect.option(Effect.currentSpan)
           const id = JobId.make(crypto.randomUUID())
-          const envelope = envelopeOf(id, encoded, options, span)
           const workClass = classOf(kind, options.workClass)
+          const envelope = envelopeOf(id, encoded, options, span)
+          return {
+            queue,
+            id,
+            envelope,
+            workClass,
+            record: newRecord(kind, id, payload, encoded, options, workClass, span)
+          }
+        })
+
+      /**
+       * Between a new record's commit and its queue add: the tests' failpoint, then the owner's
+       * `job.changed` (queued), which leaves before a worker can take the job and publish its next
+       * state; if the add fails because Redis is down, so does this publish.
+       */
+      const committed = (kind: AnyJobKind, id: JobId, ownerId: UserId | null) =>
+        Effect.gen(function* () {
+          if (Option.isSome(config.failpointSubmitPauseMillis)) {
+            yield* Effect.logWarning("failpoint: submit paused between record and queue", { jobId: id })
+            yield* Effect.sleep(config.failpointSubmitPauseMillis.value)
+          }
+          yield* events.publish({ jobId: id, state: "queued", progress: null }, { ownerId, kind: kind.name })
+        })
+
+      const submit = <P, PE, R, RE>(kind: JobKind<string, P, PE, R, RE>, payload: P, options: SubmitOptions) =>
+        Effect.gen(function* () {
+          const { queue, id, envelope, workClass, record: fresh } = yield* prepare(kind, payload, options)
           // The record's commit and the queue add form one critical section that an interruption
           // (a client resetting its connection, a request timeout) cannot split: it waits for the
           // section, bounded by one statement and the add's 3 s timeout. A process that dies inside
           // it leaves a `queued` record without a queue entry, which the reconciler queues again.
           return yield* Effect.uninterruptible(
             Effect.gen(function* () {
-              const { record, created } = yield* store.create(
-                newRecord(kind, id, payload, encoded, options, workClass, span)
-              )
+              const { record, created } = yield* store.create(fresh)
               if (!created) return { jobId: record.view.id, state: record.view.state, created }
-              if (Option.isSome(config.failpointSubmitPauseMillis)) {
-                yield* Effect.logWarning("failpoint: submit paused between record and queue", { jobId: id })
-                yield* Effect.sleep(config.failpointSubmitPauseMillis.value)
-              }
-              // the owner's `job.changed` (queued) leaves before a worker can take the job and publish
-              // its next state; if the add fails because Redis is down, so does this publish
-              yield* events.publish(
-                { jobId: id, state: "queued", progress: null },
-                { ownerId: options.ownerId, kind: kind.name }
-              )
+              yield* committed(kind, id, options.ownerId)
               const accepted: Submitted = { jobId: id, state: "queued", created }
               return yield* enqueueFresh(queue, kind, workClass, options.ownerId, [envelope], accepted)
             })
           )
         }).pipe(Effect.withSpan("Jobs.submit", { attributes: { "job.kind": kind.name } }, perJobSpan))
+
+      const submitWith = <A, E, R, P, PE, KR, KRE>(
+        kind: JobKind<string, P, PE, KR, KRE>,
+        payload: P,
+        options: SubmitOptions & { readonly ownerId: UserId },
+        write: Effect.Effect<A, E, R>
+      ) =>
+        Effect.gen(function* () {
+          const { queue, id, envelope, workClass, record } = yield* prepare(kind, payload, options)
+          // as in `submit`, one critical section; the caller's rows and the record commit together
+          return yield* Effect.uninterruptible(
+            Effect.gen(function* () {
+              const { written, job } = yield* scope
+                .run(
+                  options.ownerId,
+                  Effect.all({
+                    written: write,
+                    job: store.create(record)
+                  })
+                )
+                .pipe(Effect.mapError((error) => (SqlError.isSqlError(error) ? fromSqlError(error) : error)))
+              if (!job.created) {
+                return {
+                  written,
+                  submitted: { jobId: job.record.view.id, state: job.record.view.state, created: false }
+                }
+              }
+              yield* committed(kind, id, options.ownerId)
+              const turns = yield* assignTurns(queue, kind, workClass, [options.ownerId])
+              const added = yield* addJobs(queue, kind, [envelope], turns)
+              if (added._tag !== "added") {
+                yield* Effect.logWarning("queue add not confirmed; the job is accepted and the reconciler queues it", {
+                  kind: kind.name,
+                  jobId: id,
+                  reason: added.reason
+                })
+              }
+              return { written, submitted: { jobId: id, state: "queued" as const, created: true } }
+            })
+          )
+        }).pipe(Effect.withSpan("Jobs.submitWith", { attributes: { "job.kind": kind.name } }, perJobSpan))
 
       const submitMany = <P, PE, R, RE>(
         kind: JobKind<string, P, PE, R, RE>,
@@ -582,7 +658,7 @@ export class Jobs extends Context.Service<Jobs, JobsShape>()("mail-helper/Jobs")
       const schedule = <P, PE, R, RE>(
         kind: JobKind<string, P, PE, R, RE>,
         schedulerId: string,
-        options: { readonly everyMillis: number; readonly spread: boolean },
+        options: { readonly everyMillis: number; readonly firstRun: "now" | "spread" | "after interval" },
         payload: P
       ) =>
         Effect.gen(function* () {
@@ -593,7 +669,11 @@ export class Jobs extends Context.Service<Jobs, JobsShape>()("mail-helper/Jobs")
               schedulerId,
               {
                 every: options.everyMillis,
-                ...(options.spread ? { startDate: Date.now() + Math.floor(Math.random() * options.everyMillis) } : {})
+                ...(options.firstRun === "spread"
+                  ? { startDate: Date.now() + Math.floor(Math.random() * options.everyMillis) }
+                  : options.firstRun === "after interval"
+                    ? { startDate: Date.now() + options.everyMillis }
+                    : {})
               },
               {
                 name: "tick",
@@ -667,6 +747,7 @@ export class Jobs extends Context.Service<Jobs, JobsShape>()("mail-helper/Jobs")
 
       return Jobs.of({
         submit,
+        submitWith,
         admit,
         submitForUser,
         submitMany,

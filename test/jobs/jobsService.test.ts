@@ -68,7 +68,7 @@ layer(TestLayer, { excludeTestServices: true, timeout: "60 seconds" })("Jobs", (
       const jobs = yield* Jobs
       const id = `test:${crypto.randomUUID()}`
       const accountId = AccountId.make(crypto.randomUUID())
-      yield* jobs.schedule(SyncTickJob, id, { everyMillis: 3_600_000, spread: true }, { accountId })
+      yield* jobs.schedule(SyncTickJob, id, { everyMillis: 3_600_000, firstRun: "spread" }, { accountId })
       const found = yield* jobs.scheduler(SyncTickJob, id)
       assert.strictEqual(Option.map(found, (s) => s.everyMillis).pipe(Option.getOrNull), 3_600_000)
       const next = Option.flatMap(found, (s) => Option.fromNullishOr(s.next)).pipe(Option.getOrNull)

@@ -490,7 +490,7 @@ export class Jobs extends Context.Service<Jobs, JobsShape>()("mail-helper/Jobs")
                 }
               }
               yield* committed(kind, id, options.ownerId)
-              const turns = yield* assignTurns(queue, kind, workClass, [options.ownerId])
+              const turns = yield* turnsFor(queue, kind, workClass, [options.ownerId])
               const added = yield* addJobs(queue, kind, [envelope], turns)
               if (added._tag !== "added") {
                 yield* Effect.logWarning("queue add not confirmed; the job is accepted and the reconciler queues it", {

@@ -376,6 +376,10 @@ layer(TestLayer, { excludeTestServices: true, timeout: "120 seconds" })("account
         // then let it end
         yield* idle(base, alice)
         yield* changeServerPassword(server, "authfail", "a-new-password")
+        // Dovecot keeps logged-in sessions across a password change, so the worker's kept session
+        // (IMAP_SESSION_IDLE_MS) would rightly serve the sync below; an admin resetting a password
+        // ends the user's sessions too, and so does this test
+        yield* Effect.promise(() => server.doveadm(["kick", "authfail"]))
 
         const job = yield* syncNow(base, alice, id)
         assert.strictEqual(field(job, "state"), "failed", JSON.stringify(job))

@@ -39,11 +39,12 @@ export const MailFollowUpsLive = Layer.effect(
 
     return MailFollowUps.of({
       searchIndexDeferred: searchIndexInstalled,
-      mailStored: ({ owner, newMessages, awaitingSearchIndex }) =>
+      mailStored: ({ owner, newMessages, backlog, awaitingSearchIndex }) =>
         Effect.gen(function* () {
-          // a run that stored a backlog (an initial sync) queues its follow-ups as bulk work, so the
-          // owner's and everyone's fresh mail is analysed first (docs/jobs.md)
-          const workClass = newMessages > bulkFollowUpThreshold ? "bulk" : "interactive"
+          // a run in a backlog (an initial sync, resumed or not) queues its follow-ups as bulk work, so
+          // the owner's and everyone's fresh mail is analysed first (docs/jobs.md); by what it plans,
+          // not what it stored so far: its first announcement follows one batch of at most 200
+          const workClass = backlog > bulkFollowUpThreshold ? "bulk" : "interactive"
           if (searchIndexInstalled && awaitingSearchIndex) {
             // the same submit as search/SearchIndexProcessor.ts's enqueueSearchIndexing, without loading the processor
             yield* jobs

@@ -19,6 +19,11 @@ export interface MailStored {
   /** Messages this run stored (0 when it only updated flags or found nothing new). */
   readonly newMessages: number
   /**
+   * Messages this run stored or still plans to store: a backlog (an initial sync, also a run resumed
+   * after a yield or its soft time limit, whose first stored batch is small) makes the follow-ups bulk.
+   */
+  readonly backlog: number
+  /**
    * Stored mail of the owner still lacks its full-text vectors: this run's new mail, or mail an
    * earlier run stored but could not queue for indexing. Only asked for when `searchIndexDeferred`.
    */

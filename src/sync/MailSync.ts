@@ -242,6 +242,11 @@ interface Stats {
   mailboxes: number
   unchangedMailboxes: number
   newMessages: number
+  /**
+   * New messages this run planned to fetch (each mailbox's pass, its first page included), stored or
+   * not yet: a run resumed in a backlog plans it all before its first store.
+   */
+  plannedMessages: number
   flagUpdates: number
   expunged: number
   uidValidityResets: number
@@ -538,6 +543,7 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
           const sizes = yield* session.fetchSizes(mailbox.path, { from: lastUid + 1 }).pipe(at("sizes"))
           const planned = planNewestFirst(sizes, filled, config)
           total = done + planned.batches.reduce((sum, batch) => sum + batch.plan.uids.length, 0)
+          stats.plannedMessages += total
           if (planned.batches.length > 0) {
             yield* report("messages", done, total)
             yield* storeBatches(planned.batches)
@@ -819,7 +825,13 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
           // also when an earlier sync stored mail but could not queue its indexing
           const awaitingSearchIndex =
             followUps.searchIndexDeferred && (stats.newMessages > 0 || (yield* hasUnindexed(owner)))
-          yield* followUps.mailStored({ owner, accountId, newMessages: stats.newMessages, awaitingSearchIndex })
+          yield* followUps.mailStored({
+            owner,
+            accountId,
+            newMessages: stats.newMessages,
+            backlog: Math.max(stats.newMessages, stats.plannedMessages),
+            awaitingSearchIndex
+          })
         })
 
       const run = (owner: UserId, accountId: AccountId, attempt: SyncAttempt) =>
@@ -842,6 +854,7 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
             mailboxes: 0,
             unchangedMailboxes: 0,
             newMessages: 0,
+            plannedMessages: 0,
             flagUpdates: 0,
             expunged: 0,
             uidValidityResets: 0,

@@ -38,6 +38,12 @@ const inbox = (accountId: string) =>
         FROM mailboxes m WHERE m.account_id = ${accountId} AND m.path = 'INBOX'`
   ).pipe(Effect.map((rows) => rows[0] ?? { n: 0, uid_next: null }))
 
+const FollowUpRow = Schema.Struct({
+  kind: Schema.String,
+  work_class: Schema.NullOr(Schema.String),
+  first_page: Schema.Boolean
+})
+
 /** The hooks MailSyncProcessor gives the sync, with a fixed answer to `shouldYield`. */
 const hooks = (answer: boolean) => {
   const calls = { lowered: 0, asked: 0 }
@@ -96,6 +102,14 @@ layer(TestLayer, { excludeTestServices: true, timeout: "240 seconds" })("mail.sy
         // left unfinished, so the next sync does not take the mailbox for unchanged
         assert.isNull(atYield.uid_next)
 
+        // the first run's follow-ups ran meanwhile (no worker here: their records go), so what the
+        // resumed run queues is recorded as it asks for it, not merged into a queued job
+        yield* ownerQuery(
+          Schema.Unknown,
+          (sql) =>
+            sql`DELETE FROM jobs WHERE user_id = ${erin} AND kind IN ('mail.analyze', 'mail.embed', 'search.index')
+            AND NOT payload ? 'emailIds' RETURNING id`
+        )
         const rest = hooks(false)
         const done = yield* sync.run(owner, account, {
           attempt: 1,
@@ -106,6 +120,22 @@ layer(TestLayer, { excludeTestServices: true, timeout: "240 seconds" })("mail.sy
         assert.strictEqual(done.newMessages, COUNT - atYield.n)
         assert.isAtLeast(rest.calls.asked, 1, "the resumed run asked between its batches")
         yield* assertMatchesServer(server, "large", accountId, "INBOX")
+        // the resumed run's follow-ups are bulk, also those queued after its first stored batch (at most
+        // 200 messages: the class once came from the count stored so far, so every resumed run queued
+        // the owner's backlog analysis as interactive work); only the first page's own analysis (it
+        // names its messages) is interactive
+        const followUps = yield* ownerQuery(
+          FollowUpRow,
+          (sql) =>
+            sql`SELECT kind, work_class, payload ? 'emailIds' AS first_page FROM jobs
+              WHERE user_id = ${erin} AND kind IN ('mail.analyze', 'mail.embed', 'search.index') ORDER BY created_at`
+        )
+        assert.isAbove(followUps.length, 1, "the resumed run queued follow-up work")
+        assert.deepStrictEqual(
+          followUps.filter((job) => !job.first_page && job.work_class !== "bulk"),
+          [],
+          "the backlog's follow-ups are bulk"
+        )
       }),
     180_000
   )

@@ -134,6 +134,7 @@ export const AnalyzeMailProcessor = makeProcessor(
           read: (exclude) =>
             store.claimAnalysis(owner, selection, config.analysisBatchSize, config.claimSeconds, exclude),
           release: (ids) => store.releaseAnalysisClaims(owner, ids),
+          lockedOut: (seen) => store.analysisLockedOut(owner, selection, seen),
           id: (message) => message.id,
           // a bulk job (an initial sync's backlog) gives its slot to waiting interactive analysis
           // between batches: it runs again later from what is still pending (no attempt spent);

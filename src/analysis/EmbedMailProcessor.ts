@@ -124,6 +124,7 @@ export const EmbedMailProcessor = makeProcessor(
               ),
           id: (item) => item.id,
           release: (ids) => store.releaseEmbeddingClaims(owner, ids),
+          lockedOut: (seen) => store.embeddingLockedOut(owner, selection, mode, seen),
           // a bulk job (a backlog, a re-embed) gives its slot to waiting interactive embedding between
           // batches: it runs again later from what still needs a vector (no attempt spent); the budget
           // is checked before each batch: what was done stays, the rest stays pending

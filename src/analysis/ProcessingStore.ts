@@ -142,6 +142,15 @@ export interface ProcessingStoreShape {
     claimSeconds: number,
     exclude?: ReadonlyArray<string>
   ) => Effect.Effect<ReadonlyArray<PendingAnalysis>, SqlError.SqlError>
+  /**
+   * Whether pending messages none of which is claimed or in `exclude` are left: a claim that took none
+   * of them skipped rows another transaction held locked at that moment (SKIP LOCKED never waits).
+   */
+  readonly analysisLockedOut: (
+    owner: UserId,
+    selection: Selection,
+    exclude: ReadonlyArray<string>
+  ) => Effect.Effect<boolean, SqlError.SqlError>
   /** Gives up the claims on `ids` (read, not written: the job ends early); rows locked right now keep theirs. */
   readonly releaseAnalysisClaims: (owner: UserId, ids: ReadonlyArray<string>) => Effect.Effect<void, SqlError.SqlError>
   /**
@@ -171,6 +180,13 @@ export interface ProcessingStoreShape {
     claimSeconds: number,
     exclude?: ReadonlyArray<string>
   ) => Effect.Effect<ReadonlyArray<EmbeddingCandidate>, SqlError.SqlError>
+  /** As `analysisLockedOut`, for `pending` embeddings (a `refresh` walk skips nothing: false). */
+  readonly embeddingLockedOut: (
+    owner: UserId,
+    selection: Selection,
+    mode: EmbeddingMode,
+    exclude: ReadonlyArray<string>
+  ) => Effect.Effect<boolean, SqlError.SqlError>
   readonly releaseEmbeddingClaims: (owner: UserId, ids: ReadonlyArray<string>) => Effect.Effect<void, SqlError.SqlError>
   readonly saveEmbeddings: (
     owner: UserId,
@@ -273,6 +289,25 @@ export class ProcessingStore extends Context.Service<ProcessingStore, Processing
             ORDER BY e.created_at, e.id`.pipe(
             Effect.flatMap(decodeAnalysis),
             Effect.map((rows) => rows.map((row) => ({ id: row.id, input: toInput(row) })))
+          )
+        )
+
+      // due, unclaimed and not excluded, read without taking locks: it sees rows the claim skipped
+      const unclaimedDue = (
+        owner: UserId,
+        column: ClaimColumn,
+        due: Statement.Fragment,
+        exclude: ReadonlyArray<string>
+      ) =>
+        scope.run(
+          owner,
+          sql`
+            SELECT count(*)::int AS n FROM (
+              SELECT 1 FROM emails e
+              WHERE ${due} AND (e.${sql(column)} IS NULL OR e.${sql(column)} <= now()) ${notIn(exclude)}
+              LIMIT 1) due`.pipe(
+            Effect.flatMap(countOf),
+            Effect.map((n) => n > 0)
           )
         )
 
@@ -499,10 +534,21 @@ export class ProcessingStore extends Context.Service<ProcessingStore, Processing
       return ProcessingStore.of({
         countAnalysisPending,
         claimAnalysis,
+        analysisLockedOut: (owner, selection, exclude) =>
+          unclaimedDue(
+            owner,
+            "analysis_claimed_until",
+            sql`e.user_id = ${owner} AND e.analysis_state = 'pending' AND ${selectionFilter(selection)}`,
+            exclude
+          ),
         releaseAnalysisClaims: releaseClaims("analysis_claimed_until"),
         saveAnalysis,
         countEmbedding,
         embeddingCandidates,
+        embeddingLockedOut: (owner, selection, mode, exclude) =>
+          mode._tag === "pending"
+            ? unclaimedDue(owner, "embedding_claimed_until", embeddingFilter(owner, selection, mode), exclude)
+            : Effect.succeed(false),
         releaseEmbeddingClaims: releaseClaims("embedding_claimed_until"),
         saveEmbeddings
       })

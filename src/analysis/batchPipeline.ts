@@ -34,7 +34,19 @@ export interface BatchPipeline<Item, Work, E, R> {
   readonly write: (batch: ReadonlyArray<Item>, work: Work) => Effect.Effect<void, E, R>
   /** Gives up the claims on ids read and not written (the job ends); its failure is the job's. */
   readonly release: (ids: ReadonlyArray<string>) => Effect.Effect<void, E, R>
+  /**
+   * Whether due items none of `seen` are left that the last read skipped: their rows were locked by
+   * another transaction at that moment (a claim skips locked rows instead of waiting).
+   */
+  readonly lockedOut: (seen: ReadonlyArray<string>) => Effect.Effect<boolean, E, R>
 }
+
+/**
+ * A read that found nothing while due items were locked elsewhere (another job's or a sync's short
+ * write) reads again after this pause, at most this often; then the items wait for the next job.
+ */
+const LOCKED_OUT_PAUSE_MILLIS = 200
+const LOCKED_OUT_READS = 50
 
 export const runBatchPipeline = <Item, Work, E, R>(
   pipeline: BatchPipeline<Item, Work, E, R>
@@ -74,10 +86,19 @@ export const runBatchPipeline = <Item, Work, E, R>(
     const body = Effect.gen(function* () {
       next = yield* Effect.forkChild(read([]))
       let first = true
+      let lockedOutReads = 0
       while (true) {
         const batch: ReadonlyArray<Item> = (yield* Fiber.join(next)).filter((item) => !seen.has(pipeline.id(item)))
         if (batch.length === 0) {
-          if (writing === undefined) return
+          if (writing === undefined) {
+            // the read skipped rows another transaction held (an analysis and an embedding job of the
+            // same mail write the same rows): read again shortly rather than leave them to a later job
+            if (lockedOutReads >= LOCKED_OUT_READS || !(yield* pipeline.lockedOut([...seen]))) return
+            lockedOutReads++
+            yield* Effect.sleep(LOCKED_OUT_PAUSE_MILLIS)
+            next = yield* Effect.forkChild(read([]))
+            continue
+          }
           // what is being written was excluded from the read: once it landed, read again
           yield* settle
           next = yield* Effect.forkChild(read([]))

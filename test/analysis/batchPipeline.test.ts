@@ -32,7 +32,8 @@ const over = (box: ReturnType<typeof mailbox>) => ({
   read: box.read,
   id: (id: string) => id,
   before: (_first: boolean) => Effect.void,
-  release: (_ids: ReadonlyArray<string>) => Effect.void
+  release: (_ids: ReadonlyArray<string>) => Effect.void,
+  lockedOut: (_seen: ReadonlyArray<string>) => Effect.succeed(false)
 })
 
 /** A hang guard, not a time limit: without the overlap the pipeline would wait forever. */

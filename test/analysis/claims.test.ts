@@ -1,5 +1,5 @@
 import { assert, layer } from "@effect/vitest"
-import { Effect } from "effect"
+import { Deferred, Effect, Fiber } from "effect"
 import { SqlClient } from "effect/sql"
 import { ProcessingStore } from "../../src/analysis/ProcessingStore.ts"
 import { AnalyzeMailJob } from "../../src/contract/jobs/AnalyzeMailJob.ts"
@@ -113,6 +113,45 @@ layer(fakeLayer, { excludeTestServices: true, timeout: "120 seconds" })("claims 
         .pipe(Effect.orDie)
       assert.strictEqual(claims[0]?.n, 0)
     })
+  )
+
+  it.effect(
+    "a message another transaction holds locked when the job reads it is analysed by that job once the lock goes",
+    () =>
+      Effect.gen(function* () {
+        const jobs = yield* Jobs
+        const base = yield* baseUrl
+        const sql = yield* SqlClient.SqlClient
+        const scope = yield* UserScope
+        const owner = UserId.make(crypto.randomUUID())
+        const box = yield* makeMailbox(owner)
+        const ids = yield* insertMails(box, mails(owner))
+        const lockedId = ids[0] ?? ""
+        // another writer (an embedding job's save, a sync's flag update) holds the oldest message's row
+        // for 2 s; the claim skips locked rows rather than wait, and the job once ended without it,
+        // leaving it pending until some later job (CI: an embed job that embedded 0 of 2)
+        const holding = yield* Deferred.make<void>()
+        const holder = yield* Effect.forkChild(
+          scope.run(
+            owner,
+            Effect.gen(function* () {
+              yield* sql`SELECT id FROM emails WHERE id = ${lockedId} FOR NO KEY UPDATE`
+              yield* Deferred.succeed(holding, undefined)
+              yield* Effect.sleep("2 seconds")
+            })
+          )
+        )
+        yield* Deferred.await(holding)
+        const submitted = yield* jobs.submit(AnalyzeMailJob, {}, { ownerId: owner }).pipe(Effect.orDie)
+        const job = yield* waitForJob(base, owner, submitted.jobId)
+        yield* Fiber.join(holder).pipe(Effect.orDie)
+        assert.strictEqual(field(job, "state"), "succeeded", JSON.stringify(job))
+        assert.strictEqual(Number(field(job, "result", "analysed")), MESSAGES, "the one job analysed every message")
+        const pending = yield* scope
+          .run(owner, sql<{ n: number }>`SELECT count(*)::int AS n FROM emails WHERE analysis_state = 'pending'`)
+          .pipe(Effect.orDie)
+        assert.strictEqual(pending[0]?.n, 0)
+      })
   )
 
   it.effect("a job that died with a claimed batch: the batch is skipped while claimed, analysed once it expired", () =>

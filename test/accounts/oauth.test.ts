@@ -31,7 +31,11 @@ const {
   deliver,
   signIn
 } = await oauthWorld({
-  spanProcessor: new SimpleSpanProcessor(spans)
+  spanProcessor: new SimpleSpanProcessor(spans),
+  // every sync here logs in, so each step meets the token it is about (expired, rotated, revoked); a
+  // kept session (IMAP_SESSION_IDLE_MS) would rightly serve the next sync without a login, and
+  // without the refresh this test counts (test/accounts/imapAccessKeptSessions.test.ts covers reuse)
+  env: { IMAP_SESSION_IDLE_MS: "0" }
 })
 
 layer(TestLayer, { excludeTestServices: true, timeout: "180 seconds" })("OAuth2 accounts", (it) => {

@@ -11,8 +11,13 @@ import { as, waitForJob } from "../emails/helpers.ts"
 import { baseUrl, call, field } from "../harness/http.ts"
 import { connected, eventually, openSse } from "./sseClient.ts"
 
-/** The real API and worker, analysing through a scripted OpenAI-compatible server (its answers can be held back). */
-const TestLayer = fakeOpenAiAppLayer({ AI_TIMEOUT_MS: "20000" })
+const CLAIM_SECONDS = 2
+/**
+ * The real API and worker, analysing through a scripted OpenAI-compatible server (its answers can be
+ * held back). Claims are short: two jobs analyse one message only when the first one's provider call
+ * outlasts its claim (src/analysis/README.md, "Claims").
+ */
+const TestLayer = fakeOpenAiAppLayer({ AI_TIMEOUT_MS: "20000", MAIL_CLAIM_SECONDS: String(CLAIM_SECONDS) })
 
 layer(TestLayer, { excludeTestServices: true, timeout: "120 seconds" })("mail.analysed: once per message", (it) => {
   it.effect(
@@ -22,8 +27,8 @@ layer(TestLayer, { excludeTestServices: true, timeout: "120 seconds" })("mail.an
         const base = yield* baseUrl
         const fake = yield* FakeOpenAiServer
         const jobs = yield* Jobs
-        // the first analysis is held back, so the second job reads the same message as pending and saves
-        // it first; the first then finds it analysed
+        // the first analysis is held back past its claim, so the second job reads the same message as
+        // pending and saves it first; the first then finds it analysed
         fake.onChat((_request, n) => ({ ...completion(JSON.stringify(validAnalysis)), delayMs: n === 1 ? 6_000 : 0 }))
         const owner = UserId.make(crypto.randomUUID())
         const box = yield* makeMailbox(owner)
@@ -52,6 +57,8 @@ layer(TestLayer, { excludeTestServices: true, timeout: "120 seconds" })("mail.an
 
         const first = yield* jobs.submit(AnalyzeMailJob, { emailIds: [emailId] }, { ownerId: owner })
         yield* eventually("the first job's analysis started", () => fake.chatRequests().length >= 1)
+        // the first job's claim expires while its answer is held back: the message is due again
+        yield* Effect.sleep(`${CLAIM_SECONDS * 1_000 + 500} millis`)
         const second = yield* jobs.submit(AnalyzeMailJob, {}, { ownerId: owner })
         const secondEnded = yield* waitForJob(base, owner, second.jobId)
         const firstEnded = yield* waitForJob(base, owner, first.jobId)

@@ -10,7 +10,8 @@
  *
  *   DRILL_MESSAGES   messages in the mailbox (default 2500)
  *
- * Job lock 2 s and stalled check 1 s here (production: 30 s each), so hand-overs take seconds.
+ * Job lock 2 s and stalled check 1 s here (production: 30 s each), so hand-overs take seconds; claims
+ * on pending mail 5 s (production: 900 s), so the killed analysis's batch is due again within the drill.
  */
 import {
   addDrillAccount,
@@ -59,7 +60,10 @@ const latestJobOf = (databaseUrl: string, kind: string, after: string): string |
 
 await runDrill("worker-kill", 420, async (report, cleanup) => {
   const messages = envNumber("DRILL_MESSAGES", 2500)
-  const env = await makeDrillEnv("worker_kill", cleanup)
+  // A killed worker's claims on pending mail (src/analysis/README.md, "Claims") run out after
+  // MAIL_CLAIM_SECONDS (production 900 s); here 5 s, as the job lock and the stalled check are short
+  // too, so the batch the killed mail.analyze held is analysed within the drill
+  const env = await makeDrillEnv("worker_kill", cleanup, { extraEnv: { MAIL_CLAIM_SECONDS: "5" } })
   const dovecot = await seededDovecot(cleanup, messages, { seed: 5, domain: "drill.test" })
 
   const { program: api, base } = await startApi(env.env)

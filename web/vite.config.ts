@@ -27,14 +27,21 @@ const contractOnly: Plugin = {
 
 /** The module graph as the chunking sees it (rolldown's ChunkingContext). */
 interface ModuleGraph {
-  getModuleInfo(id: string): { readonly isEntry: boolean; readonly importedIds: ReadonlyArray<string> } | null
+  getModuleInfo(id: string): {
+    readonly importedIds: ReadonlyArray<string>
+    readonly dynamicallyImportedIds: ReadonlyArray<string>
+  } | null
 }
 
-const mainModule = fileURLToPath(new URL("./src/main.tsx", import.meta.url))
 const webModule = (path: string) => fileURLToPath(new URL(path, import.meta.url))
+const mainModule = webModule("./src/main.tsx")
+const appModule = webModule("./src/App.tsx")
 const inboxPage = webModule("./src/pages/InboxPage.tsx")
-/** The pages a signed-out visitor lands on first: they load none of the inbox's code. */
-const signedOutPages = [webModule("./src/pages/SignInPage.tsx"), webModule("./src/pages/RegisterPage.tsx")]
+/** The pages that show mail as the inbox does (its list, badges, category options, live activity). */
+const mailPages = new Set([
+  inboxPage,
+  ...["Message", "Search", "Matrix"].map((page) => webModule(`./src/pages/${page}Page.tsx`))
+])
 
 /** The modules `from` reaches through static imports, itself included. */
 const staticClosure = (graph: ModuleGraph, from: Iterable<string>): Set<string> => {
@@ -49,25 +56,33 @@ const staticClosure = (graph: ModuleGraph, from: Iterable<string>): Set<string> 
 }
 
 /**
- * The inbox page's chunk: the page and every module it imports statically that neither the entry nor
- * the sign-in and register pages import (the mail components, the list, its hooks), computed from the
- * module graph once per build.
- * Left to rolldown's automatic chunking these were 8 files (a chunk per set of pages sharing them),
- * each one more request on a first visit, which over HTTP/1.1's 6 connections per host queued the
- * entry's own scripts behind them. Pages that share a module with the inbox (the message page, search,
- * the matrix) load this chunk with theirs; once the inbox ran it is cached.
+ * The inbox page's code in two chunks beside the entry's, computed from the module graph once per
+ * build: `InboxPage`, the page and what only the pages that show mail use (the list, the mail
+ * components, their hooks), and `pages`, what the inbox shares with the other pages (useApiQuery,
+ * ui.tsx, the event stream; ~2 KB gzip). Left to rolldown's automatic chunking these were 8 files (a
+ * chunk per set of pages sharing them), each one more request on a first visit, which over HTTP/1.1's
+ * 6 connections per host queued the entry's own scripts behind them. The message, search and matrix
+ * pages load the InboxPage chunk with theirs (cached once the inbox ran); the others do not.
  */
 const inboxChunkName = (() => {
   // per chunking pass (rolldown reuses its context object within one)
-  const inboxModules = new WeakMap<ModuleGraph, ReadonlySet<string>>()
+  const chunkOf = new WeakMap<ModuleGraph, ReadonlyMap<string, string>>()
   return (id: string, graph: ModuleGraph): string | null => {
-    let inbox = inboxModules.get(graph)
-    if (inbox === undefined) {
-      const elsewhere = staticClosure(graph, [mainModule, ...signedOutPages])
-      inbox = new Set([...staticClosure(graph, [inboxPage])].filter((module) => !elsewhere.has(module)))
-      inboxModules.set(graph, inbox)
+    let chunks = chunkOf.get(graph)
+    if (chunks === undefined) {
+      const entry = staticClosure(graph, [mainModule])
+      const otherPages = (graph.getModuleInfo(appModule)?.dynamicallyImportedIds ?? []).filter(
+        (page) => !mailPages.has(page)
+      )
+      const shared = staticClosure(graph, otherPages)
+      const assigned = new Map<string, string>()
+      for (const module of staticClosure(graph, [inboxPage])) {
+        if (!entry.has(module)) assigned.set(module, shared.has(module) ? "pages" : "InboxPage")
+      }
+      chunks = assigned
+      chunkOf.set(graph, chunks)
     }
-    return inbox.has(id) ? "InboxPage" : null
+    return chunks.get(id) ?? null
   }
 })()
 

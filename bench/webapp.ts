@@ -2,6 +2,7 @@
  * The web app's mail pages in Chromium over 10,000 messages.
  *
  *   npx tsx bench/webapp.ts [messages=10000] [runs=7]
+ *   BENCH_BASE_TREE=/path/to/base-checkout npx tsx bench/webapp.ts 10000 7   (adds an interleaved A/B)
  *
  * The web app is built (vite, as `npm run build:web`), the API program serves it on a throw-away
  * database, and one user's `messages` messages with their analysis are inserted straight into the
@@ -183,6 +184,33 @@ const breakdown = async (page: Page): Promise<Breakdown> => {
   return { line: parts.join("; "), emailsEnd, firstRow }
 }
 
+/**
+ * A visit's requests up to its first row from Resource Timing: how many, and for each script how long
+ * it waited for a connection (requestStart - fetchStart; over HTTP/1.1 Chromium opens 6 per host).
+ */
+const requestWaits = async (page: Page): Promise<{ requests: number; maxWait: number; line: string }> => {
+  const data = await page.evaluate(() => JSON.stringify(performance.getEntries()))
+  const parsed: unknown = JSON.parse(data)
+  const entries: Array<unknown> = Array.isArray(parsed) ? parsed : []
+  const firstRow = entryNumber(
+    entries.find((entry) => entryField(entry, "name") === "bench:first-row"),
+    "startTime"
+  )
+  const resources = entries.filter(
+    (entry) => entryField(entry, "entryType") === "resource" && entryNumber(entry, "startTime") < firstRow
+  )
+  const scripts = resources.filter((entry) => String(entryField(entry, "name")).endsWith(".js"))
+  const waits = scripts.map((entry) => ({
+    label: new URL(String(entryField(entry, "name"))).pathname.slice(8).replace(/-[\w-]{8}\./, "."),
+    wait: entryNumber(entry, "requestStart") - entryNumber(entry, "fetchStart")
+  }))
+  return {
+    requests: resources.length,
+    maxWait: Math.max(0, ...waits.map((entry) => entry.wait)),
+    line: waits.map((entry) => `${entry.label} ${Math.round(entry.wait)}`).join(", ")
+  }
+}
+
 interface ProfileNode {
   readonly id: number
   readonly callFrame: {
@@ -249,7 +277,7 @@ const profileWindow = (
  * assets, no sourceMappingURL in them: the scripts the browser runs are the same bytes), so the CPU
  * profile's functions are named by their source file and line.
  */
-const buildWebWithMaps = (): string => {
+const buildWebWithMaps = (tree = "."): string => {
   const outDir = mkdtempSync(join(tmpdir(), "mh-webbench-"))
   const result = spawnSync(
     process.execPath,
@@ -257,7 +285,7 @@ const buildWebWithMaps = (): string => {
       "node_modules/vite/bin/vite.js",
       "build",
       "--config",
-      "web/vite.config.ts",
+      join(tree, "web/vite.config.ts"),
       "--outDir",
       outDir,
       "--emptyOutDir",
@@ -450,6 +478,57 @@ const main = async () => {
     freshParts.push((await breakdown(freshPage)).line)
     await fresh.close()
   }
+  // A/B (BENCH_BASE_TREE=<a checkout of the base, e.g. a worktree of main>): the base's web build
+  // served by the base's own API program on the same database, and new-browser visits to the two
+  // interleaved (base, new, new, base, ...), after one uncounted visit each (an API's first /emails)
+  const abLines: Array<string> = []
+  const baseTree = process.env["BENCH_BASE_TREE"]
+  if (baseTree !== undefined && baseTree !== "") {
+    log(`A/B: building the base's web app from ${baseTree}`)
+    const baseDist = buildWebWithMaps(baseTree)
+    cleanup(() => rmSync(baseDist, { recursive: true, force: true }))
+    const { program: baseApi, base: baseUrl } = await startApi(
+      { ...env.env, WEB_DIST_DIR: baseDist },
+      { name: "base-api", script: join(baseTree, "src/main/api.ts") }
+    )
+    cleanup(() => baseApi.stop())
+    const abVisit = async (url: string) => {
+      const fresh = await browser.newContext({ locale: "en-GB", viewport: { width: 1280, height: 900 } })
+      await fresh.addInitScript(inPageTiming)
+      await signInContext(fresh, url, email, password)
+      const freshPage = await fresh.newPage()
+      await freshPage.goto(`${url}/`)
+      const firstRow = await markedFirstRow(freshPage)
+      const waits = await requestWaits(freshPage)
+      const parts = await breakdown(freshPage)
+      await fresh.close()
+      return { firstRow, waits, parts }
+    }
+    const variants = { base: baseUrl, new: base }
+    const results: Record<keyof typeof variants, Array<Awaited<ReturnType<typeof abVisit>>>> = { base: [], new: [] }
+    await abVisit(baseUrl)
+    await abVisit(base)
+    for (let i = 0; i < runs; i++) {
+      const order: Array<keyof typeof variants> = i % 2 === 0 ? ["base", "new"] : ["new", "base"]
+      for (const variant of order) results[variant].push(await abVisit(variants[variant]))
+    }
+    const baseJs = initialJsGzip(baseDist)
+    abLines.push(
+      `A/B new browser, interleaved, ${runs} each (base: ${baseTree}; initial JS base ${(baseJs.gzip / 1024).toFixed(1)} KB, new ${(js.gzip / 1024).toFixed(1)} KB gzip -9):`
+    )
+    for (const variant of ["base", "new"] as const) {
+      const visits = results[variant]
+      abLines.push(
+        `  ${variant}: first row median ${fmt(median(visits.map((visit) => visit.firstRow)))} (${visits.map((visit) => fmt(visit.firstRow)).join(", ")}); requests before the first row median ${median(visits.map((visit) => visit.waits.requests))}; longest script wait for a connection median ${fmt(median(visits.map((visit) => visit.waits.maxWait)))}`
+      )
+      const first = visits[0]
+      if (first !== undefined) {
+        abLines.push(`    ${variant} visit 1 scripts, requestStart - fetchStart ms: ${first.waits.line}`)
+        abLines.push(`    ${variant} visit 1: ${first.parts.line}`)
+      }
+    }
+  }
+
   // one more new browser with the CPU profiler on (sampling every 100 us): what the main thread did
   // between the /emails answer and the first row, and over the whole visit
   let profileReport = ""
@@ -527,6 +606,7 @@ const main = async () => {
     `  page main thread: cold ${fmt(inboxCpu[0]?.task ?? Number.NaN)} (script ${fmt(inboxCpu[0]?.script ?? Number.NaN)}), warm median ${fmt(median(inboxCpu.slice(1).map((c) => c.task)))} (script ${fmt(median(inboxCpu.slice(1).map((c) => c.script)))})`,
     ...inboxParts.map((part) => `  ${part}`),
     `  ${profileReport}`,
+    ...abLines.map((line) => `  ${line}`),
     `  baseline GET /emails?sort=score&limit=50 (the first page) from Node: median ${fmt(median(inboxApi))}`,
     `open a message (click -> analysis shown): median ${fmt(median(open))}; page main thread median ${fmt(median(openCpu.map((c) => c.task)))} (script ${fmt(median(openCpu.map((c) => c.script)))})`,
     `  baseline GET /emails/:id from Node: median ${fmt(median(openApi))}; API process CPU over the ${runs} opens (page loads, inbox, message, similar): ${fmt(apiCpuOpen)}`,

@@ -25,6 +25,67 @@ const contractOnly: Plugin = {
   }
 }
 
+/** The module graph as the chunking sees it (rolldown's ChunkingContext). */
+interface ModuleGraph {
+  getModuleInfo(id: string): {
+    readonly importedIds: ReadonlyArray<string>
+    readonly dynamicallyImportedIds: ReadonlyArray<string>
+  } | null
+}
+
+const webModule = (path: string) => fileURLToPath(new URL(path, import.meta.url))
+const mainModule = webModule("./src/main.tsx")
+const appModule = webModule("./src/App.tsx")
+const inboxPage = webModule("./src/pages/InboxPage.tsx")
+/** The pages that show mail as the inbox does (its list, badges, category options, live activity). */
+const mailPages = new Set([
+  inboxPage,
+  ...["Message", "Search", "Matrix"].map((page) => webModule(`./src/pages/${page}Page.tsx`))
+])
+
+/** The modules `from` reaches through static imports, itself included. */
+const staticClosure = (graph: ModuleGraph, from: Iterable<string>): Set<string> => {
+  const seen = new Set<string>()
+  const stack = [...from]
+  for (let id = stack.pop(); id !== undefined; id = stack.pop()) {
+    if (seen.has(id)) continue
+    seen.add(id)
+    stack.push(...(graph.getModuleInfo(id)?.importedIds ?? []))
+  }
+  return seen
+}
+
+/**
+ * The inbox page's code in two chunks beside the entry's, computed from the module graph once per
+ * build: `InboxPage`, the page and what only the pages that show mail use (the list, the mail
+ * components, their hooks), and `pages`, what the inbox shares with the other pages (useApiQuery,
+ * ui.tsx, the event stream; ~2 KB gzip). Left to rolldown's automatic chunking these were 8 files (a
+ * chunk per set of pages sharing them), each one more request on a first visit, which over HTTP/1.1's
+ * 6 connections per host queued the entry's own scripts behind them. The message, search and matrix
+ * pages load the InboxPage chunk with theirs (cached once the inbox ran); the others do not.
+ */
+const inboxChunkName = (() => {
+  // per chunking pass (rolldown reuses its context object within one)
+  const chunkOf = new WeakMap<ModuleGraph, ReadonlyMap<string, string>>()
+  return (id: string, graph: ModuleGraph): string | null => {
+    let chunks = chunkOf.get(graph)
+    if (chunks === undefined) {
+      const entry = staticClosure(graph, [mainModule])
+      const otherPages = (graph.getModuleInfo(appModule)?.dynamicallyImportedIds ?? []).filter(
+        (page) => !mailPages.has(page)
+      )
+      const shared = staticClosure(graph, otherPages)
+      const assigned = new Map<string, string>()
+      for (const module of staticClosure(graph, [inboxPage])) {
+        if (!entry.has(module)) assigned.set(module, shared.has(module) ? "pages" : "InboxPage")
+      }
+      chunks = assigned
+      chunkOf.set(graph, chunks)
+    }
+    return chunks.get(id) ?? null
+  }
+})()
+
 /**
  * The web app: built from web/ into dist/web with content-hashed file names, which the API
  * serves at `/` (src/webapp). `npm run dev:web` proxies /api to a running API on :3000.
@@ -62,7 +123,10 @@ export default defineConfig({
               name: "contract",
               test: /[\\/]src[\\/]contract[\\/](makeApi\.ts|http[\\/]|users[\\/]|emails[\\/]|accounts[\\/]Accounts?(Api)?\.ts|jobs[\\/]Job\.ts|events[\\/]UserEvent\.ts)/,
               priority: 1
-            }
+            },
+            // the inbox page in one chunk (see inboxChunkName); only the modules named, not their
+            // dependencies, which are the entry's and stay there
+            { name: inboxChunkName, debugName: "inbox", priority: 0, includeDependenciesRecursively: false }
           ]
         }
       }

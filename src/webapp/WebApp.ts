@@ -159,6 +159,7 @@ const BuildManifest = Schema.Record(
   Schema.String,
   Schema.Struct({
     file: Schema.String,
+    name: Schema.optional(Schema.String),
     isEntry: Schema.optional(Schema.Boolean),
     imports: Schema.optional(Schema.Array(Schema.String)),
     css: Schema.optional(Schema.Array(Schema.String))
@@ -166,8 +167,19 @@ const BuildManifest = Schema.Record(
 )
 const decodeBuildManifest = Schema.decodeUnknownSync(Schema.fromJsonString(BuildManifest))
 
-/** The inbox page's module in the manifest (web/src/App.tsx loads it lazily for `/`). */
+/**
+ * The inbox page in the manifest (web/src/App.tsx loads it lazily for `/`): the chunk of its module
+ * when the page is a chunk of its own, else the chunk web/vite.config.ts's inbox group names
+ * `InboxPage` (the page with the modules only it needs; the manifest keys such a chunk by its file).
+ */
 const inboxPageSource = "src/pages/InboxPage.tsx"
+const inboxChunkName = "InboxPage"
+
+type BuildManifest = typeof BuildManifest.Type
+const inboxChunkKey = (manifest: BuildManifest): string | undefined =>
+  manifest[inboxPageSource] !== undefined
+    ? inboxPageSource
+    : Object.keys(manifest).find((key) => manifest[key]?.name === inboxChunkName && key.endsWith(".js"))
 
 /**
  * The inbox page's code, announced with the HTML for `/` (`rel=modulepreload`, and its CSS): the app
@@ -175,7 +187,7 @@ const inboxPageSource = "src/pages/InboxPage.tsx"
  * have run (~430 ms into a cold first visit, then one more round trip). Its chunk and every chunk it
  * imports, without those index.html already preloads (the entry's); empty without a manifest.
  */
-const inboxModulePreloads = (manifestText: string | undefined): string => {
+export const inboxModulePreloads = (manifestText: string | undefined): string => {
   if (manifestText === undefined) return ""
   const manifest = decodeBuildManifest(manifestText)
   const entryFiles = new Set<string>()
@@ -187,7 +199,8 @@ const inboxModulePreloads = (manifestText: string | undefined): string => {
   }
   for (const [key, chunk] of Object.entries(manifest)) if (chunk.isEntry === true) collect(key, entryFiles)
   const inboxFiles = new Set<string>()
-  collect(inboxPageSource, inboxFiles)
+  const inboxKey = inboxChunkKey(manifest)
+  if (inboxKey !== undefined) collect(inboxKey, inboxFiles)
   const scripts = [...inboxFiles].filter((file) => !entryFiles.has(file))
   const styles = [...inboxFiles].flatMap((file) =>
     Object.values(manifest).flatMap((chunk) => (chunk.file === file ? (chunk.css ?? []) : []))

@@ -141,11 +141,17 @@ const readableLevel = (env: Record<string, string>): string => {
 /** The API program on a free loopback port; resolves with its base URL. */
 export const startApi = async (
   env: Record<string, string>,
-  options: { echo?: boolean; name?: string; timeoutMillis?: number } = {}
+  options: {
+    echo?: boolean
+    name?: string
+    timeoutMillis?: number
+    /** Another checkout's API (bench/webapp.ts's base in an A/B), e.g. "/work/wt/base/src/main/api.ts". */
+    script?: string
+  } = {}
 ) => {
   const port = await freePort()
   const program = await startProgram({
-    script: "src/main/api.ts",
+    script: options.script ?? "src/main/api.ts",
     name: options.name ?? "api",
     env: { LOG_FORMAT: "json", ...env, LOG_LEVEL: readableLevel(env), HOST: "127.0.0.1", PORT: String(port) },
     ready: (output) => output.includes(`Listening on http://127.0.0.1:${port}`),

@@ -1,9 +1,10 @@
-import { assert, layer } from "@effect/vitest"
+import { assert, describe, it as test, layer } from "@effect/vitest"
 import { Effect } from "effect"
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { request as httpRequest } from "node:http"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { inboxModulePreloads } from "../../src/webapp/WebApp.ts"
 import { apiTestLayer } from "../harness/apiLayer.ts"
 import { baseUrl, call, field } from "../harness/http.ts"
 
@@ -203,3 +204,27 @@ layer(apiTestLayer({ WEB_DIST_DIR: lateDir }), { excludeTestServices: true, time
     )
   }
 )
+
+describe("the inbox page's announcement", () => {
+  // web/vite.config.ts's inbox group puts the page in a chunk with the modules only it needs: the
+  // manifest then keys that chunk by its file and names it InboxPage, with no entry for the page itself
+  test("finds the inbox chunk by its group's name when the page is no chunk of its own", () => {
+    const grouped = {
+      "index.html": { file: "assets/index-AbC123.js", isEntry: true, imports: ["_shared-S1.js"] },
+      "_shared-S1.js": { file: "assets/shared-S1.js" },
+      "_ui-U1.js": { file: "assets/ui-U1.js" },
+      "_InboxPage-G1.js": {
+        file: "assets/InboxPage-G1.js",
+        name: "InboxPage",
+        imports: ["_shared-S1.js", "index.html", "_ui-U1.js"],
+        css: ["assets/InboxPage-G1.css"]
+      },
+      "_InboxPage-G1.css": { file: "assets/InboxPage-G1.css", src: "_InboxPage-G1.css" }
+    }
+    assert.deepStrictEqual(inboxModulePreloads(JSON.stringify(grouped)).split(", "), [
+      "</assets/InboxPage-G1.js>; rel=modulepreload",
+      "</assets/ui-U1.js>; rel=modulepreload",
+      "</assets/InboxPage-G1.css>; rel=preload; as=style; crossorigin"
+    ])
+  })
+})

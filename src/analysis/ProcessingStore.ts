@@ -141,6 +141,13 @@ export interface SavedAnalysis {
   readonly failedIds: ReadonlyArray<string>
 }
 
+/** Gives up `holder`'s claims on `ids` (see `releaseAnalysisClaims`). */
+type ReleaseClaims = (
+  owner: UserId,
+  holder: string,
+  ids: ReadonlyArray<string>
+) => Effect.Effect<void, SqlError.SqlError>
+
 export interface ProcessingStoreShape {
   readonly countAnalysisPending: (owner: UserId, selection: Selection) => Effect.Effect<number, SqlError.SqlError>
   /**
@@ -170,11 +177,7 @@ export interface ProcessingStoreShape {
    * Gives up `holder`'s claims on `ids` (read, not written: the job ends early); a claim another job
    * holds is left as it is, and rows locked right now keep theirs.
    */
-  readonly releaseAnalysisClaims: (
-    owner: UserId,
-    holder: string,
-    ids: ReadonlyArray<string>
-  ) => Effect.Effect<void, SqlError.SqlError>
+  readonly releaseAnalysisClaims: ReleaseClaims
   /**
    * Saves the outcomes of messages still pending; a message another job (or an earlier attempt) already
    * moved out of pending is left as it is. Returns the ids this call moved, so that each message is
@@ -211,11 +214,7 @@ export interface ProcessingStoreShape {
     exclude: ReadonlyArray<string>
   ) => Effect.Effect<boolean, SqlError.SqlError>
   /** As `releaseAnalysisClaims`, for embeddings. */
-  readonly releaseEmbeddingClaims: (
-    owner: UserId,
-    holder: string,
-    ids: ReadonlyArray<string>
-  ) => Effect.Effect<void, SqlError.SqlError>
+  readonly releaseEmbeddingClaims: ReleaseClaims
   readonly saveEmbeddings: (
     owner: UserId,
     model: string,

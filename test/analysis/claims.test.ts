@@ -87,6 +87,14 @@ const withStore = <A, E>(use: (store: typeof ProcessingStore.Service) => Effect.
 
 const sorted = (ids: ReadonlyArray<string>) => [...ids].sort()
 
+/** Every message of `owner` went to the provider exactly once in `requests`. */
+const assertSentOnce = (requests: ReadonlyArray<RecordedRequest>, owner: UserId, what: string) =>
+  assert.deepStrictEqual(
+    sentPerMessage(requests, owner),
+    Array.from({ length: MESSAGES }, () => 1),
+    what
+  )
+
 const overlapped = (a: unknown, b: unknown) => {
   const time = (job: unknown, key: "startedAt" | "finishedAt") => new Date(String(field(job, key))).getTime()
   return time(a, "startedAt") < time(b, "finishedAt") && time(b, "startedAt") < time(a, "finishedAt")
@@ -117,16 +125,8 @@ layer(fakeLayer, { excludeTestServices: true, timeout: "120 seconds" })("claims 
         analysed.reduce((a, b) => a + b, 0),
         MESSAGES
       )
-      assert.deepStrictEqual(
-        sentPerMessage(fake.chatRequests().slice(chatBefore), owner),
-        Array.from({ length: MESSAGES }, () => 1),
-        "chat requests per message"
-      )
-      assert.deepStrictEqual(
-        sentPerMessage(fake.embeddingRequests().slice(embedBefore), owner),
-        Array.from({ length: MESSAGES }, () => 1),
-        "embedded texts per message"
-      )
+      assertSentOnce(fake.chatRequests().slice(chatBefore), owner, "chat requests per message")
+      assertSentOnce(fake.embeddingRequests().slice(embedBefore), owner, "embedded texts per message")
       // both jobs took a share (each claims its own batches; neither waited for the other to end)
       assert.isTrue(
         analysed.every((n) => n > 0),
@@ -221,11 +221,7 @@ layer(fakeLayer, { excludeTestServices: true, timeout: "120 seconds" })("claims 
       while ((yield* claimedNow) > 0) yield* Effect.sleep("200 millis")
       const second = yield* analyze()
       assert.strictEqual(second, 5)
-      assert.deepStrictEqual(
-        sentPerMessage(fake.chatRequests().slice(chatBefore), owner),
-        Array.from({ length: MESSAGES }, () => 1),
-        "chat requests per message"
-      )
+      assertSentOnce(fake.chatRequests().slice(chatBefore), owner, "chat requests per message")
     })
   )
 

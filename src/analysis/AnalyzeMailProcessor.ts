@@ -14,7 +14,7 @@ import type { AnalysisProviderError } from "../contract/analysis/Analysis.ts"
 import type { UserId } from "../contract/users/UserId.ts"
 import { runBatchPipeline } from "./batchPipeline.ts"
 import { MailProcessingConfig } from "./MailProcessingConfig.ts"
-import { type AnalysisOutcome, type PendingAnalysis, ProcessingStore } from "./ProcessingStore.ts"
+import { type AnalysisOutcome, type Claim, type PendingAnalysis, ProcessingStore } from "./ProcessingStore.ts"
 import { Analyzer } from "./providers/Analyzer.ts"
 import { TokenUsageRecorder } from "./providers/TokenUsage.ts"
 import { budgetGate, TokenBudget, tokenUsageRecorderFor } from "./TokenBudget.ts"
@@ -108,6 +108,9 @@ export const AnalyzeMailProcessor = makeProcessor(
         const job = yield* CurrentJob
         const owner = yield* currentOwner
         const selection = { emailIds: payload.emailIds, accountId: payload.accountId }
+        // held by the job's record, the same over its attempts: the next attempt after a crash takes
+        // back the batch the dead one claimed
+        const claim: Claim = { holder: job.id, seconds: config.claimSeconds }
         let total = yield* store.countAnalysisPending(owner, selection)
         let done = 0
         let analysed = 0
@@ -131,10 +134,9 @@ export const AnalyzeMailProcessor = makeProcessor(
         yield* job.progress({ phase: "analysing", done, total })
         yield* runBatchPipeline({
           // a claimed batch: another job of the owner skips it (ProcessingStore, "Claims" in the README)
-          read: (exclude) =>
-            store.claimAnalysis(owner, selection, config.analysisBatchSize, config.claimSeconds, exclude),
-          release: (ids) => store.releaseAnalysisClaims(owner, ids),
-          lockedOut: (seen) => store.analysisLockedOut(owner, selection, seen),
+          read: (exclude) => store.claimAnalysis(owner, selection, config.analysisBatchSize, claim, exclude),
+          release: (ids) => store.releaseAnalysisClaims(owner, claim.holder, ids),
+          lockedOut: (seen) => store.analysisLockedOut(owner, selection, claim.holder, seen),
           id: (message) => message.id,
           // a bulk job (an initial sync's backlog) gives its slot to waiting interactive analysis
           // between batches: it runs again later from what is still pending (no attempt spent);

@@ -110,7 +110,8 @@ export const EmbedMailProcessor = makeProcessor(
                 mode,
                 config.embeddingBatchSize,
                 config.embeddingTextMaxChars,
-                config.claimSeconds,
+                // held by the job's record, the same over its attempts (as mail.analyze's claim)
+                { holder: job.id, seconds: config.claimSeconds },
                 exclude
               )
               .pipe(
@@ -123,8 +124,8 @@ export const EmbedMailProcessor = makeProcessor(
                 )
               ),
           id: (item) => item.id,
-          release: (ids) => store.releaseEmbeddingClaims(owner, ids),
-          lockedOut: (seen) => store.embeddingLockedOut(owner, selection, mode, seen),
+          release: (ids) => store.releaseEmbeddingClaims(owner, job.id, ids),
+          lockedOut: (seen) => store.embeddingLockedOut(owner, selection, mode, job.id, seen),
           // a bulk job (a backlog, a re-embed) gives its slot to waiting interactive embedding between
           // batches: it runs again later from what still needs a vector (no attempt spent); the budget
           // is checked before each batch: what was done stays, the rest stays pending

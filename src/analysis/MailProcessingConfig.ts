@@ -16,9 +16,11 @@ import { boundedInt } from "../platform/Config.ts"
  * are written, so it must outlast one batch's provider calls: at the defaults (50 messages, 4 in
  * flight, AI_TIMEOUT_MS 30 s, 2 retries) a batch whose every call times out takes ~13 x 3 x 30 s
  * = ~20 min, a healthy one seconds. 15 minutes covers all but that worst case (then another job
- * may take the rest again: at least once, never lost), and is how long the mail of a job that
- * died (SIGKILL, a lost worker) waits before another job takes it. It stays below the kinds' hard
- * time limit (1 hour), past which an attempt is gone anyway.
+ * may take the rest again: at least once, never lost). A claim names the job that holds it: when
+ * a job's process died (SIGKILL, a lost worker), the job's next attempt (BullMQ retries the stalled
+ * job under the same record) takes its batch back at once; another job of the owner waits this
+ * long before it takes that mail. It stays below the kinds' hard time limit (1 hour), past which
+ * an attempt is gone anyway.
  */
 export interface MailProcessingConfigShape {
   readonly analysisBatchSize: number

@@ -19,13 +19,25 @@ import type { Scored } from "./personal/scoring.ts"
  * still pending, the analysis row is upserted on its natural key (email_id),
  * so a rerun after a crash creates no duplicates and redoes nothing finished.
  *
- * Claims (migration 0072): a job takes its batch with a claim that expires
- * (`analysis_claimed_until` / `embedding_claimed_until`), selected and stamped in
- * one statement under `FOR NO KEY UPDATE SKIP LOCKED`, so two jobs of one owner
- * never take the same pending message while its claim runs. Writing an outcome
- * clears the claim; a job that ends before writing releases what it still holds;
- * one that dies leaves its claims to expire, and the messages are due again.
+ * Claims (migrations 0072, 0073): a job takes its batch with a claim that expires
+ * (`analysis_claimed_until` / `embedding_claimed_until`) and names its holder, the
+ * job's record id (`*_claimed_by`), selected and stamped in one statement under
+ * `FOR NO KEY UPDATE SKIP LOCKED`, so two jobs of one owner never take the same
+ * pending message while its claim runs. A job takes what is unclaimed, expired or
+ * its own: the next attempt of a job whose process died takes its batch back at
+ * once. Writing an outcome clears claim and holder; a job that ends before writing
+ * releases what it still holds (and nothing another job holds); other jobs wait
+ * for a dead job's claims to expire.
  */
+
+/**
+ * A job's claim on the batches it reads: `holder` is the job's record id (`CurrentJob.id`, the same
+ * over the job's attempts), `seconds` how long the claim holds (MAIL_CLAIM_SECONDS).
+ */
+export interface Claim {
+  readonly holder: string
+  readonly seconds: number
+}
 
 /** Which messages a job looks at: all of the owner's, or some ids, or one account's. */
 export interface Selection {
@@ -129,30 +141,43 @@ export interface SavedAnalysis {
   readonly failedIds: ReadonlyArray<string>
 }
 
+/** Gives up `holder`'s claims on `ids` (see `releaseAnalysisClaims`). */
+type ReleaseClaims = (
+  owner: UserId,
+  holder: string,
+  ids: ReadonlyArray<string>
+) => Effect.Effect<void, SqlError.SqlError>
+
 export interface ProcessingStoreShape {
   readonly countAnalysisPending: (owner: UserId, selection: Selection) => Effect.Effect<number, SqlError.SqlError>
   /**
-   * Claims up to `limit` pending messages for `claimSeconds`, oldest first: none of `exclude` (a job's
-   * batch in flight), none another job holds (an unexpired claim, or a row locked right now: skipped).
+   * Claims up to `limit` pending messages for `claim.holder`, `claim.seconds` long, oldest first: none of
+   * `exclude` (a job's batch in flight), none another job holds (an unexpired claim of another holder, or
+   * a row locked right now: skipped). The holder's own unexpired claims are taken again: the batch an
+   * earlier attempt of the same job read before its process died.
    */
   readonly claimAnalysis: (
     owner: UserId,
     selection: Selection,
     limit: number,
-    claimSeconds: number,
+    claim: Claim,
     exclude?: ReadonlyArray<string>
   ) => Effect.Effect<ReadonlyArray<PendingAnalysis>, SqlError.SqlError>
   /**
-   * Whether pending messages none of which is claimed or in `exclude` are left: a claim that took none
-   * of them skipped rows another transaction held locked at that moment (SKIP LOCKED never waits).
+   * Whether pending messages that `holder` could claim and none of `exclude` are left: a claim that took
+   * none of them skipped rows another transaction held locked at that moment (SKIP LOCKED never waits).
    */
   readonly analysisLockedOut: (
     owner: UserId,
     selection: Selection,
+    holder: string,
     exclude: ReadonlyArray<string>
   ) => Effect.Effect<boolean, SqlError.SqlError>
-  /** Gives up the claims on `ids` (read, not written: the job ends early); rows locked right now keep theirs. */
-  readonly releaseAnalysisClaims: (owner: UserId, ids: ReadonlyArray<string>) => Effect.Effect<void, SqlError.SqlError>
+  /**
+   * Gives up `holder`'s claims on `ids` (read, not written: the job ends early); a claim another job
+   * holds is left as it is, and rows locked right now keep theirs.
+   */
+  readonly releaseAnalysisClaims: ReleaseClaims
   /**
    * Saves the outcomes of messages still pending; a message another job (or an earlier attempt) already
    * moved out of pending is left as it is. Returns the ids this call moved, so that each message is
@@ -168,8 +193,8 @@ export interface ProcessingStoreShape {
     mode: EmbeddingMode
   ) => Effect.Effect<number, SqlError.SqlError>
   /**
-   * Up to `limit` messages to embed. `pending` mode claims them for `claimSeconds`, as `claimAnalysis`
-   * does; a `refresh` walk (one per owner, by its key) takes no claim and skips none.
+   * Up to `limit` messages to embed. `pending` mode claims them with `claim`, as `claimAnalysis` does;
+   * a `refresh` walk (one per owner, by its key) takes no claim and skips none.
    */
   readonly embeddingCandidates: (
     owner: UserId,
@@ -177,7 +202,7 @@ export interface ProcessingStoreShape {
     mode: EmbeddingMode,
     limit: number,
     maxChars: number,
-    claimSeconds: number,
+    claim: Claim,
     exclude?: ReadonlyArray<string>
   ) => Effect.Effect<ReadonlyArray<EmbeddingCandidate>, SqlError.SqlError>
   /** As `analysisLockedOut`, for `pending` embeddings (a `refresh` walk skips nothing: false). */
@@ -185,9 +210,11 @@ export interface ProcessingStoreShape {
     owner: UserId,
     selection: Selection,
     mode: EmbeddingMode,
+    holder: string,
     exclude: ReadonlyArray<string>
   ) => Effect.Effect<boolean, SqlError.SqlError>
-  readonly releaseEmbeddingClaims: (owner: UserId, ids: ReadonlyArray<string>) => Effect.Effect<void, SqlError.SqlError>
+  /** As `releaseAnalysisClaims`, for embeddings. */
+  readonly releaseEmbeddingClaims: ReleaseClaims
   readonly saveEmbeddings: (
     owner: UserId,
     model: string,
@@ -222,40 +249,57 @@ export class ProcessingStore extends Context.Service<ProcessingStore, Processing
 
       const countOf = (rows: ReadonlyArray<unknown>) => Effect.map(decodeCount(rows), (rs) => rs[0]?.n ?? 0)
 
+      const analysisDue = (owner: UserId, selection: Selection) =>
+        sql`e.user_id = ${owner} AND e.analysis_state = 'pending' AND ${selectionFilter(selection)}`
+
       const countAnalysisPending = (owner: UserId, selection: Selection) =>
         scope.run(
           owner,
-          sql`
-            SELECT count(*)::int AS n FROM emails e
-            WHERE e.user_id = ${owner} AND e.analysis_state = 'pending' AND ${selectionFilter(selection)}`.pipe(
+          sql`SELECT count(*)::int AS n FROM emails e WHERE ${analysisDue(owner, selection)}`.pipe(
             Effect.flatMap(countOf)
           )
         )
 
-      type ClaimColumn = "analysis_claimed_until" | "embedding_claimed_until"
+      /** A claim's two columns: until when it holds, and the job that holds it (migrations 0072, 0073). */
+      type ClaimColumns = { readonly until: string; readonly by: string }
+      const analysisClaim: ClaimColumns = { until: "analysis_claimed_until", by: "analysis_claimed_by" }
+      const embeddingClaim: ClaimColumns = { until: "embedding_claimed_until", by: "embedding_claimed_by" }
+
+      /**
+       * The `due` messages `holder` may claim, none of `exclude`: unclaimed, their claim expired, or claimed
+       * by `holder` itself (an earlier attempt of the same job, whose process died with the batch).
+       */
+      const claimable = (
+        columns: ClaimColumns,
+        due: Statement.Fragment,
+        holder: string,
+        exclude: ReadonlyArray<string> | undefined
+      ) => sql`${due}
+        AND (e.${sql(columns.until)} IS NULL OR e.${sql(columns.until)} <= now() OR e.${sql(columns.by)} = ${holder}::uuid)
+        ${notIn(exclude)}`
 
       /** The CTE `claimed(id)`: up to `limit` of the `due` messages, oldest first, claimed (see claimAnalysis). */
       const claimedBatch = (
-        column: ClaimColumn,
+        columns: ClaimColumns,
         due: Statement.Fragment,
         limit: number,
-        claimSeconds: number,
+        claim: Claim,
         exclude: ReadonlyArray<string> | undefined
       ) => sql`
         WITH picked AS MATERIALIZED (
           SELECT e.id FROM emails e
-          WHERE ${due} AND (e.${sql(column)} IS NULL OR e.${sql(column)} <= now())
-            ${notIn(exclude)}
+          WHERE ${claimable(columns, due, claim.holder, exclude)}
           ORDER BY e.created_at, e.id
           LIMIT ${limit}
           FOR NO KEY UPDATE SKIP LOCKED),
         claimed AS (
-          UPDATE emails c SET ${sql(column)} = now() + make_interval(secs => ${claimSeconds})
+          UPDATE emails c SET ${sql(columns.until)} = now() + make_interval(secs => ${claim.seconds}),
+            ${sql(columns.by)} = ${claim.holder}::uuid
           FROM picked WHERE c.id = picked.id
           RETURNING c.id)`
 
       // The batch is chosen, locked and stamped in one statement. The pick walks the partial pending
-      // index in its order (created_at, id), drops rows whose claim runs and skips rows another
+      // index in its order (created_at, id), drops rows whose claim runs for another job and skips rows another
       // transaction has locked (SKIP LOCKED: this statement never waits on a row lock, so it cannot
       // close a deadlock cycle, src/platform/rowLocks.ts); the UPDATE touches only the rows it locked.
       // The pick is MATERIALIZED, evaluated once: as a subquery in the UPDATE's FROM it was rescanned
@@ -266,19 +310,13 @@ export class ProcessingStore extends Context.Service<ProcessingStore, Processing
         owner: UserId,
         selection: Selection,
         limit: number,
-        claimSeconds: number,
+        claim: Claim,
         exclude?: ReadonlyArray<string>
       ) =>
         scope.run(
           owner,
           sql`
-            ${claimedBatch(
-              "analysis_claimed_until",
-              sql`e.user_id = ${owner} AND e.analysis_state = 'pending' AND ${selectionFilter(selection)}`,
-              limit,
-              claimSeconds,
-              exclude
-            )}
+            ${claimedBatch(analysisClaim, analysisDue(owner, selection), limit, claim, exclude)}
             SELECT e.id, e.subject, e.from_name, e.from_address, e.to_addresses, e.mail_date,
               left(e.text_body, ${ANALYSIS_TEXT_MAX_CHARS}) AS text_body, e.headers, e.has_attachments,
               COALESCE(
@@ -292,11 +330,12 @@ export class ProcessingStore extends Context.Service<ProcessingStore, Processing
           )
         )
 
-      // due, unclaimed and not excluded, read without taking locks: it sees rows the claim skipped
+      // claimable by `holder` and not excluded, read without taking locks: it sees rows the claim skipped
       const unclaimedDue = (
         owner: UserId,
-        column: ClaimColumn,
+        columns: ClaimColumns,
         due: Statement.Fragment,
+        holder: string,
         exclude: ReadonlyArray<string>
       ) =>
         scope.run(
@@ -304,7 +343,7 @@ export class ProcessingStore extends Context.Service<ProcessingStore, Processing
           sql`
             SELECT count(*)::int AS n FROM (
               SELECT 1 FROM emails e
-              WHERE ${due} AND (e.${sql(column)} IS NULL OR e.${sql(column)} <= now()) ${notIn(exclude)}
+              WHERE ${claimable(columns, due, holder, exclude)}
               LIMIT 1) due`.pipe(
             Effect.flatMap(countOf),
             Effect.map((n) => n > 0)
@@ -312,17 +351,18 @@ export class ProcessingStore extends Context.Service<ProcessingStore, Processing
         )
 
       // Never waits: a row locked right now (its outcome being written, say) keeps its claim until the
-      // write clears it or it expires. Only unexpired claims are cleared (an expired one is nobody's).
-      const releaseClaims = (column: ClaimColumn) => (owner: UserId, ids: ReadonlyArray<string>) =>
+      // write clears it or it expires. Only the holder's own claims are cleared: a message whose claim
+      // expired and another job took in between stays that job's.
+      const releaseClaims = (columns: ClaimColumns) => (owner: UserId, holder: string, ids: ReadonlyArray<string>) =>
         ids.length === 0
           ? Effect.void
           : scope.run(
               owner,
               sql`
-                  UPDATE emails c SET ${sql(column)} = NULL
+                  UPDATE emails c SET ${sql(columns.until)} = NULL, ${sql(columns.by)} = NULL
                   FROM (
                     SELECT e.id FROM emails e
-                    WHERE e.user_id = ${owner} AND e.id = ANY(${ids}::uuid[]) AND e.${sql(column)} > now()
+                    WHERE e.user_id = ${owner} AND e.id = ANY(${ids}::uuid[]) AND e.${sql(columns.by)} = ${holder}::uuid
                     FOR NO KEY UPDATE SKIP LOCKED) held
                   WHERE c.id = held.id`.pipe(Effect.asVoid)
             )
@@ -343,7 +383,8 @@ export class ProcessingStore extends Context.Service<ProcessingStore, Processing
             // Only messages still pending take a result (a rerun or a concurrent job finds them done).
             const updated = yield* sql`
               UPDATE emails SET analysis_state = 'analysed', analysis_attempts = analysis_attempts + 1,
-                analysis_error = NULL, analysis_claimed_until = NULL, updated_at = now()
+                analysis_error = NULL, analysis_claimed_until = NULL, analysis_claimed_by = NULL,
+                updated_at = now()
               WHERE user_id = ${owner} AND analysis_state = 'pending'
                 AND id = ANY(${results.map((o) => o.id)}::uuid[])
               RETURNING id`.pipe(Effect.flatMap(decodeIds))
@@ -393,7 +434,8 @@ export class ProcessingStore extends Context.Service<ProcessingStore, Processing
           if (failures.length > 0) {
             const marked = yield* sql`
               UPDATE emails e SET analysis_state = 'failed', analysis_attempts = e.analysis_attempts + 1,
-                analysis_error = f.reason, analysis_claimed_until = NULL, updated_at = now()
+                analysis_error = f.reason, analysis_claimed_until = NULL, analysis_claimed_by = NULL,
+                updated_at = now()
               FROM unnest(${failures.map((o) => o.id)}::uuid[], ${failures.map((o) => clip(o.reason))}::text[])
                 AS f(id, reason)
               WHERE e.user_id = ${owner} AND e.id = f.id AND e.analysis_state = 'pending'
@@ -408,7 +450,8 @@ export class ProcessingStore extends Context.Service<ProcessingStore, Processing
           if (deferrals.length > 0) {
             yield* sql`
               UPDATE emails e SET analysis_attempts = e.analysis_attempts + 1,
-                analysis_error = d.reason, analysis_claimed_until = NULL, updated_at = now()
+                analysis_error = d.reason, analysis_claimed_until = NULL, analysis_claimed_by = NULL,
+                updated_at = now()
               FROM unnest(${deferrals.map((o) => o.id)}::uuid[], ${deferrals.map((o) => clip(o.reason))}::text[])
                 AS d(id, reason)
               WHERE e.user_id = ${owner} AND e.id = d.id AND e.analysis_state = 'pending'`
@@ -444,7 +487,7 @@ export class ProcessingStore extends Context.Service<ProcessingStore, Processing
         mode: EmbeddingMode,
         limit: number,
         maxChars: number,
-        claimSeconds: number,
+        claim: Claim,
         exclude?: ReadonlyArray<string>
       ) =>
         scope.run(
@@ -452,7 +495,7 @@ export class ProcessingStore extends Context.Service<ProcessingStore, Processing
           (mode._tag === "pending"
             ? // claimed as claimAnalysis claims (see there)
               sql`
-                ${claimedBatch("embedding_claimed_until", embeddingFilter(owner, selection, mode), limit, claimSeconds, exclude)}
+                ${claimedBatch(embeddingClaim, embeddingFilter(owner, selection, mode), limit, claim, exclude)}
                 SELECT e.id, left(e.subject, 1000) AS subject, left(e.from_name, 200) AS from_name,
                   left(COALESCE(e.text_body, ''), ${maxChars}) AS body
                 FROM claimed JOIN emails e ON e.id = claimed.id
@@ -486,7 +529,8 @@ export class ProcessingStore extends Context.Service<ProcessingStore, Processing
           if (vectors.length > 0) {
             const updated = yield* sql`
               UPDATE emails SET embedding_state = 'embedded', embedding_attempts = embedding_attempts + 1,
-                embedding_error = NULL, embedding_claimed_until = NULL, updated_at = now()
+                embedding_error = NULL, embedding_claimed_until = NULL,
+                embedding_claimed_by = NULL, updated_at = now()
               WHERE user_id = ${owner} AND id = ANY(${vectors.map((o) => o.id)}::uuid[])
               RETURNING id`.pipe(Effect.flatMap(decodeIds))
             const taken = new Set(updated.map((row) => row.id))
@@ -519,7 +563,8 @@ export class ProcessingStore extends Context.Service<ProcessingStore, Processing
               UPDATE emails SET
                 embedding_state = ${failedNow ? "failed" : "pending"},
                 embedding_attempts = embedding_attempts + 1,
-                embedding_error = ${clip(outcome.reason)}, embedding_claimed_until = NULL, updated_at = now()
+                embedding_error = ${clip(outcome.reason)}, embedding_claimed_until = NULL,
+                embedding_claimed_by = NULL, updated_at = now()
               WHERE user_id = ${owner} AND id = ${outcome.id}::uuid
               RETURNING id`.pipe(Effect.flatMap(decodeIds))
             if (failedNow && marked.length > 0) {
@@ -534,22 +579,17 @@ export class ProcessingStore extends Context.Service<ProcessingStore, Processing
       return ProcessingStore.of({
         countAnalysisPending,
         claimAnalysis,
-        analysisLockedOut: (owner, selection, exclude) =>
-          unclaimedDue(
-            owner,
-            "analysis_claimed_until",
-            sql`e.user_id = ${owner} AND e.analysis_state = 'pending' AND ${selectionFilter(selection)}`,
-            exclude
-          ),
-        releaseAnalysisClaims: releaseClaims("analysis_claimed_until"),
+        analysisLockedOut: (owner, selection, holder, exclude) =>
+          unclaimedDue(owner, analysisClaim, analysisDue(owner, selection), holder, exclude),
+        releaseAnalysisClaims: releaseClaims(analysisClaim),
         saveAnalysis,
         countEmbedding,
         embeddingCandidates,
-        embeddingLockedOut: (owner, selection, mode, exclude) =>
+        embeddingLockedOut: (owner, selection, mode, holder, exclude) =>
           mode._tag === "pending"
-            ? unclaimedDue(owner, "embedding_claimed_until", embeddingFilter(owner, selection, mode), exclude)
+            ? unclaimedDue(owner, embeddingClaim, embeddingFilter(owner, selection, mode), holder, exclude)
             : Effect.succeed(false),
-        releaseEmbeddingClaims: releaseClaims("embedding_claimed_until"),
+        releaseEmbeddingClaims: releaseClaims(embeddingClaim),
         saveEmbeddings
       })
     })

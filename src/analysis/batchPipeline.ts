@@ -18,7 +18,8 @@ import { Effect, Fiber } from "effect"
  *   claim expires). Whatever the job read and did not write when it ends (a stop, the bulk yield, the
  *   budget, a failure, an interruption: the batch in hand, the next batch read ahead, a read seen
  *   before) is handed to `release`, so it is due again at once instead of after the claim's expiry.
- *   A process that dies releases nothing: its claims expire.
+ *   A process that dies releases nothing: the job's next attempt takes its claims back at once (they
+ *   name the job, not the attempt); other jobs wait for them to expire.
  */
 export interface BatchPipeline<Item, Work, E, R> {
   /** Up to one batch of due items, none of whose ids are in `exclude` (read, not yet written). */

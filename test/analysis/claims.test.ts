@@ -18,6 +18,8 @@ import { FakeOpenAiServer, fakeOpenAiAppLayer } from "./fakeOpenAiApp.ts"
  * real worker and the fake OpenAI-compatible server: every message goes to the provider exactly once.
  * Before the claims (migration 0072) both jobs read the same oldest pending messages and both sent
  * them; the second save found them analysed and dropped its answer, but the tokens were spent.
+ * The claims name the job that holds them (migration 0073): its next attempt takes them back at once,
+ * and a release clears only its own.
  */
 
 const MESSAGES = 12
@@ -49,6 +51,50 @@ const sentPerMessage = (requests: ReadonlyArray<RecordedRequest>, owner: UserId)
     return requests.reduce((n, r) => n + r.rawBody.split(text).length - 1, 0)
   })
 
+/** A fresh owner with MESSAGES pending messages in one mailbox, and what the tests work with. */
+const pendingMail = Effect.gen(function* () {
+  const fake = yield* FakeOpenAiServer
+  const jobs = yield* Jobs
+  const base = yield* baseUrl
+  const sql = yield* SqlClient.SqlClient
+  const scope = yield* UserScope
+  const owner = UserId.make(crypto.randomUUID())
+  const box = yield* makeMailbox(owner)
+  const ids = yield* insertMails(box, mails(owner))
+  /** The owner's messages pending analysis whose claim `holder` holds and has not expired. */
+  const heldBy = (holder: string) =>
+    scope
+      .run(
+        owner,
+        sql<{ id: string }>`
+          SELECT id FROM emails
+          WHERE analysis_state = 'pending' AND analysis_claimed_by = ${holder}::uuid
+            AND analysis_claimed_until > now()
+          ORDER BY id`
+      )
+      .pipe(
+        Effect.map((rows) => rows.map((row) => row.id)),
+        Effect.orDie
+      )
+  return { fake, jobs, base, sql, scope, owner, box, ids, heldBy }
+})
+
+/** The store the jobs claim through, as a test calls it directly (a job that died, another job). */
+const withStore = <A, E>(use: (store: typeof ProcessingStore.Service) => Effect.Effect<A, E>) =>
+  Effect.gen(function* () {
+    return yield* use(yield* ProcessingStore)
+  }).pipe(Effect.provide(ProcessingStore.layer), Effect.orDie)
+
+const sorted = (ids: ReadonlyArray<string>) => [...ids].sort()
+
+/** Every message of `owner` went to the provider exactly once in `requests`. */
+const assertSentOnce = (requests: ReadonlyArray<RecordedRequest>, owner: UserId, what: string) =>
+  assert.deepStrictEqual(
+    sentPerMessage(requests, owner),
+    Array.from({ length: MESSAGES }, () => 1),
+    what
+  )
+
 const overlapped = (a: unknown, b: unknown) => {
   const time = (job: unknown, key: "startedAt" | "finishedAt") => new Date(String(field(job, key))).getTime()
   return time(a, "startedAt") < time(b, "finishedAt") && time(b, "startedAt") < time(a, "finishedAt")
@@ -57,12 +103,7 @@ const overlapped = (a: unknown, b: unknown) => {
 layer(fakeLayer, { excludeTestServices: true, timeout: "120 seconds" })("claims on pending mail", (it) => {
   it.effect("two analyze and two embed jobs of one owner over the same mail: each message sent once", () =>
     Effect.gen(function* () {
-      const fake = yield* FakeOpenAiServer
-      const jobs = yield* Jobs
-      const base = yield* baseUrl
-      const owner = UserId.make(crypto.randomUUID())
-      const box = yield* makeMailbox(owner)
-      yield* insertMails(box, mails(owner))
+      const { fake, jobs, base, sql, scope, owner, box } = yield* pendingMail
       const chatBefore = fake.chatRequests().length
       const embedBefore = fake.embeddingRequests().length
       // two selections of the same mail (all pending, and the account's): two keys, two jobs at once
@@ -84,31 +125,22 @@ layer(fakeLayer, { excludeTestServices: true, timeout: "120 seconds" })("claims 
         analysed.reduce((a, b) => a + b, 0),
         MESSAGES
       )
-      assert.deepStrictEqual(
-        sentPerMessage(fake.chatRequests().slice(chatBefore), owner),
-        Array.from({ length: MESSAGES }, () => 1),
-        "chat requests per message"
-      )
-      assert.deepStrictEqual(
-        sentPerMessage(fake.embeddingRequests().slice(embedBefore), owner),
-        Array.from({ length: MESSAGES }, () => 1),
-        "embedded texts per message"
-      )
+      assertSentOnce(fake.chatRequests().slice(chatBefore), owner, "chat requests per message")
+      assertSentOnce(fake.embeddingRequests().slice(embedBefore), owner, "embedded texts per message")
       // both jobs took a share (each claims its own batches; neither waited for the other to end)
       assert.isTrue(
         analysed.every((n) => n > 0),
         `analysed per job: ${analysed.join(", ")}`
       )
 
-      // every claim was cleared by the write of its outcome
-      const sql = yield* SqlClient.SqlClient
-      const scope = yield* UserScope
+      // every claim was cleared by the write of its outcome, its holder too
       const claims = yield* scope
         .run(
           owner,
           sql<{ n: number }>`
             SELECT count(*)::int AS n FROM emails
-            WHERE analysis_claimed_until IS NOT NULL OR embedding_claimed_until IS NOT NULL`
+            WHERE analysis_claimed_until IS NOT NULL OR embedding_claimed_until IS NOT NULL
+              OR analysis_claimed_by IS NOT NULL OR embedding_claimed_by IS NOT NULL`
         )
         .pipe(Effect.orDie)
       assert.strictEqual(claims[0]?.n, 0)
@@ -119,13 +151,7 @@ layer(fakeLayer, { excludeTestServices: true, timeout: "120 seconds" })("claims 
     "a message another transaction holds locked when the job reads it is analysed by that job once the lock goes",
     () =>
       Effect.gen(function* () {
-        const jobs = yield* Jobs
-        const base = yield* baseUrl
-        const sql = yield* SqlClient.SqlClient
-        const scope = yield* UserScope
-        const owner = UserId.make(crypto.randomUUID())
-        const box = yield* makeMailbox(owner)
-        const ids = yield* insertMails(box, mails(owner))
+        const { jobs, base, sql, scope, owner, ids } = yield* pendingMail
         const lockedId = ids[0] ?? ""
         // another writer (an embedding job's save, a sync's flag update) holds the oldest message's row
         // for 2 s; the claim skips locked rows rather than wait, and the job once ended without it,
@@ -156,20 +182,13 @@ layer(fakeLayer, { excludeTestServices: true, timeout: "120 seconds" })("claims 
 
   it.effect("a job that died with a claimed batch: the batch is skipped while claimed, analysed once it expired", () =>
     Effect.gen(function* () {
-      const fake = yield* FakeOpenAiServer
-      const jobs = yield* Jobs
-      const base = yield* baseUrl
-      const sql = yield* SqlClient.SqlClient
-      const scope = yield* UserScope
-      const owner = UserId.make(crypto.randomUUID())
-      const box = yield* makeMailbox(owner)
-      yield* insertMails(box, mails(owner))
+      const { fake, jobs, base, sql, scope, owner } = yield* pendingMail
       const chatBefore = fake.chatRequests().length
-      // a job that claimed the 5 oldest and was SIGKILLed before writing: nothing releases its claim
-      const dead = yield* Effect.gen(function* () {
-        const store = yield* ProcessingStore
-        return yield* store.claimAnalysis(owner, {}, 5, 3)
-      }).pipe(Effect.provide(ProcessingStore.layer), Effect.orDie)
+      // another job that claimed the 5 oldest and was SIGKILLed before writing: nothing releases its
+      // claim, and only that job's next attempt would take the batch back before the claim expires
+      const dead = yield* withStore((store) =>
+        store.claimAnalysis(owner, {}, 5, { holder: crypto.randomUUID(), seconds: 3 })
+      )
       assert.strictEqual(dead.length, 5)
 
       const analyze = () =>
@@ -202,11 +221,100 @@ layer(fakeLayer, { excludeTestServices: true, timeout: "120 seconds" })("claims 
       while ((yield* claimedNow) > 0) yield* Effect.sleep("200 millis")
       const second = yield* analyze()
       assert.strictEqual(second, 5)
-      assert.deepStrictEqual(
-        sentPerMessage(fake.chatRequests().slice(chatBefore), owner),
-        Array.from({ length: MESSAGES }, () => 1),
-        "chat requests per message"
+      assertSentOnce(fake.chatRequests().slice(chatBefore), owner, "chat requests per message")
+    })
+  )
+
+  it.effect("a job's next attempt takes back the batch its dead attempt claimed at once, other jobs skip it", () =>
+    Effect.gen(function* () {
+      const { owner, heldBy } = yield* pendingMail
+      const job = crypto.randomUUID()
+      const claim = { holder: job, seconds: 900 }
+      yield* withStore((store) =>
+        Effect.gen(function* () {
+          // the job's first attempt claimed the 5 oldest for 900 s, and its process was SIGKILLed
+          const dead = yield* store.claimAnalysis(owner, {}, 5, claim)
+          assert.strictEqual(dead.length, 5)
+          // another job skips them
+          const other = yield* store.claimAnalysis(owner, {}, MESSAGES, { holder: crypto.randomUUID(), seconds: 900 })
+          assert.strictEqual(other.length, MESSAGES - 5)
+          assert.isTrue(other.every((m) => !dead.some((d) => d.id === m.id)))
+          // the job's next attempt (BullMQ retries the stalled job under the same record) takes them now
+          const again = yield* store.claimAnalysis(owner, {}, 5, claim)
+          assert.deepStrictEqual(sorted(again.map((m) => m.id)), sorted(dead.map((m) => m.id)))
+          // nothing else is due for it, and it sees nothing locked out
+          assert.isFalse(yield* store.analysisLockedOut(owner, {}, job, sorted(again.map((m) => m.id))))
+          // the same for embeddings
+          const embedDead = yield* store.embeddingCandidates(owner, {}, { _tag: "pending" }, 4, 200, claim)
+          const embedAgain = yield* store.embeddingCandidates(owner, {}, { _tag: "pending" }, 4, 200, claim)
+          assert.strictEqual(embedDead.length, 4)
+          assert.deepStrictEqual(sorted(embedAgain.map((m) => m.id)), sorted(embedDead.map((m) => m.id)))
+        })
       )
+      assert.strictEqual((yield* heldBy(job)).length, 5)
+    })
+  )
+
+  it.effect("a release gives up only its own job's claims: one another job took after expiry stays", () =>
+    Effect.gen(function* () {
+      const { owner, heldBy } = yield* pendingMail
+      const jobX = crypto.randomUUID()
+      const jobY = crypto.randomUUID()
+      yield* withStore((store) =>
+        Effect.gen(function* () {
+          // X claims 5 for 1 s and is slow; its claim expires and Y takes the same 5
+          const byX = yield* store.claimAnalysis(owner, {}, 5, { holder: jobX, seconds: 1 })
+          yield* Effect.sleep("1100 millis")
+          const byY = yield* store.claimAnalysis(owner, {}, 5, { holder: jobY, seconds: 900 })
+          assert.deepStrictEqual(sorted(byY.map((m) => m.id)), sorted(byX.map((m) => m.id)))
+          // X ends and releases what it read: Y's claims stay
+          yield* store.releaseAnalysisClaims(
+            owner,
+            jobX,
+            byX.map((m) => m.id)
+          )
+          assert.deepStrictEqual(yield* heldBy(jobY), sorted(byY.map((m) => m.id)))
+          // Y's own release clears them, holder and all
+          yield* store.releaseAnalysisClaims(
+            owner,
+            jobY,
+            byY.map((m) => m.id)
+          )
+          assert.deepStrictEqual(yield* heldBy(jobY), [])
+        })
+      )
+    })
+  )
+
+  it.effect("the worker's claims name the job's record", () =>
+    Effect.gen(function* () {
+      const { jobs, base, sql, scope, owner } = yield* pendingMail
+      const submitted = yield* jobs.submit(AnalyzeMailJob, {}, { ownerId: owner }).pipe(Effect.orDie)
+      const holders = new Set<string>()
+      // the fake answers slowly: the claims are seen while the job runs
+      const watching = yield* Effect.forkChild(
+        Effect.forever(
+          scope
+            .run(
+              owner,
+              sql<{ holder: string }>`
+                SELECT DISTINCT analysis_claimed_by::text AS holder FROM emails WHERE analysis_claimed_by IS NOT NULL`
+            )
+            .pipe(
+              Effect.tap((rows) =>
+                Effect.sync(() => {
+                  for (const row of rows) holders.add(row.holder)
+                })
+              ),
+              Effect.andThen(Effect.sleep("30 millis")),
+              Effect.orDie
+            )
+        )
+      )
+      const job = yield* waitForJob(base, owner, submitted.jobId)
+      yield* Fiber.interrupt(watching)
+      assert.strictEqual(field(job, "state"), "succeeded", JSON.stringify(job))
+      assert.deepStrictEqual([...holders], [submitted.jobId])
     })
   )
 })

@@ -104,6 +104,8 @@ layer(TestLayer, { excludeTestServices: true, timeout: "240 seconds" })("one use
             })
           )
         )
+      // one job's claims: the release below gives up what the claim above took
+      const claim = { holder: crypto.randomUUID(), seconds: 60 }
       for (const round of rounds) {
         // every row due again: pending analysis and embedding, no full-text vector
         yield* scope
@@ -111,6 +113,7 @@ layer(TestLayer, { excludeTestServices: true, timeout: "240 seconds" })("one use
             owner,
             sql`UPDATE emails SET analysis_state = 'pending', embedding_state = 'pending', search_vector = NULL,
               analysis_claimed_until = NULL, embedding_claimed_until = NULL,
+              analysis_claimed_by = NULL, embedding_claimed_by = NULL,
               thread_id = 'thread-' || (uid % ${THREADS})`
           )
           .pipe(Effect.orDie)
@@ -155,13 +158,14 @@ layer(TestLayer, { excludeTestServices: true, timeout: "240 seconds" })("one use
             attempt("embedding", processing.saveEmbeddings(owner, "test-model", embeddingOutcomes)),
             attempt("search.index", searchIndex.indexBatch(owner, 60)),
             attempt("search.index", searchIndex.indexBatch(owner, 60)),
-            // the jobs' claims (migration 0072) and their release: they never wait on a row lock
-            attempt("analysis claim", processing.claimAnalysis(owner, {}, 60, 60)),
-            attempt("embedding claim", processing.embeddingCandidates(owner, {}, { _tag: "pending" }, 60, 200, 60)),
+            // the jobs' claims (migrations 0072, 0073) and their release: they never wait on a row lock
+            attempt("analysis claim", processing.claimAnalysis(owner, {}, 60, claim)),
+            attempt("embedding claim", processing.embeddingCandidates(owner, {}, { _tag: "pending" }, 60, 200, claim)),
             attempt(
               "claim release",
               processing.releaseAnalysisClaims(
                 owner,
+                claim.holder,
                 round.analysis.map(([index]) => idAt(index))
               )
             ),

@@ -372,6 +372,19 @@ const imapScenario = (fairShare: boolean, extraEnv: Record<string, string> = {},
            FROM jobs WHERE started_at IS NOT NULL AND finished_at IS NOT NULL AND created_at >= to_timestamp(${started} / 1000.0)
            GROUP BY user_id = '${a.owner}', kind, work_class ORDER BY 1`
         )
+        // the others' jobs per kind (all of them, from the clock's start) and their syncs by what they found:
+        // new mail, only flag changes (the echo of their own rules' UID STORE, heard by the watcher), nothing
+        const othersJobs = bench.psql(
+          `SELECT kind || '|' || count(*) FROM jobs WHERE user_id <> '${a.owner}'
+             AND created_at >= to_timestamp(${started} / 1000.0) GROUP BY kind ORDER BY kind`
+        )
+        const othersSyncs = bench.psql(
+          `SELECT count(*) FILTER (WHERE (result->>'newMessages')::int > 0) || '|'
+             || count(*) FILTER (WHERE (result->>'newMessages')::int = 0 AND (result->>'flagUpdates')::int > 0) || '|'
+             || count(*) FILTER (WHERE (result->>'newMessages')::int = 0 AND (result->>'flagUpdates')::int = 0)
+           FROM jobs WHERE user_id <> '${a.owner}' AND kind = 'mail.sync' AND state = 'succeeded'
+             AND created_at >= to_timestamp(${started} / 1000.0)`
+        )
         const failed = bench.psql(`SELECT count(*) FROM jobs WHERE state = 'failed'`)
         return {
           stored: stage((s) => s.stored),
@@ -384,7 +397,9 @@ const imapScenario = (fairShare: boolean, extraEnv: Record<string, string> = {},
           workerCpuMs,
           yields,
           lags: lags.filter((lag) => Number.isFinite(lag)).sort((x, y) => x - y),
-          jobTimings
+          jobTimings,
+          othersJobs,
+          othersSyncs
         }
       }).pipe(Effect.provide(platform))
     })
@@ -430,6 +445,21 @@ const imapMain = Effect.gen(function* () {
   console.log(`load after FIFO: ${load()}`)
   const spread = (values: ReadonlyArray<number>) =>
     `p50 ${percentile(values, 50).toFixed(2)} s, p95 ${percentile(values, 95).toFixed(2)} s, p99 ${percentile(values, 99).toFixed(2)} s`
+  // the others' jobs per fresh message (arrivals), by kind, and their syncs by what they found
+  const othersPerMessage = (figures: typeof fair) => {
+    const perKind = figures.othersJobs
+      .split("\n")
+      .filter((line) => line.includes("|"))
+      .map((line) => line.split("|"))
+    const total = perKind.reduce((sum, [, n]) => sum + Number(n), 0)
+    const per = (n: number) => (n / Math.max(1, figures.arrivals)).toFixed(2)
+    const [withNew, flagsOnly, nothing] = figures.othersSyncs.split("|")
+    return (
+      `  others' jobs per fresh message: ${per(total)} (${perKind.map(([kind, n]) => `${kind} ${per(Number(n))}`).join(", ")}); ` +
+      `worker CPU per fresh message ${(figures.workerCpuMs / Math.max(1, figures.arrivals)).toFixed(0)} ms (A's work included); ` +
+      `their syncs: ${withNew} stored new mail, ${flagsOnly} only flag changes, ${nothing} nothing new (the echo of their rules' own flag, or a re-ask)`
+    )
+  }
   const rows = (label: string, figures: typeof fair) => [
     `${label}: A's total ${figures.aSeconds.toFixed(1)} s (${figures.aStored} stored); failed jobs ${figures.failed}; ` +
       `worker CPU ${(figures.workerCpuMs / 1000).toFixed(1)} s; worker event-loop delay (p99 per 5 s) ` +
@@ -438,6 +468,7 @@ const imapMain = Effect.gen(function* () {
     `  others' arrival -> stored:        ${spread(figures.stored)} (${figures.stored.length} of ${figures.arrivals})`,
     `  others' arrival -> analysed:      ${spread(figures.analysed)} (${figures.analysed.length})`,
     `  others' arrival -> rules applied: ${spread(figures.latencies)} (${figures.latencies.length})`,
+    othersPerMessage(figures),
     "  jobs (who|kind|class|count|wait p50|wait p95|run p50|run p95|run max, seconds):",
     ...figures.jobTimings
       .split("\n")

@@ -2,6 +2,9 @@ import { Effect, Metric } from "effect"
 import type { SqlError } from "effect/sql"
 import { currentOwner, yieldToInteractive } from "../jobs/CurrentJob.ts"
 import { AnalyzeMailJob, type AnalyzeMailPayload } from "../contract/jobs/AnalyzeMailJob.ts"
+import { EmbedMailJob } from "../contract/jobs/EmbedMailJob.ts"
+import { Jobs } from "../jobs/Jobs.ts"
+import { makeEmbedPending } from "./embedPending.ts"
 import { analysisMessages } from "../platform/Metrics.ts"
 import { MailFollowUps } from "../pipeline/MailFollowUps.ts"
 import { MailAnalysed } from "../contract/events/UserEvent.ts"
@@ -36,6 +39,14 @@ const PUBLISH_CONCURRENCY = 32
 /** A job reads the owner's personal models again once its copy is this old. */
 const PERSONAL_MODELS_MAX_AGE_MILLIS = 60_000
 
+/** The most messages a `mail.analyze` with `embed: true` embeds itself (a small sync run's new mail). */
+const EMBED_BESIDE_ANALYSIS_MAX = 200
+
+type AnalyzeSelection = {
+  readonly emailIds?: AnalyzeMailPayload["emailIds"] | undefined
+  readonly accountId?: string | undefined
+}
+
 type Step = AnalysisOutcome | { readonly _tag: "stop"; readonly id: string; readonly error: AnalysisProviderError }
 
 export const AnalyzeMailProcessor = makeProcessor(
@@ -50,6 +61,49 @@ export const AnalyzeMailProcessor = makeProcessor(
     // what runs on analysed mail (rules) is wired in src/main: this stage only announces it
     const followUps = yield* MailFollowUps
     const personalModels = yield* PersonalModelStore
+    const jobs = yield* Jobs
+    const embedPending = yield* makeEmbedPending
+
+    /**
+     * `embed: true` (a small run's fresh mail): the selection's pending embeddings first, in this job, so
+     * the blend below has the vectors; at most a small run's worth (the owner's backlog is no
+     * interactive work). More pending, or failing (provider, budget), the embeddings go to a
+     * `mail.embed` job of their own, with its own retries, and the analysis goes on.
+     */
+    const embedFirst = (owner: UserId, selection: AnalyzeSelection) =>
+      Effect.gen(function* () {
+        const job = yield* CurrentJob
+        yield* job.progress({ phase: "embedding", done: 0, total: null })
+        const { limited } = yield* embedPending(
+          owner,
+          selection,
+          { _tag: "pending" },
+          ({ done }) => job.progress({ phase: "embedding", done, total: null }),
+          EMBED_BESIDE_ANALYSIS_MAX
+        )
+        if (limited) yield* embedLater(owner, selection, "more pending embeddings than a small run's")
+      }).pipe(
+        Effect.catchTags({
+          TransientJobError: (error) => embedLater(owner, selection, error.message),
+          PermanentJobError: (error) => embedLater(owner, selection, error.message)
+        })
+      )
+    const embedLater = (owner: UserId, selection: AnalyzeSelection, reason: string) =>
+      Effect.logWarning("embedding beside the analysis failed; queued as mail.embed", { reason }).pipe(
+        Effect.andThen(
+          jobs.submit(
+            EmbedMailJob,
+            {
+              ...(selection.emailIds === undefined ? {} : { emailIds: selection.emailIds }),
+              ...(selection.accountId === undefined ? {} : { accountId: selection.accountId })
+            },
+            { ownerId: owner }
+          )
+        ),
+        // not queued either: the messages stay pending for the next sync's follow-ups
+        Effect.catch((error) => Effect.logWarning("mail.embed not queued", { reason: error.message })),
+        Effect.asVoid
+      )
 
     /** Blends the batch's results with the owner's latest personal models (`models`: read once per job, see below). */
     const blendBatch = (
@@ -108,6 +162,7 @@ export const AnalyzeMailProcessor = makeProcessor(
         const job = yield* CurrentJob
         const owner = yield* currentOwner
         const selection = { emailIds: payload.emailIds, accountId: payload.accountId }
+        if (payload.embed === true) yield* embedFirst(owner, selection)
         // held by the job's record, the same over its attempts: the next attempt after a crash takes
         // back the batch the dead one claimed
         const claim: Claim = { holder: job.id, seconds: config.claimSeconds }

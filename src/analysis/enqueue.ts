@@ -37,6 +37,23 @@ export const enqueueNewMailProcessing = (
     return { analyze, embed }
   }).pipe(Effect.withSpan("enqueueNewMailProcessing"))
 
+/**
+ * For a small sync run's fresh mail (interactive follow-ups): one `mail.analyze` job that embeds the
+ * owner's pending mail first (`embed: true`) instead of a `mail.analyze` and a `mail.embed` job, each
+ * with its submit, turn, queue entry and state writes. When the submit joined an equal job already
+ * queued or running (it may not embed, or may have passed its embedding), `mail.embed` is queued as
+ * by `enqueueNewMailProcessing`. `embed` is the analysis job itself when it embeds.
+ */
+export const enqueueFreshMailProcessing = (
+  ownerId: UserId
+): Effect.Effect<Enqueued, QueueUnavailable | DatabaseError, Jobs> =>
+  Effect.gen(function* () {
+    const jobs = yield* Jobs
+    const analyze = yield* jobs.submit(AnalyzeMailJob, { embed: true }, { ownerId })
+    const embed = analyze.created ? analyze : yield* jobs.submit(EmbedMailJob, {}, { ownerId })
+    return { analyze, embed }
+  }).pipe(Effect.withSpan("enqueueFreshMailProcessing"))
+
 /** Analysis and embedding of some messages that were just reset to pending (reprocess). */
 export const enqueueMessages = (
   ownerId: UserId,

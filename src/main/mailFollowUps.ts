@@ -1,9 +1,10 @@
 import { Array as Arr, Effect, Layer } from "effect"
 import type { SqlClient } from "effect/sql"
 import { AnalyzeMailJob } from "../contract/jobs/AnalyzeMailJob.ts"
+import { EmbedMailJob } from "../contract/jobs/EmbedMailJob.ts"
 import { isTerminal } from "../contract/jobs/Job.ts"
 import { SearchIndexJob } from "../contract/jobs/SearchIndexJob.ts"
-import { enqueueNewMailProcessing } from "../analysis/enqueue.ts"
+import { enqueueFreshMailProcessing, enqueueNewMailProcessing } from "../analysis/enqueue.ts"
 import { applyPendingCorrections } from "../import/PendingCorrections.ts"
 import { JobKinds } from "../jobs/JobKinds.ts"
 import { Jobs } from "../jobs/Jobs.ts"
@@ -13,7 +14,8 @@ import type { UserScope } from "../users/UserScope.ts"
 
 /**
  * The mail pipeline, wired in one place: what each stage's announcement queues next.
- * - mail stored -> `search.index` (when mail awaits its vectors), then the corrections imported from
+ * - mail stored -> `search.index` (when mail awaits its vectors: a run of more than
+ *   `bulkFollowUpThreshold` messages stores its mail without them), then the corrections imported from
  *   another installation that waited for this mail, then `mail.analyze` and `mail.embed` (when the run
  *   stored new mail); the jobs only when their kind is installed;
  * - mail analysed -> `rules.apply` for the analysed messages, when the owner has enabled rules.
@@ -36,9 +38,12 @@ export const MailFollowUpsLive = Layer.effect(
     const storeContext = yield* Effect.context<SqlClient.SqlClient | UserScope>()
     const searchIndexInstalled = kinds.get(SearchIndexJob.name) !== undefined
     const analysisInstalled = kinds.get(AnalyzeMailJob.name) !== undefined
+    const embedInstalled = kinds.get(EmbedMailJob.name) !== undefined
 
     return MailFollowUps.of({
-      searchIndexDeferred: searchIndexInstalled,
+      // a small run (fresh mail, interactive follow-ups) stores its vectors: a search.index job per
+      // fresh message cost more (submit, turn, queue, state) than the vectors of a few messages
+      searchIndexDeferred: (backlog) => searchIndexInstalled && backlog > bulkFollowUpThreshold,
       mailStored: ({ owner, newMessages, backlog, awaitingSearchIndex }) =>
         Effect.gen(function* () {
           // a run in a backlog (an initial sync, resumed or not) queues its follow-ups as bulk work, so
@@ -66,7 +71,13 @@ export const MailFollowUpsLive = Layer.effect(
             )
           }
           if (newMessages > 0 && analysisInstalled) {
-            yield* enqueueNewMailProcessing(owner, workClass).pipe(
+            // a small run's fresh mail: one job analyses and embeds it (enqueue.ts); a backlog keeps
+            // two jobs of its kinds, each yielding to interactive work between its batches
+            yield* (
+              workClass === "interactive" && embedInstalled
+                ? enqueueFreshMailProcessing(owner)
+                : enqueueNewMailProcessing(owner, workClass)
+            ).pipe(
               Effect.provideService(Jobs, jobs),
               Effect.catch((error) =>
                 Effect.logWarning("analysis of new mail not queued; the next sync will", error.message)

@@ -25,7 +25,7 @@ export interface MailStored {
   readonly backlog: number
   /**
    * Stored mail of the owner still lacks its full-text vectors: this run's new mail, or mail an
-   * earlier run stored but could not queue for indexing. Only asked for when `searchIndexDeferred`.
+   * earlier run stored but could not queue for indexing. Only asked for when `searchIndexDeferred(Infinity)`.
    */
   readonly awaitingSearchIndex: boolean
 }
@@ -59,10 +59,14 @@ export interface MailAnalysed {
 
 export interface MailFollowUpsShape {
   /**
-   * True when stored mail is indexed for search by a later job: the sync then stores it without its
-   * search vectors (cheaper per batch) and reports `awaitingSearchIndex`.
+   * Whether a sync run that stores or plans to store `backlog` new messages (as `MailStored.backlog`)
+   * stores them without their search vectors, for a later `search.index` job (cheaper per batch), and
+   * reports `awaitingSearchIndex`. A backlog (bulk follow-ups) defers them; a small run (fresh mail)
+   * stores them with their vectors: its mail is found by full-text search once stored, and no job is
+   * queued for it. `Infinity` asks whether mail is ever indexed by a job (false: every run stores the
+   * vectors, and nothing is awaited).
    */
-  readonly searchIndexDeferred: boolean
+  readonly searchIndexDeferred: (backlog: number) => boolean
   readonly mailStored: (event: MailStored) => Effect.Effect<void>
   /**
    * The first page of a new mailbox was stored: its analysis is queued at once as interactive work of

@@ -253,6 +253,10 @@ interface Stats {
   messagesWithWarnings: number
   /** Mailboxes that SELECT found gone (deleted or renamed on the server since they were listed). */
   missingMailboxes: number
+  /** New messages stored without their full-text vectors (a backlog's: `searchIndexDeferred`). */
+  storedUnindexed: number
+  /** `newMessages` when the follow-ups were last announced (`mailStored`). */
+  announcedNewMessages: number
 }
 
 /** Stored headers (`headers` jsonb): what analysis and rules look at. */
@@ -323,8 +327,9 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
       const config = yield* SyncConfig
       const followUps = yield* MailFollowUps
       const bus = yield* EventBus
-      // the full-text vectors are computed after the sync, by a follow-up job, when the pipeline has one
-      const deferSearchIndex = followUps.searchIndexDeferred
+      // the full-text vectors of a backlog are computed after the sync, by a follow-up job, when the
+      // pipeline has one; a small run's (fresh mail) are stored with the mail
+      const indexedByJob = followUps.searchIndexDeferred(Number.POSITIVE_INFINITY)
       const hasUnindexed = (owner: UserId) =>
         store
           .hasUnindexed(owner)
@@ -441,9 +446,16 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
           if (yield* stopRequested) return false
           // nothing stored yet: the first stored batch is the mailbox's first page
           let firstPage = lastUid === 0 && filled === null
+          // a mailbox's first pass (a new account's mail) is a backlog: its vectors are deferred, as
+          // are those of a run that stores or plans more than the pipeline's small run (`backlog`)
+          const firstPass = firstPage
+          const deferIndexing = (backlog: number) =>
+            followUps.searchIndexDeferred(firstPass ? Number.POSITIVE_INFINITY : backlog)
           let stopped = false
           let done = 0
           let total: number | null = null
+          // before the size list: the gap below UIDNEXT, what this mailbox may store (the head batch)
+          let pendingEstimate = 0
           const storeBatches = (batches: ReadonlyArray<PlannedBatch>) =>
             Stream.fromIterable(batches).pipe(
               // the soft time limit is checked before each fetch: the batches in flight are still
@@ -485,11 +497,19 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
               Stream.runForEach(({ plan, checkpoint, messages, parsed }) =>
                 Effect.gen(function* () {
                   const stored = yield* timed(
-                    storeBatch(target, checkpoint, messages, parsed, plan.maxSourceBytes).pipe(at("store")),
+                    storeBatch(
+                      target,
+                      checkpoint,
+                      messages,
+                      parsed,
+                      plan.maxSourceBytes,
+                      deferIndexing(Math.max(stats.newMessages, stats.plannedMessages, pendingEstimate))
+                    ).pipe(at("store")),
                     (ms) => (stats.storeMillis += ms)
                   )
                   done += plan.uids.length
                   stats.newMessages += stored.inserted
+                  if (stored.deferredIndex) stats.storedUnindexed += stored.inserted
                   stats.messagesWithWarnings += stored.withWarnings
                   yield* Metric.update(syncMessages, stored.inserted)
                   // committed: the owner hears of each new message (a publish never fails the sync) while
@@ -526,6 +546,7 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
           // a large gap below UIDNEXT: the newest UIDs' sizes first, so the first screen does not
           // wait for the size list of the whole mailbox (50,000 messages: about 2.5 MB of FETCH)
           if (filled === null && state.uidNext !== null && state.uidNext - lastUid > 4 * FIRST_PAGE) {
+            pendingEstimate = stats.plannedMessages + (state.uidNext - lastUid)
             const newest = yield* session
               .fetchSizes(mailbox.path, { from: state.uidNext - FIRST_PAGE })
               .pipe(at("sizes"))
@@ -544,12 +565,13 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
           const planned = planNewestFirst(sizes, filled, config)
           total = done + planned.batches.reduce((sum, batch) => sum + batch.plan.uids.length, 0)
           stats.plannedMessages += total
+          pendingEstimate = 0
           if (planned.batches.length > 0) {
             yield* report("messages", done, total)
             yield* storeBatches(planned.batches)
           } else if (planned.completeOnly !== null) {
             // what was left below the pass is gone from the server: the pass ends here
-            yield* storeBatch(target, { _tag: "complete", to: planned.completeOnly }, [], [], undefined).pipe(
+            yield* storeBatch(target, { _tag: "complete", to: planned.completeOnly }, [], [], undefined, true).pipe(
               at("store")
             )
           }
@@ -596,7 +618,9 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
         checkpoint: Checkpoint,
         messages: ReadonlyArray<Omit<FetchedMessage, "source">>,
         parsed: ReadonlyArray<ParsedMessage>,
-        prefixBytes: number | undefined
+        prefixBytes: number | undefined,
+        /** Store the rows without their full-text vectors (`searchIndexDeferred`); the follow-ups queue `search.index`. */
+        deferSearchIndex: boolean
       ) => {
         const candidates = parsed.map((message) => threadKeyCandidates(message).slice(0, maxCandidates))
         const messageIds = [...new Set(candidates.flat())]
@@ -653,7 +677,8 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
         return Effect.map(store.storeBatch(target, checkpoint, prepare, { deferSearchIndex }), (result) => ({
           inserted: result.inserted,
           insertedIds: result.insertedIds,
-          withWarnings
+          withWarnings,
+          deferredIndex: deferSearchIndex
         }))
       }
 
@@ -822,9 +847,9 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
       /** After a sync, also one stopped at its soft time limit: announces the mail it stored (follow-up jobs). */
       const announceStored = (owner: UserId, accountId: AccountId, stats: Stats) =>
         Effect.gen(function* () {
-          // also when an earlier sync stored mail but could not queue its indexing
-          const awaitingSearchIndex =
-            followUps.searchIndexDeferred && (stats.newMessages > 0 || (yield* hasUnindexed(owner)))
+          // this run's deferred mail, also mail an earlier sync stored but could not queue its indexing
+          const awaitingSearchIndex = indexedByJob && (stats.storedUnindexed > 0 || (yield* hasUnindexed(owner)))
+          stats.announcedNewMessages = stats.newMessages
           yield* followUps.mailStored({
             owner,
             accountId,
@@ -859,7 +884,9 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
             expunged: 0,
             uidValidityResets: 0,
             messagesWithWarnings: 0,
-            missingMailboxes: 0
+            missingMailboxes: 0,
+            storedUnindexed: 0,
+            announcedNewMessages: 0
           }
           // why the run stops early, once it does (sticky: every check after it answers the same)
           let stopReason: "soft_time_limit" | "yield" | null = null
@@ -934,6 +961,10 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
            */
           const announceAfterFirstPage = Effect.gen(function* () {
             if (firstPage !== null) yield* yieldToFirstPage
+            // a run whose new mail was all announced after its stored batch (a small run's one batch):
+            // announcing it again submitted each follow-up a second time, and a job that had already
+            // ended (fresh mail's run in a fraction of a second) ran a second time and found nothing
+            else if (stats.newMessages > 0 && stats.announcedNewMessages === stats.newMessages) return
             yield* announceStored(owner, accountId, stats)
           })
           // where the soft time limit stopped the sync (the mailbox left unfinished), if it did

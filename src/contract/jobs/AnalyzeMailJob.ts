@@ -2,7 +2,15 @@ import { Schema } from "effect"
 import { defineJobKind } from "./JobKind.ts"
 import { MailSelectionFields, selectionKey } from "./MailSelection.ts"
 
-export const AnalyzeMailPayload = Schema.Struct(MailSelectionFields)
+export const AnalyzeMailPayload = Schema.Struct({
+  ...MailSelectionFields,
+  /**
+   * Also embeds the selection's pending messages, first (the blend of personal models reads their
+   * vectors): a small run's fresh mail is one job, not a `mail.analyze` and a `mail.embed`. Embedding
+   * that fails is left to a `mail.embed` job the analysis queues; the analysis goes on.
+   */
+  embed: Schema.optionalKey(Schema.Boolean)
+})
 export type AnalyzeMailPayload = typeof AnalyzeMailPayload.Type
 
 export const AnalyzeMailResult = Schema.Struct({

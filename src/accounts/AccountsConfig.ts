@@ -32,8 +32,8 @@ export const accountsConfig = Effect.gen(function* () {
     verifyMaxPerWindow: Config.Int("IMAP_VERIFY_MAX_PER_WINDOW").pipe(Config.withDefault(10)),
     verifyWindowSeconds: Config.Int("IMAP_VERIFY_WINDOW_SECONDS").pipe(Config.withDefault(600)),
     tlsCaFile: Config.option(Config.String("IMAP_TLS_CA_FILE")),
-    // off by default: a kept session's selected mailbox went stale across a rename (docs/accounts-and-sync.md)
-    sessionIdleMs: Config.Int("IMAP_SESSION_IDLE_MS").pipe(Config.withDefault(0))
+    // a job's session is kept this long for the account's next job, its mailbox left with UNSELECT (docs/accounts-and-sync.md)
+    sessionIdleMs: Config.Int("IMAP_SESSION_IDLE_MS").pipe(Config.withDefault(10_000))
   })
   const tlsCa = yield* Option.match(config.tlsCaFile, {
     onNone: () => Effect.succeed(null),

@@ -6,7 +6,7 @@
  * the resolved addresses at connect time) is not here but in `Imap.connect` itself
  * (src/imap/ImapDestinations.ts), so no caller can open a connection around it.
  */
-import { Context, Duration, Effect, Exit, Fiber, Layer, Option, type Redacted, Scope } from "effect"
+import { Context, Duration, Effect, Exit, Fiber, Layer, Option, Redacted, Scope } from "effect"
 import {
   Imap,
   type ImapAuthenticationError,
@@ -70,8 +70,15 @@ export interface ImapAccessShape {
   ) => Effect.Effect<void, AccountVerificationFailed>
 }
 
-/** A kept session's NOOP before reuse: no answer within this long, a fresh login instead. */
+/** A kept session's NOOP before reuse (and its UNSELECT before it is kept): no answer within this long, a fresh login instead. */
 const KEPT_CHECK_MILLIS = 5_000
+
+/**
+ * A session is kept for another job only within this long after its login, however busy the account:
+ * a server's per-session view (Dovecot's list of a public namespace changed on disk) and the slot it
+ * holds are renewed at least this often (docs/accounts-and-sync.md).
+ */
+const KEPT_MAX_AGE_MILLIS = 60_000
 
 type ConnectFailure = ImapConnectionError | ImapAuthenticationError | ImapProtocolError
 
@@ -157,14 +164,23 @@ export class ImapAccess extends Context.Service<ImapAccess, ImapAccessShape>()("
           // session, taken first and freed after the logout (the scope's finalizers run in reverse)
           const lease = yield* slots.acquire(account.id)
           // the destination policy is applied by imap.connect (refusal: ImapConnectionError not_allowed)
+          // the OAuth2 access token the session logged in with (a kept session is reused only while
+          // the token store still hands out the same one)
+          const token: { value: Redacted.Redacted<string> | null } = { value: null }
+          const connectWith = (options: ImapConnectOptions) =>
+            Effect.tap(imap.connect(options), () =>
+              Effect.sync(() => {
+                token.value = "accessToken" in options ? options.accessToken : null
+              })
+            )
           const login = Effect.flatMap(loginOptions(account, purpose), (options) =>
-            imap.connect(options).pipe(
+            connectWith(options).pipe(
               Effect.catchTag("ImapAuthenticationError", (error) =>
                 account.authKind !== "oauth"
                   ? Effect.fail(error)
                   : loginRefused(account).pipe(
                       Effect.andThen(loginOptions(account, purpose)),
-                      Effect.flatMap((again) => imap.connect(again))
+                      Effect.flatMap(connectWith)
                     )
               )
             )
@@ -185,7 +201,7 @@ export class ImapAccess extends Context.Service<ImapAccess, ImapAccessShape>()("
               )
             )
           )
-          return { session, lost }
+          return { session, lost, token: token.value }
         })
 
       // --- sessions kept open between jobs (IMAP_SESSION_IDLE_MS) --------------------------------
@@ -198,6 +214,10 @@ export class ImapAccess extends Context.Service<ImapAccess, ImapAccessShape>()("
         /** Holds the slot lease, the connection and the lost-lease watcher; closing it logs out. */
         readonly scope: Scope.Closeable
         readonly lost: { value: boolean }
+        /** When the session logged in (epoch ms): kept no longer than KEPT_MAX_AGE_MILLIS after it. */
+        readonly openedAt: number
+        /** The OAuth2 access token of the login (null for a password): reused only while it is still the current one. */
+        readonly token: Redacted.Redacted<string> | null
         /** Closes the session once it stayed unused for IMAP_SESSION_IDLE_MS. */
         expiry: Fiber.Fiber<void> | null
       }
@@ -222,6 +242,7 @@ export class ImapAccess extends Context.Service<ImapAccess, ImapAccessShape>()("
           const kept = idle.get(account.id)
           if (kept === undefined) return null
           idle.delete(account.id)
+          yield* slots.setReclaimer(account.id, null)
           // out of the map, the session is this caller's: closed unless it is handed over (also when the
           // caller is interrupted during the check, so no slot stays held by a session nobody has)
           return yield* Effect.gen(function* () {
@@ -230,6 +251,20 @@ export class ImapAccess extends Context.Service<ImapAccess, ImapAccessShape>()("
             if (kept.key !== keyOf(account) || kept.lost.value || !(yield* kept.session.isConnected)) {
               yield* Scope.close(kept.scope, Exit.void)
               return null
+            }
+            // an OAuth2 session outlives its access token (the server checked the token at login
+            // only): past the token's expiry, or once it was refreshed or dropped, the token store
+            // hands out another one (refreshing it when due) and the session is replaced by a login
+            // with that token. A token store that has none (reauth_required) fails the job as a
+            // login would.
+            if (account.authKind === "oauth") {
+              const current = yield* tokens
+                .accessToken(account)
+                .pipe(Effect.onError(() => Scope.close(kept.scope, Exit.void)))
+              if (kept.token === null || Redacted.value(current) !== Redacted.value(kept.token)) {
+                yield* Scope.close(kept.scope, Exit.void)
+                return null
+              }
             }
             // a server that closed the connection meanwhile (restart, idle timeout): a fresh login instead
             const alive = yield* kept.session.noop.pipe(
@@ -252,7 +287,15 @@ export class ImapAccess extends Context.Service<ImapAccess, ImapAccessShape>()("
             Scope.provide(scope),
             Effect.onExit((exit) => (Exit.isSuccess(exit) ? Effect.void : Scope.close(scope, exit)))
           )
-          return { key: keyOf(account), session: opened.session, scope, lost: opened.lost, expiry: null } satisfies Kept
+          return {
+            key: keyOf(account),
+            session: opened.session,
+            scope,
+            lost: opened.lost,
+            openedAt: Date.now(),
+            token: opened.token,
+            expiry: null
+          } satisfies Kept
         })
 
       /** At the end of a job: kept for the next one when it ended well and the session is sound, else logged out. */
@@ -263,16 +306,48 @@ export class ImapAccess extends Context.Service<ImapAccess, ImapAccessShape>()("
             !shuttingDown &&
             !kept.lost.value &&
             !idle.has(accountId) &&
+            Date.now() - kept.openedAt < KEPT_MAX_AGE_MILLIS &&
             (yield* kept.session.isConnected)
           if (!sound) return yield* Scope.close(kept.scope, Exit.void)
+          // the next job must SELECT again: a mailbox left selected is taken by imapflow as open, so
+          // a folder renamed away and created again under its name would be read as the old one.
+          // UNSELECT, never CLOSE (it expunges \Deleted mail of a rule action's read-write mailbox);
+          // a server without UNSELECT (or one that refuses it, or does not answer): logged out instead
+          const left = yield* Effect.interruptible(kept.session.unselect).pipe(
+            Effect.timeoutOption(Duration.millis(KEPT_CHECK_MILLIS)),
+            Effect.map((answer) => Option.getOrElse(answer, () => false)),
+            Effect.catch((error) =>
+              Effect.as(
+                Effect.logInfo("kept IMAP session not kept: UNSELECT failed", {
+                  accountId,
+                  error: error.message
+                }),
+                false
+              )
+            )
+          )
+          if (!left || idle.has(accountId) || shuttingDown) return yield* Scope.close(kept.scope, Exit.void)
           idle.set(accountId, kept)
+          /** Logs the idle session out (its slot freed) if it is still the account's idle one. */
+          const drop = Effect.suspend(() => {
+            if (idle.get(accountId) !== kept) return Effect.void
+            idle.delete(accountId)
+            const expiry = kept.expiry
+            kept.expiry = null
+            return Effect.andThen(
+              expiry === null ? Effect.void : Fiber.interrupt(expiry),
+              Scope.close(kept.scope, Exit.void)
+            )
+          })
+          // another holder of this process that finds the account's slots full takes this one's
+          yield* slots.setReclaimer(accountId, drop)
           kept.expiry = yield* Effect.sleep(Duration.millis(config.sessionIdleMs)).pipe(
             Effect.andThen(
               Effect.suspend(() => {
                 if (idle.get(accountId) !== kept) return Effect.void
                 idle.delete(accountId)
                 kept.expiry = null
-                return Scope.close(kept.scope, Exit.void)
+                return Effect.andThen(slots.setReclaimer(accountId, null), Scope.close(kept.scope, Exit.void))
               })
             ),
             Effect.forkIn(layerScope)

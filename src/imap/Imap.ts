@@ -184,6 +184,14 @@ export interface ImapSession {
   readonly close: Effect.Effect<void>
   /** NOOP: the server still answers on this connection (a kept-open session's check before reuse). */
   readonly noop: Effect.Effect<void, ImapError>
+  /**
+   * Leaves the selected mailbox without expunging anything: UNSELECT (RFC 3691), and imapflow's own
+   * notion of the selected mailbox is reset, so the next `openMailbox` sends SELECT/EXAMINE again.
+   * `true` when no mailbox is selected afterwards (also when none was); `false` when the server
+   * does not announce UNSELECT (nothing is sent: CLOSE would expunge `\Deleted` messages of a
+   * read-write mailbox) or refused it. For a session kept open between jobs (ImapAccess).
+   */
+  readonly unselect: Effect.Effect<boolean, ImapError>
   listMailboxes(options?: { readonly status?: boolean }): Effect.Effect<ReadonlyArray<MailboxInfo>, ImapError>
   /** SELECT (or EXAMINE with readOnly) and report the mailbox's current state. */
   openMailbox(path: string, options?: { readonly readOnly?: boolean }): Effect.Effect<MailboxState, ImapError>
@@ -1158,6 +1166,18 @@ const connectChecked = (options: ImapConnectOptions, destinations: ImapDestinati
         if (answered !== true || !client.usable || client.isClosed)
           throw new Error("NOOP failed: the connection is closed")
       }).pipe(span("noop")),
+      unselect: call("unselect", async () => {
+        const selected = (): boolean => client.mailbox !== false
+        if (!selected()) return true
+        // imapflow's CLOSE command with `unselect` sends UNSELECT when the server offers it and CLOSE
+        // otherwise: it only runs when the server announces UNSELECT itself, so CLOSE is never sent
+        if (!client.capabilities.has("UNSELECT")) return false
+        const run: unknown = Reflect.get(client, "run")
+        if (typeof run !== "function") throw new Error("imapflow offers no UNSELECT (ImapFlow.run is missing)")
+        const answered: unknown = await Reflect.apply(run, client, ["CLOSE", { unselect: true }])
+        // true: UNSELECT answered OK, and imapflow reset its selected mailbox and state
+        return answered === true && !selected() && client.usable && !client.isClosed
+      }).pipe(span("unselect")),
       listMailboxes,
       openMailbox,
       fetchMessages,

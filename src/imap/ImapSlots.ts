@@ -146,6 +146,13 @@ export interface ImapSlotsShape {
   ) => Effect.Effect<A, E | ImapSlotUnavailable, Exclude<R, Scope.Scope>>
   /** The cap that applies to the account (override or default). */
   readonly limitFor: (accountId: string) => Effect.Effect<number, ImapSlotUnavailable>
+  /**
+   * A holder in this process that gives its slot up on demand: an idle session kept open between
+   * jobs (ImapAccess). An `acquire` of the account in this process that finds every slot taken runs
+   * it (once) and tries again at once, so a kept session never makes another holder of this process
+   * wait. At most one per account (a later one replaces it); `null` removes it.
+   */
+  readonly setReclaimer: (accountId: string, reclaim: Effect.Effect<void> | null) => Effect.Effect<void>
 }
 
 export class ImapSlots extends Context.Service<ImapSlots, ImapSlotsShape>()("mail-helper/ImapSlots") {
@@ -205,6 +212,12 @@ export class ImapSlots extends Context.Service<ImapSlots, ImapSlotsShape>()("mai
         readonly onLost: Effect.Effect<void>
       }
       const held = new Map<string, Held>()
+      const reclaimers = new Map<string, Effect.Effect<void>>()
+      const setReclaimer = (accountId: string, reclaim: Effect.Effect<void> | null) =>
+        Effect.sync(() => {
+          if (reclaim === null) reclaimers.delete(accountId)
+          else reclaimers.set(accountId, reclaim)
+        })
 
       /**
        * A refresh that found the lease expired (the holder stalled past the TTL): taken again at once
@@ -290,7 +303,15 @@ export class ImapSlots extends Context.Service<ImapSlots, ImapSlotsShape>()("mai
           const startedAt = Date.now()
           const waitMs =
             options?.wait === undefined ? config.waitMs : Duration.toMillis(Duration.fromInputUnsafe(options.wait))
-          const first = yield* tryOnce(accountId, limit, leaseId)
+          // every slot taken, one by an idle holder of this process (a kept session, also one kept while
+          // this caller waits): it gives its slot up and the caller tries again at once
+          const attempt = Effect.flatMap(tryOnce(accountId, limit, leaseId), (taken) => {
+            const reclaim = taken ? undefined : reclaimers.get(accountId)
+            if (reclaim === undefined) return Effect.succeed(taken)
+            reclaimers.delete(accountId)
+            return Effect.andThen(reclaim, tryOnce(accountId, limit, leaseId))
+          })
+          const first = yield* attempt
           let got = first
           let delayMs = 100
           while (!got) {
@@ -306,7 +327,7 @@ export class ImapSlots extends Context.Service<ImapSlots, ImapSlotsShape>()("mai
             // jittered backoff, so waiters of one account do not poll in step
             yield* Effect.sleep(Duration.millis(Math.min(left, delayMs * (0.5 + Math.random()))))
             delayMs = Math.min(delayMs * 2, 2_000)
-            got = yield* tryOnce(accountId, limit, leaseId)
+            got = yield* attempt
           }
           yield* record(first ? "immediate" : "acquired", startedAt)
           yield* Effect.addFinalizer(() =>
@@ -333,7 +354,7 @@ export class ImapSlots extends Context.Service<ImapSlots, ImapSlotsShape>()("mai
       const withSlot = <A, E, R>(accountId: string, effect: Effect.Effect<A, E, R>) =>
         Effect.scoped(Effect.flatMap(acquire(accountId), (lease) => Effect.raceFirst(effect, lease.lost)))
 
-      return ImapSlots.of({ acquire, withSlot, limitFor })
+      return ImapSlots.of({ acquire, withSlot, limitFor, setReclaimer })
     })
   )
 }

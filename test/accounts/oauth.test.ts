@@ -32,10 +32,10 @@ const {
   signIn
 } = await oauthWorld({
   spanProcessor: new SimpleSpanProcessor(spans),
-  // every sync here logs in, so each step meets the token it is about (expired, rotated, revoked); a
-  // kept session (IMAP_SESSION_IDLE_MS) would rightly serve the next sync without a login, and
-  // without the refresh this test counts (test/accounts/imapAccessKeptSessions.test.ts covers reuse)
-  env: { IMAP_SESSION_IDLE_MS: "0" }
+  // sessions are kept between jobs (the default IMAP_SESSION_IDLE_MS): a kept session is reused only
+  // while the token store hands out the token it logged in with, so each step still meets the token
+  // it is about (expired: refreshed, rotated, revoked)
+  env: { IMAP_SESSION_IDLE_MS: "600000" }
 })
 
 layer(TestLayer, { excludeTestServices: true, timeout: "180 seconds" })("OAuth2 accounts", (it) => {

@@ -119,10 +119,16 @@ const dovecotTarget =
                       foreignAware(client)
                       return run(client)
                     }),
-                  // the namespace root has no ACL that allows RENAME: an administrator renames the folder on disk
+                  // the namespace root has no ACL that allows RENAME: an administrator renames the folder on
+                  // disk, and ends the reader's sessions, as a change of the mail store behind Dovecot needs:
+                  // a logged-in session does not see it in LIST (the public namespace's list is the session's;
+                  // measured: not after 31 s, not after UNSELECT or NOOP), only a new login does. The reader's
+                  // session may be one mail-helper keeps between jobs (IMAP_SESSION_IDLE_MS); with none open,
+                  // doveadm kick exits non-zero, which is no failure here
                   renameAway: async () => {
                     const dir = path.join(server.root, "public")
                     fs.renameSync(path.join(dir, `.${name}`), path.join(dir, `.${name}-renamed`))
+                    await server.doveadm(["kick", reader]).catch(() => "no session to end")
                   }
                 }
               }

@@ -48,6 +48,11 @@ export const makeTestEnv = (overrides: Record<string, string> = {}) =>
         // the API's start-up warm-up (EmailsHttp.ts) checks out pool connections in the background,
         // which tests of the pool would count (test/ops/dbPool.test.ts); a test may set it again
         EMAILS_WARM_UP_CONNECTIONS: "0",
+        // the tests' config is this object, not process.env: a run with IMAP_SESSION_IDLE_MS set
+        // (`IMAP_SESSION_IDLE_MS=0 npx vitest run test/compat`, sessions not kept) passes it on
+        ...(process.env["IMAP_SESSION_IDLE_MS"] === undefined
+          ? {}
+          : { IMAP_SESSION_IDLE_MS: process.env["IMAP_SESSION_IDLE_MS"] }),
         ...overrides
       }
       return {

@@ -286,6 +286,50 @@ layer(fakeLayer, { excludeTestServices: true, timeout: "120 seconds" })("claims 
     })
   )
 
+  it.effect("a release waits for a row another writer holds locked and clears its claim once the lock goes", () =>
+    Effect.gen(function* () {
+      const { sql, scope, owner, heldBy } = yield* pendingMail
+      const job = crypto.randomUUID()
+      yield* withStore((store) =>
+        Effect.gen(function* () {
+          const read = yield* store.claimAnalysis(owner, {}, 5, { holder: job, seconds: 900 })
+          assert.strictEqual(read.length, 5)
+          const lockedId = read[0]?.id ?? ""
+          // the mail.embed job of the same mail is saving this row (its save clears only embedding
+          // claims): the analysis job's release meets the lock. It used to skip the row, and the
+          // claim stayed MAIL_CLAIM_SECONDS (900 s) with no job left to take the message
+          const holding = yield* Deferred.make<void>()
+          const letGo = yield* Deferred.make<void>()
+          const other = yield* Effect.forkChild(
+            scope.run(
+              owner,
+              Effect.gen(function* () {
+                yield* sql`SELECT id FROM emails WHERE id = ${lockedId} FOR NO KEY UPDATE`
+                yield* Deferred.succeed(holding, undefined)
+                yield* Deferred.await(letGo)
+              })
+            )
+          )
+          yield* Deferred.await(holding)
+          const release = yield* Effect.forkChild(
+            store.releaseAnalysisClaims(
+              owner,
+              job,
+              read.map((m) => m.id)
+            )
+          )
+          // the release waits for the lock (a release that skipped the row is done by now)
+          yield* Effect.sleep("1 second")
+          assert.isUndefined(release.pollUnsafe(), "the release did not wait for the locked row")
+          yield* Deferred.succeed(letGo, undefined)
+          yield* Fiber.join(other)
+          yield* Fiber.join(release)
+        })
+      )
+      assert.deepStrictEqual(yield* heldBy(job), [])
+    })
+  )
+
   it.effect("the worker's claims name the job's record", () =>
     Effect.gen(function* () {
       const { jobs, base, sql, scope, owner } = yield* pendingMail

@@ -11,6 +11,7 @@ import { boundedInt } from "../platform/Config.ts"
  * | EMBEDDING_BATCH_SIZE     | 64      | texts per embedding request and write (1-512)                  |
  * | EMBEDDING_TEXT_MAX_CHARS | 8000    | characters of subject + body that are embedded (100-100000)    |
  * | MAIL_CLAIM_SECONDS       | 900     | how long a job's claim on a batch holds (1-3600, see below)     |
+ * | MAIL_PENDING_SWEEP_SECONDS | 300   | how often a worker looks for pending mail no job takes (1-86400) |
  *
  * MAIL_CLAIM_SECONDS: a batch is claimed when it is read and the claim is cleared when its outcomes
  * are written, so it must outlast one batch's provider calls: at the defaults (50 messages, 4 in
@@ -29,6 +30,8 @@ export interface MailProcessingConfigShape {
   readonly embeddingTextMaxChars: number
   /** How long a claim on a read batch holds, in seconds. */
   readonly claimSeconds: number
+  /** How often each worker's sweep looks for pending mail that no job takes (PendingMailSweep.ts), in seconds. */
+  readonly pendingSweepSeconds: number
 }
 
 export const defaultMailProcessingConfig: MailProcessingConfigShape = {
@@ -36,7 +39,8 @@ export const defaultMailProcessingConfig: MailProcessingConfigShape = {
   analysisConcurrency: 4,
   embeddingBatchSize: 64,
   embeddingTextMaxChars: 8_000,
-  claimSeconds: 900
+  claimSeconds: 900,
+  pendingSweepSeconds: 300
 }
 
 export const mailProcessingConfig = Effect.gen(function* () {
@@ -50,7 +54,13 @@ export const mailProcessingConfig = Effect.gen(function* () {
       100_000,
       defaultMailProcessingConfig.embeddingTextMaxChars
     ),
-    claimSeconds: boundedInt("MAIL_CLAIM_SECONDS", 1, 3_600, defaultMailProcessingConfig.claimSeconds)
+    claimSeconds: boundedInt("MAIL_CLAIM_SECONDS", 1, 3_600, defaultMailProcessingConfig.claimSeconds),
+    pendingSweepSeconds: boundedInt(
+      "MAIL_PENDING_SWEEP_SECONDS",
+      1,
+      86_400,
+      defaultMailProcessingConfig.pendingSweepSeconds
+    )
   })
 })
 

@@ -26,8 +26,10 @@ import type { Scored } from "./personal/scoring.ts"
  * pending message while its claim runs. A job takes what is unclaimed, expired or
  * its own: the next attempt of a job whose process died takes its batch back at
  * once. Writing an outcome clears claim and holder; a job that ends before writing
- * releases what it still holds (and nothing another job holds); other jobs wait
- * for a dead job's claims to expire.
+ * releases what it still holds (and nothing another job holds), waiting for a row
+ * another writer holds rather than skipping it; other jobs wait for a dead job's
+ * claims to expire, and the worker's sweep (PendingMailSweep.ts) queues a job for
+ * mail left pending with no job to take it.
  */
 
 /**
@@ -175,7 +177,8 @@ export interface ProcessingStoreShape {
   ) => Effect.Effect<boolean, SqlError.SqlError>
   /**
    * Gives up `holder`'s claims on `ids` (read, not written: the job ends early); a claim another job
-   * holds is left as it is, and rows locked right now keep theirs.
+   * holds is left as it is. A row another transaction holds locked is waited for (in the writers' lock
+   * order), not skipped: its claim is cleared once the lock goes, not left to expire.
    */
   readonly releaseAnalysisClaims: ReleaseClaims
   /**
@@ -350,21 +353,28 @@ export class ProcessingStore extends Context.Service<ProcessingStore, Processing
           )
         )
 
-      // Never waits: a row locked right now (its outcome being written, say) keeps its claim until the
-      // write clears it or it expires. Only the holder's own claims are cleared: a message whose claim
-      // expired and another job took in between stays that job's.
+      // Waits for a row another transaction holds (an embedding save of the same mail, a sync's flag
+      // update), taking the locks in the writers' order (ascending id, in one statement, before the
+      // write: src/platform/rowLocks.ts), so it closes no deadlock cycle. It used to skip locked rows
+      // (SKIP LOCKED): a release that met a row the `mail.embed` job of the same mail was saving left
+      // its analysis claim in place, since that save clears only embedding claims, and a job that ended
+      // for good leaked the claim for MAIL_CLAIM_SECONDS. The writers' transactions are one batch's
+      // write, so the wait is short. Only the holder's own claims are cleared: a message whose claim
+      // expired and another job took in between stays that job's (re-checked once the lock is granted).
       const releaseClaims = (columns: ClaimColumns) => (owner: UserId, holder: string, ids: ReadonlyArray<string>) =>
         ids.length === 0
           ? Effect.void
           : scope.run(
               owner,
-              sql`
-                  UPDATE emails c SET ${sql(columns.until)} = NULL, ${sql(columns.by)} = NULL
-                  FROM (
-                    SELECT e.id FROM emails e
-                    WHERE e.user_id = ${owner} AND e.id = ANY(${ids}::uuid[]) AND e.${sql(columns.by)} = ${holder}::uuid
-                    FOR NO KEY UPDATE SKIP LOCKED) held
-                  WHERE c.id = held.id`.pipe(Effect.asVoid)
+              Effect.andThen(
+                lockEmailRows(
+                  sql,
+                  sql`e.user_id = ${owner} AND e.id = ANY(${ids}::uuid[]) AND e.${sql(columns.by)} = ${holder}::uuid`
+                ),
+                sql`
+                  UPDATE emails SET ${sql(columns.until)} = NULL, ${sql(columns.by)} = NULL
+                  WHERE user_id = ${owner} AND id = ANY(${ids}::uuid[]) AND ${sql(columns.by)} = ${holder}::uuid`
+              ).pipe(Effect.asVoid)
             )
 
       const lockOutcomeRows = (owner: UserId, outcomes: ReadonlyArray<{ readonly id: string }>) =>

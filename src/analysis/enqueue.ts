@@ -38,6 +38,23 @@ export const enqueueNewMailProcessing = (
   }).pipe(Effect.withSpan("enqueueNewMailProcessing"))
 
 /**
+ * For the worker's sweep (PendingMailSweep.ts): the owner's `mail.analyze` and/or `mail.embed` for all
+ * pending mail, as `enqueueNewMailProcessing(owner, "bulk")` queues them, but only the kinds `due` names
+ * (a job of the other kind would find nothing). `created`: false when an equal job was queued or
+ * running (submits de-duplicate), so only a job the sweep really queued is counted.
+ */
+export const enqueuePendingProcessing = (
+  ownerId: UserId,
+  due: { readonly analysis: boolean; readonly embedding: boolean }
+): Effect.Effect<{ readonly analyze: boolean; readonly embed: boolean }, QueueUnavailable | DatabaseError, Jobs> =>
+  Effect.gen(function* () {
+    const jobs = yield* Jobs
+    const analyze = due.analysis ? yield* jobs.submit(AnalyzeMailJob, {}, { ownerId, workClass: "bulk" }) : undefined
+    const embed = due.embedding ? yield* jobs.submit(EmbedMailJob, {}, { ownerId, workClass: "bulk" }) : undefined
+    return { analyze: analyze?.created === true, embed: embed?.created === true }
+  }).pipe(Effect.withSpan("enqueuePendingProcessing"))
+
+/**
  * For a small sync run's fresh mail (interactive follow-ups): one `mail.analyze` job that embeds the
  * owner's pending mail first (`embed: true`) instead of a `mail.analyze` and a `mail.embed` job, each
  * with its submit, turn, queue entry and state writes. When the submit joined an equal job already

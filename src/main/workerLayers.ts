@@ -4,6 +4,7 @@ import { HttpRouter, HttpServerResponse } from "effect/http"
 import { createServer } from "node:http"
 import { withJsonClientErrors } from "../platform/JsonClientErrors.ts"
 import { AnalysisLive } from "../analysis/AnalysisLive.ts"
+import { PendingMailSweepLive } from "../analysis/PendingMailSweep.ts"
 import { JobInspector } from "../jobs/JobInspector.ts"
 import { QueueMetricsLive } from "../jobs/QueueMetrics.ts"
 import { WorkerIdentity, WorkerRuntimeLive } from "../jobs/WorkerRuntime.ts"
@@ -23,7 +24,9 @@ export const WorkerLive = Layer.mergeAll(
   SyncSchedulerWorkerLive,
   ImportUploadCleanupLive,
   WatchWorkerLive,
-  WebhooksDispatcherWorkerLive
+  WebhooksDispatcherWorkerLive,
+  // pending mail whose job was lost gets one again (src/analysis/README.md, "Claims")
+  PendingMailSweepLive
 ).pipe(
   // one id per worker process: the job runtime's locks and the account leases name the same worker
   Layer.provide(WorkerIdentity.layer),

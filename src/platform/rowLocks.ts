@@ -11,8 +11,9 @@ import type { SqlClient, SqlError, Statement } from "effect/sql"
  * `no key update` is the lock an UPDATE that leaves the keys alone takes (foreign-key checks of
  * analysis and embedding rows still pass); `update` is a DELETE's.
  *
- * Writers that never wait (search.index, the claims of mail.analyze / mail.embed and their release:
- * SKIP LOCKED) cannot close a cycle and need no pre-lock.
+ * Writers that never wait (search.index, the claims of mail.analyze / mail.embed: SKIP LOCKED)
+ * cannot close a cycle and need no pre-lock. The claims' release waits (a skipped row kept its claim
+ * until it expired), so it takes its locks here first, as the writers do.
  */
 export const lockEmailRows = (
   sql: SqlClient.SqlClient,

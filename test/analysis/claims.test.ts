@@ -85,6 +85,33 @@ const withStore = <A, E>(use: (store: typeof ProcessingStore.Service) => Effect.
     return yield* use(yield* ProcessingStore)
   }).pipe(Effect.provide(ProcessingStore.layer), Effect.orDie)
 
+/**
+ * Another writer (an embedding job's save, a sync's flag update) holding the row of `id` locked in its
+ * transaction until `until` ends: the fiber of that transaction, once the lock is held.
+ */
+const lockRow = (
+  sql: SqlClient.SqlClient,
+  scope: typeof UserScope.Service,
+  owner: UserId,
+  id: string,
+  until: Effect.Effect<void>
+) =>
+  Effect.gen(function* () {
+    const holding = yield* Deferred.make<void>()
+    const fiber = yield* Effect.forkChild(
+      scope.run(
+        owner,
+        Effect.gen(function* () {
+          yield* sql`SELECT id FROM emails WHERE id = ${id} FOR NO KEY UPDATE`
+          yield* Deferred.succeed(holding, undefined)
+          yield* until
+        })
+      )
+    )
+    yield* Deferred.await(holding)
+    return fiber
+  })
+
 const sorted = (ids: ReadonlyArray<string>) => [...ids].sort()
 
 /** Every message of `owner` went to the provider exactly once in `requests`. */
@@ -156,18 +183,7 @@ layer(fakeLayer, { excludeTestServices: true, timeout: "120 seconds" })("claims 
         // another writer (an embedding job's save, a sync's flag update) holds the oldest message's row
         // for 2 s; the claim skips locked rows rather than wait, and the job once ended without it,
         // leaving it pending until some later job (CI: an embed job that embedded 0 of 2)
-        const holding = yield* Deferred.make<void>()
-        const holder = yield* Effect.forkChild(
-          scope.run(
-            owner,
-            Effect.gen(function* () {
-              yield* sql`SELECT id FROM emails WHERE id = ${lockedId} FOR NO KEY UPDATE`
-              yield* Deferred.succeed(holding, undefined)
-              yield* Effect.sleep("2 seconds")
-            })
-          )
-        )
-        yield* Deferred.await(holding)
+        const holder = yield* lockRow(sql, scope, owner, lockedId, Effect.sleep("2 seconds"))
         const submitted = yield* jobs.submit(AnalyzeMailJob, {}, { ownerId: owner }).pipe(Effect.orDie)
         const job = yield* waitForJob(base, owner, submitted.jobId)
         yield* Fiber.join(holder).pipe(Effect.orDie)
@@ -283,6 +299,39 @@ layer(fakeLayer, { excludeTestServices: true, timeout: "120 seconds" })("claims 
           assert.deepStrictEqual(yield* heldBy(jobY), [])
         })
       )
+    })
+  )
+
+  it.effect("a release waits for a row another writer holds locked and clears its claim once the lock goes", () =>
+    Effect.gen(function* () {
+      const { sql, scope, owner, heldBy } = yield* pendingMail
+      const job = crypto.randomUUID()
+      yield* withStore((store) =>
+        Effect.gen(function* () {
+          const read = yield* store.claimAnalysis(owner, {}, 5, { holder: job, seconds: 900 })
+          assert.strictEqual(read.length, 5)
+          const lockedId = read[0]?.id ?? ""
+          // the mail.embed job of the same mail is saving this row (its save clears only embedding
+          // claims): the analysis job's release meets the lock. It used to skip the row, and the
+          // claim stayed MAIL_CLAIM_SECONDS (900 s) with no job left to take the message
+          const letGo = yield* Deferred.make<void>()
+          const other = yield* lockRow(sql, scope, owner, lockedId, Deferred.await(letGo))
+          const release = yield* Effect.forkChild(
+            store.releaseAnalysisClaims(
+              owner,
+              job,
+              read.map((m) => m.id)
+            )
+          )
+          // the release waits for the lock (a release that skipped the row is done by now)
+          yield* Effect.sleep("1 second")
+          assert.isUndefined(release.pollUnsafe(), "the release did not wait for the locked row")
+          yield* Deferred.succeed(letGo, undefined)
+          yield* Fiber.join(other)
+          yield* Fiber.join(release)
+        })
+      )
+      assert.deepStrictEqual(yield* heldBy(job), [])
     })
   )
 

@@ -17,7 +17,8 @@ import { configLayer, withTestEnv } from "../harness/TestEnv.ts"
  * `search.index` of the same user ran. Every writer of a user's mail rows takes its row locks in
  * one order (ascending id, before it writes); here they run concurrently over the same rows, in
  * orders fast-check picks, round after round, and not one transaction may end in a deadlock. The
- * jobs' claims (SKIP LOCKED, they never wait) and their releases run among them.
+ * jobs' claims (SKIP LOCKED, they never wait) and their releases (they wait, in the writers' lock
+ * order) run among them.
  */
 
 const TestLayer = withTestEnv((env) =>
@@ -158,7 +159,8 @@ layer(TestLayer, { excludeTestServices: true, timeout: "240 seconds" })("one use
             attempt("embedding", processing.saveEmbeddings(owner, "test-model", embeddingOutcomes)),
             attempt("search.index", searchIndex.indexBatch(owner, 60)),
             attempt("search.index", searchIndex.indexBatch(owner, 60)),
-            // the jobs' claims (migrations 0072, 0073) and their release: they never wait on a row lock
+            // the jobs' claims (migrations 0072, 0073): they never wait on a row lock; their release waits,
+            // in the writers' lock order
             attempt("analysis claim", processing.claimAnalysis(owner, {}, 60, claim)),
             attempt("embedding claim", processing.embeddingCandidates(owner, {}, { _tag: "pending" }, 60, 200, claim)),
             attempt(

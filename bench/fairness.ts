@@ -14,6 +14,7 @@
  *
  *   npx tsx bench/fairness.ts imap [aMessages=20000] [others=10] [arrivalSeconds=90]
  *   BENCH_BASELINE_ENV=IMAP_SESSION_IDLE_MS=0 npx tsx bench/fairness.ts imap ...   (an A/B in one run)
+ *   JOB_CONCURRENCY="mail.sync=8 mail.analyze=4" BENCH_BASELINE_ENV="JOB_CONCURRENCY=" npx tsx bench/fairness.ts imap ...
  *
  * BENCH_BASELINE_ENV (NAME=value[,NAME=value]): the worker's setting to compare; fair share and FIFO run
  * with it first, then as configured, and both tables and ratios are printed.
@@ -423,8 +424,12 @@ const imapMain = Effect.gen(function* () {
   const baselineEnv = Object.fromEntries(
     (process.env["BENCH_BASELINE_ENV"] ?? "")
       .split(",")
-      .map((pair) => pair.trim().split("="))
-      .flatMap(([name, value]) => (name === undefined || name === "" || value === undefined ? [] : [[name, value]]))
+      // NAME=value at the first "=": a value may hold "=" itself (JOB_CONCURRENCY=mail.sync=4)
+      .map((pair) => {
+        const at = pair.indexOf("=")
+        return at <= 0 ? [] : [pair.slice(0, at).trim(), pair.slice(at + 1).trim()]
+      })
+      .flatMap(([name, value]) => (name === undefined || value === undefined ? [] : [[name, value]]))
   )
   const baselineLabel = Object.entries(baselineEnv)
     .map(([name, value]) => `${name}=${value}`)

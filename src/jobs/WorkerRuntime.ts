@@ -173,6 +173,18 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
       yield* Effect.try({ try: () => checkTimeLimits(built.map((p) => p.kind)), catch: (error) => error }).pipe(
         Effect.orDie
       )
+      // JOB_CONCURRENCY: a kind this worker does not run is a typo that would change nothing: stop
+      const unknownKinds = [...config.jobConcurrency.keys()].filter((name) => !built.some((p) => p.kind.name === name))
+      if (unknownKinds.length > 0) {
+        return yield* Effect.die(
+          new Error(
+            `JOB_CONCURRENCY names ${unknownKinds.join(", ")}, which this worker does not run (it runs ${built.map((p) => p.kind.name).join(", ")})`
+          )
+        )
+      }
+      /** The worker's slots for a kind: JOB_CONCURRENCY's, else the kind's own. */
+      const slotsOf = (kind: { readonly name: string; readonly concurrency: number }) =>
+        config.jobConcurrency.get(kind.name) ?? kind.concurrency
       const context = yield* Effect.context<never>()
       const runExit = Effect.runPromiseExitWith(context)
       const running = new Map<string, RunningJob>()
@@ -445,7 +457,7 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
                 maxAttempts: record.maxAttempts,
                 progress: progress.report,
                 softTimeLimit: soft.limit,
-                shouldYield: shouldYield(job, kind.name, kind.concurrency, () => lowered),
+                shouldYield: shouldYield(job, kind.name, slotsOf(kind), () => lowered),
                 continueAsBulk
               })
             ),
@@ -648,7 +660,7 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
                   connection,
                   prefix: redis.prefix,
                   name: identity.name,
-                  concurrency: kind.concurrency,
+                  concurrency: slotsOf(kind),
                   lockDuration: config.jobLockMillis,
                   stalledInterval: config.jobStalledIntervalMillis,
                   maxStalledCount: 2,
@@ -719,7 +731,7 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
 
       yield* Effect.logInfo("worker started", {
         worker: identity.name,
-        kinds: built.map((p) => `${p.kind.name}×${p.kind.concurrency}`).join(", ")
+        kinds: built.map((p) => `${p.kind.name}×${slotsOf(p.kind)}`).join(", ")
       })
     })
   )

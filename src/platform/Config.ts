@@ -33,6 +33,11 @@ export interface AppConfigShape {
   /** Minimum spacing between two durable progress writes of one job. */
   readonly progressWriteIntervalMillis: number
   readonly jobRetentionDays: number
+  /**
+   * JOB_CONCURRENCY: a worker's slots per job kind where they differ from the kind's own
+   * (`mail.sync=8,mail.analyze=4`); the worker refuses to start with a kind it does not run.
+   */
+  readonly jobConcurrency: ReadonlyMap<string, number>
 }
 
 const logLevels = ["Trace", "Debug", "Info", "Warn", "Error", "Fatal", "None"] as const
@@ -77,9 +82,31 @@ export const appConfig = Effect.gen(function* () {
     jobLockMillis: Config.Int("JOB_LOCK_MS").pipe(Config.withDefault(30_000)),
     jobStalledIntervalMillis: Config.Int("JOB_STALLED_INTERVAL_MS").pipe(Config.withDefault(30_000)),
     progressWriteIntervalMillis: Config.Int("JOB_PROGRESS_INTERVAL_MS").pipe(Config.withDefault(500)),
-    jobRetentionDays: Config.Int("JOB_RETENTION_DAYS").pipe(Config.withDefault(30))
+    jobRetentionDays: Config.Int("JOB_RETENTION_DAYS").pipe(Config.withDefault(30)),
+    jobConcurrency: Config.schema(
+      Schema.String.check(
+        Schema.isPattern(concurrencyList, {
+          message: "expected kind=slots pairs (slots 1-999), e.g. mail.sync=8,mail.analyze=4"
+        })
+      ),
+      "JOB_CONCURRENCY"
+    ).pipe(Config.withDefault(""), Config.map(parseConcurrencyList))
   })
 })
+
+/** `kind=slots` pairs (1-999 slots), separated by commas and/or spaces; empty: every kind's own. */
+const concurrencyList = /^\s*([a-z][a-z0-9_.-]*=[1-9][0-9]{0,2}(\s*,\s*|\s+|\s*$))*$/
+
+const parseConcurrencyList = (value: string): ReadonlyMap<string, number> =>
+  new Map(
+    value
+      .split(/[\s,]+/)
+      .filter((entry) => entry !== "")
+      .map((entry): [string, number] => {
+        const [kind = "", slots = ""] = entry.split("=")
+        return [kind, Number(slots)]
+      })
+  )
 
 const redacted = (value: string): Redacted.Redacted<string> => Redacted.make(value)
 

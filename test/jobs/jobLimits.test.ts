@@ -1,6 +1,6 @@
 import { NodeHttpServer } from "@effect/platform-node"
 import { assert, layer } from "@effect/vitest"
-import { Context, Effect, Layer, Schedule } from "effect"
+import { Cause, Context, Effect, Exit, Layer, Schedule } from "effect"
 import { HttpRouter } from "effect/http"
 import { PingJob } from "../../src/contract/jobs/PingJob.ts"
 import { UserId } from "../../src/contract/users/UserId.ts"
@@ -36,6 +36,18 @@ const TestLayer = Layer.unwrap(
 const admin = { "x-test-user": "adadadad-adad-4dad-8dad-adadadadadad", "x-test-role": "admin" }
 const limited = UserId.make("c1111111-1111-4111-8111-111111111111")
 const free = UserId.make("c2222222-2222-4222-8222-222222222222")
+const slotted = UserId.make("c3333333-3333-4333-8333-333333333333")
+
+/** The most of `owner`'s jobs that ever ran at once (from the records' start and finish times). */
+const overlap = (env: TestEnv, owner: string) =>
+  Number(
+    psqlValue(
+      env.databaseUrl,
+      `SELECT max((SELECT count(*) FROM jobs k WHERE k.user_id = j.user_id
+           AND k.started_at <= j.started_at AND k.finished_at > j.started_at))
+       FROM jobs j WHERE j.user_id = '${owner}'`
+    )
+  )
 
 layer(TestLayer, { excludeTestServices: true, timeout: "600 seconds" })("job limits", (it) => {
   it.effect("an admin sets a user's limits; unknown users are 404, other users 403", () =>
@@ -120,20 +132,39 @@ layer(TestLayer, { excludeTestServices: true, timeout: "600 seconds" })("job lim
         Effect.orDie
       )
       // the most of the limited user's jobs that ever ran at once
-      const overlap = (owner: string) =>
-        Number(
-          psqlValue(
-            env.databaseUrl,
-            `SELECT max((SELECT count(*) FROM jobs k WHERE k.user_id = j.user_id
-                 AND k.started_at <= j.started_at AND k.finished_at > j.started_at))
-             FROM jobs j WHERE j.user_id = '${owner}'`
-          )
-        )
-      assert.isAtMost(overlap(limited), 2)
+      assert.isAtMost(overlap(env, limited), 2)
       // the other user, without a limit, ran more at once (the limit is per user)
-      assert.isAbove(overlap(free), 2)
+      assert.isAbove(overlap(env, free), 2)
       // held back without spending attempts
       assert.strictEqual(psqlValue(env.databaseUrl, `SELECT max(attempts) FROM jobs WHERE user_id = '${limited}'`), "1")
+    })
+  )
+
+  it.effect("JOB_CONCURRENCY sets a worker's slots for a kind; a kind it does not run stops its start", () =>
+    Effect.gen(function* () {
+      const env = yield* Env
+      const jobs = yield* Jobs
+      yield* ensureTestUser(slotted)
+      // debug.ping's own is 50 slots: nine 1 s pings would all run at once
+      yield* spawnWorker(env, { JOB_CONCURRENCY: "debug.ping=3, mail.sync=4" })
+      yield* Effect.forEach(
+        Array.from({ length: 9 }, (_, n) => n),
+        (n) => jobs.submit(PingJob, { sleepMillis: 1_000, message: `s${n}` }, { ownerId: slotted }),
+        { concurrency: 9 }
+      ).pipe(Effect.orDie)
+      yield* Effect.sync(() =>
+        Number(
+          psqlValue(env.databaseUrl, `SELECT count(*) FROM jobs WHERE user_id = '${slotted}' AND state = 'succeeded'`)
+        )
+      ).pipe(
+        Effect.filterOrFail((n) => n === 9),
+        Effect.retry(Schedule.spaced("250 millis").pipe(Schedule.upTo({ duration: "2 minutes" }))),
+        Effect.orDie
+      )
+      assert.strictEqual(overlap(env, slotted), 3)
+      const typo = yield* Effect.exit(Effect.scoped(spawnWorker(env, { JOB_CONCURRENCY: "debug.pong=3" })))
+      assert.isTrue(Exit.isFailure(typo))
+      if (Exit.isFailure(typo)) assert.include(Cause.pretty(typo.cause), "JOB_CONCURRENCY names debug.pong")
     })
   )
 })

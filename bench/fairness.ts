@@ -15,6 +15,8 @@
  *   npx tsx bench/fairness.ts imap [aMessages=20000] [others=10] [arrivalSeconds=90]
  *   BENCH_BASELINE_ENV=IMAP_SESSION_IDLE_MS=0 npx tsx bench/fairness.ts imap ...   (an A/B in one run)
  *   JOB_CONCURRENCY="mail.sync=8 mail.analyze=4" BENCH_BASELINE_ENV="JOB_CONCURRENCY=" npx tsx bench/fairness.ts imap ...
+ *   BENCH_WORKER_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" npx tsx bench/fairness.ts imap ...   (a CPU profile
+ *     per worker: fair share's and FIFO's, to compare where the CPU goes)
  *
  * BENCH_BASELINE_ENV (NAME=value[,NAME=value]): the worker's setting to compare; fair share and FIFO run
  * with it first, then as configured, and both tables and ratios are printed.

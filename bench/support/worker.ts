@@ -36,7 +36,10 @@ export interface WorkerProcess {
 /** Starts the worker; resolves once it logged "worker started", rejects when it exits first or times out. */
 export const startWorkerProcess = async (options: WorkerProcessOptions): Promise<WorkerProcess> => {
   const metricsPort = await freePort()
-  const flags = ["--max-semi-space-size=4", "--max-old-space-size=384", ...(options.flags ?? [])]
+  // BENCH_WORKER_FLAGS: node flags for every worker a bench starts, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
+  // (node refuses --cpu-prof in NODE_OPTIONS); each worker writes its profile when it stops
+  const extraFlags = (process.env["BENCH_WORKER_FLAGS"] ?? "").split(" ").filter((flag) => flag !== "")
+  const flags = ["--max-semi-space-size=4", "--max-old-space-size=384", ...(options.flags ?? []), ...extraFlags]
   const child = spawn(process.execPath, [...flags, "src/main/worker.ts"], {
     env: {
       ...process.env,

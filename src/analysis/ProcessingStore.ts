@@ -1,6 +1,6 @@
 import { Array as Arr, Context, Effect, Layer, Schema } from "effect"
 import { SqlClient, type SqlError, type Statement } from "effect/sql"
-import { lockEmailRows } from "../platform/rowLocks.ts"
+import { lockEmailRowIds, lockEmailRows } from "../platform/rowLocks.ts"
 import { decodeRows } from "../platform/Database.ts"
 import type { UserId } from "../contract/users/UserId.ts"
 import { UserScope } from "../users/UserScope.ts"
@@ -361,20 +361,24 @@ export class ProcessingStore extends Context.Service<ProcessingStore, Processing
       // for good leaked the claim for MAIL_CLAIM_SECONDS. The writers' transactions are one batch's
       // write, so the wait is short. Only the holder's own claims are cleared: a message whose claim
       // expired and another job took in between stays that job's (re-checked once the lock is granted).
+      // The UPDATE writes only the rows the lock statement locked: a claim the same job took while the
+      // release waited (a stalled attempt's twin) matched the UPDATE's later snapshot but not the lock,
+      // and the UPDATE then waited on it out of order, a deadlock with a save over those rows.
       const releaseClaims = (columns: ClaimColumns) => (owner: UserId, holder: string, ids: ReadonlyArray<string>) =>
         ids.length === 0
           ? Effect.void
           : scope.run(
               owner,
-              Effect.andThen(
-                lockEmailRows(
+              Effect.gen(function* () {
+                const locked = yield* lockEmailRowIds(
                   sql,
                   sql`e.user_id = ${owner} AND e.id = ANY(${ids}::uuid[]) AND e.${sql(columns.by)} = ${holder}::uuid`
-                ),
-                sql`
+                )
+                if (locked.length === 0) return
+                yield* sql`
                   UPDATE emails SET ${sql(columns.until)} = NULL, ${sql(columns.by)} = NULL
-                  WHERE user_id = ${owner} AND id = ANY(${ids}::uuid[]) AND ${sql(columns.by)} = ${holder}::uuid`
-              ).pipe(Effect.asVoid)
+                  WHERE user_id = ${owner} AND id = ANY(${locked}::uuid[]) AND ${sql(columns.by)} = ${holder}::uuid`
+              })
             )
 
       const lockOutcomeRows = (owner: UserId, outcomes: ReadonlyArray<{ readonly id: string }>) =>

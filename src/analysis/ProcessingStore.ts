@@ -2,7 +2,9 @@ import { Array as Arr, Context, Effect, Layer, Schema } from "effect"
 import { SqlClient, type SqlError, type Statement } from "effect/sql"
 import { lockEmailRowIds, lockEmailRows } from "../platform/rowLocks.ts"
 import { decodeRows } from "../platform/Database.ts"
-import type { UserId } from "../contract/users/UserId.ts"
+import { AnalyzeMailJob } from "../contract/jobs/AnalyzeMailJob.ts"
+import { EmbedMailJob } from "../contract/jobs/EmbedMailJob.ts"
+import { UserId } from "../contract/users/UserId.ts"
 import { UserScope } from "../users/UserScope.ts"
 import type { AnalysisInput, ProviderAnalysis } from "../contract/analysis/Analysis.ts"
 import { normalize, packQ8, vectorLiteral } from "./embeddingCodec.ts"
@@ -223,7 +225,20 @@ export interface ProcessingStoreShape {
     model: string,
     outcomes: ReadonlyArray<EmbeddingOutcome>
   ) => Effect.Effect<{ readonly embedded: number; readonly failed: number }, SqlError.SqlError>
+  /**
+   * Owners whose pending mail no job holds or will take: pending (canonical copy), unclaimed or its
+   * claim expired, stored and last changed over a minute ago, and no unfinished job of that kind (a
+   * queued, running or retrying one takes it, a bulk job that yielded too). As the system role.
+   */
+  readonly ownersWithUnheldPendingMail: Effect.Effect<ReadonlyArray<UnheldPending>, SqlError.SqlError>
 }
+
+/** An owner with pending mail no job holds or will take (the worker's sweep, PendingMailSweep.ts). */
+export const UnheldPending = Schema.Struct({ owner: UserId, analysis: Schema.Boolean, embedding: Schema.Boolean })
+export type UnheldPending = typeof UnheldPending.Type
+
+// the sweep leaves mail this young alone: fresh mail's own jobs are queued right after its store
+const SWEEP_GRACE_SECONDS = 60
 
 export class ProcessingStore extends Context.Service<ProcessingStore, ProcessingStoreShape>()(
   "mail-helper/ProcessingStore"
@@ -590,7 +605,46 @@ export class ProcessingStore extends Context.Service<ProcessingStore, Processing
           return { embedded, failed }
         }).pipe((effect) => scope.run(owner, effect))
 
+      // One statement over all users: per user, a read of the partial pending index (0052) that stops
+      // at the first due row (one probe for a user without pending mail), and an anti-join with the
+      // unfinished jobs (their partial index). No owner's backlog is read in full. (A loose scan of the
+      // pending indexes for the owners with pending mail was planned over the user_id index and read
+      // every message of the owners after the last one with pending mail.)
+      const decodeUnheld = decodeRows(UnheldPending)
+      const unheldDue = (state: "analysis" | "embedding", kind: string) => {
+        const stateColumn = sql(`${state}_state`)
+        const until = sql(`${state}_claimed_until`)
+        // the first due row in the pending index's order: a scalar subquery with LIMIT 1 stops there
+        return sql`(
+          NOT EXISTS (SELECT 1 FROM busy b WHERE b.user_id = u.id AND b.kind = ${kind})
+          AND (
+            SELECT true FROM emails e
+            WHERE e.user_id = u.id AND e.${stateColumn} = 'pending'
+              AND e.created_at < now() - make_interval(secs => ${SWEEP_GRACE_SECONDS})
+              AND e.updated_at < now() - make_interval(secs => ${SWEEP_GRACE_SECONDS})
+              AND e.canonical
+              AND (e.${until} IS NULL OR e.${until} <= now())
+            ORDER BY e.created_at, e.id
+            LIMIT 1) IS NOT NULL)`
+      }
+      const ownersWithUnheldPendingMail = scope
+        .system(
+          "pending mail sweep",
+          sql`
+            WITH busy AS MATERIALIZED (
+              SELECT DISTINCT j.user_id, j.kind FROM jobs j
+              WHERE j.state IN ('queued', 'running', 'retrying')
+                AND j.kind IN (${AnalyzeMailJob.name}, ${EmbedMailJob.name}) AND j.user_id IS NOT NULL),
+            due AS (
+              SELECT u.id AS owner, ${unheldDue("analysis", AnalyzeMailJob.name)} AS analysis,
+                ${unheldDue("embedding", EmbedMailJob.name)} AS embedding
+              FROM users u)
+            SELECT owner, analysis, embedding FROM due WHERE analysis OR embedding`
+        )
+        .pipe(Effect.flatMap(decodeUnheld))
+
       return ProcessingStore.of({
+        ownersWithUnheldPendingMail,
         countAnalysisPending,
         claimAnalysis,
         analysisLockedOut: (owner, selection, holder, exclude) =>

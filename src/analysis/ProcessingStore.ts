@@ -1,8 +1,10 @@
 import { Array as Arr, Context, Effect, Layer, Schema } from "effect"
 import { SqlClient, type SqlError, type Statement } from "effect/sql"
-import { lockEmailRows } from "../platform/rowLocks.ts"
+import { lockEmailRowIds, lockEmailRows } from "../platform/rowLocks.ts"
 import { decodeRows } from "../platform/Database.ts"
-import type { UserId } from "../contract/users/UserId.ts"
+import { AnalyzeMailJob } from "../contract/jobs/AnalyzeMailJob.ts"
+import { EmbedMailJob } from "../contract/jobs/EmbedMailJob.ts"
+import { UserId } from "../contract/users/UserId.ts"
 import { UserScope } from "../users/UserScope.ts"
 import type { AnalysisInput, ProviderAnalysis } from "../contract/analysis/Analysis.ts"
 import { normalize, packQ8, vectorLiteral } from "./embeddingCodec.ts"
@@ -223,7 +225,20 @@ export interface ProcessingStoreShape {
     model: string,
     outcomes: ReadonlyArray<EmbeddingOutcome>
   ) => Effect.Effect<{ readonly embedded: number; readonly failed: number }, SqlError.SqlError>
+  /**
+   * Owners whose pending mail no job holds or will take: pending (canonical copy), unclaimed or its
+   * claim expired, stored and last changed over a minute ago, and no unfinished job of that kind (a
+   * queued, running or retrying one takes it, a bulk job that yielded too). As the system role.
+   */
+  readonly ownersWithUnheldPendingMail: Effect.Effect<ReadonlyArray<UnheldPending>, SqlError.SqlError>
 }
+
+/** An owner with pending mail no job holds or will take (the worker's sweep, PendingMailSweep.ts). */
+export const UnheldPending = Schema.Struct({ owner: UserId, analysis: Schema.Boolean, embedding: Schema.Boolean })
+export type UnheldPending = typeof UnheldPending.Type
+
+// the sweep leaves mail this young alone: fresh mail's own jobs are queued right after its store
+const SWEEP_GRACE_SECONDS = 60
 
 export class ProcessingStore extends Context.Service<ProcessingStore, ProcessingStoreShape>()(
   "mail-helper/ProcessingStore"
@@ -361,20 +376,24 @@ export class ProcessingStore extends Context.Service<ProcessingStore, Processing
       // for good leaked the claim for MAIL_CLAIM_SECONDS. The writers' transactions are one batch's
       // write, so the wait is short. Only the holder's own claims are cleared: a message whose claim
       // expired and another job took in between stays that job's (re-checked once the lock is granted).
+      // The UPDATE writes only the rows the lock statement locked: a claim the same job took while the
+      // release waited (a stalled attempt's twin) matched the UPDATE's later snapshot but not the lock,
+      // and the UPDATE then waited on it out of order, a deadlock with a save over those rows.
       const releaseClaims = (columns: ClaimColumns) => (owner: UserId, holder: string, ids: ReadonlyArray<string>) =>
         ids.length === 0
           ? Effect.void
           : scope.run(
               owner,
-              Effect.andThen(
-                lockEmailRows(
+              Effect.gen(function* () {
+                const locked = yield* lockEmailRowIds(
                   sql,
                   sql`e.user_id = ${owner} AND e.id = ANY(${ids}::uuid[]) AND e.${sql(columns.by)} = ${holder}::uuid`
-                ),
-                sql`
+                )
+                if (locked.length === 0) return
+                yield* sql`
                   UPDATE emails SET ${sql(columns.until)} = NULL, ${sql(columns.by)} = NULL
-                  WHERE user_id = ${owner} AND id = ANY(${ids}::uuid[]) AND ${sql(columns.by)} = ${holder}::uuid`
-              ).pipe(Effect.asVoid)
+                  WHERE user_id = ${owner} AND id = ANY(${locked}::uuid[]) AND ${sql(columns.by)} = ${holder}::uuid`
+              })
             )
 
       const lockOutcomeRows = (owner: UserId, outcomes: ReadonlyArray<{ readonly id: string }>) =>
@@ -586,7 +605,46 @@ export class ProcessingStore extends Context.Service<ProcessingStore, Processing
           return { embedded, failed }
         }).pipe((effect) => scope.run(owner, effect))
 
+      // One statement over all users: per user, a read of the partial pending index (0052) that stops
+      // at the first due row (one probe for a user without pending mail), and an anti-join with the
+      // unfinished jobs (their partial index). No owner's backlog is read in full. (A loose scan of the
+      // pending indexes for the owners with pending mail was planned over the user_id index and read
+      // every message of the owners after the last one with pending mail.)
+      const decodeUnheld = decodeRows(UnheldPending)
+      const unheldDue = (state: "analysis" | "embedding", kind: string) => {
+        const stateColumn = sql(`${state}_state`)
+        const until = sql(`${state}_claimed_until`)
+        // the first due row in the pending index's order: a scalar subquery with LIMIT 1 stops there
+        return sql`(
+          NOT EXISTS (SELECT 1 FROM busy b WHERE b.user_id = u.id AND b.kind = ${kind})
+          AND (
+            SELECT true FROM emails e
+            WHERE e.user_id = u.id AND e.${stateColumn} = 'pending'
+              AND e.created_at < now() - make_interval(secs => ${SWEEP_GRACE_SECONDS})
+              AND e.updated_at < now() - make_interval(secs => ${SWEEP_GRACE_SECONDS})
+              AND e.canonical
+              AND (e.${until} IS NULL OR e.${until} <= now())
+            ORDER BY e.created_at, e.id
+            LIMIT 1) IS NOT NULL)`
+      }
+      const ownersWithUnheldPendingMail = scope
+        .system(
+          "pending mail sweep",
+          sql`
+            WITH busy AS MATERIALIZED (
+              SELECT DISTINCT j.user_id, j.kind FROM jobs j
+              WHERE j.state IN ('queued', 'running', 'retrying')
+                AND j.kind IN (${AnalyzeMailJob.name}, ${EmbedMailJob.name}) AND j.user_id IS NOT NULL),
+            due AS (
+              SELECT u.id AS owner, ${unheldDue("analysis", AnalyzeMailJob.name)} AS analysis,
+                ${unheldDue("embedding", EmbedMailJob.name)} AS embedding
+              FROM users u)
+            SELECT owner, analysis, embedding FROM due WHERE analysis OR embedding`
+        )
+        .pipe(Effect.flatMap(decodeUnheld))
+
       return ProcessingStore.of({
+        ownersWithUnheldPendingMail,
         countAnalysisPending,
         claimAnalysis,
         analysisLockedOut: (owner, selection, holder, exclude) =>

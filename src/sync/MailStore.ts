@@ -11,7 +11,7 @@
 import { Context, Effect, Layer, Schema } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
 import { type AccountId, MailboxId } from "../contract/accounts/Account.ts"
-import { lockEmailRows } from "../platform/rowLocks.ts"
+import { lockEmailRowIds, lockEmailRows } from "../platform/rowLocks.ts"
 import { decodeRows } from "../platform/Database.ts"
 import type { UserId } from "../contract/users/UserId.ts"
 import { EmailId } from "../contract/emails/EmailId.ts"
@@ -311,28 +311,32 @@ export class MailStore extends Context.Service<MailStore, MailStoreShape>()("mai
             const changes = toJsonParameter(rows)
             updated += yield* scope.run(
               target.owner,
-              Effect.andThen(
+              Effect.gen(function* () {
                 // the rows whose flags change, locked in id order before the UPDATE (its join
                 // with the list would lock them in the list's order: src/platform/rowLocks.ts)
-                lockEmailRows(
+                const locked = yield* lockEmailRowIds(
                   sql,
                   sql`e.mailbox_id = ${target.mailboxId} AND e.uid_validity = ${target.uidValidity}
                     AND e.uid = ANY(${bigints(part.map((change) => change.uid))}::bigint[])
                     AND EXISTS (
                       SELECT 1 FROM jsonb_to_recordset(${changes}::jsonb) AS r(uid bigint, flags text[])
                       WHERE r.uid = e.uid AND e.flags IS DISTINCT FROM r.flags)`
-                ),
-                sql`
-                WITH changed AS (
-                  UPDATE emails e SET flags = r.flags, seen = r.seen, flagged = r.flagged,
-                    modseq = COALESCE(r.modseq, e.modseq), updated_at = now()
-                  FROM jsonb_to_recordset(${changes}::jsonb)
-                    AS r(uid bigint, flags text[], seen boolean, flagged boolean, modseq text)
-                  WHERE e.mailbox_id = ${target.mailboxId} AND e.uid_validity = ${target.uidValidity}
-                    AND e.uid = r.uid AND e.flags IS DISTINCT FROM r.flags
-                  RETURNING 1)
-                SELECT count(*)::int AS n FROM changed`.pipe(Effect.flatMap(count))
-              )
+                )
+                if (locked.length === 0) return 0
+                // Only the locked rows: one whose flags another writer (a rule) changed after the lock
+                // statement read them would match here, be written out of the lock order, and lose that
+                // writer's newer flags to the server's older answer.
+                return yield* sql`
+                  WITH changed AS (
+                    UPDATE emails e SET flags = r.flags, seen = r.seen, flagged = r.flagged,
+                      modseq = COALESCE(r.modseq, e.modseq), updated_at = now()
+                    FROM jsonb_to_recordset(${changes}::jsonb)
+                      AS r(uid bigint, flags text[], seen boolean, flagged boolean, modseq text)
+                    WHERE e.id = ANY(${locked}::uuid[]) AND e.mailbox_id = ${target.mailboxId}
+                      AND e.uid_validity = ${target.uidValidity} AND e.uid = r.uid AND e.flags IS DISTINCT FROM r.flags
+                    RETURNING 1)
+                  SELECT count(*)::int AS n FROM changed`.pipe(Effect.flatMap(count))
+              })
             )
           }
           return updated

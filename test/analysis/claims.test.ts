@@ -9,6 +9,7 @@ import { Jobs } from "../../src/jobs/Jobs.ts"
 import { UserScope } from "../../src/users/UserScope.ts"
 import { insertMails, type MailSpec, makeMailbox } from "../emails/fixtures.ts"
 import { waitForJob } from "../emails/helpers.ts"
+import { holdRowLock, lockWaiters } from "../harness/rowLocks.ts"
 import { baseUrl, field } from "../harness/http.ts"
 import { completion, embeddings, type RecordedRequest, validAnalysis } from "./fakeOpenAi.ts"
 import { FakeOpenAiServer, fakeOpenAiAppLayer } from "./fakeOpenAiApp.ts"
@@ -85,33 +86,6 @@ const withStore = <A, E>(use: (store: typeof ProcessingStore.Service) => Effect.
     return yield* use(yield* ProcessingStore)
   }).pipe(Effect.provide(ProcessingStore.layer), Effect.orDie)
 
-/**
- * Another writer (an embedding job's save, a sync's flag update) holding the row of `id` locked in its
- * transaction until `until` ends: the fiber of that transaction, once the lock is held.
- */
-const lockRow = (
-  sql: SqlClient.SqlClient,
-  scope: typeof UserScope.Service,
-  owner: UserId,
-  id: string,
-  until: Effect.Effect<void>
-) =>
-  Effect.gen(function* () {
-    const holding = yield* Deferred.make<void>()
-    const fiber = yield* Effect.forkChild(
-      scope.run(
-        owner,
-        Effect.gen(function* () {
-          yield* sql`SELECT id FROM emails WHERE id = ${id} FOR NO KEY UPDATE`
-          yield* Deferred.succeed(holding, undefined)
-          yield* until
-        })
-      )
-    )
-    yield* Deferred.await(holding)
-    return fiber
-  })
-
 const sorted = (ids: ReadonlyArray<string>) => [...ids].sort()
 
 /** Every message of `owner` went to the provider exactly once in `requests`. */
@@ -183,7 +157,7 @@ layer(fakeLayer, { excludeTestServices: true, timeout: "120 seconds" })("claims 
         // another writer (an embedding job's save, a sync's flag update) holds the oldest message's row
         // for 2 s; the claim skips locked rows rather than wait, and the job once ended without it,
         // leaving it pending until some later job (CI: an embed job that embedded 0 of 2)
-        const holder = yield* lockRow(sql, scope, owner, lockedId, Effect.sleep("2 seconds"))
+        const holder = yield* holdRowLock(sql, scope, owner, lockedId, Effect.sleep("2 seconds"))
         const submitted = yield* jobs.submit(AnalyzeMailJob, {}, { ownerId: owner }).pipe(Effect.orDie)
         const job = yield* waitForJob(base, owner, submitted.jobId)
         yield* Fiber.join(holder).pipe(Effect.orDie)
@@ -315,7 +289,7 @@ layer(fakeLayer, { excludeTestServices: true, timeout: "120 seconds" })("claims 
           // claims): the analysis job's release meets the lock. It used to skip the row, and the
           // claim stayed MAIL_CLAIM_SECONDS (900 s) with no job left to take the message
           const letGo = yield* Deferred.make<void>()
-          const other = yield* lockRow(sql, scope, owner, lockedId, Deferred.await(letGo))
+          const other = yield* holdRowLock(sql, scope, owner, lockedId, Deferred.await(letGo))
           const release = yield* Effect.forkChild(
             store.releaseAnalysisClaims(
               owner,
@@ -331,6 +305,52 @@ layer(fakeLayer, { excludeTestServices: true, timeout: "120 seconds" })("claims 
           yield* Fiber.join(release)
         })
       )
+      assert.deepStrictEqual(yield* heldBy(job), [])
+    })
+  )
+
+  it.effect("a release writes only the rows it locked: a claim its job takes meanwhile closes no deadlock cycle", () =>
+    Effect.gen(function* () {
+      const { sql, scope, owner, heldBy } = yield* pendingMail
+      const job = crypto.randomUUID()
+      const claimFor = (id: string, holder: string | null) =>
+        scope
+          .run(
+            owner,
+            sql`UPDATE emails SET analysis_claimed_by = ${holder}::uuid,
+              analysis_claimed_until = ${holder === null ? null : sql`now() + interval '900 seconds'`}
+              WHERE id = ${id}`
+          )
+          .pipe(Effect.orDie)
+      yield* withStore((store) =>
+        Effect.gen(function* () {
+          const read = yield* store.claimAnalysis(owner, {}, 2, { holder: job, seconds: 900 })
+          const [low, high] = sorted(read.map((m) => m.id))
+          assert.isDefined(low)
+          assert.isDefined(high)
+          if (low === undefined || high === undefined) return
+          // `low` is not the job's when its release starts
+          yield* claimFor(low, null)
+          // another writer holds `high`: the release's lock statement queues for it, holding nothing
+          const letGo = yield* Deferred.make<void>()
+          const other = yield* holdRowLock(sql, scope, owner, high, Deferred.await(letGo))
+          const release = yield* Effect.forkChild(store.releaseAnalysisClaims(owner, job, [low, high]))
+          yield* lockWaiters(sql, 1)
+          // meanwhile the job claims `low` again (a stalled attempt's retry runs under the same job)
+          yield* claimFor(low, job)
+          // and a save over both rows locks `low`, then queues for `high` behind the release
+          const deferred = (id: string) => ({ _tag: "deferred" as const, id, reason: "lock order" })
+          const save = yield* Effect.forkChild(store.saveAnalysis(owner, [deferred(low), deferred(high)]))
+          yield* lockWaiters(sql, 2)
+          // the release gets `high` first; had it written `low` too (its claim matched the UPDATE's
+          // later snapshot, not the lock's), it would wait on the save that waits on it: a deadlock
+          yield* Deferred.succeed(letGo, undefined)
+          yield* Fiber.join(other)
+          yield* Fiber.join(release)
+          yield* Fiber.join(save)
+        })
+      )
+      // the save cleared both claims
       assert.deepStrictEqual(yield* heldBy(job), [])
     })
   )

@@ -1,5 +1,5 @@
 import { assert, layer } from "@effect/vitest"
-import { Effect, Layer, Schema } from "effect"
+import { Deferred, Effect, Fiber, Layer, Schema } from "effect"
 import { SqlClient, SqlError } from "effect/sql"
 import fc from "fast-check"
 import { AccountId, MailboxId } from "../../src/contract/accounts/Account.ts"
@@ -10,6 +10,7 @@ import { type BatchTarget, MailStore } from "../../src/sync/MailStore.ts"
 import { UserId } from "../../src/contract/users/UserId.ts"
 import { UserScope } from "../../src/users/UserScope.ts"
 import { insertMails, makeMailbox } from "../emails/fixtures.ts"
+import { holdRowLock, lockWaiters } from "../harness/rowLocks.ts"
 import { configLayer, withTestEnv } from "../harness/TestEnv.ts"
 
 /*
@@ -183,6 +184,81 @@ layer(TestLayer, { excludeTestServices: true, timeout: "240 seconds" })("one use
         )
       }
       assert.deepStrictEqual(failures, [], `${deadlocks} deadlocks in ${ROUNDS} rounds`)
+    })
+  )
+  it.effect("a sync's flag update writes only the rows it locked: flags a rule wrote meanwhile close no cycle", () =>
+    Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      const scope = yield* UserScope
+      const processing = yield* ProcessingStore
+      const mail = yield* MailStore
+      const flagOwner = UserId.make("d3ad10c0-0000-4000-8000-00000000d002")
+      const box = yield* makeMailbox(flagOwner)
+      yield* insertMails(box, [
+        { subject: "one", text: "one" },
+        { subject: "two", text: "two" }
+      ])
+      const rows = yield* scope
+        .run(flagOwner, sql`SELECT id::text AS id, uid::float8 AS uid FROM emails ORDER BY id`)
+        .pipe(Effect.flatMap(Schema.decodeUnknownEffect(Schema.Array(Uid))), Effect.orDie)
+      const [low, high] = rows
+      assert.isDefined(low)
+      assert.isDefined(high)
+      if (low === undefined || high === undefined) return
+      const setFlags = (id: string, flags: ReadonlyArray<string>) =>
+        scope.run(flagOwner, sql`UPDATE emails SET flags = ${flags}::text[] WHERE id = ${id}`).pipe(Effect.orDie)
+      yield* setFlags(low.id, [])
+      yield* setFlags(high.id, [])
+      const target: BatchTarget = {
+        owner: flagOwner,
+        accountId: AccountId.make(box.accountId),
+        mailboxId: MailboxId.make(box.mailboxId),
+        uidValidity: 1
+      }
+      // another writer holds `high`: the sync's lock statement, which finds `low` unchanged and
+      // `high` changed (the server's answer), queues for it holding nothing
+      const letGo = yield* Deferred.make<void>()
+      const other = yield* holdRowLock(sql, scope, flagOwner, high.id, Deferred.await(letGo))
+      const sync = yield* Effect.forkChild(
+        mail
+          .applyFlags(
+            target,
+            [
+              { uid: low.uid, flags: [], modseq: null },
+              { uid: high.uid, flags: ["\\Seen"], modseq: null }
+            ],
+            1_000
+          )
+          .pipe(Effect.orDie)
+      )
+      yield* lockWaiters(sql, 1)
+      // meanwhile a rule flags `low` (after the server answered the sync)
+      yield* setFlags(low.id, ["\\Flagged"])
+      // and an analysis save over both rows locks `low`, then queues for `high` behind the sync
+      const save = yield* Effect.forkChild(
+        processing
+          .saveAnalysis(flagOwner, [
+            { _tag: "deferred", id: low.id, reason: "lock order" },
+            { _tag: "deferred", id: high.id, reason: "lock order" }
+          ])
+          .pipe(Effect.orDie)
+      )
+      yield* lockWaiters(sql, 2)
+      // the sync gets `high` first; had it written `low` too (changed by the time its UPDATE read it),
+      // it would wait on the save that waits on it: a deadlock
+      yield* Deferred.succeed(letGo, undefined)
+      yield* Fiber.join(other).pipe(Effect.orDie)
+      // both end (either would die of the deadlock), the sync having written `high` alone
+      const [updated] = yield* Effect.all([Fiber.join(sync), Fiber.join(save)])
+      assert.strictEqual(updated, 1)
+      const after = yield* scope
+        .run(flagOwner, sql<{ id: string; flags: Array<string> }>`SELECT id::text AS id, flags FROM emails ORDER BY id`)
+        .pipe(Effect.orDie)
+      // the rule's newer flags stand; the server's change of `high` is stored
+      assert.deepStrictEqual(
+        after.map((row) => row.flags),
+        [["\\Flagged"], ["\\Seen"]]
+      )
     })
   )
 })

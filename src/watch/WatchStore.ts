@@ -18,6 +18,8 @@ const TargetRow = Schema.Struct({
   watch_folders: Schema.Array(Schema.String)
 })
 
+const FlagsRow = Schema.Struct({ uid: Schema.Number, flags: Schema.Array(Schema.String) })
+
 const toTarget = (row: typeof TargetRow.Type): WatchTarget => ({
   id: row.id,
   userId: row.user_id,
@@ -34,6 +36,17 @@ export class WatchStore extends Context.Service<
   {
     readonly watchable: Effect.Effect<ReadonlyArray<WatchTarget>, DatabaseError>
     readonly target: (id: AccountId) => Effect.Effect<Option.Option<WatchTarget>, DatabaseError>
+    /**
+     * The stored flags of these messages of one mailbox (by UID under `uidValidity`); a message not
+     * stored there is absent from the map.
+     */
+    readonly storedFlags: (
+      owner: UserId,
+      accountId: AccountId,
+      path: string,
+      uidValidity: number,
+      uids: ReadonlyArray<number>
+    ) => Effect.Effect<ReadonlyMap<number, ReadonlyArray<string>>, DatabaseError>
   }
 >()("mail-helper/WatchStore") {
   static readonly layer = Layer.effect(
@@ -68,7 +81,32 @@ export class WatchStore extends Context.Service<
             Effect.mapError(fromSqlError)
           )
 
-      return WatchStore.of({ watchable, target })
+      const decodeFlags = decodeRows(FlagsRow)
+      const storedFlags = (
+        owner: UserId,
+        accountId: AccountId,
+        path: string,
+        uidValidity: number,
+        uids: ReadonlyArray<number>
+      ) =>
+        uids.length === 0
+          ? Effect.succeed(new Map<number, ReadonlyArray<string>>())
+          : scope
+              .run(
+                owner,
+                sql`SELECT e.uid::float8 AS uid, e.flags FROM mailboxes m
+                    JOIN emails e ON e.mailbox_id = m.id AND e.uid_validity = ${uidValidity}
+                    WHERE m.user_id = ${owner} AND m.account_id = ${accountId} AND m.path = ${path}
+                      AND e.uid IN ${sql.in([...uids])}`
+              )
+              .pipe(
+                Effect.flatMap(decodeFlags),
+                Effect.map((rows) => new Map(rows.map((row) => [row.uid, row.flags] as const))),
+                Effect.mapError(fromSqlError),
+                Effect.withSpan("WatchStore.storedFlags")
+              )
+
+      return WatchStore.of({ watchable, target, storedFlags })
     })
   )
 }

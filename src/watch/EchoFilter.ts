@@ -6,10 +6,8 @@ import type { DatabaseError } from "../platform/Database.ts"
 
 export interface EchoFilterOptions {
   /**
-   * How long reports wait before they are compared with the database: our own writers (rules,
-   * the user's flag actions) store the flags just after the server confirmed their STORE, which the
-   * watcher may hear first. Reports of one mailbox heard meanwhile are compared in one read; a
-   * report that differs is looked at once more after another `graceMillis`, then asked for.
+   * How long reports wait before they are compared with the database (reports of one mailbox heard
+   * meanwhile are compared in one read), and the pause between looks while a writer of the owner runs.
    */
   readonly graceMillis: number
   /** The stored flags of these UIDs (WatchStore.storedFlags). */
@@ -20,12 +18,23 @@ export interface EchoFilterOptions {
     uidValidity: number,
     uids: ReadonlyArray<number>
   ) => Effect.Effect<ReadonlyMap<number, ReadonlyArray<string>>, DatabaseError>
+  /**
+   * Whether a job of the owner that writes flags runs now (WatchStore.flagWriterRunning): it stores
+   * the flags only after the server confirmed its STORE, which the watcher may hear first.
+   */
+  readonly writerRunning: (owner: UserId) => Effect.Effect<boolean, DatabaseError>
   /** A change the database does not hold yet: asked for as before (SyncCoalescer's offer). */
   readonly forward: (owner: UserId, accountId: AccountId, path: string, heardAt: number) => void
 }
 
 /** A batch reporting more messages than this is forwarded unread (a mass flag change by another client). */
 export const MAX_COMPARED_REPORTS = 500
+
+/** The least pause between two looks (WATCH_COALESCE_MILLIS may be 0). */
+const MIN_LOOK_PAUSE_MILLIS = 100
+
+/** While a writer runs, a report that differs is looked at again for at most this long, then asked for. */
+export const WRITER_WAIT_MILLIS = 10_000
 
 /** Flags as a set to compare: case-insensitive (RFC 3501), without \Recent (session-bound, never a change). */
 const comparable = (flags: ReadonlyArray<string>): Set<string> =>
@@ -50,8 +59,9 @@ interface Pending {
 /**
  * Drops the echoes of our own flag writes. A flag report of a known message (ImapWatch's
  * `FlagReport`: all of its flags as the server now has them) is compared with the stored row after
- * `graceMillis`; when every report of the batch equals what is stored, there is nothing for a sync
- * to bring in and none is asked for. Anything else (a row that differs or is missing, a failed read)
+ * `graceMillis`, and again while a flag-writing job of the owner runs (it stores the flags after the
+ * server confirmed them); when every report of the batch equals what is stored, there is nothing for
+ * a sync to bring in and none is asked for. Anything else (a row that differs or is missing, a failed read)
  * is forwarded as a change of the mailbox. It never misses a change: it drops a report only when the
  * database already holds exactly the state the server reported, whoever wrote it; a later change
  * comes with its own report. No state is shared with the writers, so it holds across processes.
@@ -98,8 +108,26 @@ export const makeEchoFilter = (
         let echo = false
         if (uids.length <= MAX_COMPARED_REPORTS) {
           echo = yield* allStored(entry, uids)
-          // a writer on a loaded machine may commit a little later than the grace: one more look
-          if (!echo) echo = yield* Effect.andThen(Effect.sleep(options.graceMillis), allStored(entry, uids))
+          const deadline = Date.now() + WRITER_WAIT_MILLIS
+          while (!echo) {
+            // our writer may not have stored its flags yet: look again while one runs (bounded); one
+            // more look after it, as it may have finished since the last
+            const writing = yield* options.writerRunning(entry.owner).pipe(
+              Effect.catch((error) =>
+                Effect.as(
+                  Effect.logWarning("watcher's flag report: running writers not read", {
+                    account: entry.accountId,
+                    error: error.message
+                  }),
+                  false
+                )
+              )
+            )
+            // a writer's job ends after its flags are committed: with none running, look at once
+            if (writing) yield* Effect.sleep(Math.max(MIN_LOOK_PAUSE_MILLIS, options.graceMillis))
+            echo = yield* allStored(entry, uids)
+            if (!writing || Date.now() >= deadline) break
+          }
         }
         if (echo)
           yield* Effect.logDebug("watcher's flag report already stored: no sync", {

@@ -1,6 +1,8 @@
 import { Context, Effect, Layer, Option, Schema } from "effect"
 import { SqlClient } from "effect/sql"
 import { AccountId } from "../contract/accounts/Account.ts"
+import { RulesApplyJob } from "../contract/jobs/RulesApplyJob.ts"
+import { RulesUndoJob } from "../contract/jobs/RulesUndoJob.ts"
 import { UserId } from "../contract/users/UserId.ts"
 import { type DatabaseError, decodeRows, fromSqlError } from "../platform/Database.ts"
 import { UserScope } from "../users/UserScope.ts"
@@ -19,6 +21,9 @@ const TargetRow = Schema.Struct({
 })
 
 const FlagsRow = Schema.Struct({ uid: Schema.Number, flags: Schema.Array(Schema.String) })
+
+/** The job kinds that write flags on the server (UID STORE) and then into the stored rows. */
+const FLAG_WRITER_KINDS: ReadonlyArray<string> = [RulesApplyJob.name, RulesUndoJob.name]
 
 const toTarget = (row: typeof TargetRow.Type): WatchTarget => ({
   id: row.id,
@@ -47,6 +52,8 @@ export class WatchStore extends Context.Service<
       uidValidity: number,
       uids: ReadonlyArray<number>
     ) => Effect.Effect<ReadonlyMap<number, ReadonlyArray<string>>, DatabaseError>
+    /** Whether a job of the owner that writes flags (rules.apply, rules.undo) is running now. */
+    readonly flagWriterRunning: (owner: UserId) => Effect.Effect<boolean, DatabaseError>
   }
 >()("mail-helper/WatchStore") {
   static readonly layer = Layer.effect(
@@ -106,7 +113,21 @@ export class WatchStore extends Context.Service<
                 Effect.withSpan("WatchStore.storedFlags")
               )
 
-      return WatchStore.of({ watchable, target, storedFlags })
+      const flagWriterRunning = (owner: UserId) =>
+        scope
+          .run(
+            owner,
+            sql`SELECT EXISTS (SELECT 1 FROM jobs WHERE state = 'running' AND user_id = ${owner}
+                  AND kind IN ${sql.in([...FLAG_WRITER_KINDS])}) AS running`
+          )
+          .pipe(
+            Effect.flatMap(decodeRows(Schema.Struct({ running: Schema.Boolean }))),
+            Effect.map((rows) => rows[0]?.running === true),
+            Effect.mapError(fromSqlError),
+            Effect.withSpan("WatchStore.flagWriterRunning")
+          )
+
+      return WatchStore.of({ watchable, target, storedFlags, flagWriterRunning })
     })
   )
 }

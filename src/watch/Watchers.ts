@@ -154,6 +154,7 @@ export class Watchers extends Context.Service<Watchers, WatchersShape>()("mail-h
       const echoes = yield* makeEchoFilter({
         graceMillis: config.coalesceMillis,
         stored: store.storedFlags,
+        writerRunning: store.flagWriterRunning,
         forward: coalescer.offer
       })
 

@@ -10,6 +10,10 @@
  * - Without NOTIFY: IDLE on each of `folders` (INBOX first), one connection per folder (IDLE
  *   watches only the selected mailbox); the scheduled sync is the safety net for the rest.
  *
+ * A flag change in a selected mailbox arrives as an untagged FETCH; with its UID (QRESYNC enabled)
+ * it is reported with the message's flags (`WatchChange.flags`), so the caller can tell the echo of
+ * its own STORE from another client's change.
+ *
  * IDLE is restarted every `maxIdleTimeMs` (RFC 2177: servers may drop an IDLE after 30 minutes).
  * A watching connection never negotiates COMPRESS=DEFLATE: its zlib pair would hold ~300 kB of native
  * memory per watched account for a few short lines an hour (ClientTuning.disableCompression).
@@ -29,11 +33,27 @@ import {
 import { ImapDestinations, type ImapDestinationsShape } from "./ImapDestinations.ts"
 import { type ImapLimits, imapFetchSizesConfig, imapLimitsFor } from "./ImapLimits.ts"
 
+/**
+ * The flags the server reported for one message of the selected mailbox (an untagged FETCH with
+ * UID, as a server with QRESYNC enabled sends it): all of its flags after the change.
+ */
+export interface FlagReport {
+  readonly uidValidity: number
+  readonly uid: number
+  readonly flags: ReadonlyArray<string>
+}
+
 /** Something changed in `path`, or (path null) the mailbox list changed. */
 export interface WatchChange {
   readonly path: string | null
   /** When the connection heard it (for the lag metric: change heard -> stored). */
   readonly heardAt: number
+  /**
+   * Set when the change is one message's flags and the server named it (UID and UIDVALIDITY known):
+   * the caller may compare them with what is stored. Absent for anything else (a new message, an
+   * expunge, a STATUS, a FETCH without UID).
+   */
+  readonly flags?: FlagReport
 }
 
 export type WatchMode = "notify" | "idle"
@@ -163,7 +183,17 @@ const watchAccount = (
       const idleOn = (open: typeof first, path: string) =>
         Effect.gen(function* () {
           open.client.on("exists", () => heard(path))
-          open.client.on("flags", () => heard(path))
+          open.client.on("flags", (event) => {
+            const mailbox = open.client.mailbox
+            // the flags of a message the server named: the caller can tell an echo of its own STORE
+            if (event.uid !== undefined && mailbox !== false && mailbox.path === path) {
+              watch.onChange({
+                path,
+                heardAt: Date.now(),
+                flags: { uidValidity: Number(mailbox.uidValidity), uid: event.uid, flags: [...event.flags] }
+              })
+            } else heard(path)
+          })
           open.client.on("expunge", () => heard(path))
           yield* open.call("select", () => open.client.mailboxOpen(path, { readOnly: true }))
         })

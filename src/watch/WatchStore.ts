@@ -1,6 +1,8 @@
 import { Context, Effect, Layer, Option, Schema } from "effect"
 import { SqlClient } from "effect/sql"
 import { AccountId } from "../contract/accounts/Account.ts"
+import { RulesApplyJob } from "../contract/jobs/RulesApplyJob.ts"
+import { RulesUndoJob } from "../contract/jobs/RulesUndoJob.ts"
 import { UserId } from "../contract/users/UserId.ts"
 import { type DatabaseError, decodeRows, fromSqlError } from "../platform/Database.ts"
 import { UserScope } from "../users/UserScope.ts"
@@ -18,6 +20,11 @@ const TargetRow = Schema.Struct({
   watch_folders: Schema.Array(Schema.String)
 })
 
+const FlagsRow = Schema.Struct({ uid: Schema.Number, flags: Schema.Array(Schema.String) })
+
+/** The job kinds that write flags on the server (UID STORE) and then into the stored rows. */
+const FLAG_WRITER_KINDS: ReadonlyArray<string> = [RulesApplyJob.name, RulesUndoJob.name]
+
 const toTarget = (row: typeof TargetRow.Type): WatchTarget => ({
   id: row.id,
   userId: row.user_id,
@@ -34,6 +41,19 @@ export class WatchStore extends Context.Service<
   {
     readonly watchable: Effect.Effect<ReadonlyArray<WatchTarget>, DatabaseError>
     readonly target: (id: AccountId) => Effect.Effect<Option.Option<WatchTarget>, DatabaseError>
+    /**
+     * The stored flags of these messages of one mailbox (by UID under `uidValidity`); a message not
+     * stored there is absent from the map.
+     */
+    readonly storedFlags: (
+      owner: UserId,
+      accountId: AccountId,
+      path: string,
+      uidValidity: number,
+      uids: ReadonlyArray<number>
+    ) => Effect.Effect<ReadonlyMap<number, ReadonlyArray<string>>, DatabaseError>
+    /** Whether a job of the owner that writes flags (rules.apply, rules.undo) is running now. */
+    readonly flagWriterRunning: (owner: UserId) => Effect.Effect<boolean, DatabaseError>
   }
 >()("mail-helper/WatchStore") {
   static readonly layer = Layer.effect(
@@ -68,7 +88,46 @@ export class WatchStore extends Context.Service<
             Effect.mapError(fromSqlError)
           )
 
-      return WatchStore.of({ watchable, target })
+      const decodeFlags = decodeRows(FlagsRow)
+      const storedFlags = (
+        owner: UserId,
+        accountId: AccountId,
+        path: string,
+        uidValidity: number,
+        uids: ReadonlyArray<number>
+      ) =>
+        uids.length === 0
+          ? Effect.succeed(new Map<number, ReadonlyArray<string>>())
+          : scope
+              .run(
+                owner,
+                sql`SELECT e.uid::float8 AS uid, e.flags FROM mailboxes m
+                    JOIN emails e ON e.mailbox_id = m.id AND e.uid_validity = ${uidValidity}
+                    WHERE m.user_id = ${owner} AND m.account_id = ${accountId} AND m.path = ${path}
+                      AND e.uid IN ${sql.in([...uids])}`
+              )
+              .pipe(
+                Effect.flatMap(decodeFlags),
+                Effect.map((rows) => new Map(rows.map((row) => [row.uid, row.flags] as const))),
+                Effect.mapError(fromSqlError),
+                Effect.withSpan("WatchStore.storedFlags")
+              )
+
+      const flagWriterRunning = (owner: UserId) =>
+        scope
+          .run(
+            owner,
+            sql`SELECT EXISTS (SELECT 1 FROM jobs WHERE state = 'running' AND user_id = ${owner}
+                  AND kind IN ${sql.in([...FLAG_WRITER_KINDS])}) AS running`
+          )
+          .pipe(
+            Effect.flatMap(decodeRows(Schema.Struct({ running: Schema.Boolean }))),
+            Effect.map((rows) => rows[0]?.running === true),
+            Effect.mapError(fromSqlError),
+            Effect.withSpan("WatchStore.flagWriterRunning")
+          )
+
+      return WatchStore.of({ watchable, target, storedFlags, flagWriterRunning })
     })
   )
 }

@@ -30,6 +30,7 @@ import { ImapWatch, type WatchMode } from "../imap/ImapWatch.ts"
 import { Jobs } from "../jobs/Jobs.ts"
 import { watchAccounts, watchConnections, watchLag, watchReconnects } from "../platform/Metrics.ts"
 import { AccountOwnership } from "./AccountOwnership.ts"
+import { makeEchoFilter } from "./EchoFilter.ts"
 import { JobEnds } from "./JobEnds.ts"
 import { makeSyncCoalescer, type SyncRequest } from "./SyncCoalescer.ts"
 import { WatchConfig, type WatchConfigShape } from "./WatchConfig.ts"
@@ -148,6 +149,15 @@ export class Watchers extends Context.Service<Watchers, WatchersShape>()("mail-h
         submit
       })
 
+      // flag reports of known messages: the echo of our own STORE (rules, the user's actions) is
+      // already stored and asks for no sync; anything else goes to the coalescer
+      const echoes = yield* makeEchoFilter({
+        graceMillis: config.coalesceMillis,
+        stored: store.storedFlags,
+        writerRunning: store.flagWriterRunning,
+        forward: coalescer.offer
+      })
+
       // --- connections -------------------------------------------------------------------------
 
       const hostSlots = new Map<string, Semaphore.Semaphore>()
@@ -210,7 +220,10 @@ export class Watchers extends Context.Service<Watchers, WatchersShape>()("mail-h
               folders,
               maxIdleTimeMs: config.idleRestartMillis,
               permit: permitFor(account.host),
-              onChange: (change) => coalescer.offer(owner, accountId, change.path, change.heardAt),
+              onChange: (change) =>
+                change.flags !== undefined && change.path !== null
+                  ? echoes.offer(owner, accountId, change.path, change.flags, change.heardAt)
+                  : coalescer.offer(owner, accountId, change.path, change.heardAt),
               onReady: (mode, connections) =>
                 Effect.gen(function* () {
                   ready.mode = mode

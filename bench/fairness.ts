@@ -15,6 +15,7 @@
  *   npx tsx bench/fairness.ts imap [aMessages=20000] [others=10] [arrivalSeconds=90]
  *   BENCH_BASELINE_ENV=IMAP_SESSION_IDLE_MS=0 npx tsx bench/fairness.ts imap ...   (an A/B in one run)
  *   JOB_CONCURRENCY="mail.sync=8 mail.analyze=4" BENCH_BASELINE_ENV="JOB_CONCURRENCY=" npx tsx bench/fairness.ts imap ...
+ *   BENCH_FAIR_ONLY=true npx tsx bench/fairness.ts imap ...   (the fair-share run alone: tree A/Bs back to back)
  *   BENCH_WORKER_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" npx tsx bench/fairness.ts imap ...   (a CPU profile
  *     per worker: fair share's and FIFO's, to compare where the CPU goes)
  *
@@ -242,6 +243,13 @@ const imapScenario = (fairShare: boolean, extraEnv: Record<string, string> = {},
           if ((yield* metric("watch_connections")) >= otherCount + 1 && othersOpen() === 0) break
           yield* Effect.sleep("200 millis")
         }
+        // PostgreSQL transactions of the run (the worker's round trips: each user-scoped statement is one),
+        // from here to the end of the drain
+        const xacts = () =>
+          Number(
+            bench.psql("SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()")
+          )
+        const xactStart = xacts()
         const started = Number(
           bench.psql(
             `SELECT coalesce((extract(epoch FROM min(created_at)) * 1000)::bigint, 0) FROM jobs WHERE user_id = '${a.owner}'`
@@ -325,6 +333,9 @@ const imapScenario = (fairShare: boolean, extraEnv: Record<string, string> = {},
           yield* Effect.sleep("250 millis")
         }
         const workerCpuMs = processTreeCpu(workerPid) - cpuStart
+        // the other backends' counters reach pg_stat_database within a second (PostgreSQL 15)
+        yield* Effect.sleep("1500 millis")
+        const transactions = xacts() - xactStart
         // the yields (attempts that gave their slot to interactive work and ran again), by kind
         const yields = yield* Effect.promise(async () => {
           const reply = await fetch(`http://127.0.0.1:${worker.metricsPort}/metrics`).catch(() => null)
@@ -398,6 +409,7 @@ const imapScenario = (fairShare: boolean, extraEnv: Record<string, string> = {},
           aStored: aStored(),
           failed,
           workerCpuMs,
+          transactions,
           yields,
           lags: lags.filter((lag) => Number.isFinite(lag)).sort((x, y) => x - y),
           jobTimings,
@@ -446,10 +458,12 @@ const imapMain = Effect.gen(function* () {
           console.log(`load after FIFO (${baselineLabel}): ${load()}`)
           return { fair, fifo }
         })
+  // BENCH_FAIR_ONLY=true: the fair-share run alone (an A/B of two trees back to back, twice as often)
+  const fairOnly = process.env["BENCH_FAIR_ONLY"] === "true"
   const fair = yield* imapScenario(true)
   console.log(`load after fair share: ${load()}`)
-  const fifo = yield* imapScenario(false)
-  console.log(`load after FIFO: ${load()}`)
+  const fifo = fairOnly ? fair : yield* imapScenario(false)
+  if (!fairOnly) console.log(`load after FIFO: ${load()}`)
   const spread = (values: ReadonlyArray<number>) =>
     `p50 ${percentile(values, 50).toFixed(2)} s, p95 ${percentile(values, 95).toFixed(2)} s, p99 ${percentile(values, 99).toFixed(2)} s`
   // the others' jobs per fresh message (arrivals), by kind, and their syncs by what they found
@@ -464,6 +478,7 @@ const imapMain = Effect.gen(function* () {
     return (
       `  others' jobs per fresh message: ${per(total)} (${perKind.map(([kind, n]) => `${kind} ${per(Number(n))}`).join(", ")}); ` +
       `worker CPU per fresh message ${(figures.workerCpuMs / Math.max(1, figures.arrivals)).toFixed(0)} ms (A's work included); ` +
+      `PostgreSQL transactions per fresh message ${(figures.transactions / Math.max(1, figures.arrivals)).toFixed(1)} (A's included); ` +
       `their syncs: ${withNew} stored new mail, ${flagsOnly} only flag changes, ${nothing} nothing new (the echo of their rules' own flag, or a re-ask)`
     )
   }
@@ -490,7 +505,8 @@ const imapMain = Effect.gen(function* () {
     ])
       console.log(line)
   }
-  for (const line of [...rows("fair share", fair), ...rows("FIFO", fifo)]) console.log(line)
+  for (const line of [...rows("fair share", fair), ...(fairOnly ? [] : rows("FIFO", fifo))]) console.log(line)
+  if (fairOnly) return
   if (baseline !== null) {
     console.log(
       `\n${baselineLabel}: A's total, fair share / FIFO: ${(baseline.fair.aSeconds / baseline.fifo.aSeconds).toFixed(2)}; ` +

@@ -57,9 +57,9 @@ export const enqueuePendingProcessing = (
 /**
  * For a small sync run's fresh mail (interactive follow-ups): one `mail.analyze` job that embeds the
  * owner's pending mail first (`embed: true`) instead of a `mail.analyze` and a `mail.embed` job, each
- * with its submit, turn, queue entry and state writes. When the submit joined an equal job already
- * queued or running (it may not embed, or may have passed its embedding), `mail.embed` is queued as
- * by `enqueueNewMailProcessing`. `embed` is the analysis job itself when it embeds.
+ * with its submit, turn, queue entry and state writes. When the submit joined an equal job that may
+ * not embed or may have passed its embedding (running, or queued without `embed`), `mail.embed` is
+ * queued as by `enqueueNewMailProcessing`; one that embeds and has not started (`covered`) does it. `embed` is the analysis job itself when it embeds.
  */
 export const enqueueFreshMailProcessing = (
   ownerId: UserId
@@ -67,7 +67,9 @@ export const enqueueFreshMailProcessing = (
   Effect.gen(function* () {
     const jobs = yield* Jobs
     const analyze = yield* jobs.submit(AnalyzeMailJob, { embed: true }, { ownerId })
-    const embed = analyze.created ? analyze : yield* jobs.submit(EmbedMailJob, {}, { ownerId })
+    // joined a job that embeds and has not started (`covered`): it embeds this mail too when it starts
+    const embed =
+      analyze.created || analyze.covered === true ? analyze : yield* jobs.submit(EmbedMailJob, {}, { ownerId })
     return { analyze, embed }
   }).pipe(Effect.withSpan("enqueueFreshMailProcessing"))
 

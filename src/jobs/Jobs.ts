@@ -56,6 +56,14 @@ export interface JobStatus {
 export interface Submitted extends JobAccepted {
   /** False when an equal job (same de-duplication key) was already queued or running. */
   readonly created: boolean
+  /**
+   * True when the submit joined an equal job that had not started its attempt when the submit looked
+   * (its queue entry waiting for its turn, or delayed to a later attempt) and whose payload covers
+   * this one (the kind's `covers`): that job's run, which starts after this submit, does what was
+   * asked. Absent or false otherwise (a new job, a kind without `covers`, a job that may have
+   * started: its run may have passed what this submit is about, so the caller asks again after it).
+   */
+  readonly covered?: boolean
 }
 
 /** A job scheduler: its id, interval and next run (either may be unknown to BullMQ). */
@@ -191,6 +199,13 @@ const nextRun = (next: number | null | undefined): Date | undefined =>
   next === undefined || next === null ? undefined : new Date(next)
 
 const removableStates: ReadonlyArray<string> = ["waiting", "delayed", "prioritized", "waiting-children", "paused"]
+
+/**
+ * BullMQ states of a job whose next attempt has not started: waiting (FIFO), prioritized (its fair-share
+ * turn), delayed (a retry, a yield, a per-user limit or an IMAP slot), paused (its queue is). BullMQ moves a job from these
+ * to `active` atomically (one Lua script), so a job seen in one of them starts its attempt after the look.
+ */
+const notStartedStates: ReadonlyArray<string> = ["waiting", "prioritized", "delayed", "paused"]
 
 /** A call to BullMQ (Redis) as an Effect; a failure, or no answer within 3 s, is QueueUnavailable naming the call. */
 export const queueCall = <A>(what: string, f: () => Promise<A>, timeout: Duration.Input = "3 seconds") =>
@@ -445,6 +460,35 @@ export class Jobs extends Context.Service<Jobs, JobsShape>()("mail-helper/Jobs")
           yield* events.publish({ jobId: id, state: "queued", progress: null }, { ownerId, kind: kind.name })
         })
 
+      /**
+       * Whether the equal job a submit joined does what the submit asked (`Submitted.covered`): its
+       * payload covers the submit's (the kind's `covers`) and its queue entry shows that its attempt
+       * has not started. The record's `queued` state cannot tell: a first attempt runs before it
+       * claims its record (WorkerRuntime's late claim). Looked at after the submit's cause (new mail
+       * on the server) happened, so an attempt that starts after the look sees it. Any doubt (no
+       * `covers`, an undecodable payload, Redis not answering) is false: the caller asks again.
+       */
+      const coveredBy = <P, PE, R, RE>(
+        queue: Queue,
+        kind: JobKind<string, P, PE, R, RE>,
+        existing: JobRecord,
+        asked: P
+      ): Effect.Effect<boolean> => {
+        const covers = kind.covers
+        if (covers === undefined || isTerminal(existing.view.state)) return Effect.succeed(false)
+        return Schema.decodeUnknownEffect(kind.payload)(existing.payload).pipe(
+          Effect.flatMap((queued) =>
+            covers(queued, asked)
+              ? Effect.map(
+                  queueCall("getState", () => queue.getJobState(existing.view.id)),
+                  (state) => notStartedStates.includes(state)
+                )
+              : Effect.succeed(false)
+          ),
+          Effect.orElseSucceed(() => false)
+        )
+      }
+
       const submit = <P, PE, R, RE>(kind: JobKind<string, P, PE, R, RE>, payload: P, options: SubmitOptions) =>
         Effect.gen(function* () {
           const { queue, id, envelope, workClass, record: fresh } = yield* prepare(kind, payload, options)
@@ -455,7 +499,10 @@ export class Jobs extends Context.Service<Jobs, JobsShape>()("mail-helper/Jobs")
           return yield* Effect.uninterruptible(
             Effect.gen(function* () {
               const { record, created } = yield* store.create(fresh)
-              if (!created) return { jobId: record.view.id, state: record.view.state, created }
+              if (!created) {
+                const covered = yield* coveredBy(queue, kind, record, payload)
+                return { jobId: record.view.id, state: record.view.state, created, covered }
+              }
               yield* committed(kind, id, options.ownerId)
               const accepted: Submitted = { jobId: id, state: "queued", created }
               return yield* enqueueFresh(queue, kind, workClass, options.ownerId, [envelope], accepted)

@@ -125,12 +125,13 @@ export class Watchers extends Context.Service<Watchers, WatchersShape>()("mail-h
             },
             { ownerId: request.owner }
           )
-          if (submitted.created) {
+          // a new sync, or one of these mailboxes that has not started (`covered`): it sees the change
+          if (submitted.created || submitted.covered === true) {
             yield* Effect.forkIn(followLag(submitted.jobId, request.heardAt), scope)
             return true
           }
-          // the account's sync is queued or running and may have passed the mailbox already: the
-          // changes are asked for again as soon as it ends, not a fixed while later
+          // the account's sync is running (or queued for other mailboxes) and may have passed the
+          // mailbox already: the changes are asked for again as soon as it ends, not a fixed while later
           yield* jobEnds.awaitEnd(submitted.jobId, RUNNING_SYNC_WAIT_MILLIS)
           return false
         }).pipe(

@@ -37,5 +37,7 @@ export const AnalyzeMailJob = defineJobKind({
   retryOnTimeout: true,
   retry: { attempts: 8, initialDelay: "5 seconds", maxDelay: "5 minutes", jitter: 0.3 },
   deduplicationKey: (payload, owner) => selectionKey("pending", { ...payload, owner: owner ?? "system" }),
+  // the same key is the same selection, which a job reads when it starts: only `embed` may differ
+  covers: (queued, asked) => queued.embed === true || asked.embed !== true,
   userVisible: true
 })

@@ -55,6 +55,12 @@ export interface JobKind<Name extends string, Payload, PayloadEncoded, Result, R
    * digest (Jobs.storedDeduplicationKey).
    */
   readonly deduplicationKey?: (payload: Payload, owner: string | null) => string
+  /**
+   * Whether a job of this kind queued with `queued` does, when it starts, all that a job with `asked`
+   * (the same de-duplication key) would: a submit that joins such a job before it started is
+   * `covered` (Jobs.Submitted), and its caller need not ask again once that job ended.
+   */
+  readonly covers?: (queued: Payload, asked: Payload) => boolean
   /** The kind's class of work (default interactive); a submit may lower it (SubmitOptions.workClass). */
   readonly workClass?: WorkClass
   /** Shown in the user's job list; system jobs (clean-up) are not. */

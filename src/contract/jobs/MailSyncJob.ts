@@ -66,5 +66,8 @@ export const MailSyncJob = defineJobKind({
   retryOnTimeout: true,
   retry: { attempts: 5, initialDelay: "15 seconds", maxDelay: "10 minutes", jitter: 0.3 },
   deduplicationKey: syncDeduplicationKey,
+  covers: (queued, asked) =>
+    queued.mailboxes === undefined ||
+    (asked.mailboxes !== undefined && asked.mailboxes.every((path) => queued.mailboxes?.includes(path) === true)),
   userVisible: true
 })

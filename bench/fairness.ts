@@ -55,7 +55,7 @@ import { Jobs } from "../src/jobs/Jobs.ts"
 import { JobsLive, PlatformLive } from "../src/main/layers.ts"
 import { WorkerLive } from "../src/main/workerLayers.ts"
 import { SystemDatabase } from "../src/platform/Database.ts"
-import { cpuPerUnit, cpuSnapshot, processTreeCpu } from "./support/cpu.ts"
+import { cpuPerUnit, cpuSnapshot, machineBusy, postgresCpuMs, processTreeCpu } from "./support/cpu.ts"
 import { benchEnvironment } from "./support/environment.ts"
 import { startWorkerProcess, stopWorkerProcess } from "./support/worker.ts"
 
@@ -220,6 +220,7 @@ const imapScenario = (fairShare: boolean, extraEnv: Record<string, string> = {},
         )
         const workerPid = worker.child.pid ?? 0
         const cpuStart = processTreeCpu(workerPid)
+        const machineStart = { busy: machineBusy(), postgres: postgresCpuMs(), at: Date.now() }
         const metric = (name: string) =>
           Effect.promise(async () => {
             const reply = await fetch(`http://127.0.0.1:${worker.metricsPort}/metrics`).catch(() => null)
@@ -333,6 +334,13 @@ const imapScenario = (fairShare: boolean, extraEnv: Record<string, string> = {},
           yield* Effect.sleep("250 millis")
         }
         const workerCpuMs = processTreeCpu(workerPid) - cpuStart
+        const machineEnd = machineBusy()
+        // the whole machine over the same span (every process: quiet runs only), and PostgreSQL's part
+        const machine = {
+          busyMs: machineEnd.ms - machineStart.busy.ms,
+          postgresMs: postgresCpuMs() - machineStart.postgres,
+          capacityMs: (Date.now() - machineStart.at) * machineEnd.cores
+        }
         // the other backends' counters reach pg_stat_database within a second (PostgreSQL 15)
         yield* Effect.sleep("1500 millis")
         const transactions = xacts() - xactStart
@@ -410,6 +418,7 @@ const imapScenario = (fairShare: boolean, extraEnv: Record<string, string> = {},
           failed,
           workerCpuMs,
           transactions,
+          machine,
           yields,
           lags: lags.filter((lag) => Number.isFinite(lag)).sort((x, y) => x - y),
           jobTimings,
@@ -477,14 +486,17 @@ const imapMain = Effect.gen(function* () {
     const [withNew, flagsOnly, nothing] = figures.othersSyncs.split("|")
     return (
       `  others' jobs per fresh message: ${per(total)} (${perKind.map(([kind, n]) => `${kind} ${per(Number(n))}`).join(", ")}); ` +
-      `worker CPU per fresh message ${(figures.workerCpuMs / Math.max(1, figures.arrivals)).toFixed(0)} ms (A's work included); ` +
+      `worker CPU per fresh message ${(figures.workerCpuMs / Math.max(1, figures.arrivals)).toFixed(0)} ms, ` +
+      `machine CPU ${(figures.machine.busyMs / Math.max(1, figures.arrivals)).toFixed(0)} ms (A's work included: run with a small A for the others' own cost); ` +
       `PostgreSQL transactions per fresh message ${(figures.transactions / Math.max(1, figures.arrivals)).toFixed(1)} (A's included); ` +
       `their syncs: ${withNew} stored new mail, ${flagsOnly} only flag changes, ${nothing} nothing new (the echo of their rules' own flag, or a re-ask)`
     )
   }
   const rows = (label: string, figures: typeof fair) => [
     `${label}: A's total ${figures.aSeconds.toFixed(1)} s (${figures.aStored} stored); failed jobs ${figures.failed}; ` +
-      `worker CPU ${(figures.workerCpuMs / 1000).toFixed(1)} s; worker event-loop delay (p99 per 5 s) ` +
+      `worker CPU ${(figures.workerCpuMs / 1000).toFixed(1)} s; machine CPU ${(figures.machine.busyMs / 1000).toFixed(1)} s ` +
+      `(${((100 * figures.machine.busyMs) / Math.max(1, figures.machine.capacityMs)).toFixed(0)} % of its cores; ` +
+      `PostgreSQL ${(figures.machine.postgresMs / 1000).toFixed(1)} s, all processes: a quiet machine's figure); worker event-loop delay (p99 per 5 s) ` +
       `median ${percentile(figures.lags, 50).toFixed(3)} s, max ${(figures.lags.at(-1) ?? Number.NaN).toFixed(3)} s`,
     `  yields (slot given to interactive work, run again from the checkpoint): ${figures.yields}`,
     `  others' arrival -> stored:        ${spread(figures.stored)} (${figures.stored.length} of ${figures.arrivals})`,

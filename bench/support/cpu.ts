@@ -156,6 +156,24 @@ export const cpuSnapshot = (redisUrl: string): CpuSnapshot => {
   return { node: (usage.user + usage.system) / 1000, redis: redisCpu(redisUrl), postgres: postgresCpu() }
 }
 
+/**
+ * CPU time (ms) the whole machine has been busy (every core, every process: /proc/stat's user, nice,
+ * system, irq, softirq and steal) and its core count: on a quiet machine, what one run cost all of
+ * its processes together (worker, PostgreSQL, Redis, Dovecot, the bench).
+ */
+export const machineBusy = (): { readonly ms: number; readonly cores: number } => {
+  const fields = (fs.readFileSync("/proc/stat", "utf8").split("\n")[0] ?? "").trim().split(/\s+/).slice(1).map(Number)
+  const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = fields
+  const cores = fs
+    .readFileSync("/proc/stat", "utf8")
+    .split("\n")
+    .filter((line) => /^cpu\d+ /.test(line)).length
+  return { ms: ((user + nice + system + irq + softirq + steal) * 1000) / 100, cores }
+}
+
+/** CPU time (ms) used so far by every PostgreSQL process. */
+export const postgresCpuMs = (): number => postgresCpu()
+
 /** "node 0.21 + Redis 0.07 + PostgreSQL 0.05 = 0.33 ms per job" */
 export const cpuPerUnit = (before: CpuSnapshot, after: CpuSnapshot, units: number, unit: string): string => {
   const node = (after.node - before.node) / units

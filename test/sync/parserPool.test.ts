@@ -171,7 +171,13 @@ describe("MimeParser worker pool recovery", () => {
         results.map((result) => result.messageId),
         (await Promise.all(sources.slice(0, 40).map((source) => parseMessage(source)))).map((p) => p.messageId)
       )
-      assert.strictEqual(pool.liveThreads, 2, "the second thread was started for the batch")
+      // counted by the marks the threads leave, not by the threads alive at the end: a thread that never
+      // got ready may have ended meanwhile (CI at load ~15: 1 thread alive where 2 were asserted)
+      assert.isAtLeast(
+        fs.readdirSync(dir).filter((name) => name.startsWith("later-")).length,
+        1,
+        "a second thread was started for the batch"
+      )
     } finally {
       await pool.close()
       delete process.env["SLOW_START_DIR"]

@@ -28,7 +28,9 @@ const JobRow = Schema.Struct({
   finished_at: Schema.NullOr(Schema.Date),
   updated_at: Schema.Date,
   /** The class the job was submitted in (null: a record from before migration 0070). */
-  work_class: Schema.NullOr(WorkClass)
+  work_class: Schema.NullOr(WorkClass),
+  /** A joining submit asked the job to run again when it succeeds (migration 0074). */
+  rerun_requested: Schema.Boolean
 })
 type JobRow = typeof JobRow.Type
 
@@ -40,6 +42,8 @@ export interface JobRecord {
   readonly worker: string | null
   /** The class of work it was submitted in (a lowered class is kept), null for an old record. */
   readonly workClass: WorkClass | null
+  /** Marked to run again when it succeeds, or (succeeded) a rerun not yet submitted (JobKind.rerunOnJoin). */
+  readonly rerunRequested: boolean
 }
 
 const toRecord = (row: JobRow): JobRecord => ({
@@ -47,6 +51,7 @@ const toRecord = (row: JobRow): JobRecord => ({
   payload: row.payload,
   worker: row.worker,
   workClass: row.work_class,
+  rerunRequested: row.rerun_requested,
   // the row was just decoded against JobRow: skip re-running the same checks
   view: new JobView(
     {

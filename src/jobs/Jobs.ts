@@ -686,8 +686,8 @@ export class Jobs extends Context.Service<Jobs, JobsShape>()("mail-helper/Jobs")
       const rerun = (id: string) =>
         Effect.gen(function* () {
           const found = yield* store.find(id)
-          // pruned, or another caller cleared it already
-          if (Option.isNone(found)) return
+          // pruned, or another caller (the worker, the reconciler) submitted it already
+          if (Option.isNone(found) || !found.value.rerunRequested) return
           const record = found.value
           const kind = kinds.get(record.view.kind)
           const payload =

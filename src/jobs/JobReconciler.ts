@@ -16,6 +16,8 @@ export interface ReconcileSummary {
   readonly ended: number
   /** Records that could not be checked this pass (Redis or PostgreSQL failed); the next pass tries again. */
   readonly failed: number
+  /** Succeeded jobs marked to run again whose rerun no worker submitted (it died first), submitted now. */
+  readonly rerun: number
 }
 
 type Verdict = "ok" | "requeued" | "ended"
@@ -53,7 +55,7 @@ export class JobReconciler extends Context.Service<
 
       const end = (record: JobRecord, outcome: Outcome) =>
         Effect.gen(function* () {
-          const changed = yield* store.finish(record.view.id, outcome)
+          const { changed } = yield* store.finish(record.view.id, outcome)
           if (!changed) return "ok" as const
           yield* Effect.logWarning("reconciler ended a job record that cannot run", {
             jobId: record.view.id,
@@ -132,7 +134,7 @@ export class JobReconciler extends Context.Service<
 
       const reconcileOlderThan = (graceMillis: number) =>
         Effect.gen(function* () {
-          const counts = { checked: 0, requeued: 0, ended: 0, failed: 0 }
+          const counts = { checked: 0, requeued: 0, ended: 0, failed: 0, rerun: 0 }
           let after: { updatedAt: Date; id: string } | undefined
           for (;;) {
             const page = yield* store.listWaiting(graceMillis, pageSize, after)
@@ -142,6 +144,30 @@ export class JobReconciler extends Context.Service<
             const last = page.at(-1)
             if (page.length < pageSize || last === undefined) break
             after = { updatedAt: last.view.updatedAt, id: last.view.id }
+          }
+          // reruns a worker owed and did not submit (JobKind.rerunOnJoin): the mark outlives the worker
+          const owed = yield* store.listRerunsDue(graceMillis, pageSize)
+          const reruns = yield* Effect.forEach(
+            owed,
+            (record) =>
+              jobs.rerun(record.view.id).pipe(
+                Effect.as(true),
+                Effect.catch((error) =>
+                  Effect.as(
+                    Effect.logWarning("reconciler could not submit a job's rerun", {
+                      jobId: record.view.id,
+                      error: error.message
+                    }),
+                    false
+                  )
+                )
+              ),
+            { concurrency: 10 }
+          )
+          counts.rerun = reruns.filter((done) => done).length
+          counts.failed += reruns.length - counts.rerun
+          if (counts.rerun > 0) {
+            yield* Effect.logWarning("reconciler submitted reruns no worker submitted", { rerun: counts.rerun })
           }
           if (counts.requeued + counts.ended + counts.failed > 0)
             yield* Effect.logInfo("job records reconciled", counts)

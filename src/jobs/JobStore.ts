@@ -28,7 +28,9 @@ const JobRow = Schema.Struct({
   finished_at: Schema.NullOr(Schema.Date),
   updated_at: Schema.Date,
   /** The class the job was submitted in (null: a record from before migration 0070). */
-  work_class: Schema.NullOr(WorkClass)
+  work_class: Schema.NullOr(WorkClass),
+  /** A joining submit asked the job to run again when it succeeds (migration 0074). */
+  rerun_requested: Schema.Boolean
 })
 type JobRow = typeof JobRow.Type
 
@@ -40,6 +42,8 @@ export interface JobRecord {
   readonly worker: string | null
   /** The class of work it was submitted in (a lowered class is kept), null for an old record. */
   readonly workClass: WorkClass | null
+  /** Marked to run again when it succeeds, or (succeeded) a rerun not yet submitted (JobKind.rerunOnJoin). */
+  readonly rerunRequested: boolean
 }
 
 const toRecord = (row: JobRow): JobRecord => ({
@@ -47,6 +51,7 @@ const toRecord = (row: JobRow): JobRecord => ({
   payload: row.payload,
   worker: row.worker,
   workClass: row.work_class,
+  rerunRequested: row.rerun_requested,
   // the row was just decoded against JobRow: skip re-running the same checks
   view: new JobView(
     {
@@ -109,6 +114,16 @@ export type Outcome =
   | { readonly state: "queued"; readonly code: string; readonly message: string }
   | { readonly state: "cancelled"; readonly message: string }
 
+/**
+ * What a final (or retrying) write did: `changed` unless the job had already ended; `rerun` when it
+ * ended `succeeded` while a submit had asked it to run again (requestRerun), read in the same
+ * statement as the state it wrote.
+ */
+export interface Finished {
+  readonly changed: boolean
+  readonly rerun: boolean
+}
+
 /** Which attempt an outcome ends: recorded with it when the attempt never claimed the record. */
 export interface AttemptInfo {
   readonly attempt: number
@@ -160,7 +175,7 @@ export interface JobStoreShape {
   /** Claims the record for an attempt unless it ended or a cancel was requested (then none). */
   readonly markRunning: (id: string, attempt: AttemptInfo) => Effect.Effect<Option.Option<ClaimedJob>, DatabaseError>
   readonly saveProgress: (id: string, progress: JobProgress) => Effect.Effect<void, DatabaseError>
-  /** Records an outcome unless the job already ended; true when it changed the record. */
+  /** Records an outcome unless the job already ended. */
   readonly finish: (
     id: string,
     outcome: Outcome,
@@ -168,7 +183,20 @@ export interface JobStoreShape {
     progress?: JobProgress,
     /** The attempt it ends; sets attempts, worker and started_at as a claim would have. */
     attempt?: AttemptInfo
-  ) => Effect.Effect<boolean, DatabaseError>
+  ) => Effect.Effect<Finished, DatabaseError>
+  /**
+   * Marks the owner's active job to run again when it succeeds (JobKind.rerunOnJoin), under the
+   * owner's row-level security; false when the job already ended (the caller submits anew). The row
+   * lock orders it with the job's final write, which reads the mark in the same statement.
+   */
+  readonly requestRerun: (ownerId: UserId | null, id: string) => Effect.Effect<boolean, DatabaseError>
+  /** Clears a succeeded job's rerun mark once its rerun was submitted. */
+  readonly clearRerun: (id: string) => Effect.Effect<void, DatabaseError>
+  /**
+   * Succeeded records still marked to run again, ended longer than `graceMillis` ago, oldest first:
+   * the reruns a worker did not submit (it died after the final write), for the reconciler.
+   */
+  readonly listRerunsDue: (graceMillis: number, limit: number) => Effect.Effect<ReadonlyArray<JobRecord>, DatabaseError>
   readonly requestCancel: (id: string) => Effect.Effect<void, DatabaseError>
   readonly remove: (id: string) => Effect.Effect<void, DatabaseError>
   /**
@@ -216,7 +244,7 @@ class FinishJob extends Request.Class<
       readonly started: string | null
     }
   },
-  boolean,
+  Finished,
   DatabaseError
 > {}
 
@@ -412,15 +440,20 @@ export class JobStore extends Context.Service<JobStore, JobStoreShape>()("mail-h
               attempt integer, worker text, started timestamptz)
           WHERE jobs.id = v.id AND jobs.id = ANY(${uuidArray(entries.map((entry) => entry.request.row.id))}::uuid[])
             AND jobs.state IN ${system.in(unfinished)}
-          RETURNING jobs.id`.pipe(
+          RETURNING jobs.id, jobs.state = 'succeeded' AND jobs.rerun_requested AS rerun`.pipe(
           dbError,
           Effect.match({
             onFailure: (error) => {
               for (const entry of entries) entry.completeUnsafe(Exit.fail(error))
             },
             onSuccess: (rows) => {
-              const changed = new Set(rows.map((row) => String(row["id"])))
-              for (const entry of entries) entry.completeUnsafe(Exit.succeed(changed.has(entry.request.row.id)))
+              // the mark as the row holds it under this statement's lock: a submit's mark either
+              // committed before (seen here) or waits and then finds the job ended
+              const written = new Map(rows.map((row) => [String(row["id"]), row["rerun"] === true]))
+              for (const entry of entries) {
+                const rerun = written.get(entry.request.row.id)
+                entry.completeUnsafe(Exit.succeed({ changed: rerun !== undefined, rerun: rerun === true }))
+              }
             }
           }),
           traced("finish")
@@ -452,6 +485,32 @@ export class JobStore extends Context.Service<JobStore, JobStoreShape>()("mail-h
           }),
           finishResolver
         )
+
+      const requestRerun = (ownerId: UserId | null, id: string) =>
+        sql`
+          UPDATE jobs SET rerun_requested = true
+          WHERE id = ${id} AND state IN ${sql.in(unfinished)}
+          RETURNING id`.pipe(
+          Effect.map((rows) => rows.length > 0),
+          asOwner(ownerId),
+          dbError,
+          traced("requestRerun")
+        )
+
+      const clearRerun = (id: string) =>
+        system`UPDATE jobs SET rerun_requested = false WHERE id = ${id} AND rerun_requested`.pipe(
+          Effect.asVoid,
+          dbError,
+          traced("clearRerun")
+        )
+
+      const listRerunsDue = (graceMillis: number, limit: number) =>
+        system`
+          SELECT * FROM jobs
+          WHERE rerun_requested AND state = 'succeeded'
+            AND finished_at < now() - make_interval(secs => ${graceMillis / 1000})
+          ORDER BY finished_at, id
+          LIMIT ${limit}`.pipe(Effect.flatMap(records), dbError, traced("listRerunsDue"))
 
       const requestCancel = (id: string) =>
         system`
@@ -495,6 +554,9 @@ export class JobStore extends Context.Service<JobStore, JobStoreShape>()("mail-h
         markRunning,
         saveProgress,
         finish,
+        requestRerun,
+        clearRerun,
+        listRerunsDue,
         requestCancel,
         remove,
         userQueueStats,

@@ -1,12 +1,12 @@
 import { Queue } from "bullmq"
 import { createHash } from "node:crypto"
-import { Context, Duration, Effect, Layer, Option, Schema, type Scope, Stream, type Tracer } from "effect"
+import { Context, Duration, Effect, Exit, Layer, Option, Schema, type Scope, Stream, type Tracer } from "effect"
 import { HttpTraceContext } from "effect/http"
 import { SqlError } from "effect/sql"
 import { type DatabaseError, fromSqlError } from "../platform/Database.ts"
 import { perJobSpan } from "../platform/Telemetry.ts"
 import { Redis } from "../platform/Redis.ts"
-import type { UserId } from "../contract/users/UserId.ts"
+import { UserId } from "../contract/users/UserId.ts"
 import {
   isTerminal,
   JobAlreadyFinished,
@@ -64,6 +64,12 @@ export interface Submitted extends JobAccepted {
    * started: its run may have passed what this submit is about, so the caller asks again after it).
    */
   readonly covered?: boolean
+  /**
+   * True when the submit joined an equal job of a kind with `rerunOnJoin` that it does not cover
+   * (it may have passed the submit's work) and marked it to run once more when it succeeds: a fresh
+   * job with the same payload follows it (docs/jobs.md, "Run again when it ends").
+   */
+  readonly rerun?: boolean
 }
 
 /** A job scheduler: its id, interval and next run (either may be unknown to BullMQ). */
@@ -126,6 +132,15 @@ export interface JobsShape {
    */
   readonly requeue: (record: JobRecord) => Effect.Effect<void, QueueUnavailable | UnknownJobKind>
   /**
+   * The run a succeeded job owes (its record marked by a submit that joined it, JobKind.rerunOnJoin):
+   * submits its kind again with the record's owner, payload and class through `submit` (fair share,
+   * limits), then clears the mark. Called by the worker after the final write that returned the
+   * mark, and by the reconciler for a mark left behind (a worker that died in between): a second
+   * call finds the mark cleared, or joins the rerun, and never loses it. A record that cannot run
+   * again (kind not registered, payload no longer valid) has its mark cleared with a warning.
+   */
+  readonly rerun: (id: string) => Effect.Effect<void, QueueUnavailable | DatabaseError>
+  /**
    * Records and queues several jobs of one kind and owner at once (a sync's follow-up work): one
    * statement under the owner's row-level security, one fair-share call, one BullMQ addBulk. Each
    * job is de-duplicated as `submit` does; the results are in the payloads' order.
@@ -184,6 +199,12 @@ export interface JobsShape {
   /** The BullMQ queue of a kind, for inspection and schedulers. */
   readonly queue: (kindName: string) => Effect.Effect<Queue, UnknownJobKind>
 }
+
+/**
+ * How often a submit tries again when the job it joined ended before it could mark it: each round
+ * means another job of the key ended meanwhile, so more than a couple is a pathological race.
+ */
+const maxJoinRounds = 5
 
 /** Keys up to this length are stored as they are (readable in the jobs table). */
 const maxPlainKeyLength = 200
@@ -489,7 +510,32 @@ export class Jobs extends Context.Service<Jobs, JobsShape>()("mail-helper/Jobs")
         )
       }
 
-      const submit = <P, PE, R, RE>(kind: JobKind<string, P, PE, R, RE>, payload: P, options: SubmitOptions) =>
+      /**
+       * What a submit that found an equal active job answers (`created: false`). A covered submit, or
+       * one of a kind without `rerunOnJoin`, just joins. Otherwise the job is marked to run again
+       * when it succeeds; none when it had already ended (the mark's UPDATE is ordered with its final
+       * write by the row lock), and the caller then submits again, which creates a new job.
+       */
+      const join = <P, PE, R, RE>(
+        queue: Queue,
+        kind: JobKind<string, P, PE, R, RE>,
+        record: JobRecord,
+        payload: P,
+        ownerId: UserId | null
+      ): Effect.Effect<Option.Option<Submitted>, DatabaseError> =>
+        Effect.gen(function* () {
+          const covered = yield* coveredBy(queue, kind, record, payload)
+          const joined: Submitted = { jobId: record.view.id, state: record.view.state, created: false, covered }
+          if (covered || kind.rerunOnJoin !== true) return Option.some(joined)
+          const marked = yield* store.requestRerun(ownerId, record.view.id)
+          return marked ? Option.some({ ...joined, rerun: true }) : Option.none()
+        })
+
+      const submit = <P, PE, R, RE>(
+        kind: JobKind<string, P, PE, R, RE>,
+        payload: P,
+        options: SubmitOptions
+      ): Effect.Effect<Submitted, QueueUnavailable | DatabaseError> =>
         Effect.gen(function* () {
           const { queue, id, envelope, workClass, record: fresh } = yield* prepare(kind, payload, options)
           // The record's commit and the queue add form one critical section that an interruption
@@ -498,13 +544,22 @@ export class Jobs extends Context.Service<Jobs, JobsShape>()("mail-helper/Jobs")
           // it leaves a `queued` record without a queue entry, which the reconciler queues again.
           return yield* Effect.uninterruptible(
             Effect.gen(function* () {
-              const { record, created } = yield* store.create(fresh)
-              if (!created) {
-                const covered = yield* coveredBy(queue, kind, record, payload)
-                return { jobId: record.view.id, state: record.view.state, created, covered }
+              for (let round = 1; ; round++) {
+                const { record, created } = yield* store.create(fresh)
+                if (created) break
+                const joined = yield* join(queue, kind, record, payload, options.ownerId)
+                if (Option.isSome(joined)) return joined.value
+                // the joined job ended before the mark: a new job does the work (its key is free)
+                if (round === maxJoinRounds) {
+                  yield* Effect.logWarning("jobs kept ending before a joining submit could mark them; not marked", {
+                    kind: kind.name,
+                    jobId: record.view.id
+                  })
+                  return { jobId: record.view.id, state: record.view.state, created: false }
+                }
               }
               yield* committed(kind, id, options.ownerId)
-              const accepted: Submitted = { jobId: id, state: "queued", created }
+              const accepted: Submitted = { jobId: id, state: "queued", created: true }
               return yield* enqueueFresh(queue, kind, workClass, options.ownerId, [envelope], accepted)
             })
           )
@@ -583,7 +638,17 @@ export class Jobs extends Context.Service<Jobs, JobsShape>()("mail-helper/Jobs")
                 created
               }))
               const fresh = jobs.filter((_, index) => created[index]?.created === true).map((job) => job.envelope)
-              return yield* enqueueFresh(queue, kind, workClass, options.ownerId, fresh, accepted)
+              const queued = yield* enqueueFresh(queue, kind, workClass, options.ownerId, fresh, accepted)
+              if (kind.rerunOnJoin !== true) return queued
+              // as `submit` joins: mark what a joined job may have passed; one that ended meanwhile, submit anew
+              return yield* Effect.forEach(queued, (answer, index) => {
+                const payload = payloads[index]
+                const joined = created[index]
+                if (answer.created || payload === undefined || joined === undefined) return Effect.succeed(answer)
+                return Effect.flatMap(join(queue, kind, joined.record, payload, options.ownerId), (marked) =>
+                  Option.isSome(marked) ? Effect.succeed(marked.value) : submit(kind, payload, options)
+                )
+              })
             })
           )
         }).pipe(
@@ -617,6 +682,39 @@ export class Jobs extends Context.Service<Jobs, JobsShape>()("mail-helper/Jobs")
           ])
           yield* queueCall("add", () => queue.add(kind.name, envelope, addOptions(kind, record.view.id, priority)))
         })
+
+      const rerun = (id: string) =>
+        Effect.gen(function* () {
+          const found = yield* store.find(id)
+          // pruned, or another caller (the worker, the reconciler) submitted it already
+          if (Option.isNone(found) || !found.value.rerunRequested) return
+          const record = found.value
+          const kind = kinds.get(record.view.kind)
+          const payload =
+            kind === undefined ? Option.none() : Exit.getSuccess(Schema.decodeUnknownExit(kind.payload)(record.payload))
+          const ownerId =
+            record.ownerId === null
+              ? Option.some(null)
+              : Exit.getSuccess(Schema.decodeUnknownExit(UserId)(record.ownerId))
+          if (kind === undefined || Option.isNone(payload) || Option.isNone(ownerId)) {
+            yield* Effect.logWarning("a job marked to run again cannot run again; mark cleared", {
+              jobId: id,
+              kind: record.view.kind
+            })
+            return yield* store.clearRerun(id)
+          }
+          const again = yield* submit(kind, payload.value, {
+            ownerId: ownerId.value,
+            workClass: record.workClass ?? undefined
+          })
+          yield* Effect.logDebug("job run again: a submit joined it while it ran", {
+            jobId: id,
+            kind: kind.name,
+            rerunJobId: again.jobId,
+            created: again.created
+          })
+          yield* store.clearRerun(id)
+        }).pipe(Effect.withSpan("Jobs.rerun"))
 
       const get = (ownerId: UserId, id: string) => Effect.map(store.get(ownerId, id), (record) => record.view)
 
@@ -799,6 +897,7 @@ export class Jobs extends Context.Service<Jobs, JobsShape>()("mail-helper/Jobs")
         submitForUser,
         submitMany,
         requeue,
+        rerun,
         get,
         status,
         list,

@@ -26,6 +26,7 @@ import { type AttemptInfo, type ClaimedJob, JobStore, type Outcome } from "./Job
 import { attemptSoftLimitMillis, checkTimeLimits, makeSoftTimeLimit } from "./SoftTimeLimit.ts"
 import { assignTurns, bandScores, bands, fallbackPriority, imapSlotBusyCode, yieldedCode } from "./FairShare.ts"
 import { JobLimits } from "./JobLimits.ts"
+import { Jobs } from "./Jobs.ts"
 
 /**
  * KEYS[1] the sorted set of one user's running jobs of one kind (member job id, score the time its
@@ -168,6 +169,7 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
       const events = yield* JobEvents
       const identity = yield* WorkerIdentity
       const limits = yield* JobLimits
+      const jobs = yield* Jobs
       const built = yield* Effect.all(processors)
       // a soft time limit at or after the hard one: a defect at start-up, naming the kind
       yield* Effect.try({ try: () => checkTimeLimits(built.map((p) => p.kind)), catch: (error) => error }).pipe(
@@ -543,8 +545,21 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
           // one path for every ending: metrics, the record's final (or retrying) state, the event
           const ending = attemptEnding(exit, attempt >= record.maxAttempts)
           yield* recordAttempt(ending.outcome.state)
-          yield* patiently(jobId, store.finish(jobId, ending.outcome, unwritten, attemptInfo))
+          const finished = yield* patiently(jobId, store.finish(jobId, ending.outcome, unwritten, attemptInfo))
           yield* events.publish({ jobId, state: ending.outcome.state, progress: lastProgress }, ownership)
+          // a submit joined the job while it ran (JobKind.rerunOnJoin): it runs once more, as a new job.
+          // The mark stays on the record until the rerun is submitted: should this fail, or the worker
+          // die first, the reconciler submits it (docs/jobs.md, "Run again when it ends")
+          if (finished.rerun) {
+            yield* jobs.rerun(jobId).pipe(
+              Effect.catch((error) =>
+                Effect.logWarning("job's rerun not submitted; the reconciler submits it", {
+                  jobId,
+                  error: error.message
+                })
+              )
+            )
+          }
           return ending.disposition
         }).pipe(
           // bookkeeping itself failed (database down): let BullMQ retry the attempt later

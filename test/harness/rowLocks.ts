@@ -4,15 +4,17 @@ import type { UserId } from "../../src/contract/users/UserId.ts"
 import type { UserScope } from "../../src/users/UserScope.ts"
 
 /**
- * Another writer (an embedding job's save, a sync's flag update) holding the mail row of `id` locked
- * in its transaction until `until` ends: the fiber of that transaction, once the lock is held.
+ * Another writer (an embedding job's save, a sync's flag update; a job's final write with `jobs`)
+ * holding the row of `id` locked in its transaction until `until` ends: the fiber of that
+ * transaction, once the lock is held.
  */
 export const holdRowLock = (
   sql: SqlClient.SqlClient,
   scope: typeof UserScope.Service,
   owner: UserId,
   id: string,
-  until: Effect.Effect<void>
+  until: Effect.Effect<void>,
+  table: "emails" | "jobs" = "emails"
 ) =>
   Effect.gen(function* () {
     const holding = yield* Deferred.make<void>()
@@ -20,7 +22,7 @@ export const holdRowLock = (
       scope.run(
         owner,
         Effect.gen(function* () {
-          yield* sql`SELECT id FROM emails WHERE id = ${id} FOR NO KEY UPDATE`
+          yield* sql`SELECT id FROM ${sql(table)} WHERE id = ${id} FOR NO KEY UPDATE`
           yield* Deferred.succeed(holding, undefined)
           yield* until
         })

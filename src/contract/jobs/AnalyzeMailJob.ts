@@ -39,5 +39,7 @@ export const AnalyzeMailJob = defineJobKind({
   deduplicationKey: (payload, owner) => selectionKey("pending", { ...payload, owner: owner ?? "system" }),
   // the same key is the same selection, which a job reads when it starts: only `embed` may differ
   covers: (queued, asked) => queued.embed === true || asked.embed !== true,
+  // fresh mail whose analysis joined a running job gets a run after it (Jobs.Submitted.covered)
+  rerunOnJoin: true,
   userVisible: true
 })

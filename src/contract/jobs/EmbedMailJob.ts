@@ -36,5 +36,13 @@ export const EmbedMailJob = defineJobKind({
   retry: { attempts: 8, initialDelay: "5 seconds", maxDelay: "5 minutes", jitter: 0.3 },
   deduplicationKey: (payload, owner) =>
     selectionKey(payload.refreshBefore === undefined ? "pending" : "refresh", { ...payload, owner: owner ?? "system" }),
+  // the same key is the same selection (a list of ids shares its key with or without `refreshBefore`):
+  // pending-only work is covered by a pending-only job, a re-embed by one with a cut-off as late
+  covers: (queued, asked) =>
+    asked.refreshBefore === undefined
+      ? queued.refreshBefore === undefined
+      : queued.refreshBefore !== undefined && queued.refreshBefore.getTime() >= asked.refreshBefore.getTime(),
+  // fresh mail whose embedding joined a running job gets a run after it (Jobs.Submitted.covered)
+  rerunOnJoin: true,
   userVisible: true
 })

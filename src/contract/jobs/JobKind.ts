@@ -61,6 +61,15 @@ export interface JobKind<Name extends string, Payload, PayloadEncoded, Result, R
    * `covered` (Jobs.Submitted), and its caller need not ask again once that job ended.
    */
   readonly covers?: (queued: Payload, asked: Payload) => boolean
+  /**
+   * For a kind whose job takes pending work until none is left (mail.analyze, mail.embed,
+   * search.index): a submit that joins an equal job that may already have passed its work (not
+   * `covered`) marks that job to run once more when it succeeds, as a fresh job with the same
+   * payload, owner and class (docs/jobs.md, "Run again when it ends"). Without it the submit's
+   * work waits for the next submit or sweep. Not for mail.sync: its watcher waits for the joined
+   * job's end and asks again itself.
+   */
+  readonly rerunOnJoin?: boolean
   /** The kind's class of work (default interactive); a submit may lower it (SubmitOptions.workClass). */
   readonly workClass?: WorkClass
   /** Shown in the user's job list; system jobs (clean-up) are not. */

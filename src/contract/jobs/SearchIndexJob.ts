@@ -22,5 +22,9 @@ export const SearchIndexJob = defineJobKind({
   retryOnTimeout: true,
   retry: { attempts: 8, initialDelay: "2 seconds", maxDelay: "5 minutes", jitter: 0.3 },
   deduplicationKey: (_payload, owner) => `${owner}:search-index`,
+  // one job per owner, every unindexed message: a job that has not started covers any submit
+  covers: () => true,
+  // mail stored while a job runs, after its last read, gets a run after it (Jobs.Submitted.covered)
+  rerunOnJoin: true,
   userVisible: true
 })

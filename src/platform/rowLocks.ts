@@ -2,6 +2,12 @@ import { Effect, Schema } from "effect"
 import type { SqlClient, SqlError, Statement } from "effect/sql"
 import { decodeRows } from "./Database.ts"
 
+/** The lock statement both helpers below send: the rows `where` selects, locked in ascending id. */
+const lockStatement = (sql: SqlClient.SqlClient, where: Statement.Fragment, mode: "no key update" | "update") =>
+  sql`
+    SELECT e.id FROM emails e WHERE ${where}
+    ORDER BY e.id ${mode === "update" ? sql`FOR UPDATE` : sql`FOR NO KEY UPDATE`}`
+
 /**
  * The one lock order of a user's mail rows (issue 17): every transaction that writes several
  * `emails` rows first locks all of them in ONE statement, in ascending id, and only then writes.
@@ -25,10 +31,7 @@ export const lockEmailRows = (
   sql: SqlClient.SqlClient,
   where: Statement.Fragment,
   mode: "no key update" | "update" = "no key update"
-): Effect.Effect<void, SqlError.SqlError> =>
-  sql`
-    SELECT e.id FROM emails e WHERE ${where}
-    ORDER BY e.id ${mode === "update" ? sql`FOR UPDATE` : sql`FOR NO KEY UPDATE`}`.pipe(Effect.asVoid)
+): Effect.Effect<void, SqlError.SqlError> => lockStatement(sql, where, mode).pipe(Effect.asVoid)
 
 const LockedRow = Schema.Struct({ id: Schema.String })
 const decodeLocked = decodeRows(LockedRow)
@@ -39,9 +42,7 @@ export const lockEmailRowIds = (
   where: Statement.Fragment,
   mode: "no key update" | "update" = "no key update"
 ): Effect.Effect<ReadonlyArray<string>, SqlError.SqlError> =>
-  sql`
-    SELECT e.id FROM emails e WHERE ${where}
-    ORDER BY e.id ${mode === "update" ? sql`FOR UPDATE` : sql`FOR NO KEY UPDATE`}`.pipe(
+  lockStatement(sql, where, mode).pipe(
     Effect.flatMap(decodeLocked),
     Effect.map((rows) => rows.map((row) => row.id))
   )

@@ -2,7 +2,7 @@ import { Effect, Queue, type Scope } from "effect"
 import type { AccountId } from "../contract/accounts/Account.ts"
 import type { UserId } from "../contract/users/UserId.ts"
 import type { FlagReport } from "../imap/ImapWatch.ts"
-import type { DatabaseError } from "../platform/Database.ts"
+import type { WatchStore } from "./WatchStore.ts"
 
 export interface EchoFilterOptions {
   /**
@@ -10,19 +10,13 @@ export interface EchoFilterOptions {
    * meanwhile are compared in one read), and the pause between looks while a writer of the owner runs.
    */
   readonly graceMillis: number
-  /** The stored flags of these UIDs (WatchStore.storedFlags). */
-  readonly stored: (
-    owner: UserId,
-    accountId: AccountId,
-    path: string,
-    uidValidity: number,
-    uids: ReadonlyArray<number>
-  ) => Effect.Effect<ReadonlyMap<number, ReadonlyArray<string>>, DatabaseError>
+  /** The stored flags of these UIDs. */
+  readonly stored: WatchStore["Service"]["storedFlags"]
   /**
-   * Whether a job of the owner that writes flags runs now (WatchStore.flagWriterRunning): it stores
-   * the flags only after the server confirmed its STORE, which the watcher may hear first.
+   * Whether a job of the owner that writes flags runs now: it stores the flags only after the server
+   * confirmed its STORE, which the watcher may hear first.
    */
-  readonly writerRunning: (owner: UserId) => Effect.Effect<boolean, DatabaseError>
+  readonly writerRunning: WatchStore["Service"]["flagWriterRunning"]
   /** A change the database does not hold yet: asked for as before (SyncCoalescer's offer). */
   readonly forward: (owner: UserId, accountId: AccountId, path: string, heardAt: number) => void
 }

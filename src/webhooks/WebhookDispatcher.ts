@@ -4,13 +4,15 @@
  * one of them), and for each event writes one delivery row per matching enabled webhook of its
  * owner and queues one `webhook.deliver` job per row (payload: the row's id); one query per batch
  * first finds which owners have an enabled webhook for which types, so the events of everyone else
- * (most users) cost no write and no per-event query. The entry is
- * acknowledged (XACK) only after that; an entry whose handling failed stays pending and is claimed
- * again (XAUTOCLAIM, also from a consumer that died) once it has been idle for a minute. Reading an
+ * (most users) cost no write and no per-event query. A batch's handled entries are acknowledged
+ * (one XACK) only after that; an entry whose handling failed stays pending and is claimed again
+ * (XAUTOCLAIM, also from a consumer that died) once it has been idle for a minute. Reads are paced
+ * (`readIntervalMillis`): an event after a quiet period is read at once, the ones that follow it
+ * wait for the next read, so a burst is one batch and one look-up, not one per event. Reading an
  * event twice is harmless: the rows are unique per webhook and event, the jobs de-duplicated by
  * delivery, and a delivered delivery is not sent again.
  */
-import { Effect, Option, Schema } from "effect"
+import { Clock, Effect, Option, Schema } from "effect"
 import type { Redis as IORedis } from "ioredis"
 import { hostname } from "node:os"
 import { eventStreams, UserEventType } from "../contract/events/UserEvent.ts"
@@ -62,6 +64,19 @@ const redisError = (what: string) => (cause: unknown) =>
 /** Entries idle this long in another consumer's (or our own) pending list are claimed again. */
 const claimIdleMillis = 60_000
 
+/**
+ * After a read that returned entries, the next read starts no earlier than this long after that one
+ * returned. XREADGROUP returns as soon as one entry exists, and every message makes several events in
+ * quick succession (job states, stored, analysed, rules applied), so unpaced nearly every event was a
+ * batch of its own with its own subscriptions look-up (a transaction of 4 round trips) and XACK: the
+ * worker's largest source of transactions. Paced, it is one look-up per interval. A read after a quiet
+ * period (BLOCK) returns at once, so a lone event waits for nothing; a webhook's delivery is a job
+ * anyway, so a quarter of a second more is invisible to its receiver.
+ */
+const readIntervalMillis = 250
+/** Entries one read (and one XAUTOCLAIM page) takes; a full batch is read again without a pause (a backlog). */
+const batchSize = 100
+
 /** Runs the dispatcher in a fiber of the current scope (WebhooksDispatcherWorkerLive). */
 export const runDispatcher = Effect.gen(function* () {
   const redis = yield* Redis
@@ -84,7 +99,9 @@ export const runDispatcher = Effect.gen(function* () {
     Effect.catch((error) => (error.message.includes("BUSYGROUP") ? Effect.void : Effect.fail(error)))
   )
 
-  const ack = (id: string) => command("webhooks xack", () => connection.xack(stream, group, id))
+  /** One XACK for the handled entries of a batch. */
+  const ack = (ids: ReadonlyArray<string>) =>
+    ids.length === 0 ? Effect.void : command("webhooks xack", () => connection.xack(stream, group, ...ids))
 
   /** The owner and event of an entry, when it has both (else a warning, and it is only acknowledged). */
   const parse = ([id, fields]: Entry) => {
@@ -97,8 +114,14 @@ export const runDispatcher = Effect.gen(function* () {
       : Option.none()
   }
 
-  /** One entry: its deliveries written and queued, then acknowledged; a failure leaves it pending. */
-  const handle = (entry: Entry, subscribed: ReadonlyMap<string, ReadonlySet<UserEventType>>) =>
+  /**
+   * One entry: its deliveries written and queued; its id when it is to be acknowledged, none when
+   * it failed (it stays pending).
+   */
+  const handle = (
+    entry: Entry,
+    subscribed: ReadonlyMap<string, ReadonlySet<UserEventType>>
+  ): Effect.Effect<Option.Option<string>> =>
     Effect.gen(function* () {
       const [id, fields] = entry
       const event = parse(entry)
@@ -115,26 +138,28 @@ export const runDispatcher = Effect.gen(function* () {
       } else if (fields !== null) {
         yield* Effect.logWarning("webhooks: an event stream entry without a user or event; skipped", { id })
       }
-      yield* ack(id)
+      return Option.some(id)
     }).pipe(
       Effect.catch((error) =>
         Effect.logWarning("webhooks: event not dispatched; it is claimed again later", {
           id: entry[0],
           error: error.message
-        })
+        }).pipe(Effect.as(Option.none()))
       )
     )
 
   /**
-   * A batch: one query for which of its owners have webhooks for which types, then each entry. The
-   * look-up failing leaves the whole batch pending (claimed again later), as a failed entry would.
+   * A batch: one query for which of its owners have webhooks for which types, then each entry, then
+   * one XACK of those handled. The look-up (or the XACK) failing leaves the whole batch pending
+   * (claimed again later), as a failed entry would.
    */
   const handleBatch = (entries: ReadonlyArray<Entry>) =>
     Effect.gen(function* () {
       if (entries.length === 0) return
       const owners = entries.flatMap((entry) => Option.toArray(Option.map(parse(entry), (event) => event.owner)))
       const subscribed = yield* store.subscriptions(owners)
-      yield* Effect.forEach(entries, (entry) => handle(entry, subscribed), { discard: true })
+      const handled = yield* Effect.forEach(entries, (entry) => handle(entry, subscribed))
+      yield* ack(handled.flatMap(Option.toArray))
     }).pipe(
       Effect.catch((error) =>
         Effect.logWarning("webhooks: a batch of events not dispatched; it is claimed again later", {
@@ -149,7 +174,7 @@ export const runDispatcher = Effect.gen(function* () {
     let cursor = "0-0"
     for (let page = 0; page < 10; page++) {
       const reply = yield* command("webhooks xautoclaim", () =>
-        connection.xautoclaim(stream, group, consumer, claimIdleMillis, cursor, "COUNT", 100)
+        connection.xautoclaim(stream, group, consumer, claimIdleMillis, cursor, "COUNT", batchSize)
       )
       const decoded = decodeAutoClaim(reply)
       if (decoded === undefined)
@@ -160,16 +185,24 @@ export const runDispatcher = Effect.gen(function* () {
     }
   })
 
+  /** When the next read may start: after a read that returned some entries (not a full batch), see readIntervalMillis. */
+  let nextReadAt = 0
   const step = Effect.gen(function* () {
+    const wait = nextReadAt - (yield* Clock.currentTimeMillis)
+    if (wait > 0) yield* Effect.sleep(wait)
     if (Date.now() - lastClaim > claimIdleMillis / 2) {
       lastClaim = Date.now()
       yield* claimStale
     }
     const reply = yield* command("webhooks xreadgroup", () =>
-      connection.xreadgroup("GROUP", group, consumer, "COUNT", 100, "BLOCK", 5000, "STREAMS", stream, ">")
+      connection.xreadgroup("GROUP", group, consumer, "COUNT", batchSize, "BLOCK", 5000, "STREAMS", stream, ">")
     )
     const entries = decodeReadGroup(reply)
     if (entries === undefined) return yield* new RedisError({ message: "redis webhooks xreadgroup: unexpected reply" })
+    // counted from the reply, not the request: a read that waited (BLOCK) started before its first entry
+    // existed, and the events that follow that entry are to wait for the next read
+    const returned = yield* Clock.currentTimeMillis
+    nextReadAt = entries.length > 0 && entries.length < batchSize ? returned + readIntervalMillis : 0
     yield* handleBatch(entries)
   }).pipe(
     Effect.catch((error) =>

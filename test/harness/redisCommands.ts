@@ -9,12 +9,13 @@ export interface SeenCommand {
 
 /**
  * Records, through MONITOR, the commands Redis runs while `during` runs that `keep` selects (other
- * tests share the server: select by this test's key prefix). Counts calls, not time.
+ * tests share the server: select by this test's key prefix). Counts calls, not time. `during` may
+ * be a function of the commands seen so far (to wait for one that MONITOR reports a moment late).
  */
 export const recordRedisCommands = <A, E, R>(
   redisUrl: string,
   keep: (command: SeenCommand) => boolean,
-  during: Effect.Effect<A, E, R>
+  during: Effect.Effect<A, E, R> | ((seen: () => ReadonlyArray<SeenCommand>) => Effect.Effect<A, E, R>)
 ) =>
   Effect.acquireUseRelease(
     Effect.promise(async () => {
@@ -29,7 +30,8 @@ export const recordRedisCommands = <A, E, R>(
       })
       return { client, monitor, seen }
     }),
-    ({ seen }) => Effect.map(during, (result) => ({ result, seen: [...seen] })),
+    ({ seen }) =>
+      Effect.map(Effect.isEffect(during) ? during : during(() => [...seen]), (result) => ({ result, seen: [...seen] })),
     ({ client, monitor }) =>
       Effect.promise(async () => {
         monitor.disconnect()

@@ -16,6 +16,8 @@
  *   BENCH_BASELINE_ENV=IMAP_SESSION_IDLE_MS=0 npx tsx bench/fairness.ts imap ...   (an A/B in one run)
  *   JOB_CONCURRENCY="mail.sync=8 mail.analyze=4" BENCH_BASELINE_ENV="JOB_CONCURRENCY=" npx tsx bench/fairness.ts imap ...
  *   BENCH_FAIR_ONLY=true npx tsx bench/fairness.ts imap ...   (the fair-share run alone: tree A/Bs back to back)
+ *   BENCH_ARRIVALS=spread npx tsx bench/fairness.ts imap ...   (the others' messages staggered over each second,
+ *     not all at once)
  *   BENCH_WORKER_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" npx tsx bench/fairness.ts imap ...   (a CPU profile
  *     per worker: fair share's and FIFO's, to compare where the CPU goes)
  *
@@ -144,6 +146,12 @@ const aMessages = Number(modeArgs[0] ?? 20_000)
 const otherCount = Number(modeArgs[1] ?? 10)
 const arrivalSeconds = modeArgs[2] === "auto" ? undefined : Number(modeArgs[2] ?? 90)
 const PASS = "bench-Passw0rd"
+/**
+ * BENCH_ARRIVALS: `together` (default) APPENDs every other user's message of a second at the same
+ * moment, a burst of `others` syncs each second (the harshest reading of "each gets mail every
+ * second"); `spread` staggers them evenly over the second, as independent users' mail would come.
+ */
+const spreadArrivals = process.env["BENCH_ARRIVALS"] === "spread"
 
 const freshMessage = (user: string, n: number, messageId: string) =>
   [
@@ -299,6 +307,8 @@ const imapScenario = (fairShare: boolean, extraEnv: Record<string, string> = {},
               Effect.gen(function* () {
                 const client = clients[index]
                 if (client === undefined) return
+                // BENCH_ARRIVALS=spread: user i's message comes i/others of the second later
+                if (spreadArrivals) yield* Effect.sleep(Math.floor((index * 1000) / others.length))
                 const messageId = `${other.name}.${tick}.${label}@fresh.example`
                 const appended = yield* Effect.promise(() =>
                   client.append("INBOX", freshMessage(other.name, tick, messageId)).then(
@@ -440,6 +450,7 @@ const imapMain = Effect.gen(function* () {
       (arrivalSeconds === undefined
         ? "until A's work is done (the runs' arrivals differ)"
         : `for ${arrivalSeconds} s in both runs (the same load beside A)`) +
+      (spreadArrivals ? ", spread over each second" : ", all at once each second") +
       `; load ${load()}`
   )
   // the A/B of a setting (BENCH_BASELINE_ENV, e.g. IMAP_SESSION_IDLE_MS=0): fair share and FIFO with it

@@ -28,7 +28,7 @@
 import { Context, Duration, Effect, Layer, Metric, Option, Schedule, Stream } from "effect"
 import type { SqlError } from "effect/sql"
 import { AccountSchedules } from "../accounts/AccountSchedules.ts"
-import { type AccountRecord, AccountStore } from "../accounts/AccountStore.ts"
+import { type AccountRecord, AccountStore, sameServerProfile } from "../accounts/AccountStore.ts"
 import { ImapAccess } from "../accounts/ImapAccess.ts"
 import type { AccountId, AccountStatus } from "../contract/accounts/Account.ts"
 import type { EmailId } from "../contract/emails/EmailId.ts"
@@ -716,32 +716,31 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
       /**
        * Records the capabilities, namespace and strategy of this session on the account (written
        * only when they changed). A profile that cannot be saved does not fail the sync: it is
-       * logged with the database's reason, and the next sync tries again.
+       * logged with the database's reason, and the next sync tries again. The same profile as the
+       * one read with the account at the start of this run is not sent at all: it almost never
+       * changes, and its statement (a transaction of its own) would write nothing.
        */
-      const recordServer = (owner: UserId, account: AccountRecord, session: ImapSession) =>
-        accounts
-          .recordServer(
-            owner,
-            account.id,
-            serverProfile({
-              capabilities: session.capabilities,
-              enabled: session.enabled,
-              useCondstore: config.useCondstore,
-              serverId: session.serverId,
-              namespace: session.namespace
-            })
-          )
-          .pipe(
-            Effect.catch((error) =>
-              Effect.andThen(
-                Effect.logWarning("server capabilities and strategy not saved", {
-                  account: account.id,
-                  error: error.message
-                }),
-                logDatabaseError(error)
-              )
+      const recordServer = (owner: UserId, account: AccountRecord, session: ImapSession) => {
+        const profile = serverProfile({
+          capabilities: session.capabilities,
+          enabled: session.enabled,
+          useCondstore: config.useCondstore,
+          serverId: session.serverId,
+          namespace: session.namespace
+        })
+        if (sameServerProfile(account.server, profile)) return Effect.void
+        return accounts.recordServer(owner, account.id, profile).pipe(
+          Effect.catch((error) =>
+            Effect.andThen(
+              Effect.logWarning("server capabilities and strategy not saved", {
+                account: account.id,
+                error: error.message
+              }),
+              logDatabaseError(error)
             )
           )
+        )
+      }
 
       /** No scheduled syncs until the user changes the credentials (PATCH re-applies the schedule). */
       const stopScheduledSyncs = (account: AccountRecord) =>

@@ -847,7 +847,12 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
       const announceStored = (owner: UserId, accountId: AccountId, stats: Stats) =>
         Effect.gen(function* () {
           // this run's deferred mail, also mail an earlier sync stored but could not queue its indexing
-          const awaitingSearchIndex = indexedByJob && (stats.storedUnindexed > 0 || (yield* hasUnindexed(owner)))
+          // (read by the follow-ups, in the transaction of their own reads)
+          const awaitingSearchIndex = !indexedByJob
+            ? Effect.succeed(false)
+            : stats.storedUnindexed > 0
+              ? Effect.succeed(true)
+              : hasUnindexed(owner)
           stats.announcedNewMessages = stats.newMessages
           yield* followUps.mailStored({
             owner,

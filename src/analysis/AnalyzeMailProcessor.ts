@@ -24,6 +24,7 @@ import { budgetGate, TokenBudget, tokenUsageRecorderFor } from "./TokenBudget.ts
 import { isConfigurationError, providerRejected, providerUnavailable } from "./providerFailures.ts"
 import { PersonalModelStore } from "./personal/PersonalModelStore.ts"
 import { type PersonalModels, score } from "./personal/scoring.ts"
+import { UserScope } from "../users/UserScope.ts"
 
 const countOutcomes = (provider: string, saved: { readonly analysed: number; readonly failed: number }) =>
   Effect.all([
@@ -63,6 +64,7 @@ export const AnalyzeMailProcessor = makeProcessor(
     const personalModels = yield* PersonalModelStore
     const jobs = yield* Jobs
     const embedPending = yield* makeEmbedPending
+    const scope = yield* UserScope
 
     /**
      * `embed: true` (a small run's fresh mail): the selection's pending embeddings first, in this job, so
@@ -166,15 +168,26 @@ export const AnalyzeMailProcessor = makeProcessor(
         // held by the job's record, the same over its attempts: the next attempt after a crash takes
         // back the batch the dead one claimed
         const claim: Claim = { holder: job.id, seconds: config.claimSeconds }
-        let total = yield* store.countAnalysisPending(owner, selection)
+        // the job's opening reads in one transaction of the owner's, not one each: how much is pending
+        // (the progress's total) and, when any is, the personal models its first batch blends with
+        const opening = yield* scope.run(
+          owner,
+          Effect.gen(function* () {
+            const pending = yield* store.countAnalysisPending(owner, selection)
+            return { pending, models: pending > 0 ? yield* personalModels.latest(owner) : null }
+          })
+        )
+        let total = opening.pending
         let done = 0
         let analysed = 0
         let failed = 0
         const recorded = yield* tokenUsageRecorderFor(budget, owner)
-        // the owner's personal models, read at the job's first analysed batch and again only once
-        // they are PERSONAL_MODELS_MAX_AGE old (a training may land during a long backlog's job),
-        // not once per batch: a first page's batches each paid the read
-        let models: { readonly models: PersonalModels; readonly readAt: number } | null = null
+        // the owner's personal models, read with the pending count (or, when none was pending then, at
+        // the job's first analysed batch) and again only once they are PERSONAL_MODELS_MAX_AGE old (a
+        // training may land during a long backlog's job), not once per batch: a first page's batches
+        // each paid the read
+        let models: { readonly models: PersonalModels; readonly readAt: number } | null =
+          opening.models === null ? null : { models: opening.models, readAt: Date.now() }
         const latestModels = Effect.suspend(() => {
           const now = Date.now()
           if (models !== null && now - models.readAt < PERSONAL_MODELS_MAX_AGE_MILLIS) {

@@ -15,7 +15,7 @@ import { makeProcessor } from "../jobs/JobProcessor.ts"
 import { databaseTrouble } from "../jobs/DatabaseTrouble.ts"
 import type { AnalysisProviderError } from "../contract/analysis/Analysis.ts"
 import type { UserId } from "../contract/users/UserId.ts"
-import { runBatchPipeline } from "./batchPipeline.ts"
+import { runBatchPipeline, type Together } from "./batchPipeline.ts"
 import { MailProcessingConfig } from "./MailProcessingConfig.ts"
 import { type AnalysisOutcome, type Claim, type PendingAnalysis, ProcessingStore } from "./ProcessingStore.ts"
 import { Analyzer } from "./providers/Analyzer.ts"
@@ -168,6 +168,8 @@ export const AnalyzeMailProcessor = makeProcessor(
         // held by the job's record, the same over its attempts: the next attempt after a crash takes
         // back the batch the dead one claimed
         const claim: Claim = { holder: job.id, seconds: config.claimSeconds }
+        // a read that finds nothing and its lock-out check: one transaction of the owner's
+        const together: Together = (effect) => scope.run(owner, effect)
         // the job's opening reads in one transaction of the owner's, not one each: how much is pending
         // (the progress's total) and, when any is, the personal models its first batch blends with
         const opening = yield* scope.run(
@@ -200,69 +202,72 @@ export const AnalyzeMailProcessor = makeProcessor(
           )
         })
         yield* job.progress({ phase: "analysing", done, total })
-        yield* runBatchPipeline({
-          // a claimed batch: another job of the owner skips it (ProcessingStore, "Claims" in the README)
-          read: (exclude) => store.claimAnalysis(owner, selection, config.analysisBatchSize, claim, exclude),
-          release: (ids) => store.releaseAnalysisClaims(owner, claim.holder, ids),
-          lockedOut: (seen) => store.analysisLockedOut(owner, selection, claim.holder, seen),
-          id: (message) => message.id,
-          // a bulk job (an initial sync's backlog) gives its slot to waiting interactive analysis
-          // between batches: it runs again later from what is still pending (no attempt spent);
-          // the budget is checked before each batch: what was done stays, the rest stays pending
-          before: (first) =>
-            Effect.andThen(
-              first ? Effect.void : yieldToInteractive,
-              budgeted ? budgetGate(budget, owner, "mail.analyze") : Effect.void
-            ),
-          process: (batch) =>
-            Effect.forEach(batch, analyzeOne, { concurrency: config.analysisConcurrency }).pipe(
-              Effect.provideService(TokenUsageRecorder, recorded.recorder),
-              Effect.flatMap((steps) => blendBatch(owner, batch, steps, latestModels))
-            ),
-          stops: (steps) => steps.some((step) => step._tag === "stop"),
-          write: (batch, steps) =>
-            Effect.gen(function* () {
-              const stop = steps.find((step) => step._tag === "stop")
-              // Finished messages are saved even when the batch stops; stopped ones record the attempt and stay pending.
-              const outcomes = steps.map(
-                (step): AnalysisOutcome =>
-                  step._tag === "stop" ? { _tag: "deferred", id: step.id, reason: step.error.message } : step
-              )
-              const saved = yield* store.saveAnalysis(owner, outcomes)
-              yield* countOutcomes(analyzer.provider, saved)
-              // committed: the owner hears once of each message this save moved out of pending (one that
-              // another job analysed too, e.g. a first page's job beside the owner's, is announced by the
-              // job that saved it); a publish never fails the job. The rules of the batch are queued at the
-              // same time, not after every publish went out.
-              const occurredAt = new Date()
-              const announced = Effect.forEach(
-                saved.analysedIds,
-                (id) => bus.publish(owner, new MailAnalysed({ occurredAt, emailId: EmailId.make(id) })),
-                { discard: true, concurrency: PUBLISH_CONCURRENCY }
-              )
-              const rulesQueued = followUps.mailAnalysed({
-                owner,
-                emailIds: [...saved.analysedIds, ...saved.failedIds]
+        yield* runBatchPipeline(
+          {
+            // a claimed batch: another job of the owner skips it (ProcessingStore, "Claims" in the README)
+            read: (exclude) => store.claimAnalysis(owner, selection, config.analysisBatchSize, claim, exclude),
+            release: (ids) => store.releaseAnalysisClaims(owner, claim.holder, ids),
+            lockedOut: (seen) => store.analysisLockedOut(owner, selection, claim.holder, seen),
+            id: (message) => message.id,
+            // a bulk job (an initial sync's backlog) gives its slot to waiting interactive analysis
+            // between batches: it runs again later from what is still pending (no attempt spent);
+            // the budget is checked before each batch: what was done stays, the rest stays pending
+            before: (first) =>
+              Effect.andThen(
+                first ? Effect.void : yieldToInteractive,
+                budgeted ? budgetGate(budget, owner, "mail.analyze") : Effect.void
+              ),
+            process: (batch) =>
+              Effect.forEach(batch, analyzeOne, { concurrency: config.analysisConcurrency }).pipe(
+                Effect.provideService(TokenUsageRecorder, recorded.recorder),
+                Effect.flatMap((steps) => blendBatch(owner, batch, steps, latestModels))
+              ),
+            stops: (steps) => steps.some((step) => step._tag === "stop"),
+            write: (batch, steps) =>
+              Effect.gen(function* () {
+                const stop = steps.find((step) => step._tag === "stop")
+                // Finished messages are saved even when the batch stops; stopped ones record the attempt and stay pending.
+                const outcomes = steps.map(
+                  (step): AnalysisOutcome =>
+                    step._tag === "stop" ? { _tag: "deferred", id: step.id, reason: step.error.message } : step
+                )
+                const saved = yield* store.saveAnalysis(owner, outcomes)
+                yield* countOutcomes(analyzer.provider, saved)
+                // committed: the owner hears once of each message this save moved out of pending (one that
+                // another job analysed too, e.g. a first page's job beside the owner's, is announced by the
+                // job that saved it); a publish never fails the job. The rules of the batch are queued at the
+                // same time, not after every publish went out.
+                const occurredAt = new Date()
+                const announced = Effect.forEach(
+                  saved.analysedIds,
+                  (id) => bus.publish(owner, new MailAnalysed({ occurredAt, emailId: EmailId.make(id) })),
+                  { discard: true, concurrency: PUBLISH_CONCURRENCY }
+                )
+                const rulesQueued = followUps.mailAnalysed({
+                  owner,
+                  emailIds: [...saved.analysedIds, ...saved.failedIds]
+                })
+                yield* Effect.all([announced, rulesQueued], { concurrency: 2, discard: true })
+                analysed += saved.analysed
+                failed += saved.failed
+                done += batch.length
+                total = Math.max(total, done)
+                yield* job.progress({
+                  phase: "analysing",
+                  done,
+                  total,
+                  message: `${analysed} analysed, ${failed} failed`
+                })
+                yield* recorded.failIfLost
+                if (stop !== undefined && stop._tag === "stop") {
+                  return yield* stop.error.reason === "transient"
+                    ? Effect.fail(providerUnavailable(stop.error))
+                    : Effect.fail(providerRejected(stop.error))
+                }
               })
-              yield* Effect.all([announced, rulesQueued], { concurrency: 2, discard: true })
-              analysed += saved.analysed
-              failed += saved.failed
-              done += batch.length
-              total = Math.max(total, done)
-              yield* job.progress({
-                phase: "analysing",
-                done,
-                total,
-                message: `${analysed} analysed, ${failed} failed`
-              })
-              yield* recorded.failIfLost
-              if (stop !== undefined && stop._tag === "stop") {
-                return yield* stop.error.reason === "transient"
-                  ? Effect.fail(providerUnavailable(stop.error))
-                  : Effect.fail(providerRejected(stop.error))
-              }
-            })
-        })
+          },
+          together
+        )
         return { analysed, failed }
       }).pipe(
         Effect.catchTag("SqlError", databaseTrouble),

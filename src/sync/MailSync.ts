@@ -38,6 +38,7 @@ import type { ProgressUpdate, SoftTimeLimit } from "../jobs/CurrentJob.ts"
 import { type JobError, PermanentJobError, TransientJobError } from "../contract/jobs/JobKind.ts"
 import { type FirstPageFollowUp, type FirstPagePhase, MailFollowUps } from "../pipeline/MailFollowUps.ts"
 import { logDatabaseError } from "../platform/Database.ts"
+import { UserScope } from "../users/UserScope.ts"
 import { syncErrors, syncMessages } from "../platform/Metrics.ts"
 import type { UserId } from "../contract/users/UserId.ts"
 import {
@@ -327,6 +328,7 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
       const config = yield* SyncConfig
       const followUps = yield* MailFollowUps
       const bus = yield* EventBus
+      const userScope = yield* UserScope
       // the full-text vectors of a backlog are computed after the sync, by a follow-up job, when the
       // pipeline has one; a small run's (fresh mail) are stored with the mail
       const indexedByJob = followUps.searchIndexDeferred(Number.POSITIVE_INFINITY)
@@ -866,9 +868,23 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
       const run = (owner: UserId, accountId: AccountId, attempt: SyncAttempt) =>
         Effect.gen(function* () {
           const started = Date.now()
-          const found = yield* accounts
-            .find(owner, accountId)
+          // the account and, for a targeted sync, its stored mailboxes: one transaction of the owner's,
+          // not one each. The mailboxes' read failing is still the run's store_mailboxes step failing
+          // (after the login, classified as before); it leaves the transaction aborted, nothing else
+          const opening = yield* userScope
+            .run(
+              owner,
+              Effect.gen(function* () {
+                const found = yield* accounts.find(owner, accountId)
+                const mailboxes =
+                  attempt.mailboxes === undefined || Option.isNone(found)
+                    ? null
+                    : yield* Effect.result(store.storedMailboxes(owner, accountId))
+                return { found, mailboxes }
+              })
+            )
             .pipe(Effect.mapError((error) => new TransientJobError({ code: "database", message: error.message })))
+          const found = opening.found
           if (Option.isNone(found)) {
             return yield* new PermanentJobError({ code: "account_not_found", message: `no mail account ${accountId}` })
           }
@@ -1013,10 +1029,10 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
             // (the LIST of every mailbox was most of a one-message sync; whole-account syncs keep
             // the list current, and a targeted mailbox found gone is listed again below)
             const known =
-              attempt.mailboxes === undefined
+              attempt.mailboxes === undefined || opening.mailboxes === null
                 ? null
                 : knownTargets(
-                    yield* store.storedMailboxes(owner, account.id).pipe(step("store_mailboxes", null)),
+                    yield* Effect.fromResult(opening.mailboxes).pipe(step("store_mailboxes", null)),
                     attempt.mailboxes
                   )
             const { rows, byPath } =

@@ -37,7 +37,7 @@ const TestLayer = syncTestLayer({
  * decisions, the analysis job with its embedding, the rules job). On main before this change: 29;
  * after it: MEASURED_AFTER.
  */
-const MAX_TRANSACTIONS = 22
+const MAX_TRANSACTIONS = 21
 
 const message = (subject: string) =>
   `From: a@example.com\r\nTo: ${USER}@example.com\r\nSubject: ${subject}\r\nMessage-ID: <${randomUUID()}@example.com>\r\n\r\nbody of ${subject}\r\n`

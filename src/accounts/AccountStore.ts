@@ -91,6 +91,21 @@ const serverOf = (row: AccountRow): AccountServer | null => {
   return decoded._tag === "Some" ? { ...decoded.value, syncedWithAt: row.server_profile_at } : null
 }
 
+const encodeProfile = Schema.encodeSync(ServerProfile)
+
+/** A profile as `recordServer` stores it: the value its statement compares (jsonb equality). */
+const storedForm = (profile: ServerProfile) => JSON.stringify(encodeProfile(profile))
+
+/**
+ * Whether `profile` is the one already recorded (`stored`, as read with the account): then
+ * `recordServer` would write nothing, and a caller that read the account just before may skip it.
+ */
+export const sameServerProfile = (stored: AccountServer | null, profile: ServerProfile): boolean => {
+  if (stored === null) return false
+  const { syncedWithAt: _at, ...recorded } = stored
+  return storedForm(recorded) === storedForm(profile)
+}
+
 const toRecord = (row: AccountRow): AccountRecord => ({
   id: row.id,
   userId: row.user_id,
@@ -408,10 +423,9 @@ export class AccountStore extends Context.Service<AccountStore, AccountStoreShap
           )
           .pipe(Effect.flatMap(first), dbError)
 
-      const encodeProfile = Schema.encodeSync(ServerProfile)
       const recordServer = (owner: UserId, id: AccountId, profile: ServerProfile) =>
         Effect.suspend(() => {
-          const json = JSON.stringify(encodeProfile(profile))
+          const json = storedForm(profile)
           return scope.run(
             owner,
             sql`

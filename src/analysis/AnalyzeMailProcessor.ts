@@ -15,7 +15,7 @@ import { makeProcessor } from "../jobs/JobProcessor.ts"
 import { databaseTrouble } from "../jobs/DatabaseTrouble.ts"
 import type { AnalysisProviderError } from "../contract/analysis/Analysis.ts"
 import type { UserId } from "../contract/users/UserId.ts"
-import { runBatchPipeline } from "./batchPipeline.ts"
+import { runBatchPipeline, type Together } from "./batchPipeline.ts"
 import { MailProcessingConfig } from "./MailProcessingConfig.ts"
 import { type AnalysisOutcome, type Claim, type PendingAnalysis, ProcessingStore } from "./ProcessingStore.ts"
 import { Analyzer } from "./providers/Analyzer.ts"
@@ -24,6 +24,7 @@ import { budgetGate, TokenBudget, tokenUsageRecorderFor } from "./TokenBudget.ts
 import { isConfigurationError, providerRejected, providerUnavailable } from "./providerFailures.ts"
 import { PersonalModelStore } from "./personal/PersonalModelStore.ts"
 import { type PersonalModels, score } from "./personal/scoring.ts"
+import { UserScope } from "../users/UserScope.ts"
 
 const countOutcomes = (provider: string, saved: { readonly analysed: number; readonly failed: number }) =>
   Effect.all([
@@ -63,6 +64,7 @@ export const AnalyzeMailProcessor = makeProcessor(
     const personalModels = yield* PersonalModelStore
     const jobs = yield* Jobs
     const embedPending = yield* makeEmbedPending
+    const scope = yield* UserScope
 
     /**
      * `embed: true` (a small run's fresh mail): the selection's pending embeddings first, in this job, so
@@ -166,15 +168,28 @@ export const AnalyzeMailProcessor = makeProcessor(
         // held by the job's record, the same over its attempts: the next attempt after a crash takes
         // back the batch the dead one claimed
         const claim: Claim = { holder: job.id, seconds: config.claimSeconds }
-        let total = yield* store.countAnalysisPending(owner, selection)
+        // a read that finds nothing and its lock-out check: one transaction of the owner's
+        const together: Together = (effect) => scope.run(owner, effect)
+        // the job's opening reads in one transaction of the owner's, not one each: how much is pending
+        // (the progress's total) and, when any is, the personal models its first batch blends with
+        const opening = yield* scope.run(
+          owner,
+          Effect.gen(function* () {
+            const pending = yield* store.countAnalysisPending(owner, selection)
+            return { pending, models: pending > 0 ? yield* personalModels.latest(owner) : null }
+          })
+        )
+        let total = opening.pending
         let done = 0
         let analysed = 0
         let failed = 0
         const recorded = yield* tokenUsageRecorderFor(budget, owner)
-        // the owner's personal models, read at the job's first analysed batch and again only once
-        // they are PERSONAL_MODELS_MAX_AGE old (a training may land during a long backlog's job),
-        // not once per batch: a first page's batches each paid the read
-        let models: { readonly models: PersonalModels; readonly readAt: number } | null = null
+        // the owner's personal models, read with the pending count (or, when none was pending then, at
+        // the job's first analysed batch) and again only once they are PERSONAL_MODELS_MAX_AGE old (a
+        // training may land during a long backlog's job), not once per batch: a first page's batches
+        // each paid the read
+        let models: { readonly models: PersonalModels; readonly readAt: number } | null =
+          opening.models === null ? null : { models: opening.models, readAt: Date.now() }
         const latestModels = Effect.suspend(() => {
           const now = Date.now()
           if (models !== null && now - models.readAt < PERSONAL_MODELS_MAX_AGE_MILLIS) {
@@ -187,69 +202,72 @@ export const AnalyzeMailProcessor = makeProcessor(
           )
         })
         yield* job.progress({ phase: "analysing", done, total })
-        yield* runBatchPipeline({
-          // a claimed batch: another job of the owner skips it (ProcessingStore, "Claims" in the README)
-          read: (exclude) => store.claimAnalysis(owner, selection, config.analysisBatchSize, claim, exclude),
-          release: (ids) => store.releaseAnalysisClaims(owner, claim.holder, ids),
-          lockedOut: (seen) => store.analysisLockedOut(owner, selection, claim.holder, seen),
-          id: (message) => message.id,
-          // a bulk job (an initial sync's backlog) gives its slot to waiting interactive analysis
-          // between batches: it runs again later from what is still pending (no attempt spent);
-          // the budget is checked before each batch: what was done stays, the rest stays pending
-          before: (first) =>
-            Effect.andThen(
-              first ? Effect.void : yieldToInteractive,
-              budgeted ? budgetGate(budget, owner, "mail.analyze") : Effect.void
-            ),
-          process: (batch) =>
-            Effect.forEach(batch, analyzeOne, { concurrency: config.analysisConcurrency }).pipe(
-              Effect.provideService(TokenUsageRecorder, recorded.recorder),
-              Effect.flatMap((steps) => blendBatch(owner, batch, steps, latestModels))
-            ),
-          stops: (steps) => steps.some((step) => step._tag === "stop"),
-          write: (batch, steps) =>
-            Effect.gen(function* () {
-              const stop = steps.find((step) => step._tag === "stop")
-              // Finished messages are saved even when the batch stops; stopped ones record the attempt and stay pending.
-              const outcomes = steps.map(
-                (step): AnalysisOutcome =>
-                  step._tag === "stop" ? { _tag: "deferred", id: step.id, reason: step.error.message } : step
-              )
-              const saved = yield* store.saveAnalysis(owner, outcomes)
-              yield* countOutcomes(analyzer.provider, saved)
-              // committed: the owner hears once of each message this save moved out of pending (one that
-              // another job analysed too, e.g. a first page's job beside the owner's, is announced by the
-              // job that saved it); a publish never fails the job. The rules of the batch are queued at the
-              // same time, not after every publish went out.
-              const occurredAt = new Date()
-              const announced = Effect.forEach(
-                saved.analysedIds,
-                (id) => bus.publish(owner, new MailAnalysed({ occurredAt, emailId: EmailId.make(id) })),
-                { discard: true, concurrency: PUBLISH_CONCURRENCY }
-              )
-              const rulesQueued = followUps.mailAnalysed({
-                owner,
-                emailIds: [...saved.analysedIds, ...saved.failedIds]
+        yield* runBatchPipeline(
+          {
+            // a claimed batch: another job of the owner skips it (ProcessingStore, "Claims" in the README)
+            read: (exclude) => store.claimAnalysis(owner, selection, config.analysisBatchSize, claim, exclude),
+            release: (ids) => store.releaseAnalysisClaims(owner, claim.holder, ids),
+            lockedOut: (seen) => store.analysisLockedOut(owner, selection, claim.holder, seen),
+            id: (message) => message.id,
+            // a bulk job (an initial sync's backlog) gives its slot to waiting interactive analysis
+            // between batches: it runs again later from what is still pending (no attempt spent);
+            // the budget is checked before each batch: what was done stays, the rest stays pending
+            before: (first) =>
+              Effect.andThen(
+                first ? Effect.void : yieldToInteractive,
+                budgeted ? budgetGate(budget, owner, "mail.analyze") : Effect.void
+              ),
+            process: (batch) =>
+              Effect.forEach(batch, analyzeOne, { concurrency: config.analysisConcurrency }).pipe(
+                Effect.provideService(TokenUsageRecorder, recorded.recorder),
+                Effect.flatMap((steps) => blendBatch(owner, batch, steps, latestModels))
+              ),
+            stops: (steps) => steps.some((step) => step._tag === "stop"),
+            write: (batch, steps) =>
+              Effect.gen(function* () {
+                const stop = steps.find((step) => step._tag === "stop")
+                // Finished messages are saved even when the batch stops; stopped ones record the attempt and stay pending.
+                const outcomes = steps.map(
+                  (step): AnalysisOutcome =>
+                    step._tag === "stop" ? { _tag: "deferred", id: step.id, reason: step.error.message } : step
+                )
+                const saved = yield* store.saveAnalysis(owner, outcomes)
+                yield* countOutcomes(analyzer.provider, saved)
+                // committed: the owner hears once of each message this save moved out of pending (one that
+                // another job analysed too, e.g. a first page's job beside the owner's, is announced by the
+                // job that saved it); a publish never fails the job. The rules of the batch are queued at the
+                // same time, not after every publish went out.
+                const occurredAt = new Date()
+                const announced = Effect.forEach(
+                  saved.analysedIds,
+                  (id) => bus.publish(owner, new MailAnalysed({ occurredAt, emailId: EmailId.make(id) })),
+                  { discard: true, concurrency: PUBLISH_CONCURRENCY }
+                )
+                const rulesQueued = followUps.mailAnalysed({
+                  owner,
+                  emailIds: [...saved.analysedIds, ...saved.failedIds]
+                })
+                yield* Effect.all([announced, rulesQueued], { concurrency: 2, discard: true })
+                analysed += saved.analysed
+                failed += saved.failed
+                done += batch.length
+                total = Math.max(total, done)
+                yield* job.progress({
+                  phase: "analysing",
+                  done,
+                  total,
+                  message: `${analysed} analysed, ${failed} failed`
+                })
+                yield* recorded.failIfLost
+                if (stop !== undefined && stop._tag === "stop") {
+                  return yield* stop.error.reason === "transient"
+                    ? Effect.fail(providerUnavailable(stop.error))
+                    : Effect.fail(providerRejected(stop.error))
+                }
               })
-              yield* Effect.all([announced, rulesQueued], { concurrency: 2, discard: true })
-              analysed += saved.analysed
-              failed += saved.failed
-              done += batch.length
-              total = Math.max(total, done)
-              yield* job.progress({
-                phase: "analysing",
-                done,
-                total,
-                message: `${analysed} analysed, ${failed} failed`
-              })
-              yield* recorded.failIfLost
-              if (stop !== undefined && stop._tag === "stop") {
-                return yield* stop.error.reason === "transient"
-                  ? Effect.fail(providerUnavailable(stop.error))
-                  : Effect.fail(providerRejected(stop.error))
-              }
-            })
-        })
+          },
+          together
+        )
         return { analysed, failed }
       }).pipe(
         Effect.catchTag("SqlError", databaseTrouble),

@@ -1,4 +1,6 @@
 import { Effect, Fiber } from "effect"
+import { identity } from "effect/Function"
+import type { SqlError } from "effect/sql"
 
 /**
  * How a `mail.analyze` / `mail.embed` job works through its mail: batch after batch, two in flight.
@@ -14,6 +16,8 @@ import { Effect, Fiber } from "effect"
  * - The next read excludes the messages read and not yet written (they are still pending), so the
  *   two batches in flight are disjoint. Once a read finds nothing, the job waits for its last write
  *   and reads once more (mail stored meanwhile); a message read before (`seen`) is not taken again.
+ *   Such a read (nothing in flight) that finds nothing new checks at once whether due items were
+ *   locked out, in the read's own transaction when the caller passes `together`.
  * - A read claims what it returns (ProcessingStore: other jobs skip it until it is written or the
  *   claim expires). Whatever the job read and did not write when it ends (a stop, the bulk yield, the
  *   budget, a failure, an interruption: the batch in hand, the next batch read ahead, a read seen
@@ -43,6 +47,13 @@ export interface BatchPipeline<Item, Work, E, R> {
 }
 
 /**
+ * Runs a read and, when it found nothing new, its `lockedOut` check in one transaction (the owner's
+ * scope), not one each: the reads a job makes while it writes nothing (its first, the one after its
+ * last write, the ones after a lock-out pause). Without it each is its own.
+ */
+export type Together = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | SqlError.SqlError, R>
+
+/**
  * A read that found nothing while due items were locked elsewhere (another job's or a sync's short
  * write) reads again after this pause, at most this often; then the items wait for the next job.
  */
@@ -50,8 +61,9 @@ const LOCKED_OUT_PAUSE_MILLIS = 200
 const LOCKED_OUT_READS = 50
 
 export const runBatchPipeline = <Item, Work, E, R>(
-  pipeline: BatchPipeline<Item, Work, E, R>
-): Effect.Effect<void, E, R> =>
+  pipeline: BatchPipeline<Item, Work, E, R>,
+  together?: Together
+): Effect.Effect<void, E | SqlError.SqlError, R> =>
   Effect.gen(function* () {
     const seen = new Set<string>()
     // claimed by a read, not yet written: released when the job ends
@@ -70,6 +82,27 @@ export const runBatchPipeline = <Item, Work, E, R>(
       Effect.sync(() => {
         for (const id of ids) held.delete(id)
       })
+    // the answer of the `lockedOut` check a read made with itself (readChecked), for the loop to use
+    let checked: boolean | undefined
+    const isNew = (item: Item) => !seen.has(pipeline.id(item))
+    /**
+     * A read while nothing is written or processed (`seen` does not change meanwhile): when it finds
+     * nothing new, the `lockedOut` check follows at once, in the read's transaction.
+     */
+    const readChecked = (exclude: ReadonlyArray<string>) =>
+      // as `read`: its transaction commits the claim; held is filled before
+      Effect.uninterruptible(
+        (together ?? identity)(
+          Effect.flatMap(read(exclude), (items) =>
+            items.some(isNew)
+              ? Effect.succeed(items)
+              : Effect.map(pipeline.lockedOut([...seen]), (locked) => {
+                  checked = locked
+                  return items
+                })
+          )
+        )
+      )
     const releaseHeld = Effect.suspend(() => {
       const ids = [...held]
       held.clear()
@@ -83,26 +116,31 @@ export const runBatchPipeline = <Item, Work, E, R>(
       return current === undefined ? Effect.void : Fiber.join(current.fiber)
     })
     // the read in flight (the next batch, read ahead)
-    let next: Fiber.Fiber<ReadonlyArray<Item>, E> | undefined
+    let next: Fiber.Fiber<ReadonlyArray<Item>, E | SqlError.SqlError> | undefined
     const body = Effect.gen(function* () {
-      next = yield* Effect.forkChild(read([]))
+      checked = undefined
+      next = yield* Effect.forkChild(readChecked([]))
       let first = true
       let lockedOutReads = 0
       while (true) {
-        const batch: ReadonlyArray<Item> = (yield* Fiber.join(next)).filter((item) => !seen.has(pipeline.id(item)))
+        const batch: ReadonlyArray<Item> = (yield* Fiber.join(next)).filter(isNew)
+        // the check the read made with itself, if it made one (a read ahead makes none)
+        const lockedOutChecked = checked
+        checked = undefined
         if (batch.length === 0) {
           if (writing === undefined) {
             // the read skipped rows another transaction held (an analysis and an embedding job of the
             // same mail write the same rows): read again shortly rather than leave them to a later job
-            if (lockedOutReads >= LOCKED_OUT_READS || !(yield* pipeline.lockedOut([...seen]))) return
+            if (lockedOutReads >= LOCKED_OUT_READS || !(lockedOutChecked ?? (yield* pipeline.lockedOut([...seen]))))
+              return
             lockedOutReads++
             yield* Effect.sleep(LOCKED_OUT_PAUSE_MILLIS)
-            next = yield* Effect.forkChild(read([]))
+            next = yield* Effect.forkChild(readChecked([]))
             continue
           }
           // what is being written was excluded from the read: once it landed, read again
           yield* settle
-          next = yield* Effect.forkChild(read([]))
+          next = yield* Effect.forkChild(readChecked([]))
           continue
         }
         const ids: ReadonlyArray<string> = batch.map(pipeline.id)

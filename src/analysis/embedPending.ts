@@ -4,7 +4,7 @@ import type { AnalysisProviderError } from "../contract/analysis/Analysis.ts"
 import type { JobError } from "../contract/jobs/JobKind.ts"
 import type { UserId } from "../contract/users/UserId.ts"
 import { CurrentJob, yieldToInteractive } from "../jobs/CurrentJob.ts"
-import { runBatchPipeline } from "./batchPipeline.ts"
+import { runBatchPipeline, type Together } from "./batchPipeline.ts"
 import { MailProcessingConfig } from "./MailProcessingConfig.ts"
 import {
   type EmbeddingCandidate,
@@ -17,6 +17,7 @@ import { Analyzer } from "./providers/Analyzer.ts"
 import { TokenUsageRecorder } from "./providers/TokenUsage.ts"
 import { budgetGate, TokenBudget, tokenUsageRecorderFor } from "./TokenBudget.ts"
 import { isConfigurationError, providerRejected, providerUnavailable } from "./providerFailures.ts"
+import { UserScope } from "../users/UserScope.ts"
 
 type BatchResult = {
   readonly outcomes: ReadonlyArray<EmbeddingOutcome>
@@ -46,6 +47,7 @@ export const makeEmbedPending = Effect.gen(function* () {
   const store = yield* ProcessingStore
   const config = yield* MailProcessingConfig
   const budget = yield* TokenBudget
+  const scope = yield* UserScope
   // the budget counts what an OpenAI-compatible provider reports; the offline one uses no tokens
   const budgeted = analyzer.provider !== "offline"
 
@@ -117,63 +119,68 @@ export const makeEmbedPending = Effect.gen(function* () {
       let failed = 0
       let model = analyzer.embeddingModel
       const recorded = yield* tokenUsageRecorderFor(budget, owner)
-      yield* runBatchPipeline({
-        read: (exclude) => {
-          if (read >= limit) {
-            limited = true
-            return Effect.succeed([])
-          }
-          return store
-            .embeddingCandidates(
-              owner,
-              selection,
-              mode,
-              config.embeddingBatchSize,
-              config.embeddingTextMaxChars,
-              // held by the job's record, the same over its attempts (as mail.analyze's claim)
-              { holder: job.id, seconds: config.claimSeconds },
-              exclude
-            )
-            .pipe(
-              // a re-embed walks the mailbox in id order: the next read starts after this batch
-              Effect.tap((batch) =>
-                Effect.sync(() => {
-                  read += batch.length
-                  const last = batch.at(-1)
-                  if (mode._tag === "refresh" && last !== undefined) mode = { ...mode, afterId: last.id }
-                })
-              )
-            )
-        },
-        id: (item) => item.id,
-        release: (ids) => store.releaseEmbeddingClaims(owner, job.id, ids),
-        lockedOut: (seen) => store.embeddingLockedOut(owner, selection, mode, job.id, seen),
-        // a bulk job (a backlog, a re-embed) gives its slot to waiting interactive embedding between
-        // batches: it runs again later from what still needs a vector (no attempt spent); the budget
-        // is checked before each batch: what was done stays, the rest stays pending
-        before: (first) =>
-          Effect.andThen(
-            first ? Effect.void : yieldToInteractive,
-            budgeted ? budgetGate(budget, owner, "mail.embed") : Effect.void
-          ),
-        process: (batch) => embedBatch(batch).pipe(Effect.provideService(TokenUsageRecorder, recorded.recorder)),
-        stops: (result) => result.stop !== undefined,
-        write: (batch, result) =>
-          Effect.gen(function* () {
-            if (result.model !== undefined) model = result.model
-            const saved = yield* store.saveEmbeddings(owner, model, result.outcomes)
-            embedded += saved.embedded
-            failed += saved.failed
-            done += batch.length
-            yield* progress({ embedded, failed, done })
-            yield* recorded.failIfLost
-            if (result.stop !== undefined) {
-              const error: JobError =
-                result.stop.reason === "transient" ? providerUnavailable(result.stop) : providerRejected(result.stop)
-              return yield* Effect.fail(error)
+      // a read that finds nothing and its lock-out check: one transaction of the owner's
+      const together: Together = (effect) => scope.run(owner, effect)
+      yield* runBatchPipeline(
+        {
+          read: (exclude) => {
+            if (read >= limit) {
+              limited = true
+              return Effect.succeed([])
             }
-          })
-      })
+            return store
+              .embeddingCandidates(
+                owner,
+                selection,
+                mode,
+                config.embeddingBatchSize,
+                config.embeddingTextMaxChars,
+                // held by the job's record, the same over its attempts (as mail.analyze's claim)
+                { holder: job.id, seconds: config.claimSeconds },
+                exclude
+              )
+              .pipe(
+                // a re-embed walks the mailbox in id order: the next read starts after this batch
+                Effect.tap((batch) =>
+                  Effect.sync(() => {
+                    read += batch.length
+                    const last = batch.at(-1)
+                    if (mode._tag === "refresh" && last !== undefined) mode = { ...mode, afterId: last.id }
+                  })
+                )
+              )
+          },
+          id: (item) => item.id,
+          release: (ids) => store.releaseEmbeddingClaims(owner, job.id, ids),
+          lockedOut: (seen) => store.embeddingLockedOut(owner, selection, mode, job.id, seen),
+          // a bulk job (a backlog, a re-embed) gives its slot to waiting interactive embedding between
+          // batches: it runs again later from what still needs a vector (no attempt spent); the budget
+          // is checked before each batch: what was done stays, the rest stays pending
+          before: (first) =>
+            Effect.andThen(
+              first ? Effect.void : yieldToInteractive,
+              budgeted ? budgetGate(budget, owner, "mail.embed") : Effect.void
+            ),
+          process: (batch) => embedBatch(batch).pipe(Effect.provideService(TokenUsageRecorder, recorded.recorder)),
+          stops: (result) => result.stop !== undefined,
+          write: (batch, result) =>
+            Effect.gen(function* () {
+              if (result.model !== undefined) model = result.model
+              const saved = yield* store.saveEmbeddings(owner, model, result.outcomes)
+              embedded += saved.embedded
+              failed += saved.failed
+              done += batch.length
+              yield* progress({ embedded, failed, done })
+              yield* recorded.failIfLost
+              if (result.stop !== undefined) {
+                const error: JobError =
+                  result.stop.reason === "transient" ? providerUnavailable(result.stop) : providerRejected(result.stop)
+                return yield* Effect.fail(error)
+              }
+            })
+        },
+        together
+      )
       return { embedded, failed, model, limited }
     })
 })

@@ -6,7 +6,7 @@
  * transaction the caller opened with `UserScope.run` for the import.
  */
 import { Context, Effect, Layer, Option, Schema } from "effect"
-import { lockEmailRows } from "../platform/rowLocks.ts"
+import { lockEmailRowIds } from "../platform/rowLocks.ts"
 import { SqlClient, type SqlError } from "effect/sql"
 import { UserId } from "../contract/users/UserId.ts"
 import { decodeRows } from "../platform/Database.ts"
@@ -127,7 +127,7 @@ export class ImportStore extends Context.Service<
           Effect.gen(function* () {
             // the overrides' trigger writes the mail rows' sort key (migration 0071): the canonical
             // copies a waiting correction may match, locked first in id order (src/platform/rowLocks.ts)
-            yield* lockEmailRows(
+            const locked = yield* lockEmailRowIds(
               sql,
               sql`e.user_id = ${owner} AND e.canonical AND EXISTS (
                 SELECT 1 FROM import_pending_corrections w
@@ -136,6 +136,9 @@ export class ImportStore extends Context.Service<
                   AND ((w.message_id IS NOT NULL AND e.message_id = w.message_id)
                     OR (w.message_id IS NULL AND m.path = w.mailbox AND e.uid = w.uid)))`
             )
+            // no message a waiting correction matches (almost every sync: nothing waits): nothing to write,
+            // and a row the write could match now was stored after the lock, by a sync that applies it next
+            if (locked.length === 0) return 0
             const rows = yield* sql`
               WITH waiting AS (
                 SELECT p.* FROM import_pending_corrections p

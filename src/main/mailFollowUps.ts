@@ -10,14 +10,15 @@ import { JobKinds } from "../jobs/JobKinds.ts"
 import { Jobs } from "../jobs/Jobs.ts"
 import { type FirstPageFollowUp, type FirstPagePhase, MailFollowUps } from "../pipeline/MailFollowUps.ts"
 import { enqueueRulesForNewMail } from "../rules/NewMailRules.ts"
-import type { UserScope } from "../users/UserScope.ts"
+import { UserScope } from "../users/UserScope.ts"
 
 /**
  * The mail pipeline, wired in one place: what each stage's announcement queues next.
- * - mail stored -> `search.index` (when mail awaits its vectors: a run of more than
- *   `bulkFollowUpThreshold` messages stores its mail without them), then the corrections imported from
- *   another installation that waited for this mail, then `mail.analyze` and `mail.embed` (when the run
- *   stored new mail); the jobs only when their kind is installed;
+ * - mail stored -> the corrections imported from another installation that waited for this mail
+ *   (applied in the transaction that looks for mail awaiting its vectors), then `search.index` (when
+ *   mail awaits its vectors: a run of more than `bulkFollowUpThreshold` messages stores its mail
+ *   without them), then `mail.analyze` and `mail.embed` (when the run stored new mail); the jobs only
+ *   when their kind is installed;
  * - mail analysed -> `rules.apply` for the analysed messages, when the owner has enabled rules.
  * A job that cannot be queued is logged: the stage's own work is saved, and the next sync (or
  * POST /rules/apply) picks the mail up again.
@@ -36,6 +37,7 @@ export const MailFollowUpsLive = Layer.effect(
     // rules are looked up, and imported corrections applied, in the owner's scope
     const rulesContext = yield* Effect.context<Jobs | SqlClient.SqlClient | UserScope>()
     const storeContext = yield* Effect.context<SqlClient.SqlClient | UserScope>()
+    const scope = yield* UserScope
     const searchIndexInstalled = kinds.get(SearchIndexJob.name) !== undefined
     const analysisInstalled = kinds.get(AnalyzeMailJob.name) !== undefined
     const embedInstalled = kinds.get(EmbedMailJob.name) !== undefined
@@ -50,7 +52,40 @@ export const MailFollowUpsLive = Layer.effect(
           // the owner's and everyone's fresh mail is analysed first (docs/jobs.md); by what it plans,
           // not what it stored so far: its first announcement follows one batch of at most 200
           const workClass = backlog > bulkFollowUpThreshold ? "bulk" : "interactive"
-          if (searchIndexInstalled && awaitingSearchIndex) {
+          // corrections imported from another installation (src/import/README.md) that were waiting
+          // for this mail; a failure leaves them waiting for the next sync
+          const corrections =
+            newMessages > 0
+              ? applyPendingCorrections(owner).pipe(
+                  Effect.catch((error) =>
+                    Effect.logWarning("imported corrections not applied; the next sync will", error.message)
+                  )
+                )
+              : Effect.void
+          // the search-index check and the corrections: one transaction in the owner's scope, not one
+          // each (each is four round trips or more, on every sync of fresh mail). The read comes first:
+          // a failed correction leaves the transaction aborted, and the read is already answered
+          const awaiting =
+            searchIndexInstalled || newMessages > 0
+              ? yield* scope
+                  .run(
+                    owner,
+                    Effect.tap(searchIndexInstalled ? awaitingSearchIndex : Effect.succeed(false), () => corrections)
+                  )
+                  .pipe(
+                    Effect.provideContext(storeContext),
+                    Effect.catch((error) =>
+                      Effect.as(
+                        Effect.logWarning(
+                          "unindexed mail not looked up, imported corrections not applied; the next sync will",
+                          error.message
+                        ),
+                        false
+                      )
+                    )
+                  )
+              : false
+          if (searchIndexInstalled && awaiting) {
             // the same submit as search/SearchIndexProcessor.ts's enqueueSearchIndexing, without loading the processor
             yield* jobs
               .submit(SearchIndexJob, {}, { ownerId: owner, workClass })
@@ -59,16 +94,6 @@ export const MailFollowUpsLive = Layer.effect(
                   Effect.logWarning("search indexing of new mail not queued; the next sync will", error.message)
                 )
               )
-          }
-          if (newMessages > 0) {
-            // corrections imported from another installation (src/import/README.md) that were waiting
-            // for this mail; a failure leaves them waiting for the next sync
-            yield* applyPendingCorrections(owner).pipe(
-              Effect.provideContext(storeContext),
-              Effect.catch((error) =>
-                Effect.logWarning("imported corrections not applied; the next sync will", error.message)
-              )
-            )
           }
           if (newMessages > 0 && analysisInstalled) {
             // a small run's fresh mail: one job analyses and embeds it (enqueue.ts); a backlog keeps

@@ -24,10 +24,12 @@ export interface MailStored {
    */
   readonly backlog: number
   /**
-   * Stored mail of the owner still lacks its full-text vectors: this run's new mail, or mail an
-   * earlier run stored but could not queue for indexing. Only asked for when `searchIndexDeferred(Infinity)`.
+   * Whether stored mail of the owner still lacks its full-text vectors: this run's new mail, or mail
+   * an earlier run stored but could not queue for indexing. Only asked for when
+   * `searchIndexDeferred(Infinity)`; a read in the owner's scope, which the follow-ups run in the one
+   * transaction of their other reads (never fails: a read that fails answers false, logged).
    */
-  readonly awaitingSearchIndex: boolean
+  readonly awaitingSearchIndex: Effect.Effect<boolean>
 }
 
 /**

@@ -276,18 +276,31 @@ export class RuleExecutor extends Context.Service<RuleExecutor, RuleExecutorShap
           Effect.gen(function* () {
             const { ownerId } = request
             const wanted = request.ruleIds === undefined ? undefined : new Set(request.ruleIds)
-            const stored =
-              request.adhocRules === undefined
-                ? (yield* store.list(ownerId)).filter(
-                    (rule) => rule.input.enabled && (wanted === undefined || wanted.has(rule.id))
-                  )
-                : request.adhocRules.map((input) => ({ id: crypto.randomUUID(), input }))
-            const rules = yield* compileStored(stored)
+            const pageSize = Math.max(1, request.pageSize ?? 200)
+            // the run's opening reads (its rules, how many messages, the first page) in one transaction
+            // of the owner's, not one each: a new-mail run of one message paid three for them
+            const opening = yield* userScope
+              .run(
+                ownerId,
+                Effect.gen(function* () {
+                  const stored =
+                    request.adhocRules === undefined
+                      ? (yield* store.list(ownerId)).filter(
+                          (rule) => rule.input.enabled && (wanted === undefined || wanted.has(rule.id))
+                        )
+                      : request.adhocRules.map((input) => ({ id: crypto.randomUUID(), input }))
+                  if (stored.length === 0) return { stored, total: 0, firstPage: [] }
+                  const total = yield* mail.count(ownerId, request.selection)
+                  const firstPage = yield* mail.page(ownerId, request.selection, null, pageSize)
+                  return { stored, total, firstPage }
+                })
+              )
+              .pipe(Effect.mapError((error) => (error._tag === "SqlError" ? fromSqlError(error) : error)))
+            const rules = yield* compileStored(opening.stored)
             if (rules.length === 0) return { summary: emptySummary(0), transient: null } satisfies ApplyOutcome
             const wireRules = rules.map((rule): WireRule => ({ id: rule.id ?? "", input: rule.source }))
 
-            const total = yield* mail.count(ownerId, request.selection)
-            const pageSize = Math.max(1, request.pageSize ?? 200)
+            const total = opening.total
             const summary = { ...emptySummary(rules.length) }
             const jobScope = yield* Effect.scope
             const connections = new Map<string, Result.Result<Connected, Failure>>()
@@ -324,8 +337,12 @@ export class RuleExecutor extends Context.Service<RuleExecutor, RuleExecutorShap
             const runRef: { id: string | null } = { id: null }
             let done = 0
             let transient: Failure | null = null
+            // read with the rules; every later page in a transaction of its own
+            let firstPage: ReadonlyArray<RuleMessage> | null = opening.firstPage
             while (transient === null) {
-              const page: ReadonlyArray<RuleMessage> = yield* mail.page(ownerId, request.selection, afterId, pageSize)
+              const page: ReadonlyArray<RuleMessage> =
+                firstPage ?? (yield* mail.page(ownerId, request.selection, afterId, pageSize))
+              firstPage = null
               if (page.length === 0) break
               afterId = page[page.length - 1]?.id ?? afterId
 

@@ -28,7 +28,7 @@
 import { Context, Duration, Effect, Layer, Metric, Option, Schedule, Stream } from "effect"
 import type { SqlError } from "effect/sql"
 import { AccountSchedules } from "../accounts/AccountSchedules.ts"
-import { type AccountRecord, AccountStore } from "../accounts/AccountStore.ts"
+import { type AccountRecord, AccountStore, sameServerProfile } from "../accounts/AccountStore.ts"
 import { ImapAccess } from "../accounts/ImapAccess.ts"
 import type { AccountId, AccountStatus } from "../contract/accounts/Account.ts"
 import type { EmailId } from "../contract/emails/EmailId.ts"
@@ -38,6 +38,7 @@ import type { ProgressUpdate, SoftTimeLimit } from "../jobs/CurrentJob.ts"
 import { type JobError, PermanentJobError, TransientJobError } from "../contract/jobs/JobKind.ts"
 import { type FirstPageFollowUp, type FirstPagePhase, MailFollowUps } from "../pipeline/MailFollowUps.ts"
 import { logDatabaseError } from "../platform/Database.ts"
+import { UserScope } from "../users/UserScope.ts"
 import { syncErrors, syncMessages } from "../platform/Metrics.ts"
 import type { UserId } from "../contract/users/UserId.ts"
 import {
@@ -327,6 +328,7 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
       const config = yield* SyncConfig
       const followUps = yield* MailFollowUps
       const bus = yield* EventBus
+      const userScope = yield* UserScope
       // the full-text vectors of a backlog are computed after the sync, by a follow-up job, when the
       // pipeline has one; a small run's (fresh mail) are stored with the mail
       const indexedByJob = followUps.searchIndexDeferred(Number.POSITIVE_INFINITY)
@@ -716,32 +718,31 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
       /**
        * Records the capabilities, namespace and strategy of this session on the account (written
        * only when they changed). A profile that cannot be saved does not fail the sync: it is
-       * logged with the database's reason, and the next sync tries again.
+       * logged with the database's reason, and the next sync tries again. The same profile as the
+       * one read with the account at the start of this run is not sent at all: it almost never
+       * changes, and its statement (a transaction of its own) would write nothing.
        */
-      const recordServer = (owner: UserId, account: AccountRecord, session: ImapSession) =>
-        accounts
-          .recordServer(
-            owner,
-            account.id,
-            serverProfile({
-              capabilities: session.capabilities,
-              enabled: session.enabled,
-              useCondstore: config.useCondstore,
-              serverId: session.serverId,
-              namespace: session.namespace
-            })
-          )
-          .pipe(
-            Effect.catch((error) =>
-              Effect.andThen(
-                Effect.logWarning("server capabilities and strategy not saved", {
-                  account: account.id,
-                  error: error.message
-                }),
-                logDatabaseError(error)
-              )
+      const recordServer = (owner: UserId, account: AccountRecord, session: ImapSession) => {
+        const profile = serverProfile({
+          capabilities: session.capabilities,
+          enabled: session.enabled,
+          useCondstore: config.useCondstore,
+          serverId: session.serverId,
+          namespace: session.namespace
+        })
+        if (sameServerProfile(account.server, profile)) return Effect.void
+        return accounts.recordServer(owner, account.id, profile).pipe(
+          Effect.catch((error) =>
+            Effect.andThen(
+              Effect.logWarning("server capabilities and strategy not saved", {
+                account: account.id,
+                error: error.message
+              }),
+              logDatabaseError(error)
             )
           )
+        )
+      }
 
       /** No scheduled syncs until the user changes the credentials (PATCH re-applies the schedule). */
       const stopScheduledSyncs = (account: AccountRecord) =>
@@ -848,7 +849,12 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
       const announceStored = (owner: UserId, accountId: AccountId, stats: Stats) =>
         Effect.gen(function* () {
           // this run's deferred mail, also mail an earlier sync stored but could not queue its indexing
-          const awaitingSearchIndex = indexedByJob && (stats.storedUnindexed > 0 || (yield* hasUnindexed(owner)))
+          // (read by the follow-ups, in the transaction of their own reads)
+          const awaitingSearchIndex = !indexedByJob
+            ? Effect.succeed(false)
+            : stats.storedUnindexed > 0
+              ? Effect.succeed(true)
+              : hasUnindexed(owner)
           stats.announcedNewMessages = stats.newMessages
           yield* followUps.mailStored({
             owner,
@@ -862,9 +868,23 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
       const run = (owner: UserId, accountId: AccountId, attempt: SyncAttempt) =>
         Effect.gen(function* () {
           const started = Date.now()
-          const found = yield* accounts
-            .find(owner, accountId)
+          // the account and, for a targeted sync, its stored mailboxes: one transaction of the owner's,
+          // not one each. The mailboxes' read failing is still the run's store_mailboxes step failing
+          // (after the login, classified as before); it leaves the transaction aborted, nothing else
+          const opening = yield* userScope
+            .run(
+              owner,
+              Effect.gen(function* () {
+                const found = yield* accounts.find(owner, accountId)
+                const mailboxes =
+                  attempt.mailboxes === undefined || Option.isNone(found)
+                    ? null
+                    : yield* Effect.result(store.storedMailboxes(owner, accountId))
+                return { found, mailboxes }
+              })
+            )
             .pipe(Effect.mapError((error) => new TransientJobError({ code: "database", message: error.message })))
+          const found = opening.found
           if (Option.isNone(found)) {
             return yield* new PermanentJobError({ code: "account_not_found", message: `no mail account ${accountId}` })
           }
@@ -1009,10 +1029,10 @@ export class MailSync extends Context.Service<MailSync, MailSyncShape>()("mail-h
             // (the LIST of every mailbox was most of a one-message sync; whole-account syncs keep
             // the list current, and a targeted mailbox found gone is listed again below)
             const known =
-              attempt.mailboxes === undefined
+              attempt.mailboxes === undefined || opening.mailboxes === null
                 ? null
                 : knownTargets(
-                    yield* store.storedMailboxes(owner, account.id).pipe(step("store_mailboxes", null)),
+                    yield* Effect.fromResult(opening.mailboxes).pipe(step("store_mailboxes", null)),
                     attempt.mailboxes
                   )
             const { rows, byPath } =

@@ -63,28 +63,33 @@ export const MailFollowUpsLive = Layer.effect(
                 )
               : Effect.void
           // the search-index check and the corrections: one transaction in the owner's scope, not one
-          // each (each is four round trips or more, on every sync of fresh mail). The read comes first:
-          // a failed correction leaves the transaction aborted, and the read is already answered
-          const awaiting =
-            searchIndexInstalled || newMessages > 0
-              ? yield* scope
-                  .run(
-                    owner,
-                    Effect.tap(searchIndexInstalled ? awaitingSearchIndex : Effect.succeed(false), () => corrections)
+          // each (each is four round trips or more, on every sync of fresh mail). The read comes first
+          // and its answer is kept apart: a failed correction leaves the transaction aborted, so its
+          // COMMIT fails, but what the read found stays true and its indexing is still queued
+          let awaiting = false
+          if (searchIndexInstalled || newMessages > 0) {
+            yield* scope
+              .run(
+                owner,
+                Effect.tap(searchIndexInstalled ? awaitingSearchIndex : Effect.succeed(false), (found) =>
+                  Effect.andThen(
+                    Effect.sync(() => {
+                      awaiting = found
+                    }),
+                    corrections
                   )
-                  .pipe(
-                    Effect.provideContext(storeContext),
-                    Effect.catch((error) =>
-                      Effect.as(
-                        Effect.logWarning(
-                          "unindexed mail not looked up, imported corrections not applied; the next sync will",
-                          error.message
-                        ),
-                        false
-                      )
-                    )
+                )
+              )
+              .pipe(
+                Effect.provideContext(storeContext),
+                Effect.catch((error) =>
+                  Effect.logWarning(
+                    "unindexed mail not looked up, or imported corrections not applied; the next sync will",
+                    error.message
                   )
-              : false
+                )
+              )
+          }
           if (searchIndexInstalled && awaiting) {
             // the same submit as search/SearchIndexProcessor.ts's enqueueSearchIndexing, without loading the processor
             yield* jobs

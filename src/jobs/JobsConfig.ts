@@ -12,6 +12,7 @@ import { Config, Context, Effect, Layer, Option, Schema } from "effect"
  * | JOB_SUBMIT_BURST           | 60      | submits a user may make at once before the rate applies                   |
  * | JOB_FAIR_SHARE             | true    | users take turns within a class (false: plain FIFO per kind; FairShare.ts)|
  * | JOB_USER_CONCURRENCY       | 0       | running jobs per user and kind unless an admin set the user's (0 = none)  |
+ * | JOB_INTERACTIVE_SLOTS      | 2       | a worker's slots per kind that only interactive jobs take, on top of the kind's (fair share only) |
  *
  * MH_FAILPOINT_SUBMIT_PAUSE_MS (tests only, honoured only when NODE_ENV=test): a submit pauses this
  * long after its record is committed and before it queues the job, so a test can kill the process
@@ -26,6 +27,12 @@ export interface JobsConfigShape {
   readonly failpointSubmitPauseMillis: Option.Option<number>
   readonly fairShare: boolean
   readonly userConcurrency: number
+  /**
+   * Slots per kind in each worker beyond the kind's own (JOB_CONCURRENCY or its default) that only
+   * interactive jobs take: bulk work keeps the kind's slots, and a user's fresh mail does not wait
+   * for one of them to yield. 0 without fair share (no classes then).
+   */
+  readonly interactiveSlots: number
 }
 
 const bounded = (name: string, min: number, max: number, fallback: number) =>
@@ -42,6 +49,7 @@ export const jobsConfig = Effect.gen(function* () {
   const submitBurst = yield* bounded("JOB_SUBMIT_BURST", 1, 1_000_000, 60)
   const fairShare = yield* Config.Boolean("JOB_FAIR_SHARE").pipe(Config.withDefault(true))
   const userConcurrency = yield* bounded("JOB_USER_CONCURRENCY", 0, 100_000, 0)
+  const interactiveSlots = yield* bounded("JOB_INTERACTIVE_SLOTS", 0, 1_000, 2)
   // a failpoint must never be reachable in a deployment: outside tests the variable is not even read
   const failpointSubmitPauseMillis =
     environment === "test"
@@ -57,7 +65,8 @@ export const jobsConfig = Effect.gen(function* () {
     submitBurst,
     failpointSubmitPauseMillis,
     fairShare,
-    userConcurrency
+    userConcurrency,
+    interactiveSlots: fairShare ? interactiveSlots : 0
   }
 })
 

@@ -1,4 +1,4 @@
-import { DelayedError, type Job, UnrecoverableError, Worker } from "bullmq"
+import { DelayedError, type Job, UnrecoverableError, WaitingError, Worker } from "bullmq"
 import { Cause, Context, Duration, Effect, Exit, Fiber, Layer, Metric, Option, Schedule, Schema } from "effect"
 import { Headers, HttpTraceContext } from "effect/http"
 import { hostname } from "node:os"
@@ -11,6 +11,7 @@ import {
   jobsCompleted,
   jobWait,
   jobYields,
+  jobBulkHeld,
   withAttributesMemo
 } from "../platform/Metrics.ts"
 import { Redis } from "../platform/Redis.ts"
@@ -27,6 +28,7 @@ import { attemptSoftLimitMillis, checkTimeLimits, makeSoftTimeLimit } from "./So
 import { assignTurns, bandScores, bands, fallbackPriority, imapSlotBusyCode, yieldedCode } from "./FairShare.ts"
 import { JobLimits } from "./JobLimits.ts"
 import { Jobs } from "./Jobs.ts"
+import { JobsConfig } from "./JobsConfig.ts"
 
 /**
  * KEYS[1] the sorted set of one user's running jobs of one kind (member job id, score the time its
@@ -49,6 +51,14 @@ return 1
 
 /** How long a job past its owner's limit waits before it asks again (jittered). */
 const quotaRetryMillis = 500
+
+/**
+ * How long a bulk job handed to one of the interactive slots (JOB_INTERACTIVE_SLOTS) waits there for
+ * a bulk slot of its kind to free before it goes back to waiting with its turn. The slot stays busy
+ * meanwhile: it bounds how often such a slot takes a bulk job only to hand it back (a queue with
+ * thousands of bulk jobs and no interactive one would otherwise cycle through them at Redis's pace).
+ */
+const bulkLaneHoldMillis = 100
 
 /**
  * The code of a TransientJobError that means "every IMAP connection slot of the account stayed taken
@@ -170,6 +180,7 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
       const identity = yield* WorkerIdentity
       const limits = yield* JobLimits
       const jobs = yield* Jobs
+      const { interactiveSlots } = yield* JobsConfig
       const built = yield* Effect.all(processors)
       // a soft time limit at or after the hard one: a defect at start-up, naming the kind
       yield* Effect.try({ try: () => checkTimeLimits(built.map((p) => p.kind)), catch: (error) => error }).pipe(
@@ -199,6 +210,7 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
       const completedMetric = withAttributesMemo(jobsCompleted)
       const durationMetric = withAttributesMemo(jobDuration)
       const yieldsMetric = withAttributesMemo(jobYields)
+      const bulkHeldMetric = withAttributesMemo(jobBulkHeld)
       const requeuesMetric = withAttributesMemo(jobImapSlotRequeues)
       const waitMetric = withAttributesMemo(jobWait)
 
@@ -288,6 +300,15 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
 
       /** Per kind: the jobs this worker's BullMQ worker has handed to us and not yet finished (its busy slots). */
       const busySlots = new Map<string, number>()
+      /**
+       * Per kind: the bulk attempts this worker runs now (bulk turn at their start, or lowered since by
+       * CurrentJob.continueAsBulk). Bulk work keeps to the kind's own slots (`slotsOf`); the
+       * JOB_INTERACTIVE_SLOTS above them are for interactive work only.
+       */
+      const busyBulk = new Map<string, number>()
+      const enterBulk = (kindName: string) => busyBulk.set(kindName, (busyBulk.get(kindName) ?? 0) + 1)
+      const leaveBulk = (kindName: string) => busyBulk.set(kindName, Math.max(0, (busyBulk.get(kindName) ?? 0) - 1))
+      const bulkLaneFull = (kindName: string, slots: number) => (busyBulk.get(kindName) ?? 0) >= slots
       /**
        * CurrentJob.shouldYield: a job of the bulk class (its BullMQ priority in the bulk band; without
        * fair share there are no priorities and no job yields), every slot of its kind in this worker
@@ -411,8 +432,15 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
           // CurrentJob.continueAsBulk: the rest of the job is bulk work (only with fair share: a job
           // without a priority has no class to lower)
           let lowered = false
+          // a job that started on an interactive turn and lowers itself counts as bulk from then on
+          const startedBulk = job.priority >= bands.bulk.low
+          let countedBulk = false
           const continueAsBulk = Effect.sync(() => {
             if (job.priority > 0) lowered = true
+            if (lowered && !startedBulk && !countedBulk) {
+              countedBulk = true
+              enterBulk(kind.name)
+            }
           })
           yield* jobStarted
           // Once the attempt has lasted a moment: the late claim (a record that cannot be claimed
@@ -459,7 +487,7 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
                 maxAttempts: record.maxAttempts,
                 progress: progress.report,
                 softTimeLimit: soft.limit,
-                shouldYield: shouldYield(job, kind.name, slotsOf(kind), () => lowered),
+                shouldYield: shouldYield(job, kind.name, slotsOf(kind) + interactiveSlots, () => lowered),
                 continueAsBulk
               })
             ),
@@ -497,7 +525,12 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
               perJobSpan
             ),
             Effect.exit,
-            Effect.ensuring(Effect.sync(() => running.delete(jobId)).pipe(Effect.andThen(jobEnded)))
+            Effect.ensuring(
+              Effect.sync(() => {
+                running.delete(jobId)
+                if (countedBulk) leaveBulk(kind.name)
+              }).pipe(Effect.andThen(jobEnded))
+            )
           )
           // a claim already sent must land before the outcome (a late `running` must not follow `retrying`)
           yield* lateClaimIssued ? Fiber.join(starter) : Fiber.interrupt(starter)
@@ -612,6 +645,24 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
           .use("release job slot", (client) => client.zrem(slotsKey(kindName, owner), jobId))
           .pipe(Effect.catch((error) => Effect.logWarning("job slot not released; it expires", error.message)))
 
+      /**
+       * A bulk job handed to a slot while its kind's bulk slots are all taken (it came through one of
+       * the interactive-only slots): it waits there up to `bulkLaneHoldMillis` for a bulk slot to
+       * free, then, if none did, goes back to waiting with its turn (BullMQ's moveToWait keeps its
+       * priority; no attempt spent, nothing recorded: its record stays `queued`, and GET /jobs/:id
+       * says `waiting: fair share`). Returns when the job may run.
+       */
+      const holdForBulkLane = async (job: Job, token: string | undefined, kindName: string, slots: number) => {
+        const until = Date.now() + bulkLaneHoldMillis
+        while (Date.now() < until) {
+          await new Promise((resolve) => setTimeout(resolve, 10))
+          if (!bulkLaneFull(kindName, slots)) return
+        }
+        await runExit(Metric.update(bulkHeldMetric({ kind: kindName }), 1))
+        await job.moveToWait(token)
+        throw new WaitingError()
+      }
+
       const workers: Array<Worker> = []
       for (const processor of built) {
         const kind = processor.kind
@@ -665,8 +716,15 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
                 kind.name,
                 async (job, token) => {
                   busySlots.set(kind.name, (busySlots.get(kind.name) ?? 0) + 1)
+                  const bulk = job.priority >= bands.bulk.low
                   try {
-                    return await runJob(job, token)
+                    if (bulk && bulkLaneFull(kind.name, slotsOf(kind))) await holdForBulkLane(job, token, kind.name, slotsOf(kind))
+                    if (bulk) enterBulk(kind.name)
+                    try {
+                      return await runJob(job, token)
+                    } finally {
+                      if (bulk) leaveBulk(kind.name)
+                    }
                   } finally {
                     busySlots.set(kind.name, (busySlots.get(kind.name) ?? 1) - 1)
                   }
@@ -675,7 +733,8 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
                   connection,
                   prefix: redis.prefix,
                   name: identity.name,
-                  concurrency: slotsOf(kind),
+                  // the kind's slots, which bulk work may fill, and the interactive-only ones above them
+                  concurrency: slotsOf(kind) + interactiveSlots,
                   lockDuration: config.jobLockMillis,
                   stalledInterval: config.jobStalledIntervalMillis,
                   maxStalledCount: 2,

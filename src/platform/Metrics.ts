@@ -86,6 +86,10 @@ export const jobYields = Metric.counter("job_yields_total", {
   description:
     "Attempts that gave their slot to waiting interactive work between batches and went back to waiting without spending an attempt (bulk jobs, and syncs past their first page), by kind"
 })
+export const jobBulkHeld = Metric.counter("job_bulk_held_total", {
+  description:
+    "Bulk jobs that reached one of a worker's interactive-only slots (JOB_INTERACTIVE_SLOTS) while their kind's bulk slots were taken, and went back to waiting with their turn, by kind"
+})
 export const imapSlotLeasesLost = Metric.counter("imap_connection_slot_leases_lost_total", {
   description:
     "IMAP connection slot leases found expired at renewal (the holder stalled longer than IMAP_SLOT_LEASE_TTL_MS), by outcome: reacquired (a slot was free) or lost (the holder stops using its connection)"
@@ -172,6 +176,7 @@ export const metricCatalogue: ReadonlyArray<{
   { metric: imapSlotWaitDuration, labels: ["outcome"], exportedBy: ["api", "worker"] },
   { metric: jobImapSlotRequeues, labels: ["kind", "outcome"], exportedBy: ["worker"] },
   { metric: jobYields, labels: ["kind"], exportedBy: ["worker"] },
+  { metric: jobBulkHeld, labels: ["kind"], exportedBy: ["worker"] },
   { metric: imapSlotLeasesLost, labels: ["outcome"], exportedBy: ["api", "worker"] },
   { metric: watchAccounts, labels: [], exportedBy: ["worker"] },
   { metric: watchLeasedAccounts, labels: [], exportedBy: ["worker"] },

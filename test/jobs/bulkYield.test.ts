@@ -27,8 +27,13 @@ const {
 } = makeBatchJob("test.bulk-yield")
 
 const TestLayer = Layer.unwrap(
-  Effect.map(makeTestEnv({ JOB_SUBMIT_RATE_PER_MINUTE: "0" }), (env) =>
-    Layer.mergeAll(inProcessWorkerLayer(env, [BulkTestProcessor], [BulkTestJob]), Layer.succeed(Env, env))
+  Effect.map(
+    makeTestEnv({
+      JOB_SUBMIT_RATE_PER_MINUTE: "0",
+      // the yield is what is tested: no interactive-only slot for the interactive job to take instead
+      JOB_INTERACTIVE_SLOTS: "0"
+    }),
+    (env) => Layer.mergeAll(inProcessWorkerLayer(env, [BulkTestProcessor], [BulkTestJob]), Layer.succeed(Env, env))
   )
 )
 

@@ -127,7 +127,8 @@ layer(TestLayer, { excludeTestServices: true, timeout: "180 seconds" })("inspect
         assert.strictEqual(noWorkers.stdout.trim(), "no live workers")
         assert.deepStrictEqual(jsonRows(noWorkersJson), [])
 
-        yield* spawnWorker(testEnv)
+        // the kind's own slots only (no interactive-only ones): the test counts active jobs against them
+        yield* spawnWorker(testEnv, { JOB_INTERACTIVE_SLOTS: "0" })
 
         // completed and failed
         const done = yield* submit(base, users[0] ?? "", { steps: 1 })

@@ -146,7 +146,7 @@ layer(TestLayer, { excludeTestServices: true, timeout: "600 seconds" })("job lim
       const jobs = yield* Jobs
       yield* ensureTestUser(slotted)
       // debug.ping's own is 50 slots: nine 1 s pings would all run at once
-      yield* spawnWorker(env, { JOB_CONCURRENCY: "debug.ping=3, mail.sync=4" })
+      yield* spawnWorker(env, { JOB_CONCURRENCY: "debug.ping=3, mail.sync=4", JOB_INTERACTIVE_SLOTS: "0" })
       yield* Effect.forEach(
         Array.from({ length: 9 }, (_, n) => n),
         (n) => jobs.submit(PingJob, { sleepMillis: 1_000, message: `s${n}` }, { ownerId: slotted }),

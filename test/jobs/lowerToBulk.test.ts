@@ -33,6 +33,8 @@ const TestLayer = Layer.unwrap(
   Effect.map(
     makeTestEnv({
       JOB_SUBMIT_RATE_PER_MINUTE: "0",
+      // the yield is what is tested: no interactive-only slot for the interactive job to take instead
+      JOB_INTERACTIVE_SLOTS: "0",
       // production's lock: on a loaded machine the harness's 2 s lock expired under running jobs
       // ("Missing lock ... moveToDelayed") and BullMQ handed them out again
       JOB_LOCK_MS: "30000",

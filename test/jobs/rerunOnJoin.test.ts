@@ -67,15 +67,21 @@ const processorOf = (kind: typeof RerunKind) =>
   )
 
 const TestLayer = Layer.unwrap(
-  Effect.map(makeTestEnv({ JOB_SUBMIT_RATE_PER_MINUTE: "0" }), (env) =>
-    Layer.mergeAll(
-      JobReconciler.layer.pipe(
-        Layer.provideMerge(
-          inProcessWorkerLayer(env, [processorOf(RerunKind), processorOf(PlainKind)], [RerunKind, PlainKind])
-        )
-      ),
-      Layer.succeed(Env, env)
-    )
+  Effect.map(
+    makeTestEnv({
+      JOB_SUBMIT_RATE_PER_MINUTE: "0",
+      // "the kind's only slot": no interactive-only slot beside it
+      JOB_INTERACTIVE_SLOTS: "0"
+    }),
+    (env) =>
+      Layer.mergeAll(
+        JobReconciler.layer.pipe(
+          Layer.provideMerge(
+            inProcessWorkerLayer(env, [processorOf(RerunKind), processorOf(PlainKind)], [RerunKind, PlainKind])
+          )
+        ),
+        Layer.succeed(Env, env)
+      )
   )
 )
 

@@ -718,7 +718,8 @@ export const WorkerRuntimeLive = <R>(processors: ReadonlyArray<Effect.Effect<Job
                   busySlots.set(kind.name, (busySlots.get(kind.name) ?? 0) + 1)
                   const bulk = job.priority >= bands.bulk.low
                   try {
-                    if (bulk && bulkLaneFull(kind.name, slotsOf(kind))) await holdForBulkLane(job, token, kind.name, slotsOf(kind))
+                    if (bulk && bulkLaneFull(kind.name, slotsOf(kind)))
+                      await holdForBulkLane(job, token, kind.name, slotsOf(kind))
                     if (bulk) enterBulk(kind.name)
                     try {
                       return await runJob(job, token)

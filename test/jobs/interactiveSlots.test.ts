@@ -71,7 +71,8 @@ layer(TestLayer, { excludeTestServices: true, timeout: "240 seconds" })("interac
       assert.isBelow(startedAt, firstBulkEnd, "the interactive job ran while both bulk jobs held their slots")
       // the third bulk job did not take the free interactive slot: it started when a bulk slot freed
       assert.isAtLeast(thirdStartedAt, firstBulkEnd, "the third bulk job waited for a bulk slot")
-      for (const job of [first, second, third, interactive]) assert.strictEqual(jobRecord(env, job.jobId), "succeeded|1")
+      for (const job of [first, second, third, interactive])
+        assert.strictEqual(jobRecord(env, job.jobId), "succeeded|1")
       assertEveryBatchOnce("bulk-1", batches)
       assertEveryBatchOnce("bulk-2", batches)
       assertEveryBatchOnce("bulk-3", 2)

@@ -28,6 +28,8 @@ export interface JobEventsShape {
   readonly publish: (event: JobEvent, job: JobOwnership) => Effect.Effect<void>
   /** Events of one job from now on. */
   readonly subscribe: (jobId: string) => Effect.Effect<Stream.Stream<JobEvent>, never, Scope.Scope>
+  /** Events of every job from now on (the subscription is live when this returns). */
+  readonly subscribeAll: Effect.Effect<Stream.Stream<JobEvent>, never, Scope.Scope>
 }
 
 export class JobEvents extends Context.Service<JobEvents, JobEventsShape>()("mail-helper/JobEvents") {
@@ -79,16 +81,15 @@ export class JobEvents extends Context.Service<JobEvents, JobEventsShape>()("mai
           })
         }).pipe(Effect.andThen(job.ownerId === null ? Effect.void : publishChanged(job.ownerId, event, job.kind)))
 
+      const subscribeAll = Effect.gen(function* () {
+        yield* listening
+        const subscription = yield* PubSub.subscribe(hub)
+        return Stream.fromEffectRepeat(PubSub.take(subscription))
+      })
       const subscribe = (jobId: string) =>
-        Effect.gen(function* () {
-          yield* listening
-          const subscription = yield* PubSub.subscribe(hub)
-          return Stream.fromEffectRepeat(PubSub.take(subscription)).pipe(
-            Stream.filter((event) => event.jobId === jobId)
-          )
-        })
+        Effect.map(subscribeAll, Stream.filter((event: JobEvent) => event.jobId === jobId))
 
-      return JobEvents.of({ publish, subscribe })
+      return JobEvents.of({ publish, subscribe, subscribeAll })
     })
   )
 }

@@ -1,8 +1,8 @@
 import { assert, it } from "@effect/vitest"
-import { ConfigProvider, Context, Effect, Fiber, Layer } from "effect"
+import { ConfigProvider, Context, Effect, Fiber, Layer, Queue, Stream } from "effect"
 import type { JobState } from "../../src/contract/jobs/Job.ts"
 import { PlatformLive } from "../../src/main/layers.ts"
-import { JobEnds, makeJobEnds } from "../../src/watch/JobEnds.ts"
+import { EVENT_FALLBACK_POLL_MILLIS, JobEnds, type JobStateEvent, makeJobEnds } from "../../src/watch/JobEnds.ts"
 import { makeTestEnv } from "../harness/TestEnv.ts"
 import { psqlValue } from "../harness/postgres.ts"
 
@@ -84,5 +84,72 @@ it.live("the real look-up reads job states from PostgreSQL (system scope)", () =
     yield* Effect.sleep("300 millis")
     psqlValue(testEnv.databaseUrl, `UPDATE jobs SET state = 'cancelled' WHERE id = '${job}'`)
     assert.strictEqual(yield* Fiber.join(follower), "cancelled")
+  }).pipe(Effect.scoped)
+)
+
+/*
+ * With the job events: a follower settles on its job's terminal event, so the look-up is only the
+ * fallback for a lost event (once per EVENT_FALLBACK_POLL_MILLIS), not a transaction per tick for as
+ * long as syncs keep coming.
+ */
+const eventStream = () =>
+  Effect.map(Queue.unbounded<JobStateEvent>(), (queue) => ({
+    queue,
+    stream: Stream.fromQueue(queue)
+  }))
+
+it.live("with job events a follower settles on its job's event, without a look-up", () =>
+  Effect.gen(function* () {
+    let polls = 0
+    const { queue, stream } = yield* eventStream()
+    const jobEnds = yield* makeJobEnds(
+      (asked) =>
+        Effect.sync(() => {
+          polls++
+          return new Map(asked.map((id) => [id, "running" as const]))
+        }),
+      20,
+      stream
+    )
+    const ids = Array.from({ length: 20 }, () => crypto.randomUUID())
+    const followers = yield* Effect.forEach(ids, (id) => Effect.forkChild(jobEnds.awaitEnd(id, 5_000)))
+    yield* Effect.sleep("100 millis")
+    // a `running` event settles nothing; the terminal ones settle their followers
+    for (const id of ids) yield* Queue.offer(queue, { jobId: id, state: "running" })
+    for (const id of ids) yield* Queue.offer(queue, { jobId: id, state: "succeeded" })
+    const ends = yield* Effect.forEach(followers, Fiber.join)
+    assert.deepStrictEqual(
+      ends,
+      ids.map(() => "succeeded")
+    )
+    // five ticks went by: one look-up per tick would have been five or more
+    assert.strictEqual(polls, 0, `${polls} look-ups`)
+    // a follower that comes after its job's event is settled at once
+    const late = crypto.randomUUID()
+    yield* Queue.offer(queue, { jobId: late, state: "failed" })
+    yield* Effect.sleep("20 millis")
+    assert.strictEqual(yield* jobEnds.awaitEnd(late, 5_000), "failed")
+    assert.strictEqual(polls, 0)
+  }).pipe(Effect.scoped)
+)
+
+it.live("with job events a lost event is caught by the fallback look-up", () =>
+  Effect.gen(function* () {
+    let polls = 0
+    const { stream } = yield* eventStream()
+    const jobEnds = yield* makeJobEnds(
+      (asked) =>
+        Effect.sync(() => {
+          polls++
+          return new Map(asked.map((id) => [id, "succeeded" as const]))
+        }),
+      20,
+      stream
+    )
+    const started = Date.now()
+    // no event ever comes for this job (lost): the fallback look-up, about a second later, settles it
+    assert.strictEqual(yield* jobEnds.awaitEnd(crypto.randomUUID(), 60_000), "succeeded")
+    assert.strictEqual(polls, 1)
+    assert.isAtLeast(Date.now() - started, EVENT_FALLBACK_POLL_MILLIS - 100)
   }).pipe(Effect.scoped)
 )

@@ -87,7 +87,10 @@ export class JobEvents extends Context.Service<JobEvents, JobEventsShape>()("mai
         return Stream.fromEffectRepeat(PubSub.take(subscription))
       })
       const subscribe = (jobId: string) =>
-        Effect.map(subscribeAll, Stream.filter((event: JobEvent) => event.jobId === jobId))
+        Effect.map(
+          subscribeAll,
+          Stream.filter((event: JobEvent) => event.jobId === jobId)
+        )
 
       return JobEvents.of({ publish, subscribe, subscribeAll })
     })

@@ -152,6 +152,8 @@ const PASS = "bench-Passw0rd"
  * second"); `spread` staggers them evenly over the second, as independent users' mail would come.
  */
 const spreadArrivals = process.env["BENCH_ARRIVALS"] === "spread"
+/** BENCH_WORKERS: worker processes (default 1; the first runs the watchers). */
+const extraWorkerCount = Number(process.env["BENCH_WORKERS"] ?? 1) - 1
 
 const freshMessage = (user: string, n: number, messageId: string) =>
   [
@@ -226,8 +228,19 @@ const imapScenario = (fairShare: boolean, extraEnv: Record<string, string> = {},
           ),
           (w) => Effect.promise(() => stopWorkerProcess(w.child))
         )
-        const workerPid = worker.child.pid ?? 0
-        const cpuStart = processTreeCpu(workerPid)
+        // BENCH_WORKERS=n: n-1 more worker processes beside it, without watchers (more event loops
+        // for the same jobs; their CPU counts in the worker's)
+        const extraWorkers = yield* Effect.forEach(
+          Array.from({ length: Math.max(0, extraWorkerCount) }, (_, n) => n),
+          () =>
+            Effect.acquireRelease(
+              Effect.promise(() => startWorkerProcess({ env: { ...bench.env, WATCH_ENABLED: "false" } })),
+              (w) => Effect.promise(() => stopWorkerProcess(w.child))
+            )
+        )
+        const workerPids = [worker, ...extraWorkers].map((w) => w.child.pid ?? 0)
+        const workersCpu = () => workerPids.reduce((sum, pid) => sum + processTreeCpu(pid), 0)
+        const cpuStart = workersCpu()
         const machineStart = { busy: machineBusy(), postgres: postgresCpuMs(), at: Date.now() }
         const metric = (name: string) =>
           Effect.promise(async () => {
@@ -343,7 +356,7 @@ const imapScenario = (fairShare: boolean, extraEnv: Record<string, string> = {},
           if (aDoneAt !== null && (ruled() >= arrivals.length || othersOpen() === 0)) break
           yield* Effect.sleep("250 millis")
         }
-        const workerCpuMs = processTreeCpu(workerPid) - cpuStart
+        const workerCpuMs = workersCpu() - cpuStart
         const machineEnd = machineBusy()
         // the whole machine over the same span (every process: quiet runs only), and PostgreSQL's part
         const machine = {
